@@ -1,0 +1,1 @@
+/* stack_dict.c - being written (issue 2). */

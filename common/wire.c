@@ -1,0 +1,1 @@
+/* wire.c - being written (issue 2). */

@@ -1,0 +1,243 @@
+/* wire.h - cprof wire format v1: the one definition of every message.
+ *
+ * One message per websocket binary frame. docs/protocol.md is the reader's
+ * version of this header (byte layout, field table per kind); keep them equal.
+ *
+ * Envelope (12 bytes, then the payload):
+ *
+ *   offset size  field
+ *   0      2     magic 'C' 'P' (0x43 0x50)
+ *   2      1     protocol version, CP_WIRE_VERSION (1)
+ *   3      1     kind (cp_msg_kind_t)
+ *   4      1     flags: bit 0 = payload is a zlib stream (RFC 1950); others 0
+ *   5      3     reserved, 0
+ *   8      4     payload length once uncompressed, big-endian uint32
+ *   12     ...   payload: one msgpack map {uint key -> value}; keys per kind
+ *                below; unknown keys are skipped (forward compatibility)
+ *
+ * Dictionary deltas (batch): each connection has its own dictionary of
+ * strings, frames and stacks with dense ids starting at 0. A batch carries
+ * the entries the receiver has not seen yet, as "first id + list"; the first
+ * id must equal the receiver's current count (else CP_EGAP). Frames refer to
+ * strings, stacks to frames, values to stacks: by id, defined in this batch
+ * or an earlier one of the same connection (else CP_EDANGLING). A new
+ * connection starts an empty dictionary; so does a batch with
+ * CP_BATCH_DICT_RESET.
+ *
+ * Decoding never trusts input: every size and count is checked against
+ * cp_wire_limits_t before memory is reserved for it.
+ *
+ * Thread: any; no global state. Not signal-safe (allocates). */
+#ifndef CP_WIRE_H
+#define CP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "stack_dict.h"
+
+#define CP_WIRE_VERSION     1
+#define CP_WIRE_HEADER_SIZE 12
+#define CP_WIRE_FLAG_ZLIB   0x01
+
+typedef enum cp_msg_kind {
+    CP_MSG_HELLO     = 1,   /* agent -> relay, first message of a connection */
+    CP_MSG_WELCOME   = 2,   /* relay -> agent, answer to hello */
+    CP_MSG_BATCH     = 3,   /* agent -> relay, one aggregated time window */
+    CP_MSG_ACK       = 4,   /* relay -> agent, highest seq durably stored */
+    CP_MSG_HEARTBEAT = 5,   /* either way, keeps idle connections honest */
+    CP_MSG_CONTROL   = 6,   /* relay -> agent, start/stop/reconfigure */
+    CP_MSG_ERROR     = 7,   /* either way, then usually close */
+    CP_MSG_KIND_MAX  = 7
+} cp_msg_kind_t;
+
+typedef struct cp_kv {
+    const char *key;
+    const char *value;
+} cp_kv_t;
+
+typedef struct cp_str {          /* a string of known length, NUL-terminated when decoded */
+    const char *s;
+    uint32_t    len;
+} cp_str_t;
+
+/* hello: who the agent is. Strings are never NULL once decoded ("" if absent). */
+typedef struct cp_hello {
+    uint32_t        proto;          /* key 1  uint, required: CP_WIRE_VERSION */
+    const char     *app;            /* key 2  str, required, non-empty */
+    const char     *instance;       /* key 3  str, required: stable id of this JVM run */
+    const char     *host;           /* key 4  str */
+    uint32_t        pid;            /* key 5  uint */
+    uint64_t        start_ms;       /* key 6  uint: process start, unix ms */
+    const char     *jvm_vendor;     /* key 7  str */
+    const char     *jvm_version;    /* key 8  str */
+    const char     *agent_version;  /* key 9  str */
+    const cp_kv_t  *labels;         /* key 10 map str->str */
+    uint32_t        n_labels;
+    const char *const *caps;        /* key 11 array of str: "cpu","wall","alloc","lock","gc","native" */
+    uint32_t        n_caps;
+    const char     *token;          /* key 12 str: auth token, "" if none */
+    const char     *runtime;        /* key 13 str: "jvm" (room for "python" workers later) */
+} cp_hello_t;
+
+typedef struct cp_welcome {
+    uint32_t    proto;              /* key 1 uint */
+    const char *relay_version;      /* key 2 str */
+    const char *session;            /* key 3 str: relay's id for this connection */
+    uint64_t    last_seq;           /* key 4 uint: highest seq already durable for this instance, 0 = none;
+                                       the agent drops buffered batches with seq <= last_seq */
+    uint32_t    max_message;        /* key 5 uint: largest message the relay accepts, bytes */
+} cp_welcome_t;
+
+/* Standard sample type names and units (cp_sample_type_t.name / .unit):
+ *   "cpu" "ns", "wall" "ns", "alloc_bytes" "bytes", "alloc_objects" "count",
+ *   "lock" "ns", "lock_count" "count", "samples" "count". */
+typedef struct cp_sample_type {
+    const char *name;
+    const char *unit;
+} cp_sample_type_t;
+
+typedef struct cp_wire_stack {   /* frame ids, root first */
+    const uint32_t *frames;
+    uint32_t        n;
+} cp_wire_stack_t;
+
+typedef struct cp_wire_value {
+    uint32_t stack;              /* stack id */
+    uint32_t type;               /* index into cp_batch_t.types */
+    uint64_t value;
+} cp_wire_value_t;
+
+typedef struct cp_counter {
+    const char *name;            /* see docs/protocol.md "Counters" */
+    uint64_t    value;
+} cp_counter_t;
+
+typedef struct cp_point {        /* time-series point (GC pauses, thread counts, heap) */
+    const char *series;          /* e.g. "gc.pause_ns", "threads.runnable" */
+    uint64_t    t_ms;            /* unix ms */
+    double      value;
+} cp_point_t;
+
+#define CP_BATCH_DICT_RESET 0x01 /* receiver drops this connection's dictionary first */
+
+typedef struct cp_batch {
+    uint64_t seq;                   /* key 1 uint, required, > 0, strictly increasing per instance */
+    uint64_t start_ms;              /* key 2 uint, required: window start, unix ms */
+    uint64_t end_ms;                /* key 3 uint, required: window end (>= start) */
+    uint32_t flags;                 /* key 4 uint: CP_BATCH_* */
+    const cp_sample_type_t *types;  /* key 5 array of [name, unit] */
+    uint32_t n_types;
+    /* Dictionary delta. key 6: [first_string_id, [str...]]
+     *                   key 7: [first_frame_id, [[class, method, sig, line, kind]...]]
+     *                   key 8: [first_stack_id, [[frame_id...]...]] */
+    uint32_t str_first;    const cp_str_t        *strs;   uint32_t n_strs;
+    uint32_t frame_first;  const cp_frame_t      *frames; uint32_t n_frames;
+    uint32_t stack_first;  const cp_wire_stack_t *stacks; uint32_t n_stacks;
+    /* key 9: flat array [stack, type, value, stack, type, value, ...] */
+    const cp_wire_value_t *values; uint32_t n_values;
+    /* key 10: map str -> uint */
+    const cp_counter_t *counters;   uint32_t n_counters;
+    /* key 11: array of [series, t_ms, value(float64)] */
+    const cp_point_t *points;       uint32_t n_points;
+
+    /* Encoder only (ignored by the decoder, which fills the arrays above):
+     * when dict is set, the delta is taken from it instead of strs/frames/
+     * stacks: strings [str_first, count), frames [frame_first, count),
+     * stacks [stack_first, count). Borrowed for the call. */
+    const cp_stack_dict_t *dict;
+} cp_batch_t;
+
+typedef struct cp_ack {
+    uint64_t seq;                   /* key 1 uint: every batch with seq <= this is durable */
+} cp_ack_t;
+
+typedef struct cp_heartbeat {
+    uint64_t t_ms;                  /* key 1 uint: sender's clock, unix ms */
+} cp_heartbeat_t;
+
+typedef struct cp_control {
+    const char    *command;         /* key 1 str: "configure", "start", "stop", "flush" */
+    const cp_kv_t *options;         /* key 2 map str->str: agent options, e.g. {"cpu": "1ms"} */
+    uint32_t       n_options;
+} cp_control_t;
+
+typedef struct cp_error_msg {
+    int32_t     code;               /* key 1 int: a CP_E* code */
+    const char *message;            /* key 2 str */
+    bool        fatal;              /* key 3 bool: the sender closes after this */
+} cp_error_msg_t;
+
+typedef struct cp_msg {
+    cp_msg_kind_t kind;
+    union {
+        cp_hello_t     hello;
+        cp_welcome_t   welcome;
+        cp_batch_t     batch;
+        cp_ack_t       ack;
+        cp_heartbeat_t heartbeat;
+        cp_control_t   control;
+        cp_error_msg_t error;
+    } u;
+    void *_arena;                   /* private: decoder-owned memory */
+} cp_msg_t;
+
+typedef struct cp_wire_limits {
+    size_t   max_message;   /* envelope + payload as received; default 16 MiB */
+    size_t   max_payload;   /* payload once uncompressed; default 64 MiB */
+    uint32_t max_string;    /* bytes in one string; default 64 KiB */
+    uint32_t max_count;     /* elements in one array or map; default 4 Mi */
+    uint32_t max_depth;     /* frames in one stack; default 4096 */
+    uint32_t max_dict;      /* ids per dictionary table per connection; default 4 Mi */
+} cp_wire_limits_t;
+
+extern const cp_wire_limits_t cp_wire_default_limits;
+
+/* Appends one encoded message to out (after whatever out holds, so a caller
+ * can leave LWS_PRE bytes of headroom first). zlib_level: 0 = store the
+ * payload uncompressed (flag clear), 1..9 = deflate. Returns 0 or CP_E*. */
+int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out);
+
+/* Decodes one message. On success *out is a new message; the caller frees it
+ * with cp_msg_free(); every pointer inside lives until then. On failure
+ * returns the CP_E* code of the first malformation found, *out is NULL, and
+ * if err is not NULL a short text says where ("batch key 7: frame 3: line
+ * is not an int") into err[0..errlen). lim NULL = cp_wire_default_limits.
+ * Checks structure, types, limits and references inside the message; the
+ * cross-message dictionary rules are checked by cp_wire_dict_apply(). */
+int  cp_wire_decode(const uint8_t *data, size_t len, const cp_wire_limits_t *lim,
+                    cp_msg_t **out /* OUT */, char *err, size_t errlen);
+void cp_msg_free(cp_msg_t *m);     /* NULL is a no-op */
+
+/* Reads only the envelope: kind and sizes, for routing and early limits. */
+int cp_wire_peek(const uint8_t *data, size_t len, cp_msg_kind_t *kind /* OUT */,
+                 uint32_t *payload_len /* OUT */);
+
+/* ---- Receiver-side dictionary of one connection -------------------------
+ * Append-only copy of what the agent sent (not interning: the agent already
+ * interned). Validates a decoded batch against it, then appends its delta. */
+typedef struct cp_wire_dict cp_wire_dict_t;
+
+cp_wire_dict_t *cp_wire_dict_create(const cp_wire_limits_t *lim);   /* NULL lim = defaults */
+void cp_wire_dict_destroy(cp_wire_dict_t *d);
+
+/* Checks the batch's delta and references against d: CP_EGAP if a first id
+ * is not the current count, CP_EDANGLING for a reference to an unknown id,
+ * CP_ELIMIT past max_dict. On any error d is left unchanged. Honours
+ * CP_BATCH_DICT_RESET. On success the delta is copied into d. */
+int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t errlen);
+
+/* Borrowed: valid until the next apply or destroy. NULL for unknown ids. */
+const char       *cp_wire_dict_string(const cp_wire_dict_t *d, uint32_t id, uint32_t *len /* OUT, may be NULL */);
+const cp_frame_t *cp_wire_dict_frame(const cp_wire_dict_t *d, uint32_t id);
+const uint32_t   *cp_wire_dict_stack(const cp_wire_dict_t *d, uint32_t id, uint32_t *n /* OUT */);
+uint32_t cp_wire_dict_strings(const cp_wire_dict_t *d);
+uint32_t cp_wire_dict_frames(const cp_wire_dict_t *d);
+uint32_t cp_wire_dict_stacks(const cp_wire_dict_t *d);
+
+/* Name of a message kind ("hello", ...), "?" if unknown. */
+const char *cp_wire_kind_name(int kind);
+
+#endif
