@@ -1,0 +1,322 @@
+"""cplib - shared harness for cprof integration tests.
+
+Every integration test is a plain Python 3 script (Debian's /usr/bin/python3,
+stdlib only) that starts real parts: the `cprof relay` binary on a free
+127.0.0.1 port with a real SQLite data dir, and real JVMs with the real
+libcprof-jvm.so. meson runs each script with CPROF_BUILD (the build dir) and
+CPROF_SOURCE set; exit 0 = pass, 77 = skip (meson's convention), else fail.
+
+Typical use:
+
+    from cplib import *
+    with Relay() as relay:
+        java = JavaProgram("CpuSplit")            # tests/java/CpuSplit.java
+        p = java.run(jdk=JDKS[0], agent="app=split,cpu=10ms,flush=1s",
+                     relay=relay, args=["3"])
+        relay.wait_profile("split", "cpu", lambda t: "CpuSplit.burnA" in t)
+"""
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SOURCE = os.path.abspath(os.environ.get("CPROF_SOURCE",
+                         os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD = os.path.abspath(os.environ.get("CPROF_BUILD", os.path.join(SOURCE, "build")))
+CPROF = os.path.join(BUILD, "cli", "cprof")
+AGENT = os.path.join(BUILD, "jvmti", "libcprof-jvm.so")
+SHIM_JAR = os.path.join(BUILD, "java-shim", "src", "cprof-shim.jar")
+JAVA_SRC = os.path.join(SOURCE, "tests", "java")
+
+
+def _jdks():
+    env = os.environ.get("CPROF_JDKS")
+    if env:
+        return [j for j in env.split(":") if j]
+    found = []
+    for home in ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/temurin-25-jdk-amd64"):
+        if os.path.exists(os.path.join(home, "bin", "java")):
+            found.append(home)
+    return found
+
+
+JDKS = _jdks()           # every JDK on this machine; tests loop over them
+VERBOSE = os.environ.get("CPROF_TEST_VERBOSE") == "1"
+
+
+def log(*a):
+    print("#", *a, flush=True)
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    """Fails the test with msg unless cond holds."""
+    if not cond:
+        raise TestFailure(msg)
+
+
+def skip(why):
+    print("SKIP:", why, flush=True)
+    sys.exit(77)
+
+
+def main(fn):
+    """Runs fn(); prints PASS/FAIL and exits with meson's codes."""
+    t0 = time.time()
+    try:
+        fn()
+    except TestFailure as e:
+        print("FAIL:", e, flush=True)
+        sys.exit(1)
+    print("PASS (%.1fs)" % (time.time() - t0), flush=True)
+    sys.exit(0)
+
+
+def out_dir(name):
+    """A folder for this test's artifacts (logs, screenshots), kept after the run."""
+    d = os.environ.get("CPROF_TEST_OUT") or os.path.join(BUILD, "test-out")
+    d = os.path.join(d, name)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def free_port():
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(fn, timeout, what, interval=0.2):
+    """Polls fn() until it returns something truthy; returns it or fails."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            last = e
+        time.sleep(interval)
+    raise TestFailure("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class HTTPError(Exception):
+    def __init__(self, code, body):
+        super().__init__("HTTP %d: %s" % (code, body[:300]))
+        self.code = code
+        self.body = body
+
+
+def http_get(url, timeout=30):
+    """Returns (status, headers, body bytes); never raises on HTTP errors."""
+    req = urllib.request.Request(url)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+class Relay:
+    """A real `cprof relay` on 127.0.0.1:<free port> with its own data dir.
+
+    Use as a context manager; kill9() and start() again to test durability."""
+
+    def __init__(self, data=None, port=None, extra_args=(), name="relay"):
+        self.tmp = None
+        if data is None:
+            self.tmp = tempfile.mkdtemp(prefix="cprof-relay-")
+            data = os.path.join(self.tmp, "data")
+        self.data = data
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.name = name
+        self.logpath = os.path.join(out_dir(name), "relay-%d.log" % self.port)
+
+    @property
+    def http(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def ws(self):
+        return "ws://127.0.0.1:%d" % self.port
+
+    def start(self, wait=True):
+        self.log = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            [CPROF, "relay", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data]
+            + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_for(self._ready, 15, "relay to answer on %s" % self.http)
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise TestFailure("relay exited with %s; log %s:\n%s" % (
+                self.proc.returncode, self.logpath, self.tail()))
+        st, _, _ = http_get(self.http + "/api/v1/apps", timeout=2)
+        return st == 200
+
+    def tail(self, n=40):
+        try:
+            with open(self.logpath, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise TestFailure("relay did not exit within %ss of signal %d" % (timeout, sig))
+        if self.proc:
+            self.log.close()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def kill9(self):
+        return self.stop(signal.SIGKILL)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        finally:
+            if self.tmp and not os.environ.get("CPROF_KEEP"):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- query API -------------------------------------------------------
+    def url(self, path, **params):
+        q = urllib.parse.urlencode({k.replace("_", "."): v for k, v in params.items()
+                                    if v is not None})
+        return self.http + path + ("?" + q if q else "")
+
+    def get(self, path, **params):
+        """GET path?params; returns (status, body bytes). base_from → base.from."""
+        st, _, body = http_get(self.url(path, **params))
+        return st, body
+
+    def get_json(self, path, **params):
+        st, body = self.get(path, **params)
+        if st != 200:
+            raise HTTPError(st, body.decode(errors="replace"))
+        return json.loads(body)
+
+    def collapsed(self, app, type="cpu", frm="now-1h", to="now+1m", **params):
+        """The merged profile as {stack: value} from format=collapsed."""
+        st, body = self.get("/api/v1/profile", app=app, type=type, **{"from": frm}, to=to,
+                            format="collapsed", **params)
+        if st != 200:
+            raise HTTPError(st, body.decode(errors="replace"))
+        out = {}
+        for line in body.decode().splitlines():
+            if not line.strip():
+                continue
+            stack, _, val = line.rpartition(" ")
+            out[stack] = out.get(stack, 0) + int(val)
+        return out
+
+    def wait_profile(self, app, type="cpu", pred=None, timeout=30, **params):
+        """Waits until the collapsed profile is non-empty (and pred(text) holds)."""
+        def probe():
+            try:
+                prof = self.collapsed(app, type, **params)
+            except HTTPError as e:
+                if e.code == 404:
+                    return None
+                raise
+            if not prof:
+                return None
+            if pred and not pred(prof):
+                return None
+            return prof
+        return wait_for(probe, timeout, "profile of app %s type %s" % (app, type))
+
+
+def share(prof, needle, leaf_only=False):
+    """Fraction of the profile's total whose stack contains (or ends in) needle."""
+    total = sum(prof.values()) or 1
+    hit = 0
+    for stack, v in prof.items():
+        frames = stack.split(";")
+        if (leaf_only and frames[-1].startswith(needle)) or \
+           (not leaf_only and any(f.startswith(needle) for f in frames)):
+            hit += v
+    return hit / total
+
+
+class JavaProgram:
+    """A test program from tests/java/<Name>.java, compiled once per build."""
+
+    def __init__(self, name, *more_sources):
+        self.name = name
+        self.classes = os.path.join(BUILD, "test-java-classes")
+        srcs = [os.path.join(JAVA_SRC, n + ".java") for n in (name,) + more_sources]
+        os.makedirs(self.classes, exist_ok=True)
+        stamp = os.path.join(self.classes, name + ".class")
+        if not os.path.exists(stamp) or any(os.path.getmtime(s) > os.path.getmtime(stamp)
+                                            for s in srcs):
+            javac = os.path.join(JDKS[0], "bin", "javac") if JDKS else "javac"
+            subprocess.run([javac, "--release", "11", "-nowarn", "-d", self.classes] + srcs,
+                           check=True)
+
+    def cmd(self, jdk, agent=None, relay=None, args=(), jvm_args=()):
+        java = os.path.join(jdk, "bin", "java")
+        c = [java] + list(jvm_args)
+        if agent is not None:
+            opts = agent
+            if relay is not None and "relay=" not in opts:
+                opts = "relay=%s%s%s" % (relay.ws, "," if opts else "", opts)
+            c.append("-agentpath:%s%s" % (AGENT, "=" + opts if opts else ""))
+        c += ["-cp", self.classes, self.name] + [str(a) for a in args]
+        return c
+
+    def start(self, jdk, agent=None, relay=None, args=(), jvm_args=(), env=None, logname=None):
+        """Starts the JVM; returns the Popen (stdout+stderr to a log file under out_dir)."""
+        logname = logname or "%s-%s-%d.log" % (self.name, os.path.basename(jdk), time.time_ns())
+        path = os.path.join(out_dir("java"), logname)
+        f = open(path, "wb")
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.Popen(self.cmd(jdk, agent, relay, args, jvm_args), stdout=f,
+                             stderr=subprocess.STDOUT, env=e)
+        p.logpath = path
+        return p
+
+    def run(self, jdk, agent=None, relay=None, args=(), jvm_args=(), env=None, timeout=120):
+        """Runs to completion; fails the test on a non-zero exit; returns the output."""
+        p = self.start(jdk, agent, relay, args, jvm_args, env)
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise TestFailure("%s did not finish in %ss (log %s)" % (self.name, timeout, p.logpath))
+        out = open(p.logpath, "rb").read().decode(errors="replace")
+        check(rc == 0, "%s exited %d (log %s):\n%s" % (self.name, rc, p.logpath, out[-3000:]))
+        check("hs_err" not in out and "SIGSEGV" not in out, "JVM crash:\n" + out[-3000:])
+        return out
+
+
+def jdk_name(jdk):
+    return os.path.basename(jdk.rstrip("/"))
