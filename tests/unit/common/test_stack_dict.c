@@ -1,0 +1,304 @@
+/* test_stack_dict.c - Check tests for common/stack_dict (interning to dense ids).
+ * Through the public header only. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "stack_dict.h"
+
+static cp_stack_dict_t *D;
+
+static void setup(void) { D = cp_stack_dict_create(); ck_assert_ptr_nonnull(D); }
+static void teardown(void) { cp_stack_dict_destroy(D); D = NULL; }
+
+static uint32_t str(const char *s)
+{
+    uint32_t id = 999999;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, s, strlen(s), &id), 0);
+    return id;
+}
+
+START_TEST(test_stack_dict_strings_get_dense_ids_in_order)
+{
+    ck_assert_uint_eq(str("a"), 0);
+    ck_assert_uint_eq(str("bb"), 1);
+    ck_assert_uint_eq(str(""), 2);
+    ck_assert_uint_eq(str("a"), 0);
+    ck_assert_uint_eq(str("bb"), 1);
+    ck_assert_uint_eq(str(""), 2);
+    ck_assert_uint_eq(cp_stack_dict_strings(D), 3);
+    size_t len = 99;
+    const char *s = cp_stack_dict_string(D, 1, &len);
+    ck_assert_str_eq(s, "bb");
+    ck_assert_uint_eq(len, 2);
+    ck_assert_str_eq(cp_stack_dict_string(D, 2, NULL), "");
+    ck_assert_ptr_null(cp_stack_dict_string(D, 3, NULL));
+}
+END_TEST
+
+START_TEST(test_stack_dict_string_with_nul_bytes_is_kept_whole)
+{
+    uint32_t a, b, c;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, "x\0y", 3, &a), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, "x\0z", 3, &b), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, "x", 1, &c), 0);
+    ck_assert_uint_ne(a, b);
+    ck_assert_uint_ne(a, c);
+    size_t len;
+    const char *s = cp_stack_dict_string(D, a, &len);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_mem_eq(s, "x\0y", 4);   /* stored with a trailing NUL */
+}
+END_TEST
+
+START_TEST(test_stack_dict_not_nul_terminated_input_is_copied_by_length)
+{
+    char buf[8] = {'h', 'e', 'l', 'l', 'o', 'X', 'X', 'X'};
+    uint32_t id;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, buf, 5, &id), 0);
+    ck_assert_str_eq(cp_stack_dict_string(D, id, NULL), "hello");
+    ck_assert_uint_eq(str("hello"), id);
+}
+END_TEST
+
+START_TEST(test_stack_dict_many_strings_keep_ids_and_pointers)
+{
+    enum { N = 200000 };
+    char b[64];
+    const char *first = NULL;
+    for (uint32_t i = 0; i < N; i++) {
+        snprintf(b, sizeof b, "java.lang.Class%u", i);
+        ck_assert_uint_eq(str(b), i);
+        if (i == 0)
+            first = cp_stack_dict_string(D, 0, NULL);
+    }
+    /* Strings live in chunks that never move. */
+    ck_assert_ptr_eq(first, cp_stack_dict_string(D, 0, NULL));
+    for (uint32_t i = 0; i < N; i += 997) {
+        snprintf(b, sizeof b, "java.lang.Class%u", i);
+        ck_assert_uint_eq(str(b), i);
+        ck_assert_str_eq(cp_stack_dict_string(D, i, NULL), b);
+    }
+    ck_assert_uint_eq(cp_stack_dict_strings(D), N);
+}
+END_TEST
+
+START_TEST(test_stack_dict_big_string_round_trips)
+{
+    size_t n = 300000;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 26);
+    uint32_t a, b;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, "small", 5, &a), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, big, n, &b), 0);
+    size_t len;
+    ck_assert_mem_eq(cp_stack_dict_string(D, b, &len), big, n);
+    ck_assert_uint_eq(len, n);
+    uint32_t b2;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, big, n, &b2), 0);
+    ck_assert_uint_eq(b, b2);
+    ck_assert_str_eq(cp_stack_dict_string(D, a, NULL), "small");
+    ck_assert_uint_eq(str("after"), 2);
+    free(big);
+}
+END_TEST
+
+START_TEST(test_stack_dict_frames_differ_by_every_field)
+{
+    cp_frame_t f = { .class_id = 1, .method_id = 2, .sig_id = 3, .line = 42, .kind = CP_FRAME_COMPILED };
+    uint32_t ids[6];
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &f, &ids[0]), 0);
+    cp_frame_t g = f; g.class_id = 9;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &g, &ids[1]), 0);
+    g = f; g.method_id = 9;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &g, &ids[2]), 0);
+    g = f; g.sig_id = 9;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &g, &ids[3]), 0);
+    g = f; g.line = -1;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &g, &ids[4]), 0);
+    g = f; g.kind = CP_FRAME_INLINED;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &g, &ids[5]), 0);
+    for (uint32_t i = 0; i < 6; i++)
+        ck_assert_uint_eq(ids[i], i);
+    uint32_t again;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &f, &again), 0);
+    ck_assert_uint_eq(again, 0);
+    const cp_frame_t *r = cp_stack_dict_frame(D, 4);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->line, -1);
+    ck_assert_uint_eq(r->kind, CP_FRAME_COMPILED);
+    ck_assert_ptr_null(cp_stack_dict_frame(D, 6));
+    ck_assert_uint_eq(cp_stack_dict_frames(D), 6);
+}
+END_TEST
+
+START_TEST(test_stack_dict_many_frames_dedupe)
+{
+    enum { N = 100000 };
+    for (int round = 0; round < 2; round++)
+        for (uint32_t i = 0; i < N; i++) {
+            cp_frame_t f = { .class_id = i % 100, .method_id = i, .sig_id = 0,
+                             .line = (int32_t)(i % 7), .kind = (uint8_t)(i % 10) };
+            uint32_t id;
+            ck_assert_int_eq(cp_stack_dict_intern_frame(D, &f, &id), 0);
+            ck_assert_uint_eq(id, i);
+        }
+    ck_assert_uint_eq(cp_stack_dict_frames(D), N);
+}
+END_TEST
+
+START_TEST(test_stack_dict_stacks_dedupe_by_content_and_order)
+{
+    uint32_t a[] = {0, 1, 2}, b[] = {0, 1}, c[] = {2, 1, 0}, a2[] = {0, 1, 2};
+    uint32_t ia, ib, ic, ie, ia2, ie2;
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, a, 3, &ia), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, b, 2, &ib), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, c, 3, &ic), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, NULL, 0, &ie), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, a2, 3, &ia2), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, NULL, 0, &ie2), 0);
+    ck_assert_uint_eq(ia, 0);
+    ck_assert_uint_eq(ib, 1);
+    ck_assert_uint_eq(ic, 2);
+    ck_assert_uint_eq(ie, 3);
+    ck_assert_uint_eq(ia2, 0);
+    ck_assert_uint_eq(ie2, 3);
+    uint32_t n = 99;
+    const uint32_t *fr = cp_stack_dict_stack(D, 2, &n);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(fr[0], 2);
+    ck_assert_uint_eq(fr[2], 0);
+    /* The empty stack is a known id: non-NULL, n = 0. */
+    ck_assert_ptr_nonnull(cp_stack_dict_stack(D, 3, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(cp_stack_dict_stack(D, 4, &n));
+    ck_assert_uint_eq(cp_stack_dict_stacks(D), 4);
+}
+END_TEST
+
+START_TEST(test_stack_dict_reinterning_a_borrowed_stack_is_safe)
+{
+    /* The borrowed pointer points into the dict's own pool; interning a
+     * prefix of it must work even if the pool grows meanwhile. */
+    uint32_t fr[1000];
+    for (uint32_t i = 0; i < 1000; i++)
+        fr[i] = i;
+    uint32_t id, n;
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, fr, 1000, &id), 0);
+    const uint32_t *p = cp_stack_dict_stack(D, id, &n);
+    uint32_t id2;
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, p, 999, &id2), 0);
+    ck_assert_uint_eq(id2, 1);
+    p = cp_stack_dict_stack(D, id2, &n);
+    ck_assert_uint_eq(n, 999);
+    ck_assert_uint_eq(p[998], 998);
+}
+END_TEST
+
+START_TEST(test_stack_dict_100k_stacks_stay_distinct)
+{
+    enum { N = 100000 };
+    uint32_t fr[32];
+    for (int round = 0; round < 2; round++)
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t n = 1 + i % 32;
+            for (uint32_t k = 0; k < n; k++)
+                fr[k] = (i * 31 + k) % 5000;
+            fr[0] = i;   /* make each distinct */
+            uint32_t id;
+            ck_assert_int_eq(cp_stack_dict_intern_stack(D, fr, n, &id), 0);
+            ck_assert_uint_eq(id, i);
+        }
+    uint32_t n;
+    const uint32_t *p = cp_stack_dict_stack(D, 12345, &n);
+    ck_assert_uint_eq(n, 1 + 12345 % 32);
+    ck_assert_uint_eq(p[0], 12345);
+    size_t mem = cp_stack_dict_memory(D);
+    /* ~1.65M frame ids (6.6 MB) + entries + index: well under 32 MiB. */
+    ck_assert_uint_gt(mem, (size_t)N * 16 * 4);
+    ck_assert_uint_lt(mem, (size_t)32 << 20);
+}
+END_TEST
+
+START_TEST(test_stack_dict_clear_restarts_ids)
+{
+    ck_assert_uint_eq(str("a"), 0);
+    ck_assert_uint_eq(str("b"), 1);
+    cp_frame_t f = { .class_id = 0, .method_id = 1 };
+    uint32_t id, st;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &f, &id), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, &id, 1, &st), 0);
+    size_t before = cp_stack_dict_memory(D);
+    cp_stack_dict_clear(D);
+    ck_assert_uint_eq(cp_stack_dict_strings(D), 0);
+    ck_assert_uint_eq(cp_stack_dict_frames(D), 0);
+    ck_assert_uint_eq(cp_stack_dict_stacks(D), 0);
+    ck_assert_ptr_null(cp_stack_dict_string(D, 0, NULL));
+    ck_assert_ptr_null(cp_stack_dict_frame(D, 0));
+    ck_assert_uint_lt(cp_stack_dict_memory(D), before);
+    ck_assert_uint_eq(str("b"), 0);
+    ck_assert_uint_eq(str("a"), 1);
+    f.method_id = 7;
+    ck_assert_int_eq(cp_stack_dict_intern_frame(D, &f, &id), 0);
+    ck_assert_uint_eq(id, 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, &id, 1, &st), 0);
+    ck_assert_uint_eq(st, 0);
+}
+END_TEST
+
+START_TEST(test_stack_dict_bad_arguments_return_einval)
+{
+    uint32_t id;
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, NULL, 3, &id), CP_EINVAL);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(D, NULL, 3, &id), CP_EINVAL);
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, NULL, 0, &id), 0);
+    ck_assert_str_eq(cp_stack_dict_string(D, id, NULL), "");
+    cp_stack_dict_destroy(NULL);
+}
+END_TEST
+
+static Suite *stack_dict_suite(void)
+{
+    Suite *s = suite_create("stack_dict");
+    TCase *tc = tcase_create("strings");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stack_dict_strings_get_dense_ids_in_order);
+    tcase_add_test(tc, test_stack_dict_string_with_nul_bytes_is_kept_whole);
+    tcase_add_test(tc, test_stack_dict_not_nul_terminated_input_is_copied_by_length);
+    tcase_add_test(tc, test_stack_dict_many_strings_keep_ids_and_pointers);
+    tcase_add_test(tc, test_stack_dict_big_string_round_trips);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("frames");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stack_dict_frames_differ_by_every_field);
+    tcase_add_test(tc, test_stack_dict_many_frames_dedupe);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stacks");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_stack_dict_stacks_dedupe_by_content_and_order);
+    tcase_add_test(tc, test_stack_dict_reinterning_a_borrowed_stack_is_safe);
+    tcase_add_test(tc, test_stack_dict_100k_stacks_stay_distinct);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stack_dict_clear_restarts_ids);
+    tcase_add_test(tc, test_stack_dict_bad_arguments_return_einval);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(stack_dict_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
