@@ -1,15 +1,279 @@
-/* attach.c - placeholder until its issue lands. */
+/* attach.c - `cprof attach PID [options]` and `cprof detach PID`.
+ *
+ *   cprof attach [--agent PATH] [--timeout 10s] PID [KEY=VALUE[,KEY=VALUE]...]...
+ *   cprof detach [--timeout 10s] PID
+ *
+ * Attach loads libcprof-jvm.so into a running HotSpot JVM through HotSpot's
+ * own attach mechanism (cli/hotspot_attach.c), as the JVM's user and across
+ * containers. Option words are joined with ',' into the agent's option
+ * string (see jvmti/options.h). If the agent already runs there, the same
+ * library path is loaded again, which HotSpot turns into a second
+ * Agent_OnAttach call on the loaded agent: it applies the new options
+ * (reconfigure) instead of starting a second copy. Detach is a re-attach
+ * with `command=detach`: the agent stops sampling, flushes and disconnects;
+ * the .so stays mapped (HotSpot never unloads agents) and a later attach
+ * starts it again.
+ *
+ * Thread: main only. Exit codes: 0 ok, 1 failure, 2 usage. */
+#include "attach.h"
+
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "error.h"
+#include "hotspot_attach.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+int cp_attach_parse_ms(const char *s)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    double v = strtod(s, &end);
+    double ms;
+    if (!*end || !strcmp(end, "s"))
+        ms = v * 1000;
+    else if (!strcmp(end, "ms"))
+        ms = v;
+    else if (!strcmp(end, "m"))
+        ms = v * 60000;
+    else
+        return -1;
+    if (ms < 1 || ms > 86400000)
+        return -1;
+    return (int)ms;
+}
+
+int cp_attach_pid(pid_t pid, const char *agent, const char *options, int timeout_ms,
+                  cp_attach_outcome_t *o, char *err, size_t errlen)
+{
+    cp_hsattach_target_t t;
+    memset(o, 0, sizeof *o);
+    int rc = cp_hsattach_inspect(pid, &t, err, errlen);
+    if (rc != 0)
+        return rc;
+    o->java_major = t.java_major;
+    o->uid = t.uid;
+    o->nspid = t.nspid;
+    if (t.agent[0]) {
+        o->reconfigured = true;
+        snprintf(o->agent, sizeof o->agent, "%s", t.agent);
+    } else {
+        rc = cp_hsattach_stage_agent(&t, agent, o->agent, sizeof o->agent, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    cp_hsattach_result_t res;
+    rc = cp_hsattach_load(&t, o->agent, options, timeout_ms, &res, err, errlen);
+    snprintf(o->reply, sizeof o->reply, "%s", res.text);
+    return rc;
+}
+
+int cp_attach_detach_pid(pid_t pid, int timeout_ms, cp_attach_outcome_t *o,
+                         char *err, size_t errlen)
+{
+    cp_hsattach_target_t t;
+    memset(o, 0, sizeof *o);
+    int rc = cp_hsattach_inspect(pid, &t, err, errlen);
+    if (rc != 0)
+        return rc;
+    o->java_major = t.java_major;
+    o->uid = t.uid;
+    o->nspid = t.nspid;
+    if (!t.agent[0]) {
+        snprintf(err, errlen, "no cprof agent is loaded in pid %d", (int)pid);
+        return CP_ENOTFOUND;
+    }
+    o->reconfigured = true;
+    snprintf(o->agent, sizeof o->agent, "%s", t.agent);
+    cp_hsattach_result_t res;
+    rc = cp_hsattach_load(&t, t.agent, "command=detach", timeout_ms, &res, err, errlen);
+    snprintf(o->reply, sizeof o->reply, "%s", res.text);
+    return rc;
+}
+
+/* ---- command line ----------------------------------------------------- */
+
+static void attach_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cprof attach [--agent PATH] [--timeout DUR] PID [OPTION...]\n"
+        "\n"
+        "Loads the cprof agent into the running JVM PID (HotSpot 8+), or\n"
+        "reconfigures the agent already running there. OPTIONs are the agent's\n"
+        "key=value options, as words or comma-separated, e.g.\n"
+        "  cprof attach 4242 relay=ws://relay:7070 app=checkout label.env=prod cpu=10ms\n"
+        "\n"
+        "  --agent PATH    libcprof-jvm.so to load [$CPROF_AGENT, else next to cprof]\n"
+        "  --timeout DUR   give up after DUR (e.g. 10s, 500ms) [10s]\n"
+        "  -v, --verbose   print the JVM's raw answer\n"
+        "\n"
+        "Works on JVMs of other users (run as root) and in containers (the\n"
+        "agent is copied into the container's /tmp). See also: cprof detach.\n");
+}
+
+static void detach_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cprof detach [--timeout DUR] PID\n"
+        "\n"
+        "Tells the cprof agent in JVM PID to stop sampling, flush its last\n"
+        "window and disconnect. The JVM runs on; `cprof attach` starts it again.\n");
+}
+
+/* Joins words into "a,b,c"; returns malloc'd string (caller frees) or NULL. */
+static char *join_options(int n, char **words)
+{
+    size_t len = 1;
+    for (int i = 0; i < n; i++)
+        len += strlen(words[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (!words[i][0])
+            continue;
+        if (s[0])
+            strcat(s, ",");
+        strcat(s, words[i]);
+    }
+    return s;
+}
+
+static int parse_pid(const char *s, pid_t *pid)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v <= 0 || v > 0x3fffffff)
+        return -1;
+    *pid = (pid_t)v;
+    return 0;
+}
+
+static const char *java_desc(int major, char *buf, size_t len)
+{
+    if (major > 0)
+        snprintf(buf, len, "Java %d", major);
+    else
+        snprintf(buf, len, "Java");
+    return buf;
+}
+
 int cp_cmd_attach(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cprof: not built yet\n");
-    return 2;
+    const char *agent = NULL;
+    int timeout_ms = DEFAULT_TIMEOUT_MS;
+    bool verbose = false;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            attach_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
+        } else if (!strcmp(a, "--agent") && i + 1 < argc) {
+            agent = argv[++i];
+        } else if (!strncmp(a, "--agent=", 8)) {
+            agent = a + 8;
+        } else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0) {
+                fprintf(stderr, "cprof attach: bad --timeout '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "cprof attach: unknown flag '%s'\n", a);
+            attach_usage(stderr);
+            return 2;
+        } else {
+            break;
+        }
+    }
+    pid_t pid;
+    if (i >= argc || parse_pid(argv[i], &pid) != 0) {
+        if (i < argc)
+            fprintf(stderr, "cprof attach: '%s' is not a process id\n", argv[i]);
+        attach_usage(stderr);
+        return 2;
+    }
+    i++;
+    char path[4096], err[1024];
+    if (!agent) {
+        if (cp_hsattach_default_agent(path, sizeof path, err, sizeof err) != 0) {
+            fprintf(stderr, "cprof attach: %s\n", err);
+            return 1;
+        }
+        agent = path;
+    }
+    char *opts = join_options(argc - i, argv + i);
+    if (!opts) {
+        fprintf(stderr, "cprof attach: out of memory\n");
+        return 1;
+    }
+    cp_attach_outcome_t o;
+    int rc = cp_attach_pid(pid, agent, opts, timeout_ms, &o, err, sizeof err);
+    char jd[32];
+    if (verbose)
+        fprintf(stderr, "cprof attach: pid %d (ns pid %d) answered: \"%s\"\n", (int)pid,
+                (int)o.nspid, o.reply);
+    if (rc != 0) {
+        fprintf(stderr, "cprof attach: pid %d: %s\n", (int)pid, err);
+    } else if (o.reconfigured) {
+        printf("cprof: reconfigured the agent in pid %d (%s, uid %lu) with options '%s'\n",
+               (int)pid, java_desc(o.java_major, jd, sizeof jd), (unsigned long)o.uid, opts);
+    } else {
+        printf("cprof: attached to pid %d (%s, uid %lu): loaded %s with options '%s'\n",
+               (int)pid, java_desc(o.java_major, jd, sizeof jd), (unsigned long)o.uid,
+               o.agent, opts);
+    }
+    free(opts);
+    return rc == 0 ? 0 : 1;
 }
+
 int cp_cmd_detach(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cprof: not built yet\n");
-    return 2;
+    int timeout_ms = DEFAULT_TIMEOUT_MS;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            detach_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0) {
+                fprintf(stderr, "cprof detach: bad --timeout '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "cprof detach: unknown flag '%s'\n", a);
+            detach_usage(stderr);
+            return 2;
+        } else {
+            break;
+        }
+    }
+    pid_t pid;
+    if (i != argc - 1 || parse_pid(argv[i], &pid) != 0) {
+        detach_usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    cp_attach_outcome_t o;
+    int rc = cp_attach_detach_pid(pid, timeout_ms, &o, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "cprof detach: pid %d: %s\n", (int)pid, err);
+        return 1;
+    }
+    printf("cprof: detached the agent in pid %d (sampling stopped, data flushed)\n", (int)pid);
+    return 0;
 }

@@ -1,0 +1,40 @@
+/* attach.h - attach/re-attach/detach logic shared by `cprof attach`,
+ * `cprof detach` and `cprof watch` (cli/attach.c).
+ *
+ * One agent per JVM: when /proc/PID/maps already shows a libcprof-jvm*.so,
+ * the load command names that same path, so HotSpot's dlopen returns the
+ * loaded library and its Agent_OnAttach reconfigures the running agent
+ * (options.h: a later attach's options replace the earlier ones;
+ * `command=detach` stops it). Thread: main. */
+#ifndef CP_ATTACH_H
+#define CP_ATTACH_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct cp_attach_outcome {
+    bool reconfigured;          /* the agent was already loaded */
+    int  java_major;            /* 0 when unknown */
+    uid_t uid;                  /* the JVM's effective uid */
+    pid_t nspid;                /* pid inside the JVM's PID namespace */
+    char agent[PATH_MAX];       /* path loaded, as the JVM sees it */
+    char reply[512];            /* the JVM's raw answer after its status line */
+} cp_attach_outcome_t;
+
+/* Loads (or reconfigures) the agent at host path `agent` in `pid` with
+ * `options` (comma-separated key=value, may be ""). Returns 0 or a CP_E*
+ * code with a sentence in err. */
+int cp_attach_pid(pid_t pid, const char *agent, const char *options, int timeout_ms,
+                  cp_attach_outcome_t *o /* OUT */, char *err, size_t errlen);
+
+/* Sends `command=detach` to the agent running in `pid`. CP_ENOTFOUND when
+ * no cprof agent is loaded there. */
+int cp_attach_detach_pid(pid_t pid, int timeout_ms, cp_attach_outcome_t *o /* OUT */,
+                         char *err, size_t errlen);
+
+/* Parses "2s", "500ms", "10" (seconds) into milliseconds; -1 if malformed. */
+int cp_attach_parse_ms(const char *s);
+
+#endif
