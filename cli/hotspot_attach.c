@@ -615,6 +615,12 @@ static void child_main(int wfd, const cp_hsattach_target_t *t, const char *agent
 
     int s = try_connect(sock);
     if (s < 0) {
+        if (t->attach_disabled) {
+            /* Fail fast: a SIGQUIT would only print a thread dump there. */
+            child_report(wfd, R_UNSUPP, "the JVM runs with -XX:+DisableAttachMechanism: "
+                         "attach is disabled; restart it with -agentpath instead");
+            return;
+        }
         if (!t->quit_caught) {
             child_report(wfd, R_UNSUPP, "the JVM has no SIGQUIT handler, so its attach "
                          "listener cannot be started (it runs with -Xrs, or is still "
@@ -657,16 +663,10 @@ static void child_main(int wfd, const cp_hsattach_target_t *t, const char *agent
             }
             if (now_ms() >= deadline) {
                 unlinkat(trig_dir, tpath, 0);
-                if (t->attach_disabled)
-                    child_report(wfd, R_NOLISTENER, "the JVM runs with "
-                                 "-XX:+DisableAttachMechanism: attach is disabled; "
-                                 "restart it with -agentpath instead");
-                else
-                    child_report(wfd, R_NOLISTENER, "no attach listener appeared at "
+                child_report(wfd, R_NOLISTENER, "no attach listener appeared at "
                                  "/tmp/.java_pid%d: attach disabled "
                                  "(-XX:+DisableAttachMechanism), a JVM too old for "
-                                 "dynamic attach, or the JVM is hung",
-                                 (int)t->nspid);
+                                 "dynamic attach, or the JVM is hung", (int)t->nspid);
                 return;
             }
             sleep_ms(delay);

@@ -69,7 +69,8 @@ typedef struct cp_hsattach_result {
  * CP_ESTATE when Agent_OnAttach returned non-zero (res->agent_rc); CP_EIO
  * when the JVM refused (message in err); CP_ETIMEOUT when no listener came
  * up or no answer arrived (err names the likely reasons); CP_EPERM;
- * CP_EUNSUPP (no SIGQUIT handler: -Xrs, or still starting); CP_ETOOBIG
+ * CP_EUNSUPP (-XX:+DisableAttachMechanism seen, or no SIGQUIT handler yet:
+ * still starting); CP_ETOOBIG
  * (path or options longer than the protocol's 1024 bytes). */
 int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
                      const char *options, int timeout_ms,

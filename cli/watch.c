@@ -1,9 +1,422 @@
-/* watch.c - placeholder until its issue lands. */
+/* watch.c - `cprof watch`: a host daemon that finds new JVMs and attaches.
+ *
+ *   cprof watch --match REGEX [--exclude REGEX] [--interval 2s]
+ *               [--timeout 10s] [--agent PATH] [--once] [OPTION...]
+ *
+ * Every interval it lists /proc, and for each process it has not judged yet
+ * (new pid, or same pid after an exec: comm changed) decides:
+ *   not a JVM (no "java" comm/exe, no libjvm.so mapped)      -> ignore
+ *   JVM not ready (no SIGQUIT handler yet)                    -> retry later
+ *   app name / command line do not match --match, or match
+ *   --exclude                                                 -> skip (logged)
+ *   libcprof-jvm.so already mapped (-agentpath, or attached)  -> skip (logged)
+ *   otherwise -> cprof attach with the OPTIONs plus label.host, label.pid,
+ *   label.container (when /proc/PID/cgroup shows one) and app=<-Dcprof.app>.
+ * A JVM is judged once; pids that vanish are forgotten at the next scan,
+ * so memory is bounded by the number of live processes.
+ *
+ * Cost per scan: one readdir of /proc and one read of /proc/PID/stat per
+ * process (pid reuse is detected by start time, exec by comm); the heavier
+ * reads (maps, cmdline, cgroup) happen once per new process.
+ *
+ * Thread: main only. SIGINT/SIGTERM end the loop at the next wake-up
+ * (an attach in progress finishes first, bounded by --timeout). */
+#include <errno.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
 #include "cli.h"
+#include "error.h"
+#include "hotspot_attach.h"
+#include "procscan.h"
+
+#define YOUNG_SECS   3.0    /* re-check a young non-JVM: a launcher may load libjvm late */
+#define READY_SECS  60.0    /* give up on a JVM that never installs SIGQUIT */
+
+enum { S_IGNORED, S_PENDING, S_DONE };
+
+typedef struct entry {
+    pid_t pid;
+    unsigned long long start;
+    char comm[16];
+    int state;
+} entry_t;
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void wlog(const char *fmt, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ watch: ", stamp, ts.tv_nsec / 1000000);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+typedef struct watch_cfg {
+    regex_t match;
+    regex_t exclude;
+    bool has_exclude;
+    const char *agent;
+    const char *options;     /* user's options, joined */
+    int timeout_ms;
+    char host[256];
+    unsigned attached, skipped, failed;
+} watch_cfg_t;
+
+static bool has_key(const char *opts, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = opts; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=')
+            return true;
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
+static bool maps_have_libjvm(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "/libjvm.so") != NULL;
+    fclose(f);
+    return found;
+}
+
+static bool looks_like_java(pid_t pid, const char *comm)
+{
+    if (!strcmp(comm, "java"))
+        return true;
+    char path[64], exe[4096];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        const char *b = strrchr(exe, '/');
+        if (b && !strcmp(b + 1, "java"))
+            return true;
+    }
+    return maps_have_libjvm(pid);
+}
+
+/* Judges one process; returns its new state. */
+static int judge(watch_cfg_t *c, entry_t *e)
+{
+    double age = cp_procscan_age(e->start);
+    if (!looks_like_java(e->pid, e->comm))
+        return (age >= 0 && age < YOUNG_SECS) ? S_PENDING : S_IGNORED;
+
+    char err[1024];
+    cp_hsattach_target_t t;
+    int rc = cp_hsattach_inspect(e->pid, &t, err, sizeof err);
+    if (rc == CP_EUNSUPP)        /* java-named but no libjvm yet, or not HotSpot */
+        return (age >= 0 && age < YOUNG_SECS) ? S_PENDING : S_IGNORED;
+    if (rc != 0)
+        return S_IGNORED;        /* gone, or unreadable */
+
+    cp_proc_info_t info;
+    if (cp_procscan_read(e->pid, &info) != 0)
+        return S_IGNORED;
+    const char *app = info.app[0] ? info.app : e->comm;
+
+    bool match = regexec(&c->match, info.app, 0, NULL, 0) == 0 ||
+                 regexec(&c->match, info.cmdline, 0, NULL, 0) == 0;
+    if (!match) {
+        wlog("skip pid %d (%s): does not match --match", (int)e->pid, app);
+        c->skipped++;
+        return S_DONE;
+    }
+    if (c->has_exclude && (regexec(&c->exclude, info.app, 0, NULL, 0) == 0 ||
+                           regexec(&c->exclude, info.cmdline, 0, NULL, 0) == 0)) {
+        wlog("skip pid %d (%s): matches --exclude", (int)e->pid, app);
+        c->skipped++;
+        return S_DONE;
+    }
+    if (t.agent[0]) {
+        wlog("skip pid %d (%s): the cprof agent already runs there (%s)", (int)e->pid, app,
+             t.agent);
+        c->skipped++;
+        return S_DONE;
+    }
+    if (t.attach_disabled) {
+        wlog("skip pid %d (%s): started with -XX:+DisableAttachMechanism", (int)e->pid, app);
+        c->skipped++;
+        return S_DONE;
+    }
+    if (!t.quit_caught) {
+        if (age >= 0 && age > READY_SECS) {
+            wlog("skip pid %d (%s): no SIGQUIT handler after %.0f s, cannot attach",
+                 (int)e->pid, app, age);
+            c->skipped++;
+            return S_DONE;
+        }
+        return S_PENDING;        /* still starting up */
+    }
+
+    /* Options: the user's, then labels that say where this instance runs. */
+    char opts[1024];
+    size_t ol = (size_t)snprintf(opts, sizeof opts, "%s", c->options);
+#define ADD(...) do { if (ol < sizeof opts) \
+        ol += (size_t)snprintf(opts + ol, sizeof opts - ol, __VA_ARGS__); } while (0)
+    const char *sep = ol ? "," : "";
+    if (info.cprof_app && !has_key(c->options, "app")) {
+        ADD("%sapp=%s", sep, info.app);
+        sep = ",";
+    }
+    if (!has_key(c->options, "label.host")) {
+        ADD("%slabel.host=%s", sep, c->host);
+        sep = ",";
+    }
+    if (!has_key(c->options, "label.pid")) {
+        ADD("%slabel.pid=%d", sep, (int)e->pid);
+        sep = ",";
+    }
+    if (info.container[0] && !has_key(c->options, "label.container"))
+        ADD("%slabel.container=%s", sep, info.container);
+#undef ADD
+    if (ol >= sizeof opts) {
+        wlog("skip pid %d (%s): agent options too long", (int)e->pid, app);
+        c->failed++;
+        return S_DONE;
+    }
+
+    cp_attach_outcome_t o;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = cp_attach_pid(e->pid, c->agent, opts, c->timeout_ms, &o, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (rc == CP_EUNSUPP && !t.quit_caught)
+        return S_PENDING;
+    if (rc != 0) {
+        wlog("failed pid %d (%s): %s", (int)e->pid, app, err);
+        c->failed++;
+        return S_DONE;
+    }
+    char jv[16] = "?";
+    if (o.java_major)
+        snprintf(jv, sizeof jv, "%d", o.java_major);
+    wlog("attached pid %d (%s, Java %s, uid %lu%s%s, started %.1f s ago) in %ld ms, "
+         "options '%s'", (int)e->pid, app, jv, (unsigned long)o.uid,
+         info.container[0] ? ", container " : "", info.container, age, ms, opts);
+    c->attached++;
+    return S_DONE;
+}
+
+/* One scan: merge the sorted live pid list with the sorted known entries. */
+static int scan(watch_cfg_t *c, entry_t **known, size_t *nknown)
+{
+    pid_t *pids;
+    size_t n;
+    int rc = cp_procscan_list(&pids, &n);
+    if (rc != 0)
+        return rc;
+    entry_t *next = malloc((n ? n : 1) * sizeof *next);
+    if (!next) {
+        free(pids);
+        return CP_ENOMEM;
+    }
+    size_t k = 0, nn = 0;
+    pid_t self = getpid();
+    for (size_t i = 0; i < n && !stop_flag; i++) {
+        pid_t pid = pids[i];
+        while (k < *nknown && (*known)[k].pid < pid)
+            k++;                           /* exited: forgotten */
+        entry_t e = {.pid = pid};
+        if (pid == self || cp_procscan_stat(pid, e.comm, sizeof e.comm, &e.start) != 0)
+            continue;
+        const entry_t *old = (k < *nknown && (*known)[k].pid == pid) ? &(*known)[k] : NULL;
+        if (old && old->start == e.start && !strcmp(old->comm, e.comm) &&
+            old->state != S_PENDING) {
+            next[nn++] = *old;            /* already judged, nothing changed */
+            continue;
+        }
+        e.state = judge(c, &e);
+        next[nn++] = e;
+    }
+    free(pids);
+    free(*known);
+    *known = next;
+    *nknown = nn;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: cprof watch --match REGEX [--exclude REGEX] [--interval DUR]\n"
+        "                   [--timeout DUR] [--agent PATH] [--once] [OPTION...]\n"
+        "\n"
+        "Scans /proc every interval and attaches the cprof agent to each new\n"
+        "JVM whose app name (-Dcprof.app=NAME, else main class, else jar name)\n"
+        "or command line matches REGEX (POSIX extended). OPTIONs are agent\n"
+        "options (relay=..., app=..., label.k=v, cpu=...); watch adds\n"
+        "label.host, label.pid and label.container (when visible). JVMs that\n"
+        "already run the agent are skipped. Logs every decision to stderr.\n"
+        "\n"
+        "  --match REGEX     JVMs to profile (required; '.' for all)\n"
+        "  --exclude REGEX   JVMs to leave alone even if they match\n"
+        "  --interval DUR    time between scans [2s]\n"
+        "  --timeout DUR     per-attach timeout [10s]\n"
+        "  --agent PATH      libcprof-jvm.so [$CPROF_AGENT, else next to cprof]\n"
+        "  --once            scan once and exit (cron, tests)\n");
+}
+
 int cp_cmd_watch(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cprof: not built yet\n");
-    return 2;
+    watch_cfg_t c = {.timeout_ms = 10000};
+    const char *match = NULL, *exclude = NULL;
+    int interval_ms = 2000;
+    bool once = false;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--match") && v) {
+            match = v;
+            i++;
+        } else if (!strcmp(a, "--exclude") && v) {
+            exclude = v;
+            i++;
+        } else if (!strcmp(a, "--agent") && v) {
+            c.agent = v;
+            i++;
+        } else if ((!strcmp(a, "--interval") || !strcmp(a, "--timeout")) && v) {
+            int ms = cp_attach_parse_ms(v);
+            if (ms < 0) {
+                fprintf(stderr, "cprof watch: bad %s '%s'\n", a, v);
+                return 2;
+            }
+            *(a[2] == 'i' ? &interval_ms : &c.timeout_ms) = ms;
+            i++;
+        } else if (!strcmp(a, "--once")) {
+            once = true;
+        } else if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "cprof watch: unknown or incomplete flag '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else {
+            break;
+        }
+    }
+    if (!match) {
+        fprintf(stderr, "cprof watch: --match REGEX is required ('.' matches every JVM)\n");
+        usage(stderr);
+        return 2;
+    }
+    char rerr[256];
+    int rc = regcomp(&c.match, match, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        regerror(rc, &c.match, rerr, sizeof rerr);
+        fprintf(stderr, "cprof watch: bad --match regex '%s': %s\n", match, rerr);
+        return 2;
+    }
+    if (exclude) {
+        rc = regcomp(&c.exclude, exclude, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            regerror(rc, &c.exclude, rerr, sizeof rerr);
+            fprintf(stderr, "cprof watch: bad --exclude regex '%s': %s\n", exclude, rerr);
+            regfree(&c.match);
+            return 2;
+        }
+        c.has_exclude = true;
+    }
+
+    /* Agent options: the remaining words, joined with ','. */
+    char opts[1024] = "";
+    size_t ol = 0;
+    for (; i < argc; i++) {
+        if (!argv[i][0])
+            continue;
+        int w = snprintf(opts + ol, sizeof opts - ol, "%s%s", ol ? "," : "", argv[i]);
+        if (w < 0 || (size_t)w >= sizeof opts - ol) {
+            fprintf(stderr, "cprof watch: agent options too long\n");
+            return 2;
+        }
+        ol += (size_t)w;
+    }
+    c.options = opts;
+
+    char agent[4096], err[1024];
+    if (!c.agent) {
+        if (cp_hsattach_default_agent(agent, sizeof agent, err, sizeof err) != 0) {
+            fprintf(stderr, "cprof watch: %s\n", err);
+            return 1;
+        }
+        c.agent = agent;
+    }
+    if (gethostname(c.host, sizeof c.host) != 0)
+        snprintf(c.host, sizeof c.host, "unknown");
+    c.host[sizeof c.host - 1] = '\0';
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;      /* no SA_RESTART: the sleep must wake up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    wlog("watching for JVMs matching '%s'%s%s%s every %d ms; agent %s; options '%s'",
+         match, exclude ? " (excluding '" : "", exclude ? exclude : "", exclude ? "')" : "",
+         interval_ms, c.agent, opts);
+    entry_t *known = NULL;
+    size_t nknown = 0;
+    int status = 0;
+    while (!stop_flag) {
+        rc = scan(&c, &known, &nknown);
+        if (rc != 0) {
+            wlog("scan failed: %s", cp_strerror(rc));
+            status = 1;
+            if (once)
+                break;
+        }
+        if (once)
+            break;
+        struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);     /* EINTR on SIGINT/SIGTERM: loop checks the flag */
+    }
+    wlog("stopping: %u attached, %u skipped, %u failed; %zu processes tracked",
+         c.attached, c.skipped, c.failed, nknown);
+    free(known);
+    regfree(&c.match);
+    if (c.has_exclude)
+        regfree(&c.exclude);
+    return status;
 }
