@@ -1,0 +1,160 @@
+// timeline.js - samples over time for the selected app/type/labels, drawn on
+// a canvas (bars), with extra series (e.g. gc.pause_ns) as lines on their own
+// scale. Drag across it to pick a time range: onRange(fromS, toS) in unix
+// seconds. A DOM box shows the selection while dragging. Main thread only.
+
+import { el, clear, fmtTime, fmtValue } from './util.js';
+
+const H = 86, PAD_L = 48, PAD_B = 18, PAD_T = 6;
+const SERIES_COLOURS = ['#c0392b', '#8e44ad', '#16a085'];
+
+export class Timeline {
+  constructor(host, opts = {}) {
+    this.opts = opts;
+    host.classList.add('timeline');
+    this.canvas = el('canvas', { role: 'img', 'aria-label': 'Samples over time. Drag to select a time range.' });
+    this.sel = el('div.tl-sel'); this.sel.hidden = true;
+    this.legend = el('div.tl-legend');
+    this.tip = el('div.tl-tip'); this.tip.hidden = true;
+    this.wrap = el('div.tl-wrap', null, this.canvas, this.sel, this.tip);
+    clear(host).append(this.wrap, this.legend);
+    this.data = null;
+    this.canvas.addEventListener('mousedown', e => this._down(e));
+    window.addEventListener('mousemove', e => this._move(e));
+    window.addEventListener('mouseup', e => this._up(e));
+    this.canvas.addEventListener('mousemove', e => this._hover(e));
+    this.canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
+    this._w = 0;
+    new ResizeObserver(() => { if (this.wrap.clientWidth !== this._w) { this._w = this.wrap.clientWidth; this.render(); } }).observe(this.wrap);
+  }
+
+  // points: [[t, v], ...]; series: {name: [[t, v], ...]}; from/to: unix s
+  setData(json, from, to, unit) {
+    this.data = json; this.from = from; this.to = to; this.unit = unit;
+    this.render();
+  }
+
+  render() {
+    const W = this.wrap.clientWidth || 800;
+    const dpr = window.devicePixelRatio || 1;
+    const cv = this.canvas;
+    cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
+    cv.style.width = W + 'px'; cv.style.height = H + 'px';
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    const d = this.data;
+    const from = this.from, to = this.to;
+    if (!d || !(to > from)) return;
+    const pts = d.points || [];
+    const step = d.step || Math.max(1, (to - from) / 100);
+    const plotW = W - PAD_L - 4, plotH = H - PAD_B - PAD_T;
+    const xOf = t => PAD_L + (t - from) / (to - from) * plotW;
+    let max = 0;
+    for (const [, v] of pts) if (v > max) max = v;
+    // axes
+    ctx.strokeStyle = '#d5d9e0'; ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(PAD_L, PAD_T + plotH + 0.5); ctx.lineTo(W - 4, PAD_T + plotH + 0.5); ctx.stroke();
+    ctx.fillStyle = '#667'; ctx.font = '11px system-ui, sans-serif';
+    ctx.textAlign = 'right'; ctx.textBaseline = 'top';
+    ctx.fillText(max ? fmtValue(max, this.unit) : '0', PAD_L - 6, PAD_T);
+    ctx.textBaseline = 'bottom';
+    ctx.fillText('0', PAD_L - 6, PAD_T + plotH);
+    // time ticks
+    const span = to - from;
+    const nice = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
+    let tick = nice[nice.length - 1];
+    for (const s of nice) if (span / s <= Math.max(3, plotW / 90)) { tick = s; break; }
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+    const withDate = span > 86400;
+    for (let t = Math.ceil(from / tick) * tick; t <= to; t += tick) {
+      const x = xOf(t);
+      ctx.fillStyle = '#eef0f4'; ctx.fillRect(Math.round(x), PAD_T, 1, plotH);
+      ctx.fillStyle = '#667';
+      let label = fmtTime(t, withDate && t % 86400 === 0);
+      if (tick % 60 === 0) label = label.slice(0, -3);
+      ctx.fillText(label, x, PAD_T + plotH + 3);
+    }
+    // bars
+    ctx.fillStyle = '#4c7bd9';
+    const bw = Math.max(1, step / span * plotW - 1);
+    for (const [t, v] of pts) {
+      if (t + step < from || t > to || !max) continue;
+      const h = v / max * plotH;
+      ctx.fillRect(xOf(t), PAD_T + plotH - h, bw, h);
+    }
+    // extra series
+    clear(this.legend);
+    const names = Object.keys(d.series || {});
+    names.forEach((name, k) => {
+      const s = d.series[name];
+      let m = 0;
+      for (const [, v] of s) if (v > m) m = v;
+      const col = SERIES_COLOURS[k % SERIES_COLOURS.length];
+      ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.beginPath();
+      s.forEach(([t, v], j) => {
+        const x = xOf(t + step / 2), y = PAD_T + plotH - (m ? v / m * plotH : 0);
+        if (j) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      });
+      ctx.stroke();
+      const sw = el('span.sw'); sw.style.background = col;
+      this.legend.append(el('span.item', null, sw, `${name} (max ${fmtValue(m, name.endsWith('_ns') ? 'ns' : '')})`));
+    });
+    if (names.length) {
+      const sw = el('span.sw'); sw.style.background = '#4c7bd9';
+      this.legend.prepend(el('span.item', null, sw, 'samples'));
+    }
+    this.xOf = xOf; this.plotW = plotW; this.W = W; this.step = step;
+  }
+
+  _tAt(clientX) {
+    const r = this.canvas.getBoundingClientRect();
+    const x = Math.max(PAD_L, Math.min(clientX - r.left, PAD_L + this.plotW));
+    return this.from + (x - PAD_L) / this.plotW * (this.to - this.from);
+  }
+
+  _down(e) {
+    if (!this.data) return;
+    e.preventDefault();
+    this.drag = { t0: this._tAt(e.clientX), t1: this._tAt(e.clientX) };
+    this._drawSel();
+  }
+
+  _move(e) {
+    if (!this.drag) return;
+    this.drag.t1 = this._tAt(e.clientX);
+    this._drawSel();
+  }
+
+  _up(e) {
+    if (!this.drag) return;
+    const { t0, t1 } = this.drag;
+    this.drag = null;
+    this.sel.hidden = true;
+    const a = Math.min(t0, t1), b = Math.max(t0, t1);
+    if ((b - a) / (this.to - this.from) * this.plotW >= 4 && this.opts.onRange)
+      this.opts.onRange(Math.floor(a), Math.ceil(b));
+  }
+
+  _drawSel() {
+    const a = Math.min(this.drag.t0, this.drag.t1), b = Math.max(this.drag.t0, this.drag.t1);
+    const s = this.sel.style;
+    this.sel.hidden = false;
+    s.left = this.xOf(a) + 'px'; s.width = Math.max(1, this.xOf(b) - this.xOf(a)) + 'px';
+    s.top = PAD_T + 'px'; s.height = (H - PAD_B - PAD_T) + 'px';
+  }
+
+  _hover(e) {
+    if (!this.data || this.drag) return;
+    const t = this._tAt(e.clientX);
+    const pts = this.data.points || [];
+    let best = null;
+    for (const p of pts) if (p[0] <= t && t < p[0] + this.step) { best = p; break; }
+    if (!best) { this.tip.hidden = true; return; }
+    this.tip.hidden = false;
+    this.tip.textContent = `${fmtTime(best[0], true)}  ${fmtValue(best[1], this.unit)}`;
+    const r = this.canvas.getBoundingClientRect();
+    this.tip.style.left = Math.min(e.clientX - r.left + 10, this.W - 200) + 'px';
+    this.tip.style.top = '2px';
+  }
+}
