@@ -191,13 +191,21 @@ typedef struct cp_wire_limits {
     uint32_t max_count;     /* elements in one array or map; default 4 Mi */
     uint32_t max_depth;     /* frames in one stack; default 4096 */
     uint32_t max_dict;      /* ids per dictionary table per connection; default 4 Mi */
+    size_t   max_dict_bytes;/* bytes one cp_wire_dict may hold (strings, frames,
+                               stacks); default 512 MiB; 0 = no byte limit */
 } cp_wire_limits_t;
 
 extern const cp_wire_limits_t cp_wire_default_limits;
 
 /* Appends one encoded message to out (after whatever out holds, so a caller
  * can leave LWS_PRE bytes of headroom first). zlib_level: 0 = store the
- * payload uncompressed (flag clear), 1..9 = deflate. Returns 0 or CP_E*. */
+ * payload uncompressed (flag clear), 1..9 = deflate. Returns 0 or CP_E*:
+ * CP_EINVAL for a required string that is NULL (or "" where non-empty is
+ * required), a NULL array with a non-zero count, or hello/welcome proto
+ * other than 0 or CP_WIRE_VERSION (0 is sent as CP_WIRE_VERSION);
+ * CP_ERANGE for a batch with seq 0 or end_ms < start_ms; CP_ENOMEM.
+ * On failure out is left as it was. NULL strings in optional fields are
+ * left out of the message (the decoder gives ""); numbers are always sent. */
 int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out);
 
 /* Decodes one message. On success *out is a new message; the caller frees it
@@ -236,6 +244,7 @@ const uint32_t   *cp_wire_dict_stack(const cp_wire_dict_t *d, uint32_t id, uint3
 uint32_t cp_wire_dict_strings(const cp_wire_dict_t *d);
 uint32_t cp_wire_dict_frames(const cp_wire_dict_t *d);
 uint32_t cp_wire_dict_stacks(const cp_wire_dict_t *d);
+size_t   cp_wire_dict_memory(const cp_wire_dict_t *d);   /* bytes held */
 
 /* Name of a message kind ("hello", ...), "?" if unknown. */
 const char *cp_wire_kind_name(int kind);
