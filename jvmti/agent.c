@@ -1,16 +1,516 @@
-/* agent.c - placeholder until the agent lands (issue 3). */
+/* agent.c - Agent_OnLoad / Agent_OnAttach / Agent_OnUnload, JVMTI callbacks,
+ * jmethodID preloading and the agent's lifecycle. See agent.h for the
+ * start-up order and the reasons behind each JVMTI event.
+ *
+ * Threads: Agent_On* run on the VM's loading thread (OnLoad: primordial;
+ * OnAttach: the Attach Listener). JVMTI callbacks run on the Java thread
+ * concerned (ClassPrepare, ThreadStart/End) or the VM's shutdown thread
+ * (VMDeath). Control messages from the relay run on the sender thread.
+ * life_mu serialises every lifecycle change (init, start, reconfigure,
+ * detach, VM death); callbacks on hot paths (ClassPrepare, ThreadStart)
+ * never take it.
+ *
+ * Never fatal: any failure is logged once and the feature turned off; the
+ * JVM always runs on (Agent_OnLoad returns JNI_OK even when the agent
+ * cannot work, except for a JVM without JVMTI at all). */
+#include "agent.h"
+
+#include "error.h"
+#include "harvest.h"
+#include "log.h"
+#include "sampler.h"
+#include "sender.h"
+#include "stats.h"
+
 #include <jvmti.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_SLOTS 1024
+
+/* Modules owned by other engineers, linked in when present (weak: the agent
+ * builds and runs without them). Prototypes as in alloc.h / spark.h. */
+struct cp_spark_labels;
+int  cp_alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring) __attribute__((weak));
+void cp_alloc_stop(void) __attribute__((weak));
+#define CP_SPARK_VAL_MAX 256
+typedef struct cp_spark_labels_local {
+    char app_id[CP_SPARK_VAL_MAX];
+    char executor_id[CP_SPARK_VAL_MAX];
+    char host[CP_SPARK_VAL_MAX];
+} cp_spark_labels_local_t;
+int cp_spark_labels_self(const char *java_command, struct cp_spark_labels *out) __attribute__((weak));
+
+static void alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
+{
+    if (cp_alloc_start && r)
+        cp_alloc_start(vm, o, r);
+}
+
+static void alloc_stop(void)
+{
+    if (cp_alloc_stop)
+        alloc_stop();
+}
+
+static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
+static JavaVM *g_vm;
+static jvmtiEnv *g_jvmti;
+static cp_options_t g_opts;              /* life_mu */
+static char g_app[CP_OPT_VAL_MAX];       /* life_mu */
+static _Atomic(cp_ring_t *) g_ring;
+static bool g_initialized;               /* JVMTI env, events, ring: once per process */
+static bool g_live;                      /* VMInit seen (or attached) */
+static bool g_running;                   /* harvester + sender threads up (life_mu) */
+static bool g_sampling;                  /* timers armed (life_mu) */
+static atomic_bool g_dead;               /* VMDeath seen */
+static bool g_sampler_ok;
+static cp_sender_identity_t g_ident;
+
+cp_ring_t *cp_agent_ring(void)
+{
+    return atomic_load_explicit(&g_ring, memory_order_acquire); /* pairs with init's release */
+}
+
+void cp_agent_options(cp_options_t *out)
+{
+    pthread_mutex_lock(&life_mu);
+    *out = g_opts;
+    pthread_mutex_unlock(&life_mu);
+}
+
+/* ---- jmethodIDs ----------------------------------------------------------- */
+
+/* Creates jmethodIDs for every method of klass (GetClassMethods does that as
+ * a side effect): AGCT can only name frames whose method has one. */
+static void load_methods(jvmtiEnv *jvmti, jclass klass)
+{
+    jint n = 0;
+    jmethodID *ms = NULL;
+    if ((*jvmti)->GetClassMethods(jvmti, klass, &n, &ms) == JVMTI_ERROR_NONE && ms)
+        (*jvmti)->Deallocate(jvmti, (unsigned char *)ms);
+}
+
+static void load_all_methods(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    jint n = 0;
+    jclass *classes = NULL;
+    if ((*jvmti)->GetLoadedClasses(jvmti, &n, &classes) != JVMTI_ERROR_NONE)
+        return;
+    for (jint i = 0; i < n; i++) {
+        jint status = 0;
+        if ((*jvmti)->GetClassStatus(jvmti, classes[i], &status) == JVMTI_ERROR_NONE &&
+            (status & JVMTI_CLASS_STATUS_PREPARED))
+            load_methods(jvmti, classes[i]);
+        if (jni)
+            (*jni)->DeleteLocalRef(jni, classes[i]);
+    }
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)classes);
+    CP_LOGD("jmethodIDs created for %d loaded classes", n);
+}
+
+/* ---- JVMTI callbacks ------------------------------------------------------ */
+
+static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
+{
+    /* Empty on purpose: AGCT reports no_class_load for every sample unless
+     * some agent has ClassLoad events enabled. */
+}
+
+static void JNICALL on_class_prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
+{
+    load_methods(jvmti, k);
+}
+
+static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint size, const void *addr,
+                                            jint map_len, const jvmtiAddrLocationMap *map,
+                                            const void *info)
+{
+    /* Empty on purpose: having this event enabled makes the JIT record
+     * debug info at non-safepoints (the DebugNonSafepoints effect). */
+}
+
+static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
+{
+    cp_sampler_thread_start();
+}
+
+static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
+{
+    cp_sampler_thread_end();
+}
+
+static void start_locked(JNIEnv *jni);
+static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
+
+static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
+{
+    pthread_mutex_lock(&life_mu);
+    g_live = true;
+    if (g_opts.command != CP_CMD_DETACH)
+        start_locked(jni);
+    pthread_mutex_unlock(&life_mu);
+}
+
+/* ---- identity and app name ----------------------------------------------- */
+
+static char *sysprop(const char *name)
+{
+    char *v = NULL;
+    if ((*g_jvmti)->GetSystemProperty(g_jvmti, name, &v) != JVMTI_ERROR_NONE)
+        return NULL;
+    return v;   /* Deallocate */
+}
+
+static void app_from_command(const char *cmd, char *out, size_t cap)
+{
+    char first[512];
+    size_t i = 0;
+    while (cmd[i] && cmd[i] != ' ' && i + 1 < sizeof first) {
+        first[i] = cmd[i];
+        i++;
+    }
+    first[i] = '\0';
+    const char *base = strrchr(first, '/');
+    base = base ? base + 1 : first;
+    size_t n = strlen(base);
+    if (n > 4 && !strcmp(base + n - 4, ".jar"))
+        n -= 4;
+    if (n == 0) {
+        snprintf(out, cap, "java");
+        return;
+    }
+    snprintf(out, cap, "%.*s", (int)n, base);
+}
+
+static uint64_t process_start_ms(void)
+{
+    /* /proc/self/stat field 22 (starttime, clock ticks since boot) + btime */
+    FILE *f = fopen("/proc/self/stat", "re");
+    unsigned long long st = 0;
+    if (f) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        char *p = strrchr(buf, ')');
+        int field = 2;
+        for (; p && *p && field < 22; p++)
+            if (*p == ' ')
+                field++;
+        if (p)
+            st = strtoull(p, NULL, 10);
+    }
+    unsigned long long btime = 0;
+    f = fopen("/proc/stat", "re");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %llu", &btime) == 1)
+                break;
+        fclose(f);
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!btime || hz <= 0)
+        return cp_now_ms();
+    return btime * 1000ULL + st * 1000ULL / (unsigned long long)hz;
+}
+
+static void make_identity(void)
+{
+    cp_sender_identity_t *id = &g_ident;
+    memset(id, 0, sizeof *id);
+    gethostname(id->host, sizeof id->host - 1);
+    id->pid = (uint32_t)getpid();
+    id->start_ms = process_start_ms();
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (uint32_t)(cp_now_ms() * 2654435761u);
+    snprintf(id->instance, sizeof id->instance, "%.48s-%u-%llx-%08x", id->host, id->pid,
+             (unsigned long long)id->start_ms, r);
+    char *v = sysprop("java.vm.vendor");
+    snprintf(id->jvm_vendor, sizeof id->jvm_vendor, "%s", v ? v : "");
+    if (v) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)v);
+    v = sysprop("java.runtime.version");
+    if (!v)
+        v = sysprop("java.vm.version");
+    snprintf(id->jvm_version, sizeof id->jvm_version, "%s", v ? v : "");
+    if (v) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)v);
+}
+
+/* life_mu held, live phase. Resolves the app name and Spark labels. */
+static void resolve_app_locked(void)
+{
+    char *cmd = sysprop("sun.java.command");
+    cp_spark_labels_local_t sl;
+    if (cp_spark_labels_self && cp_spark_labels_self(cmd, (struct cp_spark_labels *)&sl) > 0) {
+        if (sl.app_id[0])      cp_options_set_label(&g_opts, "spark.app.id", sl.app_id);
+        if (sl.executor_id[0]) cp_options_set_label(&g_opts, "spark.executor.id", sl.executor_id);
+        if (sl.host[0])        cp_options_set_label(&g_opts, "host", sl.host);
+        CP_LOGI("Spark executor: app %s executor %s", sl.app_id, sl.executor_id);
+    }
+    if (g_opts.app[0])
+        snprintf(g_app, sizeof g_app, "%s", g_opts.app);
+    else
+        app_from_command(cmd ? cmd : "", g_app, sizeof g_app);
+    if (cmd)
+        (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)cmd);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+/* life_mu held, live phase: threads up, timers armed as the options say. */
+static void start_locked(JNIEnv *jni)
+{
+    if (atomic_load(&g_dead))
+        return;
+    if (!g_running) {
+        resolve_app_locked();
+        if (!g_ident.pid)
+            make_identity();
+        if (cp_sender_start(g_jvmti, jni, &g_opts, g_app, &g_ident) == 0 &&
+            cp_harvest_start(jni, g_opts.flush_ns) == 0)
+            g_running = true;
+    } else {
+        resolve_app_locked();
+        cp_sender_configure(&g_opts, g_app);
+        cp_harvest_set_flush(g_opts.flush_ns);
+    }
+    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
+        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
+    } else if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    char d[768];
+    cp_options_describe(&g_opts, d, sizeof d);
+    CP_LOGI("running: app=%s %s%s", g_app, d, g_opts.command == CP_CMD_STOP ? " (stopped)" : "");
+}
+
+/* life_mu held: stop sampling, flush, disconnect (detach). */
+static void detach_locked(void)
+{
+    if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    alloc_stop();
+    if (g_running) {
+        cp_harvest_flush(true, 1000);
+        cp_sender_drain(1500);
+        cp_sender_stop(1000);
+        g_running = false;
+    }
+    CP_LOGI("detached: sampling stopped, last window flushed, relay disconnected");
+}
+
+static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    pthread_mutex_lock(&life_mu);
+    atomic_store(&g_dead, true);
+    if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    alloc_stop();
+    if (g_running) {
+        /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
+        cp_harvest_flush(true, 500);
+        int left = cp_sender_drain(1500);
+        if (left)
+            CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
+    }
+    pthread_mutex_unlock(&life_mu);
+}
+
+static void control_from_relay(const char *command, const char *const *keys,
+                               const char *const *values, uint32_t n)
+{
+    pthread_mutex_lock(&life_mu);
+    if (atomic_load(&g_dead) || !g_running) {
+        pthread_mutex_unlock(&life_mu);
+        return;
+    }
+    if (!strcmp(command, "flush")) {
+        pthread_mutex_unlock(&life_mu);
+        cp_harvest_flush(false, 1000);
+        return;
+    }
+    if (!strcmp(command, "configure")) {
+        for (uint32_t i = 0; i < n; i++) {
+            char kv[CP_OPT_STR_MAX + CP_OPT_KEY_MAX + 2];
+            snprintf(kv, sizeof kv, "%s=%s", keys[i], values[i]);
+            if (strcmp(keys[i], "command") && strcmp(keys[i], "relay"))   /* the relay cannot move or detach us */
+                cp_options_parse(&g_opts, kv, cp_log_option_warning, NULL);
+        }
+    } else if (!strcmp(command, "stop")) {
+        g_opts.command = CP_CMD_STOP;
+    } else if (!strcmp(command, "start")) {
+        g_opts.command = CP_CMD_START;
+    }
+    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
+        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
+    } else if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    cp_harvest_set_flush(g_opts.flush_ns);
+    cp_sender_configure(&g_opts, g_app);
+    pthread_mutex_unlock(&life_mu);
+}
+
+static int enable(jvmtiEvent ev, const char *what)
+{
+    jvmtiError e = (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_ENABLE, ev, NULL);
+    if (e != JVMTI_ERROR_NONE) {
+        CP_LOGW("cannot enable %s events (jvmti error %d)", what, e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Once per process: JVMTI env, capabilities, callbacks, ring, handlers. */
+static int init_once(JavaVM *vm, bool live)
+{
+    g_vm = vm;
+    if ((*vm)->GetEnv(vm, (void **)&g_jvmti, JVMTI_VERSION_1_2) != JNI_OK || !g_jvmti) {
+        CP_LOGE("no JVMTI 1.2 environment; the agent stays idle");
+        return -1;
+    }
+    jvmtiCapabilities caps;
+    memset(&caps, 0, sizeof caps);
+    caps.can_get_line_numbers = 1;
+    caps.can_get_source_file_name = 1;
+    caps.can_generate_compiled_method_load_events = 1;
+    if ((*g_jvmti)->AddCapabilities(g_jvmti, &caps) != JVMTI_ERROR_NONE) {
+        caps.can_generate_compiled_method_load_events = 0;
+        if ((*g_jvmti)->AddCapabilities(g_jvmti, &caps) != JVMTI_ERROR_NONE)
+            CP_LOGW("line numbers unavailable (capabilities refused)");
+        else
+            CP_LOGW("CompiledMethodLoad unavailable: inlined frames may be attributed to callers");
+    }
+    jvmtiEventCallbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.VMInit = on_vm_init;
+    cb.VMDeath = on_vm_death;
+    cb.ClassLoad = on_class_load;
+    cb.ClassPrepare = on_class_prepare;
+    cb.ThreadStart = on_thread_start;
+    cb.ThreadEnd = on_thread_end;
+    cb.CompiledMethodLoad = on_compiled_method_load;
+    if ((*g_jvmti)->SetEventCallbacks(g_jvmti, &cb, sizeof cb) != JVMTI_ERROR_NONE) {
+        CP_LOGE("cannot set JVMTI callbacks; the agent stays idle");
+        return -1;
+    }
+    if (!live)
+        enable(JVMTI_EVENT_VM_INIT, "VMInit");
+    enable(JVMTI_EVENT_VM_DEATH, "VMDeath");
+    enable(JVMTI_EVENT_CLASS_LOAD, "ClassLoad");
+    enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
+    enable(JVMTI_EVENT_THREAD_START, "ThreadStart");
+    enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
+    if (caps.can_generate_compiled_method_load_events)
+        enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
+
+    cp_ring_t *ring = cp_ring_create(RING_SLOTS);
+    if (!ring || cp_harvest_init(g_jvmti, ring) != 0) {
+        CP_LOGE("out of memory at start-up; the agent stays idle");
+        return -1;
+    }
+    atomic_store_explicit(&g_ring, ring, memory_order_release); /* publish to producers */
+    g_sampler_ok = cp_sampler_init(vm, ring) == 0;
+    cp_sender_set_control_handler(control_from_relay);
+    return 0;
+}
+
+static void parse_all(cp_options_t *o, const char *options, bool with_env)
+{
+    if (with_env)
+        cp_options_from_env(o, cp_log_option_warning, NULL);
+    cp_options_parse(o, options, cp_log_option_warning, NULL);
+}
+
+static jint agent_load(JavaVM *vm, char *options, bool live)
+{
+    pthread_mutex_lock(&life_mu);
+    if (g_initialized) {
+        /* Re-attach: the same library, already running. New options apply
+         * on top of the current ones; command=detach/stop/start act. */
+        if (atomic_load(&g_dead)) {
+            pthread_mutex_unlock(&life_mu);
+            return JNI_OK;
+        }
+        cp_options_t o = g_opts;
+        o.command = CP_CMD_START;
+        parse_all(&o, options, false);
+        g_opts = o;
+        cp_log_configure(g_opts.log, g_opts.loglevel);
+        CP_LOGI("re-attach with options '%s'", options ? options : "");
+        if (o.command == CP_CMD_DETACH) {
+            detach_locked();
+        } else {
+            JNIEnv *jni = NULL;
+            (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
+            if (g_live && jni)
+                start_locked(jni);
+        }
+        if (o.command != CP_CMD_DETACH)
+            alloc_start(vm, &g_opts, cp_agent_ring());
+        pthread_mutex_unlock(&life_mu);
+        return JNI_OK;
+    }
+
+    cp_options_defaults(&g_opts);
+    /* log to stderr while parsing, so option warnings are seen */
+    cp_log_configure("stderr", CP_LOG_WARN);
+    parse_all(&g_opts, options, true);
+    cp_log_configure(g_opts.log, g_opts.loglevel);
+    if (g_opts.command == CP_CMD_DETACH) {
+        CP_LOGW("command=detach but the agent is not running: nothing to do");
+        pthread_mutex_unlock(&life_mu);
+        return JNI_OK;
+    }
+    if (init_once(vm, live) != 0) {
+        pthread_mutex_unlock(&life_mu);
+        return JNI_OK;   /* never stop the JVM from starting */
+    }
+    g_initialized = true;
+    if (live) {
+        JNIEnv *jni = NULL;
+        (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
+        load_all_methods(g_jvmti, jni);
+        g_live = true;
+        if (jni)
+            start_locked(jni);
+    }
+    alloc_start(vm, &g_opts, cp_agent_ring());
+    pthread_mutex_unlock(&life_mu);
+    return JNI_OK;
+}
 
 JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved)
 {
-    (void)vm; (void)options; (void)reserved;
-    return JNI_OK;
+    (void)reserved;
+    return agent_load(vm, options, false);
 }
 
 JNIEXPORT jint JNICALL Agent_OnAttach(JavaVM *vm, char *options, void *reserved)
 {
-    return Agent_OnLoad(vm, options, reserved);
+    (void)reserved;
+    return agent_load(vm, options, true);
 }
 
-JNIEXPORT void JNICALL Agent_OnUnload(JavaVM *vm) { (void)vm; }
+JNIEXPORT void JNICALL Agent_OnUnload(JavaVM *vm)
+{
+    /* VMDeath already flushed. Nothing is freed: a late signal may still
+     * reach the handlers, which need the ring (the .so is -z nodelete). */
+    (void)vm;
+}

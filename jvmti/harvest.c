@@ -1,0 +1,679 @@
+/* harvest.c - ring -> resolved, aggregated windows -> batches. See harvest.h.
+ *
+ * Thread: one JVMTI agent thread ("cprof-harvester") does everything here
+ * except cp_points_add / cp_harvest_flush / dict lock (any thread).
+ *
+ * Every drain period (10 ms with wall sampling, 20 ms otherwise) it empties
+ * the ring. For each sample:
+ *   - AGCT frames (leaf first) become frame ids through a cache keyed by
+ *     (jmethodID, bci): a miss resolves the method once (declaring class
+ *     signature -> "java.util.HashMap", name, signature, line table) and
+ *     interns a cp_frame_t. Names are resolved within ~20 ms of the sample,
+ *     while the class is almost surely still loaded; jmethodIDs are never
+ *     reused by HotSpot, so cached entries stay valid.
+ *   - samples without Java frames become "[GC] G1 Conc#0"-style stacks (the
+ *     thread kind guessed from its name), AGCT failures "[unknown_Java]".
+ *   - the stack is interned (root first) and its value added to the window.
+ * Every `flush` the window becomes a cp_pending_t (values, counter deltas,
+ * points) submitted to the sender.
+ *
+ * Locks: dict_mu guards the dictionary against the sender's encoder (held
+ * while interning one drain's samples, and while encoding). pts_mu guards
+ * the point list. ctl_mu/ctl_cv carry flush requests and completion. */
+#include "harvest.h"
+
+#include "error.h"
+#include "log.h"
+#include "sampler.h"
+#include "sender.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DICT_MAX_BYTES (24u << 20)   /* clear the dictionary beyond this */
+#define MAX_POINTS 4096
+
+const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
+    [CP_TYPE_CPU] = {"cpu", "ns"},
+    [CP_TYPE_WALL] = {"wall", "ns"},
+    [CP_TYPE_ALLOC_BYTES] = {"alloc_bytes", "bytes"},
+    [CP_TYPE_ALLOC_OBJECTS] = {"alloc_objects", "count"},
+    [CP_TYPE_LOCK] = {"lock", "ns"},
+    [CP_TYPE_LOCK_COUNT] = {"lock_count", "count"},
+};
+
+/* ---- small open-addressing u64 -> u64 map (no deletes except clear) ---- */
+typedef struct u64map {
+    uint64_t *keys;     /* key + 1; 0 = empty */
+    uint64_t *vals;
+    size_t cap, n;
+} u64map_t;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static int map_grow(u64map_t *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    uint64_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return CP_ENOMEM;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        size_t j = mix64(m->keys[i]) & (ncap - 1);
+        while (nk[j])
+            j = (j + 1) & (ncap - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = ncap;
+    return 0;
+}
+
+/* Returns the value slot for key (inserted as 0 if new), NULL on OOM. */
+static uint64_t *map_slot(u64map_t *m, uint64_t key, bool *created)
+{
+    if ((m->n + 1) * 2 > m->cap && map_grow(m))
+        return NULL;
+    uint64_t k = key + 1;
+    size_t j = mix64(k) & (m->cap - 1);
+    while (m->keys[j] && m->keys[j] != k)
+        j = (j + 1) & (m->cap - 1);
+    *created = !m->keys[j];
+    if (*created) {
+        m->keys[j] = k;
+        m->vals[j] = 0;
+        m->n++;
+    }
+    return &m->vals[j];
+}
+
+static uint64_t *map_find(const u64map_t *m, uint64_t key)
+{
+    if (!m->cap)
+        return NULL;
+    uint64_t k = key + 1;
+    size_t j = mix64(k) & (m->cap - 1);
+    while (m->keys[j]) {
+        if (m->keys[j] == k)
+            return &m->vals[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+static void map_clear(u64map_t *m)
+{
+    if (m->cap) {
+        memset(m->keys, 0, m->cap * sizeof *m->keys);
+    }
+    m->n = 0;
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+typedef struct minfo {           /* resolved method, cached per jmethodID */
+    uint32_t class_id, method_id, sig_id;
+    jint n_lines;
+    jvmtiLineNumberEntry *lines; /* JVMTI-allocated; NULL if none */
+    bool ok;
+} minfo_t;
+
+static jvmtiEnv *g_jvmti;
+static cp_ring_t *g_ring;
+static bool g_inited;
+
+static pthread_mutex_t dict_mu = PTHREAD_MUTEX_INITIALIZER;
+static cp_stack_dict_t *g_dict;            /* dict_mu */
+static uint32_t g_dict_gen;                /* dict_mu */
+
+/* harvester-thread-only state */
+static u64map_t frame_cache;   /* (method ^ bci) key -> frame id; verified by fc_method */
+static u64map_t method_cache;  /* jmethodID -> index into minfos */
+static minfo_t *minfos;
+static size_t n_minfos, cap_minfos;
+static u64map_t window;        /* (stack << 3 | type) -> value */
+static uint64_t win_start_ms;
+static uint64_t last_stats[CP_ST__COUNT];
+static uint64_t last_proc_cpu_ns;
+static uint32_t *stack_buf;
+
+static pthread_mutex_t pts_mu = PTHREAD_MUTEX_INITIALIZER;
+static cp_point_t *pts;        /* pts_mu */
+static uint32_t n_pts, pts_dropped;
+
+static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ctl_cv = PTHREAD_COND_INITIALIZER;
+static bool running;           /* ctl_mu: thread alive */
+static bool req_flush, req_final;
+static uint64_t flush_done;    /* ctl_mu: completed flush requests */
+static uint64_t flush_asked;
+static int64_t g_flush_ns = 10000000000LL;
+static uint64_t g_seq;         /* last seq used; ctl_mu */
+
+uint64_t cp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t proc_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void cp_pending_free(cp_pending_t *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->n_points; i++)
+        free((char *)p->points[i].series);
+    free(p->points);
+    free(p->values);
+    free(p->counters);
+    free(p);
+}
+
+int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
+{
+    if (g_inited)
+        return 0;
+    g_jvmti = jvmti;
+    g_ring = ring;
+    g_dict = cp_stack_dict_create();
+    stack_buf = malloc(sizeof(uint32_t) * (CP_RING_MAX_FRAMES + 4));
+    if (!g_dict || !stack_buf)
+        return CP_ENOMEM;
+    g_inited = true;
+    return 0;
+}
+
+const cp_stack_dict_t *cp_harvest_dict_lock(uint32_t *gen)
+{
+    pthread_mutex_lock(&dict_mu);
+    *gen = g_dict_gen;
+    return g_dict;
+}
+
+void cp_harvest_dict_unlock(void) { pthread_mutex_unlock(&dict_mu); }
+
+void cp_points_add(const char *series, uint64_t t_ms, double value)
+{
+    pthread_mutex_lock(&pts_mu);
+    if (!pts)
+        pts = malloc(sizeof *pts * MAX_POINTS);
+    char *s = pts && n_pts < MAX_POINTS ? strdup(series) : NULL;
+    if (s) {
+        pts[n_pts].series = s;
+        pts[n_pts].t_ms = t_ms;
+        pts[n_pts].value = value;
+        n_pts++;
+    } else {
+        pts_dropped++;
+    }
+    pthread_mutex_unlock(&pts_mu);
+}
+
+uint64_t cp_harvest_last_seq(void)
+{
+    pthread_mutex_lock(&ctl_mu);
+    uint64_t s = g_seq;
+    pthread_mutex_unlock(&ctl_mu);
+    return s;
+}
+
+/* ---- name resolution (harvester thread; dict_mu held) ---------------------- */
+
+static uint32_t intern_str(const char *s)
+{
+    uint32_t id = 0;
+    if (cp_stack_dict_intern_string(g_dict, s, strlen(s), &id) != 0)
+        return 0;
+    return id;
+}
+
+/* "Ljava/util/HashMap;" -> "java.util.HashMap"; hidden-class address
+ * suffixes ("/0x0000000800c0b2a8" or ".0x...") are cut so names stay
+ * stable across runs and instances. */
+static void class_name(const char *sig, char *out, size_t cap)
+{
+    size_t n = strlen(sig);
+    const char *p = sig;
+    if (n >= 2 && sig[0] == 'L' && sig[n - 1] == ';') {
+        p = sig + 1;
+        n -= 2;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        if ((p[i] == '/' || p[i] == '.') && i + 2 < n && p[i + 1] == '0' && p[i + 2] == 'x')
+            break;
+        out[o++] = p[i] == '/' ? '.' : p[i];
+    }
+    out[o] = '\0';
+}
+
+static minfo_t *resolve_method(JNIEnv *jni, jmethodID m)
+{
+    bool created;
+    uint64_t *slot = map_slot(&method_cache, (uint64_t)(uintptr_t)m, &created);
+    if (!slot)
+        return NULL;
+    if (!created)
+        return &minfos[*slot];
+    if (n_minfos == cap_minfos) {
+        size_t nc = cap_minfos ? cap_minfos * 2 : 1024;
+        minfo_t *nm = realloc(minfos, nc * sizeof *nm);
+        if (!nm) {
+            *slot = 0;   /* entry 0 may be wrong; accept a misattribution over a crash */
+            return NULL;
+        }
+        minfos = nm;
+        cap_minfos = nc;
+    }
+    minfo_t *mi = &minfos[n_minfos];
+    *slot = n_minfos++;
+    memset(mi, 0, sizeof *mi);
+
+    jclass cls = NULL;
+    char *csig = NULL, *name = NULL, *msig = NULL;
+    if ((*g_jvmti)->GetMethodDeclaringClass(g_jvmti, m, &cls) != JVMTI_ERROR_NONE ||
+        (*g_jvmti)->GetClassSignature(g_jvmti, cls, &csig, NULL) != JVMTI_ERROR_NONE ||
+        (*g_jvmti)->GetMethodName(g_jvmti, m, &name, &msig, NULL) != JVMTI_ERROR_NONE) {
+        cp_stats_add(CP_ST_RESOLVE_FAIL, 1);
+        mi->class_id = intern_str("");
+        mi->method_id = intern_str("[unloaded method]");
+        mi->sig_id = intern_str("");
+    } else {
+        char cname[512];
+        class_name(csig, cname, sizeof cname);
+        mi->class_id = intern_str(cname);
+        mi->method_id = intern_str(name);
+        mi->sig_id = intern_str(msig);
+        mi->ok = true;
+        if ((*g_jvmti)->GetLineNumberTable(g_jvmti, m, &mi->n_lines, &mi->lines) != JVMTI_ERROR_NONE) {
+            mi->n_lines = 0;
+            mi->lines = NULL;
+        }
+    }
+    if (csig) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)csig);
+    if (name) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)name);
+    if (msig) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)msig);
+    if (cls && jni)
+        (*jni)->DeleteLocalRef(jni, cls);
+    return mi;
+}
+
+static int32_t line_of(const minfo_t *mi, jint bci)
+{
+    if (!mi->lines || bci < 0)
+        return 0;
+    int32_t line = 0;
+    jlocation best = -1;
+    for (jint i = 0; i < mi->n_lines; i++) {   /* tables are short and not always sorted */
+        jlocation s = mi->lines[i].start_location;
+        if (s <= bci && s > best) {
+            best = s;
+            line = mi->lines[i].line_number;
+        }
+    }
+    return line;
+}
+
+static uint32_t synthetic_frame(const char *text, uint8_t kind)
+{
+    cp_frame_t f = {intern_str(""), intern_str(text), intern_str(""), 0, kind};
+    uint32_t id = 0;
+    cp_stack_dict_intern_frame(g_dict, &f, &id);
+    return id;
+}
+
+static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno)
+{
+    if (!m)
+        return synthetic_frame("[unknown method]", CP_FRAME_ERROR);
+    /* key: method pointer with the bci folded in; verified below */
+    uint64_t key = ((uint64_t)(uintptr_t)m << 16) ^ (uint64_t)(uint32_t)lineno ^ ((uint64_t)(uint32_t)lineno << 48);
+    uint64_t *hit = map_find(&frame_cache, key);
+    if (hit)
+        return (uint32_t)*hit;
+    minfo_t *mi = resolve_method(jni, m);
+    cp_frame_t f;
+    if (!mi) {
+        f = (cp_frame_t){intern_str(""), intern_str("[unresolved]"), intern_str(""), 0, CP_FRAME_ERROR};
+    } else {
+        bool native = lineno == -3;
+        f.class_id = mi->class_id;
+        f.method_id = mi->method_id;
+        f.sig_id = mi->sig_id;
+        f.line = native ? 0 : line_of(mi, lineno);
+        f.kind = native ? CP_FRAME_NATIVE : CP_FRAME_JAVA;
+    }
+    uint32_t id = 0;
+    if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
+        return 0;
+    bool created;
+    uint64_t *slot = map_slot(&frame_cache, key, &created);
+    if (slot)
+        *slot = id;
+    return id;
+}
+
+static const char *thread_kind(const char *name)
+{
+    if (!strncmp(name, "C1 ", 3) || !strncmp(name, "C2 ", 3) || strstr(name, "Compiler") || !strncmp(name, "JVMCI", 5))
+        return "JIT";
+    if (!strncmp(name, "GC ", 3) || !strncmp(name, "G1 ", 3) || !strncmp(name, "ZWorker", 7) ||
+        !strncmp(name, "ZDriver", 7) || !strncmp(name, "ZDirector", 9) || !strncmp(name, "Shenandoah", 10) ||
+        !strncmp(name, "Parallel GC", 11) || strstr(name, "GC Thread"))
+        return "GC";
+    if (!strncmp(name, "VM ", 3))
+        return "VM";
+    if (!strncmp(name, "cprof-", 6))
+        return "cprof";
+    return "native";
+}
+
+static const char *fail_name(int n)
+{
+    switch (n) {
+    case -1: return "[no_class_load]";
+    case -2: return "[GC_active]";
+    case -3: return "[unknown_not_Java]";
+    case -4: return "[not_walkable_not_Java]";
+    case -5: return "[unknown_Java]";
+    case -6: return "[not_walkable_Java]";
+    case -7: return "[unknown_state]";
+    case -8: return "[thread_exit]";
+    case -9: return "[deopt]";
+    case -10: return "[safepoint]";
+    default: return "[agct_error]";
+    }
+}
+
+static void add_value(uint32_t stack, uint32_t type, uint64_t v)
+{
+    if (!v)
+        return;
+    bool created;
+    uint64_t *slot = map_slot(&window, ((uint64_t)stack << 3) | type, &created);
+    if (slot)
+        *slot += v;
+}
+
+/* dict_mu held. */
+static void process(JNIEnv *jni, const cp_sample_t *s)
+{
+    static const cp_stat_id_t sample_stat[] = {CP_ST_SAMPLES_CPU, CP_ST_SAMPLES_WALL,
+                                               CP_ST_SAMPLES_ALLOC, CP_ST_SAMPLES_LOCK};
+    if (s->kind > CP_SAMPLE_KIND_MAX)
+        return;
+    if (s->value == 0 && s->count <= 1 && s->kind == CP_SAMPLE_WALL)
+        return;   /* wall sample of a thread without Java frames: skipped */
+    cp_stats_add(sample_stat[s->kind], 1);
+    uint32_t n = 0;
+    if (s->num_frames > 0) {
+        int nf = s->num_frames > CP_RING_MAX_FRAMES ? CP_RING_MAX_FRAMES : s->num_frames;
+        if (s->truncated) {
+            stack_buf[n++] = synthetic_frame("[truncated]", CP_FRAME_ERROR);
+            cp_stats_add(CP_ST_TRUNCATED, 1);
+        }
+        for (int i = nf - 1; i >= 0; i--)
+            stack_buf[n++] = java_frame(jni, s->frames[i].method, s->frames[i].lineno);
+    } else if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0) {
+        char t[48];
+        snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? s->thread : "?");
+        stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
+        cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
+    } else {
+        cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
+        stack_buf[n++] = synthetic_frame(fail_name(s->num_frames), CP_FRAME_ERROR);
+    }
+    if (s->leaf_kind && s->leaf[0])
+        stack_buf[n++] = synthetic_frame(s->leaf, s->leaf_kind);
+    uint32_t sid;
+    if (cp_stack_dict_intern_stack(g_dict, stack_buf, n, &sid) != 0)
+        return;
+    switch (s->kind) {
+    case CP_SAMPLE_CPU:   add_value(sid, CP_TYPE_CPU, s->value); break;
+    case CP_SAMPLE_WALL:  add_value(sid, CP_TYPE_WALL, s->value); break;
+    case CP_SAMPLE_ALLOC: add_value(sid, CP_TYPE_ALLOC_BYTES, s->value);
+                          add_value(sid, CP_TYPE_ALLOC_OBJECTS, s->count); break;
+    case CP_SAMPLE_LOCK:  add_value(sid, CP_TYPE_LOCK, s->value);
+                          add_value(sid, CP_TYPE_LOCK_COUNT, s->count); break;
+    }
+}
+
+static void drain(JNIEnv *jni)
+{
+    const cp_sample_t *s = cp_ring_peek(g_ring);
+    if (!s)
+        return;
+    pthread_mutex_lock(&dict_mu);
+    for (int budget = 1 << 16; s && budget > 0; budget--) {
+        process(jni, s);
+        cp_ring_release(g_ring);
+        s = cp_ring_peek(g_ring);
+    }
+    pthread_mutex_unlock(&dict_mu);
+}
+
+/* dict_mu held, window empty: start a new dictionary generation. */
+static void dict_reset_locked(void)
+{
+    cp_stack_dict_clear(g_dict);
+    g_dict_gen++;
+    map_clear(&frame_cache);
+    /* method infos hold dictionary string ids: forget them too */
+    for (size_t i = 0; i < n_minfos; i++)
+        if (minfos[i].lines)
+            (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)minfos[i].lines);
+    n_minfos = 0;
+    map_clear(&method_cache);
+    CP_LOGI("dictionary over %u MiB: cleared (generation %u)", DICT_MAX_BYTES >> 20, g_dict_gen);
+}
+
+static void close_window(void)
+{
+    uint64_t now = cp_now_ms();
+    cp_pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    pthread_mutex_lock(&dict_mu);
+    p->dict_gen = g_dict_gen;
+    p->values = malloc(sizeof *p->values * (window.n ? window.n : 1));
+    for (size_t i = 0; p->values && i < window.cap; i++) {
+        if (!window.keys[i])
+            continue;
+        uint64_t k = window.keys[i] - 1;
+        p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), (uint32_t)(k & 7), window.vals[i]};
+    }
+    map_clear(&window);
+    bool reset = cp_stack_dict_memory(g_dict) > DICT_MAX_BYTES;
+    pthread_mutex_unlock(&dict_mu);
+
+    /* counters: deltas since the last window, plus gauges */
+    p->counters = malloc(sizeof *p->counters * (CP_ST__COUNT + 4));
+    if (p->counters) {
+        for (int i = 0; i < CP_ST__COUNT; i++) {
+            uint64_t v = cp_stats_get((cp_stat_id_t)i);
+            uint64_t d = v - last_stats[i];
+            last_stats[i] = v;
+            if (d)
+                p->counters[p->n_counters++] = (cp_counter_t){cp_stats_name((cp_stat_id_t)i), d};
+        }
+        uint64_t cpu = proc_cpu_ns();
+        uint64_t dcpu = cpu - last_proc_cpu_ns;
+        last_proc_cpu_ns = cpu;
+        uint64_t ncpu = 0;
+        for (uint32_t i = 0; i < p->n_counters; i++)
+            if (!strcmp(p->counters[i].name, "samples.cpu"))
+                ncpu = p->counters[i].value;
+        if (dcpu > 0)   /* effective rate: CPU samples per CPU-second, in millihertz */
+            p->counters[p->n_counters++] = (cp_counter_t){"rate.cpu_mhz", (uint64_t)((double)ncpu * 1e12 / (double)dcpu)};
+        p->counters[p->n_counters++] = (cp_counter_t){"cpu.process_ns", dcpu};
+        p->counters[p->n_counters++] = (cp_counter_t){"threads", (uint64_t)cp_sampler_thread_count()};
+        p->counters[p->n_counters++] = (cp_counter_t){"mem.dict_bytes", cp_stack_dict_memory(g_dict)};
+    }
+    pthread_mutex_lock(&pts_mu);
+    if (n_pts) {
+        p->points = malloc(sizeof *p->points * n_pts);
+        if (p->points) {
+            memcpy(p->points, pts, sizeof *p->points * n_pts);
+            p->n_points = n_pts;
+        } else {
+            for (uint32_t i = 0; i < n_pts; i++)
+                free((char *)pts[i].series);
+        }
+        n_pts = 0;
+    }
+    pthread_mutex_unlock(&pts_mu);
+
+    pthread_mutex_lock(&ctl_mu);
+    p->seq = ++g_seq;
+    pthread_mutex_unlock(&ctl_mu);
+    p->start_ms = win_start_ms ? win_start_ms : now;
+    p->end_ms = now >= p->start_ms ? now : p->start_ms;
+    win_start_ms = now;
+    p->bytes = sizeof *p + p->n_values * sizeof *p->values + p->n_counters * 48 + p->n_points * 48;
+    CP_LOGD("window seq=%llu values=%u counters=%u", (unsigned long long)p->seq, p->n_values, p->n_counters);
+    cp_sender_submit(p);
+
+    if (reset) {
+        pthread_mutex_lock(&dict_mu);
+        dict_reset_locked();
+        pthread_mutex_unlock(&dict_mu);
+    }
+}
+
+static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
+{
+    (void)jvmti; (void)arg;
+    cp_sampler_ignore_current_thread();
+    uint64_t next_flush = mono_ns() + (uint64_t)g_flush_ns;
+    uint64_t next_scan = 0;
+    win_start_ms = cp_now_ms();
+    last_proc_cpu_ns = proc_cpu_ns();
+    pthread_mutex_lock(&ctl_mu);
+    for (;;) {
+        bool do_flush = req_flush, final = req_final;
+        uint64_t asked = flush_asked;
+        req_flush = false;
+        pthread_mutex_unlock(&ctl_mu);
+
+        uint64_t now = mono_ns();
+        if (now >= next_scan) {
+            cp_sampler_scan();
+            next_scan = now + 500000000ULL;
+        }
+        drain(jni);
+        if (do_flush || now >= next_flush) {
+            close_window();
+            next_flush = mono_ns() + (uint64_t)g_flush_ns;
+        }
+
+        pthread_mutex_lock(&ctl_mu);
+        if (do_flush) {
+            flush_done = asked;
+            pthread_cond_broadcast(&ctl_cv);
+        }
+        if (final)
+            break;
+        if (!req_flush) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);
+        }
+    }
+    running = false;
+    req_final = false;
+    pthread_cond_broadcast(&ctl_cv);
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+int cp_harvest_start(JNIEnv *jni, int64_t flush_ns)
+{
+    pthread_mutex_lock(&ctl_mu);
+    g_flush_ns = flush_ns;
+    if (running) {
+        pthread_mutex_unlock(&ctl_mu);
+        return 0;
+    }
+    running = true;
+    pthread_mutex_unlock(&ctl_mu);
+
+    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
+    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
+    jstring name = (*jni)->NewStringUTF(jni, "cprof-harvester");
+    jobject thr = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
+    jvmtiError err = thr ? (*g_jvmti)->RunAgentThread(g_jvmti, thr, harvester_main, NULL, JVMTI_THREAD_NORM_PRIORITY)
+                         : JVMTI_ERROR_INTERNAL;
+    if ((*jni)->ExceptionCheck(jni))
+        (*jni)->ExceptionClear(jni);
+    if (err != JVMTI_ERROR_NONE) {
+        CP_LOGE("cannot start the harvester thread (jvmti error %d)", err);
+        pthread_mutex_lock(&ctl_mu);
+        running = false;
+        pthread_mutex_unlock(&ctl_mu);
+        return CP_ESTATE;
+    }
+    return 0;
+}
+
+void cp_harvest_set_flush(int64_t flush_ns)
+{
+    pthread_mutex_lock(&ctl_mu);
+    g_flush_ns = flush_ns;
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+int cp_harvest_flush(bool final, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    int rc = 0;
+    pthread_mutex_lock(&ctl_mu);
+    if (!running) {
+        pthread_mutex_unlock(&ctl_mu);
+        return 0;
+    }
+    uint64_t my = ++flush_asked;
+    req_flush = true;
+    if (final)
+        req_final = true;
+    pthread_cond_broadcast(&ctl_cv);
+    while ((final ? running : flush_done < my) && rc == 0)
+        rc = pthread_cond_timedwait(&ctl_cv, &ctl_mu, &dl);
+    pthread_mutex_unlock(&ctl_mu);
+    return rc ? CP_ETIMEOUT : 0;
+}

@@ -1,0 +1,298 @@
+/* options.c - agent options and CPROF_* environment variables. See options.h.
+ *
+ * One table (keys[]) knows every key; the option string and the environment
+ * both go through set_key(), so they accept exactly the same values.
+ * Thread: any (no globals). Not signal-safe. */
+#include "options.h"
+
+#include "error.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void warnf(cp_options_warn_fn warn, void *ud, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void warnf(cp_options_warn_fn warn, void *ud, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (warn)
+        warn(ud, line);
+}
+
+void cp_options_defaults(cp_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->relay, sizeof o->relay, "%s", "ws://127.0.0.1:7070");
+    o->cpu_ns = 10 * 1000000LL;
+    o->wall_ns = 0;
+    o->flush_ns = 10 * 1000000000LL;
+    o->buffer_bytes = 8 << 20;
+    snprintf(o->log, sizeof o->log, "%s", "stderr");
+    o->loglevel = CP_LOG_WARN;
+    o->command = CP_CMD_START;
+}
+
+/* Parses "<digits>[suffix]"; *num and the suffix pointer out. */
+static int split_num(const char *s, int64_t *num, const char **suffix)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return CP_EINVAL;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v < 0)
+        return CP_EINVAL;
+    *num = v;
+    *suffix = end;
+    return 0;
+}
+
+int cp_options_parse_duration(const char *s, int64_t *ns)
+{
+    int64_t v;
+    const char *suf;
+    if (!strcasecmp(s, "off") || !strcasecmp(s, "no") || !strcasecmp(s, "false")) {
+        *ns = 0;
+        return 0;
+    }
+    if (split_num(s, &v, &suf))
+        return CP_EINVAL;
+    int64_t mul;
+    if (!*suf || !strcasecmp(suf, "ms")) mul = 1000000LL;
+    else if (!strcasecmp(suf, "ns"))     mul = 1;
+    else if (!strcasecmp(suf, "us"))     mul = 1000LL;
+    else if (!strcasecmp(suf, "s"))      mul = 1000000000LL;
+    else if (!strcasecmp(suf, "m") || !strcasecmp(suf, "min")) mul = 60000000000LL;
+    else return CP_EINVAL;
+    if (v > INT64_MAX / mul)
+        return CP_EINVAL;
+    *ns = v * mul;
+    return 0;
+}
+
+int cp_options_parse_size(const char *s, int64_t *bytes)
+{
+    int64_t v;
+    const char *suf;
+    if (!strcasecmp(s, "off") || !strcasecmp(s, "no") || !strcasecmp(s, "false")) {
+        *bytes = 0;
+        return 0;
+    }
+    if (split_num(s, &v, &suf))
+        return CP_EINVAL;
+    int64_t mul;
+    if (!*suf || !strcasecmp(suf, "b")) mul = 1;
+    else if (!strcasecmp(suf, "k") || !strcasecmp(suf, "kb") || !strcasecmp(suf, "kib")) mul = 1LL << 10;
+    else if (!strcasecmp(suf, "m") || !strcasecmp(suf, "mb") || !strcasecmp(suf, "mib")) mul = 1LL << 20;
+    else if (!strcasecmp(suf, "g") || !strcasecmp(suf, "gb") || !strcasecmp(suf, "gib")) mul = 1LL << 30;
+    else return CP_EINVAL;
+    if (v > INT64_MAX / mul)
+        return CP_EINVAL;
+    *bytes = v * mul;
+    return 0;
+}
+
+bool cp_options_set_label(cp_options_t *o, const char *key, const char *value)
+{
+    for (uint32_t i = 0; i < o->n_labels; i++)
+        if (!strcmp(o->labels[i].key, key)) {
+            snprintf(o->labels[i].value, sizeof o->labels[i].value, "%s", value);
+            return true;
+        }
+    if (o->n_labels >= CP_OPT_MAX_LABELS)
+        return false;
+    cp_opt_label_t *l = &o->labels[o->n_labels++];
+    snprintf(l->key, sizeof l->key, "%s", key);
+    snprintf(l->value, sizeof l->value, "%s", value);
+    return true;
+}
+
+static int copy_str(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap)
+        return CP_EINVAL;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Applies one key; 0 or a warning was issued (returns 1). `src` names the
+ * origin for the warning ("option" or "CPROF_CPU"). */
+static int set_key(cp_options_t *o, const char *key, const char *val, const char *src,
+                   cp_options_warn_fn warn, void *ud)
+{
+    int rc = 0;
+    const char *why = "malformed value";
+
+    if (!strncmp(key, "label.", 6)) {
+        const char *k = key + 6;
+        if (!*k || strlen(k) >= CP_OPT_KEY_MAX || strlen(val) >= CP_OPT_VAL_MAX) {
+            rc = CP_EINVAL;
+            why = "label key or value empty or too long";
+        } else if (!cp_options_set_label(o, k, val)) {
+            rc = CP_EINVAL;
+            why = "too many labels";
+        }
+    } else if (!strcmp(key, "relay")) {
+        if (strncmp(val, "ws://", 5) && strncmp(val, "wss://", 6)) {
+            rc = CP_EINVAL;
+            why = "must start with ws:// or wss://";
+        } else {
+            rc = copy_str(o->relay, sizeof o->relay, val);
+        }
+    } else if (!strcmp(key, "app")) {
+        rc = *val ? copy_str(o->app, sizeof o->app, val) : CP_EINVAL;
+    } else if (!strcmp(key, "cpu")) {
+        int64_t ns;
+        if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
+            if (ns != 0 && ns < 100000) { rc = CP_EINVAL; why = "below 100us"; }
+            else o->cpu_ns = ns;
+        }
+    } else if (!strcmp(key, "wall")) {
+        int64_t ns;
+        if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
+            if (ns != 0 && ns < 1000000) { rc = CP_EINVAL; why = "below 1ms"; }
+            else o->wall_ns = ns;
+        }
+    } else if (!strcmp(key, "flush")) {
+        int64_t ns;
+        if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
+            if (ns < 100000000LL) { rc = CP_EINVAL; why = "below 100ms"; }
+            else o->flush_ns = ns;
+        }
+    } else if (!strcmp(key, "buffer")) {
+        int64_t b;
+        if ((rc = cp_options_parse_size(val, &b)) == 0) {
+            if (b < 4096) { rc = CP_EINVAL; why = "below 4k"; }
+            else o->buffer_bytes = b;
+        }
+    } else if (!strcmp(key, "token")) {
+        rc = copy_str(o->token, sizeof o->token, val);
+    } else if (!strcmp(key, "log")) {
+        rc = *val ? copy_str(o->log, sizeof o->log, val) : CP_EINVAL;
+    } else if (!strcmp(key, "loglevel")) {
+        if (!strcasecmp(val, "error")) o->loglevel = CP_LOG_ERROR;
+        else if (!strcasecmp(val, "warn") || !strcasecmp(val, "warning")) o->loglevel = CP_LOG_WARN;
+        else if (!strcasecmp(val, "info")) o->loglevel = CP_LOG_INFO;
+        else if (!strcasecmp(val, "debug")) o->loglevel = CP_LOG_DEBUG;
+        else { rc = CP_EINVAL; why = "expected error, warn, info or debug"; }
+    } else if (!strcmp(key, "alloc")) {
+        rc = cp_options_parse_size(val, &o->alloc_bytes);
+    } else if (!strcmp(key, "alloc.mode")) {
+        rc = copy_str(o->alloc_mode, sizeof o->alloc_mode, val);
+    } else if (!strcmp(key, "lock")) {
+        rc = cp_options_parse_duration(val, &o->lock_ns);
+    } else if (!strcmp(key, "command")) {
+        if (!strcmp(val, "start")) o->command = CP_CMD_START;
+        else if (!strcmp(val, "stop")) o->command = CP_CMD_STOP;
+        else if (!strcmp(val, "detach")) o->command = CP_CMD_DETACH;
+        else { rc = CP_EINVAL; why = "expected start, stop or detach"; }
+    } else {
+        warnf(warn, ud, "cprof: warning: unknown %s '%s' ignored", src, key);
+        return 1;
+    }
+    if (rc) {
+        warnf(warn, ud, "cprof: warning: %s '%s=%s' ignored: %s", src, key, val, why);
+        return 1;
+    }
+    return 0;
+}
+
+int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, void *ud)
+{
+    if (!str || !*str)
+        return 0;
+    char *copy = strdup(str);
+    if (!copy) {
+        warnf(warn, ud, "cprof: warning: out of memory parsing options");
+        return 1;
+    }
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        if (!*tok)
+            continue;
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            warnf(warn, ud, "cprof: warning: option '%s' ignored: expected key=value", tok);
+            n++;
+            continue;
+        }
+        *eq = '\0';
+        n += set_key(o, tok, eq + 1, "option", warn, ud);
+    }
+    free(copy);
+    return n;
+}
+
+/* Environment names for the plain keys (labels handled separately). */
+static const struct { const char *env, *key; } env_keys[] = {
+    {"CPROF_RELAY", "relay"},     {"CPROF_APP", "app"},
+    {"CPROF_CPU", "cpu"},         {"CPROF_WALL", "wall"},
+    {"CPROF_FLUSH", "flush"},     {"CPROF_BUFFER", "buffer"},
+    {"CPROF_TOKEN", "token"},     {"CPROF_LOG", "log"},
+    {"CPROF_LOGLEVEL", "loglevel"}, {"CPROF_ALLOC", "alloc"},
+    {"CPROF_ALLOC_MODE", "alloc.mode"}, {"CPROF_LOCK", "lock"},
+};
+
+int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
+        const char *v = getenv(env_keys[i].env);
+        if (v && *v)
+            n += set_key(o, env_keys[i].key, v, env_keys[i].env, warn, ud);
+    }
+    const char *labels = getenv("CPROF_LABELS");
+    if (labels && *labels) {
+        char *copy = strdup(labels);
+        char *save = NULL;
+        for (char *tok = copy ? strtok_r(copy, ";", &save) : NULL; tok;
+             tok = strtok_r(NULL, ";", &save)) {
+            char *eq = strchr(tok, '=');
+            if (!eq || eq == tok) {
+                warnf(warn, ud, "cprof: warning: CPROF_LABELS entry '%s' ignored: expected key=value", tok);
+                n++;
+                continue;
+            }
+            *eq = '\0';
+            char key[CP_OPT_KEY_MAX + 8];
+            snprintf(key, sizeof key, "label.%s", tok);
+            n += set_key(o, key, eq + 1, "CPROF_LABELS", warn, ud);
+        }
+        free(copy);
+    }
+    return n;
+}
+
+static void fmt_dur(char *b, size_t n, int64_t ns)
+{
+    if (ns == 0) snprintf(b, n, "off");
+    else if (ns % 1000000000LL == 0) snprintf(b, n, "%llds", (long long)(ns / 1000000000LL));
+    else if (ns % 1000000LL == 0) snprintf(b, n, "%lldms", (long long)(ns / 1000000LL));
+    else snprintf(b, n, "%lldus", (long long)(ns / 1000LL));
+}
+
+void cp_options_describe(const cp_options_t *o, char *out, size_t outlen)
+{
+    char cpu[32], wall[32], flush[32];
+    fmt_dur(cpu, sizeof cpu, o->cpu_ns);
+    fmt_dur(wall, sizeof wall, o->wall_ns);
+    fmt_dur(flush, sizeof flush, o->flush_ns);
+    snprintf(out, outlen, "relay=%s app=%s cpu=%s wall=%s flush=%s buffer=%lld labels=%u",
+             o->relay, o->app[0] ? o->app : "(auto)", cpu, wall, flush,
+             (long long)o->buffer_bytes, o->n_labels);
+}

@@ -1,0 +1,109 @@
+/* options.h - the agent's one options parser: -agentpath options and CPROF_*
+ * environment variables.
+ *
+ * Syntax: comma-separated key=value pairs, e.g.
+ *   relay=ws://127.0.0.1:7070,app=checkout,label.env=prod,cpu=10ms
+ * Environment variables are read first, then the option string, so options
+ * win. Environment names: CPROF_<KEY> with '.' as '_' and upper case
+ * (CPROF_RELAY, CPROF_APP, CPROF_CPU, CPROF_ALLOC_MODE, ...), plus
+ * CPROF_LABELS='env=prod;version=1.4' (';'-separated) for labels.
+ *
+ * Keys (defaults in brackets):
+ *   relay      ws:// or wss:// URL of the relay [ws://127.0.0.1:7070]; path
+ *              defaults to /ingest
+ *   app        application name [main class or jar name]
+ *   label.KEY  a label KEY=VALUE; repeatable (max CP_OPT_MAX_LABELS)
+ *   cpu        CPU sampling interval (10ms, 1ms, 500us) or off [10ms]
+ *   wall       wall-clock sampling interval or off [off]
+ *   flush      upload period [10s]
+ *   buffer     max bytes of unsent data (8m, 512k) [8m]
+ *   token      auth token sent in hello [""]
+ *   log        stderr | off | file path [stderr]
+ *   loglevel   error | warn | info | debug [warn]
+ *   alloc      allocation sampling interval in bytes (512k) or off [off]  (issue 4)
+ *   alloc.mode allocation sampler mode, free text for the alloc module [""]
+ *   lock       lock contention threshold (duration, e.g. 10ms) or off [off]
+ *   command    start | stop | detach [start]: on a (re-)attach, "detach"
+ *              stops sampling, flushes the last window, disconnects and
+ *              leaves the JVM as if the agent were idle (the .so stays
+ *              mapped: HotSpot never unloads agents); "stop" pauses
+ *              sampling but stays connected; "start" (re)starts.
+ * Durations: integer + ns|us|ms|s|m; a bare number means ms.
+ * Sizes: integer + b|k|m|g (or kb/mb/gb, kib/mib/gib); a bare number = bytes.
+ *
+ * An unknown key or a malformed value produces one warning line naming it
+ * (through the warn callback) and is otherwise ignored; parsing continues.
+ *
+ * Thread: any; no global state. Not signal-safe. The struct is plain data
+ * (fixed arrays), so a copy is a struct assignment. */
+#ifndef CP_OPTIONS_H
+#define CP_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CP_OPT_MAX_LABELS 32
+#define CP_OPT_STR_MAX    512
+#define CP_OPT_KEY_MAX    64
+#define CP_OPT_VAL_MAX    256
+
+typedef enum cp_opt_command {
+    CP_CMD_START  = 0,
+    CP_CMD_STOP   = 1,
+    CP_CMD_DETACH = 2,
+} cp_opt_command_t;
+
+typedef enum cp_opt_loglevel {
+    CP_LOG_ERROR = 0,
+    CP_LOG_WARN  = 1,
+    CP_LOG_INFO  = 2,
+    CP_LOG_DEBUG = 3,
+} cp_opt_loglevel_t;
+
+typedef struct cp_opt_label {
+    char key[CP_OPT_KEY_MAX];
+    char value[CP_OPT_VAL_MAX];
+} cp_opt_label_t;
+
+typedef struct cp_options {
+    char     relay[CP_OPT_STR_MAX];
+    char     app[CP_OPT_VAL_MAX];       /* "" = detect (main class / jar) */
+    cp_opt_label_t labels[CP_OPT_MAX_LABELS];
+    uint32_t n_labels;
+    int64_t  cpu_ns;                    /* 0 = off */
+    int64_t  wall_ns;                   /* 0 = off */
+    int64_t  flush_ns;
+    int64_t  buffer_bytes;
+    char     token[CP_OPT_VAL_MAX];
+    char     log[CP_OPT_STR_MAX];       /* "stderr", "off" or a path */
+    int      loglevel;                  /* cp_opt_loglevel_t */
+    int64_t  alloc_bytes;               /* 0 = off */
+    char     alloc_mode[CP_OPT_KEY_MAX];
+    int64_t  lock_ns;                   /* 0 = off */
+    int      command;                   /* cp_opt_command_t */
+} cp_options_t;
+
+/* Receives one complete warning line (no trailing newline). */
+typedef void (*cp_options_warn_fn)(void *ud, const char *line);
+
+void cp_options_defaults(cp_options_t *o);
+
+/* Applies "k=v,k=v" onto o (keys not mentioned keep their value). NULL or ""
+ * is fine. Returns the number of warnings issued (0 = all good). */
+int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, void *ud);
+
+/* Applies CPROF_* environment variables onto o. Returns warnings issued. */
+int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud);
+
+/* Sets (or replaces) one label; returns false when the table is full. */
+bool cp_options_set_label(cp_options_t *o, const char *key, const char *value);
+
+/* Parsers, exposed for tests and other modules. Return 0 or CP_EINVAL. */
+int cp_options_parse_duration(const char *s, int64_t *ns /* OUT */);  /* "off" -> 0 */
+int cp_options_parse_size(const char *s, int64_t *bytes /* OUT */);   /* "off" -> 0 */
+
+/* Short human text of the effective options, for the log. */
+void cp_options_describe(const cp_options_t *o, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,180 @@
+/* ring.c - bounded lock-free multi-producer ring of samples. See ring.h.
+ *
+ * Algorithm: D. Vyukov's bounded MPMC queue, used with one consumer. Each
+ * slot has a sequence number: seq == pos means free for the producer that
+ * claims position pos; seq == pos + 1 means committed and readable by the
+ * consumer at pos; the consumer frees it by setting seq = pos + capacity.
+ * Producers claim positions with a CAS on `head`, so a producer interrupted
+ * by a signal on the same thread never deadlocks: the handler just claims
+ * the next position.
+ *
+ * Producers: any thread incl. signal handlers. Consumer: harvester only.
+ * Memory: slots are allocated once in cp_ring_create and never freed while
+ * the agent may sample (the .so stays loaded: -z nodelete). */
+#include "ring.h"
+
+#include "stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "ring positions must be lock-free");
+
+typedef struct cp__slot {
+    _Atomic uint64_t seq;
+    cp_sample_t s;
+} cp__slot_t;
+
+struct cp_ring {
+    _Alignas(64) _Atomic uint64_t head;   /* next position to claim (producers) */
+    _Alignas(64) uint64_t tail;           /* next position to read (consumer only) */
+    size_t mask;
+    size_t map_len;
+    cp__slot_t *slots;
+};
+
+cp_ring_t *cp_ring_create(size_t slots)
+{
+    size_t n = 1;
+    while (n < slots)
+        n <<= 1;
+    cp_ring_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    /* mmap: untouched slot tails (deep-stack room) cost no RSS. */
+    r->map_len = n * sizeof(cp__slot_t);
+    void *m = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        free(r);
+        return NULL;
+    }
+    r->slots = m;
+    r->mask = n - 1;
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&r->slots[i].seq, i, memory_order_relaxed); /* published by create's return */
+    atomic_store_explicit(&r->head, 0, memory_order_release); /* publish the slot init */
+    r->tail = 0;
+    return r;
+}
+
+void cp_ring_destroy(cp_ring_t *r)
+{
+    if (!r)
+        return;
+    munmap(r->slots, r->map_len);
+    free(r);
+}
+
+size_t cp_ring_capacity(const cp_ring_t *r) { return r->mask + 1; }
+
+CP_SIGSAFE cp_sample_t *cp_ring_reserve(cp_ring_t *r, uint64_t *ticket)
+{
+    if (!r)
+        return NULL;
+    uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed); /* CAS below validates */
+    for (;;) {
+        cp__slot_t *sl = &r->slots[pos & r->mask];
+        /* acquire: see the consumer's release of this slot before reusing it */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            /* relaxed: the slot's seq handshake carries the data ordering */
+            if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                *ticket = pos;
+                return &sl->s;
+            }
+        } else if (dif < 0) {
+            cp_stats_add(CP_ST_DROP_RING, 1);
+            return NULL;
+        } else {
+            pos = atomic_load_explicit(&r->head, memory_order_relaxed); /* retry with fresh head */
+        }
+    }
+}
+
+CP_SIGSAFE void cp_ring_commit(cp_ring_t *r, uint64_t ticket)
+{
+    cp__slot_t *sl = &r->slots[ticket & r->mask];
+    /* release: the sample's contents become visible before the slot is readable */
+    atomic_store_explicit(&sl->seq, ticket + 1, memory_order_release);
+}
+
+static CP_SIGSAFE void copy_sample(cp_sample_t *d, const cp_sample_t *s)
+{
+    size_t n = s->num_frames > 0 ? (size_t)s->num_frames : 0;
+    if (n > CP_RING_MAX_FRAMES)
+        n = CP_RING_MAX_FRAMES;
+    memcpy(d, s, offsetof(cp_sample_t, frames));   /* memcpy: async-signal-safe in glibc */
+    memcpy(d->frames, s->frames, n * sizeof s->frames[0]);
+}
+
+CP_SIGSAFE bool cp_ring_try_push(cp_ring_t *r, const cp_sample_t *s)
+{
+    uint64_t t;
+    cp_sample_t *d = cp_ring_reserve(r, &t);
+    if (!d)
+        return false;
+    copy_sample(d, s);
+    cp_ring_commit(r, t);
+    return true;
+}
+
+bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uint64_t count,
+                        const jvmtiFrameInfo *frames, int n_frames,
+                        const char *leaf, uint8_t leaf_kind)
+{
+    uint64_t t;
+    cp_sample_t *d = cp_ring_reserve(r, &t);
+    if (!d)
+        return false;
+    if (n_frames < 0)
+        n_frames = 0;
+    if (n_frames > CP_RING_MAX_FRAMES)
+        n_frames = CP_RING_MAX_FRAMES;
+    d->kind = (uint8_t)kind;
+    d->truncated = n_frames == CP_RING_MAX_FRAMES;
+    d->tid = (int32_t)syscall(SYS_gettid);
+    d->num_frames = n_frames;
+    d->value = value;
+    d->count = count;
+    d->thread[0] = '\0';
+    for (int i = 0; i < n_frames; i++) {
+        d->frames[i].method = frames[i].method;
+        d->frames[i].lineno = frames[i].location < 0 ? -3 : (jint)frames[i].location;
+    }
+    if (leaf && leaf_kind) {
+        size_t l = strlen(leaf);
+        if (l >= CP_RING_LEAF_MAX)
+            l = CP_RING_LEAF_MAX - 1;
+        memcpy(d->leaf, leaf, l);
+        d->leaf[l] = '\0';
+        d->leaf_kind = leaf_kind;
+    } else {
+        d->leaf[0] = '\0';
+        d->leaf_kind = 0;
+    }
+    cp_ring_commit(r, t);
+    return true;
+}
+
+const cp_sample_t *cp_ring_peek(cp_ring_t *r)
+{
+    cp__slot_t *sl = &r->slots[r->tail & r->mask];
+    /* acquire: pairs with the producer's release in commit */
+    uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+    if (seq != r->tail + 1)
+        return NULL;
+    return &sl->s;
+}
+
+void cp_ring_release(cp_ring_t *r)
+{
+    cp__slot_t *sl = &r->slots[r->tail & r->mask];
+    /* release: our reads of the slot finish before a producer reuses it */
+    atomic_store_explicit(&sl->seq, r->tail + r->mask + 1, memory_order_release);
+    r->tail++;
+}

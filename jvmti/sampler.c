@@ -1,0 +1,496 @@
+/* sampler.c - SIGPROF / SIGVTALRM sampling with AsyncGetCallTrace. See sampler.h.
+ *
+ * Thread table: a fixed open-addressing table keyed by tid (REG_SLOTS
+ * entries, reserved at load). Writers (scan, ThreadStart/End, start/stop)
+ * hold reg_mu; the signal handlers only read it (atomic tid/flags loads),
+ * to mark a thread that turned out not to be a Java thread. Deleted
+ * entries become tombstones (-1) and are reused by later inserts.
+ *
+ * Invariant: an entry has a live timer iff has_timer; timers are created
+ * and deleted only under reg_mu. Handlers never call timer functions.
+ *
+ * AGCT safety: the handler checks `cpu_on`/`wall_on` first; `inflight`
+ * counts handlers between reserve and commit so stop() can wait for them. */
+#include "sampler.h"
+
+#include "error.h"
+#include "log.h"
+#include "stats.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    JNIEnv *env_id;
+    jint num_frames;
+    cp_ring_frame_t *frames;
+} asgct_trace_t;
+typedef void (*asgct_fn)(asgct_trace_t *, jint, void *);
+
+#define REG_SLOTS 8192          /* power of two; threads beyond ~6000 go unsampled */
+#define F_JAVA    0x01          /* seen by ThreadStart: a Java thread */
+#define F_NOTJAVA 0x02          /* AGCT said: no Java frames / not a JavaThread */
+#define F_IGNORE  0x04          /* one of the agent's own threads */
+
+typedef struct reg_entry {
+    _Atomic int tid;            /* 0 empty, -1 tombstone */
+    _Atomic uint8_t flags;
+    bool has_timer;
+    uint32_t gen;               /* last scan generation that saw it (reg_mu) */
+    timer_t timer;
+} reg_entry_t;
+
+static JavaVM *g_vm;
+static cp_ring_t *g_ring;
+static asgct_fn g_agct;
+static bool g_inited;
+
+static reg_entry_t g_reg[REG_SLOTS];
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t g_gen;
+static int g_nthreads;
+
+static atomic_bool cpu_on, wall_on;
+static _Atomic int64_t cpu_interval_ns, wall_interval_ns;
+static atomic_int inflight;
+static bool use_itimer;          /* per-thread timers failed: ITIMER_PROF (reg_mu) */
+static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
+
+static pthread_t wall_thr;
+static bool wall_running;
+static pthread_mutex_t wall_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wall_cv = PTHREAD_COND_INITIALIZER;
+static bool wall_stop;
+
+static CP_SIGSAFE int my_tid(void) { return (int)syscall(SYS_gettid); }
+
+static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (REG_SLOTS - 1); }
+
+/* Async-signal-safe: read-only probe with atomic loads. */
+static CP_SIGSAFE reg_entry_t *reg_find(int tid)
+{
+    uint32_t h = tid_hash(tid);
+    for (uint32_t i = 0; i < REG_SLOTS; i++) {
+        reg_entry_t *e = &g_reg[(h + i) & (REG_SLOTS - 1)];
+        int t = atomic_load_explicit(&e->tid, memory_order_acquire); /* pairs with insert's release */
+        if (t == tid)
+            return e;
+        if (t == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* reg_mu held. Finds or inserts; NULL when full. *created set if new. */
+static reg_entry_t *reg_get(int tid, bool *created)
+{
+    *created = false;
+    reg_entry_t *e = reg_find(tid);
+    if (e)
+        return e;
+    uint32_t h = tid_hash(tid);
+    for (uint32_t i = 0; i < REG_SLOTS; i++) {
+        e = &g_reg[(h + i) & (REG_SLOTS - 1)];
+        int t = atomic_load_explicit(&e->tid, memory_order_relaxed); /* writers serialised by reg_mu */
+        if (t == 0 || t == -1) {
+            e->has_timer = false;
+            e->gen = g_gen;
+            atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
+            *created = true;
+            g_nthreads++;
+            return e;
+        }
+    }
+    cp_stats_add(CP_ST_DROP_THREADS, 1);
+    return NULL;
+}
+
+/* reg_mu held. */
+static void timer_disarm(reg_entry_t *e)
+{
+    if (e->has_timer) {
+        timer_delete(e->timer);
+        e->has_timer = false;
+    }
+}
+
+/* reg_mu held. Creates and arms the CPU timer of thread e->tid. */
+static void timer_arm(reg_entry_t *e, int64_t ns)
+{
+    if (use_itimer || ns <= 0)
+        return;
+    timer_disarm(e);
+    int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* reg_mu held */
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = CP_SAMPLER_CPU_SIGNAL;
+    sev._sigev_un._tid = tid;
+    /* The kernel's per-thread CPU clock id: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED). */
+    clockid_t clk = ((~(clockid_t)tid) << 3) | 6;
+    if (timer_create(clk, &sev, &e->timer) != 0) {
+        if (errno == EINVAL || errno == ESRCH)   /* thread already gone */
+            return;
+        CP_LOGW("per-thread CPU timers unavailable (%s); falling back to ITIMER_PROF", strerror(errno));
+        use_itimer = true;
+        return;
+    }
+    struct itimerspec its;
+    its.it_interval.tv_sec = ns / 1000000000LL;
+    its.it_interval.tv_nsec = ns % 1000000000LL;
+    /* Random first expiry: threads started together do not tick together. */
+    int64_t first = ns / 2 + (int64_t)((uint32_t)tid * 2654435761u % (uint64_t)(ns / 2 + 1));
+    its.it_value.tv_sec = first / 1000000000LL;
+    its.it_value.tv_nsec = first % 1000000000LL;
+    if (timer_settime(e->timer, 0, &its, NULL) != 0) {
+        timer_delete(e->timer);
+        return;
+    }
+    e->has_timer = true;
+}
+
+/* reg_mu held. */
+static void reg_remove(reg_entry_t *e)
+{
+    timer_disarm(e);
+    atomic_store_explicit(&e->tid, -1, memory_order_release); /* handlers stop matching it */
+    g_nthreads--;
+}
+
+/* ---- signal handlers ---------------------------------------------------- */
+
+static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc)
+{
+    atomic_fetch_add_explicit(&inflight, 1, memory_order_acq_rel); /* stop() waits on it */
+    uint64_t ticket;
+    cp_sample_t *s = cp_ring_reserve(g_ring, &ticket);
+    if (!s)
+        goto out;
+    s->kind = (uint8_t)kind;
+    s->leaf_kind = 0;
+    s->leaf[0] = '\0';
+    s->truncated = 0;
+    s->tid = my_tid();
+    s->value = weight;
+    s->count = 1;
+    JNIEnv *env = NULL;
+    /* GetEnv only reads the VM's thread-local: safe here (async-profiler
+     * relies on the same); it fails for threads the JVM does not know. */
+    if ((*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK || !env) {
+        s->num_frames = CP_SAMPLE_NOT_JAVA_THREAD;
+    } else {
+        asgct_trace_t tr = {env, 0, s->frames};
+        g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+        s->num_frames = tr.num_frames;
+        s->truncated = tr.num_frames == CP_RING_MAX_FRAMES;
+    }
+    if (s->num_frames <= 0) {
+        prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* a syscall: safe */
+        s->thread[15] = '\0';
+        if (kind == CP_SAMPLE_WALL) {
+            /* A thread with no Java frames (or not Java at all) has no
+             * wall story to tell: stop signalling it unless ThreadStart
+             * vouched for it. */
+            reg_entry_t *e = reg_find(s->tid);
+            if (e && !(atomic_load_explicit(&e->flags, memory_order_relaxed) & F_JAVA)) /* hint only */
+                atomic_fetch_or_explicit(&e->flags, F_NOTJAVA, memory_order_relaxed); /* hint only */
+            s->value = 0;   /* harvester skips zero-weight samples */
+        }
+    } else {
+        s->thread[0] = '\0';
+    }
+    cp_ring_commit(g_ring, ticket);
+out:
+    atomic_fetch_sub_explicit(&inflight, 1, memory_order_acq_rel); /* see above */
+}
+
+static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    if (atomic_load_explicit(&cpu_on, memory_order_acquire)) { /* sees ring/agct set before start */
+        uint64_t ns = (uint64_t)atomic_load_explicit(&cpu_interval_ns, memory_order_relaxed); /* paired with cpu_on */
+        uint64_t ticks = 1;
+        if (si && si->si_code == SI_TIMER && si->si_overrun > 0)
+            ticks += (uint64_t)si->si_overrun;
+        cp_stats_add(CP_ST_CPU_TICKS, ticks);
+        take_sample(CP_SAMPLE_CPU, ns * ticks, uc);
+    }
+    errno = saved;
+}
+
+static CP_SIGSAFE void on_wall_signal(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    if (atomic_load_explicit(&wall_on, memory_order_acquire)) /* as above */
+        take_sample(CP_SAMPLE_WALL,
+                    (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), uc); /* paired with wall_on */
+    errno = saved;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static bool handler_is_free(int sig, void (*ours)(int, siginfo_t *, void *))
+{
+    struct sigaction old;
+    if (sigaction(sig, NULL, &old) != 0)
+        return false;
+    if (old.sa_flags & SA_SIGINFO)
+        return old.sa_sigaction == ours;
+    return old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN;
+}
+
+static int install(int sig, int other, void (*fn)(int, siginfo_t *, void *))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, other);   /* never run both handlers nested on one thread */
+    return sigaction(sig, &sa, NULL);
+}
+
+int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
+{
+    if (g_inited)
+        return 0;
+    g_agct = (asgct_fn)dlsym(RTLD_DEFAULT, "AsyncGetCallTrace");
+    if (!g_agct) {
+        CP_LOGE("AsyncGetCallTrace not found in this JVM; CPU/wall sampling disabled");
+        return CP_EUNSUPP;
+    }
+    if (!handler_is_free(CP_SAMPLER_CPU_SIGNAL, on_cpu_signal) ||
+        !handler_is_free(CP_SAMPLER_WALL_SIGNAL, on_wall_signal)) {
+        CP_LOGE("SIGPROF or SIGVTALRM already has a handler (another profiler?); "
+                "CPU/wall sampling disabled, the other handler is left alone");
+        return CP_ESTATE;
+    }
+    g_vm = vm;
+    g_ring = ring;
+    if (install(CP_SAMPLER_CPU_SIGNAL, CP_SAMPLER_WALL_SIGNAL, on_cpu_signal) ||
+        install(CP_SAMPLER_WALL_SIGNAL, CP_SAMPLER_CPU_SIGNAL, on_wall_signal)) {
+        CP_LOGE("sigaction failed: %s", strerror(errno));
+        return CP_ESTATE;
+    }
+    g_inited = true;
+    return 0;
+}
+
+/* reg_mu held: arm/disarm every thread for the current cpu interval. */
+static void rearm_all(int64_t ns)
+{
+    for (int i = 0; i < REG_SLOTS; i++) {
+        reg_entry_t *e = &g_reg[i];
+        if (atomic_load_explicit(&e->tid, memory_order_relaxed) <= 0) /* reg_mu held */
+            continue;
+        if (ns > 0)
+            timer_arm(e, ns);
+        else
+            timer_disarm(e);
+    }
+    if (use_itimer) {
+        struct itimerval it = {{0, 0}, {0, 0}};
+        if (ns > 0) {
+            it.it_interval.tv_sec = ns / 1000000000LL;
+            it.it_interval.tv_usec = (ns % 1000000000LL) / 1000;
+            it.it_value = it.it_interval;
+        }
+        setitimer(ITIMER_PROF, &it, NULL);
+        if (ns <= 0) {   /* drop per-thread timers made before the fallback */
+            for (int i = 0; i < REG_SLOTS; i++)
+                timer_disarm(&g_reg[i]);
+        }
+    }
+    armed_cpu_ns = ns;
+}
+
+static void *wall_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "cprof-wall", 0, 0, 0);
+    int *tids = malloc(sizeof(int) * REG_SLOTS);
+    if (!tids)
+        return NULL;
+    pid_t pid = getpid();
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&wall_mu);
+    while (!wall_stop) {
+        int64_t ns = atomic_load_explicit(&wall_interval_ns, memory_order_relaxed); /* config value */
+        next.tv_nsec += ns % 1000000000LL;
+        next.tv_sec += ns / 1000000000LL + next.tv_nsec / 1000000000LL;
+        next.tv_nsec %= 1000000000LL;
+        while (!wall_stop && pthread_cond_timedwait(&wall_cv, &wall_mu, &next) != ETIMEDOUT)
+            ;
+        if (wall_stop)
+            break;
+        pthread_mutex_unlock(&wall_mu);
+        int n = 0;
+        pthread_mutex_lock(&reg_mu);
+        for (int i = 0; i < REG_SLOTS; i++) {
+            int t = atomic_load_explicit(&g_reg[i].tid, memory_order_relaxed); /* reg_mu held */
+            uint8_t f = atomic_load_explicit(&g_reg[i].flags, memory_order_relaxed); /* hint */
+            if (t > 0 && !(f & (F_NOTJAVA | F_IGNORE)))
+                tids[n++] = t;
+        }
+        pthread_mutex_unlock(&reg_mu);
+        for (int i = 0; i < n; i++)
+            syscall(SYS_tgkill, pid, tids[i], CP_SAMPLER_WALL_SIGNAL);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > next.tv_sec + 1)   /* fell far behind: do not burst */
+            next = now;
+        pthread_mutex_lock(&wall_mu);
+    }
+    pthread_mutex_unlock(&wall_mu);
+    free(tids);
+    return NULL;
+}
+
+static void wall_thread_stop(void)
+{
+    if (!wall_running)
+        return;
+    pthread_mutex_lock(&wall_mu);
+    wall_stop = true;
+    pthread_cond_signal(&wall_cv);
+    pthread_mutex_unlock(&wall_mu);
+    pthread_join(wall_thr, NULL);
+    wall_running = false;
+}
+
+int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
+{
+    if (!g_inited)
+        return CP_ESTATE;
+    atomic_store_explicit(&cpu_interval_ns, cpu_ns, memory_order_relaxed); /* published by cpu_on */
+    atomic_store_explicit(&wall_interval_ns, wall_ns, memory_order_relaxed); /* published by wall_on */
+    atomic_store_explicit(&cpu_on, cpu_ns > 0, memory_order_release); /* publish interval */
+    atomic_store_explicit(&wall_on, wall_ns > 0, memory_order_release); /* publish interval */
+    pthread_mutex_lock(&reg_mu);
+    if (armed_cpu_ns != cpu_ns)
+        rearm_all(cpu_ns);
+    pthread_mutex_unlock(&reg_mu);
+    cp_sampler_scan();
+    if (wall_ns > 0 && !wall_running) {
+        wall_stop = false;
+        if (pthread_create(&wall_thr, NULL, wall_main, NULL) == 0)
+            wall_running = true;
+        else
+            CP_LOGW("cannot start the wall-clock thread; wall sampling off");
+    } else if (wall_ns <= 0) {
+        wall_thread_stop();
+    }
+    return 0;
+}
+
+void cp_sampler_stop(void)
+{
+    if (!g_inited)
+        return;
+    atomic_store_explicit(&cpu_on, false, memory_order_release); /* handlers bail out */
+    atomic_store_explicit(&wall_on, false, memory_order_release); /* handlers bail out */
+    wall_thread_stop();
+    pthread_mutex_lock(&reg_mu);
+    rearm_all(0);
+    pthread_mutex_unlock(&reg_mu);
+    for (int i = 0; i < 200 && atomic_load_explicit(&inflight, memory_order_acquire) > 0; i++) /* pairs with handler */
+        usleep(1000);
+}
+
+void cp_sampler_scan(void)
+{
+    if (!g_inited)
+        return;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    uint32_t gen = ++g_gen;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0)
+            continue;
+        bool created;
+        reg_entry_t *e = reg_get(tid, &created);
+        if (!e)
+            continue;
+        e->gen = gen;
+        if (created && armed_cpu_ns > 0)
+            timer_arm(e, armed_cpu_ns);
+    }
+    closedir(d);
+    for (int i = 0; i < REG_SLOTS; i++) {
+        reg_entry_t *e = &g_reg[i];
+        if (atomic_load_explicit(&e->tid, memory_order_relaxed) > 0 && e->gen != gen) /* reg_mu held */
+            reg_remove(e);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void cp_sampler_thread_start(void)
+{
+    if (!g_inited)
+        return;
+    int tid = my_tid();
+    pthread_mutex_lock(&reg_mu);
+    bool created;
+    reg_entry_t *e = reg_get(tid, &created);
+    if (e) {
+        /* clear a stale NOTJAVA hint of a previous thread with this tid */
+        atomic_store_explicit(&e->flags, F_JAVA, memory_order_relaxed); /* hint */
+        e->gen = g_gen;
+        if (armed_cpu_ns > 0)
+            timer_arm(e, armed_cpu_ns);   /* re-create: the tid may be reused */
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void cp_sampler_thread_end(void)
+{
+    if (!g_inited)
+        return;
+    int tid = my_tid();
+    pthread_mutex_lock(&reg_mu);
+    reg_entry_t *e = reg_find(tid);
+    if (e)
+        reg_remove(e);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void cp_sampler_ignore_current_thread(void)
+{
+    int tid = my_tid();
+    pthread_mutex_lock(&reg_mu);
+    bool created;
+    reg_entry_t *e = reg_get(tid, &created);
+    if (e) {
+        atomic_fetch_or_explicit(&e->flags, F_IGNORE, memory_order_relaxed); /* hint */
+        if (created && armed_cpu_ns > 0)
+            timer_arm(e, armed_cpu_ns);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+bool cp_sampler_per_thread_timers(void) { return !use_itimer; }
+
+int cp_sampler_thread_count(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    int n = g_nthreads;
+    pthread_mutex_unlock(&reg_mu);
+    return n;
+}

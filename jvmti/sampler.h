@@ -1,0 +1,68 @@
+/* sampler.h - CPU and wall-clock sampling: timers, signals, AsyncGetCallTrace.
+ *
+ * CPU: one POSIX timer per thread on that thread's CPU-time clock
+ * (timer_create + SIGEV_THREAD_ID), delivering SIGPROF to the thread that
+ * burnt the CPU; idle threads cost nothing. Falls back to a process-wide
+ * ITIMER_PROF if per-thread timers cannot be created. Every thread of the
+ * process gets a timer (JIT and GC threads too: their samples are kept as
+ * "[GC] G1 Conc#0"-style stacks by the harvester, not counted as failures).
+ * Sample weight = interval * (1 + timer overrun), so CPU time is right even
+ * when the kernel (HZ=250 here) cannot fire as often as asked.
+ *
+ * Wall: a plain pthread ("cprof-wall") sends SIGVTALRM to every Java thread
+ * each wall interval; the handler records the stack whatever the thread's
+ * state. HotSpot does not use SIGVTALRM (it uses SIGUSR2 for suspend/resume
+ * on Linux, SIGQUIT for dumps, SIGSEGV/SIGBUS/SIGILL/SIGFPE for checks).
+ *
+ * Threads are found by ThreadStart/ThreadEnd (Java threads, immediately) and
+ * by a periodic /proc/self/task scan (threads that existed before the agent,
+ * and non-Java threads), driven by the harvester.
+ *
+ * Handlers: CP_SIGSAFE; they touch only the ring, the stats and the fixed
+ * thread table. They never restore SIG_DFL (a late SIGPROF would kill the
+ * JVM): the handlers stay installed and do nothing while sampling is off.
+ *
+ * Thread: init/start/stop/scan from agent threads (serialised by the
+ * agent's lifecycle lock); thread_start/thread_end from JVMTI callbacks on
+ * the thread itself. */
+#ifndef CP_SAMPLER_H
+#define CP_SAMPLER_H
+
+#include <jvmti.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#define CP_SAMPLER_CPU_SIGNAL  SIGPROF
+#define CP_SAMPLER_WALL_SIGNAL SIGVTALRM
+
+/* Finds AsyncGetCallTrace and installs the handlers. Returns 0,
+ * CP_EUNSUPP (no AGCT) or CP_ESTATE (another handler owns SIGPROF or
+ * SIGVTALRM; nothing is changed then). Idempotent. */
+int  cp_sampler_init(JavaVM *vm, cp_ring_t *ring);
+
+/* Arms sampling with the given intervals (0 = off). May be called again to
+ * change intervals (re-arms timers). Returns 0 or CP_E*. */
+int  cp_sampler_start(int64_t cpu_ns, int64_t wall_ns);
+
+/* Disarms all timers, stops the wall thread, and waits (bounded, 200 ms)
+ * until no handler is inside AGCT. After it returns, handlers that still
+ * fire return at once. */
+void cp_sampler_stop(void);
+
+/* Rescans /proc/self/task: adds timers for new threads, forgets gone ones. */
+void cp_sampler_scan(void);
+
+/* JVMTI ThreadStart / ThreadEnd, on the thread itself. */
+void cp_sampler_thread_start(void);
+void cp_sampler_thread_end(void);
+
+/* The calling thread is one of ours: never wall-sampled. */
+void cp_sampler_ignore_current_thread(void);
+
+/* Effective configuration for reports. */
+bool cp_sampler_per_thread_timers(void);    /* false = ITIMER_PROF fallback */
+int  cp_sampler_thread_count(void);
+
+#endif

@@ -1,0 +1,737 @@
+/* sender.c - libwebsockets client that ships batches to the relay. See sender.h.
+ *
+ * Threads: the sender thread (a JVMTI agent thread) owns the lws context,
+ * the connection and every lws call except lws_cancel_service(). Other
+ * threads touch only what q_mu guards (queue, config, requests) and then
+ * call lws_cancel_service(); the service thread reacts in
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+ *
+ * Connection states: IDLE (no wsi; a reconnect is scheduled) -> CONNECTING
+ * (wsi exists, handshake) -> HELLO (established, hello to write) -> WAIT
+ * (hello written, waiting for welcome) -> READY (welcome received: batches
+ * flow). Any close or error goes back to IDLE with a backoff timer.
+ *
+ * Queue invariant: batches are in seq order; every batch with seq <=
+ * sent_upto has been written on the current connection; acked batches are
+ * freed at once. */
+#include "sender.h"
+
+#include "error.h"
+#include "harvest.h"
+#include "log.h"
+#include "sampler.h"
+#include "stats.h"
+#include "wire.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
+
+#define HEARTBEAT_US   (15 * LWS_USEC_PER_SEC)
+#define RX_TIMEOUT_MS  (60 * 1000)
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+/* ---- shared state (q_mu) ----------------------------------------------- */
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static cp_pending_t *q_head, *q_tail;
+static size_t q_bytes;
+static uint32_t q_count;
+static cp_options_t cfg;               /* relay, labels, token, caps source */
+static char cfg_app[CP_OPT_VAL_MAX];
+static cp_sender_identity_t ident;
+static bool cfg_changed;               /* reconnect with the new hello */
+static bool stop_req;
+static bool thread_running;
+static bool ready_shared;              /* mirror of state == ST_READY */
+static struct lws_context *ctx_shared; /* for lws_cancel_service */
+static cp_sender_control_fn control_fn;
+
+/* ---- sender-thread state ------------------------------------------------ */
+static struct lws_context *ctx;
+static struct lws *g_wsi;
+static int state = ST_IDLE;
+static uint64_t sent_upto;
+static uint32_t conn_strs, conn_frames, conn_stacks, conn_gen;
+static bool conn_fresh;                /* no batch sent yet on this connection */
+static cp_buf_t txbuf = CP_BUF_INIT;
+static cp_buf_t rxbuf = CP_BUF_INIT;
+static lws_sorted_usec_list_t sul_connect, sul_heartbeat;
+static int backoff_n;
+static bool hb_due, closing, loop_exit;
+static uint64_t last_rx_ms;
+static uint32_t max_message = 16u << 20;
+static unsigned rnd_state;
+/* connection parameters, kept alive while connecting (lws keeps pointers) */
+static char url_copy[CP_OPT_STR_MAX];
+static char host_hdr[300];
+
+static uint64_t now_ms(void) { return cp_now_ms(); }
+
+static void wake(void)
+{
+    /* q_mu held or not: ctx_shared is set once the context exists */
+    struct lws_context *c = __atomic_load_n(&ctx_shared, __ATOMIC_ACQUIRE); /* set by sender thread */
+    if (c)
+        lws_cancel_service(c);
+}
+
+void cp_sender_set_control_handler(cp_sender_control_fn fn)
+{
+    pthread_mutex_lock(&q_mu);
+    control_fn = fn;
+    pthread_mutex_unlock(&q_mu);
+}
+
+bool cp_sender_connected(void)
+{
+    pthread_mutex_lock(&q_mu);
+    bool r = ready_shared;
+    pthread_mutex_unlock(&q_mu);
+    return r;
+}
+
+/* q_mu held. */
+static void drop_head_locked(void)
+{
+    cp_pending_t *p = q_head;
+    q_head = p->next;
+    if (!q_head)
+        q_tail = NULL;
+    q_bytes -= p->bytes;
+    q_count--;
+    cp_pending_free(p);
+}
+
+void cp_sender_submit(cp_pending_t *p)
+{
+    if (!p)
+        return;
+    p->next = NULL;
+    pthread_mutex_lock(&q_mu);
+    if (q_tail)
+        q_tail->next = p;
+    else
+        q_head = p;
+    q_tail = p;
+    q_bytes += p->bytes;
+    q_count++;
+    while (q_head != q_tail && q_bytes > (size_t)cfg.buffer_bytes) {
+        drop_head_locked();
+        cp_stats_add(CP_ST_DROP_BUFFER, 1);
+    }
+    pthread_mutex_unlock(&q_mu);
+    wake();
+}
+
+/* ---- sender thread ------------------------------------------------------ */
+
+static void set_state(int s)
+{
+    state = s;
+    pthread_mutex_lock(&q_mu);
+    ready_shared = s == ST_READY;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+}
+
+static void connect_cb(lws_sorted_usec_list_t *sul);
+
+static void schedule_reconnect(void)
+{
+    if (loop_exit || stop_req)
+        return;
+    int64_t d = BACKOFF_MIN_MS;
+    for (int i = 0; i < backoff_n && d < BACKOFF_MAX_MS; i++)
+        d *= 2;
+    if (d > BACKOFF_MAX_MS)
+        d = BACKOFF_MAX_MS;
+    d = d / 2 + (int64_t)(rand_r(&rnd_state) % (unsigned)(d / 2 + 1));   /* 50-100% jitter */
+    if (backoff_n < 16)
+        backoff_n++;
+    CP_LOGD("reconnect in %lld ms", (long long)d);
+    lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, d * LWS_US_PER_MS);
+}
+
+static void connect_cb(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (g_wsi || stop_req)
+        return;
+    pthread_mutex_lock(&q_mu);
+    snprintf(url_copy, sizeof url_copy, "%s", cfg.relay);
+    cfg_changed = false;
+    pthread_mutex_unlock(&q_mu);
+
+    char parse[CP_OPT_STR_MAX];
+    snprintf(parse, sizeof parse, "%s", url_copy);
+    const char *prot = NULL, *ads = NULL, *path = NULL;
+    int port = 0;
+    if (lws_parse_uri(parse, &prot, &ads, &port, &path)) {
+        CP_LOGE("bad relay URL '%s'", url_copy);
+        schedule_reconnect();
+        return;
+    }
+    bool tls = !strcmp(prot, "wss");
+    if (port == 80 && !strstr(url_copy + (tls ? 6 : 5), ":"))
+        port = tls ? 443 : 80;
+    static char addr[256], pathbuf[256];
+    snprintf(addr, sizeof addr, "%s", ads);
+    snprintf(pathbuf, sizeof pathbuf, "/%s", (path && *path) ? path : "ingest");
+    snprintf(host_hdr, sizeof host_hdr, "%s:%d", addr, port);
+
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = ctx;
+    ci.address = addr;
+    ci.port = port;
+    ci.path = pathbuf;
+    ci.host = host_hdr;
+    ci.origin = host_hdr;
+    ci.protocol = "cprof.v1";
+    ci.local_protocol_name = "cprof.v1";
+    ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+    ci.pwsi = &g_wsi;
+    cp_stats_add(CP_ST_CONNECTS, 1);
+    set_state(ST_CONNECTING);
+    if (!lws_client_connect_via_info(&ci)) {
+        g_wsi = NULL;
+        set_state(ST_IDLE);
+        cp_stats_add(CP_ST_CONNECT_FAILS, 1);
+        schedule_reconnect();
+    }
+}
+
+static void heartbeat_cb(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    if (g_wsi && state == ST_READY) {
+        if (now_ms() - last_rx_ms > RX_TIMEOUT_MS) {
+            CP_LOGW("relay silent for %d s; reconnecting", RX_TIMEOUT_MS / 1000);
+            lws_set_timeout(g_wsi, 1, LWS_TO_KILL_ASYNC);
+        } else {
+            hb_due = true;
+            lws_callback_on_writable(g_wsi);
+        }
+    }
+    lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
+}
+
+/* Encodes m into txbuf after LWS_PRE bytes of headroom. */
+static int encode(const cp_msg_t *m)
+{
+    cp_buf_reset(&txbuf);
+    if (cp_buf_reserve(&txbuf, LWS_PRE) != 0)
+        return CP_ENOMEM;
+    memset(txbuf.data, 0, LWS_PRE);
+    txbuf.len = LWS_PRE;
+    return cp_wire_encode(m, 6, &txbuf);
+}
+
+static int write_tx(struct lws *wsi)
+{
+    size_t n = txbuf.len - LWS_PRE;
+    int w = lws_write(wsi, txbuf.data + LWS_PRE, n, LWS_WRITE_BINARY);
+    if (w < (int)n)
+        return -1;
+    cp_stats_add(CP_ST_BYTES_SENT, n);
+    return 0;
+}
+
+static int send_hello(struct lws *wsi)
+{
+    cp_kv_t labels[CP_OPT_MAX_LABELS];
+    const char *caps[6];
+    uint32_t ncaps = 0;
+    cp_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.kind = CP_MSG_HELLO;
+    pthread_mutex_lock(&q_mu);
+    cp_hello_t *h = &m.u.hello;
+    h->proto = CP_WIRE_VERSION;
+    h->app = cfg_app;
+    h->instance = ident.instance;
+    h->host = ident.host;
+    h->pid = ident.pid;
+    h->start_ms = ident.start_ms;
+    h->jvm_vendor = ident.jvm_vendor;
+    h->jvm_version = ident.jvm_version;
+    h->agent_version = CPROF_VERSION;
+    for (uint32_t i = 0; i < cfg.n_labels; i++)
+        labels[i] = (cp_kv_t){cfg.labels[i].key, cfg.labels[i].value};
+    h->labels = labels;
+    h->n_labels = cfg.n_labels;
+    if (cfg.cpu_ns) caps[ncaps++] = "cpu";
+    if (cfg.wall_ns) caps[ncaps++] = "wall";
+    if (cfg.alloc_bytes) caps[ncaps++] = "alloc";
+    if (cfg.lock_ns) caps[ncaps++] = "lock";
+    h->caps = caps;
+    h->n_caps = ncaps;
+    h->token = cfg.token;
+    h->runtime = "jvm";
+    int rc = encode(&m);
+    pthread_mutex_unlock(&q_mu);
+    if (rc) {
+        CP_LOGE("cannot encode hello: %s", cp_strerror(rc));
+        return -1;
+    }
+    return write_tx(wsi);
+}
+
+static int send_heartbeat(struct lws *wsi)
+{
+    cp_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.kind = CP_MSG_HEARTBEAT;
+    m.u.heartbeat.t_ms = now_ms();
+    if (encode(&m))
+        return -1;
+    return write_tx(wsi);
+}
+
+/* Picks the next unsent batch; drops batches of a dead dictionary
+ * generation. Returns NULL if none. q_mu held. */
+static cp_pending_t *next_unsent_locked(uint32_t gen)
+{
+    for (;;) {
+        cp_pending_t *p = q_head;
+        while (p && p->seq <= sent_upto)
+            p = p->next;
+        if (!p)
+            return NULL;
+        if (p->dict_gen == gen)
+            return p;
+        /* stale generation: only possible for the oldest batches */
+        if (p == q_head) {
+            drop_head_locked();
+            cp_stats_add(CP_ST_DROP_DICT, 1);
+        } else {
+            sent_upto = p->seq;   /* skip it; it will be freed by a later ack */
+        }
+    }
+}
+
+/* Encodes and writes one batch. 1 = wrote one, 0 = nothing to send, -1 = error. */
+static int send_next_batch(struct lws *wsi)
+{
+    uint32_t gen;
+    const cp_stack_dict_t *d = cp_harvest_dict_lock(&gen);
+    pthread_mutex_lock(&q_mu);
+    cp_pending_t *p = next_unsent_locked(gen);
+    if (!p) {
+        pthread_mutex_unlock(&q_mu);
+        cp_harvest_dict_unlock();
+        return 0;
+    }
+    cp_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.kind = CP_MSG_BATCH;
+    cp_batch_t *b = &m.u.batch;
+    if (conn_gen != gen) {         /* dictionary was cleared since this connection began */
+        b->flags |= CP_BATCH_DICT_RESET;
+        conn_strs = conn_frames = conn_stacks = 0;
+        conn_gen = gen;
+    }
+    b->seq = p->seq;
+    b->start_ms = p->start_ms;
+    b->end_ms = p->end_ms;
+    b->types = cp_harvest_types;
+    b->n_types = CP_TYPE__COUNT;
+    b->str_first = conn_strs;
+    b->frame_first = conn_frames;
+    b->stack_first = conn_stacks;
+    b->values = p->values;
+    b->n_values = p->n_values;
+    b->counters = p->counters;
+    b->n_counters = p->n_counters;
+    b->points = p->points;
+    b->n_points = p->n_points;
+    b->dict = d;
+    if (p->sends++ > 0)
+        cp_stats_add(CP_ST_BATCHES_RESENT, 1);
+    int rc = encode(&m);
+    uint64_t seq = p->seq;
+    pthread_mutex_unlock(&q_mu);
+    if (rc == 0) {
+        conn_strs = cp_stack_dict_strings(d);
+        conn_frames = cp_stack_dict_frames(d);
+        conn_stacks = cp_stack_dict_stacks(d);
+    }
+    cp_harvest_dict_unlock();
+    if (rc) {
+        CP_LOGE("cannot encode batch %llu: %s", (unsigned long long)seq, cp_strerror(rc));
+        return -1;
+    }
+    if (txbuf.len - LWS_PRE > max_message)
+        CP_LOGW("batch %llu is %zu bytes, over the relay's limit %u", (unsigned long long)seq,
+                txbuf.len - LWS_PRE, max_message);
+    sent_upto = seq;
+    conn_fresh = false;
+    CP_LOGD("sent batch %llu (%zu bytes)", (unsigned long long)seq, txbuf.len - LWS_PRE);
+    return write_tx(wsi) ? -1 : 1;
+}
+
+static void ack_upto(uint64_t seq)
+{
+    pthread_mutex_lock(&q_mu);
+    while (q_head && q_head->seq <= seq)
+        drop_head_locked();
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+}
+
+static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
+{
+    cp_msg_t *m = NULL;
+    char err[160];
+    int rc = cp_wire_decode(data, len, NULL, &m, err, sizeof err);
+    if (rc) {
+        CP_LOGW("bad message from relay: %s (%s)", cp_strerror(rc), err);
+        return;
+    }
+    switch (m->kind) {
+    case CP_MSG_WELCOME: {
+        uint64_t last = m->u.welcome.last_seq;
+        if (m->u.welcome.max_message)
+            max_message = m->u.welcome.max_message;
+        ack_upto(last);
+        /* resend everything still queued (and not durable at the relay) */
+        sent_upto = last;
+        conn_strs = conn_frames = conn_stacks = 0;
+        uint32_t gen;
+        cp_harvest_dict_lock(&gen);
+        cp_harvest_dict_unlock();
+        conn_gen = gen;
+        conn_fresh = true;
+        backoff_n = 0;
+        pthread_mutex_lock(&q_mu);
+        uint32_t pending = q_count;
+        pthread_mutex_unlock(&q_mu);
+        CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued)", url_copy,
+                m->u.welcome.session, (unsigned long long)last, pending);
+        set_state(ST_READY);
+        lws_callback_on_writable(wsi);
+        break;
+    }
+    case CP_MSG_ACK:
+        ack_upto(m->u.ack.seq);
+        break;
+    case CP_MSG_HEARTBEAT:
+        break;
+    case CP_MSG_CONTROL: {
+        const cp_control_t *c = &m->u.control;
+        const char *keys[64], *vals[64];
+        uint32_t n = c->n_options < 64 ? c->n_options : 64;
+        for (uint32_t i = 0; i < n; i++) {
+            keys[i] = c->options[i].key;
+            vals[i] = c->options[i].value;
+        }
+        pthread_mutex_lock(&q_mu);
+        cp_sender_control_fn fn = control_fn;
+        pthread_mutex_unlock(&q_mu);
+        CP_LOGI("control from relay: %s", c->command);
+        if (fn)
+            fn(c->command, keys, vals, n);
+        break;
+    }
+    case CP_MSG_ERROR:
+        CP_LOGW("relay error %d: %s%s", m->u.error.code, m->u.error.message,
+                m->u.error.fatal ? " (closing)" : "");
+        if (m->u.error.fatal) {
+            backoff_n = 8;   /* do not hammer a relay that refuses us */
+            closing = true;
+            lws_callback_on_writable(wsi);
+        }
+        break;
+    default:
+        break;
+    }
+    cp_msg_free(m);
+}
+
+static void on_closed(struct lws *wsi, const char *why)
+{
+    if (wsi != g_wsi && g_wsi)
+        return;
+    g_wsi = NULL;
+    bool was_ready = state == ST_READY;
+    set_state(ST_IDLE);
+    closing = false;
+    hb_due = false;
+    cp_buf_reset(&rxbuf);
+    if (was_ready)
+        CP_LOGI("relay connection closed%s%s", why ? ": " : "", why ? why : "");
+    else
+        cp_stats_add(CP_ST_CONNECT_FAILS, 1);
+    pthread_mutex_lock(&q_mu);
+    bool stop = stop_req;
+    pthread_mutex_unlock(&q_mu);
+    if (stop)
+        loop_exit = true;
+    else
+        schedule_reconnect();
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    (void)user;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        last_rx_ms = now_ms();
+        set_state(ST_HELLO);
+        lws_callback_on_writable(wsi);
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        CP_LOGD("relay connect failed: %s", in ? (const char *)in : "?");
+        on_closed(wsi, in ? (const char *)in : NULL);
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        on_closed(wsi, NULL);
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        last_rx_ms = now_ms();
+        if (lws_is_first_fragment(wsi))
+            cp_buf_reset(&rxbuf);
+        if (rxbuf.len + len > (64u << 20) || cp_buf_append(&rxbuf, in, len)) {
+            cp_buf_reset(&rxbuf);
+            return -1;
+        }
+        if (lws_is_final_fragment(wsi)) {
+            handle_message(wsi, rxbuf.data, rxbuf.len);
+            cp_buf_reset(&rxbuf);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (closing) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
+        if (state == ST_HELLO) {
+            if (send_hello(wsi))
+                return -1;
+            set_state(ST_WAIT);
+            break;
+        }
+        if (state != ST_READY)
+            break;
+        if (hb_due) {
+            hb_due = false;
+            if (send_heartbeat(wsi))
+                return -1;
+            lws_callback_on_writable(wsi);
+            break;
+        }
+        {
+            int r = send_next_batch(wsi);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                lws_callback_on_writable(wsi);
+        }
+        break;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+        pthread_mutex_lock(&q_mu);
+        bool stop = stop_req, changed = cfg_changed;
+        pthread_mutex_unlock(&q_mu);
+        if (stop || changed) {
+            if (g_wsi) {
+                closing = true;
+                lws_callback_on_writable(g_wsi);
+            } else if (stop) {
+                lws_sul_cancel(&sul_connect);
+                loop_exit = true;
+            } else {
+                backoff_n = 0;
+                lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
+            }
+            if (changed && !stop)
+                backoff_n = 0;
+        } else if (g_wsi && state == ST_READY) {
+            lws_callback_on_writable(g_wsi);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    {"cprof.v1", callback, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_fn(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    CP_LOGD("lws: %.*s", (int)n, line);
+}
+
+static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
+{
+    (void)jvmti; (void)jni; (void)arg;
+    cp_sampler_ignore_current_thread();
+    rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
+    lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.gid = -1;
+    info.uid = -1;
+    /* lws sets SIGPIPE to SIG_IGN; the JVM's -Xcheck:jni complains if its
+     * handler changes, so put back whatever was there. */
+    struct sigaction old_pipe;
+    sigaction(SIGPIPE, NULL, &old_pipe);
+    ctx = lws_create_context(&info);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    if (!ctx) {
+        CP_LOGE("cannot create the libwebsockets context; no data will be sent");
+        pthread_mutex_lock(&q_mu);
+        thread_running = false;
+        pthread_cond_broadcast(&q_cv);
+        pthread_mutex_unlock(&q_mu);
+        return;
+    }
+    __atomic_store_n(&ctx_shared, ctx, __ATOMIC_RELEASE); /* other threads may now wake us */
+    loop_exit = false;
+    backoff_n = 0;
+    lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
+    lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
+    while (!loop_exit) {
+        if (lws_service(ctx, 0) < 0)
+            break;
+        pthread_mutex_lock(&q_mu);
+        bool stop = stop_req;
+        pthread_mutex_unlock(&q_mu);
+        if (stop && !g_wsi)
+            loop_exit = true;
+    }
+    __atomic_store_n(&ctx_shared, NULL, __ATOMIC_RELEASE); /* no more wakes */
+    lws_sul_cancel(&sul_connect);
+    lws_sul_cancel(&sul_heartbeat);
+    lws_context_destroy(ctx);
+    ctx = NULL;
+    g_wsi = NULL;
+    set_state(ST_IDLE);
+    pthread_mutex_lock(&q_mu);
+    thread_running = false;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+}
+
+static bool hello_differs(const cp_options_t *a, const cp_options_t *b)
+{
+    if (strcmp(a->relay, b->relay) || strcmp(a->token, b->token) || a->n_labels != b->n_labels ||
+        !a->cpu_ns != !b->cpu_ns || !a->wall_ns != !b->wall_ns ||
+        !a->alloc_bytes != !b->alloc_bytes || !a->lock_ns != !b->lock_ns)
+        return true;
+    for (uint32_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i].key, b->labels[i].key) || strcmp(a->labels[i].value, b->labels[i].value))
+            return true;
+    return false;
+}
+
+void cp_sender_configure(const cp_options_t *o, const char *app)
+{
+    pthread_mutex_lock(&q_mu);
+    bool changed = hello_differs(&cfg, o) || strcmp(cfg_app, app);
+    cfg = *o;
+    snprintf(cfg_app, sizeof cfg_app, "%s", app);
+    if (changed)
+        cfg_changed = true;
+    pthread_mutex_unlock(&q_mu);
+    if (changed)
+        wake();
+}
+
+int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const char *app,
+                    const cp_sender_identity_t *id)
+{
+    pthread_mutex_lock(&q_mu);
+    ident = *id;
+    bool running = thread_running;
+    if (!running) {
+        cfg = *o;
+        snprintf(cfg_app, sizeof cfg_app, "%s", app);
+        cfg_changed = false;
+        stop_req = false;
+        thread_running = true;
+    }
+    pthread_mutex_unlock(&q_mu);
+    if (running) {
+        cp_sender_configure(o, app);
+        return 0;
+    }
+    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
+    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
+    jstring name = (*jni)->NewStringUTF(jni, "cprof-sender");
+    jobject thr = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
+    jvmtiError err = thr ? (*jvmti)->RunAgentThread(jvmti, thr, sender_main, NULL, JVMTI_THREAD_NORM_PRIORITY)
+                                  : JVMTI_ERROR_INTERNAL;
+    if ((*jni)->ExceptionCheck(jni))
+        (*jni)->ExceptionClear(jni);
+    if (err != JVMTI_ERROR_NONE) {
+        CP_LOGE("cannot start the sender thread (jvmti error %d)", err);
+        pthread_mutex_lock(&q_mu);
+        thread_running = false;
+        pthread_mutex_unlock(&q_mu);
+        return CP_ESTATE;
+    }
+    return 0;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
+}
+
+int cp_sender_drain(int timeout_ms)
+{
+    struct timespec dl;
+    deadline_in(&dl, timeout_ms);
+    wake();
+    pthread_mutex_lock(&q_mu);
+    while (q_head && ready_shared && thread_running) {
+        if (pthread_cond_timedwait(&q_cv, &q_mu, &dl) != 0)
+            break;
+    }
+    int left = (int)q_count;
+    pthread_mutex_unlock(&q_mu);
+    return left;
+}
+
+void cp_sender_stop(int timeout_ms)
+{
+    struct timespec dl;
+    deadline_in(&dl, timeout_ms);
+    pthread_mutex_lock(&q_mu);
+    if (!thread_running) {
+        pthread_mutex_unlock(&q_mu);
+        return;
+    }
+    stop_req = true;
+    pthread_mutex_unlock(&q_mu);
+    wake();
+    pthread_mutex_lock(&q_mu);
+    while (thread_running)
+        if (pthread_cond_timedwait(&q_cv, &q_mu, &dl) != 0)
+            break;
+    if (thread_running)
+        CP_LOGW("sender thread did not stop within %d ms", timeout_ms);
+    pthread_mutex_unlock(&q_mu);
+}

@@ -1,0 +1,71 @@
+/* sender.h - ships batches to the relay over one outbound websocket.
+ *
+ * A JVMTI agent thread ("cprof-sender") runs a libwebsockets client context
+ * (only ever connects out: ws:// or wss:// to <relay>/ingest, subprotocol
+ * "cprof.v1"). Per connection: hello -> welcome(last_seq) -> batches; the
+ * relay acks by seq once durable. Unacked batches stay queued (up to the
+ * `buffer` option's bytes: beyond that the oldest are dropped and counted in
+ * drop.buffer) and are resent after a reconnect; the relay drops duplicate
+ * seqs, so nothing is counted twice. Reconnects back off exponentially
+ * (0.5 s doubling to 30 s, with 50-100% jitter).
+ *
+ * Every connection starts an empty wire dictionary: the first batch sent on
+ * it carries the harvester's whole dictionary (ids from 0), later ones only
+ * the new entries. Batches are kept unencoded (cp_pending_t), so any batch
+ * can be encoded for any connection.
+ *
+ * Threads: cp_sender_submit / configure / drain / stop from any non-signal
+ * thread; they only touch the queue under its mutex and wake the service
+ * thread with lws_cancel_service() (the one thread-safe lws call).
+ * Everything else runs on the sender thread. */
+#ifndef CP_SENDER_H
+#define CP_SENDER_H
+
+#include <jvmti.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "options.h"
+
+struct cp_pending;
+
+typedef struct cp_sender_identity {
+    char     instance[96];
+    char     host[256];
+    uint32_t pid;
+    uint64_t start_ms;
+    char     jvm_vendor[128];
+    char     jvm_version[128];
+} cp_sender_identity_t;
+
+/* Starts the sender thread (idempotent: later calls act as configure).
+ * app: resolved application name. Returns 0 or CP_E*. */
+int  cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const char *app,
+                     const cp_sender_identity_t *id);
+
+/* New options: reconnects if relay, app, labels, token or caps changed;
+ * applies a new `buffer` limit at once. */
+void cp_sender_configure(const cp_options_t *o, const char *app);
+
+/* Takes ownership of p. Queues it (dropping the oldest beyond `buffer`). */
+void cp_sender_submit(struct cp_pending *p);
+
+/* Waits until every queued batch is acked, at most timeout_ms; returns at
+ * once if not connected (shutdown must never hang on a dead relay).
+ * Returns the number of batches still unacked. */
+int  cp_sender_drain(int timeout_ms);
+
+/* Closes the connection and ends the sender thread (bounded wait). The
+ * queue is kept; a later cp_sender_start resumes with it. */
+void cp_sender_stop(int timeout_ms);
+
+/* Handler for control messages from the relay, set by the agent. Runs on
+ * the sender thread. keys/values: n option pairs. */
+typedef void (*cp_sender_control_fn)(const char *command, const char *const *keys,
+                                     const char *const *values, uint32_t n);
+void cp_sender_set_control_handler(cp_sender_control_fn fn);
+
+/* For tests/logs: true while a welcomed connection is up. */
+bool cp_sender_connected(void);
+
+#endif

@@ -1,0 +1,80 @@
+/* stats.h - the agent's event counters (sample quality, drops, rates).
+ *
+ * Producers: signal handlers (CP_SIGSAFE adds), JVMTI callbacks, harvester
+ * and sender threads. Reader: the harvester, which puts the delta since the
+ * previous window into every batch as counters (names: docs/protocol.md
+ * "Counters"; e.g. samples.cpu, fail.unknown_Java, drop.ring).
+ *
+ * Counters only grow; a batch carries deltas (what happened in its window),
+ * so the relay can sum them. Gauges (rate.*, mem.*) are set by the harvester
+ * when it closes a window and sent as-is.
+ *
+ * Memory order: relaxed everywhere; counters are independent statistics and
+ * nothing is published through them. */
+#ifndef CP_STATS_H
+#define CP_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "sigsafe.h"
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for signal handlers");
+
+/* X(id, wire name). AGCT failure kinds keep HotSpot's names (forte.cpp). */
+#define CP_STATS(X)                                       \
+    X(CP_ST_SAMPLES_CPU,        "samples.cpu")            \
+    X(CP_ST_SAMPLES_WALL,       "samples.wall")           \
+    X(CP_ST_SAMPLES_ALLOC,      "samples.alloc")          \
+    X(CP_ST_SAMPLES_LOCK,       "samples.lock")           \
+    X(CP_ST_SAMPLES_NOJAVA,     "samples.no_java_thread") \
+    X(CP_ST_FAIL_NO_JAVA_FRAME, "fail.no_Java_frame")     \
+    X(CP_ST_FAIL_NO_CLASS_LOAD, "fail.no_class_load")     \
+    X(CP_ST_FAIL_GC_ACTIVE,     "fail.GC_active")         \
+    X(CP_ST_FAIL_UNKNOWN_NOT_JAVA, "fail.unknown_not_Java") \
+    X(CP_ST_FAIL_NOT_WALKABLE_NOT_JAVA, "fail.not_walkable_not_Java") \
+    X(CP_ST_FAIL_UNKNOWN_JAVA,  "fail.unknown_Java")      \
+    X(CP_ST_FAIL_NOT_WALKABLE_JAVA, "fail.not_walkable_Java") \
+    X(CP_ST_FAIL_UNKNOWN_STATE, "fail.unknown_state")     \
+    X(CP_ST_FAIL_THREAD_EXIT,   "fail.thread_exit")       \
+    X(CP_ST_FAIL_DEOPT,         "fail.deopt")             \
+    X(CP_ST_FAIL_SAFEPOINT,     "fail.safepoint")         \
+    X(CP_ST_FAIL_OTHER,         "fail.other")             \
+    X(CP_ST_TRUNCATED,          "samples.truncated")      \
+    X(CP_ST_DROP_RING,          "drop.ring")              \
+    X(CP_ST_DROP_BUFFER,        "drop.buffer")            \
+    X(CP_ST_DROP_THREADS,       "drop.threads")           \
+    X(CP_ST_DROP_DICT,          "drop.dict")              \
+    X(CP_ST_CPU_TICKS,          "ticks.cpu")              \
+    X(CP_ST_BYTES_SENT,         "net.bytes_sent")         \
+    X(CP_ST_BATCHES_RESENT,     "net.batches_resent")     \
+    X(CP_ST_CONNECTS,           "net.connects")           \
+    X(CP_ST_CONNECT_FAILS,      "net.connect_failures")   \
+    X(CP_ST_RESOLVE_FAIL,       "fail.resolve")
+
+typedef enum cp_stat_id {
+#define CP__ST_ENUM(id, name) id,
+    CP_STATS(CP__ST_ENUM)
+#undef CP__ST_ENUM
+    CP_ST__COUNT
+} cp_stat_id_t;
+
+extern _Atomic uint64_t cp_stats[CP_ST__COUNT];
+
+/* Async-signal-safe: one relaxed atomic add. */
+CP_SIGSAFE static inline void cp_stats_add(cp_stat_id_t id, uint64_t n)
+{
+    atomic_fetch_add_explicit(&cp_stats[id], n, memory_order_relaxed); /* statistic only */
+}
+
+static inline uint64_t cp_stats_get(cp_stat_id_t id)
+{
+    return atomic_load_explicit(&cp_stats[id], memory_order_relaxed); /* statistic only */
+}
+
+const char *cp_stats_name(cp_stat_id_t id);
+
+/* Maps an AsyncGetCallTrace num_frames value <= 0 to its counter id. */
+CP_SIGSAFE cp_stat_id_t cp_stats_agct_fail(int num_frames);
+
+#endif
