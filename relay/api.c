@@ -1,0 +1,488 @@
+/* api.c - the HTTP JSON API under /api/v1/ (docs/api.md) and its query
+ * workers.
+ *
+ * Service thread: on LWS_CALLBACK_HTTP reads the path and the (url-decoded)
+ * arguments into a request, queues it for a query worker and returns; when
+ * the worker is done (done-queue, CP_DONE_HTTP) it writes the status,
+ * headers and body in chunks from LWS_CALLBACK_HTTP_WRITEABLE.
+ * If the connection closes while the request is queued or running, the
+ * service thread marks it cancelled and frees it when it comes back: the
+ * worker never touches a wsi.
+ *
+ * Query workers (cfg.query_threads): each owns a cp_store_reader_t (its own
+ * SQLite connection and dictionary cache) and runs one request at a time:
+ * parse + validate parameters (400), run the store query (404 for unknown
+ * app/type), build the tree and write the chosen format. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "profile.h"
+#include "relay.h"
+#include "rutil.h"
+
+#define MAX_ARGS 32
+
+typedef struct cp_qreq {
+    char     path[128];
+    char    *keys[MAX_ARGS], *vals[MAX_ARGS];
+    int      n_args;
+    int      status;
+    const char *ctype;
+    cp_buf_t body;
+    bool     cancelled;
+    void    *pss;
+    struct cp_qreq *next;
+} cp_qreq_t;
+
+typedef struct http_pss {
+    struct lws *wsi;
+    cp_qreq_t *req;          /* queued/running, or finished and being written */
+    bool       ready, headers_sent;
+    size_t     off;
+} http_pss_t;
+
+size_t cp__api_pss_size(void) { return sizeof(http_pss_t); }
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    cp_qreq_t      *head, *tail;
+    pthread_t       th[16];
+    int             n_th;
+} Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void req_free(cp_qreq_t *r)
+{
+    for (int i = 0; i < r->n_args; i++) {
+        free(r->keys[i]);
+        free(r->vals[i]);
+    }
+    cp_buf_fini(&r->body);
+    free(r);
+}
+
+static const char *arg(const cp_qreq_t *r, const char *k)
+{
+    for (int i = 0; i < r->n_args; i++)
+        if (!strcmp(r->keys[i], k))
+            return r->vals[i];
+    return NULL;
+}
+
+static void set_error(cp_qreq_t *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_error(cp_qreq_t *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->ctype = "application/json";
+    cp_buf_reset(&r->body);
+    cp_buf_printf(&r->body, "{\"error\":");
+    cp_buf_json_str(&r->body, msg, strlen(msg));
+    cp_buf_printf(&r->body, "}");
+}
+
+/* Common query parameters. prefix: "" or "base." / "cmp.". Returns false
+ * (and sets a 400) on a malformed one. */
+static bool parse_query(cp_qreq_t *r, const char *prefix, cp_store_query_t *q, int64_t now)
+{
+    char k[32];
+    q->app = arg(r, "app");
+    if (!q->app || !*q->app) {
+        set_error(r, 400, "missing parameter 'app'");
+        return false;
+    }
+    q->type = arg(r, "type");
+    if (!q->type || !*q->type)
+        q->type = "cpu";
+    snprintf(k, sizeof k, "%slabels", prefix);
+    q->labels = arg(r, k);
+    if (!q->labels && *prefix)
+        q->labels = arg(r, "labels");
+    if (q->labels && *q->labels) {
+        /* every element must be k=v */
+        const char *s = q->labels;
+        while (*s) {
+            const char *e = strchr(s, ',');
+            size_t n = e ? (size_t)(e - s) : strlen(s);
+            const char *eq = memchr(s, '=', n);
+            if (n && (!eq || eq == s)) {
+                set_error(r, 400, "bad '%s': want k=v,k2=v2", k);
+                return false;
+            }
+            s += n;
+            if (*s)
+                s++;
+        }
+    }
+    const char *from, *to;
+    snprintf(k, sizeof k, "%sfrom", prefix);
+    from = arg(r, k);
+    if (!from && *prefix)
+        from = arg(r, "from");
+    q->from_ms = now - 15 * 60000;
+    if (from && cp_time_parse(from, now, &q->from_ms)) {
+        set_error(r, 400, "bad '%s': '%s' (unix seconds, RFC 3339 or now-15m)", k, from);
+        return false;
+    }
+    snprintf(k, sizeof k, "%sto", prefix);
+    to = arg(r, k);
+    if (!to && *prefix)
+        to = arg(r, "to");
+    q->to_ms = now;
+    if (to && cp_time_parse(to, now, &q->to_ms)) {
+        set_error(r, 400, "bad '%s': '%s' (unix seconds, RFC 3339 or now)", k, to);
+        return false;
+    }
+    if (q->to_ms <= q->from_ms) {
+        set_error(r, 400, "empty time range: %sto must be after %sfrom", prefix, prefix);
+        return false;
+    }
+    return true;
+}
+
+static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_query_t *q, cp_profile_t *p)
+{
+    char err[256] = "";
+    int rc = cp_store_profile(rd, q, p, err, sizeof err);
+    if (rc == CP_ENOTFOUND) {
+        set_error(r, 404, "%s", err);
+        return false;
+    }
+    if (rc) {
+        set_error(r, 500, "query failed: %s", err);
+        return false;
+    }
+    return true;
+}
+
+static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool top)
+{
+    cp_store_query_t q;
+    if (!parse_query(r, "", &q, now))
+        return;
+    const char *fmt = arg(r, "format");
+    if (!fmt || !*fmt)
+        fmt = "json";
+    if (!top && strcmp(fmt, "json") && strcmp(fmt, "collapsed") && strcmp(fmt, "pprof") &&
+        strcmp(fmt, "speedscope")) {
+        set_error(r, 400, "bad 'format': '%s' (json, collapsed, pprof, speedscope)", fmt);
+        return;
+    }
+    uint32_t limit = 50;
+    const char *ls = arg(r, "limit");
+    if (top && ls) {
+        char *e;
+        long v = strtol(ls, &e, 10);
+        if (*e || v <= 0 || v > 1000000) {
+            set_error(r, 400, "bad 'limit': '%s'", ls);
+            return;
+        }
+        limit = (uint32_t)v;
+    }
+    cp_profile_t p;
+    if (!run_profile(r, rd, &q, &p))
+        return;
+    cp_tree_t t;
+    cp_tree_build(&p, NULL, &t);
+    r->status = 200;
+    r->ctype = "application/json";
+    if (top) {
+        cp_profile_write_top(&p, &t, limit, &r->body);
+    } else if (!strcmp(fmt, "json")) {
+        cp_profile_write_json(&p, &t, q.app, q.type, q.from_ms, q.to_ms, &r->body);
+    } else if (!strcmp(fmt, "collapsed")) {
+        r->ctype = "text/plain; charset=utf-8";
+        cp_profile_write_collapsed(&p, &t, &r->body);
+    } else if (!strcmp(fmt, "speedscope")) {
+        char name[300];
+        snprintf(name, sizeof name, "%s %s", q.app, q.type);
+        cp_profile_write_speedscope(&p, &t, name, &r->body);
+    } else {
+        r->ctype = "application/octet-stream";
+        if (cp_profile_write_pprof(&p, &t, q.type, q.from_ms, q.to_ms, &r->body))
+            set_error(r, 500, "pprof encoding failed");
+    }
+    cp_tree_free(&t);
+    cp_profile_free(&p);
+}
+
+static void do_diff(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
+{
+    cp_store_query_t qa, qb;
+    if (!parse_query(r, "base.", &qa, now) || !parse_query(r, "cmp.", &qb, now))
+        return;
+    cp_profile_t a, b;
+    if (!run_profile(r, rd, &qa, &a))
+        return;
+    if (!run_profile(r, rd, &qb, &b)) {
+        cp_profile_free(&a);
+        return;
+    }
+    cp_tree_t t;
+    cp_tree_build(&a, &b, &t);
+    r->status = 200;
+    r->ctype = "application/json";
+    cp_profile_write_diff(&a, &b, &t, &r->body);
+    cp_tree_free(&t);
+    cp_profile_free(&a);
+    cp_profile_free(&b);
+}
+
+static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
+{
+    cp_store_query_t q;
+    if (!parse_query(r, "", &q, now))
+        return;
+    int64_t range = q.to_ms - q.from_ms, step;
+    const char *ss = arg(r, "step");
+    if (ss && *ss) {
+        if (cp_duration_parse(ss, &step) || step < 1000) {
+            set_error(r, 400, "bad 'step': '%s' (seconds >= 1, or 30s/1m/1h)", ss);
+            return;
+        }
+    } else {
+        static const int64_t nice[] = {1000, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
+                                       3600000, 21600000, 86400000};
+        step = nice[sizeof nice / sizeof nice[0] - 1];
+        for (size_t i = 0; i < sizeof nice / sizeof nice[0]; i++)
+            if (range / nice[i] <= 300) {
+                step = nice[i];
+                break;
+            }
+    }
+    if (range / step > 100000) {
+        set_error(r, 400, "too many steps (%" PRId64 "); use a larger 'step'", range / step);
+        return;
+    }
+    /* align to the step so points are stable while a live view scrolls */
+    q.from_ms = q.from_ms / step * step;
+    uint32_t n = (uint32_t)((q.to_ms - q.from_ms + step - 1) / step);
+    uint64_t *pts = cp__xcalloc(n, sizeof *pts);
+    cp_buf_t series = CP_BUF_INIT;
+    char err[256] = "";
+    int rc = cp_store_timeline(rd, &q, step, pts, n, &series, err, sizeof err);
+    if (rc == CP_ENOTFOUND)
+        set_error(r, 404, "%s", err);
+    else if (rc)
+        set_error(r, 500, "query failed: %s", err);
+    else {
+        r->status = 200;
+        r->ctype = "application/json";
+        cp_buf_printf(&r->body, "{\"step\":%lld,\"points\":[", (long long)(step / 1000));
+        for (uint32_t i = 0; i < n; i++)
+            cp_buf_printf(&r->body, "%s[%lld,%llu]", i ? "," : "",
+                          (long long)((q.from_ms + (int64_t)i * step) / 1000), (unsigned long long)pts[i]);
+        cp_buf_printf(&r->body, "],\"series\":%.*s}", (int)series.len, (const char *)series.data);
+    }
+    free(pts);
+    cp_buf_fini(&series);
+}
+
+static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
+{
+    int64_t now = cp__now_ms();
+    const char *ep = r->path + strlen("/api/v1/");
+    if (!rd) {
+        set_error(r, 503, "no database yet");
+    } else if (!strcmp(ep, "apps")) {
+        r->status = 200;
+        r->ctype = "application/json";
+        if (cp_store_apps_json(rd, &r->body))
+            set_error(r, 500, "query failed");
+    } else if (!strcmp(ep, "instances")) {
+        const char *app = arg(r, "app");
+        if (!app || !*app) {
+            set_error(r, 400, "missing parameter 'app'");
+            return;
+        }
+        r->status = 200;
+        r->ctype = "application/json";
+        int rc = cp_store_instances_json(rd, app, &r->body);
+        if (rc == CP_ENOTFOUND)
+            set_error(r, 404, "unknown app '%s'", app);
+        else if (rc)
+            set_error(r, 500, "query failed");
+    } else if (!strcmp(ep, "profile")) {
+        do_profile(r, rd, now, false);
+    } else if (!strcmp(ep, "top")) {
+        do_profile(r, rd, now, true);
+    } else if (!strcmp(ep, "timeline")) {
+        do_timeline(r, rd, now);
+    } else if (!strcmp(ep, "diff")) {
+        do_diff(r, rd, now);
+    } else {
+        set_error(r, 404, "no such endpoint: %s", r->path);
+    }
+}
+
+static void *query_main(void *arg)
+{
+    cp_store_reader_t *rd = NULL;
+    while (!cp__relay.stop) {
+        pthread_mutex_lock(&Q.mu);
+        while (!Q.head && !cp__relay.stop)
+            pthread_cond_wait(&Q.cv, &Q.mu);
+        cp_qreq_t *r = Q.head;
+        if (r) {
+            Q.head = r->next;
+            if (!Q.head)
+                Q.tail = NULL;
+            r->next = NULL;
+        }
+        pthread_mutex_unlock(&Q.mu);
+        if (!r)
+            break;
+        if (!rd && cp_store_reader_open(cp__relay.cfg.data_dir, &rd))
+            rd = NULL;
+        execute(r, rd);
+        cp_done_t *d = cp__xcalloc(1, sizeof *d);
+        d->kind = CP_DONE_HTTP;
+        d->req = r;
+        cp__done_post(d);
+    }
+    cp_store_reader_close(rd);
+    return arg;
+}
+
+int cp__api_start(void)
+{
+    int n = cp__relay.cfg.query_threads;
+    if (n < 1)
+        n = 1;
+    if (n > 16)
+        n = 16;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&Q.th[i], NULL, query_main, NULL))
+            return CP_ENOMEM;
+        Q.n_th++;
+    }
+    return 0;
+}
+
+void cp__api_stop(void)
+{
+    pthread_mutex_lock(&Q.mu);
+    pthread_cond_broadcast(&Q.cv);
+    pthread_mutex_unlock(&Q.mu);
+    for (int i = 0; i < Q.n_th; i++)
+        pthread_join(Q.th[i], NULL);
+    Q.n_th = 0;
+}
+
+void cp__api_done(cp_done_t *d)
+{
+    cp_qreq_t *r = d->req;
+    free(d);
+    if (r->cancelled) {
+        req_free(r);
+        return;
+    }
+    http_pss_t *p = r->pss;
+    p->ready = true;
+    cp__relay.stats.queries++;
+    lws_callback_on_writable(p->wsi);
+}
+
+/* ---- service thread ---- */
+
+int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    http_pss_t *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP: {
+        cp_qreq_t *r = cp__xcalloc(1, sizeof *r);
+        memset(p, 0, sizeof *p);
+        p->wsi = wsi;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+            set_error(r, 405, "only GET is supported");
+        } else {
+            lws_hdr_copy(wsi, r->path, sizeof r->path, WSI_TOKEN_GET_URI);
+            char frag[4096];
+            for (int i = 0; r->n_args < MAX_ARGS; i++) {
+                int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+                if (n < 0)
+                    break;
+                char *eq = strchr(frag, '=');
+                if (eq)
+                    *eq = 0;
+                r->keys[r->n_args] = cp__xstrdup(frag);
+                r->vals[r->n_args] = cp__xstrdup(eq ? eq + 1 : "");
+                r->n_args++;
+            }
+        }
+        r->pss = p;
+        p->req = r;
+        if (r->status) {   /* answered already */
+            p->ready = true;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        pthread_mutex_lock(&Q.mu);
+        if (Q.tail)
+            Q.tail->next = r;
+        else
+            Q.head = r;
+        Q.tail = r;
+        pthread_cond_signal(&Q.cv);
+        pthread_mutex_unlock(&Q.mu);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        cp_qreq_t *r = p->req;
+        if (!r || !p->ready)
+            return 0;
+        uint8_t buf[LWS_PRE + 16384], *start = buf + LWS_PRE, *q = start, *end = buf + sizeof buf - 1;
+        if (!p->headers_sent) {
+            if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, (lws_filepos_t)r->body.len,
+                                            &q, end) ||
+                lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                            (const unsigned char *)"no-store", 8, &q, end) ||
+                lws_finalize_write_http_header(wsi, start, &q, end))
+                return 1;
+            p->headers_sent = true;
+            if (r->body.len) {
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
+        }
+        size_t left = r->body.len - p->off, n = left > 16384 ? 16384 : left;
+        bool final = n == left;
+        if (n) {
+            memcpy(start, r->body.data + p->off, n);
+            if (lws_write(wsi, start, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+                return -1;
+            p->off += n;
+        }
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        req_free(r);
+        p->req = NULL;
+        if (lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (p && p->req) {
+            if (p->ready)
+                req_free(p->req);
+            else
+                p->req->cancelled = true;   /* the worker's answer is freed on arrival */
+            p->req = NULL;
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

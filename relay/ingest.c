@@ -1,0 +1,671 @@
+/* ingest.c - the agent websocket (/ingest, subprotocol "cprof.v1") and the
+ * store worker behind it.
+ *
+ * Service thread: reassembles each websocket message (bounded by
+ * limits.max_message), hands the bytes to the store worker as a job tagged
+ * with the session's 64-bit id, and sends back what the worker answers
+ * (welcome / ack / heartbeat / error). It pauses reading from an agent
+ * (lws_rx_flow_control) while that agent has more than PENDING_HIGH jobs
+ * queued, so a fast agent cannot flood the worker.
+ *
+ * Store worker (one thread, owns the cp_store_t writer): takes every queued
+ * job at once, processes them in ONE transaction (decode, dictionary apply,
+ * store), commits, and only then posts the answers: an ack is never sent for
+ * a batch that is not durable (group commit: one fsync for many batches).
+ * If the commit fails nothing is acked and the affected agents are closed;
+ * they reconnect and resend. Every message must be answered in order per
+ * connection; the single worker keeps the order.
+ *
+ * Protocol rules enforced here (docs/protocol.md): the first message is a
+ * hello; a second hello, an unknown kind, a relay-only kind from an agent,
+ * a dictionary gap/dangling id or an oversized message closes that one
+ * connection with an error message and a logged reason. A batch whose seq
+ * is <= the instance's stored seq is a duplicate: acked, not stored twice.
+ *
+ * Idle: every ~5 s the worker runs a bounded cp_store_maintain() pass
+ * (downsampling + retention). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "relay.h"
+#include "rutil.h"
+
+#define PENDING_HIGH 8
+#define PENDING_LOW  2
+#define GROUP_MAX    4096
+
+/* ---------------- shared between threads ---------------- */
+
+typedef struct ijob {
+    int          kind;          /* 1 = message, 2 = close */
+    uint64_t     conn_id;
+    uint8_t     *data;
+    size_t       len;
+    struct ijob *next;
+} ijob_t;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    ijob_t         *head, *tail;
+    size_t          n;
+    pthread_t       thread;
+    bool            started;
+    cp_store_t     *store;
+} W = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void job_push(ijob_t *j)
+{
+    pthread_mutex_lock(&W.mu);
+    if (W.tail)
+        W.tail->next = j;
+    else
+        W.head = j;
+    W.tail = j;
+    W.n++;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+}
+
+/* ---------------- store worker ---------------- */
+
+typedef struct wconn {
+    uint64_t         id;
+    cp_wire_dict_t  *dict;
+    cp_store_conn_t *sc;
+    bool             dead;       /* an error was answered; ignore the rest */
+    char             peer_app[128];
+} wconn_t;
+
+static cp__hmap_t wconn_idx;     /* conn id -> slot + 1 */
+static wconn_t  **wconns;
+static size_t     n_wconns, cap_wconns;
+
+static wconn_t *wconn_get(uint64_t id, bool create)
+{
+    uint32_t *slot = cp__hmap_slot(&wconn_idx, id, create);
+    if (!slot)
+        return NULL;
+    if (*slot && wconns[*slot - 1])
+        return wconns[*slot - 1];
+    if (!create)
+        return NULL;
+    wconn_t *c = cp__xcalloc(1, sizeof *c);
+    c->id = id;
+    c->dict = cp_wire_dict_create(&cp__relay.cfg.limits);
+    size_t i;
+    for (i = 0; i < n_wconns && wconns[i]; i++)
+        ;
+    if (i == n_wconns) {
+        if (n_wconns == cap_wconns) {
+            cap_wconns = cap_wconns ? cap_wconns * 2 : 64;
+            wconns = cp__xrealloc(wconns, cap_wconns * sizeof *wconns);
+        }
+        n_wconns++;
+    }
+    wconns[i] = c;
+    *slot = (uint32_t)i + 1;
+    return c;
+}
+
+static void wconn_drop(wconn_t *c, int64_t now)
+{
+    uint32_t *slot = cp__hmap_slot(&wconn_idx, c->id, 0);
+    if (slot && *slot) {
+        wconns[*slot - 1] = NULL;
+        *slot = 0;   /* tombstone value; id never reused */
+    }
+    if (c->sc)
+        cp_store_conn_close(W.store, c->sc, now);
+    cp_wire_dict_destroy(c->dict);
+    free(c);
+}
+
+/* Answers to post after the commit. */
+static cp_done_t *out_head, *out_tail;
+
+static cp_done_t *reply_new(uint64_t conn)
+{
+    cp_done_t *d = cp__xcalloc(1, sizeof *d);
+    d->kind = CP_DONE_INGEST;
+    d->conn_id = conn;
+    if (out_tail)
+        out_tail->next = d;
+    else
+        out_head = d;
+    out_tail = d;
+    return d;
+}
+
+static void reply_msg(cp_done_t *d, const cp_msg_t *m)
+{
+    cp_buf_t b = CP_BUF_INIT;
+    static const uint8_t pre[LWS_PRE];
+    cp_buf_append(&b, pre, LWS_PRE);
+    if (cp_wire_encode(m, 0, &b) == 0) {
+        d->len = b.len - LWS_PRE;
+        d->data = cp_buf_steal(&b, NULL);
+    } else {
+        cp_buf_fini(&b);
+    }
+}
+
+/* Error message to the agent, then close; logs the reason. */
+static void reply_error(wconn_t *c, cp_done_t *d, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->reason, sizeof d->reason, fmt, ap);
+    va_end(ap);
+    cp_msg_t m = {0};
+    m.kind = CP_MSG_ERROR;
+    m.u.error.code = code;
+    m.u.error.message = d->reason;
+    m.u.error.fatal = true;
+    reply_msg(d, &m);
+    d->close = true;
+    if (c)
+        c->dead = true;
+    cp__relay.stats.errors++;
+    cp__log("ingest: closing connection %" PRIu64 "%s%s: %s", d->conn_id,
+            c && c->peer_app[0] ? " app=" : "", c ? c->peer_app : "", d->reason);
+}
+
+static void live_event(void *ud, const cp_store_event_t *e)
+{
+    cp_done_t *d = cp__xcalloc(1, sizeof *d);
+    d->kind = CP_DONE_LIVE;
+    d->app = cp__xstrdup(e->app);
+    d->type = cp__xstrdup(e->type);
+    d->labels = cp__xstrdup(e->labels);
+    cp_buf_t b = CP_BUF_INIT;
+    cp_buf_printf(&b, "{\"kind\":\"window\",\"app\":");
+    cp_buf_json_str(&b, e->app, strlen(e->app));
+    cp_buf_printf(&b, ",\"instance\":");
+    cp_buf_json_str(&b, e->instance, strlen(e->instance));
+    cp_buf_printf(&b, ",\"type\":");
+    cp_buf_json_str(&b, e->type, strlen(e->type));
+    cp_buf_printf(&b, ",\"labels\":");
+    cp_buf_json_str(&b, e->labels, strlen(e->labels));
+    cp_buf_printf(&b, ",\"start\":%lld,\"end\":%lld,\"total\":%llu}", (long long)e->start_ms,
+                  (long long)e->end_ms, (unsigned long long)e->total);
+    d->data = cp_buf_steal(&b, &d->len);
+    if (out_tail)
+        out_tail->next = d;
+    else
+        out_head = d;
+    out_tail = d;
+    (void)ud;
+}
+
+/* Processes one message job inside the open transaction. Returns CP_EDB if
+ * the transaction is broken (caller rolls back the whole group). */
+static int process_msg(ijob_t *j, int64_t now)
+{
+    wconn_t *c = wconn_get(j->conn_id, true);
+    cp_done_t *d = reply_new(j->conn_id);
+    if (c->dead)
+        return 0;
+    cp_msg_t *m = NULL;
+    char err[160] = "";
+    int rc = cp_wire_decode(j->data, j->len, &cp__relay.cfg.limits, &m, err, sizeof err);
+    if (rc) {
+        reply_error(c, d, rc, "malformed message: %s (%s)", cp_strerror(rc), err);
+        return 0;
+    }
+    cp__relay.stats.bytes_in += j->len;
+    switch (m->kind) {
+    case CP_MSG_HELLO: {
+        const cp_hello_t *h = &m->u.hello;
+        snprintf(c->peer_app, sizeof c->peer_app, "%s", h->app ? h->app : "");
+        if (c->sc) {
+            reply_error(c, d, CP_ESTATE, "second hello on one connection");
+            break;
+        }
+        if (h->proto != CP_WIRE_VERSION) {
+            reply_error(c, d, CP_EVERSION, "hello: protocol %u not supported (want %d)", h->proto,
+                        CP_WIRE_VERSION);
+            break;
+        }
+        if (!h->app || !*h->app || !h->instance || !*h->instance) {
+            reply_error(c, d, CP_EMISSING, "hello: app and instance are required");
+            break;
+        }
+        if (cp__relay.cfg.token && strcmp(cp__relay.cfg.token, h->token ? h->token : "")) {
+            reply_error(c, d, CP_EPERM, "hello: bad token");
+            break;
+        }
+        uint64_t last = 0;
+        rc = cp_store_conn_open(W.store, h, now, &c->sc, &last);
+        if (rc) {
+            cp_msg_free(m);
+            return rc == CP_EDB ? CP_EDB : (reply_error(c, d, rc, "hello: %s", cp_strerror(rc)), 0);
+        }
+        char session[32];
+        snprintf(session, sizeof session, "%" PRIu64, j->conn_id);
+        cp_msg_t w = {0};
+        w.kind = CP_MSG_WELCOME;
+        w.u.welcome.proto = CP_WIRE_VERSION;
+        w.u.welcome.relay_version = CPROF_VERSION;
+        w.u.welcome.session = session;
+        w.u.welcome.last_seq = last;
+        w.u.welcome.max_message = (uint32_t)cp__relay.cfg.limits.max_message;
+        reply_msg(d, &w);
+        cp__relay.stats.agents_now++;
+        if (cp__relay.cfg.verbose)
+            cp__log("ingest: hello app=%s instance=%s host=%s pid=%u last_seq=%" PRIu64, h->app,
+                    h->instance, h->host, h->pid, last);
+        break;
+    }
+    case CP_MSG_BATCH: {
+        const cp_batch_t *b = &m->u.batch;
+        if (!c->sc) {
+            reply_error(c, d, CP_ESTATE, "batch before hello");
+            break;
+        }
+        if ((rc = cp_wire_dict_apply(c->dict, b, err, sizeof err))) {
+            reply_error(c, d, rc, "batch seq %" PRIu64 ": %s (%s)", b->seq, cp_strerror(rc), err);
+            break;
+        }
+        rc = cp_store_conn_batch(W.store, c->sc, b, now, live_event, NULL);
+        if (rc == CP_EDB || rc == CP_ENOMEM) {
+            cp_msg_free(m);
+            return CP_EDB;
+        }
+        if (rc < 0) {
+            reply_error(c, d, rc, "batch seq %" PRIu64 ": %s", b->seq, cp_strerror(rc));
+            break;
+        }
+        if (rc == 1)
+            cp__relay.stats.dup_batches++;
+        else
+            cp__relay.stats.batches++;
+        cp_msg_t a = {0};
+        a.kind = CP_MSG_ACK;
+        a.u.ack.seq = cp_store_conn_last_seq(c->sc);
+        reply_msg(d, &a);
+        break;
+    }
+    case CP_MSG_HEARTBEAT: {
+        cp_msg_t h = {0};
+        h.kind = CP_MSG_HEARTBEAT;
+        h.u.heartbeat.t_ms = (uint64_t)now;
+        reply_msg(d, &h);
+        break;
+    }
+    case CP_MSG_ERROR:
+        snprintf(d->reason, sizeof d->reason, "agent sent error %d: %s", m->u.error.code,
+                 m->u.error.message ? m->u.error.message : "");
+        cp__log("ingest: connection %" PRIu64 ": %s", j->conn_id, d->reason);
+        if (m->u.error.fatal) {
+            d->close = true;
+            c->dead = true;
+        }
+        break;
+    default:
+        reply_error(c, d, CP_EKIND, "unexpected message kind %s from an agent", cp_wire_kind_name(m->kind));
+        break;
+    }
+    cp_msg_free(m);
+    return 0;
+}
+
+static void *store_main(void *arg)
+{
+    int64_t next_maint = cp__now_ms() + 2000;
+    for (;;) {
+        pthread_mutex_lock(&W.mu);
+        while (!W.head && !cp__relay.stop) {
+            int64_t now = cp__now_ms();
+            if (now >= next_maint)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t wait = next_maint - now;
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&W.cv, &W.mu, &ts);
+        }
+        ijob_t *jobs = W.head, *last = NULL;
+        size_t n = 0;
+        for (ijob_t *j = W.head; j && n < GROUP_MAX; j = j->next) {
+            last = j;
+            n++;
+        }
+        if (last) {
+            W.head = last->next;
+            if (!W.head)
+                W.tail = NULL;
+            last->next = NULL;
+            W.n -= n;
+        }
+        int stop = cp__relay.stop;
+        pthread_mutex_unlock(&W.mu);
+
+        int64_t now = cp__now_ms();
+        if (!jobs) {
+            if (stop)
+                break;
+            int more = cp_store_maintain(W.store, now);
+            if (more < 0)
+                cp__log("store: maintenance failed: %s", cp_strerror(more));
+            next_maint = now + (more > 0 ? 50 : 5000);
+            continue;
+        }
+        int rc = cp_store_begin(W.store);
+        for (ijob_t *j = jobs; j && rc == 0; j = j->next) {
+            if (j->kind == 1) {
+                rc = process_msg(j, now);
+            } else {
+                wconn_t *c = wconn_get(j->conn_id, false);
+                if (c) {
+                    if (c->sc && cp__relay.stats.agents_now)
+                        cp__relay.stats.agents_now--;
+                    wconn_drop(c, now);
+                }
+            }
+        }
+        if (rc == 0)
+            rc = cp_store_commit(W.store);
+        else
+            cp_store_rollback(W.store);
+        if (rc == 0) {
+            cp__relay.stats.commits++;
+        } else {
+            /* nothing of this group is durable: no acks; close every agent in it */
+            cp__log("store: transaction failed (%s); closing the %zu connections of this group",
+                    cp_strerror(rc), n);
+            for (cp_done_t *d = out_head; d; d = d->next) {
+                if (d->kind != CP_DONE_INGEST)
+                    continue;
+                free(d->data);
+                d->data = NULL;
+                wconn_t *c = wconn_get(d->conn_id, false);
+                reply_error(c, d, CP_EDB, "relay storage failed; reconnect and resend");
+            }
+            /* live events of the failed group were never stored */
+            cp_done_t **pp = &out_head;
+            out_tail = NULL;
+            while (*pp) {
+                if ((*pp)->kind == CP_DONE_LIVE) {
+                    cp_done_t *x = *pp;
+                    *pp = x->next;
+                    free(x->data); free(x->app); free(x->type); free(x->labels); free(x);
+                } else {
+                    out_tail = *pp;
+                    pp = &(*pp)->next;
+                }
+            }
+        }
+        while (jobs) {
+            ijob_t *nx = jobs->next;
+            free(jobs->data);
+            free(jobs);
+            jobs = nx;
+        }
+        if (out_head)
+            cp__done_post_list(out_head);
+        out_head = out_tail = NULL;
+        if (now >= next_maint) {
+            int more = cp_store_maintain(W.store, cp__now_ms());
+            next_maint = cp__now_ms() + (more > 0 ? 50 : 5000);
+        }
+    }
+    /* shutdown: forget the remaining connections (marks them disconnected) */
+    cp_store_begin(W.store);
+    for (size_t i = 0; i < n_wconns; i++)
+        if (wconns[i])
+            wconn_drop(wconns[i], cp__now_ms());
+    cp_store_commit(W.store);
+    free(wconns);
+    cp__hmap_free(&wconn_idx);
+    return arg;
+}
+
+int cp__ingest_start(void)
+{
+    int rc = cp_store_open(cp__relay.cfg.data_dir, &cp__relay.cfg.store, &W.store);
+    if (rc)
+        return rc;
+    if (pthread_create(&W.thread, NULL, store_main, NULL)) {
+        cp_store_close(W.store);
+        return CP_ENOMEM;
+    }
+    W.started = true;
+    return 0;
+}
+
+void cp__ingest_stop(void)
+{
+    if (!W.started)
+        return;
+    pthread_mutex_lock(&W.mu);
+    pthread_cond_broadcast(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    cp_store_close(W.store);
+    W.started = false;
+}
+
+/* ---------------- service thread ---------------- */
+
+typedef struct txm {
+    uint8_t     *data;     /* LWS_PRE + message */
+    size_t       len;
+    bool         close;
+    struct txm  *next;
+} txm_t;
+
+typedef struct ingest_pss {
+    uint64_t   id;
+    struct lws *wsi;
+    cp_buf_t   rx;
+    bool       rx_too_big;
+    int        pending;
+    bool       paused;
+    bool       closing;
+    txm_t     *txh, *txt;
+} ingest_pss_t;
+
+size_t cp__ingest_pss_size(void) { return sizeof(ingest_pss_t); }
+
+static uint64_t next_conn_id = 1;
+static cp__hmap_t live_idx;          /* conn id -> slot + 1 (service thread only) */
+static ingest_pss_t **slots;
+static size_t n_slots, cap_slots;
+
+static void reg_add(ingest_pss_t *p)
+{
+    size_t i;
+    for (i = 0; i < n_slots && slots[i]; i++)
+        ;
+    if (i == n_slots) {
+        if (n_slots == cap_slots) {
+            cap_slots = cap_slots ? cap_slots * 2 : 64;
+            slots = cp__xrealloc(slots, cap_slots * sizeof *slots);
+        }
+        n_slots++;
+    }
+    slots[i] = p;
+    *cp__hmap_slot(&live_idx, p->id, 1) = (uint32_t)i + 1;
+}
+static ingest_pss_t *reg_get(uint64_t id)
+{
+    uint32_t *s = cp__hmap_slot(&live_idx, id, 0);
+    return s && *s ? slots[*s - 1] : NULL;
+}
+static void reg_del(ingest_pss_t *p)
+{
+    uint32_t *s = cp__hmap_slot(&live_idx, p->id, 0);
+    if (s && *s) {
+        slots[*s - 1] = NULL;
+        *s = 0;
+    }
+}
+
+void cp__ingest_done(cp_done_t *d)
+{
+    ingest_pss_t *p = reg_get(d->conn_id);
+    if (!p) {
+        free(d->data);
+        free(d);
+        return;
+    }
+    if (p->pending > 0)
+        p->pending--;
+    if (p->paused && p->pending <= PENDING_LOW) {
+        p->paused = false;
+        lws_rx_flow_control(p->wsi, 1);
+    }
+    if (d->data || d->close) {
+        txm_t *t = cp__xcalloc(1, sizeof *t);
+        t->data = d->data;
+        t->len = d->len;
+        t->close = d->close;
+        if (p->txt)
+            p->txt->next = t;
+        else
+            p->txh = t;
+        p->txt = t;
+        lws_callback_on_writable(p->wsi);
+    }
+    free(d);
+}
+
+static void close_with(ingest_pss_t *p, int code, const char *reason)
+{
+    /* service-side protocol error (oversized): queue an error and close */
+    cp_msg_t m = {0};
+    m.kind = CP_MSG_ERROR;
+    m.u.error.code = code;
+    m.u.error.message = reason;
+    m.u.error.fatal = true;
+    cp_buf_t b = CP_BUF_INIT;
+    static const uint8_t pre[LWS_PRE];
+    cp_buf_append(&b, pre, LWS_PRE);
+    txm_t *t = cp__xcalloc(1, sizeof *t);
+    if (cp_wire_encode(&m, 0, &b) == 0) {
+        t->len = b.len - LWS_PRE;
+        t->data = cp_buf_steal(&b, NULL);
+    } else {
+        cp_buf_fini(&b);
+    }
+    t->close = true;
+    if (p->txt)
+        p->txt->next = t;
+    else
+        p->txh = t;
+    p->txt = t;
+    p->closing = true;
+    cp__relay.stats.errors++;
+    cp__log("ingest: closing connection %" PRIu64 ": %s", p->id, reason);
+    lws_callback_on_writable(p->wsi);
+}
+
+int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    ingest_pss_t *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED: {
+        char uri[64] = "";
+        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+        memset(p, 0, sizeof *p);
+        p->wsi = wsi;
+        p->id = next_conn_id++;
+        reg_add(p);
+        if (strcmp(uri, "/ingest")) {
+            close_with(p, CP_EINVAL, "agents connect to /ingest");
+            return 0;
+        }
+        if (cp__relay.cfg.verbose)
+            cp__log("ingest: connection %" PRIu64 " opened", p->id);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        if (p->closing)
+            return 0;
+        if (lws_is_first_fragment(wsi)) {
+            cp_buf_reset(&p->rx);
+            p->rx_too_big = false;
+        }
+        if (!lws_frame_is_binary(wsi)) {
+            close_with(p, CP_EMAGIC, "text frame on /ingest: messages are binary");
+            return 0;
+        }
+        if (p->rx.len + len > cp__relay.cfg.limits.max_message) {
+            char why[128];
+            snprintf(why, sizeof why, "message over %zu bytes", cp__relay.cfg.limits.max_message);
+            close_with(p, CP_ETOOBIG, why);
+            return 0;
+        }
+        cp_buf_append(&p->rx, in, len);
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+            return 0;
+        ijob_t *j = cp__xcalloc(1, sizeof *j);
+        j->kind = 1;
+        j->conn_id = p->id;
+        j->data = cp_buf_steal(&p->rx, &j->len);
+        p->pending++;
+        job_push(j);
+        if (p->pending >= PENDING_HIGH && !p->paused) {
+            p->paused = true;
+            lws_rx_flow_control(wsi, 0);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        txm_t *t = p->txh;
+        if (!t)
+            return 0;
+        p->txh = t->next;
+        if (!p->txh)
+            p->txt = NULL;
+        bool close = t->close;
+        int n = t->data ? lws_write(wsi, t->data + LWS_PRE, t->len, LWS_WRITE_BINARY) : 0;
+        free(t->data);
+        free(t);
+        if (n < 0)
+            return -1;
+        if (close) {
+            p->closing = true;
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"protocol error", 14);
+            return -1;
+        }
+        if (p->txh)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED: {
+        if (!p->id)
+            return 0;
+        reg_del(p);
+        cp_buf_fini(&p->rx);
+        while (p->txh) {
+            txm_t *t = p->txh;
+            p->txh = t->next;
+            free(t->data);
+            free(t);
+        }
+        ijob_t *j = cp__xcalloc(1, sizeof *j);
+        j->kind = 2;
+        j->conn_id = p->id;
+        job_push(j);
+        if (cp__relay.cfg.verbose)
+            cp__log("ingest: connection %" PRIu64 " closed", p->id);
+        p->id = 0;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}

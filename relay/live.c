@@ -1,0 +1,201 @@
+/* live.c - the UI's live websocket (/api/v1/live, subprotocol "cprof.live").
+ *
+ * A UI sends {"subscribe":{"app":A,"type":T,"labels":"k=v"}} (type and
+ * labels optional; a new subscribe replaces the old). The store worker posts
+ * one CP_DONE_LIVE per stored window after its commit; the service thread
+ * (the only thread here) copies the JSON into the queue of every matching
+ * subscriber and asks for a writable callback.
+ *
+ * Each UI has a bounded ring (cfg.live_queue messages): when it is full the
+ * oldest message is dropped and counted, so a slow UI never holds memory or
+ * slows ingest or other UIs. The drop count rides along in the next push
+ * as "dropped":N.
+ *
+ * Thread: service only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay.h"
+#include "rutil.h"
+
+typedef struct live_pss {
+    struct lws      *wsi;
+    char            *app, *type, *labels;   /* subscription; app NULL = none */
+    char           **ring;
+    size_t          *lens;
+    int              head, count, cap;
+    uint64_t         dropped;
+    cp_buf_t         rx;
+    struct live_pss *next, *prev;
+} live_pss_t;
+
+size_t cp__live_pss_size(void) { return sizeof(live_pss_t); }
+
+static live_pss_t *subs;
+
+/* Extracts the string value of "key": in a flat JSON object (enough for the
+ * subscribe message); returns a malloc'd copy or NULL. */
+static char *json_str(const char *js, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(js, pat);
+    if (!p)
+        return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p++ != ':')
+        return NULL;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p++ != '"')
+        return NULL;
+    cp_buf_t b = CP_BUF_INIT;
+    while (*p && *p != '"') {
+        if (*p == '\\' && p[1]) {
+            p++;
+            char c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+            cp_buf_append(&b, &c, 1);
+        } else {
+            cp_buf_append(&b, p, 1);
+        }
+        p++;
+    }
+    cp_buf_append(&b, "", 1);
+    return (char *)cp_buf_steal(&b, NULL);
+}
+
+static void push(live_pss_t *p, const char *text, size_t len)
+{
+    if (!p->cap) {
+        p->cap = cp__relay.cfg.live_queue > 0 ? cp__relay.cfg.live_queue : 256;
+        p->ring = cp__xcalloc((size_t)p->cap, sizeof *p->ring);
+        p->lens = cp__xcalloc((size_t)p->cap, sizeof *p->lens);
+    }
+    if (p->count == p->cap) {   /* drop the oldest */
+        free(p->ring[p->head]);
+        p->ring[p->head] = NULL;
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        p->dropped++;
+        cp__relay.stats.live_dropped++;
+    }
+    int i = (p->head + p->count) % p->cap;
+    p->ring[i] = cp__xrealloc(NULL, len + 1);
+    memcpy(p->ring[i], text, len);
+    p->ring[i][len] = 0;
+    p->lens[i] = len;
+    p->count++;
+    lws_callback_on_writable(p->wsi);
+}
+
+void cp__live_done(cp_done_t *d)
+{
+    for (live_pss_t *p = subs; p; p = p->next) {
+        if (!p->app || strcmp(p->app, d->app))
+            continue;
+        if (p->type && *p->type && strcmp(p->type, d->type))
+            continue;
+        if (!cp_store_labels_match(d->labels, p->labels))
+            continue;
+        push(p, (const char *)d->data, d->len);
+    }
+    free(d->data);
+    free(d->app);
+    free(d->type);
+    free(d->labels);
+    free(d);
+}
+
+static void unsubscribe(live_pss_t *p)
+{
+    free(p->app);
+    free(p->type);
+    free(p->labels);
+    p->app = p->type = p->labels = NULL;
+}
+
+int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    live_pss_t *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(p, 0, sizeof *p);
+        p->wsi = wsi;
+        p->next = subs;
+        if (subs)
+            subs->prev = p;
+        subs = p;
+        return 0;
+    case LWS_CALLBACK_RECEIVE: {
+        if (lws_is_first_fragment(wsi))
+            cp_buf_reset(&p->rx);
+        if (p->rx.len + len > 65536)
+            return -1;   /* a subscribe message is small */
+        cp_buf_append(&p->rx, in, len);
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+            return 0;
+        cp_buf_append(&p->rx, "", 1);
+        const char *js = (const char *)p->rx.data;
+        if (strstr(js, "\"subscribe\"")) {
+            unsubscribe(p);
+            p->app = json_str(js, "app");
+            p->type = json_str(js, "type");
+            p->labels = json_str(js, "labels");
+            if (cp__relay.cfg.verbose)
+                cp__log("live: subscribe app=%s type=%s labels=%s", p->app ? p->app : "",
+                        p->type ? p->type : "", p->labels ? p->labels : "");
+        } else if (strstr(js, "\"unsubscribe\"")) {
+            unsubscribe(p);
+        }
+        cp_buf_reset(&p->rx);
+        return 0;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (!p->count)
+            return 0;
+        int i = p->head;
+        char *msg = p->ring[i];
+        size_t n = p->lens[i];
+        p->ring[i] = NULL;
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+        cp_buf_t b = CP_BUF_INIT;
+        static const uint8_t pre[LWS_PRE];
+        cp_buf_append(&b, pre, LWS_PRE);
+        if (p->dropped && n > 1 && msg[n - 1] == '}') {
+            cp_buf_append(&b, msg, n - 1);
+            cp_buf_printf(&b, ",\"dropped\":%llu}", (unsigned long long)p->dropped);
+        } else {
+            cp_buf_append(&b, msg, n);
+        }
+        free(msg);
+        int w = lws_write(wsi, b.data + LWS_PRE, b.len - LWS_PRE, LWS_WRITE_TEXT);
+        cp_buf_fini(&b);
+        if (w < 0)
+            return -1;
+        if (p->count)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        if (p->prev)
+            p->prev->next = p->next;
+        else if (subs == p)
+            subs = p->next;
+        if (p->next)
+            p->next->prev = p->prev;
+        unsubscribe(p);
+        for (int k = 0; k < p->count; k++)
+            free(p->ring[(p->head + k) % p->cap]);
+        free(p->ring);
+        free(p->lens);
+        cp_buf_fini(&p->rx);
+        memset(p, 0, sizeof *p);
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,130 @@
+/* store.h - the relay's storage interface: one engine behind it today
+ * (store_sqlite.c); ingest and query code only see this header.
+ *
+ * Two kinds of handle:
+ *  - cp_store_t, the writer: owned by the single store worker thread
+ *    (ingest.c). Registry updates, dictionary interning, window rows,
+ *    downsampling and expiry all go through it, inside begin/commit, so a
+ *    group of batches becomes durable with one commit (group commit); the
+ *    caller acks only after cp_store_commit() returned 0.
+ *  - cp_store_reader_t, one per query thread: reads a consistent snapshot
+ *    (one read transaction per query) and resolves stacks to function names
+ *    with a per-app cache that grows incrementally (ids are append-only).
+ *
+ * Data model (what any engine must keep):
+ *   app -> instances (identity from hello, labels, JVM, first/last seen,
+ *          connected, summed batch counters)
+ *   per app: strings, frames, stacks interned to dense ids (stored once)
+ *   full-resolution windows: one per (instance, window, type), a blob of
+ *          varint (stack-id delta, value) pairs sorted by stack id
+ *   aggregates: per (app, label set, type) pre-merged minute and hour rows
+ *   series: time-series points (GC pauses, thread counts)
+ * Retention tiers: full / minute / hour, each expired by cp_store_maintain.
+ */
+#ifndef CP_RELAY_STORE_H
+#define CP_RELAY_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "wire.h"
+
+typedef struct cp_store cp_store_t;
+typedef struct cp_store_reader cp_store_reader_t;
+typedef struct cp_store_conn cp_store_conn_t;
+
+typedef struct cp_store_config {
+    int64_t full_ms;      /* keep full-resolution windows this long (default 14 d) */
+    int64_t minute_ms;    /* keep minute aggregates (default 90 d) */
+    int64_t hour_ms;      /* keep hour aggregates (default 2 y) */
+    int64_t grace_ms;     /* a minute is aggregated once this old (default 2 min) */
+    bool    sync_full;    /* synchronous=FULL (default) vs NORMAL: both survive kill -9 */
+} cp_store_config_t;
+
+void cp_store_config_default(cp_store_config_t *c);
+
+/* Opens (creating) DIR/cprof.db. Marks every instance disconnected (a
+ * restarted relay has no connections). Thread: store worker. */
+int  cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **out /* OUT */);
+void cp_store_close(cp_store_t *s);
+int  cp_store_begin(cp_store_t *s);
+int  cp_store_commit(cp_store_t *s);      /* durable when it returns 0 */
+void cp_store_rollback(cp_store_t *s);
+
+/* A stored window, reported to the caller for live fan-out. */
+typedef struct cp_store_event {
+    const char *app, *instance, *type, *labels;   /* borrowed until the next batch call */
+    int64_t     start_ms, end_ms;
+    uint64_t    total;
+} cp_store_event_t;
+typedef void (*cp_store_event_fn)(void *ud, const cp_store_event_t *ev);
+
+/* Registers the agent of a hello (creating app/instance as needed), marks it
+ * connected. *last_seq = highest stored seq of that instance. Caller owns the
+ * returned connection state (per-connection dictionary mapping). */
+int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
+                       cp_store_conn_t **out /* OUT */, uint64_t *last_seq /* OUT */);
+/* Stores one decoded batch whose dictionary delta was already validated by
+ * cp_wire_dict_apply. Interns the delta into the app dictionary (always, even
+ * for duplicates, so later batches resolve). Returns 0 stored, 1 duplicate
+ * (seq <= stored: not counted again), or CP_E*. Calls ev for each window. */
+int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
+                        int64_t now_ms, cp_store_event_fn ev, void *ud);
+uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c);
+/* Forgets the connection; marks the instance disconnected when it was its
+ * last connection. Frees c. */
+void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms);
+
+/* Downsampling + expiry; bounded work per call (returns 1 if more is
+ * pending, 0 if done, CP_E* on error). Runs in its own transaction. */
+int cp_store_maintain(cp_store_t *s, int64_t now_ms);
+
+/* Bytes on disk (db + wal), and stored sample values (for figures). */
+int64_t cp_store_disk_bytes(cp_store_t *s);
+
+/* ---- query side ------------------------------------------------------- */
+int  cp_store_reader_open(const char *dir, cp_store_reader_t **out /* OUT */);
+void cp_store_reader_close(cp_store_reader_t *r);
+
+/* JSON documents of docs/api.md, appended to out. */
+int cp_store_apps_json(cp_store_reader_t *r, cp_buf_t *out);
+/* CP_ENOTFOUND if the app is unknown. */
+int cp_store_instances_json(cp_store_reader_t *r, const char *app, cp_buf_t *out);
+
+/* A merged profile: stacks of function indices (root first) with values.
+ * All memory owned by the profile (cp_profile_free). */
+typedef struct cp_profile {
+    char     **names;    /* function names; names[i] for i < n_names */
+    uint8_t   *kinds;    /* cp_frame_kind_t per name */
+    uint32_t   n_names;
+    uint32_t  *stack_off;   /* stack i: funcs[stack_off[i] .. stack_off[i+1]) */
+    uint32_t  *funcs;
+    uint64_t  *values;
+    uint32_t   n_stacks;
+    uint64_t   total;
+    char      *unit;
+} cp_profile_t;
+void cp_profile_free(cp_profile_t *p);
+
+typedef struct cp_store_query {
+    const char *app, *type;
+    const char *labels;     /* "k=v,k2=v2" or NULL */
+    int64_t     from_ms, to_ms;
+} cp_store_query_t;
+
+/* CP_ENOTFOUND: unknown app (err says "unknown app") or type. */
+int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q,
+                     cp_profile_t *out /* OUT */, char *err, size_t errlen);
+
+/* Totals per step: points[i] = total in [from + i*step, ...). n = steps.
+ * Series (name -> per-step value) appended as JSON object to series_json. */
+int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
+                      uint64_t *points, uint32_t n, cp_buf_t *series_json,
+                      char *err, size_t errlen);
+
+/* Label-filter helper shared with live.c: does canonical label set
+ * "a=1,b=2" satisfy filter "b=2"? NULL/empty filter matches everything. */
+bool cp_store_labels_match(const char *canon, const char *filter);
+
+#endif

@@ -1,0 +1,158 @@
+"""relay_wire - a test-side agent that speaks the real cprof wire protocol v1
+(common/wire.h) over a real websocket, for the relay's integration tests and
+anything else that needs to feed a relay without a JVM.
+
+Uses Debian's python3-msgpack and python3-websockets (asyncio API, v10).
+
+    agent = FakeAgent(relay.ws, app="shop", instance="i-1", labels={"env": "prod"})
+    welcome = agent.connect()                       # hello -> welcome dict
+    ack = agent.send_batch(1, t0, t0 + 10000, {("Main.main", "A.hot"): 900})
+"""
+import asyncio
+import struct
+import time
+import zlib
+
+import msgpack
+import websockets
+
+HELLO, WELCOME, BATCH, ACK, HEARTBEAT, CONTROL, ERROR = 1, 2, 3, 4, 5, 6, 7
+KIND_NAMES = {1: "hello", 2: "welcome", 3: "batch", 4: "ack", 5: "heartbeat", 6: "control", 7: "error"}
+
+
+def envelope(kind, payload_obj, compress=True, raw_payload=None):
+    payload = raw_payload if raw_payload is not None else msgpack.packb(payload_obj, use_bin_type=True)
+    flags = 0
+    body = payload
+    if compress:
+        body = zlib.compress(payload)
+        flags = 1
+    return b"CP" + bytes([1, kind, flags, 0, 0, 0]) + struct.pack(">I", len(payload)) + body
+
+
+def decode(data):
+    assert data[:2] == b"CP", data[:16]
+    kind, flags = data[3], data[4]
+    (n,) = struct.unpack(">I", data[8:12])
+    body = data[12:]
+    if flags & 1:
+        body = zlib.decompress(body)
+    obj = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    return kind, obj
+
+
+class FakeAgent:
+    """One agent connection. Keeps its own dictionary like the real agent:
+    strings/frames/stacks get dense ids; each batch carries only new ones."""
+
+    def __init__(self, ws_url, app, instance, labels=None, host="testhost", pid=1234, token=None):
+        self.url = ws_url.rstrip("/") + "/ingest"
+        self.app, self.instance, self.labels = app, instance, labels or {}
+        self.host, self.pid, self.token = host, pid, token
+        self.loop = asyncio.new_event_loop()
+        self.ws = None
+        self.reset_dict()
+
+    def reset_dict(self):
+        self.strs, self.frames, self.stacks = {}, {}, {}
+        self.sent = [0, 0, 0]
+
+    def _run(self, coro, timeout=20):
+        asyncio.set_event_loop(self.loop)
+        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    def connect(self, hello_extra=None):
+        self.reset_dict()
+        asyncio.set_event_loop(self.loop)
+        self.ws = self._run(websockets.connect(self.url, subprotocols=["cprof.v1"], max_size=None,
+                                               ping_interval=None))
+        hello = {1: 1, 2: self.app, 3: self.instance, 4: self.host, 5: self.pid,
+                 6: int(time.time() * 1000), 7: "TestVendor", 8: "17.0.0", 9: "test-0.1",
+                 10: self.labels, 11: ["cpu", "wall"], 13: "jvm"}
+        if self.token is not None:
+            hello[12] = self.token
+        if hello_extra:
+            hello.update(hello_extra)
+        self.send_raw(envelope(HELLO, hello))
+        return self.recv()
+
+    def send_raw(self, data):
+        self._run(self.ws.send(data))
+
+    def recv(self, timeout=20):
+        """Next message as (kind_name, payload dict); ('closed', reason) if closed."""
+        try:
+            data = self._run(self.ws.recv(), timeout)
+        except websockets.ConnectionClosed as e:
+            return ("closed", str(e))
+        if isinstance(data, str):
+            return ("text", data)
+        kind, obj = decode(data)
+        return (KIND_NAMES.get(kind, str(kind)), obj)
+
+    def closed(self, timeout=5):
+        """True once the relay closed this connection."""
+        try:
+            self._run(self.ws.recv(), timeout)
+        except websockets.ConnectionClosed:
+            return True
+        except asyncio.TimeoutError:
+            return False
+        return self.closed(timeout)
+
+    def close(self):
+        if self.ws:
+            try:
+                self._run(self.ws.close(), 5)
+            except Exception:
+                pass
+            self.ws = None
+
+    def _sid(self, s):
+        if s not in self.strs:
+            self.strs[s] = len(self.strs)
+        return self.strs[s]
+
+    def _fid(self, name, kind):
+        if "." in name and not name.startswith("["):
+            cls, _, meth = name.rpartition(".")
+        else:
+            cls, meth = "", name
+        key = (self._sid(cls), self._sid(meth), self._sid(""), 0, kind)
+        if key not in self.frames:
+            self.frames[key] = len(self.frames)
+        return self.frames[key]
+
+    def _stid(self, frames):
+        if frames not in self.stacks:
+            self.stacks[frames] = len(self.stacks)
+        return self.stacks[frames]
+
+    def batch_msg(self, seq, start_ms, end_ms, values, types=(("cpu", "ns"),), counters=None,
+                  points=None, kind=0):
+        """values: {(frame names root first...): value} or {(stack, type_index): value}."""
+        vals = []
+        for stack, v in values.items():
+            ti = 0
+            if len(stack) == 2 and isinstance(stack[1], int):
+                stack, ti = stack
+            fids = tuple(self._fid(f, 6 if f.startswith("[") else kind) for f in stack)
+            vals += [self._stid(fids), ti, v]
+        ss = sorted(self.strs.items(), key=lambda kv: kv[1])
+        fs = sorted(self.frames.items(), key=lambda kv: kv[1])
+        st = sorted(self.stacks.items(), key=lambda kv: kv[1])
+        b = {1: seq, 2: start_ms, 3: end_ms, 4: 0, 5: [list(t) for t in types],
+             6: [self.sent[0], [s for s, _ in ss[self.sent[0]:]]],
+             7: [self.sent[1], [list(k) for k, _ in fs[self.sent[1]:]]],
+             8: [self.sent[2], [list(k) for k, _ in st[self.sent[2]:]]],
+             9: vals}
+        if counters:
+            b[10] = counters
+        if points:
+            b[11] = [[s, t, float(v)] for s, t, v in points]
+        self.sent = [len(ss), len(fs), len(st)]
+        return envelope(BATCH, b)
+
+    def send_batch(self, seq, start_ms, end_ms, values, **kw):
+        self.send_raw(self.batch_msg(seq, start_ms, end_ms, values, **kw))
+        return self.recv()
