@@ -151,6 +151,9 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
 
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
+    /* Classes loaded in the primordial phase (java.lang.String & co) got
+     * no ClassPrepare event: create their jmethodIDs now. */
+    load_all_methods(jvmti, jni);
     pthread_mutex_lock(&life_mu);
     g_live = true;
     if (g_opts.command != CP_CMD_DETACH)

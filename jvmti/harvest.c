@@ -445,14 +445,18 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         }
         for (int i = nf - 1; i >= 0; i--)
             stack_buf[n++] = java_frame(jni, s->frames[i].method, s->frames[i].lineno);
-    } else if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0) {
+    } else {
+        /* No Java stack: the thread (kind guessed from its name) is the
+         * root; an AGCT failure adds its kind as the leaf. */
         char t[48];
         snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? s->thread : "?");
         stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
-        cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
-    } else {
-        cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
-        stack_buf[n++] = synthetic_frame(fail_name(s->num_frames), CP_FRAME_ERROR);
+        if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0) {
+            cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
+        } else {
+            cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
+            stack_buf[n++] = synthetic_frame(fail_name(s->num_frames), CP_FRAME_ERROR);
+        }
     }
     if (s->leaf_kind && s->leaf[0])
         stack_buf[n++] = synthetic_frame(s->leaf, s->leaf_kind);
@@ -561,7 +565,15 @@ static void close_window(void)
     p->end_ms = now >= p->start_ms ? now : p->start_ms;
     win_start_ms = now;
     p->bytes = sizeof *p + p->n_values * sizeof *p->values + p->n_counters * 48 + p->n_points * 48;
-    CP_LOGD("window seq=%llu values=%u counters=%u", (unsigned long long)p->seq, p->n_values, p->n_counters);
+    if (cp_log_level() >= CP_LOG_DEBUG) {
+        char line[1024];
+        size_t o = 0;
+        for (uint32_t i = 0; i < p->n_counters && o < sizeof line - 64; i++)
+            o += (size_t)snprintf(line + o, sizeof line - o, " %s=%llu", p->counters[i].name,
+                                  (unsigned long long)p->counters[i].value);
+        line[sizeof line - 1] = '\0';
+        CP_LOGD("window seq=%llu values=%u%s", (unsigned long long)p->seq, p->n_values, line);
+    }
     cp_sender_submit(p);
 
     if (reset) {

@@ -183,6 +183,8 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
         port = tls ? 443 : 80;
     static char addr[256], pathbuf[256];
     snprintf(addr, sizeof addr, "%s", ads);
+    while (path && *path == '/')   /* lws_parse_uri gives "/" or the path without its '/' */
+        path++;
     snprintf(pathbuf, sizeof pathbuf, "/%s", (path && *path) ? path : "ingest");
     snprintf(host_hdr, sizeof host_hdr, "%s:%d", addr, port);
 

@@ -1,0 +1,512 @@
+/* alloc.c - allocation profiling: JVMTI heap sampling or bytecode instrumentation.
+ *
+ * Where it sits: a producer for the agent's ring (CP_SAMPLE_ALLOC samples:
+ * value = estimated bytes, count = estimated objects, leaf = "[alloc] <class>").
+ * The harvester turns them into "alloc_bytes"/"alloc_objects" values.
+ *
+ * Threads:
+ *   - cp_alloc_start/stop: the agent's lifecycle (OnLoad/OnAttach/VMDeath),
+ *     serialised by the agent; the VMInit callback finishes a start made in
+ *     the OnLoad phase.
+ *   - cb_sampled (SampledObjectAlloc), cb_cflh (ClassFileLoadHook) and the
+ *     shim natives (alloc_record/alloc_size) run on Java threads, any number
+ *     at once: they only read settled state and bump atomic counters.
+ *
+ * Own jvmtiEnv: capabilities and callbacks here are independent of agent.c.
+ *
+ * Sample weights (see alloc.h): sample mode weights s/p bytes and 1/p objects
+ * with p = 1 - exp(-s/interval); instrument mode gets its weights from the
+ * shim (k sample points in the allocation -> k*interval bytes).
+ *
+ * Instrument mode, which frames are dropped from a sample's stack: the
+ * native record frame and the shim (dev.cprof.Alloc.*), then for objects
+ * java.lang.Object.<init> and the <init> frames of the object's own
+ * superclass chain (the constructors running for *this* object), so the leaf
+ * Java frame is the method that said `new`. */
+#include "alloc.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jvmti.h>
+
+#include "classfile.h"
+#include "error.h"
+#include "log.h"
+#include "stack_dict.h"
+
+enum { MODE_OFF = 0, MODE_SAMPLE = 1, MODE_INSTRUMENT = 2 };
+#define EXTRA_FRAMES 16   /* shim + constructor frames dropped from the top */
+
+static struct {
+    JavaVM    *vm;
+    jvmtiEnv  *env;
+    cp_ring_t *ring;
+    int        want_mode;        /* what the options ask for */
+    int        mode;             /* what runs (MODE_*) */
+    int64_t    interval;
+    bool       caps_sample, caps_retransform;
+    bool       live;             /* VMInit seen or attached live */
+    bool       shim_loaded;
+    jclass     shim;             /* global ref to dev.cprof.Alloc */
+    jclass     object_cls;       /* global ref to java.lang.Object */
+    jmethodID  object_init;
+    bool       retransformed;
+    _Atomic bool recording;      /* natives and callbacks record only while set */
+    _Atomic bool hook_on;        /* ClassFileLoadHook rewrites only while set */
+    _Atomic uint64_t samples, drops, rewritten, skipped, sites, rt_failed;
+    _Atomic uint64_t skip_reason[CP_CF_SKIP_MAX];
+} g;
+
+/* ---- naming ------------------------------------------------------------ */
+
+/* JVM signature -> Java name: "Ljava/lang/String;" -> "java.lang.String",
+ * "[I" -> "int[]", "[[Ljava/lang/Object;" -> "java.lang.Object[][]". */
+static void pretty_sig(const char *sig, char *out, size_t outsz)
+{
+    int dims = 0;
+    size_t n = 0;
+    while (sig[0] == '[') { dims++; sig++; }
+    const char *prim = NULL;
+    switch (sig[0]) {
+    case 'Z': prim = "boolean"; break;  case 'B': prim = "byte"; break;
+    case 'C': prim = "char"; break;     case 'S': prim = "short"; break;
+    case 'I': prim = "int"; break;      case 'J': prim = "long"; break;
+    case 'F': prim = "float"; break;    case 'D': prim = "double"; break;
+    case 'V': prim = "void"; break;
+    }
+    if (prim) {
+        n = (size_t)snprintf(out, outsz, "%s", prim);
+    } else {
+        if (sig[0] == 'L') sig++;
+        for (; *sig && *sig != ';' && n + 1 < outsz; sig++)
+            out[n++] = *sig == '/' ? '.' : *sig;
+        out[n] = 0;
+    }
+    for (int i = 0; i < dims && n + 3 < outsz; i++) {
+        out[n++] = '['; out[n++] = ']'; out[n] = 0;
+    }
+}
+
+static void class_leaf(jvmtiEnv *e, jclass k, char *out, size_t outsz)
+{
+    char *sig = NULL;
+    char name[CP_RING_LEAF_MAX];
+    if (k && (*e)->GetClassSignature(e, k, &sig, NULL) == JVMTI_ERROR_NONE && sig) {
+        pretty_sig(sig, name, sizeof name);
+        (*e)->Deallocate(e, (unsigned char *)sig);
+    } else {
+        snprintf(name, sizeof name, "?");
+    }
+    snprintf(out, outsz, "[alloc] %s", name);
+}
+
+static void push(jvmtiEnv *e, const jvmtiFrameInfo *fr, int n, jclass k, uint64_t bytes, uint64_t objects)
+{
+    char leaf[CP_RING_LEAF_MAX];
+    class_leaf(e, k, leaf, sizeof leaf);
+    if (cp_ring_push_jvmti(g.ring, CP_SAMPLE_ALLOC, bytes, objects, fr, n, leaf, CP_FRAME_ALLOC))
+        atomic_fetch_add_explicit(&g.samples, 1, memory_order_relaxed);   /* statistic only */
+    else
+        atomic_fetch_add_explicit(&g.drops, 1, memory_order_relaxed);     /* statistic only */
+}
+
+/* ---- sample mode --------------------------------------------------------- */
+
+static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject object,
+                               jclass klass, jlong size)
+{
+    jvmtiFrameInfo fr[CP_RING_MAX_FRAMES];
+    jint n = 0;
+    if (!atomic_load_explicit(&g.recording, memory_order_relaxed) || size <= 0)  /* flag only */
+        return;
+    if ((*e)->GetStackTrace(e, NULL, 0, CP_RING_MAX_FRAMES, fr, &n) != JVMTI_ERROR_NONE) {
+        atomic_fetch_add_explicit(&g.drops, 1, memory_order_relaxed);      /* statistic only */
+        return;
+    }
+    double s = (double)size, iv = (double)(g.interval > 0 ? g.interval : 1);
+    double p = -expm1(-s / iv);                 /* 1 - exp(-s/I), exact for tiny s */
+    if (p <= 0) p = 1e-12;
+    double bytes = s / p, objs = 1.0 / p;
+    push(e, fr, n, klass, (uint64_t)llround(bytes), (uint64_t)llround(objs < 1 ? 1 : objs));
+}
+
+/* ---- instrument mode: shim natives ---------------------------------------- */
+
+static bool is_shim_frame(jvmtiEnv *e, JNIEnv *jni, jmethodID m)
+{
+    jclass dc = NULL;
+    bool r = false;
+    if ((*e)->GetMethodDeclaringClass(e, m, &dc) == JVMTI_ERROR_NONE && dc) {
+        r = (*jni)->IsSameObject(jni, dc, g.shim);
+        (*jni)->DeleteLocalRef(jni, dc);
+    }
+    return r;
+}
+
+/* A constructor of (a superclass of) k: part of constructing this object. */
+static bool is_own_init(jvmtiEnv *e, JNIEnv *jni, jmethodID m, jclass k)
+{
+    char *name = NULL;
+    jclass dc = NULL;
+    bool r = false;
+    if (m == g.object_init) return true;
+    if ((*e)->GetMethodName(e, m, &name, NULL, NULL) != JVMTI_ERROR_NONE || !name) return false;
+    if (strcmp(name, "<init>") == 0 && (*e)->GetMethodDeclaringClass(e, m, &dc) == JVMTI_ERROR_NONE && dc) {
+        r = (*jni)->IsAssignableFrom(jni, k, dc);
+        (*jni)->DeleteLocalRef(jni, dc);
+    }
+    (*e)->Deallocate(e, (unsigned char *)name);
+    return r;
+}
+
+static void JNICALL alloc_record(JNIEnv *jni, jclass cls, jobject o, jlong bytes, jlong objects)
+{
+    jvmtiEnv *e = g.env;
+    jvmtiFrameInfo fr[CP_RING_MAX_FRAMES + EXTRA_FRAMES];
+    jint n = 0;
+    if (!atomic_load_explicit(&g.recording, memory_order_relaxed) || !o || bytes <= 0)  /* flag only */
+        return;
+    if ((*e)->GetStackTrace(e, NULL, 0, CP_RING_MAX_FRAMES + EXTRA_FRAMES, fr, &n) != JVMTI_ERROR_NONE) {
+        atomic_fetch_add_explicit(&g.drops, 1, memory_order_relaxed);      /* statistic only */
+        return;
+    }
+    jclass k = (*jni)->GetObjectClass(jni, o);
+    int i = 0;
+    /* frame 0 is this native; then the shim */
+    while (i < n && i < EXTRA_FRAMES && (i == 0 || is_shim_frame(e, jni, fr[i].method)))
+        i++;
+    while (i < n && i < EXTRA_FRAMES && is_own_init(e, jni, fr[i].method, k))
+        i++;
+    int m = n - i;
+    if (m > CP_RING_MAX_FRAMES) m = CP_RING_MAX_FRAMES;
+    push(e, fr + i, m, k, (uint64_t)bytes, (uint64_t)(objects > 0 ? objects : 1));
+    (*jni)->DeleteLocalRef(jni, k);
+}
+
+static jint JNICALL alloc_size(JNIEnv *jni, jclass cls, jobject o)
+{
+    jlong sz = 0;
+    if (!o || !atomic_load_explicit(&g.recording, memory_order_relaxed))   /* flag only */
+        return 0;
+    if ((*g.env)->GetObjectSize(g.env, o, &sz) != JVMTI_ERROR_NONE || sz <= 0 || sz > INT_MAX)
+        return 0;
+    return (jint)sz;
+}
+
+/* ---- instrument mode: class-file hook ------------------------------------- */
+
+static void *jvmti_alloc(void *ctx, size_t n)
+{
+    unsigned char *p = NULL;
+    jvmtiEnv *e = ctx;
+    if ((*e)->Allocate(e, (jlong)n, &p) != JVMTI_ERROR_NONE)
+        return NULL;
+    return p;
+}
+
+static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject loader,
+                            const char *name, jobject pd, jint len, const unsigned char *data,
+                            jint *new_len, unsigned char **new_data)
+{
+    uint8_t *out = NULL;
+    size_t olen = 0;
+    cp_classfile_result_t res;
+    if (!atomic_load_explicit(&g.hook_on, memory_order_relaxed) || len <= 0)  /* flag only */
+        return;
+    cp_classfile_rewrite(data, (size_t)len, CP_CF_HOOK_ARRAYS | CP_CF_HOOK_OBJECT,
+                         jvmti_alloc, e, &out, &olen, &res);
+    if (res.skip != CP_CF_OK) {
+        atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed);                 /* statistic */
+        atomic_fetch_add_explicit(&g.skip_reason[res.skip], 1, memory_order_relaxed);  /* statistic */
+        CP_LOGD("alloc: left %s unchanged: %s", name ? name : "?", cp_classfile_skip_name(res.skip));
+    }
+    if (!out)
+        return;
+    if (olen > INT_MAX) { (*e)->Deallocate(e, out); return; }
+    atomic_fetch_add_explicit(&g.rewritten, 1, memory_order_relaxed);                  /* statistic */
+    atomic_fetch_add_explicit(&g.sites, res.sites, memory_order_relaxed);              /* statistic */
+    *new_data = out;
+    *new_len = (jint)olen;
+}
+
+/* ---- shim loading ----------------------------------------------------------- */
+
+static bool file_exists(const char *p)
+{
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Finds cprof-shim.jar: $CPROF_SHIM, next to this .so, or the build layout. */
+static bool find_shim_jar(char *out, size_t outsz)
+{
+    const char *env = getenv("CPROF_SHIM");
+    if (env && *env) {
+        snprintf(out, outsz, "%s", env);
+        return file_exists(out);
+    }
+    Dl_info di;
+    if (!dladdr((void *)&find_shim_jar, &di) || !di.dli_fname) return false;
+    char dir[PATH_MAX];
+    if (!realpath(di.dli_fname, dir)) snprintf(dir, sizeof dir, "%s", di.dli_fname);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return false;
+    *slash = 0;
+    static const char *const rel[] = {
+        "cprof-shim.jar", "../java-shim/src/cprof-shim.jar", "../share/java/cprof-shim.jar",
+        "../share/cprof/cprof-shim.jar",
+    };
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+        snprintf(out, outsz, "%s/%s", dir, rel[i]);
+        if (file_exists(out)) return true;
+    }
+    return false;
+}
+
+static void set_static_int(JNIEnv *jni, const char *f, const char *sig, jlong v)
+{
+    jfieldID id = (*jni)->GetStaticFieldID(jni, g.shim, f, sig);
+    if (!id) { (*jni)->ExceptionClear(jni); return; }
+    if (sig[0] == 'J') (*jni)->SetStaticLongField(jni, g.shim, id, v);
+    else if (sig[0] == 'I') (*jni)->SetStaticIntField(jni, g.shim, id, (jint)v);
+    else (*jni)->SetStaticBooleanField(jni, g.shim, id, v ? JNI_TRUE : JNI_FALSE);
+}
+
+static int load_shim(JNIEnv *jni)
+{
+    char jar[PATH_MAX];
+    if (g.shim_loaded) return 0;
+    if (!find_shim_jar(jar, sizeof jar)) {
+        CP_LOGW("alloc: cprof-shim.jar not found next to the agent (set CPROF_SHIM); instrument mode off");
+        return CP_ENOTFOUND;
+    }
+    jvmtiError err = (*g.env)->AddToBootstrapClassLoaderSearch(g.env, jar);
+    if (err != JVMTI_ERROR_NONE) {
+        CP_LOGW("alloc: cannot add %s to the boot class path (JVMTI error %d)", jar, err);
+        return CP_EIO;
+    }
+    jclass c = (*jni)->FindClass(jni, "dev/cprof/Alloc");
+    if (!c) {
+        (*jni)->ExceptionClear(jni);
+        CP_LOGW("alloc: dev.cprof.Alloc not found in %s", jar);
+        return CP_ENOTFOUND;
+    }
+    static const JNINativeMethod nm[] = {
+        { "record", "(Ljava/lang/Object;JJ)V", (void *)alloc_record },
+        { "size", "(Ljava/lang/Object;)I", (void *)alloc_size },
+    };
+    if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0) {
+        (*jni)->ExceptionClear(jni);
+        CP_LOGW("alloc: RegisterNatives on dev.cprof.Alloc failed (an older shim jar?)");
+        return CP_ESTATE;
+    }
+    g.shim = (*jni)->NewGlobalRef(jni, c);
+    jclass oc = (*jni)->FindClass(jni, "java/lang/Object");
+    g.object_cls = oc ? (*jni)->NewGlobalRef(jni, oc) : NULL;
+    g.object_init = oc ? (*jni)->GetMethodID(jni, oc, "<init>", "()V") : NULL;
+    (*jni)->ExceptionClear(jni);
+
+    /* sizes the shim cannot know: array header and reference size */
+    jobject probe = (*jni)->NewIntArray(jni, 0);
+    jobject probe2 = (*jni)->NewObjectArray(jni, 2, oc, NULL);
+    jlong h = 16, r2 = 24;
+    if (probe) (*g.env)->GetObjectSize(g.env, probe, &h);
+    if (probe2) (*g.env)->GetObjectSize(g.env, probe2, &r2);
+    set_static_int(jni, "arrayHeader", "I", h);
+    set_static_int(jni, "refSize", "I", (r2 - h) >= 8 ? 8 : 4);
+    g.shim_loaded = true;
+    CP_LOGI("alloc: shim %s loaded (array header %ld bytes)", jar, (long)h);
+    return 0;
+}
+
+/* Retransforms every modifiable class loaded so far, so it gets the hooks. */
+static void retransform_loaded(void)
+{
+    jint n = 0;
+    jclass *cls = NULL;
+    jvmtiEnv *e = g.env;
+    if ((*e)->GetLoadedClasses(e, &n, &cls) != JVMTI_ERROR_NONE) return;
+    jclass *mod = malloc(sizeof *mod * (size_t)(n > 0 ? n : 1));
+    jint m = 0;
+    for (jint i = 0; mod && i < n; i++) {
+        jboolean ok = JNI_FALSE;
+        if ((*e)->IsModifiableClass(e, cls[i], &ok) == JVMTI_ERROR_NONE && ok)
+            mod[m++] = cls[i];
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (jint i = 0; i < m; i += 64) {
+        jint k = m - i < 64 ? m - i : 64;
+        if ((*e)->RetransformClasses(e, k, mod + i) == JVMTI_ERROR_NONE) continue;
+        for (jint j = 0; j < k; j++)           /* one bad class must not stop the rest */
+            if ((*e)->RetransformClasses(e, 1, mod + i + j) != JVMTI_ERROR_NONE)
+                atomic_fetch_add_explicit(&g.rt_failed, 1, memory_order_relaxed);  /* statistic */
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CP_LOGI("alloc: retransformed %d of %d loaded classes in %.0f ms (%lu failed)", (int)m, (int)n,
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+            (unsigned long)atomic_load(&g.rt_failed));
+    free(mod);
+    (*e)->Deallocate(e, (unsigned char *)cls);
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void stop_running(JNIEnv *jni)
+{
+    jvmtiEnv *e = g.env;
+    atomic_store(&g.recording, false);
+    if (g.mode == MODE_SAMPLE && e)
+        (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC, NULL);
+    if (g.mode == MODE_INSTRUMENT) {
+        atomic_store(&g.hook_on, false);
+        if (jni && g.shim) set_static_int(jni, "on", "Z", 0);
+    }
+    g.mode = MODE_OFF;
+}
+
+/* Live phase: makes the wanted mode run. */
+static void apply(JNIEnv *jni)
+{
+    jvmtiEnv *e = g.env;
+    int want = g.want_mode;
+    if (want == g.mode && want != MODE_OFF) {           /* same engine: new interval */
+        if (want == MODE_SAMPLE) (*e)->SetHeapSamplingInterval(e, (jint)g.interval);
+        else set_static_int(jni, "interval", "J", g.interval);
+        return;
+    }
+    stop_running(jni);
+    if (want == MODE_INSTRUMENT) {
+        if (!g.caps_retransform || load_shim(jni) != 0) {
+            CP_LOGW("alloc: instrument mode unavailable%s", g.caps_sample ? "; using sample mode" : "");
+            want = g.caps_sample ? MODE_SAMPLE : MODE_OFF;
+        }
+    }
+    if (want == MODE_SAMPLE) {
+        if ((*e)->SetHeapSamplingInterval(e, (jint)g.interval) != JVMTI_ERROR_NONE ||
+            (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC, NULL) != JVMTI_ERROR_NONE) {
+            CP_LOGW("alloc: heap sampling cannot be enabled; allocation profiling off");
+            return;
+        }
+        atomic_store(&g.recording, true);
+        g.mode = MODE_SAMPLE;
+    } else if (want == MODE_INSTRUMENT) {
+        set_static_int(jni, "interval", "J", g.interval);
+        atomic_store(&g.recording, true);
+        set_static_int(jni, "on", "Z", 1);
+        atomic_store(&g.hook_on, true);
+        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_CLASS_FILE_LOAD_HOOK, NULL);
+        g.mode = MODE_INSTRUMENT;
+        if (!g.retransformed) {
+            g.retransformed = true;
+            retransform_loaded();
+        }
+    }
+    CP_LOGI("alloc: %s mode, interval %ld bytes", g.mode == MODE_SAMPLE ? "sample" :
+            g.mode == MODE_INSTRUMENT ? "instrument" : "off", (long)g.interval);
+}
+
+static void JNICALL cb_vminit(jvmtiEnv *e, JNIEnv *jni, jthread t)
+{
+    g.live = true;
+    apply(jni);
+}
+
+static int setup_env(JavaVM *vm)
+{
+    jvmtiEnv *e = NULL;
+    if (g.env) return 0;
+    if ((*vm)->GetEnv(vm, (void **)&e, JVMTI_VERSION_11) != JNI_OK || !e) {
+        CP_LOGW("alloc: no JVMTI 11 environment; allocation profiling off");
+        return CP_EUNSUPP;
+    }
+    jvmtiCapabilities pot, want;
+    memset(&want, 0, sizeof want);
+    (*e)->GetPotentialCapabilities(e, &pot);
+    want.can_generate_sampled_object_alloc_events = pot.can_generate_sampled_object_alloc_events;
+    want.can_retransform_classes = pot.can_retransform_classes;
+    want.can_generate_all_class_hook_events = pot.can_generate_all_class_hook_events;
+    if ((*e)->AddCapabilities(e, &want) != JVMTI_ERROR_NONE) {
+        want.can_generate_all_class_hook_events = 0;
+        if ((*e)->AddCapabilities(e, &want) != JVMTI_ERROR_NONE)
+            memset(&want, 0, sizeof want);
+    }
+    g.caps_sample = want.can_generate_sampled_object_alloc_events;
+    g.caps_retransform = want.can_retransform_classes;
+    jvmtiEventCallbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.VMInit = cb_vminit;
+    cb.SampledObjectAlloc = cb_sampled;
+    cb.ClassFileLoadHook = cb_cflh;
+    (*e)->SetEventCallbacks(e, &cb, sizeof cb);
+    g.env = e;
+    g.vm = vm;
+    return 0;
+}
+
+int cp_alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring)
+{
+    JNIEnv *jni = NULL;
+    if (!vm || !o) return CP_EINVAL;
+    g.ring = ring;
+    if (o->alloc_bytes <= 0) {
+        g.want_mode = MODE_OFF;
+        if (g.env && g.live) {
+            (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_8);
+            stop_running(jni);
+        }
+        return 0;
+    }
+    int rc = setup_env(vm);
+    if (rc) return rc;
+    g.interval = o->alloc_bytes > INT_MAX ? INT_MAX : o->alloc_bytes;
+    if (strcmp(o->alloc_mode, "instrument") == 0) g.want_mode = MODE_INSTRUMENT;
+    else if (o->alloc_mode[0] == 0 || strcmp(o->alloc_mode, "sample") == 0)
+        g.want_mode = g.caps_sample ? MODE_SAMPLE : MODE_INSTRUMENT;
+    else {
+        CP_LOGW("alloc.mode=%s: unknown mode (sample or instrument); using sample", o->alloc_mode);
+        g.want_mode = g.caps_sample ? MODE_SAMPLE : MODE_INSTRUMENT;
+    }
+    if (!g.caps_sample && !g.caps_retransform) {
+        CP_LOGW("alloc: this JVM offers neither heap sampling nor retransformation; allocation profiling off");
+        return CP_EUNSUPP;
+    }
+    jvmtiPhase ph = JVMTI_PHASE_ONLOAD;
+    (*g.env)->GetPhase(g.env, &ph);
+    if (ph == JVMTI_PHASE_LIVE) {
+        g.live = true;
+        if ((*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_8) != JNI_OK) return CP_ESTATE;
+        apply(jni);
+    } else {
+        (*g.env)->SetEventNotificationMode(g.env, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
+    }
+    return 0;
+}
+
+void cp_alloc_stop(void)
+{
+    JNIEnv *jni = NULL;
+    if (!g.env) return;
+    if (g.vm && (*g.vm)->GetEnv(g.vm, (void **)&jni, JNI_VERSION_1_8) != JNI_OK) jni = NULL;
+    g.want_mode = MODE_OFF;
+    stop_running(jni);
+}
+
+void cp_alloc_report(cp_alloc_report_t *r)
+{
+    r->mode = g.mode == MODE_SAMPLE ? "sample" : g.mode == MODE_INSTRUMENT ? "instrument" : "off";
+    r->samples = atomic_load_explicit(&g.samples, memory_order_relaxed);          /* statistics */
+    r->drops = atomic_load_explicit(&g.drops, memory_order_relaxed);
+    r->classes_rewritten = atomic_load_explicit(&g.rewritten, memory_order_relaxed);
+    r->classes_skipped = atomic_load_explicit(&g.skipped, memory_order_relaxed);
+    r->sites = atomic_load_explicit(&g.sites, memory_order_relaxed);
+    r->retransform_failed = atomic_load_explicit(&g.rt_failed, memory_order_relaxed);
+}
