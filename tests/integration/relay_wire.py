@@ -156,3 +156,92 @@ class FakeAgent:
     def send_batch(self, seq, start_ms, end_ms, values, **kw):
         self.send_raw(self.batch_msg(seq, start_ms, end_ms, values, **kw))
         return self.recv()
+
+
+# ---- an independent pprof reader (protobuf wire format by hand, stdlib) ----
+def _varint(b, i):
+    r = s = 0
+    while True:
+        c = b[i]
+        i += 1
+        r |= (c & 0x7F) << s
+        s += 7
+        if c < 0x80:
+            return r, i
+
+
+def _fields(b):
+    """Yields (field number, wire type, value) of one protobuf message."""
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        f, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _varint(b, i)
+        elif wt == 2:
+            n, i = _varint(b, i)
+            v = b[i:i + n]
+            i += n
+        elif wt == 1:
+            v = b[i:i + 8]
+            i += 8
+        elif wt == 5:
+            v = b[i:i + 4]
+            i += 4
+        else:
+            raise ValueError("bad wire type %d" % wt)
+        yield f, wt, v
+
+
+def _packed(wt, v):
+    if wt == 0:
+        return [v]
+    out, i = [], 0
+    while i < len(v):
+        x, i = _varint(v, i)
+        out.append(x)
+    return out
+
+
+def pprof_decode(gz):
+    """gzipped perftools.profiles.Profile -> (sample_types, {"a;b;c": value})."""
+    import gzip
+    data = gzip.decompress(gz)
+    strings, samples, locs, funcs, stypes = [], [], {}, {}, []
+    for f, wt, v in _fields(data):
+        if f == 6:
+            strings.append(v.decode())
+        elif f == 1:
+            d = {ff: vv for ff, _, vv in _fields(v)}
+            stypes.append((d.get(1, 0), d.get(2, 0)))
+        elif f == 2:
+            loc, val = [], []
+            for ff, w2, vv in _fields(v):
+                if ff == 1:
+                    loc += _packed(w2, vv)
+                elif ff == 2:
+                    val += _packed(w2, vv)
+            samples.append((loc, val))
+        elif f == 4:
+            lid, fid = 0, []
+            for ff, w2, vv in _fields(v):
+                if ff == 1:
+                    lid = vv
+                elif ff == 4:
+                    fid.append({a: c for a, _, c in _fields(vv)}.get(1, 0))
+            locs[lid] = fid
+        elif f == 5:
+            d = {ff: vv for ff, _, vv in _fields(v)}
+            funcs[d.get(1, 0)] = d.get(2, 0)
+    check_ok = strings and strings[0] == ""
+    if not check_ok:
+        raise ValueError("string_table[0] must be empty")
+    out = {}
+    for loc, val in samples:
+        names = []
+        for l in reversed(loc):       # pprof: leaf first
+            for fid in locs[l]:
+                names.append(strings[funcs[fid]])
+        k = ";".join(names)
+        out[k] = out.get(k, 0) + val[0]
+    return [(strings[a], strings[b]) for a, b in stypes], out
