@@ -70,7 +70,7 @@ static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
 static pthread_t wall_thr;
 static bool wall_running;
 static pthread_mutex_t wall_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wall_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wall_cv;      /* CLOCK_MONOTONIC; initialised in cp_sampler_init */
 static bool wall_stop;
 
 static CP_SIGSAFE int my_tid(void) { return (int)syscall(SYS_gettid); }
@@ -279,6 +279,11 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
     }
     g_vm = vm;
     g_ring = ring;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* wall_main's deadlines are monotonic */
+    pthread_cond_init(&wall_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (install(CP_SAMPLER_CPU_SIGNAL, CP_SAMPLER_WALL_SIGNAL, on_cpu_signal) ||
         install(CP_SAMPLER_WALL_SIGNAL, CP_SAMPLER_CPU_SIGNAL, on_wall_signal)) {
         CP_LOGE("sigaction failed: %s", strerror(errno));
