@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "error.h"
@@ -68,10 +69,24 @@ int cp_attach_pid(pid_t pid, const char *agent, const char *options, int timeout
         if (rc != 0)
             return rc;
     }
+    /* A JVM caught right after start answers (JDK 21+) "Dynamic agent
+     * loading is only permitted in the live phase": VMInit has not run yet.
+     * That passes within moments, so retry until the timeout. */
     cp_hsattach_result_t res;
-    rc = cp_hsattach_load(&t, o->agent, options, timeout_ms, &res, err, errlen);
-    snprintf(o->reply, sizeof o->reply, "%s", res.text);
-    return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        rc = cp_hsattach_load(&t, o->agent, options, timeout_ms, &res, err, errlen);
+        snprintf(o->reply, sizeof o->reply, "%s", res.text);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (rc != CP_EIO || !strstr(err, "live phase") || spent + 100 >= timeout_ms)
+            return rc;
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+        timeout_ms -= (int)spent;
+        t0 = t1;
+    }
 }
 
 int cp_attach_detach_pid(pid_t pid, int timeout_ms, cp_attach_outcome_t *o,

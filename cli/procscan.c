@@ -255,7 +255,14 @@ int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
         cl += l;
     }
     o->cmdline[cl] = '\0';
-    o->cprof_app = java_app(argc, argv, o->app, sizeof o->app);
+    /* Only the java launcher's argv has a main class; for javac, jshell,
+     * or a custom launcher name the program itself. */
+    const char *b0 = argc ? strrchr(argv[0], '/') : NULL;
+    b0 = b0 ? b0 + 1 : (argc ? argv[0] : "");
+    if (!strcmp(b0, "java"))
+        o->cprof_app = java_app(argc, argv, o->app, sizeof o->app);
+    else
+        put(o->app, sizeof o->app, b0, strlen(b0));
     snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
     if (read_file(path, buf, sizeof buf) > 0)
         cp_procscan_container_id(buf, o->container, sizeof o->container);

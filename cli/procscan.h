@@ -53,7 +53,9 @@ typedef struct cp_proc_info {
     bool  cprof_app;         /* app came from -Dcprof.app= */
 } cp_proc_info_t;
 
-/* Reads cmdline and cgroup of a process. CP_ENOTFOUND if gone. */
+/* Reads cmdline and cgroup of a process. app: cp_procscan_java_app when
+ * argv[0] is "java", else argv[0]'s base name (javac, a custom launcher).
+ * CP_ENOTFOUND if gone. */
 int cp_procscan_read(pid_t pid, cp_proc_info_t *out /* OUT */);
 
 #endif

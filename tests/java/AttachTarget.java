@@ -1,8 +1,12 @@
 /* AttachTarget - a JVM for the attach tests: started WITHOUT the agent, it
- * burns CPU in one recognisable method, AttachTarget.hotLoop, until it is
- * killed or `seconds` (arg 0, default 120) pass. Prints "ready" once running
- * and "alive N" every second so a test can tell it kept running after a
- * detach. */
+ * burns CPU in one recognisable method, AttachTarget.hotLoop.
+ *
+ *   java AttachTarget [SECONDS [BUSY_PERCENT]]
+ *
+ * Runs SECONDS (default 120), busy BUSY_PERCENT (default 100) of every
+ * 100 ms and asleep the rest, so several targets can share two cores.
+ * Prints "ready" once running and "alive N" every second, so a test can
+ * tell it kept running after a detach. */
 public class AttachTarget {
     static volatile long sink;
 
@@ -16,13 +20,20 @@ public class AttachTarget {
 
     public static void main(String[] args) throws Exception {
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 120;
+        int busy = args.length > 1 ? Integer.parseInt(args[1]) : 100;
         long end = System.currentTimeMillis() + seconds * 1000L;
         long nextTick = System.currentTimeMillis() + 1000;
         int ticks = 0;
         System.out.println("ready");
         System.out.flush();
         while (System.currentTimeMillis() < end) {
-            sink += hotLoop(2_000_000);
+            long sliceEnd = System.currentTimeMillis() + busy;
+            while (System.currentTimeMillis() < sliceEnd) {
+                sink += hotLoop(200_000);
+            }
+            if (busy < 100) {
+                Thread.sleep(100 - busy);
+            }
             if (System.currentTimeMillis() >= nextTick) {
                 nextTick += 1000;
                 System.out.println("alive " + (++ticks));

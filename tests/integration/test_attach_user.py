@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Attach across users and namespaces, on every JDK found.
+
+1. A JVM running as another user (a system user created with useradd):
+   `cprof attach` run as root switches to the JVM's uid/gid (the JVM checks
+   the trigger file's owner and its peer's credentials) and the relay gets
+   AttachTarget.hotLoop from it.
+2. A JVM in its own mount and PID namespace with a private /tmp (what a
+   container looks like to the attacher): it is pid 1 inside, its /tmp is
+   not ours. cprof reaches the socket through /proc/PID/root, tells the JVM
+   its namespace pid, copies the agent into the container's /tmp, and the
+   relay gets the profile; detach works there too.
+Needs root (useradd, unshare); skips with a message otherwise."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cplib import JDKS, Relay, check, jdk_name, log, main, share, skip  # noqa: E402
+from attach_helpers import (agent_maps, alive_ticks, check_no_crash, cprof, ensure_user,  # noqa: E402
+                            find_java_child, quiet_jvm_args, start_wrapped, stop, target,
+                            wait_for)
+
+
+def hot(t):
+    return share(t, "AttachTarget.hotLoop") > 0.5
+
+
+def wait_ticks(p, n=1, timeout=20):
+    wait_for(lambda: alive_ticks(p) >= n, timeout, "JVM %d to run" % p.pid, interval=0.1)
+
+
+def other_user(relay, jdk, uid, gid):
+    name = jdk_name(jdk)
+    prog = target()
+    p = start_wrapped(prog, jdk, ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                                  "--clear-groups"], args=["60"],
+                      jvm_args=quiet_jvm_args(jdk), tag="user")
+    try:
+        wait_ticks(p)
+        pid = find_java_child(p)
+        with open("/proc/%d/status" % pid) as f:
+            st = f.read()
+        check("\t%d\t" % uid in st.split("Uid:")[1].split("\n")[0], "JVM not running as uid %d" % uid)
+        app = "attach-user-" + name
+        r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "flush=1s")
+        check("uid %d" % uid in r.stdout, r.stdout)
+        relay.wait_profile(app, "cpu", hot, timeout=30)
+        cprof("detach", pid)
+        time.sleep(1)
+        check(p.poll() is None, "JVM of the other user died")
+        check_no_crash(p)
+    finally:
+        stop(p)
+
+
+def container(relay, jdk):
+    name = jdk_name(jdk)
+    prog = target()
+    # own mount + PID namespace, private /tmp; `exec` keeps java as pid 1 inside
+    inner = ("mount -t tmpfs cprof-test-tmp /tmp && exec \"$@\"")
+    p = start_wrapped(prog, jdk, ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                                  "sh", "-c", inner, "sh"], args=["60"],
+                      jvm_args=quiet_jvm_args(jdk), tag="ns")
+    try:
+        wait_ticks(p)
+        pid = find_java_child(p)
+        with open("/proc/%d/status" % pid) as f:
+            nstgid = [line for line in f if line.startswith("NStgid:")][0].split()
+        check(len(nstgid) == 3 and nstgid[-1] == "1", "JVM not pid 1 in its namespace: %s" % nstgid)
+        check(os.readlink("/proc/%d/ns/mnt" % pid) != os.readlink("/proc/self/ns/mnt"),
+              "JVM shares our mount namespace")
+        app = "attach-ns-" + name
+        r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "flush=1s")
+        paths = agent_maps(pid)
+        check(len(paths) == 1 and list(paths)[0].startswith("/tmp/"),
+              "agent not loaded from the container's /tmp: %s" % paths)
+        check(os.path.exists("/proc/%d/root%s" % (pid, list(paths)[0])), "copy missing")
+        relay.wait_profile(app, "cpu", hot, timeout=30)
+        r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "label.again=1", "flush=1s")
+        check("reconfigured" in r.stdout and agent_maps(pid) == paths, "second copy in container")
+        cprof("detach", pid)
+        ticks = alive_ticks(p)
+        wait_for(lambda: alive_ticks(p) >= ticks + 2, 10, "containerised JVM to run on")
+        check_no_crash(p)
+        log(name, "container attach ok, agent at", list(paths)[0])
+    finally:
+        stop(p)
+
+
+def test():
+    if os.geteuid() != 0:
+        skip("needs root: creates a user and namespaces (run the suite as root)")
+    if not JDKS:
+        skip("no JDK found")
+    uid, gid = ensure_user()
+    with Relay(name="attach-user") as relay:
+        for jdk in JDKS:
+            other_user(relay, jdk, uid, gid)
+            container(relay, jdk)
+
+
+if __name__ == "__main__":
+    main(test)
