@@ -280,19 +280,32 @@ static void set_static_int(JNIEnv *jni, const char *f, const char *sig, jlong v)
     else (*jni)->SetStaticBooleanField(jni, g.shim, id, v ? JNI_TRUE : JNI_FALSE);
 }
 
+int cp_alloc_add_shim(jvmtiEnv *e, char *path, size_t pathsz)
+{
+    static bool added;                  /* lifecycle-serialised callers */
+    static char jar[PATH_MAX];
+    if (!added) {
+        if (!find_shim_jar(jar, sizeof jar)) {
+            CP_LOGW("cprof-shim.jar not found next to the agent (set CPROF_SHIM); instrumentation off");
+            return CP_ENOTFOUND;
+        }
+        jvmtiError err = (*e)->AddToBootstrapClassLoaderSearch(e, jar);
+        if (err != JVMTI_ERROR_NONE) {
+            CP_LOGW("cannot add %s to the boot class path (JVMTI error %d)", jar, err);
+            return CP_EIO;
+        }
+        added = true;
+    }
+    if (path) snprintf(path, pathsz, "%s", jar);
+    return 0;
+}
+
 static int load_shim(JNIEnv *jni)
 {
     char jar[PATH_MAX];
     if (g.shim_loaded) return 0;
-    if (!find_shim_jar(jar, sizeof jar)) {
-        CP_LOGW("alloc: cprof-shim.jar not found next to the agent (set CPROF_SHIM); instrument mode off");
+    if (cp_alloc_add_shim(g.env, jar, sizeof jar) != 0)
         return CP_ENOTFOUND;
-    }
-    jvmtiError err = (*g.env)->AddToBootstrapClassLoaderSearch(g.env, jar);
-    if (err != JVMTI_ERROR_NONE) {
-        CP_LOGW("alloc: cannot add %s to the boot class path (JVMTI error %d)", jar, err);
-        return CP_EIO;
-    }
     jclass c = (*jni)->FindClass(jni, "dev/cprof/Alloc");
     if (!c) {
         (*jni)->ExceptionClear(jni);

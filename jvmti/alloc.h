@@ -40,6 +40,8 @@
 #define CP_ALLOC_H
 
 #include <jni.h>
+#include <jvmti.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "options.h"
@@ -64,6 +66,11 @@ typedef struct cp_alloc_report {
     uint64_t sites;               /* instrument: call sites inserted */
     uint64_t retransform_failed;  /* instrument: already-loaded classes not retransformed */
 } cp_alloc_report_t;
+
+/* Adds cprof-shim.jar to the bootstrap class path once (shared with lock.c).
+ * path (may be NULL) gets the jar's path. Returns 0 or CP_ENOTFOUND/CP_EIO
+ * (logged). Thread: agent lifecycle / VMInit. */
+int  cp_alloc_add_shim(jvmtiEnv *e, char *path, size_t pathsz);
 
 /* Snapshot of the module's counters (any thread). */
 void cp_alloc_report(cp_alloc_report_t *r /* OUT */);

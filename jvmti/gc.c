@@ -1,0 +1,256 @@
+/* gc.c - GC pause events and heap/thread time series (see gc.h).
+ *
+ * Producer: GarbageCollectionStart/Finish on the VM thread during a
+ * safepoint. JVMTI allows only raw-monitor and memory functions there, so the
+ * callbacks touch nothing but clock_gettime, a preallocated single-producer
+ * ring (pauses[]) and the raw monitor used to wake the reader.
+ * Consumer: the "cprof-gc" agent thread (JVMTI RunAgentThread): drains the
+ * ring into points, reads the heap through java.lang.Runtime (JNI) and the
+ * thread states (GetAllThreads + GetThreadState), and calls cp_points_add.
+ *
+ * Ring invariant: head is written only by the VM thread, tail only by the
+ * reader; slot i is readable iff tail <= i < head. A full ring drops the new
+ * pause and counts it (the VM thread must never wait on us). */
+#include "gc.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <jvmti.h>
+
+#include "error.h"
+#include "harvest.h"
+#include "log.h"
+
+#define GC_RING        1024          /* power of two */
+#define GC_TICK_MS     1000          /* reader wake-up period */
+#define GC_SERIES_MS   5000          /* heap / thread-state period */
+
+typedef struct pause {
+    uint64_t start_ns;               /* CLOCK_MONOTONIC */
+    uint64_t dur_ns;
+    uint64_t end_ms;                 /* unix ms at the end */
+} pause_t;
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "ring indices must be lock-free");
+
+static struct {
+    JavaVM          *vm;
+    jvmtiEnv        *env;
+    jrawMonitorID    mon;
+    bool             enabled;         /* events on (lifecycle thread only) */
+    bool             thread_started;
+    _Atomic bool     active;          /* the thread emits series only while set */
+    uint64_t         gc_start_ns;     /* VM thread only */
+    pause_t          pauses[GC_RING];
+    _Atomic uint64_t head, tail;
+    _Atomic uint64_t n_pauses, total_ns, dropped;
+    jobject          runtime;         /* global ref to Runtime.getRuntime() */
+    jmethodID        m_total, m_free;
+} g;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* VM thread, inside the safepoint: clock only. */
+static void JNICALL cb_gc_start(jvmtiEnv *e)
+{
+    g.gc_start_ns = mono_ns();
+}
+
+/* VM thread, inside the safepoint: ring + raw monitor only. */
+static void JNICALL cb_gc_finish(jvmtiEnv *e)
+{
+    uint64_t end = mono_ns();
+    uint64_t h = atomic_load_explicit(&g.head, memory_order_relaxed);   /* we are the only writer */
+    uint64_t t = atomic_load_explicit(&g.tail, memory_order_acquire);   /* reader's progress */
+    uint64_t dur = g.gc_start_ns && end > g.gc_start_ns ? end - g.gc_start_ns : 0;
+    atomic_fetch_add_explicit(&g.n_pauses, 1, memory_order_relaxed);    /* statistic */
+    atomic_fetch_add_explicit(&g.total_ns, dur, memory_order_relaxed);  /* statistic */
+    if (h - t >= GC_RING) {
+        atomic_fetch_add_explicit(&g.dropped, 1, memory_order_relaxed); /* statistic */
+    } else {
+        pause_t *p = &g.pauses[h & (GC_RING - 1)];
+        p->start_ns = g.gc_start_ns;
+        p->dur_ns = dur;
+        p->end_ms = unix_ms();
+        atomic_store_explicit(&g.head, h + 1, memory_order_release);    /* publishes the slot */
+    }
+    g.gc_start_ns = 0;
+    if ((*e)->RawMonitorEnter(e, g.mon) == JVMTI_ERROR_NONE) {
+        (*e)->RawMonitorNotify(e, g.mon);
+        (*e)->RawMonitorExit(e, g.mon);
+    }
+}
+
+static bool heap_used(JNIEnv *jni, double *used, double *committed)
+{
+    if (!g.runtime) return false;
+    jlong tot = (*jni)->CallLongMethod(jni, g.runtime, g.m_total);
+    jlong fre = (*jni)->CallLongMethod(jni, g.runtime, g.m_free);
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); return false; }
+    *used = (double)(tot - fre);
+    *committed = (double)tot;
+    return true;
+}
+
+static void thread_states(jvmtiEnv *e, JNIEnv *jni, uint64_t now)
+{
+    jint n = 0;
+    jthread *ts = NULL;
+    double run = 0, blocked = 0, waiting = 0, timed = 0;
+    if ((*e)->GetAllThreads(e, &n, &ts) != JVMTI_ERROR_NONE) return;
+    for (jint i = 0; i < n; i++) {
+        jint st = 0;
+        if ((*e)->GetThreadState(e, ts[i], &st) == JVMTI_ERROR_NONE && (st & JVMTI_THREAD_STATE_ALIVE)) {
+            if (st & JVMTI_THREAD_STATE_BLOCKED_ON_MONITOR_ENTER) blocked++;
+            else if (st & JVMTI_THREAD_STATE_WAITING_WITH_TIMEOUT) timed++;
+            else if (st & JVMTI_THREAD_STATE_WAITING_INDEFINITELY) waiting++;
+            else if (st & JVMTI_THREAD_STATE_RUNNABLE) run++;
+        }
+        (*jni)->DeleteLocalRef(jni, ts[i]);
+    }
+    (*e)->Deallocate(e, (unsigned char *)ts);
+    cp_points_add("threads.runnable", now, run);
+    cp_points_add("threads.blocked", now, blocked);
+    cp_points_add("threads.waiting", now, waiting);
+    cp_points_add("threads.timed_waiting", now, timed);
+}
+
+static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
+{
+    uint64_t last_series = 0;
+    for (;;) {                        /* lives as long as the VM (a daemon agent thread) */
+        if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
+        if (atomic_load_explicit(&g.head, memory_order_acquire) ==
+            atomic_load_explicit(&g.tail, memory_order_relaxed))
+            (*e)->RawMonitorWait(e, g.mon, GC_TICK_MS);
+        (*e)->RawMonitorExit(e, g.mon);
+
+        uint64_t h = atomic_load_explicit(&g.head, memory_order_acquire);   /* pairs with the release */
+        uint64_t t = atomic_load_explicit(&g.tail, memory_order_relaxed);   /* only we write it */
+        uint64_t now = unix_ms();
+        if (h != t) {
+            for (; t != h; t++) {
+                const pause_t *p = &g.pauses[t & (GC_RING - 1)];
+                cp_points_add("gc.pause_ns", p->end_ms, (double)p->dur_ns);
+            }
+            cp_points_add("gc.count", now, (double)(h - atomic_load_explicit(&g.tail, memory_order_relaxed)));
+            atomic_store_explicit(&g.tail, h, memory_order_release);         /* frees the slots */
+            double used, committed;
+            if (heap_used(jni, &used, &committed))
+                cp_points_add("gc.heap_after_bytes", now, used);
+        }
+        if (atomic_load(&g.active) && now - last_series >= GC_SERIES_MS) {
+            double used, committed;
+            last_series = now;
+            if (heap_used(jni, &used, &committed)) {
+                cp_points_add("heap.used_bytes", now, used);
+                cp_points_add("heap.committed_bytes", now, committed);
+            }
+            thread_states(e, jni, now);
+        }
+    }
+}
+
+static void start_thread(JNIEnv *jni)
+{
+    if (g.thread_started) return;
+    jclass rc = (*jni)->FindClass(jni, "java/lang/Runtime");
+    jmethodID get = rc ? (*jni)->GetStaticMethodID(jni, rc, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
+    jobject rt = get ? (*jni)->CallStaticObjectMethod(jni, rc, get) : NULL;
+    if (rt) {
+        g.runtime = (*jni)->NewGlobalRef(jni, rt);
+        g.m_total = (*jni)->GetMethodID(jni, rc, "totalMemory", "()J");
+        g.m_free = (*jni)->GetMethodID(jni, rc, "freeMemory", "()J");
+        if (!g.m_total || !g.m_free) g.runtime = NULL;
+    }
+    (*jni)->ExceptionClear(jni);
+    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
+    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
+    jstring name = (*jni)->NewStringUTF(jni, "cprof-gc");
+    jobject th = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
+    if (!th) {
+        (*jni)->ExceptionClear(jni);
+        CP_LOGW("gc: cannot create the cprof-gc thread; GC series off");
+        return;
+    }
+    if ((*g.env)->RunAgentThread(g.env, th, gc_thread, NULL, JVMTI_THREAD_NORM_PRIORITY) != JVMTI_ERROR_NONE) {
+        CP_LOGW("gc: RunAgentThread failed; GC series off");
+        return;
+    }
+    g.thread_started = true;
+}
+
+static void JNICALL cb_vminit(jvmtiEnv *e, JNIEnv *jni, jthread t)
+{
+    if (g.enabled) start_thread(jni);
+}
+
+int cp_gc_start(JavaVM *vm, bool on)
+{
+    jvmtiEnv *e = g.env;
+    if (!on) { cp_gc_stop(); return 0; }
+    if (!e) {
+        jvmtiCapabilities caps;
+        if ((*vm)->GetEnv(vm, (void **)&e, JVMTI_VERSION_1_2) != JNI_OK || !e) return CP_EUNSUPP;
+        memset(&caps, 0, sizeof caps);
+        caps.can_generate_garbage_collection_events = 1;
+        if ((*e)->AddCapabilities(e, &caps) != JVMTI_ERROR_NONE ||
+            (*e)->CreateRawMonitor(e, "cprof-gc", &g.mon) != JVMTI_ERROR_NONE) {
+            CP_LOGW("gc: GC events unavailable in this JVM; GC series off");
+            (*e)->DisposeEnvironment(e);
+            return CP_EUNSUPP;
+        }
+        jvmtiEventCallbacks cb;
+        memset(&cb, 0, sizeof cb);
+        cb.GarbageCollectionStart = cb_gc_start;
+        cb.GarbageCollectionFinish = cb_gc_finish;
+        cb.VMInit = cb_vminit;
+        (*e)->SetEventCallbacks(e, &cb, sizeof cb);
+        g.env = e;
+        g.vm = vm;
+    }
+    if (g.enabled) return 0;
+    g.enabled = true;
+    atomic_store(&g.active, true);
+    (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_GARBAGE_COLLECTION_START, NULL);
+    (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_GARBAGE_COLLECTION_FINISH, NULL);
+    jvmtiPhase ph = JVMTI_PHASE_ONLOAD;
+    (*e)->GetPhase(e, &ph);
+    if (ph == JVMTI_PHASE_LIVE) {
+        JNIEnv *jni = NULL;
+        if ((*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_8) == JNI_OK) start_thread(jni);
+    } else {
+        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
+    }
+    return 0;
+}
+
+void cp_gc_stop(void)
+{
+    jvmtiEnv *e = g.env;
+    if (!e || !g.enabled) return;
+    g.enabled = false;
+    (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_START, NULL);
+    (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_FINISH, NULL);
+    atomic_store(&g.active, false);    /* the thread stays, idle: no more points */
+}
+
+void cp_gc_report(cp_gc_report_t *r)
+{
+    r->pauses = atomic_load_explicit(&g.n_pauses, memory_order_relaxed);    /* statistics */
+    r->pause_ns = atomic_load_explicit(&g.total_ns, memory_order_relaxed);
+    r->dropped = atomic_load_explicit(&g.dropped, memory_order_relaxed);
+}
