@@ -78,7 +78,9 @@ def check_conf_output(relay_url):
     r = cprof("spark-conf", "--relay", relay_url, "--app", "etl", "--agent", AGENT,
               "--format", "pyspark")
     name, _, val = r.stdout.strip().partition("=")
-    words = shlex.split(val)
+    quoted = shlex.split(val)            # the shell removes one level of quotes
+    check(len(quoted) == 1, "pyspark value must be one quoted word: %r" % val)
+    words = shlex.split(quoted[0])      # PySpark splits the variable itself
     check(name == "PYSPARK_SUBMIT_ARGS" and words[-1] == "pyspark-shell" and
           parse_args_format(" ".join(shlex.quote(w) for w in words[:-1]))["files"] == agent,
           "pyspark format: %r" % r.stdout)
