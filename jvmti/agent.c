@@ -39,6 +39,10 @@
 struct cp_spark_labels;
 int  cp_alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring) __attribute__((weak));
 void cp_alloc_stop(void) __attribute__((weak));
+int  cp_lock_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring) __attribute__((weak));
+void cp_lock_stop(void) __attribute__((weak));
+int  cp_gc_start(JavaVM *vm, bool on) __attribute__((weak));
+void cp_gc_stop(void) __attribute__((weak));
 #define CP_SPARK_VAL_MAX 256
 typedef struct cp_spark_labels_local {
     char app_id[CP_SPARK_VAL_MAX];
@@ -51,12 +55,20 @@ static void alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
 {
     if (cp_alloc_start && r)
         cp_alloc_start(vm, o, r);
+    if (cp_lock_start && r)
+        cp_lock_start(vm, o, r);
+    if (cp_gc_start)
+        cp_gc_start(vm, o->gc != 0);
 }
 
 static void alloc_stop(void)
 {
     if (cp_alloc_stop)
-        alloc_stop();
+        cp_alloc_stop();
+    if (cp_lock_stop)
+        cp_lock_stop();
+    if (cp_gc_stop)
+        cp_gc_stop();
 }
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -40,6 +40,7 @@ void cp_options_defaults(cp_options_t *o)
     snprintf(o->log, sizeof o->log, "%s", "stderr");
     o->loglevel = CP_LOG_WARN;
     o->command = CP_CMD_START;
+    o->gc = 1;
 }
 
 /* Parses "<digits>[suffix]"; *num and the suffix pointer out. */
@@ -193,6 +194,10 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
         rc = copy_str(o->alloc_mode, sizeof o->alloc_mode, val);
     } else if (!strcmp(key, "lock")) {
         rc = cp_options_parse_duration(val, &o->lock_ns);
+    } else if (!strcmp(key, "gc")) {
+        if (!strcmp(val, "on")) o->gc = 1;
+        else if (!strcmp(val, "off")) o->gc = 0;
+        else { rc = CP_EINVAL; why = "expected on or off"; }
     } else if (!strcmp(key, "command")) {
         if (!strcmp(val, "start")) o->command = CP_CMD_START;
         else if (!strcmp(val, "stop")) o->command = CP_CMD_STOP;
@@ -246,6 +251,7 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_TOKEN", "token"},     {"CPROF_LOG", "log"},
     {"CPROF_LOGLEVEL", "loglevel"}, {"CPROF_ALLOC", "alloc"},
     {"CPROF_ALLOC_MODE", "alloc.mode"}, {"CPROF_LOCK", "lock"},
+    {"CPROF_GC", "gc"},
 };
 
 int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)

@@ -23,6 +23,7 @@
  *   alloc      allocation sampling interval in bytes (512k) or off [off]  (issue 4)
  *   alloc.mode allocation sampler mode, free text for the alloc module [""]
  *   lock       lock contention threshold (duration, e.g. 10ms) or off [off]
+ *   gc         on | off: GC pause, heap and thread-state series (gc.h) [on]
  *   command    start | stop | detach [start]: on a (re-)attach, "detach"
  *              stops sampling, flushes the last window, disconnects and
  *              leaves the JVM as if the agent were idle (the .so stays
@@ -81,6 +82,7 @@ typedef struct cp_options {
     int64_t  alloc_bytes;               /* 0 = off */
     char     alloc_mode[CP_OPT_KEY_MAX];
     int64_t  lock_ns;                   /* 0 = off */
+    int      gc;                        /* 1 = GC/heap/thread series on (default) */
     int      command;                   /* cp_opt_command_t */
 } cp_options_t;
 
