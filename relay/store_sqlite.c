@@ -974,7 +974,7 @@ static int maintain_app(cp_store_t *s, wapp_t *a, int64_t now)
     /* minute aggregation up to now - grace */
     int64_t target = floor_to(now - s->cfg.grace_ms, MIN_MS);
     if (a->mdone == 0) {
-        int64_t first = query_i64(s->db, "SELECT min(start_ms) FROM windows WHERE app_id=? AND ?=?",
+        int64_t first = query_i64(s->db, "SELECT min(start_ms) FROM windows WHERE app_id=?1 AND ?2=?2",
                                   a->id, 0, INT64_MIN);
         a->mdone = first == INT64_MIN ? target : floor_to(first, MIN_MS);
     }
