@@ -1,0 +1,143 @@
+/* fuzz_wire.c - libFuzzer target for the wire decoder and receiver dictionary.
+ *
+ * Input: a sequence of messages, each prefixed by its length as a 16-bit
+ * little-endian integer (a short last chunk takes what is left). Every
+ * message goes through cp_wire_decode(); each decoded batch goes through
+ * cp_wire_dict_apply() on one dictionary, as a relay connection would.
+ *
+ * Beyond "no crash, no leak, no UB" (ASan/UBSan) it checks properties:
+ *   - err is NUL-terminated and *out is NULL on failure;
+ *   - a decoded message re-encodes, and the re-encoding decodes and
+ *     re-encodes to the same bytes (encoder and decoder agree on the layout);
+ *   - msgpack-c's own unpacker accepts every payload we accept, as one
+ *     object with no bytes left (our bounded reader is not more lenient);
+ *   - a failed dict apply leaves the dictionary's counts unchanged; a
+ *     successful one adds exactly the delta; every value's stack resolves.
+ *
+ * Built by scripts/fuzz (clang -fsanitize=fuzzer,address,undefined) and, with
+ * replay_main.c, as the unit test wire_fuzz_corpus (replays corpus/). */
+#include "error.h"
+#include "wire.h"
+
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz_wire: property failed: %s (line %d)\n", #c, __LINE__); abort(); } } while (0)
+
+/* The payload bytes of a level-0 encoded message (they follow the header).
+ * Returns malloc'd bytes or NULL. */
+static uint8_t *payload_of(const cp_buf_t *b, size_t *n)
+{
+    *n = b->len - CP_WIRE_HEADER_SIZE;
+    uint8_t *p = malloc(*n ? *n : 1);
+    if (p && *n)
+        memcpy(p, b->data + CP_WIRE_HEADER_SIZE, *n);
+    return p;
+}
+
+static void check_msgpack_accepts(const cp_buf_t *enc)
+{
+    size_t n;
+    uint8_t *p = payload_of(enc, &n);
+    CHECK(p);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack_next(&u, (const char *)p, n, &off);
+    CHECK(r == MSGPACK_UNPACK_SUCCESS);
+    CHECK(off == n);
+    CHECK(u.data.type == MSGPACK_OBJECT_MAP);
+    msgpack_unpacked_destroy(&u);
+    free(p);
+}
+
+static void check_reencode(const cp_msg_t *m)
+{
+    cp_buf_t a = CP_BUF_INIT, b = CP_BUF_INIT;
+    CHECK(cp_wire_encode(m, 0, &a) == 0);
+    cp_msg_t *m2 = NULL;
+    char err[128];
+    int rc = cp_wire_decode(a.data, a.len, NULL, &m2, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "fuzz_wire: re-encoding does not decode: %s: %s\n", cp_errname(rc), err);
+        abort();
+    }
+    CHECK(m2->kind == m->kind);
+    CHECK(cp_wire_encode(m2, 0, &b) == 0);
+    CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    check_msgpack_accepts(&a);
+    cp_msg_free(m2);
+    cp_buf_fini(&a);
+    cp_buf_fini(&b);
+}
+
+static void check_apply(cp_wire_dict_t *d, const cp_batch_t *bt)
+{
+    uint32_t s0 = cp_wire_dict_strings(d), f0 = cp_wire_dict_frames(d), k0 = cp_wire_dict_stacks(d);
+    char err[96];
+    memset(err, 'Z', sizeof err);
+    int rc = cp_wire_dict_apply(d, bt, err, sizeof err);
+    CHECK(memchr(err, 0, sizeof err) != NULL);
+    if (rc) {
+        CHECK(rc == CP_EGAP || rc == CP_EDANGLING || rc == CP_ELIMIT || rc == CP_ENOMEM);
+        CHECK(cp_wire_dict_strings(d) == s0 && cp_wire_dict_frames(d) == f0 && cp_wire_dict_stacks(d) == k0);
+        return;
+    }
+    bool reset = bt->flags & CP_BATCH_DICT_RESET;
+    CHECK(cp_wire_dict_strings(d) == (reset ? 0 : s0) + bt->n_strs);
+    CHECK(cp_wire_dict_frames(d) == (reset ? 0 : f0) + bt->n_frames);
+    CHECK(cp_wire_dict_stacks(d) == (reset ? 0 : k0) + bt->n_stacks);
+    /* Everything a value points at resolves. */
+    for (uint32_t i = 0; i < bt->n_values; i++) {
+        uint32_t n;
+        const uint32_t *fr = cp_wire_dict_stack(d, bt->values[i].stack, &n);
+        CHECK(fr != NULL);
+        for (uint32_t j = 0; j < n; j++) {
+            const cp_frame_t *f = cp_wire_dict_frame(d, fr[j]);
+            CHECK(f != NULL);
+            CHECK(cp_wire_dict_string(d, f->class_id, NULL) != NULL);
+            CHECK(cp_wire_dict_string(d, f->method_id, NULL) != NULL);
+            CHECK(cp_wire_dict_string(d, f->sig_id, NULL) != NULL);
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cp_wire_limits_t lim = cp_wire_default_limits;
+    lim.max_dict_bytes = 64u << 20;
+    cp_wire_dict_t *d = cp_wire_dict_create(&lim);
+    if (!d)
+        return 0;
+    while (size >= 2) {
+        size_t len = (size_t)data[0] | ((size_t)data[1] << 8);
+        data += 2;
+        size -= 2;
+        if (len > size)
+            len = size;
+        cp_msg_t *m = (cp_msg_t *)&m;
+        char err[160];
+        memset(err, 'Z', sizeof err);
+        int rc = cp_wire_decode(data, len, &lim, &m, err, sizeof err);
+        CHECK(memchr(err, 0, sizeof err) != NULL);
+        if (rc) {
+            CHECK(m == NULL);
+            CHECK(rc < 0 && strcmp(cp_errname(rc), "CP_E?") != 0);
+        } else {
+            CHECK(m != NULL);
+            check_reencode(m);
+            if (m->kind == CP_MSG_BATCH)
+                check_apply(d, &m->u.batch);
+            cp_msg_free(m);
+        }
+        data += len;
+        size -= len;
+    }
+    cp_wire_dict_destroy(d);
+    return 0;
+}
