@@ -48,7 +48,7 @@ public class CpuSplit {
         double secs = args.length > 0 ? Double.parseDouble(args[0]) : 10;
         int wa = args.length > 1 ? Integer.parseInt(args[1]) : 7;
         int wb = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        int unit = 100_000;
+        int unit = 1_000_000;
         long tA = 0, tB = 0;
         long end = System.nanoTime() + (long) (secs * 1e9);
         while (System.nanoTime() < end) {

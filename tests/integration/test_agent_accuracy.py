@@ -1,0 +1,68 @@
+"""test_agent_accuracy - the agent's CPU profile matches a known CPU split.
+
+tests/java/CpuSplit.java alternates burnA and burnB and measures the true
+split with per-call thread CPU time. The relay's merged profile must give
+burnA's share of (burnA + burnB) within +-3 points of the truth, and the two
+methods must hold >= 85% of the profile. Both leaves (mixA/mixB) are small
+methods the JIT inlines: with the agent's CompiledMethodLoad trick (the
+DebugNonSafepoints effect) most samples must land in them; a control run
+with -XX:-DebugNonSafepoints shows they would not otherwise.
+Runs on every JDK found (JDKS)."""
+import re
+
+from cplib import *
+
+
+def shares(prof):
+    total = sum(prof.values()) or 1
+    a = sum(v for s, v in prof.items() if "CpuSplit.burnA" in s.split(";"))
+    b = sum(v for s, v in prof.items() if "CpuSplit.burnB" in s.split(";"))
+    leaf = sum(v for s, v in prof.items() if s.split(";")[-1] in ("CpuSplit.mixA", "CpuSplit.mixB"))
+    return a, b, total, leaf
+
+
+def run_one(relay, jdk, app, jvm_args=(), secs=10):
+    java = JavaProgram("CpuSplit")
+    out = java.run(jdk, agent="app=%s,cpu=10ms,flush=1s" % app, relay=relay,
+                   args=[secs], jvm_args=jvm_args, timeout=60)
+    m = re.search(r"TRUE_SPLIT a=([0-9.]+)", out)
+    check(m, "no TRUE_SPLIT line in output:\n" + out[-2000:])
+    cpu_ms = int(re.search(r"CPU_MS=(\d+)", out).group(1))
+    prof = relay.wait_profile(app, "cpu", lambda p: shares(p)[0] > 0, timeout=20)
+    return float(m.group(1)), cpu_ms, prof
+
+
+def test():
+    check(JDKS, "no JDK found")
+    with Relay() as relay:
+        for jdk in JDKS:
+            name = jdk_name(jdk)
+            app = "accuracy-" + name
+            truth, cpu_ms, prof = run_one(relay, jdk, app)
+            a, b, total, leaf = shares(prof)
+            got = a / (a + b)
+            both = (a + b) / total
+            log("%s: true split %.3f, profile %.3f; burnA+burnB %.1f%% of %d ms sampled "
+                "(%d ms measured); inlined leaves %.1f%%" %
+                (name, truth, got, 100 * both, total // 1000000, cpu_ms, 100 * leaf / (a + b)))
+            check(abs(got - truth) <= 0.03,
+                  "%s: burnA share %.3f vs true %.3f (more than 3 points off)" % (name, got, truth))
+            check(both >= 0.85, "%s: burnA+burnB only %.1f%% of the profile" % (name, 100 * both))
+            # CPU accounted: samples x interval vs measured thread CPU (10ms sampling)
+            sampled_ms = (a + b) / 1e6
+            check(0.9 * cpu_ms <= sampled_ms <= 1.1 * cpu_ms,
+                  "%s: profile holds %d ms of burn CPU, program measured %d ms" % (name, sampled_ms, cpu_ms))
+            check(leaf / (a + b) >= 0.3,
+                  "%s: only %.1f%% of samples in the inlined leaves: DebugNonSafepoints not in effect"
+                  % (name, 100 * leaf / (a + b)))
+        # control: with the flag forced off, inlined leaves get (almost) nothing
+        jdk = JDKS[0]
+        _, _, prof = run_one(relay, jdk, "accuracy-control", secs=4,
+                             jvm_args=["-XX:+UnlockDiagnosticVMOptions", "-XX:-DebugNonSafepoints"])
+        a, b, total, leaf = shares(prof)
+        log("control (-DebugNonSafepoints): inlined leaves %.1f%%" % (100 * leaf / (a + b)))
+        check(leaf / (a + b) < 0.1, "control run unexpectedly attributes %.1f%% to inlined leaves"
+              % (100 * leaf / (a + b)))
+
+
+main(test)

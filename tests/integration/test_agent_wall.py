@@ -1,0 +1,53 @@
+"""test_agent_wall - wall-clock mode shows threads that are off-CPU.
+
+tests/java/WallDemo.java: "blocked" waits to enter a monitor in
+blockedOnMonitor(), "sleeper" sleeps in sleepingMethod(), "holder" sleeps
+while holding the monitor. With cpu=off,wall=20ms the relay's wall profile
+must show each of them in its method for about the run's length, and the
+CPU profile must stay (nearly) empty. Runs on every JDK found."""
+from cplib import *
+
+
+def secs_in(prof, needle, leaf=None, under=None):
+    """Seconds of stacks holding needle; leaf: the last frame must be it;
+    under: that frame must appear below (after) needle (JDK 21+ sleeps in
+    Thread.sleep -> sleepNanos -> sleepNanos0)."""
+    ns = 0
+    for s, v in prof.items():
+        fr = s.split(";")
+        if needle not in fr:
+            continue
+        if leaf is not None and fr[-1] != leaf:
+            continue
+        if under is not None and under not in fr[fr.index(needle):]:
+            continue
+        ns += v
+    return ns / 1e9
+
+
+def test():
+    check(JDKS, "no JDK found")
+    run_s = 4
+    with Relay() as relay:
+        for jdk in JDKS:
+            name = jdk_name(jdk)
+            app = "wall-" + name
+            JavaProgram("WallDemo").run(jdk, agent="app=%s,cpu=off,wall=20ms,flush=1s" % app,
+                                        relay=relay, args=[run_s], timeout=60)
+            prof = relay.wait_profile(app, "wall", lambda p: secs_in(p, "WallDemo.sleepingMethod") > 0,
+                                      timeout=20)
+            blocked = secs_in(prof, "WallDemo.blockedOnMonitor", leaf="WallDemo.blockedOnMonitor")
+            sleeping = secs_in(prof, "WallDemo.sleepingMethod", under="java.lang.Thread.sleep")
+            holding = secs_in(prof, "WallDemo.holdLock", under="java.lang.Thread.sleep")
+            log("%s: blocked on monitor %.2fs, sleeping %.2fs, holder sleeping %.2fs (run %ds)"
+                % (name, blocked, sleeping, holding, run_s))
+            for what, v in (("blockedOnMonitor", blocked), ("sleepingMethod", sleeping),
+                            ("holdLock", holding)):
+                check(0.6 * run_s <= v <= 1.3 * run_s,
+                      "%s: %s has %.2fs of wall time, expected about %ds" % (name, what, v, run_s))
+            # the blocked thread's leaf is the method waiting on the monitor itself
+            check(not any("blockedOnMonitor" in s and "sleep" in s for s in prof),
+                  "%s: blockedOnMonitor attributed to a sleep" % name)
+
+
+main(test)
