@@ -40,6 +40,7 @@
 #include "error.h"
 #include "log.h"
 #include "stack_dict.h"
+#include "stats.h"
 
 enum { MODE_OFF = 0, MODE_SAMPLE = 1, MODE_INSTRUMENT = 2 };
 #define EXTRA_FRAMES 16   /* shim + constructor frames dropped from the top */
@@ -225,12 +226,14 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     if (res.skip != CP_CF_OK) {
         atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed);                 /* statistic */
         atomic_fetch_add_explicit(&g.skip_reason[res.skip], 1, memory_order_relaxed);  /* statistic */
+        cp_stats_add(CP_ST_ALLOC_SKIPPED, 1);
         CP_LOGD("alloc: left %s unchanged: %s", name ? name : "?", cp_classfile_skip_name(res.skip));
     }
     if (!out)
         return;
     if (olen > INT_MAX) { (*e)->Deallocate(e, out); return; }
     atomic_fetch_add_explicit(&g.rewritten, 1, memory_order_relaxed);                  /* statistic */
+    cp_stats_add(CP_ST_ALLOC_REWRITTEN, 1);
     atomic_fetch_add_explicit(&g.sites, res.sites, memory_order_relaxed);              /* statistic */
     *new_data = out;
     *new_len = (jint)olen;
@@ -360,8 +363,10 @@ static void retransform_loaded(void)
         jint k = m - i < 64 ? m - i : 64;
         if ((*e)->RetransformClasses(e, k, mod + i) == JVMTI_ERROR_NONE) continue;
         for (jint j = 0; j < k; j++)           /* one bad class must not stop the rest */
-            if ((*e)->RetransformClasses(e, 1, mod + i + j) != JVMTI_ERROR_NONE)
+            if ((*e)->RetransformClasses(e, 1, mod + i + j) != JVMTI_ERROR_NONE) {
                 atomic_fetch_add_explicit(&g.rt_failed, 1, memory_order_relaxed);  /* statistic */
+                cp_stats_add(CP_ST_ALLOC_RT_FAILED, 1);
+            }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     CP_LOGI("alloc: retransformed %d of %d loaded classes in %.0f ms (%lu failed)", (int)m, (int)n,
@@ -373,9 +378,30 @@ static void retransform_loaded(void)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+/* One INFO line with what instrument mode did (skip count by reason). */
+static void log_summary(void)
+{
+    char why[512];
+    size_t n = 0;
+    why[0] = 0;
+    for (int k = 1; k < CP_CF_SKIP_MAX; k++) {
+        uint64_t c = atomic_load_explicit(&g.skip_reason[k], memory_order_relaxed);   /* statistic */
+        if (c && n < sizeof why)
+            n += (size_t)snprintf(why + n, sizeof why - n, "%s%lu %s", n ? ", " : " (",
+                                  (unsigned long)c, cp_classfile_skip_name((cp_cf_skip_t)k));
+    }
+    if (n && n < sizeof why - 1) snprintf(why + n, sizeof why - n, ")");
+    CP_LOGI("alloc: instrument summary: %lu classes rewritten, %lu call sites, %lu skipped%s, "
+            "%lu retransform failures, %lu samples, %lu dropped",
+            (unsigned long)atomic_load(&g.rewritten), (unsigned long)atomic_load(&g.sites),
+            (unsigned long)atomic_load(&g.skipped), why, (unsigned long)atomic_load(&g.rt_failed),
+            (unsigned long)atomic_load(&g.samples), (unsigned long)atomic_load(&g.drops));
+}
+
 static void stop_running(JNIEnv *jni)
 {
     jvmtiEnv *e = g.env;
+    if (g.mode == MODE_INSTRUMENT) log_summary();
     atomic_store(&g.recording, false);
     if (g.mode == MODE_SAMPLE && e)
         (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_SAMPLED_OBJECT_ALLOC, NULL);

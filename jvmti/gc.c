@@ -21,6 +21,7 @@
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
+#include "stats.h"
 
 #define GC_RING        1024          /* power of two */
 #define GC_TICK_MS     1000          /* reader wake-up period */
@@ -80,6 +81,7 @@ static void JNICALL cb_gc_finish(jvmtiEnv *e)
     atomic_fetch_add_explicit(&g.total_ns, dur, memory_order_relaxed);  /* statistic */
     if (h - t >= GC_RING) {
         atomic_fetch_add_explicit(&g.dropped, 1, memory_order_relaxed); /* statistic */
+        cp_stats_add(CP_ST_GC_DROPPED, 1);
     } else {
         pause_t *p = &g.pauses[h & (GC_RING - 1)];
         p->start_ns = g.gc_start_ns;

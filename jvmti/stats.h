@@ -50,7 +50,11 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_BATCHES_RESENT,     "net.batches_resent")     \
     X(CP_ST_CONNECTS,           "net.connects")           \
     X(CP_ST_CONNECT_FAILS,      "net.connect_failures")   \
-    X(CP_ST_RESOLVE_FAIL,       "fail.resolve")
+    X(CP_ST_RESOLVE_FAIL,       "fail.resolve")           \
+    X(CP_ST_ALLOC_REWRITTEN,    "alloc.classes_rewritten") /* issue 4: instrument mode */ \
+    X(CP_ST_ALLOC_SKIPPED,      "alloc.classes_skipped")  \
+    X(CP_ST_ALLOC_RT_FAILED,    "alloc.retransform_failed") \
+    X(CP_ST_GC_DROPPED,         "drop.gc")
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,
