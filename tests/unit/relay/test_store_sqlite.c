@@ -1,0 +1,233 @@
+/* test_store_sqlite.c - the SQLite store through store.h: registry, per-app
+ * interning across connections and restarts, duplicates, label filters. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "store.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/cprof-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static cp_hello_t hello(const char *inst, const cp_kv_t *labels, uint32_t nl)
+{
+    cp_hello_t h;
+    memset(&h, 0, sizeof h);
+    h.proto = 1;
+    h.app = "app1";
+    h.instance = inst;
+    h.host = "h";
+    h.jvm_vendor = "V";
+    h.jvm_version = "17";
+    h.agent_version = "t";
+    h.token = "";
+    h.runtime = "jvm";
+    h.labels = labels;
+    h.n_labels = nl;
+    return h;
+}
+
+/* One batch: strings/frames/stacks in the given order (so two connections
+ * can define the same stacks with different ids). reversed=1 swaps order. */
+static int send(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, int reversed, uint64_t va, uint64_t vb,
+                bool with_dict)
+{
+    static const cp_str_t strs_f[] = {{"", 0}, {"p.Main", 6}, {"main", 4}, {"p.A", 3}, {"hot", 3}};
+    static const cp_str_t strs_r[] = {{"hot", 3}, {"p.A", 3}, {"main", 4}, {"p.Main", 6}, {"", 0}};
+    cp_frame_t fr_f[] = {{1, 2, 0, 1, 0}, {3, 4, 0, 2, 2}};
+    cp_frame_t fr_r[] = {{1, 0, 4, 2, 2}, {3, 2, 4, 1, 0}};
+    static const uint32_t st_f0[] = {0}, st_f1[] = {0, 1};
+    static const uint32_t st_r0[] = {1, 0}, st_r1[] = {1};
+    cp_wire_stack_t stk_f[] = {{st_f0, 1}, {st_f1, 2}};
+    cp_wire_stack_t stk_r[] = {{st_r0, 2}, {st_r1, 1}};
+    cp_sample_type_t types[] = {{"cpu", "ns"}};
+    /* f: stack 0 = main, 1 = main;hot.  r: stack 0 = main;hot, 1 = main */
+    cp_wire_value_t vals[2];
+    vals[0] = (cp_wire_value_t){reversed ? 1u : 0u, 0, va};
+    vals[1] = (cp_wire_value_t){reversed ? 0u : 1u, 0, vb};
+    cp_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.seq = seq;
+    b.start_ms = 1000000 + seq * 10000;
+    b.end_ms = b.start_ms + 10000;
+    b.types = types;
+    b.n_types = 1;
+    if (with_dict) {
+        b.strs = reversed ? strs_r : strs_f;
+        b.n_strs = 5;
+        b.frames = reversed ? fr_r : fr_f;
+        b.n_frames = 2;
+        b.stacks = reversed ? stk_r : stk_f;
+        b.n_stacks = 2;
+    }
+    b.values = vals;
+    b.n_values = 2;
+    cp_counter_t ctr[] = {{"samples.cpu", 3}};
+    b.counters = ctr;
+    b.n_counters = 1;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    int rc = cp_store_conn_batch(s, c, &b, 5000, NULL, NULL);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    return rc;
+}
+
+static uint64_t value_of(const cp_profile_t *p, const char *leaf, uint32_t depth)
+{
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < p->n_stacks; i++) {
+        uint32_t n = p->stack_off[i + 1] - p->stack_off[i];
+        if (n == depth && !strcmp(p->names[p->funcs[p->stack_off[i + 1] - 1]], leaf))
+            v += p->values[i];
+    }
+    return v;
+}
+
+static void query(const char *labels, cp_profile_t *p)
+{
+    cp_store_reader_t *r;
+    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
+    cp_store_query_t q = {"app1", "cpu", labels, 0, 1LL << 50};
+    char err[128] = "";
+    ck_assert_int_eq(cp_store_profile(r, &q, p, err, sizeof err), 0);
+    cp_store_reader_close(r);
+}
+
+START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
+{
+    cp_store_t *s;
+    cp_store_conn_t *c1, *c2;
+    uint64_t last;
+    cp_kv_t l1[] = {{"env", "prod"}}, l2[] = {{"env", "dev"}};
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_hello_t h1 = hello("i1", l1, 1), h2 = hello("i2", l2, 1);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h1, 1, &c1, &last), 0);
+    ck_assert_int_eq(last, 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h2, 1, &c2, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_eq(send(s, c1, 1, 0, 10, 100, true), 0);
+    ck_assert_int_eq(send(s, c2, 1, 1, 20, 200, true), 0);
+    ck_assert_int_eq(send(s, c1, 2, 0, 1, 1, false), 0);
+    ck_assert_int_eq(send(s, c1, 2, 0, 1000, 1000, false), 1);   /* duplicate */
+    cp_profile_t p;
+    query(NULL, &p);
+    ck_assert_uint_eq(p.n_stacks, 2);   /* same stacks from both connections */
+    ck_assert_uint_eq(value_of(&p, "p.Main.main", 1), 10 + 20 + 1);
+    ck_assert_uint_eq(value_of(&p, "p.A.hot", 2), 100 + 200 + 1);
+    ck_assert_uint_eq(p.total, 332);
+    ck_assert_str_eq(p.unit, "ns");
+    cp_profile_free(&p);
+    query("env=dev", &p);
+    ck_assert_uint_eq(p.total, 220);
+    cp_profile_free(&p);
+    query("env=prod,x=y", &p);
+    ck_assert_uint_eq(p.total, 0);
+    cp_profile_free(&p);
+
+    /* restart: the dictionary reloads, a new connection maps onto the same ids */
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c1, 6);
+    cp_store_conn_close(s, c2, 6);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h1, 7, &c1, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_eq(last, 2);
+    ck_assert_int_eq(send(s, c1, 2, 1, 5, 5, true), 1);   /* dict applied, values dropped */
+    ck_assert_int_eq(send(s, c1, 3, 1, 5, 5, false), 0);
+    query(NULL, &p);
+    ck_assert_uint_eq(p.n_stacks, 2);
+    ck_assert_uint_eq(p.total, 342);
+    cp_profile_free(&p);
+
+    cp_store_reader_t *r;
+    cp_buf_t b = CP_BUF_INIT;
+    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
+    ck_assert_int_eq(cp_store_apps_json(r, &b), 0);
+    cp_buf_append(&b, "", 1);
+    ck_assert_str_eq((char *)b.data, "{\"apps\":[{\"name\":\"app1\",\"instances\":2,\"connected\":1,"
+                                     "\"types\":[\"cpu\"],\"last_seen\":5}]}");
+    cp_buf_reset(&b);
+    ck_assert_int_eq(cp_store_instances_json(r, "nope", &b), CP_ENOTFOUND);
+    cp_store_query_t q = {"app1", "wall", NULL, 0, 1000};
+    cp_profile_t p2;
+    char err[128] = "";
+    ck_assert_int_eq(cp_store_profile(r, &q, &p2, err, sizeof err), CP_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err, "unknown type"));
+    cp_buf_fini(&b);
+    cp_store_reader_close(r);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c1, 8);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+}
+END_TEST
+
+START_TEST(test_store_gap_in_delta_is_rejected)
+{
+    cp_store_t *s;
+    cp_store_conn_t *c;
+    uint64_t last;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_hello_t h = hello("i1", NULL, 0);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
+    cp_str_t strs[] = {{"x", 1}};
+    cp_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.seq = 1;
+    b.str_first = 3;   /* nothing sent before: must be 0 */
+    b.strs = strs;
+    b.n_strs = 1;
+    ck_assert_int_eq(cp_store_conn_batch(s, c, &b, 1, NULL, NULL), CP_EGAP);
+    cp_store_conn_close(s, c, 2);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+}
+END_TEST
+
+START_TEST(test_store_labels_match_whole_pairs)
+{
+    ck_assert(cp_store_labels_match("a=1,b=2", NULL));
+    ck_assert(cp_store_labels_match("a=1,b=2", ""));
+    ck_assert(cp_store_labels_match("a=1,b=2", "b=2"));
+    ck_assert(cp_store_labels_match("a=1,b=2", "b=2,a=1"));
+    ck_assert(!cp_store_labels_match("a=1,b=2", "b=22"));
+    ck_assert(!cp_store_labels_match("a=1,b=22", "b=2"));
+    ck_assert(!cp_store_labels_match("", "a=1"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store_sqlite");
+    TCase *tc = tcase_create("ingest");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
+    tcase_add_test(tc, test_store_gap_in_delta_is_rejected);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("labels");
+    tcase_add_test(tc, test_store_labels_match_whole_pairs);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

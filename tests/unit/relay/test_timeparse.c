@@ -1,0 +1,89 @@
+/* test_timeparse.c - the query API's time and duration syntax. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "error.h"
+#include "relay.h"
+
+#define NOW 1763773000000LL
+
+START_TEST(test_timeparse_relative_subtracts_duration)
+{
+    int64_t t;
+    ck_assert_int_eq(cp_time_parse("now", NOW, &t), 0);
+    ck_assert_int_eq(t, NOW);
+    ck_assert_int_eq(cp_time_parse("now-15m", NOW, &t), 0);
+    ck_assert_int_eq(t, NOW - 15 * 60000);
+    ck_assert_int_eq(cp_time_parse("now-24h", NOW, &t), 0);
+    ck_assert_int_eq(t, NOW - 86400000);
+    ck_assert_int_eq(cp_time_parse("now+1m", NOW, &t), 0);
+    ck_assert_int_eq(t, NOW + 60000);
+}
+END_TEST
+
+START_TEST(test_timeparse_unix_seconds_become_ms)
+{
+    int64_t t;
+    ck_assert_int_eq(cp_time_parse("1763773000", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773000000LL);
+    ck_assert_int_eq(cp_time_parse("1763773000.25", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773000250LL);
+}
+END_TEST
+
+START_TEST(test_timeparse_rfc3339_with_offsets)
+{
+    int64_t t;
+    ck_assert_int_eq(cp_time_parse("2025-11-22T01:00:00Z", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773200000LL);
+    ck_assert_int_eq(cp_time_parse("2025-11-22T03:00:00+02:00", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773200000LL);
+    ck_assert_int_eq(cp_time_parse("2025-11-22T01:00:00.5Z", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773200500LL);
+}
+END_TEST
+
+START_TEST(test_timeparse_garbage_is_einval)
+{
+    int64_t t;
+    const char *bad[] = {"", "yesterday", "now-", "now-5x", "now*2", "12abc", "-5",
+                         "2025-11-22T01:00:00", "2025-13-22T01:00:00Z", "2025-11-22T01:00Z", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(cp_time_parse(bad[i], NOW, &t) == CP_EINVAL, "accepted '%s'", bad[i]);
+}
+END_TEST
+
+START_TEST(test_duration_units)
+{
+    int64_t d;
+    ck_assert_int_eq(cp_duration_parse("500ms", &d), 0);
+    ck_assert_int_eq(d, 500);
+    ck_assert_int_eq(cp_duration_parse("30", &d), 0);
+    ck_assert_int_eq(d, 30000);
+    ck_assert_int_eq(cp_duration_parse("14d", &d), 0);
+    ck_assert_int_eq(d, 14LL * 86400000);
+    ck_assert_int_eq(cp_duration_parse("2w", &d), 0);
+    ck_assert_int_eq(d, 14LL * 86400000);
+    ck_assert_int_eq(cp_duration_parse("1x", &d), CP_EINVAL);
+    ck_assert_int_eq(cp_duration_parse("-1s", &d), CP_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("timeparse");
+    TCase *tc = tcase_create("times");
+    tcase_add_test(tc, test_timeparse_relative_subtracts_duration);
+    tcase_add_test(tc, test_timeparse_unix_seconds_become_ms);
+    tcase_add_test(tc, test_timeparse_rfc3339_with_offsets);
+    tcase_add_test(tc, test_timeparse_garbage_is_einval);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("durations");
+    tcase_add_test(tc, test_duration_units);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
