@@ -127,7 +127,7 @@ try {
   const si = await page.textContent('.search-info');
   check(/1 frame/.test(si) && /63\.\d% of total/.test(si), 'search highlights the match and shows its share', si);
   check(/q=hashloop/.test(page.url()), 'search is in the URL');
-  const rows = await page.$$eval('.ftable tbody tr', trs => trs.map(t => t.dataset.name));
+  const rows = await page.$$eval('.ftable .gbody .grow', trs => trs.map(t => t.dataset.name));
   check(rows.length === 1 && rows[0] === 'com.example.Work.hashLoop', 'table follows the search', rows.join(','));
   await page.fill('#search', 'com.example');
   await page.waitForFunction(() => /frames/.test(document.querySelector('.search-info').textContent));
@@ -145,7 +145,7 @@ try {
   check(/Work\.process/.test(decodeURIComponent(zoomUrl)), 'click zooms and the zoom path is in the URL');
   const zb = await labelBox(page, 'com.example.Work.process');
   check(zb && zb.w > 1300, 'zoomed frame spans the full width', zb && zb.w);
-  const tRows = await page.$$eval('.ftable tbody tr', trs => trs.map(t => t.dataset.name));
+  const tRows = await page.$$eval('.ftable .gbody .grow', trs => trs.map(t => t.dataset.name));
   check(!tRows.includes('java.lang.Thread.sleep') && tRows.includes('java.lang.String.split'), 'table shows the functions under the zoomed frame', tRows.length);
   check(/under the zoomed frame/.test(await page.textContent('.tfoot')), 'table says it follows the zoom');
   await shot(page, OUT, '05-zoom');
@@ -161,15 +161,15 @@ try {
   check(/2\.20k/.test(await page.textContent('.status-line')), 'new data is shown after the update', await page.textContent('.status-line'));
 
   // --- table sort and row click
-  await page.click('.ftable th[data-key=total]');
-  const sorted = await page.$$eval('.ftable tbody tr', trs => trs.map(t => t.dataset.name));
+  await page.click('.ftable .gh[data-key=total]');
+  const sorted = await page.$$eval('.ftable .gbody .grow', trs => trs.map(t => t.dataset.name));
   check(sorted[0] === 'com.example.Work.process' || sorted[0] === 'java.lang.Thread.run', 'sorting by total puts the widest function first', sorted[0]);
-  await page.click('.ftable th[data-key=name]');
-  const byName = await page.$$eval('.ftable tbody tr', trs => trs.map(t => t.dataset.name));
+  await page.click('.ftable .gh[data-key=name]');
+  const byName = await page.$$eval('.ftable .gbody .grow', trs => trs.map(t => t.dataset.name));
   check(byName.join() === byName.slice().sort((a, b) => a.localeCompare(b)).join(), 'sorting by name works');
   await page.click('text=Reset zoom');
   await page.waitForFunction(() => !/zoom=/.test(location.hash));
-  await page.click('.ftable tbody tr[data-name="java.lang.String.split"]');
+  await page.click('.ftable .gbody .grow[data-name="java.lang.String.split"]');
   await page.waitForFunction(() => /q=%3Djava.lang.String.split|q==java.lang.String.split/.test(location.hash));
   const zr = decodeURIComponent(page.url());
   check(/zoom=.*Work\.parse/.test(zr), 'a table row focuses the graph on that function', zr.slice(zr.indexOf('#')));
@@ -186,7 +186,7 @@ try {
   // --- shared link opens the same view
   await page.fill('#search', '');
   await page.waitForFunction(() => !/q=/.test(location.hash));
-  await page.click('.ftable tbody tr[data-name="com.example.Work.process"]');
+  await page.click('.ftable .gbody .grow[data-name="com.example.Work.process"]');
   await page.waitForFunction(() => /zoom=/.test(location.hash));
   const shared = page.url();
   const p2 = await newPage(browser);
@@ -261,21 +261,35 @@ try {
     const frame = () => new Promise(r => requestAnimationFrame(() => r()));
     const res = {};
     const v = window.cprof.view();
-    const time = async (name, fn) => {
-      await frame();
-      const t0 = performance.now(); fn(); res[name] = performance.now() - t0;
-      await frame();
+    // Median of 5 runs of: the JS plus the style and layout it causes
+    // (offsetHeight forces layout). `undo` puts the view back between runs.
+    const time = async (name, fn, undo) => {
+      const runs = [];
+      for (let k = 0; k < 5; k++) {
+        await frame();
+        const t0 = performance.now(); fn(); void document.body.offsetHeight; runs.push(performance.now() - t0);
+        await frame();
+        if (undo) undo();
+      }
+      runs.sort((a, b) => a - b);
+      res[name] = runs[2];
+      res[name + '_max'] = runs[4];
     };
     const p = v.profile;
     // a mid-size frame to zoom into
     let mid = 1;
     for (let i = 1; i < p.n; i++) if (p.total[i] < p.rootTotal * 0.3 && p.total[i] > p.rootTotal * 0.05 && p.depth[i] >= 2) { mid = i; break; }
-    await time('zoom', () => window.cprof.setState({ zoom: p.pathOf(mid).join(';') }));
-    await time('unzoom', () => window.cprof.setState({ zoom: null }));
-    await time('search', () => window.cprof.setState({ q: 'Class12' }));
-    await time('search_regex', () => window.cprof.setState({ q: '/method(1|2)$/' }));
-    await time('clear_search', () => window.cprof.setState({ q: null }));
-    await time('sort', () => v.table.sortBy('name'));
+    const S = patch => () => window.cprof.setState(patch);
+    await time('zoom', S({ zoom: p.pathOf(mid).join(';') }), S({ zoom: null }));
+    window.cprof.setState({ zoom: p.pathOf(mid).join(';') });
+    await time('unzoom', S({ zoom: null }), S({ zoom: p.pathOf(mid).join(';') }));
+    window.cprof.setState({ zoom: null });
+    await time('search', S({ q: 'Class12' }), S({ q: null }));
+    await time('search_regex', S({ q: '/method(1|2)$/' }), S({ q: null }));
+    window.cprof.setState({ q: 'Class12' });
+    await time('clear_search', S({ q: null }), S({ q: 'Class12' }));
+    window.cprof.setState({ q: null });
+    await time('sort', () => v.table.sortBy('name'), () => v.table.sortBy('self'));
     await time('redraw', () => v.fg.render());
     res.drawnNodes = v.fg.lastRender.drawn;
     res.labels = v.fg.lastRender.labels;
@@ -289,11 +303,26 @@ try {
   for (let k = 0; k < 20; k++) await perf.mouse.move(cb.x + 50 + k * 60, cb.y + 18 * 3 + 9);
   const hoverMs = (Date.now() - t0) / 20;
   check(hoverMs < 100, 'big profile: hover under 100 ms per move (incl. protocol)', `${hoverMs.toFixed(1)} ms`);
-  const nb = await labelBox(perf, 'com.example.Needle.findMe');
-  const tc = Date.now();
+  const nb = await perf.evaluate(() => {
+    document.querySelector('.fg-canvas').scrollIntoView(); window.scrollBy(0, -120);
+    for (const d of document.querySelectorAll('.fg-label')) {
+      const r = d.getBoundingClientRect();
+      if (!d.hidden && parseFloat(d.style.top) >= 36 && r.width > 40 && r.width < 800) return { x: r.left + 20, y: r.top + r.height / 2 };
+    }
+    return null;
+  });
+  // Input latency of a real click: from the event's timestamp to the end of
+  // the app's handler plus layout (a listener added after the graph's).
+  await perf.evaluate(() => {
+    document.querySelector('.fg-canvas').addEventListener('click', e => {
+      void document.body.offsetHeight;
+      window.clickLatency = performance.now() - e.timeStamp;
+    });
+  });
   await perf.mouse.click(nb.x, nb.y);
-  await perf.waitForFunction(() => /zoom=/.test(location.hash));
-  check(Date.now() - tc < 300, 'big profile: click-to-zoom answers at once (incl. protocol)', `${Date.now() - tc} ms`);
+  await perf.waitForFunction(() => /zoom=/.test(location.hash) && window.clickLatency != null);
+  const lat = await perf.evaluate(() => window.clickLatency);
+  check(lat < 100, 'big profile: a real click zooms in under 100 ms (event to layout)', `${lat.toFixed(1)} ms`);
   console.log('# big profile timings ' + JSON.stringify(Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v * 10) / 10]))) + ` first draw ${drawn} ms`);
   await perf.click('text=Reset zoom');
   await perf.fill('#search', 'Class12');

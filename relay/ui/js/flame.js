@@ -36,13 +36,27 @@ const KIND_HSL = [
   [0, 0, 62],      // 9 error
 ];
 
-export function kindColour(kind, name, dim = false) {
-  const [h, s, l] = KIND_HSL[kind] || KIND_HSL[0];
+// Colours come from a small palette (16 shades per kind) so that drawing can
+// batch all rectangles of one colour into one path: few fillStyle changes.
+const SHADES = 16;
+const DIFF_LEVELS = 20;        // per side of zero
+
+function kindBucket(kind, name) {
   const j = name ? hash(name) : 0;
-  const hh = h + ((j & 15) - 7.5) * 1.2;
-  const ll = l + (((j >>> 4) & 15) - 7.5) * 0.7;
+  return ((kind >= 0 && kind < KIND_HSL.length ? kind : 0) * SHADES) + (j & 15);
+}
+
+function bucketColour(b, dim) {
+  const kind = Math.floor(b / SHADES), v = b % SHADES;
+  const [h, s, l] = KIND_HSL[kind] || KIND_HSL[0];
+  const hh = h + ((v & 3) - 1.5) * 4;
+  const ll = l + ((v >> 2) - 1.5) * 3.5;
   if (dim) return `hsl(${hh.toFixed(0)},${(s * 0.25).toFixed(0)}%,88%)`;
   return `hsl(${hh.toFixed(0)},${s}%,${ll.toFixed(0)}%)`;
+}
+
+export function kindColour(kind, name, dim = false) {
+  return bucketColour(kindBucket(kind, name), dim);
 }
 
 // Diff colour: t in [-1, 1], negative = less (improvement, blue),
@@ -67,7 +81,6 @@ export class FlameGraph {
     this.match = null;       // per-node Uint8Array, or null when no search
     this.searchInfo = null;
     this.colours = null;     // cached fill style per name id
-    this.dimColours = null;
     this.diffScale = 0.05;   // |change| (fraction of total) that is full colour
     this.labelPool = [];
     this.hover = -1;
@@ -101,11 +114,8 @@ export class FlameGraph {
     this.profile = profile;
     const nn = profile.names.length;
     this.colours = new Array(nn);
-    this.dimColours = new Array(nn);
-    if (profile.diff) {
-      this.diffScale = diffScale || this._autoDiffScale();
-      this.diffColours = new Array(profile.n);
-    }
+    this.palette = [];
+    if (profile.diff) this.diffScale = diffScale || this._autoDiffScale();
     this.zoom = zoomPath ? profile.findPath(zoomPath) : 0;
     this.match = null;
     this._applySearch();
@@ -134,7 +144,6 @@ export class FlameGraph {
   setZoom(i, notify = false) {
     if (!this.profile) return;
     this.zoom = Math.max(0, Math.min(i, this.profile.n - 1));
-    this._applySearch();
     this.render();
     if (notify && this.opts.onZoom) this.opts.onZoom(this.zoom);
   }
@@ -159,19 +168,35 @@ export class FlameGraph {
     if (this.opts.onSearchInfo) this.opts.onSearchInfo(this.searchInfo);
   }
 
-  _fill(i) {
+  // Palette bucket of node i (see bucketColour / diffColour); dimmed
+  // (non-matching during a search) colours sit in the upper half.
+  _bucket(i) {
     const p = this.profile;
-    const dim = this.match && !this.match[i];
+    const dim = this.match && !this.match[i] ? 1 : 0;
     if (p.diff) {
-      const c = diffColour(this.nodeDelta(i) / this.diffScale, dim);
-      return c;
+      const t = Math.max(-1, Math.min(1, this.nodeDelta(i) / this.diffScale));
+      return Math.round(t * DIFF_LEVELS) + DIFF_LEVELS + dim * (2 * DIFF_LEVELS + 1);
     }
     const k = p.name[i];
-    const cache = dim ? this.dimColours : this.colours;
-    let c = cache[k];
-    if (!c) c = cache[k] = kindColour(p.kinds[k] ?? 0, p.names[k], dim);
-    return c;
+    let b = this.colours[k];
+    if (b === undefined) b = this.colours[k] = kindBucket(p.kinds[k] ?? 0, p.names[k]);
+    return b + dim * KIND_HSL.length * SHADES;
   }
+
+  _paletteColour(b) {
+    let c = this.palette[b];
+    if (c) return c;
+    if (this.profile.diff) {
+      const half = 2 * DIFF_LEVELS + 1;
+      c = diffColour(((b % half) - DIFF_LEVELS) / DIFF_LEVELS, b >= half);
+    } else {
+      const half = KIND_HSL.length * SHADES;
+      c = bucketColour(b % half, b >= half);
+    }
+    return (this.palette[b] = c);
+  }
+
+  _fill(i) { return this._paletteColour(this._bucket(i)); }
 
   render() {
     const t0 = performance.now();
@@ -208,6 +233,8 @@ export class FlameGraph {
     }
     let drawn = 0;
     const end = p.end[z];
+    // Pass 1: pick the visible nodes and sort them into colour buckets.
+    const buckets = new Map();
     for (let i = z; i < end;) {
       const w = p.total[i] * scale;
       if (w < MIN_W) {
@@ -216,12 +243,23 @@ export class FlameGraph {
         i = par >= z ? p.end[par] : end;
         continue;
       }
-      const x = (p.start[i] - x0) * scale;
-      ctx.fillStyle = this._fill(i);
-      ctx.fillRect(x, p.depth[i] * ROW, w > 2 ? w - 1 : w, ROW - 1);
+      const b = this._bucket(i);
+      let list = buckets.get(b);
+      if (!list) buckets.set(b, (list = []));
+      list.push(i);
       drawn++;
-      if (w >= LABEL_W && lab.length < MAX_LABELS * 3) lab.push(i, x, w);
+      if (w >= LABEL_W && lab.length < MAX_LABELS * 3) lab.push(i, (p.start[i] - x0) * scale, w);
       i++;
+    }
+    // Pass 2: one path and one fill per colour.
+    for (const [b, list] of buckets) {
+      ctx.fillStyle = this._paletteColour(b);
+      ctx.beginPath();
+      for (const i of list) {
+        const w = p.total[i] * scale;
+        ctx.rect((p.start[i] - x0) * scale, p.depth[i] * ROW, w > 2 ? w - 1 : w, ROW - 1);
+      }
+      ctx.fill();
     }
     if (p.diff) this._drawDiffMarkers(ctx, z, scale, x0);
     this._placeLabels();

@@ -138,7 +138,9 @@ export class Profile {
   // case-insensitive substring, `=name` for one exact name, or a regular
   // expression when written /re/.
   matchNames(query) {
+    if (this._mq === query && this._mm) return this._mm;   // graph and table ask in turn
     const m = new Uint8Array(this.names.length);
+    this._mq = query; this._mm = m;
     if (!query) return m;
     let test;
     const re = /^\/(.+)\/$/.exec(query);

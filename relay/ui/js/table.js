@@ -12,7 +12,8 @@ import { KIND_NAMES } from './profile.js';
 import { el, clear, pct, fmtValue, signedPct } from './util.js';
 import { kindColour } from './flame.js';
 
-const LIMIT = 300;
+const LIMIT = 100;      // rows drawn at first; "show more" adds MORE
+const MORE = 400;
 
 export class FunctionsTable {
   constructor(host, opts = {}) {
@@ -20,7 +21,7 @@ export class FunctionsTable {
     this.opts = opts;
     this.sortKey = opts.sortKey || 'self';
     this.sortDesc = true;
-    this.showAll = false;
+    this.limit = LIMIT;
     this.selected = null;
     host.classList.add('ftable');
   }
@@ -31,6 +32,7 @@ export class FunctionsTable {
     this.within = within;
     this.nameMatch = nameMatch;
     this.fns = profile.functions(within);
+    this.limit = LIMIT;
     this.render();
   }
 
@@ -81,70 +83,114 @@ export class FunctionsTable {
     let ids = f.ids;
     if (this.nameMatch) ids = ids.filter(k => this.nameMatch[k]);
     const key = this.sortKey, desc = this.sortDesc;
-    const vals = new Map();
-    for (const k of ids) vals.set(k, this.sortValue(key, k));
-    ids = ids.slice().sort((a, b) => {
-      const va = vals.get(a), vb = vals.get(b);
-      let c = typeof va === 'string' ? va.localeCompare(vb) : va - vb;
-      if (key === 'dself' || key === 'dtot') c = Math.abs(va) - Math.abs(vb) || c;
-      return desc ? -c : c;
-    });
-    const shown = this.showAll ? ids : ids.slice(0, LIMIT);
+    const sign = desc ? -1 : 1;
+    if (key === 'name') {
+      const names = p.names;
+      ids = ids.slice().sort((a, b) => sign * (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+    } else {
+      // Sort keys in a typed array indexed by name id: no Map, no boxing.
+      const vals = new Float64Array(p.names.length);
+      const absolute = key === 'dself' || key === 'dtot';   // biggest change first, either sign
+      for (const k of ids) { const v = this.sortValue(key, k); vals[k] = absolute ? Math.abs(v) : v; }
+      ids = Int32Array.from(ids).sort((a, b) => sign * (vals[a] - vals[b]) || a - b);
+    }
+    const shown = Array.from(ids.length > this.limit ? ids.subarray ? ids.subarray(0, this.limit) : ids.slice(0, this.limit) : ids);
     const all = p.diff ? 1 : (p.sum || p.rootTotal || 1);
-    const head = el('tr', null, cols.map(c => {
+    const head = el('div.grow.ghead', { role: 'row' }, cols.map(c => {
       const active = c.key === key || c.sortAs === key;
-      return el('th' + (c.num ? '.num' : ''), {
-        scope: 'col', tabindex: '0', 'data-key': c.sortAs || c.key,
+      return el('div.gh' + (c.num ? '.num' : ''), {
+        role: 'columnheader', tabindex: '0', 'data-key': c.sortAs || c.key,
         'aria-sort': active ? (desc ? 'descending' : 'ascending') : 'none',
         onclick: () => this.sortBy(c.sortAs || c.key),
         onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.sortBy(c.sortAs || c.key); } },
       }, c.label, active ? el('span.sort', { text: desc ? ' \u25be' : ' \u25b4', 'aria-hidden': 'true' }) : null);
     }));
-    const body = shown.map(k => {
-      const name = p.names[k];
-      const kind = p.kinds[k] ?? 0;
-      const sw = el('span.swatch', { title: KIND_NAMES[kind] || '' });
-      sw.style.background = kindColour(kind, name);
-      const tr = el('tr' + (this.selected === name ? '.selected' : ''), {
-        tabindex: '0', 'data-name': name,
-        onclick: () => this.select(name),
-        onkeydown: e => { if (e.key === 'Enter') this.select(name); },
-      }, el('td.name', { title: name }, sw, el('span.fn', { text: name })));
-      if (!p.diff) {
-        tr.append(
-          el('td.num', { text: fmtValue(f.self[k], p.unit) }),
-          barCell(f.self[k] / all),
-          el('td.num', { text: fmtValue(f.total[k], p.unit) }),
-          barCell(f.total[k] / all));
-      } else {
-        const bs = p.baseSum || 1, cs = p.cmpSum || 1;
-        const b1 = 100 * f.bSelf[k] / bs, c1 = 100 * f.cSelf[k] / cs;
-        const b2 = 100 * f.bTot[k] / bs, c2 = 100 * f.cTot[k] / cs;
-        tr.append(
-          el('td.num', { text: b1.toFixed(2) + '%' }), el('td.num', { text: c1.toFixed(2) + '%' }),
-          deltaCell(c1 - b1),
-          el('td.num', { text: b2.toFixed(2) + '%' }), el('td.num', { text: c2.toFixed(2) + '%' }),
-          deltaCell(c2 - b2));
-      }
-      return tr;
-    });
-    const table = el('table.data', null,
-      el('caption.sr-only', { text: 'Functions by ' + key + (this.nameMatch ? ', matching the search' : '') }),
-      el('thead', null, head), el('tbody', null, body));
-    const foot = el('div.tfoot', null,
+    // The table is an ARIA grid of divs (role table/row/cell): each row is
+    // a CSS grid with fixed column widths and content-visibility: auto, so
+    // the browser lays out only the rows on screen. Rows are recycled
+    // between renders (only their text changes) and clicks are delegated:
+    // re-sorting or re-zooming a big profile costs little more than text.
+    const colsKey = cols.map(c => c.key).join();
+    if (colsKey !== this.colsKey) {
+      this.colsKey = colsKey;
+      this.pool = [];
+      this.tbody = el('div.gbody', {
+        role: 'rowgroup',
+        onclick: e => { const tr = e.target.closest('.grow'); if (tr && tr.dataset.name) this.select(tr.dataset.name); },
+        onkeydown: e => { const tr = e.target.closest('.grow'); if (e.key === 'Enter' && tr && tr.dataset.name) this.select(tr.dataset.name); },
+      });
+      this.thead = el('div.ghead-group', { role: 'rowgroup' });
+      this.table = el('div.grid' + (p.diff ? '.diff' : ''), { role: 'table' }, this.thead, this.tbody);
+      this.foot = el('div.tfoot');
+      clear(this.host).append(this.table, this.foot);
+    }
+    clear(this.thead).append(head);
+    this.table.setAttribute('aria-label', 'Functions by ' + key + (this.nameMatch ? ', matching the search' : ''));
+    while (this.pool.length < shown.length) {
+      const r = this.makeRow(p.diff);
+      this.pool.push(r);
+      this.tbody.append(r.tr);
+    }
+    while (this.pool.length > shown.length) this.pool.pop().tr.remove();
+    for (let j = 0; j < shown.length; j++) this.fillRow(this.pool[j], shown[j], all);
+    clear(this.foot).append(
       `${ids.length.toLocaleString()} function${ids.length === 1 ? '' : 's'}` +
       (this.within > 0 ? ' under the zoomed frame' : '') + (this.nameMatch ? ' matching the search' : ''),
-      ids.length > shown.length ? el('button.link', { onclick: () => { this.showAll = true; this.render(); },
-        text: `show all (${ids.length - shown.length} more)` }) : null);
-    clear(this.host).append(table, foot);
+      ids.length > shown.length ? el('button.link', { onclick: () => { this.limit += MORE; this.render(); },
+        text: `show ${Math.min(MORE, ids.length - shown.length)} more (of ${ids.length - shown.length})` }) : null);
     this.lastRender = { ms: performance.now() - t0, rows: shown.length };
+  }
+
+  makeRow(diff) {
+    const r = { sw: el('span.swatch'), fn: el('span.fn'), cells: [] };
+    r.name = el('div.gc.name', { role: 'cell' }, r.sw, r.fn);
+    r.tr = el('div.grow', { role: 'row', tabindex: '0' }, r.name);
+    const n = diff ? 6 : 4;
+    for (let c = 0; c < n; c++) {
+      let td;
+      if (!diff && (c === 1 || c === 3)) {
+        const bar = el('span.bar'), pv = el('span.pv');
+        td = el('div.gc.num.pct', { role: 'cell' }, el('span.barwrap', null, bar), pv);
+        td.bar = bar; td.pv = pv;
+      } else td = el('div.gc.num', { role: 'cell' });
+      r.cells.push(td);
+      r.tr.append(td);
+    }
+    return r;
+  }
+
+  fillRow(r, k, all) {
+    const p = this.profile, f = this.fns;
+    const name = p.names[k];
+    const kind = p.kinds[k] ?? 0;
+    if (r.k === k && r.p === p && r.f === f && r.sel === (this.selected === name)) return;
+    r.k = k; r.p = p; r.f = f; r.sel = this.selected === name;
+    r.tr.dataset.name = name;
+    r.tr.classList.toggle('selected', r.sel);
+    r.name.title = name;
+    r.fn.textContent = name;
+    r.sw.title = KIND_NAMES[kind] || '';
+    r.sw.style.background = kindColour(kind, name);
+    const c = r.cells;
+    if (!p.diff) {
+      c[0].textContent = fmtValue(f.self[k], p.unit);
+      setBar(c[1], f.self[k] / all);
+      c[2].textContent = fmtValue(f.total[k], p.unit);
+      setBar(c[3], f.total[k] / all);
+    } else {
+      const bs = p.baseSum || 1, cs = p.cmpSum || 1;
+      const b1 = 100 * f.bSelf[k] / bs, c1 = 100 * f.cSelf[k] / cs;
+      const b2 = 100 * f.bTot[k] / bs, c2 = 100 * f.cTot[k] / cs;
+      c[0].textContent = b1.toFixed(2) + '%'; c[1].textContent = c1.toFixed(2) + '%'; setDelta(c[2], c1 - b1);
+      c[3].textContent = b2.toFixed(2) + '%'; c[4].textContent = c2.toFixed(2) + '%'; setDelta(c[5], c2 - b2);
+    }
   }
 
   sortBy(key) {
     if (this.sortKey === key) this.sortDesc = !this.sortDesc;
     else { this.sortKey = key; this.sortDesc = key !== 'name'; }
     this.render();
-    const th = this.host.querySelector(`th[data-key="${key}"]`);
+    const th = this.host.querySelector(`.gh[data-key="${key}"]`);
     if (th) th.focus();
   }
 
@@ -154,13 +200,12 @@ export class FunctionsTable {
   }
 }
 
-function barCell(frac) {
-  const bar = el('span.bar');
-  bar.style.width = Math.min(100, Math.max(0, frac * 100)).toFixed(1) + '%';
-  return el('td.num.pct', null, el('span.barwrap', null, bar), el('span.pv', { text: pct(frac, 1) }));
+function setBar(td, frac) {
+  td.bar.style.width = Math.min(100, Math.max(0, frac * 100)).toFixed(1) + '%';
+  td.pv.textContent = pct(frac, 1);
 }
 
-function deltaCell(d) {
-  const cls = d > 0.005 ? '.worse' : d < -0.005 ? '.better' : '';
-  return el('td.num.delta' + cls, { text: signedPct(d) });
+function setDelta(td, d) {
+  td.textContent = signedPct(d);
+  td.className = 'gc num delta' + (d > 0.005 ? ' worse' : d < -0.005 ? ' better' : '');
 }
