@@ -12,11 +12,14 @@
    relay gets the profile; detach works there too.
 Needs root (useradd, unshare); skips with a message otherwise."""
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import JDKS, Relay, check, jdk_name, log, main, share, skip  # noqa: E402
+from cplib import AGENT, CPROF, JDKS, Relay, check, jdk_name, log, main, share, skip  # noqa: E402
 from attach_helpers import (agent_maps, alive_ticks, check_no_crash, cprof, ensure_user,  # noqa: E402
                             find_java_child, quiet_jvm_args, start_wrapped, stop, target,
                             wait_for)
@@ -33,6 +36,7 @@ def wait_ticks(p, n=1, timeout=20):
 def other_user(relay, jdk, uid, gid):
     name = jdk_name(jdk)
     prog = target()
+    paths = set()
     p = start_wrapped(prog, jdk, ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
                                   "--clear-groups"], args=["60"],
                       jvm_args=quiet_jvm_args(jdk), tag="user")
@@ -42,9 +46,25 @@ def other_user(relay, jdk, uid, gid):
         with open("/proc/%d/status" % pid) as f:
             st = f.read()
         check("\t%d\t" % uid in st.split("Uid:")[1].split("\n")[0], "JVM not running as uid %d" % uid)
-        app = "attach-user-" + name
-        r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "flush=1s")
+        # a non-root user may not attach to somebody else's JVM: clear error
+        r = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
+                            CPROF, "attach", str(os.getpid())], capture_output=True, text=True)
+        check(r.returncode == 1 and "permission denied" in r.stderr,
+              "non-root attach to root's process: %d %r" % (r.returncode, r.stderr))
+        # the agent sits where the JVM's user cannot read it (0700 dir): cprof
+        # must copy it to /tmp for them
+        private = tempfile.mkdtemp(prefix="cprof-private-")
+        try:
+            shutil.copy(AGENT, private)
+            app = "attach-user-" + name
+            r = cprof("attach", "--agent", os.path.join(private, "libcprof-jvm.so"), pid,
+                      "relay=" + relay.ws, "app=" + app, "flush=1s")
+        finally:
+            shutil.rmtree(private)
         check("uid %d" % uid in r.stdout, r.stdout)
+        paths = agent_maps(pid)
+        check(len(paths) == 1 and list(paths)[0].startswith("/tmp/libcprof-jvm-"),
+              "agent not copied for the other user: %s" % paths)
         relay.wait_profile(app, "cpu", hot, timeout=30)
         cprof("detach", pid)
         time.sleep(1)
@@ -52,6 +72,12 @@ def other_user(relay, jdk, uid, gid):
         check_no_crash(p)
     finally:
         stop(p)
+        for path in paths:
+            if path.startswith("/tmp/libcprof-jvm-"):   # our copy; its JVM is gone
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
 
 
 def container(relay, jdk):
