@@ -319,10 +319,16 @@ try {
       window.clickLatency = performance.now() - e.timeStamp;
     });
   });
-  await perf.mouse.click(nb.x, nb.y);
-  await perf.waitForFunction(() => /zoom=/.test(location.hash) && window.clickLatency != null);
-  const lat = await perf.evaluate(() => window.clickLatency);
-  check(lat < 100, 'big profile: a real click zooms in under 100 ms (event to layout)', `${lat.toFixed(1)} ms`);
+  const lats = [];
+  for (let k = 0; k < 3; k++) {
+    await perf.evaluate(() => { window.clickLatency = null; window.cprof.setState({ zoom: null }); });
+    await sleep(100);
+    await perf.mouse.click(nb.x, nb.y);
+    await perf.waitForFunction(() => /zoom=/.test(location.hash) && window.clickLatency != null);
+    lats.push(await perf.evaluate(() => window.clickLatency));
+  }
+  lats.sort((a, b) => a - b);
+  check(lats[1] < 100, 'big profile: a real click zooms in under 100 ms (event to layout, median of 3)', lats.map(x => x.toFixed(1)).join(' ') + ' ms');
   console.log('# big profile timings ' + JSON.stringify(Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v * 10) / 10]))) + ` first draw ${drawn} ms`);
   await perf.click('text=Reset zoom');
   await perf.fill('#search', 'Class12');

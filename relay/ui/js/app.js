@@ -430,8 +430,10 @@ class AppView {
   applyView(s) {
     if (!this.profile) return;
     const zi = s.zoom ? this.profile.findPath(s.zoom.split(ZOOM_SEP)) : 0;
-    if ((s.q || '') !== (this.fg.query || '')) { this.fg.query = s.q || ''; this.fg._applySearch(); }
-    this.fg.setZoom(zi);
+    const searchChanged = (s.q || '') !== (this.fg.query || '');
+    if (searchChanged) { this.fg.query = s.q || ''; this.fg._applySearch(); }
+    // A click already zoomed the graph before it told us: draw only once.
+    if (zi !== this.fg.zoom || searchChanged) this.fg.setZoom(zi);
     this.afterGraph(s);
   }
 
@@ -614,8 +616,10 @@ class CompareView {
 
   applyView(s) {
     if (!this.profile) return;
-    if ((s.q || '') !== (this.fg.query || '')) { this.fg.query = s.q || ''; this.fg._applySearch(); }
-    this.fg.setZoom(s.zoom ? this.profile.findPath(s.zoom.split(ZOOM_SEP)) : 0);
+    const searchChanged = (s.q || '') !== (this.fg.query || '');
+    if (searchChanged) { this.fg.query = s.q || ''; this.fg._applySearch(); }
+    const zi = s.zoom ? this.profile.findPath(s.zoom.split(ZOOM_SEP)) : 0;
+    if (zi !== this.fg.zoom || searchChanged) this.fg.setZoom(zi);
     this.table.selected = s.q && s.q[0] === '=' ? s.q.slice(1) : null;
     this.table.update(this.profile, this.fg.zoom, s.q ? this.profile.matchNames(s.q) : null);
   }
