@@ -242,7 +242,9 @@ int cp_stack_dict_intern_string(cp_stack_dict_t *d, const char *s, size_t len, u
 {
     if (len > UINT32_MAX - 1 || (len && !s))
         return CP_EINVAL;
-    uint32_t h = hash_bytes(s ? s : "", len, 0x5354);
+    if (!s)
+        s = "";   /* memcmp/memcpy must not see NULL, even for 0 bytes */
+    uint32_t h = hash_bytes(s, len, 0x5354);
     if (d->str_ix.slots) {
         uint32_t mask = d->str_ix.mask;
         for (uint32_t i = h & mask; d->str_ix.slots[i]; i = (i + 1) & mask) {

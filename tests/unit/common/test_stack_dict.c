@@ -260,6 +260,11 @@ START_TEST(test_stack_dict_bad_arguments_return_einval)
     ck_assert_int_eq(cp_stack_dict_intern_stack(D, NULL, 3, &id), CP_EINVAL);
     ck_assert_int_eq(cp_stack_dict_intern_string(D, NULL, 0, &id), 0);
     ck_assert_str_eq(cp_stack_dict_string(D, id, NULL), "");
+    uint32_t id2;   /* NULL,0 and "" are the same string (compared, not crashed on) */
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, NULL, 0, &id2), 0);
+    ck_assert_uint_eq(id2, id);
+    ck_assert_int_eq(cp_stack_dict_intern_string(D, "", 0, &id2), 0);
+    ck_assert_uint_eq(id2, id);
     cp_stack_dict_destroy(NULL);
 }
 END_TEST
