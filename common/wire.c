@@ -52,7 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WIRE_MAX_NEST 32    /* nesting of skipped (unknown) values */
+#define WIRE_MAX_NEST 16    /* nesting of skipped (unknown) values */
 
 const cp_wire_limits_t cp_wire_default_limits = {
     .max_message    = 16u << 20,
