@@ -9,11 +9,22 @@
  *
  * and runs "tasks" on C threads for S seconds (default 30): each task burns
  * CPU in TaskRunner.runTask, as an executor spends its time in task code.
- * The agent must recognise it by its main class and arguments alone. */
+ * The agent must recognise it by its main class and arguments alone.
+ *
+ * PySpark mode (-Dspark.pyspark.python=/usr/bin/python3
+ * -Dcprof.test.pythonpath=DIR -Dcprof.test.command=FILE): tasks run in
+ * Python workers forked by `python -m pyspark.daemon` (a stand-in from
+ * tests/python), through org.apache.spark.api.python.PythonRunner; FILE
+ * holds the pickled function the driver would ship. */
 package org.apache.spark.executor;
+
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import org.apache.spark.api.python.PythonRunner;
 
 public class CoarseGrainedExecutorBackend {
     static volatile long sink;
+    static byte[] pythonCommand;
 
     static final class TaskRunner implements Runnable {
         final long end;
@@ -30,8 +41,17 @@ public class CoarseGrainedExecutorBackend {
 
         public void run() {
             int partition = 0;
-            while (System.currentTimeMillis() < end) {
-                sink += runTask(partition++);
+            try {
+                while (System.currentTimeMillis() < end) {
+                    if (pythonCommand != null) {
+                        sink += PythonRunner.compute(partition++, pythonCommand, 40);
+                    } else {
+                        sink += runTask(partition++);
+                    }
+                }
+            } catch (Exception e) {
+                e.printStackTrace();
+                System.exit(3);
             }
         }
     }
@@ -53,6 +73,12 @@ public class CoarseGrainedExecutorBackend {
         if (appId == null || executorId == null || hostname == null || driverUrl == null) {
             System.err.println("Usage: CoarseGrainedExecutorBackend [options] (missing required)");
             System.exit(1);
+        }
+        String python = System.getProperty("spark.pyspark.python");
+        if (python != null) {
+            pythonCommand = Files.readAllBytes(Paths.get(System.getProperty("cprof.test.command")));
+            int port = PythonRunner.startDaemon(python, System.getProperty("cprof.test.pythonpath"));
+            System.out.println("python daemon listening on 127.0.0.1:" + port);
         }
         System.out.println("executor " + executorId + " of " + appId + " on " + hostname + " started");
         System.out.flush();
