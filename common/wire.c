@@ -493,6 +493,14 @@ int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out)
     }
     if ((rc = validate(m, false, &cp_wire_default_limits, &e)) != 0)
         return rc == CP_EVERSION ? CP_EINVAL : rc;
+    if (m->kind == CP_MSG_BATCH && m->u.batch.dict) {
+        /* A first id past the dictionary's count means the caller's "sent"
+         * counts belong to another dictionary (cleared without a reset). */
+        const cp_batch_t *b = &m->u.batch;
+        if (b->str_first > cp_stack_dict_strings(b->dict) || b->frame_first > cp_stack_dict_frames(b->dict) ||
+            b->stack_first > cp_stack_dict_stacks(b->dict))
+            return CP_EINVAL;
+    }
 
     size_t start = out->len;
     uint8_t hdr[CP_WIRE_HEADER_SIZE] = {'C', 'P', CP_WIRE_VERSION, (uint8_t)m->kind,

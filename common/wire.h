@@ -203,6 +203,8 @@ extern const cp_wire_limits_t cp_wire_default_limits;
  * CP_EINVAL for a required string that is NULL (or "" where non-empty is
  * required), a NULL array with a non-zero count, or hello/welcome proto
  * other than 0 or CP_WIRE_VERSION (0 is sent as CP_WIRE_VERSION);
+ * CP_EINVAL also for a batch with dict set whose str_first/frame_first/
+ * stack_first is past the dictionary's count;
  * CP_ERANGE for a batch with seq 0 or end_ms < start_ms; CP_ENOMEM.
  * On failure out is left as it was. NULL strings in optional fields are
  * left out of the message (the decoder gives ""); numbers are always sent. */

@@ -338,6 +338,19 @@ START_TEST(test_wire_encode_rejects_bad_input_and_leaves_out_alone)
     bt = batch_msg();
     bt.u.batch.values = NULL;
     ck_assert_int_eq(cp_wire_encode(&bt, 0, &b), CP_EINVAL);
+    cp_stack_dict_t *sd = cp_stack_dict_create();
+    uint32_t sid;
+    cp_stack_dict_intern_string(sd, "x", 1, &sid);
+    bt = batch_msg();
+    bt.u.batch.dict = sd;
+    bt.u.batch.str_first = 2;    /* past the dictionary's 1 string */
+    ck_assert_int_eq(cp_wire_encode(&bt, 0, &b), CP_EINVAL);
+    bt.u.batch.str_first = 1;    /* nothing new: fine */
+    bt.u.batch.n_values = 0;
+    cp_buf_t ok = CP_BUF_INIT;
+    ck_assert_int_eq(cp_wire_encode(&bt, 0, &ok), 0);
+    cp_buf_fini(&ok);
+    cp_stack_dict_destroy(sd);
     cp_msg_t bad = { .kind = 0 };
     ck_assert_int_eq(cp_wire_encode(&bad, 0, &b), CP_EINVAL);
     ck_assert_int_eq(cp_wire_encode(&h, 10, &b), CP_EINVAL);
