@@ -114,7 +114,8 @@ def start_executor(prog, jdk, flags, work, app_id, exec_id, host, seconds):
 def test():
     if not JDKS:
         skip("no JDK found")
-    prog = JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend")
+    prog = JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend",
+                       "org/apache/spark/api/python/PythonRunner")
     with Relay(name="attach-spark") as relay:
         check_conf_output(relay.ws)
 
