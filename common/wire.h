@@ -65,7 +65,7 @@ typedef struct cp_str {          /* a string of known length, NUL-terminated whe
 
 /* hello: who the agent is. Strings are never NULL once decoded ("" if absent). */
 typedef struct cp_hello {
-    uint32_t        proto;          /* key 1  uint, required: CP_WIRE_VERSION */
+    uint32_t        proto;          /* key 1  uint, required: CP_WIRE_VERSION (encoder: 0 -> 1) */
     const char     *app;            /* key 2  str, required, non-empty */
     const char     *instance;       /* key 3  str, required: stable id of this JVM run */
     const char     *host;           /* key 4  str */
@@ -83,7 +83,7 @@ typedef struct cp_hello {
 } cp_hello_t;
 
 typedef struct cp_welcome {
-    uint32_t    proto;              /* key 1 uint */
+    uint32_t    proto;              /* key 1 uint, required: CP_WIRE_VERSION (encoder: 0 -> 1) */
     const char *relay_version;      /* key 2 str */
     const char *session;            /* key 3 str: relay's id for this connection */
     uint64_t    last_seq;           /* key 4 uint: highest seq already durable for this instance, 0 = none;
@@ -151,7 +151,7 @@ typedef struct cp_batch {
 } cp_batch_t;
 
 typedef struct cp_ack {
-    uint64_t seq;                   /* key 1 uint: every batch with seq <= this is durable */
+    uint64_t seq;                   /* key 1 uint, required: every batch with seq <= this is durable */
 } cp_ack_t;
 
 typedef struct cp_heartbeat {
@@ -159,13 +159,13 @@ typedef struct cp_heartbeat {
 } cp_heartbeat_t;
 
 typedef struct cp_control {
-    const char    *command;         /* key 1 str: "configure", "start", "stop", "flush" */
+    const char    *command;         /* key 1 str, required, non-empty: "configure", "start", "stop", "flush" */
     const cp_kv_t *options;         /* key 2 map str->str: agent options, e.g. {"cpu": "1ms"} */
     uint32_t       n_options;
 } cp_control_t;
 
 typedef struct cp_error_msg {
-    int32_t     code;               /* key 1 int: a CP_E* code */
+    int32_t     code;               /* key 1 int, required: a CP_E* code */
     const char *message;            /* key 2 str */
     bool        fatal;              /* key 3 bool: the sender closes after this */
 } cp_error_msg_t;
