@@ -55,9 +55,14 @@ export function done() {
   process.exit(failures ? 1 : 0);
 }
 
-export async function shot(page, dir, name) {
+export async function shot(page, dir, name, maxHeight = 1700) {
   const f = path.join(dir, name + '.png');
-  await page.screenshot({ path: f, fullPage: true });
+  // Draw every table row (the UI skips off-screen rows with
+  // content-visibility), and cut very long pages at maxHeight.
+  const h = await page.evaluate(() => { document.documentElement.classList.add('no-cv'); return document.documentElement.scrollHeight; });
+  const vp = page.viewportSize();
+  await page.screenshot({ path: f, fullPage: true, clip: { x: 0, y: 0, width: vp.width, height: Math.min(h, maxHeight) } });
+  await page.evaluate(() => document.documentElement.classList.remove('no-cv'));
   console.log('# screenshot ' + f);
   return f;
 }

@@ -538,6 +538,13 @@ class CompareView {
     });
     live.subscribe(null);
     setLiveState('paused', 'compare');
+    // Label values of the app's instances, as suggestions for both sides.
+    get('instances', { app: this.app }).then(r => {
+      const sugg = new Set();
+      for (const i of r.instances || []) for (const [k, v] of Object.entries(i.labels || {})) sugg.add(`${k}=${v}`);
+      this.labelSugg = [...sugg].sort();
+      if (current === this) { this.toolbarKey = null; this.update(state); }
+    }).catch(() => { /* suggestions are optional */ });
   }
 
   destroy() { this.fg.destroy(); if (this.abort) this.abort.abort(); }
@@ -560,13 +567,17 @@ class CompareView {
 
   buildToolbar(s) {
     const p = this.params(s);
-    const side = (which, label) => {
-      const pre = which === 'base' ? 'b' : 'c';
-      return el('div.side.' + which, null,
-        el('span.side-name', { text: label }),
-        rangeInputs(p[which + '.from'], p[which + '.to'], (f, t) => setState({ [pre + 'from']: f, [pre + 'to']: t, zoom: null }, true), which, label),
-        ...labelInput(p[which + '.labels'], v => setState({ [pre + 'labels']: v || null, zoom: null }, true), [], which + '-labels', label + ' labels'));
+    // Enter in any field (or Apply) takes all six fields at once, so both
+    // sides can be edited before the diff is fetched.
+    const applyAll = () => {
+      const v = id => (document.getElementById(id) || {}).value;
+      setState({ bfrom: v('base-from'), bto: v('base-to'), blabels: (v('base-labels') || '').trim() || null,
+        cfrom: v('cmp-from'), cto: v('cmp-to'), clabels: (v('cmp-labels') || '').trim() || null, zoom: null }, true);
     };
+    const side = (which, label) => el('div.side.' + which, null,
+      el('span.side-name', { text: label }),
+      rangeInputs(p[which + '.from'], p[which + '.to'], applyAll, which, label),
+      ...labelInput(p[which + '.labels'], applyAll, this.labelSugg || [], which + '-labels', label + ' labels'));
     const search = el('input.search', { type: 'search', value: s.q || '', placeholder: 'Search frames', 'aria-label': 'Search frames', id: 'search' });
     search.addEventListener('input', debounce(() => setState({ q: search.value || null }), 150));
     const focused = document.activeElement && this.toolbar.contains(document.activeElement) && document.activeElement.id;
@@ -575,7 +586,8 @@ class CompareView {
         side('base', 'Base'),
         el('button.btn', { type: 'button', text: '⇄ Swap', title: 'Swap base and comparison',
           onclick: () => setState({ bfrom: s.cfrom, bto: s.cto, blabels: s.clabels, cfrom: s.bfrom, cto: s.bto, clabels: s.blabels }, true) }),
-        side('cmp', 'Comparison')),
+        side('cmp', 'Comparison'),
+        el('button.btn', { type: 'button', text: 'Apply', id: 'compare-apply', onclick: applyAll })),
       el('div.row', null, search, this.searchInfo,
         el('button.btn', { type: 'button', text: 'Reset zoom', disabled: !s.zoom, onclick: () => setState({ zoom: null }) }),
         el('span.spacer'),

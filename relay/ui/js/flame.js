@@ -205,36 +205,15 @@ export class FlameGraph {
     const dpr = window.devicePixelRatio || 1;
     const hasData = p && p.n > 0 && p.rootTotal > 0;
     this.empty.hidden = !!hasData;
-    const rows = hasData ? p.maxDepth + 1 : 1;
-    const H = rows * ROW;
-    const cv = this.canvas;
-    if (cv.width !== Math.round(W * dpr) || cv.height !== Math.round(H * dpr)) {
-      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
-      cv.style.width = W + 'px'; cv.style.height = H + 'px';
-      this.wrap.style.height = H + 'px';
-    }
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, W, H);
-    this.labelList = [];
-    if (!hasData) { this._placeLabels(); this._setHover(-1); return; }
-
-    const z = this.zoom;
-    const scale = W / p.total[z];
-    const x0 = p.start[z];
-    const lab = this.labelList;
-    // Ancestors of the zoomed frame: full width rows, a little faded.
-    for (let a = p.parent[z]; a >= 0; a = p.parent[a]) {
-      ctx.fillStyle = this._fill(a);
-      ctx.globalAlpha = 0.55;
-      ctx.fillRect(0, p.depth[a] * ROW, W - 1, ROW - 1);
-      ctx.globalAlpha = 1;
-      lab.push(a, 0, W);
-    }
-    let drawn = 0;
-    const end = p.end[z];
-    // Pass 1: pick the visible nodes and sort them into colour buckets.
+    const lab = this.labelList = [];
+    const z = hasData ? this.zoom : 0;
+    const scale = hasData ? W / p.total[z] : 1;
+    const x0 = hasData ? p.start[z] : 0;
+    let drawn = 0, maxD = 0;
+    // Pass 1: pick the visible nodes and sort them into colour buckets;
+    // the graph is as tall as the deepest visible frame.
     const buckets = new Map();
+    const end = hasData ? p.end[z] : 0;
     for (let i = z; i < end;) {
       const w = p.total[i] * scale;
       if (w < MIN_W) {
@@ -248,9 +227,30 @@ export class FlameGraph {
       if (!list) buckets.set(b, (list = []));
       list.push(i);
       drawn++;
+      if (p.depth[i] > maxD) maxD = p.depth[i];
       if (w >= LABEL_W && lab.length < MAX_LABELS * 3) lab.push(i, (p.start[i] - x0) * scale, w);
       i++;
     }
+    const H = (maxD + 1) * ROW;
+    this.rows = maxD + 1;
+    const cv = this.canvas;
+    if (cv.width !== Math.round(W * dpr) || cv.height !== Math.round(H * dpr)) {
+      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
+      cv.style.width = W + 'px'; cv.style.height = H + 'px';
+      this.wrap.style.height = H + 'px';
+    }
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    if (!hasData) { this._placeLabels(); this._setHover(-1); return; }
+    // Ancestors of the zoomed frame: full width rows, a little faded.
+    ctx.globalAlpha = 0.55;
+    for (let a = p.parent[z]; a >= 0; a = p.parent[a]) {
+      ctx.fillStyle = this._fill(a);
+      ctx.fillRect(0, p.depth[a] * ROW, W - 1, ROW - 1);
+      lab.push(a, 0, W);
+    }
+    ctx.globalAlpha = 1;
     // Pass 2: one path and one fill per colour.
     for (const [b, list] of buckets) {
       ctx.fillStyle = this._paletteColour(b);
@@ -316,7 +316,7 @@ export class FlameGraph {
     const r = this.canvas.getBoundingClientRect();
     const x = e.clientX - r.left, y = e.clientY - r.top;
     const depth = Math.floor(y / ROW);
-    if (depth < 0 || depth > p.maxDepth) return -1;
+    if (depth < 0 || depth >= this.rows) return -1;
     const z = this.zoom;
     const ux = p.start[z] + x / r.width * p.total[z];
     const i = p.hit(z, depth, ux);

@@ -103,7 +103,7 @@ export class FunctionsTable {
         'aria-sort': active ? (desc ? 'descending' : 'ascending') : 'none',
         onclick: () => this.sortBy(c.sortAs || c.key),
         onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.sortBy(c.sortAs || c.key); } },
-      }, c.label, active ? el('span.sort', { text: desc ? ' \u25be' : ' \u25b4', 'aria-hidden': 'true' }) : null);
+      }, c.label, c.key === key ? el('span.sort', { text: desc ? ' \u25be' : ' \u25b4', 'aria-hidden': 'true' }) : null);
     }));
     // The table is an ARIA grid of divs (role table/row/cell): each row is
     // a CSS grid with fixed column widths and content-visibility: auto, so
@@ -136,8 +136,8 @@ export class FunctionsTable {
     clear(this.foot).append(
       `${ids.length.toLocaleString()} function${ids.length === 1 ? '' : 's'}` +
       (this.within > 0 ? ' under the zoomed frame' : '') + (this.nameMatch ? ' matching the search' : ''),
-      ids.length > shown.length ? el('button.link', { onclick: () => { this.limit += MORE; this.render(); },
-        text: `show ${Math.min(MORE, ids.length - shown.length)} more (of ${ids.length - shown.length})` }) : null);
+      ...(ids.length > shown.length ? [el('button.link', { onclick: () => { this.limit += MORE; this.render(); },
+        text: `show ${Math.min(MORE, ids.length - shown.length)} more (of ${ids.length - shown.length})` })] : []));
     this.lastRender = { ms: performance.now() - t0, rows: shown.length };
   }
 

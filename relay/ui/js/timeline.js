@@ -1,12 +1,13 @@
 // timeline.js - samples over time for the selected app/type/labels, drawn on
-// a canvas (bars), with extra series (e.g. gc.pause_ns) as lines on their own
-// scale. Drag across it to pick a time range: onRange(fromS, toS) in unix
+// a canvas (bars), with extra series (e.g. gc.pause_ns, heap.used_bytes) as
+// lines on their own scale; the legend toggles each series (GC pauses are on
+// by default, the rest off, to keep the chart readable). Drag across it to pick a time range: onRange(fromS, toS) in unix
 // seconds. A DOM box shows the selection while dragging. Main thread only.
 
 import { el, clear, fmtTime, fmtValue } from './util.js';
 
-const H = 86, PAD_L = 48, PAD_B = 18, PAD_T = 6;
-const SERIES_COLOURS = ['#c0392b', '#8e44ad', '#16a085'];
+const H = 86, PAD_L = 64, PAD_B = 18, PAD_T = 6;
+const SERIES_COLOURS = ['#c0392b', '#8e44ad', '#16a085', '#d35400', '#2c3e50', '#7f8c8d', '#b7950b'];
 
 export class Timeline {
   constructor(host, opts = {}) {
@@ -19,6 +20,7 @@ export class Timeline {
     this.wrap = el('div.tl-wrap', null, this.canvas, this.sel, this.tip);
     clear(host).append(this.wrap, this.legend);
     this.data = null;
+    this.enabled = new Set(['gc.pause_ns']);
     this.canvas.addEventListener('mousedown', e => this._down(e));
     window.addEventListener('mousemove', e => this._move(e));
     window.addEventListener('mouseup', e => this._up(e));
@@ -83,22 +85,29 @@ export class Timeline {
       const h = v / max * plotH;
       ctx.fillRect(xOf(t), PAD_T + plotH - h, bw, h);
     }
-    // extra series
+    // extra series (lines, own scale), toggled from the legend
     clear(this.legend);
-    const names = Object.keys(d.series || {});
+    const names = Object.keys(d.series || {}).sort();
+    const unitOf = n => n.endsWith('_ns') ? 'ns' : n.endsWith('_bytes') ? 'bytes' : '';
     names.forEach((name, k) => {
       const s = d.series[name];
       let m = 0;
       for (const [, v] of s) if (v > m) m = v;
       const col = SERIES_COLOURS[k % SERIES_COLOURS.length];
-      ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.beginPath();
-      s.forEach(([t, v], j) => {
-        const x = xOf(t + step / 2), y = PAD_T + plotH - (m ? v / m * plotH : 0);
-        if (j) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-      });
-      ctx.stroke();
-      const sw = el('span.sw'); sw.style.background = col;
-      this.legend.append(el('span.item', null, sw, `${name} (max ${fmtValue(m, name.endsWith('_ns') ? 'ns' : '')})`));
+      const on = this.enabled.has(name);
+      if (on && s.length) {
+        ctx.strokeStyle = col; ctx.lineWidth = 1.5; ctx.beginPath();
+        s.forEach(([t, v], j) => {
+          const x = xOf(t + step / 2), y = PAD_T + plotH - (m ? v / m * plotH : 0);
+          if (j) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+        });
+        ctx.stroke();
+      }
+      const sw = el('span.sw'); sw.style.background = on ? col : '#d5d9e0';
+      this.legend.append(el('button.item.toggle' + (on ? '.on' : ''), { type: 'button', 'aria-pressed': on ? 'true' : 'false',
+        title: on ? 'hide this series' : 'show this series',
+        onclick: () => { if (on) this.enabled.delete(name); else this.enabled.add(name); this.render(); } },
+        sw, `${name} (max ${fmtValue(m, unitOf(name))})`));
     });
     if (names.length) {
       const sw = el('span.sw'); sw.style.background = '#4c7bd9';
