@@ -66,7 +66,15 @@ def other_user(relay, jdk, uid, gid):
         check(len(paths) == 1 and list(paths)[0].startswith("/tmp/libcprof-jvm-"),
               "agent not copied for the other user: %s" % paths)
         relay.wait_profile(app, "cpu", hot, timeout=30)
-        cprof("detach", pid)
+        # the JVM's own (non-root) user may reconfigure and detach it too
+        as_user = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", CPROF]
+        r = subprocess.run(as_user + ["attach", str(pid), "relay=" + relay.ws, "app=" + app,
+                                      "label.by=owner", "flush=1s"], capture_output=True, text=True)
+        check(r.returncode == 0 and "reconfigured" in r.stdout,
+              "attach by the JVM's own user: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+        relay.wait_profile(app, "cpu", hot, timeout=30, labels="by=owner")
+        r = subprocess.run(as_user + ["detach", str(pid)], capture_output=True, text=True)
+        check(r.returncode == 0, "detach by the JVM's own user: %r" % r.stderr)
         time.sleep(1)
         check(p.poll() is None, "JVM of the other user died")
         check_no_crash(p)
