@@ -302,6 +302,11 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
         t->mntns_differs = a.st_ino != b.st_ino || a.st_dev != b.st_dev;
 
     t->java_major = read_java_major(pid, t->libjvm);
+    if (t->java_major > 0 && t->java_major < 6) {
+        seterr(err, errlen, "pid %d runs Java %d, too old for dynamic attach (Java 6+); "
+               "start it with -agentpath instead", (int)pid, t->java_major);
+        return CP_EUNSUPP;
+    }
     return 0;
 }
 

@@ -39,8 +39,9 @@ typedef struct cp_hsattach_target {
 } cp_hsattach_target_t;
 
 /* Reads /proc/PID/{status,maps,cmdline,environ,ns/mnt}. Fails with
- * CP_ENOTFOUND (no such process), CP_EUNSUPP (not a HotSpot JVM: message
- * says which), CP_EPERM (cannot read it). Never signals the process. */
+ * CP_ENOTFOUND (no such process), CP_EUNSUPP (not a HotSpot JVM, or one
+ * older than Java 6: message says which), CP_EPERM (cannot read it).
+ * Never signals the process. */
 int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t /* OUT */,
                         char *err, size_t errlen);
 

@@ -8,8 +8,10 @@ reconfigure the one agent (still one libcprof-jvm mapping; data shows up
 under the new app with the new label). `cprof detach` must stop the data
 (totals stop growing) while the JVM keeps running and exits normally.
 A later attach starts the agent again. Also the clear errors: a non-JVM
-(left untouched), a missing pid, a JVM with -XX:+DisableAttachMechanism."""
+(left untouched), a missing pid, a JVM with -XX:+DisableAttachMechanism,
+a hung (SIGSTOPped) JVM: timeout on time, and the JVM runs on after it."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -117,6 +119,24 @@ def errors(jdk):
         r = cprof("detach", p.pid, expect=1)
         check("no cprof agent" in r.stderr, r.stderr)
     finally:
+        stop(p)
+
+    # a hung JVM (stopped): the attach times out with a clear message, on time
+    p = target().start(jdk, args=["30"])
+    try:
+        wait_ready(p)
+        os.kill(p.pid, signal.SIGSTOP)
+        t0 = time.time()
+        r = cprof("attach", "--timeout", "2s", p.pid, "app=x", expect=1)
+        took = time.time() - t0
+        check("no attach listener appeared" in r.stderr and "hung" in r.stderr, r.stderr)
+        check(1.5 < took < 5, "timeout of 2s took %.1fs" % took)
+        os.kill(p.pid, signal.SIGCONT)
+        ticks = alive_ticks(p)
+        wait_for(lambda: alive_ticks(p) >= ticks + 2, 10, "JVM to run on after SIGCONT")
+        check(not agent_maps(p.pid), "agent loaded after a failed attach")
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
         stop(p)
 
 
