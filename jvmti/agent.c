@@ -84,6 +84,7 @@ static bool g_sampling;                  /* timers armed (life_mu) */
 static atomic_bool g_dead;               /* VMDeath seen */
 static bool g_sampler_ok;
 static cp_sender_identity_t g_ident;
+static uint64_t g_start_ms;              /* when sampling first started, for the exit summary */
 
 cp_ring_t *cp_agent_ring(void)
 {
@@ -285,6 +286,8 @@ static void start_locked(JNIEnv *jni)
 {
     if (atomic_load(&g_dead))
         return;
+    if (!g_start_ms)
+        g_start_ms = cp_now_ms();
     if (!g_running) {
         resolve_app_locked();
         if (!g_ident.pid)
@@ -341,6 +344,19 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         int left = cp_sender_drain(1500);
         if (left)
             CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
+        uint64_t ms = cp_now_ms() - g_start_ms;
+        uint64_t sent = cp_stats_get(CP_ST_BYTES_SENT);
+        CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu, failed=%llu, ring drops=%llu",
+                (unsigned long long)sent, ms / 1000.0, ms ? sent * 1000.0 / (double)ms : 0.0,
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_CPU),
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_WALL),
+                (unsigned long long)(cp_stats_get(CP_ST_FAIL_NO_CLASS_LOAD) + cp_stats_get(CP_ST_FAIL_GC_ACTIVE) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_NOT_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_NOT_JAVA) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_JAVA) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_STATE) + cp_stats_get(CP_ST_FAIL_THREAD_EXIT) +
+                                     cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
+                                     cp_stats_get(CP_ST_FAIL_OTHER)),
+                (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
     }
     pthread_mutex_unlock(&life_mu);
 }
