@@ -439,8 +439,6 @@ static void apply(JNIEnv *jni)
         g.mode = MODE_SAMPLE;
     } else if (want == MODE_INSTRUMENT) {
         set_static_int(jni, "interval", "J", g.interval);
-        atomic_store(&g.recording, true);
-        set_static_int(jni, "on", "Z", 1);
         atomic_store(&g.hook_on, true);
         (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_CLASS_FILE_LOAD_HOOK, NULL);
         g.mode = MODE_INSTRUMENT;
@@ -448,6 +446,11 @@ static void apply(JNIEnv *jni)
             g.retransformed = true;
             retransform_loaded();
         }
+        /* record only once every loaded class has its hooks: while the
+         * retransform runs, some sites would count and others not, which
+         * would skew the profile towards the classes done first */
+        atomic_store(&g.recording, true);
+        set_static_int(jni, "on", "Z", 1);
     }
     CP_LOGI("alloc: %s mode, interval %ld bytes", g.mode == MODE_SAMPLE ? "sample" :
             g.mode == MODE_INSTRUMENT ? "instrument" : "off", (long)g.interval);
