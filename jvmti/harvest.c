@@ -451,7 +451,11 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         char t[48];
         snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? s->thread : "?");
         stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
-        if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0) {
+        /* -3 (unknown_not_Java) on a JIT/GC/VM/agent thread just means the
+         * thread never runs Java code: not a failure. */
+        bool vm_thread = strcmp(thread_kind(s->thread), "native") != 0;
+        if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0 ||
+            (s->num_frames == -3 && vm_thread)) {
             cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
         } else {
             cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
