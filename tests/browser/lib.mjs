@@ -3,10 +3,17 @@
 // console errors and CSP violations (any is a test failure), save
 // screenshots, and tiny assertion helpers that print TAP-like lines.
 
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// Missing tools skip the test (exit 77, meson's convention) instead of
+// failing it: scripts/setup installs both.
+const pw = await import('playwright-core').catch(() => null);
+if (!pw) { console.log('SKIP: playwright-core not installed (run scripts/setup)'); process.exit(77); }
+const { chromium } = pw;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!fs.existsSync(CHROMIUM)) { console.log(`SKIP: no ${CHROMIUM} (apt-get install chromium)`); process.exit(77); }
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SOURCE = process.env.CPROF_SOURCE || path.resolve(HERE, '../..');
@@ -17,15 +24,16 @@ export const UI_DIR = path.join(SOURCE, 'relay/ui');
 export const CSP = "default-src 'none'; img-src 'self' data: ; script-src 'self'; font-src 'self'; style-src 'self'; " +
   "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none';form-action 'self';";
 
+// Like cplib.out_dir: $CPROF_TEST_OUT/<name> or <build>/test-out/<name>.
 export function outDir(name) {
-  const d = process.env.CPROF_TEST_OUT || path.join(BUILD, 'meson-logs', 'browser', name);
+  const d = path.join(process.env.CPROF_TEST_OUT || path.join(BUILD, 'test-out'), name);
   fs.mkdirSync(d, { recursive: true });
   return d;
 }
 
 export async function launch() {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
 }

@@ -6,7 +6,7 @@
 // sees a live update keep the zoom, opens a diff between the two runs' time
 // ranges and sees the hot method move, follows a shared link and fetches the
 // export links. Screenshots go to $CPROF_TEST_OUT or
-// <build>/meson-logs/browser/e2e; look at them.
+// <build>/test-out/ui_e2e; look at them.
 //
 // Run: CPROF_BUILD=build-ui node tests/browser/ui_e2e.mjs
 
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { launch, newPage, check, done, shot, outDir, waitDrawn, labelBox, sleep, SOURCE, BUILD, UI_DIR } from './lib.mjs';
 
-const OUT = outDir('e2e');
+const OUT = outDir('ui_e2e');
 const CPROF = path.join(BUILD, 'cli', 'cprof');
 const AGENT = path.join(BUILD, 'jvmti', 'libcprof-jvm.so');
 const JDK = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/temurin-25-jdk-amd64'].find(j => fs.existsSync(j + '/bin/java'));

@@ -13,7 +13,7 @@ import { launch, newPage, check, done, shot, outDir, waitDrawn, labelBox, sleep,
 import { treeFromStacks, diffFromStacks, demoStacks, bigStacks, javaKind } from './fixtures.mjs';
 
 const ORIGIN = 'http://cprof.test';
-const OUT = outDir('fixture');
+const OUT = outDir('ui_fixture');
 const now = Math.floor(Date.now() / 1000);
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
 
@@ -320,7 +320,7 @@ try {
     });
   });
   const lats = [];
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 5; k++) {
     await perf.evaluate(() => { window.clickLatency = null; window.cprof.setState({ zoom: null }); });
     await sleep(100);
     await perf.mouse.click(nb.x, nb.y);
@@ -328,7 +328,7 @@ try {
     lats.push(await perf.evaluate(() => window.clickLatency));
   }
   lats.sort((a, b) => a - b);
-  check(lats[1] < 100, 'big profile: a real click zooms in under 100 ms (event to layout, median of 3)', lats.map(x => x.toFixed(1)).join(' ') + ' ms');
+  check(lats[2] < 100, 'big profile: a real click zooms in under 100 ms (event to layout, median of 5)', lats.map(x => x.toFixed(1)).join(' ') + ' ms');
   console.log('# big profile timings ' + JSON.stringify(Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v * 10) / 10]))) + ` first draw ${drawn} ms`);
   await perf.click('text=Reset zoom');
   await perf.fill('#search', 'Class12');

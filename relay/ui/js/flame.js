@@ -212,7 +212,8 @@ export class FlameGraph {
     let drawn = 0, maxD = 0;
     // Pass 1: pick the visible nodes and sort them into colour buckets;
     // the graph is as tall as the deepest visible frame.
-    const buckets = new Map();
+    const buckets = this._buckets || (this._buckets = []);   // bucket -> node list, reused
+    for (const l of buckets) if (l) l.length = 0;
     const end = hasData ? p.end[z] : 0;
     for (let i = z; i < end;) {
       const w = p.total[i] * scale;
@@ -223,8 +224,7 @@ export class FlameGraph {
         continue;
       }
       const b = this._bucket(i);
-      let list = buckets.get(b);
-      if (!list) buckets.set(b, (list = []));
+      const list = buckets[b] || (buckets[b] = []);
       list.push(i);
       drawn++;
       if (p.depth[i] > maxD) maxD = p.depth[i];
@@ -234,14 +234,18 @@ export class FlameGraph {
     const H = (maxD + 1) * ROW;
     this.rows = maxD + 1;
     const cv = this.canvas;
-    if (cv.width !== Math.round(W * dpr) || cv.height !== Math.round(H * dpr)) {
-      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
-      cv.style.width = W + 'px'; cv.style.height = H + 'px';
-      this.wrap.style.height = H + 'px';
+    // The canvas only grows: reallocating its backing store on every zoom
+    // costs more than drawing. The wrapper (overflow hidden) shows H px.
+    const needH = Math.max(H, hasData ? (p.maxDepth + 1) * ROW : H);
+    if (cv.width !== Math.round(W * dpr) || cv.height < Math.round(needH * dpr)) {
+      cv.width = Math.round(W * dpr); cv.height = Math.round(needH * dpr);
+      cv.style.width = W + 'px'; cv.style.height = needH + 'px';
     }
+    if (this._h !== H) { this.wrap.style.height = H + 'px'; this._h = H; }
     const ctx = cv.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, W, H);
+    ctx.clearRect(0, 0, W, Math.max(H, this._drawnH || 0));
+    this._drawnH = H;
     if (!hasData) { this._placeLabels(); this._setHover(-1); return; }
     // Ancestors of the zoomed frame: full width rows, a little faded.
     ctx.globalAlpha = 0.55;
@@ -252,7 +256,9 @@ export class FlameGraph {
     }
     ctx.globalAlpha = 1;
     // Pass 2: one path and one fill per colour.
-    for (const [b, list] of buckets) {
+    for (let b = 0; b < buckets.length; b++) {
+      const list = buckets[b];
+      if (!list || !list.length) continue;
       ctx.fillStyle = this._paletteColour(b);
       ctx.beginPath();
       for (const i of list) {

@@ -82,6 +82,7 @@ export class FunctionsTable {
     if (!cols.some(c => c.key === this.sortKey || c.sortAs === this.sortKey)) this.sortKey = cols[1].key;
     let ids = f.ids;
     if (this.nameMatch) ids = ids.filter(k => this.nameMatch[k]);
+    const count = ids.length;
     const key = this.sortKey, desc = this.sortDesc;
     const sign = desc ? -1 : 1;
     if (key === 'name') {
@@ -92,9 +93,12 @@ export class FunctionsTable {
       const vals = new Float64Array(p.names.length);
       const absolute = key === 'dself' || key === 'dtot';   // biggest change first, either sign
       for (const k of ids) { const v = this.sortValue(key, k); vals[k] = absolute ? Math.abs(v) : v; }
-      ids = Int32Array.from(ids).sort((a, b) => sign * (vals[a] - vals[b]) || a - b);
+      // Only the first `limit` rows are shown: select them with a bounded
+      // heap (O(n log limit)) instead of sorting every function.
+      const cmp = (a, b) => sign * (vals[a] - vals[b]) || a - b;
+      ids = ids.length > 4 * this.limit ? topK(ids, this.limit, cmp) : Array.from(ids).sort(cmp);
     }
-    const shown = Array.from(ids.length > this.limit ? ids.subarray ? ids.subarray(0, this.limit) : ids.slice(0, this.limit) : ids);
+    const shown = ids.length > this.limit ? ids.slice(0, this.limit) : ids;
     const all = p.diff ? 1 : (p.sum || p.rootTotal || 1);
     const head = el('div.grow.ghead', { role: 'row' }, cols.map(c => {
       const active = c.key === key || c.sortAs === key;
@@ -134,10 +138,10 @@ export class FunctionsTable {
     while (this.pool.length > shown.length) this.pool.pop().tr.remove();
     for (let j = 0; j < shown.length; j++) this.fillRow(this.pool[j], shown[j], all);
     clear(this.foot).append(
-      `${ids.length.toLocaleString()} function${ids.length === 1 ? '' : 's'}` +
+      `${count.toLocaleString()} function${count === 1 ? '' : 's'}` +
       (this.within > 0 ? ' under the zoomed frame' : '') + (this.nameMatch ? ' matching the search' : ''),
-      ...(ids.length > shown.length ? [el('button.link', { onclick: () => { this.limit += MORE; this.render(); },
-        text: `show ${Math.min(MORE, ids.length - shown.length)} more (of ${ids.length - shown.length})` })] : []));
+      ...(count > shown.length ? [el('button.link', { onclick: () => { this.limit += MORE; this.render(); },
+        text: `show ${Math.min(MORE, count - shown.length)} more (of ${count - shown.length})` })] : []));
     this.lastRender = { ms: performance.now() - t0, rows: shown.length };
   }
 
@@ -208,4 +212,25 @@ function setBar(td, frac) {
 function setDelta(td, d) {
   td.textContent = signedPct(d);
   td.className = 'gc num delta' + (d > 0.005 ? ' worse' : d < -0.005 ? ' better' : '');
+}
+
+// The k smallest ids under cmp, in order: a bounded max-heap over the ids.
+function topK(ids, k, cmp) {
+  const h = [];
+  const up = j => { while (j > 0) { const q = (j - 1) >> 1; if (cmp(h[j], h[q]) <= 0) break; [h[j], h[q]] = [h[q], h[j]]; j = q; } };
+  const down = j => {
+    for (;;) {
+      const l = 2 * j + 1, r = l + 1;
+      let m = j;
+      if (l < h.length && cmp(h[l], h[m]) > 0) m = l;
+      if (r < h.length && cmp(h[r], h[m]) > 0) m = r;
+      if (m === j) return;
+      [h[j], h[m]] = [h[m], h[j]]; j = m;
+    }
+  };
+  for (const id of ids) {
+    if (h.length < k) { h.push(id); up(h.length - 1); }
+    else if (cmp(id, h[0]) < 0) { h[0] = id; down(0); }
+  }
+  return h.sort(cmp);
 }
