@@ -50,7 +50,7 @@ static bool cfg_changed;               /* reconnect with the new hello */
 static bool stop_req;
 static bool thread_running;
 static bool ready_shared;              /* mirror of state == ST_READY */
-static struct lws_context *ctx_shared; /* for lws_cancel_service */
+static struct lws_context *ctx_shared; /* for lws_cancel_service (q_mu) */
 static cp_sender_control_fn control_fn;
 
 /* ---- sender-thread state ------------------------------------------------ */
@@ -74,12 +74,14 @@ static char host_hdr[300];
 
 static uint64_t now_ms(void) { return cp_now_ms(); }
 
+/* Any thread, q_mu NOT held. ctx_shared is read and used under q_mu so the
+ * sender thread cannot destroy the context in between. */
 static void wake(void)
 {
-    /* q_mu held or not: ctx_shared is set once the context exists */
-    struct lws_context *c = __atomic_load_n(&ctx_shared, __ATOMIC_ACQUIRE); /* set by sender thread */
-    if (c)
-        lws_cancel_service(c);
+    pthread_mutex_lock(&q_mu);
+    if (ctx_shared)
+        lws_cancel_service(ctx_shared);
+    pthread_mutex_unlock(&q_mu);
 }
 
 void cp_sender_set_control_handler(cp_sender_control_fn fn)
@@ -606,7 +608,9 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         pthread_mutex_unlock(&q_mu);
         return;
     }
-    __atomic_store_n(&ctx_shared, ctx, __ATOMIC_RELEASE); /* other threads may now wake us */
+    pthread_mutex_lock(&q_mu);
+    ctx_shared = ctx;               /* other threads may now wake us */
+    pthread_mutex_unlock(&q_mu);
     loop_exit = false;
     backoff_n = 0;
     lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
@@ -620,7 +624,9 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (stop && !g_wsi)
             loop_exit = true;
     }
-    __atomic_store_n(&ctx_shared, NULL, __ATOMIC_RELEASE); /* no more wakes */
+    pthread_mutex_lock(&q_mu);
+    ctx_shared = NULL;              /* no more wakes */
+    pthread_mutex_unlock(&q_mu);
     lws_sul_cancel(&sul_connect);
     lws_sul_cancel(&sul_heartbeat);
     lws_context_destroy(ctx);
