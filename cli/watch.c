@@ -19,8 +19,11 @@
  * process (pid reuse is detected by start time, exec by comm); the heavier
  * reads (maps, cmdline, cgroup) happen once per new process.
  *
- * Thread: main only. SIGINT/SIGTERM end the loop at the next wake-up
- * (an attach in progress finishes first, bounded by --timeout). */
+ * Attaches run in forked worker processes (at most MAX_INFLIGHT at once),
+ * so a hung JVM costs its own --timeout, not everyone's; workers log their
+ * own result line (one write(2) per line), the main loop reaps them and
+ * counts. Thread: main only. SIGINT/SIGTERM end the loop at the next
+ * wake-up; running workers are waited for (each bounded by --timeout). */
 #include <errno.h>
 #include <regex.h>
 #include <signal.h>
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -65,16 +69,21 @@ static void wlog(const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ watch: ", stamp, ts.tv_nsec / 1000000);
+    char line[2048];
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ watch: ", ts.tv_nsec / 1000000);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int w = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    fflush(stderr);
+    n = w < 0 ? n : (n + (size_t)w < sizeof line - 1 ? n + (size_t)w : sizeof line - 2);
+    line[n++] = '\n';
+    /* one write per line: attach workers log concurrently */
+    ssize_t r = write(STDERR_FILENO, line, n);
+    (void)r;
 }
+
+#define MAX_INFLIGHT 8      /* concurrent attach workers */
 
 typedef struct watch_cfg {
     regex_t match;
@@ -85,7 +94,35 @@ typedef struct watch_cfg {
     int timeout_ms;
     char host[256];
     unsigned attached, skipped, failed;
+    pid_t inflight[MAX_INFLIGHT];   /* attach workers not reaped yet */
+    int ninflight;
 } watch_cfg_t;
+
+/* Collects finished attach workers (all of them, or at least one when
+ * `block`) and counts their results. */
+static void reap(watch_cfg_t *c, bool block)
+{
+    while (c->ninflight > 0) {
+        int st;
+        pid_t r = waitpid(-1, &st, block ? 0 : WNOHANG);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        for (int i = 0; i < c->ninflight; i++) {
+            if (c->inflight[i] != r)
+                continue;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                c->attached++;
+            else
+                c->failed++;
+            c->inflight[i] = c->inflight[--c->ninflight];
+            break;
+        }
+        if (block)
+            return;
+    }
+}
 
 static bool has_key(const char *opts, const char *key)
 {
@@ -212,26 +249,39 @@ static int judge(watch_cfg_t *c, entry_t *e)
         return S_DONE;
     }
 
+    /* Attach in a worker process, so one slow or hung JVM (up to
+     * --timeout) does not hold up the others; at most MAX_INFLIGHT at once.
+     * The worker logs its own result; its exit status feeds the counters. */
+    while (c->ninflight >= MAX_INFLIGHT)
+        reap(c, true);
+    pid_t worker = fork();
+    if (worker > 0) {
+        c->inflight[c->ninflight++] = worker;
+        return S_DONE;
+    }
     cp_attach_outcome_t o;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = cp_attach_pid(e->pid, c->agent, opts, c->timeout_ms, &o, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    if (rc == CP_EUNSUPP && !t.quit_caught)
-        return S_PENDING;
     if (rc != 0) {
         wlog("failed pid %d (%s): %s", (int)e->pid, app, err);
-        c->failed++;
-        return S_DONE;
+    } else {
+        char jv[16] = "?";
+        if (o.java_major)
+            snprintf(jv, sizeof jv, "%d", o.java_major);
+        wlog("attached pid %d (%s, Java %s, uid %lu%s%s, started %.1f s ago) in %ld ms, "
+             "options '%s'", (int)e->pid, app, jv, (unsigned long)o.uid,
+             info.container[0] ? ", container " : "", info.container, age, ms, opts);
     }
-    char jv[16] = "?";
-    if (o.java_major)
-        snprintf(jv, sizeof jv, "%d", o.java_major);
-    wlog("attached pid %d (%s, Java %s, uid %lu%s%s, started %.1f s ago) in %ld ms, "
-         "options '%s'", (int)e->pid, app, jv, (unsigned long)o.uid,
-         info.container[0] ? ", container " : "", info.container, age, ms, opts);
-    c->attached++;
+    if (worker == 0)
+        _exit(rc == 0 ? 0 : 1);
+    /* fork failed: we did the work inline */
+    if (rc == 0)
+        c->attached++;
+    else
+        c->failed++;
     return S_DONE;
 }
 
@@ -400,6 +450,7 @@ int cp_cmd_watch(int argc, char **argv)
     size_t nknown = 0;
     int status = 0;
     while (!stop_flag) {
+        reap(&c, false);
         rc = scan(&c, &known, &nknown);
         if (rc != 0) {
             wlog("scan failed: %s", cp_strerror(rc));
@@ -412,6 +463,8 @@ int cp_cmd_watch(int argc, char **argv)
         struct timespec ts = {interval_ms / 1000, (long)(interval_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);     /* EINTR on SIGINT/SIGTERM: loop checks the flag */
     }
+    while (c.ninflight > 0)
+        reap(&c, true);          /* each worker ends within --timeout */
     wlog("stopping: %u attached, %u skipped, %u failed; %zu processes tracked",
          c.attached, c.skipped, c.failed, nknown);
     free(known);

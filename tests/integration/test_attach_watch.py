@@ -4,7 +4,10 @@
 watch runs with --match '^watch-me' --interval 1s. Started after it:
 three matching JVMs (-Dcprof.app=watch-me-N, spread over the JDKs found),
 two non-matching ones (-Dcprof.app=ignore-me-N), and one matching JVM that
-already has the agent from -agentpath. Each matching JVM must have the agent
+already has the agent from -agentpath; and, before watch starts, a matching
+JVM that hangs (SIGSTOP), whose attach must fail after --timeout without
+delaying the others (attaches run in parallel workers). Each matching JVM
+must have the agent
 within 5 s of its start, and its profile must reach the relay under its app
 with labels host and pid; the others must stay untouched, and the log must
 say why each was skipped. SIGTERM ends watch cleanly. Reports the attach
@@ -19,13 +22,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cplib import CPROF, JDKS, Relay, check, log, main, out_dir, share, skip  # noqa: E402
 from attach_helpers import (agent_maps, check_no_crash, quiet_jvm_args, stop, target,  # noqa: E402
-                            wait_for)
+                            wait_for, wait_ready)
 
 
 def cpu_ticks(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])     # utime + stime
+    return sum(int(x) for x in fields[11:15])    # utime stime cutime cstime (workers)
 
 
 def test():
@@ -35,8 +38,14 @@ def test():
     logpath = os.path.join(out_dir("attach-watch"), "watch-%d.log" % time.time_ns())
     jvms = []
     with Relay(name="attach-watch") as relay, open(logpath, "w+") as wlog:
+        # a matching JVM that hangs (SIGSTOP) before watch starts: its attach
+        # times out (--timeout 4s) without delaying the others
+        hung = prog.start(JDKS[0], args=["60", "10"], jvm_args=["-Dcprof.app=watch-me-hung"])
+        jvms.append(hung)
+        wait_ready(hung)
+        os.kill(hung.pid, signal.SIGSTOP)
         watch = subprocess.Popen([CPROF, "watch", "--match", "^watch-me", "--interval", "1s",
-                                  "relay=" + relay.ws, "flush=1s"],
+                                  "--timeout", "4s", "relay=" + relay.ws, "flush=1s"],
                                  stdout=wlog, stderr=subprocess.STDOUT)
 
         def wtext():
@@ -108,11 +117,16 @@ def test():
             rc = watch.wait(10)
             check(rc == 0, "watch exited %d on SIGTERM" % rc)
             check(time.time() - t0 < 3, "watch took %.1fs to stop" % (time.time() - t0))
-            check("stopping: 3 attached" in wtext(), "summary line:\n" + wtext()[-500:])
+            check("stopping: 3 attached" in wtext() and "1 failed" in wtext(),
+                  "summary line:\n" + wtext()[-500:])
+            check("failed pid %d (watch-me-hung): no attach listener appeared" % hung.pid in wtext(),
+                  "hung JVM not reported:\n" + wtext())
+            os.kill(hung.pid, signal.SIGCONT)
             for p in jvms:
                 check(p.poll() is None, "a JVM died: %s" % p.logpath)
                 check_no_crash(p)
         finally:
+            os.kill(hung.pid, signal.SIGCONT)
             if watch.poll() is None:
                 watch.kill()
                 watch.wait()
