@@ -12,8 +12,11 @@ merged alloc_bytes profile must give siteRecords' share of the two within
 frames name the allocated classes ("[alloc] AllocSites$Rec", "[alloc] int[]");
 the estimated bytes must be within 25% of the bytes really allocated (rounds x
 bytes per round), and the instrument run under -Xverify:all must not fail
-verification."""
+verification. Then the agent is attached (cprof attach) to a running JVM in
+each mode: same accuracy (instrument mode retransforms the loaded classes
+and starts recording once they all have their hooks)."""
 import re
+import subprocess
 
 from cplib import *
 
@@ -65,6 +68,26 @@ def test():
                       "%s %s: leaves %s" % (name, mode, sorted(leaves)[:10]))
                 objs = relay.wait_profile(app, "alloc_objects", timeout=10)
                 check(sum(objs.values()) > 0, "no alloc_objects")
+        # attach to a running JVM (classes already loaded are retransformed)
+        jdk = JDKS[0]
+        for mode in ("sample", "instrument"):
+            app = "alloc-attach-" + mode
+            p = java.start(jdk, args=[8], jvm_args=["-XX:+EnableDynamicAgentLoading"])
+            time.sleep(2)
+            r = subprocess.run([CPROF, "attach", "--agent", AGENT, str(p.pid),
+                                "relay=%s,app=%s,cpu=off,alloc=256k,alloc.mode=%s,flush=1s,loglevel=info"
+                                % (relay.ws, app, mode)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            check(r.returncode == 0, "cprof attach failed: %s" % r.stdout.decode(errors="replace"))
+            check(p.wait(60) == 0, "attached JVM failed: log %s" % p.logpath)
+            out = open(p.logpath).read()
+            m = re.search(r"records_share=([0-9.]+)", out)
+            check(m, "no truth line:\n" + out[-2000:])
+            truth = float(m.group(1)) / 100
+            prof = relay.wait_profile(app, "alloc_bytes", lambda q: sum(sites(q)) > 0, timeout=20)
+            a, b = sites(prof)
+            log("attach %s: true records share %.3f, profile %.3f" % (mode, truth, a / (a + b)))
+            check(abs(a / (a + b) - truth) <= 0.05, "attach %s: records share %.3f vs true %.3f"
+                  % (mode, a / (a + b), truth))
 
 
 main(test)
