@@ -15,6 +15,7 @@
  * cannot work, except for a JVM without JVMTI at all). */
 #include "agent.h"
 
+#include "codemap.h"
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
@@ -145,8 +146,10 @@ static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint s
                                             jint map_len, const jvmtiAddrLocationMap *map,
                                             const void *info)
 {
-    /* Empty on purpose: having this event enabled makes the JIT record
-     * debug info at non-safepoints (the DebugNonSafepoints effect). */
+    /* Having this event enabled makes the JIT record debug info at
+     * non-safepoints (the DebugNonSafepoints effect). The inline records
+     * tell compiled and inlined frames apart (codemap.h). */
+    cp_codemap_add(info);
 }
 
 static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
@@ -518,6 +521,9 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         JNIEnv *jni = NULL;
         (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
         load_all_methods(g_jvmti, jni);
+        /* code compiled before the attach: replay its CompiledMethodLoad */
+        if ((*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+            CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
         g_live = true;
         if (jni)
             start_locked(jni);

@@ -22,6 +22,7 @@
  * the point list. ctl_mu/ctl_cv carry flush requests and completion. */
 #include "harvest.h"
 
+#include "codemap.h"
 #include "error.h"
 #include "log.h"
 #include "sampler.h"
@@ -153,6 +154,7 @@ static uint64_t win_start_ms;
 static uint64_t last_stats[CP_ST__COUNT];
 static uint64_t last_proc_cpu_ns;
 static uint32_t *stack_buf;
+static uint8_t kind_buf[CP_RING_MAX_FRAMES];
 
 static pthread_mutex_t pts_mu = PTHREAD_MUTEX_INITIALIZER;
 static cp_point_t *pts;        /* pts_mu */
@@ -353,12 +355,13 @@ static uint32_t synthetic_frame(const char *text, uint8_t kind)
     return id;
 }
 
-static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno)
+static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
 {
     if (!m)
         return synthetic_frame("[unknown method]", CP_FRAME_ERROR);
-    /* key: method pointer with the bci folded in; verified below */
-    uint64_t key = ((uint64_t)(uintptr_t)m << 16) ^ (uint64_t)(uint32_t)lineno ^ ((uint64_t)(uint32_t)lineno << 48);
+    /* key: a 64-bit hash of (method, bci, kind); a collision (~2^-64 per
+     * pair) would only mislabel one frame */
+    uint64_t key = mix64((uint64_t)(uintptr_t)m) ^ mix64(((uint64_t)(uint32_t)lineno << 8) | kind);
     uint64_t *hit = map_find(&frame_cache, key);
     if (hit)
         return (uint32_t)*hit;
@@ -372,7 +375,7 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno)
         f.method_id = mi->method_id;
         f.sig_id = mi->sig_id;
         f.line = native ? 0 : line_of(mi, lineno);
-        f.kind = native ? CP_FRAME_NATIVE : CP_FRAME_JAVA;
+        f.kind = native ? CP_FRAME_NATIVE : kind;
     }
     uint32_t id = 0;
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
@@ -443,8 +446,9 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
             stack_buf[n++] = synthetic_frame("[truncated]", CP_FRAME_ERROR);
             cp_stats_add(CP_ST_TRUNCATED, 1);
         }
+        cp_codemap_classify(s->frames, nf, kind_buf);
         for (int i = nf - 1; i >= 0; i--)
-            stack_buf[n++] = java_frame(jni, s->frames[i].method, s->frames[i].lineno);
+            stack_buf[n++] = java_frame(jni, s->frames[i].method, s->frames[i].lineno, kind_buf[i]);
     } else {
         /* No Java stack: the thread (kind guessed from its name) is the
          * root; an AGCT failure adds its kind as the leaf. */

@@ -55,6 +55,14 @@ def test():
             check(leaf / (a + b) >= 0.3,
                   "%s: only %.1f%% of samples in the inlined leaves: DebugNonSafepoints not in effect"
                   % (name, 100 * leaf / (a + b)))
+            # frame kinds (wire: 2 compiled, 3 inlined): burnA runs compiled, mixA inlined in it
+            j = relay.get_json("/api/v1/profile", app=app, type="cpu", **{"from": "now-1h"}, to="now+1m",
+                               format="json")
+            kinds = {nm: k for nm, k in zip(j["names"], j["kinds"])}
+            log("%s: frame kinds burnA=%s mixA=%s" % (name, kinds.get("CpuSplit.burnA"),
+                                                      kinds.get("CpuSplit.mixA")))
+            check(kinds.get("CpuSplit.mixA") == 3 or kinds.get("CpuSplit.mixB") == 3,
+                  "%s: inlined leaves not marked inlined (kinds %r)" % (name, kinds))
         # control: with the flag forced off, inlined leaves get (almost) nothing
         jdk = JDKS[0]
         _, _, prof = run_one(relay, jdk, "accuracy-control", secs=4,
