@@ -26,6 +26,7 @@
 #define GC_RING        1024          /* power of two */
 #define GC_TICK_MS     1000          /* reader wake-up period */
 #define GC_SERIES_MS   5000          /* heap / thread-state period */
+#define GC_POINTS_PER_TICK 16        /* gc.pause_ns points per wake-up, then summed */
 
 typedef struct pause {
     uint64_t start_ns;               /* CLOCK_MONOTONIC */
@@ -144,10 +145,23 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
         uint64_t t = atomic_load_explicit(&g.tail, memory_order_relaxed);   /* only we write it */
         uint64_t now = unix_ms();
         if (h != t) {
-            for (; t != h; t++) {
+            /* one point per pause, but at most GC_POINTS_PER_TICK of them per
+             * wake-up: a GC-storm's extra pauses go into one summed point, so
+             * the wire stays small (gc.count keeps the true count) */
+            uint32_t k = 0;
+            double rest = 0;
+            uint64_t rest_ms = 0;
+            for (; t != h; t++, k++) {
                 const pause_t *p = &g.pauses[t & (GC_RING - 1)];
-                cp_points_add("gc.pause_ns", p->end_ms, (double)p->dur_ns);
+                if (k < GC_POINTS_PER_TICK) {
+                    cp_points_add("gc.pause_ns", p->end_ms, (double)p->dur_ns);
+                } else {
+                    rest += (double)p->dur_ns;
+                    rest_ms = p->end_ms;
+                }
             }
+            if (rest > 0)
+                cp_points_add("gc.pause_ns", rest_ms, rest);
             cp_points_add("gc.count", now, (double)(h - atomic_load_explicit(&g.tail, memory_order_relaxed)));
             atomic_store_explicit(&g.tail, h, memory_order_release);         /* frees the slots */
             double used, committed;

@@ -3,7 +3,9 @@
  * Points it adds (cp_points_add, harvest.h), all with the unix-ms time of
  * the event or reading:
  *   gc.pause_ns          one per stop-the-world collection: its duration
- *                        (JVMTI GarbageCollectionStart -> Finish)
+ *                        (JVMTI GarbageCollectionStart -> Finish); beyond 16
+ *                        pauses in one second the rest are summed into one
+ *                        point (bounded wire volume in GC storms)
  *   gc.count             pauses since the previous reading (every tick with >0)
  *   gc.heap_after_bytes  heap used read just after a pause (by the gc thread,
  *                        so allocation since the pause may be included;
