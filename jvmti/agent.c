@@ -360,6 +360,10 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
                                      cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
                                      cp_stats_get(CP_ST_FAIL_OTHER)),
                 (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
+        uint64_t chains, cdrops;
+        cp_codemap_stats(&chains, &cdrops);
+        CP_LOGI("exit: code map %llu inline chains (%llu not kept)", (unsigned long long)chains,
+                (unsigned long long)cdrops);
     }
     pthread_mutex_unlock(&life_mu);
 }

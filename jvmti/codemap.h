@@ -12,7 +12,7 @@
  * Approximate by design: an interpreted frame whose (method, bci) equals a
  * compiled one's is reported compiled; chains of unloaded nmethods are kept
  * (harmless). At most CP_CODEMAP_MAX chains are kept (then counted, not
- * added), bounding memory to ~4 MiB.
+ * added), bounding memory to 2 MiB.
  *
  * Thread: cp_codemap_add from the JVMTI CompiledMethodLoad callback (compiler
  * threads, or the caller of GenerateEvents); cp_codemap_classify from the
@@ -26,7 +26,7 @@
 
 #include "ring.h"
 
-#define CP_CODEMAP_MAX (512u * 1024u)
+#define CP_CODEMAP_MAX (128u * 1024u)
 
 /* compile_info: the CompiledMethodLoad callback's argument (jvmticmlr.h
  * records); NULL or records without inline info are ignored. */
