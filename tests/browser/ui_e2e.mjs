@@ -127,7 +127,7 @@ try {
 
   // ---- live: a new window refreshes the graph, the zoom stays
   await page.waitForFunction(() => /updated/.test(document.querySelector('.status-line').textContent), null, { timeout: 20000 });
-  check(/live/.test(await page.textContent('#live')), 'the live indicator is on');
+  check(/st-live/.test(await page.getAttribute('#live', 'class')), 'the live indicator is on', await page.textContent('#live'));
   const zb2 = await labelBox(page, 'CpuSplit.burnA');
   check(zb2 && zb2.w > 1200 && /zoom=/.test(page.url()), 'a live update keeps the zoom');
   const sharedUrl = page.url();

@@ -156,6 +156,7 @@ try {
   sockets[0].send(JSON.stringify({ kind: 'window', app: 'demo', instance: 1, type: 'cpu', start: Date.now() - 10000, end: Date.now(), total: 1100 }));
   await page.waitForFunction(() => /updated/.test(document.querySelector('.status-line').textContent), null, { timeout: 8000 });
   check(profileFetches > before, 'a live window refetches the profile');
+  check(/st-live/.test(await page.getAttribute('#live', 'class')), 'the live indicator shows the connection', await page.textContent('#live'));
   const zb2 = await labelBox(page, 'com.example.Work.process');
   check(zb2 && zb2.w > 1300 && /zoom=/.test(page.url()), 'zoom survives the live update');
   check(/2\.20k/.test(await page.textContent('.status-line')), 'new data is shown after the update', await page.textContent('.status-line'));

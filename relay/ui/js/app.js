@@ -20,8 +20,9 @@ import { FunctionsTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { el, clear, pct, ago, fmtTime, fmtValue, fmtCount, resolveTime, isRelative, debounce, signedPct } from './util.js';
 
-const TYPES = ['cpu', 'wall', 'alloc', 'lock'];
-const TYPE_LABEL = { cpu: 'CPU', wall: 'Wall clock', alloc: 'Allocations', lock: 'Locks' };
+const TYPES = ['cpu', 'wall', 'alloc', 'alloc_objects', 'lock', 'lock_count'];
+const TYPE_LABEL = { cpu: 'CPU', wall: 'Wall clock', alloc: 'Alloc bytes', alloc_objects: 'Alloc objects',
+  lock: 'Lock wait', lock_count: 'Lock count' };
 const PRESETS = [['5m', 'now-5m'], ['15m', 'now-15m'], ['1h', 'now-1h'], ['6h', 'now-6h'], ['24h', 'now-24h'], ['7d', 'now-7d']];
 const DEFAULTS = { type: 'cpu', from: 'now-15m', to: 'now' };
 const STATE_KEYS = ['view', 'app', 'type', 'from', 'to', 'labels', 'q', 'zoom',
@@ -84,7 +85,7 @@ function toast(msg, ms = 2500) {
 const liveEl = document.getElementById('live');
 const liveText = document.getElementById('live-text');
 function setLiveState(s, text) {
-  liveEl.className = 'live ' + s;
+  liveEl.className = 'live st-' + s;
   liveText.textContent = text || { live: 'live', connecting: 'connecting…', offline: 'live: reconnecting', off: 'live off', paused: 'fixed range' }[s] || s;
 }
 
