@@ -9,8 +9,11 @@
 Both are checked against CpuSplit's own CPU accounting: the burn CPU in the
 profile must be within 95-105% of the CPU the program measured (a batch
 counted twice, or lost, would break it at flush=1s).
-Runs on every JDK found."""
+3. Relay frozen (SIGSTOP) while the JVM exits: the agent's exit flush is
+   bounded, so the JVM is gone within ~2 s of main() returning.
+Runs on every JDK found (part 3 on the first one).""" 
 import re
+import signal
 import time
 
 from cplib import *
@@ -75,6 +78,26 @@ def test():
             relay.stop()
             if relay.tmp:
                 shutil.rmtree(relay.tmp, ignore_errors=True)
+
+    # 3. frozen relay at exit: bounded shutdown
+    jdk = JDKS[0]
+    with Relay(name="relay-frozen") as relay:
+        p = java.start(jdk, agent="app=frozen,flush=1s", relay=relay, args=[4])
+        time.sleep(3)
+        relay.proc.send_signal(signal.SIGSTOP)
+        try:
+            done_at = None
+            deadline = time.time() + 40
+            while time.time() < deadline and p.poll() is None:
+                if done_at is None and "CPU_MS=" in open(p.logpath, errors="replace").read():
+                    done_at = time.time()
+                time.sleep(0.05)
+            check(p.poll() is not None, "JVM hangs at exit with a frozen relay (log %s)" % p.logpath)
+            exit_s = time.time() - (done_at or time.time())
+            log("exit with a frozen relay took %.2fs after main() returned" % exit_s)
+            check(exit_s < 3.5, "JVM took %.2fs to exit with a frozen relay" % exit_s)
+        finally:
+            relay.proc.send_signal(signal.SIGCONT)
 
 
 main(test)
