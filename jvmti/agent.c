@@ -29,7 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <stddef.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -416,9 +420,36 @@ static int enable(jvmtiEvent ev, const char *what)
 }
 
 /* Once per process: JVMTI env, capabilities, callbacks, ring, handlers. */
+/* One agent per process, even if a second copy of the .so is loaded from
+ * another path (same path = same library = reconfigure). The first copy
+ * binds an abstract unix socket named after the pid; the kernel frees it
+ * when the process dies, so nothing is left behind. Returns false if
+ * another copy holds it. */
+static bool claim_process(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;   /* cannot tell: go ahead */
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cprof-agent-%d", (int)getpid());
+    if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0) {
+        bool other = errno == EADDRINUSE;
+        close(fd);
+        return !other;
+    }
+    return true;       /* fd stays open for the process lifetime */
+}
+
 static int init_once(JavaVM *vm, bool live)
 {
     g_vm = vm;
+    if (!claim_process()) {
+        CP_LOGE("another copy of the cprof agent (loaded from another path) already runs in this JVM; "
+                "attach with that copy's path to reconfigure it. This copy stays idle.");
+        return -2;
+    }
     if ((*vm)->GetEnv(vm, (void **)&g_jvmti, JVMTI_VERSION_1_2) != JNI_OK || !g_jvmti) {
         CP_LOGE("no JVMTI 1.2 environment; the agent stays idle");
         return -1;
@@ -516,9 +547,11 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         pthread_mutex_unlock(&life_mu);
         return JNI_OK;
     }
-    if (init_once(vm, live) != 0) {
+    int irc = init_once(vm, live);
+    if (irc != 0) {
         pthread_mutex_unlock(&life_mu);
-        return JNI_OK;   /* never stop the JVM from starting */
+        /* never stop the JVM from starting; an attach learns it failed */
+        return live && irc == -2 ? JNI_ERR : JNI_OK;
     }
     g_initialized = true;
     if (live) {
