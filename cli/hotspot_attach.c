@@ -284,12 +284,16 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
             scan_env(env, (size_t)en, "JAVA_TOOL_OPTIONS", &disabled);
             scan_env(env, (size_t)en, "JDK_JAVA_OPTIONS", &disabled);
         }
+        /* the whole command line: a long classpath must not hide the flag */
+        size_t ccap = 4u << 20;
+        char *cmd = malloc(ccap);
         snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-        ssize_t cn = read_small(path, buf, sizeof buf);
+        ssize_t cn = cmd ? read_small(path, cmd, ccap) : -1;
         for (ssize_t i = 0; i < cn;) {
-            scan_disable_flag(buf + i, &disabled);
-            i += (ssize_t)strlen(buf + i) + 1;
+            scan_disable_flag(cmd + i, &disabled);
+            i += (ssize_t)strlen(cmd + i) + 1;
         }
+        free(cmd);
         if (en > 0)
             scan_env(env, (size_t)en, "_JAVA_OPTIONS", &disabled);
         free(env);

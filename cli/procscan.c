@@ -228,33 +228,77 @@ bool cp_procscan_container_id(const char *cg, char *out, size_t outlen)
     return true;
 }
 
+/* Reads a whole (proc) file into a malloc'd buffer, growing as needed up to
+ * `max` bytes. Returns the length or -1; *out is NUL-terminated. */
+static ssize_t read_all(const char *path, char **out, size_t max)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n + 1 >= cap) {
+            if (cap >= max)
+                break;
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!b)
+        return -1;
+    b[n] = '\0';
+    *out = b;
+    return (ssize_t)n;
+}
+
+#define CMDLINE_MAX (4u << 20)   /* above Linux's usual 2 MB ARG_MAX */
+
 int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
 {
     memset(o, 0, sizeof *o);
     o->pid = pid;
     char path[64];
-    static char buf[32768];   /* Thread: main (watch is single-threaded) */
+    char *buf;
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    ssize_t n = read_file(path, buf, sizeof buf);
+    ssize_t n = read_all(path, &buf, CMDLINE_MAX);
     if (n < 0)
         return CP_ENOTFOUND;
-    const char *argv[256];
+    size_t words = 1;
+    for (ssize_t i = 0; i < n; i++)
+        words += buf[i] == '\0';
+    const char **argv = malloc(words * sizeof *argv);
+    o->cmdline = malloc((size_t)n + 1);
+    if (!argv || !o->cmdline) {
+        free(argv);
+        free(buf);
+        cp_procscan_info_fini(o);
+        return CP_ENOMEM;
+    }
     int argc = 0;
-    for (ssize_t i = 0; i < n && argc < 256;) {
+    for (ssize_t i = 0; i < n;) {            /* buf[n] is NUL: the last word ends */
         argv[argc++] = buf + i;
         i += (ssize_t)strlen(buf + i) + 1;
     }
-    size_t cl = 0;
-    for (int i = 0; i < argc; i++) {
-        size_t l = strlen(argv[i]);
-        if (cl + l + 2 >= sizeof o->cmdline)
-            break;
-        if (cl)
-            o->cmdline[cl++] = ' ';
-        memcpy(o->cmdline + cl, argv[i], l);
-        cl += l;
-    }
-    o->cmdline[cl] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        o->cmdline[i] = buf[i] ? buf[i] : ' ';
+    while (n > 0 && o->cmdline[n - 1] == ' ')
+        n--;
+    o->cmdline[n] = '\0';
     /* Only the java launcher's argv has a main class; for javac, jshell,
      * or a custom launcher name the program itself. */
     const char *b0 = argc ? strrchr(argv[0], '/') : NULL;
@@ -263,8 +307,17 @@ int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
         o->cprof_app = java_app(argc, argv, o->app, sizeof o->app);
     else
         put(o->app, sizeof o->app, b0, strlen(b0));
+    free(argv);
+    free(buf);
     snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-    if (read_file(path, buf, sizeof buf) > 0)
+    if (read_all(path, &buf, 1u << 20) > 0)
         cp_procscan_container_id(buf, o->container, sizeof o->container);
+    free(buf);
     return 0;
+}
+
+void cp_procscan_info_fini(cp_proc_info_t *o)
+{
+    free(o->cmdline);
+    o->cmdline = NULL;
 }

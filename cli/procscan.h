@@ -47,15 +47,19 @@ bool cp_procscan_container_id(const char *cgroup, char *out /* OUT */, size_t ou
 /* A process as watch sees it. */
 typedef struct cp_proc_info {
     pid_t pid;
-    char  cmdline[4096];     /* argv joined with spaces (truncated) */
+    char *cmdline;           /* whole argv joined with spaces; owned, see fini */
     char  app[256];          /* see cp_procscan_java_app */
     char  container[16];     /* short container id, "" if none */
     bool  cprof_app;         /* app came from -Dcprof.app= */
 } cp_proc_info_t;
 
-/* Reads cmdline and cgroup of a process. app: cp_procscan_java_app when
- * argv[0] is "java", else argv[0]'s base name (javac, a custom launcher).
- * CP_ENOTFOUND if gone. */
+/* Reads cmdline (all of it: classpaths can be long) and cgroup of a
+ * process. app: cp_procscan_java_app when argv[0] is "java", else argv[0]'s
+ * base name (javac, a custom launcher). Returns 0 (caller then owes
+ * cp_procscan_info_fini), CP_ENOTFOUND if gone, CP_ENOMEM. */
 int cp_procscan_read(pid_t pid, cp_proc_info_t *out /* OUT */);
+
+/* Frees what cp_procscan_read allocated; safe twice. */
+void cp_procscan_info_fini(cp_proc_info_t *o);
 
 #endif

@@ -190,13 +190,15 @@ static int judge(watch_cfg_t *c, entry_t *e)
 
     bool match = regexec(&c->match, info.app, 0, NULL, 0) == 0 ||
                  regexec(&c->match, info.cmdline, 0, NULL, 0) == 0;
+    bool excluded = c->has_exclude && (regexec(&c->exclude, info.app, 0, NULL, 0) == 0 ||
+                                       regexec(&c->exclude, info.cmdline, 0, NULL, 0) == 0);
+    cp_procscan_info_fini(&info);     /* only app and container are used below */
     if (!match) {
         wlog("skip pid %d (%s): does not match --match", (int)e->pid, app);
         c->skipped++;
         return S_DONE;
     }
-    if (c->has_exclude && (regexec(&c->exclude, info.app, 0, NULL, 0) == 0 ||
-                           regexec(&c->exclude, info.cmdline, 0, NULL, 0) == 0)) {
+    if (excluded) {
         wlog("skip pid %d (%s): matches --exclude", (int)e->pid, app);
         c->skipped++;
         return S_DONE;

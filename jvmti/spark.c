@@ -113,24 +113,29 @@ int cp_spark_labels(int argc, const char *const *argv, cp_spark_labels_t *out)
     return 0;
 }
 
-#define MAX_ARGS 512
+#define MAX_ARGS 512       /* for sun.java.command (program args only) */
 
 int cp_spark_labels_from_cmdline(const char *buf, size_t len, cp_spark_labels_t *out)
 {
     if (!out || (!buf && len))
         return CP_EINVAL;
-    const char *argv[MAX_ARGS];
+    size_t words = 0;
+    for (size_t i = 0; i < len; i++)
+        words += buf[i] == '\0';
+    const char **argv = malloc((words + 1) * sizeof *argv);
+    if (!argv)
+        return CP_ENOMEM;
     int argc = 0;
-    for (size_t i = 0; i < len && argc < MAX_ARGS;) {
-        argv[argc++] = buf + i;
+    for (size_t i = 0; i < len;) {
         size_t l = strnlen(buf + i, len - i);
-        if (i + l >= len)       /* last word without its NUL: cannot use in place */
+        if (i + l >= len)       /* last word without its NUL (truncated): dropped */
             break;
+        argv[argc++] = buf + i;
         i += l + 1;
     }
-    if (argc > 0 && buf[len - 1] != '\0')
-        argc--;                 /* drop an unterminated (truncated) tail */
-    return cp_spark_labels(argc, argv, out);
+    int rc = cp_spark_labels(argc, argv, out);
+    free(argv);
+    return rc;
 }
 
 int cp_spark_labels_from_java_command(const char *cmd, cp_spark_labels_t *out)
@@ -161,9 +166,17 @@ int cp_spark_labels_self(const char *java_command, cp_spark_labels_t *out)
     int rc = 0;
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
+        /* all of it (grown up to 4 MB): executors' classpaths can be long */
         size_t cap = 1 << 16, len = 0;
         char *buf = malloc(cap);
-        while (buf && len < cap) {
+        while (buf) {
+            if (len == cap) {
+                char *nb = cap < (4u << 20) ? realloc(buf, cap * 2) : NULL;
+                if (!nb)
+                    break;
+                buf = nb;
+                cap *= 2;
+            }
             ssize_t r = read(fd, buf + len, cap - len);
             if (r < 0 && errno == EINTR)
                 continue;

@@ -41,7 +41,9 @@ typedef struct cp_spark_labels {
  * host stays "" when the command line does not name one. */
 int cp_spark_labels(int argc, const char *const *argv, cp_spark_labels_t *out /* OUT */);
 
-/* Same over /proc/PID/cmdline bytes (NUL-separated). */
+/* Same over /proc/PID/cmdline bytes (NUL-separated; any number of words;
+ * an unterminated last word is dropped). CP_ENOMEM if the word index
+ * cannot be allocated. */
 int cp_spark_labels_from_cmdline(const char *buf, size_t len,
                                  cp_spark_labels_t *out /* OUT */);
 

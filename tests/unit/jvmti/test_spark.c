@@ -3,6 +3,7 @@
  * Kubernetes), system-property variants, and look-alikes that must not
  * match. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,26 @@ START_TEST(test_spark_cmdline_bytes_parse_like_argv)
 }
 END_TEST
 
+START_TEST(test_spark_many_jvm_options_before_the_main_class)
+{
+    /* 3000 JVM options (a huge cmdline) before the executor's main class */
+    static const char tail[] = "org.apache.spark.executor.CoarseGrainedExecutorBackend\0"
+                               "--executor-id\0" "42\0";
+    size_t cap = 3000 * 16 + sizeof tail + 16, n = 0;
+    char *buf = malloc(cap);
+    memcpy(buf, "java", 5);
+    n = 5;
+    for (int i = 0; i < 3000; i++)
+        n += (size_t)sprintf(buf + n, "-Dk%d=v", i) + 1;
+    memcpy(buf + n, tail, sizeof tail - 1);
+    n += sizeof tail - 1;
+    cp_spark_labels_t l;
+    ck_assert_int_eq(cp_spark_labels_from_cmdline(buf, n, &l), 1);
+    ck_assert_str_eq(l.executor_id, "42");
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_spark_java_command_property_parses)
 {
     cp_spark_labels_t l;
@@ -199,6 +220,7 @@ static Suite *spark_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("sources");
     tcase_add_test(tc, test_spark_cmdline_bytes_parse_like_argv);
+    tcase_add_test(tc, test_spark_many_jvm_options_before_the_main_class);
     tcase_add_test(tc, test_spark_java_command_property_parses);
     tcase_add_test(tc, test_spark_self_is_not_an_executor_but_java_command_is);
     suite_add_tcase(s, tc);
