@@ -32,8 +32,12 @@ def test():
         for jdk in JDKS:
             name = jdk_name(jdk)
             app = "wall-" + name
-            JavaProgram("WallDemo").run(jdk, agent="app=%s,cpu=off,wall=20ms,flush=1s" % app,
-                                        relay=relay, args=[run_s], timeout=60)
+            # frobnicate: an unknown option must give one warning naming it, nothing else
+            out = JavaProgram("WallDemo").run(jdk, agent="app=%s,cpu=off,wall=20ms,flush=1s,frobnicate=1" % app,
+                                              relay=relay, args=[run_s], timeout=60)
+            warns = [l for l in out.splitlines() if "frobnicate" in l]
+            check(len(warns) == 1 and "unknown option 'frobnicate'" in warns[0],
+                  "%s: expected one warning naming 'frobnicate', got %r" % (name, warns))
             prof = relay.wait_profile(app, "wall", lambda p: secs_in(p, "WallDemo.sleepingMethod") > 0,
                                       timeout=20)
             blocked = secs_in(prof, "WallDemo.blockedOnMonitor", leaf="WallDemo.blockedOnMonitor")
