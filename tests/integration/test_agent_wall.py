@@ -3,8 +3,9 @@
 tests/java/WallDemo.java: "blocked" waits to enter a monitor in
 blockedOnMonitor(), "sleeper" sleeps in sleepingMethod(), "holder" sleeps
 while holding the monitor. With cpu=off,wall=20ms the relay's wall profile
-must show each of them in its method for about the run's length, and the
-CPU profile must stay (nearly) empty. Runs on every JDK found."""
+must show each of them in its method for about the run's length. An
+unknown option (frobnicate=1) must produce exactly one warning line naming
+it while the JVM runs on. Runs on every JDK found."""
 from cplib import *
 
 
