@@ -3,6 +3,8 @@
  * container ids from cgroup files, and the live /proc readers on this
  * process. */
 #include <check.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -108,13 +110,15 @@ START_TEST(test_procscan_live_self_is_listed_and_readable)
     char comm[16];
     unsigned long long st;
     ck_assert_int_eq(cp_procscan_stat(getpid(), comm, sizeof comm, &st), 0);
-    ck_assert_str_eq(comm, "test_procscan");
+    char want[16];
+    snprintf(want, sizeof want, "%s", program_invocation_short_name);   /* comm: 15 chars */
+    ck_assert_str_eq(comm, want);
     double age = cp_procscan_age(st);
     ck_assert(age >= 0 && age < 600);
     cp_proc_info_t info;
     ck_assert_int_eq(cp_procscan_read(getpid(), &info), 0);
-    ck_assert_ptr_nonnull(strstr(info.cmdline, "test_procscan"));
-    ck_assert_str_eq(info.app, "test_procscan");    /* not java: argv[0]'s name */
+    ck_assert_ptr_nonnull(strstr(info.cmdline, program_invocation_short_name));
+    ck_assert_str_eq(info.app, program_invocation_short_name);   /* not java: argv[0]'s name */
     cp_procscan_info_fini(&info);
     cp_procscan_info_fini(&info);
     ck_assert_int_eq(cp_procscan_stat(0x3ffffff0, comm, sizeof comm, &st), CP_ENOTFOUND);
