@@ -147,8 +147,9 @@ class AppsView {
     if (!apps.length) {
       clear(this.body).append(el('div.emptystate', null,
         el('p', { text: 'No agent has reported yet.' }),
-        el('p.muted', null, 'Start a JVM with the cprof agent (', el('code', { text: '-agentpath:/path/libcprof-jvm.so=app=myapp' }),
-          ') or attach one to a running JVM with ', el('code', { text: 'cprof attach PID' }), '.')));
+        el('p.muted', null, 'Start a JVM with the cprof agent: ',
+          el('code', { text: `java -agentpath:/path/to/libcprof-jvm.so=relay=ws://${location.host}/ingest,app=myapp ...` })),
+        el('p.muted', null, 'or attach it to a running JVM: ', el('code', { text: 'cprof attach PID' }), '. Apps appear here as soon as they report.')));
       return;
     }
     const rows = apps.map(a => {

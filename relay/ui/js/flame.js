@@ -88,7 +88,7 @@ export class FlameGraph {
     clear(host);
     host.classList.add('flame');
     this.canvas = el('canvas.fg-canvas', { tabindex: '0', role: 'img',
-      'aria-label': 'Flame graph. Click a frame to zoom, Escape to reset.' });
+      'aria-label': 'Flame graph. Click a frame to zoom. Keys: arrows move between frames, Enter zooms, Escape resets.' });
     this.labels = el('div.fg-labels', { role: 'list', 'aria-label': 'Frames in the flame graph' });
     this.outline = el('div.fg-outline');
     this.tip = el('div.fg-tip', { role: 'tooltip' });
@@ -99,9 +99,11 @@ export class FlameGraph {
     this.canvas.addEventListener('mousemove', e => this._onMove(e));
     this.canvas.addEventListener('mouseleave', () => this._setHover(-1));
     this.canvas.addEventListener('click', e => this._onClick(e));
-    this.canvas.addEventListener('keydown', e => {
-      if (e.key === 'Escape') this.setZoom(0, true);
-    });
+    this.canvas.addEventListener('keydown', e => this._onKey(e));
+    this.canvas.addEventListener('blur', () => { if (this.kbd >= 0) { this.kbd = -1; this._setHover(-1); } });
+    this.announce = el('div.sr-only', { 'aria-live': 'polite' });
+    host.append(this.announce);
+    this.kbd = -1;
     this._width = 0;
     this.ro = new ResizeObserver(() => {
       const w = this.wrap.clientWidth;
@@ -269,6 +271,7 @@ export class FlameGraph {
     }
     if (p.diff) this._drawDiffMarkers(ctx, z, scale, x0);
     this._placeLabels();
+    this.kbd = -1;
     this._setHover(-1);
     this.lastRender = { ms: performance.now() - t0, drawn, labels: lab.length / 3 };
   }
@@ -330,6 +333,34 @@ export class FlameGraph {
     return i;
   }
 
+  // Keyboard: Up = caller, Down = widest callee, Left/Right = siblings,
+  // Enter = zoom, Escape = reset. The focused frame gets the outline and
+  // the tooltip, and its name and values are announced.
+  _onKey(e) {
+    const p = this.profile;
+    if (!p || !p.n) return;
+    let k = this.kbd >= 0 ? this.kbd : this.zoom;
+    const par = p.parent[k];
+    switch (e.key) {
+      case 'Escape': this.kbd = -1; this.setZoom(0, true); return;
+      case 'Enter': if (this.kbd >= 0) this.setZoom(this.kbd, true); this.kbd = -1; return;
+      case 'ArrowUp': if (par >= 0) k = par; break;
+      case 'ArrowDown': if (p.end[k] > k + 1) k = k + 1; break;
+      case 'ArrowRight': if (par >= 0 && p.end[k] < p.end[par]) k = p.end[k]; break;
+      case 'ArrowLeft':
+        if (par >= 0) { let prev = -1; for (let c = par + 1; c < k; c = p.end[c]) prev = c; if (prev >= 0) k = prev; }
+        break;
+      default: return;
+    }
+    e.preventDefault();
+    // Stay inside what is drawn: the zoomed subtree or its ancestors.
+    const z = this.zoom;
+    if (!(k >= z && k < p.end[z]) && !(p.depth[k] < p.depth[z] && k < z && p.end[k] >= p.end[z])) return;
+    this.kbd = k;
+    this._setHover(k, null);
+    this.announce.textContent = this.tip.textContent;
+  }
+
   _onMove(e) {
     const i = this._nodeAt(e);
     this._setHover(i, e);
@@ -359,7 +390,11 @@ export class FlameGraph {
     this.canvas.style.cursor = 'pointer';
     this._fillTip(i);
     this.tip.hidden = false;
-    if (e) {
+    if (!e) {   // keyboard: place the tip under the frame
+      const r = this.canvas.getBoundingClientRect();
+      e = { clientX: r.left + x + Math.min(w / 2, 60), clientY: r.top + p.depth[i] * ROW + ROW };
+    }
+    {
       const tw = this.tip.offsetWidth, th = this.tip.offsetHeight;
       let tx = e.clientX + 14, ty = e.clientY + 16;
       if (tx + tw > window.innerWidth - 8) tx = Math.max(8, e.clientX - tw - 14);
