@@ -9,14 +9,16 @@
  *     serialised by the agent; the VMInit callback finishes a start made in
  *     the OnLoad phase.
  *   - cb_sampled (SampledObjectAlloc), cb_cflh (ClassFileLoadHook) and the
- *     shim natives (alloc_record/alloc_size) run on Java threads, any number
+ *     shim natives (alloc_record/alloc_record_object) run on Java threads, any number
  *     at once: they only read settled state and bump atomic counters.
  *
  * Own jvmtiEnv: capabilities and callbacks here are independent of agent.c.
  *
  * Sample weights (see alloc.h): sample mode weights s/p bytes and 1/p objects
  * with p = 1 - exp(-s/interval); instrument mode gets its weights from the
- * shim (k sample points in the allocation -> k*interval bytes).
+ * shim (arrays: k sample points in the allocation -> k*interval bytes;
+ * objects: charged a fixed estimate by the countdown, weighted by their real
+ * size here, see Alloc.object()).
  *
  * Instrument mode, which frames are dropped from a sample's stack: the
  * native record frame and the shim (dev.cprof.Alloc.*), then for objects
@@ -191,14 +193,18 @@ static void JNICALL alloc_record(JNIEnv *jni, jclass cls, jobject o, jlong bytes
     (*jni)->DeleteLocalRef(jni, k);
 }
 
-static jint JNICALL alloc_size(JNIEnv *jni, jclass cls, jobject o)
+/* dev.cprof.Alloc.recordObject(o, objects): the shim sampled o with a fixed
+ * size estimate; the bytes are objects x o's real size. */
+static void JNICALL alloc_record_object(JNIEnv *jni, jclass cls, jobject o, jlong objects)
 {
     jlong sz = 0;
-    if (!o || !atomic_load_explicit(&g.recording, memory_order_relaxed))   /* flag only */
-        return 0;
-    if ((*g.env)->GetObjectSize(g.env, o, &sz) != JVMTI_ERROR_NONE || sz <= 0 || sz > INT_MAX)
-        return 0;
-    return (jint)sz;
+    if (!o || objects <= 0 || !atomic_load_explicit(&g.recording, memory_order_relaxed))  /* flag only */
+        return;
+    if ((*g.env)->GetObjectSize(g.env, o, &sz) != JVMTI_ERROR_NONE || sz <= 0) {
+        atomic_fetch_add_explicit(&g.drops, 1, memory_order_relaxed);      /* statistic only */
+        return;
+    }
+    alloc_record(jni, cls, o, objects * sz, objects);
 }
 
 /* ---- instrument mode: class-file hook ------------------------------------- */
@@ -317,7 +323,7 @@ static int load_shim(JNIEnv *jni)
     }
     static const JNINativeMethod nm[] = {
         { "record", "(Ljava/lang/Object;JJ)V", (void *)alloc_record },
-        { "size", "(Ljava/lang/Object;)I", (void *)alloc_size },
+        { "recordObject", "(Ljava/lang/Object;J)V", (void *)alloc_record_object },
     };
     if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0) {
         (*jni)->ExceptionClear(jni);

@@ -24,8 +24,9 @@ package dev.cprof;
  * </ul>
  * Thread slots are the thread id modulo {@link #SLOTS}; two threads sharing a
  * slot only make the sampling phase a little less random (races are benign).
- * Object sizes come from JVMTI GetObjectSize once per class (a small
- * lock-free identity cache); array sizes are computed from the length.
+ * Objects are charged a fixed estimate by the countdown and weighted by
+ * their real size (JVMTI GetObjectSize) only when sampled (see object());
+ * array sizes are computed from the length.
  */
 public final class Alloc {
     private Alloc() {}
@@ -40,11 +41,12 @@ public final class Alloc {
     static int arrayHeader = 16;
 
     static final int SLOTS = 1024;
-    private static final long[] left = new long[SLOTS];
-    private static final long[] seed = new long[SLOTS];
-    private static final int CACHE = 2048;
-    private static final Class<?>[] sizeKey = new Class<?>[CACHE];
-    private static final int[] sizeVal = new int[CACHE];
+    /** One slot per 64-byte cache line: threads never false-share a countdown. */
+    private static final int PAD = 3;
+    private static final long[] left = new long[SLOTS << PAD];
+    private static final long[] seed = new long[SLOTS << PAD];
+    /** Bytes charged per object by the countdown (a typical small object). */
+    static final int OBJ_EST = 32;
 
     /** After every newarray/anewarray (the new array is the argument). */
     public static void array(Object a) {
@@ -58,21 +60,29 @@ public final class Alloc {
         multiWalk(a, 0);
     }
 
-    /** At the entry of java.lang.Object.&lt;init&gt;: every constructed object. */
+    /**
+     * At the entry of java.lang.Object.&lt;init&gt;: every constructed object.
+     * The countdown charges every object {@link #OBJ_EST} bytes (no size
+     * lookup on the fast path); a sampled object is then weighted by its
+     * real size: it was picked with probability OBJ_EST/interval per sample
+     * point, so it stands for k*interval/OBJ_EST objects and that many times
+     * its size in bytes - unbiased whatever the real size.
+     */
     public static void object(Object o) {
         if (!on) return;
-        Class<?> c = o.getClass();
-        int h = System.identityHashCode(c) & (CACHE - 1);
-        int size;
-        if (sizeKey[h] == c) {
-            size = sizeVal[h];
-        } else {
-            size = size(o);
-            if (size <= 0) return;               // agent gone or JVMTI error
-            sizeVal[h] = size;                   // value first: a racing reader may see
-            sizeKey[h] = c;                      // an old value, never a wrong class
+        int slot = ((int) Thread.currentThread().getId() & (SLOTS - 1)) << PAD;
+        long l = left[slot] - OBJ_EST;
+        if (l > 0) {
+            left[slot] = l;
+            return;
         }
-        tick(o, size);
+        long k = 0;
+        while (l <= 0) {
+            k++;
+            l += nextInterval(slot);
+        }
+        left[slot] = l;
+        recordObject(o, Math.max(1, (k * interval + OBJ_EST / 2) / OBJ_EST));
     }
 
     private static void multiWalk(Object a, int depth) {
@@ -99,7 +109,7 @@ public final class Alloc {
     }
 
     private static void tick(Object o, long size) {
-        int slot = (int) Thread.currentThread().getId() & (SLOTS - 1);
+        int slot = ((int) Thread.currentThread().getId() & (SLOTS - 1)) << PAD;
         long l = left[slot] - size;
         if (l > 0) {
             left[slot] = l;
@@ -132,6 +142,6 @@ public final class Alloc {
     /** Records one sample (stack walked by the agent). */
     private static native void record(Object o, long bytes, long objects);
 
-    /** JVMTI GetObjectSize; 0 when the agent cannot answer. */
-    private static native int size(Object o);
+    /** Records one object sample: `objects` objects of o's real size (JVMTI GetObjectSize). */
+    private static native void recordObject(Object o, long objects);
 }
