@@ -433,7 +433,15 @@ static bool claim_process(void)
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cprof-agent-%d", (int)getpid());
+    /* Abstract names are per network namespace, and containers sharing one
+     * (host networking, pods) all run their JVM as pid 1: qualify the pid
+     * with the PID namespace's inode so they do not see each other. */
+    char ns[64] = "";
+    ssize_t nl = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);   /* "pid:[4026531836]" */
+    ns[nl > 0 ? nl : 0] = '\0';
+    const char *ino = strchr(ns, '[');
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cprof-agent-%.*s-%d",
+                     ino ? (int)strcspn(ino + 1, "]") : 0, ino ? ino + 1 : "", (int)getpid());
     if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0) {
         bool other = errno == EADDRINUSE;
         close(fd);

@@ -5,14 +5,17 @@
    `cprof attach` run as root switches to the JVM's uid/gid (the JVM checks
    the trigger file's owner and its peer's credentials) and the relay gets
    AttachTarget.hotLoop from it.
-2. A JVM in its own mount and PID namespace with a private /tmp (what a
-   container looks like to the attacher): it is pid 1 inside, its /tmp is
-   not ours. cprof reaches the socket through /proc/PID/root, tells the JVM
+2. A JVM in its own mount and PID namespace with a private /tmp, running as
+   the other user (what a container looks like to the attacher): it is
+   pid 1 inside, its /tmp is not ours. A second such JVM, also pid 1 and in
+   the same network namespace (host networking), is attached as well: the
+   two agents must not take each other for a second copy. cprof reaches the socket through /proc/PID/root, tells the JVM
    its namespace pid, copies the agent into the container's /tmp, and the
    relay gets the profile; detach works there too.
 Needs root (useradd, unshare); skips with a message otherwise."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,38 +91,71 @@ def other_user(relay, jdk, uid, gid):
                     pass
 
 
-def container(relay, jdk):
+def start_container(prog, jdk, uid=None, gid=None):
+    """A JVM in its own mount + PID namespace with a private /tmp (as root, or
+    as uid/gid); `exec` (sh, then setpriv) keeps java as pid 1 inside. The
+    network namespace stays shared, as with host-networking containers."""
+    become = "setpriv --reuid=%d --regid=%d --clear-groups " % (uid, gid) if uid else ""
+    inner = "mount -t tmpfs -o mode=1777 cprof-test-tmp /tmp && exec %s\"$@\"" % become
+    p = start_wrapped(prog, jdk, ["unshare", "--mount", "--pid", "--fork", "--kill-child",
+                                  "--mount-proc", "sh", "-c", inner, "sh"], args=["60", "40"],
+                      jvm_args=quiet_jvm_args(jdk), tag="ns")
+    p.java = None
+    wait_ticks(p)
+    p.java = find_java_child(p)
+    return p
+
+
+def end_container(p):
+    # unshare --kill-child's parent-death signal does not survive setpriv's
+    # uid change, so end the JVM itself (by its pid) before the wrapper
+    if p.java:
+        try:
+            os.kill(p.java, signal.SIGKILL)
+        except OSError:
+            pass
+    stop(p)
+
+
+def container(relay, jdk, uid, gid):
     name = jdk_name(jdk)
     prog = target()
-    # own mount + PID namespace, private /tmp; `exec` keeps java as pid 1 inside
-    inner = ("mount -t tmpfs cprof-test-tmp /tmp && exec \"$@\"")
-    p = start_wrapped(prog, jdk, ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                                  "sh", "-c", inner, "sh"], args=["60"],
-                      jvm_args=quiet_jvm_args(jdk), tag="ns")
+    conts = []
     try:
-        wait_ticks(p)
-        pid = find_java_child(p)
-        with open("/proc/%d/status" % pid) as f:
-            nstgid = [line for line in f if line.startswith("NStgid:")][0].split()
-        check(len(nstgid) == 3 and nstgid[-1] == "1", "JVM not pid 1 in its namespace: %s" % nstgid)
+        conts.append(start_container(prog, jdk, uid, gid))   # A: the other user
+        conts.append(start_container(prog, jdk))             # B: root, also pid 1
+        a, b = conts
+        pid = a.java
+        for c in conts:
+            with open("/proc/%d/status" % c.java) as f:
+                nstgid = [line for line in f if line.startswith("NStgid:")][0].split()
+            check(len(nstgid) == 3 and nstgid[-1] == "1", "JVM not pid 1 in its namespace: %s" % nstgid)
         check(os.readlink("/proc/%d/ns/mnt" % pid) != os.readlink("/proc/self/ns/mnt"),
               "JVM shares our mount namespace")
         app = "attach-ns-" + name
         r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "flush=1s")
+        check("uid %d" % uid in r.stdout, "container JVM not seen as uid %d: %s" % (uid, r.stdout))
         paths = agent_maps(pid)
         check(len(paths) == 1 and list(paths)[0].startswith("/tmp/"),
               "agent not loaded from the container's /tmp: %s" % paths)
         check(os.path.exists("/proc/%d/root%s" % (pid, list(paths)[0])), "copy missing")
+        # B is pid 1 too, in the same network namespace: its agent must not
+        # mistake A's for "another copy in this JVM"
+        cprof("attach", b.java, "relay=" + relay.ws, "app=" + app + "-b", "flush=1s")
         relay.wait_profile(app, "cpu", hot, timeout=30)
+        relay.wait_profile(app + "-b", "cpu", hot, timeout=30)
         r = cprof("attach", pid, "relay=" + relay.ws, "app=" + app, "label.again=1", "flush=1s")
         check("reconfigured" in r.stdout and agent_maps(pid) == paths, "second copy in container")
         cprof("detach", pid)
-        ticks = alive_ticks(p)
-        wait_for(lambda: alive_ticks(p) >= ticks + 2, 10, "containerised JVM to run on")
-        check_no_crash(p)
-        log(name, "container attach ok, agent at", list(paths)[0])
+        cprof("detach", b.java)
+        ticks = alive_ticks(a)
+        wait_for(lambda: alive_ticks(a) >= ticks + 2, 10, "containerised JVM to run on")
+        for c in conts:
+            check_no_crash(c)
+        log(name, "container attach ok (two pid-1 JVMs), agent at", list(paths)[0])
     finally:
-        stop(p)
+        for c in conts:
+            end_container(c)
 
 
 def test():
@@ -131,7 +167,7 @@ def test():
     with Relay(name="attach-user") as relay:
         for jdk in JDKS:
             other_user(relay, jdk, uid, gid)
-            container(relay, jdk)
+            container(relay, jdk, uid, gid)
 
 
 if __name__ == "__main__":
