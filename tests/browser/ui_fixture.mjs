@@ -241,6 +241,15 @@ try {
   const dtip = await page.textContent('.fg-tip');
   check(/0\.00% → 63\.\d+%/.test(dtip) && /new in comparison/.test(dtip), 'diff tooltip shows base → comparison', dtip.replace(/\s+/g, ' ').slice(0, 140));
   await shot(page, OUT, '09-compare');
+  // drag on the compare timeline sets the chosen side's range
+  await page.click('.dragrow button[data-target=base]');
+  const ctl = await (await page.$('.tl-wrap canvas')).boundingBox();
+  await page.mouse.move(ctl.x + ctl.width * 0.3, ctl.y + 30);
+  await page.mouse.down();
+  await page.mouse.move(ctl.x + ctl.width * 0.4, ctl.y + 30, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => /bfrom=\d+&bto=\d+/.test(location.hash));
+  check(/cfrom=now-15m/.test(page.url()), 'compare: dragging with "Base" chosen sets only the base range', page.url().split('#')[1]);
 
   check(page.problems.length === 0, 'no console errors or CSP violations', page.problems.join(' | '));
 

@@ -518,15 +518,25 @@ class CompareView {
     this.summary = el('div.diff-summary');
     this.tableHost = el('div');
     this.searchInfo = el('span.search-info');
+    this.tlHost = el('div');
+    this.dragTarget = 'cmp';
+    this.dragSeg = el('div.seg', { role: 'radiogroup', 'aria-label': 'Dragging on the timeline sets' });
     host.append(
       el('section.panel', null, el('div.panel-head', null, el('h1', { text: 'Compare' }),
         el('span.muted', { text: 'Base against comparison: each side is normalised to its own total, so the change is in shares, not raw counts.' })),
-        this.toolbar, this.errBox),
+        this.toolbar,
+        el('div.row.dragrow', null, el('span.muted', { text: 'Drag on the timeline to set the' }), this.dragSeg, el('span.muted', { text: 'range.' })),
+        this.tlHost, this.errBox),
       el('section.panel', { 'aria-label': 'Biggest changes' }, this.summary),
       el('section.panel.graph', { 'aria-label': 'Diff flame graph' },
         el('div.graph-head', null, el('h2', { text: 'Diff flame graph' }), el('span.spacer'), this.legendBox),
         this.status, this.fgHost),
       el('section.panel', { 'aria-label': 'Functions' }, el('div.graph-head', null, el('h2', { text: 'Functions' })), this.tableHost));
+    this.timeline = new Timeline(this.tlHost, {
+      onRange: (a, b) => setState(this.dragTarget === 'base'
+        ? { bfrom: String(a), bto: String(b), zoom: null } : { cfrom: String(a), cto: String(b), zoom: null }, true),
+    });
+    this.renderDragSeg();
     this.fg = new FlameGraph(this.fgHost, {
       onZoom: i => setState({ zoom: this.profile.pathOf(i).join(ZOOM_SEP) || null }),
       onSearchInfo: info => { this.searchInfo.textContent = info ? (info.count ? `${info.count} frames` : 'no match') : ''; },
@@ -550,6 +560,30 @@ class CompareView {
   }
 
   destroy() { this.fg.destroy(); if (this.abort) this.abort.abort(); }
+
+  renderDragSeg() {
+    clear(this.dragSeg).append(...[['base', 'Base'], ['cmp', 'Comparison']].map(([k, label]) =>
+      el('button' + (this.dragTarget === k ? '.on' : ''), { type: 'button', role: 'radio', 'data-target': k,
+        'aria-checked': this.dragTarget === k ? 'true' : 'false', text: label,
+        onclick: () => { this.dragTarget = k; this.renderDragSeg(); } })));
+  }
+
+  // The timeline spans both ranges (plus a margin) and shades them.
+  async loadTimeline(p) {
+    const bf = resolveTime(p['base.from']), bt = resolveTime(p['base.to']);
+    const cf = resolveTime(p['cmp.from']), ct = resolveTime(p['cmp.to']);
+    const lo = Math.min(bf, cf), hi = Math.max(bt, ct);
+    const pad = Math.max(30, (hi - lo) * 0.1);
+    const from = Math.floor(lo - pad), to = Math.ceil(Math.min(Date.now() / 1000, hi + pad));
+    const labels = p['base.labels'] === p['cmp.labels'] ? p['base.labels'] : '';
+    try {
+      const tl = await get('timeline', { app: p.app, type: p.type, from, to, labels, step: timelineStep(from, to) });
+      this.timeline.marks = [
+        { from: bf, to: bt, colour: 'rgba(31,102,196,0.13)', label: 'base', text: '#1f66c4' },
+        { from: cf, to: ct, colour: 'rgba(214,39,40,0.12)', label: 'comparison', text: '#b52020' }];
+      this.timeline.setData(tl, from, to, this.profile ? this.profile.unit : '');
+    } catch (e) { /* the diff itself reports errors */ }
+  }
 
   params(s = state) {
     return {
@@ -605,6 +639,7 @@ class CompareView {
     this.status.textContent = 'Loading…';
     const t0 = performance.now();
     try {
+      this.loadTimeline(this.params(s));
       const d = await get('diff', this.params(s), ac.signal);
       if (ac.signal.aborted) return;
       const t1 = performance.now();

@@ -181,6 +181,18 @@ export class Profile {
   // frames of that name; total counts a frame only when no ancestor on its
   // stack has the same name (so recursion is not counted twice).
   functions(within = 0) {
+    // Search and sort ask again for the same zoom: keep the last few.
+    const cache = this._fnCache || (this._fnCache = new Map());
+    let r = cache.get(within);
+    if (!r) {
+      r = this._functions(within);
+      if (cache.size >= 8) cache.delete(cache.keys().next().value);
+      cache.set(within, r);
+    }
+    return r;
+  }
+
+  _functions(within) {
     const nn = this.names.length;
     const self = new Float64Array(nn), total = new Float64Array(nn);
     const onPath = new Int32Array(nn);

@@ -36,6 +36,9 @@ export class Timeline {
     this.render();
   }
 
+  // Shaded ranges drawn behind the bars: [{from, to, colour, label}].
+  setMarks(marks) { this.marks = marks || []; this.render(); }
+
   render() {
     const W = this.wrap.clientWidth || 800;
     const dpr = window.devicePixelRatio || 1;
@@ -76,6 +79,17 @@ export class Timeline {
       let label = fmtTime(t, withDate && t % 86400 === 0);
       if (tick % 60 === 0) label = label.slice(0, -3);
       ctx.fillText(label, x, PAD_T + plotH + 3);
+    }
+    // marked ranges (compare view: base and comparison)
+    for (const m of this.marks || []) {
+      const a = Math.max(PAD_L, xOf(m.from)), b = Math.min(PAD_L + plotW, xOf(m.to));
+      if (b <= a) continue;
+      ctx.fillStyle = m.colour;
+      ctx.fillRect(a, PAD_T, b - a, plotH);
+      if (m.label) {
+        ctx.fillStyle = m.text || '#333'; ctx.textAlign = 'left'; ctx.textBaseline = 'top';
+        ctx.fillText(m.label, a + 4, PAD_T + 2);
+      }
     }
     // bars
     ctx.fillStyle = '#4c7bd9';
