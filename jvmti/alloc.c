@@ -30,6 +30,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ static struct {
     _Atomic bool hook_on;        /* ClassFileLoadHook rewrites only while set */
     _Atomic uint64_t samples, drops, rewritten, skipped, sites, rt_failed;
     _Atomic uint64_t skip_reason[CP_CF_SKIP_MAX];
+    _Atomic uint64_t skip_loader;  /* classes of loaders that cannot see the shim */
 } g;
 
 /* ---- naming ------------------------------------------------------------ */
@@ -218,6 +220,59 @@ static void *jvmti_alloc(void *ctx, size_t n)
     return p;
 }
 
+/* Can classes of `loader` link against dev.cprof.Alloc? Built-in loaders
+ * delegate to the boot loader, but OSGi-style loaders may not: rewriting
+ * their classes would make them fail with NoClassDefFoundError. Asked once
+ * per loader with loader.loadClass("dev.cprof.Alloc") (re-entrant loads
+ * from a ClassFileLoadHook are what superclass resolution does anyway);
+ * answers are cached under weak references. */
+#define LOADER_CACHE 128
+static struct {
+    pthread_mutex_t mu;
+    jweak loader[LOADER_CACHE];
+    bool ok[LOADER_CACHE];
+    int n;
+    jmethodID load_class;
+} lc = { PTHREAD_MUTEX_INITIALIZER };
+
+static bool loader_sees_shim(JNIEnv *jni, jobject loader)
+{
+    bool ok = false, found = false;
+    if (!loader) return true;                   /* the boot loader holds the shim */
+    if (!jni || !g.shim) return false;
+    pthread_mutex_lock(&lc.mu);
+    for (int i = 0; i < lc.n && !found; i++)
+        if ((*jni)->IsSameObject(jni, lc.loader[i], loader)) { ok = lc.ok[i]; found = true; }
+    pthread_mutex_unlock(&lc.mu);
+    if (found) return ok;
+    if (!lc.load_class) {
+        jclass cl = (*jni)->FindClass(jni, "java/lang/ClassLoader");
+        lc.load_class = cl ? (*jni)->GetMethodID(jni, cl, "loadClass", "(Ljava/lang/String;)Ljava/lang/Class;") : NULL;
+        if (cl) (*jni)->DeleteLocalRef(jni, cl);
+        if (!lc.load_class) { (*jni)->ExceptionClear(jni); return false; }
+    }
+    jstring nm = (*jni)->NewStringUTF(jni, "dev.cprof.Alloc");
+    jobject c = nm ? (*jni)->CallObjectMethod(jni, loader, lc.load_class, nm) : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); c = NULL; }
+    ok = c && (*jni)->IsSameObject(jni, c, g.shim);
+    if (c) (*jni)->DeleteLocalRef(jni, c);
+    if (nm) (*jni)->DeleteLocalRef(jni, nm);
+    pthread_mutex_lock(&lc.mu);
+    int slot = lc.n < LOADER_CACHE ? lc.n++ : -1;
+    if (slot < 0) {                             /* full: reuse a slot whose loader is gone */
+        for (int i = 0; i < LOADER_CACHE && slot < 0; i++)
+            if ((*jni)->IsSameObject(jni, lc.loader[i], NULL)) slot = i;
+    }
+    if (slot >= 0) {
+        if (lc.loader[slot]) (*jni)->DeleteWeakGlobalRef(jni, lc.loader[slot]);
+        lc.loader[slot] = (*jni)->NewWeakGlobalRef(jni, loader);
+        lc.ok[slot] = ok;
+    }
+    pthread_mutex_unlock(&lc.mu);
+    if (!ok) CP_LOGI("alloc: a class loader cannot see dev.cprof.Alloc; its classes are not instrumented");
+    return ok;
+}
+
 static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject loader,
                             const char *name, jobject pd, jint len, const unsigned char *data,
                             jint *new_len, unsigned char **new_data)
@@ -227,6 +282,12 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     cp_classfile_result_t res;
     if (!atomic_load_explicit(&g.hook_on, memory_order_relaxed) || len <= 0)  /* flag only */
         return;
+    if (!loader_sees_shim(jni, loader)) {
+        atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed);                 /* statistic */
+        atomic_fetch_add_explicit(&g.skip_loader, 1, memory_order_relaxed);             /* statistic */
+        cp_stats_add(CP_ST_ALLOC_SKIPPED, 1);
+        return;
+    }
     cp_classfile_rewrite(data, (size_t)len, CP_CF_HOOK_ARRAYS | CP_CF_HOOK_OBJECT,
                          jvmti_alloc, e, &out, &olen, &res);
     if (res.skip != CP_CF_OK) {
@@ -396,6 +457,10 @@ static void log_summary(void)
             n += (size_t)snprintf(why + n, sizeof why - n, "%s%lu %s", n ? ", " : " (",
                                   (unsigned long)c, cp_classfile_skip_name((cp_cf_skip_t)k));
     }
+    uint64_t sl = atomic_load_explicit(&g.skip_loader, memory_order_relaxed);          /* statistic */
+    if (sl && n < sizeof why)
+        n += (size_t)snprintf(why + n, sizeof why - n, "%s%lu class loader cannot see the shim",
+                              n ? ", " : " (", (unsigned long)sl);
     if (n && n < sizeof why - 1) snprintf(why + n, sizeof why - n, ")");
     CP_LOGI("alloc: instrument summary: %lu classes rewritten, %lu call sites, %lu skipped%s, "
             "%lu retransform failures, %lu samples, %lu dropped",

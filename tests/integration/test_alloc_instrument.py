@@ -7,7 +7,9 @@ the agent retransformed), both under -Xverify:all:
   - javac (jdk.compiler) compiling tests/java/*.java: byte-identical classes.
 No VerifyError/LinkageError, no crash, the rewriter's summary line (classes
 rewritten, skipped with reasons) is in the agent log, and the relay holds an
-alloc_bytes profile with H2 frames. Runs on every JDK found."""
+alloc_bytes profile with H2 frames. Runs on every JDK found. Also: a class
+loader that cannot see the shim (tests/java/AllocIsolatedLoader.java) gets
+its classes left alone (counted as skipped), not broken."""
 import filecmp
 import glob
 import re
@@ -91,6 +93,13 @@ def test():
             check(not mismatch and not errors, "%s javac: classes differ with the agent: %s %s"
                   % (name, mismatch[:5], errors[:5]))
             log("%s javac: %d identical class files" % (name, len(match)))
+        # a loader that cannot see the shim (OSGi-like): its classes are left
+        # alone and counted, the program runs unharmed
+        iso = JavaProgram("AllocIsolatedLoader")
+        out = iso.run(JDKS[0], agent="app=instr-iso,cpu=off,alloc=256k,alloc.mode=instrument,loglevel=info",
+                      relay=relay, jvm_args=["-Xverify:all"], timeout=60)
+        check("isolated ok" in out and "NoClassDefFoundError" not in out, "isolated loader:\n" + out[-2000:])
+        check("class loader cannot see the shim" in out, "no loader skip reported:\n" + out[-2000:])
     shutil.rmtree(tmp, ignore_errors=True)
 
 
