@@ -448,6 +448,9 @@ int cp_cmd_watch(int argc, char **argv)
     wlog("watching for JVMs matching '%s'%s%s%s every %d ms; agent %s; options '%s'",
          match, exclude ? " (excluding '" : "", exclude ? exclude : "", exclude ? "')" : "",
          interval_ms, c.agent, opts);
+    if (geteuid() != 0)
+        wlog("not running as root: only JVMs of uid %lu can be attached (others are ignored "
+             "silently)", (unsigned long)geteuid());
     entry_t *known = NULL;
     size_t nknown = 0;
     int status = 0;
