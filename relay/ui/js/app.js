@@ -28,6 +28,8 @@ const DEFAULTS = { type: 'cpu', from: 'now-15m', to: 'now' };
 const STATE_KEYS = ['view', 'app', 'type', 'from', 'to', 'labels', 'q', 'zoom',
   'bfrom', 'bto', 'blabels', 'cfrom', 'cto', 'clabels'];
 const ZOOM_SEP = ';';
+// Unit of a type when an answer does not say (the diff has no "unit").
+const TYPE_UNIT = { cpu: 'ns', wall: 'ns', lock: 'ns', alloc: 'bytes' };
 
 // ---------------------------------------------------------------- state
 
@@ -579,9 +581,9 @@ class CompareView {
     try {
       const tl = await get('timeline', { app: p.app, type: p.type, from, to, labels, step: timelineStep(from, to) });
       this.timeline.marks = [
-        { from: bf, to: bt, colour: 'rgba(31,102,196,0.13)', label: 'base', text: '#1f66c4' },
-        { from: cf, to: ct, colour: 'rgba(214,39,40,0.12)', label: 'comparison', text: '#b52020' }];
-      this.timeline.setData(tl, from, to, this.profile ? this.profile.unit : '');
+        { from: bf, to: bt, colour: 'rgba(31,102,196,0.22)', label: 'base', text: '#1f66c4' },
+        { from: cf, to: ct, colour: 'rgba(214,39,40,0.2)', label: 'comparison', text: '#b52020' }];
+      this.timeline.setData(tl, from, to, TYPE_UNIT[p.type] || '');
     } catch (e) { /* the diff itself reports errors */ }
   }
 
@@ -645,7 +647,9 @@ class CompareView {
       const t1 = performance.now();
       this.shown = { ...s };
       this.profile = new Profile(d, true);
-      this.profile.unit = d.unit || '';
+      this.profile.unit = d.unit || TYPE_UNIT[s.type || DEFAULTS.type] || '';
+      this.timeline.unit = this.profile.unit;
+      this.timeline.render();
       this.json = d;
       clear(this.errBox);
       this.fg.query = s.q || '';

@@ -423,7 +423,7 @@ export class FlameGraph {
         ct - bt > 0.005 ? 'worse' : ct - bt < -0.005 ? 'better' : ''));
       rows.push(row('Self', `${bsf.toFixed(2)}% \u2192 ${csf.toFixed(2)}%  (${signedPct(csf - bsf)})`,
         csf - bsf > 0.005 ? 'worse' : csf - bsf < -0.005 ? 'better' : ''));
-      rows.push(row('Samples', `${fmtValue(p.baseTotal[i], p.unit)} \u2192 ${fmtValue(p.cmpTotal[i], p.unit)}`));
+      rows.push(row('Value', `${fmtValue(p.baseTotal[i], p.unit)} \u2192 ${fmtValue(p.cmpTotal[i], p.unit)}`));
       if (p.baseTotal[i] === 0) rows.push(row('', 'new in comparison'));
       if (p.cmpTotal[i] === 0) rows.push(row('', 'gone in comparison'));
     }

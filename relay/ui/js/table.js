@@ -211,7 +211,7 @@ function setBar(td, frac) {
 
 function setDelta(td, d) {
   td.textContent = signedPct(d);
-  td.className = 'gc num delta' + (d > 0.005 ? ' worse' : d < -0.005 ? ' better' : '');
+  td.className = 'gc num delta' + (d > 0.005 ? ' worse' : d < -0.005 ? ' better' : ' same');
 }
 
 // The k smallest ids under cmp, in order: a bounded max-heap over the ids.

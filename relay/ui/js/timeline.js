@@ -4,7 +4,7 @@
 // by default, the rest off, to keep the chart readable). Drag across it to pick a time range: onRange(fromS, toS) in unix
 // seconds. A DOM box shows the selection while dragging. Main thread only.
 
-import { el, clear, fmtTime, fmtValue } from './util.js';
+import { el, clear, fmtTime, fmtValue, fmtCount } from './util.js';
 
 const H = 86, PAD_L = 64, PAD_B = 18, PAD_T = 6;
 const SERIES_COLOURS = ['#c0392b', '#8e44ad', '#16a085', '#d35400', '#2c3e50', '#7f8c8d', '#b7950b'];
@@ -62,7 +62,10 @@ export class Timeline {
     ctx.beginPath(); ctx.moveTo(PAD_L, PAD_T + plotH + 0.5); ctx.lineTo(W - 4, PAD_T + plotH + 0.5); ctx.stroke();
     ctx.fillStyle = '#667'; ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'right'; ctx.textBaseline = 'top';
-    ctx.fillText(max ? fmtValue(max, this.unit) : '0', PAD_L - 6, PAD_T);
+    // Axis: time and bytes with their unit, plain counts without (room).
+    const u = (this.unit || '').toLowerCase();
+    const axis = v => (u.startsWith('n') || u.startsWith('byte')) ? fmtValue(v, u) : fmtCount(v);
+    ctx.fillText(max ? axis(max) : '0', PAD_L - 6, PAD_T);
     ctx.textBaseline = 'bottom';
     ctx.fillText('0', PAD_L - 6, PAD_T + plotH);
     // time ticks
@@ -80,17 +83,6 @@ export class Timeline {
       if (tick % 60 === 0) label = label.slice(0, -3);
       ctx.fillText(label, x, PAD_T + plotH + 3);
     }
-    // marked ranges (compare view: base and comparison)
-    for (const m of this.marks || []) {
-      const a = Math.max(PAD_L, xOf(m.from)), b = Math.min(PAD_L + plotW, xOf(m.to));
-      if (b <= a) continue;
-      ctx.fillStyle = m.colour;
-      ctx.fillRect(a, PAD_T, b - a, plotH);
-      if (m.label) {
-        ctx.fillStyle = m.text || '#333'; ctx.textAlign = 'left'; ctx.textBaseline = 'top';
-        ctx.fillText(m.label, a + 4, PAD_T + 2);
-      }
-    }
     // bars
     ctx.fillStyle = '#4c7bd9';
     const bw = Math.max(1, step / span * plotW - 1);
@@ -98,6 +90,25 @@ export class Timeline {
       if (t + step < from || t > to || !max) continue;
       const h = v / max * plotH;
       ctx.fillRect(xOf(t), PAD_T + plotH - h, bw, h);
+    }
+    // marked ranges (compare view: base and comparison), over the bars
+    for (const m of this.marks || []) {
+      const a = Math.max(PAD_L, xOf(m.from)), b = Math.min(PAD_L + plotW, xOf(m.to));
+      if (b <= a) continue;
+      ctx.fillStyle = m.colour;
+      ctx.fillRect(a, PAD_T, b - a, plotH);
+      ctx.fillStyle = m.text || '#333';
+      ctx.fillRect(Math.round(a), PAD_T, 1.5, plotH);
+      ctx.fillRect(Math.round(b) - 1.5, PAD_T, 1.5, plotH);
+      if (m.label) {
+        ctx.font = '600 11px system-ui, sans-serif';
+        ctx.textAlign = 'left'; ctx.textBaseline = 'top';
+        const tw = ctx.measureText(m.label).width;
+        const lx = b - a > tw + 8 ? a + 4 : Math.max(PAD_L, a - tw - 4);
+        ctx.fillStyle = 'rgba(255,255,255,0.85)'; ctx.fillRect(lx - 2, PAD_T + 1, tw + 4, 14);
+        ctx.fillStyle = m.text || '#333'; ctx.fillText(m.label, lx, PAD_T + 2);
+        ctx.font = '11px system-ui, sans-serif';
+      }
     }
     // extra series (lines, own scale), toggled from the legend
     clear(this.legend);
