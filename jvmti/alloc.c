@@ -69,6 +69,15 @@ static struct {
     _Atomic uint64_t skip_loader;  /* classes of loaders that cannot see the shim */
 } g;
 
+/* True when the last JNI call threw nothing; else clears it and returns false.
+ * Called after every JNI call that can throw, so -Xcheck:jni stays quiet. */
+static bool jni_ok(JNIEnv *jni)
+{
+    if (!(*jni)->ExceptionCheck(jni)) return true;
+    (*jni)->ExceptionClear(jni);
+    return false;
+}
+
 /* ---- naming ------------------------------------------------------------ */
 
 /* JVM signature -> Java name: "Ljava/lang/String;" -> "java.lang.String",
@@ -247,13 +256,16 @@ static bool loader_sees_shim(JNIEnv *jni, jobject loader)
     if (found) return ok;
     if (!lc.load_class) {
         jclass cl = (*jni)->FindClass(jni, "java/lang/ClassLoader");
+        if (!jni_ok(jni)) cl = NULL;
         lc.load_class = cl ? (*jni)->GetMethodID(jni, cl, "loadClass", "(Ljava/lang/String;)Ljava/lang/Class;") : NULL;
+        if (!jni_ok(jni)) lc.load_class = NULL;
         if (cl) (*jni)->DeleteLocalRef(jni, cl);
-        if (!lc.load_class) { (*jni)->ExceptionClear(jni); return false; }
+        if (!lc.load_class) return false;
     }
     jstring nm = (*jni)->NewStringUTF(jni, "dev.cprof.Alloc");
+    if (!jni_ok(jni)) nm = NULL;
     jobject c = nm ? (*jni)->CallObjectMethod(jni, loader, lc.load_class, nm) : NULL;
-    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); c = NULL; }
+    if (!jni_ok(jni)) c = NULL;
     ok = c && (*jni)->IsSameObject(jni, c, g.shim);
     if (c) (*jni)->DeleteLocalRef(jni, c);
     if (nm) (*jni)->DeleteLocalRef(jni, nm);
@@ -344,7 +356,7 @@ static bool find_shim_jar(char *out, size_t outsz)
 static void set_static_int(JNIEnv *jni, const char *f, const char *sig, jlong v)
 {
     jfieldID id = (*jni)->GetStaticFieldID(jni, g.shim, f, sig);
-    if (!id) { (*jni)->ExceptionClear(jni); return; }
+    if (!jni_ok(jni) || !id) return;
     if (sig[0] == 'J') (*jni)->SetStaticLongField(jni, g.shim, id, v);
     else if (sig[0] == 'I') (*jni)->SetStaticIntField(jni, g.shim, id, (jint)v);
     else (*jni)->SetStaticBooleanField(jni, g.shim, id, v ? JNI_TRUE : JNI_FALSE);
@@ -377,8 +389,7 @@ static int load_shim(JNIEnv *jni)
     if (cp_alloc_add_shim(g.env, jar, sizeof jar) != 0)
         return CP_ENOTFOUND;
     jclass c = (*jni)->FindClass(jni, "dev/cprof/Alloc");
-    if (!c) {
-        (*jni)->ExceptionClear(jni);
+    if (!jni_ok(jni) || !c) {
         CP_LOGW("alloc: dev.cprof.Alloc not found in %s", jar);
         return CP_ENOTFOUND;
     }
@@ -386,20 +397,23 @@ static int load_shim(JNIEnv *jni)
         { "record", "(Ljava/lang/Object;JJ)V", (void *)alloc_record },
         { "recordObject", "(Ljava/lang/Object;J)V", (void *)alloc_record_object },
     };
-    if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0) {
-        (*jni)->ExceptionClear(jni);
+    if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0 || !jni_ok(jni)) {
+        jni_ok(jni);
         CP_LOGW("alloc: RegisterNatives on dev.cprof.Alloc failed (an older shim jar?)");
         return CP_ESTATE;
     }
     g.shim = (*jni)->NewGlobalRef(jni, c);
     jclass oc = (*jni)->FindClass(jni, "java/lang/Object");
+    if (!jni_ok(jni)) oc = NULL;
     g.object_cls = oc ? (*jni)->NewGlobalRef(jni, oc) : NULL;
     g.object_init = oc ? (*jni)->GetMethodID(jni, oc, "<init>", "()V") : NULL;
-    (*jni)->ExceptionClear(jni);
+    if (!jni_ok(jni)) g.object_init = NULL;
 
     /* sizes the shim cannot know: array header and reference size */
     jobject probe = (*jni)->NewIntArray(jni, 0);
-    jobject probe2 = (*jni)->NewObjectArray(jni, 2, oc, NULL);
+    if (!jni_ok(jni)) probe = NULL;
+    jobject probe2 = oc ? (*jni)->NewObjectArray(jni, 2, oc, NULL) : NULL;
+    if (!jni_ok(jni)) probe2 = NULL;
     jlong h = 16, r2 = 24;
     if (probe) (*g.env)->GetObjectSize(g.env, probe, &h);
     if (probe2) (*g.env)->GetObjectSize(g.env, probe2, &r2);

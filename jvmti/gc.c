@@ -101,6 +101,7 @@ static bool heap_used(JNIEnv *jni, double *used, double *committed)
 {
     if (!g.runtime) return false;
     jlong tot = (*jni)->CallLongMethod(jni, g.runtime, g.m_total);
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); return false; }
     jlong fre = (*jni)->CallLongMethod(jni, g.runtime, g.m_free);
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); return false; }
     *used = (double)(tot - fre);
@@ -183,20 +184,28 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 static void start_thread(JNIEnv *jni)
 {
     if (g.thread_started) return;
+    /* every JNI call that can throw is checked before the next (-Xcheck:jni) */
     jclass rc = (*jni)->FindClass(jni, "java/lang/Runtime");
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); rc = NULL; }
     jmethodID get = rc ? (*jni)->GetStaticMethodID(jni, rc, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); get = NULL; }
     jobject rt = get ? (*jni)->CallStaticObjectMethod(jni, rc, get) : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); rt = NULL; }
     if (rt) {
-        g.runtime = (*jni)->NewGlobalRef(jni, rt);
         g.m_total = (*jni)->GetMethodID(jni, rc, "totalMemory", "()J");
+        if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); g.m_total = NULL; }
         g.m_free = (*jni)->GetMethodID(jni, rc, "freeMemory", "()J");
-        if (!g.m_total || !g.m_free) g.runtime = NULL;
+        if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); g.m_free = NULL; }
+        if (g.m_total && g.m_free) g.runtime = (*jni)->NewGlobalRef(jni, rt);
     }
-    (*jni)->ExceptionClear(jni);
     jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); tc = NULL; }
     jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
-    jstring name = (*jni)->NewStringUTF(jni, "cprof-gc");
-    jobject th = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); ctor = NULL; }
+    jstring name = ctor ? (*jni)->NewStringUTF(jni, "cprof-gc") : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); name = NULL; }
+    jobject th = name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); th = NULL; }
     if (!th) {
         (*jni)->ExceptionClear(jni);
         CP_LOGW("gc: cannot create the cprof-gc thread; GC series off");

@@ -166,14 +166,22 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     *new_len = (jint)olen;
 }
 
+/* True when the last JNI call threw nothing; else clears it and returns false.
+ * Called after every JNI call that can throw, so -Xcheck:jni stays quiet. */
+static bool jni_ok(JNIEnv *jni)
+{
+    if (!(*jni)->ExceptionCheck(jni)) return true;
+    (*jni)->ExceptionClear(jni);
+    return false;
+}
+
 static void set_shim(JNIEnv *jni, bool on)
 {
     if (!g.shim) return;
     jfieldID f = (*jni)->GetStaticFieldID(jni, g.shim, "threshold", "J");
-    if (f) (*jni)->SetStaticLongField(jni, g.shim, f, g.threshold);
+    if (jni_ok(jni) && f) (*jni)->SetStaticLongField(jni, g.shim, f, g.threshold);
     jfieldID o = (*jni)->GetStaticFieldID(jni, g.shim, "on", "Z");
-    if (o) (*jni)->SetStaticBooleanField(jni, g.shim, o, on ? JNI_TRUE : JNI_FALSE);
-    (*jni)->ExceptionClear(jni);
+    if (jni_ok(jni) && o) (*jni)->SetStaticBooleanField(jni, g.shim, o, on ? JNI_TRUE : JNI_FALSE);
 }
 
 /* Live phase: shim natives + LockSupport retransform (once). */
@@ -183,11 +191,12 @@ static void hook_park(JNIEnv *jni)
     g.park_tried = true;
     if (!g.caps_retransform || cp_alloc_add_shim(g.env, NULL, 0) != 0) return;
     jclass c = (*jni)->FindClass(jni, "dev/cprof/Lock");
+    if (!jni_ok(jni)) c = NULL;
     static const JNINativeMethod nm[] = {
         { "record", "(Ljava/lang/Object;JJ)V", (void *)lock_park_record },
     };
-    if (!c || (*jni)->RegisterNatives(jni, c, nm, 1) != 0) {
-        (*jni)->ExceptionClear(jni);
+    if (!c || (*jni)->RegisterNatives(jni, c, nm, 1) != 0 || !jni_ok(jni)) {
+        jni_ok(jni);
         CP_LOGW("lock: dev.cprof.Lock unusable (old shim jar?); parking not profiled");
         return;
     }
@@ -196,8 +205,8 @@ static void hook_park(JNIEnv *jni)
     atomic_store(&g.hook_on, true);
     (*g.env)->SetEventNotificationMode(g.env, JVMTI_ENABLE, JVMTI_EVENT_CLASS_FILE_LOAD_HOOK, NULL);
     jclass ls = (*jni)->FindClass(jni, LOCKSUPPORT);
+    if (!jni_ok(jni)) ls = NULL;
     if (!ls || (*g.env)->RetransformClasses(g.env, 1, &ls) != JVMTI_ERROR_NONE) {
-        (*jni)->ExceptionClear(jni);
         CP_LOGW("lock: cannot retransform LockSupport; parking not profiled");
     }
     atomic_store(&g.hook_on, false);    /* nothing else to rewrite */
