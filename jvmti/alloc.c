@@ -343,8 +343,10 @@ static bool find_shim_jar(char *out, size_t outsz)
     if (!slash) return false;
     *slash = 0;
     static const char *const rel[] = {
-        "cprof-shim.jar", "../java-shim/src/cprof-shim.jar", "../share/java/cprof-shim.jar",
-        "../share/cprof/cprof-shim.jar",
+        "cprof-shim.jar",                           /* unpacked release: side by side */
+        "../java-shim/src/cprof-shim.jar",          /* build tree */
+        "../share/java/cprof-shim.jar",             /* meson install, libdir = lib */
+        "../../share/java/cprof-shim.jar",          /* meson install, libdir = lib/<triplet> */
     };
     for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
         snprintf(out, outsz, "%s/%s", dir, rel[i]);
