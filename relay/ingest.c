@@ -77,7 +77,6 @@ static void job_push(ijob_t *j)
 
 typedef struct wconn {
     uint64_t         id;
-    cp_wire_dict_t  *dict;
     cp_store_conn_t *sc;
     bool             dead;       /* an error was answered; ignore the rest */
     char             peer_app[128];
@@ -98,7 +97,6 @@ static wconn_t *wconn_get(uint64_t id, bool create)
         return NULL;
     wconn_t *c = cp__xcalloc(1, sizeof *c);
     c->id = id;
-    c->dict = cp_wire_dict_create(&cp__relay.cfg.limits);
     size_t i;
     for (i = 0; i < n_wconns && wconns[i]; i++)
         ;
@@ -123,7 +121,6 @@ static void wconn_drop(wconn_t *c, int64_t now)
     }
     if (c->sc)
         cp_store_conn_close(W.store, c->sc, now);
-    cp_wire_dict_destroy(c->dict);
     free(c);
 }
 
@@ -269,10 +266,10 @@ static int process_msg(ijob_t *j, int64_t now)
             reply_error(c, d, CP_ESTATE, "batch before hello");
             break;
         }
-        if ((rc = cp_wire_dict_apply(c->dict, b, err, sizeof err))) {
-            reply_error(c, d, rc, "batch seq %" PRIu64 ": %s (%s)", b->seq, cp_strerror(rc), err);
-            break;
-        }
+        /* The dictionary delta is validated (gaps, dangling ids, limits) and
+         * mapped in one pass by the store, which keeps only a 4-byte
+         * connection-id -> app-id map per entry: no per-connection copy of
+         * the agent's dictionary (cp_wire_dict) is needed. */
         rc = cp_store_conn_batch(W.store, c->sc, b, now, live_event, NULL);
         if (rc == CP_EDB || rc == CP_ENOMEM) {
             cp_msg_free(m);

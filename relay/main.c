@@ -268,6 +268,7 @@ int cp_cmd_relay(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    c->store.max_dict = c->limits.max_dict;
     if (c->store.minute_ms < c->store.full_ms || c->store.hour_ms < c->store.minute_ms)
         cp__log("warning: retention tiers usually grow: full <= minute <= hour");
 
@@ -295,7 +296,8 @@ int cp_cmd_relay(int argc, char **argv)
 
     protocols[0] = (struct lws_protocols){"http", http_cb, cp__api_pss_size(), 0, 0, NULL, 0};
     protocols[1] = (struct lws_protocols){"cprof.v1", cp__ingest_callback, cp__ingest_pss_size(),
-                                          65536, 0, NULL, 0};
+                                          4096, 0, NULL, 0};   /* per-connection rx buffer; larger
+                                                                   messages arrive in fragments */
     protocols[2] = (struct lws_protocols){"cprof.live", cp__live_callback, cp__live_pss_size(),
                                           4096, 0, NULL, 0};
     memset(&protocols[3], 0, sizeof protocols[3]);

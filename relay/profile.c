@@ -180,6 +180,30 @@ static void write_names(const cp_profile_t *p, cp_buf_t *out)
     cp_buf_printf(out, "]");
 }
 
+/* Appends a decimal integer (the tree arrays are ~100k numbers: printf per
+ * number would dominate the query). Caller reserved 21 bytes. */
+static inline void put_u64(cp_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        b->data[b->len++] = (uint8_t)tmp[--n];
+}
+static inline void put_i64(cp_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        b->data[b->len++] = '-';
+        put_u64(b, (uint64_t)(-v));
+    } else {
+        put_u64(b, (uint64_t)v);
+    }
+}
+static inline void put_c(cp_buf_t *b, char c) { b->data[b->len++] = (uint8_t)c; }
+
 static uint32_t out_name(const cp_tree_t *t, uint32_t i) { return t->name[i] == ROOT_NAME ? 0 : t->name[i] + 1; }
 
 int cp_profile_write_json(const cp_profile_t *p, const cp_tree_t *t, const char *app, const char *type,
@@ -194,11 +218,20 @@ int cp_profile_write_json(const cp_profile_t *p, const cp_tree_t *t, const char 
     cp_buf_printf(out, ",\"from\":%lld,\"to\":%lld,\"total\":%llu,", (long long)(from_ms / 1000),
                   (long long)(to_ms / 1000), (unsigned long long)p->total);
     write_names(p, out);
-    cp_buf_reserve(out, (size_t)t->n * 24 + 16);
     cp_buf_printf(out, ",\"tree\":[");
-    for (uint32_t i = 0; i < t->n; i++)
-        cp_buf_printf(out, "%s%d,%u,%llu,%llu", i ? "," : "", t->parent[i], out_name(t, i),
-                      (unsigned long long)t->self[0][i], (unsigned long long)t->total[0][i]);
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (cp_buf_reserve(out, 100))
+            return CP_ENOMEM;
+        if (i)
+            put_c(out, ',');
+        put_i64(out, t->parent[i]);
+        put_c(out, ',');
+        put_u64(out, out_name(t, i));
+        put_c(out, ',');
+        put_u64(out, t->self[0][i]);
+        put_c(out, ',');
+        put_u64(out, t->total[0][i]);
+    }
     cp_buf_printf(out, "]}");
     return 0;
 }
@@ -477,10 +510,21 @@ int cp_profile_write_diff(const cp_profile_t *a, const cp_profile_t *b, const cp
                   (unsigned long long)a->total, (unsigned long long)b->total);
     write_names(a, out);
     cp_buf_printf(out, ",\"tree\":[");
-    for (uint32_t i = 0; i < t->n; i++)
-        cp_buf_printf(out, "%s%d,%u,%llu,%llu,%llu,%llu", i ? "," : "", t->parent[i], out_name(t, i),
-                      (unsigned long long)t->self[0][i], (unsigned long long)t->total[0][i],
-                      (unsigned long long)t->self[1][i], (unsigned long long)t->total[1][i]);
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (cp_buf_reserve(out, 140))
+            return CP_ENOMEM;
+        if (i)
+            put_c(out, ',');
+        put_i64(out, t->parent[i]);
+        put_c(out, ',');
+        put_u64(out, out_name(t, i));
+        for (int s = 0; s < 2; s++) {
+            put_c(out, ',');
+            put_u64(out, t->self[s][i]);
+            put_c(out, ',');
+            put_u64(out, t->total[s][i]);
+        }
+    }
     cp_buf_printf(out, "],\"functions\":[");
     fstat_t *f = func_stats(a, t, a->n_names);
     double ta = a->total ? (double)a->total : 1, tb = b->total ? (double)b->total : 1;

@@ -40,6 +40,7 @@ typedef struct cp_store_config {
     int64_t hour_ms;      /* keep hour aggregates (default 2 y) */
     int64_t grace_ms;     /* a minute is aggregated once this old (default 2 min) */
     bool    sync_full;    /* synchronous=FULL (default) vs NORMAL: both survive kill -9 */
+    uint32_t max_dict;    /* ids per dictionary table per connection (CP_ELIMIT past it) */
 } cp_store_config_t;
 
 void cp_store_config_default(cp_store_config_t *c);
@@ -65,8 +66,9 @@ typedef void (*cp_store_event_fn)(void *ud, const cp_store_event_t *ev);
  * returned connection state (per-connection dictionary mapping). */
 int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
                        cp_store_conn_t **out /* OUT */, uint64_t *last_seq /* OUT */);
-/* Stores one decoded batch whose dictionary delta was already validated by
- * cp_wire_dict_apply. Interns the delta into the app dictionary (always, even
+/* Stores one decoded batch. Validates its dictionary delta against the
+ * connection (CP_EGAP, CP_EDANGLING, CP_ELIMIT; honours
+ * CP_BATCH_DICT_RESET) and interns the delta into the app dictionary (always, even
  * for duplicates, so later batches resolve). Returns 0 stored, 1 duplicate
  * (seq <= stored: not counted again), or CP_E*. Calls ev for each window. */
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,

@@ -16,9 +16,9 @@
  *   dirty(app_id, step, start_ms)      aggregated buckets that got late data
  *   series(app_id, lset_id, name, t_ms, value)
  *
- * Blob layout of windows.data / agg.data: repeated (uvarint stack_id delta
- * from the previous pair's stack id (first from 0), uvarint value), stack
- * ids strictly increasing. stacks.frames: repeated uvarint frame id, root
+ * Blob layout of windows.data / agg.data: uvarint divisor d (>= 1), then
+ * repeated (uvarint stack_id delta from the previous pair's stack id (first
+ * from 0), uvarint value / d), stack ids strictly increasing. stacks.frames: repeated uvarint frame id, root
  * first.
  *
  * Query plan (cp_store_profile): hour rows for whole hours below the hour
@@ -68,12 +68,15 @@ static const char SCHEMA[] =
     " PRIMARY KEY(app_id, id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS stacks(app_id INTEGER, id INTEGER, frames BLOB,"
     " PRIMARY KEY(app_id, id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS windows(app_id INTEGER, type_id INTEGER, start_ms INTEGER,"
-    " instance_id INTEGER, seq INTEGER, lset_id INTEGER, end_ms INTEGER, total INTEGER,"
-    " data BLOB, PRIMARY KEY(app_id, type_id, start_ms, instance_id, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS agg(app_id INTEGER, step INTEGER, type_id INTEGER,"
-    " start_ms INTEGER, lset_id INTEGER, total INTEGER, data BLOB,"
-    " PRIMARY KEY(app_id, step, type_id, start_ms, lset_id)) WITHOUT ROWID;"
+    /* rowid tables for the blobs: a WITHOUT ROWID row spills to overflow
+     * pages past ~1 KB (4 KB pages), a rowid row only past ~4 KB */
+    "CREATE TABLE IF NOT EXISTS windows(id INTEGER PRIMARY KEY, app_id INTEGER, type_id INTEGER,"
+    " start_ms INTEGER, instance_id INTEGER, seq INTEGER, lset_id INTEGER, end_ms INTEGER,"
+    " total INTEGER, data BLOB);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS windows_k ON windows(app_id, type_id, start_ms, instance_id, seq);"
+    "CREATE TABLE IF NOT EXISTS agg(id INTEGER PRIMARY KEY, app_id INTEGER, step INTEGER,"
+    " type_id INTEGER, start_ms INTEGER, lset_id INTEGER, total INTEGER, data BLOB);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS agg_k ON agg(app_id, step, type_id, start_ms, lset_id);"
     "CREATE TABLE IF NOT EXISTS agg_state(app_id INTEGER, step INTEGER, done_ms INTEGER,"
     " PRIMARY KEY(app_id, step)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS dirty(app_id INTEGER, step INTEGER, start_ms INTEGER,"
@@ -89,6 +92,7 @@ void cp_store_config_default(cp_store_config_t *c)
     c->hour_ms = 730LL * 86400000;
     c->grace_ms = 2 * MIN_MS;
     c->sync_full = true;
+    c->max_dict = 4u << 20;
 }
 
 /* ------------------------------------------------------------------ */
@@ -125,6 +129,30 @@ static int step_done(sqlite3_stmt *st)
         return CP_EDB;
     }
     return 0;
+}
+
+/* user_version 2 = this layout (rowid blob tables, blobs with a divisor).
+ * A data dir of another layout is refused rather than misread. */
+#define SCHEMA_VERSION 2
+static int check_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1, tables = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name='apps'", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        tables = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (tables && v != SCHEMA_VERSION) {
+        fprintf(stderr, "cprof relay: the data directory holds storage layout %d, this relay writes %d;"
+                        " use another --data directory\n", v, SCHEMA_VERSION);
+        return CP_EDB;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+    return exec_sql(db, sql);
 }
 
 static int open_db(const char *dir, bool writer, sqlite3 **out)
@@ -165,36 +193,62 @@ static int cmp_pair(const void *a, const void *b)
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
-/* Sorts, merges equal stacks, encodes into out; returns the total. */
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Sorts, merges equal stacks, encodes into out; returns the total.
+ * Layout: uvarint divisor d (>= 1, the gcd of all values: CPU values are
+ * multiples of the sampling interval, so this usually turns 4-5 byte
+ * nanosecond varints into 1 byte), then (stack delta, value / d) pairs. */
 static uint64_t pairs_encode(pairs_t *p, cp_buf_t *out)
 {
-    uint64_t total = 0, prev = 0;
+    uint64_t total = 0, prev = 0, d = 0;
     out->len = 0;
     if (!p->n)
         return 0;
     qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
-    cp_buf_reserve(out, p->n * 20);
+    size_t m = 0;   /* merge equal stacks in place */
     for (size_t i = 0; i < p->n;) {
-        uint64_t s = p->v[2 * i], val = 0;
-        while (i < p->n && p->v[2 * i] == s)
+        uint64_t st = p->v[2 * i], val = 0;
+        while (i < p->n && p->v[2 * i] == st)
             val += p->v[2 * i + 1], i++;
-        if (out->cap - out->len < 20)
-            cp_buf_reserve(out, 4096);
-        out->len += cp__uvarint_put(out->data + out->len, s - prev);
-        out->len += cp__uvarint_put(out->data + out->len, val);
-        prev = s;
+        p->v[2 * m] = st;
+        p->v[2 * m + 1] = val;
+        d = gcd64(val, d);
         total += val;
+        m++;
+    }
+    p->n = m;
+    if (!d)
+        d = 1;
+    cp_buf_reserve(out, p->n * 20 + 10);
+    out->len += cp__uvarint_put(out->data + out->len, d);
+    for (size_t i = 0; i < p->n; i++) {
+        out->len += cp__uvarint_put(out->data + out->len, p->v[2 * i] - prev);
+        out->len += cp__uvarint_put(out->data + out->len, p->v[2 * i + 1] / d);
+        prev = p->v[2 * i];
     }
     return total;
 }
 /* Decodes a blob, calling add(ud, stack, value); returns false if corrupt. */
 static bool blob_each(const uint8_t *p, size_t n, void (*add)(void *, uint64_t, uint64_t), void *ud)
 {
-    uint64_t s = 0;
+    uint64_t s = 0, d;
     size_t i = 0;
+    if (!n)
+        return true;
+    if (!(i = cp__uvarint_get(p, n, &d)) || !d)
+        return false;
     while (i < n) {
-        uint64_t d, v;
-        size_t k = cp__uvarint_get(p + i, n - i, &d);
+        uint64_t delta, v;
+        size_t k = cp__uvarint_get(p + i, n - i, &delta);
         if (!k)
             return false;
         i += k;
@@ -202,8 +256,8 @@ static bool blob_each(const uint8_t *p, size_t n, void (*add)(void *, uint64_t, 
         if (!k)
             return false;
         i += k;
-        s += d;
-        add(ud, s, v);
+        s += delta;
+        add(ud, s, v * d);
     }
     return true;
 }
@@ -346,6 +400,7 @@ int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **ou
     if (exec_sql(s->db, "PRAGMA journal_mode=WAL") ||
         exec_sql(s->db, s->cfg.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
         exec_sql(s->db, "PRAGMA cache_size=-65536") ||
+        check_version(s->db) ||
         exec_sql(s->db, SCHEMA) ||
         exec_sql(s->db, "UPDATE instances SET connected=0 WHERE connected<>0") ||
         store_prepare(s))
@@ -666,6 +721,10 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
     wapp_t *a = c->app;
     if (b->flags & CP_BATCH_DICT_RESET)
         c->str_map.n = c->frame_map.n = c->stack_map.n = 0;
+    uint32_t lim = s->cfg.max_dict ? s->cfg.max_dict : UINT32_MAX;
+    if (c->str_map.n + b->n_strs > lim || c->frame_map.n + b->n_frames > lim ||
+        c->stack_map.n + b->n_stacks > lim)
+        return CP_ELIMIT;
     if (b->n_strs && b->str_first != c->str_map.n)
         return CP_EGAP;
     for (uint32_t i = 0; i < b->n_strs; i++) {
@@ -685,6 +744,8 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
         return CP_EGAP;
     for (uint32_t i = 0; i < b->n_frames; i++) {
         cp_frame_t f = b->frames[i];
+        if (f.kind > CP_FRAME_KIND_MAX)
+            return CP_ERANGE;
         if (f.class_id >= c->str_map.n || f.method_id >= c->str_map.n || f.sig_id >= c->str_map.n)
             return CP_EDANGLING;
         f.class_id = c->str_map.v[f.class_id];
