@@ -58,8 +58,8 @@ static uint32_t stack(cp_stack_dict_t *sd, uint32_t seed, uint32_t depth)
     return id;
 }
 
-/* Three batches through one agent dictionary: new stacks, some repeats plus
- * new ones, then a reset. */
+/* Four batches through one agent dictionary: new stacks, some repeats plus
+ * new ones, repeats only (no delta at all: the steady state), then a reset. */
 static void batches(int level)
 {
     static const cp_sample_type_t types[] = {{"cpu", "ns"}, {"alloc_bytes", "bytes"}};
@@ -67,19 +67,19 @@ static void batches(int level)
     static const cp_point_t pts[] = {{"gc.pause_ns", 1700000000100ull, 1.5e6}, {"threads.runnable", 1700000000200ull, 7}};
     cp_stack_dict_t *sd = cp_stack_dict_create();
     uint32_t sent_s = 0, sent_f = 0, sent_k = 0;
-    for (int round = 0; round < 3; round++) {
-        if (round == 2) {
+    for (int round = 0; round < 4; round++) {
+        if (round == 3) {
             cp_stack_dict_clear(sd);
             sent_s = sent_f = sent_k = 0;
         }
         cp_wire_value_t v[6];
         uint32_t nv = 0;
-        for (uint32_t s = 0; s < (round == 1 ? 6u : 4u); s++)
+        for (uint32_t s = 0; s < (round == 1 ? 6u : round == 2 ? 5u : 4u); s++)
             v[nv++] = (cp_wire_value_t){ stack(sd, s, 1 + s % 5), s % 2, 1000u * (s + 1) };
         cp_msg_t m = { .kind = CP_MSG_BATCH };
         m.u.batch = (cp_batch_t){ .seq = 1 + (uint64_t)round, .start_ms = 1700000000000ull + 10000u * round,
                                   .end_ms = 1700000010000ull + 10000u * round,
-                                  .flags = round == 2 ? CP_BATCH_DICT_RESET : 0,
+                                  .flags = round == 3 ? CP_BATCH_DICT_RESET : 0,
                                   .types = types, .n_types = 2, .values = v, .n_values = nv,
                                   .counters = ctr, .n_counters = round ? 3 : 0,
                                   .points = pts, .n_points = round == 1 ? 2 : 0,
