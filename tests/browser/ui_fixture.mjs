@@ -41,7 +41,7 @@ function api(url) {
           quality: { samples: 9000, failed: 2100, fail: { unknown_Java: 2100 }, dropped: 15, rate_hz: 97.1 } }] };
     case '/api/v1/profile': {
       if (app === 'nope') return [404, { error: 'unknown app "nope"' }];
-      if (app === 'big') return bigJson;
+      if (app === 'big') return q.get('from') === 'now-5m' ? { app, type: 'cpu', unit: 'samples', total: 0, names: ['<root>'], kinds: [6], tree: [-1, 0, 0, 0] } : bigJson;
       profileFetches++;
       const hot = (q.get('labels') || '').includes('env=canary') ? 'com.example.Work.sortLoop' : 'com.example.Work.hashLoop';
       const t = treeFromStacks(demoStacks(hot, liveScale), javaKind);
@@ -266,6 +266,12 @@ try {
   check(/zoom=java.lang.Thread.run;java.util.concurrent.ThreadPoolExecutor\$Worker.run$/.test(decodeURIComponent(page.url())), 'keyboard: Enter zooms', decodeURIComponent(page.url()).split('#')[1]);
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => !/zoom=/.test(location.hash));
+
+  // --- an empty range offers a wider one that reaches the last report
+  await page.goto(ORIGIN + '/#app=big&type=cpu&from=now-5m&to=now');
+  await page.waitForSelector('#widen');
+  check(/show the last 6h/.test(await page.textContent('#widen')) && await page.isVisible('.fg-empty'),
+    'an empty range says so and offers the smallest preset with data', await page.textContent('.status-line'));
 
   // --- errors are shown, not swallowed
   await page.goto(ORIGIN + '/#app=nope&type=cpu');

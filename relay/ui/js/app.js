@@ -418,6 +418,7 @@ class AppView {
       const t2 = performance.now();
       this.status.textContent = `${fmtValue(this.profile.sum, this.profile.unit)} total · ${this.profile.n.toLocaleString()} frames` +
         ` · fetched in ${Math.round(t1 - t0)} ms, drawn in ${Math.round(t2 - t1)} ms` + (isLive ? ` · updated ${fmtTime(Date.now() / 1000)}` : '');
+      if (!this.profile.rootTotal) this.suggestRange(p);
       this.lastRefresh = Date.now();
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -428,6 +429,19 @@ class AppView {
       this.table.update(this.profile, 0, null);
       this.shown = { ...s };
     }
+  }
+
+  // An empty range: offer the smallest preset that reaches the app's last
+  // report (an app that stopped an hour ago shows nothing in "last 15m").
+  suggestRange(p) {
+    const last = this.appInfo && this.appInfo.last_seen;
+    if (!last) return;
+    const age = Date.now() / 1000 - last;
+    const pre = PRESETS.find(([, v]) => Date.now() / 1000 - resolveTime(v) > age + 30);
+    if (!pre || pre[1] === p.from) return;
+    this.status.append(' · ', el('span', { text: `last report ${ago(last)}: ` }),
+      el('button.link', { type: 'button', id: 'widen', text: `show the last ${pre[0]}`,
+        onclick: () => setState({ from: pre[1], to: 'now', zoom: null }, true) }));
   }
 
   // Zoom and search changed, data did not.
