@@ -362,6 +362,61 @@ START_TEST(test_classfile_garbage_never_crashes)
 }
 END_TEST
 
+/* The two JDK classes the OBJECT and PARK hooks are for, taken out of each
+ * JDK's runtime image: Object.<init> gets one prologue; every static park*
+ * method of LockSupport gets a prologue and a call before each return; other
+ * classes are untouched by those hooks; the output parses again. */
+START_TEST(test_classfile_jdk_object_and_locksupport_hooks)
+{
+    int ran = 0;
+    for (size_t j = 0; j < sizeof jdks / sizeof *jdks; j++) {
+        char cmd[4096], p[1024], *o;
+        snprintf(p, sizeof p, "%s/bin/jimage", jdks[j]);
+        if (access(p, X_OK) != 0) continue;
+        char *d = tmpdir();
+        snprintf(cmd, sizeof cmd, "%s extract --include 'regex:.*/java/lang/Object.class|"
+                 ".*/java/util/concurrent/locks/LockSupport.class|.*/java/lang/String.class' --dir %s %s/lib/modules",
+                 p, d, jdks[j]);
+        ck_assert_msg(run(cmd, &o) == 0, "%s", o);
+        free(o);
+        static const struct { const char *cls; unsigned hooks; unsigned min_sites, max_sites; } cases[] = {
+            { "java/lang/Object", CP_CF_HOOK_OBJECT, 1, 1 },
+            { "java/util/concurrent/locks/LockSupport", CP_CF_HOOK_PARK, 10, 40 },
+            { "java/lang/String", CP_CF_HOOK_OBJECT | CP_CF_HOOK_PARK, 0, 0 },
+        };
+        for (size_t k = 0; k < 3; k++) {
+            size_t len, olen, olen2;
+            uint8_t *out, *out2;
+            cp_classfile_result_t res, res2;
+            snprintf(p, sizeof p, "%s/java.base/%s.class", d, cases[k].cls);
+            uint8_t *in = (uint8_t *)slurp(p, &len);
+            ck_assert_msg(in != NULL, "%s not extracted", p);
+            ck_assert_int_eq(cp_classfile_rewrite(in, len, cases[k].hooks, NULL, NULL, &out, &olen, &res), 0);
+            ck_assert_msg(res.skip == CP_CF_OK, "%s: %s", cases[k].cls, cp_classfile_skip_name(res.skip));
+            ck_assert_msg(res.sites >= cases[k].min_sites && res.sites <= cases[k].max_sites,
+                          "%s (%s): %u sites", cases[k].cls, jdks[j], res.sites);
+            if (cases[k].max_sites == 0) {
+                ck_assert_ptr_null(out);
+            } else {
+                ck_assert_ptr_nonnull(out);
+                /* the output is a well-formed class: it parses and rewrites again */
+                ck_assert_int_eq(cp_classfile_rewrite(out, olen, CP_CF_HOOK_ARRAYS, NULL, NULL, &out2, &olen2, &res2), 0);
+                ck_assert_msg(res2.skip == CP_CF_OK, "%s: rewritten output unparsable: %s",
+                              cases[k].cls, cp_classfile_skip_name(res2.skip));
+                free(out2);
+                free(out);
+            }
+            free(in);
+        }
+        snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+        run(cmd, NULL);
+        free(d);
+        ran++;
+    }
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
 static Suite *classfile_suite(void)
 {
     Suite *s = suite_create("classfile");
@@ -370,6 +425,7 @@ static Suite *classfile_suite(void)
     tcase_add_test(tc, test_classfile_rewrite_sample_verifies_and_counts_every_array);
     tcase_add_test(tc, test_classfile_far_goto_is_widened_far_if_is_skipped);
     tcase_add_test(tc, test_classfile_h2_rewritten_runs_same_output);
+    tcase_add_test(tc, test_classfile_jdk_object_and_locksupport_hooks);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("robust");
     tcase_set_timeout(tr, 120);
