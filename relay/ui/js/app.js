@@ -355,6 +355,7 @@ class AppView {
       this.appInfo = (apps.apps || []).find(a => a.name === this.app) || { name: this.app, types: [] };
       this.instances = inst.instances || [];
       this.renderInstances();
+      if (this.profile && !this.profile.rootTotal && this.shown.app && !document.getElementById('widen')) this.suggestRange(this.params());
       this.syncToolbar(state);
     } catch (e) {
       clear(this.instBox).append(errorBox(e));

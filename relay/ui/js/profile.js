@@ -26,7 +26,7 @@ export class Profile {
     this.n = n;
     this.names = json.names || [];
     this.kinds = json.kinds || [];
-    this.unit = json.unit || (diff ? json.unit : '') || '';
+    this.unit = json.unit || '';
     this.parent = new Int32Array(n);
     this.name = new Int32Array(n);
     this.self = new Float64Array(n);
