@@ -600,6 +600,18 @@ static void child_main(int wfd, const cp_hsattach_target_t *t, const char *agent
                      "cannot open /proc/%d/root: %s", (int)t->pid, strerror(errno));
         return;
     }
+    /* Work from the target's root: relative paths below resolve in its
+     * filesystem; as root in another mount namespace also chroot there, so
+     * an absolute symlink such as /tmp -> /private/tmp resolves in the
+     * target's tree, not ours. */
+    if (fchdir(rootfd) != 0) {
+        child_report(wfd, R_PERM, "cannot enter the JVM's root directory: %s", strerror(errno));
+        return;
+    }
+    if (t->mntns_differs && geteuid() == 0) {
+        int rc = chroot(".");   /* best effort: relative paths suffice for usual layouts */
+        (void)rc;
+    }
     /* The JVM accepts peers with its own euid/egid (or root), and starts the
      * listener only if the trigger file is owned by its euid. */
     if (getegid() != t->gid && setegid(t->gid) != 0) {
@@ -612,10 +624,6 @@ static void child_main(int wfd, const cp_hsattach_target_t *t, const char *agent
         child_report(wfd, R_PERM, "cannot switch to the JVM's user %lu: %s "
                      "(run as root or as the JVM's user)", (unsigned long)t->uid,
                      strerror(errno));
-        return;
-    }
-    if (fchdir(rootfd) != 0) {
-        child_report(wfd, R_PERM, "cannot enter the JVM's root directory: %s", strerror(errno));
         return;
     }
     char sock[64], trig[64];
