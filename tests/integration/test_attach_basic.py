@@ -84,6 +84,11 @@ def run_jdk(relay, jdk):
         check(agent_maps(p.pid) == paths, "re-attach after detach mapped another copy")
         cprof("detach", p.pid)
         check(p.poll() is None, "JVM died")
+        # and it still shuts down cleanly (shutdown hooks, VMDeath with a
+        # detached agent): SIGTERM -> exit status 143, no crash report
+        p.terminate()
+        rc = p.wait(15)
+        check(rc == 143, "JVM exit status after SIGTERM: %s (log %s)" % (rc, p.logpath))
         check_no_crash(p)
     finally:
         stop(p)
