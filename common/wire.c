@@ -32,7 +32,8 @@
  * has seen the elements). Every array/map count is checked against the
  * limits and against the bytes left (each element needs at least a known
  * number of bytes) before memory is reserved for it, so memory held by a
- * decoded message is at most ~16 bytes per payload byte. Decoded strings are
+ * decoded message is at most ~17 bytes per payload byte (an empty string:
+ * 1 byte in, a 16-byte cp_str_t + 1 out), and at most max_decoded. Decoded strings are
  * copied, NUL-terminated, into a per-message arena freed by cp_msg_free().
  * Unknown map keys and extra tuple elements are skipped (forward
  * compatibility); skipping is iterative with an explicit nesting limit
@@ -62,6 +63,7 @@ const cp_wire_limits_t cp_wire_default_limits = {
     .max_depth      = 4096,
     .max_dict       = 4u << 20,
     .max_dict_bytes = (size_t)512 << 20,
+    .max_decoded    = (size_t)256 << 20,
 };
 
 static const char *const KIND_NAMES[] = {
@@ -574,34 +576,44 @@ typedef struct achunk {
 
 typedef struct arena {
     achunk_t *head;
+    size_t    held;      /* bytes in chunks */
+    size_t    limit;     /* max held (cp_wire_limits_t.max_decoded); 0 = none */
+    bool      over;      /* last failure was the limit, not malloc */
 } arena_t;
 
 #define ARENA_CHUNK (32 * 1024)
 
-static void *arena_alloc(arena_t *a, size_t n)
+/* align: 1 for string bytes, 8 for structs. Returns NULL on malloc failure
+ * or past the limit (then a->over is set). */
+static void *arena_alloc(arena_t *a, size_t n, size_t align)
 {
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
     achunk_t *c = a->head;
-    if (!c || c->cap - c->used < n) {
+    size_t off = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || off > c->cap || c->cap - off < n) {
         size_t cap = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
-        achunk_t *nc = malloc(sizeof(achunk_t) + cap);
+        if (a->limit && (cap > a->limit || a->held > a->limit - cap)) {
+            a->over = true;
+            return NULL;
+        }
+        achunk_t *nc = malloc(sizeof(achunk_t) + (cap ? cap : 1));
         if (!nc)
             return NULL;
+        a->held += cap;
         nc->used = 0;
         nc->cap = cap;
         if (c && cap != ARENA_CHUNK) {       /* big block behind the current chunk */
             nc->next = c->next;
             c->next = nc;
-        } else {
-            nc->next = c;
-            a->head = nc;
+            nc->used = n;
+            return nc->data;
         }
+        nc->next = c;
+        a->head = nc;
         c = nc;
+        off = 0;
     }
-    void *p = (char *)c->data + c->used;
-    c->used += n;
+    void *p = (char *)c->data + off;
+    c->used = off + n;
     return p;
 }
 
@@ -632,6 +644,14 @@ static inline size_t left(const rd_t *r) { return (size_t)(r->end - r->p); }
 static int need(rd_t *r, size_t n)
 {
     return left(r) >= n ? 0 : fail(&r->e, CP_ETRUNC, "input ends inside a value");
+}
+
+/* After an arena allocation failed: the limit or real OOM. */
+static int mem_fail(rd_t *r)
+{
+    if (r->arena->over)
+        return fail(&r->e, CP_ELIMIT, "decoded message over max_decoded (%zu bytes)", r->arena->limit);
+    return fail(&r->e, CP_ENOMEM, "out of memory");
 }
 
 static uint64_t be(const uint8_t *p, int n)
@@ -832,9 +852,9 @@ static int rd_str(rd_t *r, const char **out, uint32_t *outlen)
     int rc = rd_str_raw(r, &s, &n);
     if (rc)
         return rc;
-    char *c = arena_alloc(r->arena, (size_t)n + 1);
+    char *c = arena_alloc(r->arena, (size_t)n + 1, 1);
     if (!c)
-        return fail(&r->e, CP_ENOMEM, "out of memory");
+        return mem_fail(r);
     memcpy(c, s, n);
     c[n] = '\0';
     *out = c;
@@ -982,7 +1002,7 @@ static void *rd_alloc(rd_t *r, size_t n, size_t el)
 {
     if (n && el > SIZE_MAX / n)
         return NULL;
-    return arena_alloc(r->arena, n * el);
+    return arena_alloc(r->arena, n * el, 8);
 }
 
 /* ======================================================================
@@ -1006,7 +1026,7 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
     if (f->type == FT_DSTRS) {
         cp_str_t *a = rd_alloc(r, n, sizeof *a);
         if (!a && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++)
             if ((rc = rd_str(r, &a[i].s, &a[i].len)))
                 return where(&r->e, rc, "string %u", first + i);
@@ -1014,7 +1034,7 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
     } else if (f->type == FT_DFRAMES) {
         cp_frame_t *a = rd_alloc(r, n, sizeof *a);
         if (!a && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k, kind = 0;
             cp_frame_t *fr = &a[i];
@@ -1039,7 +1059,7 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
     } else {
         cp_wire_stack_t *a = rd_alloc(r, n, sizeof *a);
         if (!a && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k;
             if ((rc = rd_container(r, false, MIN_ANY, &k)))
@@ -1049,7 +1069,7 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
                             first + i, k, r->lim->max_depth);
             uint32_t *fr = rd_alloc(r, k, sizeof *fr);
             if (!fr && k)
-                return fail(&r->e, CP_ENOMEM, "out of memory");
+                return mem_fail(r);
             for (uint32_t j = 0; j < k; j++)
                 if ((rc = rd_u32(r, &fr[j])))
                     return where(&r->e, rc, "stack %u: frame %u", first + i, j);
@@ -1081,7 +1101,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
             return rc;
         cp_kv_t *kv = rd_alloc(r, n, sizeof *kv);
         if (!kv && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             if ((rc = rd_str(r, &kv[i].key, NULL)))
                 return where(&r->e, rc, "entry %u key", i);
@@ -1097,7 +1117,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
             return rc;
         const char **a = rd_alloc(r, n, sizeof *a);
         if (!a && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++)
             if ((rc = rd_str(r, &a[i], NULL)))
                 return where(&r->e, rc, "element %u", i);
@@ -1110,7 +1130,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
             return rc;
         cp_sample_type_t *t = rd_alloc(r, n, sizeof *t);
         if (!t && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k;
             if ((rc = rd_tuple(r, TYPE_TUPLE, MIN_ANY, &k, "type")) ||
@@ -1132,7 +1152,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
         n /= VALUE_STRIDE;
         cp_wire_value_t *v = rd_alloc(r, n, sizeof *v);
         if (!v && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             if ((rc = rd_u32(r, &v[i].stack)))
                 return where(&r->e, rc, "value %u: stack", i);
@@ -1150,7 +1170,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
             return rc;
         cp_counter_t *c = rd_alloc(r, n, sizeof *c);
         if (!c && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             if ((rc = rd_str(r, &c[i].name, NULL)))
                 return where(&r->e, rc, "counter %u name", i);
@@ -1166,7 +1186,7 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
             return rc;
         cp_point_t *p = rd_alloc(r, n, sizeof *p);
         if (!p && n)
-            return fail(&r->e, CP_ENOMEM, "out of memory");
+            return mem_fail(r);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t k;
             if ((rc = rd_tuple(r, POINT_TUPLE, MIN_ANY, &k, "point")) ||
@@ -1445,6 +1465,7 @@ int cp_wire_decode(const uint8_t *data, size_t len, const cp_wire_limits_t *lim,
     }
     m->kind = kind;
     m->_arena = a;
+    a->limit = lim->max_decoded;
     rd_t r = { .p = body, .end = body + blen, .lim = lim, .arena = a, .e = e };
     rc = dec_payload(&r, m);
     if (!rc && r.p != r.end)

@@ -193,6 +193,10 @@ typedef struct cp_wire_limits {
     uint32_t max_dict;      /* ids per dictionary table per connection; default 4 Mi */
     size_t   max_dict_bytes;/* bytes one cp_wire_dict may hold (strings, frames,
                                stacks); default 512 MiB; 0 = no byte limit */
+    size_t   max_decoded;   /* bytes one decoded message may hold in memory (its
+                               arrays and strings, ~1-2x the payload for real
+                               batches, up to ~17x for hostile ones); default
+                               256 MiB; 0 = no limit */
 } cp_wire_limits_t;
 
 extern const cp_wire_limits_t cp_wire_default_limits;

@@ -1120,6 +1120,13 @@ START_TEST(test_wire_limits_are_respected)
     lim = cp_wire_default_limits;
     lim.max_dict = 2;      /* 3 strings */
     ck_assert_err(dec_rc(b.data, b.len, &lim), CP_ELIMIT);
+
+    lim = cp_wire_default_limits;
+    lim.max_decoded = 1000;   /* the first arena chunk alone is 32 KiB */
+    ck_assert_err(dec_rc(b.data, b.len, &lim), CP_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(ERR, "max_decoded"));
+    lim.max_decoded = 64 << 10;
+    ck_assert_int_eq(dec_rc(b.data, b.len, &lim), 0);
     cp_buf_fini(&b);
 }
 END_TEST
