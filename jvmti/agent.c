@@ -362,7 +362,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
                                      cp_stats_get(CP_ST_FAIL_UNKNOWN_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_JAVA) +
                                      cp_stats_get(CP_ST_FAIL_UNKNOWN_STATE) + cp_stats_get(CP_ST_FAIL_THREAD_EXIT) +
                                      cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
-                                     cp_stats_get(CP_ST_FAIL_OTHER)),
+                                     cp_stats_get(CP_ST_FAIL_OTHER) + cp_stats_get(CP_ST_FAIL_CRASH)),
                 (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
         uint64_t chains, cdrops;
         cp_codemap_stats(&chains, &cdrops);

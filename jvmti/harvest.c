@@ -415,6 +415,7 @@ static const char *fail_name(int n)
     case -8: return "[thread_exit]";
     case -9: return "[deopt]";
     case -10: return "[safepoint]";
+    case -11: return "[crash_recovered]";
     default: return "[agct_error]";
     }
 }

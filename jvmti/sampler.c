@@ -18,6 +18,7 @@
 #include "stats.h"
 
 #include <dirent.h>
+#include <setjmp.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -49,6 +50,7 @@ typedef struct reg_entry {
     bool has_timer;
     uint32_t gen;               /* last scan generation that saw it (reg_mu) */
     timer_t timer;
+    _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
 } reg_entry_t;
 
 static JavaVM *g_vm;
@@ -171,6 +173,68 @@ static void reg_remove(reg_entry_t *e)
 
 /* ---- signal handlers ---------------------------------------------------- */
 
+static atomic_bool crash_guard_on;
+/* Test hook (CPROF_TEST_AGCT_FAULT=N): every Nth protected sample faults on
+ * purpose inside the guarded region, to prove the recovery path in a real
+ * JVM (tests/integration/test_agent_crash_guard.py). 0 = off. */
+static unsigned test_fault_every;
+static atomic_uint test_fault_n;
+
+static __attribute__((noinline)) CP_SIGSAFE void test_fault(void)
+{
+    volatile int *volatile p = NULL;
+    *p = 1;   /* SIGSEGV */
+}
+static struct sigaction old_segv, old_bus;
+
+/* SIGSEGV/SIGBUS: if this thread faulted inside AGCT (its registry entry has
+ * a jump buffer armed), jump back to take_sample; otherwise hand the signal
+ * to the handler that was there before (HotSpot's: implicit null checks,
+ * safepoint polls, stack banging all come through here, so this path is
+ * kept short: one atomic load while no sample is in flight). */
+static CP_SIGSAFE void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    if (atomic_load_explicit(&inflight, memory_order_acquire) > 0) { /* pairs with take_sample */
+        int saved = errno;
+        reg_entry_t *e = reg_find(my_tid());
+        sigjmp_buf *jb = e ? atomic_load_explicit(&e->jmp, memory_order_relaxed) : NULL; /* own thread */
+        errno = saved;
+        if (jb)
+            siglongjmp(*jb, 1);
+    }
+    struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+    if (old->sa_flags & SA_SIGINFO) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
+        /* no previous handler: restore default and re-raise (a real crash) */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    } else {
+        old->sa_handler(sig);
+    }
+}
+
+/* Installs the fault handlers once, in the live phase (after the JVM put
+ * its own in place, so we chain to them). */
+static void crash_guard_install(void)
+{
+    if (atomic_load_explicit(&crash_guard_on, memory_order_relaxed)) /* config flag */
+        return;
+    if (sigaction(SIGSEGV, NULL, &old_segv) || sigaction(SIGBUS, NULL, &old_bus))
+        return;
+    /* same flags and mask as the JVM's handler: it must run as it did */
+    struct sigaction sa = old_segv, sb = old_bus;
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = (old_segv.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+    sb.sa_sigaction = on_fault;
+    sb.sa_flags = (old_bus.sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+    if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sb, NULL)) {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        return;
+    }
+    atomic_store_explicit(&crash_guard_on, true, memory_order_relaxed); /* config flag */
+}
+
 static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc)
 {
     atomic_fetch_add_explicit(&inflight, 1, memory_order_acq_rel); /* stop() waits on it */
@@ -192,7 +256,27 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
         s->num_frames = CP_SAMPLE_NOT_JAVA_THREAD;
     } else {
         asgct_trace_t tr = {env, 0, s->frames};
-        g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+        /* Crash protection: AGCT has known crash sites on some JDK builds.
+         * If it faults, our SIGSEGV/SIGBUS handler jumps back here and the
+         * sample is counted as fail.crash_recovered instead of killing the
+         * JVM. sigsetjmp saves the mask so the jump unblocks SIGSEGV again. */
+        reg_entry_t *volatile me = atomic_load_explicit(&crash_guard_on, memory_order_relaxed) /* config flag */
+                          ? reg_find(s->tid) : NULL;
+        sigjmp_buf jb;
+        if (me && sigsetjmp(jb, 1) != 0) {
+            atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* own thread only */
+            cp_stats_add(CP_ST_FAIL_CRASH, 1);
+            tr.num_frames = -11;
+        } else {
+            if (me)
+                atomic_store_explicit(&me->jmp, &jb, memory_order_relaxed); /* read by this thread's SEGV handler */
+            if (me && test_fault_every &&
+                atomic_fetch_add_explicit(&test_fault_n, 1, memory_order_relaxed) % test_fault_every == 0) /* counter */
+                test_fault();
+            g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+            if (me)
+                atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* as above */
+        }
         s->num_frames = tr.num_frames;
         s->truncated = tr.num_frames == CP_RING_MAX_FRAMES;
     }
@@ -380,6 +464,10 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
 {
     if (!g_inited)
         return CP_ESTATE;
+    if (!getenv("CPROF_NO_CRASH_GUARD"))
+        crash_guard_install();
+    const char *tf = getenv("CPROF_TEST_AGCT_FAULT");
+    test_fault_every = tf ? (unsigned)atoi(tf) : 0;
     atomic_store_explicit(&cpu_interval_ns, cpu_ns, memory_order_relaxed); /* published by cpu_on */
     atomic_store_explicit(&wall_interval_ns, wall_ns, memory_order_relaxed); /* published by wall_on */
     atomic_store_explicit(&cpu_on, cpu_ns > 0, memory_order_release); /* publish interval */

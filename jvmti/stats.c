@@ -28,6 +28,7 @@ CP_SIGSAFE cp_stat_id_t cp_stats_agct_fail(int n)
     case -8:  return CP_ST_FAIL_THREAD_EXIT;
     case -9:  return CP_ST_FAIL_DEOPT;
     case -10: return CP_ST_FAIL_SAFEPOINT;
+    case -11: return CP_ST_FAIL_CRASH;     /* agent's own: AGCT faulted, recovered */
     default:  return CP_ST_FAIL_OTHER;
     }
 }

@@ -40,6 +40,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_FAIL_DEOPT,         "fail.deopt")             \
     X(CP_ST_FAIL_SAFEPOINT,     "fail.safepoint")         \
     X(CP_ST_FAIL_OTHER,         "fail.other")             \
+    X(CP_ST_FAIL_CRASH,         "fail.crash_recovered")   \
     X(CP_ST_TRUNCATED,          "samples.truncated")      \
     X(CP_ST_DROP_RING,          "drop.ring")              \
     X(CP_ST_DROP_BUFFER,        "drop.buffer")            \

@@ -1,5 +1,6 @@
 // Soak - stresses the agent: thread churn, a class-loading storm with class
-// unloading, and a GC-heavy phase. Used by scripts/soak (not a unit test).
+// unloading, a GC-heavy phase, and implicit null checks (SIGSEGV the JVM
+// handles itself, through the agent's chained fault handler). Used by scripts/soak (not a unit test).
 //
 // Usage: java -Xmx256m Soak [SCALE]   (SCALE 1 = ~8 s on a quiet 2-core box)
 // Prints "SOAK_DONE" at the end; any crash, hang or exception is a failure.
@@ -106,6 +107,23 @@ public class Soak {
         SINK.addAndGet(keep.size());
     }
 
+    static final class Box { int v; }
+    static Box maybeNull(int i) { return (i & 7) == 0 ? null : new Box(); }
+
+    // Implicit null checks: compiled code turns these into SIGSEGV handled by
+    // the JVM, so they prove the agent's fault handler passes signals on.
+    static void npes(int n) {
+        long caught = 0;
+        for (int i = 0; i < n; i++) {
+            try {
+                SINK.addAndGet(maybeNull(i).v);
+            } catch (NullPointerException e) {
+                caught++;
+            }
+        }
+        SINK.addAndGet(caught);
+    }
+
     public static void main(String[] args) throws Throwable {
         double scale = args.length > 0 ? Double.parseDouble(args[0]) : 1;
         long t0 = System.nanoTime();
@@ -114,6 +132,7 @@ public class Soak {
         classStorm((int) (1500 * scale));
         long t2 = System.nanoTime();
         gcHeavy(3 * scale);
+        npes((int) (2_000_000 * scale));
         long t3 = System.nanoTime();
         System.out.printf("SOAK_DONE threads=%.1fs classes=%.1fs gc=%.1fs sink=%d%n",
                 (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9, SINK.get() & 0xff);
