@@ -353,10 +353,11 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
             CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
         uint64_t ms = cp_now_ms() - g_start_ms;
         uint64_t sent = cp_stats_get(CP_ST_BYTES_SENT);
-        CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu, failed=%llu, ring drops=%llu",
+        CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu no_java_thread=%llu, failed=%llu, ring drops=%llu",
                 (unsigned long long)sent, ms / 1000.0, ms ? sent * 1000.0 / (double)ms : 0.0,
                 (unsigned long long)cp_stats_get(CP_ST_SAMPLES_CPU),
                 (unsigned long long)cp_stats_get(CP_ST_SAMPLES_WALL),
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_NOJAVA),
                 (unsigned long long)(cp_stats_get(CP_ST_FAIL_NO_CLASS_LOAD) + cp_stats_get(CP_ST_FAIL_GC_ACTIVE) +
                                      cp_stats_get(CP_ST_FAIL_UNKNOWN_NOT_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_NOT_JAVA) +
                                      cp_stats_get(CP_ST_FAIL_UNKNOWN_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_JAVA) +
