@@ -365,6 +365,17 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
                                      cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
                                      cp_stats_get(CP_ST_FAIL_OTHER) + cp_stats_get(CP_ST_FAIL_CRASH)),
                 (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
+        char kinds[512];
+        size_t ko = 0;
+        kinds[0] = '\0';
+        for (int i = 0; i < CP_ST__COUNT && ko < sizeof kinds - 64; i++) {
+            const char *nm = cp_stats_name((cp_stat_id_t)i);
+            uint64_t v = cp_stats_get((cp_stat_id_t)i);
+            if (v && !strncmp(nm, "fail.", 5))
+                ko += (size_t)snprintf(kinds + ko, sizeof kinds - ko, " %s=%llu", nm, (unsigned long long)v);
+        }
+        if (ko)
+            CP_LOGI("exit: failures by kind:%s", kinds);
         uint64_t chains, cdrops;
         cp_codemap_stats(&chains, &cdrops);
         CP_LOGI("exit: code map %llu inline chains (%llu not kept)", (unsigned long long)chains,
