@@ -109,6 +109,7 @@ typedef struct field {
 
 #define FLD(k, t, fl, S, m)        { k, t, fl, #m, offsetof(S, m), 0 }
 #define FLDN(k, t, fl, S, m, n)    { k, t, fl, #m, offsetof(S, m), offsetof(S, n) }
+#define FLDD(k, t, S, m, n, name)  { k, t, 0, name, offsetof(S, m), offsetof(S, n) }
 
 static const field_t FIELDS_HELLO[] = {
     FLD(1,  FT_U32, F_REQ, cp_hello_t, proto),
@@ -142,9 +143,9 @@ static const field_t FIELDS_BATCH[] = {
     FLD(3,  FT_U64, F_REQ, cp_batch_t, end_ms),
     FLD(4,  FT_U32, 0, cp_batch_t, flags),
     FLDN(5,  FT_TYPES, 0, cp_batch_t, types, n_types),
-    FLDN(6,  FT_DSTRS, 0, cp_batch_t, str_first, n_strs),
-    FLDN(7,  FT_DFRAMES, 0, cp_batch_t, frame_first, n_frames),
-    FLDN(8,  FT_DSTACKS, 0, cp_batch_t, stack_first, n_stacks),
+    FLDD(6,  FT_DSTRS, cp_batch_t, str_first, n_strs, "strings"),
+    FLDD(7,  FT_DFRAMES, cp_batch_t, frame_first, n_frames, "frames"),
+    FLDD(8,  FT_DSTACKS, cp_batch_t, stack_first, n_stacks, "stacks"),
     FLDN(9,  FT_VALUES, 0, cp_batch_t, values, n_values),
     FLDN(10, FT_COUNTERS, 0, cp_batch_t, counters, n_counters),
     FLDN(11, FT_POINTS, 0, cp_batch_t, points, n_points),

@@ -790,7 +790,7 @@ START_TEST(test_wire_wrong_types_are_rejected_with_location)
     }
     b = raw_done(&r, CP_MSG_BATCH);
     ck_assert_err(dec_rc(b.data, b.len, NULL), CP_ETYPE);
-    ck_assert_msg(strstr(ERR, "batch key 7 (frame_first): frame 2: line") != NULL, "%s", ERR);
+    ck_assert_msg(strstr(ERR, "batch key 7 (frames): frame 2: line") != NULL, "%s", ERR);
     cp_buf_fini(&b);
 
     /* frame tuple too short */
