@@ -115,6 +115,9 @@ function renderCrumbs() {
   if (state.view === 'compare') {
     parts.push(el('span.sep', { text: '/', 'aria-hidden': 'true' }), el('span', { text: 'Compare', 'aria-current': 'page' }));
   }
+  const key = parts.map(p => p.outerHTML).join('');
+  if (key === renderCrumbs.key) return;     // unchanged: leave the DOM alone
+  renderCrumbs.key = key;
   clear(crumbs).append(...parts);
   document.title = (state.app ? state.app + (state.view === 'compare' ? ' · compare' : '') + ' · ' : '') + 'cprof';
 }

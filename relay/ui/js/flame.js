@@ -19,7 +19,7 @@ import { el, clear, pct, fmtValue, hash, signedPct } from './util.js';
 
 const ROW = 18;          // px per frame row
 const MIN_W = 0.5;       // frames narrower than this (px) are not drawn
-const LABEL_W = 28;      // frames at least this wide get a text label
+const LABEL_W = 36;      // frames at least this wide get a text label (~3 chars)
 const MAX_LABELS = 4000;
 
 // Base hue, saturation, lightness per frame kind (see KIND_NAMES).
@@ -105,8 +105,10 @@ export class FlameGraph {
     host.append(this.announce);
     this.kbd = -1;
     this._width = 0;
-    this.ro = new ResizeObserver(() => {
-      const w = this.wrap.clientWidth;
+    // The width comes from the ResizeObserver, so drawing never forces a
+    // synchronous layout (reading clientWidth after DOM changes would).
+    this.ro = new ResizeObserver(entries => {
+      const w = Math.round(entries[entries.length - 1].contentRect.width);
       if (w !== this._width) { this._width = w; this.render(); }
     });
     this.ro.observe(this.wrap);
@@ -203,7 +205,7 @@ export class FlameGraph {
   render() {
     const t0 = performance.now();
     const p = this.profile;
-    const W = this.wrap.clientWidth || 800;
+    const W = this._width || (this._width = this.wrap.clientWidth) || 800;
     const dpr = window.devicePixelRatio || 1;
     const hasData = p && p.n > 0 && p.rootTotal > 0;
     this.empty.hidden = !!hasData;
@@ -373,7 +375,7 @@ export class FlameGraph {
 
   _rect(i) {
     const p = this.profile, z = this.zoom;
-    const W = this.wrap.clientWidth;
+    const W = this._width || this.wrap.clientWidth;
     if (p.depth[i] < p.depth[z]) return [0, W];
     const scale = W / p.total[z];
     return [(p.start[i] - p.start[z]) * scale, p.total[i] * scale];

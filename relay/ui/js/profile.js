@@ -152,8 +152,11 @@ export class Profile {
       try { rx = new RegExp(re[1], 'i'); } catch (e) { return m; }
       test = s => rx.test(s);
     } else {
+      // Lower-cased names are kept: typing a search re-runs this per key.
       const q = query.toLowerCase();
-      test = s => s.toLowerCase().includes(q);
+      const lower = this._lower || (this._lower = this.names.map(s => s.toLowerCase()));
+      for (let k = 0; k < lower.length; k++) if (lower[k].includes(q)) m[k] = 1;
+      return m;
     }
     for (let k = 0; k < this.names.length; k++) if (test(this.names[k])) m[k] = 1;
     return m;

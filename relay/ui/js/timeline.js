@@ -27,7 +27,10 @@ export class Timeline {
     this.canvas.addEventListener('mousemove', e => this._hover(e));
     this.canvas.addEventListener('mouseleave', () => { this.tip.hidden = true; });
     this._w = 0;
-    new ResizeObserver(() => { if (this.wrap.clientWidth !== this._w) { this._w = this.wrap.clientWidth; this.render(); } }).observe(this.wrap);
+    new ResizeObserver(entries => {
+      const w = Math.round(entries[entries.length - 1].contentRect.width);
+      if (w !== this._w) { this._w = w; this.render(); }
+    }).observe(this.wrap);
   }
 
   // points: [[t, v], ...]; series: {name: [[t, v], ...]}; from/to: unix s
@@ -40,7 +43,7 @@ export class Timeline {
   setMarks(marks) { this.marks = marks || []; this.render(); }
 
   render() {
-    const W = this.wrap.clientWidth || 800;
+    const W = this._w || (this._w = this.wrap.clientWidth) || 800;
     const dpr = window.devicePixelRatio || 1;
     const cv = this.canvas;
     cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
