@@ -369,6 +369,9 @@ class AppView {
     const inst = this.instances;
     const conn = inst.filter(i => i.connected).length;
     this.instDetails.querySelector('.inst-sum').textContent = ` ${conn} of ${inst.length} connected`;
+    // A big fleet starts folded (the graph matters more); the user's choice
+    // sticks after the first load.
+    if (!this.instFolded) { this.instFolded = true; this.instDetails.open = inst.length <= 8; }
     if (!inst.length) { clear(this.instBox).append(el('p.muted', { text: 'No instances known for this app.' })); return; }
     const rows = inst.map(i => {
       const q = i.quality || {};
