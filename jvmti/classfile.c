@@ -277,7 +277,9 @@ static int decode(const uint8_t *code, uint32_t n, insn_t **out, uint32_t *count
                 else { free(v); return CP_CF_SKIP_OPCODE; }
             } else {
                 uint32_t p = pc + 1 + pad4(pc);
-                if ((uint64_t)p + 12 > n) { free(v); return CP_CF_SKIP_MALFORMED; }
+                /* tableswitch: default, low, high (12 bytes); lookupswitch:
+                 * default, npairs (8 bytes; npairs may be 0) */
+                if ((uint64_t)p + (op == OP_TABLESW ? 12 : 8) > n) { free(v); return CP_CF_SKIP_MALFORMED; }
                 if (op == OP_TABLESW) {
                     int32_t lo = be32(code + p + 4), hi = be32(code + p + 8);
                     if (hi < lo || (int64_t)hi - lo + 1 > 65536) { free(v); return CP_CF_SKIP_MALFORMED; }

@@ -2,7 +2,7 @@
 //
 // Exercises what the rewriter must move: array allocations of every kind
 // (newarray, anewarray, multianewarray) inside loops, both switch kinds (whose
-// padding changes when code moves), try/catch/finally (exception tables and
+// padding changes when code moves; also a zero-pair lookupswitch), try/catch/finally (exception tables and
 // StackMapTable frames with stack items), lambdas (invokedynamic, bootstrap
 // methods), string concatenation (indy on 9+), a constructor allocating
 // before super() completes its arguments (Uninitialized frame entries), and
@@ -49,6 +49,15 @@ public class AllocRewriteSample {
         }
     }
 
+    static int onlyDefault(int k) {
+        int[] a;
+        switch (k) {                       // lookupswitch with zero pairs
+            default: a = new int[k & 3];
+        }
+        expected++;
+        return a.length;
+    }
+
     static long tc(int i) {
         long s = 0;
         try {
@@ -84,6 +93,7 @@ public class AllocRewriteSample {
         IntFunction<long[]> mk = n -> new long[n];
         for (int i = 0; i < 2000; i++) {
             sum += sw(i & 7);
+            sum += onlyDefault(i);
             sum += tc(i);
             sum += multi(i);
             sum += mk.apply(i % 4).length;
