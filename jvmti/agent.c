@@ -308,6 +308,7 @@ static void start_locked(JNIEnv *jni)
         cp_harvest_set_flush(g_opts.flush_ns);
     }
     if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
         cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
         g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
     } else if (g_sampling) {
@@ -410,6 +411,7 @@ static void control_from_relay(const char *command, const char *const *keys,
         g_opts.command = CP_CMD_START;
     }
     if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
         cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
         g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
     } else if (g_sampling) {

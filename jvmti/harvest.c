@@ -13,6 +13,10 @@
  *     reused by HotSpot, so cached entries stay valid.
  *   - samples without Java frames become "[GC] G1 Conc#0"-style stacks (the
  *     thread kind guessed from its name), AGCT failures "[unknown_Java]".
+ *   - native pcs walked by the handler (unwind.h) are symbolised
+ *     (symbols.h; cached per pc in native_cache) and appended under the
+ *     Java leaf, the thread root or the failure frame: "libz.so.1" /
+ *     "deflate_slow", kind CP_FRAME_NATIVE.
  *   - the stack is interned (root first) and its value added to the window.
  * Every `flush` the window becomes a cp_pending_t (values, counter deltas,
  * points) submitted to the sender.
@@ -28,6 +32,7 @@
 #include "sampler.h"
 #include "sender.h"
 #include "stats.h"
+#include "symbols.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -147,6 +152,7 @@ static uint32_t g_dict_gen;                /* dict_mu */
 /* harvester-thread-only state */
 static u64map_t frame_cache;   /* (method ^ bci) key -> frame id; verified by fc_method */
 static u64map_t method_cache;  /* jmethodID -> index into minfos */
+static u64map_t native_cache;  /* native pc -> frame id */
 static minfo_t *minfos;
 static size_t n_minfos, cap_minfos;
 static u64map_t window;        /* (stack << 3 | type) -> value */
@@ -209,7 +215,7 @@ int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
     g_jvmti = jvmti;
     g_ring = ring;
     g_dict = cp_stack_dict_create();
-    stack_buf = malloc(sizeof(uint32_t) * (CP_RING_MAX_FRAMES + 4));
+    stack_buf = malloc(sizeof(uint32_t) * (CP_RING_MAX_FRAMES + CP_RING_MAX_NATIVE + 8));
     if (!g_dict || !stack_buf)
         return CP_ENOMEM;
     g_inited = true;
@@ -387,6 +393,29 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
     return id;
 }
 
+/* A native frame for pc. ret: pc is a return address (every frame but the
+ * leaf), so the call instruction is at pc - 1: look that up, or a call at
+ * the very end of a function would name the next one. */
+static uint32_t native_frame(uint64_t pc, bool ret)
+{
+    uint64_t key = pc - (ret ? 1 : 0);
+    uint64_t *hit = map_find(&native_cache, key);
+    if (hit)
+        return (uint32_t)*hit;
+    const char *obj = "";
+    char name[512];
+    cp_symbols_lookup(key, &obj, name, sizeof name);
+    cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(""), 0, CP_FRAME_NATIVE};
+    uint32_t id = 0;
+    if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
+        return 0;
+    bool created;
+    uint64_t *slot = map_slot(&native_cache, key, &created);
+    if (slot)
+        *slot = id;
+    return id;
+}
+
 static const char *thread_kind(const char *name)
 {
     if (!strncmp(name, "C1 ", 3) || !strncmp(name, "C2 ", 3) || strstr(name, "Compiler") || !strncmp(name, "JVMCI", 5))
@@ -400,6 +429,18 @@ static const char *thread_kind(const char *name)
     if (!strncmp(name, "cprof-", 6))
         return "cprof";
     return "native";
+}
+
+/* Kernel thread names are cut at 15 characters; HotSpot's compiler
+ * threads ("C2 CompilerThread0") lose their number that way: show the
+ * whole word rather than "C2 CompilerThre". */
+static const char *thread_display(const char *comm)
+{
+    if (!strcmp(comm, "C2 CompilerThre"))
+        return "C2 CompilerThread";
+    if (!strcmp(comm, "C1 CompilerThre"))
+        return "C1 CompilerThread";
+    return comm;
 }
 
 static const char *fail_name(int n)
@@ -454,7 +495,7 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         /* No Java stack: the thread (kind guessed from its name) is the
          * root; an AGCT failure adds its kind as the leaf. */
         char t[48];
-        snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? s->thread : "?");
+        snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? thread_display(s->thread) : "?");
         stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
         /* -3 (unknown_not_Java) on a JIT/GC/VM/agent thread just means the
          * thread never runs Java code: not a failure. */
@@ -467,6 +508,12 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
             stack_buf[n++] = synthetic_frame(fail_name(s->num_frames), CP_FRAME_ERROR);
         }
     }
+    /* native frames, root-most first, under whatever came before */
+    int nn = s->n_native > CP_RING_MAX_NATIVE ? CP_RING_MAX_NATIVE : s->n_native;
+    for (int i = nn - 1; i >= 0; i--)
+        stack_buf[n++] = native_frame(s->native[i], i > 0);
+    if (nn)
+        cp_stats_add(CP_ST_NATIVE_FRAMES, (uint64_t)nn);
     if (s->leaf_kind && s->leaf[0])
         stack_buf[n++] = synthetic_frame(s->leaf, s->leaf_kind);
     uint32_t sid;
@@ -511,6 +558,7 @@ static void dict_reset_locked(void)
             (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)minfos[i].lines);
     n_minfos = 0;
     map_clear(&method_cache);
+    map_clear(&native_cache);
     CP_LOGI("dictionary over %u MiB: cleared (generation %u)", DICT_MAX_BYTES >> 20, g_dict_gen);
 }
 

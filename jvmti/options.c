@@ -41,6 +41,7 @@ void cp_options_defaults(cp_options_t *o)
     o->loglevel = CP_LOG_WARN;
     o->command = CP_CMD_START;
     o->gc = 1;
+    o->cpu_native = 1;
 }
 
 /* Parses "<digits>[suffix]"; *num and the suffix pointer out. */
@@ -194,6 +195,15 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
         rc = copy_str(o->alloc_mode, sizeof o->alloc_mode, val);
     } else if (!strcmp(key, "lock")) {
         rc = cp_options_parse_duration(val, &o->lock_ns);
+    } else if (!strcmp(key, "cpu.engine")) {
+        if (!strcmp(val, "auto")) o->cpu_engine = 0;
+        else if (!strcmp(val, "perf")) o->cpu_engine = 1;
+        else if (!strcmp(val, "timer")) o->cpu_engine = 2;
+        else { rc = CP_EINVAL; why = "expected auto, perf or timer"; }
+    } else if (!strcmp(key, "cpu.native")) {
+        if (!strcmp(val, "on")) o->cpu_native = 1;
+        else if (!strcmp(val, "off")) o->cpu_native = 0;
+        else { rc = CP_EINVAL; why = "expected on or off"; }
     } else if (!strcmp(key, "gc")) {
         if (!strcmp(val, "on")) o->gc = 1;
         else if (!strcmp(val, "off")) o->gc = 0;
@@ -251,7 +261,8 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_TOKEN", "token"},     {"CPROF_LOG", "log"},
     {"CPROF_LOGLEVEL", "loglevel"}, {"CPROF_ALLOC", "alloc"},
     {"CPROF_ALLOC_MODE", "alloc.mode"}, {"CPROF_LOCK", "lock"},
-    {"CPROF_GC", "gc"},
+    {"CPROF_GC", "gc"},           {"CPROF_CPU_ENGINE", "cpu.engine"},
+    {"CPROF_CPU_NATIVE", "cpu.native"},
 };
 
 int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)

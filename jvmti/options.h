@@ -14,6 +14,11 @@
  *   app        application name [main class or jar name]
  *   label.KEY  a label KEY=VALUE; repeatable (max CP_OPT_MAX_LABELS)
  *   cpu        CPU sampling interval (10ms, 1ms, 500us) or off [10ms]
+ *   cpu.engine auto | perf | timer: perf_event_open cpu-clock per thread
+ *              (full rate), or POSIX CPU timers (kernel tick: ~4 ms here)
+ *              [auto = perf where permitted]  (issue 8, sampler.h)
+ *   cpu.native on | off: native frames (libjvm, JNI, libc) walked in the
+ *              handler and symbolised by the harvester [on]
  *   wall       wall-clock sampling interval or off [off]
  *   flush      upload period [10s]
  *   buffer     max bytes of unsent data (8m, 512k) [8m]
@@ -73,6 +78,8 @@ typedef struct cp_options {
     cp_opt_label_t labels[CP_OPT_MAX_LABELS];
     uint32_t n_labels;
     int64_t  cpu_ns;                    /* 0 = off */
+    int      cpu_engine;                /* CP_SAMPLER_ENGINE_*: 0 auto, 1 perf, 2 timer */
+    int      cpu_native;                /* 1 = walk native frames (default) */
     int64_t  wall_ns;                   /* 0 = off */
     int64_t  flush_ns;
     int64_t  buffer_bytes;

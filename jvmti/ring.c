@@ -142,6 +142,7 @@ bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uin
     d->value = value;
     d->count = count;
     d->thread[0] = '\0';
+    d->n_native = 0;
     for (int i = 0; i < n_frames; i++) {
         d->frames[i].method = frames[i].method;
         d->frames[i].lineno = frames[i].location < 0 ? -3 : (jint)frames[i].location;

@@ -31,6 +31,7 @@
 
 #define CP_RING_MAX_FRAMES 512
 #define CP_RING_LEAF_MAX   128
+#define CP_RING_MAX_NATIVE 32   /* native pcs per sample (jvmti/unwind.h) */
 
 /* What a sample measures; the harvester maps it to wire sample types:
  *   CPU   value = CPU ns          -> "cpu" (ns)
@@ -67,6 +68,8 @@ typedef struct cp_sample {
     uint64_t count;
     char     thread[16];    /* thread name (comm) when there are no Java frames */
     char     leaf[CP_RING_LEAF_MAX]; /* synthetic leaf frame text, NUL-terminated */
+    uint8_t  n_native;      /* native[0..n_native): raw pcs, leaf first (unwind.h); */
+    uint64_t native[CP_RING_MAX_NATIVE]; /* symbolised by the harvester under the Java leaf */
     cp_ring_frame_t frames[CP_RING_MAX_FRAMES];
 } cp_sample_t;
 

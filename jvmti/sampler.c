@@ -15,7 +15,9 @@
 
 #include "error.h"
 #include "log.h"
+#include "perf.h"
 #include "stats.h"
+#include "unwind.h"
 
 #include <dirent.h>
 #include <setjmp.h>
@@ -48,6 +50,7 @@ typedef struct reg_entry {
     _Atomic int tid;            /* 0 empty, -1 tombstone */
     _Atomic uint8_t flags;
     bool has_timer;
+    int perf_fd;                /* cpu-clock perf event, or -1 (reg_mu) */
     uint32_t gen;               /* last scan generation that saw it (reg_mu) */
     timer_t timer;
     _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
@@ -68,6 +71,12 @@ static _Atomic int64_t cpu_interval_ns, wall_interval_ns;
 static atomic_int inflight;
 static bool use_itimer;          /* per-thread timers failed: ITIMER_PROF (reg_mu) */
 static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
+static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (reg_mu) */
+static bool use_perf;            /* perf cpu-clock events in use (reg_mu) */
+static bool engine_decided;      /* perf probed for the current request (reg_mu) */
+static atomic_bool native_on = true;  /* walk native frames in the CPU/wall handler */
+static int g_cpu_sig = SIGPROF;  /* SIGPROF, or a free real-time signal when SIGPROF is taken */
+static int g_wall_sig = SIGVTALRM; /* SIGVTALRM, or a free real-time signal */
 
 static pthread_t wall_thr;
 static bool wall_running;
@@ -107,6 +116,7 @@ static reg_entry_t *reg_get(int tid, bool *created)
         int t = atomic_load_explicit(&e->tid, memory_order_relaxed); /* writers serialised by reg_mu */
         if (t == 0 || t == -1) {
             e->has_timer = false;
+            e->perf_fd = -1;
             e->gen = g_gen;
             atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
@@ -122,6 +132,10 @@ static reg_entry_t *reg_get(int tid, bool *created)
 /* reg_mu held. */
 static void timer_disarm(reg_entry_t *e)
 {
+    if (e->perf_fd >= 0) {
+        cp_perf_close(e->perf_fd);
+        e->perf_fd = -1;
+    }
     if (e->has_timer) {
         timer_delete(e->timer);
         e->has_timer = false;
@@ -135,10 +149,20 @@ static void timer_arm(reg_entry_t *e, int64_t ns)
         return;
     timer_disarm(e);
     int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* reg_mu held */
+    if (use_perf) {
+        int fd = cp_perf_open(tid, ns, g_cpu_sig);
+        if (fd >= 0) {
+            e->perf_fd = fd;
+            return;
+        }
+        if (fd == -ESRCH)   /* thread already gone */
+            return;
+        cp_stats_add(CP_ST_PERF_FALLBACK, 1);   /* e.g. EMFILE: this thread gets a POSIX timer */
+    }
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = CP_SAMPLER_CPU_SIGNAL;
+    sev.sigev_signo = g_cpu_sig;
     sev._sigev_un._tid = tid;
     /* The kernel's per-thread CPU clock id: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED). */
     clockid_t clk = ((~(clockid_t)tid) << 3) | 6;
@@ -235,6 +259,11 @@ static void crash_guard_install(void)
     atomic_store_explicit(&crash_guard_on, true, memory_order_relaxed); /* config flag */
 }
 
+/* Async-signal-safe. Samples the current thread: AGCT for Java threads,
+ * then (if on) the native frames from the signal context. Both run under
+ * the crash guard: a fault inside AGCT becomes fail.crash_recovered, a
+ * fault in the native walk (a bad frame pointer) just ends the walk. The
+ * native walk needs the guard; without it, it is skipped. */
 static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc)
 {
     atomic_fetch_add_explicit(&inflight, 1, memory_order_acq_rel); /* stop() waits on it */
@@ -249,37 +278,49 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     s->tid = my_tid();
     s->value = weight;
     s->count = 1;
+    s->n_native = 0;
     JNIEnv *env = NULL;
     /* GetEnv only reads the VM's thread-local: safe here (async-profiler
      * relies on the same); it fails for threads the JVM does not know. */
-    if ((*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_6) != JNI_OK || !env) {
-        s->num_frames = CP_SAMPLE_NOT_JAVA_THREAD;
-    } else {
-        asgct_trace_t tr = {env, 0, s->frames};
-        /* Crash protection: AGCT has known crash sites on some JDK builds.
-         * If it faults, our SIGSEGV/SIGBUS handler jumps back here and the
-         * sample is counted as fail.crash_recovered instead of killing the
-         * JVM. sigsetjmp saves the mask so the jump unblocks SIGSEGV again. */
-        reg_entry_t *volatile me = atomic_load_explicit(&crash_guard_on, memory_order_relaxed) /* config flag */
-                          ? reg_find(s->tid) : NULL;
-        sigjmp_buf jb;
-        if (me && sigsetjmp(jb, 1) != 0) {
-            atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* own thread only */
+    bool java = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_6) == JNI_OK && env;
+    /* Crash protection: AGCT has known crash sites on some JDK builds, and
+     * a frame-pointer walk may read a bad address. If either faults, our
+     * SIGSEGV/SIGBUS handler jumps back here. sigsetjmp saves the mask so
+     * the jump unblocks SIGSEGV again. */
+    reg_entry_t *volatile me = atomic_load_explicit(&crash_guard_on, memory_order_relaxed) /* config flag */
+                      ? reg_find(s->tid) : NULL;
+    volatile int phase = 0;            /* 0: AGCT, 1: native walk */
+    volatile jint nf = CP_SAMPLE_NOT_JAVA_THREAD;
+    volatile int nn = 0;
+    sigjmp_buf jb;
+    if (me && sigsetjmp(jb, 1) != 0) {
+        atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* own thread only */
+        if (phase == 0) {
             cp_stats_add(CP_ST_FAIL_CRASH, 1);
-            tr.num_frames = -11;
+            nf = -11;
         } else {
-            if (me)
-                atomic_store_explicit(&me->jmp, &jb, memory_order_relaxed); /* read by this thread's SEGV handler */
+            cp_stats_add(CP_ST_NATIVE_FAULT, 1);   /* keep the frames walked so far */
+        }
+    } else {
+        if (me)
+            atomic_store_explicit(&me->jmp, &jb, memory_order_relaxed); /* read by this thread's SEGV handler */
+        if (java) {
+            asgct_trace_t tr = {env, 0, s->frames};
             if (me && test_fault_every &&
                 atomic_fetch_add_explicit(&test_fault_n, 1, memory_order_relaxed) % test_fault_every == 0) /* counter */
                 test_fault();
             g_agct(&tr, CP_RING_MAX_FRAMES, uc);
-            if (me)
-                atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* as above */
+            nf = tr.num_frames;
         }
-        s->num_frames = tr.num_frames;
-        s->truncated = tr.num_frames == CP_RING_MAX_FRAMES;
+        phase = 1;
+        if (me && atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
+            cp_unwind_walk(uc, s->native, CP_RING_MAX_NATIVE, &nn);
+        if (me)
+            atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* as above */
     }
+    s->num_frames = nf;
+    s->truncated = nf == CP_RING_MAX_FRAMES;
+    s->n_native = (uint8_t)nn;
     if (s->num_frames <= 0) {
         prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* a syscall: safe */
         s->thread[15] = '\0';
@@ -306,7 +347,7 @@ static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
     if (atomic_load_explicit(&cpu_on, memory_order_acquire)) { /* sees ring/agct set before start */
         uint64_t ns = (uint64_t)atomic_load_explicit(&cpu_interval_ns, memory_order_relaxed); /* paired with cpu_on */
         uint64_t ticks = 1;
-        if (si && si->si_code == SI_TIMER && si->si_overrun > 0)
+        if (si && si->si_code == SI_TIMER && si->si_overrun > 0)   /* perf events: POLL_IN, no overrun */
             ticks += (uint64_t)si->si_overrun;
         cp_stats_add(CP_ST_CPU_TICKS, ticks);
         take_sample(CP_SAMPLE_CPU, ns * ticks, uc);
@@ -346,6 +387,20 @@ static int install(int sig, int other, void (*fn)(int, siginfo_t *, void *))
     return sigaction(sig, &sa, NULL);
 }
 
+/* The highest real-time signal with no handler (SIGRTMAX down to
+ * SIGRTMIN + 4: glibc and some runtimes use the lowest ones), other than
+ * `not`; -1 if none. */
+static int free_rt_signal(int not)
+{
+    for (int sig = SIGRTMAX; sig >= SIGRTMIN + 4; sig--) {
+        struct sigaction old;
+        if (sig != not && sigaction(sig, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL)
+            return sig;
+    }
+    return -1;
+}
+
 int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
 {
     if (g_inited)
@@ -355,11 +410,28 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
         CP_LOGE("AsyncGetCallTrace not found in this JVM; CPU/wall sampling disabled");
         return CP_EUNSUPP;
     }
-    if (!handler_is_free(CP_SAMPLER_CPU_SIGNAL, on_cpu_signal) ||
-        !handler_is_free(CP_SAMPLER_WALL_SIGNAL, on_wall_signal)) {
-        CP_LOGE("SIGPROF or SIGVTALRM already has a handler (another profiler?); "
-                "CPU/wall sampling disabled, the other handler is left alone");
-        return CP_ESTATE;
+    /* Coexistence: a signal somebody else handles (another profiler, the
+     * application) is left alone; we take the highest free real-time
+     * signal instead (timer_create and perf events can deliver any signal;
+     * only the ITIMER_PROF fallback needs SIGPROF itself). */
+    if (!handler_is_free(SIGPROF, on_cpu_signal)) {
+        g_cpu_sig = free_rt_signal(0);
+        if (g_cpu_sig < 0) {
+            CP_LOGE("SIGPROF already has a handler (another profiler?) and no real-time signal is free; "
+                    "CPU/wall sampling disabled, the other handler is left alone");
+            return CP_ESTATE;
+        }
+        CP_LOGW("SIGPROF already has a handler (another profiler?): left alone; CPU sampling uses signal %d",
+                g_cpu_sig);
+    }
+    if (!handler_is_free(SIGVTALRM, on_wall_signal)) {
+        g_wall_sig = free_rt_signal(g_cpu_sig);
+        if (g_wall_sig < 0) {
+            CP_LOGE("SIGVTALRM already has a handler and no real-time signal is free; "
+                    "CPU/wall sampling disabled, the other handler is left alone");
+            return CP_ESTATE;
+        }
+        CP_LOGW("SIGVTALRM already has a handler: left alone; wall sampling uses signal %d", g_wall_sig);
     }
     g_vm = vm;
     g_ring = ring;
@@ -368,8 +440,8 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* wall_main's deadlines are monotonic */
     pthread_cond_init(&wall_cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (install(CP_SAMPLER_CPU_SIGNAL, CP_SAMPLER_WALL_SIGNAL, on_cpu_signal) ||
-        install(CP_SAMPLER_WALL_SIGNAL, CP_SAMPLER_CPU_SIGNAL, on_wall_signal)) {
+    if (install(g_cpu_sig, g_wall_sig, on_cpu_signal) ||
+        install(g_wall_sig, g_cpu_sig, on_wall_signal)) {
         CP_LOGE("sigaction failed: %s", strerror(errno));
         return CP_ESTATE;
     }
@@ -396,7 +468,10 @@ static void rearm_all(int64_t ns)
             it.it_interval.tv_usec = (ns % 1000000000LL) / 1000;
             it.it_value = it.it_interval;
         }
-        setitimer(ITIMER_PROF, &it, NULL);
+        if (g_cpu_sig == SIGPROF)
+            setitimer(ITIMER_PROF, &it, NULL);
+        else if (ns > 0)   /* ITIMER_PROF signals SIGPROF, which is somebody else's */
+            CP_LOGE("no per-thread CPU timers and SIGPROF is taken: CPU sampling off");
         if (ns <= 0) {   /* drop per-thread timers made before the fallback */
             for (int i = 0; i < REG_SLOTS; i++)
                 timer_disarm(&g_reg[i]);
@@ -436,7 +511,7 @@ static void *wall_main(void *arg)
         }
         pthread_mutex_unlock(&reg_mu);
         for (int i = 0; i < n; i++)
-            syscall(SYS_tgkill, pid, tids[i], CP_SAMPLER_WALL_SIGNAL);
+            syscall(SYS_tgkill, pid, tids[i], g_wall_sig);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > next.tv_sec + 1)   /* fell far behind: do not burst */
@@ -460,6 +535,52 @@ static void wall_thread_stop(void)
     wall_running = false;
 }
 
+/* reg_mu held, timers disarmed or about to be re-armed: picks perf events
+ * or POSIX timers for the requested engine. */
+static void decide_engine(void)
+{
+    engine_decided = true;
+    use_perf = false;
+    if (g_engine_req == CP_SAMPLER_ENGINE_TIMER)
+        return;
+    const char *why = "";
+    if (cp_perf_probe(&why) == 0) {
+        use_perf = true;
+        CP_LOGI("CPU sampling: perf_event_open cpu-clock per thread (signal %d)", g_cpu_sig);
+    } else if (g_engine_req == CP_SAMPLER_ENGINE_PERF) {
+        CP_LOGW("cpu.engine=perf: %s; using POSIX CPU timers (the kernel tick limits the rate: see rate.cpu_mhz)", why);
+    } else {
+        CP_LOGI("perf events unavailable (%s); CPU sampling with POSIX CPU timers", why);
+    }
+}
+
+void cp_sampler_configure(int engine, bool native_frames)
+{
+    atomic_store_explicit(&native_on, native_frames, memory_order_relaxed); /* config flag */
+    pthread_mutex_lock(&reg_mu);
+    if (engine != g_engine_req) {
+        g_engine_req = engine;
+        if (engine_decided) {
+            int64_t ns = armed_cpu_ns;
+            rearm_all(0);          /* close events / timers of the old engine */
+            engine_decided = false;
+            if (ns > 0) {
+                decide_engine();
+                rearm_all(ns);
+            }
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+const char *cp_sampler_engine(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    const char *e = use_perf ? "perf" : use_itimer ? "itimer" : "timer";
+    pthread_mutex_unlock(&reg_mu);
+    return e;
+}
+
 int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
 {
     if (!g_inited)
@@ -473,6 +594,8 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
     atomic_store_explicit(&cpu_on, cpu_ns > 0, memory_order_release); /* publish interval */
     atomic_store_explicit(&wall_on, wall_ns > 0, memory_order_release); /* publish interval */
     pthread_mutex_lock(&reg_mu);
+    if (cpu_ns > 0 && !engine_decided)
+        decide_engine();
     if (armed_cpu_ns != cpu_ns)
         rearm_all(cpu_ns);
     pthread_mutex_unlock(&reg_mu);
@@ -532,6 +655,9 @@ void cp_sampler_scan(void)
             reg_remove(e);
     }
     pthread_mutex_unlock(&reg_mu);
+    /* native-code ranges for the handler's frame walk (new libraries) */
+    if (atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
+        cp_unwind_refresh();
 }
 
 void cp_sampler_thread_start(void)

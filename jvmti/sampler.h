@@ -34,17 +34,32 @@
 
 #include "ring.h"
 
+/* Preferred signals. If another handler owns one at init, the sampler
+ * leaves it alone and uses the highest free real-time signal instead
+ * (logged); only the ITIMER_PROF fallback cannot move off SIGPROF. */
 #define CP_SAMPLER_CPU_SIGNAL  SIGPROF
 #define CP_SAMPLER_WALL_SIGNAL SIGVTALRM
 
+/* cpu.engine: how CPU time is measured (see perf.h). AUTO = perf events if
+ * permitted, else POSIX per-thread CPU timers, else ITIMER_PROF. */
+enum { CP_SAMPLER_ENGINE_AUTO = 0, CP_SAMPLER_ENGINE_PERF = 1, CP_SAMPLER_ENGINE_TIMER = 2 };
+
 /* Finds AsyncGetCallTrace and installs the handlers. Returns 0,
  * CP_EUNSUPP (no AGCT) or CP_ESTATE (another handler owns SIGPROF or
- * SIGVTALRM; nothing is changed then). Idempotent. */
+ * SIGVTALRM and no real-time signal is free; nothing is changed then).
+ * Idempotent. */
 int  cp_sampler_init(JavaVM *vm, cp_ring_t *ring);
 
 /* Arms sampling with the given intervals (0 = off). May be called again to
  * change intervals (re-arms timers). Returns 0 or CP_E*. */
 int  cp_sampler_start(int64_t cpu_ns, int64_t wall_ns);
+
+/* Engine (CP_SAMPLER_ENGINE_*) and native frame walking (unwind.h) for
+ * the next start; re-arms at once if sampling runs on another engine. */
+void cp_sampler_configure(int engine, bool native_frames);
+
+/* "perf", "timer" (per-thread POSIX timers) or "itimer". */
+const char *cp_sampler_engine(void);
 
 /* Disarms all timers, stops the wall thread, and waits (bounded, 200 ms)
  * until no handler is inside AGCT. After it returns, handlers that still

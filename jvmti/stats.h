@@ -41,6 +41,9 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_FAIL_SAFEPOINT,     "fail.safepoint")         \
     X(CP_ST_FAIL_OTHER,         "fail.other")             \
     X(CP_ST_FAIL_CRASH,         "fail.crash_recovered")   \
+    X(CP_ST_NATIVE_FAULT,       "native.walk_faults")     /* issue 8: a bad frame pointer ended a walk */ \
+    X(CP_ST_NATIVE_FRAMES,      "native.frames")          \
+    X(CP_ST_PERF_FALLBACK,      "cpu.perf_fallback")      /* threads on POSIX timers although perf was chosen */ \
     X(CP_ST_TRUNCATED,          "samples.truncated")      \
     X(CP_ST_DROP_RING,          "drop.ring")              \
     X(CP_ST_DROP_BUFFER,        "drop.buffer")            \

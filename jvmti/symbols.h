@@ -1,0 +1,35 @@
+/* symbols.h - names for native program counters, on the harvester.
+ *
+ * pc -> (object, function): the object is found with dl_iterate_phdr
+ * (loaded objects and their load bias, refreshed when a pc falls in no
+ * known object), the function in the object's ELF symbol table: .symtab
+ * when the file has one (Debian's and Temurin's libjvm.so do: thousands of
+ * internal C++ functions such as G1ParScanThreadState::trim_queue), else
+ * .dynsym. The file is mapped read-only and the symbol table is read in
+ * place (page cache, no copy); only a sorted array of (address, size,
+ * name offset) of the object's functions is allocated, once per object,
+ * on first use. C++ names are demangled with the C++ runtime's
+ * __cxa_demangle (found with dlsym: libjvm links libstdc++), or left
+ * mangled if it is absent.
+ *
+ * Thread: harvester only (not thread-safe, not signal-safe). */
+#ifndef CP_SYMBOLS_H
+#define CP_SYMBOLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Looks up pc. *object (OUT): the object's file name without directory
+ * ("libjvm.so"), or "" if pc is in no loaded object. Writes the
+ * (demangled) function name into name, truncated to cap, or "" when no
+ * symbol covers pc. Borrowed *object: valid until cp_symbols_reset().
+ * Returns 0, or CP_ENOTFOUND when pc is in no loaded object. */
+int cp_symbols_lookup(uint64_t pc, const char **object /* OUT */, char *name, size_t cap);
+
+/* Forgets every object (unmaps files). */
+void cp_symbols_reset(void);
+
+/* Objects with a symbol table loaded, and total symbols held. */
+void cp_symbols_stats(uint32_t *objects /* OUT */, uint64_t *symbols /* OUT */);
+
+#endif

@@ -1,0 +1,148 @@
+/* unwind.c - bounded, validated frame-pointer walk. See unwind.h.
+ *
+ * Table: two buffers of sorted, merged [lo, hi) ranges. g_seq is even when
+ * stable; the writer makes it odd, fills the idle buffer, flips g_cur and
+ * makes it even again. A reader snapshots g_seq, reads, and discards its
+ * answer (treating the pc as not native) if g_seq changed: a stale "no"
+ * only ends a walk early. The idle buffer is refilled at most every scan
+ * period (500 ms), so a reader that is preempted mid-lookup for longer than
+ * that is the only way to read a buffer being rewritten, and the sequence
+ * check catches it. */
+#include "unwind.h"
+
+#include "error.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <ucontext.h>
+
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "table sequence must be lock-free for handlers");
+
+typedef struct { uint64_t lo, hi; } range_t;
+
+static range_t g_tab[2][CP_UNWIND_MAX_RANGES];
+static _Atomic int g_n[2];
+static _Atomic int g_cur;
+static _Atomic unsigned long g_seq;
+static pthread_mutex_t refresh_mu = PTHREAD_MUTEX_INITIALIZER;   /* one writer at a time */
+
+static int refresh_locked(void);
+
+int cp_unwind_refresh(void)
+{
+    pthread_mutex_lock(&refresh_mu);
+    int rc = refresh_locked();
+    pthread_mutex_unlock(&refresh_mu);
+    return rc;
+}
+
+static int refresh_locked(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return CP_EIO;
+    int idle = 1 - atomic_load_explicit(&g_cur, memory_order_relaxed); /* single writer */
+    /* odd: readers of either buffer retry; release orders it before our writes */
+    atomic_fetch_add_explicit(&g_seq, 1, memory_order_acq_rel);
+    range_t *t = g_tab[idle];
+    int n = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[8] = "";
+        unsigned long off, inode;
+        unsigned dmaj, dmin;
+        int pos = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perms, &off, &dmaj, &dmin, &inode, &pos) < 7)
+            continue;
+        /* executable and backed by a file (inode != 0): libraries and the
+         * launcher; not the code cache (anonymous), not [vdso] */
+        if (perms[2] != 'x' || inode == 0)
+            continue;
+        if (n > 0 && t[n - 1].hi == lo) {
+            t[n - 1].hi = hi;
+            continue;
+        }
+        if (n == CP_UNWIND_MAX_RANGES)
+            break;
+        t[n].lo = lo;
+        t[n].hi = hi;
+        n++;
+    }
+    fclose(f);
+    atomic_store_explicit(&g_n[idle], n, memory_order_relaxed); /* ordered by the seq release below */
+    atomic_store_explicit(&g_cur, idle, memory_order_relaxed);  /* as above */
+    atomic_fetch_add_explicit(&g_seq, 1, memory_order_release); /* publish the buffer (even again) */
+    return n;
+}
+
+CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc)
+{
+    unsigned long s0 = atomic_load_explicit(&g_seq, memory_order_acquire); /* pairs with refresh */
+    if (s0 & 1)
+        return false;
+    int cur = atomic_load_explicit(&g_cur, memory_order_relaxed);      /* ordered by g_seq */
+    int n = atomic_load_explicit(&g_n[cur], memory_order_relaxed);     /* ordered by g_seq */
+    const range_t *t = g_tab[cur];
+    int lo = 0, hi = n;
+    bool found = false;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (pc < t[mid].lo)
+            hi = mid;
+        else if (pc >= t[mid].hi)
+            lo = mid + 1;
+        else {
+            found = true;
+            break;
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);   /* the reads above happen before the re-check */
+    return found && atomic_load_explicit(&g_seq, memory_order_relaxed) == s0; /* see fence */
+}
+
+CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64_t *pcs, int max,
+                                   volatile int *n)
+{
+    *n = 0;
+    if (max <= 0 || !cp_unwind_is_native(pc))
+        return 0;
+    pcs[0] = pc;
+    *n = 1;
+    uint64_t lo = sp, hi = sp + CP_UNWIND_STACK_SPAN;
+    while (*n < max) {
+        if (fp < lo || fp + 16 > hi || (fp & 7))
+            break;
+        const uint64_t *frame = (const uint64_t *)(uintptr_t)fp;
+        uint64_t next = frame[0], ret = frame[1];
+        if (!cp_unwind_is_native(ret))
+            break;   /* Java code, a stub, or not a frame at all */
+        pcs[*n] = ret;
+        *n = *n + 1;
+        if (next <= fp)
+            break;
+        lo = fp + 16;
+        fp = next;
+    }
+    return *n;
+}
+
+CP_SIGSAFE int cp_unwind_walk(const void *ucontext, uint64_t *pcs, int max, volatile int *n)
+{
+#if defined(__x86_64__)
+    const ucontext_t *uc = ucontext;
+    if (!uc) {
+        *n = 0;
+        return 0;
+    }
+    return cp_unwind_walk_regs((uint64_t)uc->uc_mcontext.gregs[REG_RIP], (uint64_t)uc->uc_mcontext.gregs[REG_RSP],
+                               (uint64_t)uc->uc_mcontext.gregs[REG_RBP], pcs, max, n);
+#else
+    (void)ucontext; (void)pcs; (void)max;
+    *n = 0;
+    return 0;
+#endif
+}
