@@ -95,9 +95,9 @@ export class Timeline {
       ctx.fillRect(xOf(t), PAD_T + plotH - h, bw, h);
     }
     // marked ranges (compare view: base and comparison), over the bars
-    for (const m of this.marks || []) {
+    (this.marks || []).forEach((m, idx) => {
       const a = Math.max(PAD_L, xOf(m.from)), b = Math.min(PAD_L + plotW, xOf(m.to));
-      if (b <= a) continue;
+      if (b <= a) return;
       ctx.fillStyle = m.colour;
       ctx.fillRect(a, PAD_T, b - a, plotH);
       ctx.fillStyle = m.text || '#333';
@@ -108,11 +108,12 @@ export class Timeline {
         ctx.textAlign = 'left'; ctx.textBaseline = 'top';
         const tw = ctx.measureText(m.label).width;
         const lx = b - a > tw + 8 ? a + 4 : Math.max(PAD_L, a - tw - 4);
-        ctx.fillStyle = 'rgba(255,255,255,0.85)'; ctx.fillRect(lx - 2, PAD_T + 1, tw + 4, 14);
-        ctx.fillStyle = m.text || '#333'; ctx.fillText(m.label, lx, PAD_T + 2);
+        const ly = PAD_T + 2 + idx * 16;    // one line per mark: overlapping ranges stay readable
+        ctx.fillStyle = 'rgba(255,255,255,0.85)'; ctx.fillRect(lx - 2, ly - 1, tw + 4, 14);
+        ctx.fillStyle = m.text || '#333'; ctx.fillText(m.label, lx, ly);
         ctx.font = '11px system-ui, sans-serif';
       }
-    }
+    });
     // extra series (lines, own scale), toggled from the legend
     clear(this.legend);
     const names = Object.keys(d.series || {}).sort();
