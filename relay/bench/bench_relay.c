@@ -445,6 +445,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         if (a->out_off >= a->out.len) {
             a->out.len = 0;
             a->out_off = 0;
+            if (a->out.cap > 65536)   /* first batches carry whole dictionaries: give it back */
+                cp_buf_fini(&a->out);
         } else {
             lws_callback_on_writable(wsi);
         }
