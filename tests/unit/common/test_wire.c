@@ -980,6 +980,54 @@ START_TEST(test_wire_unknown_keys_and_extra_tuple_elements_are_skipped)
 }
 END_TEST
 
+START_TEST(test_wire_any_int_encoding_and_float32_are_accepted)
+{
+    /* Other encoders pick other int widths (signed for non-negatives,
+     * wider than needed) and float32: all fine when the value fits. */
+    raw_t r;
+    raw_init(&r);
+    msgpack_pack_map(&r.pk, 4);
+    msgpack_pack_uint8(&r.pk, 1);
+    uint8_t seq[] = {0xd3, 0, 0, 0, 0, 0, 0, 0, 9};         /* int64 9 */
+    msgpack_sbuffer_write(&r.sb, (const char *)seq, sizeof seq);
+    msgpack_pack_uint8(&r.pk, 2);
+    uint8_t st[] = {0xcf, 0, 0, 0, 0, 0, 0, 0x03, 0xe8};     /* uint64 1000 */
+    msgpack_sbuffer_write(&r.sb, (const char *)st, sizeof st);
+    msgpack_pack_uint8(&r.pk, 3);
+    uint8_t en[] = {0xd1, 0x07, 0xd0};                        /* int16 2000 */
+    msgpack_sbuffer_write(&r.sb, (const char *)en, sizeof en);
+    msgpack_pack_uint8(&r.pk, 11);
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_array(&r.pk, 3); raw_str(&r, "gc.count");
+    uint8_t t[] = {0xd2, 0, 0, 0, 5};                         /* int32 5 */
+    msgpack_sbuffer_write(&r.sb, (const char *)t, sizeof t);
+    msgpack_pack_float(&r.pk, 0.5f);
+    cp_buf_t b = raw_done(&r, CP_MSG_BATCH);
+    cp_msg_t *m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.batch.seq, 9);
+    ck_assert_uint_eq(m->u.batch.start_ms, 1000);
+    ck_assert_uint_eq(m->u.batch.end_ms, 2000);
+    ck_assert_uint_eq(m->u.batch.points[0].t_ms, 5);
+    ck_assert(m->u.batch.points[0].value == 0.5);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+
+    /* error.code: negative fixint and int32 both decode */
+    raw_init(&r);
+    msgpack_pack_map(&r.pk, 1);
+    msgpack_pack_uint8(&r.pk, 1);
+    uint8_t code[] = {0xd2, 0xff, 0xff, 0xff, 0xf5};          /* int32 -11 */
+    msgpack_sbuffer_write(&r.sb, (const char *)code, sizeof code);
+    b = raw_done(&r, CP_MSG_ERROR);
+    m = dec_ok(&b);
+    ck_assert_int_eq(m->u.error.code, CP_EDANGLING);
+    ck_assert_str_eq(m->u.error.message, "");
+    ck_assert(!m->u.error.fatal);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+}
+END_TEST
+
 START_TEST(test_wire_duplicate_key_and_reserved_byte_are_malformed)
 {
     raw_t r;
@@ -1225,6 +1273,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_wire_ranges_are_checked);
     tcase_add_test(tc, test_wire_missing_required_fields_are_rejected);
     tcase_add_test(tc, test_wire_unknown_keys_and_extra_tuple_elements_are_skipped);
+    tcase_add_test(tc, test_wire_any_int_encoding_and_float32_are_accepted);
     tcase_add_test(tc, test_wire_duplicate_key_and_reserved_byte_are_malformed);
     tcase_add_test(tc, test_wire_deep_nesting_in_unknown_key_is_rejected);
     tcase_add_test(tc, test_wire_claimed_counts_beyond_input_are_truncation);
