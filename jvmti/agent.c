@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <sys/random.h>
@@ -366,6 +367,36 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
                                      cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
                                      cp_stats_get(CP_ST_FAIL_OTHER) + cp_stats_get(CP_ST_FAIL_CRASH)),
                 (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
+        /* the agent's own cost: its threads' CPU + time inside handlers */
+        uint64_t own_ticks = 0;
+        DIR *td = opendir("/proc/self/task");
+        struct dirent *de;
+        while (td && (de = readdir(td)) != NULL) {
+            char path[64], buf[512];
+            snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", de->d_name);
+            FILE *tf = fopen(path, "re");
+            if (!tf)
+                continue;
+            size_t n = fread(buf, 1, sizeof buf - 1, tf);
+            fclose(tf);
+            buf[n] = '\0';
+            char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+            if (!lp || !rp || strncmp(lp + 1, "cprof-", 6))
+                continue;
+            unsigned long long ut = 0, st = 0;
+            /* after ")": state(3) ... utime is field 14, stime 15 */
+            if (sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+                own_ticks += ut + st;
+        }
+        if (td)
+            closedir(td);
+        struct timespec pc;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc);
+        double proc_ms = pc.tv_sec * 1e3 + pc.tv_nsec / 1e6;
+        double own_ms = own_ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+        double hand_ms = cp_stats_get(CP_ST_HANDLER_NS) / 1e6;
+        CP_LOGI("exit: agent cost: threads %.0f ms + signal handlers %.0f ms = %.2f%% of the JVM's %.0f ms CPU",
+                own_ms, hand_ms, proc_ms > 0 ? 100.0 * (own_ms + hand_ms) / proc_ms : 0.0, proc_ms);
         char kinds[512];
         size_t ko = 0;
         kinds[0] = '\0';

@@ -350,7 +350,11 @@ static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
         if (si && si->si_code == SI_TIMER && si->si_overrun > 0)   /* perf events: POLL_IN, no overrun */
             ticks += (uint64_t)si->si_overrun;
         cp_stats_add(CP_ST_CPU_TICKS, ticks);
+        struct timespec t0, t1;   /* handler CPU time; clock_gettime is async-signal-safe */
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         take_sample(CP_SAMPLE_CPU, ns * ticks, uc);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        cp_stats_add(CP_ST_HANDLER_NS, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
     }
     errno = saved;
 }
@@ -358,9 +362,14 @@ static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
 static CP_SIGSAFE void on_wall_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
-    if (atomic_load_explicit(&wall_on, memory_order_acquire)) /* as above */
+    if (atomic_load_explicit(&wall_on, memory_order_acquire)) { /* as above */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         take_sample(CP_SAMPLE_WALL,
                     (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), uc); /* paired with wall_on */
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        cp_stats_add(CP_ST_HANDLER_NS, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+    }
     errno = saved;
 }
 

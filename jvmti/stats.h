@@ -50,6 +50,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_THREADS,       "drop.threads")           \
     X(CP_ST_DROP_DICT,          "drop.dict")              \
     X(CP_ST_CPU_TICKS,          "ticks.cpu")              \
+    X(CP_ST_HANDLER_NS,         "cpu.handler_ns")         \
     X(CP_ST_BYTES_SENT,         "net.bytes_sent")         \
     X(CP_ST_BATCHES_RESENT,     "net.batches_resent")     \
     X(CP_ST_CONNECTS,           "net.connects")           \
