@@ -38,7 +38,7 @@
 
 #define PENDING_HIGH 8
 #define PENDING_LOW  2
-#define GROUP_MAX    4096
+#define GROUP_MAX    512     /* bounds one transaction (and so ack latency) to ~0.25 s */
 
 /* ---------------- shared between threads ---------------- */
 

@@ -329,6 +329,8 @@ int cp_cmd_relay(int argc, char **argv)
     info.ka_interval = 10;
     info.fd_limit_per_thread = 0;
     info.timeout_secs = 60;
+    info.max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
+                                          fleet reconnecting after a relay restart arrives at once */
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -992,7 +992,7 @@ static int set_done(cp_store_t *s, int64_t app, int64_t step, int64_t done)
     return rc;
 }
 
-#define MAX_BUCKETS_PER_PASS 120
+#define MAX_BUCKETS_PER_PASS 30   /* bounds how long one pass holds the writer */
 
 /* One bounded pass for one app; returns 1 if more work is pending. */
 static int maintain_app(cp_store_t *s, wapp_t *a, int64_t now)
@@ -1068,7 +1068,7 @@ static int maintain_app(cp_store_t *s, wapp_t *a, int64_t now)
         a->hdone = floor_to(query_i64(s->db, "SELECT min(start_ms) FROM agg WHERE app_id=? AND step=?",
                                       a->id, MIN_MS, htarget), HOUR_MS);
     if (a->hdone < htarget) {
-        int64_t hi = a->hdone + 24 * HOUR_MS;
+        int64_t hi = a->hdone + 6 * HOUR_MS;
         if (hi > htarget)
             hi = htarget;
         else

@@ -766,9 +766,16 @@ int main(int argc, char **argv)
     double tc = now_s();
     for (int i = 0; i < N + 1; i++) {
         connect_agent(&agents[base + i]);
-        if (i % 200 == 199)
-            for (int k = 0; k < 5; k++)
+        if (i % 100 == 99) {   /* let each wave finish its handshakes and hellos */
+            double tw0 = now_s();
+            int ok;
+            do {
                 lws_service(ctx, 0);
+                ok = 0;
+                for (int k = i - 99; k <= i; k++)
+                    ok += agents[base + k].state >= 2;
+            } while (ok < 95 && now_s() - tw0 < 5);
+        }
     }
     service_until(all_welcomed, 120);
     int welcomed = 0;

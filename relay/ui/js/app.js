@@ -255,7 +255,7 @@ class AppView {
       this.instDetails,
       el('section.panel', null, this.toolbar, this.tlHost, this.errBox),
       el('section.panel.graph', { 'aria-label': 'Flame graph' },
-        el('div.graph-head', null, el('h2', { text: 'Flame graph' }), this.zoomPath, el('span.spacer'), this.legendBox),
+        el('div.graph-head', null, el('h2', { text: 'Flame graph' }), this.zoomPath, el('span.spacer'), this.legendBox, helpBox()),
         this.status, this.fgHost),
       el('section.panel', { 'aria-label': 'Functions' }, el('div.graph-head', null, el('h2', { text: 'Functions' })), this.tableHost));
 
@@ -500,6 +500,22 @@ class AppView {
     this.liveTimer = setTimeout(() => { this.load(true); }, wait);
     if (!this.instTick || Date.now() - this.instTick > 5000) { this.instTick = Date.now(); this.loadInstances(); }
   }
+}
+
+// A short how-to next to the graph (folded).
+function helpBox() {
+  const li = (k, v) => el('li', null, el('strong', { text: k }), ' ', v);
+  return el('details.help', null, el('summary', { text: 'How to read it', title: 'How to read and use the flame graph' }),
+    el('div.help-body', null,
+      el('p', { text: 'Each box is a function; the one below it is what it called. Width = share of the samples. The root is on top.' }),
+      el('ul', null,
+        li('Click', 'a frame to zoom into it; click the zoomed frame to go up; Reset zoom or Escape for all.'),
+        li('Hover', 'for self (in the function itself) and total (with its callees), in % of all.'),
+        li('Keys', 'with the graph focused: arrows move (up = caller, down = callee), Enter zooms.'),
+        li('Search', 'text (any case), =exact.Name, or /regex/. Matches keep their colour; the share counts nested matches once.'),
+        li('Table', 'functions under the zoom; click a row to highlight that function everywhere.'),
+        li('Timeline', 'drag across it to pick a time range.'),
+        li('Link', 'the address holds the whole view: copy it to share.'))));
 }
 
 function addLabel(cur, kv) {

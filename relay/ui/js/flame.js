@@ -245,7 +245,8 @@ export class FlameGraph {
       cv.width = Math.round(W * dpr); cv.height = Math.round(needH * dpr);
       cv.style.width = W + 'px'; cv.style.height = needH + 'px';
     }
-    if (this._h !== H) { this.wrap.style.height = H + 'px'; this._h = H; }
+    if (!hasData) { this.wrap.style.height = ''; this._h = -1; }      // room for the "no samples" note
+    else if (this._h !== H) { this.wrap.style.height = H + 'px'; this._h = H; }
     const ctx = cv.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, Math.max(H, this._drawnH || 0));

@@ -86,7 +86,9 @@ export class Timeline {
       if (tick % 60 === 0) label = label.slice(0, -3);
       ctx.fillText(label, x, PAD_T + plotH + 3);
     }
-    // bars
+    // bars and series stay inside the plot area
+    ctx.save();
+    ctx.beginPath(); ctx.rect(PAD_L, 0, plotW + 1, PAD_T + plotH + 1); ctx.clip();
     ctx.fillStyle = '#4c7bd9';
     const bw = Math.max(1, step / span * plotW - 1);
     for (const [t, v] of pts) {
@@ -138,6 +140,7 @@ export class Timeline {
         onclick: () => { if (on) this.enabled.delete(name); else this.enabled.add(name); this.render(); } },
         sw, `${name} (max ${fmtValue(m, unitOf(name))})`));
     });
+    ctx.restore();
     if (names.length) {
       const sw = el('span.sw'); sw.style.background = '#4c7bd9';
       this.legend.prepend(el('span.item', null, sw, 'samples'));
