@@ -273,6 +273,11 @@ try {
   check(/show the last 6h/.test(await page.textContent('#widen')) && await page.isVisible('.fg-empty'),
     'an empty range says so and offers the smallest preset with data', await page.textContent('.status-line'));
 
+  // --- help
+  await page.click('details.help summary');
+  check(/=exact\.Name/.test(await page.textContent('.help-body')) && await page.isVisible('.help-body'), 'the help explains the graph and the search syntax');
+  await shot(page, OUT, '11-help', 900);
+
   // --- errors are shown, not swallowed
   await page.goto(ORIGIN + '/#app=nope&type=cpu');
   await page.waitForSelector('.error');

@@ -423,7 +423,7 @@ class AppView {
       this.afterGraph(s);
       clear(this.legendBox).append(kindLegend(this.profile));
       const t2 = performance.now();
-      this.status.textContent = `${fmtValue(this.profile.sum, this.profile.unit)} total · ${this.profile.n.toLocaleString()} frames` +
+      this.status.textContent = `${fmtValue(this.profile.sum, this.profile.unit)} total · ${this.profile.n.toLocaleString()} frame${this.profile.n === 1 ? '' : 's'}` +
         ` · fetched in ${Math.round(t1 - t0)} ms, drawn in ${Math.round(t2 - t1)} ms` + (isLive ? ` · updated ${fmtTime(Date.now() / 1000)}` : '');
       if (!this.profile.rootTotal) this.suggestRange(p);
       this.lastRefresh = Date.now();
