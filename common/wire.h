@@ -18,7 +18,8 @@
  * Dictionary deltas (batch): each connection has its own dictionary of
  * strings, frames and stacks with dense ids starting at 0. A batch carries
  * the entries the receiver has not seen yet, as "first id + list"; the first
- * id must equal the receiver's current count (else CP_EGAP). Frames refer to
+ * id must equal the receiver's current count (else CP_EGAP; an absent or
+ * empty list adds nothing and is not checked). Frames refer to
  * strings, stacks to frames, values to stacks: by id, defined in this batch
  * or an earlier one of the same connection (else CP_EDANGLING). A new
  * connection starts an empty dictionary; so does a batch with
