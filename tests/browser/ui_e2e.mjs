@@ -84,7 +84,7 @@ const browser = await launch();
 try {
   // ---- run one: burnA is hot
   const t0 = Math.floor(Date.now() / 1000) - 1;
-  const one = jvm('one', 9, 1, 14);
+  const one = jvm('one', 9, 1, 18);   // long enough to still be running at the live check
   await waitFor(async () => {
     const p = await getJson(BASE, `/api/v1/profile?app=${APP}&type=cpu&from=now-5m&to=now`);
     return p.names.some(n => n.includes('CpuSplit.burnA')) && p.total > 50;
