@@ -7,10 +7,13 @@
 // handles hover (tooltip + outline) and click (zoom).
 //
 // Speed: siblings are stored by descending total, so as soon as one child is
-// narrower than half a pixel the rest of its siblings are skipped; colours
-// are cached per name. Hover never redraws the canvas (the outline is a DOM
-// box). Zoom is a node index; callers keep its name path (Profile.pathOf)
-// to survive refreshes.
+// narrower than half a pixel the rest of its siblings are skipped. Colours
+// come from a small palette (16 shades per kind, 41 diff levels) and each
+// draw fills one path per palette colour. The width comes from a
+// ResizeObserver, never from a layout read; the canvas only grows. Hover
+// never redraws the canvas (the outline is a DOM box). Zoom is a node index;
+// callers keep its name path (Profile.pathOf) to survive refreshes.
+// Keyboard: arrows walk caller/callee/siblings, Enter zooms, Escape resets.
 //
 // Thread: the browser's main thread only, like every UI module.
 
