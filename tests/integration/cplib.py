@@ -98,8 +98,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def load_factor():
+    """How much slower than an idle machine this one is now (1 to 4).
+
+    Waits scale with it: a 2-core machine running other jobs starts JVMs
+    several times slower. Latency *assertions* must not use it."""
+    try:
+        return min(4.0, max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1)))
+    except OSError:
+        return 1.0
+
+
 def wait_for(fn, timeout, what, interval=0.2):
-    """Polls fn() until it returns something truthy; returns it or fails."""
+    """Polls fn() until it returns something truthy; returns it or fails.
+
+    timeout is for an idle machine; it is stretched by load_factor()."""
+    timeout = timeout * load_factor()
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -110,7 +124,7 @@ def wait_for(fn, timeout, what, interval=0.2):
         except (OSError, urllib.error.URLError, ValueError) as e:
             last = e
         time.sleep(interval)
-    raise TestFailure("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+    raise TestFailure("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 class HTTPError(Exception):
