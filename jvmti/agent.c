@@ -408,6 +408,15 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         }
         if (ko)
             CP_LOGI("exit: failures by kind:%s", kinds);
+        ko = 0;   /* issue 8: recovered samples, native frames, CPU engine */
+        kinds[0] = '\0';
+        for (int i = 0; i < CP_ST__COUNT && ko < sizeof kinds - 64; i++) {
+            const char *nm = cp_stats_name((cp_stat_id_t)i);
+            uint64_t v = cp_stats_get((cp_stat_id_t)i);
+            if (v && (!strncmp(nm, "recovered.", 10) || !strncmp(nm, "native.", 7) || !strncmp(nm, "cpu.", 4)))
+                ko += (size_t)snprintf(kinds + ko, sizeof kinds - ko, " %s=%llu", nm, (unsigned long long)v);
+        }
+        CP_LOGI("exit: cpu engine %s;%s", cp_sampler_engine(), ko ? kinds : " nothing recovered");
         uint64_t chains, cdrops;
         cp_codemap_stats(&chains, &cdrops);
         CP_LOGI("exit: code map %llu inline chains (%llu not kept)", (unsigned long long)chains,

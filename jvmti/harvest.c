@@ -396,15 +396,33 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
 /* A native frame for pc. ret: pc is a return address (every frame but the
  * leaf), so the call instruction is at pc - 1: look that up, or a call at
  * the very end of a function would name the next one. */
-static uint32_t native_frame(uint64_t pc, bool ret)
+#define NATIVE_THREAD_ENTRY (1ULL << 32)   /* native_cache flag: a thread's first frame */
+
+/* Functions that start a thread: a walk that reaches one has seen the
+ * whole stack, so a thread with no Java frame below it really has none. */
+static bool is_thread_entry(const char *name)
+{
+    return !strcmp(name, "start_thread") || !strncmp(name, "thread_native_entry", 19) ||
+           !strncmp(name, "clone", 5) || !strncmp(name, "__clone", 7) ||
+           !strcmp(name, "Thread::call_run()") || !strcmp(name, "JavaMain");
+}
+
+/* Frame id of a native pc; *entry (OUT, may be NULL): it is a thread entry. */
+static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
 {
     uint64_t key = pc - (ret ? 1 : 0);
     uint64_t *hit = map_find(&native_cache, key);
-    if (hit)
+    if (hit) {
+        if (entry)
+            *entry = (*hit & NATIVE_THREAD_ENTRY) != 0;
         return (uint32_t)*hit;
+    }
     const char *obj = "";
     char name[512];
     cp_symbols_lookup(key, &obj, name, sizeof name);
+    bool is_entry = is_thread_entry(name);
+    if (entry)
+        *entry = is_entry;
     cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(""), 0, CP_FRAME_NATIVE};
     uint32_t id = 0;
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
@@ -412,7 +430,7 @@ static uint32_t native_frame(uint64_t pc, bool ret)
     bool created;
     uint64_t *slot = map_slot(&native_cache, key, &created);
     if (slot)
-        *slot = id;
+        *slot = id | (is_entry ? NATIVE_THREAD_ENTRY : 0);
     return id;
 }
 
@@ -424,8 +442,10 @@ static const char *thread_kind(const char *name)
         !strncmp(name, "ZDriver", 7) || !strncmp(name, "ZDirector", 9) || !strncmp(name, "Shenandoah", 10) ||
         !strncmp(name, "Parallel GC", 11) || strstr(name, "GC Thread"))
         return "GC";
-    if (!strncmp(name, "VM ", 3))
-        return "VM";
+    if (!strncmp(name, "VM ", 3) || !strcmp(name, "Service Thread") || !strncmp(name, "Sweeper thread", 14) ||
+        !strncmp(name, "Monitor Deflati", 15) || !strncmp(name, "Notification Th", 15) ||
+        !strncmp(name, "Signal Dispatch", 15))
+        return "VM";   /* HotSpot's own threads (some are JavaThreads that never run Java code) */
     if (!strncmp(name, "cprof-", 6))
         return "cprof";
     return "native";
@@ -482,6 +502,16 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         return;   /* wall sample of a thread without Java frames: skipped */
     cp_stats_add(sample_stat[s->kind], 1);
     uint32_t n = 0;
+    /* native frames first (root-most first), so a -3 can be judged by them */
+    int nn = s->n_native > CP_RING_MAX_NATIVE ? CP_RING_MAX_NATIVE : s->n_native;
+    uint32_t native_ids[CP_RING_MAX_NATIVE];
+    bool whole_native_stack = false;
+    for (int i = nn - 1; i >= 0; i--) {
+        bool entry = false;
+        native_ids[nn - 1 - i] = native_frame_ex(s->native[i], i > 0, &entry);
+        if (i == nn - 1)
+            whole_native_stack = entry;
+    }
     if (s->num_frames > 0) {
         int nf = s->num_frames > CP_RING_MAX_FRAMES ? CP_RING_MAX_FRAMES : s->num_frames;
         if (s->truncated) {
@@ -498,10 +528,14 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? thread_display(s->thread) : "?");
         stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
         /* -3 (unknown_not_Java) on a JIT/GC/VM/agent thread just means the
-         * thread never runs Java code: not a failure. */
+         * thread never runs Java code: not a failure. Nor on a thread whose
+         * native walk reached its start routine (start_thread,
+         * thread_native_entry) without meeting JIT code: AGCT answers -3
+         * for any thread in the VM without a Java frame anchor, e.g. the
+         * "Service Thread" or a Java thread still starting up. */
         bool vm_thread = strcmp(thread_kind(s->thread), "native") != 0;
         if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0 ||
-            (s->num_frames == -3 && vm_thread)) {
+            (s->num_frames == -3 && (vm_thread || whole_native_stack))) {
             cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
         } else {
             cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
@@ -509,9 +543,8 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
         }
     }
     /* native frames, root-most first, under whatever came before */
-    int nn = s->n_native > CP_RING_MAX_NATIVE ? CP_RING_MAX_NATIVE : s->n_native;
-    for (int i = nn - 1; i >= 0; i--)
-        stack_buf[n++] = native_frame(s->native[i], i > 0);
+    for (int i = 0; i < nn; i++)
+        stack_buf[n++] = native_ids[i];
     if (nn)
         cp_stats_add(CP_ST_NATIVE_FRAMES, (uint64_t)nn);
     if (s->leaf_kind && s->leaf[0])

@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 typedef struct {
@@ -75,6 +76,7 @@ static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (reg_mu) */
 static bool use_perf;            /* perf cpu-clock events in use (reg_mu) */
 static bool engine_decided;      /* perf probed for the current request (reg_mu) */
 static atomic_bool native_on = true;  /* walk native frames in the CPU/wall handler */
+static atomic_bool retry_on = true;   /* retry failed AGCT samples (CPROF_NO_AGCT_RETRY=1: off) */
 static int g_cpu_sig = SIGPROF;  /* SIGPROF, or a free real-time signal when SIGPROF is taken */
 static int g_wall_sig = SIGVTALRM; /* SIGVTALRM, or a free real-time signal */
 
@@ -259,6 +261,57 @@ static void crash_guard_install(void)
     atomic_store_explicit(&crash_guard_on, true, memory_order_relaxed); /* config flag */
 }
 
+/* Async-signal-safe; runs inside the crash guard (it reads stack words
+ * that may be garbage). AGCT said unknown_Java (-5: the top frame is not
+ * "safe for sender": a stub, an nmethod prologue/epilogue, an interpreter
+ * entry) or not_walkable_Java (-6). Retry from an adjusted copy of the
+ * context, as async-profiler does (JDK-8178287):
+ *   1. the return address at sp (pc is at a call target's first
+ *      instructions, before it pushed a frame);
+ *   2. the frame pointer's frame (pc = [fp+8], sp = fp+16, fp = [fp]).
+ * A candidate pc must lie in executable memory (cp_unwind_is_code). The
+ * interrupted method itself is lost; its callers are kept. Returns the
+ * new num_frames (> 0) or `fail`. The real context is never modified, so
+ * a fault here cannot change where the thread resumes. */
+static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *ucv, jint fail)
+{
+#if defined(__x86_64__)
+    ucontext_t c;
+    memcpy(&c, ucv, sizeof c);   /* memcpy: async-signal-safe */
+    uint64_t sp = (uint64_t)c.uc_mcontext.gregs[REG_RSP], fp = (uint64_t)c.uc_mcontext.gregs[REG_RBP];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t npc, nsp, nfp;
+        if (attempt == 0) {
+            if (!sp || (sp & 7))
+                continue;
+            npc = *(const uint64_t *)(uintptr_t)sp;
+            nsp = sp + 8;
+            nfp = fp;
+        } else {
+            if (fp <= sp || fp - sp > (1u << 20) || (fp & 7))
+                continue;
+            npc = ((const uint64_t *)(uintptr_t)fp)[1];
+            nfp = ((const uint64_t *)(uintptr_t)fp)[0];
+            nsp = fp + 16;
+        }
+        if (!cp_unwind_is_code(npc))
+            continue;
+        c.uc_mcontext.gregs[REG_RIP] = (greg_t)npc;
+        c.uc_mcontext.gregs[REG_RSP] = (greg_t)nsp;
+        c.uc_mcontext.gregs[REG_RBP] = (greg_t)nfp;
+        asgct_trace_t tr = {env, 0, frames};
+        g_agct(&tr, CP_RING_MAX_FRAMES, &c);
+        if (tr.num_frames > 0) {
+            cp_stats_add(attempt == 0 ? CP_ST_RECOVERED_SP : CP_ST_RECOVERED_FP, 1);
+            return tr.num_frames;
+        }
+    }
+#else
+    (void)env; (void)frames; (void)ucv;
+#endif
+    return fail;
+}
+
 /* Async-signal-safe. Samples the current thread: AGCT for Java threads,
  * then (if on) the native frames from the signal context. Both run under
  * the crash guard: a fault inside AGCT becomes fail.crash_recovered, a
@@ -311,6 +364,8 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
                 test_fault();
             g_agct(&tr, CP_RING_MAX_FRAMES, uc);
             nf = tr.num_frames;
+            if ((nf == -5 || nf == -6) && uc && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
+                nf = agct_retry(env, s->frames, uc, nf);
         }
         phase = 1;
         if (me && atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
@@ -596,6 +651,7 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
         return CP_ESTATE;
     if (!getenv("CPROF_NO_CRASH_GUARD"))
         crash_guard_install();
+    atomic_store_explicit(&retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
     const char *tf = getenv("CPROF_TEST_AGCT_FAULT");
     test_fault_every = tf ? (unsigned)atoi(tf) : 0;
     atomic_store_explicit(&cpu_interval_ns, cpu_ns, memory_order_relaxed); /* published by cpu_on */
@@ -664,9 +720,8 @@ void cp_sampler_scan(void)
             reg_remove(e);
     }
     pthread_mutex_unlock(&reg_mu);
-    /* native-code ranges for the handler's frame walk (new libraries) */
-    if (atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
-        cp_unwind_refresh();
+    /* code ranges for the handler's native walk and AGCT retries */
+    cp_unwind_refresh();
 }
 
 void cp_sampler_thread_start(void)

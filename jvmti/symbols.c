@@ -130,6 +130,8 @@ static int sym_cmp(const void *a, const void *b)
 static void obj_load(obj_t *o)
 {
     o->loaded = true;
+    if (!g_demangle)
+        g_demangle_looked = false;   /* a new object may bring the C++ runtime */
     int fd = open(o->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;

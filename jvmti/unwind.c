@@ -21,7 +21,7 @@
 
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "table sequence must be lock-free for handlers");
 
-typedef struct { uint64_t lo, hi; } range_t;
+typedef struct { uint64_t lo, hi; bool native; } range_t;   /* native: file-backed */
 
 static range_t g_tab[2][CP_UNWIND_MAX_RANGES];
 static _Atomic int g_n[2];
@@ -58,11 +58,13 @@ static int refresh_locked(void)
         int pos = 0;
         if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &lo, &hi, perms, &off, &dmaj, &dmin, &inode, &pos) < 7)
             continue;
-        /* executable and backed by a file (inode != 0): libraries and the
-         * launcher; not the code cache (anonymous), not [vdso] */
-        if (perms[2] != 'x' || inode == 0)
+        /* executable: backed by a file (inode != 0: libraries, the
+         * launcher) = native; anonymous (the JIT code cache with the
+         * interpreter and stubs) = code but not native; [vdso] = neither */
+        if (perms[2] != 'x' || (inode == 0 && strstr(line, "[v")))
             continue;
-        if (n > 0 && t[n - 1].hi == lo) {
+        bool native = inode != 0;
+        if (n > 0 && t[n - 1].hi == lo && t[n - 1].native == native) {
             t[n - 1].hi = hi;
             continue;
         }
@@ -70,6 +72,7 @@ static int refresh_locked(void)
             break;
         t[n].lo = lo;
         t[n].hi = hi;
+        t[n].native = native;
         n++;
     }
     fclose(f);
@@ -79,7 +82,9 @@ static int refresh_locked(void)
     return n;
 }
 
-CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc)
+/* Async-signal-safe: 1 native, 0 anonymous code, -1 not code (or the
+ * table changed under us). */
+static CP_SIGSAFE int classify(uint64_t pc)
 {
     unsigned long s0 = atomic_load_explicit(&g_seq, memory_order_acquire); /* pairs with refresh */
     if (s0 & 1)
@@ -88,7 +93,7 @@ CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc)
     int n = atomic_load_explicit(&g_n[cur], memory_order_relaxed);     /* ordered by g_seq */
     const range_t *t = g_tab[cur];
     int lo = 0, hi = n;
-    bool found = false;
+    int found = -1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         if (pc < t[mid].lo)
@@ -96,13 +101,17 @@ CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc)
         else if (pc >= t[mid].hi)
             lo = mid + 1;
         else {
-            found = true;
+            found = t[mid].native ? 1 : 0;
             break;
         }
     }
     atomic_thread_fence(memory_order_acquire);   /* the reads above happen before the re-check */
-    return found && atomic_load_explicit(&g_seq, memory_order_relaxed) == s0; /* see fence */
+    return atomic_load_explicit(&g_seq, memory_order_relaxed) == s0 ? found : -1; /* see fence */
 }
+
+CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc) { return classify(pc) == 1; }
+
+CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc) { return classify(pc) >= 0; }
 
 CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64_t *pcs, int max,
                                    volatile int *n)

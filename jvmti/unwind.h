@@ -20,6 +20,11 @@
  * A fault while reading a bad frame is caught by the sampler's crash
  * guard (the walk runs inside it) and ends the walk with what it has.
  *
+ * The table also holds anonymous executable mappings (the code cache), so
+ * the sampler can check a pc it wants to hand to AsyncGetCallTrace
+ * (cp_unwind_is_code) when it retries a failed sample from an adjusted
+ * frame.
+ *
  * The native-code table is double-buffered with a sequence number:
  * cp_unwind_refresh (any non-signal thread, serialised by a mutex)
  * fills the idle buffer and publishes it; the handler retries or gives up
@@ -45,6 +50,10 @@ int cp_unwind_refresh(void);
 /* Async-signal-safe: reads the published table. true if pc is in an
  * executable file-backed mapping. */
 CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc);
+
+/* Async-signal-safe. true if pc is in any executable mapping: native code
+ * or anonymous code (the JVM's code cache: JIT code, interpreter, stubs). */
+CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc);
 
 /* Async-signal-safe, no allocation. Walks native frames from the signal
  * context ucontext (the handler's third argument). Writes up to max pcs,

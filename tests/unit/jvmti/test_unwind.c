@@ -1,0 +1,256 @@
+/* test_unwind.c - jvmti/unwind.c (native frame walk) and jvmti/symbols.c
+ * (pc -> object + function), together: a walk from a real signal context
+ * through functions of this binary (built with frame pointers) must name
+ * them. */
+#include <check.h>
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "symbols.h"
+#include "unwind.h"
+
+/* ---- the native-code table -------------------------------------------- */
+
+START_TEST(test_unwind_refresh_classifies_code_stack_and_anonymous_exec)
+{
+    void *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(anon, MAP_FAILED);
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    int local = 0;
+    ck_assert(cp_unwind_is_native((uint64_t)(uintptr_t)&cp_unwind_refresh));   /* this binary */
+    ck_assert(cp_unwind_is_native((uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, "getpid")));  /* libc */
+    ck_assert(!cp_unwind_is_native((uint64_t)(uintptr_t)&local));              /* stack */
+    ck_assert(!cp_unwind_is_code((uint64_t)(uintptr_t)&local));
+    /* anonymous executable memory (a JIT code cache): code, not native */
+    ck_assert(cp_unwind_is_code((uint64_t)(uintptr_t)anon + 16));
+    ck_assert(!cp_unwind_is_native((uint64_t)(uintptr_t)anon + 16));
+    ck_assert(!cp_unwind_is_code(0));
+    munmap(anon, 4096);
+}
+END_TEST
+
+/* ---- walks over synthetic stacks ---------------------------------------- */
+
+static uint64_t code_pc(int i) { return (uint64_t)(uintptr_t)&cp_unwind_refresh + 16 * (uint64_t)i; }
+
+START_TEST(test_unwind_walk_follows_valid_frames_until_non_native_return)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    uint64_t stack[64] = {0};
+    uint64_t base = (uint64_t)(uintptr_t)stack;
+    /* frame k at stack[8k]: [saved fp, return address] */
+    for (int k = 0; k < 3; k++) {
+        stack[8 * k] = base + 8 * 8 * (k + 1);
+        stack[8 * k + 1] = code_pc(k + 1);
+    }
+    stack[24] = base + 8 * 32;
+    stack[25] = 0x1234;   /* not code: the walk ends (Java frames would start here) */
+    uint64_t pcs[16];
+    volatile int n;
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base, pcs, 16, &n), 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_uint_eq(pcs[i], code_pc(i));
+    ck_assert_int_eq(n, 4);
+    /* max bounds the walk */
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base, pcs, 2, &n), 2);
+}
+END_TEST
+
+START_TEST(test_unwind_walk_rejects_bad_frame_pointers)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    uint64_t stack[32] = {0};
+    uint64_t base = (uint64_t)(uintptr_t)stack;
+    uint64_t pcs[8];
+    volatile int n;
+    /* a leaf pc that is not native: no frames at all */
+    ck_assert_int_eq(cp_unwind_walk_regs(0x1000, base, base, pcs, 8, &n), 0);
+    /* fp below sp */
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base + 64, base, pcs, 8, &n), 1);
+    /* misaligned fp */
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base + 3, pcs, 8, &n), 1);
+    /* a frame pointing back down (a loop) ends after that frame */
+    stack[0] = base;
+    stack[1] = code_pc(1);
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base, pcs, 8, &n), 2);
+    /* fp far above sp (beyond the span) */
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base + CP_UNWIND_STACK_SPAN + 64, pcs, 8, &n), 1);
+}
+END_TEST
+
+/* ---- a real signal context through frame-pointer functions ------------- */
+
+static uint64_t g_pcs[CP_UNWIND_MAX_RANGES];
+static volatile int g_n;
+static volatile int g_done;
+
+static void on_usr1(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig; (void)si;
+    cp_unwind_walk(uc, g_pcs, 32, &g_n);
+    g_done = 1;
+}
+
+int cprof_test_level2(volatile int *x);
+int cprof_test_level1(volatile int *x);
+
+__attribute__((noinline)) int cprof_test_level2(volatile int *x)
+{
+    raise(SIGUSR1);   /* the signal context's pc is in raise (libc) or here */
+    while (!g_done)
+        (*x)++;
+    return *x;
+}
+
+__attribute__((noinline)) int cprof_test_level1(volatile int *x)
+{
+    int r = cprof_test_level2(x) + 1;
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+START_TEST(test_unwind_walk_from_signal_names_the_callers)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR1, &sa, NULL);
+    volatile int x = 0;
+    cprof_test_level1(&x);
+    ck_assert_int_ge(g_n, 2);
+    bool l1 = false, l2 = false;
+    for (int i = 0; i < g_n; i++) {
+        const char *obj;
+        char name[256];
+        ck_assert_int_eq(cp_symbols_lookup(i ? g_pcs[i] - 1 : g_pcs[i], &obj, name, sizeof name), 0);
+        if (!strcmp(name, "cprof_test_level1")) {
+            l1 = true;
+            ck_assert_str_eq(obj, "test_unwind");
+        }
+        if (!strcmp(name, "cprof_test_level2"))
+            l2 = true;
+    }
+    if (!(l1 && l2))
+        for (int i = 0; i < g_n; i++) {
+            const char *obj;
+            char name[256];
+            cp_symbols_lookup(g_pcs[i], &obj, name, sizeof name);
+            fprintf(stderr, "# frame %d: %s %s\n", i, obj, name);
+        }
+    /* the leaf (raise, in libc, built without frame pointers) keeps its
+     * caller's rbp, so the walk skips level2 and resumes at level1: the
+     * documented limit of a frame-pointer walk */
+    const char *obj0;
+    char n0[256];
+    cp_symbols_lookup(g_pcs[0], &obj0, n0, sizeof n0);
+    ck_assert_msg(l2 || !strcmp(obj0, "libc.so.6"), "leaf in %s", obj0);
+    ck_assert_msg(l1, "walk of %d frames misses level1", g_n);
+}
+END_TEST
+
+static uint64_t g_direct[16];
+static volatile int g_ndirect;
+
+__attribute__((noinline)) static void direct_level2(void)
+{
+    uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0) - 64;
+    cp_unwind_walk_regs((uint64_t)(uintptr_t)&direct_level2 + 1, sp,
+                        (uint64_t)(uintptr_t)__builtin_frame_address(0), g_direct, 16, &g_ndirect);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void direct_level1(void)
+{
+    direct_level2();
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_unwind_walk_from_frame_pointer_functions_names_each_caller)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    direct_level1();
+    ck_assert_int_ge(g_ndirect, 3);
+    const char *obj;
+    char name[256];
+    const char *want[] = {"direct_level2", "direct_level1", "test_unwind_walk_from_frame_pointer_functions_names_each_caller_fn"};
+    for (int i = 0; i < 3; i++) {
+        cp_symbols_lookup(i ? g_direct[i] - 1 : g_direct[i], &obj, name, sizeof name);
+        ck_assert_str_eq(name, want[i]);
+    }
+}
+END_TEST
+
+/* ---- symbols ------------------------------------------------------------ */
+
+START_TEST(test_symbols_lookup_names_functions_and_objects)
+{
+    const char *obj;
+    char name[256];
+    ck_assert_int_eq(cp_symbols_lookup((uint64_t)(uintptr_t)&cprof_test_level1 + 1, &obj, name, sizeof name), 0);
+    ck_assert_str_eq(name, "cprof_test_level1");
+    ck_assert_str_eq(obj, "test_unwind");
+    void *gp = dlsym(RTLD_DEFAULT, "getpid");
+    ck_assert_int_eq(cp_symbols_lookup((uint64_t)(uintptr_t)gp, &obj, name, sizeof name), 0);
+    ck_assert_str_eq(obj, "libc.so.6");
+    ck_assert_msg(strstr(name, "getpid") != NULL, "getpid named %s", name);
+    /* truncation */
+    ck_assert_int_eq(cp_symbols_lookup((uint64_t)(uintptr_t)&cprof_test_level1, &obj, name, 6), 0);
+    ck_assert_str_eq(name, "cprof");
+    /* no object */
+    ck_assert_int_eq(cp_symbols_lookup(16, &obj, name, sizeof name), CP_ENOTFOUND);
+    ck_assert_str_eq(obj, "");
+    uint32_t no;
+    uint64_t ns;
+    cp_symbols_stats(&no, &ns);
+    ck_assert_uint_ge(no, 2);
+    ck_assert_uint_gt(ns, 10);
+}
+END_TEST
+
+START_TEST(test_symbols_demangles_cxx_names_when_the_runtime_is_loaded)
+{
+    void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_GLOBAL);
+    if (!h)
+        return;   /* no C++ runtime here: names stay mangled, nothing to check */
+    void *f = dlsym(h, "_ZNSt9exceptionD1Ev");
+    usleep(150000);   /* object rescans are rate-limited to one per 100 ms */
+    ck_assert_ptr_nonnull(f);
+    const char *obj;
+    char name[256];
+    ck_assert_int_eq(cp_symbols_lookup((uint64_t)(uintptr_t)f, &obj, name, sizeof name), 0);
+    ck_assert_str_eq(obj, "libstdc++.so.6");
+    ck_assert_msg(strstr(name, "std::exception::~exception") == name, "got %s", name);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("unwind");
+    TCase *tc = tcase_create("table");
+    tcase_add_test(tc, test_unwind_refresh_classifies_code_stack_and_anonymous_exec);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("walk");
+    tcase_add_test(tc, test_unwind_walk_follows_valid_frames_until_non_native_return);
+    tcase_add_test(tc, test_unwind_walk_rejects_bad_frame_pointers);
+    tcase_add_test(tc, test_unwind_walk_from_signal_names_the_callers);
+    tcase_add_test(tc, test_unwind_walk_from_frame_pointer_functions_names_each_caller);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("symbols");
+    tcase_add_test(tc, test_symbols_lookup_names_functions_and_objects);
+    tcase_add_test(tc, test_symbols_demangles_cxx_names_when_the_runtime_is_loaded);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
