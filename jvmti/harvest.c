@@ -407,6 +407,38 @@ static bool is_thread_entry(const char *name)
            !strcmp(name, "Thread::call_run()") || !strcmp(name, "JavaMain");
 }
 
+/* Splits a demangled C++ name in place: "ns::f(int, char*) const [clone
+ * .part.0]" -> name "ns::f", returns the parameter list "(int, char*)
+ * const" (a pointer into the same buffer, "" if none). GCC's clone
+ * suffixes are dropped so clones of one function merge. */
+static const char *split_params(char *name)
+{
+    char *clone = strstr(name, " [clone ");
+    if (clone)
+        *clone = '\0';
+    size_t len = strlen(name);
+    if (!len)
+        return name + len;
+    /* the parameter list is the last balanced (...) group */
+    char *close = strrchr(name, ')');
+    if (!close)
+        return name + len;
+    int depth = 0;
+    for (char *p = close; p >= name; p--) {
+        if (*p == ')')
+            depth++;
+        else if (*p == '(' && --depth == 0) {
+            if (p == name || strncmp(p, "(anonymous namespace)", 21) == 0)
+                return name + len;
+            static char params[512];   /* harvester thread only */
+            snprintf(params, sizeof params, "%s", p);
+            *p = '\0';
+            return params;
+        }
+    }
+    return name + len;
+}
+
 /* Frame id of a native pc; *entry (OUT, may be NULL): it is a thread entry. */
 static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
 {
@@ -423,7 +455,8 @@ static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
     bool is_entry = is_thread_entry(name);
     if (entry)
         *entry = is_entry;
-    cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(""), 0, CP_FRAME_NATIVE};
+    const char *params = split_params(name);
+    cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(params), 0, CP_FRAME_NATIVE};
     uint32_t id = 0;
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
         return 0;
