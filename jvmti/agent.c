@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_SLOTS 512     /* x ~8.4 KB; RSS only for the frames actually written */
+#define RING_SLOTS 256     /* x ~8.4 KB; RSS only for the frames actually written */
 
 /* Modules owned by other engineers, linked in when present (weak: the agent
  * builds and runs without them). Prototypes as in alloc.h / spark.h. */
@@ -348,26 +348,8 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
     }
     alloc_stop();
     if (g_running) {
-        /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
-        cp_harvest_flush(true, 500);
-        int left = cp_sender_drain(1500);
-        if (left)
-            CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
-        uint64_t ms = cp_now_ms() - g_start_ms;
-        uint64_t sent = cp_stats_get(CP_ST_BYTES_SENT);
-        CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu no_java_thread=%llu, failed=%llu, ring drops=%llu",
-                (unsigned long long)sent, ms / 1000.0, ms ? sent * 1000.0 / (double)ms : 0.0,
-                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_CPU),
-                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_WALL),
-                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_NOJAVA),
-                (unsigned long long)(cp_stats_get(CP_ST_FAIL_NO_CLASS_LOAD) + cp_stats_get(CP_ST_FAIL_GC_ACTIVE) +
-                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_NOT_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_NOT_JAVA) +
-                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_JAVA) +
-                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_STATE) + cp_stats_get(CP_ST_FAIL_THREAD_EXIT) +
-                                     cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
-                                     cp_stats_get(CP_ST_FAIL_OTHER) + cp_stats_get(CP_ST_FAIL_CRASH)),
-                (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
-        /* the agent's own cost: its threads' CPU + time inside handlers */
+        /* the agent's own cost: its threads' CPU (read while the harvester
+         * still runs) + time inside handlers, for the exit summary */
         uint64_t own_ticks = 0;
         DIR *td = opendir("/proc/self/task");
         struct dirent *de;
@@ -390,6 +372,25 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         }
         if (td)
             closedir(td);
+        /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
+        cp_harvest_flush(true, 500);
+        int left = cp_sender_drain(1500);
+        if (left)
+            CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
+        uint64_t ms = cp_now_ms() - g_start_ms;
+        uint64_t sent = cp_stats_get(CP_ST_BYTES_SENT);
+        CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu no_java_thread=%llu, failed=%llu, ring drops=%llu",
+                (unsigned long long)sent, ms / 1000.0, ms ? sent * 1000.0 / (double)ms : 0.0,
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_CPU),
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_WALL),
+                (unsigned long long)cp_stats_get(CP_ST_SAMPLES_NOJAVA),
+                (unsigned long long)(cp_stats_get(CP_ST_FAIL_NO_CLASS_LOAD) + cp_stats_get(CP_ST_FAIL_GC_ACTIVE) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_NOT_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_NOT_JAVA) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_JAVA) + cp_stats_get(CP_ST_FAIL_NOT_WALKABLE_JAVA) +
+                                     cp_stats_get(CP_ST_FAIL_UNKNOWN_STATE) + cp_stats_get(CP_ST_FAIL_THREAD_EXIT) +
+                                     cp_stats_get(CP_ST_FAIL_DEOPT) + cp_stats_get(CP_ST_FAIL_SAFEPOINT) +
+                                     cp_stats_get(CP_ST_FAIL_OTHER) + cp_stats_get(CP_ST_FAIL_CRASH)),
+                (unsigned long long)cp_stats_get(CP_ST_DROP_RING));
         struct timespec pc;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc);
         double proc_ms = pc.tv_sec * 1e3 + pc.tv_nsec / 1e6;

@@ -65,6 +65,8 @@ static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_heartbeat;
 static int backoff_n;
 static bool hb_due, closing, loop_exit;
+static bool ctx_tls;                   /* the context was created with TLS */
+static bool restart_ctx;               /* leave the loop and make a new context */
 static uint64_t last_rx_ms;
 static uint32_t max_message = 16u << 20;
 static unsigned rnd_state;
@@ -181,6 +183,11 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
         return;
     }
     bool tls = !strcmp(prot, "wss");
+    if (tls != ctx_tls) {          /* context made without (or with) TLS: make a new one */
+        restart_ctx = true;
+        loop_exit = true;
+        return;
+    }
     if (port == 80 && !strstr(url_copy + (tls ? 6 : 5), ":"))
         port = tls ? 443 : 80;
     static char addr[256], pathbuf[256];
@@ -580,18 +587,20 @@ static void lws_log_fn(int level, const char *line)
     CP_LOGD("lws: %.*s", (int)n, line);
 }
 
-static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
+/* One context lifetime: create, service until asked to stop (or to
+ * restart because the relay URL switched between ws:// and wss://),
+ * destroy. Returns true to run again. */
+static bool run_context(void)
 {
-    (void)jvmti; (void)jni; (void)arg;
-    cp_sampler_ignore_current_thread();
-    rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
-    lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
-
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* OpenSSL's global init costs a few MB of RSS: only for wss:// */
+    pthread_mutex_lock(&q_mu);
+    ctx_tls = !strncmp(cfg.relay, "wss://", 6);
+    pthread_mutex_unlock(&q_mu);
+    info.options = ctx_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
     info.gid = -1;
     info.uid = -1;
     /* lws sets SIGPIPE to SIG_IGN; the JVM's -Xcheck:jni complains if its
@@ -602,16 +611,13 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     sigaction(SIGPIPE, &old_pipe, NULL);
     if (!ctx) {
         CP_LOGE("cannot create the libwebsockets context; no data will be sent");
-        pthread_mutex_lock(&q_mu);
-        thread_running = false;
-        pthread_cond_broadcast(&q_cv);
-        pthread_mutex_unlock(&q_mu);
-        return;
+        return false;
     }
     pthread_mutex_lock(&q_mu);
     ctx_shared = ctx;               /* other threads may now wake us */
     pthread_mutex_unlock(&q_mu);
     loop_exit = false;
+    restart_ctx = false;
     backoff_n = 0;
     lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
     lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
@@ -626,6 +632,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     }
     pthread_mutex_lock(&q_mu);
     ctx_shared = NULL;              /* no more wakes */
+    bool stop = stop_req;
     pthread_mutex_unlock(&q_mu);
     lws_sul_cancel(&sul_connect);
     lws_sul_cancel(&sul_heartbeat);
@@ -633,6 +640,17 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     ctx = NULL;
     g_wsi = NULL;
     set_state(ST_IDLE);
+    return restart_ctx && !stop;
+}
+
+static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
+{
+    (void)jvmti; (void)jni; (void)arg;
+    cp_sampler_ignore_current_thread();
+    rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
+    lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
+    while (run_context())
+        CP_LOGI("relay URL switched between ws:// and wss://: new connection context");
     pthread_mutex_lock(&q_mu);
     thread_running = false;
     pthread_cond_broadcast(&q_cv);
