@@ -553,9 +553,13 @@ static int setup_env(JavaVM *vm)
 {
     jvmtiEnv *e = NULL;
     if (g.env) return 0;
+    /* JVMTI 11 has heap sampling; an older JVM (8) still offers instrument mode */
     if ((*vm)->GetEnv(vm, (void **)&e, JVMTI_VERSION_11) != JNI_OK || !e) {
-        CP_LOGW("alloc: no JVMTI 11 environment; allocation profiling off");
-        return CP_EUNSUPP;
+        e = NULL;
+        if ((*vm)->GetEnv(vm, (void **)&e, JVMTI_VERSION_1_2) != JNI_OK || !e) {
+            CP_LOGW("alloc: no JVMTI environment; allocation profiling off");
+            return CP_EUNSUPP;
+        }
     }
     jvmtiCapabilities pot, want;
     memset(&want, 0, sizeof want);

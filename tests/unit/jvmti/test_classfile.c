@@ -419,8 +419,9 @@ END_TEST
 
 /* Every class of java.base (~7,000, the most varied real class files there
  * are: every constant-pool tag, huge switch tables, generated code), per
- * JDK: nothing skipped, and each rewritten class parses again. (The whole
- * runtime image, 27,045 classes on 25 and 26,696 on 17, gave 0 skips too.) */
+ * on the newest JDK found: nothing skipped, and each rewritten class parses
+ * again. (The whole runtime image, 27,045 classes on 25 and 26,696 on 17,
+ * gave 0 skips too; java.base of 17: 6,519 classes, 0 skips.) */
 static void rewrite_tree_strict(const char *dir, unsigned *n, unsigned *rewritten, unsigned *skipped)
 {
     DIR *d = opendir(dir);
@@ -459,7 +460,8 @@ static void rewrite_tree_strict(const char *dir, unsigned *n, unsigned *rewritte
 START_TEST(test_classfile_whole_java_base_rewrites_without_skips)
 {
     int ran = 0;
-    for (size_t j = 0; j < sizeof jdks / sizeof *jdks; j++) {
+    /* the newest JDK found only (the slowest part of this binary: ~7,000 files) */
+    for (size_t j = sizeof jdks / sizeof *jdks; j-- > 0 && !ran;) {
         char cmd[4096], p[1024], *o;
         snprintf(p, sizeof p, "%s/bin/jimage", jdks[j]);
         if (access(p, X_OK) != 0) continue;
@@ -503,7 +505,7 @@ static Suite *classfile_suite(void)
 int main(void)
 {
     SRunner *sr = srunner_create(classfile_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
