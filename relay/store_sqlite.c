@@ -274,7 +274,8 @@ static int cmp_kv(const void *a, const void *b)
 static void labels_canon(const cp_kv_t *kv, uint32_t n, cp_buf_t *canon, cp_buf_t *json)
 {
     cp_kv_t *s = cp__xcalloc(n, sizeof *s);
-    memcpy(s, kv, n * sizeof *s);
+    if (n)  /* kv may be NULL when there are no labels */
+        memcpy(s, kv, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_kv);
     cp_buf_append(json, "{", 1);
     for (uint32_t i = 0; i < n; i++) {
