@@ -21,6 +21,7 @@
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
+#include "sampler.h"
 #include "stats.h"
 
 #define GC_RING        1024          /* power of two */
@@ -135,6 +136,7 @@ static void thread_states(jvmtiEnv *e, JNIEnv *jni, uint64_t now)
 static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 {
     uint64_t last_series = 0;
+    cp_sampler_ignore_current_thread();   /* our own thread: never in wall profiles */
     for (;;) {                        /* lives as long as the VM (a daemon agent thread) */
         if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
         if (atomic_load_explicit(&g.head, memory_order_acquire) ==
