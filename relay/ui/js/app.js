@@ -220,6 +220,13 @@ function labelInput(value, onApply, suggestions, id, aria) {
   return [input, dl];
 }
 
+function fillDatalist(id, values) {
+  const dl = document.getElementById(id);
+  if (!dl) return;
+  const have = [...dl.options].map(o => o.value).join('\n');
+  if (have !== values.join('\n')) clear(dl).append(...values.map(v => el('option', { value: v })));
+}
+
 function rangeInputs(from, to, onApply, prefix, label) {
   const f = el('input.time', { type: 'text', value: from || '', 'aria-label': label + ' from', spellcheck: 'false', id: prefix + '-from', title: 'unix seconds, RFC 3339 or now-15m' });
   const t = el('input.time', { type: 'text', value: to || '', 'aria-label': label + ' to', spellcheck: 'false', id: prefix + '-to', title: 'unix seconds, RFC 3339 or now' });
@@ -305,8 +312,9 @@ class AppView {
   // search: rebuilding would steal the caret from the search box).
   syncToolbar(s, force = false) {
     const types = (this.appInfo && this.appInfo.types) || [];
-    const key = JSON.stringify([this.params(s), types, this.instances.map(i => i.labels)]);
+    const key = JSON.stringify([this.params(s), types]);
     if (force || key !== this.toolbarKey) { this.toolbarKey = key; this.buildToolbar(s); return; }
+    fillDatalist('labels-list', this.labelSuggestions());
     const search = document.getElementById('search');
     if (search && document.activeElement !== search && search.value !== (s.q || '')) search.value = s.q || '';
   }
@@ -319,11 +327,7 @@ class AppView {
     const doSearch = debounce(() => setState({ q: search.value || null }), 150);
     search.addEventListener('input', doSearch);
     search.addEventListener('keydown', e => { if (e.key === 'Enter') setState({ q: search.value || null }); });
-    const labelSugg = [];
-    for (const i of this.instances) for (const [k, v] of Object.entries(i.labels || {})) {
-      const kv = `${k}=${v}`;
-      if (!labelSugg.includes(kv)) labelSugg.push(kv);
-    }
+    const labelSugg = this.labelSuggestions();
     const exp = fmt => apiUrl('profile', { ...p, format: fmt });
     const isLive = isRelative(p.to) && p.to === 'now';
     const focused = document.activeElement && this.toolbar.contains(document.activeElement) && document.activeElement.id;
@@ -350,6 +354,12 @@ class AppView {
         el('a.btn.small', { href: exp('speedscope'), download: `${p.app}-${p.type}.speedscope.json`, text: 'speedscope' })));
     if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
     this.showSearchInfo(this.fg && this.fg.searchInfo);
+  }
+
+  labelSuggestions() {
+    const out = new Set();
+    for (const i of this.instances) for (const [k, v] of Object.entries(i.labels || {})) out.add(`${k}=${v}`);
+    return [...out].sort();
   }
 
   async loadInstances() {
@@ -594,7 +604,9 @@ class CompareView {
       const sugg = new Set();
       for (const i of r.instances || []) for (const [k, v] of Object.entries(i.labels || {})) sugg.add(`${k}=${v}`);
       this.labelSugg = [...sugg].sort();
-      if (current === this) { this.toolbarKey = null; this.update(state); }
+      // In place: rebuilding the toolbar would wipe what the user is typing.
+      fillDatalist('base-labels-list', this.labelSugg);
+      fillDatalist('cmp-labels-list', this.labelSugg);
     }).catch(() => { /* suggestions are optional */ });
   }
 
