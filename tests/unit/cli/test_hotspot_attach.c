@@ -134,7 +134,7 @@ static Suite *hotspot_attach_suite(void)
 int main(void)
 {
     SRunner *sr = srunner_create(hotspot_attach_suite());
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
