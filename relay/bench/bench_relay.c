@@ -825,6 +825,13 @@ int main(int argc, char **argv)
     int st;
     waitpid(relay_pid, &st, 0);
     int64_t disk = dir_bytes(data);
+    FILE *lf = fopen(logp, "r");
+    char line[512];
+    while (lf && fgets(line, sizeof line, lf))
+        if (strstr(line, "receive -> durable"))
+            printf("    relay's own view (all phases): %s", strstr(line, "ingest:"));
+    if (lf)
+        fclose(lf);
     sqlite3 *d;
     double raw_bytes = 0, agg_bytes = 0, dict_bytes = 0;
     if (sqlite3_open_v2(dbpath, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
