@@ -16,7 +16,7 @@ T = "java.lang.Thread.run"
 
 
 def run():
-    with Relay(name="relay_api", extra_args=["--token", "s3cret"]) as relay:
+    with Relay(name="relay_api", extra_args=["--token", "s3cret", "--max-message", "65536"]) as relay:
         now = int(time.time() * 1000)
         t0 = now - 120000
         a = FakeAgent(relay.ws, "shop", "inst-a", {"env": "prod", "zone": "a"}, token="s3cret")
@@ -203,6 +203,12 @@ def run():
         evil4.send_raw(evil4.batch_msg(1, now, now + 1, {(T,): 1}))
         k, e = evil4.recv()
         check(k == "error" and evil4.closed(), "batch before hello -> error + close")
+        # oversized message (over --max-message)
+        evil5 = FakeAgent(relay.ws, "shop", "inst-evil5", token="s3cret")
+        evil5.connect()
+        evil5.send_raw(os.urandom(100000))
+        k, e = evil5.recv()
+        check(k == "error" and "65536" in e[2] and evil5.closed(), "oversized -> error + close (%s %r)" % (k, e))
         # the good agents keep working
         check(a.send_batch(4, now - 5000, now, {(T, "ok.Still.alive"): 1})[0] == "ack", "a still acked")
         check(b.send_batch(3, now - 5000, now, {(T, "ok.Still.alive"): 1})[0] == "ack", "b still acked")
