@@ -403,6 +403,7 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
 static bool is_thread_entry(const char *name)
 {
     return !strcmp(name, "start_thread") || !strncmp(name, "thread_native_entry", 19) ||
+           !strcmp(name, "_ZL19thread_native_entryP6Thread") ||
            !strncmp(name, "clone", 5) || !strncmp(name, "__clone", 7) ||
            !strcmp(name, "Thread::call_run()") || !strcmp(name, "JavaMain");
 }
@@ -542,8 +543,8 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
     for (int i = nn - 1; i >= 0; i--) {
         bool entry = false;
         native_ids[nn - 1 - i] = native_frame_ex(s->native[i], i > 0, &entry);
-        if (i == nn - 1)
-            whole_native_stack = entry;
+        if (i >= nn - 2 && entry)   /* libc's start_thread has no exported name: look one frame up too */
+            whole_native_stack = true;
     }
     if (s->num_frames > 0) {
         int nf = s->num_frames > CP_RING_MAX_FRAMES ? CP_RING_MAX_FRAMES : s->num_frames;

@@ -190,6 +190,13 @@ static void demangle_into(const char *mangled, char *out, size_t cap)
 {
     if (!g_demangle_looked) {
         g_demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+        if (!g_demangle) {
+            /* Temurin's libjvm links the C++ runtime statically and the
+             * launcher does not load libstdc++: load the system's, locally */
+            void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_LOCAL);
+            if (h)
+                g_demangle = (demangle_fn)dlsym(h, "__cxa_demangle");
+        }
         g_demangle_looked = true;
     }
     char *d = NULL;

@@ -10,7 +10,9 @@
  * name offset) of the object's functions is allocated, once per object,
  * on first use. C++ names are demangled with the C++ runtime's
  * __cxa_demangle (found with dlsym: libjvm links libstdc++), or left
- * mangled if it is absent.
+ * mangled if it is absent. Where the process has no C++ runtime loaded
+ * (Temurin links it statically into libjvm), the system's libstdc++.so.6
+ * is dlopened locally, once, on the harvester.
  *
  * Thread: harvester only (not thread-safe, not signal-safe). */
 #ifndef CP_SYMBOLS_H

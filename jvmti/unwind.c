@@ -113,6 +113,29 @@ CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc) { return classify(pc) == 1; }
 
 CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc) { return classify(pc) >= 0; }
 
+/* Async-signal-safe. ret is a plausible x86-64 return address: native code
+ * right after a call instruction (E8 rel32; FF /2 register or memory
+ * forms). Reads up to 7 code bytes before ret (in the same executable
+ * mapping, checked). Filters stack words and stale frame slots that merely
+ * point into code. */
+static CP_SIGSAFE bool is_call_site(uint64_t ret)
+{
+#if defined(__x86_64__)
+    if (!cp_unwind_is_native(ret) || !cp_unwind_is_native(ret - 7))
+        return false;
+    const uint8_t *r = (const uint8_t *)(uintptr_t)ret;
+    return r[-5] == 0xE8 ||                                     /* call rel32 */
+           (r[-2] == 0xFF && (r[-1] & 0xF8) == 0xD0) ||         /* call *%reg */
+           (r[-3] == 0xFF && (r[-2] & 0x38) == 0x10) ||         /* call *disp8(%reg), *(%reg,...) */
+           (r[-6] == 0xFF && (r[-5] & 0x38) == 0x10) ||         /* call *disp32(%reg), *rip-rel */
+           (r[-7] == 0xFF && (r[-6] & 0x38) == 0x10) ||         /* ... with a SIB byte */
+           (r[-4] == 0xFF && (r[-3] & 0x38) == 0x10);           /* call *disp8(%reg,%idx) */
+#else
+    (void)ret;
+    return false;
+#endif
+}
+
 CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64_t *pcs, int max,
                                    volatile int *n)
 {
@@ -121,13 +144,25 @@ CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64
         return 0;
     pcs[0] = pc;
     *n = 1;
+    /* A leaf that has not pushed anything yet (syscall wrappers, memcpy,
+     * any function in its first instruction) has its return address at
+     * [sp] and the caller's frame pointer still in rbp: take the caller
+     * from [sp], then follow rbp. A leaf that pushed rbp has a stack
+     * address at [sp], which is no call site. */
+    if (*n < max && sp && !(sp & 7)) {
+        uint64_t ret0 = *(const uint64_t *)(uintptr_t)sp;
+        if (ret0 != pc && is_call_site(ret0)) {
+            pcs[*n] = ret0;
+            *n = *n + 1;
+        }
+    }
     uint64_t lo = sp, hi = sp + CP_UNWIND_STACK_SPAN;
     while (*n < max) {
         if (fp < lo || fp + 16 > hi || (fp & 7))
             break;
         const uint64_t *frame = (const uint64_t *)(uintptr_t)fp;
         uint64_t next = frame[0], ret = frame[1];
-        if (!cp_unwind_is_native(ret))
+        if (!is_call_site(ret))
             break;   /* Java code, a stub, or not a frame at all */
         pcs[*n] = ret;
         *n = *n + 1;

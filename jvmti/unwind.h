@@ -17,6 +17,12 @@
  *     the Java frames (reported by AsyncGetCallTrace) begin.
  *   - frame pointers must be 8-aligned, strictly increasing and within
  *     CP_UNWIND_STACK_SPAN bytes above the interrupted stack pointer.
+ *   - a return address must follow a call instruction (x86-64 encodings of
+ *     call rel32 / call indirect), so stale slots pointing into code are
+ *     not taken for frames.
+ *   - the leaf's caller is also looked for at [sp]: a leaf that has not
+ *     pushed a frame (syscall wrappers, memcpy, libraries built without
+ *     frame pointers) would otherwise hide it.
  * A fault while reading a bad frame is caught by the sampler's crash
  * guard (the walk runs inside it) and ends the walk with what it has.
  *

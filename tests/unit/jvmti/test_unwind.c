@@ -38,7 +38,62 @@ END_TEST
 
 /* ---- walks over synthetic stacks ---------------------------------------- */
 
-static uint64_t code_pc(int i) { return (uint64_t)(uintptr_t)&cp_unwind_refresh + 16 * (uint64_t)i; }
+/* Real return addresses (each right after a call instruction), as a walk
+ * accepts only call sites. */
+static uint64_t g_sites[6];
+
+__attribute__((noinline)) static uint64_t site(void)
+{
+    uint64_t r = (uint64_t)(uintptr_t)__builtin_return_address(0);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+static uint64_t code_pc(int i)
+{
+    if (!g_sites[0]) {
+        g_sites[0] = site();
+        g_sites[1] = site();
+        g_sites[2] = site();
+        g_sites[3] = site();
+        g_sites[4] = site();
+        g_sites[5] = site();
+    }
+    return g_sites[i];
+}
+
+START_TEST(test_unwind_walk_rejects_code_addresses_that_follow_no_call)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    uint64_t stack[16] = {0};
+    uint64_t base = (uint64_t)(uintptr_t)stack;
+    stack[0] = base + 64;
+    stack[1] = (uint64_t)(uintptr_t)&cp_unwind_refresh;   /* code, but a function entry: no call before it */
+    uint64_t pcs[8];
+    volatile int n;
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base, pcs, 8, &n), 1);
+    stack[1] = code_pc(1);
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base, pcs, 8, &n), 2);
+}
+END_TEST
+
+START_TEST(test_unwind_walk_takes_the_leaf_caller_from_sp)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    /* a leaf without a frame: [sp] = return address into its caller,
+     * rbp = the caller's frame, whose return address leads further up */
+    uint64_t stack[32] = {0};
+    uint64_t base = (uint64_t)(uintptr_t)stack;
+    stack[0] = code_pc(1);            /* [sp] */
+    stack[8] = base + 8 * 16;         /* caller's frame at stack[8] */
+    stack[9] = code_pc(2);
+    uint64_t pcs[8];
+    volatile int n;
+    ck_assert_int_eq(cp_unwind_walk_regs(code_pc(0), base, base + 64, pcs, 8, &n), 3);
+    ck_assert_uint_eq(pcs[1], code_pc(1));
+    ck_assert_uint_eq(pcs[2], code_pc(2));
+}
+END_TEST
 
 START_TEST(test_unwind_walk_follows_valid_frames_until_non_native_return)
 {
@@ -242,6 +297,8 @@ int main(void)
     tcase_add_test(tc, test_unwind_walk_follows_valid_frames_until_non_native_return);
     tcase_add_test(tc, test_unwind_walk_rejects_bad_frame_pointers);
     tcase_add_test(tc, test_unwind_walk_from_signal_names_the_callers);
+    tcase_add_test(tc, test_unwind_walk_rejects_code_addresses_that_follow_no_call);
+    tcase_add_test(tc, test_unwind_walk_takes_the_leaf_caller_from_sp);
     tcase_add_test(tc, test_unwind_walk_from_frame_pointer_functions_names_each_caller);
     suite_add_tcase(s, tc);
     tc = tcase_create("symbols");
