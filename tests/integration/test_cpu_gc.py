@@ -5,10 +5,11 @@ worker threads burn a real share of the CPU. Two truths from the JVM and
 the kernel:
   - the kernel's per-thread CPU of the GC threads (GC Thread#N, G1 ...,
     VM Thread), read by the program itself at the end (GC_THREADS_CPU_MS),
-  - the JVM's own GC CPU accounting, -Xlog:gc+cpu (User+Sys per collection),
-    logged for reference (rounded to 10 ms per collection, so not checked).
+  - the JVM's own GC CPU accounting, -Xlog:gc+cpu (User+Sys of the process
+    during each collection, rounded to 10 ms per collection).
 The profile's [GC] and [VM] VM Thread roots must hold the kernel's GC-thread
-CPU within 20% (relative to it) and the process CPU within 15%. Both G1
+CPU within 20% (relative to it), -Xlog:gc+cpu's within 25%, and the process
+CPU within 15%. Measured: within 1-3% of both. Both G1
 (default) and Parallel GC; every JDK found."""
 import re
 
@@ -54,6 +55,11 @@ def test():
                       "%s: profile %.0f ms vs process CPU %d ms" % (name, total_ms, truth_all))
                 check(abs(gc_ms - truth_gc) <= 0.2 * truth_gc + 30,
                       "%s: profile GC threads %.0f ms vs kernel %d ms" % (name, gc_ms, truth_gc))
+                # the JVM's own accounting: process CPU during collections (pauses only;
+                # G1's concurrent work is outside it, hence the looser bound)
+                if xlog > 0:
+                    check(abs(gc_ms - xlog * 1000) <= 0.25 * xlog * 1000 + 50,
+                          "%s: profile GC threads %.0f ms vs -Xlog:gc+cpu %.0f ms" % (name, gc_ms, xlog * 1000))
                 gct = [s for s in prof if s.startswith("[GC] ")]
                 log("%s: e.g. %s" % (name, max(gct, key=lambda s: prof[s])[:200] if gct else "-"))
                 check(any("libjvm.so." in s for s in gct), "%s: no native frames under GC threads" % name)
