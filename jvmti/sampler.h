@@ -1,6 +1,13 @@
 /* sampler.h - CPU and wall-clock sampling: timers, signals, AsyncGetCallTrace.
  *
- * CPU: one POSIX timer per thread on that thread's CPU-time clock
+ * CPU engine (cpu.engine, issue 8): by default a perf_event_open cpu-clock
+ * event per thread (perf.h), which delivers the asked rate (1 kHz at 1 ms);
+ * where perf events are not permitted, or with cpu.engine=timer, the POSIX
+ * timers below. After AGCT the handler walks native frames from the signal
+ * context (unwind.h; cpu.native) and retries unknown_Java samples from an
+ * adjusted copy of the context; both inside the crash guard.
+ *
+ * CPU (timer engine): one POSIX timer per thread on that thread's CPU-time clock
  * (timer_create + SIGEV_THREAD_ID), delivering SIGPROF to the thread that
  * burnt the CPU; idle threads cost nothing. Falls back to a process-wide
  * ITIMER_PROF if per-thread timers cannot be created. Every thread of the
