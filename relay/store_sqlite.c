@@ -26,6 +26,9 @@
  * windows (by start_ms) for the rest. Raw windows older than the full
  * retention are deleted only once their minute is aggregated.
  *
+ * Threads: the writer (store worker), one checkpoint thread (own connection,
+ * PASSIVE checkpoints every second), readers (query workers, own connections).
+ *
  * Invariant: the in-memory app dictionary of the writer (cp_stack_dict_t)
  * equals the strings/frames/stacks tables of that app (same dense ids),
  * because every new id is inserted in the same transaction that creates it;
@@ -33,6 +36,8 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -342,6 +347,14 @@ typedef struct wtype { int64_t id; char *name; } wtype_t;
 
 struct cp_store {
     sqlite3          *db;
+    /* WAL checkpoints run on their own thread and connection (PASSIVE: never
+     * blocks the writer), so a commit never pays for copying the WAL back
+     * into the database; the writer's auto-checkpoint is off. */
+    pthread_t         ckpt_thread;
+    bool              ckpt_started;
+    pthread_mutex_t   ckpt_mu;
+    pthread_cond_t    ckpt_cv;
+    bool              ckpt_stop;
     cp_store_config_t cfg;
     char             *dir;
     wapp_t           *apps;
@@ -386,6 +399,29 @@ static int store_prepare(cp_store_t *s)
     return 0;
 }
 
+static void *ckpt_main(void *arg)
+{
+    cp_store_t *s = arg;
+    sqlite3 *db = NULL;
+    if (open_db(s->dir, true, &db))
+        return NULL;
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts);
+        if (s->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    sqlite3_close(db);
+    return NULL;
+}
+
 int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **out)
 {
     cp_store_t *s = cp__xcalloc(1, sizeof *s);
@@ -406,6 +442,12 @@ int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **ou
         exec_sql(s->db, "UPDATE instances SET connected=0 WHERE connected<>0") ||
         store_prepare(s))
         goto fail;
+    sqlite3_wal_autocheckpoint(s->db, 0);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    s->ckpt_started = pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0;
+    if (!s->ckpt_started)
+        sqlite3_wal_autocheckpoint(s->db, 1000);
     *out = s;
     return 0;
 fail:
@@ -425,6 +467,13 @@ void cp_store_close(cp_store_t *s)
 {
     if (!s)
         return;
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     sqlite3_stmt *sts[] = {s->ins_str, s->ins_frame, s->ins_stack, s->ins_window, s->upd_inst,
                            s->upsert_counter, s->ins_series, s->ins_dirty, s->ins_app_type};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
@@ -993,7 +1042,7 @@ static int set_done(cp_store_t *s, int64_t app, int64_t step, int64_t done)
     return rc;
 }
 
-#define MAX_BUCKETS_PER_PASS 30   /* bounds how long one pass holds the writer */
+#define MAX_BUCKETS_PER_PASS 10   /* bounds how long one pass holds the writer */
 
 /* One bounded pass for one app; returns 1 if more work is pending. */
 static int maintain_app(cp_store_t *s, wapp_t *a, int64_t now)
