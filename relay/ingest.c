@@ -146,10 +146,9 @@ static wconn_t *wconn_get(uint64_t id, bool create)
 static void wconn_drop(wconn_t *c, int64_t now)
 {
     uint32_t *slot = cp__hmap_slot(&wconn_idx, c->id, 0);
-    if (slot && *slot) {
+    if (slot && *slot)
         wconns[*slot - 1] = NULL;
-        *slot = 0;   /* tombstone value; id never reused */
-    }
+    cp__hmap_del(&wconn_idx, c->id);   /* ids are never reused */
     if (c->sc)
         cp_store_conn_close(W.store, c->sc, now);
     free(c);
@@ -542,10 +541,9 @@ static ingest_pss_t *reg_get(uint64_t id)
 static void reg_del(ingest_pss_t *p)
 {
     uint32_t *s = cp__hmap_slot(&live_idx, p->id, 0);
-    if (s && *s) {
+    if (s && *s)
         slots[*s - 1] = NULL;
-        *s = 0;
-    }
+    cp__hmap_del(&live_idx, p->id);
 }
 
 void cp__ingest_done(cp_done_t *d)

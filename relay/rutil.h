@@ -145,6 +145,36 @@ static inline uint32_t *cp__hmap_slot(cp__hmap_t *m, uint64_t k, int create)
     return &m->vals[i];
 }
 
+/* Removes k if present (backward-shift deletion keeps probe chains intact,
+ * so long-running maps do not fill with tombstones). */
+static inline void cp__hmap_del(cp__hmap_t *m, uint64_t k)
+{
+    if (!m->cap)
+        return;
+    size_t mask = m->cap - 1, i = cp__hash64(k) & mask;
+    while (m->used[i] && m->keys[i] != k)
+        i = (i + 1) & mask;
+    if (!m->used[i])
+        return;
+    m->used[i] = 0;
+    m->n--;
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->used[j])
+            break;
+        size_t home = cp__hash64(m->keys[j]) & mask;
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            m->used[i] = 1;
+            m->used[j] = 0;
+            i = j;
+        }
+    }
+}
+
 /* FNV-1a over bytes, for string maps. */
 static inline uint64_t cp__hash_bytes(const void *p, size_t n)
 {
