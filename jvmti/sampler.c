@@ -75,7 +75,7 @@ static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
 static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (reg_mu) */
 static bool use_perf;            /* perf cpu-clock events in use (reg_mu) */
 static bool engine_decided;      /* perf probed for the current request (reg_mu) */
-static atomic_bool native_on = true;  /* walk native frames in the CPU/wall handler */
+static atomic_bool native_on = true;  /* walk native frames in the CPU handler */
 static atomic_bool retry_on = true;   /* retry failed AGCT samples (CPROF_NO_AGCT_RETRY=1: off) */
 static int g_cpu_sig = SIGPROF;  /* SIGPROF, or a free real-time signal when SIGPROF is taken */
 static int g_wall_sig = SIGVTALRM; /* SIGVTALRM, or a free real-time signal */
@@ -368,7 +368,9 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
                 nf = agct_retry(env, s->frames, uc, nf);
         }
         phase = 1;
-        if (me && atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
+        /* CPU samples only: a wall sample of a blocked thread would end in
+         * the same futex frames everywhere and change its Java leaf */
+        if (me && kind == CP_SAMPLE_CPU && atomic_load_explicit(&native_on, memory_order_relaxed)) /* config flag */
             cp_unwind_walk(uc, s->native, CP_RING_MAX_NATIVE, &nn);
         if (me)
             atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* as above */
