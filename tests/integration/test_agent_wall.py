@@ -9,13 +9,19 @@ it while the JVM runs on. Runs on every JDK found."""
 from cplib import *
 
 
+def java_frames(frames):
+    """Drops native frames (e.g. "libc.so.6.[unknown]", "libjvm.so.X") that
+    the agent may add under the Java stack, and synthetic "[...]" frames."""
+    return [f for f in frames if ".so" not in f and not f.startswith("[")]
+
+
 def secs_in(prof, needle, leaf=None, under=None):
-    """Seconds of stacks holding needle; leaf: the last frame must be it;
+    """Seconds of stacks holding needle; leaf: the last Java frame must be it;
     under: that frame must appear below (after) needle (JDK 21+ sleeps in
     Thread.sleep -> sleepNanos -> sleepNanos0)."""
     ns = 0
     for s, v in prof.items():
-        fr = s.split(";")
+        fr = java_frames(s.split(";"))
         if needle not in fr:
             continue
         if leaf is not None and fr[-1] != leaf:
