@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdbool.h>
@@ -126,64 +127,142 @@ static int sym_cmp(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-/* Reads the symbol table of o (in place over a read-only mapping). */
+/* Maps path read-only; returns the mapping (and *len) or NULL. */
+static const unsigned char *map_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+        close(fd);
+        return NULL;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return NULL;
+    *len = (size_t)st.st_size;
+    return m;
+}
+
+/* Section headers of an ELF64 image, or NULL if it is not one. */
+static const ElfW(Shdr) *sections(const unsigned char *b, size_t len, unsigned *n)
+{
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)b;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff == 0 || eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)) > len)
+        return NULL;
+    *n = eh->e_shnum;
+    return (const ElfW(Shdr) *)(b + eh->e_shoff);
+}
+
+/* Reads the function symbols of the image at b (type SHT_SYMTAB or
+ * SHT_DYNSYM) into o, which takes over the mapping. Returns false (and
+ * leaves o and the mapping alone) if the image has no such table. */
+static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned type)
+{
+    unsigned nsec;
+    const ElfW(Shdr) *sh = sections(b, len, &nsec);
+    const ElfW(Shdr) *symsec = NULL;
+    for (unsigned i = 0; sh && i < nsec; i++)
+        if (sh[i].sh_type == type && sh[i].sh_size > 0) {
+            symsec = &sh[i];
+            break;
+        }
+    if (!symsec || symsec->sh_link >= nsec || symsec->sh_entsize != sizeof(ElfW(Sym)))
+        return false;
+    const ElfW(Shdr) *strsec = &sh[symsec->sh_link];
+    if (symsec->sh_offset + symsec->sh_size > len || strsec->sh_offset + strsec->sh_size > len)
+        return false;
+    const ElfW(Sym) *syms = (const ElfW(Sym) *)(b + symsec->sh_offset);
+    size_t n = symsec->sh_size / sizeof(ElfW(Sym));
+    const char *strtab = (const char *)(b + strsec->sh_offset);
+    size_t strtab_len = strsec->sh_size;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        int t = ELF64_ST_TYPE(syms[i].st_info);
+        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len)
+            cnt++;
+    }
+    sym_t *out = malloc((cnt ? cnt : 1) * sizeof *out);
+    if (!out)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int t = ELF64_ST_TYPE(syms[i].st_info);
+        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len)
+            out[k++] = (sym_t){syms[i].st_value, syms[i].st_size, syms[i].st_name};
+    }
+    qsort(out, k, sizeof *out, sym_cmp);
+    o->map = (void *)b;
+    o->map_len = len;
+    o->strtab = strtab;
+    o->strtab_len = strtab_len;
+    o->syms = out;
+    o->n_syms = k;
+    return true;
+}
+
+/* /usr/lib/debug/.build-id/xx/yyyy.debug for the image's GNU build id
+ * (Debian's -dbg / -dbgsym packages install separate symbols there). */
+static bool debug_file(const unsigned char *b, size_t len, char *out, size_t cap)
+{
+    unsigned nsec;
+    const ElfW(Shdr) *sh = sections(b, len, &nsec);
+    for (unsigned i = 0; sh && i < nsec; i++) {
+        if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > len)
+            continue;
+        const unsigned char *p = b + sh[i].sh_offset, *end = p + sh[i].sh_size;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const unsigned char *name = p + sizeof *nh;
+            const unsigned char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            if (desc + nh->n_descsz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+                nh->n_descsz >= 2 && nh->n_descsz <= 64) {
+                int o = snprintf(out, cap, "/usr/lib/debug/.build-id/%02x/", desc[0]);
+                for (unsigned k = 1; k < nh->n_descsz && o + 3 < (int)cap; k++)
+                    o += snprintf(out + o, cap - (size_t)o, "%02x", desc[k]);
+                snprintf(out + o, cap - (size_t)o, ".debug");
+                return true;
+            }
+            p = desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    return false;
+}
+
+/* Reads the symbol table of o: the file's .symtab; else the .symtab of its
+ * separate debug file (by build id); else the file's .dynsym (exported
+ * functions only). In place over read-only mappings. */
 static void obj_load(obj_t *o)
 {
     o->loaded = true;
     if (!g_demangle)
         g_demangle_looked = false;   /* a new object may bring the C++ runtime */
-    int fd = open(o->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    size_t len = 0;
+    const unsigned char *b = map_file(o->path, &len);
+    if (!b)
         return;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
-        close(fd);
+    if (take_symbols(o, b, len, SHT_SYMTAB))
         return;
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return;
-    o->map = m;
-    o->map_len = (size_t)st.st_size;
-    const unsigned char *b = m;
-    const ElfW(Ehdr) *eh = m;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_shoff == 0 || eh->e_shentsize != sizeof(ElfW(Shdr)) ||
-        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(ElfW(Shdr)) > o->map_len)
-        return;
-    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(b + eh->e_shoff);
-    const ElfW(Shdr) *symsec = NULL;
-    for (int pass = 0; pass < 2 && !symsec; pass++)
-        for (unsigned i = 0; i < eh->e_shnum; i++)
-            if (sh[i].sh_type == (pass == 0 ? SHT_SYMTAB : SHT_DYNSYM) && sh[i].sh_size > 0) {
-                symsec = &sh[i];
-                break;
+    char dbg[256];
+    if (debug_file(b, len, dbg, sizeof dbg)) {
+        size_t dlen = 0;
+        const unsigned char *d = map_file(dbg, &dlen);
+        if (d) {
+            if (take_symbols(o, d, dlen, SHT_SYMTAB)) {
+                munmap((void *)b, len);
+                return;
             }
-    if (!symsec || symsec->sh_link >= eh->e_shnum || symsec->sh_entsize != sizeof(ElfW(Sym)))
-        return;
-    const ElfW(Shdr) *strsec = &sh[symsec->sh_link];
-    if (symsec->sh_offset + symsec->sh_size > o->map_len || strsec->sh_offset + strsec->sh_size > o->map_len)
-        return;
-    const ElfW(Sym) *syms = (const ElfW(Sym) *)(b + symsec->sh_offset);
-    size_t n = symsec->sh_size / sizeof(ElfW(Sym));
-    o->strtab = (const char *)(b + strsec->sh_offset);
-    o->strtab_len = strsec->sh_size;
-    size_t cnt = 0;
-    for (size_t i = 0; i < n; i++) {
-        int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < o->strtab_len)
-            cnt++;
+            munmap((void *)d, dlen);
+        }
     }
-    o->syms = malloc((cnt ? cnt : 1) * sizeof *o->syms);
-    if (!o->syms)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < o->strtab_len)
-            o->syms[o->n_syms++] = (sym_t){syms[i].st_value, syms[i].st_size, syms[i].st_name};
-    }
-    qsort(o->syms, o->n_syms, sizeof *o->syms, sym_cmp);
+    if (!take_symbols(o, b, len, SHT_DYNSYM))
+        munmap((void *)b, len);
 }
 
 static void demangle_into(const char *mangled, char *out, size_t cap)

@@ -5,7 +5,10 @@
  * known object), the function in the object's ELF symbol table: .symtab
  * when the file has one (Debian's and Temurin's libjvm.so do: thousands of
  * internal C++ functions such as G1ParScanThreadState::trim_queue), else
- * .dynsym. The file is mapped read-only and the symbol table is read in
+ * the .symtab of a separate debug file found by GNU build id under
+ * /usr/lib/debug/.build-id (Debian's libc6-dbg names libc's start_thread,
+ * __memmove_avx_unaligned_erms...), else .dynsym (exported functions
+ * only). The file is mapped read-only and the symbol table is read in
  * place (page cache, no copy); only a sorted array of (address, size,
  * name offset) of the object's functions is allocated, once per object,
  * on first use. C++ names are demangled with the C++ runtime's
