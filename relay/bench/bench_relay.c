@@ -598,15 +598,15 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: cprof-bench-relay --cprof PATH [--instances 100] [--hours 24] [--agents 10000]\n"
-            "                         [--live-seconds 40] [--keep DIR]\n");
+            "                         [--live-seconds 40] [--keep DIR] [--sync full|normal]\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *cprof = NULL, *keep = NULL;
+    const char *cprof = NULL, *keep = NULL, *sync = "full";
     int H = 100, hours = 24, N = 10000, live_s = 40;
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
-                                         {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'},
+                                         {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
                                          {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -617,6 +617,7 @@ int main(int argc, char **argv)
         case 'n': N = atoi(optarg); break;
         case 's': live_s = atoi(optarg); break;
         case 'k': keep = optarg; break;
+        case 'y': sync = optarg; break;
         default: usage(); return 2;
         }
     }
@@ -651,7 +652,7 @@ int main(int argc, char **argv)
     if (relay_pid == 0) {
         freopen(logp, "w", stderr);
         execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
-              "--ui", "/nonexistent", (char *)NULL);
+              "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
@@ -659,7 +660,7 @@ int main(int argc, char **argv)
             break;
         usleep(100000);
     }
-    printf("relay pid %d on %s, data %s\n", relay_pid, listen, data);
+    printf("relay pid %d on %s, data %s, --sync %s\n", relay_pid, listen, data, sync);
 
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
