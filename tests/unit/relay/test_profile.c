@@ -212,7 +212,7 @@ int main(void)
     tcase_add_test(tc, test_profile_diff_merges_names_of_both_sides);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
+    srunner_run_all(r, CK_ENV);   /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

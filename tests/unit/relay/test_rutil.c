@@ -56,7 +56,7 @@ int main(void)
     tcase_add_test(tc, test_rutil_hmap_delete_keeps_other_keys_reachable);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
+    srunner_run_all(r, CK_ENV);   /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
