@@ -200,6 +200,7 @@ static void reg_remove(reg_entry_t *e)
 /* ---- signal handlers ---------------------------------------------------- */
 
 static atomic_bool crash_guard_on;
+static bool guard_skipped;     /* -Xcheck:jni: never install (lifecycle thread only) */
 /* Test hook (CPROF_TEST_AGCT_FAULT=N): every Nth protected sample faults on
  * purpose inside the guarded region, to prove the recovery path in a real
  * JVM (tests/integration/test_agent_crash_guard.py). 0 = off. */
@@ -242,9 +243,40 @@ static CP_SIGSAFE void on_fault(int sig, siginfo_t *si, void *uc)
 
 /* Installs the fault handlers once, in the live phase (after the JVM put
  * its own in place, so we chain to them). */
+/* -Xcheck:jni makes HotSpot warn (with a full handler dump) when its
+ * SIGSEGV/SIGBUS handlers are replaced; users of that flag get no guard. */
+static bool xcheck_jni(void)
+{
+    const char *jto = getenv("JAVA_TOOL_OPTIONS");
+    if (jto && strstr(jto, "-Xcheck:jni"))
+        return true;
+    FILE *f = fopen("/proc/self/cmdline", "re");
+    if (!f)
+        return false;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
+        buf[n] = '\0';
+        if (!strcmp(buf + i, "-Xcheck:jni"))
+            return true;
+    }
+    return false;
+}
+
 static void crash_guard_install(void)
 {
     if (atomic_load_explicit(&crash_guard_on, memory_order_relaxed)) /* config flag */
+        return;
+    static bool checked;
+    if (!checked) {
+        checked = true;
+        if (xcheck_jni()) {
+            CP_LOGI("-Xcheck:jni: AGCT crash guard off (HotSpot would report its handlers as modified)");
+            guard_skipped = true;
+        }
+    }
+    if (guard_skipped)
         return;
     if (sigaction(SIGSEGV, NULL, &old_segv) || sigaction(SIGBUS, NULL, &old_bus))
         return;
