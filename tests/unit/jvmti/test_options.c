@@ -99,6 +99,28 @@ START_TEST(test_options_malformed_values_warn_and_keep_previous)
 }
 END_TEST
 
+START_TEST(test_options_cpu_engine_and_native_parse_and_reject_junk)
+{
+    cp_options_t o;
+    cp_options_defaults(&o);
+    ck_assert_int_eq(o.cpu_engine, 0);   /* auto */
+    ck_assert_int_eq(o.cpu_native, 1);
+    ck_assert_int_eq(cp_options_parse(&o, "cpu.engine=perf,cpu.native=off", warn, NULL), 0);
+    ck_assert_int_eq(o.cpu_engine, 1);
+    ck_assert_int_eq(o.cpu_native, 0);
+    ck_assert_int_eq(cp_options_parse(&o, "cpu.engine=timer", warn, NULL), 0);
+    ck_assert_int_eq(o.cpu_engine, 2);
+    ck_assert_int_eq(cp_options_parse(&o, "cpu.engine=turbo,cpu.native=maybe", warn, NULL), 2);
+    ck_assert_int_eq(o.cpu_engine, 2);
+    ck_assert_int_eq(o.cpu_native, 0);
+    ck_assert_ptr_nonnull(strstr(warned[0], "cpu.engine"));
+    setenv("CPROF_CPU_ENGINE", "perf", 1);
+    ck_assert_int_eq(cp_options_from_env(&o, warn, NULL), 0);
+    ck_assert_int_eq(o.cpu_engine, 1);
+    unsetenv("CPROF_CPU_ENGINE");
+}
+END_TEST
+
 START_TEST(test_options_off_turns_samplers_off)
 {
     cp_options_t o;
@@ -201,6 +223,7 @@ int main(void)
     tcase_add_test(tc, test_options_unknown_key_warns_once_naming_it);
     tcase_add_test(tc, test_options_malformed_values_warn_and_keep_previous);
     tcase_add_test(tc, test_options_off_turns_samplers_off);
+    tcase_add_test(tc, test_options_cpu_engine_and_native_parse_and_reject_junk);
     tcase_add_test(tc, test_options_durations_and_sizes_parse_units);
     tcase_add_test(tc, test_options_label_table_full_warns);
     tcase_add_test(tc, test_options_reparse_merges_onto_current);
