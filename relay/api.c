@@ -13,6 +13,7 @@
  * SQLite connection and dictionary cache) and runs one request at a time:
  * parse + validate parameters (400), run the store query (404 for unknown
  * app/type), build the tree and write the chosen format. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ typedef struct cp_qreq {
     int      n_args;
     int      status;
     const char *ctype;
+    char     disposition[200];   /* Content-Disposition for downloads, "" if none */
     cp_buf_t body;
     bool     cancelled;
     void    *pss;
@@ -148,6 +150,17 @@ static bool parse_query(cp_qreq_t *r, const char *prefix, cp_store_query_t *q, i
     return true;
 }
 
+/* Content-Disposition with a file name made of safe characters only. */
+static void set_download(cp_qreq_t *r, const char *how, const char *app, const char *type, const char *ext)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s-%s", app, type);
+    for (char *c = name; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_'))
+            *c = '_';
+    snprintf(r->disposition, sizeof r->disposition, "%s; filename=\"%s%s\"", how, name, ext);
+}
+
 static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_query_t *q, cp_profile_t *p)
 {
     char err[256] = "";
@@ -200,13 +213,16 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
         cp_profile_write_json(&p, &t, q.app, q.type, q.from_ms, q.to_ms, &r->body);
     } else if (!strcmp(fmt, "collapsed")) {
         r->ctype = "text/plain; charset=utf-8";
+        set_download(r, "inline", q.app, q.type, ".collapsed.txt");
         cp_profile_write_collapsed(&p, &t, &r->body);
     } else if (!strcmp(fmt, "speedscope")) {
         char name[300];
         snprintf(name, sizeof name, "%s %s", q.app, q.type);
         cp_profile_write_speedscope(&p, &t, name, &r->body);
+        set_download(r, "inline", q.app, q.type, ".speedscope.json");
     } else {
         r->ctype = "application/octet-stream";
+        set_download(r, "attachment", q.app, q.type, ".pb.gz");
         if (cp_profile_write_pprof(&p, &t, q.type, q.from_ms, q.to_ms, &r->body))
             set_error(r, 500, "pprof encoding failed");
     }
@@ -445,6 +461,10 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                                             &q, end) ||
                 lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                             (const unsigned char *)"no-store", 8, &q, end) ||
+                (r->disposition[0] &&
+                 lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
+                                             (const unsigned char *)r->disposition,
+                                             (int)strlen(r->disposition), &q, end)) ||
                 lws_finalize_write_http_header(wsi, start, &q, end))
                 return 1;
             p->headers_sent = true;
