@@ -13,6 +13,7 @@
    its namespace pid, copies the agent into the container's /tmp, and the
    relay gets the profile; detach works there too.
 Needs root (useradd, unshare); skips with a message otherwise."""
+import copy
 import os
 import shutil
 import signal
@@ -95,12 +96,21 @@ def start_container(prog, jdk, uid=None, gid=None):
     """A JVM in its own mount + PID namespace with a private /tmp (as root, or
     as uid/gid); `exec` (sh, then setpriv) keeps java as pid 1 inside. The
     network namespace stays shared, as with host-networking containers."""
+    if os.path.realpath(prog.classes).startswith("/tmp/"):
+        # the container gets a fresh /tmp, which would hide a build tree
+        # (and so the test classes) that lives under the host's /tmp
+        visible = tempfile.mkdtemp(prefix="cprof-ns-classes-", dir="/var/tmp")
+        shutil.copytree(prog.classes, visible, dirs_exist_ok=True)
+        os.chmod(visible, 0o755)
+        prog = copy.copy(prog)
+        prog.classes = visible
     become = "setpriv --reuid=%d --regid=%d --clear-groups " % (uid, gid) if uid else ""
     inner = "mount -t tmpfs -o mode=1777 cprof-test-tmp /tmp && exec %s\"$@\"" % become
     p = start_wrapped(prog, jdk, ["unshare", "--mount", "--pid", "--fork", "--kill-child",
                                   "--mount-proc", "sh", "-c", inner, "sh"], args=["60", "40"],
                       jvm_args=quiet_jvm_args(jdk), tag="ns")
     p.java = None
+    p.classes_copy = prog.classes if prog.classes.startswith("/var/tmp/cprof-ns-classes-") else None
     wait_ticks(p)
     p.java = find_java_child(p)
     return p
@@ -115,6 +125,8 @@ def end_container(p):
         except OSError:
             pass
     stop(p)
+    if p.classes_copy:
+        shutil.rmtree(p.classes_copy, ignore_errors=True)
 
 
 def container(relay, jdk, uid, gid):
