@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "../cli/cli.h"
 #include "error.h"
@@ -118,6 +119,37 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static struct lws_protocols protocols[4];
 
+/* The service loop. Debian's lws 4.1 polls with poll(2) by default, whose
+ * cost grows with every connected agent on every wake-up (at a few thousand
+ * agents that was most of the relay's CPU). With a libuv loop (lws's evlib
+ * plugin, epoll underneath) the cost follows activity instead. The poll loop
+ * stays as a fallback (plugin missing, or CPROF_RELAY_POLL=1). */
+static uv_loop_t uvloop;
+static uv_signal_t uv_sigint, uv_sigterm;
+static uv_timer_t uv_stats;
+
+static void log_stats(void)
+{
+    cp_relay_stats_t *s = &cp__relay.stats;
+    cp__log("stats: agents=%llu batches=%llu dup=%llu bytes_in=%llu errors=%llu commits=%llu "
+            "queries=%llu live_dropped=%llu",
+            (unsigned long long)s->agents_now, (unsigned long long)s->batches,
+            (unsigned long long)s->dup_batches, (unsigned long long)s->bytes_in,
+            (unsigned long long)s->errors, (unsigned long long)s->commits,
+            (unsigned long long)s->queries, (unsigned long long)s->live_dropped);
+}
+static void uv_on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    cp__relay.stop = 1;
+    uv_stop(h->loop);
+}
+static void uv_on_stats(uv_timer_t *t)
+{
+    (void)t;
+    log_stats();
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -198,19 +230,19 @@ int cp_cmd_relay(int argc, char **argv)
     c->query_threads = 2;
     c->live_queue = 256;
 
-    enum { O_LISTEN = 1000, O_DATA, O_UI, O_TOKEN, O_RFULL, O_RMIN, O_RHOUR, O_AGG, O_MAXMSG,
-           O_MAXPAY, O_MAXDICT, O_QT, O_LQ, O_SYNC };
+    enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
+           OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC };
     static const struct option opts[] = {
-        {"listen", required_argument, 0, O_LISTEN}, {"data", required_argument, 0, O_DATA},
-        {"ui", required_argument, 0, O_UI}, {"token", required_argument, 0, O_TOKEN},
-        {"retention-full", required_argument, 0, O_RFULL},
-        {"retention-minute", required_argument, 0, O_RMIN},
-        {"retention-hour", required_argument, 0, O_RHOUR},
-        {"aggregate-after", required_argument, 0, O_AGG},
-        {"max-message", required_argument, 0, O_MAXMSG}, {"max-payload", required_argument, 0, O_MAXPAY},
-        {"max-dict", required_argument, 0, O_MAXDICT},
-        {"query-threads", required_argument, 0, O_QT}, {"live-queue", required_argument, 0, O_LQ},
-        {"sync", required_argument, 0, O_SYNC},
+        {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
+        {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
+        {"retention-full", required_argument, 0, OPT_RFULL},
+        {"retention-minute", required_argument, 0, OPT_RMIN},
+        {"retention-hour", required_argument, 0, OPT_RHOUR},
+        {"aggregate-after", required_argument, 0, OPT_AGG},
+        {"max-message", required_argument, 0, OPT_MAXMSG}, {"max-payload", required_argument, 0, OPT_MAXPAY},
+        {"max-dict", required_argument, 0, OPT_MAXDICT},
+        {"query-threads", required_argument, 0, OPT_QT}, {"live-queue", required_argument, 0, OPT_LQ},
+        {"sync", required_argument, 0, OPT_SYNC},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
@@ -219,38 +251,38 @@ int cp_cmd_relay(int argc, char **argv)
         char *end;
         long long v;
         switch (o) {
-        case O_LISTEN:
+        case OPT_LISTEN:
             if (parse_listen(optarg, c)) {
                 fprintf(stderr, "cprof relay: bad --listen '%s' (want HOST:PORT)\n", optarg);
                 return 2;
             }
             break;
-        case O_DATA: c->data_dir = optarg; break;
-        case O_UI: c->ui_dir = optarg; break;
-        case O_TOKEN: c->token = optarg; break;
-        case O_RFULL: case O_RMIN: case O_RHOUR: case O_AGG:
+        case OPT_DATA: c->data_dir = optarg; break;
+        case OPT_UI: c->ui_dir = optarg; break;
+        case OPT_TOKEN: c->token = optarg; break;
+        case OPT_RFULL: case OPT_RMIN: case OPT_RHOUR: case OPT_AGG:
             if (cp_duration_parse(optarg, &d) || d <= 0) {
                 fprintf(stderr, "cprof relay: bad duration '%s'\n", optarg);
                 return 2;
             }
-            if (o == O_RFULL) c->store.full_ms = d;
-            else if (o == O_RMIN) c->store.minute_ms = d;
-            else if (o == O_RHOUR) c->store.hour_ms = d;
+            if (o == OPT_RFULL) c->store.full_ms = d;
+            else if (o == OPT_RMIN) c->store.minute_ms = d;
+            else if (o == OPT_RHOUR) c->store.hour_ms = d;
             else c->store.grace_ms = d;
             break;
-        case O_MAXMSG: case O_MAXPAY: case O_MAXDICT: case O_QT: case O_LQ:
+        case OPT_MAXMSG: case OPT_MAXPAY: case OPT_MAXDICT: case OPT_QT: case OPT_LQ:
             v = strtoll(optarg, &end, 10);
             if (*end || v <= 0) {
                 fprintf(stderr, "cprof relay: bad number '%s'\n", optarg);
                 return 2;
             }
-            if (o == O_MAXMSG) c->limits.max_message = (size_t)v;
-            else if (o == O_MAXPAY) c->limits.max_payload = (size_t)v;
-            else if (o == O_MAXDICT) c->limits.max_dict = (uint32_t)v;
-            else if (o == O_QT) c->query_threads = (int)v;
+            if (o == OPT_MAXMSG) c->limits.max_message = (size_t)v;
+            else if (o == OPT_MAXPAY) c->limits.max_payload = (size_t)v;
+            else if (o == OPT_MAXDICT) c->limits.max_dict = (uint32_t)v;
+            else if (o == OPT_QT) c->query_threads = (int)v;
             else c->live_queue = (int)v;
             break;
-        case O_SYNC:
+        case OPT_SYNC:
             if (!strcmp(optarg, "full")) c->store.sync_full = true;
             else if (!strcmp(optarg, "normal")) c->store.sync_full = false;
             else {
@@ -332,13 +364,30 @@ int cp_cmd_relay(int argc, char **argv)
     info.max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
                                           fleet reconnecting after a relay restart arrives at once */
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    struct lws_context *ctx = lws_create_context(&info);
+    bool use_uv = !getenv("CPROF_RELAY_POLL");
+    static void *foreign[1];
+    struct lws_context *ctx = NULL;
+    if (use_uv && uv_loop_init(&uvloop) == 0) {
+        foreign[0] = &uvloop;
+        info.foreign_loops = foreign;
+        info.options |= LWS_SERVER_OPTION_LIBUV;
+        ctx = lws_create_context(&info);
+        if (!ctx) {
+            cp__log("libuv event loop unavailable; falling back to poll");
+            uv_loop_close(&uvloop);
+        }
+    }
+    if (!ctx) {
+        use_uv = false;
+        info.foreign_loops = NULL;
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBUV;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        ctx = lws_create_context(&info);
+    }
     if (!ctx) {
         cp__log("cannot listen on %s:%d", c->host, c->port);
         cp__relay.stop = 1;
@@ -353,24 +402,40 @@ int cp_cmd_relay(int argc, char **argv)
     cp__log("listening on http://%s:%d (data %s, ui %s)", c->host,
             vh ? lws_get_vhost_listen_port(vh) : c->port, c->data_dir, ui);
 
-    int64_t next_stats = cp__now_ms() + 60000;
-    while (!cp__relay.stop) {
-        if (lws_service(ctx, 0) < 0)
-            break;
-        if (c->verbose && cp__now_ms() >= next_stats) {
-            cp_relay_stats_t *s = &cp__relay.stats;
-            cp__log("stats: agents=%llu batches=%llu dup=%llu bytes_in=%llu errors=%llu commits=%llu "
-                    "queries=%llu live_dropped=%llu",
-                    (unsigned long long)s->agents_now, (unsigned long long)s->batches,
-                    (unsigned long long)s->dup_batches, (unsigned long long)s->bytes_in,
-                    (unsigned long long)s->errors, (unsigned long long)s->commits,
-                    (unsigned long long)s->queries, (unsigned long long)s->live_dropped);
-            next_stats = cp__now_ms() + 60000;
+    if (use_uv) {
+        uv_signal_init(&uvloop, &uv_sigint);
+        uv_signal_start(&uv_sigint, uv_on_signal, SIGINT);
+        uv_signal_init(&uvloop, &uv_sigterm);
+        uv_signal_start(&uv_sigterm, uv_on_signal, SIGTERM);
+        uv_timer_init(&uvloop, &uv_stats);
+        if (c->verbose)
+            uv_timer_start(&uv_stats, uv_on_stats, 60000, 60000);
+        if (!cp__relay.stop)
+            uv_run(&uvloop, UV_RUN_DEFAULT);
+        uv_signal_stop(&uv_sigint);
+        uv_signal_stop(&uv_sigterm);
+        uv_timer_stop(&uv_stats);
+        uv_close((uv_handle_t *)&uv_sigint, NULL);
+        uv_close((uv_handle_t *)&uv_sigterm, NULL);
+        uv_close((uv_handle_t *)&uv_stats, NULL);
+    } else {
+        int64_t next_stats = cp__now_ms() + 60000;
+        while (!cp__relay.stop) {
+            if (lws_service(ctx, 0) < 0)
+                break;
+            if (c->verbose && cp__now_ms() >= next_stats) {
+                log_stats();
+                next_stats = cp__now_ms() + 60000;
+            }
         }
     }
     cp__log("stopping");
     cp__api_stop();
     lws_context_destroy(ctx);      /* closes every session: queues close jobs */
+    if (use_uv) {
+        uv_run(&uvloop, UV_RUN_DEFAULT);   /* lets lws close its handles on our loop */
+        uv_loop_close(&uvloop);
+    }
     pthread_mutex_lock(&done_mu);
     cp__relay.ctx = NULL;
     pthread_mutex_unlock(&done_mu);
