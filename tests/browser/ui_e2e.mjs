@@ -183,7 +183,11 @@ try {
   check(/CpuSplit\.(burnA|mixA)/.test(better[0] || ''), 'diff: the old hot method tops the improvements', better.slice(0, 3).join(', '));
   const lb4 = await labelBox(page, 'CpuSplit.burnB');
   if (lb4) {
+    // the tooltip follows the next animation frame: wait for it (busy CI)
+    await page.mouse.move(lb4.x + 1, lb4.y);
     await page.mouse.move(lb4.x, lb4.y);
+    await page.waitForFunction(() => /Total.*→/.test((document.querySelector('.fg-tip') || {}).textContent || ''),
+      null, { timeout: 5000 }).catch(() => {});
     const tip = await page.textContent('.fg-tip');
     check(/Total.*→/.test(tip), 'diff tooltip shows base → comparison', tip.replace(/\s+/g, ' ').slice(0, 120));
   } else check(false, 'diff graph shows CpuSplit.burnB');
