@@ -90,6 +90,8 @@ export async function labelBox(page, text) {
   return page.evaluate(t => {
     for (const d of document.querySelectorAll('.fg-label')) {
       if (!d.hidden && d.textContent === t) {
+        // the mouse only reaches what is inside the viewport
+        d.scrollIntoView({ block: 'center', inline: 'nearest' });
         const r = d.getBoundingClientRect();
         return { x: r.left + Math.min(r.width / 2, 40), y: r.top + r.height / 2, w: r.width };
       }
