@@ -182,7 +182,8 @@ static void usage(FILE *f)
         "                           normal may lose the last commits on power loss)\n"
         "  -v, --verbose            log every connection and subscription\n"
         "  -h, --help               this text\n"
-        "Durations: 500ms, 30s, 15m, 2h, 14d, 2w, 1y.\n");
+        "Durations: 500ms, 30s, 15m, 2h, 14d, 2w, 1y.\n"
+        "Environment: CPROF_RELAY_POLL=1 uses lws's poll(2) loop instead of libuv (epoll).\n");
 }
 
 static int parse_listen(const char *s, cp_relay_cfg_t *c)
