@@ -1401,6 +1401,10 @@ typedef struct plan_ctx {
     uint32_t npoints;
     int64_t from, step;
     int rc;
+    /* buckets whose aggregate is stale (late data, recompute pending):
+     * minutes answered from raw windows, hours from minutes/raw */
+    int64_t *dirty_min, *dirty_hour;
+    size_t n_dirty_min, n_dirty_hour;
 } plan_ctx_t;
 
 static bool lset_allowed(const plan_ctx_t *p, int64_t l)
@@ -1449,6 +1453,33 @@ static void plan_read(plan_ctx_t *p, int64_t step, int64_t lo, int64_t hi)
 }
 
 /* Splits [lo, hi) into minute rows (whole minutes below mdone) and raw. */
+static bool is_dirty(const int64_t *v, size_t n, int64_t lo, int64_t hi)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= lo && v[i] < hi)
+            return true;
+    return false;
+}
+
+/* Minute rows for whole clean minutes in [ms, me), raw windows for dirty ones. */
+static void plan_minute_rows(plan_ctx_t *p, int64_t ms, int64_t me)
+{
+    if (!is_dirty(p->dirty_min, p->n_dirty_min, ms, me)) {
+        plan_read(p, MIN_MS, ms, me);
+        return;
+    }
+    int64_t run = ms;
+    for (int64_t m = ms; m < me; m += MIN_MS) {
+        if (is_dirty(p->dirty_min, p->n_dirty_min, m, m + MIN_MS)) {
+            plan_read(p, MIN_MS, run, m);
+            plan_read(p, 0, m, m + MIN_MS);
+            run = m + MIN_MS;
+        }
+    }
+    plan_read(p, MIN_MS, run, me);
+}
+
+/* Splits [lo, hi) into minute rows (whole minutes below mdone) and raw. */
 static void plan_minutes(plan_ctx_t *p, int64_t lo, int64_t hi, int64_t mdone, bool use)
 {
     if (lo >= hi)
@@ -1461,8 +1492,27 @@ static void plan_minutes(plan_ctx_t *p, int64_t lo, int64_t hi, int64_t mdone, b
         return;
     }
     plan_read(p, 0, lo, ms);
-    plan_read(p, MIN_MS, ms, me);
+    plan_minute_rows(p, ms, me);
     plan_read(p, 0, me, hi);
+}
+
+static void load_dirty(plan_ctx_t *p)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->r->db, "SELECT step, start_ms FROM dirty WHERE app_id=?", -1, &st, NULL))
+        return;
+    sqlite3_bind_int64(st, 1, p->app);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t step = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
+        if (step == MIN_MS) {
+            p->dirty_min = cp__xrealloc(p->dirty_min, (p->n_dirty_min + 1) * sizeof(int64_t));
+            p->dirty_min[p->n_dirty_min++] = t;
+        }
+        /* a dirty minute also makes its hour stale until recomputed */
+        p->dirty_hour = cp__xrealloc(p->dirty_hour, (p->n_dirty_hour + 1) * sizeof(int64_t));
+        p->dirty_hour[p->n_dirty_hour++] = floor_to(t, HOUR_MS);
+    }
+    sqlite3_finalize(st);
 }
 
 static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour)
@@ -1471,16 +1521,29 @@ static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool u
                               p->app, MIN_MS, 0);
     int64_t hdone = query_i64(p->r->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?",
                               p->app, HOUR_MS, 0);
+    load_dirty(p);
     int64_t hs = ceil_to(lo, HOUR_MS), he = floor_to(hi, HOUR_MS);
     if (he > hdone)
         he = hdone;
     if (!use_hour || hs >= he) {
         plan_minutes(p, lo, hi, mdone, use_min);
-        return;
+    } else {
+        plan_minutes(p, lo, hs, mdone, use_min);
+        int64_t run = hs;
+        for (int64_t h = hs; h < he; h += HOUR_MS) {
+            if (is_dirty(p->dirty_hour, p->n_dirty_hour, h, h + HOUR_MS)) {
+                plan_read(p, HOUR_MS, run, h);
+                plan_minutes(p, h, h + HOUR_MS, mdone, use_min);
+                run = h + HOUR_MS;
+            }
+        }
+        plan_read(p, HOUR_MS, run, he);
+        plan_minutes(p, he, hi, mdone, use_min);
     }
-    plan_minutes(p, lo, hs, mdone, use_min);
-    plan_read(p, HOUR_MS, hs, he);
-    plan_minutes(p, he, hi, mdone, use_min);
+    free(p->dirty_min);
+    free(p->dirty_hour);
+    p->dirty_min = p->dirty_hour = NULL;
+    p->n_dirty_min = p->n_dirty_hour = 0;
 }
 
 /* Resolves app, type and label filter; begins a read transaction. */

@@ -81,6 +81,14 @@ def run():
         seq += 1
         k, v = a.send_batch(seq, h0 + 45 * 60000, h0 + 45 * 60000 + 1000, {(T, "t.A.late"): 4242})
         check(k == "ack", "late batch acked")
+        # visible at once: the stale minute (and hour) are read from raw windows until recomputed
+        con = sqlite3.connect("file:%s/cprof.db?mode=ro" % relay.data, uri=True)
+        log("dirty buckets right after the late ack: %d" % con.execute("SELECT count(*) FROM dirty").fetchone()[0])
+        con.close()
+        now_p = relay.collapsed("tier", frm=frm, to=to)
+        check(now_p.get(T + ";t.A.late") == 4242, "late window visible right after its ack")
+        hour_p = relay.collapsed("tier", frm=str((h0 - 17000) / 1000), to=str((h0 + 3600000 - 17000) / 1000))
+        check(hour_p.get(T + ";t.A.late") == 4242, "late window visible in a query answered by hour rows")
 
         def late_merged():
             p = relay.collapsed("tier", frm=frm, to=to)
