@@ -57,6 +57,16 @@ def log(*a):
     print("#", *a, flush=True)
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies, so a
+    test killed by meson's timeout leaves no relay or JVM behind."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class TestFailure(Exception):
     pass
 
@@ -173,7 +183,8 @@ class Relay:
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             [CPROF, "relay", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data]
-            + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT)
+            + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent)
         if wait:
             wait_for(self._ready, 15, "relay to answer on %s" % self.http)
         return self
@@ -314,7 +325,7 @@ class JavaProgram:
         e = dict(os.environ)
         e.update(env or {})
         p = subprocess.Popen(self.cmd(jdk, agent, relay, args, jvm_args), stdout=f,
-                             stderr=subprocess.STDOUT, env=e)
+                             stderr=subprocess.STDOUT, env=e, preexec_fn=_die_with_parent)
         p.logpath = path
         return p
 
