@@ -1561,7 +1561,9 @@ static int query_setup(cp_store_reader_t *r, const cp_store_query_t *q, plan_ctx
     }
     sqlite3_reset(r->type_id);
     sqlite3_bind_int64(r->type_id, 1, p->app);
-    sqlite3_bind_text(r->type_id, 2, q->type, -1, SQLITE_TRANSIENT);
+    /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md) */
+    sqlite3_bind_text(r->type_id, 2, strcmp(q->type, "alloc") ? q->type : "alloc_bytes", -1,
+                      SQLITE_TRANSIENT);
     p->type = -1;
     if (sqlite3_step(r->type_id) == SQLITE_ROW) {
         p->type = sqlite3_column_int64(r->type_id, 0);

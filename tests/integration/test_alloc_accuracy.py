@@ -52,6 +52,8 @@ def test():
                 a, b = sites(prof)
                 total = sum(prof.values())
                 got = a / (a + b)
+                # "alloc" is the API's short name for alloc_bytes
+                check(sum(sites(relay.collapsed(app, "alloc"))) >= a + b, "type=alloc is not alloc_bytes")
                 # bytes estimated for the timed phase vs what it allocated (rounds x per round);
                 # warm-up + measuring phase allocated another 320 rounds' worth
                 expect = (int(r.group(1)) + 320) * per_round
