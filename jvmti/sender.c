@@ -245,6 +245,31 @@ static int encode(const cp_msg_t *m)
     return cp_wire_encode(m, 6, &txbuf);
 }
 
+/* Debug log: what one batch's dictionary delta holds (where the bytes go).
+ * txbuf holds the encoded batch; its envelope carries the payload length
+ * before compression (bytes 8..11, big-endian). */
+static void log_dict_delta(const cp_stack_dict_t *d, uint64_t seq, uint32_t s0, uint32_t f0, uint32_t k0,
+                           uint32_t n_values)
+{
+    size_t str_bytes = 0, stack_ids = 0;
+    uint32_t ns = cp_stack_dict_strings(d), nf = cp_stack_dict_frames(d), nk = cp_stack_dict_stacks(d);
+    for (uint32_t i = s0; i < ns; i++) {
+        size_t len = 0;
+        cp_stack_dict_string(d, i, &len);
+        str_bytes += len;
+    }
+    for (uint32_t i = k0; i < nk; i++) {
+        uint32_t n = 0;
+        cp_stack_dict_stack(d, i, &n);
+        stack_ids += n;
+    }
+    const uint8_t *h = txbuf.data + LWS_PRE;
+    uint32_t raw = txbuf.len - LWS_PRE >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11] : 0;
+    CP_LOGD("batch %llu delta: %u strings (%zu bytes), %u frames, %u stacks (%zu frame ids), %u values;"
+            " payload %u bytes raw, %zu on the wire", (unsigned long long)seq, ns - s0, str_bytes, nf - f0,
+            nk - k0, stack_ids, n_values, raw, txbuf.len - LWS_PRE);
+}
+
 static int write_tx(struct lws *wsi)
 {
     size_t n = txbuf.len - LWS_PRE;
@@ -369,6 +394,8 @@ static int send_next_batch(struct lws *wsi)
     int rc = encode(&m);
     uint64_t seq = p->seq;
     pthread_mutex_unlock(&q_mu);
+    if (rc == 0 && cp_log_level() >= CP_LOG_DEBUG)
+        log_dict_delta(d, seq, b->str_first, b->frame_first, b->stack_first, p->n_values);
     if (rc == 0) {
         conn_strs = cp_stack_dict_strings(d);
         conn_frames = cp_stack_dict_frames(d);
