@@ -553,6 +553,8 @@ static int init_once(JavaVM *vm, bool live)
         enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
 
     cp_ring_t *ring = cp_ring_create(RING_SLOTS);
+    if (ring)
+        cp_ring_set_nudge(ring, cp_harvest_nudge);   /* allocation samples can outrun the poll */
     if (!ring || cp_harvest_init(g_jvmti, ring) != 0) {
         CP_LOGE("out of memory at start-up; the agent stays idle");
         return -1;

@@ -62,6 +62,9 @@ int  cp_harvest_start(JNIEnv *jni, int64_t flush_ns);
 int  cp_harvest_flush(bool final, int timeout_ms);
 
 void cp_harvest_set_flush(int64_t flush_ns);
+/* Wakes the harvester to drain the ring now. Never blocks (trylock; a busy
+ * harvester is awake anyway). Thread: any, but not a signal handler. */
+void cp_harvest_nudge(void);
 
 /* Dictionary access for the sender's encoder. Returns the dictionary (held
  * until unlock) and its generation. */

@@ -34,6 +34,7 @@ struct cp_ring {
     size_t mask;
     size_t map_len;
     cp__slot_t *slots;
+    void (*nudge)(void);                  /* non-signal producers wake the consumer */
 };
 
 cp_ring_t *cp_ring_create(size_t slots)
@@ -120,6 +121,8 @@ CP_SIGSAFE bool cp_ring_try_push(cp_ring_t *r, const cp_sample_t *s)
         return false;
     copy_sample(d, s);
     cp_ring_commit(r, t);
+    if (r->nudge && (t & ((r->mask + 1) / 4 - 1)) == 0)
+        r->nudge();
     return true;
 }
 
@@ -129,8 +132,11 @@ bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uin
 {
     uint64_t t;
     cp_sample_t *d = cp_ring_reserve(r, &t);
-    if (!d)
+    if (!d) {
+        if (r && r->nudge)      /* full: wake the consumer (NULL r: no ring) */
+            r->nudge();
         return false;
+    }
     if (n_frames < 0)
         n_frames = 0;
     if (n_frames > CP_RING_MAX_FRAMES)
@@ -161,6 +167,8 @@ bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uin
     cp_ring_commit(r, t);
     return true;
 }
+
+void cp_ring_set_nudge(cp_ring_t *r, void (*fn)(void)) { r->nudge = fn; }
 
 const cp_sample_t *cp_ring_peek(cp_ring_t *r)
 {

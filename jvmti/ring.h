@@ -79,6 +79,12 @@ typedef struct cp_ring cp_ring_t;    /* opaque */
 cp_ring_t *cp_ring_create(size_t slots);
 void cp_ring_destroy(cp_ring_t *r);   /* NULL is a no-op; only when no producer can run */
 size_t cp_ring_capacity(const cp_ring_t *r);
+/* Registers fn to be called from cp_ring_push_jvmti (never from the signal
+ * path) every quarter ring of pushes and whenever the ring is full, so the
+ * consumer drains early when JVMTI producers (allocation samples) pour in
+ * faster than its polling period. fn must not block. Thread: set once at
+ * start-up, before producers run. */
+void cp_ring_set_nudge(cp_ring_t *r, void (*fn)(void));
 
 /* Async-signal-safe, lock-free, no allocation; any number of producers.
  * Reserves a slot for the caller to fill in place; NULL when full (the
