@@ -279,6 +279,24 @@ class Relay:
         return wait_for(probe, timeout, "profile of app %s type %s" % (app, type))
 
 
+def wait_settled(relay, app, type="cpu", timeout=20, quiet=1.5, **params):
+    """The collapsed profile once it stops changing: a JVM that has exited
+    may still have its last windows in flight (sent, not yet stored)."""
+    last, since = None, time.time()
+    deadline = time.time() + timeout * load_factor()
+    while time.time() < deadline:
+        try:
+            cur = relay.collapsed(app, type, **params)
+        except HTTPError:
+            cur = None
+        if cur != last:
+            last, since = cur, time.time()
+        elif cur and time.time() - since >= quiet:
+            return cur
+        time.sleep(0.3)
+    raise TestFailure("profile of app %s type %s did not settle in %ss" % (app, type, timeout))
+
+
 def share(prof, needle, leaf_only=False):
     """Fraction of the profile's total whose stack contains (or ends in) needle."""
     total = sum(prof.values()) or 1

@@ -48,7 +48,8 @@ def test():
                 check(m and r, "no truth line:\n" + out[-2000:])
                 truth = float(m.group(3)) / 100
                 per_round = (int(m.group(1)) + int(m.group(2))) / 20
-                prof = relay.wait_profile(app, "alloc_bytes", lambda p: sum(sites(p)) > 0, timeout=20)
+                relay.wait_profile(app, "alloc_bytes", lambda p: sum(sites(p)) > 0, timeout=20)
+                prof = wait_settled(relay, app, "alloc_bytes")   # the exit flush may still be in flight
                 a, b = sites(prof)
                 total = sum(prof.values())
                 got = a / (a + b)
