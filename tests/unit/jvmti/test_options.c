@@ -234,7 +234,7 @@ int main(void)
     tcase_add_test(te, test_options_env_malformed_warns_naming_variable);
     suite_add_tcase(s, te);
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? 1 : 0;

@@ -238,7 +238,7 @@ int main(void)
     tcase_add_test(tm, test_ring_push_from_signal_handler_while_thread_pushes);
     suite_add_tcase(s, tm);
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? 1 : 0;

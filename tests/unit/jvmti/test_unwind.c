@@ -320,7 +320,7 @@ int main(void)
     tcase_add_test(tc, test_symbols_demangles_cxx_names_when_the_runtime_is_loaded);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? 1 : 0;
