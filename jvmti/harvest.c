@@ -6,9 +6,9 @@
  * Every drain period (10 ms with wall sampling, 20 ms otherwise) it empties
  * the ring. For each sample:
  *   - AGCT frames (leaf first) become frame ids through a cache keyed by
- *     (jmethodID, bci): a miss resolves the method once (declaring class
- *     signature -> "java.util.HashMap", name, signature, line table) and
- *     interns a cp_frame_t. Names are resolved within ~20 ms of the sample,
+ *     (jmethodID, kind; bci too if SEND_LINES): a miss resolves the method
+ *     once (declaring class signature -> "java.util.HashMap", name) and
+ *     interns a cp_frame_t (sig "" and line 0: see SEND_LINES). Names are resolved within ~20 ms of the sample,
  *     while the class is almost surely still loaded; jmethodIDs are never
  *     reused by HotSpot, so cached entries stay valid.
  *   - samples without Java frames become "[GC] G1 Conc#0"-style stacks (the
@@ -426,36 +426,31 @@ static bool is_thread_entry(const char *name)
            !strcmp(name, "Thread::call_run()") || !strcmp(name, "JavaMain");
 }
 
-/* Splits a demangled C++ name in place: "ns::f(int, char*) const [clone
- * .part.0]" -> name "ns::f", returns the parameter list "(int, char*)
- * const" (a pointer into the same buffer, "" if none). GCC's clone
- * suffixes are dropped so clones of one function merge. */
-static const char *split_params(char *name)
+/* Cuts a demangled C++ name in place: "ns::f(int, char*) const [clone
+ * .part.0]" -> "ns::f". The parameter list is dropped, not sent as the
+ * frame's signature: the relay names frames by library + function only,
+ * and long parameter lists were the biggest part of the first batch's
+ * strings. GCC's clone suffixes are dropped so clones of one function
+ * merge. */
+static void cut_params(char *name)
 {
     char *clone = strstr(name, " [clone ");
     if (clone)
         *clone = '\0';
-    size_t len = strlen(name);
-    if (!len)
-        return name + len;
     /* the parameter list is the last balanced (...) group */
     char *close = strrchr(name, ')');
     if (!close)
-        return name + len;
+        return;
     int depth = 0;
     for (char *p = close; p >= name; p--) {
         if (*p == ')')
             depth++;
         else if (*p == '(' && --depth == 0) {
-            if (p == name || strncmp(p, "(anonymous namespace)", 21) == 0)
-                return name + len;
-            static char params[512];   /* harvester thread only */
-            snprintf(params, sizeof params, "%s", p);
-            *p = '\0';
-            return params;
+            if (p != name && strncmp(p, "(anonymous namespace)", 21) != 0)
+                *p = '\0';
+            return;
         }
     }
-    return name + len;
 }
 
 /* Frame id of a native pc; *entry (OUT, may be NULL): it is a thread entry. */
@@ -474,10 +469,7 @@ static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
     bool is_entry = is_thread_entry(name);
     if (entry)
         *entry = is_entry;
-    /* The parameter list is cut off and not sent: the relay names frames
-     * by class + method only, and long C++ parameter lists were the biggest
-     * part of the first batch's strings (docs/agent.md, wire volume). */
-    split_params(name);
+    cut_params(name);   /* the sig string stays "" (see cut_params) */
     cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(""), 0, CP_FRAME_NATIVE};
     uint32_t id = 0;
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
