@@ -4,6 +4,7 @@
  * process once per interval (one small read each), and the heavier
  * cp_procscan_read only for processes that look like JVMs, once. */
 #include "procscan.h"
+#include "javacmd.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -133,21 +134,6 @@ double cp_procscan_age(unsigned long long start)
     return up - (double)start / (double)hz;
 }
 
-/* java launcher options whose value is the next word */
-static bool takes_value(const char *a)
-{
-    static const char *const opts[] = {
-        "-cp", "-classpath", "--class-path", "-p", "--module-path",
-        "--upgrade-module-path", "--add-modules", "--limit-modules", "--add-reads",
-        "--add-exports", "--add-opens", "--patch-module", "--source",
-        "--enable-native-access", "--illegal-native-access", "-splash",
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (!strcmp(a, opts[i]))
-            return true;
-    return false;
-}
-
 static void put(char *out, size_t outlen, const char *s, size_t n)
 {
     if (!outlen)
@@ -176,7 +162,7 @@ static bool java_app(int argc, const char *const *argv, char *out, size_t outlen
         } else if (!strncmp(a, "--module=", 9)) {
             main_name = a + 9;
             break;
-        } else if (takes_value(a)) {
+        } else if (cp_javacmd_takes_value(a)) {
             i++;
         } else if (a[0] == '-' || a[0] == '@') {
             continue;

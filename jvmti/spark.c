@@ -8,6 +8,7 @@
  * unrelated program that happens to take --app-id is not relabelled.
  * Thread: any; no globals. */
 #include "spark.h"
+#include "javacmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,21 +32,6 @@ static void set(char *dst, const char *v)
         n = CP_SPARK_VAL_MAX - 1;
     memcpy(dst, v, n);
     dst[n] = '\0';
-}
-
-/* java launcher options whose value is the next word */
-static bool takes_value(const char *a)
-{
-    static const char *const opts[] = {
-        "-cp", "-classpath", "--class-path", "-p", "--module-path",
-        "--upgrade-module-path", "--add-modules", "--limit-modules", "--add-reads",
-        "--add-exports", "--add-opens", "--patch-module", "--source",
-        "--enable-native-access", "--illegal-native-access", "-splash",
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (!strcmp(a, opts[i]))
-            return true;
-    return false;
 }
 
 /* "--name value" or "--name=value" at argv[*i]; advances *i past a value. */
@@ -80,7 +66,7 @@ int cp_spark_labels(int argc, const char *const *argv, cp_spark_labels_t *out)
             set(props.executor_id, a + 20);
         else if (!strcmp(a, "-jar") || !strcmp(a, "-m") || !strcmp(a, "--module"))
             break;                        /* not a class-path main: no executor */
-        else if (takes_value(a))
+        else if (cp_javacmd_takes_value(a))
             i++;
         else if (a[0] != '-' && a[0] != '@') {
             main_class = a;
