@@ -55,6 +55,7 @@ typedef struct reg_entry {
     uint32_t gen;               /* last scan generation that saw it (reg_mu) */
     timer_t timer;
     _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
+    _Atomic uint64_t last_cpu;  /* thread CPU ns at its last CPU sample; 0 = none (own thread; reset on arm) */
 } reg_entry_t;
 
 static JavaVM *g_vm;
@@ -70,6 +71,7 @@ static int g_nthreads;
 static atomic_bool cpu_on, wall_on;
 static _Atomic int64_t cpu_interval_ns, wall_interval_ns;
 static atomic_int inflight;
+static atomic_bool cpu_delta_on; /* per-thread clocks: weigh CPU samples by the thread's CPU delta */
 static bool use_itimer;          /* per-thread timers failed: ITIMER_PROF (reg_mu) */
 static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
 static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (reg_mu) */
@@ -120,6 +122,7 @@ static reg_entry_t *reg_get(int tid, bool *created)
             e->has_timer = false;
             e->perf_fd = -1;
             e->gen = g_gen;
+            atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
             *created = true;
@@ -150,6 +153,7 @@ static void timer_arm(reg_entry_t *e, int64_t ns)
     if (use_itimer || ns <= 0)
         return;
     timer_disarm(e);
+    atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* next sample starts a new delta chain */
     int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* reg_mu held */
     if (use_perf) {
         int fd = cp_perf_open(tid, ns, g_cpu_sig);
@@ -349,7 +353,7 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
  * the crash guard: a fault inside AGCT becomes fail.crash_recovered, a
  * fault in the native walk (a bad frame pointer) just ends the walk. The
  * native walk needs the guard; without it, it is skipped. */
-static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc)
+static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc, int tid)
 {
     atomic_fetch_add_explicit(&inflight, 1, memory_order_acq_rel); /* stop() waits on it */
     uint64_t ticket;
@@ -360,7 +364,7 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     s->leaf_kind = 0;
     s->leaf[0] = '\0';
     s->truncated = 0;
-    s->tid = my_tid();
+    s->tid = tid;
     s->value = weight;
     s->count = 1;
     s->n_native = 0;
@@ -430,6 +434,34 @@ out:
     atomic_fetch_sub_explicit(&inflight, 1, memory_order_acq_rel); /* see above */
 }
 
+static CP_SIGSAFE uint64_t ts_ns(const struct timespec *t)
+{
+    return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
+}
+
+/* Weight of a CPU sample. With per-thread clocks (perf cpu-clock or POSIX
+ * thread CPU timers) it is the CPU the thread used since its previous
+ * sample, read from CLOCK_THREAD_CPUTIME_ID: the same clock ThreadMXBean and
+ * top report. A fixed interval per sample would drift from it: perf's
+ * cpu-clock runs while the task is on a CPU, including time the hypervisor
+ * stole (5% on a loaded VM), and POSIX CPU timers fire late by up to a
+ * scheduler tick. The first sample of a chain, a delta over 8 intervals
+ * (the chain broke: timer re-armed, signals lost for long) and ITIMER_PROF
+ * (process-wide: the delta would not be this signal's share) keep the
+ * nominal weight. */
+static CP_SIGSAFE uint64_t cpu_weight(int tid, uint64_t now, uint64_t nominal)
+{
+    if (!atomic_load_explicit(&cpu_delta_on, memory_order_relaxed)) /* config flag */
+        return nominal;
+    reg_entry_t *e = reg_find(tid);
+    if (!e)
+        return nominal;
+    uint64_t prev = atomic_exchange_explicit(&e->last_cpu, now, memory_order_relaxed); /* own thread */
+    if (prev == 0 || now <= prev || now - prev > 8 * nominal)
+        return nominal;
+    return now - prev;
+}
+
 static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
@@ -439,11 +471,12 @@ static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
         if (si && si->si_code == SI_TIMER && si->si_overrun > 0)   /* perf events: POLL_IN, no overrun */
             ticks += (uint64_t)si->si_overrun;
         cp_stats_add(CP_ST_CPU_TICKS, ticks);
-        struct timespec t0, t1;   /* handler CPU time; clock_gettime is async-signal-safe */
+        struct timespec t0, t1;   /* clock_gettime is async-signal-safe */
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-        take_sample(CP_SAMPLE_CPU, ns * ticks, uc);
+        int tid = my_tid();
+        take_sample(CP_SAMPLE_CPU, cpu_weight(tid, ts_ns(&t0), ns * ticks), uc, tid);
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-        cp_stats_add(CP_ST_HANDLER_NS, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+        cp_stats_add(CP_ST_HANDLER_NS, ts_ns(&t1) - ts_ns(&t0));
     }
     errno = saved;
 }
@@ -455,7 +488,7 @@ static CP_SIGSAFE void on_wall_signal(int sig, siginfo_t *si, void *uc)
         struct timespec t0, t1;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         take_sample(CP_SAMPLE_WALL,
-                    (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), uc); /* paired with wall_on */
+                    (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), uc, my_tid()); /* paired with wall_on */
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
         cp_stats_add(CP_ST_HANDLER_NS, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
     }
@@ -576,6 +609,7 @@ static void rearm_all(int64_t ns)
         }
     }
     armed_cpu_ns = ns;
+    atomic_store_explicit(&cpu_delta_on, !use_itimer, memory_order_relaxed); /* config flag */
 }
 
 static void *wall_main(void *arg)
