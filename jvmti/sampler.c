@@ -18,6 +18,7 @@
 #include "perf.h"
 #include "stats.h"
 #include "unwind.h"
+#include "vmstructs.h"
 
 #include <dirent.h>
 #include <setjmp.h>
@@ -348,6 +349,39 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
     return fail;
 }
 
+/* Async-signal-safe; runs inside the crash guard. AGCT said
+ * unknown_not_Java (-3): for a Java thread that called from the
+ * interpreter or compiled code into the VM (_thread_in_vm) that means its
+ * frame anchor has last_Java_sp but no last_Java_pc yet ("not walkable").
+ * Do what HotSpot's own JavaFrameAnchor::make_walkable does - pc = the
+ * return address just below last_Java_sp - for the length of one AGCT call,
+ * then put NULL back (vmstructs.h says why no other thread can see it).
+ * *patched holds the slot while it is changed, so the crash-guard path of
+ * take_sample restores it if AGCT faults. Only _thread_in_vm: native and
+ * blocked threads were made walkable by the VM on their transition.
+ * Returns the new num_frames (> 0) or `fail`. */
+static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc, jint fail,
+                                         uintptr_t *volatile *patched)
+{
+    cp_vm_anchor_t a;
+    if (!cp_vmstructs_anchor(env, &a) || a.state != cp_vmstructs_in_vm() || !a.sp || a.pc || (a.sp & 7))
+        return fail;
+    uintptr_t pc = ((const uintptr_t *)a.sp)[-1];
+    if (!cp_unwind_is_code(pc))
+        return fail;
+    *patched = a.pc_slot;
+    __atomic_store_n(a.pc_slot, pc, __ATOMIC_RELAXED);   /* read by AGCT on this thread only */
+    asgct_trace_t tr = {env, 0, frames};
+    g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+    __atomic_store_n(a.pc_slot, (uintptr_t)0, __ATOMIC_RELAXED);   /* as the VM left it */
+    *patched = NULL;
+    if (tr.num_frames > 0) {
+        cp_stats_add(CP_ST_RECOVERED_ANCHOR, 1);
+        return tr.num_frames;
+    }
+    return fail;
+}
+
 /* Async-signal-safe. Samples the current thread: AGCT for Java threads,
  * then (if on) the native frames from the signal context. Both run under
  * the crash guard: a fault inside AGCT becomes fail.crash_recovered, a
@@ -381,9 +415,14 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     volatile int phase = 0;            /* 0: AGCT, 1: native walk */
     volatile jint nf = CP_SAMPLE_NOT_JAVA_THREAD;
     volatile int nn = 0;
+    uintptr_t *volatile patched = NULL;   /* anchor pc slot changed by agct_anchor_retry */
     sigjmp_buf jb;
     if (me && sigsetjmp(jb, 1) != 0) {
         atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* own thread only */
+        if (patched) {   /* AGCT faulted on the walkable anchor: leave it as the VM left it */
+            __atomic_store_n(patched, (uintptr_t)0, __ATOMIC_RELAXED);   /* own thread's anchor */
+            patched = NULL;
+        }
         if (phase == 0) {
             cp_stats_add(CP_ST_FAIL_CRASH, 1);
             nf = -11;
@@ -402,6 +441,8 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
             nf = tr.num_frames;
             if ((nf == -5 || nf == -6) && uc && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
                 nf = agct_retry(env, s->frames, uc, nf);
+            else if (nf == -3 && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
+                nf = agct_anchor_retry(env, s->frames, uc, nf, &patched);
         }
         phase = 1;
         /* CPU samples only: a wall sample of a blocked thread would end in
@@ -713,10 +754,25 @@ const char *cp_sampler_engine(void)
     return e;
 }
 
+static atomic_bool vm_live;   /* cp_sampler_start ran: live phase, VMStructs readable */
+
+/* Not a handler: a Java thread in the live phase (cp_sampler_start,
+ * ThreadStart). Feeds vmstructs.h's two-thread check until it is done. */
+static void vmstructs_bind_current(void)
+{
+    if (!atomic_load_explicit(&vm_live, memory_order_relaxed) || cp_vmstructs_ready()) /* config flag */
+        return;
+    JNIEnv *jni = NULL;
+    if ((*g_vm)->GetEnv(g_vm, (void **)&jni, JNI_VERSION_1_6) == JNI_OK && jni)
+        cp_vmstructs_bind(jni);
+}
+
 int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
 {
     if (!g_inited)
         return CP_ESTATE;
+    atomic_store_explicit(&vm_live, true, memory_order_relaxed); /* config flag */
+    vmstructs_bind_current();
     if (!getenv("CPROF_NO_CRASH_GUARD"))
         crash_guard_install();
     atomic_store_explicit(&retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
@@ -796,6 +852,7 @@ void cp_sampler_thread_start(void)
 {
     if (!g_inited)
         return;
+    vmstructs_bind_current();
     int tid = my_tid();
     pthread_mutex_lock(&reg_mu);
     bool created;
