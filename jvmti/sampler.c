@@ -349,36 +349,115 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
     return fail;
 }
 
-/* Async-signal-safe; runs inside the crash guard. AGCT said
- * unknown_not_Java (-3): for a Java thread that called from the
- * interpreter or compiled code into the VM (_thread_in_vm) that means its
- * frame anchor has last_Java_sp but no last_Java_pc yet ("not walkable").
- * Do what HotSpot's own JavaFrameAnchor::make_walkable does - pc = the
- * return address just below last_Java_sp - for the length of one AGCT call,
- * then put NULL back (vmstructs.h says why no other thread can see it).
- * *patched holds the slot while it is changed, so the crash-guard path of
- * take_sample restores it if AGCT faults. Only _thread_in_vm: native and
- * blocked threads were made walkable by the VM on their transition.
- * Returns the new num_frames (> 0) or `fail`. */
+/* The frame-anchor fields of the current thread changed for one AGCT call
+ * and their values before; `active` while they differ, so the crash-guard
+ * path of take_sample can put them back if AGCT faults. */
+typedef struct anchor_patch {
+    uintptr_t *sp_slot, *pc_slot, *fp_slot;
+    uintptr_t sp, pc, fp;
+    bool active;
+} anchor_patch_t;
+
+/* Async-signal-safe: puts the thread's own anchor back as the VM left it. */
+static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
+{
+    if (!p->active)
+        return;
+    /* this thread's anchor: only AGCT on this thread read the changed values */
+    __atomic_store_n(p->pc_slot, p->pc, __ATOMIC_RELAXED);
+    __atomic_store_n(p->sp_slot, p->sp, __ATOMIC_RELAXED);
+    if (p->fp_slot)
+        __atomic_store_n(p->fp_slot, p->fp, __ATOMIC_RELAXED);
+    p->active = false;
+}
+
+/* Async-signal-safe; runs inside the crash guard. Retries AGCT answers
+ * about a Java thread that called from Java code into the VM
+ * (_thread_in_vm, or still _thread_in_Java in a stub or a
+ * JRT_BLOCK_ENTRY prologue, with the anchor set) by adjusting its frame
+ * anchor for one AGCT call, then restoring it (vmstructs.h says why no
+ * other thread can see the change):
+ *
+ *   -3 unknown_not_Java (-5 unknown_Java in _thread_in_Java, after
+ *      agct_retry): last_Java_sp is set but last_Java_pc is NULL (the
+ *      interpreter's and C2 stubs' calls into the VM), so the anchor is
+ *      "not walkable". Do what HotSpot's JavaFrameAnchor::make_walkable
+ *      does: pc = the return address just below last_Java_sp.
+ *   -4 not_walkable_not_Java (-6 not_walkable_Java; also when the first
+ *      retry ends there): the anchor's top frame is a VM stub AGCT will
+ *      not step over (C1's Runtime1 stubs, e.g. counter_overflow, are
+ *      created "never safe" for a sender walk). Such a stub saved the
+ *      caller's rbp and set last_Java_fp: pop its frame (pc = [fp+8],
+ *      sp = fp+16, fp = [fp]) so the anchor names its caller, the Java
+ *      method; that return address must follow a call instruction in the
+ *      code cache.
+ *
+ * Never in other states: native and blocked threads were made walkable by
+ * the VM on their transition and may be walked by other threads (GC,
+ * handshakes). A thread in_vm or in_Java is not at a safepoint, so no
+ * other thread walks it; JFR's sampler may read an in_Java thread's anchor
+ * while it is suspended, and then sees either the VM's values or ours,
+ * both describing real frames. The stub itself is no Java frame, and the
+ * VM frames under it are in the sample's native frames. Returns the new
+ * num_frames (> 0) or `fail`. */
 static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc, jint fail,
-                                         uintptr_t *volatile *patched)
+                                         volatile anchor_patch_t *patch)
 {
     cp_vm_anchor_t a;
-    if (!cp_vmstructs_anchor(env, &a) || a.state != cp_vmstructs_in_vm() || !a.sp || a.pc || (a.sp & 7))
+    if (!cp_vmstructs_anchor(env, &a) || (a.state != cp_vmstructs_in_vm() && a.state != cp_vmstructs_in_java()) ||
+        !a.sp || (a.sp & 7))
         return fail;
-    uintptr_t pc = ((const uintptr_t *)a.sp)[-1];
-    if (!cp_unwind_is_code(pc))
-        return fail;
-    *patched = a.pc_slot;
-    __atomic_store_n(a.pc_slot, pc, __ATOMIC_RELAXED);   /* read by AGCT on this thread only */
+    patch->sp_slot = a.sp_slot;
+    patch->pc_slot = a.pc_slot;
+    patch->fp_slot = a.fp_slot;
+    patch->sp = a.sp;
+    patch->pc = a.pc;
+    patch->fp = a.fp;
+    jint nf = fail;
+    uintptr_t pc = a.pc;
     asgct_trace_t tr = {env, 0, frames};
-    g_agct(&tr, CP_RING_MAX_FRAMES, uc);
-    __atomic_store_n(a.pc_slot, (uintptr_t)0, __ATOMIC_RELAXED);   /* as the VM left it */
-    *patched = NULL;
-    if (tr.num_frames > 0) {
-        cp_stats_add(CP_ST_RECOVERED_ANCHOR, 1);
-        return tr.num_frames;
+    if ((nf == -3 || nf == -5) && !pc) {
+        pc = ((const uintptr_t *)a.sp)[-1];
+        if (!cp_unwind_is_code(pc))
+            return fail;
+        patch->active = true;
+        __atomic_store_n(a.pc_slot, pc, __ATOMIC_RELAXED);   /* read by AGCT on this thread only */
+        g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+        nf = tr.num_frames;
+        if (nf > 0)
+            cp_stats_add(CP_ST_RECOVERED_ANCHOR, 1);
     }
+    if ((nf == -4 || nf == -6) && pc && a.fp_slot && a.fp >= a.sp && a.fp - a.sp < (64u << 10) && !(a.fp & 7)) {
+        const uintptr_t *f = (const uintptr_t *)a.fp;
+        uintptr_t cpc = f[1], cfp = f[0];
+        if (cp_unwind_is_jit_call_site(cpc)) {
+            patch->active = true;
+            __atomic_store_n(a.pc_slot, cpc, __ATOMIC_RELAXED);   /* as above */
+            __atomic_store_n(a.fp_slot, cfp, __ATOMIC_RELAXED);
+            __atomic_store_n(a.sp_slot, a.fp + 16, __ATOMIC_RELAXED);
+            tr.num_frames = 0;
+            g_agct(&tr, CP_RING_MAX_FRAMES, uc);
+            nf = tr.num_frames;
+            if (nf > 0)
+                cp_stats_add(CP_ST_RECOVERED_STUB, 1);
+        }
+    }
+    anchor_restore(patch);
+    return nf > 0 ? nf : fail;
+}
+
+/* Async-signal-safe. AGCT checks "GC active" before anything else, so a
+ * JavaThread that has no Java frame at all - a JIT compiler thread, which
+ * compiles in _thread_in_native, or an agent thread - gets GC_active (-2)
+ * for every sample during a GC pause. Its anchor says there is no Java
+ * frame (last_Java_sp NULL, and not _thread_in_Java): report it as such
+ * (0, a thread without Java frames), as it is outside GC pauses.
+ * async-profiler does the same. Java threads with Java frames keep -2. */
+static CP_SIGSAFE jint gc_active_no_java(JNIEnv *env, jint fail)
+{
+    cp_vm_anchor_t a;
+    if (cp_vmstructs_anchor(env, &a) && !a.sp && a.state != cp_vmstructs_in_java())
+        return 0;
     return fail;
 }
 
@@ -415,14 +494,11 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     volatile int phase = 0;            /* 0: AGCT, 1: native walk */
     volatile jint nf = CP_SAMPLE_NOT_JAVA_THREAD;
     volatile int nn = 0;
-    uintptr_t *volatile patched = NULL;   /* anchor pc slot changed by agct_anchor_retry */
+    volatile anchor_patch_t patch = {0};   /* anchor fields changed by agct_anchor_retry */
     sigjmp_buf jb;
     if (me && sigsetjmp(jb, 1) != 0) {
         atomic_store_explicit(&me->jmp, NULL, memory_order_relaxed); /* own thread only */
-        if (patched) {   /* AGCT faulted on the walkable anchor: leave it as the VM left it */
-            __atomic_store_n(patched, (uintptr_t)0, __ATOMIC_RELAXED);   /* own thread's anchor */
-            patched = NULL;
-        }
+        anchor_restore(&patch);   /* AGCT faulted on an adjusted anchor: put it back */
         if (phase == 0) {
             cp_stats_add(CP_ST_FAIL_CRASH, 1);
             nf = -11;
@@ -441,8 +517,10 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
             nf = tr.num_frames;
             if ((nf == -5 || nf == -6) && uc && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
                 nf = agct_retry(env, s->frames, uc, nf);
-            else if (nf == -3 && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
-                nf = agct_anchor_retry(env, s->frames, uc, nf, &patched);
+            if (nf >= -6 && nf <= -3 && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
+                nf = agct_anchor_retry(env, s->frames, uc, nf, &patch);
+            else if (nf == -2)
+                nf = gc_active_no_java(env, nf);
         }
         phase = 1;
         /* CPU samples only: a wall sample of a blocked thread would end in

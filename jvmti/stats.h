@@ -46,6 +46,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_RECOVERED_SP,       "recovered.unknown_Java_sp") /* a failed AGCT sample retried from [sp] */ \
     X(CP_ST_RECOVERED_FP,       "recovered.unknown_Java_fp") /* ... from the frame pointer's frame */ \
     X(CP_ST_RECOVERED_ANCHOR,   "recovered.unknown_not_Java_anchor") /* -3 retried with a walkable frame anchor (vmstructs.h) */ \
+    X(CP_ST_RECOVERED_STUB,     "recovered.not_walkable_not_Java_stub") /* -4 retried with the VM stub's frame popped off the anchor */ \
     X(CP_ST_PERF_FALLBACK,      "cpu.perf_fallback")      /* threads on POSIX timers although perf was chosen */ \
     X(CP_ST_TRUNCATED,          "samples.truncated")      \
     X(CP_ST_DROP_RING,          "drop.ring")              \

@@ -118,11 +118,9 @@ CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc) { return classify(pc) >= 0; }
  * forms). Reads up to 7 code bytes before ret (in the same executable
  * mapping, checked). Filters stack words and stale frame slots that merely
  * point into code. */
-static CP_SIGSAFE bool is_call_site(uint64_t ret)
+static CP_SIGSAFE bool call_before(uint64_t ret)
 {
 #if defined(__x86_64__)
-    if (!cp_unwind_is_native(ret) || !cp_unwind_is_native(ret - 7))
-        return false;
     const uint8_t *r = (const uint8_t *)(uintptr_t)ret;
     return r[-5] == 0xE8 ||                                     /* call rel32 */
            (r[-2] == 0xFF && (r[-1] & 0xF8) == 0xD0) ||         /* call *%reg */
@@ -134,6 +132,16 @@ static CP_SIGSAFE bool is_call_site(uint64_t ret)
     (void)ret;
     return false;
 #endif
+}
+
+static CP_SIGSAFE bool is_call_site(uint64_t ret)
+{
+    return cp_unwind_is_native(ret) && cp_unwind_is_native(ret - 7) && call_before(ret);
+}
+
+CP_SIGSAFE bool cp_unwind_is_jit_call_site(uint64_t ret)
+{
+    return classify(ret) == 0 && classify(ret - 7) == 0 && call_before(ret);
 }
 
 CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64_t *pcs, int max,

@@ -61,6 +61,11 @@ CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc);
  * or anonymous code (the JVM's code cache: JIT code, interpreter, stubs). */
 CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc);
 
+/* Async-signal-safe. true if ret is a plausible return address into
+ * anonymous code (the code cache): the bytes before it are an x86-64 call
+ * instruction (the same encodings the native walk accepts). */
+CP_SIGSAFE bool cp_unwind_is_jit_call_site(uint64_t ret);
+
 /* Async-signal-safe, no allocation. Walks native frames from the signal
  * context ucontext (the handler's third argument). Writes up to max pcs,
  * leaf first, into pcs (return addresses after the first) and counts them

@@ -257,6 +257,11 @@ CP_SIGSAFE int32_t cp_vmstructs_in_vm(void)
     return atomic_load_explicit(&g_ready, memory_order_acquire) ? g_vs.in_vm : -1; /* as above */
 }
 
+CP_SIGSAFE int32_t cp_vmstructs_in_java(void)
+{
+    return atomic_load_explicit(&g_ready, memory_order_acquire) ? g_vs.in_java : -1; /* as above */
+}
+
 CP_SIGSAFE bool cp_vmstructs_anchor(JNIEnv *env, cp_vm_anchor_t *out)
 {
     if (!env || !atomic_load_explicit(&g_ready, memory_order_acquire)) /* pairs with install */
@@ -265,9 +270,11 @@ CP_SIGSAFE bool cp_vmstructs_anchor(JNIEnv *env, cp_vm_anchor_t *out)
     const char *a = jt + g_vs.thread_anchor;
     /* volatile: the VM writes these fields behind the compiler's back */
     out->state = *(const volatile int32_t *)(jt + g_vs.thread_state);
-    out->sp = *(const volatile uintptr_t *)(a + g_vs.anchor_sp);
+    out->sp_slot = (uintptr_t *)(a + g_vs.anchor_sp);
+    out->sp = *(const volatile uintptr_t *)out->sp_slot;
     out->pc_slot = (uintptr_t *)(a + g_vs.anchor_pc);
     out->pc = *(const volatile uintptr_t *)out->pc_slot;
-    out->fp = g_vs.anchor_fp >= 0 ? *(const volatile uintptr_t *)(a + g_vs.anchor_fp) : 0;
+    out->fp_slot = g_vs.anchor_fp >= 0 ? (uintptr_t *)(a + g_vs.anchor_fp) : NULL;
+    out->fp = out->fp_slot ? *(const volatile uintptr_t *)out->fp_slot : 0;
     return true;
 }

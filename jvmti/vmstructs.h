@@ -72,7 +72,9 @@ typedef struct cp_vmstructs {
 typedef struct cp_vm_anchor {
     int32_t state;               /* JavaThreadState */
     uintptr_t sp, pc, fp;        /* last_Java_sp/pc/fp (fp 0 when unknown) */
+    uintptr_t *sp_slot;          /* &_last_Java_sp */
     uintptr_t *pc_slot;          /* &_last_Java_pc */
+    uintptr_t *fp_slot;          /* &_last_Java_fp, NULL when unknown */
 } cp_vm_anchor_t;
 
 /* Pure: fills *out (OUT) from the tables. Returns 0 when every field and
@@ -115,7 +117,9 @@ CP_SIGSAFE bool cp_vmstructs_ready(void);
  * thread, from GetEnv). false when the offsets are not published. */
 CP_SIGSAFE bool cp_vmstructs_anchor(JNIEnv *env, cp_vm_anchor_t *out);
 
-/* The published in_vm constant (-1 if not ready). Async-signal-safe. */
+/* The published _thread_in_vm / _thread_in_Java constants (-1 if not
+ * ready). Async-signal-safe. */
 CP_SIGSAFE int32_t cp_vmstructs_in_vm(void);
+CP_SIGSAFE int32_t cp_vmstructs_in_java(void);
 
 #endif
