@@ -14,6 +14,14 @@
  *   stays put until clear); stack frame lists live in one flat uint32 pool
  *   (it may move when it grows: lookups are borrowed until the next intern).
  *
+ * Prefix tracking (optional, agent only): a fourth open-addressing table
+ * maps each distinct stack prefix (64-bit hash of frames[0..len), len) to
+ * the first stack that had it; a new stack looks up its prefixes from the
+ * longest down (every prefix of a known prefix is known, so the first hit
+ * that verifies is the longest) and records (ref, keep) per stack. Hash
+ * collisions are caught by comparing frames, at worst giving a shorter
+ * keep: the result is a size optimisation, never a correctness matter.
+ *
  * Invariants: count(table) == next id; every id < count is in the index
  * exactly once; index capacity >= 2 * count.
  *
@@ -51,6 +59,16 @@ typedef struct chunk {
     char          data[];
 } chunk_t;
 
+typedef struct pfx_ent {
+    uint64_t hash;       /* 0 = empty slot */
+    uint32_t stack;      /* first stack with this prefix */
+    uint32_t len;        /* prefix length, frames */
+} pfx_ent_t;
+
+typedef struct stack_ref {
+    uint32_t ref, keep;
+} stack_ref_t;
+
 struct cp_stack_dict {
     /* strings */
     str_ent_t *strs;     uint32_t n_strs, cap_strs;   index_t str_ix;
@@ -60,6 +78,10 @@ struct cp_stack_dict {
     /* stacks */
     stack_ent_t *stacks; uint32_t n_stacks, cap_stacks; index_t stack_ix;
     uint32_t *pool;      size_t   pool_len, pool_cap;
+    /* prefix tracking (cp_stack_dict_track_prefixes) */
+    bool        track;
+    stack_ref_t *refs;   uint32_t cap_refs;           /* per stack id */
+    pfx_ent_t  *pfx;     size_t   pfx_mask, n_pfx;    /* capacity pfx_mask + 1, or pfx NULL */
 };
 
 /* ---- hashing: 64-bit multiply-xorshift over 8-byte words, folded to 32 -- */
@@ -190,6 +212,8 @@ void cp_stack_dict_destroy(cp_stack_dict_t *d)
     free(d->stacks);
     free(d->stack_ix.slots);
     free(d->pool);
+    free(d->refs);
+    free(d->pfx);
     free(d);
 }
 
@@ -206,6 +230,9 @@ void cp_stack_dict_clear(cp_stack_dict_t *d)
         memset(d->frame_ix.slots, 0, index_cap(&d->frame_ix) * sizeof(uint32_t));
     if (d->stack_ix.slots)
         memset(d->stack_ix.slots, 0, index_cap(&d->stack_ix) * sizeof(uint32_t));
+    if (d->pfx)
+        memset(d->pfx, 0, (d->pfx_mask + 1) * sizeof(pfx_ent_t));
+    d->n_pfx = 0;
 }
 
 /* ---- strings -------------------------------------------------------------- */
@@ -324,6 +351,105 @@ int cp_stack_dict_intern_frame(cp_stack_dict_t *d, const cp_frame_t *f, uint32_t
     return 0;
 }
 
+/* ---- stack prefixes (optional) -------------------------------------------- */
+
+int cp_stack_dict_track_prefixes(cp_stack_dict_t *d)
+{
+    if (d->n_stacks)
+        return CP_ESTATE;
+    d->track = true;
+    return 0;
+}
+
+static inline uint64_t pfx_step(uint64_t h, uint32_t frame)
+{
+    return mix64(h ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)frame + 1)));
+}
+
+static int pfx_grow(cp_stack_dict_t *d)
+{
+    size_t cap = d->pfx ? d->pfx_mask + 1 : 0;
+    if ((d->n_pfx + 1) * 2 <= cap)
+        return 0;
+    size_t ncap = cap ? cap * 2 : 1024;
+    pfx_ent_t *np = calloc(ncap, sizeof *np);
+    if (!np)
+        return CP_ENOMEM;
+    for (size_t i = 0; i < cap; i++) {
+        if (!d->pfx[i].hash)
+            continue;
+        size_t j = d->pfx[i].hash & (ncap - 1);
+        while (np[j].hash)
+            j = (j + 1) & (ncap - 1);
+        np[j] = d->pfx[i];
+    }
+    free(d->pfx);
+    d->pfx = np;
+    d->pfx_mask = ncap - 1;
+    return 0;
+}
+
+/* Records (ref, keep) of the new stack nid and indexes its prefixes. On
+ * OOM the stack simply gets keep 0 (and fewer prefixes are indexed). */
+static void pfx_add(cp_stack_dict_t *d, uint32_t nid, const uint32_t *frames, uint32_t n)
+{
+    stack_ref_t r = {0, 0};
+    uint64_t hs[64];
+    uint64_t *h = n <= 64 ? hs : malloc((size_t)n * sizeof *h);
+    if (grow_array((void **)&d->refs, &d->cap_refs, nid + 1, sizeof(stack_ref_t)) != 0) {
+        free(h == hs ? NULL : h);
+        d->track = false;     /* refs can no longer be kept for every id */
+        return;
+    }
+    if (!h) {
+        d->refs[nid] = r;
+        return;
+    }
+    uint64_t x = 0x5354ac;
+    for (uint32_t k = 0; k < n; k++)
+        h[k] = (x = pfx_step(x, frames[k])) | 1;     /* never 0 (= empty slot) */
+    /* longest known prefix: frames[0..k+1) */
+    for (uint32_t k = n; k-- > 0 && d->pfx;) {
+        bool hit = false;
+        for (size_t i = h[k] & d->pfx_mask; d->pfx[i].hash; i = (i + 1) & d->pfx_mask) {
+            const pfx_ent_t *e = &d->pfx[i];
+            if (e->hash != h[k] || e->len != k + 1)
+                continue;
+            const stack_ent_t *se = &d->stacks[e->stack];
+            if (se->n >= k + 1 && memcmp(d->pool + se->off, frames, (size_t)(k + 1) * sizeof(uint32_t)) == 0) {
+                r = (stack_ref_t){e->stack, k + 1};
+                hit = true;
+                break;
+            }
+        }
+        if (hit)
+            break;
+    }
+    d->refs[nid] = r;
+    /* index the prefixes longer than the shared one (the shorter ones are known) */
+    for (uint32_t k = r.keep; k < n; k++) {
+        if (pfx_grow(d) != 0)
+            break;
+        size_t i = h[k] & d->pfx_mask;
+        while (d->pfx[i].hash)
+            i = (i + 1) & d->pfx_mask;
+        d->pfx[i] = (pfx_ent_t){h[k], nid, k + 1};
+        d->n_pfx++;
+    }
+    if (h != hs)
+        free(h);
+}
+
+void cp_stack_dict_stack_ref(const cp_stack_dict_t *d, uint32_t id, uint32_t *ref, uint32_t *keep)
+{
+    *ref = 0;
+    *keep = 0;
+    if (!d->track || id >= d->n_stacks || id >= d->cap_refs)
+        return;
+    *ref = d->refs[id].ref;
+    *keep = d->refs[id].keep;
+}
+
 /* ---- stacks --------------------------------------------------------------- */
 
 int cp_stack_dict_intern_stack(cp_stack_dict_t *d, const uint32_t *frames, uint32_t n, uint32_t *id)
@@ -376,6 +502,8 @@ int cp_stack_dict_intern_stack(cp_stack_dict_t *d, const uint32_t *frames, uint3
     while (d->stack_ix.slots[i])
         i = (i + 1) & mask;
     d->stack_ix.slots[i] = nid + 1;
+    if (d->track)
+        pfx_add(d, nid, d->pool + d->stacks[nid].off, n);
     *id = nid;
     return 0;
 }
@@ -423,5 +551,6 @@ size_t cp_stack_dict_memory(const cp_stack_dict_t *d)
            (size_t)d->cap_frames * (sizeof(cp_frame_t) + sizeof(uint32_t)) +
            (size_t)d->cap_stacks * sizeof(stack_ent_t) +
            d->pool_cap * sizeof(uint32_t) +
-           (index_cap(&d->str_ix) + index_cap(&d->frame_ix) + index_cap(&d->stack_ix)) * sizeof(uint32_t);
+           (index_cap(&d->str_ix) + index_cap(&d->frame_ix) + index_cap(&d->stack_ix)) * sizeof(uint32_t) +
+           (size_t)d->cap_refs * sizeof(stack_ref_t) + (d->pfx ? (d->pfx_mask + 1) * sizeof(pfx_ent_t) : 0);
 }

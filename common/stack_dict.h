@@ -64,6 +64,19 @@ const char       *cp_stack_dict_string(const cp_stack_dict_t *d, uint32_t id, si
 const cp_frame_t *cp_stack_dict_frame(const cp_stack_dict_t *d, uint32_t id);
 const uint32_t   *cp_stack_dict_stack(const cp_stack_dict_t *d, uint32_t id, uint32_t *n /* OUT */);
 
+/* Prefix tracking (agent side, for the wire's compact stacks): from now on
+ * every new stack also records the earlier stack sharing its longest
+ * prefix, so the encoder can send "the first `keep` frames of stack `ref`,
+ * then these". Costs one index entry (16 bytes at load 1/2: 32) per
+ * distinct stack prefix. Call before the first stack is interned; it
+ * survives cp_stack_dict_clear. Returns 0, CP_ESTATE if stacks exist. */
+int cp_stack_dict_track_prefixes(cp_stack_dict_t *d);
+/* The earlier stack (*ref < id) whose first *keep frames are the first
+ * frames of stack id, keep as large as any earlier stack allows (it may be
+ * the whole stack). *keep = 0 when none, or when prefixes are not tracked. */
+void cp_stack_dict_stack_ref(const cp_stack_dict_t *d, uint32_t id, uint32_t *ref /* OUT */,
+                             uint32_t *keep /* OUT */);
+
 uint32_t cp_stack_dict_strings(const cp_stack_dict_t *d);   /* count == next id */
 uint32_t cp_stack_dict_frames(const cp_stack_dict_t *d);
 uint32_t cp_stack_dict_stacks(const cp_stack_dict_t *d);

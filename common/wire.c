@@ -44,10 +44,12 @@
  * Thread: any; no global mutable state. Not signal-safe (allocates). */
 #include "wire.h"
 #include "error.h"
+#include "wire_zdict.h"
 
 #include <msgpack.h>
 #include <zlib.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,36 @@ const char *cp_wire_kind_name(int kind)
     return kind >= 1 && kind <= CP_MSG_KIND_MAX ? KIND_NAMES[kind] : "?";
 }
 
+static const struct { uint32_t bit; const char *name; } ENC_NAMES[] = {
+    {CP_WIRE_ENC_ZDICT1, "zdict1"},
+    {CP_WIRE_ENC_COMPACT1, "compact1"},
+};
+
+uint32_t cp_wire_enc_names(uint32_t enc, const char *names[8])
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < sizeof ENC_NAMES / sizeof ENC_NAMES[0] && n < 8; i++)
+        if (enc & ENC_NAMES[i].bit)
+            names[n++] = ENC_NAMES[i].name;
+    return n;
+}
+
+uint32_t cp_wire_enc_parse(const char *const *names, uint32_t n)
+{
+    uint32_t enc = 0;
+    for (uint32_t j = 0; names && j < n; j++)
+        for (size_t i = 0; i < sizeof ENC_NAMES / sizeof ENC_NAMES[0]; i++)
+            if (names[j] && !strcmp(names[j], ENC_NAMES[i].name))
+                enc |= ENC_NAMES[i].bit;
+    return enc;
+}
+
+/* Preset dictionaries a decoder knows, by zlib dictionary id. */
+static const cp_wire_zdict_t *zdict_by_id(uint32_t id)
+{
+    return id == cp_wire_zdict1.id ? &cp_wire_zdict1 : NULL;
+}
+
 /* ======================================================================
  * The layout: one table per kind
  * ====================================================================== */
@@ -93,6 +125,10 @@ typedef enum ftype {
     FT_VALUES,    /* flat [stack, type, value, ...] */
     FT_COUNTERS,  /* map str -> uint */
     FT_POINTS,    /* array of [series, t_ms, value] */
+    /* compact batch layout ("compact1"), alternatives to keys 7-9 */
+    FT_CFRAMES,   /* [first, [class d...], [method d...], [sig d...], [line d...], [kind...]] */
+    FT_CSTACKS,   /* [first, [[back, keep, frame, d...]...]] */
+    FT_CVALUES,   /* [[type, scale, [stack d, value/scale, ...]]...] */
 } ftype_t;
 
 #define F_REQ      0x01   /* decoder: CP_EMISSING if absent; encoder: CP_EINVAL if NULL */
@@ -125,6 +161,7 @@ static const field_t FIELDS_HELLO[] = {
     FLDN(11, FT_STRARR, 0, cp_hello_t, caps, n_caps),
     FLD(12, FT_STR, 0, cp_hello_t, token),
     FLD(13, FT_STR, 0, cp_hello_t, runtime),
+    FLDN(14, FT_STRARR, 0, cp_hello_t, enc, n_enc),
 };
 
 static const field_t FIELDS_WELCOME[] = {
@@ -133,6 +170,7 @@ static const field_t FIELDS_WELCOME[] = {
     FLD(3, FT_STR, 0, cp_welcome_t, session),
     FLD(4, FT_U64, 0, cp_welcome_t, last_seq),
     FLD(5, FT_U32, 0, cp_welcome_t, max_message),
+    FLDN(6, FT_STRARR, 0, cp_welcome_t, enc, n_enc),
 };
 
 /* Batch dictionary fields: off = first-id member, off_n = count member; the
@@ -149,6 +187,9 @@ static const field_t FIELDS_BATCH[] = {
     FLDN(9,  FT_VALUES, 0, cp_batch_t, values, n_values),
     FLDN(10, FT_COUNTERS, 0, cp_batch_t, counters, n_counters),
     FLDN(11, FT_POINTS, 0, cp_batch_t, points, n_points),
+    FLDD(12, FT_CFRAMES, cp_batch_t, frame_first, n_frames, "frames (compact)"),
+    FLDD(13, FT_CSTACKS, cp_batch_t, stack_first, n_stacks, "stacks (compact)"),
+    FLDN(14, FT_CVALUES, 0, cp_batch_t, values, n_values),
 };
 
 static const field_t FIELDS_ACK[] = {
@@ -184,7 +225,8 @@ static const layout_t LAYOUTS[] = {
 };
 
 /* Tuple shapes shared by both sides (minimum elements; extra ones are skipped). */
-enum { TYPE_TUPLE = 2, DELTA_TUPLE = 2, FRAME_TUPLE = 5, POINT_TUPLE = 3, VALUE_STRIDE = 3 };
+enum { TYPE_TUPLE = 2, DELTA_TUPLE = 2, FRAME_TUPLE = 5, POINT_TUPLE = 3, VALUE_STRIDE = 3,
+       CFRAMES_TUPLE = 6, CSTACK_MIN = 2, CVALUES_TUPLE = 3 };
 
 /* Minimum encoded bytes of one element, for the count-vs-bytes guard. */
 enum {
@@ -259,6 +301,10 @@ static int pack_cstr(msgpack_packer *pk, const char *s)
 /* Number of dictionary entries the encoder will send for a delta field. */
 static uint32_t enc_delta_count(const cp_batch_t *b, uint8_t type)
 {
+    if (type == FT_CFRAMES)
+        type = FT_DFRAMES;
+    else if (type == FT_CSTACKS)
+        type = FT_DSTACKS;
     if (!b->dict) {
         switch (type) {
         case FT_DSTRS:   return b->n_strs;
@@ -275,19 +321,143 @@ static uint32_t enc_delta_count(const cp_batch_t *b, uint8_t type)
     return count > first ? count - first : 0;
 }
 
-/* Is field f present (to be written) in struct s? Numbers always are. */
-static bool enc_present(const field_t *f, const void *s)
+/* Is field f present (to be written) in struct s? Numbers always are.
+ * compact: the batch goes in the compact layout (keys 12-14, not 7-9). */
+static bool enc_present(const field_t *f, const void *s, bool compact)
 {
     switch (f->type) {
     case FT_U32: case FT_U64: case FT_I32: case FT_BOOL:
         return true;
     case FT_STR:
         return CMEMBER(s, f->off, const char *) != NULL;
-    case FT_DSTRS: case FT_DFRAMES: case FT_DSTACKS:
+    case FT_DSTRS:
         return enc_delta_count((const cp_batch_t *)s, f->type) > 0;
+    case FT_DFRAMES: case FT_DSTACKS:
+        return !compact && enc_delta_count((const cp_batch_t *)s, f->type) > 0;
+    case FT_CFRAMES: case FT_CSTACKS:
+        return compact && enc_delta_count((const cp_batch_t *)s, f->type) > 0;
+    case FT_VALUES:
+        return !compact && CMEMBER(s, f->off_n, uint32_t) > 0;
+    case FT_CVALUES:
+        return compact && CMEMBER(s, f->off_n, uint32_t) > 0;
     default:
         return CMEMBER(s, f->off_n, uint32_t) > 0;
     }
+}
+
+/* ---- compact layout (compact1) ------------------------------------------ */
+
+/* key 12: frames as five columns; ids and lines as differences from the
+ * previous frame's (the first from 0), kinds as they are. */
+static int enc_cframes(msgpack_packer *pk, const cp_batch_t *b)
+{
+    uint32_t n = enc_delta_count(b, FT_DFRAMES), first = b->frame_first;
+    PK(msgpack_pack_array(pk, CFRAMES_TUPLE));
+    PK(msgpack_pack_uint32(pk, first));
+    for (int col = 0; col < 5; col++) {
+        PK(msgpack_pack_array(pk, n));
+        int64_t prev = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            const cp_frame_t *fr = b->dict ? cp_stack_dict_frame(b->dict, first + i) : &b->frames[i];
+            int64_t v = col == 3 ? (int64_t)fr->line
+                      : (int64_t)(col == 0 ? fr->class_id : col == 1 ? fr->method_id : fr->sig_id);
+            if (col == 4) {
+                PK(msgpack_pack_uint8(pk, fr->kind));
+            } else {
+                PK(msgpack_pack_int64(pk, v - prev));
+                prev = v;
+            }
+        }
+    }
+    return 0;
+}
+
+/* key 13: each stack as [back, keep, frame, d, d...]: the first `keep`
+ * frames of stack (own id - back), then the rest with the first frame id
+ * as is and each next one as the difference from the one before. back 0:
+ * no reference (keep 0). */
+static int enc_cstacks(msgpack_packer *pk, const cp_batch_t *b)
+{
+    uint32_t n = enc_delta_count(b, FT_DSTACKS), first = b->stack_first;
+    PK(msgpack_pack_array(pk, DELTA_TUPLE));
+    PK(msgpack_pack_uint32(pk, first));
+    PK(msgpack_pack_array(pk, n));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t id = first + i, ref = 0, keep = 0, k;
+        const uint32_t *fr;
+        if (b->dict) {
+            fr = cp_stack_dict_stack(b->dict, id, &k);
+            cp_stack_dict_stack_ref(b->dict, id, &ref, &keep);
+            if (keep > k || (keep && ref >= id))
+                keep = 0;           /* cannot happen; stay correct anyway */
+            fr += keep;
+            k -= keep;
+        } else {
+            fr = b->stacks[i].frames;
+            k = b->stacks[i].n;
+            keep = b->stacks[i].keep;
+            ref = b->stacks[i].ref;
+            if ((!fr && k) || (keep && ref >= id))
+                return CP_EINVAL;
+        }
+        PK(msgpack_pack_array(pk, CSTACK_MIN + k));
+        PK(msgpack_pack_uint32(pk, keep ? id - ref : 0));
+        PK(msgpack_pack_uint32(pk, keep));
+        for (uint32_t j = 0; j < k; j++) {
+            if (j == 0)
+                PK(msgpack_pack_uint32(pk, fr[0]));
+            else
+                PK(msgpack_pack_int64(pk, (int64_t)fr[j] - (int64_t)fr[j - 1]));
+        }
+    }
+    return 0;
+}
+
+static int cmp_value(const void *a, const void *b)
+{
+    const cp_wire_value_t *x = a, *y = b;
+    if (x->type != y->type)
+        return x->type < y->type ? -1 : 1;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    return 0;
+}
+
+/* key 14: values grouped by type, [type, scale, [stack, v, dstack, v...]]
+ * sorted by stack (stack ids as differences, >= 0), each value divided by
+ * the group's scale: the largest power of ten dividing all of its values
+ * (lossless; an agent that rounds ns to us gets scale 1000). */
+static int enc_cvalues(msgpack_packer *pk, const cp_batch_t *b)
+{
+    uint32_t n = b->n_values;
+    cp_wire_value_t *v = malloc((size_t)n * sizeof *v);
+    if (!v)
+        return CP_ENOMEM;
+    memcpy(v, b->values, (size_t)n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_value);
+    uint32_t groups = 0;
+    for (uint32_t i = 0; i < n; i++)
+        groups += i == 0 || v[i].type != v[i - 1].type;
+    int rc = CP_ENOMEM;
+    if (msgpack_pack_array(pk, groups))
+        goto out;
+    for (uint32_t i = 0, j; i < n; i = j) {
+        uint64_t scale = 1000000000ull;
+        for (j = i; j < n && v[j].type == v[i].type; j++)
+            while (scale > 1 && v[j].value % scale)
+                scale /= 10;
+        if (msgpack_pack_array(pk, CVALUES_TUPLE) || msgpack_pack_uint32(pk, v[i].type) ||
+            msgpack_pack_uint64(pk, scale) || msgpack_pack_array(pk, 2 * (j - i)))
+            goto out;
+        for (uint32_t k = i; k < j; k++)
+            if (msgpack_pack_uint32(pk, k == i ? v[k].stack : v[k].stack - v[k - 1].stack) ||
+                msgpack_pack_uint64(pk, v[k].value / scale))
+                goto out;
+    }
+    rc = 0;
+out:
+    free(v);
+    return rc;
 }
 
 static int enc_frame(msgpack_packer *pk, const cp_frame_t *fr)
@@ -339,8 +509,8 @@ static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type)
                 const uint32_t *fr = cp_stack_dict_stack(b->dict, first + i, &k);
                 rc = enc_stack(pk, fr, k);
             } else {
-                if (!b->stacks[i].frames && b->stacks[i].n)
-                    return CP_EINVAL;
+                if ((!b->stacks[i].frames && b->stacks[i].n) || b->stacks[i].keep)
+                    return CP_EINVAL;     /* references need the compact layout */
                 rc = enc_stack(pk, b->stacks[i].frames, b->stacks[i].n);
             }
             break;
@@ -353,6 +523,7 @@ static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type)
 
 static int enc_field(msgpack_packer *pk, const field_t *f, const void *s)
 {
+    const cp_batch_t *cb = s;
     uint32_t n = f->off_n ? CMEMBER(s, f->off_n, uint32_t) : 0;
     int rc;
     switch (f->type) {
@@ -403,6 +574,18 @@ static int enc_field(msgpack_packer *pk, const field_t *f, const void *s)
             return CP_EINVAL;
         return enc_delta(pk, b, f->type);
     }
+    case FT_CFRAMES:
+        if (!cb->dict && !cb->frames)
+            return CP_EINVAL;
+        return enc_cframes(pk, cb);
+    case FT_CSTACKS:
+        if (!cb->dict && !cb->stacks)
+            return CP_EINVAL;
+        return enc_cstacks(pk, cb);
+    case FT_CVALUES:
+        if (!cb->values)
+            return CP_EINVAL;
+        return enc_cvalues(pk, cb);
     case FT_VALUES: {
         const cp_wire_value_t *v = CMEMBER(s, f->off, const cp_wire_value_t *);
         if (!v || n > UINT32_MAX / VALUE_STRIDE)
@@ -437,7 +620,13 @@ static int enc_field(msgpack_packer *pk, const field_t *f, const void *s)
             if ((rc = pack_cstr(pk, p[i].series)))
                 return rc;
             PK(msgpack_pack_uint64(pk, p[i].t_ms));
-            PK(msgpack_pack_double(pk, p[i].value));
+            /* an integral value goes as an int (1-9 bytes, not 9): every
+             * decoder reads any int as a float field */
+            double pv = p[i].value;
+            if (pv >= -9.2e18 && pv <= 9.2e18 && pv == (double)(int64_t)pv && !(pv == 0 && signbit(pv)))
+                PK(msgpack_pack_int64(pk, (int64_t)pv));
+            else
+                PK(msgpack_pack_double(pk, pv));
         }
         return 0;
     }
@@ -470,10 +659,49 @@ static int validate(const cp_msg_t *m, bool refs, const cp_wire_limits_t *lim, e
     }
 }
 
+/* Deflates src into out (appending), with the preset dictionary zd if
+ * not NULL (the stream then carries its id; RFC 1950 FDICT). */
+static int deflate_into(const uint8_t *src, size_t n, int level, const cp_wire_zdict_t *zd, cp_buf_t *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (deflateInit(&zs, level) != Z_OK)
+        return CP_ENOMEM;
+    int rc = CP_EZLIB;
+    if (zd && deflateSetDictionary(&zs, zd->data, (uInt)zd->len) != Z_OK)
+        goto out;
+    size_t bound = deflateBound(&zs, (uLong)n) + 16;    /* + room for the dictionary id */
+    if ((rc = cp_buf_reserve(out, bound)) != 0)
+        goto out;
+    zs.next_in = (Bytef *)(src ? src : (const uint8_t *)"");
+    zs.avail_in = (uInt)n;
+    zs.next_out = out->data + out->len;
+    zs.avail_out = (uInt)bound;
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
+        rc = CP_EZLIB;
+        goto out;
+    }
+    out->len += bound - zs.avail_out;
+    rc = 0;
+out:
+    deflateEnd(&zs);
+    return rc;
+}
+
 int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out)
 {
-    if (!m || !out || m->kind < 1 || m->kind > CP_MSG_KIND_MAX || zlib_level < 0 || zlib_level > 9)
+    cp_wire_encopt_t o = {zlib_level, 0};
+    return cp_wire_encode_ex(m, &o, out);
+}
+
+int cp_wire_encode_ex(const cp_msg_t *m, const cp_wire_encopt_t *opt, cp_buf_t *out)
+{
+    int zlib_level = opt ? opt->zlib_level : 0;
+    uint32_t enc = opt ? opt->enc : 0;
+    if (!m || !out || m->kind < 1 || m->kind > CP_MSG_KIND_MAX || zlib_level < 0 || zlib_level > 9 ||
+        (enc & ~CP_WIRE_ENC_ALL) || ((enc & CP_WIRE_ENC_ZDICT1) && !zlib_level))
         return CP_EINVAL;
+    bool compact = (enc & CP_WIRE_ENC_COMPACT1) && m->kind == CP_MSG_BATCH;
     /* A copy (the union is small) so proto 0 can mean "this version". */
     cp_msg_t mc = *m;
     if (mc.kind == CP_MSG_HELLO && mc.u.hello.proto == 0)
@@ -520,13 +748,13 @@ int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out)
 
     uint32_t nkeys = 0;
     for (uint32_t i = 0; i < L->n; i++)
-        nkeys += enc_present(&L->f[i], s);
+        nkeys += enc_present(&L->f[i], s, compact);
     rc = CP_ENOMEM;
     if (msgpack_pack_map(&pk, nkeys) != 0)
         goto fail;
     for (uint32_t i = 0; i < L->n; i++) {
         const field_t *f = &L->f[i];
-        if (!enc_present(f, s))
+        if (!enc_present(f, s, compact))
             continue;
         rc = CP_ENOMEM;
         if (msgpack_pack_uint8(&pk, f->key) != 0)
@@ -540,18 +768,9 @@ int cp_wire_encode(const cp_msg_t *m, int zlib_level, cp_buf_t *out)
         rc = CP_ETOOBIG;
         goto fail;
     }
-    if (zlib_level) {
-        uLongf bound = compressBound((uLong)raw);
-        if ((rc = cp_buf_reserve(out, bound)) != 0)
-            goto fail;
-        uLongf zlen = bound;
-        if (compress2(out->data + out->len, &zlen, scratch.data ? scratch.data : (const Bytef *)"",
-                      (uLong)raw, zlib_level) != Z_OK) {
-            rc = CP_EZLIB;
-            goto fail;
-        }
-        out->len += zlen;
-    }
+    if (zlib_level && (rc = deflate_into(scratch.data, raw, zlib_level,
+                                         (enc & CP_WIRE_ENC_ZDICT1) ? &cp_wire_zdict1 : NULL, out)) != 0)
+        goto fail;
     uint8_t *h = out->data + start;
     h[8] = (uint8_t)(raw >> 24);
     h[9] = (uint8_t)(raw >> 16);
@@ -1074,12 +1293,209 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
             for (uint32_t j = 0; j < k; j++)
                 if ((rc = rd_u32(r, &fr[j])))
                     return where(&r->e, rc, "stack %u: frame %u", first + i, j);
-            a[i].frames = k ? fr : NULL;
-            a[i].n = k;
+            a[i] = (cp_wire_stack_t){k ? fr : NULL, k, 0, 0};
         }
         b->stack_first = first; b->stacks = a; b->n_stacks = n;
     }
     return rd_skip_n(r, tn - DELTA_TUPLE);
+}
+
+/* Signed difference, as any msgpack int. */
+static int rd_s64(rd_t *r, int64_t *v)
+{
+    uint64_t u;
+    bool neg;
+    int rc = rd_int(r, &u, v, &neg);
+    if (rc)
+        return rc;
+    if (!neg && u > INT64_MAX)
+        return fail(&r->e, CP_ERANGE, "%llu does not fit in int64", (unsigned long long)u);
+    return 0;
+}
+
+/* key 12: [first, class[], method[], sig[], line[], kind[]], equal lengths. */
+static int dec_cframes(rd_t *r, cp_batch_t *b)
+{
+    uint32_t tn, n = 0, first;
+    int rc;
+    if ((rc = rd_tuple(r, CFRAMES_TUPLE, MIN_ANY, &tn, "frames")))
+        return rc;
+    if ((rc = rd_u32(r, &first)))
+        return where(&r->e, rc, "first id");
+    static const char *const col_name[5] = {"class", "method", "sig", "line", "kind"};
+    cp_frame_t *a = NULL;
+    for (int col = 0; col < 5; col++) {
+        uint32_t k;
+        if ((rc = rd_container(r, false, MIN_ANY, &k)))
+            return where(&r->e, rc, "%s column", col_name[col]);
+        if (col == 0) {
+            n = k;
+            if (n > r->lim->max_dict || (uint64_t)first + n > r->lim->max_dict)
+                return fail(&r->e, CP_ELIMIT, "ids up to %llu over the dictionary limit of %u",
+                            (unsigned long long)first + n, r->lim->max_dict);
+            /* 5 columns of >= 1 byte per frame must still fit */
+            if ((uint64_t)n * 4 > left(r))
+                return fail(&r->e, CP_ETRUNC, "claims %u frames, only %zu bytes left", n, left(r));
+            a = rd_alloc(r, n, sizeof *a);
+            if (!a && n)
+                return mem_fail(r);
+            if (n)
+                memset(a, 0, (size_t)n * sizeof *a);
+        } else if (k != n) {
+            return fail(&r->e, CP_ETYPE, "%s column has %u elements, class column %u", col_name[col], k, n);
+        }
+        int64_t prev = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            cp_frame_t *fr = &a[i];
+            if (col == 4) {
+                uint32_t kind;
+                if ((rc = rd_u32(r, &kind)))
+                    return where(&r->e, rc, "frame %u: kind", first + i);
+                if (kind > CP_FRAME_KIND_MAX)
+                    return fail(&r->e, CP_ERANGE, "frame %u: kind %u is not a cp_frame_kind_t", first + i, kind);
+                fr->kind = (uint8_t)kind;
+                continue;
+            }
+            int64_t d;
+            if ((rc = rd_s64(r, &d)))
+                return where(&r->e, rc, "frame %u: %s", first + i, col_name[col]);
+            /* prev and d both fit in int64; the sum is checked per column */
+            if ((d > 0 && prev > INT64_MAX - d) || (d < 0 && prev < INT64_MIN - d))
+                return fail(&r->e, CP_ERANGE, "frame %u: %s overflows", first + i, col_name[col]);
+            int64_t v = prev + d;
+            prev = v;
+            if (col == 3) {
+                if (v < INT32_MIN || v > INT32_MAX)
+                    return fail(&r->e, CP_ERANGE, "frame %u: line %lld does not fit in int32", first + i, (long long)v);
+                fr->line = (int32_t)v;
+            } else {
+                if (v < 0 || v > UINT32_MAX)
+                    return fail(&r->e, CP_ERANGE, "frame %u: %s id %lld out of range", first + i, col_name[col],
+                                (long long)v);
+                if (col == 0) fr->class_id = (uint32_t)v;
+                else if (col == 1) fr->method_id = (uint32_t)v;
+                else fr->sig_id = (uint32_t)v;
+            }
+        }
+    }
+    b->frame_first = first; b->frames = a; b->n_frames = n;
+    return rd_skip_n(r, tn - CFRAMES_TUPLE);
+}
+
+/* key 13: [first, [[back, keep, frame, d...]...]]. */
+static int dec_cstacks(rd_t *r, cp_batch_t *b)
+{
+    uint32_t tn, n, first;
+    int rc;
+    if ((rc = rd_tuple(r, DELTA_TUPLE, MIN_ANY, &tn, "stacks")))
+        return rc;
+    if ((rc = rd_u32(r, &first)))
+        return where(&r->e, rc, "first id");
+    if ((rc = rd_container(r, false, 3, &n)))     /* each stack: header + back + keep */
+        return rc;
+    if (n > r->lim->max_dict || (uint64_t)first + n > r->lim->max_dict)
+        return fail(&r->e, CP_ELIMIT, "ids up to %llu over the dictionary limit of %u",
+                    (unsigned long long)first + n, r->lim->max_dict);
+    cp_wire_stack_t *a = rd_alloc(r, n, sizeof *a);
+    if (!a && n)
+        return mem_fail(r);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k, back, keep, id = first + i;
+        if ((rc = rd_tuple(r, CSTACK_MIN, MIN_ANY, &k, "stack")))
+            return where(&r->e, rc, "stack %u", id);
+        if ((rc = rd_u32(r, &back)))
+            return where(&r->e, rc, "stack %u: back", id);
+        if ((rc = rd_u32(r, &keep)))
+            return where(&r->e, rc, "stack %u: keep", id);
+        if (back > id)
+            return fail(&r->e, CP_EDANGLING, "stack %u: refers %u stacks back, before stack 0", id, back);
+        if (!back != !keep)
+            return fail(&r->e, CP_ERANGE, "stack %u: back %u with keep %u (both 0 or neither)", id, back, keep);
+        k -= CSTACK_MIN;
+        if (k > r->lim->max_depth || keep > r->lim->max_depth - k)
+            return fail(&r->e, CP_ELIMIT, "stack %u: %u + %u frames over the depth limit of %u",
+                        id, keep, k, r->lim->max_depth);
+        uint32_t *fr = rd_alloc(r, k, sizeof *fr);
+        if (!fr && k)
+            return mem_fail(r);
+        int64_t prev = 0;
+        for (uint32_t j = 0; j < k; j++) {
+            int64_t d;
+            if ((rc = rd_s64(r, &d)))
+                return where(&r->e, rc, "stack %u: frame %u", id, j);
+            if ((d > 0 && prev > INT64_MAX - d) || (d < 0 && prev < INT64_MIN - d) ||
+                prev + d < 0 || prev + d > UINT32_MAX)
+                return fail(&r->e, CP_ERANGE, "stack %u: frame %u: id out of range", id, j);
+            prev += d;
+            fr[j] = (uint32_t)prev;
+        }
+        a[i] = (cp_wire_stack_t){k ? fr : NULL, k, keep, keep ? id - back : 0};
+    }
+    b->stack_first = first; b->stacks = a; b->n_stacks = n;
+    return rd_skip_n(r, tn - DELTA_TUPLE);
+}
+
+/* key 14: [[type, scale, [stack d, value, ...]]...]. Two passes: count,
+ * then decode into one array. */
+static int dec_cvalues(rd_t *r, cp_batch_t *b)
+{
+    uint32_t g;
+    int rc;
+    if ((rc = rd_container(r, false, MIN_ANY, &g)))
+        return rc;
+    const uint8_t *start = r->p;
+    uint64_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        cp_wire_value_t *v = NULL;
+        if (pass == 1) {
+            r->p = start;
+            v = rd_alloc(r, (size_t)total, sizeof *v);
+            if (!v && total)
+                return mem_fail(r);
+            b->values = v;
+            b->n_values = (uint32_t)total;
+        }
+        uint64_t o = 0;
+        for (uint32_t i = 0; i < g; i++) {
+            uint32_t tn, type, k;
+            uint64_t scale;
+            if ((rc = rd_tuple(r, CVALUES_TUPLE, MIN_ANY, &tn, "value group")) ||
+                (rc = rd_u32(r, &type)) || (rc = rd_u64(r, &scale)))
+                return where(&r->e, rc, "value group %u", i);
+            if (scale == 0)
+                return fail(&r->e, CP_ERANGE, "value group %u: scale 0", i);
+            if ((rc = rd_container(r, false, MIN_ANY, &k)))
+                return where(&r->e, rc, "value group %u", i);
+            if (k % 2)
+                return fail(&r->e, CP_ETYPE, "value group %u: %u elements, not pairs", i, k);
+            if (pass == 0) {
+                total += k / 2;
+                if (total * VALUE_STRIDE > r->lim->max_count)
+                    return fail(&r->e, CP_ELIMIT, "%llu values over the limit of %u",
+                                (unsigned long long)total, r->lim->max_count / VALUE_STRIDE);
+                if ((rc = rd_skip_n(r, k)))
+                    return where(&r->e, rc, "value group %u", i);
+            } else {
+                uint64_t stack = 0;
+                for (uint32_t j = 0; j < k / 2; j++, o++) {
+                    uint32_t d;
+                    uint64_t val;
+                    if ((rc = rd_u32(r, &d)) || (rc = rd_u64(r, &val)))
+                        return where(&r->e, rc, "value group %u: value %u", i, j);
+                    stack += d;
+                    if (stack > UINT32_MAX)
+                        return fail(&r->e, CP_ERANGE, "value group %u: value %u: stack id over 32 bits", i, j);
+                    if (val > UINT64_MAX / scale)
+                        return fail(&r->e, CP_ERANGE, "value group %u: value %u: %llu x %llu overflows", i, j,
+                                    (unsigned long long)val, (unsigned long long)scale);
+                    v[o] = (cp_wire_value_t){(uint32_t)stack, type, val * scale};
+                }
+            }
+            if ((rc = rd_skip_n(r, tn - CVALUES_TUPLE)))
+                return where(&r->e, rc, "value group %u", i);
+        }
+    }
+    return 0;
 }
 
 static int dec_field(rd_t *r, const field_t *f, void *s)
@@ -1145,6 +1561,9 @@ static int dec_field(rd_t *r, const field_t *f, void *s)
     }
     case FT_DSTRS: case FT_DFRAMES: case FT_DSTACKS:
         return dec_delta(r, f, s);
+    case FT_CFRAMES: return dec_cframes(r, s);
+    case FT_CSTACKS: return dec_cstacks(r, s);
+    case FT_CVALUES: return dec_cvalues(r, s);
     case FT_VALUES: {
         if ((rc = rd_container(r, false, MIN_ANY, &n)))
             return rc;
@@ -1275,6 +1694,12 @@ static int dec_payload(rd_t *r, cp_msg_t *m)
         }
         if (seen & (1ull << f->key))
             return fail(&r->e, CP_EMSGPACK, "%s key %u (%s): appears twice", kn, f->key, f->name);
+        /* batch keys 12-14 are the compact forms of 7-9: one of each pair */
+        if (m->kind == CP_MSG_BATCH && f->key >= 7 && f->key <= 14 && f->key != 10 && f->key != 11) {
+            unsigned twin = f->key <= 9 ? f->key + 5u : f->key - 5u;
+            if (seen & (1ull << twin))
+                return fail(&r->e, CP_EMSGPACK, "%s key %u (%s): key %u says the same", kn, f->key, f->name, twin);
+        }
         if (left(r) && *r->p == 0xc0) {     /* nil = absent */
             r->p++;
             continue;
@@ -1387,6 +1812,18 @@ static int inflate_payload(const uint8_t *src, size_t n, uint32_t plen, uint8_t 
             break;
         if (zr == Z_OK)
             continue;
+        if (zr == Z_NEED_DICT) {    /* zs.adler holds the stream's dictionary id */
+            const cp_wire_zdict_t *zd = zdict_by_id((uint32_t)zs.adler);
+            if (!zd) {
+                rc = fail(e, CP_EZLIB, "zlib: unknown preset dictionary 0x%08lx", (unsigned long)zs.adler);
+                goto out;
+            }
+            if (inflateSetDictionary(&zs, zd->data, (uInt)zd->len) != Z_OK) {
+                rc = fail(e, CP_EZLIB, "zlib: preset dictionary %s refused", zd->name);
+                goto out;
+            }
+            continue;
+        }
         if (zr == Z_BUF_ERROR && zs.avail_out == 0)
             continue;            /* needs more room: grow */
         if (zr == Z_BUF_ERROR) { /* needs more input and there is none */
@@ -1593,8 +2030,25 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
     size_t add_chars = 0, add_pool = 0;
     for (uint32_t i = 0; i < b->n_strs; i++)
         add_chars += (size_t)b->strs[i].len + 1;
-    for (uint32_t i = 0; i < b->n_stacks; i++)
-        add_pool += b->stacks[i].n;
+    for (uint32_t i = 0; i < b->n_stacks; i++) {
+        /* a reference (compact layout) takes the first `keep` frames of an
+         * earlier stack: known here, or earlier in this batch */
+        const cp_wire_stack_t *s = &b->stacks[i];
+        if (s->keep) {
+            uint32_t rn;
+            if (s->ref >= nk + i)
+                return fail(&e, CP_EDANGLING, "batch key 13: stack %u: refers to stack %u, not defined before it",
+                            nk + i, s->ref);
+            rn = s->ref < nk ? d->stacks[s->ref].n : b->stacks[s->ref - nk].keep + b->stacks[s->ref - nk].n;
+            if (s->keep > rn)
+                return fail(&e, CP_ERANGE, "batch key 13: stack %u: keeps %u frames of stack %u, which has %u",
+                            nk + i, s->keep, s->ref, rn);
+            if (s->n > d->lim.max_depth || s->keep > d->lim.max_depth - s->n)
+                return fail(&e, CP_ELIMIT, "batch key 13: stack %u: %u frames over the depth limit of %u",
+                            nk + i, s->keep + s->n, d->lim.max_depth);
+        }
+        add_pool += (size_t)s->keep + s->n;
+    }
     size_t bytes = (nchars + add_chars) + (npool + add_pool) * sizeof(uint32_t) +
                    (size_t)ns2 * sizeof(wstr_t) + (size_t)nf2 * sizeof(cp_frame_t) +
                    (size_t)nk2 * sizeof(wstack_t);
@@ -1641,10 +2095,14 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
     d->n_frames += b->n_frames;
     for (uint32_t i = 0; i < b->n_stacks; i++) {
         const cp_wire_stack_t *s = &b->stacks[i];
+        size_t off = d->n_pool;
+        if (s->keep)     /* the ref is committed already (earlier id); pool has room */
+            memcpy(d->pool + d->n_pool, d->pool + d->stacks[s->ref].off, (size_t)s->keep * sizeof(uint32_t));
+        d->n_pool += s->keep;
         if (s->n)
             memcpy(d->pool + d->n_pool, s->frames, (size_t)s->n * sizeof(uint32_t));
-        d->stacks[d->n_stacks++] = (wstack_t){ d->n_pool, s->n };
         d->n_pool += s->n;
+        d->stacks[d->n_stacks++] = (wstack_t){ off, s->keep + s->n };
     }
     return 0;
 }

@@ -81,6 +81,9 @@ typedef struct cp_hello {
     uint32_t        n_caps;
     const char     *token;          /* key 12 str: auth token, "" if none */
     const char     *runtime;        /* key 13 str: "jvm" (room for "python" workers later) */
+    const char *const *enc;         /* key 14 array of str: batch encodings this agent can send
+                                       (CP_WIRE_ENC_*: "zdict1", "compact1") */
+    uint32_t        n_enc;
 } cp_hello_t;
 
 typedef struct cp_welcome {
@@ -90,6 +93,9 @@ typedef struct cp_welcome {
     uint64_t    last_seq;           /* key 4 uint: highest seq already durable for this instance, 0 = none;
                                        the agent drops buffered batches with seq <= last_seq */
     uint32_t    max_message;        /* key 5 uint: largest message the relay accepts, bytes */
+    const char *const *enc;         /* key 6 array of str: the hello's encodings this relay
+                                       accepts; the agent uses only these (none if absent) */
+    uint32_t    n_enc;
 } cp_welcome_t;
 
 /* Standard sample type names and units (cp_sample_type_t.name / .unit):
@@ -100,9 +106,17 @@ typedef struct cp_sample_type {
     const char *unit;
 } cp_sample_type_t;
 
-typedef struct cp_wire_stack {   /* frame ids, root first */
+/* One stack of a dictionary delta: frame ids, root first. In the compact
+ * layout (key 13) a stack may start with the first `keep` frames of an
+ * earlier stack `ref` (an id below its own, from this batch or an earlier
+ * one); `frames` then holds only the rest. keep == 0: frames is the whole
+ * stack and ref is unused. The decoder leaves references as they are: the
+ * receiver's dictionary resolves them (cp_wire_dict_apply, relay store). */
+typedef struct cp_wire_stack {
     const uint32_t *frames;
     uint32_t        n;
+    uint32_t        keep;        /* frames taken from stack `ref` before `frames` */
+    uint32_t        ref;
 } cp_wire_stack_t;
 
 typedef struct cp_wire_value {
@@ -137,7 +151,13 @@ typedef struct cp_batch {
     uint32_t str_first;    const cp_str_t        *strs;   uint32_t n_strs;
     uint32_t frame_first;  const cp_frame_t      *frames; uint32_t n_frames;
     uint32_t stack_first;  const cp_wire_stack_t *stacks; uint32_t n_stacks;
-    /* key 9: flat array [stack, type, value, stack, type, value, ...] */
+    /* key 9: flat array [stack, type, value, stack, type, value, ...]
+     * Compact layout ("compact1", chosen by the encoder option, accepted
+     * by every decoder): key 12 frames as delta-coded columns, key 13
+     * stacks as (reference to an earlier stack's prefix + delta-coded
+     * rest), key 14 values grouped by type, sorted by stack, delta-coded,
+     * with a per-type scale. Decoded into the same arrays as keys 7-9;
+     * a batch carries keys 7/12, 8/13 or 9/14, never both of a pair. */
     const cp_wire_value_t *values; uint32_t n_values;
     /* key 10: map str -> uint */
     const cp_counter_t *counters;   uint32_t n_counters;
@@ -201,6 +221,33 @@ typedef struct cp_wire_limits {
 } cp_wire_limits_t;
 
 extern const cp_wire_limits_t cp_wire_default_limits;
+
+/* Batch encodings beyond the v1 layout, negotiated per connection: the
+ * agent lists the ones it can send in hello key 14, the relay answers the
+ * ones it accepts in welcome key 6, the agent then uses only those.
+ * Decoders accept all of them whatever was negotiated. */
+#define CP_WIRE_ENC_ZDICT1   0x01u  /* "zdict1": zlib streams use the preset dictionary
+                                       cp_wire_zdict1 (wire_zdict.h) */
+#define CP_WIRE_ENC_COMPACT1 0x02u  /* "compact1": batch keys 12-14 instead of 7-9 */
+#define CP_WIRE_ENC_ALL      0x03u
+
+/* Names <-> bits. cp_wire_enc_names fills names[] (room for 8) and returns
+ * their count; cp_wire_enc_parse ignores names it does not know. */
+uint32_t cp_wire_enc_names(uint32_t enc, const char *names[8]);
+uint32_t cp_wire_enc_parse(const char *const *names, uint32_t n);
+
+typedef struct cp_wire_encopt {
+    int      zlib_level;   /* 0 = uncompressed, 1..9 = deflate */
+    uint32_t enc;          /* CP_WIRE_ENC_* to use (ZDICT1 needs zlib_level > 0) */
+} cp_wire_encopt_t;
+
+/* cp_wire_encode with encodings: as below; with CP_WIRE_ENC_COMPACT1 a
+ * batch's frames, stacks and values go as keys 12-14 (stack references
+ * are taken from batch.dict when it tracks prefixes, see
+ * cp_stack_dict_track_prefixes; values must then hold each (stack, type)
+ * once); with CP_WIRE_ENC_ZDICT1 the zlib stream uses the preset
+ * dictionary. Lossless: the decoder gives back the same values. */
+int cp_wire_encode_ex(const cp_msg_t *m, const cp_wire_encopt_t *opt, cp_buf_t *out);
 
 /* Appends one encoded message to out (after whatever out holds, so a caller
  * can leave LWS_PRE bytes of headroom first). zlib_level: 0 = store the
