@@ -231,6 +231,29 @@ static void live_event(void *ud, const cp_store_event_t *e)
     (void)ud;
 }
 
+/* Batch encodings this relay accepts (docs/protocol.md "Encodings"): every
+ * one the wire library decodes; env CPROF_RELAY_ENC (comma-separated names,
+ * or "none") narrows the list, so tests can play an older relay. */
+static uint32_t relay_encodings(void)
+{
+    static int cached = -1;
+    if (cached >= 0)
+        return (uint32_t)cached;
+    const char *env = getenv("CPROF_RELAY_ENC");
+    uint32_t enc = CP_WIRE_ENC_ALL;
+    if (env) {
+        char buf[256];
+        const char *names[16];
+        uint32_t n = 0;
+        snprintf(buf, sizeof buf, "%s", env);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
+            names[n++] = t;
+        enc = cp_wire_enc_parse(names, n);
+    }
+    cached = (int)enc;
+    return enc;
+}
+
 /* Processes one message job inside the open transaction. Returns CP_EDB if
  * the transaction is broken (caller rolls back the whole group). */
 static int process_msg(ijob_t *j, int64_t now)
@@ -283,11 +306,17 @@ static int process_msg(ijob_t *j, int64_t now)
         w.u.welcome.session = session;
         w.u.welcome.last_seq = last;
         w.u.welcome.max_message = (uint32_t)cp__relay.cfg.limits.max_message;
+        /* batch encodings: those of the hello's this relay accepts (all it
+         * knows, unless CPROF_RELAY_ENC narrows them, for interop tests) */
+        const char *enc_names[8];
+        uint32_t enc = cp_wire_enc_parse(h->enc, h->n_enc) & relay_encodings();
+        w.u.welcome.enc = enc_names;
+        w.u.welcome.n_enc = cp_wire_enc_names(enc, enc_names);
         reply_msg(d, &w);
         cp__relay.stats.agents_now++;
         if (cp__relay.cfg.verbose)
-            cp__log("ingest: hello app=%s instance=%s host=%s pid=%u last_seq=%" PRIu64, h->app,
-                    h->instance, h->host, h->pid, last);
+            cp__log("ingest: hello app=%s instance=%s host=%s pid=%u last_seq=%" PRIu64 " enc=0x%x", h->app,
+                    h->instance, h->host, h->pid, last, enc);
         break;
     }
     case CP_MSG_BATCH: {

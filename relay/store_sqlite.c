@@ -825,6 +825,24 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
     for (uint32_t i = 0; i < b->n_stacks && !rc; i++) {
         const cp_wire_stack_t *ws = &b->stacks[i];
         fr.n = 0;
+        if (ws->keep) {
+            /* compact layout: the first `keep` frames of an earlier stack of
+             * this connection (already in app ids), then ws->frames */
+            uint32_t rn = 0;
+            const uint32_t *rf = ws->ref < c->stack_map.n
+                                 ? cp_stack_dict_stack(a->dict, c->stack_map.v[ws->ref], &rn) : NULL;
+            if (!rf) {
+                rc = CP_EDANGLING;
+                break;
+            }
+            if (ws->keep > rn || ws->n > cp_wire_default_limits.max_depth ||
+                ws->keep > cp_wire_default_limits.max_depth - ws->n) {
+                rc = ws->keep > rn ? CP_ERANGE : CP_ELIMIT;
+                break;
+            }
+            for (uint32_t k = 0; k < ws->keep; k++)
+                cp__vu32_push(&fr, rf[k]);   /* rf stays valid: no intern until after the copy */
+        }
         for (uint32_t k = 0; k < ws->n; k++) {
             if (ws->frames[k] >= c->frame_map.n) {
                 rc = CP_EDANGLING;
