@@ -19,7 +19,9 @@
  *     "deflate_slow", kind CP_FRAME_NATIVE.
  *   - the stack is interned (root first) and its value added to the window.
  * Every `flush` the window becomes a cp_pending_t (values, counter deltas,
- * points) submitted to the sender.
+ * points) submitted to the sender; times (ns) are rounded to the us there.
+ * The dictionary tracks stack prefixes (cp_stack_dict_track_prefixes) for
+ * the wire's compact layout.
  *
  * Locks: dict_mu guards the dictionary against the sender's encoder (held
  * while interning one drain's samples, and while encoding). pts_mu guards
@@ -233,6 +235,9 @@ int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
     stack_buf = malloc(sizeof(uint32_t) * (CP_RING_MAX_FRAMES + CP_RING_MAX_NATIVE + 8));
     if (!g_dict || !stack_buf)
         return CP_ENOMEM;
+    /* each new stack remembers the earlier stack sharing its longest
+     * prefix: the wire's compact layout sends only the rest */
+    cp_stack_dict_track_prefixes(g_dict);
     g_inited = true;
     return 0;
 }
@@ -655,7 +660,15 @@ static void close_window(void)
         if (!window.keys[i])
             continue;
         uint64_t k = window.keys[i] - 1;
-        p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), (uint32_t)(k & 7), window.vals[i]};
+        uint32_t type = (uint32_t)(k & 7);
+        uint64_t v = window.vals[i];
+        /* Times (unit ns) go rounded to the microsecond (at least 1 us):
+         * sub-us digits of summed CPU/wall/lock time are noise nobody
+         * sees, and they cost ~1.5 bytes per value on the wire even
+         * compressed (the compact layout then sends v / 1000). */
+        if (type < CP_TYPE__COUNT && !strcmp(cp_harvest_types[type].unit, "ns"))
+            v = v < 1000 ? 1000 : (v + 500) / 1000 * 1000;
+        p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), type, v};
     }
     map_clear(&window);
     bool reset = cp_stack_dict_memory(g_dict) > DICT_MAX_BYTES;

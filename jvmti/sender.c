@@ -60,6 +60,7 @@ static int state = ST_IDLE;
 static uint64_t sent_upto;
 static uint32_t conn_strs, conn_frames, conn_stacks, conn_gen;
 static bool conn_fresh;                /* no batch sent yet on this connection */
+static uint32_t conn_enc;              /* CP_WIRE_ENC_* the relay accepted (welcome key 6) */
 static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_heartbeat;
@@ -234,7 +235,8 @@ static void heartbeat_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
 }
 
-/* Encodes m into txbuf after LWS_PRE bytes of headroom. */
+/* Encodes m into txbuf after LWS_PRE bytes of headroom, with the batch
+ * encodings this connection negotiated (conn_enc; none until welcome). */
 static int encode(const cp_msg_t *m)
 {
     cp_buf_reset(&txbuf);
@@ -243,7 +245,8 @@ static int encode(const cp_msg_t *m)
     memset(txbuf.data, 0, LWS_PRE);
     txbuf.len = LWS_PRE;
     /* level 9: a batch is encoded once per window (10 s), a few ms at most */
-    return cp_wire_encode(m, 9, &txbuf);
+    cp_wire_encopt_t o = {9, state == ST_READY ? conn_enc : 0};
+    return cp_wire_encode_ex(m, &o, &txbuf);
 }
 
 /* Debug log: what one batch's dictionary delta holds (where the bytes go).
@@ -312,6 +315,9 @@ static int send_hello(struct lws *wsi)
     h->n_caps = ncaps;
     h->token = cfg.token;
     h->runtime = "jvm";
+    const char *enc[8];
+    h->enc = enc;
+    h->n_enc = cp_wire_enc_names(CP_WIRE_ENC_ALL, enc);
     int rc = encode(&m);
     pthread_mutex_unlock(&q_mu);
     if (rc) {
@@ -443,6 +449,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         /* resend everything still queued (and not durable at the relay) */
         sent_upto = last;
         conn_strs = conn_frames = conn_stacks = 0;
+        conn_enc = cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) & CP_WIRE_ENC_ALL;
         uint32_t gen;
         cp_harvest_dict_lock(&gen);
         cp_harvest_dict_unlock();
@@ -452,8 +459,8 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         pthread_mutex_lock(&q_mu);
         uint32_t pending = q_count;
         pthread_mutex_unlock(&q_mu);
-        CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued)", url_copy,
-                m->u.welcome.session, (unsigned long long)last, pending);
+        CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
+                m->u.welcome.session, (unsigned long long)last, pending, conn_enc);
         set_state(ST_READY);
         lws_callback_on_writable(wsi);
         break;
