@@ -44,6 +44,7 @@
  * Thread: any; no global mutable state. Not signal-safe (allocates). */
 #include "wire.h"
 #include "error.h"
+#include "wire_strtab.h"
 #include "wire_zdict.h"
 
 #include <msgpack.h>
@@ -83,6 +84,7 @@ const char *cp_wire_kind_name(int kind)
 static const struct { uint32_t bit; const char *name; } ENC_NAMES[] = {
     {CP_WIRE_ENC_ZDICT1, "zdict1"},
     {CP_WIRE_ENC_COMPACT1, "compact1"},
+    {CP_WIRE_ENC_STRTAB1, "strtab1"},
 };
 
 uint32_t cp_wire_enc_names(uint32_t enc, const char *names[8])
@@ -102,6 +104,32 @@ uint32_t cp_wire_enc_parse(const char *const *names, uint32_t n)
             if (names[j] && !strcmp(names[j], ENC_NAMES[i].name))
                 enc |= ENC_NAMES[i].bit;
     return enc;
+}
+
+int32_t cp_wire_strtab_find(const cp_wire_strtab_t *t, const char *s, size_t len)
+{
+    uint32_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const char *m = t->strs[t->sorted[mid]];
+        size_t ml = strlen(m);
+        int c = memcmp(m, s, ml < len ? ml : len);
+        if (c == 0)
+            c = ml < len ? -1 : ml > len ? 1 : 0;
+        if (c == 0)
+            return t->sorted[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* String tables a decoder knows, by msgpack ext type. */
+static const cp_wire_strtab_t *strtab_by_ext(int8_t ext)
+{
+    return ext == (int8_t)cp_wire_strtab1.ext ? &cp_wire_strtab1 : NULL;
 }
 
 /* Preset dictionaries a decoder knows, by zlib dictionary id. */
@@ -479,7 +507,23 @@ static int enc_stack(msgpack_packer *pk, const uint32_t *fr, uint32_t n)
     return 0;
 }
 
-static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type)
+/* A dictionary string: a reference into the static table when allowed
+ * and present (fixext 2: ext type, big-endian index), else the bytes. */
+static int pack_dstr(msgpack_packer *pk, const char *s, size_t len, uint32_t enc)
+{
+    if (enc & CP_WIRE_ENC_STRTAB1) {
+        int32_t ix = cp_wire_strtab_find(&cp_wire_strtab1, s, len);
+        if (ix >= 0) {
+            char be16[2] = {(char)(ix >> 8), (char)ix};
+            PK(msgpack_pack_ext(pk, 2, (int8_t)cp_wire_strtab1.ext));
+            PK(msgpack_pack_ext_body(pk, be16, 2));
+            return 0;
+        }
+    }
+    return pack_str(pk, s, len);
+}
+
+static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type, uint32_t enc)
 {
     uint32_t n = enc_delta_count(b, type);
     uint32_t first = type == FT_DSTRS ? b->str_first : type == FT_DFRAMES ? b->frame_first : b->stack_first;
@@ -493,11 +537,11 @@ static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type)
             if (b->dict) {
                 size_t len;
                 const char *s = cp_stack_dict_string(b->dict, first + i, &len);
-                rc = pack_str(pk, s, len);
+                rc = pack_dstr(pk, s, len, enc);
             } else {
                 if (!b->strs[i].s && b->strs[i].len)
                     return CP_EINVAL;
-                rc = pack_str(pk, b->strs[i].s ? b->strs[i].s : "", b->strs[i].len);
+                rc = pack_dstr(pk, b->strs[i].s ? b->strs[i].s : "", b->strs[i].len, enc);
             }
             break;
         case FT_DFRAMES:
@@ -521,7 +565,7 @@ static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type)
     return 0;
 }
 
-static int enc_field(msgpack_packer *pk, const field_t *f, const void *s)
+static int enc_field(msgpack_packer *pk, const field_t *f, const void *s, uint32_t enc)
 {
     const cp_batch_t *cb = s;
     uint32_t n = f->off_n ? CMEMBER(s, f->off_n, uint32_t) : 0;
@@ -572,7 +616,7 @@ static int enc_field(msgpack_packer *pk, const field_t *f, const void *s)
         if (!b->dict && ((f->type == FT_DSTRS && !b->strs) || (f->type == FT_DFRAMES && !b->frames) ||
                          (f->type == FT_DSTACKS && !b->stacks)))
             return CP_EINVAL;
-        return enc_delta(pk, b, f->type);
+        return enc_delta(pk, b, f->type, enc);
     }
     case FT_CFRAMES:
         if (!cb->dict && !cb->frames)
@@ -759,7 +803,7 @@ int cp_wire_encode_ex(const cp_msg_t *m, const cp_wire_encopt_t *opt, cp_buf_t *
         rc = CP_ENOMEM;
         if (msgpack_pack_uint8(&pk, f->key) != 0)
             goto fail;
-        if ((rc = enc_field(&pk, f, s)) != 0)
+        if ((rc = enc_field(&pk, f, s, m->kind == CP_MSG_BATCH ? enc : 0)) != 0)
             goto fail;
     }
 
@@ -1083,6 +1127,35 @@ static int rd_str(rd_t *r, const char **out, uint32_t *outlen)
     return 0;
 }
 
+/* A dictionary string: a str, or (strtab1) a reference into a static
+ * string table: fixext 1/2/4 whose ext type names the table and whose data
+ * is the big-endian index. The string then points into the table. */
+static int rd_dstr(rd_t *r, cp_str_t *out)
+{
+    int rc;
+    if ((rc = need(r, 1)))
+        return rc;
+    uint8_t b = *r->p;
+    if (b != 0xd4 && b != 0xd5 && b != 0xd6)
+        return rd_str(r, &out->s, &out->len);
+    size_t n = b == 0xd4 ? 1 : b == 0xd5 ? 2 : 4;
+    if ((rc = need(r, 2 + n)))
+        return rc;
+    int8_t ext = (int8_t)r->p[1];
+    uint64_t ix = be(r->p + 2, (int)n);
+    const cp_wire_strtab_t *t = strtab_by_ext(ext);
+    if (!t)
+        return fail(&r->e, CP_EUNSUPP, "ext type %d is not a string table this side knows", ext);
+    if (ix >= t->n)
+        return fail(&r->e, CP_EDANGLING, "%s has %u strings, not %llu", t->name, t->n, (unsigned long long)ix + 1);
+    r->p += 2 + n;
+    out->s = t->strs[ix];
+    out->len = (uint32_t)strlen(out->s);
+    if (out->len > r->lim->max_string)
+        return fail(&r->e, CP_ETOOBIG, "string of %u bytes over the limit of %u", out->len, r->lim->max_string);
+    return 0;
+}
+
 /* Reads an array (map=false) or map header. Checks the count against
  * max_count and against the bytes left, assuming each element (each pair
  * for a map) needs at least min_el bytes. */
@@ -1248,7 +1321,7 @@ static int dec_delta(rd_t *r, const field_t *f, cp_batch_t *b)
         if (!a && n)
             return mem_fail(r);
         for (uint32_t i = 0; i < n; i++)
-            if ((rc = rd_str(r, &a[i].s, &a[i].len)))
+            if ((rc = rd_dstr(r, &a[i])))
                 return where(&r->e, rc, "string %u", first + i);
         b->str_first = first; b->strs = a; b->n_strs = n;
     } else if (f->type == FT_DFRAMES) {

@@ -229,7 +229,9 @@ extern const cp_wire_limits_t cp_wire_default_limits;
 #define CP_WIRE_ENC_ZDICT1   0x01u  /* "zdict1": zlib streams use the preset dictionary
                                        cp_wire_zdict1 (wire_zdict.h) */
 #define CP_WIRE_ENC_COMPACT1 0x02u  /* "compact1": batch keys 12-14 instead of 7-9 */
-#define CP_WIRE_ENC_ALL      0x03u
+#define CP_WIRE_ENC_STRTAB1  0x04u  /* "strtab1": key 6 strings found in cp_wire_strtab1
+                                       (wire_strtab.h) go as msgpack ext 1 references */
+#define CP_WIRE_ENC_ALL      0x07u
 
 /* Names <-> bits. cp_wire_enc_names fills names[] (room for 8) and returns
  * their count; cp_wire_enc_parse ignores names it does not know. */
@@ -241,7 +243,9 @@ typedef struct cp_wire_encopt {
     uint32_t enc;          /* CP_WIRE_ENC_* to use (ZDICT1 needs zlib_level > 0) */
 } cp_wire_encopt_t;
 
-/* cp_wire_encode with encodings: as below; with CP_WIRE_ENC_COMPACT1 a
+/* cp_wire_encode with encodings: as below; with CP_WIRE_ENC_STRTAB1
+ * dictionary strings present in the static table go as references; with
+ * CP_WIRE_ENC_COMPACT1 a
  * batch's frames, stacks and values go as keys 12-14 (stack references
  * are taken from batch.dict when it tracks prefixes, see
  * cp_stack_dict_track_prefixes; values must then hold each (stack, type)
