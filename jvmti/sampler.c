@@ -302,44 +302,85 @@ static void crash_guard_install(void)
  * that may be garbage). AGCT said unknown_Java (-5: the top frame is not
  * "safe for sender": a stub, an nmethod prologue/epilogue, an interpreter
  * entry) or not_walkable_Java (-6). Retry from an adjusted copy of the
- * context, as async-profiler does (JDK-8178287):
- *   1. the return address at sp (pc is at a call target's first
- *      instructions, before it pushed a frame);
- *   2. the frame pointer's frame (pc = [fp+8], sp = fp+16, fp = [fp]).
- * A candidate pc must lie in executable memory (cp_unwind_is_code). The
- * interrupted method itself is lost; its callers are kept. Returns the
- * new num_frames (> 0) or `fail`. The real context is never modified, so
- * a fault here cannot change where the thread resumes. */
+ * context, as async-profiler does (JDK-8178287), trying in turn:
+ *   A. the return address at sp (pc is at a call target's first
+ *      instructions, before it pushed a frame): pc = [sp], sp + 8;
+ *   B. a prologue that pushed rbp but has not set up its frame yet:
+ *      pc = [sp+8], sp + 16, fp = [sp];
+ *   C. the frame pointer's frame, after following the rbp chain through
+ *      at most 8 native frames (a leaf call from Java into libjvm, e.g. a
+ *      GC barrier, stays _thread_in_Java without a frame anchor):
+ *      pc = [fp+8], sp = fp+16, fp = [fp];
+ *   D. an interpreter method entry part way through building its frame
+ *      (rbp set, the sender's sp saved just below it): pc = [fp+8],
+ *      sp = [fp-8], fp = [fp].
+ * A candidate pc must lie in executable memory (cp_unwind_is_code); for
+ * B-D it must also follow a call instruction. The interrupted method (or
+ * stub) itself is lost; its callers are kept. Returns the new num_frames
+ * (> 0) or `fail`. The real context is never modified, so a fault here
+ * cannot change where the thread resumes. */
 static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *ucv, jint fail)
 {
 #if defined(__x86_64__)
     ucontext_t c;
     memcpy(&c, ucv, sizeof c);   /* memcpy: async-signal-safe */
     uint64_t sp = (uint64_t)c.uc_mcontext.gregs[REG_RSP], fp = (uint64_t)c.uc_mcontext.gregs[REG_RBP];
-    for (int attempt = 0; attempt < 2; attempt++) {
+    bool sp_ok = sp && !(sp & 7);
+    for (int attempt = 0; attempt < 4; attempt++) {
         uint64_t npc, nsp, nfp;
-        if (attempt == 0) {
-            if (!sp || (sp & 7))
+        if (attempt == 0) {          /* A */
+            if (!sp_ok)
                 continue;
             npc = *(const uint64_t *)(uintptr_t)sp;
             nsp = sp + 8;
             nfp = fp;
-        } else {
+            if (!cp_unwind_is_code(npc))
+                continue;
+        } else if (attempt == 1) {   /* B */
+            if (!sp_ok)
+                continue;
+            npc = ((const uint64_t *)(uintptr_t)sp)[1];
+            nfp = ((const uint64_t *)(uintptr_t)sp)[0];
+            nsp = sp + 16;
+            if (!cp_unwind_is_jit_call_site(npc) && !cp_unwind_is_native_call_site(npc))
+                continue;
+        } else if (attempt == 2) {   /* C */
+            uint64_t f = fp;
+            int hops = 0;
+            for (;;) {
+                if (f <= sp || f - sp > (1u << 20) || (f & 7))
+                    break;
+                npc = ((const uint64_t *)(uintptr_t)f)[1];
+                if (!cp_unwind_is_native_call_site(npc) || ++hops > 8)
+                    break;
+                uint64_t up = ((const uint64_t *)(uintptr_t)f)[0];
+                if (up <= f)
+                    break;
+                f = up;
+            }
+            if (f <= sp || f - sp > (1u << 20) || (f & 7))
+                continue;
+            npc = ((const uint64_t *)(uintptr_t)f)[1];
+            nfp = ((const uint64_t *)(uintptr_t)f)[0];
+            nsp = f + 16;
+            if (!cp_unwind_is_code(npc) || (hops > 0 && !cp_unwind_is_jit_call_site(npc)))
+                continue;
+        } else {                     /* D */
             if (fp <= sp || fp - sp > (1u << 20) || (fp & 7))
                 continue;
             npc = ((const uint64_t *)(uintptr_t)fp)[1];
             nfp = ((const uint64_t *)(uintptr_t)fp)[0];
-            nsp = fp + 16;
+            nsp = ((const uint64_t *)(uintptr_t)fp)[-1];
+            if (nsp <= fp + 8 || nsp - fp > (1u << 20) || (nsp & 7) || !cp_unwind_is_jit_call_site(npc))
+                continue;
         }
-        if (!cp_unwind_is_code(npc))
-            continue;
         c.uc_mcontext.gregs[REG_RIP] = (greg_t)npc;
         c.uc_mcontext.gregs[REG_RSP] = (greg_t)nsp;
         c.uc_mcontext.gregs[REG_RBP] = (greg_t)nfp;
         asgct_trace_t tr = {env, 0, frames};
         g_agct(&tr, CP_RING_MAX_FRAMES, &c);
         if (tr.num_frames > 0) {
-            cp_stats_add(attempt == 0 ? CP_ST_RECOVERED_SP : CP_ST_RECOVERED_FP, 1);
+            cp_stats_add(attempt < 2 ? CP_ST_RECOVERED_SP : CP_ST_RECOVERED_FP, 1);
             return tr.num_frames;
         }
     }

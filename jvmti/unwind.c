@@ -144,6 +144,11 @@ CP_SIGSAFE bool cp_unwind_is_jit_call_site(uint64_t ret)
     return classify(ret) == 0 && classify(ret - 7) == 0 && call_before(ret);
 }
 
+CP_SIGSAFE bool cp_unwind_is_native_call_site(uint64_t ret)
+{
+    return is_call_site(ret);
+}
+
 CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64_t *pcs, int max,
                                    volatile int *n)
 {

@@ -65,6 +65,8 @@ CP_SIGSAFE bool cp_unwind_is_code(uint64_t pc);
  * anonymous code (the code cache): the bytes before it are an x86-64 call
  * instruction (the same encodings the native walk accepts). */
 CP_SIGSAFE bool cp_unwind_is_jit_call_site(uint64_t ret);
+/* The same for native code (file-backed executable mappings). */
+CP_SIGSAFE bool cp_unwind_is_native_call_site(uint64_t ret);
 
 /* Async-signal-safe, no allocation. Walks native frames from the signal
  * context ucontext (the handler's third argument). Writes up to max pcs,
