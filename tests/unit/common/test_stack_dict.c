@@ -269,6 +269,110 @@ START_TEST(test_stack_dict_bad_arguments_return_einval)
 }
 END_TEST
 
+
+/* ---- prefix tracking -------------------------------------------------------- */
+
+static uint32_t st(cp_stack_dict_t *d, const uint32_t *f, uint32_t n)
+{
+    uint32_t id;
+    ck_assert_int_eq(cp_stack_dict_intern_stack(d, f, n, &id), 0);
+    return id;
+}
+
+START_TEST(test_stack_dict_prefix_ref_is_the_longest_shared_prefix)
+{
+    cp_stack_dict_t *d = cp_stack_dict_create();
+    ck_assert_int_eq(cp_stack_dict_track_prefixes(d), 0);
+    static const uint32_t a[] = {1, 2, 3, 4}, b[] = {1, 2, 3, 9}, c[] = {1, 2}, e[] = {7, 2, 3},
+                          f[] = {1, 2, 3, 9, 5, 6};
+    uint32_t ia = st(d, a, 4), ib = st(d, b, 4), ic = st(d, c, 2), ie = st(d, e, 3), ifx = st(d, f, 6);
+    uint32_t ref, keep;
+    cp_stack_dict_stack_ref(d, ia, &ref, &keep);
+    ck_assert_uint_eq(keep, 0);                       /* the first stack shares nothing */
+    cp_stack_dict_stack_ref(d, ib, &ref, &keep);
+    ck_assert_uint_eq(ref, ia);
+    ck_assert_uint_eq(keep, 3);
+    cp_stack_dict_stack_ref(d, ic, &ref, &keep);     /* a whole stack may be a prefix */
+    ck_assert_uint_eq(ref, ia);
+    ck_assert_uint_eq(keep, 2);
+    cp_stack_dict_stack_ref(d, ie, &ref, &keep);     /* shares frames, not a prefix */
+    ck_assert_uint_eq(keep, 0);
+    cp_stack_dict_stack_ref(d, ifx, &ref, &keep);    /* longest: all of b */
+    ck_assert_uint_eq(ref, ib);
+    ck_assert_uint_eq(keep, 4);
+    /* an existing stack interned again keeps its id and ref */
+    ck_assert_uint_eq(st(d, b, 4), ib);
+    ck_assert_uint_gt(cp_stack_dict_memory(d), 1024 * 16);   /* the prefix index is counted */
+    /* survives clear: ids restart, refs too */
+    cp_stack_dict_clear(d);
+    ck_assert_uint_eq(st(d, b, 4), 0);
+    ck_assert_uint_eq(st(d, a, 4), 1);
+    cp_stack_dict_stack_ref(d, 1, &ref, &keep);
+    ck_assert_uint_eq(ref, 0);
+    ck_assert_uint_eq(keep, 3);
+    cp_stack_dict_destroy(d);
+}
+END_TEST
+
+START_TEST(test_stack_dict_prefix_tracking_needs_an_empty_dict)
+{
+    cp_stack_dict_t *d = cp_stack_dict_create();
+    static const uint32_t a[] = {1, 2}, b[] = {1, 3};
+    st(d, a, 2);
+    ck_assert_int_eq(cp_stack_dict_track_prefixes(d), CP_ESTATE);
+    uint32_t ref = 9, keep = 9;
+    cp_stack_dict_stack_ref(d, st(d, b, 2), &ref, &keep);   /* untracked: no refs */
+    ck_assert_uint_eq(keep, 0);
+    cp_stack_dict_stack_ref(d, 77, &ref, &keep);              /* unknown id */
+    ck_assert_uint_eq(keep, 0);
+    cp_stack_dict_destroy(d);
+}
+END_TEST
+
+START_TEST(test_stack_dict_prefix_refs_on_many_deep_stacks)
+{
+    /* 5000 stacks of depth 1..200 over a call tree: every ref is earlier,
+     * its first `keep` frames equal, and no earlier stack shares more. */
+    cp_stack_dict_t *d = cp_stack_dict_create();
+    cp_stack_dict_track_prefixes(d);
+    uint32_t fr[200];
+    unsigned x = 12345;
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint32_t n = 1 + (x = x * 1103515245u + 12345u) % 200;
+        for (uint32_t k = 0; k < n; k++)
+            fr[k] = k < 150 ? (k * 7 + ((x >> 16) % (1 + k / 40))) % 50 : (x >> (k % 16)) % 1000;
+        st(d, fr, n);
+    }
+    uint32_t nk = cp_stack_dict_stacks(d), with_ref = 0;
+    for (uint32_t id = 0; id < nk; id++) {
+        uint32_t ref, keep, n, rn;
+        cp_stack_dict_stack_ref(d, id, &ref, &keep);
+        const uint32_t *s = cp_stack_dict_stack(d, id, &n);
+        if (!keep)
+            continue;
+        with_ref++;
+        const uint32_t *r = cp_stack_dict_stack(d, ref, &rn);
+        if (!(ref < id && keep <= n && keep <= rn && memcmp(s, r, keep * sizeof *s) == 0))
+            ck_abort_msg("stack %u: bad ref %u keep %u", id, ref, keep);
+    }
+    for (uint32_t id = 1; id < nk; id += 97) {          /* spot-check maximality */
+        uint32_t ref, keep, n;
+        cp_stack_dict_stack_ref(d, id, &ref, &keep);
+        const uint32_t *s = cp_stack_dict_stack(d, id, &n);
+        for (uint32_t j = 0; j < id; j++) {
+            uint32_t jn, k = 0;
+            const uint32_t *t = cp_stack_dict_stack(d, j, &jn);
+            while (k < n && k < jn && s[k] == t[k])
+                k++;
+            if (k > keep)
+                ck_abort_msg("stack %u: keep %u but stack %u shares %u", id, keep, j, k);
+        }
+    }
+    ck_assert_uint_gt(with_ref, nk / 2);
+    cp_stack_dict_destroy(d);
+}
+END_TEST
+
 static Suite *stack_dict_suite(void)
 {
     Suite *s = suite_create("stack_dict");
@@ -301,6 +405,13 @@ static Suite *stack_dict_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stack_dict_clear_restarts_ids);
     tcase_add_test(tc, test_stack_dict_bad_arguments_return_einval);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("prefixes");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_stack_dict_prefix_ref_is_the_longest_shared_prefix);
+    tcase_add_test(tc, test_stack_dict_prefix_tracking_needs_an_empty_dict);
+    tcase_add_test(tc, test_stack_dict_prefix_refs_on_many_deep_stacks);
     suite_add_tcase(s, tc);
     return s;
 }

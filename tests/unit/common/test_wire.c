@@ -14,6 +14,8 @@
 #include "error.h"
 #include "stack_dict.h"
 #include "wire.h"
+#include "wire_strtab.h"
+#include "wire_zdict.h"
 
 /* Check's ck_assert_* records a mark point (a write) on every pass; in hot
  * loops use REQ, which only calls into Check when it fails. */
@@ -1238,6 +1240,436 @@ START_TEST(test_wire_err_buffer_is_always_terminated)
 }
 END_TEST
 
+
+/* ---- negotiated encodings (zdict1, compact1, strtab1) --------------------- */
+
+static cp_buf_t enc_ex(const cp_msg_t *m, int level, uint32_t encs)
+{
+    cp_buf_t b = CP_BUF_INIT;
+    cp_wire_encopt_t o = {level, encs};
+    int rc = cp_wire_encode_ex(m, &o, &b);
+    ck_assert_msg(rc == 0, "encode_ex(level %d, enc 0x%x): %s", level, encs, cp_errname(rc));
+    return b;
+}
+
+START_TEST(test_wire_encodings_are_named_and_negotiated)
+{
+    const char *names[8];
+    ck_assert_uint_eq(cp_wire_enc_names(CP_WIRE_ENC_ALL, names), 3);
+    static const char *const offer[] = {"compact1", "bogus9", "zdict1", "strtab1"};
+    ck_assert_uint_eq(cp_wire_enc_parse(offer, 4), CP_WIRE_ENC_ALL);
+    ck_assert_uint_eq(cp_wire_enc_parse(offer, 2), CP_WIRE_ENC_COMPACT1);
+    ck_assert_uint_eq(cp_wire_enc_parse(NULL, 0), 0);
+
+    cp_msg_t h = hello_msg();
+    h.u.hello.enc = offer;
+    h.u.hello.n_enc = 4;
+    cp_buf_t b = enc(&h, 0);
+    cp_msg_t *m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.hello.n_enc, 4);
+    ck_assert_str_eq(m->u.hello.enc[1], "bogus9");      /* kept: the relay ignores what it does not know */
+    ck_assert_uint_eq(cp_wire_enc_parse(m->u.hello.enc, m->u.hello.n_enc), CP_WIRE_ENC_ALL);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+
+    cp_msg_t w = { .kind = CP_MSG_WELCOME };
+    w.u.welcome.enc = names;
+    w.u.welcome.n_enc = cp_wire_enc_names(CP_WIRE_ENC_ZDICT1 | CP_WIRE_ENC_STRTAB1, names);
+    b = enc(&w, 0);
+    m = dec_ok(&b);
+    ck_assert_uint_eq(cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc),
+                      CP_WIRE_ENC_ZDICT1 | CP_WIRE_ENC_STRTAB1);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+
+    /* an older peer's welcome: no key 6, no encodings */
+    w.u.welcome.n_enc = 0;
+    b = enc(&w, 0);
+    m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.welcome.n_enc, 0);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+}
+END_TEST
+
+/* A stack of JVM-ish frames (some names in the static table): root is a
+ * thread, then `depth` frames chosen by seed. */
+static uint32_t intern_jvm_stack(cp_stack_dict_t *sd, uint32_t seed, uint32_t depth)
+{
+    static const char *const natives[] = {"start_thread", "thread_native_entry", "Thread::call_run",
+                                          "JavaThread::thread_main_inner", "Compile::Compile"};
+    uint32_t fr[24], n = 0;
+    cp_frame_t t = { .kind = CP_FRAME_THREAD };
+    REQ(cp_stack_dict_intern_string(sd, "", 0, &t.class_id) == 0);
+    REQ(cp_stack_dict_intern_string(sd, "[JIT] C2 CompilerThread", 23, &t.method_id) == 0);
+    t.sig_id = t.class_id;
+    REQ(cp_stack_dict_intern_frame(sd, &t, &fr[n++]) == 0);
+    for (uint32_t i = 0; i < depth && n < 24; i++) {
+        cp_frame_t f = { .kind = i < 5 ? CP_FRAME_NATIVE : CP_FRAME_INLINED, .line = -(int32_t)i };
+        char cls[32], meth[40];
+        if (i < 5) {
+            snprintf(cls, sizeof cls, "libjvm.so");
+            snprintf(meth, sizeof meth, "%s", natives[i]);
+        } else {
+            snprintf(cls, sizeof cls, "app.K%u", (seed + i) % 5);
+            snprintf(meth, sizeof meth, "m%u_%u", (seed >> (i % 3)) % 9, i);
+        }
+        REQ(cp_stack_dict_intern_string(sd, cls, strlen(cls), &f.class_id) == 0);
+        REQ(cp_stack_dict_intern_string(sd, meth, strlen(meth), &f.method_id) == 0);
+        REQ(cp_stack_dict_intern_string(sd, "", 0, &f.sig_id) == 0);
+        REQ(cp_stack_dict_intern_frame(sd, &f, &fr[n++]) == 0);
+    }
+    uint32_t id;
+    REQ(cp_stack_dict_intern_stack(sd, fr, n, &id) == 0);
+    return id;
+}
+
+static int cmp_val(const void *a, const void *b)
+{
+    const cp_wire_value_t *x = a, *y = b;
+    if (x->type != y->type) return x->type < y->type ? -1 : 1;
+    if (x->stack != y->stack) return x->stack < y->stack ? -1 : 1;
+    return x->value < y->value ? -1 : x->value > y->value;
+}
+
+START_TEST(test_wire_encodings_round_trip_in_every_combination)
+{
+    static const cp_sample_type_t types[] = {{"cpu", "ns"}, {"alloc_bytes", "bytes"}};
+    for (uint32_t encs = 0; encs <= CP_WIRE_ENC_ALL; encs++) {
+        for (int level = 0; level <= 9; level += 9) {
+            if ((encs & CP_WIRE_ENC_ZDICT1) && !level)
+                continue;
+            cp_stack_dict_t *sd = cp_stack_dict_create();
+            ck_assert_int_eq(cp_stack_dict_track_prefixes(sd), 0);
+            cp_wire_dict_t *wd = cp_wire_dict_create(NULL);
+            uint32_t ss = 0, sf = 0, sk = 0, refs = 0, table_strs = 0;
+            for (int round = 0; round < 3; round++) {
+                cp_wire_value_t v[90];
+                uint32_t nv = 0;
+                for (uint32_t i = 0; i < 30; i++) {
+                    uint32_t st = intern_jvm_stack(sd, i + 17u * (uint32_t)round, 3 + (i * 7 + (uint32_t)round) % 18);
+                    v[nv++] = (cp_wire_value_t){st, 0, (i + 1) * 1000000ull + (round == 1 ? 0 : i)};
+                    if (i % 3 == 0)
+                        v[nv++] = (cp_wire_value_t){st, 1, 1ull << (20 + i)};
+                }
+                v[nv++] = v[0];             /* the same (stack, type) twice is kept as sent */
+                cp_msg_t m = { .kind = CP_MSG_BATCH };
+                m.u.batch = (cp_batch_t){ .seq = (uint64_t)round + 1, .start_ms = 1, .end_ms = 2,
+                                          .types = types, .n_types = 2, .str_first = ss, .frame_first = sf,
+                                          .stack_first = sk, .values = v, .n_values = nv, .dict = sd };
+                cp_buf_t b = enc_ex(&m, level, encs);
+                if (encs & CP_WIRE_ENC_ZDICT1) {   /* FDICT set, the stream names zdict1 */
+                    ck_assert(b.data[13] & 0x20);
+                    uint32_t id = (uint32_t)b.data[14] << 24 | (uint32_t)b.data[15] << 16 |
+                                  (uint32_t)b.data[16] << 8 | b.data[17];
+                    ck_assert_uint_eq(id, cp_wire_zdict1.id);
+                }
+                cp_msg_t *d = dec_ok(&b);
+                const cp_batch_t *x = &d->u.batch;
+                ck_assert_uint_eq(x->n_strs, cp_stack_dict_strings(sd) - ss);
+                ck_assert_uint_eq(x->n_stacks, cp_stack_dict_stacks(sd) - sk);
+                for (uint32_t i = 0; i < x->n_stacks; i++)
+                    refs += x->stacks[i].keep > 0;
+                for (uint32_t i = 0; i < x->n_strs; i++)
+                    for (uint32_t t = 0; t < cp_wire_strtab1.n && t < 64; t++)
+                        table_strs += x->strs[i].s == cp_wire_strtab1.strs[t];
+                ck_assert_int_eq(cp_wire_dict_apply(wd, x, ERR, sizeof ERR), 0);
+                /* same values (order may differ), same stacks by name */
+                ck_assert_uint_eq(x->n_values, nv);
+                cp_wire_value_t *got = malloc(nv * sizeof *got);
+                memcpy(got, x->values, nv * sizeof *got);
+                qsort(got, nv, sizeof *got, cmp_val);
+                qsort(v, nv, sizeof *v, cmp_val);
+                for (uint32_t i = 0; i < nv; i++) {
+                    REQ(got[i].type == v[i].type && got[i].value == v[i].value && got[i].stack == v[i].stack);
+                    char a[4096], r[4096];
+                    resolve_agent(sd, v[i].stack, a, sizeof a);
+                    resolve(wd, got[i].stack, r, sizeof r);
+                    ck_assert_str_eq(a, r);
+                }
+                free(got);
+                ss = cp_stack_dict_strings(sd);
+                sf = cp_stack_dict_frames(sd);
+                sk = cp_stack_dict_stacks(sd);
+                cp_msg_free(d);
+                cp_buf_fini(&b);
+            }
+            /* the levers were really used */
+            ck_assert_msg(!(encs & CP_WIRE_ENC_COMPACT1) == !refs, "enc 0x%x: %u prefix references", encs, refs);
+            ck_assert_msg(!(encs & CP_WIRE_ENC_STRTAB1) == !table_strs, "enc 0x%x: %u table strings", encs,
+                          table_strs);
+            cp_wire_dict_destroy(wd);
+            cp_stack_dict_destroy(sd);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_wire_encodings_shrink_a_jvm_like_batch)
+{
+    static const cp_sample_type_t types[] = {{"cpu", "ns"}};
+    cp_stack_dict_t *sd = cp_stack_dict_create();
+    cp_stack_dict_track_prefixes(sd);
+    cp_wire_value_t v[400];
+    for (uint32_t i = 0; i < 400; i++)
+        v[i] = (cp_wire_value_t){intern_jvm_stack(sd, i, 6 + i % 17), 0, 1000ull * (9000 + i * 37 % 2000)};
+    cp_msg_t m = { .kind = CP_MSG_BATCH };
+    m.u.batch = (cp_batch_t){ .seq = 1, .start_ms = 1, .end_ms = 2, .types = types, .n_types = 1,
+                              .values = v, .n_values = 400, .dict = sd };
+    cp_buf_t plain = enc_ex(&m, 9, 0), all = enc_ex(&m, 9, CP_WIRE_ENC_ALL);
+    ck_assert_msg(all.len * 10 < plain.len * 9, "all encodings %zu bytes, v1 %zu", all.len, plain.len);
+    cp_buf_fini(&plain);
+    cp_buf_fini(&all);
+    cp_stack_dict_destroy(sd);
+}
+END_TEST
+
+START_TEST(test_wire_encode_ex_rejects_what_it_cannot_send)
+{
+    cp_msg_t m = batch_msg();
+    cp_buf_t b = CP_BUF_INIT;
+    cp_wire_encopt_t o = {0, CP_WIRE_ENC_ZDICT1};            /* a dictionary needs zlib */
+    ck_assert_int_eq(cp_wire_encode_ex(&m, &o, &b), CP_EINVAL);
+    o = (cp_wire_encopt_t){1, 0x80};                          /* unknown encoding bit */
+    ck_assert_int_eq(cp_wire_encode_ex(&m, &o, &b), CP_EINVAL);
+    /* a stack reference cannot go in the v1 layout */
+    static const uint32_t tail[] = {0};
+    cp_wire_stack_t st[] = {{B_ST0, 2, 0, 0}, {tail, 1, 1, 0}};
+    m.u.batch.stacks = st;
+    o = (cp_wire_encopt_t){0, 0};
+    ck_assert_int_eq(cp_wire_encode_ex(&m, &o, &b), CP_EINVAL);
+    ck_assert_uint_eq(b.len, 0);
+    /* ... but does in the compact one, and resolves on the receiver */
+    o.enc = CP_WIRE_ENC_COMPACT1;
+    ck_assert_int_eq(cp_wire_encode_ex(&m, &o, &b), 0);
+    cp_msg_t *d = dec_ok(&b);
+    ck_assert_uint_eq(d->u.batch.stacks[1].keep, 1);
+    ck_assert_uint_eq(d->u.batch.stacks[1].ref, 0);
+    cp_wire_dict_t *wd = cp_wire_dict_create(NULL);
+    ck_assert_int_eq(cp_wire_dict_apply(wd, &d->u.batch, ERR, sizeof ERR), 0);
+    uint32_t n;
+    const uint32_t *fr = cp_wire_dict_stack(wd, 1, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(fr[0], 1);     /* B_ST0[0] */
+    ck_assert_uint_eq(fr[1], 0);     /* tail */
+    cp_wire_dict_destroy(wd);
+    cp_msg_free(d);
+    cp_buf_fini(&b);
+}
+END_TEST
+
+/* Hand-made compact keys: every malformation has its code. */
+static int compact_rc(int key, void (*body)(msgpack_packer *), const cp_wire_limits_t *lim)
+{
+    raw_t r;
+    raw_init(&r);
+    raw_batch_head(&r, 2);
+    msgpack_pack_uint8(&r.pk, 5);                           /* types: one */
+    msgpack_pack_array(&r.pk, 1);
+    msgpack_pack_array(&r.pk, 2); raw_str(&r, "cpu"); raw_str(&r, "ns");
+    msgpack_pack_uint8(&r.pk, (uint8_t)key);
+    body(&r.pk);
+    cp_buf_t b = raw_done(&r, CP_MSG_BATCH);
+    int rc = dec_rc(b.data, b.len, lim);
+    cp_buf_fini(&b);
+    return rc;
+}
+
+static void pk_ints(msgpack_packer *pk, int n, const int64_t *v)
+{
+    msgpack_pack_array(pk, (size_t)n);
+    for (int i = 0; i < n; i++)
+        msgpack_pack_int64(pk, v[i]);
+}
+
+static void cf_unequal(msgpack_packer *pk)
+{
+    static const int64_t a[] = {0, 1}, k[] = {0};
+    msgpack_pack_array(pk, 6); msgpack_pack_uint8(pk, 0);
+    pk_ints(pk, 2, a); pk_ints(pk, 2, a); pk_ints(pk, 2, a); pk_ints(pk, 2, a); pk_ints(pk, 1, k);
+}
+static void cf_negative(msgpack_packer *pk)
+{
+    static const int64_t c[] = {1, -2}, z[] = {0, 0};
+    msgpack_pack_array(pk, 6); msgpack_pack_uint8(pk, 0);
+    pk_ints(pk, 2, c); pk_ints(pk, 2, z); pk_ints(pk, 2, z); pk_ints(pk, 2, z); pk_ints(pk, 2, z);
+}
+static void cf_kind(msgpack_packer *pk)
+{
+    static const int64_t z[] = {0}, k[] = {10};
+    msgpack_pack_array(pk, 6); msgpack_pack_uint8(pk, 0);
+    pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, k);
+}
+static void cf_line(msgpack_packer *pk)
+{
+    static const int64_t z[] = {0, 0}, l[] = {INT32_MAX, 1}, k[] = {0, 0};
+    msgpack_pack_array(pk, 6); msgpack_pack_uint8(pk, 0);
+    pk_ints(pk, 2, z); pk_ints(pk, 2, z); pk_ints(pk, 2, z); pk_ints(pk, 2, l); pk_ints(pk, 2, k);
+}
+static void cs_stack(msgpack_packer *pk, uint32_t first, uint32_t back, uint32_t keep, int n, const int64_t *fr)
+{
+    msgpack_pack_array(pk, 2); msgpack_pack_uint32(pk, first);
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_array(pk, 2 + (size_t)n);
+    msgpack_pack_uint32(pk, back); msgpack_pack_uint32(pk, keep);
+    for (int i = 0; i < n; i++)
+        msgpack_pack_int64(pk, fr[i]);
+}
+static void cs_back_too_far(msgpack_packer *pk) { static const int64_t f[] = {0}; cs_stack(pk, 3, 4, 1, 1, f); }
+static void cs_keep_no_back(msgpack_packer *pk) { static const int64_t f[] = {0}; cs_stack(pk, 3, 0, 2, 1, f); }
+static void cs_deep(msgpack_packer *pk) { static const int64_t f[] = {0, 1}; cs_stack(pk, 3, 1, 7, 2, f); }
+static void cs_neg_frame(msgpack_packer *pk) { static const int64_t f[] = {2, -3}; cs_stack(pk, 0, 0, 0, 2, f); }
+static void cs_short(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2); msgpack_pack_uint8(pk, 0);
+    msgpack_pack_array(pk, 1); msgpack_pack_array(pk, 1); msgpack_pack_uint32(pk, 70000);  /* back only */
+}
+static void cv_group(msgpack_packer *pk, uint64_t scale, int n, const uint64_t *pairs)
+{
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_array(pk, 3); msgpack_pack_uint8(pk, 0); msgpack_pack_uint64(pk, scale);
+    msgpack_pack_array(pk, (size_t)n);
+    for (int i = 0; i < n; i++)
+        msgpack_pack_uint64(pk, pairs[i]);
+}
+static void cv_scale0(msgpack_packer *pk) { static const uint64_t p[] = {0, 5}; cv_group(pk, 0, 2, p); }
+static void cv_odd(msgpack_packer *pk) { static const uint64_t p[] = {0, 5, 1}; cv_group(pk, 1, 3, p); }
+static void cv_overflow(msgpack_packer *pk) { static const uint64_t p[] = {0, 1ull << 62}; cv_group(pk, 1000, 2, p); }
+static void cv_stack_wraps(msgpack_packer *pk)
+{
+    static const uint64_t p[] = {UINT32_MAX, 1, 1, 1};
+    cv_group(pk, 1, 4, p);
+}
+static void cv_type(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_array(pk, 3); msgpack_pack_uint8(pk, 3); msgpack_pack_uint8(pk, 1);
+    msgpack_pack_array(pk, 2); msgpack_pack_uint8(pk, 0); msgpack_pack_uint8(pk, 1);
+}
+static void ds_ext(msgpack_packer *pk, int8_t type, uint32_t ix)
+{
+    char be[2] = {(char)(ix >> 8), (char)ix};
+    msgpack_pack_array(pk, 2); msgpack_pack_uint8(pk, 0);
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_ext(pk, 2, type);
+    msgpack_pack_ext_body(pk, be, 2);
+}
+static void ds_unknown_table(msgpack_packer *pk) { ds_ext(pk, 9, 0); }
+static void ds_past_table(msgpack_packer *pk) { ds_ext(pk, 1, 65535); }
+static void ds_table_ok(msgpack_packer *pk) { ds_ext(pk, 1, 0); }
+
+START_TEST(test_wire_compact_malformations_have_their_codes)
+{
+    cp_wire_limits_t lim = cp_wire_default_limits;
+    ck_assert_err(compact_rc(12, cf_unequal, NULL), CP_ETYPE);
+    ck_assert_err(compact_rc(12, cf_negative, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(12, cf_kind, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(12, cf_line, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(13, cs_back_too_far, NULL), CP_EDANGLING);
+    ck_assert_err(compact_rc(13, cs_keep_no_back, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(13, cs_neg_frame, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(13, cs_short, NULL), CP_ETYPE);
+    lim.max_depth = 8;
+    ck_assert_err(compact_rc(13, cs_deep, &lim), CP_ELIMIT);
+    ck_assert_err(compact_rc(13, cs_deep, NULL), 0);
+    ck_assert_err(compact_rc(14, cv_scale0, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(14, cv_odd, NULL), CP_ETYPE);
+    ck_assert_err(compact_rc(14, cv_overflow, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(14, cv_stack_wraps, NULL), CP_ERANGE);
+    ck_assert_err(compact_rc(14, cv_type, NULL), CP_EDANGLING);    /* type 3 of 1 */
+    ck_assert_err(compact_rc(6, ds_unknown_table, NULL), CP_EUNSUPP);
+    ck_assert_err(compact_rc(6, ds_past_table, NULL), CP_EDANGLING);
+    ck_assert_err(compact_rc(6, ds_table_ok, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_wire_plain_and_compact_key_together_are_malformed)
+{
+    raw_t r;
+    raw_init(&r);
+    raw_batch_head(&r, 2);
+    msgpack_pack_uint8(&r.pk, 8);                     /* stacks, v1 */
+    msgpack_pack_array(&r.pk, 2); msgpack_pack_uint8(&r.pk, 0); msgpack_pack_array(&r.pk, 0);
+    msgpack_pack_uint8(&r.pk, 13);                    /* stacks, compact */
+    msgpack_pack_array(&r.pk, 2); msgpack_pack_uint8(&r.pk, 0); msgpack_pack_array(&r.pk, 0);
+    cp_buf_t b = raw_done(&r, CP_MSG_BATCH);
+    ck_assert_err(dec_rc(b.data, b.len, NULL), CP_EMSGPACK);
+    ck_assert_ptr_nonnull(strstr(ERR, "key 8"));
+    cp_buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_wire_unknown_preset_dictionary_is_rejected)
+{
+    static const unsigned char other[] = "not the wire dictionary";
+    const char payload[] = "\x81\x01\x05";                  /* ack {seq: 5} */
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    ck_assert_int_eq(deflateInit(&zs, 6), Z_OK);
+    ck_assert_int_eq(deflateSetDictionary(&zs, other, sizeof other), Z_OK);
+    uint8_t out[128];
+    zs.next_in = (Bytef *)payload; zs.avail_in = 3;
+    zs.next_out = out; zs.avail_out = sizeof out;
+    ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t zl = sizeof out - zs.avail_out;
+    deflateEnd(&zs);
+    cp_buf_t b = raw_msg(CP_MSG_ACK, CP_WIRE_FLAG_ZLIB, out, zl, 3);
+    ck_assert_err(dec_rc(b.data, b.len, NULL), CP_EZLIB);
+    ck_assert_ptr_nonnull(strstr(ERR, "unknown preset dictionary"));
+    cp_buf_fini(&b);
+    /* the same with zdict1 decodes */
+    cp_msg_t a = { .kind = CP_MSG_ACK };
+    a.u.ack.seq = 5;
+    b = enc_ex(&a, 6, CP_WIRE_ENC_ZDICT1);
+    cp_msg_t *m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.ack.seq, 5);
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+}
+END_TEST
+
+START_TEST(test_wire_dict_apply_checks_stack_references)
+{
+    static const uint32_t f0[] = {0, 0, 0}, f1[] = {0};
+    static const cp_str_t strs[] = {{"", 0}};
+    static const cp_frame_t frames[] = {{0, 0, 0, 0, CP_FRAME_JAVA}};
+    cp_wire_stack_t st[] = {{f0, 3, 0, 0}, {f1, 1, 4, 0}};      /* keeps 4 of a 3-frame stack */
+    cp_batch_t b = { .seq = 1, .end_ms = 1, .strs = strs, .n_strs = 1, .frames = frames, .n_frames = 1,
+                     .stacks = st, .n_stacks = 2 };
+    cp_wire_dict_t *wd = cp_wire_dict_create(NULL);
+    ck_assert_err(cp_wire_dict_apply(wd, &b, ERR, sizeof ERR), CP_ERANGE);
+    ck_assert_uint_eq(cp_wire_dict_stacks(wd), 0);
+    st[1] = (cp_wire_stack_t){f1, 1, 2, 1};                     /* refers to itself */
+    ck_assert_err(cp_wire_dict_apply(wd, &b, ERR, sizeof ERR), CP_EDANGLING);
+    ck_assert_uint_eq(cp_wire_dict_stacks(wd), 0);
+    st[1] = (cp_wire_stack_t){f1, 1, 3, 0};                     /* whole stack 0 + one frame */
+    ck_assert_int_eq(cp_wire_dict_apply(wd, &b, ERR, sizeof ERR), 0);
+    uint32_t n;
+    cp_wire_dict_stack(wd, 1, &n);
+    ck_assert_uint_eq(n, 4);
+    /* a later batch refers back to stack 1 */
+    cp_wire_stack_t st2[] = {{NULL, 0, 2, 1}};
+    cp_batch_t b2 = { .seq = 2, .end_ms = 1, .stack_first = 2, .stacks = st2, .n_stacks = 1 };
+    ck_assert_int_eq(cp_wire_dict_apply(wd, &b2, ERR, sizeof ERR), 0);
+    cp_wire_dict_stack(wd, 2, &n);
+    ck_assert_uint_eq(n, 2);
+    cp_wire_dict_destroy(wd);
+}
+END_TEST
+
+START_TEST(test_wire_strtab_finds_every_entry)
+{
+    const cp_wire_strtab_t *t = &cp_wire_strtab1;
+    ck_assert_uint_gt(t->n, 100);
+    for (uint32_t i = 0; i < t->n; i++)
+        REQ(cp_wire_strtab_find(t, t->strs[i], strlen(t->strs[i])) == (int32_t)i);
+    ck_assert_int_eq(cp_wire_strtab_find(t, "no.such.Klass", 13), -1);
+    ck_assert_int_eq(cp_wire_strtab_find(t, "libjvm.so", 8), -1);   /* a prefix is not a hit */
+    ck_assert_uint_le(cp_wire_zdict1.len, 32768);
+    ck_assert_uint_eq(adler32(1, cp_wire_zdict1.data, (uInt)cp_wire_zdict1.len), cp_wire_zdict1.id);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
@@ -1280,6 +1712,19 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_wire_in_message_dangling_references_are_rejected);
     tcase_add_test(tc, test_wire_limits_are_respected);
     tcase_add_test(tc, test_wire_err_buffer_is_always_terminated);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("encodings");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_wire_encodings_are_named_and_negotiated);
+    tcase_add_test(tc, test_wire_encodings_round_trip_in_every_combination);
+    tcase_add_test(tc, test_wire_encodings_shrink_a_jvm_like_batch);
+    tcase_add_test(tc, test_wire_encode_ex_rejects_what_it_cannot_send);
+    tcase_add_test(tc, test_wire_compact_malformations_have_their_codes);
+    tcase_add_test(tc, test_wire_plain_and_compact_key_together_are_malformed);
+    tcase_add_test(tc, test_wire_unknown_preset_dictionary_is_rejected);
+    tcase_add_test(tc, test_wire_dict_apply_checks_stack_references);
+    tcase_add_test(tc, test_wire_strtab_finds_every_entry);
     suite_add_tcase(s, tc);
     return s;
 }
