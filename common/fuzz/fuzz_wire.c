@@ -8,7 +8,11 @@
  * Beyond "no crash, no leak, no UB" (ASan/UBSan) it checks properties:
  *   - err is NUL-terminated and *out is NULL on failure;
  *   - a decoded message re-encodes, and the re-encoding decodes and
- *     re-encodes to the same bytes (encoder and decoder agree on the layout);
+ *     re-encodes to the same bytes (encoder and decoder agree on the layout),
+ *     in the v1 layout and in the compact1+strtab1 one (a batch holding
+ *     stack references: compact only);
+ *   - compressed payloads (with the zdict1 preset dictionary or none)
+ *     inflate with plain zlib to the declared length;
  *   - msgpack-c's own unpacker accepts every payload we accept (inflated
  *     with zlib's uncompress), as one map with no bytes left: our bounded
  *     reader is not more lenient than the reference implementation;
@@ -19,6 +23,7 @@
  * replay_main.c, as the unit test wire_fuzz_corpus (replays corpus/). */
 #include "error.h"
 #include "wire.h"
+#include "wire_zdict.h"
 
 #include <msgpack.h>
 #include <zlib.h>
@@ -57,19 +62,32 @@ static void check_original_payload(const uint8_t *msg, size_t len)
         check_msgpack_accepts(msg + CP_WIRE_HEADER_SIZE, len - CP_WIRE_HEADER_SIZE);
         return;
     }
-    uLongf n = plen;
     uint8_t *p = malloc(plen ? plen : 1);
     CHECK(p);
-    CHECK(uncompress(p, &n, msg + CP_WIRE_HEADER_SIZE, (uLong)(len - CP_WIRE_HEADER_SIZE)) == Z_OK);
-    CHECK(n == plen);
-    check_msgpack_accepts(p, n);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    CHECK(inflateInit(&zs) == Z_OK);
+    zs.next_in = (Bytef *)(msg + CP_WIRE_HEADER_SIZE);
+    zs.avail_in = (uInt)(len - CP_WIRE_HEADER_SIZE);
+    zs.next_out = p;
+    zs.avail_out = plen;
+    int zr = inflate(&zs, Z_FINISH);
+    if (zr == Z_NEED_DICT) {
+        CHECK(zs.adler == cp_wire_zdict1.id);
+        CHECK(inflateSetDictionary(&zs, cp_wire_zdict1.data, (uInt)cp_wire_zdict1.len) == Z_OK);
+        zr = inflate(&zs, Z_FINISH);
+    }
+    CHECK(zr == Z_STREAM_END && zs.total_out == plen);
+    inflateEnd(&zs);
+    check_msgpack_accepts(p, plen);
     free(p);
 }
 
-static void check_reencode(const cp_msg_t *m)
+static void check_reencode(const cp_msg_t *m, uint32_t enc)
 {
     cp_buf_t a = CP_BUF_INIT, b = CP_BUF_INIT;
-    CHECK(cp_wire_encode(m, 0, &a) == 0);
+    cp_wire_encopt_t o = {0, enc};
+    CHECK(cp_wire_encode_ex(m, &o, &a) == 0);
     cp_msg_t *m2 = NULL;
     char err[128];
     int rc = cp_wire_decode(a.data, a.len, NULL, &m2, err, sizeof err);
@@ -78,7 +96,7 @@ static void check_reencode(const cp_msg_t *m)
         abort();
     }
     CHECK(m2->kind == m->kind);
-    CHECK(cp_wire_encode(m2, 0, &b) == 0);
+    CHECK(cp_wire_encode_ex(m2, &o, &b) == 0);
     CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     check_msgpack_accepts(a.data + CP_WIRE_HEADER_SIZE, a.len - CP_WIRE_HEADER_SIZE);
     cp_msg_free(m2);
@@ -94,7 +112,7 @@ static void check_apply(cp_wire_dict_t *d, const cp_batch_t *bt)
     int rc = cp_wire_dict_apply(d, bt, err, sizeof err);
     CHECK(memchr(err, 0, sizeof err) != NULL);
     if (rc) {
-        CHECK(rc == CP_EGAP || rc == CP_EDANGLING || rc == CP_ELIMIT || rc == CP_ENOMEM);
+        CHECK(rc == CP_EGAP || rc == CP_EDANGLING || rc == CP_ELIMIT || rc == CP_ENOMEM || rc == CP_ERANGE);
         CHECK(cp_wire_dict_strings(d) == s0 && cp_wire_dict_frames(d) == f0 && cp_wire_dict_stacks(d) == k0);
         return;
     }
@@ -141,7 +159,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             CHECK(m != NULL);
             check_original_payload(data, len);
-            check_reencode(m);
+            bool refs = false;
+            for (uint32_t i = 0; m->kind == CP_MSG_BATCH && i < m->u.batch.n_stacks; i++)
+                refs |= m->u.batch.stacks[i].keep > 0;
+            if (!refs)
+                check_reencode(m, 0);
+            check_reencode(m, CP_WIRE_ENC_COMPACT1 | CP_WIRE_ENC_STRTAB1);
             if (m->kind == CP_MSG_BATCH)
                 check_apply(d, &m->u.batch);
             cp_msg_free(m);

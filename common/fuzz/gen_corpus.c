@@ -8,16 +8,18 @@
 #include "stack_dict.h"
 #include "wire.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static cp_buf_t seq;   /* current seed */
 
-static void add(const cp_msg_t *m, int level)
+static void add_ex(const cp_msg_t *m, int level, uint32_t enc)
 {
     cp_buf_t b = CP_BUF_INIT;
-    int rc = cp_wire_encode(m, level, &b);
+    cp_wire_encopt_t o = {level, enc};
+    int rc = cp_wire_encode_ex(m, &o, &b);
     if (rc || b.len > 0xffff) {
         fprintf(stderr, "gen_corpus: encode %s: %s\n", cp_wire_kind_name(m->kind), cp_errname(rc));
         exit(1);
@@ -26,6 +28,11 @@ static void add(const cp_msg_t *m, int level)
     cp_buf_append(&seq, lp, 2);
     cp_buf_append(&seq, b.data, b.len);
     cp_buf_fini(&b);
+}
+
+static void add(const cp_msg_t *m, int level)
+{
+    add_ex(m, level, 0);
 }
 
 static void save(const char *dir, const char *name)
@@ -40,13 +47,18 @@ static void save(const char *dir, const char *name)
     cp_buf_reset(&seq);
 }
 
-static uint32_t stack(cp_stack_dict_t *sd, uint32_t seed, uint32_t depth)
+static uint32_t stack(cp_stack_dict_t *sd, uint32_t seed, uint32_t depth, bool jvm)
 {
     uint32_t fr[8];
     for (uint32_t i = 0; i < depth && i < 8; i++) {
         char c[32], m[32];
-        snprintf(c, sizeof c, "a.C%u", (seed + i) % 3);
-        snprintf(m, sizeof m, "m%u", (seed + 2 * i) % 4);
+        /* jvm: names of the static string table too (strtab1 references) */
+        snprintf(c, sizeof c, "%s", jvm && i < 2 ? "libjvm.so" : "a.C");
+        if (!jvm || i >= 2)
+            snprintf(c, sizeof c, "a.C%u", (seed + i) % 3);
+        snprintf(m, sizeof m, "%s", jvm && i == 0 ? "start_thread" : jvm && i == 1 ? "Thread::call_run" : "m");
+        if (!jvm || i >= 2)
+            snprintf(m, sizeof m, "m%u", (seed + 2 * i) % 4);
         cp_frame_t f = { .line = (int32_t)i - 1, .kind = (uint8_t)(i % (CP_FRAME_KIND_MAX + 1)) };
         cp_stack_dict_intern_string(sd, c, strlen(c), &f.class_id);
         cp_stack_dict_intern_string(sd, m, strlen(m), &f.method_id);
@@ -59,13 +71,16 @@ static uint32_t stack(cp_stack_dict_t *sd, uint32_t seed, uint32_t depth)
 }
 
 /* Four batches through one agent dictionary: new stacks, some repeats plus
- * new ones, repeats only (no delta at all: the steady state), then a reset. */
-static void batches(int level)
+ * new ones, repeats only (no delta at all: the steady state), then a reset.
+ * enc: the encodings (compact1 needs a dictionary tracking prefixes). */
+static void batches(int level, uint32_t enc)
 {
     static const cp_sample_type_t types[] = {{"cpu", "ns"}, {"alloc_bytes", "bytes"}};
     static const cp_counter_t ctr[] = {{"samples.cpu", 9}, {"fail.unknown_Java", 2}, {"drop.ring", 0}};
     static const cp_point_t pts[] = {{"gc.pause_ns", 1700000000100ull, 1.5e6}, {"threads.runnable", 1700000000200ull, 7}};
     cp_stack_dict_t *sd = cp_stack_dict_create();
+    if (enc)
+        cp_stack_dict_track_prefixes(sd);
     uint32_t sent_s = 0, sent_f = 0, sent_k = 0;
     for (int round = 0; round < 4; round++) {
         if (round == 3) {
@@ -75,7 +90,7 @@ static void batches(int level)
         cp_wire_value_t v[6];
         uint32_t nv = 0;
         for (uint32_t s = 0; s < (round == 1 ? 6u : round == 2 ? 5u : 4u); s++)
-            v[nv++] = (cp_wire_value_t){ stack(sd, s, 1 + s % 5), s % 2, 1000u * (s + 1) };
+            v[nv++] = (cp_wire_value_t){ stack(sd, s, 1 + s % 5, enc != 0), s % 2, 1000u * (s + 1) };
         cp_msg_t m = { .kind = CP_MSG_BATCH };
         m.u.batch = (cp_batch_t){ .seq = 1 + (uint64_t)round, .start_ms = 1700000000000ull + 10000u * round,
                                   .end_ms = 1700000010000ull + 10000u * round,
@@ -85,7 +100,7 @@ static void batches(int level)
                                   .points = pts, .n_points = round == 1 ? 2 : 0,
                                   .str_first = sent_s, .frame_first = sent_f, .stack_first = sent_k,
                                   .dict = sd };
-        add(&m, level);
+        add_ex(&m, level, enc);
         sent_s = cp_stack_dict_strings(sd);
         sent_f = cp_stack_dict_frames(sd);
         sent_k = cp_stack_dict_stacks(sd);
@@ -133,10 +148,25 @@ int main(int argc, char **argv)
     save(dir, "relay-side");
 
     add(&hello, 0);
-    batches(0);
+    batches(0, 0);
     save(dir, "session");
-    batches(6);
+    batches(6, 0);
     save(dir, "batches-zlib");
+
+    /* negotiated encodings: hello offers, welcome accepts, batches use them */
+    static const char *const encs[] = {"zdict1", "compact1", "strtab1"};
+    hello.u.hello.enc = encs;
+    hello.u.hello.n_enc = 3;
+    add(&hello, 0);
+    w.u.welcome.enc = encs;
+    w.u.welcome.n_enc = 3;
+    add(&w, 0);
+    save(dir, "negotiation");
+    add(&hello, 0);
+    batches(0, CP_WIRE_ENC_COMPACT1 | CP_WIRE_ENC_STRTAB1);
+    save(dir, "session-compact");
+    batches(6, CP_WIRE_ENC_ALL);
+    save(dir, "batches-all-encodings");
     cp_buf_fini(&seq);
     return 0;
 }
