@@ -414,8 +414,9 @@ static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
 
 /* Async-signal-safe; runs inside the crash guard. Retries AGCT answers
  * about a Java thread that called from Java code into the VM
- * (_thread_in_vm, or still _thread_in_Java in a stub or a
- * JRT_BLOCK_ENTRY prologue, with the anchor set) by adjusting its frame
+ * (_thread_in_vm or _thread_in_vm_trans, or still _thread_in_Java in a
+ * stub or a JRT_BLOCK_ENTRY prologue, with the anchor set; cp_vm_anchor_t
+ * `own`) by adjusting its frame
  * anchor for one AGCT call, then restoring it (vmstructs.h says why no
  * other thread can see the change):
  *
@@ -435,8 +436,8 @@ static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
  *
  * Never in other states: native and blocked threads were made walkable by
  * the VM on their transition and may be walked by other threads (GC,
- * handshakes). A thread in_vm or in_Java is not at a safepoint, so no
- * other thread walks it; JFR's sampler may read an in_Java thread's anchor
+ * handshakes). A thread in_vm(_trans) or in_Java is not safepoint-safe,
+ * so no other thread walks it; JFR's sampler may read an in_Java thread's anchor
  * while it is suspended, and then sees either the VM's values or ours,
  * both describing real frames. The stub itself is no Java frame, and the
  * VM frames under it are in the sample's native frames. Returns the new
@@ -445,8 +446,7 @@ static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, v
                                          volatile anchor_patch_t *patch)
 {
     cp_vm_anchor_t a;
-    if (!cp_vmstructs_anchor(env, &a) || (a.state != cp_vmstructs_in_vm() && a.state != cp_vmstructs_in_java()) ||
-        !a.sp || (a.sp & 7))
+    if (!cp_vmstructs_anchor(env, &a) || !a.own || !a.sp || (a.sp & 7))
         return fail;
     patch->sp_slot = a.sp_slot;
     patch->pc_slot = a.pc_slot;

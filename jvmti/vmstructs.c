@@ -44,6 +44,7 @@ int cp_vmstructs_parse(const cp_vmstructs_tables_t *t, cp_vmstructs_t *out)
     static const struct { const char *name; size_t at; } want_int[] = {
         {"_thread_in_native", offsetof(cp_vmstructs_t, in_native)},
         {"_thread_in_vm", offsetof(cp_vmstructs_t, in_vm)},
+        {"_thread_in_vm_trans", offsetof(cp_vmstructs_t, in_vm_trans)},
         {"_thread_in_Java", offsetof(cp_vmstructs_t, in_java)},
     };
     memset(out, 0, sizeof *out);
@@ -252,11 +253,6 @@ CP_SIGSAFE bool cp_vmstructs_ready(void)
     return atomic_load_explicit(&g_ready, memory_order_acquire); /* pairs with install */
 }
 
-CP_SIGSAFE int32_t cp_vmstructs_in_vm(void)
-{
-    return atomic_load_explicit(&g_ready, memory_order_acquire) ? g_vs.in_vm : -1; /* as above */
-}
-
 CP_SIGSAFE int32_t cp_vmstructs_in_java(void)
 {
     return atomic_load_explicit(&g_ready, memory_order_acquire) ? g_vs.in_java : -1; /* as above */
@@ -270,6 +266,8 @@ CP_SIGSAFE bool cp_vmstructs_anchor(JNIEnv *env, cp_vm_anchor_t *out)
     const char *a = jt + g_vs.thread_anchor;
     /* volatile: the VM writes these fields behind the compiler's back */
     out->state = *(const volatile int32_t *)(jt + g_vs.thread_state);
+    out->own = out->state == g_vs.in_vm || out->state == g_vs.in_java ||
+               (g_vs.in_vm_trans >= 0 && out->state == g_vs.in_vm_trans);
     out->sp_slot = (uintptr_t *)(a + g_vs.anchor_sp);
     out->sp = *(const volatile uintptr_t *)out->sp_slot;
     out->pc_slot = (uintptr_t *)(a + g_vs.anchor_pc);

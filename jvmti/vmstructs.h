@@ -64,6 +64,7 @@ typedef struct cp_vmstructs {
     int32_t anchor_fp;           /* JavaFrameAnchor::_last_Java_fp (x86; -1 elsewhere) */
     int32_t in_native;           /* JavaThreadState _thread_in_native (4) */
     int32_t in_vm;               /* _thread_in_vm (6) */
+    int32_t in_vm_trans;         /* _thread_in_vm_trans (7; optional, -1) */
     int32_t in_java;             /* _thread_in_Java (8) */
     int64_t env_offset;          /* (char *)JNIEnv* - (char *)JavaThread*; 0 = not measured */
 } cp_vmstructs_t;
@@ -71,6 +72,8 @@ typedef struct cp_vmstructs {
 /* What the handler sees of the interrupted thread's anchor. */
 typedef struct cp_vm_anchor {
     int32_t state;               /* JavaThreadState */
+    bool own;                    /* state is in_vm, in_vm_trans or in_Java: the thread is not
+                                  * safepoint-safe, so no other thread walks its stack */
     uintptr_t sp, pc, fp;        /* last_Java_sp/pc/fp (fp 0 when unknown) */
     uintptr_t *sp_slot;          /* &_last_Java_sp */
     uintptr_t *pc_slot;          /* &_last_Java_pc */
@@ -117,9 +120,8 @@ CP_SIGSAFE bool cp_vmstructs_ready(void);
  * thread, from GetEnv). false when the offsets are not published. */
 CP_SIGSAFE bool cp_vmstructs_anchor(JNIEnv *env, cp_vm_anchor_t *out);
 
-/* The published _thread_in_vm / _thread_in_Java constants (-1 if not
- * ready). Async-signal-safe. */
-CP_SIGSAFE int32_t cp_vmstructs_in_vm(void);
+/* The published _thread_in_Java constant (-1 if not ready).
+ * Async-signal-safe. */
 CP_SIGSAFE int32_t cp_vmstructs_in_java(void);
 
 #endif

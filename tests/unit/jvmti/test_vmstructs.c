@@ -41,6 +41,7 @@ static fake_int_t ints[] = {
     {"_thread_uninitialized", 0},
     {"_thread_in_native", 4},
     {"_thread_in_vm", 6},
+    {"_thread_in_vm_trans", 7},
     {"_thread_in_Java", 8},
     {"_thread_blocked", 10},
     {NULL, 0},
@@ -70,6 +71,7 @@ START_TEST(test_vmstructs_parse_finds_fields_and_constants)
     ck_assert_int_eq(vs.anchor_fp, 16);
     ck_assert_int_eq(vs.in_native, 4);
     ck_assert_int_eq(vs.in_vm, 6);
+    ck_assert_int_eq(vs.in_vm_trans, 7);
     ck_assert_int_eq(vs.in_java, 8);
     ck_assert_int_eq(vs.env_offset, 0);
 }
@@ -131,7 +133,6 @@ START_TEST(test_vmstructs_anchor_before_install_returns_false)
     cp_vm_anchor_t a;
     ck_assert(!cp_vmstructs_ready());
     ck_assert(!cp_vmstructs_anchor(fake_env(), &a));
-    ck_assert_int_eq(cp_vmstructs_in_vm(), -1);
     ck_assert_int_eq(cp_vmstructs_in_java(), -1);
 }
 END_TEST
@@ -145,7 +146,6 @@ START_TEST(test_vmstructs_anchor_reads_fake_thread)
     cp_vmstructs_install(NULL);
     cp_vmstructs_install(&vs);
     ck_assert(cp_vmstructs_ready());
-    ck_assert_int_eq(cp_vmstructs_in_vm(), 6);
     ck_assert_int_eq(cp_vmstructs_in_java(), 8);
 
     int32_t state = 6;
@@ -157,6 +157,7 @@ START_TEST(test_vmstructs_anchor_reads_fake_thread)
     cp_vm_anchor_t a;
     ck_assert(cp_vmstructs_anchor(fake_env(), &a));
     ck_assert_int_eq(a.state, 6);
+    ck_assert(a.own);
     ck_assert_uint_eq(a.sp, sp);
     ck_assert_uint_eq(a.pc, 0);
     ck_assert_uint_eq(a.fp, fp);
@@ -169,6 +170,14 @@ START_TEST(test_vmstructs_anchor_reads_fake_thread)
     ck_assert(cp_vmstructs_anchor(fake_env(), &b));
     ck_assert_uint_eq(b.pc, 0x1234);
     ck_assert(!cp_vmstructs_anchor(NULL, &b));
+    /* only in_vm, in_vm_trans and in_Java threads are walked by nobody else */
+    static const struct { int32_t state; bool own; } states[] = {{4, false}, {6, true}, {7, true},
+                                                                 {8, true}, {10, false}, {11, false}};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        memcpy(jthread + 904, &states[i].state, sizeof(int32_t));
+        ck_assert(cp_vmstructs_anchor(fake_env(), &b));
+        ck_assert_msg(b.own == states[i].own, "state %d", states[i].state);
+    }
     cp_vmstructs_install(NULL);
     ck_assert(!cp_vmstructs_anchor(fake_env(), &b));
 }
