@@ -24,7 +24,19 @@
  * validate_*(), also shared.
  *
  * Encoder: msgpack-c's msgpack_packer with a write callback appending to a
- * cp_buf_t; zlib compress2() for the compressed form.
+ * cp_buf_t; zlib deflate() for the compressed form, primed with the preset
+ * dictionary for encoding zdict1 (wire_zdict.h).
+ *
+ * Negotiated encodings (docs/protocol.md "Encodings"): zdict1 (preset
+ * dictionary; the stream names it, the decoder looks it up by id on
+ * Z_NEED_DICT), strtab1 (key 6 strings as msgpack ext references into a
+ * static table, wire_strtab.h), compact1 (batch keys 12-14: delta-coded
+ * frame columns; stacks as "first keep frames of an earlier stack" + the
+ * rest, delta-coded; values grouped by type, sorted, scaled). The decoder
+ * reads them all, whatever was negotiated, into the same structs; only
+ * compact stack references are left for the receiver dictionary to resolve
+ * (cp_wire_dict_apply, the relay store), since they may point to stacks of
+ * earlier batches.
  *
  * Decoder: a bounded cursor reader over the msgpack bytes (not
  * msgpack_unpack(), which builds a whole object tree and reserves

@@ -25,6 +25,11 @@
  * connection starts an empty dictionary; so does a batch with
  * CP_BATCH_DICT_RESET.
  *
+ * Encodings (hello key 14 / welcome key 6, CP_WIRE_ENC_*): zdict1 (zlib
+ * preset dictionary), strtab1 (static string table references in key 6),
+ * compact1 (batch keys 12-14 for 7-9). Opt-in per connection; the
+ * protocol version stays 1.
+ *
  * Decoding never trusts input: every size and count is checked against
  * cp_wire_limits_t before memory is reserved for it.
  *
