@@ -965,6 +965,9 @@ void cp_sampler_scan(void)
     pthread_mutex_unlock(&reg_mu);
     /* code ranges for the handler's native walk and AGCT retries */
     cp_unwind_refresh();
+    /* the harvester (a Java thread) confirms the VMStructs offsets if no
+     * other Java thread started since cp_sampler_start (attach) */
+    vmstructs_bind_current();
 }
 
 void cp_sampler_thread_start(void)

@@ -19,6 +19,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static cp_vmstructs_t g_vs;
 static atomic_bool g_ready;
@@ -187,6 +189,7 @@ void cp_vmstructs_install(const cp_vmstructs_t *vs)
 static pthread_mutex_t bind_mu = PTHREAD_MUTEX_INITIALIZER;
 static int bind_phase;
 static int bind_tries;
+static long bind_tid;          /* thread of the first measurement: the check needs another one */
 static cp_vmstructs_t bind_vs;
 
 static void bind_off(const char *why, int rc)
@@ -223,11 +226,12 @@ void cp_vmstructs_bind(JNIEnv *jni)
             goto out;
         }
         bind_vs.env_offset = off;
+        bind_tid = syscall(SYS_gettid);
         bind_phase = 1;
         CP_LOGD("HotSpot VMStructs: JNIEnv at JavaThread+%lld, state +%d, anchor +%d (sp +%d, pc +%d); "
                 "checking on a second thread", (long long)off, bind_vs.thread_state, bind_vs.thread_anchor,
                 bind_vs.anchor_sp, bind_vs.anchor_pc);
-    } else if (bind_phase == 1) {
+    } else if (bind_phase == 1 && syscall(SYS_gettid) != bind_tid) {
         if ((rc = cp_vmstructs_measure_env(jni, &bind_vs, &off)) != 0) {
             if (++bind_tries >= 4)
                 bind_off("JNIEnv offset not confirmed on a second thread", rc);
