@@ -412,16 +412,19 @@ static int enc_cframes(msgpack_packer *pk, const cp_batch_t *b)
     return 0;
 }
 
-/* key 13: each stack as [back, keep, frame, d, d...]: the first `keep`
- * frames of stack (own id - back), then the rest with the first frame id
- * as is and each next one as the difference from the one before. back 0:
- * no reference (keep 0). */
+/* key 13: each stack as [back, keep, d, d...]: the first `keep` frames of
+ * stack (own id - back), then the rest, each frame id as the difference
+ * from the one before; the first one's from the largest frame id listed so
+ * far in this key (0 at its start): new frames are interned in stack order,
+ * so a stack's first new frame is then usually +1. back 0: no reference
+ * (keep 0). */
 static int enc_cstacks(msgpack_packer *pk, const cp_batch_t *b)
 {
     uint32_t n = enc_delta_count(b, FT_DSTACKS), first = b->stack_first;
     PK(msgpack_pack_array(pk, DELTA_TUPLE));
     PK(msgpack_pack_uint32(pk, first));
     PK(msgpack_pack_array(pk, n));
+    int64_t mx = 0;       /* largest frame id listed so far */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t id = first + i, ref = 0, keep = 0, k;
         const uint32_t *fr;
@@ -444,10 +447,9 @@ static int enc_cstacks(msgpack_packer *pk, const cp_batch_t *b)
         PK(msgpack_pack_uint32(pk, keep ? id - ref : 0));
         PK(msgpack_pack_uint32(pk, keep));
         for (uint32_t j = 0; j < k; j++) {
-            if (j == 0)
-                PK(msgpack_pack_uint32(pk, fr[0]));
-            else
-                PK(msgpack_pack_int64(pk, (int64_t)fr[j] - (int64_t)fr[j - 1]));
+            PK(msgpack_pack_int64(pk, (int64_t)fr[j] - (j ? (int64_t)fr[j - 1] : mx)));
+            if (fr[j] > mx)
+                mx = fr[j];
         }
     }
     return 0;
@@ -1484,6 +1486,7 @@ static int dec_cstacks(rd_t *r, cp_batch_t *b)
     cp_wire_stack_t *a = rd_alloc(r, n, sizeof *a);
     if (!a && n)
         return mem_fail(r);
+    int64_t mx = 0;       /* largest frame id listed so far (base of each first delta) */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, back, keep, id = first + i;
         if ((rc = rd_tuple(r, CSTACK_MIN, MIN_ANY, &k, "stack")))
@@ -1503,16 +1506,19 @@ static int dec_cstacks(rd_t *r, cp_batch_t *b)
         uint32_t *fr = rd_alloc(r, k, sizeof *fr);
         if (!fr && k)
             return mem_fail(r);
-        int64_t prev = 0;
+        int64_t prev = mx;
         for (uint32_t j = 0; j < k; j++) {
             int64_t d;
             if ((rc = rd_s64(r, &d)))
                 return where(&r->e, rc, "stack %u: frame %u", id, j);
+            /* prev is in [0, UINT32_MAX]: no overflow before the range check */
             if ((d > 0 && prev > INT64_MAX - d) || (d < 0 && prev < INT64_MIN - d) ||
                 prev + d < 0 || prev + d > UINT32_MAX)
                 return fail(&r->e, CP_ERANGE, "stack %u: frame %u: id out of range", id, j);
             prev += d;
             fr[j] = (uint32_t)prev;
+            if (prev > mx)
+                mx = prev;
         }
         a[i] = (cp_wire_stack_t){k ? fr : NULL, k, keep, keep ? id - back : 0};
     }
