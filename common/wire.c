@@ -388,7 +388,10 @@ static bool enc_present(const field_t *f, const void *s, bool compact)
 /* ---- compact layout (compact1) ------------------------------------------ */
 
 /* key 12: frames as five columns; ids and lines as differences from the
- * previous frame's (the first from 0), kinds as they are. */
+ * previous frame's (the first from 0), except method ids: from the largest
+ * class or method id of the frames before (0 at first), since a new
+ * frame's method is most often a string interned just then; kinds as they
+ * are. */
 static int enc_cframes(msgpack_packer *pk, const cp_batch_t *b)
 {
     uint32_t n = enc_delta_count(b, FT_DFRAMES), first = b->frame_first;
@@ -396,7 +399,7 @@ static int enc_cframes(msgpack_packer *pk, const cp_batch_t *b)
     PK(msgpack_pack_uint32(pk, first));
     for (int col = 0; col < 5; col++) {
         PK(msgpack_pack_array(pk, n));
-        int64_t prev = 0;
+        int64_t prev = 0, mx = 0;
         for (uint32_t i = 0; i < n; i++) {
             const cp_frame_t *fr = b->dict ? cp_stack_dict_frame(b->dict, first + i) : &b->frames[i];
             int64_t v = col == 3 ? (int64_t)fr->line
@@ -404,8 +407,12 @@ static int enc_cframes(msgpack_packer *pk, const cp_batch_t *b)
             if (col == 4) {
                 PK(msgpack_pack_uint8(pk, fr->kind));
             } else {
-                PK(msgpack_pack_int64(pk, v - prev));
+                PK(msgpack_pack_int64(pk, v - (col == 1 ? mx : prev)));
                 prev = v;
+                if (fr->class_id > mx)
+                    mx = fr->class_id;
+                if (fr->method_id > mx)
+                    mx = fr->method_id;
             }
         }
     }
@@ -1431,7 +1438,7 @@ static int dec_cframes(rd_t *r, cp_batch_t *b)
         } else if (k != n) {
             return fail(&r->e, CP_ETYPE, "%s column has %u elements, class column %u", col_name[col], k, n);
         }
-        int64_t prev = 0;
+        int64_t prev = 0, mx = 0;   /* mx: largest class/method id of frames [0, i) */
         for (uint32_t i = 0; i < n; i++) {
             cp_frame_t *fr = &a[i];
             if (col == 4) {
@@ -1446,10 +1453,11 @@ static int dec_cframes(rd_t *r, cp_batch_t *b)
             int64_t d;
             if ((rc = rd_s64(r, &d)))
                 return where(&r->e, rc, "frame %u: %s", first + i, col_name[col]);
-            /* prev and d both fit in int64; the sum is checked per column */
-            if ((d > 0 && prev > INT64_MAX - d) || (d < 0 && prev < INT64_MIN - d))
+            /* base and d both fit in int64; the sum is checked per column */
+            int64_t base = col == 1 ? mx : prev;
+            if ((d > 0 && base > INT64_MAX - d) || (d < 0 && base < INT64_MIN - d))
                 return fail(&r->e, CP_ERANGE, "frame %u: %s overflows", first + i, col_name[col]);
-            int64_t v = prev + d;
+            int64_t v = base + d;
             prev = v;
             if (col == 3) {
                 if (v < INT32_MIN || v > INT32_MAX)
@@ -1462,6 +1470,12 @@ static int dec_cframes(rd_t *r, cp_batch_t *b)
                 if (col == 0) fr->class_id = (uint32_t)v;
                 else if (col == 1) fr->method_id = (uint32_t)v;
                 else fr->sig_id = (uint32_t)v;
+                if (col == 1) {     /* the class column is complete: both ids known */
+                    if (fr->class_id > mx)
+                        mx = fr->class_id;
+                    if (fr->method_id > mx)
+                        mx = fr->method_id;
+                }
             }
         }
     }
