@@ -253,8 +253,8 @@ typedef struct cp_wire_encopt {
  * CP_WIRE_ENC_COMPACT1 a
  * batch's frames, stacks and values go as keys 12-14 (stack references
  * are taken from batch.dict when it tracks prefixes, see
- * cp_stack_dict_track_prefixes; values must then hold each (stack, type)
- * once); with CP_WIRE_ENC_ZDICT1 the zlib stream uses the preset
+ * cp_stack_dict_track_prefixes; values are sent sorted by type and
+ * stack, so their order is not kept); with CP_WIRE_ENC_ZDICT1 the zlib stream uses the preset
  * dictionary. Lossless: the decoder gives back the same values. */
 int cp_wire_encode_ex(const cp_msg_t *m, const cp_wire_encopt_t *opt, cp_buf_t *out);
 
