@@ -5,7 +5,9 @@
  * where perf events are not permitted, or with cpu.engine=timer, the POSIX
  * timers below. After AGCT the handler walks native frames from the signal
  * context (unwind.h; cpu.native) and retries unknown_Java samples from an
- * adjusted copy of the context; both inside the crash guard.
+ * adjusted copy of the context, and samples of Java threads in the VM with
+ * their frame anchor made walkable for one AGCT call (vmstructs.h); all
+ * inside the crash guard (no guard, no retries).
  *
  * CPU (timer engine): one POSIX timer per thread on that thread's CPU-time clock
  * (timer_create + SIGEV_THREAD_ID), delivering SIGPROF to the thread that

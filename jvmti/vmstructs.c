@@ -244,7 +244,8 @@ void cp_vmstructs_bind(JNIEnv *jni)
         cp_vmstructs_install(&bind_vs);
         bind_phase = 2;
         CP_LOGI("HotSpot VMStructs: JNIEnv at JavaThread+%lld (checked on two threads); "
-                "non-walkable frame anchors are made walkable for AGCT", (long long)off);
+                "failed AGCT samples of Java threads in the VM are retried with a walkable frame anchor%s",
+                (long long)off, getenv("CPROF_NO_AGCT_RETRY") ? " (not now: CPROF_NO_AGCT_RETRY)" : "");
     }
 out:
     pthread_mutex_unlock(&bind_mu);
