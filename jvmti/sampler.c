@@ -445,6 +445,11 @@ static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
 static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc, jint fail,
                                          volatile anchor_patch_t *patch)
 {
+#if !defined(__x86_64__)
+    /* make_walkable and the stub frames below are x86-64's layout */
+    (void)env; (void)frames; (void)uc; (void)patch;
+    return fail;
+#endif
     cp_vm_anchor_t a;
     if (!cp_vmstructs_anchor(env, &a) || !a.own || !a.sp || (a.sp & 7))
         return fail;
