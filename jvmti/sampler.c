@@ -313,7 +313,12 @@ static void crash_guard_install(void)
  *      pc = [fp+8], sp = fp+16, fp = [fp];
  *   D. an interpreter method entry part way through building its frame
  *      (rbp set, the sender's sp saved just below it): pc = [fp+8],
- *      sp = [fp-8], fp = [fp].
+ *      sp = [fp-8], fp = [fp];
+ *   E. a stub or prologue that pushed a few words (registers, part of a
+ *      frame) before its return address: the first of [sp+16] ..
+ *      [sp+56] that is a return address into the code cache, with
+ *      sp just above it and fp = the word below it (as async-profiler's
+ *      sp probing; one AGCT try).
  * A candidate pc must lie in executable memory (cp_unwind_is_code); for
  * B-D it must also follow a call instruction. The interrupted method (or
  * stub) itself is lost; its callers are kept. Returns the new num_frames
@@ -326,7 +331,7 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
     memcpy(&c, ucv, sizeof c);   /* memcpy: async-signal-safe */
     uint64_t sp = (uint64_t)c.uc_mcontext.gregs[REG_RSP], fp = (uint64_t)c.uc_mcontext.gregs[REG_RBP];
     bool sp_ok = sp && !(sp & 7);
-    for (int attempt = 0; attempt < 4; attempt++) {
+    for (int attempt = 0; attempt < 5; attempt++) {
         uint64_t npc, nsp, nfp;
         if (attempt == 0) {          /* A */
             if (!sp_ok)
@@ -365,7 +370,7 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
             nsp = f + 16;
             if (!cp_unwind_is_code(npc) || (hops > 0 && !cp_unwind_is_jit_call_site(npc)))
                 continue;
-        } else {                     /* D */
+        } else if (attempt == 3) {   /* D */
             if (fp <= sp || fp - sp > (1u << 20) || (fp & 7))
                 continue;
             npc = ((const uint64_t *)(uintptr_t)fp)[1];
@@ -373,6 +378,18 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
             nsp = ((const uint64_t *)(uintptr_t)fp)[-1];
             if (nsp <= fp + 8 || nsp - fp > (1u << 20) || (nsp & 7) || !cp_unwind_is_jit_call_site(npc))
                 continue;
+        } else {                     /* E */
+            if (!sp_ok)
+                continue;
+            const uint64_t *w = (const uint64_t *)(uintptr_t)sp;
+            int k = 2;
+            while (k < 8 && !cp_unwind_is_jit_call_site(w[k]))
+                k++;
+            if (k == 8)
+                continue;
+            npc = w[k];
+            nfp = w[k - 1];
+            nsp = sp + 8 * (uint64_t)(k + 1);
         }
         c.uc_mcontext.gregs[REG_RIP] = (greg_t)npc;
         c.uc_mcontext.gregs[REG_RSP] = (greg_t)nsp;
@@ -380,7 +397,7 @@ static CP_SIGSAFE jint agct_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc
         asgct_trace_t tr = {env, 0, frames};
         g_agct(&tr, CP_RING_MAX_FRAMES, &c);
         if (tr.num_frames > 0) {
-            cp_stats_add(attempt < 2 ? CP_ST_RECOVERED_SP : CP_ST_RECOVERED_FP, 1);
+            cp_stats_add(attempt < 2 || attempt == 4 ? CP_ST_RECOVERED_SP : CP_ST_RECOVERED_FP, 1);
             return tr.num_frames;
         }
     }
