@@ -1290,12 +1290,22 @@ void cp_store_reader_close(cp_store_reader_t *r)
     free(r);
 }
 
+/* One kind per name: a method met as interpreted (or of unknown tier) and
+ * later as JIT code (compiled or inlined) is shown as JIT code - its
+ * interpreted samples are the warm-up before the JIT compiled it, and the
+ * first sample of a hot method often lands there. Between compiled and
+ * inlined the first seen stays. */
 static uint32_t rapp_func(rapp_t *a, const char *name, uint8_t kind)
 {
     uint64_t h = cp__hash_bytes(name, strlen(name));
     uint32_t *slot = cp__hmap_slot(&a->fidx, h, 1);
-    if (*slot)
+    if (*slot) {
+        uint8_t *k = &a->fkinds[*slot - 1];
+        if ((*k == CP_FRAME_JAVA || *k == CP_FRAME_INTERPRETED) &&
+            (kind == CP_FRAME_COMPILED || kind == CP_FRAME_INLINED))
+            *k = kind;
         return *slot - 1;
+    }
     if (a->n_funcs == a->cap_funcs) {
         a->cap_funcs = a->cap_funcs ? a->cap_funcs * 2 : 256;
         a->fnames = cp__xrealloc(a->fnames, a->cap_funcs * sizeof *a->fnames);

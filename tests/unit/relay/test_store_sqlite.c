@@ -214,6 +214,57 @@ START_TEST(test_store_labels_match_whole_pairs)
 }
 END_TEST
 
+/* A method met first interpreted (its warm-up) and then as JIT code is
+ * shown with the JIT kind; one met compiled first stays compiled. */
+START_TEST(test_store_name_kind_prefers_jit_code)
+{
+    cp_store_t *s;
+    cp_store_conn_t *c;
+    uint64_t last;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_hello_t h = hello("i1", NULL, 0);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
+    static const cp_str_t strs[] = {{"p.A", 3}, {"warm", 4}, {"cold", 4}, {"", 0}};
+    /* warm: interpreted, then compiled; cold: compiled, then interpreted */
+    cp_frame_t fr[] = {{0, 1, 3, 0, CP_FRAME_INTERPRETED}, {0, 1, 3, 0, CP_FRAME_COMPILED},
+                       {0, 2, 3, 0, CP_FRAME_COMPILED}, {0, 2, 3, 0, CP_FRAME_INTERPRETED}};
+    static const uint32_t s0[] = {0}, s1[] = {1}, s2[] = {2}, s3[] = {3};
+    cp_wire_stack_t stk[] = {{s0, 1}, {s1, 1}, {s2, 1}, {s3, 1}};
+    cp_sample_type_t types[] = {{"cpu", "ns"}};
+    cp_wire_value_t vals[] = {{0, 0, 1}, {1, 0, 99}, {2, 0, 99}, {3, 0, 1}};
+    cp_counter_t ctr[] = {{"samples.cpu", 4}};
+    cp_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.seq = 1;
+    b.start_ms = 1000000;
+    b.end_ms = 1010000;
+    b.types = types;
+    b.n_types = 1;
+    b.strs = strs;
+    b.n_strs = 4;
+    b.frames = fr;
+    b.n_frames = 4;
+    b.stacks = stk;
+    b.n_stacks = 4;
+    b.values = vals;
+    b.n_values = 4;
+    b.counters = ctr;
+    b.n_counters = 1;
+    ck_assert_int_eq(cp_store_conn_batch(s, c, &b, 5000, NULL, NULL), 0);
+    cp_store_conn_close(s, c, 2);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+    cp_profile_t p;
+    query(NULL, &p);
+    ck_assert_uint_eq(p.n_names, 2);
+    for (uint32_t i = 0; i < p.n_names; i++)
+        ck_assert_msg(p.kinds[i] == CP_FRAME_COMPILED, "%s has kind %u", p.names[i], p.kinds[i]);
+    ck_assert_uint_eq(value_of(&p, "p.A.warm", 1), 100);
+    cp_profile_free(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_sqlite");
@@ -221,6 +272,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
     tcase_add_test(tc, test_store_gap_in_delta_is_rejected);
+    tcase_add_test(tc, test_store_name_kind_prefers_jit_code);
     suite_add_tcase(s, tc);
     tc = tcase_create("labels");
     tcase_add_test(tc, test_store_labels_match_whole_pairs);
