@@ -51,10 +51,17 @@ def test():
             # JIT threads: a thread root, then demangled C++ frames of libjvm.so
             jit = [s for s in prof if s.startswith("[JIT] C")]
             check(jit, "%s: no [JIT] compiler thread samples" % name)
-            cxx = [s for s in jit if any(f.startswith("libjvm.so.") and "::" in f for f in s.split(";"))]
-            log("%s: %d JIT stacks, %d with demangled libjvm frames, e.g. %s" %
-                (name, len(jit), len(cxx), (cxx or jit)[0][:160]))
-            check(len(cxx) >= 0.5 * len(jit), "%s: JIT stacks lack demangled libjvm frames" % name)
+            # Frame-pointer walking stops at a leaf in a library built
+            # without frame pointers (glibc's malloc, lock waits): such a
+            # stack is the thread root and that leaf alone. Of the stacks
+            # that reach libjvm.so, the C++ names must be demangled.
+            jvm = [s for s in jit if any(f.startswith("libjvm.so.") for f in s.split(";"))]
+            cxx = [s for s in jvm if any(f.startswith("libjvm.so.") and "::" in f for f in s.split(";"))]
+            log("%s: %d JIT stacks, %d reach libjvm.so, %d of those with demangled frames, e.g. %s" %
+                (name, len(jit), len(jvm), len(cxx), (cxx or jit)[0][:160]))
+            check(cxx, "%s: no JIT stack with demangled libjvm frames" % name)
+            check(len(cxx) >= 0.8 * len(jvm), "%s: JIT stacks' libjvm frames not demangled: %r" %
+                  (name, [s for s in jvm if s not in cxx][:3]))
             roots = {n: k for n, k in kinds.items() if n.startswith("[JIT]")}
             check(all(k == 6 for k in roots.values()), "%s: thread roots not kind 6: %r" % (name, roots))
             inst = relay.get_json("/api/v1/instances", app=app)["instances"][0]["quality"]
