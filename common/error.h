@@ -29,7 +29,8 @@
     X(CP_EUNSUPP,     -21, "not supported")                                 \
     X(CP_ETIMEOUT,    -22, "timed out")                                     \
     X(CP_EPERM,       -23, "permission denied")                             \
-    X(CP_ESTATE,      -24, "invalid state")
+    X(CP_ESTATE,      -24, "invalid state")                                 \
+    X(CP_ERATE,       -25, "rate limited, retry later")
 
 enum {
 #define CP__ERR_ENUM(name, val, msg) name = (val),

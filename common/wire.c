@@ -249,6 +249,7 @@ static const field_t FIELDS_ERROR[] = {
     FLD(1, FT_I32, F_REQ, cp_error_msg_t, code),
     FLD(2, FT_STR, 0, cp_error_msg_t, message),
     FLD(3, FT_BOOL, 0, cp_error_msg_t, fatal),
+    FLD(4, FT_U32, 0, cp_error_msg_t, retry_after_ms),
 };
 
 typedef struct layout {

@@ -194,6 +194,7 @@ typedef struct cp_error_msg {
     int32_t     code;               /* key 1 int, required: a CP_E* code */
     const char *message;            /* key 2 str */
     bool        fatal;              /* key 3 bool: the sender closes after this */
+    uint32_t    retry_after_ms;     /* key 4 uint: with CP_ERATE, reconnect no sooner */
 } cp_error_msg_t;
 
 typedef struct cp_msg {

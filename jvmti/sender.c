@@ -65,6 +65,7 @@ static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_heartbeat;
 static int backoff_n;
+static uint32_t retry_after_ms;        /* CP_ERATE: the relay's wait before the next connect */
 static bool hb_due, closing, loop_exit;
 static bool ctx_tls;                   /* the context was created with TLS */
 static bool restart_ctx;               /* leave the loop and make a new context */
@@ -158,6 +159,11 @@ static void schedule_reconnect(void)
     if (d > BACKOFF_MAX_MS)
         d = BACKOFF_MAX_MS;
     d = d / 2 + (int64_t)(rand_r(&rnd_state) % (unsigned)(d / 2 + 1));   /* 50-100% jitter */
+    if (retry_after_ms) {   /* rate limited: the relay's delay plus 0-50% jitter, no escalation */
+        d = retry_after_ms + (int64_t)(rand_r(&rnd_state) % (retry_after_ms / 2 + 1));
+        retry_after_ms = 0;
+        backoff_n = 0;
+    }
     if (backoff_n < 16)
         backoff_n++;
     CP_LOGD("reconnect in %lld ms", (long long)d);
@@ -489,8 +495,17 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
     case CP_MSG_ERROR:
         CP_LOGW("relay error %d: %s%s", m->u.error.code, m->u.error.message,
                 m->u.error.fatal ? " (closing)" : "");
+        if (m->u.error.code == CP_ERATE) {
+            /* over the tenant's budget: unacked batches stay queued and are
+             * resent after the reconnect (welcome's last_seq) */
+            cp_stats_add(CP_ST_RATE_LIMITED, 1);
+            retry_after_ms = m->u.error.retry_after_ms ? m->u.error.retry_after_ms : 1000;
+            if (retry_after_ms > BACKOFF_MAX_MS * 4)
+                retry_after_ms = BACKOFF_MAX_MS * 4;
+        }
         if (m->u.error.fatal) {
-            backoff_n = 8;   /* do not hammer a relay that refuses us */
+            if (m->u.error.code != CP_ERATE)
+                backoff_n = 8;   /* do not hammer a relay that refuses us */
             closing = true;
             lws_callback_on_writable(wsi);
         }

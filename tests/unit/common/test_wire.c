@@ -247,6 +247,16 @@ START_TEST(test_wire_small_kinds_round_trip)
         ck_assert_int_eq(m->u.error.code, CP_EDANGLING);
         ck_assert_str_eq(m->u.error.message, "batch key 9: value 3");
         ck_assert(m->u.error.fatal);
+        ck_assert_uint_eq(m->u.error.retry_after_ms, 0);
+        cp_msg_free(m); cp_buf_fini(&b);
+
+        cp_msg_t r = { .kind = CP_MSG_ERROR };
+        r.u.error = (cp_error_msg_t){ .code = CP_ERATE, .message = "rate", .fatal = true,
+                                      .retry_after_ms = 2500 };
+        b = enc(&r, level); m = dec_ok(&b);
+        ck_assert_int_eq(m->u.error.code, CP_ERATE);
+        ck_assert_uint_eq(m->u.error.retry_after_ms, 2500);
+        ck_assert_str_eq(cp_errname(CP_ERATE), "CP_ERATE");
         cp_msg_free(m); cp_buf_fini(&b);
     }
 }
