@@ -10,6 +10,13 @@
  * (wsi exists, handshake) -> HELLO (established, hello to write) -> WAIT
  * (hello written, waiting for welcome) -> READY (welcome received: batches
  * flow). Any close or error goes back to IDLE with a backoff timer.
+ * Every state with a connection has a deadline, checked by a 1 s tick, so
+ * no peer (a relay or proxy that accepts and hangs, a partition) can keep
+ * the agent waiting: CONNECTING and HELLO/WAIT 10 s each (TCP, TLS and
+ * upgrade; hello to welcome), READY 60 s without a byte from the relay
+ * (heartbeats every 15 s are answered), a close 3 s. The reconnect backoff
+ * doubles from 0.5 s up to 8 s with 50-100% jitter: once the relay is back,
+ * every agent is sending within ~10 s.
  *
  * Queue invariant: batches are in seq order; every batch with seq <=
  * sent_upto has been written on the current connection; acked batches are
@@ -32,10 +39,15 @@
 
 enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
 
-#define HEARTBEAT_US   (15 * LWS_USEC_PER_SEC)
-#define RX_TIMEOUT_MS  (60 * 1000)
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
+#define TICK_US            LWS_USEC_PER_SEC
+#define HEARTBEAT_MS       (15 * 1000)
+#define RX_TIMEOUT_MS      (60 * 1000)   /* READY: relay silent */
+#define CONNECT_TIMEOUT_MS (10 * 1000)   /* CONNECTING: TCP + TLS + upgrade */
+#define WELCOME_TIMEOUT_MS (10 * 1000)   /* HELLO/WAIT: established -> welcome */
+#define CLOSE_TIMEOUT_MS   (3 * 1000)    /* closing: writable never came */
+#define BACKOFF_MIN_MS     500
+#define BACKOFF_MAX_MS     8000
+#define RETRY_AFTER_MAX_MS (120 * 1000)  /* cap on a rate-limited relay's retry_after */
 
 /* ---- shared state (q_mu) ----------------------------------------------- */
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -63,10 +75,11 @@ static bool conn_fresh;                /* no batch sent yet on this connection *
 static uint32_t conn_enc;              /* CP_WIRE_ENC_* the relay accepted (welcome key 6) */
 static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
-static lws_sorted_usec_list_t sul_connect, sul_heartbeat;
+static lws_sorted_usec_list_t sul_connect, sul_tick;
 static int backoff_n;
 static uint32_t retry_after_ms;        /* CP_ERATE: the relay's wait before the next connect */
 static bool hb_due, closing, loop_exit;
+static uint64_t state_since_ms, closing_since_ms, last_hb_ms;
 static bool ctx_tls;                   /* the context was created with TLS */
 static bool restart_ctx;               /* leave the loop and make a new context */
 static uint64_t last_rx_ms;
@@ -140,6 +153,8 @@ void cp_sender_submit(cp_pending_t *p)
 
 static void set_state(int s)
 {
+    if (s != state)
+        state_since_ms = now_ms();
     state = s;
     pthread_mutex_lock(&q_mu);
     ready_shared = s == ST_READY;
@@ -226,19 +241,43 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
     }
 }
 
-static void heartbeat_cb(lws_sorted_usec_list_t *sul)
+/* The 1 s tick: per-state deadlines and heartbeats. */
+static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
-    if (g_wsi && state == ST_READY) {
-        if (now_ms() - last_rx_ms > RX_TIMEOUT_MS) {
-            CP_LOGW("relay silent for %d s; reconnecting", RX_TIMEOUT_MS / 1000);
-            lws_set_timeout(g_wsi, 1, LWS_TO_KILL_ASYNC);
-        } else {
-            hb_due = true;
-            lws_callback_on_writable(g_wsi);
-        }
+    uint64_t now = now_ms();
+    const char *late = NULL;
+    if (!g_wsi)
+        ;
+    else if (closing && now - closing_since_ms > CLOSE_TIMEOUT_MS)
+        late = "closing";
+    else if (state == ST_CONNECTING && now - state_since_ms > CONNECT_TIMEOUT_MS)
+        late = "connecting";
+    else if ((state == ST_HELLO || state == ST_WAIT) && now - state_since_ms > WELCOME_TIMEOUT_MS)
+        late = "no welcome";
+    else if (state == ST_READY && now - last_rx_ms > RX_TIMEOUT_MS)
+        late = "relay silent";
+    if (late) {
+        CP_LOGW("relay connection timed out (%s after %llu s); reconnecting", late,
+                (unsigned long long)(now - (closing ? closing_since_ms : state == ST_READY ? last_rx_ms
+                                                                                          : state_since_ms)) / 1000);
+        cp_stats_add(CP_ST_NET_TIMEOUTS, 1);
+        lws_set_timeout(g_wsi, 1, LWS_TO_KILL_ASYNC);
+    } else if (g_wsi && state == ST_READY && now - last_hb_ms >= HEARTBEAT_MS) {
+        last_hb_ms = now;
+        hb_due = true;
+        lws_callback_on_writable(g_wsi);
     }
-    lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
+    lws_sul_schedule(ctx, 0, &sul_tick, tick_cb, TICK_US);
+}
+
+/* Asks for an orderly close; the tick kills the connection if it stalls. */
+static void begin_close(struct lws *wsi)
+{
+    if (!closing)
+        closing_since_ms = now_ms();
+    closing = true;
+    lws_callback_on_writable(wsi);
 }
 
 /* Encodes m into txbuf after LWS_PRE bytes of headroom, with the batch
@@ -500,14 +539,13 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
              * resent after the reconnect (welcome's last_seq) */
             cp_stats_add(CP_ST_RATE_LIMITED, 1);
             retry_after_ms = m->u.error.retry_after_ms ? m->u.error.retry_after_ms : 1000;
-            if (retry_after_ms > BACKOFF_MAX_MS * 4)
-                retry_after_ms = BACKOFF_MAX_MS * 4;
+            if (retry_after_ms > RETRY_AFTER_MAX_MS)
+                retry_after_ms = RETRY_AFTER_MAX_MS;
         }
         if (m->u.error.fatal) {
             if (m->u.error.code != CP_ERATE)
                 backoff_n = 8;   /* do not hammer a relay that refuses us */
-            closing = true;
-            lws_callback_on_writable(wsi);
+            begin_close(wsi);
         }
         break;
     default:
@@ -544,7 +582,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     (void)user;
     switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        last_rx_ms = now_ms();
+        last_rx_ms = last_hb_ms = now_ms();
         set_state(ST_HELLO);
         lws_callback_on_writable(wsi);
         break;
@@ -602,8 +640,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         pthread_mutex_unlock(&q_mu);
         if (stop || changed) {
             if (g_wsi) {
-                closing = true;
-                lws_callback_on_writable(g_wsi);
+                begin_close(g_wsi);
             } else if (stop) {
                 lws_sul_cancel(&sul_connect);
                 loop_exit = true;
@@ -653,6 +690,7 @@ static bool run_context(void)
     info.options = ctx_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
     info.gid = -1;
     info.uid = -1;
+    info.timeout_secs = CONNECT_TIMEOUT_MS / 1000;   /* lws' own connect/handshake timeouts */
     /* lws sets SIGPIPE to SIG_IGN; the JVM's -Xcheck:jni complains if its
      * handler changes, so put back whatever was there. */
     struct sigaction old_pipe;
@@ -670,7 +708,7 @@ static bool run_context(void)
     restart_ctx = false;
     backoff_n = 0;
     lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
-    lws_sul_schedule(ctx, 0, &sul_heartbeat, heartbeat_cb, HEARTBEAT_US);
+    lws_sul_schedule(ctx, 0, &sul_tick, tick_cb, TICK_US);
     while (!loop_exit) {
         if (lws_service(ctx, 0) < 0)
             break;
@@ -685,7 +723,7 @@ static bool run_context(void)
     bool stop = stop_req;
     pthread_mutex_unlock(&q_mu);
     lws_sul_cancel(&sul_connect);
-    lws_sul_cancel(&sul_heartbeat);
+    lws_sul_cancel(&sul_tick);
     lws_context_destroy(ctx);
     ctx = NULL;
     g_wsi = NULL;

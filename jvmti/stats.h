@@ -60,6 +60,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_CONNECTS,           "net.connects")           \
     X(CP_ST_CONNECT_FAILS,      "net.connect_failures")   \
     X(CP_ST_RATE_LIMITED,       "net.rate_limited")       /* relay answered CP_ERATE; data kept */ \
+    X(CP_ST_NET_TIMEOUTS,       "net.timeouts")           /* a sender state ran past its deadline */ \
     X(CP_ST_RESOLVE_FAIL,       "fail.resolve")           \
     X(CP_ST_ALLOC_REWRITTEN,    "alloc.classes_rewritten") /* issue 4: instrument mode */ \
     X(CP_ST_ALLOC_SKIPPED,      "alloc.classes_skipped")  \
