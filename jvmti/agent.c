@@ -16,6 +16,7 @@
 #include "agent.h"
 
 #include "codemap.h"
+#include "control.h"
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
@@ -440,16 +441,17 @@ static void control_from_relay(const char *command, const char *const *keys,
         return;
     }
     if (!strcmp(command, "configure")) {
-        for (uint32_t i = 0; i < n; i++) {
-            char kv[CP_OPT_STR_MAX + CP_OPT_KEY_MAX + 2];
-            snprintf(kv, sizeof kv, "%s=%s", keys[i], values[i]);
-            if (strcmp(keys[i], "command") && strcmp(keys[i], "relay"))   /* the relay cannot move or detach us */
-                cp_options_parse(&g_opts, kv, cp_log_option_warning, NULL);
-        }
+        /* whitelisted keys, typed values: the relay tunes sampling but
+         * cannot move, re-identify or detach the agent (control.h) */
+        cp_control_configure(&g_opts, keys, values, n, cp_log_option_warning, NULL);
     } else if (!strcmp(command, "stop")) {
         g_opts.command = CP_CMD_STOP;
     } else if (!strcmp(command, "start")) {
         g_opts.command = CP_CMD_START;
+    } else {
+        CP_LOGW("unknown control '%.32s' from relay ignored", command);
+        pthread_mutex_unlock(&life_mu);
+        return;
     }
     if (g_sampler_ok && g_opts.command == CP_CMD_START) {
         cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
