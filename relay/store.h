@@ -1,5 +1,10 @@
 /* store.h - the relay's storage interface: one engine behind it today
- * (store_sqlite.c); ingest and query code only see this header.
+ * (SQLite: store_sqlite*.c); ingest and query code only see this header.
+ * What every engine shares sits in its own files: the window blob codec
+ * (store_blob.h), label sets (store_labels.h), tiers, rollups and the query
+ * planner (store_tier.h), name resolution (store_names.h) and the apps /
+ * instances documents (store_json.h); an engine adds its SQL and connection
+ * handling.
  *
  * Two kinds of handle:
  *  - cp_store_t, the writer: owned by the single store worker thread

@@ -1,0 +1,116 @@
+/* store_blob.c - the window blob codec (layout in store_blob.h).
+ *
+ * Pure functions over caller-owned buffers; any thread. Invariant of every
+ * encoded blob: stack ids strictly increasing, divisor >= 1 divides every
+ * value, so decoding reproduces the merged pairs exactly. */
+#include "store_blob.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rutil.h"
+
+void cp_store_blob_pairs_add(cp_store_blob_pairs_t *p, uint64_t stack, uint64_t value)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->v = cp__xrealloc(p->v, p->cap * 2 * sizeof *p->v);
+    }
+    p->v[2 * p->n] = stack;
+    p->v[2 * p->n + 1] = value;
+    p->n++;
+}
+
+void cp_store_blob_pairs_fini(cp_store_blob_pairs_t *p)
+{
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+uint64_t cp_store_blob_encode(cp_store_blob_pairs_t *p, cp_buf_t *out)
+{
+    uint64_t total = 0, prev = 0, d = 0;
+    out->len = 0;
+    if (!p->n)
+        return 0;
+    qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
+    size_t m = 0;   /* merge equal stacks in place */
+    for (size_t i = 0; i < p->n;) {
+        uint64_t st = p->v[2 * i], val = 0;
+        while (i < p->n && p->v[2 * i] == st)
+            val += p->v[2 * i + 1], i++;
+        p->v[2 * m] = st;
+        p->v[2 * m + 1] = val;
+        d = gcd64(val, d);
+        total += val;
+        m++;
+    }
+    p->n = m;
+    if (!d)
+        d = 1;
+    cp_buf_reserve(out, p->n * 20 + 10);
+    out->len += cp__uvarint_put(out->data + out->len, d);
+    for (size_t i = 0; i < p->n; i++) {
+        out->len += cp__uvarint_put(out->data + out->len, p->v[2 * i] - prev);
+        out->len += cp__uvarint_put(out->data + out->len, p->v[2 * i + 1] / d);
+        prev = p->v[2 * i];
+    }
+    return total;
+}
+
+bool cp_store_blob_each(const uint8_t *p, size_t n, void (*add)(void *, uint64_t, uint64_t), void *ud)
+{
+    uint64_t s = 0, d;
+    size_t i = 0;
+    if (!n)
+        return true;
+    if (!(i = cp__uvarint_get(p, n, &d)) || !d)
+        return false;
+    while (i < n) {
+        uint64_t delta, v;
+        size_t k = cp__uvarint_get(p + i, n - i, &delta);
+        if (!k)
+            return false;
+        i += k;
+        k = cp__uvarint_get(p + i, n - i, &v);
+        if (!k)
+            return false;
+        i += k;
+        s += delta;
+        add(ud, s, v * d);
+    }
+    return true;
+}
+
+void cp_store_blob_add_to_pairs(void *pairs, uint64_t stack, uint64_t value)
+{
+    cp_store_blob_pairs_add(pairs, stack, value);
+}
+
+void cp_store_blob_acc_add(void *ud, uint64_t s, uint64_t v)
+{
+    cp_store_blob_acc_t *a = ud;
+    if (s >= a->n) {
+        size_t nn = s + 1 > a->n * 2 ? s + 1 : a->n * 2;
+        a->v = cp__xrealloc(a->v, nn * sizeof *a->v);
+        memset(a->v + a->n, 0, (nn - a->n) * sizeof *a->v);
+        a->n = nn;
+    }
+    a->v[s] += v;
+}

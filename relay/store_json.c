@@ -1,0 +1,83 @@
+/* store_json.c - apps and instances documents (contract in store_json.h).
+ * Pure functions over caller-owned buffers; any thread. */
+#include "store_json.h"
+
+#include <string.h>
+
+void cp_store_json_apps_begin(cp_buf_t *out) { cp_buf_printf(out, "{\"apps\":["); }
+void cp_store_json_apps_end(cp_buf_t *out) { cp_buf_printf(out, "]}"); }
+
+void cp_store_json_app_begin(cp_buf_t *out, bool first, const char *name, int64_t instances,
+                             int64_t connected)
+{
+    cp_buf_printf(out, "%s{\"name\":", first ? "" : ",");
+    cp_buf_json_str(out, name, strlen(name));
+    cp_buf_printf(out, ",\"instances\":%lld,\"connected\":%lld,\"types\":[",
+                  (long long)instances, (long long)connected);
+}
+
+void cp_store_json_app_type(cp_buf_t *out, bool first, const char *t)
+{
+    if (!first)
+        cp_buf_append(out, ",", 1);
+    cp_buf_json_str(out, t, strlen(t));
+}
+
+void cp_store_json_app_end(cp_buf_t *out, int64_t last_seen_ms)
+{
+    cp_buf_printf(out, "],\"last_seen\":%lld}", (long long)(last_seen_ms / 1000));
+}
+
+void cp_store_quality_counter(cp_store_quality_t *q, const char *k, int64_t v)
+{
+    if (!strcmp(k, "samples") || !strcmp(k, "samples.cpu") || !strcmp(k, "samples.wall") ||
+        !strcmp(k, "samples.alloc") || !strcmp(k, "samples.lock"))
+        q->samples += v;
+    else if (!strncmp(k, "drop.", 5) || !strncmp(k, "dropped", 7))
+        q->dropped += v;
+    else if (!strcmp(k, "rate.cpu_mhz")) {
+        q->rate_hz = (double)v / 1000.0;
+        q->have_rate = true;
+    } else if (!strncmp(k, "fail.", 5)) {
+        cp_buf_append(&q->fail, ",", q->fail.len ? 1 : 0);
+        cp_buf_json_str(&q->fail, k + 5, strlen(k + 5));
+        cp_buf_printf(&q->fail, ":%lld", (long long)v);
+        q->failed += v;
+    }
+}
+
+void cp_store_quality_fini(cp_store_quality_t *q) { cp_buf_fini(&q->fail); }
+
+void cp_store_json_instances_begin(cp_buf_t *out) { cp_buf_printf(out, "{\"instances\":["); }
+void cp_store_json_instances_end(cp_buf_t *out) { cp_buf_printf(out, "]}"); }
+
+static void json_kv_str(cp_buf_t *o, const char *k, const char *v)
+{
+    const char *s = v ? v : "";
+    cp_buf_printf(o, ",\"%s\":", k);
+    cp_buf_json_str(o, s, strlen(s));
+}
+
+void cp_store_json_instance(cp_buf_t *out, bool first, const char *app, const cp_store_inst_row_t *r,
+                            const cp_store_quality_t *q)
+{
+    const char *iid = r->iid ? r->iid : "";
+    cp_buf_printf(out, "%s{\"id\":", first ? "" : ",");
+    cp_buf_json_str(out, iid, strlen(iid));
+    cp_buf_printf(out, ",\"app\":");
+    cp_buf_json_str(out, app, strlen(app));
+    json_kv_str(out, "host", r->host);
+    cp_buf_printf(out, ",\"pid\":%lld,\"labels\":%s", (long long)r->pid,
+                  r->labels_json ? r->labels_json : "{}");
+    json_kv_str(out, "jvm", r->jvm);
+    json_kv_str(out, "agent_version", r->agent_version);
+    cp_buf_printf(out, ",\"connected\":%s,\"first_seen\":%lld,\"last_seen\":%lld",
+                  r->connected ? "true" : "false", (long long)(r->first_seen_ms / 1000),
+                  (long long)(r->last_seen_ms / 1000));
+    double rate = q->have_rate && q->rate_hz >= 0 ? q->rate_hz
+                  : r->covered_ms > 0 ? (double)q->samples * 1000.0 / (double)r->covered_ms : 0.0;
+    cp_buf_printf(out, ",\"quality\":{\"samples\":%lld,\"failed\":%lld,\"fail\":{%.*s},"
+                       "\"dropped\":%lld,\"rate_hz\":%.3f}}",
+                  (long long)q->samples, (long long)q->failed,
+                  (int)q->fail.len, q->fail.data ? (const char *)q->fail.data : "", (long long)q->dropped, rate);
+}

@@ -1,0 +1,315 @@
+/* store_sqlite_ingest.c - the SQLite writer's ingest path: registering an
+ * agent's connection (app, label set, instance rows) and storing its
+ * batches (dictionary delta, one window row per type, counters, series,
+ * dirty marks for late data).
+ *
+ * Thread: store worker only, inside cp_store_begin/commit. Invariant: a
+ * connection's str/frame/stack maps translate the agent's dense ids to the
+ * app's, and every app id they hold is in the app's tables (inserted in the
+ * same transaction that interned it). */
+#include "store_sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "store_labels.h"
+#include "store_tier.h"
+
+int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
+                       cp_store_conn_t **out, uint64_t *last_seq)
+{
+    cp__sqlite_app_t *a;
+    int rc = cp__sqlite_get_app(s, h->app, &a);
+    if (rc)
+        return rc;
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    cp_store_labels_canon(h->labels, h->n_labels, &canon, &json);
+    sqlite3_stmt *st = NULL;
+    int64_t lset = -1, inst = -1;
+    uint64_t seq = 0;
+    rc = CP_EDB;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO lsets(app_id,canon) VALUES(?,?) ON CONFLICT(app_id,canon)"
+                                  " DO UPDATE SET canon=excluded.canon RETURNING id", -1, &st, NULL))
+        goto out;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_text(st, 2, (const char *)canon.data, (int)canon.len, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        lset = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (lset < 0)
+        goto out;
+    char jvm[512];
+    snprintf(jvm, sizeof jvm, "%s%s%s", h->jvm_vendor, *h->jvm_vendor && *h->jvm_version ? " " : "",
+             h->jvm_version);
+    if (sqlite3_prepare_v2(s->db,
+            "INSERT INTO instances(app_id,iid,lset_id,host,pid,start_ms,jvm,agent_version,labels,"
+            "first_seen,last_seen,connected) VALUES(?,?,?,?,?,?,?,?,?,?,?,1)"
+            " ON CONFLICT(app_id,iid) DO UPDATE SET lset_id=excluded.lset_id, host=excluded.host,"
+            " pid=excluded.pid, start_ms=excluded.start_ms, jvm=excluded.jvm,"
+            " agent_version=excluded.agent_version, labels=excluded.labels,"
+            " last_seen=excluded.last_seen, connected=1 RETURNING id, last_seq", -1, &st, NULL))
+        goto out;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_text(st, 2, h->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, lset);
+    sqlite3_bind_text(st, 4, h->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, h->pid);
+    sqlite3_bind_int64(st, 6, (int64_t)h->start_ms);
+    sqlite3_bind_text(st, 7, jvm, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, h->agent_version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, (const char *)json.data, (int)json.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, now_ms);
+    sqlite3_bind_int64(st, 11, now_ms);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        inst = sqlite3_column_int64(st, 0);
+        seq = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (inst < 0)
+        goto out;
+    cp_store_conn_t *c = cp__xcalloc(1, sizeof *c);
+    c->app = a;
+    c->inst_id = inst;
+    c->lset_id = lset;
+    c->iid = cp__xstrdup(h->instance);
+    c->canon = cp__xstrdup((const char *)canon.data);
+    c->last_seq = seq;
+    (*cp__hmap_slot(&s->inst_conns, (uint64_t)inst, 1))++;
+    *out = c;
+    *last_seq = seq;
+    rc = 0;
+out:
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    return rc;
+}
+
+uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c) { return c->last_seq; }
+
+void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms)
+{
+    if (!c)
+        return;
+    uint32_t *n = cp__hmap_slot(&s->inst_conns, (uint64_t)c->inst_id, 0);
+    if (n && *n)
+        (*n)--;
+    if (!n || !*n) {
+        sqlite3_stmt *st = NULL;
+        if (!sqlite3_prepare_v2(s->db, "UPDATE instances SET connected=0, last_seen=max(last_seen,?)"
+                                       " WHERE id=?", -1, &st, NULL)) {
+            sqlite3_bind_int64(st, 1, now_ms);
+            sqlite3_bind_int64(st, 2, c->inst_id);
+            sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+    }
+    free(c->str_map.v);
+    free(c->frame_map.v);
+    free(c->stack_map.v);
+    free(c->iid);
+    free(c->canon);
+    free(c);
+}
+
+/* Interns the batch's dictionary delta into the app dictionary, extending
+ * the connection's id maps; new app ids are inserted into the tables. */
+static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
+{
+    cp__sqlite_app_t *a = c->app;
+    if (b->flags & CP_BATCH_DICT_RESET)
+        c->str_map.n = c->frame_map.n = c->stack_map.n = 0;
+    uint32_t lim = s->cfg.max_dict ? s->cfg.max_dict : UINT32_MAX;
+    if (c->str_map.n + b->n_strs > lim || c->frame_map.n + b->n_frames > lim ||
+        c->stack_map.n + b->n_stacks > lim)
+        return CP_ELIMIT;
+    if (b->n_strs && b->str_first != c->str_map.n)
+        return CP_EGAP;
+    for (uint32_t i = 0; i < b->n_strs; i++) {
+        uint32_t before = cp_stack_dict_strings(a->dict), id;
+        if (cp_stack_dict_intern_string(a->dict, b->strs[i].s, b->strs[i].len, &id))
+            return CP_ENOMEM;
+        if (id == before) {
+            sqlite3_bind_int64(s->ins_str, 1, a->id);
+            sqlite3_bind_int64(s->ins_str, 2, id);
+            sqlite3_bind_blob(s->ins_str, 3, b->strs[i].s, (int)b->strs[i].len, SQLITE_STATIC);
+            if (cp__sqlite_step_done(s->ins_str))
+                return CP_EDB;
+        }
+        cp__vu32_push(&c->str_map, id);
+    }
+    if (b->n_frames && b->frame_first != c->frame_map.n)
+        return CP_EGAP;
+    for (uint32_t i = 0; i < b->n_frames; i++) {
+        cp_frame_t f = b->frames[i];
+        if (f.kind > CP_FRAME_KIND_MAX)
+            return CP_ERANGE;
+        if (f.class_id >= c->str_map.n || f.method_id >= c->str_map.n || f.sig_id >= c->str_map.n)
+            return CP_EDANGLING;
+        f.class_id = c->str_map.v[f.class_id];
+        f.method_id = c->str_map.v[f.method_id];
+        f.sig_id = c->str_map.v[f.sig_id];
+        uint32_t before = cp_stack_dict_frames(a->dict), id;
+        if (cp_stack_dict_intern_frame(a->dict, &f, &id))
+            return CP_ENOMEM;
+        if (id == before) {
+            sqlite3_stmt *st = s->ins_frame;
+            sqlite3_bind_int64(st, 1, a->id);
+            sqlite3_bind_int64(st, 2, id);
+            sqlite3_bind_int64(st, 3, f.class_id);
+            sqlite3_bind_int64(st, 4, f.method_id);
+            sqlite3_bind_int64(st, 5, f.sig_id);
+            sqlite3_bind_int64(st, 6, f.line);
+            sqlite3_bind_int64(st, 7, f.kind);
+            if (cp__sqlite_step_done(st))
+                return CP_EDB;
+        }
+        cp__vu32_push(&c->frame_map, id);
+    }
+    if (b->n_stacks && b->stack_first != c->stack_map.n)
+        return CP_EGAP;
+    cp__vu32_t fr = {0};
+    int rc = 0;
+    for (uint32_t i = 0; i < b->n_stacks && !rc; i++) {
+        const cp_wire_stack_t *ws = &b->stacks[i];
+        fr.n = 0;
+        if (ws->keep) {
+            /* compact layout: the first `keep` frames of an earlier stack of
+             * this connection (already in app ids), then ws->frames */
+            uint32_t rn = 0;
+            const uint32_t *rf = ws->ref < c->stack_map.n
+                                 ? cp_stack_dict_stack(a->dict, c->stack_map.v[ws->ref], &rn) : NULL;
+            if (!rf) {
+                rc = CP_EDANGLING;
+                break;
+            }
+            if (ws->keep > rn || ws->n > cp_wire_default_limits.max_depth ||
+                ws->keep > cp_wire_default_limits.max_depth - ws->n) {
+                rc = ws->keep > rn ? CP_ERANGE : CP_ELIMIT;
+                break;
+            }
+            for (uint32_t k = 0; k < ws->keep; k++)
+                cp__vu32_push(&fr, rf[k]);   /* rf stays valid: no intern until after the copy */
+        }
+        for (uint32_t k = 0; k < ws->n; k++) {
+            if (ws->frames[k] >= c->frame_map.n) {
+                rc = CP_EDANGLING;
+                break;
+            }
+            cp__vu32_push(&fr, c->frame_map.v[ws->frames[k]]);
+        }
+        if (rc)
+            break;
+        uint32_t before = cp_stack_dict_stacks(a->dict), id;
+        if (cp_stack_dict_intern_stack(a->dict, fr.v, (uint32_t)fr.n, &id)) {
+            rc = CP_ENOMEM;
+            break;
+        }
+        if (id == before) {
+            cp_buf_reset(&s->tmp);
+            cp_buf_reserve(&s->tmp, fr.n * 5 + 1);
+            for (size_t k = 0; k < fr.n; k++)
+                s->tmp.len += cp__uvarint_put(s->tmp.data + s->tmp.len, fr.v[k]);
+            sqlite3_bind_int64(s->ins_stack, 1, a->id);
+            sqlite3_bind_int64(s->ins_stack, 2, id);
+            sqlite3_bind_blob(s->ins_stack, 3, s->tmp.data ? (void *)s->tmp.data : (void *)"",
+                              (int)s->tmp.len, SQLITE_STATIC);
+            if (cp__sqlite_step_done(s->ins_stack))
+                rc = CP_EDB;
+        }
+        cp__vu32_push(&c->stack_map, id);
+    }
+    free(fr.v);
+    return rc;
+}
+
+int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
+                        int64_t now_ms, cp_store_event_fn ev, void *ud)
+{
+    if (c->app->id < 0)
+        return CP_ESTATE;   /* app dropped by a rollback: the connection must reconnect */
+    int rc = intern_delta(s, c, b);
+    if (rc)
+        return rc;
+    if (b->seq <= c->last_seq)
+        return 1;
+    cp__sqlite_app_t *a = c->app;
+
+    if (s->n_per_type < b->n_types) {
+        s->per_type = cp__xrealloc(s->per_type, b->n_types * sizeof *s->per_type);
+        memset(s->per_type + s->n_per_type, 0, (b->n_types - s->n_per_type) * sizeof *s->per_type);
+        s->n_per_type = b->n_types;
+    }
+    for (uint32_t t = 0; t < b->n_types; t++)
+        s->per_type[t].n = 0;
+    for (uint32_t i = 0; i < b->n_values; i++) {
+        const cp_wire_value_t *v = &b->values[i];
+        if (v->stack >= c->stack_map.n || v->type >= b->n_types)
+            return CP_EDANGLING;
+        cp_store_blob_pairs_add(&s->per_type[v->type], c->stack_map.v[v->stack], v->value);
+    }
+    int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
+    for (uint32_t t = 0; t < b->n_types; t++) {
+        if (!s->per_type[t].n)
+            continue;
+        int64_t tid;
+        if ((rc = cp__sqlite_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+            return rc;
+        uint64_t total = cp_store_blob_encode(&s->per_type[t], &s->tmp);
+        sqlite3_stmt *st = s->ins_window;
+        sqlite3_bind_int64(st, 1, a->id);
+        sqlite3_bind_int64(st, 2, tid);
+        sqlite3_bind_int64(st, 3, start);
+        sqlite3_bind_int64(st, 4, c->inst_id);
+        sqlite3_bind_int64(st, 5, (int64_t)b->seq);
+        sqlite3_bind_int64(st, 6, c->lset_id);
+        sqlite3_bind_int64(st, 7, end);
+        sqlite3_bind_int64(st, 8, (int64_t)total);
+        sqlite3_bind_blob(st, 9, s->tmp.data, (int)s->tmp.len, SQLITE_STATIC);
+        if (cp__sqlite_step_done(st))
+            return CP_EDB;
+        sqlite3_bind_int64(s->ins_app_type, 1, a->id);
+        sqlite3_bind_int64(s->ins_app_type, 2, tid);
+        if (cp__sqlite_step_done(s->ins_app_type))
+            return CP_EDB;
+        if (ev) {
+            cp_store_event_t e = {a->name, c->iid, b->types[t].name, c->canon, start, end, total};
+            ev(ud, &e);
+        }
+    }
+    if (start < a->mdone) {   /* late data for an aggregated minute: recompute it */
+        sqlite3_bind_int64(s->ins_dirty, 1, a->id);
+        sqlite3_bind_int64(s->ins_dirty, 2, CP_STORE_MIN_MS);
+        sqlite3_bind_int64(s->ins_dirty, 3, cp_store_tier_floor(start, CP_STORE_MIN_MS));
+        if (cp__sqlite_step_done(s->ins_dirty))
+            return CP_EDB;
+    }
+    for (uint32_t i = 0; i < b->n_counters; i++) {
+        sqlite3_stmt *st = s->upsert_counter;
+        sqlite3_bind_int64(st, 1, c->inst_id);
+        sqlite3_bind_text(st, 2, b->counters[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)b->counters[i].value);
+        if (cp__sqlite_step_done(st))
+            return CP_EDB;
+    }
+    for (uint32_t i = 0; i < b->n_points; i++) {
+        sqlite3_stmt *st = s->ins_series;
+        sqlite3_bind_int64(st, 1, a->id);
+        sqlite3_bind_int64(st, 2, c->lset_id);
+        sqlite3_bind_text(st, 3, b->points[i].series, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (int64_t)b->points[i].t_ms);
+        sqlite3_bind_double(st, 5, b->points[i].value);
+        if (cp__sqlite_step_done(st))
+            return CP_EDB;
+    }
+    sqlite3_bind_int64(s->upd_inst, 1, (int64_t)b->seq);
+    sqlite3_bind_int64(s->upd_inst, 2, now_ms);
+    sqlite3_bind_int64(s->upd_inst, 3, end > start ? end - start : 0);
+    sqlite3_bind_int64(s->upd_inst, 4, c->inst_id);
+    if (cp__sqlite_step_done(s->upd_inst))
+        return CP_EDB;
+    c->last_seq = b->seq;
+    return 0;
+}

@@ -1,0 +1,108 @@
+/* store_sqlite_int.h - internals shared by the SQLite engine's files
+ * (store_sqlite.c: connection, schema, transactions, writer dictionary;
+ * store_sqlite_ingest.c: connections and batches; store_sqlite_rollup.c:
+ * downsampling and expiry; store_sqlite_query.c: readers). Nothing outside
+ * store_sqlite*.c includes this.
+ *
+ * One database file DIR/cprof.db in WAL mode. The writer connection belongs
+ * to the store worker thread (ingest.c); each query thread opens its own
+ * reader connection (WAL lets readers run beside the writer); one checkpoint
+ * thread has its own connection.
+ *
+ * Tables (see also store.h):
+ *   apps(id, name)            lsets(id, app_id, canon: store_labels.h)
+ *   instances(id, app_id, iid, lset_id, host, pid, ..., last_seq, connected)
+ *   counters(instance_id, name, value)     summed batch counters
+ *   types(id, name, unit)     app_types(app_id, type_id)
+ *   strings/frames/stacks(app_id, id, ...) per-app dictionary, dense ids
+ *   windows(app_id, type_id, start_ms, instance_id, seq, lset_id, end_ms, total, data)
+ *   agg(app_id, step, type_id, start_ms, lset_id, total, data)   step 60000 / 3600000
+ *   agg_state(app_id, step, done_ms)   buckets < done_ms are aggregated
+ *   dirty(app_id, step, start_ms)      aggregated buckets that got late data
+ *   series(app_id, lset_id, name, t_ms, value)
+ * windows.data / agg.data: the blob of store_blob.h. stacks.frames: repeated
+ * uvarint frame id, root first.
+ *
+ * Invariant: the in-memory app dictionary of the writer (cp_stack_dict_t)
+ * equals the strings/frames/stacks tables of that app (same dense ids),
+ * because every new id is inserted in the same transaction that creates it;
+ * on rollback the app's dictionary is dropped and reloaded. */
+#ifndef CP_RELAY_STORE_SQLITE_INT_H
+#define CP_RELAY_STORE_SQLITE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rutil.h"
+#include "stack_dict.h"
+#include "store.h"
+#include "store_blob.h"
+
+/* ---- connection helpers (store_sqlite.c); any thread, on its own db ---- */
+
+/* Runs sql (may hold several statements); logs and returns CP_EDB on error. */
+int cp__sqlite_exec(sqlite3 *db, const char *sql);
+/* Prepares a persistent statement; logs and returns NULL on error. */
+sqlite3_stmt *cp__sqlite_prep(sqlite3 *db, const char *sql);
+/* Steps a statement with no result rows; resets it. */
+int cp__sqlite_step_done(sqlite3_stmt *st);
+/* First column of the first row of sql bound with (a, b), or dflt. */
+int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t dflt);
+/* Opens DIR/cprof.db: the writer creates DIR and the file, readers open it
+ * read-only. */
+int cp__sqlite_open(const char *dir, bool writer, sqlite3 **out /* OUT */);
+
+/* ---- the writer (store worker thread only) ---- */
+
+typedef struct cp__sqlite_app {
+    int64_t          id;
+    char            *name;
+    cp_stack_dict_t *dict;
+    int64_t          mdone, hdone;     /* aggregation watermarks */
+    struct cp__sqlite_app *next;
+} cp__sqlite_app_t;
+
+typedef struct cp__sqlite_type { int64_t id; char *name; } cp__sqlite_type_t;
+
+struct cp_store {
+    sqlite3          *db;
+    /* WAL checkpoints run on their own thread and connection (PASSIVE: never
+     * blocks the writer), so a commit never pays for copying the WAL back
+     * into the database; the writer's auto-checkpoint is off. */
+    pthread_t         ckpt_thread;
+    bool              ckpt_started;
+    pthread_mutex_t   ckpt_mu;
+    pthread_cond_t    ckpt_cv;
+    bool              ckpt_stop;
+    cp_store_config_t cfg;
+    char             *dir;
+    cp__sqlite_app_t *apps;
+    cp__sqlite_type_t *types;
+    size_t            n_types;
+    cp__hmap_t        inst_conns;     /* instance row id -> live connections */
+    cp_buf_t          tmp, tmp2;
+    cp_store_blob_pairs_t *per_type;  /* scratch: one accumulator per batch type */
+    size_t            n_per_type;
+    bool              in_tx;
+    sqlite3_stmt *ins_str, *ins_frame, *ins_stack, *ins_window, *upd_inst, *upsert_counter,
+                 *ins_series, *ins_dirty, *ins_app_type;
+};
+
+struct cp_store_conn {
+    cp__sqlite_app_t *app;
+    int64_t     inst_id, lset_id;
+    char       *iid, *canon;
+    uint64_t    last_seq;
+    cp__vu32_t  str_map, frame_map, stack_map;   /* connection id -> app id */
+};
+
+/* The writer's state of app `name`, created (row + empty dictionary) or
+ * loaded from the database on first use. Borrowed until the store closes
+ * or a rollback drops it. */
+int cp__sqlite_get_app(cp_store_t *s, const char *name, cp__sqlite_app_t **out /* OUT */);
+/* The id of sample type `name`, created on first use. */
+int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64_t *id /* OUT */);
+
+#endif

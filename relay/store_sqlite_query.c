@@ -1,0 +1,437 @@
+/* store_sqlite_query.c - the SQLite engine's query side: reader
+ * connections, the incremental name cache per app (store_names.h), profile
+ * and timeline queries through the tier planner (store_tier.h), and the
+ * apps/instances documents (store_json.h).
+ *
+ * Thread: each cp_store_reader_t belongs to one query worker; every query
+ * runs in one read transaction, so it sees one consistent snapshot while
+ * the writer goes on (WAL). */
+#include "store_sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "store_json.h"
+#include "store_names.h"
+#include "store_tier.h"
+
+typedef struct rapp {
+    int64_t          id;
+    cp_store_names_t names;
+    struct rapp     *next;
+} rapp_t;
+
+struct cp_store_reader {
+    sqlite3 *db;
+    rapp_t  *apps;
+    sqlite3_stmt *app_id, *type_id;
+};
+
+int cp_store_reader_open(const char *dir, cp_store_reader_t **out)
+{
+    cp_store_reader_t *r = cp__xcalloc(1, sizeof *r);
+    int rc = cp__sqlite_open(dir, false, &r->db);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    if (!(r->app_id = cp__sqlite_prep(r->db, "SELECT id FROM apps WHERE name=?")) ||
+        !(r->type_id = cp__sqlite_prep(r->db, "SELECT t.id, t.unit FROM types t JOIN app_types a ON a.type_id=t.id"
+                                       " WHERE a.app_id=? AND t.name=?"))) {
+        cp_store_reader_close(r);
+        return CP_EDB;
+    }
+    *out = r;
+    return 0;
+}
+
+void cp_store_reader_close(cp_store_reader_t *r)
+{
+    if (!r)
+        return;
+    sqlite3_finalize(r->app_id);
+    sqlite3_finalize(r->type_id);
+    sqlite3_close(r->db);
+    while (r->apps) {
+        rapp_t *n = r->apps->next;
+        cp_store_names_fini(&r->apps->names);
+        free(r->apps);
+        r->apps = n;
+    }
+    free(r);
+}
+
+/* Brings the app cache up to date with the database (inside the caller's
+ * read transaction). */
+static int rapp_refresh(cp_store_reader_t *r, rapp_t *a)
+{
+    cp_store_names_t *nm = &a->names;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT id, s FROM strings WHERE app_id=? AND id>=? ORDER BY id", -1, &st, NULL))
+        return CP_EDB;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int64(st, 2, cp_store_names_n_strings(nm));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cp_store_names_add_string(nm, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(r->db, "SELECT class_id, method_id, kind FROM frames WHERE app_id=? AND id>=?"
+                                  " ORDER BY id", -1, &st, NULL))
+        return CP_EDB;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int64(st, 2, cp_store_names_n_frames(nm));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cp_store_names_add_frame(nm, (uint32_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+                                 (uint8_t)sqlite3_column_int(st, 2));
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(r->db, "SELECT frames FROM stacks WHERE app_id=? AND id>=? ORDER BY id", -1, &st, NULL))
+        return CP_EDB;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int64(st, 2, cp_store_names_n_stacks(nm));
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cp_store_names_add_stack(nm, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int64_t reader_app(cp_store_reader_t *r, const char *name)
+{
+    int64_t id = -1;
+    sqlite3_reset(r->app_id);
+    sqlite3_bind_text(r->app_id, 1, name, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(r->app_id) == SQLITE_ROW)
+        id = sqlite3_column_int64(r->app_id, 0);
+    sqlite3_reset(r->app_id);
+    return id;
+}
+
+static rapp_t *reader_rapp(cp_store_reader_t *r, int64_t id)
+{
+    for (rapp_t *a = r->apps; a; a = a->next)
+        if (a->id == id)
+            return a;
+    rapp_t *a = cp__xcalloc(1, sizeof *a);
+    a->id = id;
+    a->next = r->apps;
+    r->apps = a;
+    return a;
+}
+
+typedef struct plan_ctx {
+    cp_store_reader_t *r;
+    int64_t app, type;
+    const uint8_t *lset_ok;   /* NULL = all */
+    int64_t n_lset;
+    /* profile mode */
+    cp_store_blob_acc_t *acc;
+    /* timeline mode */
+    uint64_t *points;
+    uint32_t npoints;
+    int64_t from, step;
+    int rc;
+} plan_ctx_t;
+
+static bool lset_allowed(const plan_ctx_t *p, int64_t l)
+{
+    return !p->lset_ok || (l >= 0 && l < p->n_lset && p->lset_ok[l]);
+}
+
+/* cp_store_plan_read_fn: reads one tier (step 0 = raw windows) for [lo, hi). */
+static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
+{
+    plan_ctx_t *p = ud;
+    if (lo >= hi || p->rc)
+        return;
+    sqlite3_stmt *st = NULL;
+    const char *cols = p->acc ? "start_ms, lset_id, data" : "start_ms, lset_id, total";
+    char sql[300];
+    if (step)
+        snprintf(sql, sizeof sql, "SELECT %s FROM agg WHERE app_id=?1 AND step=?4 AND type_id=?2"
+                                  " AND start_ms>=?3 AND start_ms<?5", cols);
+    else
+        snprintf(sql, sizeof sql, "SELECT %s FROM windows WHERE app_id=?1 AND type_id=?2"
+                                  " AND start_ms>=?3 AND start_ms<?5 AND ?4=?4", cols);
+    if (sqlite3_prepare_v2(p->r->db, sql, -1, &st, NULL)) {
+        p->rc = CP_EDB;
+        return;
+    }
+    sqlite3_bind_int64(st, 1, p->app);
+    sqlite3_bind_int64(st, 2, p->type);
+    sqlite3_bind_int64(st, 3, lo);
+    sqlite3_bind_int64(st, 4, step);
+    sqlite3_bind_int64(st, 5, hi);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (!lset_allowed(p, sqlite3_column_int64(st, 1)))
+            continue;
+        if (p->acc) {
+            cp_store_blob_each(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                               cp_store_blob_acc_add, p->acc);
+        } else {
+            int64_t t = sqlite3_column_int64(st, 0);
+            if (t < p->from)
+                continue;
+            uint64_t i = (uint64_t)((t - p->from) / p->step);
+            if (i < p->npoints)
+                p->points[i] += (uint64_t)sqlite3_column_int64(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Runs the tier planner over [lo, hi) with the app's watermarks and dirty
+ * buckets as of this read transaction. */
+static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour)
+{
+    cp_store_plan_t pl = {0};
+    pl.mdone = cp__sqlite_i64(p->r->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?",
+                              p->app, CP_STORE_MIN_MS, 0);
+    pl.hdone = cp__sqlite_i64(p->r->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?",
+                              p->app, CP_STORE_HOUR_MS, 0);
+    pl.use_min = use_min;
+    pl.use_hour = use_hour;
+    pl.read = plan_read;
+    pl.ud = p;
+    sqlite3_stmt *st = NULL;
+    if (!sqlite3_prepare_v2(p->r->db, "SELECT step, start_ms FROM dirty WHERE app_id=?", -1, &st, NULL)) {
+        sqlite3_bind_int64(st, 1, p->app);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            cp_store_plan_dirty(&pl, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+    }
+    sqlite3_finalize(st);
+    cp_store_plan_run(&pl, lo, hi);
+    cp_store_plan_fini(&pl);
+}
+
+/* Resolves app, type and label filter; begins a read transaction. */
+static int query_setup(cp_store_reader_t *r, const cp_store_query_t *q, plan_ctx_t *p,
+                       uint8_t **lset_ok, char **unit, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->r = r;
+    if (cp__sqlite_exec(r->db, "BEGIN"))
+        return CP_EDB;
+    p->app = reader_app(r, q->app);
+    if (p->app < 0) {
+        snprintf(err, errlen, "unknown app '%s'", q->app);
+        return CP_ENOTFOUND;
+    }
+    sqlite3_reset(r->type_id);
+    sqlite3_bind_int64(r->type_id, 1, p->app);
+    /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md) */
+    sqlite3_bind_text(r->type_id, 2, strcmp(q->type, "alloc") ? q->type : "alloc_bytes", -1,
+                      SQLITE_TRANSIENT);
+    p->type = -1;
+    if (sqlite3_step(r->type_id) == SQLITE_ROW) {
+        p->type = sqlite3_column_int64(r->type_id, 0);
+        if (unit)
+            *unit = cp__xstrdup((const char *)sqlite3_column_text(r->type_id, 1));
+    }
+    sqlite3_reset(r->type_id);
+    if (p->type < 0) {
+        snprintf(err, errlen, "unknown type '%s' for app '%s'", q->type, q->app);
+        return CP_ENOTFOUND;
+    }
+    *lset_ok = NULL;
+    if (q->labels && *q->labels) {
+        sqlite3_stmt *st = NULL;
+        int64_t maxid = cp__sqlite_i64(r->db, "SELECT max(id) FROM lsets WHERE ?=?", 0, 0, 0);
+        uint8_t *ok = cp__xcalloc((size_t)maxid + 1, 1);
+        if (sqlite3_prepare_v2(r->db, "SELECT id, canon FROM lsets WHERE app_id=?", -1, &st, NULL)) {
+            free(ok);
+            return CP_EDB;
+        }
+        sqlite3_bind_int64(st, 1, p->app);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (id <= maxid && cp_store_labels_match((const char *)sqlite3_column_text(st, 1), q->labels))
+                ok[id] = 1;
+        }
+        sqlite3_finalize(st);
+        *lset_ok = ok;
+        p->lset_ok = ok;
+        p->n_lset = maxid + 1;
+    }
+    return 0;
+}
+
+int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q, cp_profile_t *out,
+                     char *err, size_t errlen)
+{
+    plan_ctx_t p;
+    uint8_t *lset_ok = NULL;
+    char *unit = NULL;
+    cp_store_blob_acc_t acc = {0};
+    memset(out, 0, sizeof *out);
+    int rc = query_setup(r, q, &p, &lset_ok, &unit, err, errlen);
+    if (rc)
+        goto out;
+    rapp_t *a = reader_rapp(r, p.app);
+    if ((rc = rapp_refresh(r, a)))
+        goto out;
+    p.acc = &acc;
+    plan_run(&p, q->from_ms, q->to_ms, true, true);
+    if ((rc = p.rc))
+        goto out;
+    cp_store_names_profile(&a->names, &acc, out);
+    out->unit = unit;
+    unit = NULL;
+out:
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    free(acc.v);
+    free(lset_ok);
+    free(unit);
+    if (rc && rc != CP_ENOTFOUND && !*err)
+        snprintf(err, errlen, "%s", cp_strerror(rc));
+    return rc;
+}
+
+int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
+                      uint64_t *points, uint32_t n, cp_buf_t *series, char *err, size_t errlen)
+{
+    plan_ctx_t p;
+    uint8_t *lset_ok = NULL;
+    int rc = query_setup(r, q, &p, &lset_ok, NULL, err, errlen);
+    if (rc)
+        goto out;
+    p.points = points;
+    p.npoints = n;
+    p.from = q->from_ms;
+    p.step = step_ms;
+    plan_run(&p, q->from_ms, q->to_ms, step_ms % CP_STORE_MIN_MS == 0, step_ms % CP_STORE_HOUR_MS == 0);
+    if ((rc = p.rc))
+        goto out;
+    /* series: per name, per step; sum for counters/durations, mean for gauges */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT name, t_ms, value, lset_id FROM series WHERE app_id=? AND t_ms>=?"
+                                  " AND t_ms<? ORDER BY name", -1, &st, NULL)) {
+        rc = CP_EDB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, p.app);
+    sqlite3_bind_int64(st, 2, q->from_ms);
+    sqlite3_bind_int64(st, 3, q->to_ms);
+    double *sum = cp__xcalloc(n, sizeof *sum);
+    uint32_t *cnt = cp__xcalloc(n, sizeof *cnt);
+    char *cur = NULL;
+    int nseries = 0;
+    cp_buf_append(series, "{", 1);
+    for (;;) {
+        int sr = sqlite3_step(st);
+        const char *name = sr == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        if (cur && (!name || strcmp(name, cur))) {
+            bool mean = strncmp(cur, "threads.", 8) == 0 || strncmp(cur, "heap.", 5) == 0;
+            if (nseries++)
+                cp_buf_append(series, ",", 1);
+            cp_buf_json_str(series, cur, strlen(cur));
+            cp_buf_append(series, ":[", 2);
+            int np = 0;
+            for (uint32_t i = 0; i < n; i++)
+                if (cnt[i])
+                    cp_buf_printf(series, "%s[%lld,%.17g]", np++ ? "," : "",
+                                  (long long)((q->from_ms + (int64_t)i * step_ms) / 1000),
+                                  mean ? sum[i] / cnt[i] : sum[i]);
+            cp_buf_append(series, "]", 1);
+            memset(sum, 0, n * sizeof *sum);
+            memset(cnt, 0, n * sizeof *cnt);
+            free(cur);
+            cur = NULL;
+        }
+        if (!name)
+            break;
+        if (!cur)
+            cur = cp__xstrdup(name);
+        if (!lset_allowed(&p, sqlite3_column_int64(st, 3)))
+            continue;
+        uint64_t i = (uint64_t)((sqlite3_column_int64(st, 1) - q->from_ms) / step_ms);
+        if (i < n) {
+            sum[i] += sqlite3_column_double(st, 2);
+            cnt[i]++;
+        }
+    }
+    cp_buf_append(series, "}", 1);
+    free(cur);
+    free(sum);
+    free(cnt);
+    sqlite3_finalize(st);
+out:
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    free(lset_ok);
+    if (rc && rc != CP_ENOTFOUND && !*err)
+        snprintf(err, errlen, "%s", cp_strerror(rc));
+    return rc;
+}
+
+
+int cp_store_apps_json(cp_store_reader_t *r, cp_buf_t *out)
+{
+    sqlite3_stmt *st = NULL, *ty = NULL;
+    int rc = CP_EDB;
+    if (sqlite3_prepare_v2(r->db,
+            "SELECT a.id, a.name, count(i.id), coalesce(sum(i.connected),0), coalesce(max(i.last_seen),0)"
+            " FROM apps a LEFT JOIN instances i ON i.app_id=a.id GROUP BY a.id ORDER BY a.name",
+            -1, &st, NULL) ||
+        sqlite3_prepare_v2(r->db, "SELECT t.name FROM app_types a JOIN types t ON t.id=a.type_id"
+                                  " WHERE a.app_id=? ORDER BY t.id", -1, &ty, NULL))
+        goto out;
+    cp_store_json_apps_begin(out);
+    for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
+        cp_store_json_app_begin(out, n == 0, (const char *)sqlite3_column_text(st, 1),
+                                sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+        sqlite3_reset(ty);
+        sqlite3_bind_int64(ty, 1, sqlite3_column_int64(st, 0));
+        for (int k = 0; sqlite3_step(ty) == SQLITE_ROW; k++)
+            cp_store_json_app_type(out, k == 0, (const char *)sqlite3_column_text(ty, 0));
+        cp_store_json_app_end(out, sqlite3_column_int64(st, 4));
+    }
+    cp_store_json_apps_end(out);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(ty);
+    return rc;
+}
+
+int cp_store_instances_json(cp_store_reader_t *r, const char *app, cp_buf_t *out)
+{
+    int64_t id = reader_app(r, app);
+    if (id < 0)
+        return CP_ENOTFOUND;
+    sqlite3_stmt *st = NULL, *cn = NULL;
+    int rc = CP_EDB;
+    if (sqlite3_prepare_v2(r->db,
+            "SELECT id, iid, host, pid, labels, jvm, agent_version, connected, first_seen, last_seen,"
+            " covered_ms FROM instances WHERE app_id=? ORDER BY connected DESC, last_seen DESC",
+            -1, &st, NULL) ||
+        sqlite3_prepare_v2(r->db, "SELECT name, value FROM counters WHERE instance_id=?", -1, &cn, NULL))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    cp_store_json_instances_begin(out);
+    for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
+        cp_store_inst_row_t row = {
+            .iid = (const char *)sqlite3_column_text(st, 1),
+            .host = (const char *)sqlite3_column_text(st, 2),
+            .pid = sqlite3_column_int64(st, 3),
+            .labels_json = (const char *)sqlite3_column_text(st, 4),
+            .jvm = (const char *)sqlite3_column_text(st, 5),
+            .agent_version = (const char *)sqlite3_column_text(st, 6),
+            .connected = sqlite3_column_int(st, 7) != 0,
+            .first_seen_ms = sqlite3_column_int64(st, 8),
+            .last_seen_ms = sqlite3_column_int64(st, 9),
+            .covered_ms = sqlite3_column_int64(st, 10),
+        };
+        cp_store_quality_t q = {0};
+        sqlite3_reset(cn);
+        sqlite3_bind_int64(cn, 1, sqlite3_column_int64(st, 0));
+        while (sqlite3_step(cn) == SQLITE_ROW)
+            cp_store_quality_counter(&q, (const char *)sqlite3_column_text(cn, 0), sqlite3_column_int64(cn, 1));
+        cp_store_json_instance(out, n == 0, app, &row, &q);
+        cp_store_quality_fini(&q);
+    }
+    cp_store_json_instances_end(out);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(cn);
+    return rc;
+}

@@ -1,0 +1,93 @@
+/* store_tier.h - retention tiers, rollups and the query planner: the rules
+ * every store engine shares, apart from its SQL.
+ *
+ * Tiers: raw windows (step 0), minute aggregates (step CP_STORE_MIN_MS) and
+ * hour aggregates (step CP_STORE_HOUR_MS), keyed by (app, step, type,
+ * bucket start, label set). Per app two watermarks say how far each tier is
+ * built: minute buckets < mdone and hour buckets < hdone are aggregated.
+ * A bucket that got late data after it was aggregated is "dirty" until it
+ * is recomputed; a dirty minute also makes its hour stale.
+ *
+ * Planner: which rows answer [lo, hi). Hour rows for whole clean hours below
+ * hdone, minute rows for whole clean minutes below mdone, raw windows for the
+ * rest; the engine supplies the row reader as a callback.
+ *
+ * Expiry: a tier's rows are deleted once older than its retention AND a
+ * coarser tier covers them (raw below mdone, minutes below hdone), so no
+ * range is ever answered by nothing.
+ *
+ * Thread: any; no global state, each object owned by one thread. */
+#ifndef CP_RELAY_STORE_TIER_H
+#define CP_RELAY_STORE_TIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "rutil.h"
+#include "store.h"
+#include "store_blob.h"
+
+#define CP_STORE_MIN_MS  60000LL
+#define CP_STORE_HOUR_MS 3600000LL
+
+/* Floor/ceil of t to a multiple of step (also for negative t). */
+int64_t cp_store_tier_floor(int64_t t, int64_t step);
+int64_t cp_store_tier_ceil(int64_t t, int64_t step);
+
+/* ---- rollup: merging rows of one tier into buckets of the next ---- */
+
+/* Groups source rows by (bucket of dst_step, label set) and merges their
+ * blobs. Zero-initialise; reusable across cp_store_rollup_begin calls. */
+typedef struct cp_store_rollup {
+    int64_t lo, step;
+    struct cp_store_rollup_grp { int64_t bucket, lset; cp_store_blob_pairs_t p; } *g;
+    size_t  n, cap;
+    cp__hmap_t idx;
+} cp_store_rollup_t;
+
+/* Starts a new grouping of rows with start >= lo into dst_step buckets. */
+void cp_store_rollup_begin(cp_store_rollup_t *r, int64_t lo, int64_t dst_step);
+/* Adds one source row (its start, label set and blob). */
+void cp_store_rollup_add(cp_store_rollup_t *r, int64_t start_ms, int64_t lset,
+                         const uint8_t *blob, size_t n);
+/* Encodes group i (< r->n) into out; returns its total. */
+uint64_t cp_store_rollup_encode(cp_store_rollup_t *r, size_t i, int64_t *bucket /* OUT */,
+                                int64_t *lset /* OUT */, cp_buf_t *out);
+void cp_store_rollup_fini(cp_store_rollup_t *r);
+
+/* ---- expiry ---- */
+
+typedef struct cp_store_cuts {
+    int64_t windows;   /* delete raw windows with start < this */
+    int64_t series;    /* delete series points with t < this */
+    int64_t minutes;   /* delete minute rows with start < this */
+    int64_t hours;     /* delete hour rows with start < this */
+} cp_store_cuts_t;
+void cp_store_tier_cuts(const cp_store_config_t *cfg, int64_t now_ms, int64_t mdone, int64_t hdone,
+                        cp_store_cuts_t *out /* OUT */);
+
+/* ---- query planner ---- */
+
+/* Reads the rows of one tier (step 0 = raw windows) with start in [lo, hi)
+ * into the engine's accumulator. */
+typedef void (*cp_store_plan_read_fn)(void *ud, int64_t step, int64_t lo, int64_t hi);
+
+typedef struct cp_store_plan {
+    int64_t mdone, hdone;          /* the app's watermarks (set by the engine) */
+    bool    use_min, use_hour;     /* may this query use minute / hour rows? */
+    cp_store_plan_read_fn read;
+    void   *ud;
+    /* stale buckets, filled by cp_store_plan_dirty; freed by _fini */
+    int64_t *dirty_min, *dirty_hour;
+    size_t   n_dirty_min, n_dirty_hour;
+} cp_store_plan_t;
+
+/* Records a dirty bucket (a row of the engine's dirty table). */
+void cp_store_plan_dirty(cp_store_plan_t *p, int64_t step, int64_t start_ms);
+/* Calls p->read for a set of disjoint ranges covering [lo, hi) exactly once. */
+void cp_store_plan_run(cp_store_plan_t *p, int64_t lo, int64_t hi);
+void cp_store_plan_fini(cp_store_plan_t *p);
+
+#endif
