@@ -199,10 +199,9 @@ static void free_chunks(cp_stack_dict_t *d)
     d->chunk_bytes = 0;
 }
 
-void cp_stack_dict_destroy(cp_stack_dict_t *d)
+/* Frees everything d holds (not d itself) and zeroes it. */
+static void release(cp_stack_dict_t *d)
 {
-    if (!d)
-        return;
     free_chunks(d);
     free(d->strs);
     free(d->str_ix.slots);
@@ -214,25 +213,25 @@ void cp_stack_dict_destroy(cp_stack_dict_t *d)
     free(d->pool);
     free(d->refs);
     free(d->pfx);
+    memset(d, 0, sizeof *d);
+}
+
+void cp_stack_dict_destroy(cp_stack_dict_t *d)
+{
+    if (!d)
+        return;
+    release(d);
     free(d);
 }
 
 void cp_stack_dict_clear(cp_stack_dict_t *d)
 {
-    /* Keep the entry arrays and indexes (their capacity will likely be
-     * needed again); drop the strings, which are the bulk of the memory. */
-    free_chunks(d);
-    d->n_strs = d->n_frames = d->n_stacks = 0;
-    d->pool_len = 0;
-    if (d->str_ix.slots)
-        memset(d->str_ix.slots, 0, index_cap(&d->str_ix) * sizeof(uint32_t));
-    if (d->frame_ix.slots)
-        memset(d->frame_ix.slots, 0, index_cap(&d->frame_ix) * sizeof(uint32_t));
-    if (d->stack_ix.slots)
-        memset(d->stack_ix.slots, 0, index_cap(&d->stack_ix) * sizeof(uint32_t));
-    if (d->pfx)
-        memset(d->pfx, 0, (d->pfx_mask + 1) * sizeof(pfx_ent_t));
-    d->n_pfx = 0;
+    /* Release the capacity too: cp_stack_dict_memory() counts it, and a
+     * dictionary cleared for being over a limit must come back under it
+     * (deep stacks make the entry arrays, pool and indexes most of it). */
+    bool track = d->track;
+    release(d);
+    d->track = track;
 }
 
 /* ---- strings -------------------------------------------------------------- */
@@ -553,4 +552,38 @@ size_t cp_stack_dict_memory(const cp_stack_dict_t *d)
            d->pool_cap * sizeof(uint32_t) +
            (index_cap(&d->str_ix) + index_cap(&d->frame_ix) + index_cap(&d->stack_ix)) * sizeof(uint32_t) +
            (size_t)d->cap_refs * sizeof(stack_ref_t) + (d->pfx ? (d->pfx_mask + 1) * sizeof(pfx_ent_t) : 0);
+}
+
+int cp_stack_dict_copy_stack(cp_stack_dict_t *dst, const cp_stack_dict_t *src, uint32_t id, uint32_t *out)
+{
+    uint32_t n = 0;
+    const uint32_t *fs = cp_stack_dict_stack(src, id, &n);
+    if (!fs || dst == src)
+        return CP_EINVAL;
+    uint32_t small[256], *ids = n <= 256 ? small : malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return CP_ENOMEM;
+    int rc = 0;
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        const cp_frame_t *f = cp_stack_dict_frame(src, fs[k]);
+        if (!f) {
+            rc = CP_EINVAL;
+            break;
+        }
+        cp_frame_t g = *f;
+        const uint32_t sids[3] = {f->class_id, f->method_id, f->sig_id};
+        uint32_t *dids[3] = {&g.class_id, &g.method_id, &g.sig_id};
+        for (int j = 0; j < 3 && rc == 0; j++) {
+            size_t len = 0;
+            const char *s = cp_stack_dict_string(src, sids[j], &len);
+            rc = s ? cp_stack_dict_intern_string(dst, s, len, dids[j]) : CP_EINVAL;
+        }
+        if (rc == 0)
+            rc = cp_stack_dict_intern_frame(dst, &g, &ids[k]);
+    }
+    if (rc == 0)
+        rc = cp_stack_dict_intern_stack(dst, ids, n, out);
+    if (ids != small)
+        free(ids);
+    return rc;
 }

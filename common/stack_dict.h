@@ -48,8 +48,17 @@ typedef struct cp_stack_dict cp_stack_dict_t;   /* opaque */
 /* Returns NULL on OOM. Caller owns; cp_stack_dict_destroy(). */
 cp_stack_dict_t *cp_stack_dict_create(void);
 void cp_stack_dict_destroy(cp_stack_dict_t *d);   /* NULL is a no-op */
-/* Forgets everything; ids restart at 0. Invalidates every borrowed pointer. */
+/* Forgets everything; ids restart at 0. Invalidates every borrowed pointer.
+ * Releases the memory too (cp_stack_dict_memory() is back to an empty
+ * dictionary's): a dictionary cleared for being too large must not stay
+ * over its limit. Prefix tracking stays on. */
 void cp_stack_dict_clear(cp_stack_dict_t *d);
+
+/* Interns stack `id` of src (its frames and their strings, by content) into
+ * dst; *out is its id in dst. Returns 0, CP_EINVAL (unknown id) or
+ * CP_ENOMEM. src and dst must differ. */
+int cp_stack_dict_copy_stack(cp_stack_dict_t *dst, const cp_stack_dict_t *src, uint32_t id,
+                             uint32_t *out /* OUT */);
 
 /* Each intern call returns 0 and the id (existing or new), or CP_ENOMEM.
  * Strings may hold any bytes (not NUL-terminated input; stored with a NUL). */

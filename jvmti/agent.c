@@ -410,6 +410,15 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         }
         if (ko)
             CP_LOGI("exit: failures by kind:%s", kinds);
+        ko = 0;   /* every cause of loss, zeros included, for fault tests */
+        kinds[0] = '\0';
+        for (int i = 0; i < CP_ST__COUNT && ko < sizeof kinds - 64; i++) {
+            const char *nm = cp_stats_name((cp_stat_id_t)i);
+            if (!strncmp(nm, "drop.", 5))
+                ko += (size_t)snprintf(kinds + ko, sizeof kinds - ko, " %s=%llu", nm,
+                                       (unsigned long long)cp_stats_get((cp_stat_id_t)i));
+        }
+        CP_LOGI("exit: drops:%s", kinds);
         ko = 0;   /* issue 8: recovered samples, native frames, CPU engine */
         kinds[0] = '\0';
         for (int i = 0; i < CP_ST__COUNT && ko < sizeof kinds - 64; i++) {

@@ -41,7 +41,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DICT_MAX_BYTES (24u << 20)   /* clear the dictionary beyond this */
+#define DICT_MAX_BYTES (24u << 20)   /* start a new dictionary beyond this */
+static size_t g_dict_max = DICT_MAX_BYTES;   /* CPROF_TEST_DICT_MAX (bytes) in tests */
 #define MAX_POINTS 4096
 /* Java line numbers in frames (1) or line 0 = unknown (0). The relay names
  * frames by class + method (+ kind) and never reads the line, while
@@ -238,6 +239,9 @@ int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
     /* each new stack remembers the earlier stack sharing its longest
      * prefix: the wire's compact layout sends only the rest */
     cp_stack_dict_track_prefixes(g_dict);
+    const char *tmax = getenv("CPROF_TEST_DICT_MAX");
+    if (tmax && atoll(tmax) > 0)
+        g_dict_max = (size_t)atoll(tmax);
     g_inited = true;
     return 0;
 }
@@ -631,10 +635,41 @@ static int drain(JNIEnv *jni)
     return n;
 }
 
-/* dict_mu held, window empty: start a new dictionary generation. */
-static void dict_reset_locked(void)
+/* dict_mu held: start a new dictionary generation. The closing window's
+ * values (p) are moved into it - their stacks copied by content, ids
+ * remapped - so the window that crossed the limit is sent like any other;
+ * only batches of the old generation still queued (relay away) are lost,
+ * counted as drop.dict by the sender. The new dictionary holds just this
+ * window's stacks, so it starts far below the limit. */
+static void dict_reset_locked(cp_pending_t *p)
 {
-    cp_stack_dict_clear(g_dict);
+    cp_stack_dict_t *nd = cp_stack_dict_create();
+    if (!nd || cp_stack_dict_track_prefixes(nd) != 0) {
+        cp_stack_dict_destroy(nd);
+        return;   /* out of memory: keep the old dictionary, try again next window */
+    }
+    u64map_t remap = {0};
+    uint32_t kept = 0, lost = 0;
+    for (uint32_t i = 0; i < p->n_values; i++) {
+        bool created;
+        uint64_t *slot = map_slot(&remap, p->values[i].stack, &created);
+        uint32_t nid;
+        if (slot && created)
+            *slot = cp_stack_dict_copy_stack(nd, g_dict, p->values[i].stack, &nid) == 0 ? (uint64_t)nid + 1 : 0;
+        if (slot && *slot) {
+            p->values[i].stack = (uint32_t)(*slot - 1);
+            p->values[kept++] = p->values[i];
+        } else {
+            lost++;
+        }
+    }
+    p->n_values = kept;
+    free(remap.keys);
+    free(remap.vals);
+    if (lost)
+        cp_stats_add(CP_ST_DROP_DICT, lost);
+    cp_stack_dict_destroy(g_dict);
+    g_dict = nd;
     g_dict_gen++;
     map_clear(&frame_cache);
     /* method infos hold dictionary string ids: forget them too */
@@ -644,7 +679,8 @@ static void dict_reset_locked(void)
     n_minfos = 0;
     map_clear(&method_cache);
     map_clear(&native_cache);
-    CP_LOGI("dictionary over %u MiB: cleared (generation %u)", DICT_MAX_BYTES >> 20, g_dict_gen);
+    CP_LOGI("dictionary over %zu KiB: new generation %u (%u stacks of the closing window kept)",
+            g_dict_max >> 10, g_dict_gen, cp_stack_dict_stacks(nd));
 }
 
 static void close_window(void)
@@ -654,7 +690,6 @@ static void close_window(void)
     if (!p)
         return;
     pthread_mutex_lock(&dict_mu);
-    p->dict_gen = g_dict_gen;
     p->values = malloc(sizeof *p->values * (window.n ? window.n : 1));
     for (size_t i = 0; p->values && i < window.cap; i++) {
         if (!window.keys[i])
@@ -671,7 +706,9 @@ static void close_window(void)
         p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), type, v};
     }
     map_clear(&window);
-    bool reset = cp_stack_dict_memory(g_dict) > DICT_MAX_BYTES;
+    if (p->values && cp_stack_dict_memory(g_dict) > g_dict_max)
+        dict_reset_locked(p);
+    p->dict_gen = g_dict_gen;
     pthread_mutex_unlock(&dict_mu);
 
     /* counters: deltas since the last window, plus gauges */
@@ -728,12 +765,6 @@ static void close_window(void)
         CP_LOGD("window seq=%llu values=%u%s", (unsigned long long)p->seq, p->n_values, line);
     }
     cp_sender_submit(p);
-
-    if (reset) {
-        pthread_mutex_lock(&dict_mu);
-        dict_reset_locked();
-        pthread_mutex_unlock(&dict_mu);
-    }
 }
 
 static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)

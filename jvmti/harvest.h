@@ -9,8 +9,10 @@
  * grows (ids are dense, so "everything from id k" is a delta). The sender
  * encodes batches against it under cp_harvest_dict_lock(); a new connection
  * simply resends the dictionary from id 0. When it grows past its memory
- * cap it is cleared (generation + 1): batches of older generations still
- * buffered are dropped and counted (drop.dict), since their ids are gone.
+ * cap (24 MiB) a new one replaces it (generation + 1) holding only the
+ * stacks of the window being closed, which is sent as usual; batches of
+ * older generations still buffered are dropped and counted (drop.dict),
+ * since their ids are gone.
  *
  * Threads: the harvester is a JVMTI agent thread ("cprof-harvester"); it is
  * the only caller of JVMTI name lookups. cp_points_add / cp_harvest_request

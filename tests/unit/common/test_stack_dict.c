@@ -253,6 +253,83 @@ START_TEST(test_stack_dict_clear_restarts_ids)
 }
 END_TEST
 
+/* A dictionary cleared for being over its memory limit must come back
+ * small: the agent resets when cp_stack_dict_memory() passes its limit, so
+ * capacity kept (and counted) after a clear of deep stacks would reset it
+ * again at every window. */
+START_TEST(test_stack_dict_clear_of_deep_stacks_releases_memory)
+{
+    cp_stack_dict_t *d = cp_stack_dict_create();
+    ck_assert_int_eq(cp_stack_dict_track_prefixes(d), 0);
+    size_t empty = cp_stack_dict_memory(d);
+    enum { DEPTH = 400, STACKS = 4000 };
+    static uint32_t fr[DEPTH];
+    for (uint32_t s = 0; s < STACKS; s++) {
+        for (uint32_t k = 0; k < DEPTH; k++) {
+            char name[32];
+            int len = snprintf(name, sizeof name, "m%u_%u", k, (k + s) % 97);
+            uint32_t sid;
+            REQ(cp_stack_dict_intern_string(d, name, (size_t)len, &sid) == 0);
+            cp_frame_t f = {.class_id = sid, .method_id = sid, .kind = CP_FRAME_COMPILED};
+            REQ(cp_stack_dict_intern_frame(d, &f, &fr[k]) == 0);
+        }
+        fr[0] = s % 7;   /* vary the root too */
+        uint32_t id;
+        REQ(cp_stack_dict_intern_stack(d, fr, DEPTH, &id) == 0);
+    }
+    size_t full = cp_stack_dict_memory(d);
+    ck_assert_uint_gt(full, (size_t)4 << 20);
+    cp_stack_dict_clear(d);
+    size_t after = cp_stack_dict_memory(d);
+    ck_assert_msg(after < empty + 4096, "after clear %zu bytes (full %zu, empty %zu)", after, full, empty);
+    /* still works, prefixes still tracked */
+    uint32_t a[3] = {0, 0, 0}, id, ref, keep;
+    uint32_t s0;
+    ck_assert_int_eq(cp_stack_dict_intern_string(d, "x", 1, &s0), 0);
+    cp_frame_t f = {.class_id = s0, .method_id = s0};
+    ck_assert_int_eq(cp_stack_dict_intern_frame(d, &f, &a[0]), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(d, a, 2, &id), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_stack(d, a, 3, &id), 0);
+    cp_stack_dict_stack_ref(d, id, &ref, &keep);
+    ck_assert_uint_eq(keep, 2);
+    cp_stack_dict_destroy(d);
+}
+END_TEST
+
+/* Copying a stack between dictionaries keeps its frames (by content). */
+START_TEST(test_stack_dict_copy_stack_between_dictionaries)
+{
+    cp_stack_dict_t *src = cp_stack_dict_create(), *dst = cp_stack_dict_create();
+    uint32_t c, m, sg, f1, f2, st, out, out2;
+    ck_assert_int_eq(cp_stack_dict_intern_string(src, "java.util.HashMap", 17, &c), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_string(src, "get", 3, &m), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_string(src, "", 0, &sg), 0);
+    cp_frame_t a = {.class_id = c, .method_id = m, .sig_id = sg, .line = 12, .kind = CP_FRAME_INLINED};
+    cp_frame_t b = {.class_id = sg, .method_id = c, .sig_id = sg, .kind = CP_FRAME_THREAD};
+    ck_assert_int_eq(cp_stack_dict_intern_frame(src, &b, &f1), 0);
+    ck_assert_int_eq(cp_stack_dict_intern_frame(src, &a, &f2), 0);
+    uint32_t frames[2] = {f1, f2};
+    ck_assert_int_eq(cp_stack_dict_intern_stack(src, frames, 2, &st), 0);
+    uint32_t pre;
+    ck_assert_int_eq(cp_stack_dict_intern_string(dst, "other", 5, &pre), 0);
+    ck_assert_int_eq(cp_stack_dict_copy_stack(dst, src, st, &out), 0);
+    ck_assert_int_eq(cp_stack_dict_copy_stack(dst, src, st, &out2), 0);
+    ck_assert_uint_eq(out, out2);
+    uint32_t n;
+    const uint32_t *fs = cp_stack_dict_stack(dst, out, &n);
+    ck_assert_uint_eq(n, 2);
+    const cp_frame_t *g = cp_stack_dict_frame(dst, fs[1]);
+    ck_assert_str_eq(cp_stack_dict_string(dst, g->class_id, NULL), "java.util.HashMap");
+    ck_assert_str_eq(cp_stack_dict_string(dst, g->method_id, NULL), "get");
+    ck_assert_int_eq(g->line, 12);
+    ck_assert_int_eq(g->kind, CP_FRAME_INLINED);
+    ck_assert_int_eq(cp_stack_dict_frame(dst, fs[0])->kind, CP_FRAME_THREAD);
+    ck_assert_int_eq(cp_stack_dict_copy_stack(dst, src, 99, &out), CP_EINVAL);
+    cp_stack_dict_destroy(src);
+    cp_stack_dict_destroy(dst);
+}
+END_TEST
+
 START_TEST(test_stack_dict_bad_arguments_return_einval)
 {
     uint32_t id;
@@ -404,6 +481,8 @@ static Suite *stack_dict_suite(void)
     tc = tcase_create("lifecycle");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stack_dict_clear_restarts_ids);
+    tcase_add_test(tc, test_stack_dict_clear_of_deep_stacks_releases_memory);
+    tcase_add_test(tc, test_stack_dict_copy_stack_between_dictionaries);
     tcase_add_test(tc, test_stack_dict_bad_arguments_return_einval);
     suite_add_tcase(s, tc);
 
