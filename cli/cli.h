@@ -10,5 +10,6 @@ int cp_cmd_attach(int argc, char **argv);      /* cli/attach.c */
 int cp_cmd_detach(int argc, char **argv);      /* cli/attach.c */
 int cp_cmd_watch(int argc, char **argv);       /* cli/watch.c */
 int cp_cmd_spark_conf(int argc, char **argv);  /* cli/spark.c */
+int cp_cmd_token(int argc, char **argv);       /* cli/token.c */
 
 #endif

@@ -3,7 +3,8 @@
  *   cprof relay       run the relay server (relay/)
  *   cprof query/diff  read profiles from a relay, for terminals and CI
  *   cprof attach/detach/watch  load the agent into running JVMs
- *   cprof spark-conf  spark-submit flags that profile every executor */
+ *   cprof spark-conf  spark-submit flags that profile every executor
+ *   cprof token new   a token for the relay's --auth file */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ static const struct {
     {"detach",     cp_cmd_detach,     "stop the agent in a running JVM (PID)"},
     {"watch",      cp_cmd_watch,      "attach to every new matching JVM on this host"},
     {"spark-conf", cp_cmd_spark_conf, "print spark-submit flags that profile executors"},
+    {"token",      cp_cmd_token,      "token new: create a relay token (tenant, role) in an auth file"},
 };
 
 static void usage(FILE *f)

@@ -12,7 +12,16 @@
  * Query workers (cfg.query_threads): each owns a cp_store_reader_t (its own
  * SQLite connection and dictionary cache) and runs one request at a time:
  * parse + validate parameters (400), run the store query (404 for unknown
- * app/type), build the tree and write the chosen format. */
+ * app/type), build the tree and write the chosen format.
+ *
+ * Auth and tenants (auth.h): the service thread checks the request's
+ * "Authorization: Bearer" token before queueing it (401 with
+ * WWW-Authenticate when absent or unknown, 403 when the role may not read)
+ * and stores the caller's principal in the request. Workers qualify the
+ * `app` parameter with the caller's tenant before asking the store and
+ * show it unqualified in every answer (documents, file names, errors); the
+ * apps list keeps only the tenant's apps. A caller of tenant A cannot tell
+ * whether tenant B has an app of the same name. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "error.h"
 #include "profile.h"
 #include "relay.h"
@@ -34,6 +44,10 @@ typedef struct cp_qreq {
     int      status;
     const char *ctype;
     char     disposition[200];   /* Content-Disposition for downloads, "" if none */
+    bool     www_auth;           /* 401: send WWW-Authenticate */
+    cp_principal_t who;          /* the caller (service thread sets it before queueing) */
+    const char *app;             /* the 'app' parameter as the caller wrote it, or NULL */
+    char     qapp[CP_TENANT_MAX + 1024];   /* ... qualified with the caller's tenant */
     cp_buf_t body;
     bool     cancelled;
     void    *pss;
@@ -96,11 +110,11 @@ static void set_error(cp_qreq_t *r, int status, const char *fmt, ...)
 static bool parse_query(cp_qreq_t *r, const char *prefix, cp_store_query_t *q, int64_t now)
 {
     char k[32];
-    q->app = arg(r, "app");
-    if (!q->app || !*q->app) {
+    if (!r->app) {
         set_error(r, 400, "missing parameter 'app'");
         return false;
     }
+    q->app = r->qapp;
     q->type = arg(r, "type");
     if (!q->type || !*q->type)
         q->type = "cpu";
@@ -161,10 +175,36 @@ static void set_download(cp_qreq_t *r, const char *how, const char *app, const c
     snprintf(r->disposition, sizeof r->disposition, "%s; filename=\"%s%s\"", how, name, ext);
 }
 
+/* Rewrites the store's message so it names the app as the caller wrote it
+ * (the store only knows qualified names). */
+static void err_unqualify(const cp_qreq_t *r, char *err, size_t errlen)
+{
+    size_t ql = strlen(r->qapp);
+    if (!r->app || !ql || !strcmp(r->app, r->qapp))
+        return;
+    char out[512];
+    size_t o = 0;
+    for (const char *s = err; *s && o + 1 < sizeof out;) {
+        if (!strncmp(s, r->qapp, ql)) {
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s", r->app);
+            s += ql;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    if (o >= sizeof out)
+        o = sizeof out - 1;
+    if (o >= errlen)
+        o = errlen - 1;
+    memcpy(err, out, o);
+    err[o] = 0;
+}
+
 static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_query_t *q, cp_profile_t *p)
 {
     char err[256] = "";
     int rc = cp_store_profile(rd, q, p, err, sizeof err);
+    err_unqualify(r, err, sizeof err);
     if (rc == CP_ENOTFOUND) {
         set_error(r, 404, "%s", err);
         return false;
@@ -210,19 +250,19 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
     if (top) {
         cp_profile_write_top(&p, &t, limit, &r->body);
     } else if (!strcmp(fmt, "json")) {
-        cp_profile_write_json(&p, &t, q.app, q.type, q.from_ms, q.to_ms, &r->body);
+        cp_profile_write_json(&p, &t, r->app, q.type, q.from_ms, q.to_ms, &r->body);
     } else if (!strcmp(fmt, "collapsed")) {
         r->ctype = "text/plain; charset=utf-8";
-        set_download(r, "inline", q.app, q.type, ".collapsed.txt");
+        set_download(r, "inline", r->app, q.type, ".collapsed.txt");
         cp_profile_write_collapsed(&p, &t, &r->body);
     } else if (!strcmp(fmt, "speedscope")) {
         char name[300];
-        snprintf(name, sizeof name, "%s %s", q.app, q.type);
+        snprintf(name, sizeof name, "%s %s", r->app, q.type);
         cp_profile_write_speedscope(&p, &t, name, &r->body);
-        set_download(r, "inline", q.app, q.type, ".speedscope.json");
+        set_download(r, "inline", r->app, q.type, ".speedscope.json");
     } else {
         r->ctype = "application/octet-stream";
-        set_download(r, "attachment", q.app, q.type, ".pb.gz");
+        set_download(r, "attachment", r->app, q.type, ".pb.gz");
         if (cp_profile_write_pprof(&p, &t, q.type, q.from_ms, q.to_ms, &r->body))
             set_error(r, 500, "pprof encoding failed");
     }
@@ -285,6 +325,7 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     cp_buf_t series = CP_BUF_INIT;
     char err[256] = "";
     int rc = cp_store_timeline(rd, &q, step, pts, n, &series, err, sizeof err);
+    err_unqualify(r, err, sizeof err);
     if (rc == CP_ENOTFOUND)
         set_error(r, 404, "%s", err);
     else if (rc)
@@ -302,30 +343,142 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     cp_buf_fini(&series);
 }
 
+/* Scans a JSON string starting at s (the opening quote) into out (escapes
+ * decoded; \u00XX only). Returns the byte after the closing quote, or NULL. */
+static const char *json_string(const char *s, const char *end, cp_buf_t *out)
+{
+    if (s >= end || *s != '"')
+        return NULL;
+    for (s++; s < end && *s != '"'; s++) {
+        char c = *s;
+        if (c == '\\') {
+            if (++s >= end)
+                return NULL;
+            c = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
+            if (*s == 'u') {
+                if (end - s < 5)
+                    return NULL;
+                char hex[5] = {s[1], s[2], s[3], s[4], 0};
+                c = (char)strtol(hex, NULL, 16);
+                s += 4;
+            }
+        }
+        cp_buf_append(out, &c, 1);
+    }
+    if (s >= end)
+        return NULL;
+    cp_buf_append(out, "", 1);
+    return s + 1;
+}
+
+/* The store's apps document ({"apps":[{"name":N,...},...]}, objects whose
+ * only nesting is an array of strings) filtered to the caller's tenant,
+ * names shown unqualified. */
+static int apps_for_tenant(const cp_buf_t *in, const char *tenant, cp_buf_t *out)
+{
+    const char *s = (const char *)in->data, *end = s + in->len;
+    const char *arr = in->len ? strstr(s, "[") : NULL;
+    if (!arr)
+        return CP_EINVAL;
+    cp_buf_printf(out, "{\"apps\":[");
+    int kept = 0;
+    for (const char *p = arr + 1; p < end;) {
+        if (*p != '{') {
+            if (*p == ']')
+                break;
+            p++;
+            continue;
+        }
+        /* the object's extent, skipping strings */
+        const char *o = p;
+        int depth = 0;
+        bool in_str = false;
+        for (; p < end; p++) {
+            if (in_str) {
+                if (*p == '\\')
+                    p++;
+                else if (*p == '"')
+                    in_str = false;
+            } else if (*p == '"') {
+                in_str = true;
+            } else if (*p == '{' || *p == '[') {
+                depth++;
+            } else if ((*p == '}' || *p == ']') && --depth == 0) {
+                p++;
+                break;
+            }
+        }
+        static const char key[] = "{\"name\":";
+        if (strncmp(o, key, sizeof key - 1))
+            return CP_EINVAL;
+        cp_buf_t name = CP_BUF_INIT;
+        const char *after = json_string(o + sizeof key - 1, p, &name);
+        const char *shown = after ? cp_auth_unqualify(tenant, (const char *)name.data) : NULL;
+        if (shown) {
+            cp_buf_printf(out, "%s{\"name\":", kept++ ? "," : "");
+            cp_buf_json_str(out, shown, strlen(shown));
+            cp_buf_append(out, after, (size_t)(p - after));
+        }
+        cp_buf_fini(&name);
+        if (!after)
+            return CP_EINVAL;
+    }
+    cp_buf_printf(out, "]}");
+    return 0;
+}
+
 static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
 {
     int64_t now = cp__now_ms();
     const char *ep = r->path + strlen("/api/v1/");
+    r->app = arg(r, "app");
+    if (r->app && !*r->app)
+        r->app = NULL;
+    if (r->app && cp_auth_qualify(r->who.tenant, r->app, r->qapp, sizeof r->qapp)) {
+        set_error(r, 400, "bad 'app': empty, too long or with control characters");
+        return;
+    }
     if (!rd) {
         set_error(r, 503, "no database yet");
     } else if (!strcmp(ep, "apps")) {
         r->status = 200;
         r->ctype = "application/json";
-        if (cp_store_apps_json(rd, &r->body))
+        cp_buf_t all = CP_BUF_INIT;
+        if (cp_store_apps_json(rd, &all) || apps_for_tenant(&all, r->who.tenant, &r->body))
             set_error(r, 500, "query failed");
+        cp_buf_fini(&all);
     } else if (!strcmp(ep, "instances")) {
-        const char *app = arg(r, "app");
-        if (!app || !*app) {
+        if (!r->app) {
             set_error(r, 400, "missing parameter 'app'");
             return;
         }
         r->status = 200;
         r->ctype = "application/json";
-        int rc = cp_store_instances_json(rd, app, &r->body);
+        cp_buf_t doc = CP_BUF_INIT, qj = CP_BUF_INIT, sj = CP_BUF_INIT;
+        int rc = cp_store_instances_json(rd, r->qapp, &doc);
         if (rc == CP_ENOTFOUND)
-            set_error(r, 404, "unknown app '%s'", app);
+            set_error(r, 404, "unknown app '%s'", r->app);
         else if (rc)
             set_error(r, 500, "query failed");
+        else {
+            /* each instance echoes "app": the qualified name -> the caller's */
+            cp_buf_printf(&qj, "\"app\":");
+            cp_buf_json_str(&qj, r->qapp, strlen(r->qapp));
+            cp_buf_printf(&sj, "\"app\":");
+            cp_buf_json_str(&sj, r->app, strlen(r->app));
+            for (size_t i = 0; i < doc.len;) {
+                if (doc.len - i >= qj.len && !memcmp(doc.data + i, qj.data, qj.len)) {
+                    cp_buf_append(&r->body, sj.data, sj.len);
+                    i += qj.len;
+                } else {
+                    cp_buf_append(&r->body, doc.data + i, 1);
+                    i++;
+                }
+            }
+        }
+        cp_buf_fini(&doc);
+        cp_buf_fini(&qj);
+        cp_buf_fini(&sj);
     } else if (!strcmp(ep, "profile")) {
         do_profile(r, rd, now, false);
     } else if (!strcmp(ep, "top")) {
@@ -409,6 +562,57 @@ void cp__api_done(cp_done_t *d)
 
 /* ---- service thread ---- */
 
+/* A websocket upgrade to the live feed: refuse it here, with a real HTTP
+ * 401 (and WWW-Authenticate) or 403, when its token is missing, unknown or
+ * may not read. live.c checks again when it binds the connection. Returns
+ * 0 to let the upgrade go on, 1 when answered. */
+static int confirm_upgrade(struct lws *wsi)
+{
+    char uri[64] = "";
+    lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    if (strncmp(uri, "/api/v1/live", 12))
+        return 0;   /* agents (/ingest) authenticate in their hello */
+    cp_principal_t who;
+    int st = cp__live_authorize(wsi, &who);
+    if (!st)
+        return 0;
+    cp__relay.stats.auth_denied++;
+    /* written by hand: lws's header helpers say HTTP/1.0 at this stage,
+     * which websocket clients refuse to read */
+    uint8_t buf[LWS_PRE + 256];
+    int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 %d %s\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", st,
+                     st == 401 ? "Unauthorized" : "Forbidden",
+                     st == 401 ? "WWW-Authenticate: Bearer realm=\"cprof\"\r\n" : "");
+    if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) < 0)
+        return -1;
+    return 1;
+}
+
+/* Sets r->who from the Authorization header, or answers 401/403. */
+static void authorize(struct lws *wsi, cp_qreq_t *r)
+{
+    if (!cp_auth_readers_need_token()) {
+        cp_auth_open_admin(&r->who);
+        return;
+    }
+    char h[CP_AUTH_TOKEN_MAX + 64] = "", tok[CP_AUTH_TOKEN_MAX + 1];
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0 && n < (int)sizeof h)
+        lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION);
+    bool has = cp_auth_bearer(h, tok, sizeof tok);
+    if (!has || !cp_auth_check(tok, &r->who)) {
+        cp__relay.stats.auth_denied++;
+        set_error(r, 401, "%s token: send 'Authorization: Bearer TOKEN' with a read token "
+                  "(docs/security.md)", has ? "unknown" : "missing");
+        r->www_auth = true;
+    } else if (!cp_auth_allows(r->who.role, CP_ROLE_READ)) {
+        cp__relay.stats.auth_denied++;
+        set_error(r, 403, "a '%s' token may not read (needs read or admin)", cp_auth_role_name(r->who.role));
+    }
+    explicit_bzero(tok, sizeof tok);   /* the token lives no longer than the check */
+}
+
 int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     http_pss_t *p = user;
@@ -434,6 +638,8 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                 r->n_args++;
             }
         }
+        if (!r->status)
+            authorize(wsi, r);
         r->pss = p;
         p->req = r;
         if (r->status) {   /* answered already */
@@ -461,6 +667,9 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                                             &q, end) ||
                 lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                             (const unsigned char *)"no-store", 8, &q, end) ||
+                (r->www_auth &&
+                 lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                             (const unsigned char *)"Bearer realm=\"cprof\"", 20, &q, end)) ||
                 (r->disposition[0] &&
                  lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
                                              (const unsigned char *)r->disposition,
@@ -491,6 +700,8 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return -1;
         return 0;
     }
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (p && p->req) {

@@ -16,6 +16,17 @@
  * they reconnect and resend. Every message must be answered in order per
  * connection; the single worker keeps the order.
  *
+ * Authentication happens on the service thread, before anything reaches the
+ * store worker: the first message of a connection is peeked there. Only a
+ * small one (HELLO_MAX bytes, inflated to at most HELLO_PAYLOAD_MAX) that
+ * decodes as a hello is accepted; its token is checked (auth.h, constant
+ * time), the role must allow ingest and the app name must have no control
+ * character. The connection then holds its principal (pss `who`) and the
+ * hello goes to the worker tagged with the tenant, which stores the app
+ * under its tenant-qualified name. Anything else first (a batch, a big
+ * message, a bad token) is answered with an error and closed, and counted
+ * (stats.hello_rejected, stats.auth_denied).
+ *
  * Protocol rules enforced here (docs/protocol.md): the first message is a
  * hello; a second hello, an unknown kind, a relay-only kind from an agent,
  * a dictionary gap/dangling id or an oversized message closes that one
@@ -33,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "error.h"
 #include "relay.h"
 #include "rutil.h"
@@ -40,6 +52,8 @@
 #define PENDING_HIGH 8
 #define PENDING_LOW  2
 #define GROUP_MAX    512     /* bounds one transaction (and so ack latency) to ~0.25 s */
+#define HELLO_MAX          (64u << 10)   /* first message of a connection, compressed */
+#define HELLO_PAYLOAD_MAX  (256u << 10)  /* ... and inflated, while still unauthenticated */
 
 /* ---------------- shared between threads ---------------- */
 
@@ -47,6 +61,7 @@ typedef struct ijob {
     int          kind;          /* 1 = message, 2 = close */
     int64_t      t_recv_us;     /* when the service thread had the whole message */
     uint64_t     conn_id;
+    char         tenant[CP_TENANT_MAX];   /* of the connection's principal */
     uint8_t     *data;
     size_t       len;
     struct ijob *next;
@@ -208,12 +223,13 @@ static void live_event(void *ud, const cp_store_event_t *e)
 {
     cp_done_t *d = cp__xcalloc(1, sizeof *d);
     d->kind = CP_DONE_LIVE;
-    d->app = cp__xstrdup(e->app);
+    d->app = cp__xstrdup(e->app);   /* qualified: live.c matches it against the subscriber's tenant */
+    const char *sep = strchr(e->app, CP_TENANT_SEP), *shown = sep ? sep + 1 : e->app;
     d->type = cp__xstrdup(e->type);
     d->labels = cp__xstrdup(e->labels);
     cp_buf_t b = CP_BUF_INIT;
     cp_buf_printf(&b, "{\"kind\":\"window\",\"app\":");
-    cp_buf_json_str(&b, e->app, strlen(e->app));
+    cp_buf_json_str(&b, shown, strlen(shown));
     cp_buf_printf(&b, ",\"instance\":");
     cp_buf_json_str(&b, e->instance, strlen(e->instance));
     cp_buf_printf(&b, ",\"type\":");
@@ -287,12 +303,17 @@ static int process_msg(ijob_t *j, int64_t now)
             reply_error(c, d, CP_EMISSING, "hello: app and instance are required");
             break;
         }
-        if (cp__relay.cfg.token && strcmp(cp__relay.cfg.token, h->token ? h->token : "")) {
-            reply_error(c, d, CP_EPERM, "hello: bad token");
+        /* the token was checked on the service thread (hello_peek); the
+         * app is stored under the name qualified with the tenant */
+        char qapp[CP_TENANT_MAX + 1024];
+        cp_hello_t qh = *h;
+        if (cp_auth_qualify(j->tenant, h->app, qapp, sizeof qapp)) {
+            reply_error(c, d, CP_EINVAL, "hello: bad app name");
             break;
         }
+        qh.app = qapp;
         uint64_t last = 0;
-        rc = cp_store_conn_open(W.store, h, now, &c->sc, &last);
+        rc = cp_store_conn_open(W.store, &qh, now, &c->sc, &last);
         if (rc) {
             cp_msg_free(m);
             return rc == CP_EDB ? CP_EDB : (reply_error(c, d, rc, "hello: %s", cp_strerror(rc)), 0);
@@ -532,6 +553,7 @@ typedef struct txm {
 typedef struct ingest_pss {
     uint64_t   id;
     struct lws *wsi;
+    cp_principal_t who;        /* set by hello_peek; role NONE until then */
     cp_buf_t   rx;
     bool       rx_too_big;
     int        pending;
@@ -634,6 +656,52 @@ static void close_with(ingest_pss_t *p, int code, const char *reason)
     lws_callback_on_writable(p->wsi);
 }
 
+/* The first message of a connection, still unauthenticated: accept only a
+ * small hello with a token whose role may ingest. Nothing bigger than
+ * HELLO_PAYLOAD_MAX is inflated for a peer we do not know yet. Returns
+ * true (p->who set) or false (error queued, connection closing). */
+static bool hello_peek(ingest_pss_t *p)
+{
+    cp_wire_limits_t lim = cp__relay.cfg.limits;
+    lim.max_message = HELLO_MAX;
+    lim.max_payload = HELLO_PAYLOAD_MAX;
+    lim.max_decoded = 4 * HELLO_PAYLOAD_MAX;
+    lim.max_count = 4096;
+    cp_msg_t *m = NULL;
+    char err[160] = "", why[256];
+    int rc = cp_wire_decode(p->rx.data, p->rx.len, &lim, &m, err, sizeof err);
+    cp_principal_t who;
+    if (rc) {
+        snprintf(why, sizeof why, "first message is not a valid hello: %s (%s)", cp_strerror(rc), err);
+    } else if (m->kind != CP_MSG_HELLO) {
+        rc = CP_ESTATE;
+        snprintf(why, sizeof why, "%s before hello: a connection starts with a hello",
+                 cp_wire_kind_name(m->kind));
+    } else if (!cp_auth_check(m->u.hello.token, &who)) {
+        rc = CP_EPERM;
+        cp__relay.stats.auth_denied++;
+        snprintf(why, sizeof why, "hello: %s token (set token= or CPROF_TOKEN to an ingest token; "
+                 "docs/security.md)", m->u.hello.token && *m->u.hello.token ? "unknown" : "missing");
+    } else if (!cp_auth_allows(who.role, CP_ROLE_INGEST)) {
+        rc = CP_EPERM;
+        cp__relay.stats.auth_denied++;
+        snprintf(why, sizeof why, "hello: a '%s' token may not send profiles (needs ingest or admin)",
+                 cp_auth_role_name(who.role));
+    } else if (m->u.hello.app && *m->u.hello.app && !cp_auth_app_valid(m->u.hello.app)) {
+        rc = CP_EINVAL;
+        snprintf(why, sizeof why, "hello: app name must not contain control characters");
+    }
+    cp_msg_free(m);
+    if (rc) {
+        if (rc != CP_EPERM)
+            cp__relay.stats.hello_rejected++;
+        close_with(p, rc, why);
+        return false;
+    }
+    p->who = who;
+    return true;
+}
+
 int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     ingest_pss_t *p = user;
@@ -664,18 +732,26 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             close_with(p, CP_EMAGIC, "text frame on /ingest: messages are binary");
             return 0;
         }
-        if (p->rx.len + len > cp__relay.cfg.limits.max_message) {
+        bool authed = p->who.role != CP_ROLE_NONE;
+        size_t max = authed ? cp__relay.cfg.limits.max_message : HELLO_MAX;
+        if (p->rx.len + len > max) {
             char why[128];
-            snprintf(why, sizeof why, "message over %zu bytes", cp__relay.cfg.limits.max_message);
+            snprintf(why, sizeof why, authed ? "message over %zu bytes"
+                     : "first message over %zu bytes: a connection starts with a small hello", max);
+            if (!authed)
+                cp__relay.stats.hello_rejected++;
             close_with(p, CP_ETOOBIG, why);
             return 0;
         }
         cp_buf_append(&p->rx, in, len);
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             return 0;
+        if (!authed && !hello_peek(p))
+            return 0;
         ijob_t *j = cp__xcalloc(1, sizeof *j);
         j->kind = 1;
         j->conn_id = p->id;
+        memcpy(j->tenant, p->who.tenant, sizeof j->tenant);
         j->data = cp_buf_steal(&p->rx, &j->len);
         p->pending++;
         job_push(j);

@@ -11,16 +11,28 @@
  * slows ingest or other UIs. The drop count rides along in the next push
  * as "dropped":N.
  *
+ * Auth (auth.h): the upgrade is checked in LWS_CALLBACK_FILTER_PROTOCOL_
+ * CONNECTION, before the connection is accepted. The token comes from
+ * "Authorization: Bearer TOKEN" or, for browsers (which cannot set headers
+ * on a WebSocket), from a subprotocol entry "bearer.TOKEN" offered next to
+ * "cprof.live" (the relay answers with "cprof.live" only). Either way it
+ * stays out of URLs and logs. The role must allow reading. A subscription
+ * names an app of the caller's tenant: it is qualified here and matched
+ * against the qualified names the store worker posts, so a UI never sees
+ * another tenant's windows.
+ *
  * Thread: service only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "relay.h"
 #include "rutil.h"
 
 typedef struct live_pss {
     struct lws      *wsi;
+    cp_principal_t   who;                   /* set when the upgrade was accepted */
     char            *app, *type, *labels;   /* subscription; app NULL = none */
     char           **ring;
     size_t          *lens;
@@ -117,18 +129,62 @@ static void unsubscribe(live_pss_t *p)
     p->app = p->type = p->labels = NULL;
 }
 
+int cp__live_authorize(struct lws *wsi, cp_principal_t *who)
+{
+    memset(who, 0, sizeof *who);
+    if (!cp_auth_readers_need_token()) {
+        cp_auth_open_admin(who);
+        return 0;
+    }
+    char h[2048] = "", tok[CP_AUTH_TOKEN_MAX + 1] = "";
+    bool has = false;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0 && n < (int)sizeof h) {
+        lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION);
+        has = cp_auth_bearer(h, tok, sizeof tok);
+    }
+    n = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+    if (!has && n > 0 && n < (int)sizeof h) {
+        lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_PROTOCOL);
+        for (char *save = NULL, *e = strtok_r(h, ", ", &save); e && !has; e = strtok_r(NULL, ", ", &save))
+            if (!strncmp(e, "bearer.", 7) && e[7] && strlen(e + 7) < sizeof tok) {
+                snprintf(tok, sizeof tok, "%s", e + 7);
+                has = true;
+            }
+    }
+    bool known = has && cp_auth_check(tok, who);
+    bool ok = known && cp_auth_allows(who->role, CP_ROLE_READ);
+    explicit_bzero(tok, sizeof tok);
+    explicit_bzero(h, sizeof h);
+    if (ok)
+        return 0;
+    memset(who, 0, sizeof *who);
+    return known ? 403 : 401;
+}
+
 int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     live_pss_t *p = user;
     switch (reason) {
-    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* api.c answered 401/403 already in HTTP_CONFIRM_UPGRADE; this sets
+         * the principal (and refuses an upgrade that reached us anyway) */
+        if (cp__live_authorize(wsi, &p->who)) {
+            cp__relay.stats.auth_denied++;
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED: {
+        cp_principal_t who = p->who;
         memset(p, 0, sizeof *p);
+        p->who = who;
         p->wsi = wsi;
         p->next = subs;
         if (subs)
             subs->prev = p;
         subs = p;
         return 0;
+    }
     case LWS_CALLBACK_RECEIVE: {
         if (lws_is_first_fragment(wsi))
             cp_buf_reset(&p->rx);
@@ -141,7 +197,10 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         const char *js = (const char *)p->rx.data;
         if (strstr(js, "\"subscribe\"")) {
             unsubscribe(p);
-            p->app = json_str(js, "app");
+            char *app = json_str(js, "app"), q[CP_TENANT_MAX + 1024];
+            if (app && !cp_auth_qualify(p->who.tenant, app, q, sizeof q))
+                p->app = cp__xstrdup(q);
+            free(app);
             p->type = json_str(js, "type");
             p->labels = json_str(js, "labels");
             if (cp__relay.cfg.verbose)

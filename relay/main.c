@@ -13,7 +13,10 @@
  * results back through cp__done_post(), which queues them and calls
  * lws_cancel_service(); the service thread drains the queue in
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED. SIGINT/SIGTERM stop the loop; the store
- * worker finishes (commits) what it has before the process exits. */
+ * worker finishes (commits) what it has before the process exits. SIGHUP
+ * re-reads what can change under a running relay (reload(): the --auth
+ * file), on the service thread: a uv_signal under libuv, a flag checked
+ * after each lws_service() under the poll loop. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -28,6 +31,7 @@
 #include <uv.h>
 
 #include "../cli/cli.h"
+#include "auth.h"
 #include "error.h"
 #include "relay.h"
 #include "rutil.h"
@@ -125,18 +129,27 @@ static struct lws_protocols protocols[4];
  * plugin, epoll underneath) the cost follows activity instead. The poll loop
  * stays as a fallback (plugin missing, or CPROF_RELAY_POLL=1). */
 static uv_loop_t uvloop;
-static uv_signal_t uv_sigint, uv_sigterm;
+static uv_signal_t uv_sigint, uv_sigterm, uv_sighup;
+static volatile sig_atomic_t hup_pending;   /* poll loop: set by on_hup, cleared by the service thread */
 static uv_timer_t uv_stats;
 
 static void log_stats(void)
 {
     cp_relay_stats_t *s = &cp__relay.stats;
     cp__log("stats: agents=%llu batches=%llu dup=%llu bytes_in=%llu errors=%llu commits=%llu "
-            "queries=%llu live_dropped=%llu",
+            "queries=%llu live_dropped=%llu auth_denied=%llu hello_rejected=%llu",
             (unsigned long long)s->agents_now, (unsigned long long)s->batches,
             (unsigned long long)s->dup_batches, (unsigned long long)s->bytes_in,
             (unsigned long long)s->errors, (unsigned long long)s->commits,
-            (unsigned long long)s->queries, (unsigned long long)s->live_dropped);
+            (unsigned long long)s->queries, (unsigned long long)s->live_dropped,
+            (unsigned long long)s->auth_denied, (unsigned long long)s->hello_rejected);
+}
+
+/* SIGHUP: the one place that re-reads configuration. Thread: service. */
+static void reload(void)
+{
+    cp__log("SIGHUP: reloading");
+    cp__auth_reload();
 }
 static void uv_on_signal(uv_signal_t *h, int signum)
 {
@@ -148,6 +161,21 @@ static void uv_on_stats(uv_timer_t *t)
 {
     (void)t;
     log_stats();
+}
+
+static void uv_on_hup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    reload();
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    hup_pending = 1;
+    if (cp__relay.ctx)
+        lws_cancel_service(cp__relay.ctx);
 }
 
 static void on_signal(int sig)
@@ -168,7 +196,9 @@ static void usage(FILE *f)
         "  --data DIR               data directory, SQLite database cprof.db (default ./cprof-data)\n"
         "  --ui DIR                 web UI files to serve at / (default: relay/ui of the source\n"
         "                           tree, else the installed share/cprof/ui)\n"
-        "  --token TOKEN            agents must present this token in hello (default: none)\n"
+        "  --auth FILE              tokens with tenants and roles (docs/security.md); re-read on\n"
+        "                           SIGHUP. Without it the relay is open: one tenant, no tokens\n"
+        "  --token TOKEN            deprecated: one ingest token for agents, API left open\n"
         "  --retention-full DUR     keep full-resolution windows (default 14d)\n"
         "  --retention-minute DUR   keep per-minute aggregates (default 90d)\n"
         "  --retention-hour DUR     keep per-hour aggregates (default 2y = 730d)\n"
@@ -232,7 +262,7 @@ int cp_cmd_relay(int argc, char **argv)
     c->live_queue = 256;
 
     enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
-           OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC };
+           OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_AUTH };
     static const struct option opts[] = {
         {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
         {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
@@ -243,7 +273,7 @@ int cp_cmd_relay(int argc, char **argv)
         {"max-message", required_argument, 0, OPT_MAXMSG}, {"max-payload", required_argument, 0, OPT_MAXPAY},
         {"max-dict", required_argument, 0, OPT_MAXDICT},
         {"query-threads", required_argument, 0, OPT_QT}, {"live-queue", required_argument, 0, OPT_LQ},
-        {"sync", required_argument, 0, OPT_SYNC},
+        {"sync", required_argument, 0, OPT_SYNC}, {"auth", required_argument, 0, OPT_AUTH},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
@@ -261,6 +291,7 @@ int cp_cmd_relay(int argc, char **argv)
         case OPT_DATA: c->data_dir = optarg; break;
         case OPT_UI: c->ui_dir = optarg; break;
         case OPT_TOKEN: c->token = optarg; break;
+        case OPT_AUTH: c->auth_file = optarg; break;
         case OPT_RFULL: case OPT_RMIN: case OPT_RHOUR: case OPT_AGG:
             if (cp_duration_parse(optarg, &d) || d <= 0) {
                 fprintf(stderr, "cprof relay: bad duration '%s'\n", optarg);
@@ -314,6 +345,15 @@ int cp_cmd_relay(int argc, char **argv)
     else
         cp__log("warning: UI directory '%s' not found; / will answer 404", ui);
     c->ui_dir = ui;
+
+    char aerr[512] = "";
+    if (cp_auth_init(c->auth_file, c->token, aerr, sizeof aerr)) {
+        fprintf(stderr, "cprof relay: %s\n", aerr);
+        return 1;
+    }
+    if (c->token)
+        cp__log("warning: --token is deprecated (use --auth FILE, docs/security.md); it stays one "
+                "ingest token for agents and leaves the API open");
 
     lws_set_log_level(LLL_ERR | (c->verbose > 1 ? LLL_WARN | LLL_NOTICE : 0), NULL);
     if (cp__ingest_start()) {
@@ -387,6 +427,8 @@ int cp_cmd_relay(int argc, char **argv)
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        sa.sa_handler = on_hup;
+        sigaction(SIGHUP, &sa, NULL);
         ctx = lws_create_context(&info);
     }
     if (!ctx) {
@@ -408,6 +450,8 @@ int cp_cmd_relay(int argc, char **argv)
         uv_signal_start(&uv_sigint, uv_on_signal, SIGINT);
         uv_signal_init(&uvloop, &uv_sigterm);
         uv_signal_start(&uv_sigterm, uv_on_signal, SIGTERM);
+        uv_signal_init(&uvloop, &uv_sighup);
+        uv_signal_start(&uv_sighup, uv_on_hup, SIGHUP);
         uv_timer_init(&uvloop, &uv_stats);
         if (c->verbose)
             uv_timer_start(&uv_stats, uv_on_stats, 60000, 60000);
@@ -415,15 +459,21 @@ int cp_cmd_relay(int argc, char **argv)
             uv_run(&uvloop, UV_RUN_DEFAULT);
         uv_signal_stop(&uv_sigint);
         uv_signal_stop(&uv_sigterm);
+        uv_signal_stop(&uv_sighup);
         uv_timer_stop(&uv_stats);
         uv_close((uv_handle_t *)&uv_sigint, NULL);
         uv_close((uv_handle_t *)&uv_sigterm, NULL);
+        uv_close((uv_handle_t *)&uv_sighup, NULL);
         uv_close((uv_handle_t *)&uv_stats, NULL);
     } else {
         int64_t next_stats = cp__now_ms() + 60000;
         while (!cp__relay.stop) {
             if (lws_service(ctx, 0) < 0)
                 break;
+            if (hup_pending) {
+                hup_pending = 0;
+                reload();
+            }
             if (c->verbose && cp__now_ms() >= next_stats) {
                 log_stats();
                 next_stats = cp__now_ms() + 60000;
@@ -431,6 +481,7 @@ int cp_cmd_relay(int argc, char **argv)
         }
     }
     cp__log("stopping");
+    log_stats();
     cp__api_stop();
     lws_context_destroy(ctx);      /* closes every session: queues close jobs */
     if (use_uv) {
@@ -441,6 +492,7 @@ int cp_cmd_relay(int argc, char **argv)
     cp__relay.ctx = NULL;
     pthread_mutex_unlock(&done_mu);
     cp__ingest_stop();             /* stores what is queued, commits, exits */
+    cp_auth_fini();
     /* answers nobody will read */
     for (cp_done_t *d = done_head; d;) {
         cp_done_t *n = d->next;

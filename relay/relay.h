@@ -29,7 +29,8 @@ typedef struct cp_relay_cfg {
     int              port;
     const char      *data_dir;
     const char      *ui_dir;
-    const char      *token;            /* NULL = no auth */
+    const char      *token;            /* deprecated --token: one ingest token of tenant "" */
+    const char      *auth_file;        /* --auth FILE (auth.h); NULL and no token = open mode */
     cp_wire_limits_t limits;
     cp_store_config_t store;
     int              query_threads;
@@ -60,6 +61,8 @@ void cp__done_post_list(cp_done_t *head);
 typedef struct cp_relay_stats {
     uint64_t batches, dup_batches, bytes_in, errors, agents_now, commits;
     uint64_t live_dropped, queries;
+    uint64_t auth_denied;              /* unknown/missing token or role too small (ingest, HTTP, live) */
+    uint64_t hello_rejected;           /* first ingest message not a small valid hello */
 } cp_relay_stats_t;
 
 /* Global relay state (one relay per process). */
@@ -93,6 +96,10 @@ size_t cp__api_pss_size(void);
 void cp__live_done(cp_done_t *d);            /* service thread */
 int  cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 size_t cp__live_pss_size(void);
+/* The principal of a live-feed upgrade (Authorization: Bearer or a
+ * "bearer.TOKEN" subprotocol entry): 0 and *who, or 401 / 403. Service thread. */
+struct cp_principal;
+int    cp__live_authorize(struct lws *wsi, struct cp_principal *who /* OUT */);
 
 /* timeparse.c: "now-15m", unix seconds, RFC 3339 -> unix ms. 0 or CP_EINVAL. */
 int cp_time_parse(const char *s, int64_t now_ms, int64_t *out_ms /* OUT */);
