@@ -1,5 +1,5 @@
-/* main.c - `cprof relay`: options, the libwebsockets context, the protocol
- * table, the done-queue and the main loop.
+/* main.c - `cprof relay`: start-up in order, the libwebsockets context, the
+ * protocol table, the done-queue, signals and the main loop.
  *
  * One port serves everything (docs/api.md):
  *   /ingest        agents, subprotocol "cprof.v1"      -> ingest.c
@@ -14,11 +14,22 @@
  * lws_cancel_service(); the service thread drains the queue in
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED. SIGINT/SIGTERM stop the loop; the store
  * worker finishes (commits) what it has before the process exits. SIGHUP
- * re-reads what can change under a running relay (reload(): the --auth
- * file), on the service thread: a uv_signal under libuv, a flag checked
- * after each lws_service() under the poll loop. */
+ * calls reload_all() on the service thread (a uv_signal under libuv; a flag
+ * checked after each lws_service() under the poll loop).
+ *
+ * Start-up order (cp_cmd_relay): options; refuse an unauthenticated
+ * non-loopback address; TLS files; the data-directory lock; the listening
+ * socket (an explicit vhost, checked); only then the store and the query
+ * workers. Anything that fails before the store opens exits 1 having written
+ * nothing.
+ *
+ * Browser safety (origin.h) and agent client certificates (tls.h) are
+ * checked here, around the modules' callbacks: every HTTP request in
+ * LWS_CALLBACK_FILTER_HTTP_CONNECTION (before the mounts, so the static UI
+ * too), every websocket upgrade in LWS_CALLBACK_HTTP_CONFIRM_UPGRADE (403
+ * with a body) and again, bound to its protocol, in
+ * LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION (HTTP/2 websockets). */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,8 +44,10 @@
 #include "../cli/cli.h"
 #include "auth.h"
 #include "error.h"
+#include "origin.h"
 #include "relay.h"
 #include "rutil.h"
+#include "tls.h"
 
 #ifndef CPROF_UI_SRC_DIR
 #define CPROF_UI_SRC_DIR ""
@@ -111,17 +124,88 @@ static void done_drain(void)
     }
 }
 
+/* The checks every request goes through before a module sees it (see the
+ * file header). Returns 0, or non-zero after answering. */
+static int refuse(struct lws *wsi, int status, const char *why)
+{
+    char html[600];
+    cp__log("refused %s: %d %s", lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "request" : "upgrade",
+            status, why);
+    lws_snprintf(html, sizeof html, "%s", why);   /* lws wraps it in a small page */
+    lws_return_http_status(wsi, (unsigned)status, html);
+    return 1;
+}
+
+static int upgrade_check(struct lws *wsi)
+{
+    char why[400];
+    int st = cp__origin_check_wsi(wsi, why, sizeof why);
+    if (st)
+        return refuse(wsi, st, why);
+    char proto[64] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0)
+        lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL);
+    if (strstr(proto, "cprof.v1") && !cp__tls_client_cert_ok(wsi))
+        return refuse(wsi, 403, "agents must present a client certificate signed by --tls-client-ca");
+    return 0;
+}
+
 /* protocols[0]: HTTP API + the place where the done-queue is drained */
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+    char why[400];
+    int st;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         done_drain();
         return 0;
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        st = cp__origin_check_wsi(wsi, why, sizeof why);
+        return st ? refuse(wsi, st, why) : 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return upgrade_check(wsi);
+    case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+        return len ? 0 : 1;          /* len = OpenSSL's preverify_ok: keep its verdict */
+    default:
+        return cp__api_callback(wsi, reason, user, in, len);
     }
-    return cp__api_callback(wsi, reason, user, in, len);
+}
+
+/* The websocket protocols, behind the same checks once bound (HTTP/2
+ * upgrades do not pass LWS_CALLBACK_HTTP_CONFIRM_UPGRADE). */
+static int ws_filter(struct lws *wsi, bool ingest)
+{
+    char why[400];
+    if (cp__origin_check_wsi(wsi, why, sizeof why) || (ingest && !cp__tls_client_cert_ok(wsi))) {
+        cp__log("refused websocket: %s", ingest && !cp__tls_client_cert_ok(wsi) ? "no client certificate" : why);
+        return -1;
+    }
+    return 0;
+}
+static int ingest_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION && ws_filter(wsi, true))
+        return -1;
+    return cp__ingest_callback(wsi, reason, user, in, len);
+}
+static int live_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION && ws_filter(wsi, false))
+        return -1;
+    return cp__live_callback(wsi, reason, user, in, len);
 }
 
 static struct lws_protocols protocols[4];
+static struct lws_http_mount m_ui, m_api;
+
+/* SIGHUP: the one place that re-reads what may change under a running
+ * relay: the --auth file and the TLS certificate and key. Thread: service. */
+static void reload_all(void)
+{
+    cp__log("SIGHUP: reloading");
+    cp__auth_reload();
+    cp__tls_reload(cp__relay.ctx, &cp__relay.cfg);
+}
 
 /* The service loop. Debian's lws 4.1 polls with poll(2) by default, whose
  * cost grows with every connected agent on every wake-up (at a few thousand
@@ -130,8 +214,8 @@ static struct lws_protocols protocols[4];
  * stays as a fallback (plugin missing, or CPROF_RELAY_POLL=1). */
 static uv_loop_t uvloop;
 static uv_signal_t uv_sigint, uv_sigterm, uv_sighup;
-static volatile sig_atomic_t hup_pending;   /* poll loop: set by on_hup, cleared by the service thread */
 static uv_timer_t uv_stats;
+static volatile sig_atomic_t hup_pending;   /* poll loop: set by on_hup, taken by the service thread */
 
 static void log_stats(void)
 {
@@ -144,38 +228,22 @@ static void log_stats(void)
             (unsigned long long)s->queries, (unsigned long long)s->live_dropped,
             (unsigned long long)s->auth_denied, (unsigned long long)s->hello_rejected);
 }
-
-/* SIGHUP: the one place that re-reads configuration. Thread: service. */
-static void reload(void)
-{
-    cp__log("SIGHUP: reloading");
-    cp__auth_reload();
-}
 static void uv_on_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
     cp__relay.stop = 1;
     uv_stop(h->loop);
 }
-static void uv_on_stats(uv_timer_t *t)
-{
-    (void)t;
-    log_stats();
-}
-
 static void uv_on_hup(uv_signal_t *h, int signum)
 {
     (void)h;
     (void)signum;
-    reload();
+    reload_all();
 }
-
-static void on_hup(int sig)
+static void uv_on_stats(uv_timer_t *t)
 {
-    (void)sig;
-    hup_pending = 1;
-    if (cp__relay.ctx)
-        lws_cancel_service(cp__relay.ctx);
+    (void)t;
+    log_stats();
 }
 
 static void on_signal(int sig)
@@ -185,62 +253,12 @@ static void on_signal(int sig)
     if (cp__relay.ctx)
         lws_cancel_service(cp__relay.ctx);
 }
-
-static void usage(FILE *f)
+static void on_hup(int sig)
 {
-    fprintf(f,
-        "usage: cprof relay [OPTIONS]\n"
-        "Runs the relay: agent ingest (/ingest), storage, query API (/api/v1/), live\n"
-        "websocket (/api/v1/live) and the web UI (/), all on one port.\n\n"
-        "  --listen HOST:PORT       address to listen on (default 127.0.0.1:7070)\n"
-        "  --data DIR               data directory, SQLite database cprof.db (default ./cprof-data)\n"
-        "  --ui DIR                 web UI files to serve at / (default: relay/ui of the source\n"
-        "                           tree, else the installed share/cprof/ui)\n"
-        "  --auth FILE              tokens with tenants and roles (docs/security.md); re-read on\n"
-        "                           SIGHUP. Without it the relay is open: one tenant, no tokens\n"
-        "  --token TOKEN            deprecated: one ingest token for agents, API left open\n"
-        "  --retention-full DUR     keep full-resolution windows (default 14d)\n"
-        "  --retention-minute DUR   keep per-minute aggregates (default 90d)\n"
-        "  --retention-hour DUR     keep per-hour aggregates (default 2y = 730d)\n"
-        "  --aggregate-after DUR    aggregate a minute once it is this old (default 2m)\n"
-        "  --max-message BYTES      largest agent message accepted (default 16777216)\n"
-        "  --max-payload BYTES      largest uncompressed payload (default 67108864)\n"
-        "  --max-dict N             dictionary ids per table per connection (default 4194304)\n"
-        "  --query-threads N        query worker threads (default 2)\n"
-        "  --live-queue N           queued live messages per UI before dropping oldest (default 256)\n"
-        "  --sync full|normal       SQLite synchronous mode (default full; both survive kill -9,\n"
-        "                           normal may lose the last commits on power loss)\n"
-        "  -v, --verbose            log every connection and subscription\n"
-        "  -h, --help               this text\n"
-        "Durations: 500ms, 30s, 15m, 2h, 14d, 2w, 1y.\n"
-        "Environment: CPROF_RELAY_POLL=1 uses lws's poll(2) loop instead of libuv (epoll).\n");
-}
-
-static int parse_listen(const char *s, cp_relay_cfg_t *c)
-{
-    const char *colon = strrchr(s, ':');
-    if (!colon) {
-        snprintf(c->host, sizeof c->host, "127.0.0.1");
-        colon = s - 1;
-    } else {
-        size_t n = (size_t)(colon - s);
-        if (n >= sizeof c->host)
-            return -1;
-        memcpy(c->host, s, n);
-        c->host[n] = 0;
-        if (c->host[0] == '[') {   /* [::1]:7070 */
-            memmove(c->host, c->host + 1, n);
-            char *e = strchr(c->host, ']');
-            if (e)
-                *e = 0;
-        }
-    }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return -1;
-    c->port = (int)p;
-    return 0;
+    (void)sig;
+    hup_pending = 1;
+    if (cp__relay.ctx)
+        lws_cancel_service(cp__relay.ctx);
 }
 
 static int dir_exists(const char *d)
@@ -249,93 +267,9 @@ static int dir_exists(const char *d)
     return d && *d && stat(d, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-int cp_cmd_relay(int argc, char **argv)
+/* --ui, else the source tree's relay/ui, else the installed share/cprof/ui. */
+static void find_ui(cp_relay_cfg_t *c)
 {
-    cp_relay_cfg_t *c = &cp__relay.cfg;
-    memset(&cp__relay, 0, sizeof cp__relay);
-    snprintf(c->host, sizeof c->host, "127.0.0.1");
-    c->port = 7070;
-    c->data_dir = "./cprof-data";
-    c->limits = cp_wire_default_limits;
-    cp_store_config_default(&c->store);
-    c->query_threads = 2;
-    c->live_queue = 256;
-
-    enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
-           OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_AUTH };
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
-        {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
-        {"retention-full", required_argument, 0, OPT_RFULL},
-        {"retention-minute", required_argument, 0, OPT_RMIN},
-        {"retention-hour", required_argument, 0, OPT_RHOUR},
-        {"aggregate-after", required_argument, 0, OPT_AGG},
-        {"max-message", required_argument, 0, OPT_MAXMSG}, {"max-payload", required_argument, 0, OPT_MAXPAY},
-        {"max-dict", required_argument, 0, OPT_MAXDICT},
-        {"query-threads", required_argument, 0, OPT_QT}, {"live-queue", required_argument, 0, OPT_LQ},
-        {"sync", required_argument, 0, OPT_SYNC}, {"auth", required_argument, 0, OPT_AUTH},
-        {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        int64_t d;
-        char *end;
-        long long v;
-        switch (o) {
-        case OPT_LISTEN:
-            if (parse_listen(optarg, c)) {
-                fprintf(stderr, "cprof relay: bad --listen '%s' (want HOST:PORT)\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_DATA: c->data_dir = optarg; break;
-        case OPT_UI: c->ui_dir = optarg; break;
-        case OPT_TOKEN: c->token = optarg; break;
-        case OPT_AUTH: c->auth_file = optarg; break;
-        case OPT_RFULL: case OPT_RMIN: case OPT_RHOUR: case OPT_AGG:
-            if (cp_duration_parse(optarg, &d) || d <= 0) {
-                fprintf(stderr, "cprof relay: bad duration '%s'\n", optarg);
-                return 2;
-            }
-            if (o == OPT_RFULL) c->store.full_ms = d;
-            else if (o == OPT_RMIN) c->store.minute_ms = d;
-            else if (o == OPT_RHOUR) c->store.hour_ms = d;
-            else c->store.grace_ms = d;
-            break;
-        case OPT_MAXMSG: case OPT_MAXPAY: case OPT_MAXDICT: case OPT_QT: case OPT_LQ:
-            v = strtoll(optarg, &end, 10);
-            if (*end || v <= 0) {
-                fprintf(stderr, "cprof relay: bad number '%s'\n", optarg);
-                return 2;
-            }
-            if (o == OPT_MAXMSG) c->limits.max_message = (size_t)v;
-            else if (o == OPT_MAXPAY) c->limits.max_payload = (size_t)v;
-            else if (o == OPT_MAXDICT) c->limits.max_dict = (uint32_t)v;
-            else if (o == OPT_QT) c->query_threads = (int)v;
-            else c->live_queue = (int)v;
-            break;
-        case OPT_SYNC:
-            if (!strcmp(optarg, "full")) c->store.sync_full = true;
-            else if (!strcmp(optarg, "normal")) c->store.sync_full = false;
-            else {
-                fprintf(stderr, "cprof relay: --sync full|normal\n");
-                return 2;
-            }
-            break;
-        case 'v': c->verbose++; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "cprof relay: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    c->store.max_dict = c->limits.max_dict;
-    if (c->store.minute_ms < c->store.full_ms || c->store.hour_ms < c->store.minute_ms)
-        cp__log("warning: retention tiers usually grow: full <= minute <= hour");
-
     static char ui_abs[PATH_MAX];
     const char *ui = c->ui_dir;
     if (!ui)
@@ -345,41 +279,22 @@ int cp_cmd_relay(int argc, char **argv)
     else
         cp__log("warning: UI directory '%s' not found; / will answer 404", ui);
     c->ui_dir = ui;
+}
 
-    char aerr[512] = "";
-    if (cp_auth_init(c->auth_file, c->token, aerr, sizeof aerr)) {
-        fprintf(stderr, "cprof relay: %s\n", aerr);
-        return 1;
-    }
-    if (c->token)
-        cp__log("warning: --token is deprecated (use --auth FILE, docs/security.md); it stays one "
-                "ingest token for agents and leaves the API open");
-
-    lws_set_log_level(LLL_ERR | (c->verbose > 1 ? LLL_WARN | LLL_NOTICE : 0), NULL);
-    if (cp__ingest_start()) {
-        cp__log("cannot open the store in %s", c->data_dir);
-        return 1;
-    }
-    if (cp__api_start()) {
-        cp__log("cannot start query workers");
-        cp__relay.stop = 1;
-        cp__ingest_stop();
-        return 1;
-    }
-
+/* Protocols, mounts and vhost options into info (all static storage). */
+static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creation_info *info)
+{
     protocols[0] = (struct lws_protocols){"http", http_cb, cp__api_pss_size(), 0, 0, NULL, 0};
-    protocols[1] = (struct lws_protocols){"cprof.v1", cp__ingest_callback, cp__ingest_pss_size(),
+    protocols[1] = (struct lws_protocols){"cprof.v1", ingest_cb, cp__ingest_pss_size(),
                                           4096, 0, NULL, 0};   /* per-connection rx buffer; larger
                                                                    messages arrive in fragments */
-    protocols[2] = (struct lws_protocols){"cprof.live", cp__live_callback, cp__live_pss_size(),
-                                          4096, 0, NULL, 0};
+    protocols[2] = (struct lws_protocols){"cprof.live", live_cb, cp__live_pss_size(), 4096, 0, NULL, 0};
     memset(&protocols[3], 0, sizeof protocols[3]);
 
-    static struct lws_http_mount m_ui, m_api;
     memset(&m_ui, 0, sizeof m_ui);
     m_ui.mountpoint = "/";
     m_ui.mountpoint_len = 1;
-    m_ui.origin = ui;
+    m_ui.origin = c->ui_dir;
     m_ui.def = "index.html";
     m_ui.origin_protocol = LWSMPRO_FILE;
     memset(&m_api, 0, sizeof m_api);
@@ -389,39 +304,45 @@ int cp_cmd_relay(int argc, char **argv)
     m_api.origin = "http";
     m_api.origin_protocol = LWSMPRO_CALLBACK;
 
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = c->port;
-    info.iface = c->host;
-    info.protocols = protocols;
-    info.mounts = &m_api;
-    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-    info.vhost_name = "default";
-    info.ka_time = 60;
-    info.ka_probes = 3;
-    info.ka_interval = 10;
-    info.fd_limit_per_thread = 0;
-    info.timeout_secs = 60;
-    info.max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
-                                          fleet reconnecting after a relay restart arrives at once */
+    memset(info, 0, sizeof *info);
+    info->port = c->port;
+    cp__listen_lws_info(&c->listen, info);
+    cp__tls_info(c, info);
+    info->protocols = protocols;
+    info->mounts = &m_api;
+    info->options |= LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                     LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info->vhost_name = "default";
+    info->ka_time = 60;
+    info->ka_probes = 3;
+    info->ka_interval = 10;
+    info->fd_limit_per_thread = 0;
+    info->timeout_secs = 60;
+    info->max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
+                                           fleet reconnecting after a relay restart arrives at once */
+}
 
-    bool use_uv = !getenv("CPROF_RELAY_POLL");
+/* The context on libuv, else on poll(2); then the one vhost, which binds
+ * the listening socket. Returns NULL (logged) when it cannot listen. */
+static struct lws_context *make_context(struct lws_context_creation_info *info, bool *use_uv)
+{
     static void *foreign[1];
     struct lws_context *ctx = NULL;
-    if (use_uv && uv_loop_init(&uvloop) == 0) {
+    *use_uv = !getenv("CPROF_RELAY_POLL");
+    if (*use_uv && uv_loop_init(&uvloop) == 0) {
         foreign[0] = &uvloop;
-        info.foreign_loops = foreign;
-        info.options |= LWS_SERVER_OPTION_LIBUV;
-        ctx = lws_create_context(&info);
+        info->foreign_loops = foreign;
+        info->options |= LWS_SERVER_OPTION_LIBUV;
+        ctx = lws_create_context(info);
         if (!ctx) {
             cp__log("libuv event loop unavailable; falling back to poll");
             uv_loop_close(&uvloop);
         }
     }
     if (!ctx) {
-        use_uv = false;
-        info.foreign_loops = NULL;
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBUV;
+        *use_uv = false;
+        info->foreign_loops = NULL;
+        info->options &= ~(uint64_t)LWS_SERVER_OPTION_LIBUV;
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
@@ -429,22 +350,32 @@ int cp_cmd_relay(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sa.sa_handler = on_hup;
         sigaction(SIGHUP, &sa, NULL);
-        ctx = lws_create_context(&info);
+        ctx = lws_create_context(info);
     }
     if (!ctx) {
-        cp__log("cannot listen on %s:%d", c->host, c->port);
-        cp__relay.stop = 1;
-        cp__api_stop();
-        cp__ingest_stop();
-        return 1;
+        cp__log("cannot create the libwebsockets context");
+        return NULL;
     }
-    pthread_mutex_lock(&done_mu);
-    cp__relay.ctx = ctx;
-    pthread_mutex_unlock(&done_mu);
-    struct lws_vhost *vh = lws_get_vhost_by_name(ctx, "default");
-    cp__log("listening on http://%s:%d (data %s, ui %s)", c->host,
-            vh ? lws_get_vhost_listen_port(vh) : c->port, c->data_dir, ui);
+    struct lws_vhost *vh = lws_create_vhost(ctx, info);
+    char where[320];
+    cp__listen_format(&cp__relay.cfg.listen, cp__relay.cfg.port, where, sizeof where);
+    if (!vh || lws_get_vhost_listen_port(vh) <= 0) {
+        cp__log("cannot listen on %s (libwebsockets could not bind it%s)", where,
+                cp__relay.cfg.tls_cert ? " or load the TLS files" : "");
+        lws_context_destroy(ctx);
+        if (*use_uv) {
+            uv_run(&uvloop, UV_RUN_DEFAULT);
+            uv_loop_close(&uvloop);
+        }
+        return NULL;
+    }
+    cp__relay.cfg.port = lws_get_vhost_listen_port(vh);
+    return ctx;
+}
 
+static void run_loop(struct lws_context *ctx, bool use_uv)
+{
+    const cp_relay_cfg_t *c = &cp__relay.cfg;
     if (use_uv) {
         uv_signal_init(&uvloop, &uv_sigint);
         uv_signal_start(&uv_sigint, uv_on_signal, SIGINT);
@@ -472,7 +403,7 @@ int cp_cmd_relay(int argc, char **argv)
                 break;
             if (hup_pending) {
                 hup_pending = 0;
-                reload();
+                reload_all();
             }
             if (c->verbose && cp__now_ms() >= next_stats) {
                 log_stats();
@@ -480,9 +411,15 @@ int cp_cmd_relay(int argc, char **argv)
             }
         }
     }
+}
+
+/* Stops what started (store, api), in the order that loses nothing. */
+static void teardown(struct lws_context *ctx, bool use_uv, bool store, bool api)
+{
     cp__log("stopping");
     log_stats();
-    cp__api_stop();
+    if (api)
+        cp__api_stop();
     lws_context_destroy(ctx);      /* closes every session: queues close jobs */
     if (use_uv) {
         uv_run(&uvloop, UV_RUN_DEFAULT);   /* lets lws close its handles on our loop */
@@ -491,7 +428,8 @@ int cp_cmd_relay(int argc, char **argv)
     pthread_mutex_lock(&done_mu);
     cp__relay.ctx = NULL;
     pthread_mutex_unlock(&done_mu);
-    cp__ingest_stop();             /* stores what is queued, commits, exits */
+    if (store)
+        cp__ingest_stop();         /* stores what is queued, commits, exits */
     cp_auth_fini();
     /* answers nobody will read */
     for (cp_done_t *d = done_head; d;) {
@@ -505,5 +443,87 @@ int cp_cmd_relay(int argc, char **argv)
         free(d);
         d = n;
     }
+}
+
+/* Everything that can refuse to start, before anything is written. */
+static int preflight(cp_relay_cfg_t *c)
+{
+    char err[600];
+    if (!c->listen.loopback && !c->auth_file && !c->insecure_open) {
+        fprintf(stderr, "cprof relay: refusing to listen on %s without authentication: anyone who "
+                "reaches it could read every profile and send data. Use --auth FILE "
+                "(docs/security.md), or --insecure-open if the network itself is trusted.\n",
+                c->listen.name);
+        return 1;
+    }
+    if (!c->listen.loopback && !c->auth_file)
+        cp__log("warning: --insecure-open: %s is reachable beyond this machine with no "
+                "authentication", c->listen.name);
+    if (cp_auth_init(c->auth_file, c->token, err, sizeof err)) {
+        fprintf(stderr, "cprof relay: %s\n", err);
+        return 1;
+    }
+    if (c->token)
+        cp__log("warning: --token is deprecated (use --auth FILE, docs/security.md); it stays one "
+                "ingest token for agents and leaves the API open");
+    if (cp__tls_check(c, err, sizeof err)) {
+        fprintf(stderr, "cprof relay: %s\n", err);
+        return 1;
+    }
+    if (cp__datadir_lock(c->data_dir, err, sizeof err) < 0 ||
+        cp__listen_probe(&c->listen, c->port, err, sizeof err)) {
+        fprintf(stderr, "cprof relay: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+int cp_cmd_relay(int argc, char **argv)
+{
+    cp_relay_cfg_t *c = &cp__relay.cfg;
+    memset(&cp__relay, 0, sizeof cp__relay);
+    cp__relay_options_default(c);
+    int rc = cp__relay_options_parse(c, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (c->store.minute_ms < c->store.full_ms || c->store.hour_ms < c->store.minute_ms)
+        cp__log("warning: retention tiers usually grow: full <= minute <= hour");
+    if (preflight(c))
+        return 1;
+    find_ui(c);
+    cp__origin_init(c);
+    lws_set_log_level(LLL_ERR | (c->verbose > 1 ? LLL_WARN | LLL_NOTICE : 0), NULL);
+
+    struct lws_context_creation_info info;
+    bool use_uv;
+    build_vhost_info(c, &info);
+    struct lws_context *ctx = make_context(&info, &use_uv);
+    if (!ctx)
+        return 1;
+    pthread_mutex_lock(&done_mu);
+    cp__relay.ctx = ctx;
+    pthread_mutex_unlock(&done_mu);
+
+    if (cp__ingest_start()) {
+        cp__log("cannot open the store in %s", c->data_dir);
+        cp__relay.stop = 1;
+        teardown(ctx, use_uv, false, false);
+        return 1;
+    }
+    if (cp__api_start()) {
+        cp__log("cannot start query workers");
+        cp__relay.stop = 1;
+        teardown(ctx, use_uv, true, false);
+        return 1;
+    }
+    char where[320], fp[128] = "";
+    if (c->tls_cert)
+        cp__tls_fingerprint(c->tls_cert, fp, sizeof fp);
+    cp__log("listening on %s://%s (data %s, ui %s%s%s%s)", c->tls_cert ? "https" : "http",
+            cp__listen_format(&c->listen, c->port, where, sizeof where), c->data_dir, c->ui_dir,
+            c->tls_cert ? ", certificate sha256 " : "", fp,
+            c->tls_client_ca ? ", agents need client certificates" : "");
+    run_loop(ctx, use_uv);
+    teardown(ctx, use_uv, true, true);
     return 0;
 }

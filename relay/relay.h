@@ -21,16 +21,22 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "listen.h"
 #include "store.h"
 #include "wire.h"
 
 typedef struct cp_relay_cfg {
-    char             host[256];
+    cp_listen_addr_t listen;           /* --listen, resolved (listen.h) */
     int              port;
     const char      *data_dir;
     const char      *ui_dir;
     const char      *token;            /* deprecated --token: one ingest token of tenant "" */
     const char      *auth_file;        /* --auth FILE (auth.h); NULL and no token = open mode */
+    bool             insecure_open;    /* --insecure-open: no auth on a non-loopback address */
+    const char      *tls_cert;         /* --tls-cert/--tls-key: https + wss (tls.c) */
+    const char      *tls_key;
+    const char      *tls_client_ca;    /* --tls-client-ca: agents must show a cert of this CA */
+    const char      *public_url;       /* --public-url: the Host browsers use (origin.c) */
     cp_wire_limits_t limits;
     cp_store_config_t store;
     int              query_threads;
@@ -77,6 +83,11 @@ extern cp_relay_t cp__relay;
 
 int64_t cp__now_ms(void);
 void    cp__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* options.c: defaults, then argv. 0 = run; 1 = done (--help), exit 0;
+ * 2 = bad usage (message printed), exit 2. */
+void cp__relay_options_default(cp_relay_cfg_t *c);
+int  cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv);
 
 /* ingest.c */
 int  cp__ingest_start(void);                 /* opens the store, starts the store worker */
