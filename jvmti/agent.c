@@ -378,6 +378,19 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         int left = cp_sender_drain(1500);
         if (left)
             CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
+        {   /* every counter, cumulative: scripts/faults accounts samples with it */
+            char all[2048];
+            size_t ao = 0;
+            all[0] = '\0';
+            for (int i = 0; i < CP_ST__COUNT && ao < sizeof all - 64; i++) {
+                uint64_t v = cp_stats_get((cp_stat_id_t)i);
+                if (v)
+                    ao += (size_t)snprintf(all + ao, sizeof all - ao, " %s=%llu",
+                                           cp_stats_name((cp_stat_id_t)i), (unsigned long long)v);
+            }
+            CP_LOGI("exit: counters:%s unacked.batches=%d unacked.samples=%llu", all, left,
+                    (unsigned long long)cp_sender_queued_samples());
+        }
         uint64_t ms = cp_now_ms() - g_start_ms;
         uint64_t sent = cp_stats_get(CP_ST_BYTES_SENT);
         CP_LOGI("exit: sent %llu bytes in %.1f s (%.0f B/s); samples cpu=%llu wall=%llu no_java_thread=%llu, failed=%llu, ring drops=%llu",

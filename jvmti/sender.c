@@ -116,6 +116,21 @@ bool cp_sender_connected(void)
     return r;
 }
 
+/* Samples a batch carries: its samples.{cpu,wall,alloc,lock} deltas (the
+ * harvester counts a sample in the window that holds its value), so a
+ * dropped batch's samples can be counted as dropped (docs/reliability.md). */
+static uint64_t pending_samples(const cp_pending_t *p)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < p->n_counters; i++) {
+        const char *nm = p->counters[i].name;
+        if (!strcmp(nm, "samples.cpu") || !strcmp(nm, "samples.wall") ||
+            !strcmp(nm, "samples.alloc") || !strcmp(nm, "samples.lock"))
+            n += p->counters[i].value;
+    }
+    return n;
+}
+
 /* q_mu held. */
 static void drop_head_locked(void)
 {
@@ -142,6 +157,7 @@ void cp_sender_submit(cp_pending_t *p)
     q_bytes += p->bytes;
     q_count++;
     while (q_head != q_tail && q_bytes > (size_t)cfg.buffer_bytes) {
+        cp_stats_add(CP_ST_DROP_BUFFER_SAMPLES, pending_samples(q_head));
         drop_head_locked();
         cp_stats_add(CP_ST_DROP_BUFFER, 1);
     }
@@ -397,6 +413,7 @@ static cp_pending_t *next_unsent_locked(uint32_t gen)
             return p;
         /* stale generation: only possible for the oldest batches */
         if (p == q_head) {
+            cp_stats_add(CP_ST_DROP_DICT_SAMPLES, pending_samples(q_head));
             drop_head_locked();
             cp_stats_add(CP_ST_DROP_DICT, 1);
         } else {
@@ -827,6 +844,16 @@ int cp_sender_drain(int timeout_ms)
     int left = (int)q_count;
     pthread_mutex_unlock(&q_mu);
     return left;
+}
+
+uint64_t cp_sender_queued_samples(void)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&q_mu);
+    for (const cp_pending_t *p = q_head; p; p = p->next)
+        n += pending_samples(p);
+    pthread_mutex_unlock(&q_mu);
+    return n;
 }
 
 void cp_sender_stop(int timeout_ms)

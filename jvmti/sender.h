@@ -55,6 +55,10 @@ void cp_sender_submit(struct cp_pending *p);
  * Returns the number of batches still unacked. */
 int  cp_sender_drain(int timeout_ms);
 
+/* Samples (samples.* counter deltas) in the batches still queued, i.e. not
+ * yet acknowledged: what the JVM would lose if it exited now. Any thread. */
+uint64_t cp_sender_queued_samples(void);
+
 /* Closes the connection and ends the sender thread (bounded wait). The
  * queue is kept; a later cp_sender_start resumes with it. */
 void cp_sender_stop(int timeout_ms);

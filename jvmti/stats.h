@@ -53,6 +53,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_BUFFER,        "drop.buffer")            \
     X(CP_ST_DROP_THREADS,       "drop.threads")           \
     X(CP_ST_DROP_DICT,          "drop.dict")              \
+    X(CP_ST_DROP_BUFFER_SAMPLES, "drop.buffer_samples")   /* samples.* of the batches drop.buffer counts */ \
+    X(CP_ST_DROP_DICT_SAMPLES,  "drop.dict_samples")      /* samples.* of the batches drop.dict counts */ \
     X(CP_ST_CPU_TICKS,          "ticks.cpu")              \
     X(CP_ST_HANDLER_NS,         "cpu.handler_ns")         \
     X(CP_ST_BYTES_SENT,         "net.bytes_sent")         \
