@@ -343,6 +343,9 @@ static void *probe_main(void *arg)
     return NULL;
 }
 
+static int g_fleet;   /* --target: agents reconnect after a close (scripts/faults) */
+static void fleet_reconnect_later(agent_t *a);
+
 static void connect_agent(agent_t *a)
 {
     struct lws_client_connect_info ci;
@@ -398,9 +401,14 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
         send_hello(a);
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        fprintf(stderr, "bench: connect error: %s\n", in ? (char *)in : "?");
-        if (a)
+        if (!g_fleet)
+            fprintf(stderr, "bench: connect error: %s\n", in ? (char *)in : "?");
+        if (a) {
             a->state = 3;
+            a->wsi = NULL;
+            if (g_fleet)
+                fleet_reconnect_later(a);
+        }
         g_closed++;
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE: {
@@ -457,6 +465,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
             a->state = 3;
             a->wsi = NULL;
             lws_sul_cancel(&a->sul);
+            if (g_fleet)
+                fleet_reconnect_later(a);
         }
         g_closed++;
         break;
@@ -594,19 +604,107 @@ static int64_t dir_bytes(const char *dir)
     return t;
 }
 
+/* ---------------- fleet mode (--target) ----------------
+ * Background volume for scripts/faults: N simulated agents against a relay
+ * that is already running (and that the fault suite kills, freezes and
+ * starves). Each sends one batch per --step ms; after any close it
+ * reconnects 1-3 s later with a fresh dictionary (as a real agent does).
+ * Runs --seconds (0 = until SIGTERM/SIGINT), then prints one summary line. */
+static void fleet_connect_cb(lws_sorted_usec_list_t *sul)
+{
+    agent_t *a = lws_container_of(sul, agent_t, sul);
+    if (g_stop)
+        return;
+    a->sent_str = a->sent_frame = a->sent_stack = 0;
+    a->inflight = 0;
+    a->out.len = 0;
+    a->out_off = 0;
+    connect_agent(a);
+    if (a->state == 3)
+        fleet_reconnect_later(a);
+}
+
+static void fleet_reconnect_later(agent_t *a)
+{
+    if (g_stop)
+        return;
+    uint64_t r = rng_next(&(uint64_t){(uint64_t)(a - agents) * 131 + (uint64_t)wall_ms()});
+    lws_sul_schedule(ctx, 0, &a->sul, fleet_connect_cb, (lws_usec_t)(1000000 + r % 2000000));
+}
+
+static void fleet_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static int fleet_main(int port, int n, int step_ms, int seconds)
+{
+    static app_t fapps[4];
+    g_fleet = 1;
+    g_port = port;
+    signal(SIGTERM, fleet_stop);
+    signal(SIGINT, fleet_stop);
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protos;
+    info.fd_limit_per_thread = (unsigned)(n + 64);
+    ctx = lws_create_context(&info);
+    if (!ctx)
+        return 1;
+    for (int i = 0; i < 4; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "fleet%d", i);
+        app_init(&fapps[i], nm, 900 + (uint64_t)i);
+    }
+    agents = calloc((size_t)n, sizeof *agents);
+    n_agents = n;
+    for (int i = 0; i < n; i++) {
+        agent_t *a = &agents[i];
+        a->app = &fapps[i % 4];
+        snprintf(a->inst, sizeof a->inst, "fleet-%05d", i);
+        snprintf(a->labels_env, sizeof a->labels_env, "prod");
+        snprintf(a->labels_zone, sizeof a->labels_zone, "z%d", i % 10);
+        a->step_ms = step_ms;
+        a->windows_left = -1;
+        a->max_inflight = 1000;
+        a->k = i;
+        connect_agent(a);
+        if (a->state == 3)
+            fleet_reconnect_later(a);
+    }
+    double t0 = now_s();
+    while (!g_stop && (seconds <= 0 || now_s() - t0 < seconds))
+        lws_service(ctx, 0);
+    g_stop = 1;
+    int ready = 0;
+    for (int i = 0; i < n; i++)
+        ready += agents[i].state == 2;
+    printf("fleet: %d agents, %.0f s: %llu batches sent, %llu acked, %llu connects, %llu closes, %d connected at the end\n",
+           n, now_s() - t0, (unsigned long long)g_batches, (unsigned long long)g_acks,
+           (unsigned long long)g_connected, (unsigned long long)g_closed, ready);
+    lws_context_destroy(ctx);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: cprof-bench-relay --cprof PATH [--instances 100] [--hours 24] [--agents 10000]\n"
-            "                         [--live-seconds 40] [--keep DIR] [--sync full|normal]\n");
+            "                         [--live-seconds 40] [--keep DIR] [--sync full|normal]\n"
+            "       cprof-bench-relay --target PORT [--agents 100] [--step MS] [--seconds S]\n"
+            "                         (fleet mode: load on a running relay at 127.0.0.1:PORT)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *cprof = NULL, *keep = NULL, *sync = "full";
-    int H = 100, hours = 24, N = 10000, live_s = 40;
+    int H = 100, hours = 24, N = 10000, live_s = 40, target = 0, step = 2000, fleet_s = 0;
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
                                          {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
+                                         {"target", 1, 0, 't'}, {"step", 1, 0, 'p'}, {"seconds", 1, 0, 'S'},
                                          {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -618,8 +716,16 @@ int main(int argc, char **argv)
         case 's': live_s = atoi(optarg); break;
         case 'k': keep = optarg; break;
         case 'y': sync = optarg; break;
+        case 't': target = atoi(optarg); break;
+        case 'p': step = atoi(optarg); break;
+        case 'S': fleet_s = atoi(optarg); break;
         default: usage(); return 2;
         }
+    }
+    if (target) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        signal(SIGPIPE, SIG_IGN);
+        return fleet_main(target, N == 10000 ? 100 : N, step > 0 ? step : 2000, fleet_s);
     }
     if (!cprof) {
         usage();
