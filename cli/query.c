@@ -7,6 +7,10 @@
  *               [--base-labels L] --cmp-from F [--cmp-to T] [--cmp-labels L]
  *               [--limit N] [--json]
  *
+ * A relay running with --auth wants a read token: --token TOKEN, --token
+ * @FILE (first line of FILE, so the token stays out of `ps`) or the
+ * CPROF_TOKEN environment variable; it is sent as "Authorization: Bearer".
+ *
  * A minimal blocking HTTP/1.1 client (one GET per run, Connection: close,
  * Content-Length or chunked bodies) and a small JSON reader for the two
  * documents it prints as tables (/top and /diff). Exit codes: 0 ok, 1 the
@@ -28,6 +32,37 @@
 #include "cli.h"
 
 /* ---------------- HTTP ---------------- */
+
+static char g_token[1024];   /* "" = send no Authorization header */
+
+/* --token VALUE or @FILE (first line), else CPROF_TOKEN. 0 or 2 (usage). */
+static int token_set(const char *arg)
+{
+    if (!arg)
+        arg = getenv("CPROF_TOKEN");
+    g_token[0] = 0;
+    if (!arg || !*arg)
+        return 0;
+    if (arg[0] == '@') {
+        FILE *f = fopen(arg + 1, "r");
+        if (!f || !fgets(g_token, sizeof g_token, f)) {
+            fprintf(stderr, "cprof: --token %s: %s\n", arg, f ? "empty file" : strerror(errno));
+            if (f)
+                fclose(f);
+            return 2;
+        }
+        fclose(f);
+        g_token[strcspn(g_token, "\r\n")] = 0;
+    } else {
+        snprintf(g_token, sizeof g_token, "%s", arg);
+    }
+    for (const char *c = g_token; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+            fprintf(stderr, "cprof: the token contains a space or control character\n");
+            return 2;
+        }
+    return 0;
+}
 
 static void url_add(cp_buf_t *u, const char *k, const char *v)
 {
@@ -102,8 +137,11 @@ static int http_get(const char *relay, const char *path, cp_buf_t *out, char *er
     }
     cp_buf_t req = CP_BUF_INIT;
     cp_buf_printf(&req, "GET %.*s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: cprof/%s\r\n"
-                        "Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
+                        "Accept-Encoding: identity\r\nConnection: close\r\n",
                   (int)plen, prefix, path, host, port, CPROF_VERSION);
+    if (g_token[0])
+        cp_buf_printf(&req, "Authorization: Bearer %s\r\n", g_token);
+    cp_buf_printf(&req, "\r\n");
     size_t off = 0;
     while (off < req.len) {
         ssize_t n = write(fd, req.data + off, req.len - off);
@@ -351,6 +389,9 @@ static int fetch(const char *relay, cp_buf_t *url, cp_buf_t *body)
         } else {
             fprintf(stderr, "cprof: relay answered %d: %.300s\n", st, msg);
         }
+        if (st == 401)
+            fprintf(stderr, "cprof: %s\n", g_token[0] ? "the relay does not know this token"
+                                                      : "this relay wants a token: --token, --token @FILE or CPROF_TOKEN");
         return 1;
     }
     return 0;
@@ -384,13 +425,14 @@ static void query_usage(FILE *f)
         "  --top N            N functions by self value, as a table (default, N=20)\n"
         "  --collapsed        collapsed stacks: frames;root;first value (for flamegraph.pl)\n"
         "  --format F         raw API output: json, pprof, speedscope, collapsed\n"
-        "  -o FILE            write the output to FILE instead of stdout\n");
+        "  -o FILE            write the output to FILE instead of stdout\n"
+        "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n");
 }
 
 int cp_cmd_query(int argc, char **argv)
 {
     const char *relay = getenv("CPROF_RELAY_URL"), *app = NULL, *type = "cpu", *from = NULL, *to = NULL,
-               *labels = NULL, *format = NULL, *outpath = NULL;
+               *labels = NULL, *format = NULL, *outpath = NULL, *token = NULL;
     long top = 20;
     bool collapsed = false;
     if (!relay)
@@ -400,7 +442,8 @@ int cp_cmd_query(int argc, char **argv)
         {"type", required_argument, 0, 't'}, {"from", required_argument, 0, 'f'},
         {"to", required_argument, 0, 'T'}, {"labels", required_argument, 0, 'l'},
         {"top", required_argument, 0, 'n'}, {"collapsed", no_argument, 0, 'c'},
-        {"format", required_argument, 0, 'F'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"format", required_argument, 0, 'F'}, {"token", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -415,6 +458,7 @@ int cp_cmd_query(int argc, char **argv)
         case 'c': collapsed = true; break;
         case 'F': format = optarg; break;
         case 'o': outpath = optarg; break;
+        case 'k': token = optarg; break;
         case 'h': query_usage(stdout); return 0;
         default: query_usage(stderr); return 2;
         }
@@ -423,6 +467,8 @@ int cp_cmd_query(int argc, char **argv)
         query_usage(stderr);
         return 2;
     }
+    if (token_set(token))
+        return 2;
     if (collapsed)
         format = "collapsed";
     cp_buf_t url = CP_BUF_INIT, body = CP_BUF_INIT;
@@ -491,13 +537,14 @@ static void diff_usage(FILE *f)
         "  --cmp-from T --cmp-to T     compared range (default now-15m..now)\n"
         "  --cmp-labels k=v,...        compared label filter\n"
         "  --limit N                   rows to print (default 20)\n"
-        "  --json                      print the API's JSON instead of a table\n");
+        "  --json                      print the API's JSON instead of a table\n"
+        "  --token T|@FILE             read token for a relay with --auth (default: env CPROF_TOKEN)\n");
 }
 
 int cp_cmd_diff(int argc, char **argv)
 {
     const char *relay = getenv("CPROF_RELAY_URL"), *app = NULL, *type = "cpu";
-    const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL;
+    const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL, *token = NULL;
     long limit = 20;
     bool json = false;
     if (!relay)
@@ -508,7 +555,8 @@ int cp_cmd_diff(int argc, char **argv)
         {"base-to", required_argument, 0, 2}, {"base-labels", required_argument, 0, 3},
         {"cmp-from", required_argument, 0, 4}, {"cmp-to", required_argument, 0, 5},
         {"cmp-labels", required_argument, 0, 6}, {"limit", required_argument, 0, 'n'},
-        {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"json", no_argument, 0, 'j'}, {"token", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -524,6 +572,7 @@ int cp_cmd_diff(int argc, char **argv)
         case 6: cl = optarg; break;
         case 'n': limit = strtol(optarg, NULL, 10); if (limit <= 0) { diff_usage(stderr); return 2; } break;
         case 'j': json = true; break;
+        case 'k': token = optarg; break;
         case 'h': diff_usage(stdout); return 0;
         default: diff_usage(stderr); return 2;
         }
@@ -532,6 +581,8 @@ int cp_cmd_diff(int argc, char **argv)
         diff_usage(stderr);
         return 2;
     }
+    if (token_set(token))
+        return 2;
     cp_buf_t url = CP_BUF_INIT, body = CP_BUF_INIT;
     cp_buf_printf(&url, "/api/v1/diff");
     url_add(&url, "app", app);

@@ -144,9 +144,12 @@ class HTTPError(Exception):
         self.body = body
 
 
-def http_get(url, timeout=30):
-    """Returns (status, headers, body bytes); never raises on HTTP errors."""
+def http_get(url, timeout=30, token=None):
+    """Returns (status, headers, body bytes); never raises on HTTP errors.
+    token: sent as "Authorization: Bearer" (relays with --auth)."""
     req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
@@ -157,9 +160,11 @@ def http_get(url, timeout=30):
 class Relay:
     """A real `cprof relay` on 127.0.0.1:<free port> with its own data dir.
 
-    Use as a context manager; kill9() and start() again to test durability."""
+    Use as a context manager; kill9() and start() again to test durability.
+    token: a read (or admin) token its own queries send, for relays with --auth."""
 
-    def __init__(self, data=None, port=None, extra_args=(), name="relay"):
+    def __init__(self, data=None, port=None, extra_args=(), name="relay", token=None):
+        self.token = token
         self.tmp = None
         if data is None:
             self.tmp = tempfile.mkdtemp(prefix="cprof-relay-")
@@ -193,7 +198,7 @@ class Relay:
         if self.proc.poll() is not None:
             raise TestFailure("relay exited with %s; log %s:\n%s" % (
                 self.proc.returncode, self.logpath, self.tail()))
-        st, _, _ = http_get(self.http + "/api/v1/apps", timeout=2)
+        st, _, _ = http_get(self.http + "/api/v1/apps", timeout=2, token=self.token)
         return st == 200
 
     def tail(self, n=40):
@@ -239,7 +244,7 @@ class Relay:
 
     def get(self, path, **params):
         """GET path?params; returns (status, body bytes). base_from → base.from."""
-        st, _, body = http_get(self.url(path, **params))
+        st, _, body = http_get(self.url(path, **params), token=self.token)
         return st, body
 
     def get_json(self, path, **params):
