@@ -21,13 +21,24 @@
  * `app` parameter with the caller's tenant before asking the store and
  * show it unqualified in every answer (documents, file names, errors); the
  * apps list keeps only the tenant's apps. A caller of tenant A cannot tell
- * whether tenant B has an app of the same name. */
+ * whether tenant B has an app of the same name.
+ *
+ * Bounds (docs/relay.md "Budgets"): at most budget.query_queue requests
+ * wait (503 + Retry-After past it); a time that overflows or a range longer
+ * than the hour tier's retention is a 400 naming the parameter; a timeline
+ * has at most budget.max_points points; each query has a deadline
+ * (budget.query_timeout_ms from when it was queued) that the store enforces
+ * through SQLite's progress handler and its merge loops (503 past it); a
+ * request whose client left is dropped before it runs, and the store
+ * abandons it while it runs (it polls `cancelled`). /api/v1/metrics is
+ * answered on the service thread, so it works while the workers are busy. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "error.h"
@@ -49,7 +60,8 @@ typedef struct cp_qreq {
     const char *app;             /* the 'app' parameter as the caller wrote it, or NULL */
     char     qapp[CP_TENANT_MAX + 1024];   /* ... qualified with the caller's tenant */
     cp_buf_t body;
-    bool     cancelled;
+    bool     cancelled;          /* set by the service thread, polled by the worker (atomics) */
+    int64_t  deadline_ms;        /* monotonic ms */
     void    *pss;
     struct cp_qreq *next;
 } cp_qreq_t;
@@ -67,9 +79,17 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     cp_qreq_t      *head, *tail;
+    size_t          n;              /* queued, not yet taken */
     pthread_t       th[16];
     int             n_th;
 } Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void req_free(cp_qreq_t *r)
 {
@@ -103,6 +123,13 @@ static void set_error(cp_qreq_t *r, int status, const char *fmt, ...)
     cp_buf_printf(&r->body, "{\"error\":");
     cp_buf_json_str(&r->body, msg, strlen(msg));
     cp_buf_printf(&r->body, "}");
+}
+
+static bool range_error(cp_qreq_t *r, const char *key, const char *val)
+{
+    CP_STAT_ADD(query_bad_range, 1);
+    set_error(r, 400, "bad '%s': '%s' is out of range (durations up to 100y, times 1970..9999)", key, val);
+    return false;
 }
 
 /* Common query parameters. prefix: "" or "base." / "cmp.". Returns false
@@ -144,21 +171,37 @@ static bool parse_query(cp_qreq_t *r, const char *prefix, cp_store_query_t *q, i
     if (!from && *prefix)
         from = arg(r, "from");
     q->from_ms = now - 15 * 60000;
-    if (from && cp_time_parse(from, now, &q->from_ms)) {
+    int rc;
+    if (from && (rc = cp_time_parse(from, now, &q->from_ms))) {
+        if (rc == CP_ERANGE)
+            return range_error(r, k, from);
         set_error(r, 400, "bad '%s': '%s' (unix seconds, RFC 3339 or now-15m)", k, from);
         return false;
     }
-    snprintf(k, sizeof k, "%sto", prefix);
-    to = arg(r, k);
+    char kto[32];
+    snprintf(kto, sizeof kto, "%sto", prefix);
+    to = arg(r, kto);
     if (!to && *prefix)
         to = arg(r, "to");
     q->to_ms = now;
-    if (to && cp_time_parse(to, now, &q->to_ms)) {
-        set_error(r, 400, "bad '%s': '%s' (unix seconds, RFC 3339 or now)", k, to);
+    if (to && (rc = cp_time_parse(to, now, &q->to_ms))) {
+        if (rc == CP_ERANGE)
+            return range_error(r, kto, to);
+        set_error(r, 400, "bad '%s': '%s' (unix seconds, RFC 3339 or now)", kto, to);
         return false;
     }
     if (q->to_ms <= q->from_ms) {
         set_error(r, 400, "empty time range: %sto must be after %sfrom", prefix, prefix);
+        return false;
+    }
+    /* nothing older than the hour tier's retention exists: a longer range
+     * is a mistake (or an attempt to make the planner walk it) */
+    int64_t keep = cp__relay.cfg.store.hour_ms;
+    if (keep > 0 && q->to_ms - q->from_ms > keep) {
+        CP_STAT_ADD(query_bad_range, 1);
+        set_error(r, 400, "bad '%s': the range %s..%s spans %lld h, longer than the retention "
+                  "(--retention-hour, %lld h); narrow '%s'", k, from ? from : "now-15m", to ? to : "now",
+                  (long long)((q->to_ms - q->from_ms) / 3600000), (long long)(keep / 3600000), k);
         return false;
     }
     return true;
@@ -200,6 +243,23 @@ static void err_unqualify(const cp_qreq_t *r, char *err, size_t errlen)
     err[o] = 0;
 }
 
+/* A store failure: past the deadline (or the client left) is 503. */
+static void store_error(cp_qreq_t *r, int rc, const char *err)
+{
+    if (rc == CP_ETIMEOUT) {
+        if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
+            CP_STAT_ADD(query_cancelled, 1);
+            set_error(r, 503, "client left; query abandoned");
+        } else {
+            CP_STAT_ADD(query_timeouts, 1);
+            set_error(r, 503, "query over its deadline (--query-timeout %d ms); narrow the range or filter",
+                      cp__relay.cfg.budget.query_timeout_ms);
+        }
+        return;
+    }
+    set_error(r, 500, "query failed: %s", err);
+}
+
 static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_query_t *q, cp_profile_t *p)
 {
     char err[256] = "";
@@ -210,7 +270,7 @@ static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_quer
         return false;
     }
     if (rc) {
-        set_error(r, 500, "query failed: %s", err);
+        store_error(r, rc, err);
         return false;
     }
     return true;
@@ -314,8 +374,9 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
                 break;
             }
     }
-    if (range / step > 100000) {
-        set_error(r, 400, "too many steps (%" PRId64 "); use a larger 'step'", range / step);
+    if (range / step >= (int64_t)cp__relay.cfg.budget.max_points) {
+        set_error(r, 400, "bad 'step': %" PRId64 " points, over the limit of %u (--max-points); use a larger 'step'",
+                  range / step + 1, cp__relay.cfg.budget.max_points);
         return;
     }
     /* align to the step so points are stable while a live view scrolls */
@@ -329,7 +390,7 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     if (rc == CP_ENOTFOUND)
         set_error(r, 404, "%s", err);
     else if (rc)
-        set_error(r, 500, "query failed: %s", err);
+        store_error(r, rc, err);
     else {
         r->status = 200;
         r->ctype = "application/json";
@@ -505,13 +566,27 @@ static void *query_main(void *arg)
             if (!Q.head)
                 Q.tail = NULL;
             r->next = NULL;
+            Q.n--;
+            CP_STAT_SUB(query_queue_now, 1);
         }
         pthread_mutex_unlock(&Q.mu);
         if (!r)
             break;
         if (!rd && cp_store_reader_open(cp__relay.cfg.data_dir, &rd))
             rd = NULL;
-        execute(r, rd);
+        if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
+            CP_STAT_ADD(query_cancelled, 1);   /* the client left while it waited */
+        } else if (mono_ms() >= r->deadline_ms) {
+            CP_STAT_ADD(query_timeouts, 1);
+            set_error(r, 503, "query waited past its deadline (--query-timeout %d ms); retry later",
+                      cp__relay.cfg.budget.query_timeout_ms);
+        } else {
+            if (rd)
+                cp_store_reader_set_limit(rd, r->deadline_ms, &r->cancelled);
+            execute(r, rd);
+            if (rd)
+                cp_store_reader_set_limit(rd, 0, NULL);
+        }
         cp_done_t *d = cp__xcalloc(1, sizeof *d);
         d->kind = CP_DONE_HTTP;
         d->req = r;
@@ -550,7 +625,7 @@ void cp__api_done(cp_done_t *d)
 {
     cp_qreq_t *r = d->req;
     free(d);
-    if (r->cancelled) {
+    if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
         req_free(r);
         return;
     }
@@ -642,19 +717,40 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             authorize(wsi, r);
         r->pss = p;
         p->req = r;
+        if (!r->status && !strcmp(r->path, "/api/v1/metrics")) {
+            /* the relay's own counters, answered here (no worker needed) */
+            const char *f = arg(r, "format");
+            bool json = f && !strcmp(f, "json");
+            r->status = 200;
+            r->ctype = json ? "application/json" : "text/plain; version=0.0.4";
+            cp__stats_write(&r->body, json);
+        }
         if (r->status) {   /* answered already */
             p->ready = true;
             lws_callback_on_writable(wsi);
             return 0;
         }
+        r->deadline_ms = mono_ms() + cp__relay.cfg.budget.query_timeout_ms;
         pthread_mutex_lock(&Q.mu);
-        if (Q.tail)
-            Q.tail->next = r;
-        else
-            Q.head = r;
-        Q.tail = r;
-        pthread_cond_signal(&Q.cv);
+        bool full = Q.n >= (size_t)cp__relay.cfg.budget.query_queue;
+        if (!full) {
+            if (Q.tail)
+                Q.tail->next = r;
+            else
+                Q.head = r;
+            Q.tail = r;
+            Q.n++;
+            CP_STAT_ADD(query_queue_now, 1);
+            pthread_cond_signal(&Q.cv);
+        }
         pthread_mutex_unlock(&Q.mu);
+        if (full) {
+            CP_STAT_ADD(query_rejected_full, 1);
+            set_error(r, 503, "query queue full (%d waiting, --query-queue); retry later",
+                      cp__relay.cfg.budget.query_queue);
+            p->ready = true;
+            lws_callback_on_writable(wsi);
+        }
         return 0;
     }
     case LWS_CALLBACK_HTTP_WRITEABLE: {
@@ -674,6 +770,9 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
                  lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
                                              (const unsigned char *)r->disposition,
                                              (int)strlen(r->disposition), &q, end)) ||
+                (r->status == 503 &&
+                 lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                             (const unsigned char *)"1", 1, &q, end)) ||
                 lws_finalize_write_http_header(wsi, start, &q, end))
                 return 1;
             p->headers_sent = true;
@@ -708,7 +807,8 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             if (p->ready)
                 req_free(p->req);
             else
-                p->req->cancelled = true;   /* the worker's answer is freed on arrival */
+                /* the worker drops or abandons it; its answer is freed on arrival */
+                __atomic_store_n(&p->req->cancelled, true, __ATOMIC_RELAXED);
             p->req = NULL;
         }
         return 0;

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,16 +218,42 @@ static uv_signal_t uv_sigint, uv_sigterm, uv_sighup;
 static uv_timer_t uv_stats;
 static volatile sig_atomic_t hup_pending;   /* poll loop: set by on_hup, taken by the service thread */
 
+void cp__stats_write(cp_buf_t *out, bool json)
+{
+    int n = 0;
+    if (json)
+        cp_buf_printf(out, "{");
+#define CP__STAT_OUT(name, gauge, help)                                                      \
+    {                                                                                         \
+        unsigned long long v = __atomic_load_n(&cp__relay.stats.name, __ATOMIC_RELAXED);     \
+        if (json)                                                                             \
+            cp_buf_printf(out, "%s\"%s\":%llu", n++ ? "," : "", #name, v);                   \
+        else                                                                                  \
+            cp_buf_printf(out, "# HELP cprof_relay_%s %s\n# TYPE cprof_relay_%s %s\n"         \
+                          "cprof_relay_%s %llu\n", #name, help, #name,                        \
+                          gauge ? "gauge" : "counter", #name, v);                             \
+    }
+    CP_RELAY_STATS(CP__STAT_OUT)
+#undef CP__STAT_OUT
+    (void)n;
+    if (json)
+        cp_buf_printf(out, "}");
+}
+
+/* One line with every counter that is not zero. */
 static void log_stats(void)
 {
-    cp_relay_stats_t *s = &cp__relay.stats;
-    cp__log("stats: agents=%llu batches=%llu dup=%llu bytes_in=%llu errors=%llu commits=%llu "
-            "queries=%llu live_dropped=%llu auth_denied=%llu hello_rejected=%llu",
-            (unsigned long long)s->agents_now, (unsigned long long)s->batches,
-            (unsigned long long)s->dup_batches, (unsigned long long)s->bytes_in,
-            (unsigned long long)s->errors, (unsigned long long)s->commits,
-            (unsigned long long)s->queries, (unsigned long long)s->live_dropped,
-            (unsigned long long)s->auth_denied, (unsigned long long)s->hello_rejected);
+    cp_buf_t b = CP_BUF_INIT;
+#define CP__STAT_LOG(name, gauge, help)                                                       \
+    {                                                                                         \
+        unsigned long long v = __atomic_load_n(&cp__relay.stats.name, __ATOMIC_RELAXED);     \
+        if (v)                                                                                \
+            cp_buf_printf(&b, " %s=%llu", #name, v);                                          \
+    }
+    CP_RELAY_STATS(CP__STAT_LOG)
+#undef CP__STAT_LOG
+    cp__log("stats:%.*s", (int)b.len, b.len ? (const char *)b.data : "");
+    cp_buf_fini(&b);
 }
 static void uv_on_signal(uv_signal_t *h, int signum)
 {
@@ -259,6 +286,19 @@ static void on_hup(int sig)
     hup_pending = 1;
     if (cp__relay.ctx)
         lws_cancel_service(cp__relay.ctx);
+}
+
+/* Raises the soft fd limit to hold `want` descriptors (up to the hard
+ * limit); lws sizes its tables from fd_limit_per_thread. */
+static void raise_nofile(rlim_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        cp__log("warning: fd limit %llu is below --max-connections; raise ulimit -n",
+                (unsigned long long)rl.rlim_cur);
 }
 
 static int dir_exists(const char *d)
@@ -316,8 +356,18 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
     info->ka_time = 60;
     info->ka_probes = 3;
     info->ka_interval = 10;
-    info->fd_limit_per_thread = 0;
-    info->timeout_secs = 60;
+    /* budgets at the socket level: every TCP connection (also ones that
+     * never finish their HTTP headers) holds an fd below fd_limit, and must
+     * finish its headers / upgrade within header_secs; websockets are
+     * pinged after ping_secs of silence and closed after idle_secs */
+    raise_nofile((rlim_t)c->budget.max_conns + 256);
+    info->fd_limit_per_thread = (unsigned)c->budget.max_conns + 64;
+    info->timeout_secs = (unsigned)c->budget.header_secs;
+    info->timeout_secs_ah_idle = (unsigned)c->budget.header_secs;
+    static lws_retry_bo_t idle_policy;
+    idle_policy.secs_since_valid_ping = (uint16_t)c->budget.ping_secs;
+    idle_policy.secs_since_valid_hangup = (uint16_t)c->budget.idle_secs;
+    info->retry_and_idle_policy = &idle_policy;
     info->max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
                                            fleet reconnecting after a relay restart arrives at once */
 }

@@ -4,6 +4,7 @@
  * error, exit 2). Checks that need the world (can the port be bound, is the
  * data directory free, do the TLS files load) happen in main.c's start-up,
  * in that order, before the store opens. Thread: main. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ void cp__relay_options_default(cp_relay_cfg_t *c)
     cp_store_config_default(&c->store);
     c->query_threads = 2;
     c->live_queue = 256;
+    cp_budget_cfg_default(&c->budget);
 }
 
 static void usage(FILE *f)
@@ -58,6 +60,25 @@ static void usage(FILE *f)
         "  --live-queue N           queued live messages per UI before dropping oldest (default 256)\n"
         "  --sync full|normal       SQLite synchronous mode (default full; both survive kill -9,\n"
         "                           normal may lose the last commits on power loss)\n"
+        "Budgets against hostile or runaway clients (docs/relay.md \"Budgets\"; counters at\n"
+        "/api/v1/metrics; rates and per-tenant limits accept 0 = unlimited):\n"
+        "  --hello-timeout DUR      an agent must be welcomed within (default 10s)\n"
+        "  --ping DUR               websocket ping after this much silence (default 30s)\n"
+        "  --idle-timeout DUR       close a websocket silent this long (default 90s)\n"
+        "  --header-timeout DUR     HTTP headers / upgrade must arrive within (default 10s)\n"
+        "  --max-connections N      TCP connections of every kind (default 20000)\n"
+        "  --max-tenant-connections N  agent connections per tenant (default 10000)\n"
+        "  --max-store-queue BYTES  agent bytes queued for the store; past it agents are\n"
+        "                           read no further until it drains (default 268435456)\n"
+        "  --tenant-bytes-per-s N   agent bytes/s per tenant, CP_ERATE past it (default 67108864)\n"
+        "  --tenant-windows-per-s N stored windows/s per tenant (default 50000)\n"
+        "  --burst DUR              rate buckets hold this much of their rate (default 10s)\n"
+        "  --max-apps N             apps per tenant (default 1000)\n"
+        "  --max-label-sets N       label sets per tenant (default 10000)\n"
+        "  --max-types N            profile types per tenant (default 64)\n"
+        "  --query-timeout DUR      deadline of one query, 503 past it (default 10s)\n"
+        "  --query-queue N          requests waiting for a query worker, 503 past it (default 64)\n"
+        "  --max-points N           timeline points per query (default 10000)\n"
         "  -v, --verbose            log every connection and subscription\n"
         "  -h, --help               this text\n"
         "Durations: 500ms, 30s, 15m, 2h, 14d, 2w, 1y.\n"
@@ -73,11 +94,53 @@ static int bad(const char *fmt, const char *arg)
     return 2;
 }
 
+/* Budget option i (the order of the OPT_BUDGET entries below): durations
+ * for the time limits, counts for the rest (0 = unlimited for the rates and
+ * the per-tenant limits). */
+static int parse_budget_opt(int i, const char *v, cp_budget_cfg_t *b)
+{
+    int64_t d;
+    if (i <= 3 || i == 9 || i == 13) {
+        if (cp_duration_parse(v, &d) || d <= 0 || d > 86400000)
+            return -1;
+        switch (i) {
+        case 0: b->hello_timeout_ms = (int)d; break;
+        case 1: b->ping_secs = (int)((d + 999) / 1000); break;
+        case 2: b->idle_secs = (int)((d + 999) / 1000); break;
+        case 3: b->header_secs = (int)((d + 999) / 1000); break;
+        case 9: b->burst_s = (double)d / 1000.0; break;
+        default: b->query_timeout_ms = (int)d; break;
+        }
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || *v == '-')
+        return -1;
+    bool zero_ok = i == 7 || i == 8 || i == 10 || i == 11 || i == 12;
+    if ((!n && !zero_ok) || n > (i == 6 || i == 7 ? (1ULL << 50) : 100000000ULL))
+        return -1;
+    switch (i) {
+    case 4: b->max_conns = (int)n; break;
+    case 5: b->max_tenant_conns = (int)n; break;
+    case 6: b->max_store_queue = n; break;
+    case 7: b->tenant_bytes_s = n; break;
+    case 8: b->tenant_windows_s = n; break;
+    case 10: b->max_apps = (uint32_t)n; break;
+    case 11: b->max_label_sets = (uint32_t)n; break;
+    case 12: b->max_types = (uint32_t)n; break;
+    case 14: b->query_queue = (int)n; break;
+    default: b->max_points = (uint32_t)n; break;
+    }
+    return 0;
+}
+
 int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
 {
     enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
            OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
-           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH };
+           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_BUDGET = 2000 };
     static const struct option opts[] = {
         {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
         {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
@@ -93,6 +156,20 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"tls-client-ca", required_argument, 0, OPT_TLS_CA},
         {"public-url", required_argument, 0, OPT_PUBLIC_URL},
         {"insecure-open", no_argument, 0, OPT_INSECURE_OPEN},
+        {"hello-timeout", required_argument, 0, OPT_BUDGET + 0}, {"ping", required_argument, 0, OPT_BUDGET + 1},
+        {"idle-timeout", required_argument, 0, OPT_BUDGET + 2},
+        {"header-timeout", required_argument, 0, OPT_BUDGET + 3},
+        {"max-connections", required_argument, 0, OPT_BUDGET + 4},
+        {"max-tenant-connections", required_argument, 0, OPT_BUDGET + 5},
+        {"max-store-queue", required_argument, 0, OPT_BUDGET + 6},
+        {"tenant-bytes-per-s", required_argument, 0, OPT_BUDGET + 7},
+        {"tenant-windows-per-s", required_argument, 0, OPT_BUDGET + 8},
+        {"burst", required_argument, 0, OPT_BUDGET + 9}, {"max-apps", required_argument, 0, OPT_BUDGET + 10},
+        {"max-label-sets", required_argument, 0, OPT_BUDGET + 11},
+        {"max-types", required_argument, 0, OPT_BUDGET + 12},
+        {"query-timeout", required_argument, 0, OPT_BUDGET + 13},
+        {"query-queue", required_argument, 0, OPT_BUDGET + 14},
+        {"max-points", required_argument, 0, OPT_BUDGET + 15},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
@@ -143,7 +220,19 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
             break;
         case 'v': c->verbose++; break;
         case 'h': usage(stdout); return 1;
-        default: usage(stderr); return 2;
+        default:
+            if (o >= OPT_BUDGET && o < OPT_BUDGET + 16) {
+                if (parse_budget_opt(o - OPT_BUDGET, optarg, &c->budget)) {
+                    const struct option *op = opts;
+                    while (op->name && op->val != o)
+                        op++;
+                    fprintf(stderr, "cprof relay: bad value '%s' for --%s\n", optarg, op->name ? op->name : "?");
+                    return 2;
+                }
+                break;
+            }
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

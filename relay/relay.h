@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "listen.h"
 #include "store.h"
@@ -42,6 +43,7 @@ typedef struct cp_relay_cfg {
     int              query_threads;
     int              live_queue;       /* messages per UI */
     int              verbose;
+    cp_budget_cfg_t  budget;           /* limits against hostile input (budget.h) */
 } cp_relay_cfg_t;
 
 /* ---- done-queue: worker -> service thread ---- */
@@ -64,12 +66,50 @@ typedef struct cp_done {
 void cp__done_post(cp_done_t *d);     /* any thread; wakes the service thread */
 void cp__done_post_list(cp_done_t *head);
 
+/* The relay's own counters, shown by GET /api/v1/metrics and the periodic
+ * stats log. Each is written by one thread (or with CP_STAT_ADD where
+ * several threads count, e.g. the query workers) and read anywhere with
+ * relaxed loads: they are statistics, not synchronisation.
+ * X(name, gauge?, help) */
+#define CP_RELAY_STATS(X)                                                                  \
+    X(agents_now, 1, "agent connections that said hello and are open")                     \
+    X(connections_now, 1, "websocket connections open (agents + live UIs)")                 \
+    X(batches, 0, "batches stored")                                                         \
+    X(dup_batches, 0, "duplicate batches acked, not stored again")                         \
+    X(bytes_in, 0, "agent message bytes decoded")                                           \
+    X(errors, 0, "agent connections closed with an error")                                 \
+    X(commits, 0, "store transactions committed")                                           \
+    X(queries, 0, "HTTP API requests answered")                                             \
+    X(live_dropped, 0, "live messages dropped for slow UIs")                               \
+    X(auth_denied, 0, "unknown/missing token or role too small (ingest, HTTP, live)")      \
+    X(hello_rejected, 0, "first ingest message not a small valid hello")                   \
+    X(hello_timeouts, 0, "connections closed for no valid hello in time")                  \
+    X(conn_refused_global, 0, "agent connections refused: relay connection cap")           \
+    X(conn_refused_tenant, 0, "agent connections refused: tenant connection cap")          \
+    X(rate_limited_bytes, 0, "agent messages refused: tenant bytes/s budget (CP_ERATE)")   \
+    X(rate_limited_windows, 0, "agent batches refused: tenant windows/s budget (CP_ERATE)")\
+    X(limit_apps, 0, "hellos refused: tenant app limit")                                   \
+    X(limit_label_sets, 0, "hellos refused: tenant label-set limit")                       \
+    X(limit_types, 0, "batches refused: tenant profile-type limit")                        \
+    X(store_queue_bytes, 1, "bytes queued for the store worker")                           \
+    X(store_queue_pauses, 0, "times agent reads were paused: store queue over its cap")    \
+    X(query_queue_now, 1, "HTTP requests waiting for a query worker")                      \
+    X(query_rejected_full, 0, "HTTP requests answered 503: query queue full")              \
+    X(query_timeouts, 0, "queries answered 503: over --query-timeout")                     \
+    X(query_bad_range, 0, "queries answered 400: time out of range / over retention")      \
+    X(query_cancelled, 0, "queries dropped or abandoned: the client left")
+
 typedef struct cp_relay_stats {
-    uint64_t batches, dup_batches, bytes_in, errors, agents_now, commits;
-    uint64_t live_dropped, queries;
-    uint64_t auth_denied;              /* unknown/missing token or role too small (ingest, HTTP, live) */
-    uint64_t hello_rejected;           /* first ingest message not a small valid hello */
+#define CP__STAT_FIELD(name, gauge, help) uint64_t name;
+    CP_RELAY_STATS(CP__STAT_FIELD)
+#undef CP__STAT_FIELD
 } cp_relay_stats_t;
+
+/* For counters several threads bump (relaxed: a statistic orders nothing). */
+#define CP_STAT_ADD(name, n) __atomic_fetch_add(&cp__relay.stats.name, (uint64_t)(n), __ATOMIC_RELAXED)
+#define CP_STAT_SUB(name, n) __atomic_fetch_sub(&cp__relay.stats.name, (uint64_t)(n), __ATOMIC_RELAXED)
+/* Appends every counter (format "prometheus" text or "json"). Any thread. */
+void cp__stats_write(cp_buf_t *out, bool json);
 
 /* Global relay state (one relay per process). */
 typedef struct cp_relay {
@@ -116,5 +156,6 @@ int    cp__live_authorize(struct lws *wsi, struct cp_principal *who /* OUT */);
 int cp_time_parse(const char *s, int64_t now_ms, int64_t *out_ms /* OUT */);
 /* "30s", "1m", "2h", "7d", "500ms", bare number = seconds -> ms. */
 int cp_duration_parse(const char *s, int64_t *out_ms /* OUT */);
+#define CP_DURATION_MAX_MS (100LL * 365 * 86400000)   /* CP_ERANGE past it */
 
 #endif

@@ -93,6 +93,11 @@ int64_t cp_store_disk_bytes(cp_store_t *s);
 /* ---- query side ------------------------------------------------------- */
 int  cp_store_reader_open(const char *dir, cp_store_reader_t **out /* OUT */);
 void cp_store_reader_close(cp_store_reader_t *r);
+/* Bounds the reader's next queries: past deadline_ms (CLOCK_MONOTONIC ms;
+ * 0 = none), or once *cancel (atomic load; NULL = never) is true, SQLite's
+ * progress handler interrupts the statement and the merge loops stop;
+ * cp_store_profile/timeline then return CP_ETIMEOUT. */
+void cp_store_reader_set_limit(cp_store_reader_t *r, int64_t deadline_ms, const bool *cancel);
 
 /* JSON documents of docs/api.md, appended to out. */
 int cp_store_apps_json(cp_store_reader_t *r, cp_buf_t *out);

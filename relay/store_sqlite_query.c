@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "store_json.h"
@@ -27,7 +28,29 @@ struct cp_store_reader {
     sqlite3 *db;
     rapp_t  *apps;
     sqlite3_stmt *app_id, *type_id;
+    int64_t     deadline_ms;     /* monotonic; 0 = none */
+    const bool *cancel;
 };
+
+/* Past the deadline or cancelled (cp_store_reader_set_limit). */
+static bool reader_over(const cp_store_reader_t *r)
+{
+    if (r->cancel && __atomic_load_n(r->cancel, __ATOMIC_RELAXED))
+        return true;
+    if (!r->deadline_ms)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= r->deadline_ms;
+}
+static int reader_progress(void *ud) { return reader_over(ud); }
+
+void cp_store_reader_set_limit(cp_store_reader_t *r, int64_t deadline_ms, const bool *cancel)
+{
+    r->deadline_ms = deadline_ms;
+    r->cancel = cancel;
+    sqlite3_progress_handler(r->db, deadline_ms || cancel ? 1000 : 0, reader_progress, r);
+}
 
 int cp_store_reader_open(const char *dir, cp_store_reader_t **out)
 {
@@ -162,6 +185,8 @@ static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
     sqlite3_bind_int64(st, 4, step);
     sqlite3_bind_int64(st, 5, hi);
     while (sqlite3_step(st) == SQLITE_ROW) {
+        if (reader_over(p->r))
+            break;
         if (!lset_allowed(p, sqlite3_column_int64(st, 1)))
             continue;
         if (p->acc) {
@@ -177,6 +202,17 @@ static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
         }
     }
     sqlite3_finalize(st);
+    if (reader_over(p->r))
+        p->rc = CP_ETIMEOUT;
+}
+
+/* cp_store_plan_t.stop: the deadline passed or a read failed. */
+static bool plan_stop(void *ud)
+{
+    plan_ctx_t *p = ud;
+    if (!p->rc && reader_over(p->r))
+        p->rc = CP_ETIMEOUT;
+    return p->rc != 0;
 }
 
 /* Runs the tier planner over [lo, hi) with the app's watermarks and dirty
@@ -191,6 +227,7 @@ static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool u
     pl.use_min = use_min;
     pl.use_hour = use_hour;
     pl.read = plan_read;
+    pl.stop = plan_stop;
     pl.ud = p;
     sqlite3_stmt *st = NULL;
     if (!sqlite3_prepare_v2(p->r->db, "SELECT step, start_ms FROM dirty WHERE app_id=?", -1, &st, NULL)) {
@@ -277,6 +314,8 @@ int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q, cp_profile
     out->unit = unit;
     unit = NULL;
 out:
+    if (rc && rc != CP_ENOTFOUND && reader_over(r))
+        rc = CP_ETIMEOUT;   /* an interrupted statement fails as CP_EDB */
     sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     free(acc.v);
     free(lset_ok);
@@ -354,7 +393,11 @@ int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t s
     free(sum);
     free(cnt);
     sqlite3_finalize(st);
+    if (reader_over(r))
+        rc = CP_ETIMEOUT;   /* the series were cut short */
 out:
+    if (rc && rc != CP_ENOTFOUND && reader_over(r))
+        rc = CP_ETIMEOUT;
     sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     free(lset_ok);
     if (rc && rc != CP_ENOTFOUND && !*err)

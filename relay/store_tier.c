@@ -169,6 +169,8 @@ void cp_store_plan_run(cp_store_plan_t *p, int64_t lo, int64_t hi)
     plan_minutes(p, lo, hs);
     int64_t run = hs;
     for (int64_t h = hs; h < he; h += CP_STORE_HOUR_MS) {
+        if (p->stop && p->stop(p->ud))
+            return;
         if (is_dirty(p->dirty_hour, p->n_dirty_hour, h, h + CP_STORE_HOUR_MS)) {
             plan_read(p, CP_STORE_HOUR_MS, run, h);
             plan_minutes(p, h, h + CP_STORE_HOUR_MS);

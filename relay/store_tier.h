@@ -78,6 +78,7 @@ typedef struct cp_store_plan {
     int64_t mdone, hdone;          /* the app's watermarks (set by the engine) */
     bool    use_min, use_hour;     /* may this query use minute / hour rows? */
     cp_store_plan_read_fn read;
+    bool  (*stop)(void *ud);       /* optional: true abandons the walk (query deadline) */
     void   *ud;
     /* stale buckets, filled by cp_store_plan_dirty; freed by _fini */
     int64_t *dirty_min, *dirty_hour;

