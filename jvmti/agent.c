@@ -160,7 +160,7 @@ static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint s
 
 static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
-    cp_sampler_thread_start();
+    cp_sampler_thread_start(jni);
 }
 
 static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)

@@ -10,7 +10,22 @@
  * and deleted only under reg_mu. Handlers never call timer functions.
  *
  * AGCT safety: the handler checks `cpu_on`/`wall_on` first; `inflight`
- * counts handlers between reserve and commit so stop() can wait for them. */
+ * counts handlers between reserve and commit so stop() can wait for them.
+ *
+ * JNIEnv: the handler takes the interrupted thread's JNIEnv from its table
+ * entry, never from JNI GetEnv. GetEnv reads HotSpot's Thread::current
+ * (`Thread::_thr_current`, a __thread variable of libjvm.so, which the
+ * launcher dlopen()s: the dynamic TLS model, R_X86_64_DTPMOD64 relocations
+ * and __tls_get_addr on OpenJDK 17 and Temurin 25). On a thread that has
+ * not touched libjvm's TLS yet - a thread being created, a native thread
+ * the JVM never saw - __tls_get_addr allocates the block with malloc: not
+ * async-signal-safe (a thread interrupted inside malloc deadlocks on
+ * itself), which is why async-profiler avoids GetEnv in handlers
+ * (JDK-8132510). The entry's env is filled on the thread itself at
+ * ThreadStart and at sampler start, and for threads older than the agent
+ * (attach, JVM boot) from java.lang.Thread.eetop and VMStructs
+ * (cp_vmstructs_thread_of); ThreadEnd clears it before the JavaThread
+ * goes away. A thread without an env is sampled as a non-Java thread. */
 #include "sampler.h"
 
 #include "error.h"
@@ -57,6 +72,7 @@ typedef struct reg_entry {
     timer_t timer;
     _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
     _Atomic uint64_t last_cpu;  /* thread CPU ns at its last CPU sample; 0 = none (own thread; reset on arm) */
+    _Atomic(JNIEnv *) env;      /* this thread's JNIEnv; NULL = not a known Java thread */
 } reg_entry_t;
 
 static JavaVM *g_vm;
@@ -94,7 +110,7 @@ static CP_SIGSAFE int my_tid(void) { return (int)syscall(SYS_gettid); }
 static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (REG_SLOTS - 1); }
 
 /* Async-signal-safe: read-only probe with atomic loads. */
-static CP_SIGSAFE reg_entry_t *reg_find(int tid)
+static __attribute__((noinline)) CP_SIGSAFE reg_entry_t *reg_find(int tid)
 {
     uint32_t h = tid_hash(tid);
     for (uint32_t i = 0; i < REG_SLOTS; i++) {
@@ -125,6 +141,7 @@ static reg_entry_t *reg_get(int tid, bool *created)
             e->gen = g_gen;
             atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&e->env, NULL, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
             *created = true;
             g_nthreads++;
@@ -198,6 +215,7 @@ static void timer_arm(reg_entry_t *e, int64_t ns)
 static void reg_remove(reg_entry_t *e)
 {
     timer_disarm(e);
+    atomic_store_explicit(&e->env, NULL, memory_order_release); /* before the tid: no stale env */
     atomic_store_explicit(&e->tid, -1, memory_order_release); /* handlers stop matching it */
     g_nthreads--;
 }
@@ -544,16 +562,16 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     s->value = weight;
     s->count = 1;
     s->n_native = 0;
-    JNIEnv *env = NULL;
-    /* GetEnv only reads the VM's thread-local: safe here (async-profiler
-     * relies on the same); it fails for threads the JVM does not know. */
-    bool java = (*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_6) == JNI_OK && env;
+    /* the JNIEnv from the thread table, never GetEnv (see the file header) */
+    reg_entry_t *self = reg_find(tid);
+    JNIEnv *env = self ? atomic_load_explicit(&self->env, memory_order_acquire) : NULL; /* pairs with set_env */
+    bool java = env != NULL;
     /* Crash protection: AGCT has known crash sites on some JDK builds, and
      * a frame-pointer walk may read a bad address. If either faults, our
      * SIGSEGV/SIGBUS handler jumps back here. sigsetjmp saves the mask so
      * the jump unblocks SIGSEGV again. */
     reg_entry_t *volatile me = atomic_load_explicit(&crash_guard_on, memory_order_relaxed) /* config flag */
-                      ? reg_find(s->tid) : NULL;
+                      ? self : NULL;
     volatile int phase = 0;            /* 0: AGCT, 1: native walk */
     volatile jint nf = CP_SAMPLE_NOT_JAVA_THREAD;
     volatile int nn = 0;
@@ -599,13 +617,14 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     if (s->num_frames <= 0) {
         prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* a syscall: safe */
         s->thread[15] = '\0';
-        if (kind == CP_SAMPLE_WALL) {
+        if (kind == CP_SAMPLE_WALL && (nf == CP_SAMPLE_NOT_JAVA_THREAD || nf == 0)) {
             /* A thread with no Java frames (or not Java at all) has no
-             * wall story to tell: stop signalling it unless ThreadStart
-             * vouched for it. */
-            reg_entry_t *e = reg_find(s->tid);
-            if (e && !(atomic_load_explicit(&e->flags, memory_order_relaxed) & F_JAVA)) /* hint only */
-                atomic_fetch_or_explicit(&e->flags, F_NOTJAVA, memory_order_relaxed); /* hint only */
+             * wall story to tell: stop signalling it unless it is a known
+             * Java thread. An AGCT failure (GC_active during a pause,
+             * ...) proves nothing about the thread: it keeps its weight
+             * and is counted as fail.<kind> by the harvester. */
+            if (self && !(atomic_load_explicit(&self->flags, memory_order_relaxed) & F_JAVA)) /* hint only */
+                atomic_fetch_or_explicit(&self->flags, F_NOTJAVA, memory_order_relaxed); /* hint only */
             s->value = 0;   /* harvester skips zero-weight samples */
         }
     } else {
@@ -916,7 +935,10 @@ const char *cp_sampler_engine(void)
     return e;
 }
 
-static atomic_bool vm_live;   /* cp_sampler_start ran: live phase, VMStructs readable */
+static atomic_bool vm_live;
+static atomic_bool adopt_pending;   /* threads older than the agent still to register */
+static void register_current(JNIEnv *jni);
+static void adopt_java_threads(void);   /* cp_sampler_start ran: live phase, VMStructs readable */
 
 /* Not a handler: a Java thread in the live phase (cp_sampler_start,
  * ThreadStart). Feeds vmstructs.h's two-thread check until it is done. */
@@ -935,6 +957,10 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
         return CP_ESTATE;
     atomic_store_explicit(&vm_live, true, memory_order_relaxed); /* config flag */
     vmstructs_bind_current();
+    JNIEnv *self_env = NULL;
+    if ((*g_vm)->GetEnv(g_vm, (void **)&self_env, JNI_VERSION_1_6) == JNI_OK)
+        register_current(self_env);   /* VMInit / attach thread */
+    atomic_store_explicit(&adopt_pending, true, memory_order_relaxed); /* flag */
     if (!getenv("CPROF_NO_CRASH_GUARD"))
         crash_guard_install();
     atomic_store_explicit(&retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
@@ -1011,9 +1037,86 @@ void cp_sampler_scan(void)
     /* the harvester (a Java thread) confirms the VMStructs offsets if no
      * other Java thread started since cp_sampler_start (attach) */
     vmstructs_bind_current();
+    adopt_java_threads();
 }
 
-void cp_sampler_thread_start(void)
+/* reg_mu held. Marks e as the Java thread whose JNIEnv is env. */
+static void set_env(reg_entry_t *e, JNIEnv *env)
+{
+    /* keep F_IGNORE (agent threads), drop a stale NOTJAVA hint */
+    uint8_t f = atomic_load_explicit(&e->flags, memory_order_relaxed) & F_IGNORE; /* hint */
+    atomic_store_explicit(&e->flags, f | F_JAVA, memory_order_relaxed); /* hint */
+    atomic_store_explicit(&e->env, env, memory_order_release); /* handlers read it with acquire */
+}
+
+/* The calling Java thread (not a handler) registers its own JNIEnv. */
+static void register_current(JNIEnv *jni)
+{
+    if (!jni)
+        return;
+    int tid = my_tid();
+    pthread_mutex_lock(&reg_mu);
+    bool created;
+    reg_entry_t *e = reg_get(tid, &created);
+    if (e) {
+        set_env(e, jni);
+        if (created && armed_cpu_ns > 0)
+            timer_arm(e, armed_cpu_ns);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* Threads older than the agent (JVM boot threads, every thread at attach)
+ * got no ThreadStart: find their tid and JNIEnv from java.lang.Thread.eetop
+ * and VMStructs. Runs on a Java thread (harvester or the starting thread)
+ * once VMStructs is ready, after each cp_sampler_start. */
+static void adopt_java_threads(void)
+{
+    if (!atomic_load_explicit(&adopt_pending, memory_order_relaxed) || !cp_vmstructs_ready()) /* flag */
+        return;
+    JNIEnv *jni = NULL;
+    static jvmtiEnv *jvmti;
+    if ((*g_vm)->GetEnv(g_vm, (void **)&jni, JNI_VERSION_1_6) != JNI_OK || !jni)
+        return;
+    if (!jvmti && (*g_vm)->GetEnv(g_vm, (void **)&jvmti, JVMTI_VERSION_1_2) != JNI_OK)
+        return;
+    atomic_store_explicit(&adopt_pending, false, memory_order_relaxed); /* flag */
+    jint n = 0;
+    jthread *ts = NULL;
+    if ((*jvmti)->GetAllThreads(jvmti, &n, &ts) != JVMTI_ERROR_NONE)
+        return;
+    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
+    jfieldID eetop = tc ? (*jni)->GetFieldID(jni, tc, "eetop", "J") : NULL;
+    if ((*jni)->ExceptionCheck(jni))
+        (*jni)->ExceptionClear(jni);
+    int adopted = 0;
+    for (jint i = 0; i < n; i++) {
+        int tid;
+        JNIEnv *env;
+        jlong jt = eetop ? (*jni)->GetLongField(jni, ts[i], eetop) : 0;
+        /* eetop is cleared when the thread exits: read it again after */
+        if (jt && cp_vmstructs_thread_of((const void *)(intptr_t)jt, &tid, &env) &&
+            (*jni)->GetLongField(jni, ts[i], eetop) == jt) {
+            pthread_mutex_lock(&reg_mu);
+            bool created;
+            reg_entry_t *e = reg_get(tid, &created);
+            if (e && !atomic_load_explicit(&e->env, memory_order_relaxed)) { /* reg_mu held */
+                set_env(e, env);
+                adopted++;
+                if (created && armed_cpu_ns > 0)
+                    timer_arm(e, armed_cpu_ns);
+            }
+            pthread_mutex_unlock(&reg_mu);
+        }
+        (*jni)->DeleteLocalRef(jni, ts[i]);
+    }
+    if (tc)
+        (*jni)->DeleteLocalRef(jni, tc);
+    (*jvmti)->Deallocate(jvmti, (unsigned char *)ts);
+    CP_LOGI("sampler: %d running Java thread(s) registered from VMStructs (of %d)", adopted, (int)n);
+}
+
+void cp_sampler_thread_start(JNIEnv *jni)
 {
     if (!g_inited)
         return;
@@ -1024,7 +1127,7 @@ void cp_sampler_thread_start(void)
     reg_entry_t *e = reg_get(tid, &created);
     if (e) {
         /* clear a stale NOTJAVA hint of a previous thread with this tid */
-        atomic_store_explicit(&e->flags, F_JAVA, memory_order_relaxed); /* hint */
+        set_env(e, jni);
         e->gen = g_gen;
         if (armed_cpu_ns > 0)
             timer_arm(e, armed_cpu_ns);   /* re-create: the tid may be reused */
@@ -1040,7 +1143,7 @@ void cp_sampler_thread_end(void)
     pthread_mutex_lock(&reg_mu);
     reg_entry_t *e = reg_find(tid);
     if (e)
-        reg_remove(e);
+        reg_remove(e);   /* clears env first: the JavaThread is about to go */
     pthread_mutex_unlock(&reg_mu);
 }
 

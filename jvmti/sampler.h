@@ -78,8 +78,10 @@ void cp_sampler_stop(void);
 /* Rescans /proc/self/task: adds timers for new threads, forgets gone ones. */
 void cp_sampler_scan(void);
 
-/* JVMTI ThreadStart / ThreadEnd, on the thread itself. */
-void cp_sampler_thread_start(void);
+/* JVMTI ThreadStart / ThreadEnd, on the thread itself. jni: the thread's
+ * JNIEnv, kept in the thread table for the handlers (they never call
+ * GetEnv). */
+void cp_sampler_thread_start(JNIEnv *jni);
 void cp_sampler_thread_end(void);
 
 /* The calling thread is one of ours: never wall-sampled. */

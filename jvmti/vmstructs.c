@@ -42,6 +42,9 @@ int cp_vmstructs_parse(const cp_vmstructs_tables_t *t, cp_vmstructs_t *out)
         {"JavaFrameAnchor", "_last_Java_sp", offsetof(cp_vmstructs_t, anchor_sp)},
         {"JavaFrameAnchor", "_last_Java_pc", offsetof(cp_vmstructs_t, anchor_pc)},
         {"JavaFrameAnchor", "_last_Java_fp", offsetof(cp_vmstructs_t, anchor_fp)},
+        {"JavaThread", "_osthread", offsetof(cp_vmstructs_t, thread_osthread)},   /* JDK 17 */
+        {"Thread", "_osthread", offsetof(cp_vmstructs_t, thread_osthread)},       /* JDK 21+ */
+        {"OSThread", "_thread_id", offsetof(cp_vmstructs_t, osthread_tid)},
     };
     static const struct { const char *name; size_t at; } want_int[] = {
         {"_thread_in_native", offsetof(cp_vmstructs_t, in_native)},
@@ -249,6 +252,22 @@ void cp_vmstructs_bind(JNIEnv *jni)
     }
 out:
     pthread_mutex_unlock(&bind_mu);
+}
+
+bool cp_vmstructs_thread_of(const void *jt, int *tid, JNIEnv **env)
+{
+    if (!jt || !atomic_load_explicit(&g_ready, memory_order_acquire) || /* pairs with install */
+        g_vs.thread_osthread < 0 || g_vs.osthread_tid < 0)
+        return false;
+    const char *os = *(const char *const volatile *)((const char *)jt + g_vs.thread_osthread);
+    if (!os)
+        return false;
+    int t = *(const volatile int *)(os + g_vs.osthread_tid);   /* pid_t */
+    if (t <= 0)
+        return false;
+    *tid = t;
+    *env = (JNIEnv *)((char *)jt + g_vs.env_offset);
+    return true;
 }
 
 /* ---- handler side ----------------------------------------------------------- */

@@ -67,6 +67,8 @@ typedef struct cp_vmstructs {
     int32_t in_vm_trans;         /* _thread_in_vm_trans (7; optional, -1) */
     int32_t in_java;             /* _thread_in_Java (8) */
     int64_t env_offset;          /* (char *)JNIEnv* - (char *)JavaThread*; 0 = not measured */
+    int32_t thread_osthread;     /* (Java)Thread::_osthread (OSThread*; optional, -1) */
+    int32_t osthread_tid;        /* OSThread::_thread_id (the kernel tid; optional, -1) */
 } cp_vmstructs_t;
 
 /* What the handler sees of the interrupted thread's anchor. */
@@ -111,6 +113,14 @@ void cp_vmstructs_bind(JNIEnv *jni);
  * accessors off (NULL). Used by cp_vmstructs_bind, and by tests with fake
  * threads. */
 void cp_vmstructs_install(const cp_vmstructs_t *vs);
+
+/* For threads that were running before the agent (attach, JVM boot): the
+ * kernel tid (*tid, OUT) and JNIEnv of the JavaThread `jt` (from
+ * java.lang.Thread.eetop). false when the offsets are not published or
+ * the optional _osthread / _thread_id fields are missing. Thread: a Java
+ * thread in the live phase; jt must stay alive meanwhile (the caller
+ * re-reads eetop after). Not for handlers. */
+bool cp_vmstructs_thread_of(const void *jt, int *tid /* OUT */, JNIEnv **env /* OUT */);
 
 /* true once offsets are published. Async-signal-safe. */
 CP_SIGSAFE bool cp_vmstructs_ready(void);
