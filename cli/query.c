@@ -30,6 +30,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "conn.h"
 
 /* ---------------- HTTP ---------------- */
 
@@ -64,6 +65,9 @@ static int token_set(const char *arg)
     return 0;
 }
 
+/* --ca FILE / --insecure, for https:// relays (conn.h) */
+static cp_conn_tls_opts_t tls_opts;
+
 static void url_add(cp_buf_t *u, const char *k, const char *v)
 {
     if (!v)
@@ -84,10 +88,14 @@ static int http_get(const char *relay, const char *path, cp_buf_t *out, char *er
 {
     char host[256], port[16] = "80";
     const char *p = relay;
+    bool tls = !strncmp(p, "https://", 8);
     if (!strncmp(p, "http://", 7))
         p += 7;
-    else if (strstr(p, "://")) {
-        snprintf(err, errlen, "only http:// relays are supported: %s", relay);
+    else if (tls) {
+        p += 8;
+        snprintf(port, sizeof port, "443");
+    } else if (strstr(p, "://")) {
+        snprintf(err, errlen, "only http:// and https:// relays are supported: %s", relay);
         return -1;
     }
     size_t hl = strcspn(p, ":/");
@@ -135,6 +143,9 @@ static int http_get(const char *relay, const char *path, cp_buf_t *out, char *er
         snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno));
         return -1;
     }
+    cp_conn_t conn;
+    if (cp_conn_open(&conn, fd, host, tls ? &tls_opts : NULL, err, errlen))
+        return -1;
     cp_buf_t req = CP_BUF_INIT;
     cp_buf_printf(&req, "GET %.*s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: cprof/%s\r\n"
                         "Accept-Encoding: identity\r\nConnection: close\r\n",
@@ -144,12 +155,12 @@ static int http_get(const char *relay, const char *path, cp_buf_t *out, char *er
     cp_buf_printf(&req, "\r\n");
     size_t off = 0;
     while (off < req.len) {
-        ssize_t n = write(fd, req.data + off, req.len - off);
+        ssize_t n = cp_conn_write(&conn, req.data + off, req.len - off);
         if (n <= 0) {
             if (errno == EINTR)
                 continue;
             snprintf(err, errlen, "write: %s", strerror(errno));
-            close(fd);
+            cp_conn_close(&conn);
             cp_buf_fini(&req);
             return -1;
         }
@@ -159,14 +170,14 @@ static int http_get(const char *relay, const char *path, cp_buf_t *out, char *er
     cp_buf_t raw = CP_BUF_INIT;
     char tmp[65536];
     for (;;) {
-        ssize_t n = read(fd, tmp, sizeof tmp);
+        ssize_t n = cp_conn_read(&conn, tmp, sizeof tmp);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         cp_buf_append(&raw, tmp, (size_t)n);
     }
-    close(fd);
+    cp_conn_close(&conn);
     cp_buf_append(&raw, "", 1);
     raw.len--;
     const char *r = (const char *)raw.data;
@@ -370,6 +381,16 @@ static const char *jstr(const jv_t *o, const char *k)
 
 /* ---------------- commands ---------------- */
 
+static void tls_option(int o, const char *arg)
+{
+    if (o == 'C') {
+        tls_opts.ca_file = arg;
+    } else {
+        tls_opts.insecure = true;
+        fprintf(stderr, "cprof: warning: --insecure: the relay's certificate is not verified\n");
+    }
+}
+
 static int fetch(const char *relay, cp_buf_t *url, cp_buf_t *body)
 {
     char err[512] = "";
@@ -426,7 +447,10 @@ static void query_usage(FILE *f)
         "  --collapsed        collapsed stacks: frames;root;first value (for flamegraph.pl)\n"
         "  --format F         raw API output: json, pprof, speedscope, collapsed\n"
         "  -o FILE            write the output to FILE instead of stdout\n"
-        "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n");
+        "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"
+
+        "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"
+        "  --insecure         do not verify an https:// relay's certificate (warns)\n");
 }
 
 int cp_cmd_query(int argc, char **argv)
@@ -443,7 +467,8 @@ int cp_cmd_query(int argc, char **argv)
         {"to", required_argument, 0, 'T'}, {"labels", required_argument, 0, 'l'},
         {"top", required_argument, 0, 'n'}, {"collapsed", no_argument, 0, 'c'},
         {"format", required_argument, 0, 'F'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, 
+        {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -459,6 +484,7 @@ int cp_cmd_query(int argc, char **argv)
         case 'F': format = optarg; break;
         case 'o': outpath = optarg; break;
         case 'k': token = optarg; break;
+        case 'C': case 'K': tls_option(o, optarg); break;
         case 'h': query_usage(stdout); return 0;
         default: query_usage(stderr); return 2;
         }
@@ -538,7 +564,10 @@ static void diff_usage(FILE *f)
         "  --cmp-labels k=v,...        compared label filter\n"
         "  --limit N                   rows to print (default 20)\n"
         "  --json                      print the API's JSON instead of a table\n"
-        "  --token T|@FILE             read token for a relay with --auth (default: env CPROF_TOKEN)\n");
+        "  --token T|@FILE             read token for a relay with --auth (default: env CPROF_TOKEN)\n"
+
+        "  --ca FILE                   PEM CA to verify an https:// relay (besides the system store)\n"
+        "  --insecure                  do not verify an https:// relay's certificate (warns)\n");
 }
 
 int cp_cmd_diff(int argc, char **argv)
@@ -556,7 +585,8 @@ int cp_cmd_diff(int argc, char **argv)
         {"cmp-from", required_argument, 0, 4}, {"cmp-to", required_argument, 0, 5},
         {"cmp-labels", required_argument, 0, 6}, {"limit", required_argument, 0, 'n'},
         {"json", no_argument, 0, 'j'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}, 
+        {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -573,6 +603,7 @@ int cp_cmd_diff(int argc, char **argv)
         case 'n': limit = strtol(optarg, NULL, 10); if (limit <= 0) { diff_usage(stderr); return 2; } break;
         case 'j': json = true; break;
         case 'k': token = optarg; break;
+        case 'C': case 'K': tls_option(o, optarg); break;
         case 'h': diff_usage(stdout); return 0;
         default: diff_usage(stderr); return 2;
         }

@@ -129,6 +129,26 @@ static int copy_str(char *dst, size_t cap, const char *v)
     return 0;
 }
 
+/* token=@FILE: the file's first line, trailing whitespace cut. */
+static int read_token(char *dst, size_t cap, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return CP_EIO;
+    char line[CP_OPT_VAL_MAX + 2];
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    if (!got)
+        return CP_EINVAL;
+    size_t n = strlen(line);
+    bool whole = n && line[n - 1] == '\n';
+    while (n && isspace((unsigned char)line[n - 1]))
+        line[--n] = 0;
+    if (!n || (!whole && n >= cap))
+        return CP_EINVAL;
+    return copy_str(dst, cap, line);
+}
+
 /* Applies one key; 0 or a warning was issued (returns 1). `src` names the
  * origin for the warning ("option" or "CPROF_CPU"). */
 static int set_key(cp_options_t *o, const char *key, const char *val, const char *src,
@@ -180,7 +200,22 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
             else o->buffer_bytes = b;
         }
     } else if (!strcmp(key, "token")) {
-        rc = copy_str(o->token, sizeof o->token, val);
+        if (val[0] == '@') {
+            rc = read_token(o->token, sizeof o->token, val + 1);
+            why = rc == CP_EIO ? "cannot read the token file" : "token file empty or too long";
+        } else {
+            rc = copy_str(o->token, sizeof o->token, val);
+        }
+    } else if (!strcmp(key, "tls.ca")) {
+        rc = copy_str(o->tls_ca, sizeof o->tls_ca, val);
+    } else if (!strcmp(key, "tls.cert")) {
+        rc = copy_str(o->tls_cert, sizeof o->tls_cert, val);
+    } else if (!strcmp(key, "tls.key")) {
+        rc = copy_str(o->tls_key, sizeof o->tls_key, val);
+    } else if (!strcmp(key, "tls.insecure")) {
+        if (!strcmp(val, "true") || !strcmp(val, "on")) o->tls_insecure = 1;
+        else if (!strcmp(val, "false") || !strcmp(val, "off")) o->tls_insecure = 0;
+        else { rc = CP_EINVAL; why = "expected true or false"; }
     } else if (!strcmp(key, "log")) {
         rc = *val ? copy_str(o->log, sizeof o->log, val) : CP_EINVAL;
     } else if (!strcmp(key, "loglevel")) {
@@ -263,6 +298,8 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_ALLOC_MODE", "alloc.mode"}, {"CPROF_LOCK", "lock"},
     {"CPROF_GC", "gc"},           {"CPROF_CPU_ENGINE", "cpu.engine"},
     {"CPROF_CPU_NATIVE", "cpu.native"},
+    {"CPROF_TLS_CA", "tls.ca"},   {"CPROF_TLS_INSECURE", "tls.insecure"},
+    {"CPROF_TLS_CERT", "tls.cert"}, {"CPROF_TLS_KEY", "tls.key"},
 };
 
 int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)

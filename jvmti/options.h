@@ -22,7 +22,13 @@
  *   wall       wall-clock sampling interval or off [off]
  *   flush      upload period [10s]
  *   buffer     max bytes of unsent data (8m, 512k) [8m]
- *   token      auth token sent in hello [""]
+ *   token      auth token sent in hello [""]; token=@FILE reads it from FILE
+ *              (first line, so it stays out of `ps`)
+ *   tls.ca     PEM file of CAs trusted for a wss:// relay, besides the
+ *              system store [""]
+ *   tls.insecure true | false: accept any relay certificate (warns) [false]
+ *   tls.cert   PEM client certificate for relays that demand one [""]
+ *   tls.key    PEM private key of tls.cert [""]
  *   log        stderr | off | file path [stderr]
  *   loglevel   error | warn | info | debug [warn]
  *   alloc      allocation sampling interval in bytes (512k) or off [off]  (issue 4)
@@ -84,6 +90,10 @@ typedef struct cp_options {
     int64_t  flush_ns;
     int64_t  buffer_bytes;
     char     token[CP_OPT_VAL_MAX];
+    char     tls_ca[CP_OPT_STR_MAX];    /* "" = system store only */
+    char     tls_cert[CP_OPT_STR_MAX];  /* client certificate (mutual TLS) */
+    char     tls_key[CP_OPT_STR_MAX];
+    int      tls_insecure;              /* 1 = skip verifying the relay (warned) */
     char     log[CP_OPT_STR_MAX];       /* "stderr", "off" or a path */
     int      loglevel;                  /* cp_opt_loglevel_t */
     int64_t  alloc_bytes;               /* 0 = off */

@@ -22,6 +22,7 @@
  * sent_upto has been written on the current connection; acked batches are
  * freed at once. */
 #include "sender.h"
+#include "sender_tls.h"
 
 #include "error.h"
 #include "harvest.h"
@@ -209,6 +210,8 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
     pthread_mutex_lock(&q_mu);
     snprintf(url_copy, sizeof url_copy, "%s", cfg.relay);
     cfg_changed = false;
+    bool tls_changed = cp_sender_tls_changed(&cfg);
+    int tls_flags = cp_sender_tls_flags(&cfg);
     pthread_mutex_unlock(&q_mu);
 
     char parse[CP_OPT_STR_MAX];
@@ -221,7 +224,7 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
         return;
     }
     bool tls = !strcmp(prot, "wss");
-    if (tls != ctx_tls) {          /* context made without (or with) TLS: make a new one */
+    if (tls != ctx_tls || (tls && tls_changed)) {          /* context made without (or with) TLS: make a new one */
         restart_ctx = true;
         loop_exit = true;
         return;
@@ -245,7 +248,7 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
     ci.origin = host_hdr;
     ci.protocol = "cprof.v1";
     ci.local_protocol_name = "cprof.v1";
-    ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+    ci.ssl_connection = tls ? tls_flags : 0;
     ci.pwsi = &g_wsi;
     cp_stats_add(CP_ST_CONNECTS, 1);
     set_state(ST_CONNECTING);
@@ -603,8 +606,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         set_state(ST_HELLO);
         lws_callback_on_writable(wsi);
         break;
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        cp_sender_tls_verify(user, (int)len);
+        break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        CP_LOGD("relay connect failed: %s", in ? (const char *)in : "?");
+        if (!cp_sender_tls_failed(in))
+            CP_LOGD("relay connect failed: %s", in ? (const char *)in : "?");
         on_closed(wsi, in ? (const char *)in : NULL);
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -703,8 +710,9 @@ static bool run_context(void)
     /* OpenSSL's global init costs a few MB of RSS: only for wss:// */
     pthread_mutex_lock(&q_mu);
     ctx_tls = !strncmp(cfg.relay, "wss://", 6);
+    if (ctx_tls)
+        cp_sender_tls_context(&cfg, &info);
     pthread_mutex_unlock(&q_mu);
-    info.options = ctx_tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
     info.gid = -1;
     info.uid = -1;
     info.timeout_secs = CONNECT_TIMEOUT_MS / 1000;   /* lws' own connect/handshake timeouts */

@@ -61,6 +61,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_BATCHES_RESENT,     "net.batches_resent")     \
     X(CP_ST_CONNECTS,           "net.connects")           \
     X(CP_ST_CONNECT_FAILS,      "net.connect_failures")   \
+    X(CP_ST_TLS_FAILS,          "net.tls_failures")       /* wss:// handshake or verification failed */ \
     X(CP_ST_RATE_LIMITED,       "net.rate_limited")       /* relay answered CP_ERATE; data kept */ \
     X(CP_ST_NET_TIMEOUTS,       "net.timeouts")           /* a sender state ran past its deadline */ \
     X(CP_ST_RESOLVE_FAIL,       "fail.resolve")           \

@@ -1,7 +1,9 @@
 /* test_options.c - jvmti/options.c: option string and CPROF_* environment. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "options.h"
 
@@ -199,6 +201,43 @@ START_TEST(test_options_label_table_full_warns)
 }
 END_TEST
 
+START_TEST(test_options_tls_keys_and_token_file)
+{
+    cp_options_t o;
+    cp_options_defaults(&o);
+    ck_assert_int_eq(o.tls_insecure, 0);
+    ck_assert_str_eq(o.tls_ca, "");
+    char path[] = "/tmp/cprof-test-token-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("s3cret-token \nsecond line\n", f);
+    fclose(f);
+    char opts[512];
+    snprintf(opts, sizeof opts, "relay=wss://r:7443,tls.ca=/etc/ca.pem,tls.cert=/c.pem,tls.key=/k.pem,"
+             "tls.insecure=true,token=@%s", path);
+    ck_assert_int_eq(cp_options_parse(&o, opts, warn, NULL), 0);
+    ck_assert_str_eq(o.tls_ca, "/etc/ca.pem");
+    ck_assert_str_eq(o.tls_cert, "/c.pem");
+    ck_assert_str_eq(o.tls_key, "/k.pem");
+    ck_assert_int_eq(o.tls_insecure, 1);
+    ck_assert_str_eq(o.token, "s3cret-token");        /* first line, trailing space cut */
+    ck_assert_int_eq(cp_options_parse(&o, "tls.insecure=maybe,token=@/nonexistent/x", warn, NULL), 2);
+    ck_assert_int_eq(o.tls_insecure, 1);               /* kept */
+    ck_assert_str_eq(o.token, "s3cret-token");
+    ck_assert_ptr_nonnull(strstr(warned[1], "cannot read the token file"));
+    f = fopen(path, "w");                               /* an empty file is refused too */
+    fclose(f);
+    ck_assert_int_eq(cp_options_parse(&o, opts, warn, NULL), 1);
+    ck_assert_str_eq(o.token, "s3cret-token");
+    unlink(path);
+    setenv("CPROF_TLS_CA", "/env/ca.pem", 1);
+    ck_assert_int_eq(cp_options_from_env(&o, warn, NULL), 0);
+    ck_assert_str_eq(o.tls_ca, "/env/ca.pem");
+    unsetenv("CPROF_TLS_CA");
+}
+END_TEST
+
 START_TEST(test_options_reparse_merges_onto_current)
 {
     cp_options_t o;
@@ -227,6 +266,7 @@ int main(void)
     tcase_add_test(tc, test_options_durations_and_sizes_parse_units);
     tcase_add_test(tc, test_options_label_table_full_warns);
     tcase_add_test(tc, test_options_reparse_merges_onto_current);
+    tcase_add_test(tc, test_options_tls_keys_and_token_file);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("env");
     tcase_add_checked_fixture(te, setup, NULL);
