@@ -448,7 +448,6 @@ static void query_usage(FILE *f)
         "  --format F         raw API output: json, pprof, speedscope, collapsed\n"
         "  -o FILE            write the output to FILE instead of stdout\n"
         "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"
-
         "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"
         "  --insecure         do not verify an https:// relay's certificate (warns)\n");
 }
@@ -467,7 +466,7 @@ int cp_cmd_query(int argc, char **argv)
         {"to", required_argument, 0, 'T'}, {"labels", required_argument, 0, 'l'},
         {"top", required_argument, 0, 'n'}, {"collapsed", no_argument, 0, 'c'},
         {"format", required_argument, 0, 'F'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'}, 
+        {"help", no_argument, 0, 'h'},
         {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
@@ -565,7 +564,6 @@ static void diff_usage(FILE *f)
         "  --limit N                   rows to print (default 20)\n"
         "  --json                      print the API's JSON instead of a table\n"
         "  --token T|@FILE             read token for a relay with --auth (default: env CPROF_TOKEN)\n"
-
         "  --ca FILE                   PEM CA to verify an https:// relay (besides the system store)\n"
         "  --insecure                  do not verify an https:// relay's certificate (warns)\n");
 }
@@ -585,7 +583,7 @@ int cp_cmd_diff(int argc, char **argv)
         {"cmp-from", required_argument, 0, 4}, {"cmp-to", required_argument, 0, 5},
         {"cmp-labels", required_argument, 0, 6}, {"limit", required_argument, 0, 'n'},
         {"json", no_argument, 0, 'j'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'}, 
+        {"help", no_argument, 0, 'h'},
         {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
