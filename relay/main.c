@@ -163,8 +163,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
         st = cp__origin_check_wsi(wsi, why, sizeof why);
         return st ? refuse(wsi, st, why) : 0;
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return upgrade_check(wsi);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:   /* Host/Origin, then the live feed's token (api.c) */
+        return (st = upgrade_check(wsi)) ? st : cp__api_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
         return len ? 0 : 1;          /* len = OpenSSL's preverify_ok: keep its verdict */
     default:
