@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_http.h"
 #include "buf.h"
 #include "error.h"
 #include "stack_dict.h"
@@ -275,37 +276,11 @@ static double probe_sent_at;
 static double lat[4096], ack_lat[4096];
 static int n_lat, n_ack_lat;
 
+static bool g_tls;   /* --tls: the relay serves https/wss with a self-signed certificate */
+
 static int http_get(const char *path, cp_buf_t *body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)g_port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
-        close(fd);
-        return -1;
-    }
-    char req[2048];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    cp_buf_t raw = CP_BUF_INIT;
-    char tmp[65536];
-    ssize_t r;
-    while ((r = read(fd, tmp, sizeof tmp)) > 0)
-        cp_buf_append(&raw, tmp, (size_t)r);
-    close(fd);
-    cp_buf_append(&raw, "", 1);
-    int st = -1;
-    sscanf((char *)raw.data, "HTTP/1.1 %d", &st);
-    char *b = strstr((char *)raw.data, "\r\n\r\n");
-    if (b && body)
-        cp_buf_append(body, b + 4, strlen(b + 4));
-    cp_buf_fini(&raw);
-    return st;
+    return cp_bench_http_get(g_port, g_tls, path, body);
 }
 
 static void *probe_main(void *arg)
@@ -357,6 +332,8 @@ static void connect_agent(agent_t *a)
     ci.host = "127.0.0.1";
     ci.origin = "127.0.0.1";
     ci.protocol = "cprof.v1";
+    if (g_tls)
+        ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     ci.userdata = a;
     ci.pwsi = &a->wsi;
     a->state = 0;
@@ -693,9 +670,10 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: cprof-bench-relay --cprof PATH [--instances 100] [--hours 24] [--agents 10000]\n"
-            "                         [--live-seconds 40] [--keep DIR] [--sync full|normal]\n"
+            "                         [--live-seconds 40] [--keep DIR] [--sync full|normal] [--tls]\n"
             "       cprof-bench-relay --target PORT [--agents 100] [--step MS] [--seconds S]\n"
-            "                         (fleet mode: load on a running relay at 127.0.0.1:PORT)\n");
+            "                         (fleet mode: load on a running relay at 127.0.0.1:PORT)\n"
+            "  --tls   the relay serves https/wss (self-signed certificate made with openssl)\n");
 }
 
 int main(int argc, char **argv)
@@ -705,7 +683,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
                                          {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
                                          {"target", 1, 0, 't'}, {"step", 1, 0, 'p'}, {"seconds", 1, 0, 'S'},
-                                         {0, 0, 0, 0}};
+                                         {"tls", 0, 0, 'T'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -719,6 +697,7 @@ int main(int argc, char **argv)
         case 't': target = atoi(optarg); break;
         case 'p': step = atoi(optarg); break;
         case 'S': fleet_s = atoi(optarg); break;
+        case 'T': g_tls = true; break;
         default: usage(); return 2;
         }
     }
@@ -754,11 +733,29 @@ int main(int argc, char **argv)
     snprintf(logp, sizeof logp, "%s/relay.log", dir);
     g_port = free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
+    char cert[320], key[320];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    if (g_tls) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd,
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+                 " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+                 key, cert);
+        if (system(cmd)) {
+            fprintf(stderr, "bench: openssl could not make a certificate\n");
+            return 1;
+        }
+    }
     relay_pid = fork();
     if (relay_pid == 0) {
         freopen(logp, "w", stderr);
-        execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
-              "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
+        if (g_tls)
+            execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
+                  "--ui", "/nonexistent", "--sync", sync, "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+        else
+            execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
+                  "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
@@ -766,13 +763,16 @@ int main(int argc, char **argv)
             break;
         usleep(100000);
     }
-    printf("relay pid %d on %s, data %s, --sync %s\n", relay_pid, listen, data, sync);
+    printf("relay pid %d on %s, data %s, --sync %s, %s\n", relay_pid, listen, data, sync,
+           g_tls ? "TLS (https/wss, ECDSA P-256 self-signed)" : "plain TCP");
 
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protos;
+    if (g_tls)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.fd_limit_per_thread = (unsigned)(N + H + 64);
     ctx = lws_create_context(&info);
     if (!ctx)
