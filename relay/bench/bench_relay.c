@@ -330,7 +330,7 @@ static void connect_agent(agent_t *a)
     ci.port = g_port;
     ci.path = "/ingest";
     ci.host = "127.0.0.1";
-    ci.origin = "127.0.0.1";
+    /* no Origin: agents are not browsers (the relay refuses foreign origins) */
     ci.protocol = "cprof.v1";
     if (g_tls)
         ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
