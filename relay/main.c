@@ -127,11 +127,28 @@ static void done_drain(void)
 
 /* The checks every request goes through before a module sees it (see the
  * file header). Returns 0, or non-zero after answering. */
+/* At most one line a second: a hostile page must not flood the log. */
+static void log_refusal(int status, const char *why)
+{
+    static int64_t last_ms;
+    static unsigned quiet;
+    int64_t now = cp__now_ms();
+    if (now - last_ms < 1000) {
+        quiet++;
+        return;
+    }
+    if (quiet)
+        cp__log("refused %d %s (and %u more in the last second)", status, why, quiet);
+    else
+        cp__log("refused %d %s", status, why);
+    last_ms = now;
+    quiet = 0;
+}
+
 static int refuse(struct lws *wsi, int status, const char *why)
 {
     char html[600];
-    cp__log("refused %s: %d %s", lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "request" : "upgrade",
-            status, why);
+    log_refusal(status, why);
     lws_snprintf(html, sizeof html, "%s", why);   /* lws wraps it in a small page */
     lws_return_http_status(wsi, (unsigned)status, html);
     return 1;
@@ -178,7 +195,7 @@ static int ws_filter(struct lws *wsi, bool ingest)
 {
     char why[400];
     if (cp__origin_check_wsi(wsi, why, sizeof why) || (ingest && !cp__tls_client_cert_ok(wsi))) {
-        cp__log("refused websocket: %s", ingest && !cp__tls_client_cert_ok(wsi) ? "no client certificate" : why);
+        log_refusal(403, ingest && !cp__tls_client_cert_ok(wsi) ? "websocket: no client certificate" : why);
         return -1;
     }
     return 0;

@@ -133,7 +133,8 @@ int cp__origin_check_origin(const char *origin, const char *host, bool tls, char
         return 0;
     char hh[256];
     int hport;
-    if (host && split_hostport(host, hh, sizeof hh, tls ? 443 : 80, &hport) && !strcasecmp(hh, oh) &&
+    if (host && !strcasecmp(scheme, tls ? "https" : "http") &&
+        split_hostport(host, hh, sizeof hh, tls ? 443 : 80, &hport) && !strcasecmp(hh, oh) &&
         hport == oport && host_name_ok(hh))
         return 0;
     snprintf(why, n, "cross-origin request from '%.100s' refused (only this relay's own origin%s may "

@@ -16,9 +16,10 @@
  *          421 with a body naming the fix.
  *  Origin - accepted when absent (agents, cprof query, curl) or not of the
  *          scheme://host form browsers send (older agents sent "host:port");
- *          otherwise it must be this very origin: its host:port equals the
- *          request's Host (same origin, default ports filled in from the
- *          scheme), or equals --public-url's origin. "null" and anything else
+ *          otherwise it must be this very origin: its scheme is the one the
+ *          request came in with (https under TLS, else http) and its
+ *          host:port equals the request's Host (default ports filled in from
+ *          the scheme), or it equals --public-url's origin. "null" and anything else
  *          is 403.
  * Thread: service (cp__origin_init at start-up, main). */
 #ifndef CP_RELAY_ORIGIN_H
