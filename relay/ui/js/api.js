@@ -1,6 +1,48 @@
 // api.js - the relay's HTTP API (docs/api.md) and live websocket, as used by
 // the UI. Every request goes to the page's own origin (the relay serves both
 // the UI and the API; the CSP allows only 'self').
+//
+// Tokens (docs/security.md): a relay with --auth answers 401 without a read
+// token. The UI then asks for one once, keeps it for this tab only
+// (sessionStorage) and sends it as "Authorization: Bearer" on every fetch;
+// the live websocket, which browsers cannot give headers, offers it as a
+// subprotocol entry "bearer.TOKEN" next to "cprof.live". The token never
+// goes into a URL, so it stays out of history, logs and Referer.
+
+const TOKEN_KEY = 'cprof.token';
+let asking = null;   // one prompt at a time, shared by concurrent requests
+
+function token() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+}
+
+// Asks the user for a token (after a 401); resolves true if one was given.
+function askToken(why) {
+  if (!asking) {
+    asking = new Promise(resolve => {
+      const t = window.prompt(why + '\nPaste a read token (cprof token new --role read). ' +
+                              'It is kept for this browser tab only.');
+      const v = (t || '').trim();
+      try {
+        if (v) sessionStorage.setItem(TOKEN_KEY, v); else sessionStorage.removeItem(TOKEN_KEY);
+      } catch (e) { /* private mode: the token lives until the page reloads */ }
+      resolve(!!v);
+    }).finally(() => { setTimeout(() => { asking = null; }, 0); });
+  }
+  return asking;
+}
+
+// fetch with the tab's token; on 401 asks once for a (new) token and retries.
+async function authFetch(url, opts = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const t = token();
+    const headers = { ...(opts.headers || {}) };
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const r = await fetch(url, { ...opts, headers });
+    if (r.status !== 401 || attempt > 0) return r;
+    if (!await askToken(t ? 'The relay did not accept the token.' : 'This relay needs a token.')) return r;
+  }
+}
 
 export class ApiError extends Error {
   constructor(status, msg) { super(msg); this.status = status; }
@@ -21,7 +63,7 @@ export function apiUrl(path, params = {}) {
 export async function get(path, params = {}, signal) {
   let r;
   try {
-    r = await fetch(apiUrl(path, params), { signal, headers: { Accept: 'application/json' } });
+    r = await authFetch(apiUrl(path, params), { signal, headers: { Accept: 'application/json' } });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'relay unreachable (' + e.message + ')');
@@ -32,6 +74,25 @@ export async function get(path, params = {}, signal) {
   if (!r.ok) throw new ApiError(r.status, (body && body.error) || `HTTP ${r.status} ${r.statusText}`);
   if (body == null) throw new ApiError(r.status, 'the relay sent no JSON');
   return body;
+}
+
+// Downloads an export (pprof, collapsed, speedscope) with the tab's token:
+// a plain link could not send the Authorization header.
+export async function download(path, params, filename) {
+  const r = await authFetch(apiUrl(path, params));
+  if (!r.ok) {
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new ApiError(r.status, msg);
+  }
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // Live updates: one websocket (subprotocol cprof.live) that reconnects with
@@ -67,7 +128,8 @@ export class Live {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.onState('connecting');
     let ws;
-    try { ws = new WebSocket(`${proto}//${location.host}/api/v1/live`, 'cprof.live'); }
+    const t = token();
+    try { ws = new WebSocket(`${proto}//${location.host}/api/v1/live`, t ? ['cprof.live', 'bearer.' + t] : 'cprof.live'); }
     catch (e) { this._retry(); return; }
     this.ws = ws;
     ws.onopen = () => { this.backoff = 1000; this.onState('live'); this._send(); };

@@ -13,7 +13,7 @@
 // 2 s) and re-apply the zoom by its frame-name path, so the user keeps the
 // place they zoomed into. Main thread only.
 
-import { get, apiUrl, Live, ApiError } from './api.js';
+import { get, apiUrl, download, Live, ApiError } from './api.js';
 import { Profile, KIND_NAMES } from './profile.js';
 import { FlameGraph, kindColour, diffColour } from './flame.js';
 import { FunctionsTable } from './table.js';
@@ -349,9 +349,13 @@ class AppView {
         el('button.btn', { type: 'button', text: 'Reset zoom', id: 'reset-zoom', disabled: !s.zoom, onclick: () => setState({ zoom: null }) }),
         el('span.spacer'),
         el('span.muted', { text: 'Export:' }),
-        el('a.btn.small', { href: exp('pprof'), download: `${p.app}-${p.type}.pb.gz`, text: 'pprof' }),
-        el('a.btn.small', { href: exp('collapsed'), download: `${p.app}-${p.type}.collapsed.txt`, text: 'collapsed' }),
-        el('a.btn.small', { href: exp('speedscope'), download: `${p.app}-${p.type}.speedscope.json`, text: 'speedscope' })));
+        [['pprof', '.pb.gz'], ['collapsed', '.collapsed.txt'], ['speedscope', '.speedscope.json']].map(([fmt, ext]) =>
+          el('a.btn.small', { href: exp(fmt), download: `${p.app}-${p.type}${ext}`, text: fmt,
+            onclick: ev => {   // fetched with the tab's token, then saved
+              ev.preventDefault();
+              download('profile', { ...p, format: fmt }, `${p.app}-${p.type}${ext}`)
+                .catch(e => toast('Export failed: ' + e.message, 5000));
+            } }))));
     if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
     this.showSearchInfo(this.fg && this.fg.searchInfo);
   }
