@@ -12,9 +12,12 @@
  * job at once, processes them in ONE transaction (decode, dictionary apply,
  * store), commits, and only then posts the answers: an ack is never sent for
  * a batch that is not durable (group commit: one fsync for many batches).
- * If the commit fails nothing is acked and the affected agents are closed;
- * they reconnect and resend. Every message must be answered in order per
- * connection; the single worker keeps the order.
+ * If the transaction fails (disk full, read-only data dir) nothing of the
+ * group is acked: every message of it is answered with CP_ERATE (retry
+ * after a delay that grows with consecutive failures, then resend), close
+ * jobs are still applied, and connections outside the group are untouched
+ * (group_failed). Every message must be answered in order per connection;
+ * the single worker keeps the order.
  *
  * Authentication happens on the service thread, before anything reaches the
  * store worker: the first message of a connection is peeked there. Only a
@@ -57,8 +60,10 @@
 
 /* ---------------- shared between threads ---------------- */
 
+enum { JOB_MESSAGE = 1, JOB_CLOSE = 2 };
+
 typedef struct ijob {
-    int          kind;          /* 1 = message, 2 = close */
+    int          kind;          /* JOB_MESSAGE, JOB_CLOSE */
     int64_t      t_recv_us;     /* when the service thread had the whole message */
     uint64_t     conn_id;
     char         tenant[CP_TENANT_MAX];   /* of the connection's principal */
@@ -104,6 +109,8 @@ static double lat_pct(double q)
     }
     return 0;
 }
+
+static uint64_t store_failures;   /* consecutive failed transactions (store worker) */
 
 static void job_push(ijob_t *j)
 {
@@ -393,6 +400,104 @@ static int process_msg(ijob_t *j, int64_t now)
     return 0;
 }
 
+/* Forgets a closed connection (its instance is marked disconnected at the
+ * next successful commit, even if this transaction fails). */
+static void job_close(ijob_t *j, int64_t now)
+{
+    wconn_t *c = wconn_get(j->conn_id, false);
+    if (c) {
+        if (c->sc && cp__relay.stats.agents_now)
+            cp__relay.stats.agents_now--;
+        wconn_drop(c, now);
+    }
+}
+
+/* Error to the agent, then close, asking it to come back after retry_ms
+ * and resend what was not acked (CP_ERATE: the agent keeps its unacked
+ * batches, waits retry_ms plus jitter, reconnects). Not logged per
+ * connection: the caller logs once per failed group. */
+static void reply_retry(wconn_t *c, cp_done_t *d, uint32_t retry_ms, const char *reason)
+{
+    free(d->data);
+    d->data = NULL;
+    d->len = 0;
+    snprintf(d->reason, sizeof d->reason, "%s", reason);
+    cp_msg_t m = {0};
+    m.kind = CP_MSG_ERROR;
+    m.u.error.code = CP_ERATE;
+    m.u.error.message = d->reason;
+    m.u.error.fatal = true;
+    m.u.error.retry_after_ms = retry_ms;
+    reply_msg(d, &m);
+    d->close = true;
+    if (c)
+        c->dead = true;
+}
+
+/* The group's transaction failed (disk full, read-only data dir, I/O
+ * error) and was rolled back: nothing of it is durable, so nothing is
+ * acked. Every job still gets its answer - the connections that had a
+ * message in the group are told to retry later and resend (the store broke
+ * their dictionary maps), the jobs after the failing one (`rest`, NULL if
+ * all ran) are answered the same way, close jobs are still applied - so no
+ * hello waits forever for its welcome, no paused agent stays paused and no
+ * instance stays "connected". Other connections are not touched. The
+ * retry delay grows with consecutive failures (1 s .. 5 s, the agent adds
+ * 0-50% jitter), so a fleet comes back spread out, not as a storm. */
+static void group_failed(ijob_t *jobs, ijob_t *rest, int rc, int64_t now)
+{
+    store_failures++;
+    cp__relay.stats.store_failures++;
+    uint32_t retry_ms = store_failures >= 5 ? 5000 : 1000u * store_failures;
+    size_t conns = 0, refused = 0;
+    for (cp_done_t *d = out_head; d; d = d->next) {
+        if (d->kind != CP_DONE_INGEST)
+            continue;
+        if (d->close)
+            continue;   /* a protocol error answered in the group stays */
+        wconn_t *c = wconn_get(d->conn_id, false);
+        if (!c || c->dead) {   /* an earlier answer closed it: no ack, nothing */
+            free(d->data);
+            d->data = NULL;
+            continue;
+        }
+        conns++;
+        refused++;
+        reply_retry(c, d, retry_ms, "relay storage failed; retry later and resend");
+    }
+    for (ijob_t *j = rest; j; j = j->next) {
+        if (j->kind != JOB_MESSAGE) {
+            job_close(j, now);
+            continue;
+        }
+        wconn_t *c = wconn_get(j->conn_id, true);   /* a hello in the tail has none yet */
+        cp_done_t *d = reply_new(j->conn_id);
+        if (c->dead)
+            continue;   /* already answered with a close */
+        conns++;
+        refused++;
+        reply_retry(c, d, retry_ms, "relay storage failed; retry later and resend");
+    }
+    cp__relay.stats.store_refused += refused;
+    /* live events of the failed group were never stored */
+    cp_done_t **pp = &out_head;
+    out_tail = NULL;
+    while (*pp) {
+        if ((*pp)->kind == CP_DONE_LIVE) {
+            cp_done_t *x = *pp;
+            *pp = x->next;
+            free(x->data); free(x->app); free(x->type); free(x->labels); free(x);
+        } else {
+            out_tail = *pp;
+            pp = &(*pp)->next;
+        }
+    }
+    cp__log("store: transaction failed (%s), %llu in a row: %zu messages not stored, %zu connections"
+            " told to resend in %u ms; other connections unaffected", cp_strerror(rc),
+            (unsigned long long)store_failures, refused, conns, retry_ms);
+    (void)jobs;
+}
+
 static void *store_main(void *arg)
 {
     int64_t next_maint = cp__now_ms() + 2000;
@@ -440,17 +545,12 @@ static void *store_main(void *arg)
             continue;
         }
         int rc = cp_store_begin(W.store);
-        for (ijob_t *j = jobs; j && rc == 0; j = j->next) {
-            if (j->kind == 1) {
+        ijob_t *j = jobs;
+        for (; j && rc == 0; j = j->next) {
+            if (j->kind == JOB_MESSAGE)
                 rc = process_msg(j, now);
-            } else {
-                wconn_t *c = wconn_get(j->conn_id, false);
-                if (c) {
-                    if (c->sc && cp__relay.stats.agents_now)
-                        cp__relay.stats.agents_now--;
-                    wconn_drop(c, now);
-                }
-            }
+            else
+                job_close(j, now);
         }
         if (rc == 0)
             rc = cp_store_commit(W.store);
@@ -458,35 +558,13 @@ static void *store_main(void *arg)
             cp_store_rollback(W.store);
         if (rc == 0) {
             cp__relay.stats.commits++;
+            store_failures = 0;
             int64_t t_done = mono_us();
-            for (ijob_t *j = jobs; j; j = j->next)
-                if (j->kind == 1)
-                    lat_add(t_done - j->t_recv_us);
+            for (ijob_t *k = jobs; k; k = k->next)
+                if (k->kind == JOB_MESSAGE)
+                    lat_add(t_done - k->t_recv_us);
         } else {
-            /* nothing of this group is durable: no acks; close every agent in it */
-            cp__log("store: transaction failed (%s); closing the %zu connections of this group",
-                    cp_strerror(rc), n);
-            for (cp_done_t *d = out_head; d; d = d->next) {
-                if (d->kind != CP_DONE_INGEST)
-                    continue;
-                free(d->data);
-                d->data = NULL;
-                wconn_t *c = wconn_get(d->conn_id, false);
-                reply_error(c, d, CP_EDB, "relay storage failed; reconnect and resend");
-            }
-            /* live events of the failed group were never stored */
-            cp_done_t **pp = &out_head;
-            out_tail = NULL;
-            while (*pp) {
-                if ((*pp)->kind == CP_DONE_LIVE) {
-                    cp_done_t *x = *pp;
-                    *pp = x->next;
-                    free(x->data); free(x->app); free(x->type); free(x->labels); free(x);
-                } else {
-                    out_tail = *pp;
-                    pp = &(*pp)->next;
-                }
-            }
+            group_failed(jobs, rc == CP_EDB ? j : NULL, rc, now);
         }
         while (jobs) {
             ijob_t *nx = jobs->next;

@@ -97,7 +97,9 @@ void cp__done_post_list(cp_done_t *head);
     X(query_rejected_full, 0, "HTTP requests answered 503: query queue full")              \
     X(query_timeouts, 0, "queries answered 503: over --query-timeout")                     \
     X(query_bad_range, 0, "queries answered 400: time out of range / over retention")      \
-    X(query_cancelled, 0, "queries dropped or abandoned: the client left")
+    X(query_cancelled, 0, "queries dropped or abandoned: the client left")                 \
+    X(store_failures, 0, "store transactions that failed and were rolled back (disk full, read-only)") \
+    X(store_refused, 0, "agent messages not stored because their transaction failed (CP_ERATE, resent)")
 
 typedef struct cp_relay_stats {
 #define CP__STAT_FIELD(name, gauge, help) uint64_t name;

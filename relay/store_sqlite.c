@@ -256,39 +256,214 @@ void cp_store_close(cp_store_t *s)
     for (size_t i = 0; i < s->n_per_type; i++)
         free(s->per_type[i].v);
     free(s->per_type);
-    cp__hmap_free(&s->inst_conns);
+    for (size_t i = 0; i < s->n_insts; i++)
+        free(s->insts[i]);
+    free(s->insts);
+    cp__hmap_free(&s->inst_idx);
+    free(s->disc);
+    free(s->j.apps);
+    free(s->j.insts);
+    free(s->j.conns);
     cp_buf_fini(&s->tmp);
     cp_buf_fini(&s->tmp2);
     free(s->dir);
     free(s);
 }
 
+/* ---- transactions and their journal ---- */
+
 int cp_store_begin(cp_store_t *s)
 {
+    s->tx_gen++;
+    s->j.n_apps = s->j.n_insts = s->j.n_conns = 0;
+    s->j.n_types = s->n_types;
     int rc = cp__sqlite_exec(s->db, "BEGIN IMMEDIATE");
     s->in_tx = rc == 0;
     return rc;
 }
-int cp_store_commit(cp_store_t *s)
+
+void cp__sqlite_touch_app(cp_store_t *s, cp__sqlite_app_t *a)
 {
-    int rc = cp__sqlite_exec(s->db, "COMMIT");
-    if (rc)
-        cp_store_rollback(s);
-    s->in_tx = false;
+    if (a->tx_gen == s->tx_gen)
+        return;
+    a->tx_gen = s->tx_gen;
+    cp__sqlite_journal_t *j = &s->j;
+    if (j->n_apps == j->cap_apps) {
+        j->cap_apps = j->cap_apps ? j->cap_apps * 2 : 16;
+        j->apps = cp__xrealloc(j->apps, j->cap_apps * sizeof *j->apps);
+    }
+    j->apps[j->n_apps].app = a;
+    j->apps[j->n_apps].strs = a->dict ? cp_stack_dict_strings(a->dict) : 0;
+    j->apps[j->n_apps].frames = a->dict ? cp_stack_dict_frames(a->dict) : 0;
+    j->apps[j->n_apps].stacks = a->dict ? cp_stack_dict_stacks(a->dict) : 0;
+    j->apps[j->n_apps].mdone = a->mdone;
+    j->apps[j->n_apps].hdone = a->hdone;
+    j->apps[j->n_apps].created = false;
+    j->n_apps++;
+}
+
+void cp__sqlite_touch_inst(cp_store_t *s, cp__sqlite_inst_t *i)
+{
+    if (i->tx_gen == s->tx_gen)
+        return;
+    i->tx_gen = s->tx_gen;
+    cp__sqlite_journal_t *j = &s->j;
+    if (j->n_insts == j->cap_insts) {
+        j->cap_insts = j->cap_insts ? j->cap_insts * 2 : 16;
+        j->insts = cp__xrealloc(j->insts, j->cap_insts * sizeof *j->insts);
+    }
+    j->insts[j->n_insts].id = i->id;
+    j->insts[j->n_insts].last_seq = i->last_seq;
+    j->n_insts++;
+}
+
+void cp__sqlite_touch_conn(cp_store_t *s, cp_store_conn_t *c)
+{
+    if (c->tx_gen == s->tx_gen)
+        return;
+    c->tx_gen = s->tx_gen;
+    cp__sqlite_journal_t *j = &s->j;
+    if (j->n_conns == j->cap_conns) {
+        j->cap_conns = j->cap_conns ? j->cap_conns * 2 : 16;
+        j->conns = cp__xrealloc(j->conns, j->cap_conns * sizeof *j->conns);
+    }
+    j->conns[j->n_conns++] = c;
+}
+
+/* ---- live instances ---- */
+
+cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, uint64_t last_seq)
+{
+    uint32_t *slot = cp__hmap_slot(&s->inst_idx, (uint64_t)id, create);
+    if (slot && *slot)
+        return s->insts[*slot - 1];
+    if (!create)
+        return NULL;
+    size_t k;
+    for (k = 0; k < s->n_insts && s->insts[k]; k++)
+        ;
+    if (k == s->n_insts) {
+        s->insts = cp__xrealloc(s->insts, (s->n_insts + 1) * sizeof *s->insts);
+        s->n_insts++;
+    }
+    cp__sqlite_inst_t *i = cp__xcalloc(1, sizeof *i);
+    i->id = id;
+    i->last_seq = last_seq;
+    s->insts[k] = i;
+    *slot = (uint32_t)k + 1;
+    return i;
+}
+
+/* Drops one live connection of i; frees i with its last. */
+void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i)
+{
+    if (i->conns)
+        i->conns--;
+    if (i->conns)
+        return;
+    uint32_t *slot = cp__hmap_slot(&s->inst_idx, (uint64_t)i->id, 0);
+    if (slot && *slot)
+        s->insts[*slot - 1] = NULL;
+    cp__hmap_del(&s->inst_idx, (uint64_t)i->id);
+    free(i);
+}
+
+void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms)
+{
+    for (size_t k = 0; k < s->n_disc; k++)
+        if (s->disc[k].id == id) {
+            if (ms > s->disc[k].ms)
+                s->disc[k].ms = ms;
+            return;
+        }
+    if (s->n_disc == s->cap_disc) {
+        s->cap_disc = s->cap_disc ? s->cap_disc * 2 : 16;
+        s->disc = cp__xrealloc(s->disc, s->cap_disc * sizeof *s->disc);
+    }
+    s->disc[s->n_disc].id = id;
+    s->disc[s->n_disc].ms = ms;
+    s->n_disc++;
+}
+
+/* Writes the pending disconnects of instances that still have no live
+ * connection (one that reconnected meanwhile stays connected). */
+static int flush_disconnects(cp_store_t *s)
+{
+    if (!s->n_disc)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "UPDATE instances SET connected=0, last_seen=max(last_seen,?) WHERE id=?",
+                           -1, &st, NULL))
+        return CP_EDB;
+    int rc = 0;
+    for (size_t k = 0; k < s->n_disc && !rc; k++) {
+        if (cp__sqlite_inst_get(s, s->disc[k].id, false, 0))
+            continue;
+        sqlite3_bind_int64(st, 1, s->disc[k].ms);
+        sqlite3_bind_int64(st, 2, s->disc[k].id);
+        rc = cp__sqlite_step_done(st);
+    }
+    sqlite3_finalize(st);
     return rc;
 }
+
+int cp_store_commit(cp_store_t *s)
+{
+    int rc = flush_disconnects(s);
+    if (!rc)
+        rc = cp__sqlite_exec(s->db, "COMMIT");
+    if (rc) {
+        cp_store_rollback(s);
+        return rc;
+    }
+    s->in_tx = false;
+    s->n_disc = 0;
+    s->j.n_apps = s->j.n_insts = s->j.n_conns = 0;
+    return 0;
+}
+
 void cp_store_rollback(cp_store_t *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_tx = false;
-    /* In-memory dictionaries may hold ids that were never stored: drop all
-     * of them; each app reloads from the database on next use. */
-    while (s->apps) {
-        cp__sqlite_app_t *n = s->apps->next;
-        s->apps->id = -1;   /* conns still pointing here see a stale app */
-        cp_stack_dict_clear(s->apps->dict);
-        s->apps = n;        /* leaked deliberately if conns reference it; see conn_check */
+    cp__sqlite_journal_t *j = &s->j;
+    for (size_t k = 0; k < j->n_apps; k++) {
+        cp__sqlite_app_t *a = j->apps[k].app;
+        a->mdone = j->apps[k].mdone;
+        a->hdone = j->apps[k].hdone;
+        if (j->apps[k].created)
+            a->id = -1;    /* its row is gone; recreated by name on next use */
+        if (j->apps[k].created || !a->dict || cp_stack_dict_strings(a->dict) != j->apps[k].strs ||
+            cp_stack_dict_frames(a->dict) != j->apps[k].frames ||
+            cp_stack_dict_stacks(a->dict) != j->apps[k].stacks) {
+            /* ids interned in the transaction were never stored: reload
+             * (lazily, cp__sqlite_app_ready), keeping the struct that
+             * connections point to */
+            cp_stack_dict_destroy(a->dict);
+            a->dict = NULL;
+        }
+        a->tx_gen = 0;
     }
+    /* instances: the stored seq is what the database says now (an instance
+     * first seen in the transaction may have read uncommitted seqs) */
+    for (size_t k = 0; k < j->n_insts; k++) {
+        cp__sqlite_inst_t *i = cp__sqlite_inst_get(s, j->insts[k].id, false, 0);
+        if (i) {
+            i->last_seq = (uint64_t)cp__sqlite_i64(s->db, "SELECT last_seq FROM instances WHERE id=? AND ?=?",
+                                                   i->id, 0, (int64_t)j->insts[k].last_seq);
+            i->tx_gen = 0;
+        }
+    }
+    /* connections that opened or wrote in it: their id maps may name
+     * rolled-back ids, and their hello may not be stored */
+    for (size_t k = 0; k < j->n_conns; k++) {
+        j->conns[k]->broken = true;
+        j->conns[k]->tx_gen = 0;
+    }
+    for (size_t k = j->n_types; k < s->n_types; k++)
+        free(s->types[k].name);
+    s->n_types = j->n_types;
+    j->n_apps = j->n_insts = j->n_conns = 0;
 }
 
 int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t dflt)
@@ -359,8 +534,6 @@ static int wapp_load(cp_store_t *s, cp__sqlite_app_t *a)
         }
     }
     free(fr.v);
-    a->mdone = cp__sqlite_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?", a->id, CP_STORE_MIN_MS, 0);
-    a->hdone = cp__sqlite_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?", a->id, CP_STORE_HOUR_MS, 0);
     rc = 0;
     goto out;
 corrupt:
@@ -371,34 +544,74 @@ out:
     return rc;
 }
 
-int cp__sqlite_get_app(cp_store_t *s, const char *name, cp__sqlite_app_t **out)
+/* The app's row id (inserting the row if missing); *created when inserted. */
+static int64_t app_row(cp_store_t *s, const char *name, bool *created)
 {
-    for (cp__sqlite_app_t *a = s->apps; a; a = a->next)
-        if (!strcmp(a->name, name)) {
-            *out = a;
-            return 0;
-        }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO apps(name) VALUES(?) ON CONFLICT(name) DO UPDATE"
-                                  " SET name=excluded.name RETURNING id", -1, &st, NULL))
-        return CP_EDB;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    *created = false;
     int64_t id = -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT id FROM apps WHERE name=?", -1, &st, NULL))
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    if (id < 0)
-        return CP_EDB;
-    cp__sqlite_app_t *a = cp__xcalloc(1, sizeof *a);
-    a->id = id;
-    a->name = cp__xstrdup(name);
+    if (id >= 0)
+        return id;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO apps(name) VALUES(?) RETURNING id", -1, &st, NULL))
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    *created = id >= 0;
+    return id;
+}
+
+int cp__sqlite_app_ready(cp_store_t *s, cp__sqlite_app_t *a, bool dict)
+{
+    if (a->id < 0) {
+        bool created;
+        int64_t id = app_row(s, a->name, &created);
+        if (id < 0)
+            return CP_EDB;
+        cp__sqlite_touch_app(s, a);
+        if (created)
+            s->j.apps[s->j.n_apps - 1].created = true;
+        a->id = id;
+        a->mdone = cp__sqlite_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?", id,
+                                  CP_STORE_MIN_MS, 0);
+        a->hdone = cp__sqlite_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?", id,
+                                  CP_STORE_HOUR_MS, 0);
+        cp_stack_dict_destroy(a->dict);
+        a->dict = NULL;
+    }
+    if (a->dict || !dict)
+        return 0;
     int rc = wapp_load(s, a);
     if (rc) {
-        wapp_free(a);
-        return rc;
+        cp_stack_dict_destroy(a->dict);
+        a->dict = NULL;
     }
-    a->next = s->apps;
-    s->apps = a;
+    return rc;
+}
+
+int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_app_t **out)
+{
+    cp__sqlite_app_t *a;
+    for (a = s->apps; a; a = a->next)
+        if (!strcmp(a->name, name))
+            break;
+    if (!a) {
+        a = cp__xcalloc(1, sizeof *a);
+        a->id = -1;
+        a->name = cp__xstrdup(name);
+        a->next = s->apps;
+        s->apps = a;
+    }
+    int rc = cp__sqlite_app_ready(s, a, dict);
+    if (rc)
+        return rc;
     *out = a;
     return 0;
 }

@@ -21,7 +21,7 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
                        cp_store_conn_t **out, uint64_t *last_seq)
 {
     cp__sqlite_app_t *a;
-    int rc = cp__sqlite_get_app(s, h->app, &a);
+    int rc = cp__sqlite_get_app(s, h->app, true, &a);
     if (rc)
         return rc;
     cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
@@ -76,10 +76,14 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
     c->lset_id = lset;
     c->iid = cp__xstrdup(h->instance);
     c->canon = cp__xstrdup((const char *)canon.data);
-    c->last_seq = seq;
-    (*cp__hmap_slot(&s->inst_conns, (uint64_t)inst, 1))++;
+    /* an instance with live connections keeps its in-memory seq (the same
+     * as the database's within this transaction) */
+    c->inst = cp__sqlite_inst_get(s, inst, true, seq);
+    c->inst->conns++;
+    cp__sqlite_touch_inst(s, c->inst);
+    cp__sqlite_touch_conn(s, c);
     *out = c;
-    *last_seq = seq;
+    *last_seq = c->inst->last_seq;
     rc = 0;
 out:
     cp_buf_fini(&canon);
@@ -87,25 +91,20 @@ out:
     return rc;
 }
 
-uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c) { return c->last_seq; }
+uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c) { return c->inst->last_seq; }
 
 void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms)
 {
     if (!c)
         return;
-    uint32_t *n = cp__hmap_slot(&s->inst_conns, (uint64_t)c->inst_id, 0);
-    if (n && *n)
-        (*n)--;
-    if (!n || !*n) {
-        sqlite3_stmt *st = NULL;
-        if (!sqlite3_prepare_v2(s->db, "UPDATE instances SET connected=0, last_seen=max(last_seen,?)"
-                                       " WHERE id=?", -1, &st, NULL)) {
-            sqlite3_bind_int64(st, 1, now_ms);
-            sqlite3_bind_int64(st, 2, c->inst_id);
-            sqlite3_step(st);
-        }
-        sqlite3_finalize(st);
-    }
+    if (c->tx_gen == s->tx_gen)   /* leave the journal of the open transaction */
+        for (size_t k = 0; k < s->j.n_conns; k++)
+            if (s->j.conns[k] == c)
+                s->j.conns[k] = s->j.conns[--s->j.n_conns];
+    bool last = c->inst->conns <= 1;
+    cp__sqlite_inst_release(s, c->inst);
+    if (last)   /* written at the next successful commit */
+        cp__sqlite_disconnect_later(s, c->inst_id, now_ms);
     free(c->str_map.v);
     free(c->frame_map.v);
     free(c->stack_map.v);
@@ -228,14 +227,19 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud)
 {
-    if (c->app->id < 0)
-        return CP_ESTATE;   /* app dropped by a rollback: the connection must reconnect */
-    int rc = intern_delta(s, c, b);
+    if (c->broken)
+        return CP_ESTATE;   /* sent into a rolled-back transaction: must reconnect */
+    cp__sqlite_app_t *a = c->app;
+    int rc = cp__sqlite_app_ready(s, a, true);
     if (rc)
         return rc;
-    if (b->seq <= c->last_seq)
-        return 1;
-    cp__sqlite_app_t *a = c->app;
+    cp__sqlite_touch_conn(s, c);
+    cp__sqlite_touch_app(s, a);
+    cp__sqlite_touch_inst(s, c->inst);
+    if ((rc = intern_delta(s, c, b)))
+        return rc;
+    if (b->seq <= c->inst->last_seq)
+        return 1;   /* stored already, by this or another connection of the instance */
 
     if (s->n_per_type < b->n_types) {
         s->per_type = cp__xrealloc(s->per_type, b->n_types * sizeof *s->per_type);
@@ -310,6 +314,6 @@ int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
     sqlite3_bind_int64(s->upd_inst, 4, c->inst_id);
     if (cp__sqlite_step_done(s->upd_inst))
         return CP_EDB;
-    c->last_seq = b->seq;
+    c->inst->last_seq = b->seq;
     return 0;
 }

@@ -25,8 +25,17 @@
  *
  * Invariant: the in-memory app dictionary of the writer (cp_stack_dict_t)
  * equals the strings/frames/stacks tables of that app (same dense ids),
- * because every new id is inserted in the same transaction that creates it;
- * on rollback the app's dictionary is dropped and reloaded. */
+ * because every new id is inserted in the same transaction that creates it.
+ *
+ * Rollback (a failed transaction: disk full, read-only dir, I/O error)
+ * restores exactly what the transaction touched, from a journal kept while
+ * it ran: the dictionaries that grew are reloaded (lazily, on next use),
+ * watermarks and instance seqs get their old values, apps and types created
+ * in it are forgotten, and the connections that sent into it are broken
+ * (their id maps may name rolled-back ids: CP_ESTATE until they reconnect).
+ * Every other connection and app goes on untouched. Disconnects are
+ * written at the next successful commit (pending until then), so a failed
+ * transaction cannot leave an instance "connected". */
 #ifndef CP_RELAY_STORE_SQLITE_INT_H
 #define CP_RELAY_STORE_SQLITE_INT_H
 
@@ -57,12 +66,35 @@ int cp__sqlite_open(const char *dir, bool writer, sqlite3 **out /* OUT */);
 /* ---- the writer (store worker thread only) ---- */
 
 typedef struct cp__sqlite_app {
-    int64_t          id;
+    int64_t          id;               /* -1: not in the database (rolled back) */
     char            *name;
-    cp_stack_dict_t *dict;
+    cp_stack_dict_t *dict;             /* NULL: reload from the database before use */
     int64_t          mdone, hdone;     /* aggregation watermarks */
+    uint64_t         tx_gen;           /* == store's tx_gen: journaled in this transaction */
     struct cp__sqlite_app *next;
 } cp__sqlite_app_t;
+
+/* An instance with live connections: duplicates are judged against its
+ * last_seq, whichever connection sent them. Freed when its last connection
+ * closes (the database holds last_seq). */
+typedef struct cp__sqlite_inst {
+    int64_t  id;
+    uint32_t conns;        /* live connections: memory truth, not transactional */
+    uint64_t last_seq;     /* highest stored seq, as of the open transaction */
+    uint64_t tx_gen;       /* == store's tx_gen: journaled in this transaction */
+} cp__sqlite_inst_t;
+
+/* What a transaction changed in memory, undone by cp_store_rollback. */
+typedef struct cp__sqlite_journal {
+    struct { cp__sqlite_app_t *app; uint32_t strs, frames, stacks; int64_t mdone, hdone; bool created; }
+                     *apps;
+    size_t            n_apps, cap_apps;
+    struct { int64_t id; uint64_t last_seq; } *insts;
+    size_t            n_insts, cap_insts;
+    cp_store_conn_t **conns;           /* connections opened or written in it */
+    size_t            n_conns, cap_conns;
+    size_t            n_types;         /* types cached before it began */
+} cp__sqlite_journal_t;
 
 typedef struct cp__sqlite_type { int64_t id; char *name; } cp__sqlite_type_t;
 
@@ -81,7 +113,13 @@ struct cp_store {
     cp__sqlite_app_t *apps;
     cp__sqlite_type_t *types;
     size_t            n_types;
-    cp__hmap_t        inst_conns;     /* instance row id -> live connections */
+    cp__hmap_t        inst_idx;       /* instance row id -> insts slot + 1 */
+    cp__sqlite_inst_t **insts;        /* slots; NULL = free */
+    size_t            n_insts;
+    struct { int64_t id, ms; } *disc; /* pending disconnects (written at commit) */
+    size_t            n_disc, cap_disc;
+    uint64_t          tx_gen;         /* bumped by every cp_store_begin */
+    cp__sqlite_journal_t j;
     cp_buf_t          tmp, tmp2;
     cp_store_blob_pairs_t *per_type;  /* scratch: one accumulator per batch type */
     size_t            n_per_type;
@@ -91,18 +129,33 @@ struct cp_store {
 };
 
 struct cp_store_conn {
-    cp__sqlite_app_t *app;
+    cp__sqlite_app_t  *app;
+    cp__sqlite_inst_t *inst;      /* NULL once broken by a rollback of its hello */
     int64_t     inst_id, lset_id;
     char       *iid, *canon;
-    uint64_t    last_seq;
+    bool        broken;           /* sent into a rolled-back transaction */
+    uint64_t    tx_gen;           /* == store's tx_gen: journaled in this transaction */
     cp__vu32_t  str_map, frame_map, stack_map;   /* connection id -> app id */
 };
 
 /* The writer's state of app `name`, created (row + empty dictionary) or
- * loaded from the database on first use. Borrowed until the store closes
- * or a rollback drops it. */
-int cp__sqlite_get_app(cp_store_t *s, const char *name, cp__sqlite_app_t **out /* OUT */);
+ * loaded from the database on first use; with dict, its dictionary is
+ * loaded too. Borrowed until the store closes (never freed before). */
+int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_app_t **out /* OUT */);
 /* The id of sample type `name`, created on first use. */
 int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64_t *id /* OUT */);
+/* Journals app / instance / connection state before the transaction
+ * changes it (once per transaction each). */
+void cp__sqlite_touch_app(cp_store_t *s, cp__sqlite_app_t *a);
+void cp__sqlite_touch_inst(cp_store_t *s, cp__sqlite_inst_t *i);
+void cp__sqlite_touch_conn(cp_store_t *s, cp_store_conn_t *c);
+/* Makes sure a has a database row (after a rollback removed it) and, with
+ * dict, a loaded dictionary (after a rollback dropped it). */
+int cp__sqlite_app_ready(cp_store_t *s, cp__sqlite_app_t *a, bool dict);
+/* Live instance state: lookup, or create with last_seq. */
+cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, uint64_t last_seq);
+void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i);
+/* Queues "instance id disconnected at ms" for the next commit. */
+void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms);
 
 #endif

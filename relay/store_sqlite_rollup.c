@@ -208,7 +208,8 @@ int cp_store_maintain(cp_store_t *s, int64_t now_ms)
     int rc = cp_store_begin(s), more = 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         cp__sqlite_app_t *a;
-        if ((rc = cp__sqlite_get_app(s, names[i], &a)) == 0) {
+        if ((rc = cp__sqlite_get_app(s, names[i], false, &a)) == 0) {
+            cp__sqlite_touch_app(s, a);
             rc = maintain_app(s, a, now_ms);
             if (rc > 0)
                 more = 1;

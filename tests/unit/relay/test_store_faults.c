@@ -1,0 +1,303 @@
+/* test_store_faults.c - the SQLite store when a transaction fails (disk
+ * full, read-only data dir: the store worker rolls back), through store.h
+ * on a real database file in a temp dir: a rollback touches only what the
+ * transaction touched, nothing it created survives in memory, and
+ * duplicates are judged per instance. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "store.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/cprof-storef-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static cp_hello_t hello(const char *app, const char *inst)
+{
+    cp_hello_t h;
+    memset(&h, 0, sizeof h);
+    h.proto = 1;
+    h.app = app;
+    h.instance = inst;
+    h.host = "h";
+    h.jvm_vendor = "V";
+    h.jvm_version = "17";
+    h.agent_version = "t";
+    h.token = "";
+    h.runtime = "jvm";
+    return h;
+}
+
+static cp_store_conn_t *open_conn(cp_store_t *s, const char *app, const char *inst)
+{
+    cp_store_conn_t *c;
+    uint64_t last;
+    cp_hello_t h = hello(app, inst);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    return c;
+}
+
+/* One batch of one stack "p.C.<method>" with value v, of sample type
+ * `type`. The connection's dictionary: with_dict sends the 3 strings, the
+ * frame and the stack as ids 0.. (a fresh connection, or after a reset). */
+static int batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const char *type, const char *method,
+                 uint64_t v, bool with_dict)
+{
+    cp_str_t strs[] = {{"", 0}, {"p.C", 3}, {method, strlen(method)}};
+    cp_frame_t fr[] = {{1, 2, 0, 0, CP_FRAME_COMPILED}};
+    static const uint32_t st0[] = {0};
+    cp_wire_stack_t stk[] = {{st0, 1}};
+    cp_sample_type_t types[] = {{type, "ns"}};
+    cp_wire_value_t vals[] = {{0, 0, v}};
+    cp_batch_t b;
+    memset(&b, 0, sizeof b);
+    b.seq = seq;
+    b.start_ms = 1000000 + seq * 10000;
+    b.end_ms = b.start_ms + 10000;
+    b.types = types;
+    b.n_types = 1;
+    if (with_dict) {
+        b.flags = CP_BATCH_DICT_RESET;
+        b.strs = strs;
+        b.n_strs = 3;
+        b.frames = fr;
+        b.n_frames = 1;
+        b.stacks = stk;
+        b.n_stacks = 1;
+    }
+    b.values = vals;
+    b.n_values = 1;
+    return cp_store_conn_batch(s, c, &b, 5000, NULL, NULL);
+}
+
+static int commit_batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const char *type, const char *method,
+                        uint64_t v, bool with_dict)
+{
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    int rc = batch(s, c, seq, type, method, v, with_dict);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    return rc;
+}
+
+/* Total of app/type, and the value of function `fn` (-1 if absent). */
+static uint64_t total(const char *app, const char *type, const char *fn, int64_t *fn_value)
+{
+    cp_store_reader_t *r;
+    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
+    cp_store_query_t q = {app, type, NULL, 0, 1LL << 50};
+    char err[128] = "";
+    cp_profile_t p;
+    int rc = cp_store_profile(r, &q, &p, err, sizeof err);
+    cp_store_reader_close(r);
+    if (rc == CP_ENOTFOUND)
+        return 0;
+    ck_assert_msg(rc == 0, "profile %s/%s: %s", app, type, err);
+    uint64_t t = p.total;
+    if (fn_value) {
+        *fn_value = -1;
+        for (uint32_t i = 0; i < p.n_stacks; i++)
+            if (!strcmp(p.names[p.funcs[p.stack_off[i + 1] - 1]], fn))
+                *fn_value = (int64_t)p.values[i];
+    }
+    cp_profile_free(&p);
+    return t;
+}
+
+/* A failed transaction in one app must not break the connections of other
+ * apps (nor the others of the same app): the old rollback dropped every
+ * app's dictionary and failed every connection of every app. */
+START_TEST(test_store_rollback_keeps_untouched_connections)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_store_conn_t *a1 = open_conn(s, "a", "a1"), *a2 = open_conn(s, "a", "a2"), *b1 = open_conn(s, "b", "b1");
+    ck_assert_int_eq(commit_batch(s, a1, 1, "cpu", "m", 10, true), 0);
+    ck_assert_int_eq(commit_batch(s, a2, 1, "cpu", "m", 20, true), 0);
+    ck_assert_int_eq(commit_batch(s, b1, 1, "cpu", "m", 30, true), 0);
+
+    /* a1's next batch adds a new method, then the transaction fails */
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(batch(s, a1, 2, "cpu", "new", 1000, true), 0);
+    cp_store_rollback(s);
+
+    /* b1 (other app) and a2 (same app, not in the transaction) go on */
+    ck_assert_int_eq(commit_batch(s, b1, 2, "cpu", "m", 30, false), 0);
+    ck_assert_int_eq(commit_batch(s, a2, 2, "cpu", "m", 20, false), 0);
+    /* a1 sent into the failed transaction: it must reconnect and resend */
+    ck_assert_int_eq(commit_batch(s, a1, 3, "cpu", "m", 1, false), CP_ESTATE);
+    cp_store_conn_close(s, a1, 9);
+    a1 = open_conn(s, "a", "a1");
+    ck_assert_int_eq(commit_batch(s, a1, 2, "cpu", "new", 1000, true), 0);
+
+    int64_t v_new, v_m;
+    ck_assert_uint_eq(total("a", "cpu", "p.C.new", &v_new), 10 + 20 + 20 + 1000);
+    ck_assert_int_eq(v_new, 1000);
+    ck_assert_uint_eq(total("a", "cpu", "p.C.m", &v_m), 1050);
+    ck_assert_int_eq(v_m, 50);
+    ck_assert_uint_eq(total("b", "cpu", NULL, NULL), 60);
+    cp_store_conn_close(s, a1, 10);
+    cp_store_conn_close(s, a2, 10);
+    cp_store_conn_close(s, b1, 10);
+    cp_store_close(s);
+}
+END_TEST
+
+/* A sample type first seen in a failed transaction is forgotten with it:
+ * otherwise its cached id is reused by the next new type and two types
+ * share one id (the stored data of one shows up under the other). */
+START_TEST(test_store_rollback_forgets_new_type_ids)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_store_conn_t *a1 = open_conn(s, "a", "a1");
+    ck_assert_int_eq(commit_batch(s, a1, 1, "cpu", "m", 10, true), 0);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(batch(s, a1, 2, "wall", "m", 1000, false), 0);
+    cp_store_rollback(s);
+    cp_store_conn_close(s, a1, 2);
+    a1 = open_conn(s, "a", "a1");
+    ck_assert_int_eq(commit_batch(s, a1, 2, "alloc_bytes", "m", 7, true), 0);
+    ck_assert_int_eq(commit_batch(s, a1, 3, "wall", "m", 1000, false), 0);
+    ck_assert_uint_eq(total("a", "alloc", NULL, NULL), 7);
+    ck_assert_uint_eq(total("a", "wall", NULL, NULL), 1000);
+    ck_assert_uint_eq(total("a", "cpu", NULL, NULL), 10);
+    cp_store_conn_close(s, a1, 10);
+    cp_store_close(s);
+}
+END_TEST
+
+/* An app created in a failed transaction is gone from the database; its
+ * name must map to a fresh row next time (not to the rolled-back id,
+ * which the next new app would get). */
+START_TEST(test_store_rollback_forgets_new_apps)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_store_conn_t *x;
+    uint64_t last;
+    cp_hello_t h = hello("x", "x1");
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &x, &last), 0);
+    ck_assert_int_eq(batch(s, x, 1, "cpu", "m", 5, true), 0);
+    cp_store_rollback(s);
+    cp_store_conn_close(s, x, 2);   /* its hello was never committed */
+    cp_store_conn_t *y = open_conn(s, "y", "y1");
+    ck_assert_int_eq(commit_batch(s, y, 1, "cpu", "m", 3, true), 0);
+    x = open_conn(s, "x", "x1");
+    ck_assert_int_eq(commit_batch(s, x, 1, "cpu", "m", 5, true), 0);
+    ck_assert_uint_eq(total("x", "cpu", NULL, NULL), 5);
+    ck_assert_uint_eq(total("y", "cpu", NULL, NULL), 3);
+    cp_store_conn_close(s, x, 3);
+    cp_store_conn_close(s, y, 3);
+    cp_store_close(s);
+}
+END_TEST
+
+/* Repeated failures must not grow memory: the old rollback unlinked every
+ * app's writer state without freeing it. Many rollbacks with 50 apps:
+ * the relay's RSS stays flat. */
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &pages, &rss), 2);
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+START_TEST(test_store_rollbacks_do_not_leak)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    enum { APPS = 50 };
+    cp_store_conn_t *c[APPS];
+    for (int i = 0; i < APPS; i++) {
+        char app[16];
+        snprintf(app, sizeof app, "app%d", i);
+        c[i] = open_conn(s, app, "i");
+        ck_assert_int_eq(commit_batch(s, c[i], 1, "cpu", "m", 1, true), 0);
+    }
+    long before = 0;
+    for (int round = 0; round < 400; round++) {
+        if (round == 100)
+            before = rss_kb();
+        ck_assert_int_eq(cp_store_begin(s), 0);
+        int i = round % APPS;
+        ck_assert_int_eq(batch(s, c[i], (uint64_t)round + 2, "cpu", "m", 1, false), 0);
+        cp_store_rollback(s);
+        char app[16];   /* as the relay does: that connection is closed, the agent reconnects */
+        snprintf(app, sizeof app, "app%d", i);
+        cp_store_conn_close(s, c[i], 9);
+        c[i] = open_conn(s, app, "i");
+        ck_assert_int_eq(commit_batch(s, c[i], (uint64_t)round + 2, "cpu", "m", 1, true), 0);
+        /* every app is used again (the old code reloaded each one) */
+        ck_assert_int_eq(cp_store_maintain(s, 2000000) >= 0, 1);
+    }
+    long after = rss_kb();
+    ck_assert_msg(after - before < 2048, "RSS grew %ld kB over 300 rollbacks", after - before);
+    for (int i = 0; i < APPS; i++)
+        cp_store_conn_close(s, c[i], 9);
+    cp_store_close(s);
+}
+END_TEST
+
+/* Two connections of one instance (an agent that reconnected while its old
+ * connection is still open on the relay) resend the same seqs: stored once. */
+START_TEST(test_store_duplicates_are_per_instance)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    cp_store_conn_t *old = open_conn(s, "a", "i1"), *nw = open_conn(s, "a", "i1");
+    ck_assert_int_eq(commit_batch(s, old, 1, "cpu", "m", 10, true), 0);
+    ck_assert_int_eq(commit_batch(s, old, 2, "cpu", "m", 10, false), 0);
+    ck_assert_int_eq(commit_batch(s, nw, 1, "cpu", "m", 10, true), 1);
+    ck_assert_int_eq(commit_batch(s, nw, 2, "cpu", "m", 10, false), 1);
+    ck_assert_int_eq(commit_batch(s, nw, 3, "cpu", "m", 10, false), 0);
+    ck_assert_uint_eq(cp_store_conn_last_seq(nw), 3);
+    ck_assert_int_eq(commit_batch(s, old, 3, "cpu", "m", 10, false), 1);
+    ck_assert_uint_eq(total("a", "cpu", NULL, NULL), 30);
+    cp_store_conn_close(s, old, 9);
+    cp_store_conn_close(s, nw, 9);
+    cp_store_close(s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("store_faults");
+    TCase *tc = tcase_create("rollback");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_store_rollback_keeps_untouched_connections);
+    tcase_add_test(tc, test_store_rollback_forgets_new_type_ids);
+    tcase_add_test(tc, test_store_rollback_forgets_new_apps);
+    tcase_add_test(tc, test_store_rollbacks_do_not_leak);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("dedupe");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_store_duplicates_are_per_instance);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_ENV);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
