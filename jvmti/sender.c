@@ -245,7 +245,6 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
     ci.port = port;
     ci.path = pathbuf;
     ci.host = host_hdr;
-    ci.origin = host_hdr;
     ci.protocol = "cprof.v1";
     ci.local_protocol_name = "cprof.v1";
     ci.ssl_connection = tls ? tls_flags : 0;

@@ -13,6 +13,8 @@ static char ca[CP_OPT_STR_MAX], cert[CP_OPT_STR_MAX], key[CP_OPT_STR_MAX];
 static int insecure;
 static char last_why[160];
 static uint64_t last_log_ms;
+static uint64_t last_refusal_ms;
+static bool tls_ctx;                    /* a wss:// context exists */
 static char verify_err[128];            /* set by the verify callback, taken by the failure */
 
 static uint64_t mono_ms(void)
@@ -28,6 +30,7 @@ void cp_sender_tls_context(const cp_options_t *o, struct lws_context_creation_in
     snprintf(cert, sizeof cert, "%s", o->tls_cert);
     snprintf(key, sizeof key, "%s", o->tls_key);
     insecure = o->tls_insecure;
+    tls_ctx = true;
     info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info->client_ssl_ca_filepath = *ca ? ca : NULL;
     info->client_ssl_cert_filepath = *cert ? cert : NULL;
@@ -63,6 +66,16 @@ void cp_sender_tls_verify(void *x509_store_ctx, int preverify_ok)
 
 bool cp_sender_tls_failed(const char *why)
 {
+    if (why && strstr(why, "not 101") && tls_ctx && !*cert) {
+        /* not a TLS failure, but the usual cause on a TLS relay */
+        uint64_t now = mono_ms();
+        if (!last_refusal_ms || now - last_refusal_ms >= 60000) {
+            CP_LOGW("the relay refused the websocket upgrade; if it demands client certificates "
+                    "(--tls-client-ca), give this agent tls.cert=FILE,tls.key=FILE");
+            last_refusal_ms = now;
+        }
+        return false;
+    }
     if (*verify_err) {
         why = verify_err;
     } else if (!why || !(strstr(why, "cert") || strstr(why, "SSL") || strstr(why, "ssl") || strstr(why, "tls") ||

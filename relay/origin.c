@@ -133,8 +133,10 @@ int cp__origin_check_origin(const char *origin, const char *host, bool tls, char
         return 0;
     char hh[256];
     int hport;
-    if (host && !strcasecmp(scheme, tls ? "https" : "http") &&
-        split_hostport(host, hh, sizeof hh, tls ? 443 : 80, &hport) && !strcasecmp(hh, oh) &&
+    /* host and port, not the scheme: the relay's port speaks only one of
+     * http/https, so no page can have the other scheme's origin on it (and
+     * agents before this check sent "http://host:port" over wss too) */
+    if (host && split_hostport(host, hh, sizeof hh, tls ? 443 : 80, &hport) && !strcasecmp(hh, oh) &&
         hport == oport && host_name_ok(hh))
         return 0;
     snprintf(why, n, "cross-origin request from '%.100s' refused (only this relay's own origin%s may "

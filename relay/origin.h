@@ -16,10 +16,11 @@
  *          421 with a body naming the fix.
  *  Origin - accepted when absent (agents, cprof query, curl) or not of the
  *          scheme://host form browsers send (older agents sent "host:port");
- *          otherwise it must be this very origin: its scheme is the one the
- *          request came in with (https under TLS, else http) and its
- *          host:port equals the request's Host (default ports filled in from
- *          the scheme), or it equals --public-url's origin. "null" and anything else
+ *          otherwise it must be this very origin: its host:port equals the
+ *          request's Host (default ports filled in from the schemes; the
+ *          scheme itself need not match, as one port speaks only one of
+ *          http/https, so no page can hold the other one's origin), or it
+ *          equals --public-url's origin. "null" and anything else
  *          is 403.
  * Thread: service (cp__origin_init at start-up, main). */
 #ifndef CP_RELAY_ORIGIN_H

@@ -72,7 +72,8 @@ def run():
         cases = [
             ("/api/v1/live", "cprof.live", "http://evil.example", 403),
             ("/api/v1/live", "cprof.live", "http://localhost:%d" % (port + 1), 403),   # another local app
-            ("/api/v1/live", "cprof.live", "https://127.0.0.1:%d" % port, 403),          # other scheme, port differs
+            ("/api/v1/live", "cprof.live", "https://127.0.0.1", 403),       # another server on this host (443)
+            ("/ingest", "cprof.v1", "http://127.0.0.1:%d" % port, 101),   # agents before 2026-12 sent this
             ("/api/v1/live", "cprof.live", "null", 403),
             ("/api/v1/live", "cprof.live", own, 101),
             ("/api/v1/live", "cprof.live", None, 101),

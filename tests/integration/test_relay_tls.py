@@ -138,6 +138,18 @@ def run():
         fp1 = served_fingerprint(relay.port, ca)
         check(fp1 == der_fingerprint(os.path.join(pki, "srv1.pem")), "relay serves srv1")
 
+        # an upgrade with the Origin older agents sent (http://host:port, over wss) is accepted,
+        # a foreign one is not
+        for origin, want in (("http://127.0.0.1:%d" % relay.port, " 101 "), ("https://evil.example", " 403 ")):
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as s0:
+                with relay.ctx.wrap_socket(s0, server_hostname="127.0.0.1") as t:
+                    t.sendall(("GET /ingest HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: cprof.v1\r\n"
+                               "Origin: %s\r\n\r\n" % (relay.port, origin)).encode())
+                    first = t.recv(4096).decode(errors="replace").split("\r\n")[0]
+            check(want in first + " ", "wss upgrade with Origin %s: %s" % (origin, first))
+
         # plain http on the TLS port is not served
         try:
             st, _, _ = http_get("http://127.0.0.1:%d/api/v1/apps" % relay.port, timeout=3)
@@ -227,10 +239,35 @@ def run():
                      "the relay to refuse the agent without a certificate")
             check(nocert.wait(60) == 0 and withcert.wait(60) == 0, "mTLS JVMs exit cleanly")
             check("mtls-nocert" not in relay.apps(), "an agent without a client certificate got in")
+            check("give this agent tls.cert=FILE,tls.key=FILE" in agent_log(nocert),
+                  "the agent without a certificate says what to do:\n" + agent_log(nocert)[-1500:])
             log("agent without a client certificate: refused (403 on /ingest)")
         finally:
             for p in (nocert, withcert):
                 stop_jvm(p)
+
+    # the poll(2) loop (CPROF_RELAY_POLL=1) reloads on SIGHUP too; HTTP/2
+    # requests (ALPN h2, :authority) get the Host check
+    os.environ["CPROF_RELAY_POLL"] = "1"
+    try:
+        with TLSRelay(pki, name="relay_tls_poll") as relay:
+            check(served_fingerprint(relay.port, ca) == der_fingerprint(os.path.join(pki, "srv1.pem")),
+                  "poll relay serves srv1")
+            shutil.copy(os.path.join(pki, "srv2.pem"), os.path.join(pki, "server.pem"))
+            shutil.copy(os.path.join(pki, "srv2.key"), os.path.join(pki, "server.key"))
+            relay.proc.send_signal(signal.SIGHUP)
+            fp2 = der_fingerprint(os.path.join(pki, "srv2.pem"))
+            wait_for(lambda: served_fingerprint(relay.port, ca) == fp2, 10, "poll loop: new certificate after SIGHUP")
+            log("poll loop: SIGHUP reload works")
+            if shutil.which("curl"):
+                for host, want in (("evil.example", "2 421"), ("127.0.0.1:%d" % relay.port, "2 200")):
+                    r = subprocess.run(["curl", "-s", "--http2", "--cacert", ca, "-o", "/dev/null", "-w",
+                                        "%{http_version} %{http_code}", "-H", "Host: " + host,
+                                        relay.http + "/api/v1/apps"], capture_output=True, text=True, timeout=20)
+                    log("HTTP/2 Host %s -> %s" % (host, r.stdout))
+                    check(r.stdout == want, "HTTP/2 Host %s: %r, want %r" % (host, r.stdout, want))
+    finally:
+        del os.environ["CPROF_RELAY_POLL"]
     shutil.rmtree(pki, ignore_errors=True)
 
 
