@@ -46,7 +46,8 @@
 #include "relay.h"
 #include "rutil.h"
 
-#define MAX_ARGS 32
+#define MAX_ARGS 32          /* query arguments per request (more: 400) */
+#define MAX_ARG_BYTES 4096   /* bytes per argument, with its NUL (more: 400) */
 
 typedef struct cp_qreq {
     char     path[128];
@@ -700,11 +701,21 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             set_error(r, 405, "only GET is supported");
         } else {
             lws_hdr_copy(wsi, r->path, sizeof r->path, WSI_TOKEN_GET_URI);
-            char frag[4096];
-            for (int i = 0; r->n_args < MAX_ARGS; i++) {
+            /* every argument is read, or the request is refused: a query
+             * silently missing an argument (a label filter) would answer
+             * with unfiltered data */
+            char frag[MAX_ARG_BYTES];
+            for (int i = 0;; i++) {
                 int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
-                if (n < 0)
+                if (n < 0) {
+                    if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                        set_error(r, 400, "query argument %d is over %d KiB", i + 1, MAX_ARG_BYTES / 1024);
                     break;
+                }
+                if (r->n_args == MAX_ARGS) {
+                    set_error(r, 400, "more than %d query arguments", MAX_ARGS);
+                    break;
+                }
                 char *eq = strchr(frag, '=');
                 if (eq)
                     *eq = 0;

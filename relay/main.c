@@ -387,6 +387,9 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
     info->retry_and_idle_policy = &idle_policy;
     info->max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
                                            fleet reconnecting after a relay restart arrives at once */
+    info->max_http_header_data = 16384; /* request line + headers (default 4096): room for a query
+                                           argument over api.c's 4 KiB limit, so it gets a 400 that
+                                           says so; a longer request is closed by lws */
 }
 
 /* The context on libuv, else on poll(2); then the one vhost, which binds

@@ -3,7 +3,11 @@
  * form and live.c filters live pushes with the same matcher
  * (cp_store_labels_match, declared in store.h).
  *
- * Canonical form: pairs sorted by key, "k=v" joined by ','.
+ * Canonical form: pairs sorted by key, "k=v" joined by ','; in keys and
+ * values '\', ',' and '=' are escaped with a backslash, so a value cannot
+ * forge another pair (env="x,region=prod" is "env=x\,region\=prod").
+ * A filter ("k=v,k2=v2") is written the same way; in a filter, every '='
+ * after an element's first belongs to the value.
  *
  * Thread: any; no global state. */
 #ifndef CP_RELAY_STORE_LABELS_H

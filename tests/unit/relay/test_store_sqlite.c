@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "store.h"
+#include "store_labels.h"
 
 static char dir[64];
 
@@ -214,6 +215,25 @@ START_TEST(test_store_labels_match_whole_pairs)
 }
 END_TEST
 
+/* ',' and '=' inside a key or value are escaped in the canonical form, so
+ * a value cannot forge another pair: env="x,region=prod" is one pair. */
+START_TEST(test_store_labels_escape_separators)
+{
+    cp_kv_t kv[] = {{"env", "x,region=prod"}, {"a\\b", "1"}};
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    cp_store_labels_canon(kv, 2, &canon, &json);
+    ck_assert_str_eq((const char *)canon.data, "a\\\\b=1,env=x\\,region\\=prod");
+    ck_assert(!cp_store_labels_match((const char *)canon.data, "region=prod"));
+    ck_assert(!cp_store_labels_match((const char *)canon.data, "env=x"));
+    ck_assert(cp_store_labels_match((const char *)canon.data, "env=x\\,region\\=prod"));
+    /* an '=' after the first one belongs to the value */
+    ck_assert(cp_store_labels_match((const char *)canon.data, "env=x\\,region=prod"));
+    ck_assert(cp_store_labels_match((const char *)canon.data, "a\\\\b=1,env=x\\,region=prod"));
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+}
+END_TEST
+
 /* A method met first interpreted (its warm-up) and then as JIT code is
  * shown with the JIT kind; one met compiled first stays compiled. */
 START_TEST(test_store_name_kind_prefers_jit_code)
@@ -276,6 +296,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("labels");
     tcase_add_test(tc, test_store_labels_match_whole_pairs);
+    tcase_add_test(tc, test_store_labels_escape_separators);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_ENV);   /* CK_VERBOSITY from the environment */
