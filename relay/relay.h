@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "budget.h"
 #include "buf.h"
 #include "listen.h"
@@ -151,8 +152,7 @@ int  cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 size_t cp__live_pss_size(void);
 /* The principal of a live-feed upgrade (Authorization: Bearer or a
  * "bearer.TOKEN" subprotocol entry): 0 and *who, or 401 / 403. Service thread. */
-struct cp_principal;
-int    cp__live_authorize(struct lws *wsi, struct cp_principal *who /* OUT */);
+int    cp__live_authorize(struct lws *wsi, cp_principal_t *who /* OUT */);
 
 /* timeparse.c: "now-15m", unix seconds, RFC 3339 -> unix ms. 0 or CP_EINVAL. */
 int cp_time_parse(const char *s, int64_t now_ms, int64_t *out_ms /* OUT */);
