@@ -36,6 +36,19 @@
  * connection with an error message and a logged reason. A batch whose seq
  * is <= the instance's stored seq is a duplicate: acked, not stored twice.
  *
+ * Budgets (budget.h, docs/relay.md "Budgets"; each refusal is an error
+ * message, a logged reason and a counter): a connection that is not
+ * authenticated within budget.hello_timeout_ms is closed (CP_ETIMEOUT); an
+ * authenticated one counts against its tenant's connection cap and bytes/s
+ * bucket (service thread), and its batches against the tenant's windows/s
+ * bucket (store worker), answered CP_ERATE with a retry-after: the agent
+ * keeps its unacked batches and resends them after reconnecting. Bytes
+ * queued for the store worker are capped globally: past
+ * budget.max_store_queue every connection that delivers a message stops
+ * being read (lws_rx_flow_control) until the worker has drained the queue
+ * to half the cap, so the queue holds at most the cap plus one message per
+ * connection, and nothing is dropped.
+ *
  * Idle: every ~5 s the worker runs a bounded cp_store_maintain() pass
  * (downsampling + retention). */
 #include <errno.h>
@@ -77,9 +90,11 @@ static struct {
     pthread_cond_t  cv;
     ijob_t         *head, *tail;
     size_t          n;
+    uint64_t        bytes;          /* message bytes queued (budget.max_store_queue) */
     pthread_t       thread;
     bool            started;
     cp_store_t     *store;
+    cp_budget_t    *budget;         /* store worker's: windows/s per tenant */
 } W = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static int64_t mono_us(void)
@@ -122,8 +137,18 @@ static void job_push(ijob_t *j)
         W.head = j;
     W.tail = j;
     W.n++;
+    W.bytes += j->len;
+    __atomic_store_n(&cp__relay.stats.store_queue_bytes, W.bytes, __ATOMIC_RELAXED);
     pthread_cond_signal(&W.cv);
     pthread_mutex_unlock(&W.mu);
+}
+
+static uint64_t queued_bytes(void)
+{
+    pthread_mutex_lock(&W.mu);
+    uint64_t b = W.bytes;
+    pthread_mutex_unlock(&W.mu);
+    return b;
 }
 
 /* ---------------- store worker ---------------- */
@@ -205,25 +230,59 @@ static void reply_msg(cp_done_t *d, const cp_msg_t *m)
     }
 }
 
-/* Error message to the agent, then close; logs the reason. */
-static void reply_error(wconn_t *c, cp_done_t *d, int code, const char *fmt, ...)
+/* Error message to the agent (with a retry-after for CP_ERATE), then close;
+ * logs the reason. */
+static void reply_error_v(wconn_t *c, cp_done_t *d, int code, uint32_t retry_ms, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(d->reason, sizeof d->reason, fmt, ap);
-    va_end(ap);
     cp_msg_t m = {0};
     m.kind = CP_MSG_ERROR;
     m.u.error.code = code;
     m.u.error.message = d->reason;
     m.u.error.fatal = true;
+    m.u.error.retry_after_ms = retry_ms;
     reply_msg(d, &m);
     d->close = true;
     if (c)
         c->dead = true;
-    cp__relay.stats.errors++;
+    CP_STAT_ADD(errors, 1);
     cp__log("ingest: closing connection %" PRIu64 "%s%s: %s", d->conn_id,
             c && c->peer_app[0] ? " app=" : "", c ? c->peer_app : "", d->reason);
+}
+static void reply_error(wconn_t *c, cp_done_t *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(wconn_t *c, cp_done_t *d, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(c, d, code, 0, fmt, ap);
+    va_end(ap);
+}
+static void reply_rate(wconn_t *c, cp_done_t *d, uint32_t retry_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_rate(wconn_t *c, cp_done_t *d, uint32_t retry_ms, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(c, d, CP_ERATE, retry_ms, fmt, ap);
+    va_end(ap);
+}
+
+/* Windows a batch would store: one per profile type it has values for. */
+static uint32_t batch_windows(const cp_batch_t *b)
+{
+    uint64_t seen[4] = {0};   /* types past 256 are counted once each value: an upper bound */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < b->n_values; i++) {
+        uint32_t t = b->values[i].type;
+        if (t >= 256) {
+            n++;
+        } else if (!(seen[t >> 6] & (1ull << (t & 63)))) {
+            seen[t >> 6] |= 1ull << (t & 63);
+            n++;
+        }
+    }
+    return n;
 }
 
 static void live_event(void *ud, const cp_store_event_t *e)
@@ -322,8 +381,23 @@ static int process_msg(ijob_t *j, int64_t now)
         uint64_t last = 0;
         rc = cp_store_conn_open(W.store, &qh, now, &c->sc, &last);
         if (rc) {
+            if (rc == CP_EDB) {
+                cp_msg_free(m);
+                return CP_EDB;
+            }
+            const cp_store_refusal_t *why = cp_store_refusal(W.store);
+            if (rc == CP_ELIMIT && why->what) {
+                if (why->what == CP_STORE_LIMIT_APPS)
+                    CP_STAT_ADD(limit_apps, 1);
+                else
+                    CP_STAT_ADD(limit_label_sets, 1);
+                reply_error(c, d, rc, "hello: %s; new %s '%s' refused", why->msg,
+                            why->what == CP_STORE_LIMIT_APPS ? "app" : "label set of app", h->app);
+            } else {
+                reply_error(c, d, rc, "hello: %s", cp_strerror(rc));
+            }
             cp_msg_free(m);
-            return rc == CP_EDB ? CP_EDB : (reply_error(c, d, rc, "hello: %s", cp_strerror(rc)), 0);
+            return 0;
         }
         char session[32];
         snprintf(session, sizeof session, "%" PRIu64, j->conn_id);
@@ -353,6 +427,15 @@ static int process_msg(ijob_t *j, int64_t now)
             reply_error(c, d, CP_ESTATE, "batch before hello");
             break;
         }
+        uint32_t retry, nwin = batch_windows(b);
+        cp_budget_tenant_t *bt = cp_budget_tenant(W.budget, j->tenant, now);
+        if (nwin && !cp_bucket_take(&bt->windows, nwin, now, &retry)) {
+            CP_STAT_ADD(rate_limited_windows, 1);
+            reply_rate(c, d, retry, "batch seq %" PRIu64 ": tenant '%s' is over its %" PRIu64 " windows/s "
+                       "(--tenant-windows-per-s); rate limited, retry in %u ms", b->seq, j->tenant,
+                       cp__relay.cfg.budget.tenant_windows_s, retry);
+            break;
+        }
         /* The dictionary delta is validated (gaps, dangling ids, limits) and
          * mapped in one pass by the store, which keeps only a 4-byte
          * connection-id -> app-id map per entry: no per-connection copy of
@@ -363,7 +446,13 @@ static int process_msg(ijob_t *j, int64_t now)
             return CP_EDB;
         }
         if (rc < 0) {
-            reply_error(c, d, rc, "batch seq %" PRIu64 ": %s", b->seq, cp_strerror(rc));
+            const cp_store_refusal_t *why = cp_store_refusal(W.store);
+            if (rc == CP_ELIMIT && why->what == CP_STORE_LIMIT_TYPES) {
+                CP_STAT_ADD(limit_types, 1);
+                reply_error(c, d, rc, "batch seq %" PRIu64 ": %s; a new profile type refused", b->seq, why->msg);
+            } else {
+                reply_error(c, d, rc, "batch seq %" PRIu64 ": %s", b->seq, cp_strerror(rc));
+            }
             break;
         }
         if (rc == 1)
@@ -530,6 +619,9 @@ static void *store_main(void *arg)
                 W.tail = NULL;
             last->next = NULL;
             W.n -= n;
+            for (ijob_t *j = jobs; j; j = j->next)
+                W.bytes -= j->len;
+            __atomic_store_n(&cp__relay.stats.store_queue_bytes, W.bytes, __ATOMIC_RELAXED);
         }
         int stop = cp__relay.stop;
         pthread_mutex_unlock(&W.mu);
@@ -591,6 +683,8 @@ static void *store_main(void *arg)
                 (unsigned long long)lat_n, lat_pct(0.5), lat_pct(0.99), lat_pct(0.999));
     free(wconns);
     cp__hmap_free(&wconn_idx);
+    cp_budget_destroy(W.budget);
+    W.budget = NULL;
     return arg;
 }
 
@@ -599,6 +693,7 @@ int cp__ingest_start(void)
     int rc = cp_store_open(cp__relay.cfg.data_dir, &cp__relay.cfg.store, &W.store);
     if (rc)
         return rc;
+    W.budget = cp_budget_create(&cp__relay.cfg.budget);
     if (pthread_create(&W.thread, NULL, store_main, NULL)) {
         cp_store_close(W.store);
         return CP_ENOMEM;
@@ -632,10 +727,12 @@ typedef struct ingest_pss {
     uint64_t   id;
     struct lws *wsi;
     cp_principal_t who;        /* set by hello_peek; role NONE until then */
+    cp_budget_tenant_t *tenant; /* counted in its connection cap once authenticated */
     cp_buf_t   rx;
     bool       rx_too_big;
     int        pending;
-    bool       paused;
+    bool       paused;          /* too many of its own jobs queued */
+    bool       gpaused;         /* the store queue is over budget.max_store_queue */
     bool       closing;
     txm_t     *txh, *txt;
 } ingest_pss_t;
@@ -643,6 +740,8 @@ typedef struct ingest_pss {
 size_t cp__ingest_pss_size(void) { return sizeof(ingest_pss_t); }
 
 static uint64_t next_conn_id = 1;
+static cp_budget_t *svc_budget;      /* connections and bytes/s per tenant (service thread) */
+static size_t n_gpaused, n_ingest_conns;
 static cp__hmap_t live_idx;          /* conn id -> slot + 1 (service thread only) */
 static ingest_pss_t **slots;
 static size_t n_slots, cap_slots;
@@ -675,8 +774,34 @@ static void reg_del(ingest_pss_t *p)
     cp__hmap_del(&live_idx, p->id);
 }
 
+/* Reads from p resume when neither its own queue nor the global one holds
+ * it back. */
+static void flow_update(ingest_pss_t *p, bool was_held)
+{
+    bool held = p->paused || p->gpaused;
+    if (held != was_held)
+        lws_rx_flow_control(p->wsi, held ? 0 : 1);
+}
+
+/* The store queue drained to half its cap: every globally paused
+ * connection is read again. */
+static void gresume_all(void)
+{
+    for (size_t i = 0; i < n_slots && n_gpaused; i++) {
+        ingest_pss_t *p = slots[i];
+        if (p && p->gpaused) {
+            p->gpaused = false;
+            n_gpaused--;
+            flow_update(p, true);
+        }
+    }
+    n_gpaused = 0;
+}
+
 void cp__ingest_done(cp_done_t *d)
 {
+    if (n_gpaused && queued_bytes() <= cp__relay.cfg.budget.max_store_queue / 2)
+        gresume_all();
     ingest_pss_t *p = reg_get(d->conn_id);
     if (!p) {
         free(d->data);
@@ -687,7 +812,7 @@ void cp__ingest_done(cp_done_t *d)
         p->pending--;
     if (p->paused && p->pending <= PENDING_LOW) {
         p->paused = false;
-        lws_rx_flow_control(p->wsi, 1);
+        flow_update(p, true);
     }
     if (d->data || d->close) {
         txm_t *t = cp__xcalloc(1, sizeof *t);
@@ -704,14 +829,15 @@ void cp__ingest_done(cp_done_t *d)
     free(d);
 }
 
-static void close_with(ingest_pss_t *p, int code, const char *reason)
+static void close_rate(ingest_pss_t *p, int code, uint32_t retry_ms, const char *reason)
 {
-    /* service-side protocol error (oversized): queue an error and close */
+    /* service-side error (protocol, budget): queue an error and close */
     cp_msg_t m = {0};
     m.kind = CP_MSG_ERROR;
     m.u.error.code = code;
     m.u.error.message = reason;
     m.u.error.fatal = true;
+    m.u.error.retry_after_ms = retry_ms;
     cp_buf_t b = CP_BUF_INIT;
     static const uint8_t pre[LWS_PRE];
     cp_buf_append(&b, pre, LWS_PRE);
@@ -729,9 +855,35 @@ static void close_with(ingest_pss_t *p, int code, const char *reason)
         p->txh = t;
     p->txt = t;
     p->closing = true;
-    cp__relay.stats.errors++;
+    CP_STAT_ADD(errors, 1);
     cp__log("ingest: closing connection %" PRIu64 ": %s", p->id, reason);
     lws_callback_on_writable(p->wsi);
+}
+static void close_with(ingest_pss_t *p, int code, const char *reason)
+{
+    close_rate(p, code, 0, reason);
+}
+
+/* An authenticated connection joins its tenant: refused (CP_ERATE) past
+ * the tenant's connection cap. */
+static bool tenant_admit(ingest_pss_t *p)
+{
+    int64_t now = cp__now_ms();
+    if (!svc_budget)
+        svc_budget = cp_budget_create(&cp__relay.cfg.budget);
+    cp_budget_tenant_t *t = cp_budget_tenant(svc_budget, p->who.tenant, now);
+    int cap = cp__relay.cfg.budget.max_tenant_conns;
+    if (cap && t->conns >= cap) {
+        char why[200];
+        snprintf(why, sizeof why, "tenant '%s' is at its cap of %d agent connections "
+                 "(--max-tenant-connections); retry later", p->who.tenant, cap);
+        CP_STAT_ADD(conn_refused_tenant, 1);
+        close_rate(p, CP_ERATE, 10000, why);
+        return false;
+    }
+    t->conns++;
+    p->tenant = t;
+    return true;
 }
 
 /* The first message of a connection, still unauthenticated: accept only a
@@ -791,10 +943,19 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         p->wsi = wsi;
         p->id = next_conn_id++;
         reg_add(p);
+        CP_STAT_ADD(connections_now, 1);
+        n_ingest_conns++;
         if (strcmp(uri, "/ingest")) {
             close_with(p, CP_EINVAL, "agents connect to /ingest");
             return 0;
         }
+        if (n_ingest_conns > (size_t)cp__relay.cfg.budget.max_conns) {
+            CP_STAT_ADD(conn_refused_global, 1);
+            close_rate(p, CP_ERATE, 10000, "relay at its connection cap (--max-connections); retry later");
+            return 0;
+        }
+        /* the hello deadline: LWS_CALLBACK_TIMER closes it if still unauthenticated */
+        lws_set_timer_usecs(wsi, (lws_usec_t)cp__relay.cfg.budget.hello_timeout_ms * LWS_US_PER_MS);
         if (cp__relay.cfg.verbose)
             cp__log("ingest: connection %" PRIu64 " opened", p->id);
         return 0;
@@ -824,8 +985,17 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         cp_buf_append(&p->rx, in, len);
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             return 0;
-        if (!authed && !hello_peek(p))
+        if (!authed && (!hello_peek(p) || !tenant_admit(p)))
             return 0;
+        uint32_t retry;
+        if (!cp_bucket_take(&p->tenant->bytes, (double)p->rx.len, cp__now_ms(), &retry)) {
+            char why[200];
+            snprintf(why, sizeof why, "tenant '%s' is over its %" PRIu64 " bytes/s (--tenant-bytes-per-s); "
+                     "rate limited, retry in %u ms", p->who.tenant, cp__relay.cfg.budget.tenant_bytes_s, retry);
+            CP_STAT_ADD(rate_limited_bytes, 1);
+            close_rate(p, CP_ERATE, retry, why);
+            return 0;
+        }
         ijob_t *j = cp__xcalloc(1, sizeof *j);
         j->kind = 1;
         j->conn_id = p->id;
@@ -833,12 +1003,26 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         j->data = cp_buf_steal(&p->rx, &j->len);
         p->pending++;
         job_push(j);
-        if (p->pending >= PENDING_HIGH && !p->paused) {
+        bool was_held = p->paused || p->gpaused;
+        if (p->pending >= PENDING_HIGH && !p->paused)
             p->paused = true;
-            lws_rx_flow_control(wsi, 0);
+        if (!p->gpaused && queued_bytes() > cp__relay.cfg.budget.max_store_queue) {
+            p->gpaused = true;   /* read no more from it until the worker catches up */
+            n_gpaused++;
+            CP_STAT_ADD(store_queue_pauses, 1);
         }
+        flow_update(p, was_held);
         return 0;
     }
+    case LWS_CALLBACK_TIMER:
+        if (p->id && !p->closing && p->who.role == CP_ROLE_NONE) {
+            char why[160];
+            snprintf(why, sizeof why, "no valid hello within %d ms (--hello-timeout)",
+                     cp__relay.cfg.budget.hello_timeout_ms);
+            CP_STAT_ADD(hello_timeouts, 1);
+            close_with(p, CP_ETIMEOUT, why);
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE: {
         txm_t *t = p->txh;
         if (!t)
@@ -865,6 +1049,12 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         if (!p->id)
             return 0;
         reg_del(p);
+        CP_STAT_SUB(connections_now, 1);
+        n_ingest_conns--;
+        if (p->tenant)
+            p->tenant->conns--;
+        if (p->gpaused && n_gpaused)
+            n_gpaused--;
         cp_buf_fini(&p->rx);
         while (p->txh) {
             txm_t *t = p->txh;

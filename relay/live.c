@@ -183,6 +183,7 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (subs)
             subs->prev = p;
         subs = p;
+        CP_STAT_ADD(connections_now, 1);
         return 0;
     }
     case LWS_CALLBACK_RECEIVE: {
@@ -240,6 +241,8 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         return 0;
     }
     case LWS_CALLBACK_CLOSED:
+        if (p->wsi)
+            CP_STAT_SUB(connections_now, 1);
         if (p->prev)
             p->prev->next = p->next;
         else if (subs == p)

@@ -306,16 +306,22 @@ static void on_hup(int sig)
 }
 
 /* Raises the soft fd limit to hold `want` descriptors (up to the hard
- * limit); lws sizes its tables from fd_limit_per_thread. */
-static void raise_nofile(rlim_t want)
+ * limit) and returns what the process may hold; lws sizes its tables
+ * from fd_limit_per_thread and stops accepting when they are full. */
+static rlim_t raise_nofile(rlim_t want)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
-        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return want;
+    if (rl.rlim_cur >= want)
+        return want;
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-        cp__log("warning: fd limit %llu is below --max-connections; raise ulimit -n",
-                (unsigned long long)rl.rlim_cur);
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        cp__log("warning: fd limit %llu is below --max-connections + 64; connections are capped "
+                "there (raise ulimit -n)", (unsigned long long)rl.rlim_cur);
+    return rl.rlim_cur;
 }
 
 static int dir_exists(const char *d)
@@ -377,8 +383,7 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
      * never finish their HTTP headers) holds an fd below fd_limit, and must
      * finish its headers / upgrade within header_secs; websockets are
      * pinged after ping_secs of silence and closed after idle_secs */
-    raise_nofile((rlim_t)c->budget.max_conns + 256);
-    info->fd_limit_per_thread = (unsigned)c->budget.max_conns + 64;
+    info->fd_limit_per_thread = (unsigned)raise_nofile((rlim_t)c->budget.max_conns + 64);
     info->timeout_secs = (unsigned)c->budget.header_secs;
     info->timeout_secs_ah_idle = (unsigned)c->budget.header_secs;
     static lws_retry_bo_t idle_policy;

@@ -245,5 +245,8 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
     if (c->tls_client_ca && !c->tls_cert)
         return bad("%s", "--tls-client-ca needs --tls-cert and --tls-key");
     c->store.max_dict = c->limits.max_dict;
+    c->store.max_apps = c->budget.max_apps;
+    c->store.max_lsets = c->budget.max_label_sets;
+    c->store.max_types = c->budget.max_types;
     return 0;
 }

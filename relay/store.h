@@ -46,6 +46,11 @@ typedef struct cp_store_config {
     int64_t grace_ms;     /* a minute is aggregated once this old (default 2 min) */
     bool    sync_full;    /* synchronous=FULL (default) vs NORMAL: both survive kill -9 */
     uint32_t max_dict;    /* ids per dictionary table per connection (CP_ELIMIT past it) */
+    /* Per tenant (the part of a qualified app name before CP_TENANT_SEP,
+     * auth.h; "" for unqualified names): a NEW app, label set or profile
+     * type past these counts is refused with CP_ELIMIT and
+     * cp_store_refusal() says which. 0 = unlimited. */
+    uint32_t max_apps, max_lsets, max_types;
 } cp_store_config_t;
 
 void cp_store_config_default(cp_store_config_t *c);
@@ -79,6 +84,12 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud);
 uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c);
+/* Why the last cp_store_conn_open/cp_store_conn_batch returned CP_ELIMIT
+ * for a tenant limit: what = CP_STORE_LIMIT_* (0 if it was not a tenant
+ * limit), msg names the limit. Borrowed until the next call. */
+enum { CP_STORE_LIMIT_APPS = 1, CP_STORE_LIMIT_LSETS, CP_STORE_LIMIT_TYPES };
+typedef struct cp_store_refusal { int what; char msg[240]; } cp_store_refusal_t;
+const cp_store_refusal_t *cp_store_refusal(const cp_store_t *s);
 /* Forgets the connection; marks the instance disconnected when it was its
  * last connection. Frees c. */
 void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms);

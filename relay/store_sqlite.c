@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "auth.h"
 #include "error.h"
 #include "store_tier.h"
 
@@ -221,6 +222,7 @@ fail:
 
 static void wapp_free(cp__sqlite_app_t *a)
 {
+    cp__hmap_free(&a->linked_types);
     cp_stack_dict_destroy(a->dict);
     free(a->name);
     free(a);
@@ -544,6 +546,65 @@ out:
     return rc;
 }
 
+const cp_store_refusal_t *cp_store_refusal(const cp_store_t *s) { return &s->refusal; }
+
+bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL))
+        return true;   /* cannot tell: do not refuse */
+    int k = 1;
+    if (strchr(sql, '?') != strrchr(sql, '?'))
+        sqlite3_bind_int64(st, k++, a);
+    sqlite3_bind_text(st, k, text, -1, SQLITE_STATIC);
+    bool r = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return r;
+}
+
+int cp__sqlite_tenant_room(cp_store_t *s, const char *qname, int what)
+{
+    static const char *const sql[] = {
+        [CP_STORE_LIMIT_APPS] = "SELECT count(*) FROM apps a WHERE ",
+        [CP_STORE_LIMIT_LSETS] = "SELECT count(*) FROM lsets l JOIN apps a ON a.id=l.app_id WHERE ",
+        [CP_STORE_LIMIT_TYPES] = "SELECT count(DISTINCT t.type_id) FROM app_types t JOIN apps a ON a.id=t.app_id WHERE ",
+    };
+    static const char *const names[] = {"", "apps", "label sets", "profile types"};
+    static const char *const opts[] = {"", "--max-apps", "--max-label-sets", "--max-types"};
+    uint32_t max = what == CP_STORE_LIMIT_APPS ? s->cfg.max_apps
+                   : what == CP_STORE_LIMIT_LSETS ? s->cfg.max_lsets : s->cfg.max_types;
+    if (!max)
+        return 0;
+    /* the tenant's apps: names in [T "\x1f", T "\x20"), or without a separator for "" */
+    const char *sep = strchr(qname, CP_TENANT_SEP);
+    size_t tl = sep ? (size_t)(sep - qname) : 0;
+    char lo[80], hi[80], q[300];
+    if (tl + 2 > sizeof lo)
+        return CP_EINVAL;
+    memcpy(lo, qname, tl);
+    memcpy(hi, qname, tl);
+    lo[tl] = CP_TENANT_SEP;
+    hi[tl] = CP_TENANT_SEP + 1;
+    lo[tl + 1] = hi[tl + 1] = 0;
+    snprintf(q, sizeof q, "%s%s", sql[what],
+             tl ? "a.name >= ?1 AND a.name < ?2" : "instr(a.name, char(31)) = 0 AND ?1 = ?1 AND ?2 = ?2");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL))
+        return CP_EDB;
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (n < 0)
+        return CP_EDB;
+    if ((uint64_t)n < max)
+        return 0;
+    s->refusal.what = what;
+    snprintf(s->refusal.msg, sizeof s->refusal.msg, "tenant '%.*s' is at its limit of %u %s (%s)",
+             (int)tl, qname, max, names[what], opts[what]);
+    return CP_ELIMIT;
+}
+
 /* The app's row id (inserting the row if missing); *created when inserted. */
 static int64_t app_row(cp_store_t *s, const char *name, bool *created)
 {
@@ -602,6 +663,11 @@ int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_ap
     for (a = s->apps; a; a = a->next)
         if (!strcmp(a->name, name))
             break;
+    if (!a && s->cfg.max_apps && !cp__sqlite_exists(s->db, "SELECT 1 FROM apps WHERE name=?", 0, name)) {
+        int rc = cp__sqlite_tenant_room(s, name, CP_STORE_LIMIT_APPS);   /* a new app */
+        if (rc)
+            return rc;
+    }
     if (!a) {
         a = cp__xcalloc(1, sizeof *a);
         a->id = -1;

@@ -21,6 +21,7 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
                        cp_store_conn_t **out, uint64_t *last_seq)
 {
     cp__sqlite_app_t *a;
+    s->refusal.what = 0;
     int rc = cp__sqlite_get_app(s, h->app, true, &a);
     if (rc)
         return rc;
@@ -29,6 +30,10 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
     sqlite3_stmt *st = NULL;
     int64_t lset = -1, inst = -1;
     uint64_t seq = 0;
+    if (s->cfg.max_lsets &&
+        !cp__sqlite_exists(s->db, "SELECT 1 FROM lsets WHERE app_id=? AND canon=?", a->id, (const char *)canon.data) &&
+        (rc = cp__sqlite_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+        goto out;
     rc = CP_EDB;
     if (sqlite3_prepare_v2(s->db, "INSERT INTO lsets(app_id,canon) VALUES(?,?) ON CONFLICT(app_id,canon)"
                                   " DO UPDATE SET canon=excluded.canon RETURNING id", -1, &st, NULL))
@@ -227,6 +232,7 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud)
 {
+    s->refusal.what = 0;
     if (c->broken)
         return CP_ESTATE;   /* sent into a rolled-back transaction: must reconnect */
     cp__sqlite_app_t *a = c->app;
@@ -253,6 +259,18 @@ int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
         if (v->stack >= c->stack_map.n || v->type >= b->n_types)
             return CP_EDANGLING;
         cp_store_blob_pairs_add(&s->per_type[v->type], c->stack_map.v[v->stack], v->value);
+    }
+    /* tenant type limit, before anything of the batch is written */
+    for (uint32_t t = 0; s->cfg.max_types && t < b->n_types; t++) {
+        uint64_t th = cp__hash_bytes(b->types[t].name, strlen(b->types[t].name));
+        if (!s->per_type[t].n || cp__hmap_slot(&a->linked_types, th, 0))
+            continue;
+        /* first window of this type for the app since it was loaded */
+        if (!cp__sqlite_exists(s->db, "SELECT 1 FROM app_types x JOIN types y ON y.id=x.type_id"
+                                      " WHERE x.app_id=? AND y.name=?", a->id, b->types[t].name) &&
+            (rc = cp__sqlite_tenant_room(s, a->name, CP_STORE_LIMIT_TYPES)))
+            return rc;
+        *cp__hmap_slot(&a->linked_types, th, 1) = 1;
     }
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
     for (uint32_t t = 0; t < b->n_types; t++) {

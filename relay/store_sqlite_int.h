@@ -71,6 +71,7 @@ typedef struct cp__sqlite_app {
     cp_stack_dict_t *dict;             /* NULL: reload from the database before use */
     int64_t          mdone, hdone;     /* aggregation watermarks */
     uint64_t         tx_gen;           /* == store's tx_gen: journaled in this transaction */
+    cp__hmap_t       linked_types;     /* hash of type names known linked to the app */
     struct cp__sqlite_app *next;
 } cp__sqlite_app_t;
 
@@ -124,6 +125,7 @@ struct cp_store {
     cp_store_blob_pairs_t *per_type;  /* scratch: one accumulator per batch type */
     size_t            n_per_type;
     bool              in_tx;
+    cp_store_refusal_t refusal;       /* why the last tenant limit refused */
     sqlite3_stmt *ins_str, *ins_frame, *ins_stack, *ins_window, *upd_inst, *upsert_counter,
                  *ins_series, *ins_dirty, *ins_app_type;
 };
@@ -142,6 +144,12 @@ struct cp_store_conn {
  * loaded from the database on first use; with dict, its dictionary is
  * loaded too. Borrowed until the store closes (never freed before). */
 int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_app_t **out /* OUT */);
+/* Tenant limits (cp_store_config_t.max_*): 0 if `qname` (a qualified app
+ * name) may add one more app (CP_STORE_LIMIT_APPS), label set or type;
+ * CP_ELIMIT with s->refusal set if its tenant is at the limit; CP_EDB. */
+int cp__sqlite_tenant_room(cp_store_t *s, const char *qname, int what);
+/* Does `sql` (one text parameter, or an int64 then a text) return a row? */
+bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text);
 /* The id of sample type `name`, created on first use. */
 int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64_t *id /* OUT */);
 /* Journals app / instance / connection state before the transaction

@@ -130,8 +130,136 @@ def queries():
         check(relay.collapsed("shop"), "the relay still answers")
 
 
+def expect_error(agent, code, what):
+    k, e = agent.recv()
+    check(k == "error" and e[1] == code, "%s: error %d, got %s %r" % (what, code, k, e))
+    check(agent.closed(), "%s: connection closed" % what)
+    return e
+
+
+def connections():
+    args = ["--sync", "normal", "--hello-timeout", "1s", "--max-tenant-connections", "3",
+            "--tenant-bytes-per-s", "20000", "--burst", "1s", "--max-apps", "3", "--max-label-sets", "4",
+            "--max-types", "2", "--header-timeout", "2s"]
+    with Relay(name="relay_budgets", extra_args=args) as relay:
+        import asyncio
+        import websockets as _w
+        now = int(time.time() * 1000)
+        # no hello within --hello-timeout: error + close, counted
+        mute = FakeAgent(relay.ws, "shop", "mute")
+        asyncio.set_event_loop(mute.loop)
+        t = time.time()
+        mute.ws = mute._run(_w.connect(mute.url, subprotocols=["cprof.v1"], ping_interval=None))
+        e = expect_error(mute, CP_ETIMEOUT, "no hello")
+        check(0.8 < time.time() - t < 5 and "hello" in e[2], "closed after ~1 s: %.1fs %r" % (time.time() - t, e))
+        check(metrics(relay)["hello_timeouts"] == 1, "hello timeout counted")
+
+        # the tenant's connection cap
+        agents = [FakeAgent(relay.ws, "shop", "i%d" % i) for i in range(3)]
+        for a in agents:
+            check(a.connect()[0] == "welcome", "agent under the cap welcomed")
+        extra = FakeAgent(relay.ws, "shop", "i9")
+        k, e = extra.connect()
+        check(k == "error" and e[1] == CP_ERATE and e.get(4, 0) > 0 and "--max-tenant-connections" in e[2],
+              "over the tenant cap: CP_ERATE with retry-after, got %s %r" % (k, e))
+        check(extra.closed(), "refused connection closed")
+        check(metrics(relay)["conn_refused_tenant"] == 1, "cap refusal counted")
+        for a in agents[1:]:
+            a.close()
+
+        # bytes/s: 20000 B/s, burst 1 s. Incompressible batches of ~6 KB:
+        # the 4th in a row is refused with a retry-after; after waiting, the
+        # agent reconnects, resends from welcome's last_seq and nothing is lost
+        import os as _os
+        a = agents[0]
+        sent, seq, refused = {}, 0, None
+        for i in range(8):
+            seq += 1
+            name = "big.C%s.m" % _os.urandom(3000).hex()
+            vals = {(T, name): 100 + i}
+            a.send_raw(a.batch_msg(seq, now - 100000 + seq * 1000, now - 99000 + seq * 1000, vals))
+            sent[seq] = (vals, now - 100000 + seq * 1000)
+            k, m = a.recv()
+            if k == "error":
+                refused = m
+                break
+            check(k == "ack" and m[1] == seq, "ack %d: %s %r" % (seq, k, m))
+        check(refused and refused[1] == CP_ERATE and 0 < refused.get(4, 0) <= 2000 and "bytes/s" in refused[2],
+              "over bytes/s: CP_ERATE with retry-after, got %r" % (refused,))
+        check(a.closed(), "rate-limited connection closed")
+        check(metrics(relay)["rate_limited_bytes"] == 1, "rate limit counted")
+        time.sleep(refused[4] / 1000 + 0.2)
+        k, w = a.connect()
+        check(k == "welcome" and w[4] == seq - 1, "welcome after the wait: last_seq %d, got %r" % (seq - 1, w))
+        vals, s0 = sent[seq]
+        check(a.send_batch(seq, s0, s0 + 1000, vals)[0] == "ack", "the refused batch is stored on resend")
+        got = relay.collapsed("shop")
+        check(sum(v for k2, v in got.items() if ";big.C" in k2) == sum(100 + i for i in range(seq)),
+              "every batch stored once: %r" % sorted(got.values()))
+        a.close()
+
+        # apps: "shop" + 2 new ones fit in --max-apps 3; a 4th new app is refused
+        for app in ("x1", "x2"):
+            b = FakeAgent(relay.ws, app, "i")
+            check(b.connect()[0] == "welcome", "new app %s under the limit" % app)
+            b.close()
+        b = FakeAgent(relay.ws, "x3", "i")
+        k, e = b.connect()
+        check(k == "error" and e[1] == CP_ELIMIT and "--max-apps" in e[2] and "x3" in e[2],
+              "new app past the limit refused: %s %r" % (k, e))
+        b = FakeAgent(relay.ws, "x1", "i2")
+        check(b.connect()[0] == "welcome", "an existing app still connects")
+        b.close()
+        # label sets: shop {}, x1 {}, x2 {} + one more fit in 4
+        b = FakeAgent(relay.ws, "shop", "l1", {"env": "a"})
+        check(b.connect()[0] == "welcome", "a 4th label set fits")
+        b.close()
+        b = FakeAgent(relay.ws, "shop", "l2", {"env": "b"})
+        k, e = b.connect()
+        check(k == "error" and e[1] == CP_ELIMIT and "--max-label-sets" in e[2], "5th label set refused: %r" % (e,))
+        # types: cpu + wall fit in 2; a third is refused before anything of its batch is stored
+        b = FakeAgent(relay.ws, "shop", "t1")
+        check(b.connect()[0] == "welcome", "t1 welcomed")
+        check(b.send_batch(1, now, now + 1000, {((T, "w.W.w"), 1): 5}, types=(("cpu", "ns"), ("wall", "ns")))[0]
+              == "ack", "a second type fits")
+        k, e = b.send_batch(2, now, now + 1000, {((T, "a.A.a"), 0): 7}, types=(("alloc_bytes", "bytes"),))
+        check(k == "error" and e[1] == CP_ELIMIT and "--max-types" in e[2], "3rd type refused: %s %r" % (k, e))
+        m = metrics(relay)
+        check(m["limit_apps"] == 1 and m["limit_label_sets"] == 1 and m["limit_types"] == 1,
+              "limits counted: %r" % m)
+
+        # an idle TCP connection and a slowloris are closed after --header-timeout
+        idle = socket.create_connection(("127.0.0.1", relay.port))
+        slow = socket.create_connection(("127.0.0.1", relay.port))
+        slow.sendall(b"GET /api/v1/apps HTTP/1.1\r\n")
+        t = time.time()
+        closed = {}
+        while len(closed) < 2 and time.time() - t < 15:
+            for name, sk in (("idle", idle), ("slow", slow)):
+                if name in closed:
+                    continue
+                if name == "slow":
+                    try:
+                        sk.sendall(b"X")
+                    except OSError:
+                        closed[name] = time.time() - t
+                        continue
+                sk.settimeout(0.25)
+                try:
+                    if sk.recv(100) == b"":
+                        closed[name] = time.time() - t
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed[name] = time.time() - t
+        log("closed after: %r" % closed)
+        check(closed.get("idle", 99) < 6 and closed.get("slow", 99) < 6,
+              "idle and slowloris connections closed within ~--header-timeout: %r" % closed)
+
+
 def run():
     queries()
+    connections()
 
 
 if __name__ == "__main__":
