@@ -53,6 +53,7 @@
  * (downsampling + retention). */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -634,6 +635,8 @@ static void *store_main(void *arg)
             if (more < 0)
                 cp__log("store: maintenance failed: %s", cp_strerror(more));
             next_maint = now + (more > 0 ? 50 : 5000);
+            if (!more)
+                malloc_trim(0);   /* idle: give memory freed after a burst (or an attack) back */
             continue;
         }
         int rc = cp_store_begin(W.store);

@@ -390,11 +390,13 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
     idle_policy.secs_since_valid_ping = (uint16_t)c->budget.ping_secs;
     idle_policy.secs_since_valid_hangup = (uint16_t)c->budget.idle_secs;
     info->retry_and_idle_policy = &idle_policy;
-    info->max_http_header_pool = 256;   /* handshakes in flight at once (default 32): a
-                                           fleet reconnecting after a relay restart arrives at once */
-    info->max_http_header_data = 16384; /* request line + headers (default 4096): room for a query
-                                           argument over api.c's 4 KiB limit, so it gets a 400 that
-                                           says so; a longer request is closed by lws */
+    /* handshakes in flight at once (default 32): a fleet reconnecting after
+     * a relay restart arrives at once, and connections that never send
+     * their headers hold a header table until --header-timeout; with too
+     * few tables every other client (a UI, a query) waits behind them.
+     * lws allocates the tables lazily, so the size costs memory only when
+     * that many are in use. */
+    info->max_http_header_pool = (unsigned short)(c->budget.max_conns < 8192 ? c->budget.max_conns : 8192);
 }
 
 /* The context on libuv, else on poll(2); then the one vhost, which binds
