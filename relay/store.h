@@ -51,6 +51,7 @@ typedef struct cp_store_config {
      * type past these counts is refused with CP_ELIMIT and
      * cp_store_refusal() says which. 0 = unlimited. */
     uint32_t max_apps, max_lsets, max_types;
+    int64_t  wal_limit;   /* WAL bytes kept after a checkpoint; a bigger WAL is truncated (64 MiB) */
 } cp_store_config_t;
 
 void cp_store_config_default(cp_store_config_t *c);

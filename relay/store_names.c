@@ -38,10 +38,19 @@ void cp_store_names_add_string(cp_store_names_t *a, const void *s, size_t n)
     a->strs[a->n_strs++] = c;
 }
 
+/* The function index of name (hash -> index; equal hashes of different
+ * names probe on to the next key, so two functions never share a name). */
 static uint32_t names_func(cp_store_names_t *a, const char *name, uint8_t kind)
 {
-    uint64_t h = cp__hash_bytes(name, strlen(name));
-    uint32_t *slot = cp__hmap_slot(&a->fidx, h, 1);
+    size_t len = strlen(name);
+    uint64_t h = a->hash ? a->hash(name, len) : cp__hash_bytes(name, len);
+    uint32_t *slot;
+    for (;;) {
+        slot = cp__hmap_slot(&a->fidx, h, 1);
+        if (!*slot || !strcmp(a->fnames[*slot - 1], name))
+            break;
+        h = h * 0x9E3779B97F4A7C15ull + 1;   /* collision: next probe key */
+    }
     if (*slot) {
         uint8_t *k = &a->fkinds[*slot - 1];
         if ((*k == CP_FRAME_JAVA || *k == CP_FRAME_INTERPRETED) &&

@@ -27,6 +27,8 @@ typedef struct cp_store_names {
     cp__vu32_t  frame_func;    /* frame id -> func index */
     cp__vu32_t  stack_off;     /* n_stacks + 1 entries once a stack is loaded */
     cp__vu32_t  stack_funcs;   /* func indices, root first */
+    /* name hash for fidx; NULL = cp__hash_bytes (tests force collisions) */
+    uint64_t  (*hash)(const void *p, size_t n);
 } cp_store_names_t;
 
 void cp_store_names_fini(cp_store_names_t *n);

@@ -163,12 +163,24 @@ static int store_prepare(cp_store_t *s)
     return 0;
 }
 
+static int64_t wal_size(cp_store_t *s)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/cprof.db-wal", s->dir);
+    return stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
 static void *ckpt_main(void *arg)
 {
     cp_store_t *s = arg;
     sqlite3 *db = NULL;
     if (cp__sqlite_open(s->dir, true, &db))
         return NULL;
+    /* a connection that never read the database has not opened its WAL, and
+     * a checkpoint on it does nothing (returns OK, log and checkpointed
+     * frames -1): read once */
+    sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
         struct timespec ts;
@@ -179,6 +191,15 @@ static void *ckpt_main(void *arg)
             break;
         pthread_mutex_unlock(&s->ckpt_mu);
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (s->cfg.wal_limit > 0 && wal_size(s) > s->cfg.wal_limit) {
+            /* PASSIVE never shrinks the file (journal_size_limit does when
+             * the writer restarts the WAL, which a long reader can
+             * prevent): truncate it, waiting at most 200 ms for readers
+             * and the writer (a busy result just means: next second) */
+            sqlite3_busy_timeout(db, 200);
+            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+            sqlite3_busy_timeout(db, 5000);
+        }
         pthread_mutex_lock(&s->ckpt_mu);
     }
     pthread_mutex_unlock(&s->ckpt_mu);
@@ -207,6 +228,12 @@ int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **ou
         store_prepare(s))
         goto fail;
     sqlite3_wal_autocheckpoint(s->db, 0);
+    if (s->cfg.wal_limit > 0) {   /* the writer trims the WAL to this when it restarts it */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%lld", (long long)s->cfg.wal_limit);
+        if (cp__sqlite_exec(s->db, sql))
+            goto fail;
+    }
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
     s->ckpt_started = pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) == 0;

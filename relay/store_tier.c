@@ -19,6 +19,7 @@ void cp_store_config_default(cp_store_config_t *c)
     c->grace_ms = 2 * CP_STORE_MIN_MS;
     c->sync_full = true;
     c->max_dict = 4u << 20;
+    c->wal_limit = 64LL << 20;
 }
 
 int64_t cp_store_tier_floor(int64_t t, int64_t step)

@@ -87,6 +87,15 @@ static int batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const char *ty
     return cp_store_conn_batch(s, c, &b, 5000, NULL, NULL);
 }
 
+static cp_store_conn_t *open_conn_in_tx(cp_store_t *s, const char *app, const char *inst)
+{
+    cp_store_conn_t *c;
+    uint64_t last;
+    cp_hello_t h = hello(app, inst);
+    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
+    return c;
+}
+
 static int commit_batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const char *type, const char *method,
                         uint64_t v, bool with_dict)
 {
@@ -280,6 +289,45 @@ START_TEST(test_store_duplicates_are_per_instance)
 }
 END_TEST
 
+static long wal_bytes(void)
+{
+    char path[128];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/cprof.db-wal", dir);
+    return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
+}
+
+/* The WAL does not keep the size of its biggest burst for ever: the
+ * checkpoint thread truncates it once it is over the limit. */
+START_TEST(test_store_wal_is_truncated)
+{
+    cp_store_t *s;
+    cp_store_config_t cfg;
+    cp_store_config_default(&cfg);
+    cfg.wal_limit = 256 * 1024;
+    ck_assert_int_eq(cp_store_open(dir, &cfg, &s), 0);
+    cp_store_conn_t *c = open_conn(s, "a", "i1");
+    char name[200];
+    ck_assert_int_eq(commit_batch(s, c, 1, "cpu", "m", 1, true), 0);
+    for (uint64_t seq = 2; wal_bytes() < 3 * 1024 * 1024; seq++) {
+        ck_assert_int_eq(cp_store_begin(s), 0);
+        for (int k = 0; k < 50; k++) {   /* new methods: new strings, frames, stacks */
+            snprintf(name, sizeof name, "method_%llu_%d_%0120d", (unsigned long long)seq, k, 0);
+            cp_store_conn_close(s, c, 1);
+            c = open_conn_in_tx(s, "a", "i1");
+            ck_assert_int_eq(batch(s, c, seq * 100 + (uint64_t)k, "cpu", name, 1, true), 0);
+        }
+        ck_assert_int_eq(cp_store_commit(s), 0);
+    }
+    long big = wal_bytes();
+    for (int i = 0; i < 40 && wal_bytes() > cfg.wal_limit; i++)
+        usleep(100000);
+    ck_assert_msg(wal_bytes() <= cfg.wal_limit, "WAL still %ld bytes (was %ld)", wal_bytes(), big);
+    cp_store_conn_close(s, c, 9);
+    cp_store_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_faults");
@@ -294,6 +342,11 @@ int main(void)
     tc = tcase_create("dedupe");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_store_duplicates_are_per_instance);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("wal");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_store_wal_is_truncated);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_ENV);
