@@ -565,6 +565,8 @@ int cp_cmd_relay(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     if (c->store.minute_ms < c->store.full_ms || c->store.hour_ms < c->store.minute_ms)
         cp__log("warning: retention tiers usually grow: full <= minute <= hour");
+    signal(SIGHUP, SIG_IGN);   /* until the loop's handler is in place: a reload request
+                                  (logrotate, an operator) must never kill a starting relay */
     if (preflight(c))
         return 1;
     find_ui(c);
