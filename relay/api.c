@@ -45,6 +45,7 @@
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
+#include "tenant_view.h"
 
 #define MAX_ARGS 32          /* query arguments per request (more: 400) */
 #define MAX_ARG_BYTES 4096   /* bytes per argument, with its NUL (more: 400) */
@@ -219,29 +220,11 @@ static void set_download(cp_qreq_t *r, const char *how, const char *app, const c
     snprintf(r->disposition, sizeof r->disposition, "%s; filename=\"%s%s\"", how, name, ext);
 }
 
-/* Rewrites the store's message so it names the app as the caller wrote it
- * (the store only knows qualified names). */
+/* The store's message, naming the app as the caller wrote it. */
 static void err_unqualify(const cp_qreq_t *r, char *err, size_t errlen)
 {
-    size_t ql = strlen(r->qapp);
-    if (!r->app || !ql || !strcmp(r->app, r->qapp))
-        return;
-    char out[512];
-    size_t o = 0;
-    for (const char *s = err; *s && o + 1 < sizeof out;) {
-        if (!strncmp(s, r->qapp, ql)) {
-            o += (size_t)snprintf(out + o, sizeof out - o, "%s", r->app);
-            s += ql;
-        } else {
-            out[o++] = *s++;
-        }
-    }
-    if (o >= sizeof out)
-        o = sizeof out - 1;
-    if (o >= errlen)
-        o = errlen - 1;
-    memcpy(err, out, o);
-    err[o] = 0;
+    if (r->app)
+        cp_tenant_err_text(err, errlen, r->qapp, r->app);
 }
 
 /* A store failure: past the deadline (or the client left) is 503. */
@@ -405,90 +388,6 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     cp_buf_fini(&series);
 }
 
-/* Scans a JSON string starting at s (the opening quote) into out (escapes
- * decoded; \u00XX only). Returns the byte after the closing quote, or NULL. */
-static const char *json_string(const char *s, const char *end, cp_buf_t *out)
-{
-    if (s >= end || *s != '"')
-        return NULL;
-    for (s++; s < end && *s != '"'; s++) {
-        char c = *s;
-        if (c == '\\') {
-            if (++s >= end)
-                return NULL;
-            c = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 'r' ? '\r' : *s;
-            if (*s == 'u') {
-                if (end - s < 5)
-                    return NULL;
-                char hex[5] = {s[1], s[2], s[3], s[4], 0};
-                c = (char)strtol(hex, NULL, 16);
-                s += 4;
-            }
-        }
-        cp_buf_append(out, &c, 1);
-    }
-    if (s >= end)
-        return NULL;
-    cp_buf_append(out, "", 1);
-    return s + 1;
-}
-
-/* The store's apps document ({"apps":[{"name":N,...},...]}, objects whose
- * only nesting is an array of strings) filtered to the caller's tenant,
- * names shown unqualified. */
-static int apps_for_tenant(const cp_buf_t *in, const char *tenant, cp_buf_t *out)
-{
-    const char *s = (const char *)in->data, *end = s + in->len;
-    const char *arr = in->len ? strstr(s, "[") : NULL;
-    if (!arr)
-        return CP_EINVAL;
-    cp_buf_printf(out, "{\"apps\":[");
-    int kept = 0;
-    for (const char *p = arr + 1; p < end;) {
-        if (*p != '{') {
-            if (*p == ']')
-                break;
-            p++;
-            continue;
-        }
-        /* the object's extent, skipping strings */
-        const char *o = p;
-        int depth = 0;
-        bool in_str = false;
-        for (; p < end; p++) {
-            if (in_str) {
-                if (*p == '\\')
-                    p++;
-                else if (*p == '"')
-                    in_str = false;
-            } else if (*p == '"') {
-                in_str = true;
-            } else if (*p == '{' || *p == '[') {
-                depth++;
-            } else if ((*p == '}' || *p == ']') && --depth == 0) {
-                p++;
-                break;
-            }
-        }
-        static const char key[] = "{\"name\":";
-        if (strncmp(o, key, sizeof key - 1))
-            return CP_EINVAL;
-        cp_buf_t name = CP_BUF_INIT;
-        const char *after = json_string(o + sizeof key - 1, p, &name);
-        const char *shown = after ? cp_auth_unqualify(tenant, (const char *)name.data) : NULL;
-        if (shown) {
-            cp_buf_printf(out, "%s{\"name\":", kept++ ? "," : "");
-            cp_buf_json_str(out, shown, strlen(shown));
-            cp_buf_append(out, after, (size_t)(p - after));
-        }
-        cp_buf_fini(&name);
-        if (!after)
-            return CP_EINVAL;
-    }
-    cp_buf_printf(out, "]}");
-    return 0;
-}
-
 static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
 {
     int64_t now = cp__now_ms();
@@ -506,7 +405,7 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         r->status = 200;
         r->ctype = "application/json";
         cp_buf_t all = CP_BUF_INIT;
-        if (cp_store_apps_json(rd, &all) || apps_for_tenant(&all, r->who.tenant, &r->body))
+        if (cp_store_apps_json(rd, &all) || cp_tenant_apps_json(&all, r->who.tenant, &r->body))
             set_error(r, 500, "query failed");
         cp_buf_fini(&all);
     } else if (!strcmp(ep, "instances")) {
@@ -516,31 +415,15 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         }
         r->status = 200;
         r->ctype = "application/json";
-        cp_buf_t doc = CP_BUF_INIT, qj = CP_BUF_INIT, sj = CP_BUF_INIT;
+        cp_buf_t doc = CP_BUF_INIT;
         int rc = cp_store_instances_json(rd, r->qapp, &doc);
         if (rc == CP_ENOTFOUND)
             set_error(r, 404, "unknown app '%s'", r->app);
         else if (rc)
             set_error(r, 500, "query failed");
-        else {
-            /* each instance echoes "app": the qualified name -> the caller's */
-            cp_buf_printf(&qj, "\"app\":");
-            cp_buf_json_str(&qj, r->qapp, strlen(r->qapp));
-            cp_buf_printf(&sj, "\"app\":");
-            cp_buf_json_str(&sj, r->app, strlen(r->app));
-            for (size_t i = 0; i < doc.len;) {
-                if (doc.len - i >= qj.len && !memcmp(doc.data + i, qj.data, qj.len)) {
-                    cp_buf_append(&r->body, sj.data, sj.len);
-                    i += qj.len;
-                } else {
-                    cp_buf_append(&r->body, doc.data + i, 1);
-                    i++;
-                }
-            }
-        }
+        else
+            cp_tenant_rename_app(&doc, r->qapp, r->app, &r->body);
         cp_buf_fini(&doc);
-        cp_buf_fini(&qj);
-        cp_buf_fini(&sj);
     } else if (!strcmp(ep, "profile")) {
         do_profile(r, rd, now, false);
     } else if (!strcmp(ep, "top")) {
