@@ -229,6 +229,46 @@ static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
     return rc;
 }
 
+/* Adds pairs w (merged) to the aggregate row (app, step, type, bucket,
+ * lset), creating it. */
+static int agg_add(cp_store_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
+                   const cp_store_blob_pairs_t *w)
+{
+    sqlite3_stmt *rd = NULL, *wr = NULL;
+    cp_store_blob_pairs_t p = {0};
+    int rc = CP_EDB;
+    if (sqlite3_prepare_v2(s->db, "SELECT data FROM agg WHERE app_id=? AND step=? AND type_id=? AND start_ms=?"
+                                  " AND lset_id=?", -1, &rd, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO agg(app_id,step,type_id,start_ms,lset_id,total,data)"
+                                  " VALUES(?,?,?,?,?,?,?)", -1, &wr, NULL))
+        goto out;
+    sqlite3_bind_int64(rd, 1, app);
+    sqlite3_bind_int64(rd, 2, step);
+    sqlite3_bind_int64(rd, 3, tid);
+    sqlite3_bind_int64(rd, 4, bucket);
+    sqlite3_bind_int64(rd, 5, lset);
+    if (sqlite3_step(rd) == SQLITE_ROW &&
+        !cp_store_blob_each(sqlite3_column_blob(rd, 0), (size_t)sqlite3_column_bytes(rd, 0),
+                            cp_store_blob_add_to_pairs, &p))
+        goto out;
+    for (size_t i = 0; i < w->n; i++)
+        cp_store_blob_pairs_add(&p, w->v[2 * i], w->v[2 * i + 1]);
+    uint64_t total = cp_store_blob_encode(&p, &s->tmp2);
+    sqlite3_bind_int64(wr, 1, app);
+    sqlite3_bind_int64(wr, 2, step);
+    sqlite3_bind_int64(wr, 3, tid);
+    sqlite3_bind_int64(wr, 4, bucket);
+    sqlite3_bind_int64(wr, 5, lset);
+    sqlite3_bind_int64(wr, 6, (int64_t)total);
+    sqlite3_bind_blob(wr, 7, s->tmp2.data ? (void *)s->tmp2.data : (void *)"", (int)s->tmp2.len, SQLITE_STATIC);
+    rc = cp__sqlite_step_done(wr);
+out:
+    sqlite3_finalize(rd);
+    sqlite3_finalize(wr);
+    cp_store_blob_pairs_fini(&p);
+    return rc;
+}
+
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud)
 {
@@ -273,6 +313,7 @@ int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
         *cp__hmap_slot(&a->linked_types, th, 1) = 1;
     }
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
+    int late = cp_store_tier_late(&s->cfg, now_ms, start, a->mdone);
     for (uint32_t t = 0; t < b->n_types; t++) {
         if (!s->per_type[t].n)
             continue;
@@ -290,18 +331,28 @@ int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
         sqlite3_bind_int64(st, 7, end);
         sqlite3_bind_int64(st, 8, (int64_t)total);
         sqlite3_bind_blob(st, 9, s->tmp.data, (int)s->tmp.len, SQLITE_STATIC);
-        if (cp__sqlite_step_done(st))
+        if (late == CP_STORE_LATE_ADD)
+            sqlite3_reset(st);   /* no raw row: its minute is answered by aggregates only */
+        else if (cp__sqlite_step_done(st))
             return CP_EDB;
         sqlite3_bind_int64(s->ins_app_type, 1, a->id);
         sqlite3_bind_int64(s->ins_app_type, 2, tid);
         if (cp__sqlite_step_done(s->ins_app_type))
             return CP_EDB;
+        if (late == CP_STORE_LATE_ADD) {
+            /* its minute's raw windows may be expired: add it to the
+             * aggregates instead of recomputing them from raw */
+            int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
+            if ((rc = agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, c->lset_id, &s->per_type[t])) ||
+                (h < a->hdone && (rc = agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, c->lset_id, &s->per_type[t]))))
+                return rc;
+        }
         if (ev) {
             cp_store_event_t e = {a->name, c->iid, b->types[t].name, c->canon, start, end, total};
             ev(ud, &e);
         }
     }
-    if (start < a->mdone) {   /* late data for an aggregated minute: recompute it */
+    if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
         sqlite3_bind_int64(s->ins_dirty, 1, a->id);
         sqlite3_bind_int64(s->ins_dirty, 2, CP_STORE_MIN_MS);
         sqlite3_bind_int64(s->ins_dirty, 3, cp_store_tier_floor(start, CP_STORE_MIN_MS));

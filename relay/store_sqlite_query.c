@@ -226,6 +226,13 @@ static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool u
                               p->app, CP_STORE_HOUR_MS, 0);
     pl.use_min = use_min;
     pl.use_hour = use_hour;
+    pl.raw_from = pl.min_from = INT64_MAX;
+    if (!use_min)
+        pl.raw_from = cp__sqlite_i64(p->r->db, "SELECT min(start_ms) FROM windows WHERE app_id=?1 AND type_id=?2",
+                                     p->app, p->type, INT64_MAX);
+    if (!use_hour)
+        pl.min_from = cp__sqlite_i64(p->r->db, "SELECT min(start_ms) FROM agg WHERE app_id=?1 AND step=60000"
+                                     " AND type_id=?2", p->app, p->type, INT64_MAX);
     pl.read = plan_read;
     pl.stop = plan_stop;
     pl.ud = p;

@@ -81,6 +81,20 @@ void cp_store_rollup_fini(cp_store_rollup_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/* ---- late windows ---- */
+
+int cp_store_tier_late(const cp_store_config_t *cfg, int64_t now, int64_t start, int64_t mdone)
+{
+    if (start >= mdone)
+        return CP_STORE_LATE_NONE;
+    /* expiry deletes raw windows with start < now' - full_ms (now' <= now),
+     * so every window of a minute that starts at or after now - full_ms is
+     * still there */
+    if (cp_store_tier_floor(start, CP_STORE_MIN_MS) >= now - cfg->full_ms)
+        return CP_STORE_LATE_DIRTY;
+    return CP_STORE_LATE_ADD;
+}
+
 /* ---- expiry ---- */
 
 void cp_store_tier_cuts(const cp_store_config_t *cfg, int64_t now, int64_t mdone, int64_t hdone,
@@ -107,6 +121,12 @@ void cp_store_plan_dirty(cp_store_plan_t *p, int64_t step, int64_t t)
     /* a dirty minute also makes its hour stale until recomputed */
     p->dirty_hour = cp__xrealloc(p->dirty_hour, (p->n_dirty_hour + 1) * sizeof(int64_t));
     p->dirty_hour[p->n_dirty_hour++] = cp_store_tier_floor(t, CP_STORE_HOUR_MS);
+}
+
+/* Ceil of t to step; INT64_MAX stays (no limit). */
+static int64_t ceil_or_max(int64_t t, int64_t step)
+{
+    return t > INT64_MAX - step ? INT64_MAX : cp_store_tier_ceil(t, step);
 }
 
 static void plan_read(cp_store_plan_t *p, int64_t step, int64_t lo, int64_t hi)
@@ -149,7 +169,9 @@ static void plan_minutes(cp_store_plan_t *p, int64_t lo, int64_t hi)
     int64_t ms = cp_store_tier_ceil(lo, CP_STORE_MIN_MS), me = cp_store_tier_floor(hi, CP_STORE_MIN_MS);
     if (me > p->mdone)
         me = p->mdone;
-    if (!p->use_min || ms >= me) {
+    if (!p->use_min && me > ceil_or_max(p->raw_from, CP_STORE_MIN_MS))
+        me = ceil_or_max(p->raw_from, CP_STORE_MIN_MS);   /* only where raw is gone */
+    if (ms >= me) {
         plan_read(p, 0, lo, hi);
         return;
     }
@@ -163,7 +185,9 @@ void cp_store_plan_run(cp_store_plan_t *p, int64_t lo, int64_t hi)
     int64_t hs = cp_store_tier_ceil(lo, CP_STORE_HOUR_MS), he = cp_store_tier_floor(hi, CP_STORE_HOUR_MS);
     if (he > p->hdone)
         he = p->hdone;
-    if (!p->use_hour || hs >= he) {
+    if (!p->use_hour && he > ceil_or_max(p->min_from, CP_STORE_HOUR_MS))
+        he = ceil_or_max(p->min_from, CP_STORE_HOUR_MS);  /* only where minutes are gone */
+    if (hs >= he) {
         plan_minutes(p, lo, hi);
         return;
     }

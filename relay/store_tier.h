@@ -57,6 +57,16 @@ uint64_t cp_store_rollup_encode(cp_store_rollup_t *r, size_t i, int64_t *bucket 
                                 int64_t *lset /* OUT */, cp_buf_t *out);
 void cp_store_rollup_fini(cp_store_rollup_t *r);
 
+/* ---- late windows ---- */
+
+/* What a window starting at start_ms does to the tiers: nothing (its
+ * minute is not aggregated yet), mark the minute dirty (recomputed from raw
+ * windows, which are all still there), or add it to the minute and hour
+ * rows directly (its minute may be older than raw retention: recomputing
+ * from raw would replace the minute with what expiry left of it). */
+enum { CP_STORE_LATE_NONE = 0, CP_STORE_LATE_DIRTY, CP_STORE_LATE_ADD };
+int cp_store_tier_late(const cp_store_config_t *cfg, int64_t now_ms, int64_t start_ms, int64_t mdone);
+
 /* ---- expiry ---- */
 
 typedef struct cp_store_cuts {
@@ -76,7 +86,13 @@ typedef void (*cp_store_plan_read_fn)(void *ud, int64_t step, int64_t lo, int64_
 
 typedef struct cp_store_plan {
     int64_t mdone, hdone;          /* the app's watermarks (set by the engine) */
-    bool    use_min, use_hour;     /* may this query use minute / hour rows? */
+    /* may this query use minute / hour rows where the finer tier also has
+     * the data? (a timeline whose step is not a multiple of the tier would
+     * smear it). Where the finer tier was expired they are used anyway:
+     * coarse data beats none. */
+    bool    use_min, use_hour;
+    int64_t raw_from;              /* earliest raw window start (INT64_MAX: none) */
+    int64_t min_from;              /* earliest minute row start (INT64_MAX: none) */
     cp_store_plan_read_fn read;
     bool  (*stop)(void *ud);       /* optional: true abandons the walk (query deadline) */
     void   *ud;
