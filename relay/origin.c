@@ -3,6 +3,8 @@
 #include "origin.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 static char listen_name[256];        /* --listen's host as given */
 static char public_host[256];        /* --public-url's host, lower case, no port */
 static char public_origin[320];      /* scheme://host:port, default port filled in */
+static char host_names[2][256];      /* this machine: gethostname() and its canonical name */
 
 /* Splits "host[:port]" / "[v6][:port]" into host (brackets kept off) and
  * port (def when absent). false on a malformed value. */
@@ -72,6 +75,15 @@ static bool split_url(const char *url, char *scheme, size_t sn, char *host, size
 
 void cp__origin_init(const cp_relay_cfg_t *c)
 {
+    memset(host_names, 0, sizeof host_names);
+    if (gethostname(host_names[0], sizeof host_names[0] - 1) == 0) {
+        struct addrinfo hints = {0}, *ai = NULL;
+        hints.ai_flags = AI_CANONNAME;
+        if (getaddrinfo(host_names[0], NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
+            snprintf(host_names[1], sizeof host_names[1], "%s", ai->ai_canonname);
+        if (ai)
+            freeaddrinfo(ai);
+    }
     snprintf(listen_name, sizeof listen_name, "%s", c->listen.name);
     public_host[0] = public_origin[0] = 0;
     char scheme[16];
@@ -92,6 +104,9 @@ static bool host_name_ok(const char *h)
     if (is_ip_literal(h) || !strcasecmp(h, "localhost") ||
         (n > 10 && !strcasecmp(h + n - 10, ".localhost")))
         return true;
+    for (int i = 0; i < 2; i++)
+        if (*host_names[i] && !strcasecmp(h, host_names[i]))
+            return true;
     return (*listen_name && !strcasecmp(h, listen_name)) || (*public_host && !strcasecmp(h, public_host));
 }
 
@@ -157,9 +172,15 @@ int cp__origin_check_wsi(struct lws *wsi, char *why, size_t n)
     const char *h = hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
     if (!h)
         h = hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host);
+    const char *o = hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    /* a websocket upgrade without a browser Origin is not a browser (browsers
+     * always send one): rebinding needs a browser, so any Host will do, and
+     * agents may dial the relay by whatever name reaches it */
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) > 0 && (!o || !strstr(o, "://")) &&
+        !(o && !strcmp(o, "null")))
+        return 0;
     int rc = cp__origin_check_host(h, why, n);
     if (rc)
         return rc;
-    const char *o = hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
     return cp__origin_check_origin(o, h, lws_is_ssl(lws_get_network_wsi(wsi)), why, n);
 }

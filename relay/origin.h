@@ -11,9 +11,12 @@
  * Rules (one place, used by main.c's callbacks for every HTTP request, the
  * static UI included, and every websocket upgrade):
  *  Host  - accepted when absent (not a browser), an IP literal (a literal
- *          cannot be rebound), a loopback name (localhost, *.localhost), the
+ *          cannot be rebound), a loopback name (localhost, *.localhost), this
+ *          machine's host name (gethostname and its canonical name), the
  *          host given to --listen, or the host of --public-url. Otherwise
- *          421 with a body naming the fix.
+ *          421 with a body naming the fix. Not checked on a websocket
+ *          upgrade without a browser Origin (agents; browsers always send
+ *          one), so agents may use any name that reaches the relay.
  *  Origin - accepted when absent (agents, cprof query, curl) or not of the
  *          scheme://host form browsers send (older agents sent "host:port");
  *          otherwise it must be this very origin: its host:port equals the

@@ -88,6 +88,12 @@ def run():
             check(st == want, "upgrade %s with Origin %r: %s, want %d\n%s" % (path, origin, st, want, text[:400]))
             if want == 403:
                 check("cross-origin" in text or "null" in text, "the 403 says why: %s" % text[:400])
+        # an agent dialing the relay by some DNS name: no Origin, any Host
+        st, _ = upgrade(port, "/ingest", "cprof.v1", None, host="relay.internal.example:%d" % port)
+        check(st == 101, "agent upgrade by another name: %s" % st)
+        # the machine's own name is accepted as Host
+        st, _ = get(port, "/api/v1/apps", host="%s:%d" % (socket.gethostname(), port))
+        check(st == 200, "Host = this machine's name: %s" % st)
         # a rebinding page: same "origin" as its own Host, but the Host is foreign
         st, _ = upgrade(port, "/api/v1/live", "cprof.live", "http://evil.example:%d" % port,
                         host="evil.example:%d" % port)
