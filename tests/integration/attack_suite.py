@@ -71,7 +71,11 @@ class Probe(threading.Thread):
     def run(self):
         while not self.stop:
             t = time.time()
-            st, _, _ = http_get(self.relay.url("/api/v1/profile", app=self.app, **{"from": "now-5m"}), timeout=30)
+            try:
+                st, _, _ = http_get(self.relay.url("/api/v1/profile", app=self.app, **{"from": "now-5m"}),
+                                    timeout=30)
+            except OSError as e:
+                st = type(e).__name__
             dt = time.time() - t
             self.worst = max(self.worst, dt)
             self.all.append(dt)
