@@ -257,9 +257,39 @@ def connections():
               "idle and slowloris connections closed within ~--header-timeout: %r" % closed)
 
 
+def real_agent_rate_limited():
+    """A real agent over its tenant's bytes/s: it gets CP_ERATE, waits the
+    retry-after, resends; at its exit every sample it took is stored or
+    still in its own queue (counted), none silently lost."""
+    if not JDKS:
+        return
+    import re
+    java = JavaProgram("CpuSplit")
+    with Relay(name="relay_budgets", extra_args=["--sync", "normal", "--tenant-bytes-per-s", "300",
+                                                 "--burst", "1s"]) as relay:
+        p = java.start(JDKS[0], agent="app=rl,cpu=10ms,flush=1s,loglevel=info", relay=relay, args=["12", "1", "1"])
+        check(p.wait(120) == 0, "JVM exit")
+        out = open(p.logpath, "rb").read().decode(errors="replace")
+        m = re.search(r"exit: counters:(.*?) unacked\.batches=(\d+) unacked\.samples=(\d+)", out)
+        check(m, "agent exit counters:\n" + out[-2000:])
+        c = {k: int(v) for k, v in re.findall(r"(\S+)=(\d+)", m.group(1))}
+        time.sleep(1)
+        inst = relay.get_json("/api/v1/instances", app="rl")["instances"]
+        stored = sum(i["quality"]["samples"] for i in inst)
+        log("agent: %r; stored %d" % (c, stored))
+        check(c.get("net.rate_limited", 0) > 0 and metrics(relay)["rate_limited_bytes"] > 0,
+              "the agent was rate limited: %r" % c)
+        check("relay error -25" in out, "the agent logged the relay's CP_ERATE")
+        check(stored + int(m.group(3)) + c.get("drop.buffer", 0) == c["samples.cpu"],
+              "sent %d = stored %d + unacked %s + dropped %d" % (c["samples.cpu"], stored, m.group(3),
+                                                                  c.get("drop.buffer", 0)))
+        check(c.get("drop.buffer", 0) == 0, "nothing dropped from the agent's buffer")
+
+
 def run():
     queries()
     connections()
+    real_agent_rate_limited()
 
 
 if __name__ == "__main__":
