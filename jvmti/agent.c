@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_SLOTS 256     /* x ~8.4 KB; RSS only for the frames actually written */
+#define RING_SLOTS 512     /* x ~8.4 KB; RSS only for the frames actually written */
 
 /* Modules owned by other engineers, linked in when present (weak: the agent
  * builds and runs without them). Prototypes as in alloc.h / spark.h. */

@@ -788,10 +788,13 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             next_scan = now + 500000000ULL;
         }
         /* Adaptive period: 50 ms while the ring stays under 1/8 full per
-         * drain (cheap at cpu=10ms), 10 ms when samples pour in (wall mode
-         * with many threads), so the ring never fills. */
+         * drain (cheap at cpu=10ms), 10 ms when samples pour in, 2 ms past
+         * 1/4 (many busy threads at cpu=1ms), so the ring never fills from
+         * signal handlers, which cannot wake us. The wall thread paces
+         * itself on the ring and nudges us (cp_ring_nudge). */
         int drained = drain(jni);
-        long period_ms = drained > (int)(cp_ring_capacity(g_ring) / 8) ? 10 : 50;
+        int cap = (int)cp_ring_capacity(g_ring);
+        long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         if (do_flush || now >= next_flush) {
             close_window();
             next_flush = mono_ns() + (uint64_t)g_flush_ns;

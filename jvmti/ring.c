@@ -170,6 +170,24 @@ bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uin
 
 void cp_ring_set_nudge(cp_ring_t *r, void (*fn)(void)) { r->nudge = fn; }
 
+void cp_ring_nudge(cp_ring_t *r)
+{
+    if (r && r->nudge)
+        r->nudge();
+}
+
+/* The consumer frees slots in position order, so the n positions from head
+ * are free iff the last of them is (its seq == its position). */
+CP_SIGSAFE bool cp_ring_has_room(cp_ring_t *r, size_t n)
+{
+    if (!r || n == 0)
+        return true;
+    if (n > r->mask + 1)
+        return false;
+    uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed) + n - 1; /* a hint */
+    return atomic_load_explicit(&r->slots[pos & r->mask].seq, memory_order_acquire) == pos; /* pairs with release */
+}
+
 const cp_sample_t *cp_ring_peek(cp_ring_t *r)
 {
     cp__slot_t *sl = &r->slots[r->tail & r->mask];

@@ -86,6 +86,15 @@ size_t cp_ring_capacity(const cp_ring_t *r);
  * start-up, before producers run. */
 void cp_ring_set_nudge(cp_ring_t *r, void (*fn)(void));
 
+/* Calls the registered nudge (if any). Not for signal handlers. */
+void cp_ring_nudge(cp_ring_t *r);
+
+/* Async-signal-safe, lock-free. true when the next n reservations would
+ * all find a free slot right now (n <= capacity). A hint: producers may
+ * race for them. For producers that can pace themselves (the wall-clock
+ * thread signals threads in chunks that fit). */
+CP_SIGSAFE bool cp_ring_has_room(cp_ring_t *r, size_t n);
+
 /* Async-signal-safe, lock-free, no allocation; any number of producers.
  * Reserves a slot for the caller to fill in place; NULL when full (the
  * drop is counted in drop.ring). Every reserve must be followed by commit

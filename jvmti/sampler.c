@@ -834,6 +834,38 @@ static void rearm_all(int64_t ns)
     atomic_store_explicit(&cpu_delta_on, !use_itimer, memory_order_relaxed); /* config flag */
 }
 
+/* Sends the wall signal to tids[0..n) starting at *start (rotating, so
+ * the threads left out when the harvester cannot keep up differ from round
+ * to round), in chunks that fit in the ring: a chunk goes out only when
+ * the ring has room for it plus a margin for CPU samples; otherwise the
+ * harvester is nudged and the rest of the round is left out, counted in
+ * drop.wall_behind (as are whole rounds the thread falls behind, in
+ * wall_main): wall samples taken + drop.wall_behind = rounds x threads.
+ * A burst of signals to hundreds of threads used to overflow the ring at
+ * once: the samples were taken (AGCT run) and then thrown away. */
+static void wall_signal_round(const int *tids, int n, int *start, pid_t pid)
+{
+    size_t cap = cp_ring_capacity(g_ring);
+    int chunk = (int)(cap / 4) > 0 ? (int)(cap / 4) : 1;
+    int sent = 0;
+    while (sent < n) {
+        int m = n - sent < chunk ? n - sent : chunk;
+        if (!cp_ring_has_room(g_ring, (size_t)m + cap / 16)) {
+            /* the harvester is behind: wake it, leave the rest of this
+             * round out (counted) rather than wait or overflow the ring */
+            cp_ring_nudge(g_ring);
+            cp_stats_add(CP_ST_DROP_WALL_BEHIND, (uint64_t)(n - sent));
+            break;
+        }
+        for (int i = 0; i < m; i++)
+            syscall(SYS_tgkill, pid, tids[(*start + sent + i) % n], g_wall_sig);
+        sent += m;
+        if (sent < n)
+            cp_ring_nudge(g_ring);
+    }
+    *start = n ? (*start + sent) % n : 0;
+}
+
 static void *wall_main(void *arg)
 {
     (void)arg;
@@ -842,6 +874,7 @@ static void *wall_main(void *arg)
     if (!tids)
         return NULL;
     pid_t pid = getpid();
+    int start = 0;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&wall_mu);
@@ -864,12 +897,20 @@ static void *wall_main(void *arg)
                 tids[n++] = t;
         }
         pthread_mutex_unlock(&reg_mu);
-        for (int i = 0; i < n; i++)
-            syscall(SYS_tgkill, pid, tids[i], g_wall_sig);
+        if (n) {
+            if (start >= n)
+                start = 0;
+            wall_signal_round(tids, n, &start, pid);
+        }
+        /* Behind by whole rounds (the signals and the harvester cost more
+         * than one interval): skip them, counted, instead of bursting. */
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > next.tv_sec + 1)   /* fell far behind: do not burst */
+        int64_t late = (now.tv_sec - next.tv_sec) * 1000000000LL + (now.tv_nsec - next.tv_nsec);
+        if (ns > 0 && late >= ns) {
+            cp_stats_add(CP_ST_DROP_WALL_BEHIND, (uint64_t)(late / ns) * (uint64_t)n);
             next = now;
+        }
         pthread_mutex_lock(&wall_mu);
     }
     pthread_mutex_unlock(&wall_mu);

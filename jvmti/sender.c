@@ -46,6 +46,7 @@ enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
 #define CONNECT_TIMEOUT_MS (10 * 1000)   /* CONNECTING: TCP + TLS + upgrade */
 #define WELCOME_TIMEOUT_MS (10 * 1000)   /* HELLO/WAIT: established -> welcome */
 #define CLOSE_TIMEOUT_MS   (3 * 1000)    /* closing: writable never came */
+#define BIG_DELTA          20000         /* dictionary entries: deflate at level 1 */
 #define BACKOFF_MIN_MS     500
 #define BACKOFF_MAX_MS     8000
 #define RETRY_AFTER_MAX_MS (120 * 1000)  /* cap on a rate-limited relay's retry_after */
@@ -300,17 +301,19 @@ static void begin_close(struct lws *wsi)
 
 /* Encodes m into txbuf after LWS_PRE bytes of headroom, with the batch
  * encodings this connection negotiated (conn_enc; none until welcome). */
-static int encode(const cp_msg_t *m)
+static int encode_level(const cp_msg_t *m, int level)
 {
     cp_buf_reset(&txbuf);
     if (cp_buf_reserve(&txbuf, LWS_PRE) != 0)
         return CP_ENOMEM;
     memset(txbuf.data, 0, LWS_PRE);
     txbuf.len = LWS_PRE;
-    /* level 9: a batch is encoded once per window (10 s), a few ms at most */
-    cp_wire_encopt_t o = {9, state == ST_READY ? conn_enc : 0};
+    cp_wire_encopt_t o = {level, state == ST_READY ? conn_enc : 0};
     return cp_wire_encode_ex(m, &o, &txbuf);
 }
+
+/* level 9: a steady-state batch is encoded once per window, a few ms */
+static int encode(const cp_msg_t *m) { return encode_level(m, 9); }
 
 /* Debug log: what one batch's dictionary delta holds (where the bytes go).
  * txbuf holds the encoded batch; its envelope carries the payload length
@@ -462,7 +465,18 @@ static int send_next_batch(struct lws *wsi)
     b->dict = d;
     if (p->sends++ > 0)
         cp_stats_add(CP_ST_BATCHES_RESENT, 1);
-    int rc = encode(&m);
+    /* The harvester waits on the dictionary lock while we encode. A batch
+     * carrying a big dictionary delta (the first one after a reconnect
+     * resends the whole dictionary) is deflated at level 1: level 9 took
+     * several times longer, long enough to stall the harvester's drain. */
+    uint32_t delta = (cp_stack_dict_strings(d) - conn_strs) + (cp_stack_dict_frames(d) - conn_frames) +
+                     (cp_stack_dict_stacks(d) - conn_stacks);
+    uint64_t t_enc = now_ms();
+    int rc = encode_level(&m, delta > BIG_DELTA ? 1 : 9);
+    t_enc = now_ms() - t_enc;
+    if (t_enc >= 50)
+        CP_LOGI("batch %llu: %u dictionary entries encoded in %llu ms (dictionary locked meanwhile)",
+                (unsigned long long)p->seq, delta, (unsigned long long)t_enc);
     uint64_t seq = p->seq;
     pthread_mutex_unlock(&q_mu);
     if (rc == 0 && cp_log_level() >= CP_LOG_DEBUG)

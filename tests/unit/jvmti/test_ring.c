@@ -50,6 +50,29 @@ START_TEST(test_ring_push_then_peek_returns_samples_in_order)
 }
 END_TEST
 
+START_TEST(test_ring_has_room_tracks_free_slots)
+{
+    cp_ring_t *r = cp_ring_create(8);
+    cp_sample_t s = mk(1, 1);
+    ck_assert(cp_ring_has_room(r, 8));
+    ck_assert(!cp_ring_has_room(r, 9));
+    for (int i = 0; i < 5; i++)
+        ck_assert(cp_ring_try_push(r, &s));
+    ck_assert(cp_ring_has_room(r, 3));
+    ck_assert(!cp_ring_has_room(r, 4));
+    ck_assert_ptr_nonnull(cp_ring_peek(r));
+    cp_ring_release(r);
+    ck_assert(cp_ring_has_room(r, 4));
+    for (int i = 0; i < 4; i++)
+        ck_assert(cp_ring_try_push(r, &s));
+    ck_assert(!cp_ring_has_room(r, 1));
+    while (cp_ring_peek(r))
+        cp_ring_release(r);
+    ck_assert(cp_ring_has_room(r, 8));   /* wrapped around */
+    cp_ring_destroy(r);
+}
+END_TEST
+
 START_TEST(test_ring_push_when_full_returns_false_and_counts_drop)
 {
     cp_ring_t *r = cp_ring_create(5);    /* rounds up to 8 */
@@ -231,6 +254,7 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *to = tcase_create("overflow");
     tcase_add_test(to, test_ring_push_when_full_returns_false_and_counts_drop);
+    tcase_add_test(to, test_ring_has_room_tracks_free_slots);
     suite_add_tcase(s, to);
     TCase *tm = tcase_create("concurrency");
     tcase_set_timeout(tm, 60);
