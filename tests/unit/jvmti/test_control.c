@@ -126,7 +126,7 @@ int main(void)
     tcase_add_test(tc, test_control_null_keys_and_values_are_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
+    srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? 1 : 0;
