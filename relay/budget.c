@@ -21,13 +21,14 @@ void cp_budget_cfg_default(cp_budget_cfg_t *c)
     c->idle_secs = 90;
     c->header_secs = 10;
     c->max_conns = 20000;
-    c->max_tenant_conns = 10000;
+    c->max_tenant_conns = 0;       /* = max_conns: open mode has one tenant */
     c->max_store_queue = 256u << 20;
     c->tenant_bytes_s = 64u << 20;
     c->tenant_windows_s = 50000;
     c->burst_s = 10;
     c->max_apps = 1000;
-    c->max_label_sets = 10000;
+    c->max_label_sets = 1000000;   /* label sets are never expired, and pid/host labels
+                                      make one per JVM start: years of a big fleet */
     c->max_types = 64;
     c->query_timeout_ms = 10000;
     c->query_queue = 64;

@@ -23,13 +23,13 @@ typedef struct cp_budget_cfg {
     int      idle_secs;           /* hang up after this much silence (default 90) */
     int      header_secs;         /* HTTP headers / upgrade must complete within (default 10) */
     int      max_conns;           /* TCP connections of every kind (default 20000) */
-    int      max_tenant_conns;    /* agent connections per tenant (default 10000) */
+    int      max_tenant_conns;    /* agent connections per tenant (default 0: max_conns only) */
     uint64_t max_store_queue;     /* bytes queued for the store worker (default 256 MiB) */
     uint64_t tenant_bytes_s;      /* agent message bytes/s per tenant (default 64 MiB/s) */
     uint64_t tenant_windows_s;    /* stored windows/s per tenant (default 50000) */
     double   burst_s;             /* buckets hold this many seconds of rate (default 10) */
     uint32_t max_apps;            /* apps per tenant (default 1000) */
-    uint32_t max_label_sets;      /* label sets per tenant (default 10000) */
+    uint32_t max_label_sets;      /* label sets per tenant (default 1000000) */
     uint32_t max_types;           /* profile types per tenant (default 64) */
     int      query_timeout_ms;    /* deadline of one query (default 10 s) */
     int      query_queue;         /* HTTP requests waiting for a worker (default 64) */
