@@ -233,9 +233,10 @@ static void reply_msg(cp_done_t *d, const cp_msg_t *m)
 
 /* Error message to the agent (with a retry-after for CP_ERATE), then close;
  * logs the reason. */
-static void reply_error_v(wconn_t *c, cp_done_t *d, int code, uint32_t retry_ms, const char *fmt, va_list ap)
+/* Queues a fatal error carrying d->reason on d and marks the connection
+ * dead: the one place that builds the relay's closing error message. */
+static void reply_fatal(wconn_t *c, cp_done_t *d, int code, uint32_t retry_ms)
 {
-    vsnprintf(d->reason, sizeof d->reason, fmt, ap);
     cp_msg_t m = {0};
     m.kind = CP_MSG_ERROR;
     m.u.error.code = code;
@@ -246,6 +247,12 @@ static void reply_error_v(wconn_t *c, cp_done_t *d, int code, uint32_t retry_ms,
     d->close = true;
     if (c)
         c->dead = true;
+}
+
+static void reply_error_v(wconn_t *c, cp_done_t *d, int code, uint32_t retry_ms, const char *fmt, va_list ap)
+{
+    vsnprintf(d->reason, sizeof d->reason, fmt, ap);
+    reply_fatal(c, d, code, retry_ms);
     CP_STAT_ADD(errors, 1);
     cp__log("ingest: closing connection %" PRIu64 "%s%s: %s", d->conn_id,
             c && c->peer_app[0] ? " app=" : "", c ? c->peer_app : "", d->reason);
@@ -512,16 +519,7 @@ static void reply_retry(wconn_t *c, cp_done_t *d, uint32_t retry_ms, const char 
     d->data = NULL;
     d->len = 0;
     snprintf(d->reason, sizeof d->reason, "%s", reason);
-    cp_msg_t m = {0};
-    m.kind = CP_MSG_ERROR;
-    m.u.error.code = CP_ERATE;
-    m.u.error.message = d->reason;
-    m.u.error.fatal = true;
-    m.u.error.retry_after_ms = retry_ms;
-    reply_msg(d, &m);
-    d->close = true;
-    if (c)
-        c->dead = true;
+    reply_fatal(c, d, CP_ERATE, retry_ms);
 }
 
 /* The group's transaction failed (disk full, read-only data dir, I/O
