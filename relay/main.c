@@ -397,6 +397,11 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
      * lws allocates the tables lazily, so the size costs memory only when
      * that many are in use. */
     info->max_http_header_pool = (unsigned short)(c->budget.max_conns < 8192 ? c->budget.max_conns : 8192);
+    /* request line + headers of one table (default 4096): room for a query
+     * argument just over api.c's 4 KiB limit, so it gets a 400 that says
+     * so rather than a closed connection; 8 KiB keeps the worst case of a
+     * full pool (slow clients holding every table) at 64 MiB */
+    info->max_http_header_data = 8192;
 }
 
 /* The context on libuv, else on poll(2); then the one vhost, which binds
