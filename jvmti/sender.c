@@ -44,6 +44,8 @@ enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
 #define HEARTBEAT_MS       (15 * 1000)
 #define RX_TIMEOUT_MS      (60 * 1000)   /* READY: relay silent */
 #define CONNECT_TIMEOUT_MS (10 * 1000)   /* CONNECTING: TCP + TLS + upgrade */
+#define CONNECT_GRACE_MS   (5 * 1000)    /* lws' own timeout (the same 10 s) closes
+                                            a stuck connect first; ours is the backstop */
 #define WELCOME_TIMEOUT_MS (10 * 1000)   /* HELLO/WAIT: established -> welcome */
 #define CLOSE_TIMEOUT_MS   (3 * 1000)    /* closing: writable never came */
 #define BIG_DELTA          20000         /* dictionary entries: deflate at level 1 */
@@ -270,7 +272,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         ;
     else if (closing && now - closing_since_ms > CLOSE_TIMEOUT_MS)
         late = "closing";
-    else if (state == ST_CONNECTING && now - state_since_ms > CONNECT_TIMEOUT_MS)
+    else if (state == ST_CONNECTING && now - state_since_ms > CONNECT_TIMEOUT_MS + CONNECT_GRACE_MS)
         late = "connecting";
     else if ((state == ST_HELLO || state == ST_WAIT) && now - state_since_ms > WELCOME_TIMEOUT_MS)
         late = "no welcome";
@@ -629,6 +631,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
         on_closed(wsi, NULL);
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* lws frees a client wsi whose connect or upgrade timed out
+         * without CLIENT_CONNECTION_ERROR or CLIENT_CLOSED: forget it here,
+         * or g_wsi dangles (no reconnect, and the deadline tick would
+         * touch freed memory) */
+        if (wsi == g_wsi)
+            on_closed(wsi, "connection timed out");
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         last_rx_ms = now_ms();
