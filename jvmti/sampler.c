@@ -110,7 +110,7 @@ static CP_SIGSAFE int my_tid(void) { return (int)syscall(SYS_gettid); }
 static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (REG_SLOTS - 1); }
 
 /* Async-signal-safe: read-only probe with atomic loads. */
-static __attribute__((noinline)) CP_SIGSAFE reg_entry_t *reg_find(int tid)
+static CP_SIGSAFE reg_entry_t *reg_find(int tid)
 {
     uint32_t h = tid_hash(tid);
     for (uint32_t i = 0; i < REG_SLOTS; i++) {
@@ -546,8 +546,11 @@ static CP_SIGSAFE jint gc_active_no_java(JNIEnv *env, jint fail)
  * then (if on) the native frames from the signal context. Both run under
  * the crash guard: a fault inside AGCT becomes fail.crash_recovered, a
  * fault in the native walk (a bad frame pointer) just ends the walk. The
- * native walk needs the guard; without it, it is skipped. */
-static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc, int tid)
+ * native walk needs the guard; without it, it is skipped. self is the
+ * thread's table entry (reg_find(tid), looked up once by the handler), or
+ * NULL for a thread the agent does not know. */
+static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc, int tid,
+                                   reg_entry_t *self)
 {
     atomic_fetch_add_explicit(&inflight, 1, memory_order_acq_rel); /* stop() waits on it */
     uint64_t ticket;
@@ -563,7 +566,6 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
     s->count = 1;
     s->n_native = 0;
     /* the JNIEnv from the thread table, never GetEnv (see the file header) */
-    reg_entry_t *self = reg_find(tid);
     JNIEnv *env = self ? atomic_load_explicit(&self->env, memory_order_acquire) : NULL; /* pairs with set_env */
     bool java = env != NULL;
     /* Crash protection: AGCT has known crash sites on some JDK builds, and
@@ -650,11 +652,11 @@ static CP_SIGSAFE uint64_t ts_ns(const struct timespec *t)
  * (the chain broke: timer re-armed, signals lost for long) and ITIMER_PROF
  * (process-wide: the delta would not be this signal's share) keep the
  * nominal weight. */
-static CP_SIGSAFE uint64_t cpu_weight(int tid, uint64_t now, uint64_t nominal)
+/* e: the thread's table entry, NULL for a thread the agent does not know. */
+static CP_SIGSAFE uint64_t cpu_weight(reg_entry_t *e, uint64_t now, uint64_t nominal)
 {
     if (!atomic_load_explicit(&cpu_delta_on, memory_order_relaxed)) /* config flag */
         return nominal;
-    reg_entry_t *e = reg_find(tid);
     if (!e)
         return nominal;
     uint64_t prev = atomic_exchange_explicit(&e->last_cpu, now, memory_order_relaxed); /* own thread */
@@ -690,7 +692,8 @@ static CP_SIGSAFE void on_cpu_signal(int sig, siginfo_t *si, void *uc)
         if (probe || atomic_load_explicit(&cpu_delta_on, memory_order_relaxed)) /* config flag */
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         int tid = my_tid();
-        take_sample(CP_SAMPLE_CPU, cpu_weight(tid, ts_ns(&t0), ns * ticks), uc, tid);
+        reg_entry_t *self = reg_find(tid);
+        take_sample(CP_SAMPLE_CPU, cpu_weight(self, ts_ns(&t0), ns * ticks), uc, tid, self);
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
             cp_stats_add(CP_ST_HANDLER_NS, (ts_ns(&t1) - ts_ns(&t0)) * HANDLER_PROBE);
@@ -707,8 +710,10 @@ static CP_SIGSAFE void on_wall_signal(int sig, siginfo_t *si, void *uc)
         struct timespec t0, t1;
         if (probe)
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        int tid = my_tid();
         take_sample(CP_SAMPLE_WALL,
-                    (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), uc, my_tid()); /* paired with wall_on */
+                    (uint64_t)atomic_load_explicit(&wall_interval_ns, memory_order_relaxed), /* paired with wall_on */
+                    uc, tid, reg_find(tid));
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
             cp_stats_add(CP_ST_HANDLER_NS, (ts_ns(&t1) - ts_ns(&t0)) * HANDLER_PROBE);
