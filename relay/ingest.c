@@ -83,6 +83,8 @@ typedef struct ijob {
     char         tenant[CP_TENANT_MAX];   /* of the connection's principal */
     uint8_t     *data;
     size_t       len;
+    cp_msg_t    *msg;           /* the connection's hello, decoded and checked by the
+                                   service thread (hello_peek), or NULL: decode data */
     struct ijob *next;
 } ijob_t;
 
@@ -352,9 +354,10 @@ static int process_msg(ijob_t *j, int64_t now)
     cp_done_t *d = reply_new(j->conn_id);
     if (c->dead)
         return 0;
-    cp_msg_t *m = NULL;
+    cp_msg_t *m = j->msg;      /* the hello: decoded once, by hello_peek */
+    j->msg = NULL;
     char err[160] = "";
-    int rc = cp_wire_decode(j->data, j->len, &cp__relay.cfg.limits, &m, err, sizeof err);
+    int rc = m ? 0 : cp_wire_decode(j->data, j->len, &cp__relay.cfg.limits, &m, err, sizeof err);
     if (rc) {
         reply_error(c, d, rc, "malformed message: %s (%s)", cp_strerror(rc), err);
         return 0;
@@ -662,6 +665,7 @@ static void *store_main(void *arg)
         while (jobs) {
             ijob_t *nx = jobs->next;
             free(jobs->data);
+            cp_msg_free(jobs->msg);   /* a hello the failed group did not reach */
             free(jobs);
             jobs = nx;
         }
@@ -890,8 +894,10 @@ static bool tenant_admit(ingest_pss_t *p)
 /* The first message of a connection, still unauthenticated: accept only a
  * small hello with a token whose role may ingest. Nothing bigger than
  * HELLO_PAYLOAD_MAX is inflated for a peer we do not know yet. Returns
- * true (p->who set) or false (error queued, connection closing). */
-static bool hello_peek(ingest_pss_t *p)
+ * the decoded hello (p->who set; the caller owns it and hands it to the
+ * store worker, which does not decode it again) or NULL (error queued,
+ * connection closing). */
+static cp_msg_t *hello_peek(ingest_pss_t *p)
 {
     cp_wire_limits_t lim = cp__relay.cfg.limits;
     lim.max_message = HELLO_MAX;
@@ -922,15 +928,15 @@ static bool hello_peek(ingest_pss_t *p)
         rc = CP_EINVAL;
         snprintf(why, sizeof why, "hello: app name must not contain control characters");
     }
-    cp_msg_free(m);
     if (rc) {
+        cp_msg_free(m);
         if (rc != CP_EPERM)
             cp__relay.stats.hello_rejected++;
         close_with(p, rc, why);
-        return false;
+        return NULL;
     }
     p->who = who;
-    return true;
+    return m;
 }
 
 int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -986,8 +992,11 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         cp_buf_append(&p->rx, in, len);
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             return 0;
-        if (!authed && (!hello_peek(p) || !tenant_admit(p)))
+        cp_msg_t *hello = NULL;
+        if (!authed && (!(hello = hello_peek(p)) || !tenant_admit(p))) {
+            cp_msg_free(hello);
             return 0;
+        }
         uint32_t retry;
         if (!cp_bucket_take(&p->tenant->bytes, (double)p->rx.len, cp__now_ms(), &retry)) {
             char why[200];
@@ -995,10 +1004,12 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                      "rate limited, retry in %u ms", p->who.tenant, cp__relay.cfg.budget.tenant_bytes_s, retry);
             CP_STAT_ADD(rate_limited_bytes, 1);
             close_rate(p, CP_ERATE, retry, why);
+            cp_msg_free(hello);
             return 0;
         }
         ijob_t *j = cp__xcalloc(1, sizeof *j);
-        j->kind = 1;
+        j->kind = JOB_MESSAGE;
+        j->msg = hello;
         j->conn_id = p->id;
         memcpy(j->tenant, p->who.tenant, sizeof j->tenant);
         j->data = cp_buf_steal(&p->rx, &j->len);
@@ -1064,7 +1075,7 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             free(t);
         }
         ijob_t *j = cp__xcalloc(1, sizeof *j);
-        j->kind = 2;
+        j->kind = JOB_CLOSE;
         j->conn_id = p->id;
         job_push(j);
         if (cp__relay.cfg.verbose)
