@@ -159,5 +159,12 @@ int cp_time_parse(const char *s, int64_t now_ms, int64_t *out_ms /* OUT */);
 /* "30s", "1m", "2h", "7d", "500ms", bare number = seconds -> ms. */
 int cp_duration_parse(const char *s, int64_t *out_ms /* OUT */);
 #define CP_DURATION_MAX_MS (100LL * 365 * 86400000)   /* CP_ERANGE past it */
+/* cp_time_parse plus the forms a person types (the CLI's --from/--to), read
+ * in the local time zone (TZ) unless they name one: "2026-12-03" (local
+ * midnight), "today", "yesterday", "2026-12-03 14:00[:05[.250]]" (or with
+ * 'T'), each optionally followed by a zone: Z, UTC, GMT, +01:00, +0100, +01
+ * or the local zone's abbreviation as strftime's %Z prints it (CET, CEST).
+ * Not thread-safe (tzset/mktime read the process' TZ). */
+int cp_time_parse_local(const char *s, int64_t now_ms, int64_t *out_ms /* OUT */);
 
 #endif

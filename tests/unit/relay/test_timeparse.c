@@ -1,6 +1,7 @@
 /* test_timeparse.c - the query API's time and duration syntax. */
 #include <check.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "error.h"
 #include "relay.h"
@@ -108,6 +109,77 @@ START_TEST(test_timeparse_relative_overflow_is_erange)
 }
 END_TEST
 
+/* cp_time_parse_local reads zone-less forms in TZ; XYZ-2 is UTC+2 named XYZ. */
+static void zone_xyz(void)
+{
+    setenv("TZ", "XYZ-2", 1);
+    tzset();
+}
+
+START_TEST(test_timeparse_local_datetime_uses_tz)
+{
+    zone_xyz();
+    int64_t t;
+    const int64_t at = 1763773200000LL;   /* 2025-11-22T01:00:00Z = 03:00 XYZ */
+    ck_assert_int_eq(cp_time_parse_local("2025-11-22 03:00", NOW, &t), 0);
+    ck_assert_int_eq(t, at);
+    ck_assert_int_eq(cp_time_parse_local("2025-11-22T03:00:00", NOW, &t), 0);
+    ck_assert_int_eq(t, at);
+    ck_assert_int_eq(cp_time_parse_local("2025-11-22 03:00:00.250", NOW, &t), 0);
+    ck_assert_int_eq(t, at + 250);
+    ck_assert_int_eq(cp_time_parse_local("2025-11-22", NOW, &t), 0);
+    ck_assert_int_eq(t, at - 3 * 3600000LL);
+}
+END_TEST
+
+START_TEST(test_timeparse_local_zone_names_and_offsets)
+{
+    zone_xyz();
+    int64_t t;
+    const int64_t at = 1763773200000LL;
+    const char *same[] = {"2025-11-22 03:00 XYZ", "2025-11-22 03:00 +02:00", "2025-11-22 03:00+0200",
+                          "2025-11-22 03:00 +02", "2025-11-22 01:00 UTC", "2025-11-22 01:00Z",
+                          "2025-11-22 01:00 GMT", "2025-11-22T03:00:00+02:00", NULL};
+    for (int i = 0; same[i]; i++) {
+        ck_assert_msg(cp_time_parse_local(same[i], NOW, &t) == 0, "refused '%s'", same[i]);
+        ck_assert_msg(t == at, "'%s' -> %lld", same[i], (long long)t);
+    }
+    ck_assert_int_eq(cp_time_parse_local("2025-11-22 UTC", NOW, &t), 0);
+    ck_assert_int_eq(t, at - 3600000LL);
+}
+END_TEST
+
+START_TEST(test_timeparse_local_keeps_api_forms)
+{
+    zone_xyz();
+    int64_t t;
+    ck_assert_int_eq(cp_time_parse_local("now-15m", NOW, &t), 0);
+    ck_assert_int_eq(t, NOW - 15 * 60000);
+    ck_assert_int_eq(cp_time_parse_local("1763773000", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763773000000LL);
+    /* NOW = 2025-11-22T00:56:40Z = 02:56:40 XYZ: today starts 00:00 XYZ */
+    ck_assert_int_eq(cp_time_parse_local("today", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763762400000LL);
+    ck_assert_int_eq(cp_time_parse_local("yesterday", NOW, &t), 0);
+    ck_assert_int_eq(t, 1763762400000LL - 86400000LL);
+}
+END_TEST
+
+START_TEST(test_timeparse_local_garbage_is_einval)
+{
+    zone_xyz();
+    int64_t t;
+    const char *bad[] = {"2025-11-31", "2025-02-29", "2025-11-22 25:00", "2025-11-22 03:00 PST",
+                         "2025-11-22 03", "2025-11-22 03:00:", "2025-11-22 03:00 +2", "2025/11/22",
+                         "last tuesday", "1969-12-31", "2025-11-22 03:00 +02:00 XYZ", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(cp_time_parse_local(bad[i], NOW, &t) != 0, "accepted '%s'", bad[i]);
+    /* the API itself stays zone-explicit */
+    ck_assert_int_eq(cp_time_parse("2025-11-22", NOW, &t), CP_EINVAL);
+    ck_assert_int_eq(cp_time_parse("2025-11-22 03:00", NOW, &t), CP_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timeparse");
@@ -116,6 +188,12 @@ int main(void)
     tcase_add_test(tc, test_timeparse_unix_seconds_become_ms);
     tcase_add_test(tc, test_timeparse_rfc3339_with_offsets);
     tcase_add_test(tc, test_timeparse_garbage_is_einval);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("local");
+    tcase_add_test(tc, test_timeparse_local_datetime_uses_tz);
+    tcase_add_test(tc, test_timeparse_local_zone_names_and_offsets);
+    tcase_add_test(tc, test_timeparse_local_keeps_api_forms);
+    tcase_add_test(tc, test_timeparse_local_garbage_is_einval);
     suite_add_tcase(s, tc);
     tc = tcase_create("durations");
     tcase_add_test(tc, test_duration_units);
