@@ -199,28 +199,25 @@ int cp_cmd_attach(int argc, char **argv)
         } else if (!strncmp(a, "--agent=", 8)) {
             agent = a + 8;
         } else if (!strcmp(a, "--timeout") && i + 1 < argc) {
-            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0) {
-                fprintf(stderr, "cprof attach: bad --timeout '%s'\n", argv[i]);
-                return 2;
-            }
+            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0)
+                return cp_cli_usage_error("attach", attach_usage, "--timeout '%s' is not a duration "
+                                          "(e.g. 10s, 500ms, 2m)", argv[i]);
+        } else if (!strcmp(a, "--agent") || !strcmp(a, "--timeout")) {
+            return cp_cli_usage_error("attach", attach_usage, "option '%s' needs a value", a);
         } else if (!strcmp(a, "--")) {
             i++;
             break;
         } else if (a[0] == '-') {
-            fprintf(stderr, "cprof attach: unknown flag '%s'\n", a);
-            attach_usage(stderr);
-            return 2;
+            return cp_cli_usage_error("attach", attach_usage, "unknown option '%s'", a);
         } else {
             break;
         }
     }
     pid_t pid;
-    if (i >= argc || parse_pid(argv[i], &pid) != 0) {
-        if (i < argc)
-            fprintf(stderr, "cprof attach: '%s' is not a process id\n", argv[i]);
-        attach_usage(stderr);
-        return 2;
-    }
+    if (i >= argc)
+        return cp_cli_usage_error("attach", attach_usage, "which JVM? give its PID");
+    if (parse_pid(argv[i], &pid) != 0)
+        return cp_cli_usage_error("attach", attach_usage, "'%s' is not a process id", argv[i]);
     i++;
     char path[4096], err[1024];
     if (!agent) {
@@ -265,23 +262,25 @@ int cp_cmd_detach(int argc, char **argv)
             detach_usage(stdout);
             return 0;
         } else if (!strcmp(a, "--timeout") && i + 1 < argc) {
-            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0) {
-                fprintf(stderr, "cprof detach: bad --timeout '%s'\n", argv[i]);
-                return 2;
-            }
+            if ((timeout_ms = cp_attach_parse_ms(argv[++i])) < 0)
+                return cp_cli_usage_error("detach", detach_usage, "--timeout '%s' is not a duration "
+                                          "(e.g. 10s, 500ms, 2m)", argv[i]);
+        } else if (!strcmp(a, "--timeout")) {
+            return cp_cli_usage_error("detach", detach_usage, "option '%s' needs a value", a);
         } else if (a[0] == '-') {
-            fprintf(stderr, "cprof detach: unknown flag '%s'\n", a);
-            detach_usage(stderr);
-            return 2;
+            return cp_cli_usage_error("detach", detach_usage, "unknown option '%s'", a);
         } else {
             break;
         }
     }
     pid_t pid;
-    if (i != argc - 1 || parse_pid(argv[i], &pid) != 0) {
-        detach_usage(stderr);
-        return 2;
-    }
+    if (i >= argc)
+        return cp_cli_usage_error("detach", detach_usage, "which JVM? give its PID");
+    if (i + 1 < argc)
+        return cp_cli_usage_error("detach", detach_usage, "one PID at a time: '%s' follows PID %s", argv[i + 1],
+                                  argv[i]);
+    if (parse_pid(argv[i], &pid) != 0)
+        return cp_cli_usage_error("detach", detach_usage, "'%s' is not a process id", argv[i]);
     char err[1024];
     cp_attach_outcome_t o;
     int rc = cp_attach_detach_pid(pid, timeout_ms, &o, err, sizeof err);

@@ -1,650 +1,457 @@
 /* query.c - `cprof query` and `cprof diff`: the relay's query API in a
- * terminal, for scripts and CI.
+ * terminal, for people, scripts and CI.
  *
- *   cprof query --relay URL --app A [--type T --from F --to T --labels k=v]
- *               [--top N | --collapsed | --format json|pprof|speedscope [-o FILE]]
- *   cprof diff  --relay URL --app A [--type T] --base-from F [--base-to T]
- *               [--base-labels L] --cmp-from F [--cmp-to T] [--cmp-labels L]
+ *   cprof query --relay ADDR --app A [--type T --from F --to T --labels k=v]
+ *               [--top N | --collapsed | --format json|pprof|speedscope|collapsed]
+ *               [-o FILE|-]
+ *   cprof diff  --relay ADDR --app A [--type T] --base-from F [--base-to T]
+ *               [--base-labels L] [--cmp-from F --cmp-to T --cmp-labels L]
  *               [--limit N] [--json]
  *
- * A relay running with --auth wants a read token: --token TOKEN, --token
- * @FILE (first line of FILE, so the token stays out of `ps`) or the
- * CPROF_TOKEN environment variable; it is sent as "Authorization: Bearer".
+ * ADDR: any form http.h accepts (http://, https://, the agents' ws:// or
+ * wss://, HOST:PORT). Times: anything cp_time_parse_local accepts; relative
+ * forms (now-15m) go to the relay as typed, the rest as unix seconds, so
+ * the local zone is the terminal's, not the relay's.
  *
- * A minimal blocking HTTP/1.1 client (one GET per run, Connection: close,
- * Content-Length or chunked bodies) and a small JSON reader for the two
- * documents it prints as tables (/top and /diff). Exit codes: 0 ok, 1 the
- * relay answered an error or could not be reached, 2 usage.
+ * Tables show values in human units (human.h) and times as local
+ * date-times with the zone; --format/--json keep the relay's exact values.
+ * Every wrong argument is a usage error naming it (exit 2); an unknown
+ * app, an app without data, labels that match no instance and an empty
+ * range each get a sentence and their own exit code (cli.h, explain.h),
+ * and then nothing is written to stdout or the -o file. Binary formats are
+ * not written to a terminal unless -o - asks for it.
  * Thread: main only. */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
-#include "conn.h"
+#include "error.h"
+#include "explain.h"
+#include "http.h"
+#include "human.h"
+#include "json.h"
+#include "relay.h"
 
-/* ---------------- HTTP ---------------- */
+#define DEFAULT_RELAY "http://127.0.0.1:7070"
 
-static char g_token[1024];   /* "" = send no Authorization header */
+/* What query and diff share: the relay, TLS and token options. */
+typedef struct common_opts {
+    const char *relay_arg, *token_arg;
+    char        token[1024];
+    cp_explain_ctx_t ctx;
+} common_opts_t;
 
-/* --token VALUE or @FILE (first line), else CPROF_TOKEN. 0 or 2 (usage). */
-static int token_set(const char *arg)
+static void common_init(common_opts_t *c, const char *cmd)
 {
-    if (!arg)
-        arg = getenv("CPROF_TOKEN");
-    g_token[0] = 0;
-    if (!arg || !*arg)
-        return 0;
-    if (arg[0] == '@') {
-        FILE *f = fopen(arg + 1, "r");
-        if (!f || !fgets(g_token, sizeof g_token, f)) {
-            fprintf(stderr, "cprof: --token %s: %s\n", arg, f ? "empty file" : strerror(errno));
-            if (f)
-                fclose(f);
-            return 2;
-        }
-        fclose(f);
-        g_token[strcspn(g_token, "\r\n")] = 0;
-    } else {
-        snprintf(g_token, sizeof g_token, "%s", arg);
-    }
-    for (const char *c = g_token; *c; c++)
-        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
-            fprintf(stderr, "cprof: the token contains a space or control character\n");
-            return 2;
-        }
-    return 0;
+    memset(c, 0, sizeof *c);
+    c->relay_arg = getenv("CPROF_RELAY_URL");
+    if (!c->relay_arg || !*c->relay_arg)
+        c->relay_arg = DEFAULT_RELAY;
+    c->ctx.cmd = cmd;
+    c->ctx.type = "cpu";
 }
 
-/* --ca FILE / --insecure, for https:// relays (conn.h) */
-static cp_conn_tls_opts_t tls_opts;
-
-static void url_add(cp_buf_t *u, const char *k, const char *v)
+/* --relay, --token, --ca, --insecure, --app, --type: true when o was one. */
+static bool common_option(common_opts_t *c, int o, const char *arg)
 {
-    if (!v)
-        return;
-    cp_buf_printf(u, "%c%s=", strchr((const char *)u->data, '?') ? '&' : '?', k);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        if (isalnum(*p) || strchr("-_.~", *p))
-            cp_buf_append(u, p, 1);
-        else
-            cp_buf_printf(u, "%%%02X", *p);
-    }
-    cp_buf_append(u, "", 1);
-    u->len--;
-}
-
-/* GET relay+path; returns HTTP status (or -1) and the body in out. */
-static int http_get(const char *relay, const char *path, cp_buf_t *out, char *err, size_t errlen)
-{
-    char host[256], port[16] = "80";
-    const char *p = relay;
-    bool tls = !strncmp(p, "https://", 8);
-    if (!strncmp(p, "http://", 7))
-        p += 7;
-    else if (tls) {
-        p += 8;
-        snprintf(port, sizeof port, "443");
-    } else if (strstr(p, "://")) {
-        snprintf(err, errlen, "only http:// and https:// relays are supported: %s", relay);
-        return -1;
-    }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= sizeof host) {
-        snprintf(err, errlen, "bad relay URL: %s", relay);
-        return -1;
-    }
-    memcpy(host, p, hl);
-    host[hl] = 0;
-    p += hl;
-    if (*p == ':') {
-        size_t pl = strcspn(p + 1, "/");
-        if (pl == 0 || pl >= sizeof port) {
-            snprintf(err, errlen, "bad port in %s", relay);
-            return -1;
-        }
-        memcpy(port, p + 1, pl);
-        port[pl] = 0;
-        p += 1 + pl;
-    }
-    const char *prefix = p;   /* path prefix of the relay URL, if any */
-    size_t plen = strlen(prefix);
-    while (plen && prefix[plen - 1] == '/')
-        plen--;
-
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc) {
-        snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(errno));
-        return -1;
-    }
-    cp_conn_t conn;
-    if (cp_conn_open(&conn, fd, host, tls ? &tls_opts : NULL, err, errlen))
-        return -1;
-    cp_buf_t req = CP_BUF_INIT;
-    cp_buf_printf(&req, "GET %.*s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: cprof/%s\r\n"
-                        "Accept-Encoding: identity\r\nConnection: close\r\n",
-                  (int)plen, prefix, path, host, port, CPROF_VERSION);
-    if (g_token[0])
-        cp_buf_printf(&req, "Authorization: Bearer %s\r\n", g_token);
-    cp_buf_printf(&req, "\r\n");
-    size_t off = 0;
-    while (off < req.len) {
-        ssize_t n = cp_conn_write(&conn, req.data + off, req.len - off);
-        if (n <= 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err, errlen, "write: %s", strerror(errno));
-            cp_conn_close(&conn);
-            cp_buf_fini(&req);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    cp_buf_fini(&req);
-    cp_buf_t raw = CP_BUF_INIT;
-    char tmp[65536];
-    for (;;) {
-        ssize_t n = cp_conn_read(&conn, tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        cp_buf_append(&raw, tmp, (size_t)n);
-    }
-    cp_conn_close(&conn);
-    cp_buf_append(&raw, "", 1);
-    raw.len--;
-    const char *r = (const char *)raw.data;
-    int status = -1;
-    const char *hend = r ? strstr(r, "\r\n\r\n") : NULL;
-    if (!r || sscanf(r, "HTTP/1.%*d %d", &status) != 1 || !hend) {
-        snprintf(err, errlen, "bad HTTP answer from %s", relay);
-        cp_buf_fini(&raw);
-        return -1;
-    }
-    const uint8_t *body = (const uint8_t *)hend + 4;
-    size_t blen = raw.len - (size_t)(body - raw.data);
-    bool chunked = false;
-    for (const char *h = strstr(r, "\r\n"); h && h < hend; h = strstr(h + 2, "\r\n"))
-        if (!strncasecmp(h + 2, "transfer-encoding:", 18) && strstr(h + 2, "chunked") &&
-            strstr(h + 2, "chunked") < strstr(h + 2, "\r\n"))
-            chunked = true;
-    if (!chunked) {
-        cp_buf_append(out, body, blen);
-    } else {
-        size_t i = 0;
-        while (i < blen) {
-            char *e;
-            unsigned long n = strtoul((const char *)body + i, &e, 16);
-            const char *crlf = strstr((const char *)body + i, "\r\n");
-            if (!crlf || n == 0)
-                break;
-            i = (size_t)((const uint8_t *)crlf + 2 - body);
-            if (i + n > blen)
-                n = blen - i;
-            cp_buf_append(out, body + i, n);
-            i += n + 2;
-            (void)e;
-        }
-    }
-    cp_buf_fini(&raw);
-    return status;
-}
-
-/* ---------------- tiny JSON reader ---------------- */
-
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
-typedef struct jv {
-    jtype_t     t;
-    double      num;
-    char       *str;        /* J_STR; also key when inside an object */
-    char       *key;
-    struct jv  *kids;
-    size_t      n;
-} jv_t;
-
-static const char *jws(const char *p)
-{
-    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-        p++;
-    return p;
-}
-
-static const char *jparse(const char *p, jv_t *v, int depth);
-
-static const char *jstring(const char *p, char **out)
-{
-    cp_buf_t b = CP_BUF_INIT;
-    p++;
-    while (*p && *p != '"') {
-        if (*p == '\\') {
-            p++;
-            char c = *p;
-            if (c == 'n') c = '\n';
-            else if (c == 't') c = '\t';
-            else if (c == 'r') c = '\r';
-            else if (c == 'b') c = '\b';
-            else if (c == 'f') c = '\f';
-            else if (c == 'u') {
-                unsigned cp = 0;
-                if (sscanf(p + 1, "%4x", &cp) != 1) {
-                    cp_buf_fini(&b);
-                    return NULL;
-                }
-                p += 4;
-                char u[4];
-                int n = 0;
-                if (cp < 0x80) u[n++] = (char)cp;
-                else if (cp < 0x800) { u[n++] = (char)(0xC0 | (cp >> 6)); u[n++] = (char)(0x80 | (cp & 0x3F)); }
-                else { u[n++] = (char)(0xE0 | (cp >> 12)); u[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                       u[n++] = (char)(0x80 | (cp & 0x3F)); }
-                cp_buf_append(&b, u, (size_t)n);
-                p++;
-                continue;
-            }
-            cp_buf_append(&b, &c, 1);
-            p++;
-        } else {
-            cp_buf_append(&b, p++, 1);
-        }
-    }
-    if (*p != '"') {
-        cp_buf_fini(&b);
-        return NULL;
-    }
-    cp_buf_append(&b, "", 1);
-    *out = (char *)cp_buf_steal(&b, NULL);
-    return p + 1;
-}
-
-static const char *jparse(const char *p, jv_t *v, int depth)
-{
-    memset(v, 0, sizeof *v);
-    if (depth > 64)
-        return NULL;
-    p = jws(p);
-    if (*p == '{' || *p == '[') {
-        bool obj = *p == '{';
-        char close = obj ? '}' : ']';
-        v->t = obj ? J_OBJ : J_ARR;
-        p = jws(p + 1);
-        size_t cap = 0;
-        if (*p == close)
-            return p + 1;
-        for (;;) {
-            if (v->n == cap) {
-                cap = cap ? cap * 2 : 8;
-                v->kids = realloc(v->kids, cap * sizeof *v->kids);
-                if (!v->kids)
-                    return NULL;
-            }
-            char *key = NULL;
-            if (obj) {
-                p = jws(p);
-                if (*p != '"' || !(p = jstring(p, &key)))
-                    return NULL;
-                p = jws(p);
-                if (*p++ != ':') {
-                    free(key);
-                    return NULL;
-                }
-            }
-            if (!(p = jparse(p, &v->kids[v->n], depth + 1))) {
-                free(key);
-                return NULL;
-            }
-            v->kids[v->n++].key = key;
-            p = jws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            if (*p == close)
-                return p + 1;
-            return NULL;
-        }
-    }
-    if (*p == '"') {
-        v->t = J_STR;
-        return jstring(p, &v->str);
-    }
-    if (!strncmp(p, "true", 4) || !strncmp(p, "false", 5)) {
-        v->t = J_BOOL;
-        v->num = *p == 't';
-        return p + (*p == 't' ? 4 : 5);
-    }
-    if (!strncmp(p, "null", 4)) {
-        v->t = J_NULL;
-        return p + 4;
-    }
-    char *e;
-    v->t = J_NUM;
-    v->num = strtod(p, &e);
-    return e == p ? NULL : e;
-}
-
-static void jfree(jv_t *v)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        free(v->kids[i].key);
-        jfree(&v->kids[i]);
-    }
-    free(v->kids);
-    free(v->str);
-}
-
-static const jv_t *jget(const jv_t *o, const char *k)
-{
-    if (!o || o->t != J_OBJ)
-        return NULL;
-    for (size_t i = 0; i < o->n; i++)
-        if (o->kids[i].key && !strcmp(o->kids[i].key, k))
-            return &o->kids[i];
-    return NULL;
-}
-static double jnum(const jv_t *o, const char *k)
-{
-    const jv_t *v = jget(o, k);
-    return v && v->t == J_NUM ? v->num : 0;
-}
-static const char *jstr(const jv_t *o, const char *k)
-{
-    const jv_t *v = jget(o, k);
-    return v && v->t == J_STR ? v->str : "";
-}
-
-/* ---------------- commands ---------------- */
-
-static void tls_option(int o, const char *arg)
-{
-    if (o == 'C') {
-        tls_opts.ca_file = arg;
-    } else {
-        tls_opts.insecure = true;
-        fprintf(stderr, "cprof: warning: --insecure: the relay's certificate is not verified\n");
+    switch (o) {
+    case 'r': c->relay_arg = arg; return true;
+    case 'k': c->token_arg = arg; return true;
+    case 'C': c->ctx.http.tls.ca_file = arg; return true;
+    case 'K': c->ctx.http.tls.insecure = true; return true;
+    case 'a': c->ctx.app = arg; return true;
+    case 't': c->ctx.type = arg; return true;
+    default: return false;
     }
 }
 
-static int fetch(const char *relay, cp_buf_t *url, cp_buf_t *body)
+/* After option parsing: checks and resolves the shared options. */
+static int common_finish(common_opts_t *c, cp_cli_usage_fn usage, int argc, char **argv)
 {
-    char err[512] = "";
-    cp_buf_append(url, "", 1);
-    int st = http_get(relay, (const char *)url->data, body, err, sizeof err);
-    if (st < 0) {
-        fprintf(stderr, "cprof: %s\n", err);
-        return 1;
+    const char *cmd = c->ctx.cmd;
+    if (optind < argc)
+        return cp_cli_usage_error(cmd, usage, "unexpected argument '%s' (every value goes after an option)",
+                                  argv[optind]);
+    if (!c->ctx.app || !*c->ctx.app)
+        return cp_cli_usage_error(cmd, usage, "--app APP is required (the app name the agents report)");
+    if (!*c->ctx.type)
+        return cp_cli_usage_error(cmd, usage, "--type must not be empty (cpu, wall, alloc, lock, ...)");
+    char err[600];
+    if (cp_http_relay_parse(c->relay_arg, &c->ctx.relay, err, sizeof err))
+        return cp_cli_usage_error(cmd, usage, "--relay: %s", err);
+    if (cp_http_token_read(c->token_arg, c->token, sizeof c->token, err, sizeof err)) {
+        fprintf(stderr, "cprof %s: %s\n", cmd, err);
+        return CP_EXIT_USAGE;
     }
-    if (st != 200) {
-        cp_buf_append(body, "", 1);
-        jv_t v;
-        const char *msg = (const char *)body->data;
-        if (jparse(msg, &v, 0) && jget(&v, "error")) {
-            fprintf(stderr, "cprof: relay answered %d: %s\n", st, jstr(&v, "error"));
-            jfree(&v);
-        } else {
-            fprintf(stderr, "cprof: relay answered %d: %.300s\n", st, msg);
-        }
-        if (st == 401)
-            fprintf(stderr, "cprof: %s\n", g_token[0] ? "the relay does not know this token"
-                                                      : "this relay wants a token: --token, --token @FILE or CPROF_TOKEN");
-        return 1;
-    }
-    return 0;
+    c->ctx.http.token = c->token;
+    if (c->ctx.http.tls.insecure)
+        fprintf(stderr, "cprof %s: warning: --insecure: the relay's certificate is not verified\n", cmd);
+    return CP_EXIT_OK;
 }
 
-static void human(double v, const char *unit, char *out, size_t n)
+static int64_t now_ms(void)
 {
-    if (!strcmp(unit, "ns")) {
-        if (v >= 1e9) snprintf(out, n, "%.2fs", v / 1e9);
-        else if (v >= 1e6) snprintf(out, n, "%.1fms", v / 1e6);
-        else snprintf(out, n, "%.0fus", v / 1e3);
-    } else if (!strcmp(unit, "bytes")) {
-        if (v >= 1 << 30) snprintf(out, n, "%.2fGiB", v / (1 << 30));
-        else if (v >= 1 << 20) snprintf(out, n, "%.1fMiB", v / (1 << 20));
-        else snprintf(out, n, "%.0fKiB", v / 1024);
-    } else {
-        snprintf(out, n, "%.0f", v);
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* One time argument: its value in ms (for messages) and the text sent to
+ * the relay (relative forms as typed, others as unix seconds). */
+typedef struct time_arg {
+    int64_t ms;
+    char    send[48];
+} time_arg_t;
+
+static int time_arg(const char *cmd, cp_cli_usage_fn usage, const char *opt, const char *val, int64_t now,
+                    time_arg_t *t)
+{
+    int rc = cp_time_parse_local(val, now, &t->ms);
+    if (rc == CP_ERANGE)
+        return cp_cli_usage_error(cmd, usage, "%s '%s' is out of range (times 1970..9999, durations up to 100y)",
+                                  opt, val);
+    if (rc)
+        return cp_cli_usage_error(cmd, usage, "%s '%s' is not a time: give now-15m, today, 2026-12-03, "
+                                  "'2026-12-03 14:00' (local time; a zone may follow), RFC 3339 or unix seconds",
+                                  opt, val);
+    if (!strncmp(val, "now", 3))
+        snprintf(t->send, sizeof t->send, "%s", val);
+    else
+        snprintf(t->send, sizeof t->send, "%lld.%03lld", (long long)(t->ms / 1000), (long long)(t->ms % 1000));
+    return CP_EXIT_OK;
+}
+
+/* A range from two optional arguments (defaults now-15m and now). */
+static int range_args(const char *cmd, cp_cli_usage_fn usage, const char *fopt, const char *from,
+                      const char *topt, const char *to, time_arg_t *f, time_arg_t *t)
+{
+    int64_t now = now_ms();
+    int rc = time_arg(cmd, usage, fopt, from ? from : "now-15m", now, f);
+    if (!rc)
+        rc = time_arg(cmd, usage, topt, to ? to : "now", now, t);
+    if (!rc && f->ms >= t->ms) {
+        char a[64], b[64];
+        return cp_cli_usage_error(cmd, usage, "%s (%s) is not before %s (%s)", fopt,
+                                  cp_human_time(f->ms, a, sizeof a), topt, cp_human_time(t->ms, b, sizeof b));
+    }
+    return rc;
+}
+
+#define COMMON_LONGOPTS                                                                              \
+    {"relay", required_argument, 0, 'r'}, {"app", required_argument, 0, 'a'},                    \
+    {"type", required_argument, 0, 't'}, {"token", required_argument, 0, 'k'},                   \
+    {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'},                        \
+    {"help", no_argument, 0, 'h'}
+
+#define COMMON_HELP                                                                                  \
+    "  --relay ADDR       the relay: http[s]://HOST:PORT, the agents' ws[s]://HOST:PORT, or\n"     \
+    "                     HOST:PORT (default http://127.0.0.1:7070, env CPROF_RELAY_URL)\n"           \
+    "  --app APP          application name (required)\n"                                           \
+    "  --type T           cpu (default), wall, alloc, alloc_objects, lock, lock_count\n"            \
+    "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"         \
+    "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"          \
+    "  --insecure         do not verify an https:// relay's certificate (warns)\n"
+
+#define TIME_HELP                                                                                    \
+    "Times: now, now-15m, now-2h, now-7d; today, yesterday; 2026-12-03 (local midnight);\n"          \
+    "'2026-12-03 14:00' or '2026-12-03 14:00:05' (local time, or followed by a zone: UTC,\n"         \
+    "+01:00, CET); RFC 3339; unix seconds.\n"
+
+#define EXIT_HELP                                                                                    \
+    "Exit codes: 0 ok, 1 relay unreachable or error, 2 wrong command line, 3 unknown app,\n"        \
+    "4 no data of this type (yet), 5 no instance has the labels, 6 no samples in the range;\n"       \
+    "with 3 to 6 nothing is written to stdout (or -o FILE) and stderr says why.\n"
+
+/* ---------------- query ---------------- */
 
 static void query_usage(FILE *f)
 {
     fprintf(f,
-        "usage: cprof query --relay URL --app APP [OPTIONS]\n"
-        "Prints a merged profile from a relay.\n\n"
-        "  --relay URL        relay base URL (default http://127.0.0.1:7070, env CPROF_RELAY_URL)\n"
-        "  --app APP          application name (required)\n"
-        "  --type T           cpu (default), wall, alloc, lock, ...\n"
-        "  --from T --to T    time range: unix seconds, RFC 3339 or now-15m (default now-15m..now)\n"
+        "usage: cprof query --app APP [--relay ADDR] [OPTIONS]\n"
+        "Prints a merged profile from a relay: its top functions as a table (default),\n"
+        "or the whole profile in an export format.\n\n"
+        COMMON_HELP
+        "  --from T --to T    time range (default now-15m .. now)\n"
         "  --labels k=v,...   only instances with these labels\n"
-        "  --top N            N functions by self value, as a table (default, N=20)\n"
-        "  --collapsed        collapsed stacks: frames;root;first value (for flamegraph.pl)\n"
-        "  --format F         raw API output: json, pprof, speedscope, collapsed\n"
-        "  -o FILE            write the output to FILE instead of stdout\n"
-        "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"
-        "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"
-        "  --insecure         do not verify an https:// relay's certificate (warns)\n");
+        "  --top N            the N functions with the most self time (default 20)\n"
+        "  --collapsed        collapsed stacks (flamegraph.pl): --format collapsed\n"
+        "  --format F         the relay's exact output: json, collapsed, speedscope, pprof\n"
+        "                     (pprof is binary: written to a terminal only with -o -)\n"
+        "  -o FILE            write to FILE instead of stdout; -o - is stdout\n\n"
+        TIME_HELP "\n" EXIT_HELP);
+}
+
+static bool format_known(const char *f)
+{
+    return !strcmp(f, "json") || !strcmp(f, "pprof") || !strcmp(f, "speedscope") || !strcmp(f, "collapsed");
+}
+
+static bool format_binary(const char *f)
+{
+    return !strcmp(f, "pprof");
+}
+
+/* Prints the /top answer as a table; 0, or an explained exit code. */
+static int print_top(const common_opts_t *c, const cp_buf_t *body, const char *labels, const time_arg_t *from,
+                     const time_arg_t *to, FILE *out)
+{
+    cp_json_t v;
+    if (!cp_json_parse((const char *)body->data, &v)) {
+        cp_json_free(&v);
+        fprintf(stderr, "cprof query: cannot parse the relay's answer\n");
+        return CP_EXIT_FAIL;
+    }
+    double total = cp_json_num(&v, "total");
+    const cp_json_t *fn = cp_json_get(&v, "functions");
+    if (total <= 0) {
+        cp_json_free(&v);
+        return cp_explain_empty(&c->ctx, NULL, labels, from->ms, to->ms);
+    }
+    cp_unit_t unit = cp_human_unit_of_type(c->ctx.type);
+    char range[128], tot[32];
+    fprintf(out, "%s of app '%s', %s%s%s: total %s\n", c->ctx.type, c->ctx.app,
+            cp_human_range(from->ms, to->ms, range, sizeof range), labels ? ", labels " : "", labels ? labels : "",
+            cp_human_value(total, unit, tot, sizeof tot));
+    fprintf(out, "%7s %7s %10s %10s  %s\n", "self%", "total%", "self", "total", "function");
+    for (size_t i = 0; fn && i < fn->n; i++) {
+        const cp_json_t *f = &fn->kids[i];
+        char s[32], t[32];
+        fprintf(out, "%6.2f%% %6.2f%% %10s %10s  %s\n", 100 * cp_json_num(f, "self") / total,
+                100 * cp_json_num(f, "total") / total, cp_human_value(cp_json_num(f, "self"), unit, s, sizeof s),
+                cp_human_value(cp_json_num(f, "total"), unit, t, sizeof t), cp_json_str(f, "name"));
+    }
+    cp_json_free(&v);
+    return CP_EXIT_OK;
 }
 
 int cp_cmd_query(int argc, char **argv)
 {
-    const char *relay = getenv("CPROF_RELAY_URL"), *app = NULL, *type = "cpu", *from = NULL, *to = NULL,
-               *labels = NULL, *format = NULL, *outpath = NULL, *token = NULL;
+    common_opts_t c;
+    common_init(&c, "query");
+    const char *from = NULL, *to = NULL, *labels = NULL, *format = NULL, *outpath = NULL;
     long top = 20;
-    bool collapsed = false;
-    if (!relay)
-        relay = "http://127.0.0.1:7070";
+    bool top_given = false;
     static const struct option opts[] = {
-        {"relay", required_argument, 0, 'r'}, {"app", required_argument, 0, 'a'},
-        {"type", required_argument, 0, 't'}, {"from", required_argument, 0, 'f'},
-        {"to", required_argument, 0, 'T'}, {"labels", required_argument, 0, 'l'},
-        {"top", required_argument, 0, 'n'}, {"collapsed", no_argument, 0, 'c'},
-        {"format", required_argument, 0, 'F'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},
-        {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
+        COMMON_LONGOPTS,
+        {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 'T'},
+        {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'n'},
+        {"collapsed", no_argument, 0, 'c'}, {"format", required_argument, 0, 'F'},
+        {"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
     optind = 1;
+    opterr = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        if (common_option(&c, o, optarg))
+            continue;
         switch (o) {
-        case 'r': relay = optarg; break;
-        case 'a': app = optarg; break;
-        case 't': type = optarg; break;
         case 'f': from = optarg; break;
         case 'T': to = optarg; break;
-        case 'l': labels = optarg; break;
-        case 'n': top = strtol(optarg, NULL, 10); if (top <= 0) { query_usage(stderr); return 2; } break;
-        case 'c': collapsed = true; break;
-        case 'F': format = optarg; break;
+        case 'l': labels = *optarg ? optarg : NULL; break;
+        case 'n':
+            if (cp_cli_positive("query", query_usage, "--top", optarg, &top))
+                return CP_EXIT_USAGE;
+            top_given = true;
+            break;
+        case 'c': format = "collapsed"; break;
+        case 'F':
+            if (!format_known(optarg))
+                return cp_cli_usage_error("query", query_usage,
+                                          "--format '%s' is not a format: json, collapsed, speedscope or pprof",
+                                          optarg);
+            format = optarg;
+            break;
         case 'o': outpath = optarg; break;
-        case 'k': token = optarg; break;
-        case 'C': case 'K': tls_option(o, optarg); break;
-        case 'h': query_usage(stdout); return 0;
-        default: query_usage(stderr); return 2;
+        case 'h': query_usage(stdout); return CP_EXIT_OK;
+        default: return cp_cli_getopt_error("query", query_usage, o, argv);
         }
     }
-    if (!app || optind < argc) {
-        query_usage(stderr);
-        return 2;
+    int rc = common_finish(&c, query_usage, argc, argv);
+    if (rc)
+        return rc;
+    if (top_given && format)
+        return cp_cli_usage_error("query", query_usage, "--top makes a table; it does not go with --format %s "
+                                  "(or --collapsed), which prints the whole profile", format);
+    time_arg_t tf, tt;
+    if ((rc = range_args("query", query_usage, "--from", from, "--to", to, &tf, &tt)))
+        return rc;
+    bool to_stdout = !outpath || !strcmp(outpath, "-");
+    if (format && format_binary(format) && !outpath && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "cprof query: --format %s is binary; it is not written to a terminal: give -o FILE, "
+                "redirect stdout, or -o - to write it here anyway\n", format);
+        return CP_EXIT_USAGE;
     }
-    if (token_set(token))
-        return 2;
-    if (collapsed)
-        format = "collapsed";
+    if (format && (rc = cp_explain_labels(&c.ctx, NULL, labels)))
+        return rc;
+
     cp_buf_t url = CP_BUF_INIT, body = CP_BUF_INIT;
     cp_buf_printf(&url, "%s", format ? "/api/v1/profile" : "/api/v1/top");
-    url_add(&url, "app", app);
-    url_add(&url, "type", type);
-    url_add(&url, "from", from);
-    url_add(&url, "to", to);
-    url_add(&url, "labels", labels);
-    if (format)
-        url_add(&url, "format", format);
-    else {
+    cp_http_url_add(&url, "app", c.ctx.app);
+    cp_http_url_add(&url, "type", c.ctx.type);
+    cp_http_url_add(&url, "from", tf.send);
+    cp_http_url_add(&url, "to", tt.send);
+    cp_http_url_add(&url, "labels", labels);
+    if (format) {
+        cp_http_url_add(&url, "format", format);
+    } else {
         char n[32];
         snprintf(n, sizeof n, "%ld", top);
-        url_add(&url, "limit", n);
+        cp_http_url_add(&url, "limit", n);
     }
-    int rc = fetch(relay, &url, &body);
-    FILE *out = stdout;
-    if (!rc && outpath && !(out = fopen(outpath, "wb"))) {
-        fprintf(stderr, "cprof: %s: %s\n", outpath, strerror(errno));
-        rc = 1;
+    rc = cp_explain_get(&c.ctx, (const char *)url.data, &body);
+    cp_buf_append(&body, "", 1);
+    body.len--;
+    /* the table is checked before anything is written; exports are written as they came */
+    cp_buf_t table = CP_BUF_INIT;
+    if (!rc && !format) {
+        char *tp = NULL;
+        size_t tn = 0;
+        FILE *mem = open_memstream(&tp, &tn);
+        rc = mem ? print_top(&c, &body, labels, &tf, &tt, mem) : CP_EXIT_FAIL;
+        if (mem)
+            fclose(mem);
+        if (!rc)
+            cp_buf_append(&table, tp, tn);
+        free(tp);
     }
-    if (!rc && format) {
-        fwrite(body.data, 1, body.len, out);
-    } else if (!rc) {
-        cp_buf_append(&body, "", 1);
-        jv_t v;
-        if (!jparse((const char *)body.data, &v, 0)) {
-            fprintf(stderr, "cprof: cannot parse the relay's answer\n");
-            rc = 1;
+    if (!rc) {
+        FILE *out = to_stdout ? stdout : fopen(outpath, "wb");
+        const cp_buf_t *what = format ? &body : &table;
+        if (!out) {
+            fprintf(stderr, "cprof query: -o %s: %s\n", outpath, strerror(errno));
+            rc = CP_EXIT_FAIL;
         } else {
-            double total = jnum(&v, "total");
-            const jv_t *fn = jget(&v, "functions");
-            fprintf(out, "%-8s %-8s %-8s %-8s  %s   (%s, total %.0f)\n", "self%", "total%", "self", "total",
-                    "function", type, total);
-            for (size_t i = 0; fn && i < fn->n; i++) {
-                const jv_t *f = &fn->kids[i];
-                char s[32], t[32];
-                const char *unit = !strcmp(type, "cpu") || !strcmp(type, "wall") || !strcmp(type, "lock") ? "ns"
-                                   : !strcmp(type, "alloc") ? "bytes" : "";
-                human(jnum(f, "self"), unit, s, sizeof s);
-                human(jnum(f, "total"), unit, t, sizeof t);
-                fprintf(out, "%7.2f%% %7.2f%% %-8s %-8s  %s\n", total ? 100 * jnum(f, "self") / total : 0,
-                        total ? 100 * jnum(f, "total") / total : 0, s, t, jstr(f, "name"));
-            }
-            jfree(&v);
+            if (what->len && fwrite(what->data, 1, what->len, out) != what->len)
+                rc = CP_EXIT_FAIL;
+            if ((out != stdout ? fclose(out) : fflush(out)) != 0)
+                rc = CP_EXIT_FAIL;
+            if (rc)
+                fprintf(stderr, "cprof query: writing %s: %s\n", to_stdout ? "stdout" : outpath, strerror(errno));
         }
     }
-    if (out && out != stdout)
-        fclose(out);
+    cp_buf_fini(&table);
     cp_buf_fini(&url);
     cp_buf_fini(&body);
     return rc;
 }
 
+/* ---------------- diff ---------------- */
+
 static void diff_usage(FILE *f)
 {
     fprintf(f,
-        "usage: cprof diff --relay URL --app APP --base-from T [--cmp-from T] [OPTIONS]\n"
+        "usage: cprof diff --app APP --base-from T [--relay ADDR] [OPTIONS]\n"
         "Compares two time ranges and/or label sets of one app; prints the functions\n"
-        "whose share of the profile changed most (percentage points, cmp - base).\n\n"
-        "  --relay URL                 relay base URL (default http://127.0.0.1:7070)\n"
-        "  --app APP --type T          application, profile type (default cpu)\n"
-        "  --base-from T --base-to T   base range (default now-15m..now)\n"
-        "  --base-labels k=v,...       base label filter\n"
-        "  --cmp-from T --cmp-to T     compared range (default now-15m..now)\n"
-        "  --cmp-labels k=v,...        compared label filter\n"
-        "  --limit N                   rows to print (default 20)\n"
-        "  --json                      print the API's JSON instead of a table\n"
-        "  --token T|@FILE             read token for a relay with --auth (default: env CPROF_TOKEN)\n"
-        "  --ca FILE                   PEM CA to verify an https:// relay (besides the system store)\n"
-        "  --insecure                  do not verify an https:// relay's certificate (warns)\n");
+        "whose share of the profile changed most (percentage points, compared - base).\n\n"
+        COMMON_HELP
+        "  --base-from T      start of the base range (required)\n"
+        "  --base-to T        end of the base range (default now)\n"
+        "  --base-labels L    base label filter (k=v,...)\n"
+        "  --cmp-from T       start of the compared range (default now-15m)\n"
+        "  --cmp-to T         end of the compared range (default now)\n"
+        "  --cmp-labels L     compared label filter\n"
+        "  --limit N          rows to print (default 20)\n"
+        "  --json             print the relay's JSON (exact values) instead of a table\n\n"
+        TIME_HELP "\n" EXIT_HELP);
 }
 
 int cp_cmd_diff(int argc, char **argv)
 {
-    const char *relay = getenv("CPROF_RELAY_URL"), *app = NULL, *type = "cpu";
-    const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL, *token = NULL;
+    common_opts_t c;
+    common_init(&c, "diff");
+    const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL;
     long limit = 20;
     bool json = false;
-    if (!relay)
-        relay = "http://127.0.0.1:7070";
     static const struct option opts[] = {
-        {"relay", required_argument, 0, 'r'}, {"app", required_argument, 0, 'a'},
-        {"type", required_argument, 0, 't'}, {"base-from", required_argument, 0, 1},
-        {"base-to", required_argument, 0, 2}, {"base-labels", required_argument, 0, 3},
-        {"cmp-from", required_argument, 0, 4}, {"cmp-to", required_argument, 0, 5},
-        {"cmp-labels", required_argument, 0, 6}, {"limit", required_argument, 0, 'n'},
-        {"json", no_argument, 0, 'j'}, {"token", required_argument, 0, 'k'},
-        {"help", no_argument, 0, 'h'},
-        {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'}, {0, 0, 0, 0}};
+        COMMON_LONGOPTS,
+        {"base-from", required_argument, 0, 1}, {"base-to", required_argument, 0, 2},
+        {"base-labels", required_argument, 0, 3}, {"cmp-from", required_argument, 0, 4},
+        {"cmp-to", required_argument, 0, 5}, {"cmp-labels", required_argument, 0, 6},
+        {"limit", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
     optind = 1;
+    opterr = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (common_option(&c, o, optarg))
+            continue;
         switch (o) {
-        case 'r': relay = optarg; break;
-        case 'a': app = optarg; break;
-        case 't': type = optarg; break;
         case 1: bf = optarg; break;
         case 2: bt = optarg; break;
-        case 3: bl = optarg; break;
+        case 3: bl = *optarg ? optarg : NULL; break;
         case 4: cf = optarg; break;
         case 5: ct = optarg; break;
-        case 6: cl = optarg; break;
-        case 'n': limit = strtol(optarg, NULL, 10); if (limit <= 0) { diff_usage(stderr); return 2; } break;
+        case 6: cl = *optarg ? optarg : NULL; break;
+        case 'n':
+            if (cp_cli_positive("diff", diff_usage, "--limit", optarg, &limit))
+                return CP_EXIT_USAGE;
+            break;
         case 'j': json = true; break;
-        case 'k': token = optarg; break;
-        case 'C': case 'K': tls_option(o, optarg); break;
-        case 'h': diff_usage(stdout); return 0;
-        default: diff_usage(stderr); return 2;
+        case 'h': diff_usage(stdout); return CP_EXIT_OK;
+        default: return cp_cli_getopt_error("diff", diff_usage, o, argv);
         }
     }
-    if (!app || optind < argc) {
-        diff_usage(stderr);
-        return 2;
-    }
-    if (token_set(token))
-        return 2;
+    int rc = common_finish(&c, diff_usage, argc, argv);
+    if (rc)
+        return rc;
+    if (!bf)
+        return cp_cli_usage_error("diff", diff_usage, "--base-from is required: the start of the range to "
+                                  "compare against (e.g. --base-from now-2h --base-to now-1h)");
+    time_arg_t b0, b1, c0, c1;
+    if ((rc = range_args("diff", diff_usage, "--base-from", bf, "--base-to", bt, &b0, &b1)) ||
+        (rc = range_args("diff", diff_usage, "--cmp-from", cf, "--cmp-to", ct, &c0, &c1)))
+        return rc;
+
     cp_buf_t url = CP_BUF_INIT, body = CP_BUF_INIT;
     cp_buf_printf(&url, "/api/v1/diff");
-    url_add(&url, "app", app);
-    url_add(&url, "type", type);
-    url_add(&url, "base.from", bf);
-    url_add(&url, "base.to", bt);
-    url_add(&url, "base.labels", bl);
-    url_add(&url, "cmp.from", cf);
-    url_add(&url, "cmp.to", ct);
-    url_add(&url, "cmp.labels", cl);
-    int rc = fetch(relay, &url, &body);
+    cp_http_url_add(&url, "app", c.ctx.app);
+    cp_http_url_add(&url, "type", c.ctx.type);
+    cp_http_url_add(&url, "base.from", b0.send);
+    cp_http_url_add(&url, "base.to", b1.send);
+    cp_http_url_add(&url, "base.labels", bl);
+    cp_http_url_add(&url, "cmp.from", c0.send);
+    cp_http_url_add(&url, "cmp.to", c1.send);
+    cp_http_url_add(&url, "cmp.labels", cl);
+    rc = cp_explain_get(&c.ctx, (const char *)url.data, &body);
+    cp_buf_append(&body, "", 1);
+    body.len--;
+    cp_json_t v;
+    memset(&v, 0, sizeof v);
+    if (!rc && !cp_json_parse((const char *)body.data, &v)) {
+        fprintf(stderr, "cprof diff: cannot parse the relay's answer\n");
+        rc = CP_EXIT_FAIL;
+    }
+    double bt_total = cp_json_num(cp_json_get(&v, "base"), "total");
+    double ct_total = cp_json_num(cp_json_get(&v, "cmp"), "total");
+    if (!rc && bt_total <= 0)
+        rc = cp_explain_empty(&c.ctx, "base", bl, b0.ms, b1.ms);
+    if (!rc && ct_total <= 0)
+        rc = cp_explain_empty(&c.ctx, "compared", cl, c0.ms, c1.ms);
     if (!rc && json) {
         fwrite(body.data, 1, body.len, stdout);
         putchar('\n');
     } else if (!rc) {
-        cp_buf_append(&body, "", 1);
-        jv_t v;
-        if (!jparse((const char *)body.data, &v, 0)) {
-            fprintf(stderr, "cprof: cannot parse the relay's answer\n");
-            rc = 1;
-        } else {
-            printf("base total %.0f, cmp total %.0f (%s)\n", jnum(jget(&v, "base"), "total"),
-                   jnum(jget(&v, "cmp"), "total"), type);
-            printf("%-9s %-8s %-8s  %s\n", "delta", "base%", "cmp%", "function");
-            const jv_t *fn = jget(&v, "functions");
-            for (size_t i = 0; fn && i < fn->n && (long)i < limit; i++) {
-                const jv_t *f = &fn->kids[i];
-                printf("%+8.2f  %7.2f%% %7.2f%%  %s\n", jnum(f, "delta_pct"), jnum(f, "base_pct"),
-                       jnum(f, "cmp_pct"), jstr(f, "name"));
-            }
-            jfree(&v);
+        cp_unit_t unit = cp_human_unit_of_type(c.ctx.type);
+        char r[128], t[32];
+        printf("%s of app '%s'\n", c.ctx.type, c.ctx.app);
+        printf("base:     %s%s%s: total %s\n", cp_human_range(b0.ms, b1.ms, r, sizeof r), bl ? ", labels " : "",
+               bl ? bl : "", cp_human_value(bt_total, unit, t, sizeof t));
+        printf("compared: %s%s%s: total %s\n", cp_human_range(c0.ms, c1.ms, r, sizeof r), cl ? ", labels " : "",
+               cl ? cl : "", cp_human_value(ct_total, unit, t, sizeof t));
+        printf("%8s %7s %7s  %s\n", "delta", "base%", "cmp%", "function");
+        const cp_json_t *fn = cp_json_get(&v, "functions");
+        for (size_t i = 0; fn && i < fn->n && (long)i < limit; i++) {
+            const cp_json_t *f = &fn->kids[i];
+            printf("%+8.2f %6.2f%% %6.2f%%  %s\n", cp_json_num(f, "delta_pct"), cp_json_num(f, "base_pct"),
+                   cp_json_num(f, "cmp_pct"), cp_json_str(f, "name"));
         }
     }
+    cp_json_free(&v);
     cp_buf_fini(&url);
     cp_buf_fini(&body);
     return rc;

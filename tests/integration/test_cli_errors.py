@@ -1,0 +1,218 @@
+"""cprof query/diff/attach/detach/help as a newcomer meets them: every
+mistake gets a sentence that names it (before the usage) and its own exit
+code; relay addresses in the agents' form work; empty answers are explained;
+numbers and times read like a person says them.
+
+Runs the real `cprof` binary against a real relay fed by relay_wire.FakeAgent
+(the real wire protocol), one check per row: the exact mistake, the exact
+message and the exit code. TZ is a fixed zone (XYZ = UTC+2) so local times
+are known."""
+import datetime
+import json
+import os
+import pty
+import subprocess
+import time
+
+from cplib import *
+from relay_wire import FakeAgent
+
+TZ = "XYZ-2"   # POSIX: zone named XYZ, two hours east of UTC
+ZONE = datetime.timezone(datetime.timedelta(hours=2))
+
+
+def cli(*args, env=None, stdout=subprocess.PIPE):
+    e = dict(os.environ, TZ=TZ)
+    e.pop("CPROF_RELAY_URL", None)
+    e.pop("CPROF_TOKEN", None)
+    if env:
+        e.update(env)
+    r = subprocess.run([CPROF] + list(args), stdout=stdout, stderr=subprocess.PIPE, env=e, timeout=30)
+    out = r.stdout if stdout == subprocess.PIPE else b""
+    return r.returncode, out.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def row(args, code, first_line, stdout_has=None, stdout_empty=None, **kw):
+    """One row: the command's exit code and the first line of stderr."""
+    rc, out, err = cli(*args, **kw)
+    first = err.splitlines()[0] if err else ""
+    check(rc == code, "%s: exit %d, want %d\nstderr: %s" % (" ".join(args), rc, code, err[:600]))
+    check(first == first_line if isinstance(first_line, str) else first_line(first),
+          "%s: stderr starts\n  %r\nwant\n  %r" % (" ".join(args), first, first_line))
+    if stdout_has:
+        check(stdout_has in out, "%s: stdout lacks %r:\n%s" % (" ".join(args), stdout_has, out[:800]))
+    if stdout_empty:
+        check(out == "", "%s: stdout not empty: %r" % (" ".join(args), out[:200]))
+    log("ok %-70s -> %d %s" % (" ".join(args)[:70], rc, first[:110]))
+    return out, err
+
+
+def usage_errors():
+    u = "usage: cprof query"
+    for args, msg in [
+        (["query", "--app", "shop", "--top", "abc"], "cprof query: --top wants a whole number of at least 1, not 'abc'"),
+        (["query", "--app", "shop", "--top", "0"], "cprof query: --top wants a whole number of at least 1, not '0'"),
+        (["query", "--top", "5"], "cprof query: --app APP is required (the app name the agents report)"),
+        (["query", "--app", "shop", "extra"], "cprof query: unexpected argument 'extra' (every value goes after an option)"),
+        (["query", "--app", "shop", "--bogus"], "cprof query: unknown option '--bogus'"),
+        (["query", "--app", "shop", "--top"], "cprof query: option '--top' needs a value"),
+        (["query", "--app", "shop", "--format", "png"],
+         "cprof query: --format 'png' is not a format: json, collapsed, speedscope or pprof"),
+        (["query", "--app", "shop", "--relay", "ftp://127.0.0.1:1"],
+         "cprof query: --relay: relay address 'ftp://127.0.0.1:1': the scheme must be http://, https://, ws:// or "
+         "wss:// (or give HOST:PORT)"),
+        (["query", "--app", "shop", "--relay", "127.0.0.1:99999"],
+         "cprof query: --relay: relay address '127.0.0.1:99999': the port must be a number from 1 to 65535"),
+        (["query", "--app", "shop", "--from", "last tuesday"],
+         "cprof query: --from 'last tuesday' is not a time: give now-15m, today, 2026-12-03, '2026-12-03 14:00' "
+         "(local time; a zone may follow), RFC 3339 or unix seconds"),
+    ]:
+        _, err = row(args, 2, msg)
+        check(u in err, "%s: the usage follows the reason" % args)
+    u = "usage: cprof diff"
+    for args, msg in [
+        (["diff", "--app", "shop"], "cprof diff: --base-from is required: the start of the range to compare "
+                                    "against (e.g. --base-from now-2h --base-to now-1h)"),
+        (["diff", "--app", "shop", "--base-from", "now-1h", "--limit", "x"],
+         "cprof diff: --limit wants a whole number of at least 1, not 'x'"),
+        (["diff", "--app", "shop", "--base-from", "now-1h", "--nope"], "cprof diff: unknown option '--nope'"),
+    ]:
+        _, err = row(args, 2, msg)
+        check(u in err, "%s: the usage follows the reason" % args)
+    for args, msg, u in [
+        (["detach", "1", "2"], "cprof detach: one PID at a time: '2' follows PID 1", "usage: cprof detach"),
+        (["detach"], "cprof detach: which JVM? give its PID", "usage: cprof detach"),
+        (["detach", "--now", "1"], "cprof detach: unknown option '--now'", "usage: cprof detach"),
+        (["attach", "abc"], "cprof attach: 'abc' is not a process id", "usage: cprof attach"),
+        (["attach", "--timeout", "soon", "1"],
+         "cprof attach: --timeout 'soon' is not a duration (e.g. 10s, 500ms, 2m)", "usage: cprof attach"),
+        (["frobnicate"], "cprof: unknown command 'frobnicate'", "usage: cprof COMMAND"),
+        (["help", "frobnicate"], "cprof help: unknown command 'frobnicate'", "usage: cprof COMMAND"),
+    ]:
+        _, err = row(args, 2, msg)
+        check(u in err, "%s: the usage follows the reason" % args)
+    # cprof help CMD prints that command's usage, on stdout, exit 0
+    for cmd in ("query", "diff", "attach", "detach", "watch", "token", "spark-conf"):
+        rc, out, err = cli("help", cmd)
+        check(rc == 0 and out.startswith("usage: cprof " + cmd), "help %s: %d %r" % (cmd, rc, out[:80]))
+    rc, out, _ = cli("help")
+    check(rc == 0 and "Exit codes:" in out and "5  query/diff: no instance" in out, "cprof help: exit codes")
+    log("cprof help CMD prints each command's usage; cprof help lists the exit codes")
+
+
+def run():
+    with Relay(name="cli_errors") as relay:
+        now = int(time.time())
+        t0 = (now - 3600) // 60 * 60 * 1000          # a window an hour ago, on a minute
+        shop = FakeAgent(relay.ws, "shop", "shop-1", {"env": "prod", "run": "7"})
+        check(shop.connect()[0] == "welcome", "shop agent welcomed")
+        k, _ = shop.send_batch(1, t0, t0 + 10000, {("app.Main.main", "app.Hot.loop"): 6000000000,
+                                                   ("app.Main.main", "app.Cold.wait"): 734457000})
+        check(k == "ack", "shop batch acked")
+        wait_for(lambda: relay.get_json("/api/v1/top", app="shop", **{"from": "now-2h"})["total"] > 0, 10,
+                 "the shop window to be queryable")
+
+        usage_errors()
+
+        # ---- the relay address in every form a person has at hand
+        port = relay.port
+        base = ["query", "--app", "shop", "--from", "now-2h", "--top", "3"]
+        for addr in (relay.http, "ws://127.0.0.1:%d" % port, "ws://127.0.0.1:%d/ingest" % port,
+                     "127.0.0.1:%d" % port, "localhost:%d/" % port):
+            out, _ = row(base + ["--relay", addr], 0, "", stdout_has="app.Hot.loop")
+        log("query accepts http://, ws://, ws://.../ingest, HOST:PORT")
+        r = ["--relay", relay.ws]
+
+        # ---- numbers in human units in tables, exact in JSON
+        out, _ = row(base + r, 0, "", stdout_has="total 6.73 s")
+        check(" 6.00 s " in out and "734 ms" in out, "self values in human units:\n" + out)
+        rc, out, _ = cli("query", "--app", "shop", "--from", "now-2h", "--format", "json", *r)
+        check(rc == 0 and json.loads(out)["total"] == 6734457000, "JSON keeps the exact total")
+        log("table:\n" + cli(*(base + r))[1])
+
+        # ---- times: local date-times with the zone, dates alone
+        w0 = datetime.datetime.fromtimestamp(t0 / 1000, ZONE)
+        f = (w0 - datetime.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M")
+        t = (w0 + datetime.timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M")
+        out, _ = row(["query", "--app", "shop", "--from", f, "--to", t] + r, 0, "",
+                     stdout_has="%s:00 to %s:00 XYZ: total 6.73 s" % (f, t[11:]))
+        day = w0.strftime("%Y-%m-%d")
+        nextday = (w0 + datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+        row(["query", "--app", "shop", "--from", day, "--to", nextday] + r, 0, "",
+            stdout_has="%s 00:00:00 XYZ to %s 00:00:00 XYZ" % (day, nextday))
+        utc = (w0 - datetime.timedelta(minutes=1)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        for zoned in (f + " XYZ", f + " +02:00", utc + " UTC", utc + "Z"):
+            row(["query", "--app", "shop", "--from", zoned, "--to", "now"] + r, 0, "", stdout_has="total 6.73 s")
+        log("--from '%s' (local), '%s' (a date), with XYZ / +02:00 / UTC zones" % (f, day))
+
+        # ---- empty answers, explained, each with its own exit code
+        fresh = FakeAgent(relay.ws, "fresh", "fresh-1", {"env": "dev"})
+        check(fresh.connect()[0] == "welcome", "fresh agent welcomed (no batch yet)")
+        row(["query", "--app", "nope"] + r, 3,
+            "cprof query: unknown app 'nope': the relay at %s has no app of that name (its apps: fresh, shop)"
+            % relay.http, stdout_empty=True)
+        row(["query", "--app", "fresh"] + r, 4,
+            lambda l: l.startswith("cprof query: no data yet for app 'fresh': its first instance connected ")
+            and ("expect data in ~" in l or "no window has arrived since" in l), stdout_empty=True)
+        row(["query", "--app", "shop", "--type", "wall"] + r, 4,
+            "cprof query: app 'shop' has no 'wall' samples (it has: cpu); agents send them when started with "
+            "wall=20ms (cprof attach PID OPTION works on running JVMs)", stdout_empty=True)
+        row(["query", "--app", "shop", "--from", "now-2h", "--labels", "run=9"] + r, 5,
+            "cprof query: no instance of app 'shop' has labels run=9 (its instances have: env=prod,run=7)",
+            stdout_empty=True)
+        row(["query", "--app", "shop", "--from", "now-2h", "--labels", "run=9", "--format", "collapsed"] + r, 5,
+            "cprof query: no instance of app 'shop' has labels run=9 (its instances have: env=prod,run=7)",
+            stdout_empty=True)
+        row(["query", "--app", "shop", "--from", "now-10m"] + r, 6,
+            lambda l: l.startswith("cprof query: no samples in the range ") and "(app 'shop', cpu)" in l
+            and "its first instance connected " in l, stdout_empty=True)
+        # diff: empty base, labels matching nothing, the happy path
+        row(["diff", "--app", "shop", "--base-from", "now-10d", "--base-to", "now-9d", "--cmp-from", "now-2h"] + r, 6,
+            lambda l: l.startswith("cprof diff: the base range has no samples: ") and "XYZ (app 'shop', cpu)" in l,
+            stdout_empty=True)
+        row(["diff", "--app", "shop", "--base-from", "now-2h", "--cmp-from", "now-5m"] + r, 6,
+            lambda l: l.startswith("cprof diff: the compared range has no samples: "), stdout_empty=True)
+        row(["diff", "--app", "shop", "--base-from", "now-2h", "--base-labels", "run=9", "--cmp-from", "now-2h"] + r,
+            5, "cprof diff: no instance of app 'shop' has base labels run=9 (its instances have: env=prod,run=7)",
+            stdout_empty=True)
+        row(["diff", "--app", "nope", "--base-from", "now-2h"] + r, 3,
+            lambda l: l.startswith("cprof diff: unknown app 'nope'"), stdout_empty=True)
+        out, _ = row(["diff", "--app", "shop", "--base-from", "now-2h", "--cmp-from", "now-2h"] + r, 0, "",
+                     stdout_has="total 6.73 s")
+        log("diff:\n" + out)
+
+        # ---- binary formats refuse a terminal unless -o - (or -o FILE)
+        q = [CPROF, "query", "--app", "shop", "--from", "now-2h", "--format", "pprof", "--relay", relay.ws]
+        for extra, want_rc in (([], 2), (["-o", "-"], 0)):
+            m, s = pty.openpty()
+            p = subprocess.Popen(q + extra, stdout=s, stderr=subprocess.PIPE, env=dict(os.environ, TZ=TZ))
+            os.close(s)
+            got = b""
+            while True:
+                try:
+                    d = os.read(m, 65536)
+                except OSError:
+                    break
+                if not d:
+                    break
+                got += d
+            err = p.stderr.read().decode()
+            rc = p.wait(30)
+            os.close(m)
+            check(rc == want_rc, "pprof to a terminal %s: exit %d %s" % (extra, rc, err))
+            if want_rc:
+                check(err.startswith("cprof query: --format pprof is binary; it is not written to a terminal: "
+                                     "give -o FILE, redirect stdout, or -o - to write it here anyway")
+                      and got == b"", "refused with a reason, nothing on the terminal: %r %r" % (err, got[:40]))
+            else:
+                check(b"\x1f\x8b" in got[:4] or got.replace(b"\r\n", b"\n")[:2] == b"\x1f\x8b",
+                      "-o - writes the gzip bytes: %r" % got[:8])
+        path = os.path.join(out_dir("cli_errors"), "shop.pb.gz")
+        rc, _, err = cli(*(q[1:] + ["-o", path]))
+        check(rc == 0 and open(path, "rb").read(2) == b"\x1f\x8b", "-o FILE writes pprof: %d %s" % (rc, err))
+        log("pprof: refused on a terminal (exit 2), written with -o - and -o FILE")
+        shop.close()
+        fresh.close()
+
+
+main(run)
