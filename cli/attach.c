@@ -14,7 +14,14 @@
  * the .so stays mapped (HotSpot never unloads agents) and a later attach
  * starts it again.
  *
- * Thread: main only. Exit codes: 0 ok, 1 failure, 2 usage. */
+ * Before anything is sent, the options go through the agent's own parser
+ * (jvmti/options.c, compiled into cprof): an option the agent would refuse
+ * is reported with the agent's reason and nothing is sent (exit 2), so the
+ * verdict is on the terminal, not only on the JVM's stderr. token=@FILE is
+ * left to the agent: the file is read inside the JVM's filesystem.
+ *
+ * Thread: main only. Exit codes: 0 ok, 1 failure, 2 usage or a refused
+ * option. */
 #include "attach.h"
 
 #include <ctype.h>
@@ -24,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../jvmti/options.h"   /* the agent's own option rules, compiled in (cli/meson.build) */
 #include "cli.h"
 #include "error.h"
 #include "hotspot_attach.h"
@@ -112,6 +120,48 @@ int cp_attach_detach_pid(pid_t pid, int timeout_ms, cp_attach_outcome_t *o,
     return rc;
 }
 
+/* ---- option check ------------------------------------------------------- */
+
+typedef struct refusals {
+    const char *cmd;
+    int n;
+} refusals_t;
+
+static void refused(void *ud, const char *line)
+{
+    refusals_t *r = ud;
+    static const char prefix[] = "cprof: warning: ";
+    if (!strncmp(line, prefix, sizeof prefix - 1))
+        line += sizeof prefix - 1;
+    /* "option 'k=v' ignored: why" -> "option 'k=v': why" (we send nothing) */
+    const char *ign = strstr(line, " ignored");
+    int head = ign ? (int)(ign - line) : (int)strlen(line);
+    const char *tail = ign ? ign + 8 : "";
+    fprintf(stderr, "cprof %s: refused: %.*s%s\n", r->cmd, head, line, tail);
+    r->n++;
+}
+
+int cp_attach_check_options(const char *cmd, const char *options)
+{
+    refusals_t r = {cmd, 0};
+    char *copy = strdup(options ? options : "");
+    if (!copy)
+        return 0;
+    char *save = NULL;
+    /* one element at a time, split as cp_options_parse splits */
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        if (!strncmp(tok, "token=@", 7))
+            continue;   /* read by the agent, in the JVM's filesystem */
+        cp_options_t o;
+        cp_options_defaults(&o);
+        cp_options_parse(&o, tok, refused, &r);
+    }
+    free(copy);
+    return r.n;
+}
+
 /* ---- command line ----------------------------------------------------- */
 
 static void attach_usage(FILE *f)
@@ -127,6 +177,11 @@ static void attach_usage(FILE *f)
         "  --agent PATH    libcprof-jvm.so to load [$CPROF_AGENT, else next to cprof]\n"
         "  --timeout DUR   give up after DUR (e.g. 10s, 500ms) [10s]\n"
         "  -v, --verbose   print the JVM's raw answer\n"
+        "\n"
+        "The OPTIONs are checked with the agent's own rules first: one the agent\n"
+        "would refuse is named with the reason, nothing is sent, and the exit code is 2.\n"
+        "Exit codes: 0 attached, 1 the JVM could not be attached, 2 wrong command line\n"
+        "or a refused option.\n"
         "\n"
         "Works on JVMs of other users (run as root) and in containers (the\n"
         "agent is copied into the container's /tmp). See also: cprof detach.\n");
@@ -231,6 +286,13 @@ int cp_cmd_attach(int argc, char **argv)
     if (!opts) {
         fprintf(stderr, "cprof attach: out of memory\n");
         return 1;
+    }
+    int bad = cp_attach_check_options("attach", opts);
+    if (bad) {
+        fprintf(stderr, "cprof attach: pid %d left as it was: %d option(s) refused by the agent's rules "
+                "(jvmti/options.h, README \"Agent options\")\n", (int)pid, bad);
+        free(opts);
+        return CP_EXIT_USAGE;
     }
     cp_attach_outcome_t o;
     int rc = cp_attach_pid(pid, agent, opts, timeout_ms, &o, err, sizeof err);

@@ -34,6 +34,13 @@ int cp_attach_pid(pid_t pid, const char *agent, const char *options, int timeout
 int cp_attach_detach_pid(pid_t pid, int timeout_ms, cp_attach_outcome_t *o /* OUT */,
                          char *err, size_t errlen);
 
+/* Checks agent options ("k=v,k=v") with the agent's own parser, element
+ * by element; prints "cprof CMD: refused: <the agent's reason>" for each
+ * it would refuse and returns how many (0 = all would be applied).
+ * token=@FILE is not checked (the agent reads FILE in the JVM's
+ * filesystem). */
+int cp_attach_check_options(const char *cmd, const char *options);
+
 /* Parses "2s", "500ms", "10" (seconds) into milliseconds; -1 if malformed. */
 int cp_attach_parse_ms(const char *s);
 

@@ -426,6 +426,14 @@ int cp_cmd_watch(int argc, char **argv)
         ol += (size_t)w;
     }
     c.options = opts;
+    int bad = cp_attach_check_options("watch", opts);
+    if (bad) {
+        fprintf(stderr, "cprof watch: not started: %d agent option(s) refused by the agent's rules\n", bad);
+        regfree(&c.match);
+        if (c.has_exclude)
+            regfree(&c.exclude);
+        return 2;
+    }
 
     char agent[4096], err[1024];
     if (!c.agent) {

@@ -14,6 +14,7 @@ import pty
 import subprocess
 import time
 
+from attach_helpers import agent_maps, quiet_jvm_args, stop, target, wait_ready
 from cplib import *
 from relay_wire import FakeAgent
 
@@ -98,6 +99,41 @@ def usage_errors():
     rc, out, _ = cli("help")
     check(rc == 0 and "Exit codes:" in out and "5  query/diff: no instance" in out, "cprof help: exit codes")
     log("cprof help CMD prints each command's usage; cprof help lists the exit codes")
+
+
+def attach_verdicts(relay):
+    """cprof attach checks options with the agent's own parser first: a
+    refused option is named with the agent's reason, nothing is loaded."""
+    if not JDKS:
+        log("no JDK: attach rows skipped")
+        return
+    jdk = JDKS[-1]
+    p = target().start(jdk, jvm_args=quiet_jvm_args(jdk))
+    try:
+        wait_ready(p)
+        bad = ["cpu=bogus", "nonsense", "relay=gopher://127.0.0.1:1", "wall=2us"]
+        rc, out, err = cli("attach", str(p.pid), "app=fine", *bad)
+        lines = err.splitlines()
+        check(rc == 2, "attach with refused options: exit %d\n%s" % (rc, err))
+        for opt in bad:
+            check(any(l.startswith("cprof attach: refused: option '%s': " % opt) for l in lines),
+                  "the refusal of %s is named:\n%s" % (opt, err))
+        check(lines[0] == "cprof attach: refused: option 'cpu=bogus': malformed value", lines[0])
+        check(lines[-1] == "cprof attach: pid %d left as it was: 4 option(s) refused by the agent's rules "
+              "(jvmti/options.h, README \"Agent options\")" % p.pid, lines[-1])
+        check(not any("fine" in l for l in lines), "accepted options are not reported as refused")
+        check(agent_maps(p.pid) == set(), "nothing was loaded into the JVM: %s" % agent_maps(p.pid))
+        log("attach %s -> 2:\n%s" % (" ".join(bad), err))
+        rc, out, err = cli("watch", "--match", "x", "--once", "cpu=bogus")
+        check(rc == 2 and err.splitlines()[0] == "cprof watch: refused: option 'cpu=bogus': malformed value",
+              "watch refuses a bad option before it starts: %d %s" % (rc, err))
+        # the same JVM with options the agent accepts: attached, then detached
+        rc, out, err = cli("attach", str(p.pid), "relay=" + relay.ws, "app=cli-attach", "flush=1s")
+        check(rc == 0 and "attached to pid %d" % p.pid in out, "a good attach: %d %s %s" % (rc, out, err))
+        rc, out, err = cli("detach", str(p.pid))
+        check(rc == 0, "detach: %d %s" % (rc, err))
+    finally:
+        stop(p)
 
 
 def run():
@@ -213,6 +249,7 @@ def run():
         log("pprof: refused on a terminal (exit 2), written with -o - and -o FILE")
         shop.close()
         fresh.close()
+        attach_verdicts(relay)   # last: its JVM adds an app
 
 
 main(run)
