@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "hotspot_attach.h"
 
@@ -124,6 +125,10 @@ int cp_cmd_spark_conf(int argc, char **argv)
             }
             el += (size_t)w;
         }
+    }
+    if (el && cp_attach_check_options("spark-conf", extra + 1)) {
+        fprintf(stderr, "cprof spark-conf: nothing printed: fix the refused agent option(s)\n");
+        return 2;
     }
     if (!relay || !app) {
         fprintf(stderr, "cprof spark-conf: --relay URL and --app NAME are required\n");

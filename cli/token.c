@@ -35,33 +35,35 @@ static void usage(FILE *f)
 
 int cp_cmd_token(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "new")) {
-        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-            usage(stdout);
-            return 0;
-        }
-        usage(stderr);
-        return 2;
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(stdout);
+        return 0;
     }
+    if (argc < 2)
+        return cp_cli_usage_error("token", usage, "which action? 'cprof token new ...' is the one there is");
+    if (strcmp(argv[1], "new"))
+        return cp_cli_usage_error("token", usage, "unknown action '%s' ('new' is the one there is)", argv[1]);
     const char *tenant = NULL, *role = NULL, *path = NULL;
     static const struct option opts[] = {
         {"tenant", required_argument, 0, 't'}, {"role", required_argument, 0, 'r'},
         {"auth", required_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
+    opterr = 0;
     int o;
-    while ((o = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc - 1, argv + 1, ":h", opts, NULL)) != -1) {
         switch (o) {
         case 't': tenant = optarg; break;
         case 'r': role = optarg; break;
         case 'a': path = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cp_cli_getopt_error("token", usage, o, argv + 1);
         }
     }
-    if (!tenant || !role || !path || optind < argc - 1) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc - 1)
+        return cp_cli_usage_error("token", usage, "unexpected argument '%s'", argv[1 + optind]);
+    if (!tenant || !role || !path)
+        return cp_cli_usage_error("token", usage, "%s is required", !tenant ? "--tenant TENANT"
+                                                                   : !role ? "--role ROLE" : "--auth FILE");
     if (strcmp(tenant, "-") && !cp_auth_tenant_valid(tenant)) {
         fprintf(stderr, "cprof token: bad tenant '%s' (letters, digits, '.', '_', '-'; at most %d)\n", tenant,
                 CP_TENANT_MAX - 1);

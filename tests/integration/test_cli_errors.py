@@ -87,6 +87,11 @@ def usage_errors():
         (["attach", "abc"], "cprof attach: 'abc' is not a process id", "usage: cprof attach"),
         (["attach", "--timeout", "soon", "1"],
          "cprof attach: --timeout 'soon' is not a duration (e.g. 10s, 500ms, 2m)", "usage: cprof attach"),
+        (["token"], "cprof token: which action? 'cprof token new ...' is the one there is", "usage: cprof token"),
+        (["token", "new", "--tenant", "acme", "--auth", "/nonexistent/x"], "cprof token: --role ROLE is required",
+         "usage: cprof token"),
+        (["token", "new", "--tenant", "acme", "--role", "read", "--auth", "/nonexistent/x", "extra"],
+         "cprof token: unexpected argument 'extra'", "usage: cprof token"),
         (["frobnicate"], "cprof: unknown command 'frobnicate'", "usage: cprof COMMAND"),
         (["help", "frobnicate"], "cprof help: unknown command 'frobnicate'", "usage: cprof COMMAND"),
     ]:
@@ -124,6 +129,10 @@ def attach_verdicts(relay):
         check(not any("fine" in l for l in lines), "accepted options are not reported as refused")
         check(agent_maps(p.pid) == set(), "nothing was loaded into the JVM: %s" % agent_maps(p.pid))
         log("attach %s -> 2:\n%s" % (" ".join(bad), err))
+        rc, out, err = cli("spark-conf", "--relay", relay.ws, "--app", "etl", "cpu=bogus")
+        check(rc == 2 and out == "" and err.splitlines()[0] ==
+              "cprof spark-conf: refused: option 'cpu=bogus': malformed value",
+              "spark-conf refuses a bad option: %d %s" % (rc, err))
         rc, out, err = cli("watch", "--match", "x", "--once", "cpu=bogus")
         check(rc == 2 and err.splitlines()[0] == "cprof watch: refused: option 'cpu=bogus': malformed value",
               "watch refuses a bad option before it starts: %d %s" % (rc, err))
