@@ -15,10 +15,13 @@
  * cannot work, except for a JVM without JVMTI at all). */
 #include "agent.h"
 
+#include "alloc.h"
 #include "codemap.h"
 #include "control.h"
 #include "error.h"
+#include "gc.h"
 #include "harvest.h"
+#include "lock.h"
 #include "log.h"
 #include "sampler.h"
 #include "sender.h"
@@ -41,15 +44,8 @@
 
 #define RING_SLOTS 512     /* x ~8.4 KB; RSS only for the frames actually written */
 
-/* Modules owned by other engineers, linked in when present (weak: the agent
- * builds and runs without them). Prototypes as in alloc.h / spark.h. */
+/* Spark labels, linked in when present (weak). Prototype as in spark.h. */
 struct cp_spark_labels;
-int  cp_alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring) __attribute__((weak));
-void cp_alloc_stop(void) __attribute__((weak));
-int  cp_lock_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring) __attribute__((weak));
-void cp_lock_stop(void) __attribute__((weak));
-int  cp_gc_start(JavaVM *vm, bool on) __attribute__((weak));
-void cp_gc_stop(void) __attribute__((weak));
 #define CP_SPARK_VAL_MAX 256
 typedef struct cp_spark_labels_local {
     char app_id[CP_SPARK_VAL_MAX];
@@ -60,22 +56,25 @@ int cp_spark_labels_self(const char *java_command, struct cp_spark_labels *out) 
 
 static void alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
 {
-    if (cp_alloc_start && r)
+    if (r) {
         cp_alloc_start(vm, o, r);
-    if (cp_lock_start && r)
         cp_lock_start(vm, o, r);
-    if (cp_gc_start)
-        cp_gc_start(vm, o->gc != 0);
+    }
+    cp_gc_start(vm, o->gc != 0);
 }
 
-static void alloc_stop(void)
+/* detach: also removes the bytecode hooks (alloc, lock); at VM death that
+ * would be wasted work */
+static void alloc_stop(bool detach)
 {
-    if (cp_alloc_stop)
+    if (detach) {
+        cp_alloc_detach();
+        cp_lock_detach();
+    } else {
         cp_alloc_stop();
-    if (cp_lock_stop)
         cp_lock_stop();
-    if (cp_gc_stop)
-        cp_gc_stop();
+    }
+    cp_gc_stop();
 }
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -90,6 +89,11 @@ static bool g_running;                   /* harvester + sender threads up (life_
 static bool g_sampling;                  /* timers armed (life_mu) */
 static atomic_bool g_dead;               /* VMDeath seen */
 static bool g_sampler_ok;
+static bool g_cml_cap;                   /* CompiledMethodLoad available */
+static bool g_events_on;                 /* ClassLoad/Prepare, CompiledMethodLoad enabled (life_mu) */
+/* callbacks received, for the detach/re-attach log: none while detached */
+static _Atomic uint64_t n_class_load, n_class_prepare, n_compiled;
+static uint64_t detached_at[5];          /* life_mu: the counts above + GC pauses at detach */
 static cp_sender_identity_t g_ident;
 static uint64_t g_start_ms;              /* when sampling first started, for the exit summary */
 
@@ -139,12 +143,14 @@ static void load_all_methods(jvmtiEnv *jvmti, JNIEnv *jni)
 
 static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
 {
-    /* Empty on purpose: AGCT reports no_class_load for every sample unless
-     * some agent has ClassLoad events enabled. */
+    /* Nothing else on purpose: AGCT reports no_class_load for every sample
+     * unless some agent has ClassLoad events enabled. */
+    atomic_fetch_add_explicit(&n_class_load, 1, memory_order_relaxed);   /* statistic */
 }
 
 static void JNICALL on_class_prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
 {
+    atomic_fetch_add_explicit(&n_class_prepare, 1, memory_order_relaxed);   /* statistic */
     load_methods(jvmti, k);
 }
 
@@ -155,6 +161,7 @@ static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint s
     /* Having this event enabled makes the JIT record debug info at
      * non-safepoints (the DebugNonSafepoints effect). The inline records
      * tell compiled and inlined frames apart (codemap.h). */
+    atomic_fetch_add_explicit(&n_compiled, 1, memory_order_relaxed);   /* statistic */
     cp_codemap_add(info);
 }
 
@@ -290,11 +297,68 @@ static void resolve_app_locked(void)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+static int enable(jvmtiEvent ev, const char *what);
+
+/* The events the agent needs only while attached: ClassLoad (AGCT fails
+ * without it), ClassPrepare (jmethodIDs), CompiledMethodLoad (inline
+ * records, and the JIT's debug info at non-safepoints). Off after a detach.
+ * ThreadStart/ThreadEnd stay on: the thread table (each thread's JNIEnv)
+ * must stay right for a later attach, and they arm no timer while nothing
+ * samples; VMDeath stays on and finds nothing to do. life_mu held. */
+static void set_running_events(bool on)
+{
+    if (on) {
+        enable(JVMTI_EVENT_CLASS_LOAD, "ClassLoad");
+        enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
+        if (g_cml_cap)
+            enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
+    } else {
+        (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
+        (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_CLASS_PREPARE, NULL);
+        (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD, NULL);
+    }
+    g_events_on = on;
+}
+
+/* Callbacks so far: ClassLoad, ClassPrepare, CompiledMethodLoad, GC pauses,
+ * ClassFileLoadHook. */
+static void callback_counts(uint64_t out[5])
+{
+    cp_gc_report_t gr;
+    cp_alloc_report_t ar;
+    cp_gc_report(&gr);
+    cp_alloc_report(&ar);
+    out[0] = atomic_load_explicit(&n_class_load, memory_order_relaxed);      /* statistics */
+    out[1] = atomic_load_explicit(&n_class_prepare, memory_order_relaxed);
+    out[2] = atomic_load_explicit(&n_compiled, memory_order_relaxed);
+    out[3] = gr.pauses;
+    out[4] = ar.hook_calls;
+}
+
+/* life_mu held, live phase: back from a detach. Classes prepared and code
+ * compiled while detached had no event: catch up as at attach. */
+static void resume_events_locked(JNIEnv *jni)
+{
+    uint64_t c[5];
+    callback_counts(c);
+    CP_LOGI("re-attach: JVMTI callbacks while detached: ClassLoad=%llu ClassPrepare=%llu "
+            "CompiledMethodLoad=%llu GarbageCollection=%llu ClassFileLoadHook=%llu",
+            (unsigned long long)(c[0] - detached_at[0]), (unsigned long long)(c[1] - detached_at[1]),
+            (unsigned long long)(c[2] - detached_at[2]), (unsigned long long)(c[3] - detached_at[3]),
+            (unsigned long long)(c[4] - detached_at[4]));
+    set_running_events(true);
+    load_all_methods(g_jvmti, jni);
+    if (g_cml_cap && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+        CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
+}
+
 /* life_mu held, live phase: threads up, timers armed as the options say. */
 static void start_locked(JNIEnv *jni)
 {
     if (atomic_load(&g_dead))
         return;
+    if (!g_events_on)
+        resume_events_locked(jni);
     if (!g_start_ms)
         g_start_ms = cp_now_ms();
     if (!g_running) {
@@ -322,21 +386,28 @@ static void start_locked(JNIEnv *jni)
     CP_LOGI("running: app=%s %s%s", g_app, d, g_opts.command == CP_CMD_STOP ? " (stopped)" : "");
 }
 
-/* life_mu held: stop sampling, flush, disconnect (detach). */
+/* life_mu held: stop sampling, remove the bytecode hooks, flush,
+ * disconnect, turn the agent's JVMTI events off (detach). Bounded: a stop
+ * that times out leaves a thread finishing on its own, and a later start
+ * reuses it (cp_harvest_start, cp_sender_start). */
 static void detach_locked(void)
 {
     if (g_sampling) {
         cp_sampler_stop();
         g_sampling = false;
     }
-    alloc_stop();
+    alloc_stop(true);
     if (g_running) {
-        cp_harvest_flush(true, 1000);
+        if (cp_harvest_flush(true, 1000) != 0)
+            CP_LOGW("detach: the harvester did not stop within 1 s; it ends on its own");
         cp_sender_drain(1500);
         cp_sender_stop(1000);
         g_running = false;
     }
-    CP_LOGI("detached: sampling stopped, last window flushed, relay disconnected");
+    set_running_events(false);
+    callback_counts(detached_at);
+    CP_LOGI("detached: sampling stopped, bytecode hooks removed, last window flushed, relay "
+            "disconnected, JVMTI events off (ThreadStart/ThreadEnd/VMDeath stay on)");
 }
 
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
@@ -347,7 +418,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         cp_sampler_stop();
         g_sampling = false;
     }
-    alloc_stop();
+    alloc_stop(false);
     if (g_running) {
         /* the agent's own cost: its threads' CPU (read while the harvester
          * still runs) + time inside handlers, for the exit summary */
@@ -569,12 +640,10 @@ static int init_once(JavaVM *vm, bool live)
     if (!live)
         enable(JVMTI_EVENT_VM_INIT, "VMInit");
     enable(JVMTI_EVENT_VM_DEATH, "VMDeath");
-    enable(JVMTI_EVENT_CLASS_LOAD, "ClassLoad");
-    enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
     enable(JVMTI_EVENT_THREAD_START, "ThreadStart");
     enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
-    if (caps.can_generate_compiled_method_load_events)
-        enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
+    g_cml_cap = caps.can_generate_compiled_method_load_events;
+    set_running_events(true);
 
     cp_ring_t *ring = cp_ring_create(RING_SLOTS);
     if (ring)
@@ -648,7 +717,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
         load_all_methods(g_jvmti, jni);
         /* code compiled before the attach: replay its CompiledMethodLoad */
-        if ((*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+        if (g_cml_cap && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
             CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
         g_live = true;
         if (jni)

@@ -65,6 +65,7 @@ static struct {
     _Atomic bool recording;      /* natives and callbacks record only while set */
     _Atomic bool hook_on;        /* ClassFileLoadHook rewrites only while set */
     _Atomic uint64_t samples, drops, rewritten, skipped, sites, rt_failed;
+    _Atomic uint64_t hook_calls;   /* ClassFileLoadHook callbacks, rewriting or not */
     _Atomic uint64_t skip_reason[CP_CF_SKIP_MAX];
     _Atomic uint64_t skip_loader;  /* classes of loaders that cannot see the shim */
 } g;
@@ -292,6 +293,7 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     uint8_t *out = NULL;
     size_t olen = 0;
     cp_classfile_result_t res;
+    atomic_fetch_add_explicit(&g.hook_calls, 1, memory_order_relaxed);                 /* statistic */
     if (!atomic_load_explicit(&g.hook_on, memory_order_relaxed) || len <= 0)  /* flag only */
         return;
     if (!loader_sees_shim(jni, loader)) {
@@ -426,7 +428,8 @@ static int load_shim(JNIEnv *jni)
     return 0;
 }
 
-/* Retransforms every modifiable class loaded so far, so it gets the hooks. */
+/* Retransforms every modifiable class loaded so far: with the hook on, so
+ * it gets the hooks; with it off, back to its original bytes. */
 static void retransform_loaded(void)
 {
     jint n = 0;
@@ -452,7 +455,8 @@ static void retransform_loaded(void)
             }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    CP_LOGI("alloc: retransformed %d of %d loaded classes in %.0f ms (%lu failed)", (int)m, (int)n,
+    CP_LOGI("alloc: retransformed %d of %d loaded classes %s in %.0f ms (%lu failed)", (int)m, (int)n,
+            atomic_load(&g.hook_on) ? "with allocation hooks" : "back to their original bytes",
             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
             (unsigned long)atomic_load(&g.rt_failed));
     free(mod);
@@ -633,6 +637,18 @@ void cp_alloc_stop(void)
     stop_running(jni);
 }
 
+void cp_alloc_detach(void)
+{
+    cp_alloc_stop();
+    if (!g.env || !g.retransformed)
+        return;
+    /* the hook is off: retransformation hands every class its original
+     * bytes, so no instrumented code calls into the shim any more */
+    retransform_loaded();
+    (*g.env)->SetEventNotificationMode(g.env, JVMTI_DISABLE, JVMTI_EVENT_CLASS_FILE_LOAD_HOOK, NULL);
+    g.retransformed = false;   /* a later instrument start hooks every class again */
+}
+
 void cp_alloc_report(cp_alloc_report_t *r)
 {
     r->mode = g.mode == MODE_SAMPLE ? "sample" : g.mode == MODE_INSTRUMENT ? "instrument" : "off";
@@ -642,4 +658,5 @@ void cp_alloc_report(cp_alloc_report_t *r)
     r->classes_skipped = atomic_load_explicit(&g.skipped, memory_order_relaxed);
     r->sites = atomic_load_explicit(&g.sites, memory_order_relaxed);
     r->retransform_failed = atomic_load_explicit(&g.rt_failed, memory_order_relaxed);
+    r->hook_calls = atomic_load_explicit(&g.hook_calls, memory_order_relaxed);
 }

@@ -57,6 +57,13 @@ int  cp_alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring);
  * (instrumented code stays, as one well-predicted branch per allocation). */
 void cp_alloc_stop(void);
 
+/* Detach: cp_alloc_stop(), then every class instrumented so far is
+ * retransformed back to its original bytes and ClassFileLoadHook is
+ * disabled, so nothing calls into the shim afterwards. The shim classes
+ * themselves stay loaded (a class on the boot class path cannot be
+ * unloaded); a later start reuses them. Thread: agent lifecycle, live phase. */
+void cp_alloc_detach(void);
+
 typedef struct cp_alloc_report {
     const char *mode;             /* "sample", "instrument" or "off" */
     uint64_t samples;             /* samples pushed to the ring */
@@ -65,6 +72,7 @@ typedef struct cp_alloc_report {
     uint64_t classes_skipped;     /* instrument: classes the rewriter left alone */
     uint64_t sites;               /* instrument: call sites inserted */
     uint64_t retransform_failed;  /* instrument: already-loaded classes not retransformed */
+    uint64_t hook_calls;          /* ClassFileLoadHook callbacks received */
 } cp_alloc_report_t;
 
 /* Adds cprof-shim.jar to the bootstrap class path once (shared with lock.c).

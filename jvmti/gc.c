@@ -7,6 +7,9 @@
  * Consumer: the "cprof-gc" agent thread (JVMTI RunAgentThread): drains the
  * ring into points, reads the heap through java.lang.Runtime (JNI) and the
  * thread states (GetAllThreads + GetThreadState), and calls cp_points_add.
+ * It lives while GC reporting is on: cp_gc_stop() asks it to end (quit,
+ * under the raw monitor) and waits a bounded time; a cp_gc_start() before it
+ * has ended clears quit again and the same thread carries on.
  *
  * Ring invariant: head is written only by the VM thread, tail only by the
  * reader; slot i is readable iff tail <= i < head. A full ring drops the new
@@ -42,7 +45,8 @@ static struct {
     jvmtiEnv        *env;
     jrawMonitorID    mon;
     bool             enabled;         /* events on (lifecycle thread only) */
-    bool             thread_started;
+    bool             thread_alive;    /* mon: the cprof-gc thread runs */
+    bool             quit;            /* mon: the thread is asked to end */
     _Atomic bool     active;          /* the thread emits series only while set */
     uint64_t         gc_start_ns;     /* VM thread only */
     pause_t          pauses[GC_RING];
@@ -137,8 +141,14 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 {
     uint64_t last_series = 0;
     cp_sampler_ignore_current_thread();   /* our own thread: never in wall profiles */
-    for (;;) {                        /* lives as long as the VM (a daemon agent thread) */
+    for (;;) {                        /* until cp_gc_stop (or the VM's end: a daemon agent thread) */
         if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
+        if (g.quit) {
+            g.thread_alive = false;
+            (*e)->RawMonitorNotifyAll(e, g.mon);
+            (*e)->RawMonitorExit(e, g.mon);
+            return;
+        }
         if (atomic_load_explicit(&g.head, memory_order_acquire) ==
             atomic_load_explicit(&g.tail, memory_order_relaxed))
             (*e)->RawMonitorWait(e, g.mon, GC_TICK_MS);
@@ -185,13 +195,19 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 
 static void start_thread(JNIEnv *jni)
 {
-    if (g.thread_started) return;
+    if ((*g.env)->RawMonitorEnter(g.env, g.mon) != JVMTI_ERROR_NONE) return;
+    bool alive = g.thread_alive;
+    g.quit = false;                   /* cancels a stop the thread has not acted on */
+    if (!alive)
+        g.thread_alive = true;        /* claimed: reset below if the thread cannot start */
+    (*g.env)->RawMonitorExit(g.env, g.mon);
+    if (alive) return;
     /* every JNI call that can throw is checked before the next (-Xcheck:jni) */
     jclass rc = (*jni)->FindClass(jni, "java/lang/Runtime");
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); rc = NULL; }
     jmethodID get = rc ? (*jni)->GetStaticMethodID(jni, rc, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); get = NULL; }
-    jobject rt = get ? (*jni)->CallStaticObjectMethod(jni, rc, get) : NULL;
+    jobject rt = get && !g.runtime ? (*jni)->CallStaticObjectMethod(jni, rc, get) : NULL;   /* once */
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); rt = NULL; }
     if (rt) {
         g.m_total = (*jni)->GetMethodID(jni, rc, "totalMemory", "()J");
@@ -208,16 +224,32 @@ static void start_thread(JNIEnv *jni)
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); name = NULL; }
     jobject th = name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
     if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); th = NULL; }
-    if (!th) {
+    if (!th || (*g.env)->RunAgentThread(g.env, th, gc_thread, NULL, JVMTI_THREAD_NORM_PRIORITY) != JVMTI_ERROR_NONE) {
         (*jni)->ExceptionClear(jni);
-        CP_LOGW("gc: cannot create the cprof-gc thread; GC series off");
-        return;
+        CP_LOGW("gc: cannot start the cprof-gc thread; GC series off");
+        if ((*g.env)->RawMonitorEnter(g.env, g.mon) == JVMTI_ERROR_NONE) {
+            g.thread_alive = false;
+            (*g.env)->RawMonitorExit(g.env, g.mon);
+        }
     }
-    if ((*g.env)->RunAgentThread(g.env, th, gc_thread, NULL, JVMTI_THREAD_NORM_PRIORITY) != JVMTI_ERROR_NONE) {
-        CP_LOGW("gc: RunAgentThread failed; GC series off");
-        return;
+}
+
+/* Asks the cprof-gc thread to end and waits for it, at most timeout_ms. */
+static void end_thread(int timeout_ms)
+{
+    jvmtiEnv *e = g.env;
+    if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
+    g.quit = true;
+    (*e)->RawMonitorNotifyAll(e, g.mon);
+    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (g.thread_alive) {
+        uint64_t now = mono_ns();
+        if (now >= end) break;
+        (*e)->RawMonitorWait(e, g.mon, (jlong)((end - now) / 1000000u) + 1);
     }
-    g.thread_started = true;
+    bool alive = g.thread_alive;
+    (*e)->RawMonitorExit(e, g.mon);
+    if (alive) CP_LOGW("gc: the cprof-gc thread did not end within %d ms", timeout_ms);
 }
 
 static void JNICALL cb_vminit(jvmtiEnv *e, JNIEnv *jni, jthread t)
@@ -272,7 +304,9 @@ void cp_gc_stop(void)
     g.enabled = false;
     (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_START, NULL);
     (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_FINISH, NULL);
-    atomic_store(&g.active, false);    /* the thread stays, idle: no more points */
+    (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_VM_INIT, NULL);
+    atomic_store(&g.active, false);
+    end_thread(1000);
 }
 
 void cp_gc_report(cp_gc_report_t *r)

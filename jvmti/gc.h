@@ -27,7 +27,8 @@
  * Own jvmtiEnv, independent of agent.c's callbacks.
  * Wiring (agent.c): cp_gc_start(vm, on) in Agent_OnLoad/OnAttach (on: the
  * `gc` option, default on: costs two callbacks per GC and a wake-up per
- * second), cp_gc_stop() at VMDeath/detach. */
+ * second), cp_gc_stop() at VMDeath/detach: it disables the GC events and
+ * ends the cprof-gc thread (bounded wait, 1 s). */
 #ifndef CP_GC_H
 #define CP_GC_H
 

@@ -214,18 +214,6 @@ static uint64_t proc_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-void cp_pending_free(cp_pending_t *p)
-{
-    if (!p)
-        return;
-    for (uint32_t i = 0; i < p->n_points; i++)
-        free((char *)p->points[i].series);
-    free(p->points);
-    free(p->values);
-    free(p->counters);
-    free(p);
-}
-
 int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
 {
     if (g_inited)
@@ -805,7 +793,10 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             flush_done = asked;
             pthread_cond_broadcast(&ctl_cv);
         }
-        if (final)
+        /* req_final, not the snapshot: a cp_harvest_start() may have
+         * cancelled a final flush that timed out (the window is closed
+         * either way) */
+        if (final && req_final)
             break;
         if (!req_flush) {
             struct timespec ts;
@@ -826,7 +817,14 @@ int cp_harvest_start(JNIEnv *jni, int64_t flush_ns)
     pthread_mutex_lock(&ctl_mu);
     g_flush_ns = flush_ns;
     if (running) {
+        /* a final flush that timed out (detach) leaves the thread running
+         * with req_final set: cancel it, or it would exit right after this
+         * restart and nothing would be harvested */
+        bool cancelled = req_final;
+        req_final = false;
         pthread_mutex_unlock(&ctl_mu);
+        if (cancelled)
+            CP_LOGI("harvester: a stop that had not completed is cancelled; the thread carries on");
         return 0;
     }
     running = true;

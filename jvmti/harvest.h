@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "ring.h"
+#include "sender_queue.h"
 #include "stack_dict.h"
 #include "wire.h"
 
@@ -35,21 +36,7 @@ enum {
 };
 extern const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT];
 
-/* One closed window waiting to be sent (and acked). Owned by the sender
- * after cp_sender_submit(). Values refer to dictionary ids of generation
- * dict_gen; the batch needs ids below dict_{strs,frames,stacks}. */
-typedef struct cp_pending {
-    uint64_t seq, start_ms, end_ms;
-    uint32_t dict_gen;
-    cp_wire_value_t *values;  uint32_t n_values;
-    cp_counter_t    *counters; uint32_t n_counters;  /* names: static strings */
-    cp_point_t      *points;  uint32_t n_points;     /* series: owned (malloc) */
-    size_t bytes;                                    /* memory estimate for `buffer` */
-    uint32_t sends;                                  /* sender only: times written */
-    struct cp_pending *next;
-} cp_pending_t;
-
-void cp_pending_free(cp_pending_t *p);   /* NULL is a no-op */
+/* Closed windows travel to the sender as cp_pending_t (sender_queue.h). */
 
 /* Creates the harvester state (dictionary, caches). Thread: agent lifecycle. */
 int  cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring);

@@ -299,6 +299,25 @@ void cp_lock_stop(void)
     apply(jni);
 }
 
+void cp_lock_detach(void)
+{
+    JNIEnv *jni = NULL;
+    cp_lock_stop();
+    if (!g.env || !g.park_hooked || !g.vm || (*g.vm)->GetEnv(g.vm, (void **)&jni, JNI_VERSION_1_8) != JNI_OK)
+        return;
+    /* hook off: LockSupport gets its original bytes back */
+    atomic_store(&g.hook_on, false);
+    jclass ls = (*jni)->FindClass(jni, LOCKSUPPORT);
+    if (!jni_ok(jni)) ls = NULL;
+    if (ls && (*g.env)->RetransformClasses(g.env, 1, &ls) == JVMTI_ERROR_NONE) {
+        g.park_hooked = false;
+        g.park_tried = false;   /* a later start hooks it again */
+        CP_LOGI("lock: LockSupport restored to its original bytes");
+    } else {
+        CP_LOGW("lock: cannot restore LockSupport; its hook stays, quiet (shim off)");
+    }
+}
+
 void cp_lock_report(cp_lock_report_t *r)
 {
     r->contended = atomic_load_explicit(&g.contended, memory_order_relaxed);   /* statistics */

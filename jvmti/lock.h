@@ -33,6 +33,9 @@
 /* Applies o->lock_ns (0 = off). Returns 0 or CP_EUNSUPP (logged). */
 int  cp_lock_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *ring);
 void cp_lock_stop(void);
+/* Detach: cp_lock_stop(), then LockSupport is retransformed back to its
+ * original bytes. Thread: agent lifecycle, live phase. */
+void cp_lock_detach(void);
 
 typedef struct cp_lock_report {
     uint64_t contended;   /* monitor contentions seen */

@@ -18,10 +18,16 @@
  * doubles from 0.5 s up to 8 s with 50-100% jitter: once the relay is back,
  * every agent is sending within ~10 s.
  *
- * Queue invariant: batches are in seq order; every batch with seq <=
- * sent_upto has been written on the current connection; acked batches are
- * freed at once. */
+ * The queue of unacknowledged batches and what overflow gives up live in
+ * sender_queue.c; here it is guarded by q_mu.
+ *
+ * Stop and restart: cp_sender_stop() waits a bounded time. A stop that
+ * times out (a frozen relay never completes the close) leaves the thread
+ * running with stop_req set; a cp_sender_start() meanwhile clears stop_req
+ * and the same thread carries on: it re-checks stop_req under q_mu before
+ * it exits, so a cancelled stop never leaves the agent without a sender. */
 #include "sender.h"
+#include "sender_queue.h"
 #include "sender_tls.h"
 
 #include "error.h"
@@ -56,15 +62,14 @@ enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
 /* ---- shared state (q_mu) ----------------------------------------------- */
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
-static cp_pending_t *q_head, *q_tail;
-static size_t q_bytes;
-static uint32_t q_count;
+static cp_sender_queue_t q = CP_SENDER_QUEUE_INIT;   /* sender_queue.h */
 static cp_options_t cfg;               /* relay, labels, token, caps source */
 static char cfg_app[CP_OPT_VAL_MAX];
 static cp_sender_identity_t ident;
 static bool cfg_changed;               /* reconnect with the new hello */
 static bool stop_req;
 static bool thread_running;
+static bool ctx_failed;                /* no lws context: the thread gives up */
 static bool ready_shared;              /* mirror of state == ST_READY */
 static struct lws_context *ctx_shared; /* for lws_cancel_service (q_mu) */
 static cp_sender_control_fn control_fn;
@@ -73,7 +78,6 @@ static cp_sender_control_fn control_fn;
 static struct lws_context *ctx;
 static struct lws *g_wsi;
 static int state = ST_IDLE;
-static uint64_t sent_upto;
 static uint32_t conn_strs, conn_frames, conn_stacks, conn_gen;
 static bool conn_fresh;                /* no batch sent yet on this connection */
 static uint32_t conn_enc;              /* CP_WIRE_ENC_* the relay accepted (welcome key 6) */
@@ -120,51 +124,12 @@ bool cp_sender_connected(void)
     return r;
 }
 
-/* Samples a batch carries: its samples.{cpu,wall,alloc,lock} deltas (the
- * harvester counts a sample in the window that holds its value), so a
- * dropped batch's samples can be counted as dropped (docs/reliability.md). */
-static uint64_t pending_samples(const cp_pending_t *p)
-{
-    uint64_t n = 0;
-    for (uint32_t i = 0; i < p->n_counters; i++) {
-        const char *nm = p->counters[i].name;
-        if (!strcmp(nm, "samples.cpu") || !strcmp(nm, "samples.wall") ||
-            !strcmp(nm, "samples.alloc") || !strcmp(nm, "samples.lock"))
-            n += p->counters[i].value;
-    }
-    return n;
-}
-
-/* q_mu held. */
-static void drop_head_locked(void)
-{
-    cp_pending_t *p = q_head;
-    q_head = p->next;
-    if (!q_head)
-        q_tail = NULL;
-    q_bytes -= p->bytes;
-    q_count--;
-    cp_pending_free(p);
-}
-
 void cp_sender_submit(cp_pending_t *p)
 {
     if (!p)
         return;
-    p->next = NULL;
     pthread_mutex_lock(&q_mu);
-    if (q_tail)
-        q_tail->next = p;
-    else
-        q_head = p;
-    q_tail = p;
-    q_bytes += p->bytes;
-    q_count++;
-    while (q_head != q_tail && q_bytes > (size_t)cfg.buffer_bytes) {
-        cp_stats_add(CP_ST_DROP_BUFFER_SAMPLES, pending_samples(q_head));
-        drop_head_locked();
-        cp_stats_add(CP_ST_DROP_BUFFER, 1);
-    }
+    cp_sender_queue_push(&q, p, (size_t)cfg.buffer_bytes);
     pthread_mutex_unlock(&q_mu);
     wake();
 }
@@ -406,36 +371,13 @@ static int send_heartbeat(struct lws *wsi)
     return write_tx(wsi);
 }
 
-/* Picks the next unsent batch; drops batches of a dead dictionary
- * generation. Returns NULL if none. q_mu held. */
-static cp_pending_t *next_unsent_locked(uint32_t gen)
-{
-    for (;;) {
-        cp_pending_t *p = q_head;
-        while (p && p->seq <= sent_upto)
-            p = p->next;
-        if (!p)
-            return NULL;
-        if (p->dict_gen == gen)
-            return p;
-        /* stale generation: only possible for the oldest batches */
-        if (p == q_head) {
-            cp_stats_add(CP_ST_DROP_DICT_SAMPLES, pending_samples(q_head));
-            drop_head_locked();
-            cp_stats_add(CP_ST_DROP_DICT, 1);
-        } else {
-            sent_upto = p->seq;   /* skip it; it will be freed by a later ack */
-        }
-    }
-}
-
 /* Encodes and writes one batch. 1 = wrote one, 0 = nothing to send, -1 = error. */
 static int send_next_batch(struct lws *wsi)
 {
     uint32_t gen;
     const cp_stack_dict_t *d = cp_harvest_dict_lock(&gen);
     pthread_mutex_lock(&q_mu);
-    cp_pending_t *p = next_unsent_locked(gen);
+    cp_pending_t *p = cp_sender_queue_next(&q, gen);
     if (!p) {
         pthread_mutex_unlock(&q_mu);
         cp_harvest_dict_unlock();
@@ -480,6 +422,8 @@ static int send_next_batch(struct lws *wsi)
         CP_LOGI("batch %llu: %u dictionary entries encoded in %llu ms (dictionary locked meanwhile)",
                 (unsigned long long)p->seq, delta, (unsigned long long)t_enc);
     uint64_t seq = p->seq;
+    if (rc == 0)
+        q.sent_upto = seq;   /* written below; an overflow now counts it as drop.unacked */
     pthread_mutex_unlock(&q_mu);
     if (rc == 0 && cp_log_level() >= CP_LOG_DEBUG)
         log_dict_delta(d, seq, b->str_first, b->frame_first, b->stack_first, p->n_values);
@@ -496,7 +440,6 @@ static int send_next_batch(struct lws *wsi)
     if (txbuf.len - LWS_PRE > max_message)
         CP_LOGW("batch %llu is %zu bytes, over the relay's limit %u", (unsigned long long)seq,
                 txbuf.len - LWS_PRE, max_message);
-    sent_upto = seq;
     conn_fresh = false;
     CP_LOGD("sent batch %llu (%zu bytes)", (unsigned long long)seq, txbuf.len - LWS_PRE);
     return write_tx(wsi) ? -1 : 1;
@@ -505,8 +448,7 @@ static int send_next_batch(struct lws *wsi)
 static void ack_upto(uint64_t seq)
 {
     pthread_mutex_lock(&q_mu);
-    while (q_head && q_head->seq <= seq)
-        drop_head_locked();
+    cp_sender_queue_ack(&q, seq);
     pthread_cond_broadcast(&q_cv);
     pthread_mutex_unlock(&q_mu);
 }
@@ -527,7 +469,9 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
             max_message = m->u.welcome.max_message;
         ack_upto(last);
         /* resend everything still queued (and not durable at the relay) */
-        sent_upto = last;
+        pthread_mutex_lock(&q_mu);
+        q.sent_upto = last;
+        pthread_mutex_unlock(&q_mu);
         conn_strs = conn_frames = conn_stacks = 0;
         conn_enc = cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) & CP_WIRE_ENC_ALL;
         uint32_t gen;
@@ -537,7 +481,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         conn_fresh = true;
         backoff_n = 0;
         pthread_mutex_lock(&q_mu);
-        uint32_t pending = q_count;
+        uint32_t pending = q.count;
         pthread_mutex_unlock(&q_mu);
         CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
                 m->u.welcome.session, (unsigned long long)last, pending, conn_enc);
@@ -747,6 +691,9 @@ static bool run_context(void)
     sigaction(SIGPIPE, &old_pipe, NULL);
     if (!ctx) {
         CP_LOGE("cannot create the libwebsockets context; no data will be sent");
+        pthread_mutex_lock(&q_mu);
+        ctx_failed = true;
+        pthread_mutex_unlock(&q_mu);
         return false;
     }
     pthread_mutex_lock(&q_mu);
@@ -785,12 +732,24 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp_sampler_ignore_current_thread();
     rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
     lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
-    while (run_context())
+    for (;;) {
+        bool again = run_context();
+        pthread_mutex_lock(&q_mu);
+        if (!again && !stop_req && !ctx_failed) {
+            /* a stop that timed out was cancelled by cp_sender_start */
+            pthread_mutex_unlock(&q_mu);
+            CP_LOGI("sender restarted before its stop completed: carrying on");
+            continue;
+        }
+        if (!again) {
+            thread_running = false;
+            pthread_cond_broadcast(&q_cv);
+            pthread_mutex_unlock(&q_mu);
+            break;
+        }
+        pthread_mutex_unlock(&q_mu);
         CP_LOGI("relay URL switched between ws:// and wss://: new connection context");
-    pthread_mutex_lock(&q_mu);
-    thread_running = false;
-    pthread_cond_broadcast(&q_cv);
-    pthread_mutex_unlock(&q_mu);
+    }
 }
 
 static bool hello_differs(const cp_options_t *a, const cp_options_t *b)
@@ -823,17 +782,24 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
 {
     pthread_mutex_lock(&q_mu);
     ident = *id;
-    bool running = thread_running;
+    bool running = thread_running, cancelled = running && stop_req;
+    if (cancelled)   /* the last stop timed out and the thread still runs:
+                        sender_main re-checks stop_req before it exits */
+        stop_req = false;
     if (!running) {
         cfg = *o;
         snprintf(cfg_app, sizeof cfg_app, "%s", app);
         cfg_changed = false;
         stop_req = false;
+        ctx_failed = false;
         thread_running = true;
     }
     pthread_mutex_unlock(&q_mu);
+    if (cancelled)
+        CP_LOGI("sender: a stop that had not completed is cancelled; the thread carries on");
     if (running) {
         cp_sender_configure(o, app);
+        wake();   /* a cancelled stop: reconnect if the close went through */
         return 0;
     }
     jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
@@ -868,21 +834,19 @@ int cp_sender_drain(int timeout_ms)
     deadline_in(&dl, timeout_ms);
     wake();
     pthread_mutex_lock(&q_mu);
-    while (q_head && ready_shared && thread_running) {
+    while (q.head && ready_shared && thread_running) {
         if (pthread_cond_timedwait(&q_cv, &q_mu, &dl) != 0)
             break;
     }
-    int left = (int)q_count;
+    int left = (int)q.count;
     pthread_mutex_unlock(&q_mu);
     return left;
 }
 
 uint64_t cp_sender_queued_samples(void)
 {
-    uint64_t n = 0;
     pthread_mutex_lock(&q_mu);
-    for (const cp_pending_t *p = q_head; p; p = p->next)
-        n += pending_samples(p);
+    uint64_t n = cp_sender_queue_samples(&q);
     pthread_mutex_unlock(&q_mu);
     return n;
 }

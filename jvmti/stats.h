@@ -56,6 +56,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_WALL_BEHIND,   "drop.wall_behind")       /* wall signals not sent: the harvester fell a round behind */ \
     X(CP_ST_DROP_BUFFER_SAMPLES, "drop.buffer_samples")   /* samples.* of the batches drop.buffer counts */ \
     X(CP_ST_DROP_DICT_SAMPLES,  "drop.dict_samples")      /* samples.* of the batches drop.dict counts */ \
+    X(CP_ST_DROP_UNACKED,       "drop.unacked")           /* sent, never acked, given up: possibly stored */ \
+    X(CP_ST_DROP_UNACKED_SAMPLES, "drop.unacked_samples") /* samples.* of the batches drop.unacked counts */ \
     X(CP_ST_CPU_TICKS,          "ticks.cpu")              \
     X(CP_ST_HANDLER_NS,         "cpu.handler_ns")         \
     X(CP_ST_BYTES_SENT,         "net.bytes_sent")         \

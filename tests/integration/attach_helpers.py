@@ -148,3 +148,65 @@ def ensure_user(name="cprofattach"):
                         "/usr/sbin/nologin", name], check=True)
         pw = pwd.getpwnam(name)
     return pw.pw_uid, pw.pw_gid
+
+
+def cprof_threads(pid):
+    """Names of the agent's threads (cprof-*) still in pid, from /proc."""
+    names = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    n = f.read().strip()
+            except OSError:
+                continue
+            if n.startswith("cprof"):
+                names.append(n)
+    except OSError:
+        pass
+    return sorted(names)
+
+
+def jcmd_threads(jdk, pid):
+    """`jcmd PID Thread.print` output (the JVM's own list of its threads)."""
+    r = subprocess.run([os.path.join(jdk, "bin", "jcmd"), str(pid), "Thread.print"],
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout + r.stderr
+
+
+class Controlled:
+    """A tests/java/DetachTarget JVM driven through its control file."""
+
+    def __init__(self, jdk, seconds=120, jvm_args=()):
+        self.ctl = os.path.join(out_dir("detach"), "ctl-%s-%d" % (os.path.basename(jdk),
+                                                                  time.time_ns()))
+        self.p = JavaProgram("DetachTarget").start(
+            jdk, args=[str(seconds), self.ctl], jvm_args=quiet_jvm_args(jdk) + list(jvm_args))
+        wait_ready(self.p)
+
+    def command(self, line, timeout=90):
+        """Appends a command; returns its answer (the text after "ok CMD ")."""
+        word = line.split()[0]
+        before = len(re.findall(r"^ok %s.*$" % word, read_log(self.p), re.M))
+        with open(self.ctl, "a") as f:
+            f.write(line + "\n")
+
+        def probe():
+            if self.p.poll() is not None:
+                raise TestFailure("JVM exited (%s):\n%s" % (self.p.returncode, read_log(self.p)[-2000:]))
+            got = re.findall(r"^ok %s ?(.*)$" % word, read_log(self.p), re.M)
+            return got[before] if len(got) > before else None
+        ans = wait_for(probe, timeout, "answer to '%s'" % line, interval=0.1)
+        log("command", line, "->", ans)
+        return ans
+
+    def quit(self, timeout=30):
+        """Ends main normally; fails unless the JVM exits 0 in time."""
+        with open(self.ctl, "a") as f:
+            f.write("quit\n")
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("JVM did not exit within %d s of quit (hang)" % timeout)
+        check(rc == 0 and "done" in read_log(self.p),
+              "JVM exit code %s after quit:\n%s" % (rc, read_log(self.p)[-2000:]))
