@@ -287,30 +287,10 @@ void cp_msg_free(cp_msg_t *m);     /* NULL is a no-op */
 int cp_wire_peek(const uint8_t *data, size_t len, cp_msg_kind_t *kind /* OUT */,
                  uint32_t *payload_len /* OUT */);
 
-/* ---- Receiver-side dictionary of one connection -------------------------
- * Append-only copy of what the agent sent (not interning: the agent already
- * interned). Validates a decoded batch against it, then appends its delta. */
-typedef struct cp_wire_dict cp_wire_dict_t;
-
-cp_wire_dict_t *cp_wire_dict_create(const cp_wire_limits_t *lim);   /* NULL lim = defaults */
-void cp_wire_dict_destroy(cp_wire_dict_t *d);
-
-/* Checks the batch's delta and references against d: CP_EGAP if a first id
- * is not the current count, CP_EDANGLING for a reference to an unknown id,
- * CP_ELIMIT past max_dict. On any error d is left unchanged. Honours
- * CP_BATCH_DICT_RESET. On success the delta is copied into d. */
-int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t errlen);
-
-/* Borrowed: valid until the next apply or destroy. NULL for unknown ids. */
-const char       *cp_wire_dict_string(const cp_wire_dict_t *d, uint32_t id, uint32_t *len /* OUT, may be NULL */);
-const cp_frame_t *cp_wire_dict_frame(const cp_wire_dict_t *d, uint32_t id);
-const uint32_t   *cp_wire_dict_stack(const cp_wire_dict_t *d, uint32_t id, uint32_t *n /* OUT */);
-uint32_t cp_wire_dict_strings(const cp_wire_dict_t *d);
-uint32_t cp_wire_dict_frames(const cp_wire_dict_t *d);
-uint32_t cp_wire_dict_stacks(const cp_wire_dict_t *d);
-size_t   cp_wire_dict_memory(const cp_wire_dict_t *d);   /* bytes held */
-
 /* Name of a message kind ("hello", ...), "?" if unknown. */
 const char *cp_wire_kind_name(int kind);
+
+/* The receiver-side dictionary (cp_wire_dict_*) is part of this API. */
+#include "wire_dict.h"
 
 #endif
