@@ -35,6 +35,24 @@ void cp_budget_cfg_default(cp_budget_cfg_t *c)
     c->max_points = 10000;
 }
 
+bool cp_idle_check(int64_t last_ms, const cp_budget_cfg_t *c, int64_t now_ms, bool *ping, int64_t *next_ms)
+{
+    int64_t silent = now_ms - last_ms, ping_ms = (int64_t)c->ping_secs * 1000,
+            idle_ms = (int64_t)c->idle_secs * 1000;
+    *ping = false;
+    if (silent >= idle_ms) {
+        *next_ms = 0;
+        return true;
+    }
+    if (silent < ping_ms && ping_ms < idle_ms) {
+        *next_ms = ping_ms - silent;
+        return false;
+    }
+    *ping = true;
+    *next_ms = idle_ms - silent;
+    return false;
+}
+
 void cp_bucket_init(cp_bucket_t *b, double rate, double burst, int64_t now_ms)
 {
     b->rate = rate;

@@ -55,6 +55,18 @@ void cp_bucket_init(cp_bucket_t *b, double rate, double burst, int64_t now_ms);
  * wall ms; a clock going back only delays the refill. */
 bool cp_bucket_take(cp_bucket_t *b, double n, int64_t now_ms, uint32_t *retry_ms /* OUT */);
 
+/* ---- websocket pings and idle timeout ---------------------------------- */
+/* ingest.c and live.c note each sign of life of a websocket (a message, a
+ * pong) and, from their LWS_CALLBACK_TIMER, ask this what to do: a socket
+ * silent for ping_secs gets ONE ping (*ping set; the module writes it with
+ * a payload: libwebsockets 4.1 hides pongs without one from the protocol
+ * callback), and one silent (no message, no pong) for idle_secs is closed
+ * (returns true; the module counts stats.idle_timeouts). *next_ms: when to
+ * check again. */
+bool cp_idle_check(int64_t last_ms, const cp_budget_cfg_t *c, int64_t now_ms, bool *ping /* OUT */,
+                   int64_t *next_ms /* OUT */);
+#define CP_IDLE_PING_PAYLOAD "cprof-idle"   /* what the relay's pings carry */
+
 /* ---- per-tenant table -------------------------------------------------- */
 typedef struct cp_budget_tenant {
     char        name[64];         /* CP_TENANT_MAX; "" = the open tenant */

@@ -39,6 +39,8 @@ typedef struct live_pss {
     int              head, count, cap;
     uint64_t         dropped;
     cp_buf_t         rx;
+    int64_t          last_rx_ms;            /* last message or pong (idle timeout) */
+    bool             want_ping;             /* silent for --ping: SERVER_WRITEABLE pings it */
     struct live_pss *next, *prev;
 } live_pss_t;
 
@@ -184,9 +186,34 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             subs->prev = p;
         subs = p;
         CP_STAT_ADD(connections_now, 1);
+        p->last_rx_ms = cp__now_ms();
+        lws_set_timer_usecs(wsi, (lws_usec_t)cp__relay.cfg.budget.ping_secs * LWS_US_PER_SEC);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        p->last_rx_ms = cp__now_ms();
+        return 0;
+    case LWS_CALLBACK_TIMER: {
+        /* pinged after --ping of silence (browsers answer pings), dropped
+         * after --idle-timeout with no message and no pong */
+        bool ping;
+        int64_t next;
+        if (!cp_idle_check(p->last_rx_ms, &cp__relay.cfg.budget, cp__now_ms(), &ping, &next)) {
+            if (ping) {
+                p->want_ping = true;
+                lws_callback_on_writable(wsi);
+            }
+            lws_set_timer_usecs(wsi, (lws_usec_t)next * LWS_US_PER_MS);
+            return 0;
+        }
+        CP_STAT_ADD(idle_timeouts, 1);
+        if (cp__relay.cfg.verbose)
+            cp__log("live: closing a UI silent for %d s (--idle-timeout)", cp__relay.cfg.budget.idle_secs);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return 0;
     }
     case LWS_CALLBACK_RECEIVE: {
+        p->last_rx_ms = cp__now_ms();
         if (lws_is_first_fragment(wsi))
             cp_buf_reset(&p->rx);
         if (p->rx.len + len > 65536)
@@ -214,6 +241,14 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (p->want_ping) {
+            p->want_ping = false;
+            if (cp__ws_ping(wsi))
+                return -1;
+            if (p->count)
+                lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (!p->count)
             return 0;
         int i = p->head;

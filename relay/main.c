@@ -106,6 +106,13 @@ void cp__done_post(cp_done_t *d)
     cp__done_post_list(d);
 }
 
+int cp__ws_ping(struct lws *wsi)
+{
+    uint8_t buf[LWS_PRE + sizeof CP_IDLE_PING_PAYLOAD];
+    memcpy(buf + LWS_PRE, CP_IDLE_PING_PAYLOAD, sizeof CP_IDLE_PING_PAYLOAD - 1);
+    return lws_write(wsi, buf + LWS_PRE, sizeof CP_IDLE_PING_PAYLOAD - 1, LWS_WRITE_PING) < 0 ? -1 : 0;
+}
+
 static void done_drain(void)
 {
     pthread_mutex_lock(&done_mu);
@@ -388,7 +395,12 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
     info->timeout_secs_ah_idle = (unsigned)c->budget.header_secs;
     static lws_retry_bo_t idle_policy;
     idle_policy.secs_since_valid_ping = (uint16_t)c->budget.ping_secs;
-    idle_policy.secs_since_valid_hangup = (uint16_t)c->budget.idle_secs;
+    /* lws pings (empty) after ping_secs without a valid pong; the modules
+     * also ping a silent websocket (with a payload, so they see the pong)
+     * and close one silent for idle_secs themselves, with a reason and the
+     * idle_timeouts counter; lws's own hangup is a backstop 5 s later */
+    int hang = c->budget.idle_secs + 5;
+    idle_policy.secs_since_valid_hangup = (uint16_t)(hang < 65535 ? hang : 65535);
     info->retry_and_idle_policy = &idle_policy;
     /* handshakes in flight at once (default 32): a fleet reconnecting after
      * a relay restart arrives at once, and connections that never send

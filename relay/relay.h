@@ -67,6 +67,11 @@ typedef struct cp_done {
 void cp__done_post(cp_done_t *d);     /* any thread; wakes the service thread */
 void cp__done_post_list(cp_done_t *head);
 
+/* Writes one websocket ping carrying CP_IDLE_PING_PAYLOAD (budget.h), so
+ * the pong reaches the protocol's LWS_CALLBACK_RECEIVE_PONG. Only from
+ * SERVER_WRITEABLE. 0, or -1 (close). Thread: service. */
+int cp__ws_ping(struct lws *wsi);
+
 /* The relay's own counters, shown by GET /api/v1/metrics and the periodic
  * stats log. Each is written by one thread (or with CP_STAT_ADD where
  * several threads count, e.g. the query workers) and read anywhere with
@@ -85,6 +90,7 @@ void cp__done_post_list(cp_done_t *head);
     X(auth_denied, 0, "unknown/missing token or role too small (ingest, HTTP, live)")      \
     X(hello_rejected, 0, "first ingest message not a small valid hello")                   \
     X(hello_timeouts, 0, "connections closed for no valid hello in time")                  \
+    X(idle_timeouts, 0, "websockets (agents, live UIs) closed: no message or pong for --idle-timeout") \
     X(conn_refused_global, 0, "agent connections refused: relay connection cap")           \
     X(conn_refused_tenant, 0, "agent connections refused: tenant connection cap")          \
     X(rate_limited_bytes, 0, "agent messages refused: tenant bytes/s budget (CP_ERATE)")   \

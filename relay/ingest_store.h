@@ -1,0 +1,41 @@
+/* ingest_store.h - between the /ingest websocket (ingest.c, service thread)
+ * and the store worker (ingest_store.c): the job queue.
+ *
+ * The service thread pushes one job per complete agent message (and one
+ * when a connection closes), tagged with the connection's 64-bit id and its
+ * tenant; the worker answers through cp__done_post_list() (CP_DONE_INGEST,
+ * in order per connection) after its transaction commits. Ownership: a
+ * pushed job, its data and its msg belong to the worker.
+ *
+ * cp__ingest_start()/cp__ingest_stop() (relay.h) open the store and start /
+ * join the worker. */
+#ifndef CP_RELAY_INGEST_STORE_H
+#define CP_RELAY_INGEST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "../common/wire.h"
+
+enum { CP__JOB_MESSAGE = 1, CP__JOB_CLOSE = 2 };
+
+typedef struct cp__ijob {
+    int          kind;          /* CP__JOB_MESSAGE, CP__JOB_CLOSE */
+    int64_t      t_recv_us;     /* when the service thread had the whole message (set by push) */
+    uint64_t     conn_id;
+    char         tenant[CP_TENANT_MAX];   /* of the connection's principal */
+    uint8_t     *data;
+    size_t       len;
+    cp_msg_t    *msg;           /* the connection's hello, decoded and checked by the
+                                   service thread (hello_peek), or NULL: decode data */
+    struct cp__ijob *next;
+} ijob_t;
+
+/* Takes ownership of j (calloc'ed). Thread: service. */
+void cp__ingest_job_push(ijob_t *j);
+
+/* Message bytes queued for the worker (budget.max_store_queue). Any thread. */
+uint64_t cp__ingest_queued_bytes(void);
+
+#endif
