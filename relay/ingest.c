@@ -279,7 +279,8 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     switch (reason) {
     case LWS_CALLBACK_ESTABLISHED: {
         char uri[64] = "";
-        lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)   /* HTTP/2: ":path" */
+            lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_HTTP_COLON_PATH);
         memset(p, 0, sizeof *p);
         p->wsi = wsi;
         p->id = next_conn_id++;

@@ -14,7 +14,8 @@
  * lws_cancel_service(); the service thread drains the queue in
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED. SIGINT/SIGTERM stop the loop; the store
  * worker finishes (commits) what it has before the process exits. SIGHUP
- * calls reload_all() on the service thread (a uv_signal under libuv; a flag
+ * calls reload_all() on the service thread (auth file, TLS certificate,
+ * key and client CA) (a uv_signal under libuv; a flag
  * checked after each lws_service() under the poll loop).
  *
  * Start-up order (cp_cmd_relay): options; refuse an unauthenticated
@@ -189,6 +190,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return st ? refuse(wsi, st, why) : 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:   /* Host/Origin, then the live feed's token (api.c) */
         return (st = upgrade_check(wsi)) ? st : cp__api_callback(wsi, reason, user, in, len);
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        cp__tls_server_ctx(user);    /* user = the vhost's SSL_CTX: --tls-client-ca reloads into it */
+        return 0;
     case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
         return len ? 0 : 1;          /* len = OpenSSL's preverify_ok: keep its verdict */
     default:
@@ -224,7 +228,8 @@ static struct lws_protocols protocols[4];
 static struct lws_http_mount m_ui, m_api;
 
 /* SIGHUP: the one place that re-reads what may change under a running
- * relay: the --auth file and the TLS certificate and key. Thread: service. */
+ * relay: the --auth file and the TLS certificate, key and client CA.
+ * Thread: service. */
 static void reload_all(void)
 {
     cp__log("SIGHUP: reloading");

@@ -11,8 +11,6 @@
 
 #include "relay.h"
 
-static bool client_ca_on;
-
 static void ssl_err(char *err, size_t errlen, const char *what, const char *file)
 {
     unsigned long e = ERR_get_error();
@@ -22,6 +20,38 @@ static void ssl_err(char *err, size_t errlen, const char *what, const char *file
     ERR_clear_error();
     snprintf(err, errlen, "%s %s: %s", what, file, *buf ? buf : "unreadable");
 }
+
+static bool client_ca_on;
+static SSL_CTX *server_ctx;   /* the vhost's, from LOAD_EXTRA_SERVER_VERIFY_CERTS */
+
+void cp__tls_server_ctx(void *ssl_ctx)
+{
+    server_ctx = ssl_ctx;
+}
+
+/* --tls-client-ca again into the live SSL_CTX: a new X509_STORE (the old
+ * one is freed; established connections verified their peer at their
+ * handshake and keep it) and the CA names sent in CertificateRequest. */
+static int client_ca_reload(const char *file)
+{
+    X509_STORE *st = X509_STORE_new();
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(file);
+    if (!st || X509_STORE_load_locations(st, file, NULL) != 1 || !names) {
+        char err[400];
+        ssl_err(err, sizeof err, "cannot load --tls-client-ca", file);
+        cp__log("TLS reload: %s; agents' certificates are still checked against the previous CA", err);
+        X509_STORE_free(st);
+        if (names)
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return -1;
+    }
+    SSL_CTX_set_cert_store(server_ctx, st);
+    SSL_CTX_set_client_CA_list(server_ctx, names);
+    cp__log("TLS client CA reloaded from %s: new agent connections are checked against it; "
+            "connected agents keep their connections", file);
+    return 0;
+}
+
 
 int cp__tls_check(const cp_relay_cfg_t *c, char *err, size_t errlen)
 {
@@ -103,6 +133,8 @@ int cp__tls_reload(struct lws_context *ctx, const cp_relay_cfg_t *c)
     cp__tls_fingerprint(c->tls_cert, fp, sizeof fp);
     cp__log("TLS certificate reloaded from %s (sha256 %s); connected agents keep their connections",
             c->tls_cert, fp);
+    if (c->tls_client_ca && server_ctx)
+        return client_ca_reload(c->tls_client_ca);
     return 0;
 }
 

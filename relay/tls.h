@@ -9,9 +9,13 @@
  * SIGHUP leaves the running certificate in place.
  *
  * Reload: cp__tls_reload() re-reads both files into the vhost's SSL_CTX
- * (lws_tls_cert_updated). Established connections keep the SSL objects they
- * were made with (OpenSSL copies the certificate into each SSL), so no
- * connected agent is dropped; new handshakes see the new certificate.
+ * (lws_tls_cert_updated), and --tls-client-ca into a new X509_STORE and CA
+ * name list of the same SSL_CTX (which lws hands to protocols[0] in
+ * LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: cp__tls_server_ctx).
+ * Established connections keep the SSL objects they were made with (OpenSSL
+ * copies the certificate into each SSL; a peer is verified once, at its
+ * handshake), so no connected agent is dropped; new handshakes see the new
+ * certificate and the new client CA.
  *
  * Client certificates (--tls-client-ca): the TLS layer asks every client for
  * a certificate and verifies any it gets against the CA (a bad one fails the
@@ -36,9 +40,13 @@ int cp__tls_check(const struct cp_relay_cfg *c, char *err, size_t errlen);
 /* Sets the context/vhost creation fields for TLS (no-op when TLS is off). */
 void cp__tls_info(const struct cp_relay_cfg *c, struct lws_context_creation_info *info);
 
-/* SIGHUP: re-reads certificate and key (after cp__tls_check). 0 or -1
- * (logged; the old certificate stays). Thread: service. */
+/* SIGHUP: re-reads certificate and key (after cp__tls_check), and the
+ * client CA. 0 or -1 (logged; what failed stays as it was). Thread: service. */
 int cp__tls_reload(struct lws_context *ctx, const struct cp_relay_cfg *c);
+
+/* Keeps the vhost's server SSL_CTX (an SSL_CTX *) for the client-CA
+ * reload. Thread: main, at vhost creation. */
+void cp__tls_server_ctx(void *ssl_ctx);
 
 /* True when TLS client certificates are off, or wsi's peer showed one that
  * verified against --tls-client-ca. Thread: service. */

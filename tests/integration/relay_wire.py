@@ -45,8 +45,9 @@ class FakeAgent:
     """One agent connection. Keeps its own dictionary like the real agent:
     strings/frames/stacks get dense ids; each batch carries only new ones."""
 
-    def __init__(self, ws_url, app, instance, labels=None, host="testhost", pid=1234, token=None):
+    def __init__(self, ws_url, app, instance, labels=None, host="testhost", pid=1234, token=None, ssl=None):
         self.url = ws_url.rstrip("/") + "/ingest"
+        self.ssl = ssl                  # an ssl.SSLContext for wss:// (CA, client certificate)
         self.app, self.instance, self.labels = app, instance, labels or {}
         self.host, self.pid, self.token = host, pid, token
         self.loop = asyncio.new_event_loop()
@@ -64,8 +65,9 @@ class FakeAgent:
     def connect(self, hello_extra=None):
         self.reset_dict()
         asyncio.set_event_loop(self.loop)
+        kw = {"ssl": self.ssl} if self.ssl else {}
         self.ws = self._run(websockets.connect(self.url, subprotocols=["cprof.v1"], max_size=None,
-                                               ping_interval=None))
+                                               ping_interval=None, **kw))
         hello = {1: 1, 2: self.app, 3: self.instance, 4: self.host, 5: self.pid,
                  6: int(time.time() * 1000), 7: "TestVendor", 8: "17.0.0", 9: "test-0.1",
                  10: self.labels, 11: ["cpu", "wall"], 13: "jvm"}
