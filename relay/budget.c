@@ -21,6 +21,7 @@ void cp_budget_cfg_default(cp_budget_cfg_t *c)
     c->idle_secs = 90;
     c->header_secs = 10;
     c->max_conns = 20000;
+    c->max_pending = 1024;
     c->max_tenant_conns = 0;       /* = max_conns: open mode has one tenant */
     c->max_store_queue = 256u << 20;
     c->tenant_bytes_s = 64u << 20;

@@ -47,6 +47,7 @@
 #include "auth.h"
 #include "error.h"
 #include "origin.h"
+#include "pending.h"
 #include "relay.h"
 #include "rutil.h"
 #include "tls.h"
@@ -185,10 +186,18 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         done_drain();
         return 0;
+    case LWS_CALLBACK_WSI_CREATE:      /* a new TCP connection: pending until its headers */
+        cp__pending_add(wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        cp__pending_done(wsi);
+        return cp__api_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        cp__pending_done(lws_get_network_wsi(wsi));
         st = cp__origin_check_wsi(wsi, why, sizeof why);
         return st ? refuse(wsi, st, why) : 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:   /* Host/Origin, then the live feed's token (api.c) */
+        cp__pending_done(lws_get_network_wsi(wsi));
         return (st = upgrade_check(wsi)) ? st : cp__api_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         cp__tls_server_ctx(user);    /* user = the vhost's SSL_CTX: --tls-client-ca reloads into it */
@@ -205,6 +214,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 static int ws_filter(struct lws *wsi, bool ingest)
 {
     char why[400];
+    cp__pending_done(lws_get_network_wsi(wsi));
     if (cp__origin_check_wsi(wsi, why, sizeof why) || (ingest && !cp__tls_client_cert_ok(wsi))) {
         log_refusal(403, ingest && !cp__tls_client_cert_ok(wsi) ? "websocket: no client certificate" : why);
         return -1;

@@ -67,6 +67,8 @@ static void usage(FILE *f)
         "  --idle-timeout DUR       close a websocket silent this long (default 90s)\n"
         "  --header-timeout DUR     HTTP headers / upgrade must arrive within (default 10s)\n"
         "  --max-connections N      TCP connections of every kind (default 20000)\n"
+        "  --max-pending N          connections without complete headers yet; past it the\n"
+        "                           oldest is closed (default 1024)\n"
         "  --max-tenant-connections N  agent connections per tenant (default 0 =\n"
         "                           --max-connections only)\n"
         "  --max-store-queue BYTES  agent bytes queued for the store; past it agents are\n"
@@ -83,7 +85,8 @@ static void usage(FILE *f)
         "  -v, --verbose            log every connection and subscription\n"
         "  -h, --help               this text\n"
         "Durations: 500ms, 30s, 15m, 2h, 14d, 2w, 1y.\n"
-        "Signals: SIGHUP re-reads --auth and the TLS certificate and key; SIGINT/SIGTERM stop.\n"
+        "Signals: SIGHUP re-reads --auth and the TLS certificate, key and client CA;\n"
+        "SIGINT/SIGTERM stop.\n"
         "Environment: CPROF_RELAY_POLL=1 uses lws's poll(2) loop instead of libuv (epoll).\n");
 }
 
@@ -132,6 +135,7 @@ static int parse_budget_opt(int i, const char *v, cp_budget_cfg_t *b)
     case 11: b->max_label_sets = (uint32_t)n; break;
     case 12: b->max_types = (uint32_t)n; break;
     case 14: b->query_queue = (int)n; break;
+    case 16: b->max_pending = (int)n; break;
     default: b->max_points = (uint32_t)n; break;
     }
     return 0;
@@ -171,6 +175,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"query-timeout", required_argument, 0, OPT_BUDGET + 13},
         {"query-queue", required_argument, 0, OPT_BUDGET + 14},
         {"max-points", required_argument, 0, OPT_BUDGET + 15},
+        {"max-pending", required_argument, 0, OPT_BUDGET + 16},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     int o;
@@ -222,7 +227,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         case 'v': c->verbose++; break;
         case 'h': usage(stdout); return 1;
         default:
-            if (o >= OPT_BUDGET && o < OPT_BUDGET + 16) {
+            if (o >= OPT_BUDGET && o < OPT_BUDGET + 17) {
                 if (parse_budget_opt(o - OPT_BUDGET, optarg, &c->budget)) {
                     const struct option *op = opts;
                     while (op->name && op->val != o)

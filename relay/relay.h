@@ -91,6 +91,8 @@ int cp__ws_ping(struct lws *wsi);
     X(hello_rejected, 0, "first ingest message not a small valid hello")                   \
     X(hello_timeouts, 0, "connections closed for no valid hello in time")                  \
     X(idle_timeouts, 0, "websockets (agents, live UIs) closed: no message or pong for --idle-timeout") \
+    X(pending_now, 1, "connections without complete headers yet (--max-pending)")           \
+    X(pending_evicted, 0, "connections closed: the oldest of more than --max-pending without headers") \
     X(conn_refused_global, 0, "agent connections refused: relay connection cap")           \
     X(conn_refused_tenant, 0, "agent connections refused: tenant connection cap")          \
     X(rate_limited_bytes, 0, "agent messages refused: tenant bytes/s budget (CP_ERATE)")   \

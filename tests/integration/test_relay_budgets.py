@@ -13,7 +13,8 @@ connection cap -> CP_ERATE; the tenant bytes/s budget -> CP_ERATE with a
 retry-after, and what was refused is stored after the agent resends it;
 app / label-set / type limits -> CP_ELIMIT naming the limit; idle TCP
 connections that never send their headers are closed after
---header-timeout."""
+--header-timeout; past --max-pending of them the oldest idle one is closed
+at once."""
 import json
 import socket
 import threading
@@ -286,7 +287,45 @@ def real_agent_rate_limited():
         check(c.get("drop.buffer", 0) == 0, "nothing dropped from the agent's buffer")
 
 
+def pending_cap():
+    """--max-pending: 300 idle sockets against a cap of 50. The relay keeps
+    at most 50 without headers (the oldest idle ones are closed at once,
+    counted), and a request whose bytes wait in its socket when it is
+    accepted in the middle of the burst is answered, not evicted."""
+    with Relay(name="relay_budgets", extra_args=["--max-pending", "50"]) as relay:
+        socks, answered = [], []
+        for i in range(300):
+            socks.append(socket.create_connection(("127.0.0.1", relay.port), timeout=10))
+            if i % 100 == 50:     # a normal client in the middle of the burst
+                c = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+                c.sendall(b"GET /api/v1/apps HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+                          % relay.port)
+                answered.append(c)
+        for c in answered:
+            c.settimeout(10)
+            first = c.recv(100).split(b"\r\n")[0]
+            check(first.startswith(b"HTTP/1.1 200"), "a client accepted during the burst is answered: %r" % first)
+            c.close()
+        m = wait_for(lambda: (lambda m: m if m["pending_evicted"] >= 240 else None)(metrics(relay)), 10,
+                     "the oldest idle connections to be evicted")
+        check(m["pending_now"] <= 50, "at most --max-pending without headers: %d" % m["pending_now"])
+        closed = 0
+        for sk in socks:
+            sk.settimeout(0.05)
+            try:
+                closed += sk.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed += 1
+            sk.close()
+        check(closed >= 240, "the evicted sockets are closed: %d of 300" % closed)
+        log("--max-pending 50: %d evicted, %d pending, burst clients answered" % (m["pending_evicted"],
+                                                                                 m["pending_now"]))
+
+
 def run():
+    pending_cap()
     queries()
     connections()
     real_agent_rate_limited()
