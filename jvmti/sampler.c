@@ -36,6 +36,7 @@
 #include "vmstructs.h"
 
 #include <dirent.h>
+#include <link.h>
 #include <setjmp.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -93,6 +95,7 @@ static bool use_itimer;          /* per-thread timers failed: ITIMER_PROF (reg_m
 static int64_t armed_cpu_ns;     /* what the timers are armed with (reg_mu) */
 static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (reg_mu) */
 static bool use_perf;            /* perf cpu-clock events in use (reg_mu) */
+static int g_perf_fds;            /* perf events open (reg_mu) */
 static bool engine_decided;      /* perf probed for the current request (reg_mu) */
 static atomic_bool native_on = true;  /* walk native frames in the CPU handler */
 static atomic_bool retry_on = true;   /* retry failed AGCT samples (CPROF_NO_AGCT_RETRY=1: off) */
@@ -158,11 +161,58 @@ static void timer_disarm(reg_entry_t *e)
     if (e->perf_fd >= 0) {
         cp_perf_close(e->perf_fd);
         e->perf_fd = -1;
+        g_perf_fds--;
     }
     if (e->has_timer) {
         timer_delete(e->timer);
         e->has_timer = false;
     }
+}
+
+/* reg_mu held. The application's file descriptors come first: one perf fd
+ * per thread counts against the process' RLIMIT_NOFILE, so a JVM with a
+ * low `ulimit -n` and many threads would find open() failing (EMFILE)
+ * because of the profiler. A new perf fd is kept only if it leaves a
+ * reserve of a quarter of the soft limit (at least 16): the kernel hands
+ * out the lowest free number, so an fd numbered `fd` means 0..fd-1 are all
+ * taken; and the agent never holds more than half the limit in perf fds
+ * (holes below high-numbered application fds). A thread refused here gets
+ * a POSIX timer (no fd), counted in cpu.perf_fd_reserve. */
+static bool perf_fd_fits(int fd)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30))
+        return true;
+    long lim = (long)rl.rlim_cur;
+    long reserve = lim / 4 > 16 ? lim / 4 : 16;
+    return fd < lim - reserve && g_perf_fds < lim / 2;
+}
+
+/* reg_mu held. Per-thread CPU timers failed for a reason that is not the
+ * thread's (timer_create: EAGAIN from RLIMIT_SIGPENDING, which counts every
+ * POSIX timer of the user; ENOTSUP; ...). ITIMER_PROF is process-wide: it
+ * samples whichever thread burns CPU, so it must not run beside per-thread
+ * timers or perf events - a thread with both would be counted twice. Every
+ * per-thread timer and perf event is closed and ITIMER_PROF armed at once
+ * (not at the next re-arm: until then the threads without a timer would
+ * go unsampled). */
+static void switch_to_itimer(int64_t ns, int err)
+{
+    CP_LOGW("per-thread CPU timers unavailable (%s); every thread moves to ITIMER_PROF", strerror(err));
+    use_itimer = true;
+    cp_stats_add(CP_ST_ITIMER_SWITCH, 1);
+    for (int i = 0; i < REG_SLOTS; i++)
+        timer_disarm(&g_reg[i]);
+    atomic_store_explicit(&cpu_delta_on, false, memory_order_relaxed); /* config flag */
+    if (g_cpu_sig != SIGPROF) {
+        CP_LOGE("no per-thread CPU timers and SIGPROF is taken: CPU sampling off");
+        return;
+    }
+    struct itimerval it = {{0, 0}, {0, 0}};
+    it.it_interval.tv_sec = ns / 1000000000LL;
+    it.it_interval.tv_usec = (ns % 1000000000LL) / 1000;
+    it.it_value = it.it_interval;
+    setitimer(ITIMER_PROF, &it, NULL);
 }
 
 /* reg_mu held. Creates and arms the CPU timer of thread e->tid. */
@@ -175,12 +225,17 @@ static void timer_arm(reg_entry_t *e, int64_t ns)
     int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* reg_mu held */
     if (use_perf) {
         int fd = cp_perf_open(tid, ns, g_cpu_sig);
-        if (fd >= 0) {
+        if (fd >= 0 && perf_fd_fits(fd)) {
             e->perf_fd = fd;
+            g_perf_fds++;
             return;
         }
-        if (fd == -ESRCH)   /* thread already gone */
+        if (fd >= 0) {
+            cp_perf_close(fd);
+            cp_stats_add(CP_ST_PERF_FD_RESERVE, 1);
+        } else if (fd == -ESRCH) {   /* thread already gone */
             return;
+        }
         cp_stats_add(CP_ST_PERF_FALLBACK, 1);   /* e.g. EMFILE: this thread gets a POSIX timer */
     }
     struct sigevent sev;
@@ -193,8 +248,7 @@ static void timer_arm(reg_entry_t *e, int64_t ns)
     if (timer_create(clk, &sev, &e->timer) != 0) {
         if (errno == EINVAL || errno == ESRCH)   /* thread already gone */
             return;
-        CP_LOGW("per-thread CPU timers unavailable (%s); falling back to ITIMER_PROF", strerror(errno));
-        use_itimer = true;
+        switch_to_itimer(ns, errno);
         return;
     }
     struct itimerspec its;
@@ -235,19 +289,68 @@ static __attribute__((noinline)) CP_SIGSAFE void test_fault(void)
     volatile int *volatile p = NULL;
     *p = 1;   /* SIGSEGV */
 }
+/* Test hook (CPROF_TEST_SAFEFETCH=<offset of SafeFetch32_impl in
+ * libjvm.so>, with CPROF_TEST_AGCT_FAULT): the hook calls HotSpot's own
+ * SafeFetch on an unmapped address instead of faulting in the agent, as
+ * AGCT's frame checks may; HotSpot's handler must resolve it (returning the
+ * error value), not the guard. */
+typedef int (*safefetch32_fn)(int *adr, int err);
+static safefetch32_fn test_safefetch;
 static struct sigaction old_segv, old_bus;
+/* HotSpot's exported signal entry point (libjsig's way in): with
+ * abort_if_unrecognized = 0 it handles what HotSpot knows (SafeFetch,
+ * implicit null checks, stack banging, safepoint polls) and returns 0
+ * for anything else instead of reporting a crash. */
+typedef int (*jvm_signal_fn)(int sig, siginfo_t *si, void *uc, int abort_if_unrecognized);
+static jvm_signal_fn jvm_signal;
+static uintptr_t self_lo, self_hi;   /* the agent's own executable segment */
 
-/* SIGSEGV/SIGBUS: if this thread faulted inside AGCT (its registry entry has
- * a jump buffer armed), jump back to take_sample; otherwise hand the signal
- * to the handler that was there before (HotSpot's: implicit null checks,
- * safepoint polls, stack banging all come through here, so this path is
- * kept short: one atomic load while no sample is in flight). */
+/* Async-signal-safe: true if the fault is the sample's own: its pc is in
+ * the agent's code (the native walk, the AGCT retries' reads, the test
+ * fault), or it hit the stack just below sp (the handler and AGCT ran into
+ * the thread's guard pages: HotSpot would answer that with a
+ * StackOverflowError thrown from inside the signal handler; jumping back
+ * unwinds the handler's frames instead). */
+static CP_SIGSAFE bool fault_is_ours(const siginfo_t *si, const void *uc)
+{
+#if defined(__x86_64__)
+    if (!uc)
+        return true;
+    const greg_t *g = ((const ucontext_t *)uc)->uc_mcontext.gregs;
+    uintptr_t pc = (uintptr_t)g[REG_RIP], sp = (uintptr_t)g[REG_RSP];
+    uintptr_t addr = si ? (uintptr_t)si->si_addr : 0;
+    if (pc >= self_lo && pc < self_hi)
+        return true;
+    return addr + (64u << 10) >= sp && addr < sp + (64u << 10);
+#else
+    (void)si; (void)uc;
+    return true;
+#endif
+}
+
+/* SIGSEGV/SIGBUS: if this thread faulted inside a sample (its registry
+ * entry has a jump buffer armed), either the fault is HotSpot's to handle -
+ * AGCT's own SafeFetch reads of stack words (the fault pc is SafeFetch's,
+ * HotSpot moves it to the continuation and the read returns the error
+ * value) - or it is a real fault: one in the agent's own walk, or a crash
+ * site inside AGCT that HotSpot would report as a JVM crash; those jump
+ * back to take_sample. A fault outside the agent's code is offered to
+ * HotSpot first (JVM_handle_linux_signal without abort); only if HotSpot
+ * does not know it is it recovered. Any other fault goes to the handler
+ * that was there before (HotSpot's: implicit null checks, safepoint polls,
+ * stack banging all come through here, so this path is kept short: one
+ * atomic load while no sample is in flight). */
 static CP_SIGSAFE void on_fault(int sig, siginfo_t *si, void *uc)
 {
     if (atomic_load_explicit(&inflight, memory_order_acquire) > 0) { /* pairs with take_sample */
         int saved = errno;
         reg_entry_t *e = reg_find(my_tid());
         sigjmp_buf *jb = e ? atomic_load_explicit(&e->jmp, memory_order_relaxed) : NULL; /* own thread */
+        if (jb && !fault_is_ours(si, uc) && jvm_signal && jvm_signal(sig, si, uc, 0)) {
+            cp_stats_add(CP_ST_GUARD_JVM_HANDLED, 1);
+            errno = saved;
+            return;
+        }
         errno = saved;
         if (jb)
             siglongjmp(*jb, 1);
@@ -262,6 +365,38 @@ static CP_SIGSAFE void on_fault(int sig, siginfo_t *si, void *uc)
     } else {
         old->sa_handler(sig);
     }
+}
+
+/* dl_iterate_phdr callback: the executable PT_LOAD of the object at base. */
+static int find_self(struct dl_phdr_info *info, size_t size, void *base)
+{
+    (void)size;
+    if ((void *)info->dlpi_addr != base)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            self_lo = info->dlpi_addr + ph->p_vaddr;
+            self_hi = self_lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Off the handler, once: where the agent's code is, HotSpot's entry point,
+ * and the SafeFetch test hook. */
+static void guard_locate(void)
+{
+    Dl_info di;
+    if (dladdr((void *)on_fault, &di) && di.dli_fbase)
+        dl_iterate_phdr(find_self, di.dli_fbase);
+    jvm_signal = (jvm_signal_fn)dlsym(RTLD_DEFAULT, "JVM_handle_linux_signal");
+    const char *sf = getenv("CPROF_TEST_SAFEFETCH");
+    if (sf && dladdr((void *)g_agct, &di) && di.dli_fbase)
+        test_safefetch = (safefetch32_fn)(void *)((uintptr_t)di.dli_fbase + strtoull(sf, NULL, 0));
+    if (!jvm_signal)
+        CP_LOGW("JVM_handle_linux_signal not found: faults inside AGCT are all recovered by the crash guard");
 }
 
 /* Installs the fault handlers once, in the live phase (after the JVM put
@@ -301,6 +436,7 @@ static void crash_guard_install(void)
     }
     if (guard_skipped)
         return;
+    guard_locate();
     if (sigaction(SIGSEGV, NULL, &old_segv) || sigaction(SIGBUS, NULL, &old_bus))
         return;
     /* same flags and mask as the JVM's handler: it must run as it did */
@@ -594,8 +730,12 @@ static CP_SIGSAFE void take_sample(cp_sample_kind_t kind, uint64_t weight, void 
         if (java) {
             asgct_trace_t tr = {env, 0, s->frames};
             if (me && test_fault_every &&
-                atomic_fetch_add_explicit(&test_fault_n, 1, memory_order_relaxed) % test_fault_every == 0) /* counter */
-                test_fault();
+                atomic_fetch_add_explicit(&test_fault_n, 1, memory_order_relaxed) % test_fault_every == 0) { /* counter */
+                if (!test_safefetch)
+                    test_fault();
+                else if (test_safefetch((int *)16, 0x5AFE) != 0x5AFE)   /* page 0: unmapped */
+                    cp_stats_add(CP_ST_FAIL_OTHER, 1);   /* SafeFetch read something: the test sees it */
+            }
             g_agct(&tr, CP_RING_MAX_FRAMES, uc);
             nf = tr.num_frames;
             if ((nf == -5 || nf == -6) && uc && me && atomic_load_explicit(&retry_on, memory_order_relaxed)) /* config */
@@ -944,6 +1084,18 @@ static void decide_engine(void)
     if (g_engine_req == CP_SAMPLER_ENGINE_TIMER)
         return;
     const char *why = "";
+    if (g_cpu_sig >= SIGRTMIN) {
+        /* perf events signal through O_ASYNC/F_SETSIG. A real-time signal
+         * is queued once per sample; when the queue reaches
+         * RLIMIT_SIGPENDING (a CPU-bound thread that blocks signals, a low
+         * `ulimit -i`) the kernel falls back to SIGIO, whose default action
+         * kills the JVM. SIGPROF does not queue (one pending at most, no
+         * fallback); POSIX timers preallocate their one signal and count
+         * overruns. So with SIGPROF taken, CPU sampling uses timers. */
+        CP_LOGI("CPU sampling on real-time signal %d: POSIX CPU timers, not perf events (a perf signal queue "
+                "that overflows RLIMIT_SIGPENDING makes the kernel send SIGIO, which kills the process)", g_cpu_sig);
+        return;
+    }
     if (cp_perf_probe(&why) == 0) {
         use_perf = true;
         CP_LOGI("CPU sampling: perf_event_open cpu-clock per thread (signal %d)", g_cpu_sig);
