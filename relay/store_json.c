@@ -28,25 +28,58 @@ void cp_store_json_app_end(cp_buf_t *out, int64_t last_seen_ms)
     cp_buf_printf(out, "],\"last_seen\":%lld}", (long long)(last_seen_ms / 1000));
 }
 
+/* What one drop.<what> counter means for "dropped": samples lost for sure
+ * (drop.ring, and every drop.*_samples: the samples of dropped batches),
+ * samples possibly lost (drop.unacked_samples: sent batches given up before
+ * their ack; the relay may have stored them), or neither (batches, threads,
+ * wall signals not sent: other units, shown only by name). */
+typedef enum { DROP_OTHER, DROP_SAMPLES, DROP_MAYBE_SAMPLES } drop_kind_t;
+
+static drop_kind_t drop_kind(const char *what)
+{
+    static const char suffix[] = "_samples";
+    size_t n = strlen(what), ns = sizeof suffix - 1;
+    if (!strcmp(what, "unacked_samples"))
+        return DROP_MAYBE_SAMPLES;
+    if (!strcmp(what, "ring") || (n > ns && !strcmp(what + n - ns, suffix)))
+        return DROP_SAMPLES;
+    return DROP_OTHER;
+}
+
+/* Appends "name":v to a JSON object body being built in b. */
+static void json_member(cp_buf_t *b, const char *name, int64_t v)
+{
+    cp_buf_append(b, ",", b->len ? 1 : 0);
+    cp_buf_json_str(b, name, strlen(name));
+    cp_buf_printf(b, ":%lld", (long long)v);
+}
+
 void cp_store_quality_counter(cp_store_quality_t *q, const char *k, int64_t v)
 {
     if (!strcmp(k, "samples") || !strcmp(k, "samples.cpu") || !strcmp(k, "samples.wall") ||
         !strcmp(k, "samples.alloc") || !strcmp(k, "samples.lock"))
         q->samples += v;
-    else if (!strncmp(k, "drop.", 5) || !strncmp(k, "dropped", 7))
-        q->dropped += v;
-    else if (!strcmp(k, "rate.cpu_mhz")) {
+    else if (!strncmp(k, "drop.", 5)) {
+        json_member(&q->drop, k + 5, v);
+        switch (drop_kind(k + 5)) {
+        case DROP_SAMPLES:       q->dropped += v; break;
+        case DROP_MAYBE_SAMPLES: q->possibly_dropped += v; break;
+        case DROP_OTHER:         break;
+        }
+    } else if (!strcmp(k, "rate.cpu_mhz")) {
         q->rate_hz = (double)v / 1000.0;
         q->have_rate = true;
     } else if (!strncmp(k, "fail.", 5)) {
-        cp_buf_append(&q->fail, ",", q->fail.len ? 1 : 0);
-        cp_buf_json_str(&q->fail, k + 5, strlen(k + 5));
-        cp_buf_printf(&q->fail, ":%lld", (long long)v);
+        json_member(&q->fail, k + 5, v);
         q->failed += v;
     }
 }
 
-void cp_store_quality_fini(cp_store_quality_t *q) { cp_buf_fini(&q->fail); }
+void cp_store_quality_fini(cp_store_quality_t *q)
+{
+    cp_buf_fini(&q->fail);
+    cp_buf_fini(&q->drop);
+}
 
 void cp_store_json_instances_begin(cp_buf_t *out) { cp_buf_printf(out, "{\"instances\":["); }
 void cp_store_json_instances_end(cp_buf_t *out) { cp_buf_printf(out, "]}"); }
@@ -77,7 +110,9 @@ void cp_store_json_instance(cp_buf_t *out, bool first, const char *app, const cp
     double rate = q->have_rate && q->rate_hz >= 0 ? q->rate_hz
                   : r->covered_ms > 0 ? (double)q->samples * 1000.0 / (double)r->covered_ms : 0.0;
     cp_buf_printf(out, ",\"quality\":{\"samples\":%lld,\"failed\":%lld,\"fail\":{%.*s},"
-                       "\"dropped\":%lld,\"rate_hz\":%.3f}}",
+                       "\"dropped\":%lld,\"possibly_dropped\":%lld,\"drop\":{%.*s},\"rate_hz\":%.3f}}",
                   (long long)q->samples, (long long)q->failed,
-                  (int)q->fail.len, q->fail.data ? (const char *)q->fail.data : "", (long long)q->dropped, rate);
+                  (int)q->fail.len, q->fail.data ? (const char *)q->fail.data : "",
+                  (long long)q->dropped, (long long)q->possibly_dropped,
+                  (int)q->drop.len, q->drop.data ? (const char *)q->drop.data : "", rate);
 }

@@ -22,13 +22,19 @@ void cp_store_json_apps_end(cp_buf_t *out);
 
 /* Collection quality of one instance, from its summed counters
  * (docs/protocol.md "Counters"): deltas are summed (samples.<type>,
- * fail.<kind>, drop.<where>), gauges (rate.*, mem.*, threads) hold their
- * latest value. Zero-initialise, feed every counter, emit, fini. */
+ * fail.<kind>, drop.<what>), gauges (rate.*, mem.*, threads) hold their
+ * latest value. Zero-initialise, feed every counter, emit, fini.
+ * dropped counts samples only (drop.ring + every drop.*_samples but
+ * drop.unacked_samples, which goes to possibly_dropped); drop.* counters
+ * of other units (batches, threads) appear only by name in drop. */
 typedef struct cp_store_quality {
-    int64_t  samples, failed, dropped;
+    int64_t  samples, failed;
+    int64_t  dropped;           /* samples lost for sure */
+    int64_t  possibly_dropped;  /* samples of sent batches given up before their ack */
     double   rate_hz;     /* the latest rate.cpu_mhz gauge, if have_rate */
     bool     have_rate;   /* else the rate is samples / covered time */
     cp_buf_t fail;        /* "kind":n,... */
+    cp_buf_t drop;        /* "what":n,... for every drop.<what> */
 } cp_store_quality_t;
 void cp_store_quality_counter(cp_store_quality_t *q, const char *name, int64_t value);
 void cp_store_quality_fini(cp_store_quality_t *q);

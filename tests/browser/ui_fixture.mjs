@@ -38,7 +38,8 @@ function api(url) {
           quality: { samples: 51234, failed: 812, fail: { unknown_Java: 700, not_walkable_Java: 112 }, dropped: 0, rate_hz: 99.6 } },
         { id: 2, app, host: 'web-2', pid: 977, labels: { env: 'canary', zone: 'b' }, jvm: 'Temurin 25', agent_version: '0.1.0',
           connected: false, first_seen: now - 7200, last_seen: now - 1800,
-          quality: { samples: 9000, failed: 2100, fail: { unknown_Java: 2100 }, dropped: 15, rate_hz: 97.1 } }] };
+          quality: { samples: 9000, failed: 2100, fail: { unknown_Java: 2100 }, dropped: 15, possibly_dropped: 120,
+            drop: { ring: 5, buffer: 2, buffer_samples: 10, threads: 3, unacked: 1, unacked_samples: 120 }, rate_hz: 97.1 } }] };
     case '/api/v1/profile': {
       if (app === 'nope') return [404, { error: 'unknown app "nope"' }];
       if (app === 'big') return q.get('from') === 'now-5m' ? { app, type: 'cpu', unit: 'samples', total: 0, names: ['<root>'], kinds: [6], tree: [-1, 0, 0, 0] } : bigJson;
@@ -105,6 +106,16 @@ try {
   const instText = await page.textContent('.instances');
   check(/web-1:4242/.test(instText) && /env=prod/.test(instText) && /OpenJDK 17/.test(instText), 'instances show host, labels and JVM');
   check(await page.$('.instances .status.on') && await page.$('.instances .status.off'), 'instances show connected and disconnected');
+  const dropCells = await page.$$eval('.instances tbody tr', trs => trs.map(tr => {
+    const td = tr.querySelectorAll('td')[7];
+    return { text: td.textContent, title: td.title, warn: td.classList.contains('warn') };
+  }));
+  check(dropCells.length === 2 && dropCells[0].text === '0' && !dropCells[0].warn,
+    'an instance that dropped nothing shows 0 dropped samples', JSON.stringify(dropCells));
+  check(dropCells[1].text === '15 (+120?)' && dropCells[1].warn && /samples lost: 15/.test(dropCells[1].title) &&
+        /possibly lost \(sent, not acknowledged\): 120/.test(dropCells[1].title) && /drop\.threads: 3/.test(dropCells[1].title) &&
+        /drop\.buffer: 2/.test(dropCells[1].title),
+    'dropped samples, possibly dropped ones and the drop counters by name (batches, threads) apart', JSON.stringify(dropCells[1]));
   const labels = await page.$$eval('.fg-label', ds => ds.filter(d => !d.hidden).map(d => d.textContent));
   check(labels.includes('com.example.Work.hashLoop'), 'frame names are real text in the DOM (accessible layer)');
   check(await page.$$eval('.legend .item', is => is.length) >= 3, 'kind legend lists the frame kinds present');

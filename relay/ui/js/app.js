@@ -391,6 +391,13 @@ class AppView {
       const q = i.quality || {};
       const tried = (q.samples || 0) + (q.failed || 0);
       const failTitle = Object.entries(q.fail || {}).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join('\n');
+      // dropped: samples lost for sure; possibly_dropped: samples of sent
+      // batches given up before their ack (the relay may have them); the
+      // drop.* counters by name (batches, threads...) go in the tooltip.
+      const maybe = q.possibly_dropped || 0;
+      const dropTitle = [`samples lost: ${q.dropped || 0}`]
+        .concat(maybe ? [`samples possibly lost (sent, not acknowledged): ${maybe}`] : [])
+        .concat(Object.entries(q.drop || {}).filter(([, v]) => v).map(([k, v]) => `drop.${k}: ${v}`)).join('\n');
       return el('tr', null,
         el('td', null, el('span.status' + (i.connected ? '.on' : '.off'), { title: i.connected ? 'connected' : 'disconnected' }),
           el('span.sr-only', { text: i.connected ? 'connected' : 'disconnected' })),
@@ -402,7 +409,7 @@ class AppView {
         el('td', { text: i.agent_version || '' }),
         el('td.num', { text: fmtCount(q.samples || 0) }),
         el('td.num' + (tried && q.failed / tried > 0.1 ? '.warn' : ''), { text: tried ? pct(q.failed || 0, tried) : '–', title: failTitle || 'no failed samples' }),
-        el('td.num' + (q.dropped ? '.warn' : ''), { text: fmtCount(q.dropped || 0) }),
+        el('td.num' + (q.dropped ? '.warn' : ''), { text: fmtCount(q.dropped || 0) + (maybe ? ` (+${fmtCount(maybe)}?)` : ''), title: dropTitle }),
         el('td.num', { text: q.rate_hz != null ? Number(q.rate_hz).toFixed(0) + ' Hz' : '–' }),
         el('td', { text: ago(i.last_seen), title: i.last_seen ? fmtTime(i.last_seen, true) : '' }));
     });
