@@ -12,47 +12,7 @@
 
 #include "error.h"
 #include "store.h"
-
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cprof-storef-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static cp_hello_t hello(const char *app, const char *inst)
-{
-    cp_hello_t h;
-    memset(&h, 0, sizeof h);
-    h.proto = 1;
-    h.app = app;
-    h.instance = inst;
-    h.host = "h";
-    h.jvm_vendor = "V";
-    h.jvm_version = "17";
-    h.agent_version = "t";
-    h.token = "";
-    h.runtime = "jvm";
-    return h;
-}
-
-static cp_store_conn_t *open_conn(cp_store_t *s, const char *app, const char *inst)
-{
-    cp_store_conn_t *c;
-    uint64_t last;
-    cp_hello_t h = hello(app, inst);
-    ck_assert_int_eq(cp_store_begin(s), 0);
-    ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
-    ck_assert_int_eq(cp_store_commit(s), 0);
-    return c;
-}
+#include "store_fixture.h"
 
 /* One batch of one stack "p.C.<method>" with value v, of sample type
  * `type`. The connection's dictionary: with_dict sends the 3 strings, the
@@ -66,13 +26,7 @@ static int batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const char *ty
     cp_wire_stack_t stk[] = {{st0, 1}};
     cp_sample_type_t types[] = {{type, "ns"}};
     cp_wire_value_t vals[] = {{0, 0, v}};
-    cp_batch_t b;
-    memset(&b, 0, sizeof b);
-    b.seq = seq;
-    b.start_ms = 1000000 + seq * 10000;
-    b.end_ms = b.start_ms + 10000;
-    b.types = types;
-    b.n_types = 1;
+    cp_batch_t b = store_fixture_batch(seq, types);
     if (with_dict) {
         b.flags = CP_BATCH_DICT_RESET;
         b.strs = strs;
@@ -91,7 +45,7 @@ static cp_store_conn_t *open_conn_in_tx(cp_store_t *s, const char *app, const ch
 {
     cp_store_conn_t *c;
     uint64_t last;
-    cp_hello_t h = hello(app, inst);
+    cp_hello_t h = store_fixture_hello(app, inst, NULL, 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
     return c;
 }
@@ -108,13 +62,9 @@ static int commit_batch(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, const c
 /* Total of app/type, and the value of function `fn` (-1 if absent). */
 static uint64_t total(const char *app, const char *type, const char *fn, int64_t *fn_value)
 {
-    cp_store_reader_t *r;
-    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
-    cp_store_query_t q = {app, type, NULL, 0, 1LL << 50};
     char err[128] = "";
     cp_profile_t p;
-    int rc = cp_store_profile(r, &q, &p, err, sizeof err);
-    cp_store_reader_close(r);
+    int rc = store_fixture_profile(app, type, NULL, &p, err, sizeof err);
     if (rc == CP_ENOTFOUND)
         return 0;
     ck_assert_msg(rc == 0, "profile %s/%s: %s", app, type, err);
@@ -135,8 +85,9 @@ static uint64_t total(const char *app, const char *type, const char *fn, int64_t
 START_TEST(test_store_rollback_keeps_untouched_connections)
 {
     cp_store_t *s;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_store_conn_t *a1 = open_conn(s, "a", "a1"), *a2 = open_conn(s, "a", "a2"), *b1 = open_conn(s, "b", "b1");
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_store_conn_t *a1 = store_fixture_open_conn(s, "a", "a1"), *a2 = store_fixture_open_conn(s, "a", "a2"),
+                    *b1 = store_fixture_open_conn(s, "b", "b1");
     ck_assert_int_eq(commit_batch(s, a1, 1, "cpu", "m", 10, true), 0);
     ck_assert_int_eq(commit_batch(s, a2, 1, "cpu", "m", 20, true), 0);
     ck_assert_int_eq(commit_batch(s, b1, 1, "cpu", "m", 30, true), 0);
@@ -152,7 +103,7 @@ START_TEST(test_store_rollback_keeps_untouched_connections)
     /* a1 sent into the failed transaction: it must reconnect and resend */
     ck_assert_int_eq(commit_batch(s, a1, 3, "cpu", "m", 1, false), CP_ESTATE);
     cp_store_conn_close(s, a1, 9);
-    a1 = open_conn(s, "a", "a1");
+    a1 = store_fixture_open_conn(s, "a", "a1");
     ck_assert_int_eq(commit_batch(s, a1, 2, "cpu", "new", 1000, true), 0);
 
     int64_t v_new, v_m;
@@ -174,14 +125,14 @@ END_TEST
 START_TEST(test_store_rollback_forgets_new_type_ids)
 {
     cp_store_t *s;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_store_conn_t *a1 = open_conn(s, "a", "a1");
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_store_conn_t *a1 = store_fixture_open_conn(s, "a", "a1");
     ck_assert_int_eq(commit_batch(s, a1, 1, "cpu", "m", 10, true), 0);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(batch(s, a1, 2, "wall", "m", 1000, false), 0);
     cp_store_rollback(s);
     cp_store_conn_close(s, a1, 2);
-    a1 = open_conn(s, "a", "a1");
+    a1 = store_fixture_open_conn(s, "a", "a1");
     ck_assert_int_eq(commit_batch(s, a1, 2, "alloc_bytes", "m", 7, true), 0);
     ck_assert_int_eq(commit_batch(s, a1, 3, "wall", "m", 1000, false), 0);
     ck_assert_uint_eq(total("a", "alloc", NULL, NULL), 7);
@@ -198,18 +149,18 @@ END_TEST
 START_TEST(test_store_rollback_forgets_new_apps)
 {
     cp_store_t *s;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
     cp_store_conn_t *x;
     uint64_t last;
-    cp_hello_t h = hello("x", "x1");
+    cp_hello_t h = store_fixture_hello("x", "x1", NULL, 0);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &x, &last), 0);
     ck_assert_int_eq(batch(s, x, 1, "cpu", "m", 5, true), 0);
     cp_store_rollback(s);
     cp_store_conn_close(s, x, 2);   /* its hello was never committed */
-    cp_store_conn_t *y = open_conn(s, "y", "y1");
+    cp_store_conn_t *y = store_fixture_open_conn(s, "y", "y1");
     ck_assert_int_eq(commit_batch(s, y, 1, "cpu", "m", 3, true), 0);
-    x = open_conn(s, "x", "x1");
+    x = store_fixture_open_conn(s, "x", "x1");
     ck_assert_int_eq(commit_batch(s, x, 1, "cpu", "m", 5, true), 0);
     ck_assert_uint_eq(total("x", "cpu", NULL, NULL), 5);
     ck_assert_uint_eq(total("y", "cpu", NULL, NULL), 3);
@@ -235,13 +186,13 @@ static long rss_kb(void)
 START_TEST(test_store_rollbacks_do_not_leak)
 {
     cp_store_t *s;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
     enum { APPS = 50 };
     cp_store_conn_t *c[APPS];
     for (int i = 0; i < APPS; i++) {
         char app[16];
         snprintf(app, sizeof app, "app%d", i);
-        c[i] = open_conn(s, app, "i");
+        c[i] = store_fixture_open_conn(s, app, "i");
         ck_assert_int_eq(commit_batch(s, c[i], 1, "cpu", "m", 1, true), 0);
     }
     long before = 0;
@@ -255,7 +206,7 @@ START_TEST(test_store_rollbacks_do_not_leak)
         char app[16];   /* as the relay does: that connection is closed, the agent reconnects */
         snprintf(app, sizeof app, "app%d", i);
         cp_store_conn_close(s, c[i], 9);
-        c[i] = open_conn(s, app, "i");
+        c[i] = store_fixture_open_conn(s, app, "i");
         ck_assert_int_eq(commit_batch(s, c[i], (uint64_t)round + 2, "cpu", "m", 1, true), 0);
         /* every app is used again (the old code reloaded each one) */
         ck_assert_int_eq(cp_store_maintain(s, 2000000) >= 0, 1);
@@ -273,8 +224,8 @@ END_TEST
 START_TEST(test_store_duplicates_are_per_instance)
 {
     cp_store_t *s;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_store_conn_t *old = open_conn(s, "a", "i1"), *nw = open_conn(s, "a", "i1");
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_store_conn_t *old = store_fixture_open_conn(s, "a", "i1"), *nw = store_fixture_open_conn(s, "a", "i1");
     ck_assert_int_eq(commit_batch(s, old, 1, "cpu", "m", 10, true), 0);
     ck_assert_int_eq(commit_batch(s, old, 2, "cpu", "m", 10, false), 0);
     ck_assert_int_eq(commit_batch(s, nw, 1, "cpu", "m", 10, true), 1);
@@ -293,7 +244,7 @@ static long wal_bytes(void)
 {
     char path[128];
     struct stat sb;
-    snprintf(path, sizeof path, "%s/cprof.db-wal", dir);
+    snprintf(path, sizeof path, "%s/cprof.db-wal", store_fixture_dir);
     return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
 }
 
@@ -305,8 +256,8 @@ START_TEST(test_store_wal_is_truncated)
     cp_store_config_t cfg;
     cp_store_config_default(&cfg);
     cfg.wal_limit = 256 * 1024;
-    ck_assert_int_eq(cp_store_open(dir, &cfg, &s), 0);
-    cp_store_conn_t *c = open_conn(s, "a", "i1");
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, &cfg, &s), 0);
+    cp_store_conn_t *c = store_fixture_open_conn(s, "a", "i1");
     char name[200];
     ck_assert_int_eq(commit_batch(s, c, 1, "cpu", "m", 1, true), 0);
     for (uint64_t seq = 2; wal_bytes() < 3 * 1024 * 1024; seq++) {
@@ -332,7 +283,7 @@ int main(void)
 {
     Suite *s = suite_create("store_faults");
     TCase *tc = tcase_create("rollback");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_store_rollback_keeps_untouched_connections);
     tcase_add_test(tc, test_store_rollback_forgets_new_type_ids);
@@ -340,11 +291,11 @@ int main(void)
     tcase_add_test(tc, test_store_rollbacks_do_not_leak);
     suite_add_tcase(s, tc);
     tc = tcase_create("dedupe");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_duplicates_are_per_instance);
     suite_add_tcase(s, tc);
     tc = tcase_create("wal");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_store_wal_is_truncated);
     suite_add_tcase(s, tc);

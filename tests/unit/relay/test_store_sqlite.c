@@ -8,39 +8,8 @@
 
 #include "error.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_labels.h"
-
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/cprof-store-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static cp_hello_t hello(const char *inst, const cp_kv_t *labels, uint32_t nl)
-{
-    cp_hello_t h;
-    memset(&h, 0, sizeof h);
-    h.proto = 1;
-    h.app = "app1";
-    h.instance = inst;
-    h.host = "h";
-    h.jvm_vendor = "V";
-    h.jvm_version = "17";
-    h.agent_version = "t";
-    h.token = "";
-    h.runtime = "jvm";
-    h.labels = labels;
-    h.n_labels = nl;
-    return h;
-}
 
 /* One batch: strings/frames/stacks in the given order (so two connections
  * can define the same stacks with different ids). reversed=1 swaps order. */
@@ -60,13 +29,7 @@ static int send(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, int reversed, u
     cp_wire_value_t vals[2];
     vals[0] = (cp_wire_value_t){reversed ? 1u : 0u, 0, va};
     vals[1] = (cp_wire_value_t){reversed ? 0u : 1u, 0, vb};
-    cp_batch_t b;
-    memset(&b, 0, sizeof b);
-    b.seq = seq;
-    b.start_ms = 1000000 + seq * 10000;
-    b.end_ms = b.start_ms + 10000;
-    b.types = types;
-    b.n_types = 1;
+    cp_batch_t b = store_fixture_batch(seq, types);
     if (with_dict) {
         b.strs = reversed ? strs_r : strs_f;
         b.n_strs = 5;
@@ -99,12 +62,8 @@ static uint64_t value_of(const cp_profile_t *p, const char *leaf, uint32_t depth
 
 static void query(const char *labels, cp_profile_t *p)
 {
-    cp_store_reader_t *r;
-    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
-    cp_store_query_t q = {"app1", "cpu", labels, 0, 1LL << 50};
     char err[128] = "";
-    ck_assert_int_eq(cp_store_profile(r, &q, p, err, sizeof err), 0);
-    cp_store_reader_close(r);
+    ck_assert_int_eq(store_fixture_profile("app1", "cpu", labels, p, err, sizeof err), 0);
 }
 
 START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
@@ -113,8 +72,8 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
     cp_store_conn_t *c1, *c2;
     uint64_t last;
     cp_kv_t l1[] = {{"env", "prod"}}, l2[] = {{"env", "dev"}};
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_hello_t h1 = hello("i1", l1, 1), h2 = hello("i2", l2, 1);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_hello_t h1 = store_fixture_hello("app1", "i1", l1, 1), h2 = store_fixture_hello("app1", "i2", l2, 1);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h1, 1, &c1, &last), 0);
     ck_assert_int_eq(last, 0);
@@ -145,7 +104,7 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
     cp_store_conn_close(s, c2, 6);
     ck_assert_int_eq(cp_store_commit(s), 0);
     cp_store_close(s);
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h1, 7, &c1, &last), 0);
     ck_assert_int_eq(cp_store_commit(s), 0);
@@ -159,7 +118,7 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
 
     cp_store_reader_t *r;
     cp_buf_t b = CP_BUF_INIT;
-    ck_assert_int_eq(cp_store_reader_open(dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
     ck_assert_int_eq(cp_store_apps_json(r, &b), 0);
     cp_buf_append(&b, "", 1);
     ck_assert_str_eq((char *)b.data, "{\"apps\":[{\"name\":\"app1\",\"instances\":2,\"connected\":1,"
@@ -185,8 +144,8 @@ START_TEST(test_store_gap_in_delta_is_rejected)
     cp_store_t *s;
     cp_store_conn_t *c;
     uint64_t last;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_hello_t h = hello("i1", NULL, 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_hello_t h = store_fixture_hello("app1", "i1", NULL, 0);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
     cp_str_t strs[] = {{"x", 1}};
@@ -241,8 +200,8 @@ START_TEST(test_store_name_kind_prefers_jit_code)
     cp_store_t *s;
     cp_store_conn_t *c;
     uint64_t last;
-    ck_assert_int_eq(cp_store_open(dir, NULL, &s), 0);
-    cp_hello_t h = hello("i1", NULL, 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_hello_t h = store_fixture_hello("app1", "i1", NULL, 0);
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h, 1, &c, &last), 0);
     static const cp_str_t strs[] = {{"p.A", 3}, {"warm", 4}, {"cold", 4}, {"", 0}};
@@ -289,7 +248,7 @@ int main(void)
 {
     Suite *s = suite_create("store_sqlite");
     TCase *tc = tcase_create("ingest");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
     tcase_add_test(tc, test_store_gap_in_delta_is_rejected);
     tcase_add_test(tc, test_store_name_kind_prefers_jit_code);
