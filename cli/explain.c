@@ -131,6 +131,7 @@ static int explain_404(const cp_explain_ctx_t *c, const char *relay_said)
         else
             say(c, "unknown app '%s': the relay at %s has no apps yet (no agent has connected to it)", c->app,
                 c->relay.url);
+        say(c, "an agent started or attached moments ago connects within seconds; its app appears then");
         rc = CP_EXIT_UNKNOWN_APP;
     } else {
         const cp_json_t *types = cp_json_get(mine, "types");

@@ -214,6 +214,11 @@ def run():
             q = subprocess.run([CPROF, "query", "--relay", relay.http, "--ca", ca, "--app", "tls-good",
                                 "--from", "now-1h", "--top", "3"], capture_output=True, text=True, timeout=30)
             check(q.returncode == 0 and "CpuSplit" in q.stdout, "cprof query --ca over https:\n%s%s" % (q.stdout, q.stderr))
+            # the address the agents were given (wss://.../ingest) works as well
+            q = subprocess.run([CPROF, "query", "--relay", relay.http.replace("https://", "wss://") + "/ingest",
+                                "--ca", ca, "--app", "tls-good", "--from", "now-1h", "--top", "3"],
+                               capture_output=True, text=True, timeout=30)
+            check(q.returncode == 0 and "CpuSplit" in q.stdout, "cprof query --relay wss://:\n%s%s" % (q.stdout, q.stderr))
             q = subprocess.run([CPROF, "query", "--relay", relay.http, "--app", "tls-good"],
                                capture_output=True, text=True, timeout=30)
             check(q.returncode == 1 and "certificate" in q.stderr, "cprof query without --ca: %s" % q.stderr)
