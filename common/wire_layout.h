@@ -64,10 +64,10 @@ enum {
     MIN_ANY = 1, MIN_KV = 2, MIN_TYPE = 3, MIN_FRAME = 6, MIN_POINT = 4,
 };
 
-/* A struct member by offset (the tables' off / off_n). */
-
+/* A struct member by offset (the tables' off / off_n). "T const", not
+ * "const T": T may itself be a pointer to const ("const char *"). */
 #define MEMBER(base, off, T) (*(T *)((char *)(base) + (off)))
-#define CMEMBER(base, off, T) (*(const T *)((const char *)(base) + (off)))
+#define CMEMBER(base, off, T) (*(T const *)((const char *)(base) + (off)))
 
 /* Number of dictionary entries the encoder will send for a delta field
  * (FT_DSTRS, FT_DFRAMES/FT_CFRAMES, FT_DSTACKS/FT_CSTACKS): from the
