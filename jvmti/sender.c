@@ -19,7 +19,9 @@
  * every agent is sending within ~10 s.
  *
  * The queue of unacknowledged batches and what overflow gives up live in
- * sender_queue.c; here it is guarded by q_mu.
+ * sender_queue.c (here guarded by q_mu); the messages written on one
+ * connection (hello, heartbeat, batches with their dictionary delta) are
+ * encoded by sender_conn.c. This file: the thread, lws, states, deadlines.
  *
  * Stop and restart: cp_sender_stop() waits a bounded time. A stop that
  * times out (a frozen relay never completes the close) leaves the thread
@@ -27,6 +29,7 @@
  * and the same thread carries on: it re-checks stop_req under q_mu before
  * it exits, so a cancelled stop never leaves the agent without a sender. */
 #include "sender.h"
+#include "sender_conn.h"
 #include "sender_queue.h"
 #include "sender_tls.h"
 
@@ -54,7 +57,6 @@ enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
                                             a stuck connect first; ours is the backstop */
 #define WELCOME_TIMEOUT_MS (10 * 1000)   /* HELLO/WAIT: established -> welcome */
 #define CLOSE_TIMEOUT_MS   (3 * 1000)    /* closing: writable never came */
-#define BIG_DELTA          20000         /* dictionary entries: deflate at level 1 */
 #define BACKOFF_MIN_MS     500
 #define BACKOFF_MAX_MS     8000
 #define RETRY_AFTER_MAX_MS (120 * 1000)  /* cap on a rate-limited relay's retry_after */
@@ -78,9 +80,7 @@ static cp_sender_control_fn control_fn;
 static struct lws_context *ctx;
 static struct lws *g_wsi;
 static int state = ST_IDLE;
-static uint32_t conn_strs, conn_frames, conn_stacks, conn_gen;
-static bool conn_fresh;                /* no batch sent yet on this connection */
-static uint32_t conn_enc;              /* CP_WIRE_ENC_* the relay accepted (welcome key 6) */
+static cp_sender_conn_t conn;          /* what this connection's relay has (sender_conn.h) */
 static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_tick;
@@ -266,47 +266,6 @@ static void begin_close(struct lws *wsi)
     lws_callback_on_writable(wsi);
 }
 
-/* Encodes m into txbuf after LWS_PRE bytes of headroom, with the batch
- * encodings this connection negotiated (conn_enc; none until welcome). */
-static int encode_level(const cp_msg_t *m, int level)
-{
-    cp_buf_reset(&txbuf);
-    if (cp_buf_reserve(&txbuf, LWS_PRE) != 0)
-        return CP_ENOMEM;
-    memset(txbuf.data, 0, LWS_PRE);
-    txbuf.len = LWS_PRE;
-    cp_wire_encopt_t o = {level, state == ST_READY ? conn_enc : 0};
-    return cp_wire_encode_ex(m, &o, &txbuf);
-}
-
-/* level 9: a steady-state batch is encoded once per window, a few ms */
-static int encode(const cp_msg_t *m) { return encode_level(m, 9); }
-
-/* Debug log: what one batch's dictionary delta holds (where the bytes go).
- * txbuf holds the encoded batch; its envelope carries the payload length
- * before compression (bytes 8..11, big-endian). */
-static void log_dict_delta(const cp_stack_dict_t *d, uint64_t seq, uint32_t s0, uint32_t f0, uint32_t k0,
-                           uint32_t n_values)
-{
-    size_t str_bytes = 0, stack_ids = 0;
-    uint32_t ns = cp_stack_dict_strings(d), nf = cp_stack_dict_frames(d), nk = cp_stack_dict_stacks(d);
-    for (uint32_t i = s0; i < ns; i++) {
-        size_t len = 0;
-        cp_stack_dict_string(d, i, &len);
-        str_bytes += len;
-    }
-    for (uint32_t i = k0; i < nk; i++) {
-        uint32_t n = 0;
-        cp_stack_dict_stack(d, i, &n);
-        stack_ids += n;
-    }
-    const uint8_t *h = txbuf.data + LWS_PRE;
-    uint32_t raw = txbuf.len - LWS_PRE >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11] : 0;
-    CP_LOGD("batch %llu delta: %u strings (%zu bytes), %u frames, %u stacks (%zu frame ids), %u values;"
-            " payload %u bytes raw, %zu on the wire", (unsigned long long)seq, ns - s0, str_bytes, nf - f0,
-            nk - k0, stack_ids, n_values, raw, txbuf.len - LWS_PRE);
-}
-
 static int write_tx(struct lws *wsi)
 {
     size_t n = txbuf.len - LWS_PRE;
@@ -319,39 +278,8 @@ static int write_tx(struct lws *wsi)
 
 static int send_hello(struct lws *wsi)
 {
-    cp_kv_t labels[CP_OPT_MAX_LABELS];
-    const char *caps[6];
-    uint32_t ncaps = 0;
-    cp_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.kind = CP_MSG_HELLO;
     pthread_mutex_lock(&q_mu);
-    cp_hello_t *h = &m.u.hello;
-    h->proto = CP_WIRE_VERSION;
-    h->app = cfg_app;
-    h->instance = ident.instance;
-    h->host = ident.host;
-    h->pid = ident.pid;
-    h->start_ms = ident.start_ms;
-    h->jvm_vendor = ident.jvm_vendor;
-    h->jvm_version = ident.jvm_version;
-    h->agent_version = CPROF_VERSION;
-    for (uint32_t i = 0; i < cfg.n_labels; i++)
-        labels[i] = (cp_kv_t){cfg.labels[i].key, cfg.labels[i].value};
-    h->labels = labels;
-    h->n_labels = cfg.n_labels;
-    if (cfg.cpu_ns) caps[ncaps++] = "cpu";
-    if (cfg.wall_ns) caps[ncaps++] = "wall";
-    if (cfg.alloc_bytes) caps[ncaps++] = "alloc";
-    if (cfg.lock_ns) caps[ncaps++] = "lock";
-    h->caps = caps;
-    h->n_caps = ncaps;
-    h->token = cfg.token;
-    h->runtime = "jvm";
-    const char *enc[8];
-    h->enc = enc;
-    h->n_enc = cp_wire_enc_names(CP_WIRE_ENC_ALL, enc);
-    int rc = encode(&m);
+    int rc = cp_sender_conn_hello(&txbuf, &cfg, cfg_app, &ident);
     pthread_mutex_unlock(&q_mu);
     if (rc) {
         CP_LOGE("cannot encode hello: %s", cp_strerror(rc));
@@ -362,11 +290,7 @@ static int send_hello(struct lws *wsi)
 
 static int send_heartbeat(struct lws *wsi)
 {
-    cp_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.kind = CP_MSG_HEARTBEAT;
-    m.u.heartbeat.t_ms = now_ms();
-    if (encode(&m))
+    if (cp_sender_conn_heartbeat(&txbuf, &conn, now_ms()))
         return -1;
     return write_tx(wsi);
 }
@@ -383,55 +307,13 @@ static int send_next_batch(struct lws *wsi)
         cp_harvest_dict_unlock();
         return 0;
     }
-    cp_msg_t m;
-    memset(&m, 0, sizeof m);
-    m.kind = CP_MSG_BATCH;
-    cp_batch_t *b = &m.u.batch;
-    if (conn_gen != gen) {         /* dictionary was cleared since this connection began */
-        b->flags |= CP_BATCH_DICT_RESET;
-        conn_strs = conn_frames = conn_stacks = 0;
-        conn_gen = gen;
-    }
-    b->seq = p->seq;
-    b->start_ms = p->start_ms;
-    b->end_ms = p->end_ms;
-    b->types = cp_harvest_types;
-    b->n_types = CP_TYPE__COUNT;
-    b->str_first = conn_strs;
-    b->frame_first = conn_frames;
-    b->stack_first = conn_stacks;
-    b->values = p->values;
-    b->n_values = p->n_values;
-    b->counters = p->counters;
-    b->n_counters = p->n_counters;
-    b->points = p->points;
-    b->n_points = p->n_points;
-    b->dict = d;
     if (p->sends++ > 0)
         cp_stats_add(CP_ST_BATCHES_RESENT, 1);
-    /* The harvester waits on the dictionary lock while we encode. A batch
-     * carrying a big dictionary delta (the first one after a reconnect
-     * resends the whole dictionary) is deflated at level 1: level 9 took
-     * several times longer, long enough to stall the harvester's drain. */
-    uint32_t delta = (cp_stack_dict_strings(d) - conn_strs) + (cp_stack_dict_frames(d) - conn_frames) +
-                     (cp_stack_dict_stacks(d) - conn_stacks);
-    uint64_t t_enc = now_ms();
-    int rc = encode_level(&m, delta > BIG_DELTA ? 1 : 9);
-    t_enc = now_ms() - t_enc;
-    if (t_enc >= 50)
-        CP_LOGI("batch %llu: %u dictionary entries encoded in %llu ms (dictionary locked meanwhile)",
-                (unsigned long long)p->seq, delta, (unsigned long long)t_enc);
+    int rc = cp_sender_conn_batch(&txbuf, &conn, p, d, gen);
     uint64_t seq = p->seq;
     if (rc == 0)
         q.sent_upto = seq;   /* written below; an overflow now counts it as drop.unacked */
     pthread_mutex_unlock(&q_mu);
-    if (rc == 0 && cp_log_level() >= CP_LOG_DEBUG)
-        log_dict_delta(d, seq, b->str_first, b->frame_first, b->stack_first, p->n_values);
-    if (rc == 0) {
-        conn_strs = cp_stack_dict_strings(d);
-        conn_frames = cp_stack_dict_frames(d);
-        conn_stacks = cp_stack_dict_stacks(d);
-    }
     cp_harvest_dict_unlock();
     if (rc) {
         CP_LOGE("cannot encode batch %llu: %s", (unsigned long long)seq, cp_strerror(rc));
@@ -440,7 +322,6 @@ static int send_next_batch(struct lws *wsi)
     if (txbuf.len - LWS_PRE > max_message)
         CP_LOGW("batch %llu is %zu bytes, over the relay's limit %u", (unsigned long long)seq,
                 txbuf.len - LWS_PRE, max_message);
-    conn_fresh = false;
     CP_LOGD("sent batch %llu (%zu bytes)", (unsigned long long)seq, txbuf.len - LWS_PRE);
     return write_tx(wsi) ? -1 : 1;
 }
@@ -472,19 +353,17 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         pthread_mutex_lock(&q_mu);
         q.sent_upto = last;
         pthread_mutex_unlock(&q_mu);
-        conn_strs = conn_frames = conn_stacks = 0;
-        conn_enc = cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) & CP_WIRE_ENC_ALL;
         uint32_t gen;
         cp_harvest_dict_lock(&gen);
         cp_harvest_dict_unlock();
-        conn_gen = gen;
-        conn_fresh = true;
+        cp_sender_conn_welcome(&conn, cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) &
+                                          CP_WIRE_ENC_ALL, gen);
         backoff_n = 0;
         pthread_mutex_lock(&q_mu);
         uint32_t pending = q.count;
         pthread_mutex_unlock(&q_mu);
         CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
-                m->u.welcome.session, (unsigned long long)last, pending, conn_enc);
+                m->u.welcome.session, (unsigned long long)last, pending, conn.enc);
         set_state(ST_READY);
         lws_callback_on_writable(wsi);
         break;
