@@ -381,17 +381,8 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         /* authenticated: pinged after --ping of silence, dropped after
          * --idle-timeout with no message and no pong; a peer that answers
          * nothing gets no error message or close handshake */
-        bool ping;
-        int64_t next;
-        if (!cp_idle_check(p->last_rx_ms, &cp__relay.cfg.budget, cp__now_ms(), &ping, &next)) {
-            if (ping) {
-                p->want_ping = true;
-                lws_callback_on_writable(wsi);
-            }
-            lws_set_timer_usecs(wsi, (lws_usec_t)next * LWS_US_PER_MS);
+        if (!cp__ws_idle_expired(wsi, p->last_rx_ms, &p->want_ping))
             return 0;
-        }
-        CP_STAT_ADD(idle_timeouts, 1);
         p->closing = true;
         cp__log("ingest: closing connection %" PRIu64 ": no message or pong for %d s (--idle-timeout)",
                 p->id, cp__relay.cfg.budget.idle_secs);

@@ -210,17 +210,8 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_TIMER: {
         /* pinged after --ping of silence (browsers answer pings), dropped
          * after --idle-timeout with no message and no pong */
-        bool ping;
-        int64_t next;
-        if (!cp_idle_check(p->last_rx_ms, &cp__relay.cfg.budget, cp__now_ms(), &ping, &next)) {
-            if (ping) {
-                p->want_ping = true;
-                lws_callback_on_writable(wsi);
-            }
-            lws_set_timer_usecs(wsi, (lws_usec_t)next * LWS_US_PER_MS);
+        if (!cp__ws_idle_expired(wsi, p->last_rx_ms, &p->want_ping))
             return 0;
-        }
-        CP_STAT_ADD(idle_timeouts, 1);
         if (cp__relay.cfg.verbose)
             cp__log("live: closing a UI silent for %d s (--idle-timeout)", cp__relay.cfg.budget.idle_secs);
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

@@ -115,6 +115,22 @@ int cp__ws_ping(struct lws *wsi)
     return lws_write(wsi, buf + LWS_PRE, sizeof CP_IDLE_PING_PAYLOAD - 1, LWS_WRITE_PING) < 0 ? -1 : 0;
 }
 
+bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping)
+{
+    bool ping;
+    int64_t next;
+    if (cp_idle_check(last_rx_ms, &cp__relay.cfg.budget, cp__now_ms(), &ping, &next)) {
+        CP_STAT_ADD(idle_timeouts, 1);
+        return true;
+    }
+    if (ping) {
+        *want_ping = true;
+        lws_callback_on_writable(wsi);
+    }
+    lws_set_timer_usecs(wsi, (lws_usec_t)next * LWS_US_PER_MS);
+    return false;
+}
+
 static void done_drain(void)
 {
     pthread_mutex_lock(&done_mu);

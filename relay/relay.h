@@ -71,6 +71,12 @@ void cp__done_post_list(cp_done_t *head);
  * the pong reaches the protocol's LWS_CALLBACK_RECEIVE_PONG. Only from
  * SERVER_WRITEABLE. 0, or -1 (close). Thread: service. */
 int cp__ws_ping(struct lws *wsi);
+/* LWS_CALLBACK_TIMER of an authenticated websocket whose last message or
+ * pong came at last_rx_ms: while it is within --idle-timeout, asks for a
+ * ping after --ping of silence (sets *want_ping and a writable callback),
+ * re-arms the timer and returns false; past it, counts idle_timeouts and
+ * returns true (the caller logs and closes). Thread: service. */
+bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping /* IN/OUT */);
 
 /* The relay's own counters, shown by GET /api/v1/metrics and the periodic
  * stats log. Each is written by one thread (or with CP_STAT_ADD where
