@@ -448,7 +448,8 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         cp_harvest_flush(true, 500);
         int left = cp_sender_drain(1500);
         if (left)
-            CP_LOGI("exit: %d batch(es) not acknowledged by the relay", left);
+            CP_LOGW("exit: %d window(s) of profile data never acknowledged by the relay at %s: the relay may "
+                    "not have them", left, g_opts.relay);
         {   /* every counter, cumulative: scripts/faults accounts samples with it */
             char all[2048];
             size_t ao = 0;

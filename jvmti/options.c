@@ -168,8 +168,11 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
         }
     } else if (!strcmp(key, "relay")) {
         if (strncmp(val, "ws://", 5) && strncmp(val, "wss://", 6)) {
+            /* kept, so that nothing goes to the default relay instead: the
+             * sender says why it sends nothing (sender_unreach.h) */
             rc = CP_EINVAL;
-            why = "must start with ws:// or wss://";
+            why = "must start with ws:// or wss://; nothing will be sent until it is corrected";
+            copy_str(o->relay, sizeof o->relay, val);
         } else {
             rc = copy_str(o->relay, sizeof o->relay, val);
         }

@@ -32,6 +32,7 @@
 #include "sender_conn.h"
 #include "sender_queue.h"
 #include "sender_tls.h"
+#include "sender_unreach.h"
 
 #include "error.h"
 #include "harvest.h"
@@ -96,6 +97,7 @@ static unsigned rnd_state;
 /* connection parameters, kept alive while connecting (lws keeps pointers) */
 static char url_copy[CP_OPT_STR_MAX];
 static char host_hdr[300];
+static cp_unreach_t unreach;           /* the relay could not be reached (sender_unreach.h) */
 
 static uint64_t now_ms(void) { return cp_now_ms(); }
 
@@ -149,6 +151,19 @@ static void set_state(int s)
 
 static void connect_cb(lws_sorted_usec_list_t *sul);
 
+/* A connection attempt to url_copy failed: warn (once, then once a minute). */
+static void report_unreachable(const char *why)
+{
+    cp_unreach_held_t h;
+    pthread_mutex_lock(&q_mu);
+    h.batches = q.count;
+    h.bytes = q.bytes;
+    h.samples = cp_sender_queue_samples(&q);
+    pthread_mutex_unlock(&q_mu);
+    h.dropped_samples = cp_stats_get(CP_ST_DROP_BUFFER_SAMPLES) + cp_stats_get(CP_ST_DROP_UNACKED_SAMPLES);
+    cp_unreach_failed(&unreach, url_copy, why, now_ms(), &h);
+}
+
 static void schedule_reconnect(void)
 {
     if (loop_exit || stop_req)
@@ -186,8 +201,10 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
     snprintf(parse, sizeof parse, "%s", url_copy);
     const char *prot = NULL, *ads = NULL, *path = NULL;
     int port = 0;
-    if (lws_parse_uri(parse, &prot, &ads, &port, &path)) {
-        CP_LOGE("bad relay URL '%s'", url_copy);
+    const char *bad = cp_unreach_bad_url(url_copy);
+    if (bad || lws_parse_uri(parse, &prot, &ads, &port, &path)) {
+        /* nothing is sent anywhere else: a later relay= (attach) fixes it */
+        report_unreachable(bad ? bad : "not a valid URL");
         schedule_reconnect();
         return;
     }
@@ -362,6 +379,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         pthread_mutex_lock(&q_mu);
         uint32_t pending = q.count;
         pthread_mutex_unlock(&q_mu);
+        cp_unreach_connected(&unreach, url_copy, now_ms());
         CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
                 m->u.welcome.session, (unsigned long long)last, pending, conn.enc);
         set_state(ST_READY);
@@ -418,14 +436,18 @@ static void on_closed(struct lws *wsi, const char *why)
         return;
     g_wsi = NULL;
     bool was_ready = state == ST_READY;
+    if (!why && (state == ST_HELLO || state == ST_WAIT))
+        why = "the connection closed before the relay welcomed the agent";
     set_state(ST_IDLE);
     closing = false;
     hb_due = false;
     cp_buf_reset(&rxbuf);
-    if (was_ready)
+    if (was_ready) {
         CP_LOGI("relay connection closed%s%s", why ? ": " : "", why ? why : "");
-    else
+    } else {
         cp_stats_add(CP_ST_CONNECT_FAILS, 1);
+        report_unreachable(why);
+    }
     pthread_mutex_lock(&q_mu);
     bool stop = stop_req;
     pthread_mutex_unlock(&q_mu);

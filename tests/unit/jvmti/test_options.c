@@ -93,7 +93,9 @@ START_TEST(test_options_malformed_values_warn_and_keep_previous)
     int w = cp_options_parse(&o, "cpu=fast,relay=http://x,buffer=12q,flush=10ms,loglevel=loud,noequals", warn, NULL);
     ck_assert_int_eq(w, 6);
     ck_assert_int_eq(o.cpu_ns, 10000000);
-    ck_assert_str_eq(o.relay, "ws://127.0.0.1:7070");
+    /* a bad relay is kept (and refused by the sender), never replaced by the
+     * default: the data must not go to some other relay */
+    ck_assert_str_eq(o.relay, "http://x");
     ck_assert_int_eq(o.buffer_bytes, 8 << 20);
     ck_assert_int_eq(o.flush_ns, 10000000000LL);
     ck_assert_ptr_nonnull(strstr(warned[0], "cpu=fast"));
