@@ -1,4 +1,5 @@
-/* log.c - agent log lines to stderr / file / nowhere. See log.h.
+/* log.c - agent log lines to stderr / file / nowhere, each with its local
+ * date-time and zone. See log.h.
  *
  * Thread: any; a mutex guards the FILE*. The level is an atomic so the
  * CP_LOGD fast path needs no lock. */
@@ -60,10 +61,19 @@ static void vlog(int level, int force, const char *fmt, va_list ap)
     pthread_mutex_lock(&log_mu);
     if (!log_off) {
         FILE *fp = log_fp ? log_fp : stderr;
+        /* local date-time with its zone, to the millisecond */
+        char ts[48] = "";
+        struct timespec now;
+        struct tm tm;
+        if (clock_gettime(CLOCK_REALTIME, &now) == 0 && localtime_r(&now.tv_sec, &tm)) {
+            size_t n = strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+            n += (size_t)snprintf(ts + n, sizeof ts - n, ".%03ld", now.tv_nsec / 1000000);
+            strftime(ts + n, sizeof ts - n, " %Z", &tm);
+        }
         if (!strncmp(line, "cprof: ", 7))
-            fprintf(fp, "%s\n", line);
+            fprintf(fp, "cprof: %s %s\n", ts, line + 7);
         else
-            fprintf(fp, "cprof: %s: %s\n", names[level & 3], line);
+            fprintf(fp, "cprof: %s %s: %s\n", ts, names[level & 3], line);
         fflush(fp);
     }
     pthread_mutex_unlock(&log_mu);

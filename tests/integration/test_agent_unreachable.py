@@ -4,6 +4,7 @@ address and the reason, and the agent's exit says how many windows the relay
 never acknowledged; a `relay=` value that is not a relay address is refused,
 kept (no data goes to the default relay instead) and said; a relay that comes
 up later gets the data, and the agent says it reached it again."""
+import re
 import time
 
 from cplib import JDKS, JavaProgram, Relay, check, free_port, jdk_name, log, main, skip
@@ -26,6 +27,8 @@ def run():
         out = java.run(jdk, agent="relay=%s,app=unreach,cpu=10ms,flush=1s" % url, args=["4", "7", "3"])
         check(count(out, "cannot reach the relay at %s (" % url) == 1,
               "%s: one 'cannot reach' warning with the address at the default level:\n%s" % (name, out[-2000:]))
+        check(re.search(r"(?m)^cprof: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ warn: cannot reach", out),
+              "%s: log lines carry the local date-time and zone:\n%s" % (name, out[-2000:]))
         check("window(s) of profile data never acknowledged by the relay at %s" % url in out,
               "%s: the exit line says what the relay never got:\n%s" % (name, out[-2000:]))
         # 2. relay=http://... to a real relay: refused, kept, nothing sent anywhere
