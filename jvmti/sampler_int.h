@@ -1,0 +1,118 @@
+/* sampler_int.h - internals shared by the sampler's files (sampler.h is
+ * the public interface). One concept per file:
+ *   sampler.c        lifecycle: init (signals, handlers), start/stop, the
+ *                    /proc/self/task scan, ThreadStart/End, adopting
+ *                    threads older than the agent (VMStructs)
+ *   sampler_table.c  the fixed thread table the handlers read
+ *   sampler_cpu.c    CPU engines: perf events, POSIX CPU timers,
+ *                    ITIMER_PROF; the CPU signal handler and sample weight
+ *   sampler_wall.c   the wall-clock thread and the wall signal handler
+ *   sampler_agct.c   one sample: AsyncGetCallTrace, its retries (adjusted
+ *                    context, frame anchor), the native walk
+ *   sampler_guard.c  the crash guard (SIGSEGV/SIGBUS around a sample)
+ * CP_SIGSAFE marks what the handlers reach (scripts/check-sigsafe.sh checks
+ * every .c file of jvmti/). "cp__reg_mu held" means the caller holds the table
+ * lock; handlers never take it. */
+#ifndef CP_SAMPLER_INT_H
+#define CP_SAMPLER_INT_H
+
+#include "sampler.h"
+#include "sigsafe.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- state set by the lifecycle (sampler.c) ----------------------------- */
+extern cp_ring_t *cp__ring;
+extern atomic_bool cp__cpu_on, cp__wall_on;                     /* handlers bail out while false */
+extern _Atomic int64_t cp__cpu_interval_ns, cp__wall_interval_ns; /* published by cp__*_on */
+extern int cp__cpu_sig;    /* SIGPROF, or a free real-time signal when SIGPROF is taken */
+extern int cp__wall_sig;   /* SIGVTALRM, or a free real-time signal */
+
+/* ---- thread table (sampler_table.c) -------------------------------------- */
+#define CP__REG_SLOTS 8192          /* power of two; threads beyond ~6000 go unsampled */
+#define CP__F_JAVA    0x01          /* seen by ThreadStart: a Java thread */
+#define CP__F_NOTJAVA 0x02          /* AGCT said: no Java frames / not a JavaThread */
+#define CP__F_IGNORE  0x04          /* one of the agent's own threads */
+
+typedef struct reg_entry {
+    _Atomic int tid;            /* 0 empty, -1 tombstone */
+    _Atomic uint8_t flags;
+    bool has_timer;
+    int perf_fd;                /* cpu-clock perf event, or -1 (cp__reg_mu) */
+    uint32_t gen;               /* last scan generation that saw it (cp__reg_mu) */
+    timer_t timer;
+    _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
+    _Atomic uint64_t last_cpu;  /* thread CPU ns at its last CPU sample; 0 = none (own thread; reset on arm) */
+    _Atomic(JNIEnv *) env;      /* this thread's JNIEnv; NULL = not a known Java thread */
+} cp__reg_entry_t;
+
+extern cp__reg_entry_t cp__reg[CP__REG_SLOTS];
+extern pthread_mutex_t cp__reg_mu;
+extern uint32_t cp__reg_gen;    /* scan generation (cp__reg_mu) */
+extern int cp__reg_count;       /* live entries (cp__reg_mu) */
+
+/* Async-signal-safe: the calling thread's kernel tid (a system call). */
+CP_SIGSAFE int cp__tid(void);
+/* Async-signal-safe: read-only probe with atomic loads; NULL if unknown. */
+CP_SIGSAFE cp__reg_entry_t *cp__reg_find(int tid);
+/* cp__reg_mu held. Finds or inserts; NULL when full (drop.threads). *created set if new. */
+cp__reg_entry_t *cp__reg_get(int tid, bool *created);
+/* cp__reg_mu held. Closes the entry's timer and forgets it (a tombstone). */
+void cp__reg_remove(cp__reg_entry_t *e);
+/* cp__reg_mu held. Marks e as the Java thread whose JNIEnv is env. */
+void cp__reg_set_env(cp__reg_entry_t *e, JNIEnv *env);
+
+/* ---- CPU engines (sampler_cpu.c) ---------------------------------------- */
+extern int64_t cp__cpu_armed_ns;      /* what the timers are armed with (cp__reg_mu) */
+extern bool cp__cpu_engine_decided;   /* perf probed for the current request (cp__reg_mu) */
+/* cp__reg_mu held: arm / close the CPU timer or perf event of one thread. */
+void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns);
+void cp__cpu_disarm(cp__reg_entry_t *e);
+/* cp__reg_mu held: every thread for interval ns (0 = all off). */
+void cp__cpu_rearm_all(int64_t ns);
+/* cp__reg_mu held: perf events or POSIX timers for the requested engine. */
+void cp__cpu_decide_engine(void);
+/* The CPU signal's handler. */
+CP_SIGSAFE void cp__cpu_on_signal(int sig, siginfo_t *si, void *uc);
+
+/* ---- wall clock (sampler_wall.c) ---------------------------------------- */
+void cp__wall_init(void);    /* once, from cp_sampler_init */
+void cp__wall_start(void);   /* starts the cprof-wall thread if it is not running */
+void cp__wall_stop(void);    /* stops and joins it */
+CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc);
+
+/* ---- one sample (sampler_agct.c) ---------------------------------------- */
+typedef struct {
+    JNIEnv *env_id;
+    jint num_frames;
+    cp_ring_frame_t *frames;
+} cp__asgct_trace_t;
+typedef void (*cp__asgct_fn)(cp__asgct_trace_t *, jint, void *);
+
+extern cp__asgct_fn cp__agct;
+extern atomic_int cp__inflight;      /* handlers between reserve and commit; stop() waits */
+extern atomic_bool cp__native_on;    /* walk native frames in the CPU handler */
+extern atomic_bool cp__retry_on;     /* retry failed AGCT samples */
+/* Async-signal-safe. Samples the current thread into the ring; self is its
+ * table entry (NULL: unknown thread). */
+CP_SIGSAFE void cp__take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc, int tid,
+                                cp__reg_entry_t *self);
+CP_SIGSAFE uint64_t cp__ts_ns(const struct timespec *t);
+/* Async-signal-safe: true for the one sample in CP__HANDLER_PROBE whose cost is measured. */
+#define CP__HANDLER_PROBE 8
+CP_SIGSAFE bool cp__probe_cost(void);
+
+/* ---- crash guard (sampler_guard.c) -------------------------------------- */
+extern atomic_bool cp__guard_on;
+void cp__guard_install(void);     /* once, live phase (after HotSpot's handlers) */
+void cp__guard_configure(void);   /* test hooks from the environment, at each start */
+/* Async-signal-safe: inside the guarded region; faults on purpose when a test asks. */
+CP_SIGSAFE void cp__guard_test_hook(void);
+
+#endif

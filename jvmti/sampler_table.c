@@ -1,0 +1,99 @@
+/* sampler_table.c - the sampler's thread table. See sampler_int.h.
+ *
+ * A fixed open-addressing table keyed by tid (CP__REG_SLOTS entries,
+ * reserved at load). Writers (scan, ThreadStart/End, start/stop) hold
+ * cp__reg_mu; the signal handlers only read it (atomic tid/flags loads),
+ * and mark a thread that turned out not to be a Java thread. Deleted
+ * entries become tombstones (-1) and are reused by later inserts.
+ *
+ * Invariant: an entry has a live timer iff has_timer (or perf_fd >= 0);
+ * timers are created and deleted only under cp__reg_mu (sampler_cpu.c).
+ * Handlers never call timer functions. */
+#include "sampler_int.h"
+
+#include "error.h"
+#include "log.h"
+#include "stats.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+cp__reg_entry_t cp__reg[CP__REG_SLOTS];
+pthread_mutex_t cp__reg_mu = PTHREAD_MUTEX_INITIALIZER;
+uint32_t cp__reg_gen;
+int cp__reg_count;
+
+
+CP_SIGSAFE int cp__tid(void) { return (int)syscall(SYS_gettid); }
+
+static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (CP__REG_SLOTS - 1); }
+
+/* Async-signal-safe: read-only probe with atomic loads. */
+CP_SIGSAFE cp__reg_entry_t *cp__reg_find(int tid)
+{
+    uint32_t h = tid_hash(tid);
+    for (uint32_t i = 0; i < CP__REG_SLOTS; i++) {
+        cp__reg_entry_t *e = &cp__reg[(h + i) & (CP__REG_SLOTS - 1)];
+        int t = atomic_load_explicit(&e->tid, memory_order_acquire); /* pairs with insert's release */
+        if (t == tid)
+            return e;
+        if (t == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* cp__reg_mu held. Finds or inserts; NULL when full. *created set if new. */
+cp__reg_entry_t *cp__reg_get(int tid, bool *created)
+{
+    *created = false;
+    cp__reg_entry_t *e = cp__reg_find(tid);
+    if (e)
+        return e;
+    uint32_t h = tid_hash(tid);
+    for (uint32_t i = 0; i < CP__REG_SLOTS; i++) {
+        e = &cp__reg[(h + i) & (CP__REG_SLOTS - 1)];
+        int t = atomic_load_explicit(&e->tid, memory_order_relaxed); /* writers serialised by cp__reg_mu */
+        if (t == 0 || t == -1) {
+            e->has_timer = false;
+            e->perf_fd = -1;
+            e->gen = cp__reg_gen;
+            atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&e->env, NULL, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
+            *created = true;
+            cp__reg_count++;
+            return e;
+        }
+    }
+    cp_stats_add(CP_ST_DROP_THREADS, 1);
+    return NULL;
+}
+
+/* cp__reg_mu held. */
+void cp__reg_remove(cp__reg_entry_t *e)
+{
+    cp__cpu_disarm(e);
+    atomic_store_explicit(&e->env, NULL, memory_order_release); /* before the tid: no stale env */
+    atomic_store_explicit(&e->tid, -1, memory_order_release); /* handlers stop matching it */
+    cp__reg_count--;
+}
+
+/* cp__reg_mu held. Marks e as the Java thread whose JNIEnv is env. */
+void cp__reg_set_env(cp__reg_entry_t *e, JNIEnv *env)
+{
+    /* keep CP__F_IGNORE (agent threads), drop a stale NOTJAVA hint */
+    uint8_t f = atomic_load_explicit(&e->flags, memory_order_relaxed) & CP__F_IGNORE; /* hint */
+    atomic_store_explicit(&e->flags, f | CP__F_JAVA, memory_order_relaxed); /* hint */
+    atomic_store_explicit(&e->env, env, memory_order_release); /* handlers read it with acquire */
+}
+
+int cp_sampler_thread_count(void)
+{
+    pthread_mutex_lock(&cp__reg_mu);
+    int n = cp__reg_count;
+    pthread_mutex_unlock(&cp__reg_mu);
+    return n;
+}
+
