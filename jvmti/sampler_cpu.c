@@ -42,6 +42,19 @@ void cp__cpu_disarm(cp__reg_entry_t *e)
     }
 }
 
+/* cp__reg_mu held. Disarms every thread's timer. Only slots ever used: a
+ * never-used slot is all zeroes (static storage), perf_fd 0 included, and
+ * "disarming" it closed the application's fd 0 - and, racing with other
+ * threads' open(), whatever file got number 0 next (a JVM crashed in
+ * libwebsockets after its socket was closed that way). Tombstones were
+ * disarmed when removed. */
+static void disarm_all(void)
+{
+    for (int i = 0; i < CP__REG_SLOTS; i++)
+        if (atomic_load_explicit(&cp__reg[i].tid, memory_order_relaxed) > 0) /* cp__reg_mu held */
+            cp__cpu_disarm(&cp__reg[i]);
+}
+
 /* cp__reg_mu held. The application's file descriptors come first: one perf fd
  * per thread counts against the process' RLIMIT_NOFILE, so a JVM with a
  * low `ulimit -n` and many threads would find open() failing (EMFILE)
@@ -74,8 +87,7 @@ static void switch_to_itimer(int64_t ns, int err)
     CP_LOGW("per-thread CPU timers unavailable (%s); every thread moves to ITIMER_PROF", strerror(err));
     use_itimer = true;
     cp_stats_add(CP_ST_ITIMER_SWITCH, 1);
-    for (int i = 0; i < CP__REG_SLOTS; i++)
-        cp__cpu_disarm(&cp__reg[i]);
+    disarm_all();
     atomic_store_explicit(&cpu_delta_on, false, memory_order_relaxed); /* config flag */
     if (cp__cpu_sig != SIGPROF) {
         CP_LOGE("no per-thread CPU timers and SIGPROF is taken: CPU sampling off");
@@ -209,8 +221,7 @@ void cp__cpu_rearm_all(int64_t ns)
         else if (ns > 0)   /* ITIMER_PROF signals SIGPROF, which is somebody else's */
             CP_LOGE("no per-thread CPU timers and SIGPROF is taken: CPU sampling off");
         if (ns <= 0) {   /* drop per-thread timers made before the fallback */
-            for (int i = 0; i < CP__REG_SLOTS; i++)
-                cp__cpu_disarm(&cp__reg[i]);
+            disarm_all();
         }
     }
     cp__cpu_armed_ns = ns;

@@ -25,6 +25,7 @@ per-user signal count starts at 0 whatever else runs on the machine):
     profile must match what it measured (+-25%).
 Every case on both JDKs; tests/java/SigLimits.java is the load."""
 import re
+import time
 import resource
 
 import cplib
@@ -51,12 +52,34 @@ def run(jdk, relay, app, opts, args, limits, env=None, timeout=120):
             os.setuid(SPARE_UID)
 
     with open(path, "wb") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=e, preexec_fn=pre)
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=e,
+                             preexec_fn=pre)
+        # the application's file descriptors are its own: stdin (fd 0) must
+        # stay that pipe while the agent opens and closes perf fds and timers
+        # (an ITIMER_PROF switch once closed fd 0 through never-used slots)
+        fd0 = set()
+        closed = 0   # consecutive looks at a closed fd 0 (one look can be the process' exit)
+        deadline = time.time() + timeout
+        while p.poll() is None and time.time() < deadline:
+            try:
+                fd0.add(os.readlink("/proc/%d/fd/0" % p.pid).split("[")[0])
+                closed = 0
+            except OSError:
+                closed += 1
+                if closed >= 3 and p.poll() is None:
+                    fd0.add("(closed)")
+            time.sleep(0.05)
         try:
-            rc = p.wait(timeout)
+            rc = p.wait(max(1, deadline - time.time()))
         except subprocess.TimeoutExpired:
             p.kill()
             raise TestFailure("%s did not finish in %ss (log %s)" % (app, timeout, path))
+    p.stdin.close()
+    check(fd0 <= {"pipe:"}, "%s: the JVM's fd 0 changed under the agent: %r" % (app, sorted(fd0)))
+    out0 = open(path, "rb").read().decode(errors="replace")
+    m = re.search(r"FD0=(.*)", out0)
+    check(not m or m.group(1).strip().startswith("pipe:"),
+          "%s: the JVM's fd 0 is %s at its end, not its stdin pipe" % (app, m and m.group(1).strip()))
     out = open(path, "rb").read().decode(errors="replace")
     check(rc == 0 and "SIGLIMITS_DONE" in out,
           "%s: JVM exited %d%s (log %s):\n%s" % (app, rc, " (killed by %s)" % signal.Signals(-rc).name

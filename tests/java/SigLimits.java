@@ -69,6 +69,13 @@ public class SigLimits {
             System.out.println("CPU_MS=" + cpu[0] / 1000000);
             end.countDown();
         }
+        String fd0;
+        try {
+            fd0 = java.nio.file.Files.readSymbolicLink(java.nio.file.Paths.get("/proc/self/fd/0")).toString();
+        } catch (Exception e) {
+            fd0 = "(closed)";
+        }
+        System.out.println("FD0=" + fd0);   // the test starts us with stdin = a pipe
         System.out.println("SIGLIMITS_DONE");
     }
 }
