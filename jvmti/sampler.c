@@ -70,6 +70,7 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
 {
     if (g_inited)
         return 0;
+    cp__reg_init();
     cp__agct = (cp__asgct_fn)dlsym(RTLD_DEFAULT, "AsyncGetCallTrace");
     if (!cp__agct) {
         CP_LOGE("AsyncGetCallTrace not found in this JVM; CPU/wall sampling disabled");

@@ -42,12 +42,8 @@ void cp__cpu_disarm(cp__reg_entry_t *e)
     }
 }
 
-/* cp__reg_mu held. Disarms every thread's timer. Only slots ever used: a
- * never-used slot is all zeroes (static storage), perf_fd 0 included, and
- * "disarming" it closed the application's fd 0 - and, racing with other
- * threads' open(), whatever file got number 0 next (a JVM crashed in
- * libwebsockets after its socket was closed that way). Tombstones were
- * disarmed when removed. */
+/* cp__reg_mu held. Disarms every registered thread's timer (free slots and
+ * tombstones hold none: cp__reg_init, cp__reg_remove). */
 static void disarm_all(void)
 {
     for (int i = 0; i < CP__REG_SLOTS; i++)

@@ -63,6 +63,8 @@ CP_SIGSAFE int cp__tid(void);
 CP_SIGSAFE cp__reg_entry_t *cp__reg_find(int tid);
 /* cp__reg_mu held. Finds or inserts; NULL when full (drop.threads). *created set if new. */
 cp__reg_entry_t *cp__reg_get(int tid, bool *created);
+/* Once, before any other use of the table: every slot holds no timer. */
+void cp__reg_init(void);
 /* cp__reg_mu held. Closes the entry's timer and forgets it (a tombstone). */
 void cp__reg_remove(cp__reg_entry_t *e);
 /* cp__reg_mu held. Marks e as the Java thread whose JNIEnv is env. */

@@ -24,6 +24,15 @@ uint32_t cp__reg_gen;
 int cp__reg_count;
 
 
+void cp__reg_init(void)
+{
+    /* static storage is zeroes, and 0 is a valid fd: a slot never used must
+     * not look like it holds perf fd 0 (disarming it closed the
+     * application's stdin, then whatever file took fd 0 next) */
+    for (int i = 0; i < CP__REG_SLOTS; i++)
+        cp__reg[i].perf_fd = -1;
+}
+
 CP_SIGSAFE int cp__tid(void) { return (int)syscall(SYS_gettid); }
 
 static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (CP__REG_SLOTS - 1); }
