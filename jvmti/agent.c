@@ -447,6 +447,12 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
         cp_harvest_flush(true, 500);
         int left = cp_sender_drain(1500);
+        /* End the sender thread now: HotSpot's exit waits up to 300 ms for
+         * every Java thread still in native code (VM_Exit::
+         * wait_for_threads_in_native_to_block), and an agent thread in
+         * poll() is one. The harvester ended with the final flush and
+         * cprof-gc with alloc_stop(). */
+        cp_sender_stop(200);
         if (left)
             CP_LOGW("exit: %d window(s) of profile data never acknowledged by the relay at %s: the relay may "
                     "not have them", left, g_opts.relay);

@@ -74,6 +74,8 @@ static bool stop_req;
 static bool thread_running;
 static bool ctx_failed;                /* no lws context: the thread gives up */
 static bool ready_shared;              /* mirror of state == ST_READY */
+static bool trying_shared;             /* mirror of state != ST_IDLE: connected or
+                                          a connection attempt under way */
 static struct lws_context *ctx_shared; /* for lws_cancel_service (q_mu) */
 static cp_sender_control_fn control_fn;
 
@@ -145,6 +147,7 @@ static void set_state(int s)
     state = s;
     pthread_mutex_lock(&q_mu);
     ready_shared = s == ST_READY;
+    trying_shared = s != ST_IDLE;
     pthread_cond_broadcast(&q_cv);
     pthread_mutex_unlock(&q_mu);
 }
@@ -694,6 +697,7 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
         stop_req = false;
         ctx_failed = false;
         thread_running = true;
+        trying_shared = true;   /* the first attempt is about to start */
     }
     pthread_mutex_unlock(&q_mu);
     if (cancelled)
@@ -735,7 +739,10 @@ int cp_sender_drain(int timeout_ms)
     deadline_in(&dl, timeout_ms);
     wake();
     pthread_mutex_lock(&q_mu);
-    while (q.head && ready_shared && thread_running) {
+    /* an attempt under way (TCP, upgrade, hello) may still deliver: a JVM
+     * that ends right after start-up waits for it; a refused or failed
+     * attempt (state IDLE) ends the wait at once */
+    while (q.head && trying_shared && thread_running) {
         if (pthread_cond_timedwait(&q_cv, &q_mu, &dl) != 0)
             break;
     }

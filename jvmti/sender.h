@@ -50,8 +50,9 @@ void cp_sender_configure(const cp_options_t *o, const char *app);
 /* Takes ownership of p. Queues it (dropping the oldest beyond `buffer`). */
 void cp_sender_submit(struct cp_pending *p);
 
-/* Waits until every queued batch is acked, at most timeout_ms; returns at
- * once if not connected (shutdown must never hang on a dead relay).
+/* Waits until every queued batch is acked, at most timeout_ms; returns as
+ * soon as no connection is up or under way (a refused or failed attempt:
+ * shutdown must never hang on a dead relay).
  * Returns the number of batches still unacked. */
 int  cp_sender_drain(int timeout_ms);
 

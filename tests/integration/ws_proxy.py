@@ -14,6 +14,9 @@ Modes (read when a connection is accepted):
           completes the upgrade and then hangs: the agent never sees its
           welcome). The socket stays open.
   refuse  accept and close at once (relay down behind a load balancer).
+  delay   forward both ways, but reach the relay only `delay_s` seconds
+          after the accept (a slow network or TLS: the agent's upgrade is
+          answered late).
   inject  forward both ways; after the relay's first websocket message (the
           welcome), send `inject_bytes` to the agent as one more binary
           message, as if the relay had sent it.
@@ -42,6 +45,7 @@ class WsProxy:
         self.up = (upstream_host, upstream_port)
         self.mode = "pass"
         self.inject_bytes = b""
+        self.delay_s = 0.5
         self.events = []
         self._mu = threading.Lock()
         self._n = 0
@@ -98,16 +102,23 @@ class WsProxy:
             if mode == "refuse":
                 c.close()
                 continue
-            try:
-                u = socket.create_connection(self.up, timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            with self._mu:
-                self._socks += [c, u]
-            threading.Thread(target=self._pump_up, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pump_down, args=(n, u, c, mode), daemon=True).start()
+            if mode == "delay":
+                threading.Thread(target=self._serve, args=(c, n, "pass", self.delay_s), daemon=True).start()
+            else:
+                self._serve(c, n, mode, 0)
+
+    def _serve(self, c, n, mode, delay_s):
+        time.sleep(delay_s)
+        try:
+            u = socket.create_connection(self.up, timeout=5)
+            u.settimeout(None)
+        except OSError:
+            c.close()
+            return
+        with self._mu:
+            self._socks += [c, u]
+        threading.Thread(target=self._pump_up, args=(c, u), daemon=True).start()
+        threading.Thread(target=self._pump_down, args=(n, u, c, mode), daemon=True).start()
 
     @staticmethod
     def _pump_up(c, u):
