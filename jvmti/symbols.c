@@ -121,10 +121,50 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-static int sym_cmp(const void *a, const void *b)
+/* Sorts syms by address, stably (aliases keep their table order): an LSD
+ * radix sort, 11 bits a pass, as many passes as the largest address needs
+ * (2-3 for a shared object). libjvm's ~49,000 function symbols sort in
+ * well under a millisecond; qsort took ~7 ms, on the exit path of a short
+ * JVM whose last window has native frames. Returns false without memory
+ * (syms is then unsorted). */
+static bool sort_by_addr(sym_t *syms, size_t n)
 {
-    const sym_t *x = a, *y = b;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
+    enum { BITS = 11, BUCKETS = 1 << BITS };
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (syms[i].addr > max)
+            max = syms[i].addr;
+    if (n < 2 || max == 0)
+        return true;
+    sym_t *tmp = malloc(n * sizeof *tmp);
+    size_t *count = malloc(BUCKETS * sizeof *count);
+    if (!tmp || !count) {
+        free(tmp);
+        free(count);
+        return false;
+    }
+    sym_t *src = syms, *dst = tmp;
+    for (unsigned shift = 0; shift < 64 && (max >> shift) != 0; shift += BITS) {
+        memset(count, 0, BUCKETS * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i].addr >> shift) & (BUCKETS - 1)]++;
+        size_t sum = 0;
+        for (size_t b = 0; b < BUCKETS; b++) {
+            size_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i].addr >> shift) & (BUCKETS - 1)]++] = src[i];
+        sym_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != syms)
+        memcpy(syms, src, n * sizeof *syms);
+    free(tmp);
+    free(count);
+    return true;
 }
 
 /* Maps path read-only; returns the mapping (and *len) or NULL. */
@@ -195,7 +235,10 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
         if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len)
             out[k++] = (sym_t){syms[i].st_value, syms[i].st_size, syms[i].st_name};
     }
-    qsort(out, k, sizeof *out, sym_cmp);
+    if (!sort_by_addr(out, k)) {
+        free(out);
+        return false;
+    }
     o->map = (void *)b;
     o->map_len = len;
     o->strtab = strtab;
