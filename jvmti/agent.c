@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "codemap.h"
+#include "cost.h"
 #include "control.h"
 #include "error.h"
 #include "gc.h"
@@ -33,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <sys/random.h>
@@ -150,8 +150,10 @@ static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclas
 
 static void JNICALL on_class_prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
 {
+    uint64_t c0 = cp_cost_now();
     atomic_fetch_add_explicit(&n_class_prepare, 1, memory_order_relaxed);   /* statistic */
     load_methods(jvmti, k);
+    cp_cost_callback(c0);
 }
 
 static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint size, const void *addr,
@@ -161,18 +163,24 @@ static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint s
     /* Having this event enabled makes the JIT record debug info at
      * non-safepoints (the DebugNonSafepoints effect). The inline records
      * tell compiled and inlined frames apart (codemap.h). */
+    uint64_t c0 = cp_cost_now();
     atomic_fetch_add_explicit(&n_compiled, 1, memory_order_relaxed);   /* statistic */
     cp_codemap_add(info);
+    cp_cost_callback(c0);
 }
 
 static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
+    uint64_t c0 = cp_cost_now();
     cp_sampler_thread_start(jni);
+    cp_cost_callback(c0);
 }
 
 static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
+    uint64_t c0 = cp_cost_now();
     cp_sampler_thread_end();
+    cp_cost_callback(c0);
 }
 
 static void start_locked(JNIEnv *jni);
@@ -180,6 +188,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
 
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
+    uint64_t c0 = cp_cost_now();
     /* Classes loaded in the primordial phase (java.lang.String & co) got
      * no ClassPrepare event: create their jmethodIDs now. */
     load_all_methods(jvmti, jni);
@@ -188,6 +197,7 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
     if (g_opts.command != CP_CMD_DETACH)
         start_locked(jni);
     pthread_mutex_unlock(&life_mu);
+    cp_cost_callback(c0);
 }
 
 /* ---- identity and app name ----------------------------------------------- */
@@ -420,30 +430,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
     }
     alloc_stop(false);
     if (g_running) {
-        /* the agent's own cost: its threads' CPU (read while the harvester
-         * still runs) + time inside handlers, for the exit summary */
-        uint64_t own_ticks = 0;
-        DIR *td = opendir("/proc/self/task");
-        struct dirent *de;
-        while (td && (de = readdir(td)) != NULL) {
-            char path[64], buf[512];
-            snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", de->d_name);
-            FILE *tf = fopen(path, "re");
-            if (!tf)
-                continue;
-            size_t n = fread(buf, 1, sizeof buf - 1, tf);
-            fclose(tf);
-            buf[n] = '\0';
-            char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-            if (!lp || !rp || strncmp(lp + 1, "cprof-", 6))
-                continue;
-            unsigned long long ut = 0, st = 0;
-            /* after ")": state(3) ... utime is field 14, stime 15 */
-            if (sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-                own_ticks += ut + st;
-        }
-        if (td)
-            closedir(td);
+        uint64_t c0 = cp_cost_now();
         /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
         cp_harvest_flush(true, 500);
         int left = cp_sender_drain(1500);
@@ -486,10 +473,13 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         struct timespec pc;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc);
         double proc_ms = pc.tv_sec * 1e3 + pc.tv_nsec / 1e6;
-        double own_ms = own_ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+        cp_cost_callback(c0);   /* this exit's own work, up to here */
+        double own_ms = cp_stats_get(CP_ST_AGENT_THREADS_NS) / 1e6;
         double hand_ms = cp_stats_get(CP_ST_HANDLER_NS) / 1e6;
-        CP_LOGI("exit: agent cost: threads %.0f ms + signal handlers %.0f ms = %.2f%% of the JVM's %.0f ms CPU",
-                own_ms, hand_ms, proc_ms > 0 ? 100.0 * (own_ms + hand_ms) / proc_ms : 0.0, proc_ms);
+        double cb_ms = cp_stats_get(CP_ST_CALLBACK_NS) / 1e6;
+        CP_LOGI("exit: agent cost: threads %.1f ms + signal handlers %.1f ms + JVMTI callbacks %.1f ms = %.2f%% "
+                "of the JVM's %.0f ms CPU", own_ms, hand_ms, cb_ms,
+                proc_ms > 0 ? 100.0 * (own_ms + hand_ms + cb_ms) / proc_ms : 0.0, proc_ms);
         char kinds[512];
         size_t ko = 0;
         kinds[0] = '\0';
@@ -738,13 +728,19 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
 JNIEXPORT jint JNICALL Agent_OnLoad(JavaVM *vm, char *options, void *reserved)
 {
     (void)reserved;
-    return agent_load(vm, options, false);
+    uint64_t c0 = cp_cost_now();
+    jint rc = agent_load(vm, options, false);
+    cp_cost_callback(c0);
+    return rc;
 }
 
 JNIEXPORT jint JNICALL Agent_OnAttach(JavaVM *vm, char *options, void *reserved)
 {
     (void)reserved;
-    return agent_load(vm, options, true);
+    uint64_t c0 = cp_cost_now();
+    jint rc = agent_load(vm, options, true);
+    cp_cost_callback(c0);
+    return rc;
 }
 
 JNIEXPORT void JNICALL Agent_OnUnload(JavaVM *vm)

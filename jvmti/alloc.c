@@ -40,6 +40,7 @@
 #include <jvmti.h>
 
 #include "classfile.h"
+#include "cost.h"
 #include "error.h"
 #include "log.h"
 #include "stack_dict.h"
@@ -134,8 +135,7 @@ static void push(jvmtiEnv *e, const jvmtiFrameInfo *fr, int n, jclass k, uint64_
 
 /* ---- sample mode --------------------------------------------------------- */
 
-static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject object,
-                               jclass klass, jlong size)
+static void sampled(jvmtiEnv *e, jclass klass, jlong size)
 {
     jvmtiFrameInfo fr[CP_RING_MAX_FRAMES];
     jint n = 0;
@@ -150,6 +150,14 @@ static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject
     if (p <= 0) p = 1e-12;
     double bytes = s / p, objs = 1.0 / p;
     push(e, fr, n, klass, (uint64_t)llround(bytes), (uint64_t)llround(objs < 1 ? 1 : objs));
+}
+
+static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject object,
+                               jclass klass, jlong size)
+{
+    uint64_t c0 = cp_cost_now();
+    sampled(e, klass, size);
+    cp_cost_callback(c0);
 }
 
 /* ---- instrument mode: shim natives ---------------------------------------- */
@@ -286,9 +294,8 @@ static bool loader_sees_shim(JNIEnv *jni, jobject loader)
     return ok;
 }
 
-static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject loader,
-                            const char *name, jobject pd, jint len, const unsigned char *data,
-                            jint *new_len, unsigned char **new_data)
+static void cflh(jvmtiEnv *e, JNIEnv *jni, jobject loader, const char *name, jint len,
+                 const unsigned char *data, jint *new_len, unsigned char **new_data)
 {
     uint8_t *out = NULL;
     size_t olen = 0;
@@ -318,6 +325,15 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     atomic_fetch_add_explicit(&g.sites, res.sites, memory_order_relaxed);              /* statistic */
     *new_data = out;
     *new_len = (jint)olen;
+}
+
+static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject loader,
+                            const char *name, jobject pd, jint len, const unsigned char *data,
+                            jint *new_len, unsigned char **new_data)
+{
+    uint64_t c0 = atomic_load_explicit(&g.hook_on, memory_order_relaxed) ? cp_cost_now() : 0;  /* flag only */
+    cflh(e, jni, loader, name, len, data, new_len, new_data);
+    cp_cost_callback(c0);
 }
 
 /* ---- shim loading ----------------------------------------------------------- */

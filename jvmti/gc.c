@@ -21,6 +21,7 @@
 #include <time.h>
 #include <jvmti.h>
 
+#include "cost.h"
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
@@ -139,9 +140,10 @@ static void thread_states(jvmtiEnv *e, JNIEnv *jni, uint64_t now)
 
 static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 {
-    uint64_t last_series = 0;
+    uint64_t last_series = 0, cost_last = 0;
     cp_sampler_ignore_current_thread();   /* our own thread: never in wall profiles */
     for (;;) {                        /* until cp_gc_stop (or the VM's end: a daemon agent thread) */
+        cp_cost_thread(&cost_last);
         if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
         if (g.quit) {
             g.thread_alive = false;

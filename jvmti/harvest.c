@@ -29,6 +29,7 @@
 #include "harvest.h"
 
 #include "codemap.h"
+#include "cost.h"
 #include "error.h"
 #include "log.h"
 #include "sampler.h"
@@ -761,6 +762,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp_sampler_ignore_current_thread();
     uint64_t next_flush = mono_ns() + (uint64_t)g_flush_ns;
     uint64_t next_scan = 0;
+    uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     win_start_ms = cp_now_ms();
     last_proc_cpu_ns = proc_cpu_ns();
     pthread_mutex_lock(&ctl_mu);
@@ -784,6 +786,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         if (do_flush || now >= next_flush) {
+            cp_cost_thread(&cost_last);   /* into the window it closes */
             close_window();
             next_flush = mono_ns() + (uint64_t)g_flush_ns;
         }
@@ -806,6 +809,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);
         }
     }
+    cp_cost_thread(&cost_last);
     running = false;
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);

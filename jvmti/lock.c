@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "classfile.h"
+#include "cost.h"
 #include "error.h"
 #include "log.h"
 #include "sigsafe.h"
@@ -123,8 +124,11 @@ static void JNICALL cb_entered(jvmtiEnv *e, JNIEnv *jni, jthread t, jobject obj)
     if (!t0 || !atomic_load_explicit(&g.recording, memory_order_relaxed))   /* flag only */
         return;
     atomic_fetch_add_explicit(&g.contended, 1, memory_order_relaxed);       /* statistic */
-    if (pick(mono_ns() - t0, &ns, &count))
+    if (pick(mono_ns() - t0, &ns, &count)) {
+        uint64_t c0 = cp_cost_now();
         record(e, jni, obj, "?", ns, count, 0);
+        cp_cost_callback(c0);
+    }
 }
 
 /* dev.cprof.Lock.record(Object blocker, long ns, long count): frames 0..2 are
@@ -135,7 +139,9 @@ static void JNICALL lock_park_record(JNIEnv *jni, jclass cls, jobject blocker, j
     if (!atomic_load_explicit(&g.recording, memory_order_relaxed) || ns <= 0)  /* flag only */
         return;
     atomic_fetch_add_explicit(&g.parks, 1, memory_order_relaxed);           /* statistic */
+    uint64_t c0 = cp_cost_now();
     record(g.env, jni, blocker, "park", (uint64_t)ns, (uint64_t)(count > 0 ? count : 1), 2);
+    cp_cost_callback(c0);
 }
 
 static void *jvmti_alloc(void *ctx, size_t n)

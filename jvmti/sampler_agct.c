@@ -364,7 +364,6 @@ CP_SIGSAFE uint64_t cp__ts_ns(const struct timespec *t)
  * CLOCK_THREAD_CPUTIME_ID is a system call (no vDSO fast path for thread
  * clocks), as dear as AGCT itself on shallow stacks at 1 kHz. Which sample
  * is probed does not depend on its cost, so the estimate is unbiased. */
-#define CP__HANDLER_PROBE 8
 static atomic_uint probe_n;
 
 CP_SIGSAFE bool cp__probe_cost(void)

@@ -6,6 +6,8 @@
  * handler records the stack whatever the thread's state. */
 #include "sampler_int.h"
 
+#include "cost.h"
+
 #include "error.h"
 #include "log.h"
 #include "stats.h"
@@ -83,10 +85,12 @@ static void *wall_main(void *arg)
         return NULL;
     pid_t pid = getpid();
     int start = 0;
+    uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&wall_mu);
     while (!wall_stop) {
+        cp_cost_thread(&cost_last);
         int64_t ns = atomic_load_explicit(&cp__wall_interval_ns, memory_order_relaxed); /* config value */
         next.tv_nsec += ns % 1000000000LL;
         next.tv_sec += ns / 1000000000LL + next.tv_nsec / 1000000000LL;
@@ -122,6 +126,7 @@ static void *wall_main(void *arg)
         pthread_mutex_lock(&wall_mu);
     }
     pthread_mutex_unlock(&wall_mu);
+    cp_cost_thread(&cost_last);
     free(tids);
     return NULL;
 }

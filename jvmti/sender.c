@@ -34,6 +34,7 @@
 #include "sender_tls.h"
 #include "sender_unreach.h"
 
+#include "cost.h"
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
@@ -88,6 +89,7 @@ static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_tick;
 static int backoff_n;
+static uint64_t cost_last;             /* cost.h */
 static uint32_t retry_after_ms;        /* CP_ERATE: the relay's wait before the next connect */
 static bool hb_due, closing, loop_exit;
 static uint64_t state_since_ms, closing_since_ms, last_hb_ms;
@@ -611,6 +613,7 @@ static bool run_context(void)
     while (!loop_exit) {
         if (lws_service(ctx, 0) < 0)
             break;
+        cp_cost_thread(&cost_last);
         pthread_mutex_lock(&q_mu);
         bool stop = stop_req;
         pthread_mutex_unlock(&q_mu);
@@ -632,6 +635,7 @@ static bool run_context(void)
 
 static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
 {
+    cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     (void)jvmti; (void)jni; (void)arg;
     cp_sampler_ignore_current_thread();
     rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
@@ -646,6 +650,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             continue;
         }
         if (!again) {
+            cp_cost_thread(&cost_last);
             thread_running = false;
             pthread_cond_broadcast(&q_cv);
             pthread_mutex_unlock(&q_mu);

@@ -63,6 +63,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_UNACKED_SAMPLES, "drop.unacked_samples") /* samples.* of the batches drop.unacked counts */ \
     X(CP_ST_CPU_TICKS,          "ticks.cpu")              \
     X(CP_ST_HANDLER_NS,         "cpu.handler_ns")         \
+    X(CP_ST_CALLBACK_NS,        "cpu.callback_ns")        /* JVMTI callbacks and agent work on the JVM's threads (cost.h) */ \
+    X(CP_ST_AGENT_THREADS_NS,   "cpu.agent_threads_ns")   /* the agent's own threads (cost.h) */ \
     X(CP_ST_BYTES_SENT,         "net.bytes_sent")         \
     X(CP_ST_BATCHES_RESENT,     "net.batches_resent")     \
     X(CP_ST_CONNECTS,           "net.connects")           \

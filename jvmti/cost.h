@@ -1,0 +1,53 @@
+/* cost.h - the agent's own CPU, counted where it is spent (issue 14).
+ *
+ * Three parts, each a counter (stats.h) sent per window and summed in the
+ * exit line "agent cost":
+ *   cpu.handler_ns        signal handlers (probed: sampler_int.h)
+ *   cpu.callback_ns       JVMTI callbacks and the agent's work on the JVM's
+ *                         own threads: Agent_OnLoad/OnAttach, VMInit,
+ *                         ClassPrepare (jmethodIDs), CompiledMethodLoad
+ *                         (inline records), ThreadStart/ThreadEnd (timers)
+ *   cpu.agent_threads_ns  the agent's threads (harvester, sender, cprof-gc,
+ *                         wall): each adds its own CPU time as it goes
+ *
+ * CLOCK_THREAD_CPUTIME_ID is a system call (~0.2-0.5 us; no vDSO path), so
+ * only events that are rare or already cost microseconds are timed; the
+ * per-class ClassLoad callback, which does nothing, is not.
+ *
+ * Thread: any, not signal handlers (they have their own probe). */
+#ifndef CP_COST_H
+#define CP_COST_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "stats.h"
+
+static inline uint64_t cp_cost_now(void)
+{
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return 0;
+    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* Adds this thread's CPU since `start` (a cp_cost_now()) to cpu.callback_ns. */
+static inline void cp_cost_callback(uint64_t start)
+{
+    uint64_t now = cp_cost_now();
+    if (start && now > start)
+        cp_stats_add(CP_ST_CALLBACK_NS, now - start);
+}
+
+/* For the agent's threads: adds this thread's CPU since *last (0 at the
+ * thread's start: then it counts from the thread's birth) to
+ * cpu.agent_threads_ns and moves *last on. */
+static inline void cp_cost_thread(uint64_t *last)
+{
+    uint64_t now = cp_cost_now();
+    if (now > *last)
+        cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
+    *last = now;
+}
+
+#endif
