@@ -36,6 +36,7 @@
 #include "sender.h"
 #include "stats.h"
 #include "symbols.h"
+#include "u64map.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -61,87 +62,6 @@ const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
     [CP_TYPE_LOCK_COUNT] = {"lock_count", "count"},
 };
 
-/* ---- small open-addressing u64 -> u64 map (no deletes except clear) ---- */
-typedef struct u64map {
-    uint64_t *keys;     /* key + 1; 0 = empty */
-    uint64_t *vals;
-    size_t cap, n;
-} u64map_t;
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static int map_grow(u64map_t *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
-    uint64_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return CP_ENOMEM;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        size_t j = mix64(m->keys[i]) & (ncap - 1);
-        while (nk[j])
-            j = (j + 1) & (ncap - 1);
-        nk[j] = m->keys[i];
-        nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = ncap;
-    return 0;
-}
-
-/* Returns the value slot for key (inserted as 0 if new), NULL on OOM. */
-static uint64_t *map_slot(u64map_t *m, uint64_t key, bool *created)
-{
-    if ((m->n + 1) * 2 > m->cap && map_grow(m))
-        return NULL;
-    uint64_t k = key + 1;
-    size_t j = mix64(k) & (m->cap - 1);
-    while (m->keys[j] && m->keys[j] != k)
-        j = (j + 1) & (m->cap - 1);
-    *created = !m->keys[j];
-    if (*created) {
-        m->keys[j] = k;
-        m->vals[j] = 0;
-        m->n++;
-    }
-    return &m->vals[j];
-}
-
-static uint64_t *map_find(const u64map_t *m, uint64_t key)
-{
-    if (!m->cap)
-        return NULL;
-    uint64_t k = key + 1;
-    size_t j = mix64(k) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (m->keys[j] == k)
-            return &m->vals[j];
-        j = (j + 1) & (m->cap - 1);
-    }
-    return NULL;
-}
-
-static void map_clear(u64map_t *m)
-{
-    if (m->cap) {
-        memset(m->keys, 0, m->cap * sizeof *m->keys);
-    }
-    m->n = 0;
-}
-
 /* ---- state ---------------------------------------------------------------- */
 
 typedef struct minfo {           /* resolved method, cached per jmethodID */
@@ -160,12 +80,12 @@ static cp_stack_dict_t *g_dict;            /* dict_mu */
 static uint32_t g_dict_gen;                /* dict_mu */
 
 /* harvester-thread-only state */
-static u64map_t frame_cache;   /* (method ^ bci) key -> frame id; verified by fc_method */
-static u64map_t method_cache;  /* jmethodID -> index into minfos */
-static u64map_t native_cache;  /* native pc -> frame id */
+static cp_u64map_t frame_cache;   /* (method ^ bci) key -> frame id; verified by fc_method */
+static cp_u64map_t method_cache;  /* jmethodID -> index into minfos */
+static cp_u64map_t native_cache;  /* native pc -> frame id */
 static minfo_t *minfos;
 static size_t n_minfos, cap_minfos;
-static u64map_t window;        /* (stack << 3 | type) -> value */
+static cp_u64map_t window;        /* (stack << 3 | type) -> value */
 static uint64_t win_start_ms;
 static uint64_t last_stats[CP_ST__COUNT];
 static uint64_t last_proc_cpu_ns;
@@ -302,7 +222,7 @@ static void class_name(const char *sig, char *out, size_t cap)
 static minfo_t *resolve_method(JNIEnv *jni, jmethodID m)
 {
     bool created;
-    uint64_t *slot = map_slot(&method_cache, (uint64_t)(uintptr_t)m, &created);
+    uint64_t *slot = cp_u64map_slot(&method_cache, (uint64_t)(uintptr_t)m, &created);
     if (!slot)
         return NULL;
     if (!created)
@@ -383,8 +303,8 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
     /* key: a 64-bit hash of (method, bci, kind); a collision (~2^-64 per
      * pair) would only mislabel one frame */
     jint bci = SEND_LINES || lineno == -3 ? lineno : 0;   /* -3: native method */
-    uint64_t key = mix64((uint64_t)(uintptr_t)m) ^ mix64(((uint64_t)(uint32_t)bci << 8) | kind);
-    uint64_t *hit = map_find(&frame_cache, key);
+    uint64_t key = cp_u64map_mix((uint64_t)(uintptr_t)m) ^ cp_u64map_mix(((uint64_t)(uint32_t)bci << 8) | kind);
+    uint64_t *hit = cp_u64map_find(&frame_cache, key);
     if (hit)
         return (uint32_t)*hit;
     minfo_t *mi = resolve_method(jni, m);
@@ -403,7 +323,7 @@ static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
         return 0;
     bool created;
-    uint64_t *slot = map_slot(&frame_cache, key, &created);
+    uint64_t *slot = cp_u64map_slot(&frame_cache, key, &created);
     if (slot)
         *slot = id;
     return id;
@@ -455,7 +375,7 @@ static void cut_params(char *name)
 static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
 {
     uint64_t key = pc - (ret ? 1 : 0);
-    uint64_t *hit = map_find(&native_cache, key);
+    uint64_t *hit = cp_u64map_find(&native_cache, key);
     if (hit) {
         if (entry)
             *entry = (*hit & NATIVE_THREAD_ENTRY) != 0;
@@ -473,7 +393,7 @@ static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
     if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
         return 0;
     bool created;
-    uint64_t *slot = map_slot(&native_cache, key, &created);
+    uint64_t *slot = cp_u64map_slot(&native_cache, key, &created);
     if (slot)
         *slot = id | (is_entry ? NATIVE_THREAD_ENTRY : 0);
     return id;
@@ -531,7 +451,7 @@ static void add_value(uint32_t stack, uint32_t type, uint64_t v)
     if (!v)
         return;
     bool created;
-    uint64_t *slot = map_slot(&window, ((uint64_t)stack << 3) | type, &created);
+    uint64_t *slot = cp_u64map_slot(&window, ((uint64_t)stack << 3) | type, &created);
     if (slot)
         *slot += v;
 }
@@ -637,11 +557,11 @@ static void dict_reset_locked(cp_pending_t *p)
         cp_stack_dict_destroy(nd);
         return;   /* out of memory: keep the old dictionary, try again next window */
     }
-    u64map_t remap = {0};
+    cp_u64map_t remap = {0};
     uint32_t kept = 0, lost = 0;
     for (uint32_t i = 0; i < p->n_values; i++) {
         bool created;
-        uint64_t *slot = map_slot(&remap, p->values[i].stack, &created);
+        uint64_t *slot = cp_u64map_slot(&remap, p->values[i].stack, &created);
         uint32_t nid;
         if (slot && created)
             *slot = cp_stack_dict_copy_stack(nd, g_dict, p->values[i].stack, &nid) == 0 ? (uint64_t)nid + 1 : 0;
@@ -653,21 +573,20 @@ static void dict_reset_locked(cp_pending_t *p)
         }
     }
     p->n_values = kept;
-    free(remap.keys);
-    free(remap.vals);
+    cp_u64map_free(&remap);
     if (lost)
         cp_stats_add(CP_ST_DROP_DICT, lost);
     cp_stack_dict_destroy(g_dict);
     g_dict = nd;
     g_dict_gen++;
-    map_clear(&frame_cache);
+    cp_u64map_clear(&frame_cache);
     /* method infos hold dictionary string ids: forget them too */
     for (size_t i = 0; i < n_minfos; i++)
         if (minfos[i].lines)
             (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)minfos[i].lines);
     n_minfos = 0;
-    map_clear(&method_cache);
-    map_clear(&native_cache);
+    cp_u64map_clear(&method_cache);
+    cp_u64map_clear(&native_cache);
     CP_LOGI("dictionary over %zu KiB: new generation %u (%u stacks of the closing window kept)",
             g_dict_max >> 10, g_dict_gen, cp_stack_dict_stacks(nd));
 }
@@ -694,7 +613,7 @@ static void close_window(void)
             v = v < 1000 ? 1000 : (v + 500) / 1000 * 1000;
         p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), type, v};
     }
-    map_clear(&window);
+    cp_u64map_clear(&window);
     if (p->values && cp_stack_dict_memory(g_dict) > g_dict_max)
         dict_reset_locked(p);
     p->dict_gen = g_dict_gen;
