@@ -16,16 +16,26 @@ void cp_store_json_app_begin(cp_buf_t *out, bool first, const char *name, int64_
                   (long long)instances, (long long)connected);
 }
 
-void cp_store_json_app_type(cp_buf_t *out, bool first, const char *t)
+void cp_store_json_app_type(cp_buf_t *out, cp_buf_t *first_samples, bool first, const char *t,
+                            int64_t first_sample_ms)
 {
     if (!first)
         cp_buf_append(out, ",", 1);
     cp_buf_json_str(out, t, strlen(t));
+    if (first_sample_ms < 0)
+        return;
+    if (first_samples->len)
+        cp_buf_append(first_samples, ",", 1);
+    cp_buf_json_str(first_samples, t, strlen(t));
+    cp_buf_printf(first_samples, ":%lld", (long long)(first_sample_ms / 1000));
 }
 
-void cp_store_json_app_end(cp_buf_t *out, int64_t last_seen_ms)
+void cp_store_json_app_end(cp_buf_t *out, const cp_buf_t *first_samples, int64_t last_seen_ms)
 {
-    cp_buf_printf(out, "],\"last_seen\":%lld}", (long long)(last_seen_ms / 1000));
+    cp_buf_printf(out, "],\"first_sample\":{");
+    if (first_samples->len)
+        cp_buf_append(out, first_samples->data, first_samples->len);
+    cp_buf_printf(out, "},\"last_seen\":%lld}", (long long)(last_seen_ms / 1000));
 }
 
 /* What one drop.<what> counter means for "dropped": samples lost for sure

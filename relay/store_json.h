@@ -12,12 +12,15 @@
 #include "buf.h"
 
 /* {"apps":[ app, app, ... ]}: _apps_begin, then per app _app_begin, one
- * _app_type per type, _app_end; then _apps_end. */
+ * _app_type per type, _app_end; then _apps_end. _app_type also writes the
+ * type's first sample (unix ms, -1 = none) into first_samples, a buffer the
+ * caller resets per app and hands to _app_end ("first_sample":{type: s}). */
 void cp_store_json_apps_begin(cp_buf_t *out);
 void cp_store_json_app_begin(cp_buf_t *out, bool first, const char *name, int64_t instances,
                              int64_t connected);
-void cp_store_json_app_type(cp_buf_t *out, bool first, const char *type);
-void cp_store_json_app_end(cp_buf_t *out, int64_t last_seen_ms);
+void cp_store_json_app_type(cp_buf_t *out, cp_buf_t *first_samples, bool first, const char *type,
+                            int64_t first_sample_ms);
+void cp_store_json_app_end(cp_buf_t *out, const cp_buf_t *first_samples, int64_t last_seen_ms);
 void cp_store_json_apps_end(cp_buf_t *out);
 
 /* Collection quality of one instance, from its summed counters

@@ -413,32 +413,61 @@ out:
 }
 
 
+/* Earliest row start of each tier for (app, type), -1 where none; each a
+ * min() over an index prefix (windows_k, agg_k): a few b-tree steps. */
+static int64_t first_sample_ms(sqlite3_stmt *fs, int64_t app_id, int64_t type_id)
+{
+    sqlite3_reset(fs);
+    sqlite3_bind_int64(fs, 1, app_id);
+    sqlite3_bind_int64(fs, 2, type_id);
+    sqlite3_bind_int64(fs, 3, CP_STORE_MIN_MS);
+    sqlite3_bind_int64(fs, 4, CP_STORE_HOUR_MS);
+    if (sqlite3_step(fs) != SQLITE_ROW)
+        return -1;
+    int64_t t[3];
+    for (int k = 0; k < 3; k++)
+        t[k] = sqlite3_column_type(fs, k) == SQLITE_NULL ? -1 : sqlite3_column_int64(fs, k);
+    return cp_store_tier_first(t[0], t[1], t[2]);
+}
+
 int cp_store_apps_json(cp_store_reader_t *r, cp_buf_t *out)
 {
-    sqlite3_stmt *st = NULL, *ty = NULL;
+    sqlite3_stmt *st = NULL, *ty = NULL, *fs = NULL;
+    cp_buf_t first;
+    cp_buf_init(&first);
     int rc = CP_EDB;
     if (sqlite3_prepare_v2(r->db,
             "SELECT a.id, a.name, count(i.id), coalesce(sum(i.connected),0), coalesce(max(i.last_seen),0)"
             " FROM apps a LEFT JOIN instances i ON i.app_id=a.id GROUP BY a.id ORDER BY a.name",
             -1, &st, NULL) ||
-        sqlite3_prepare_v2(r->db, "SELECT t.name FROM app_types a JOIN types t ON t.id=a.type_id"
-                                  " WHERE a.app_id=? ORDER BY t.id", -1, &ty, NULL))
+        sqlite3_prepare_v2(r->db, "SELECT t.name, t.id FROM app_types a JOIN types t ON t.id=a.type_id"
+                                  " WHERE a.app_id=? ORDER BY t.id", -1, &ty, NULL) ||
+        sqlite3_prepare_v2(r->db,
+            "SELECT (SELECT min(start_ms) FROM windows WHERE app_id=?1 AND type_id=?2),"
+            " (SELECT min(start_ms) FROM agg WHERE app_id=?1 AND step=?3 AND type_id=?2),"
+            " (SELECT min(start_ms) FROM agg WHERE app_id=?1 AND step=?4 AND type_id=?2)",
+            -1, &fs, NULL))
         goto out;
     cp_store_json_apps_begin(out);
     for (int n = 0; sqlite3_step(st) == SQLITE_ROW; n++) {
+        int64_t app_id = sqlite3_column_int64(st, 0);
         cp_store_json_app_begin(out, n == 0, (const char *)sqlite3_column_text(st, 1),
                                 sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
+        cp_buf_reset(&first);
         sqlite3_reset(ty);
-        sqlite3_bind_int64(ty, 1, sqlite3_column_int64(st, 0));
+        sqlite3_bind_int64(ty, 1, app_id);
         for (int k = 0; sqlite3_step(ty) == SQLITE_ROW; k++)
-            cp_store_json_app_type(out, k == 0, (const char *)sqlite3_column_text(ty, 0));
-        cp_store_json_app_end(out, sqlite3_column_int64(st, 4));
+            cp_store_json_app_type(out, &first, k == 0, (const char *)sqlite3_column_text(ty, 0),
+                                   first_sample_ms(fs, app_id, sqlite3_column_int64(ty, 1)));
+        cp_store_json_app_end(out, &first, sqlite3_column_int64(st, 4));
     }
     cp_store_json_apps_end(out);
     rc = 0;
 out:
     sqlite3_finalize(st);
     sqlite3_finalize(ty);
+    sqlite3_finalize(fs);
+    cp_buf_fini(&first);
     return rc;
 }
 

@@ -32,6 +32,16 @@ int64_t cp_store_tier_ceil(int64_t t, int64_t step)
     return cp_store_tier_floor(t + step - 1, step);
 }
 
+int64_t cp_store_tier_first(int64_t raw_ms, int64_t minute_ms, int64_t hour_ms)
+{
+    int64_t first = raw_ms;
+    if (minute_ms >= 0 && (first < 0 || minute_ms < cp_store_tier_floor(first, CP_STORE_MIN_MS)))
+        first = minute_ms;
+    if (hour_ms >= 0 && (first < 0 || hour_ms < cp_store_tier_floor(first, CP_STORE_HOUR_MS)))
+        first = hour_ms;
+    return first;
+}
+
 /* ---- rollup ---- */
 
 void cp_store_rollup_begin(cp_store_rollup_t *r, int64_t lo, int64_t dst_step)

@@ -36,6 +36,12 @@
 int64_t cp_store_tier_floor(int64_t t, int64_t step);
 int64_t cp_store_tier_ceil(int64_t t, int64_t step);
 
+/* The earliest stored sample of one (app, type), from each tier's earliest
+ * row start (-1 where a tier has none): the raw window start, unless a
+ * coarser tier holds a bucket before the raw data's bucket (the raw rows
+ * there expired), then that bucket's start. -1 when no tier has a row. */
+int64_t cp_store_tier_first(int64_t raw_ms, int64_t minute_ms, int64_t hour_ms);
+
 /* ---- rollup: merging rows of one tier into buckets of the next ---- */
 
 /* Groups source rows by (bucket of dst_step, label set) and merges their

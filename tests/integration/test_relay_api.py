@@ -72,6 +72,8 @@ def run():
         shop = [x for x in apps if x["name"] == "shop"]
         check(shop and shop[0]["instances"] == 2 and shop[0]["connected"] == 2 and shop[0]["types"] == ["cpu"],
               "apps lists shop with 2 connected instances: %r" % apps)
+        check(shop[0]["first_sample"] == {"cpu": t0 // 1000},
+              "apps gives the first sample of each type (%d): %r" % (t0 // 1000, shop[0]))
         inst = {i["id"]: i for i in relay.get_json("/api/v1/instances", app="shop")["instances"]}
         qa = inst["inst-a"]
         check(qa["labels"] == {"env": "prod", "zone": "a"} and qa["connected"] and qa["jvm"] == "TestVendor 17.0.0",

@@ -122,7 +122,7 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
     ck_assert_int_eq(cp_store_apps_json(r, &b), 0);
     cp_buf_append(&b, "", 1);
     ck_assert_str_eq((char *)b.data, "{\"apps\":[{\"name\":\"app1\",\"instances\":2,\"connected\":1,"
-                                     "\"types\":[\"cpu\"],\"last_seen\":5}]}");
+                                     "\"types\":[\"cpu\"],\"first_sample\":{\"cpu\":1010},\"last_seen\":5}]}");
     cp_buf_reset(&b);
     ck_assert_int_eq(cp_store_instances_json(r, "nope", &b), CP_ENOTFOUND);
     cp_store_query_t q = {"app1", "wall", NULL, 0, 1000};
