@@ -8,6 +8,11 @@
 // the live websocket, which browsers cannot give headers, offers it as a
 // subprotocol entry "bearer.TOKEN" next to "cprof.live". The token never
 // goes into a URL, so it stays out of history, logs and Referer.
+//
+// Every request's outcome goes to health.js: a request that got no answer
+// is an outage said once for the page, not an error of that request.
+
+import { reported, suspect } from './health.js';
 
 const TOKEN_KEY = 'cprof.token';
 let asking = null;   // one prompt at a time, shared by concurrent requests
@@ -38,14 +43,19 @@ async function authFetch(url, opts = {}) {
     const t = token();
     const headers = { ...(opts.headers || {}) };
     if (t) headers.Authorization = 'Bearer ' + t;
-    const r = await fetch(url, { ...opts, headers });
+    let r;
+    try { r = await fetch(url, { ...opts, headers }); }
+    catch (e) { if (e.name !== 'AbortError') reported(false); throw e; }
+    reported(r.status !== 502 && r.status !== 504);
     if (r.status !== 401 || attempt > 0) return r;
     if (!await askToken(t ? 'The relay did not accept the token.' : 'This relay needs a token.')) return r;
   }
 }
 
+// status 0: the relay gave no answer (unreachable; health.js says so).
 export class ApiError extends Error {
   constructor(status, msg) { super(msg); this.status = status; }
+  get unreachable() { return this.status === 0 || this.status === 502 || this.status === 504; }
 }
 
 export function query(params) {
@@ -98,11 +108,14 @@ export async function download(path, params, filename) {
 // Live updates: one websocket (subprotocol cprof.live) that reconnects with
 // backoff. subscribe({app, type, labels}) replaces the subscription;
 // onWindow(msg) is called for each {"kind":"window",...}; onState(str)
-// reports 'connecting' | 'live' | 'offline'.
+// reports 'connecting' | 'live' | 'offline'; onReconnect() follows a
+// 'live' that ended an 'offline' spell (pushes may have been missed).
 export class Live {
-  constructor(onWindow, onState) {
+  constructor(onWindow, onState, onReconnect) {
     this.onWindow = onWindow;
     this.onState = onState || (() => {});
+    this.onReconnect = onReconnect || (() => {});
+    this.wasOffline = false;
     this.sub = null;
     this.ws = null;
     this.backoff = 1000;
@@ -132,7 +145,10 @@ export class Live {
     try { ws = new WebSocket(`${proto}//${location.host}/api/v1/live`, t ? ['cprof.live', 'bearer.' + t] : 'cprof.live'); }
     catch (e) { this._retry(); return; }
     this.ws = ws;
-    ws.onopen = () => { this.backoff = 1000; this.onState('live'); this._send(); };
+    ws.onopen = () => {
+      this.backoff = 1000; this.onState('live'); this._send();
+      if (this.wasOffline) { this.wasOffline = false; this.onReconnect(); }
+    };
     ws.onmessage = ev => {
       let m;
       try { m = JSON.parse(ev.data); } catch (e) { return; }
@@ -144,10 +160,22 @@ export class Live {
 
   _retry() {
     if (this.closed || !this.sub) return;
+    this.wasOffline = true;
+    suspect();
     this.onState('offline');
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this._connect(), this.backoff);
     this.backoff = Math.min(this.backoff * 2, 30000);
+  }
+
+  // The relay is back (health.js): reconnect now instead of after the
+  // backoff.
+  kick() {
+    this.wasOffline = false;     // the caller reloads the view itself
+    if (this.closed || !this.sub || this.ws) return;
+    clearTimeout(this.timer);
+    this.backoff = 1000;
+    this._connect();
   }
 
   close() {

@@ -117,6 +117,10 @@ export class FlameGraph {
     this.ro.observe(this.wrap);
   }
 
+  // What the graph says when there is nothing to draw (why it is empty:
+  // the range, a label filter, the relay...); null = the default.
+  setEmptyText(text, ...extra) { clear(this.empty).append(text || 'No samples in this range.', ...extra); }
+
   setProfile(profile, zoomPath = null, diffScale = null) {
     this.profile = profile;
     const nn = profile.names.length;

@@ -4,7 +4,8 @@
 // by default, the rest off, to keep the chart readable). Drag across it to pick a time range: onRange(fromS, toS) in unix
 // seconds. A DOM box shows the selection while dragging. Main thread only.
 
-import { el, clear, fmtTime, fmtValue, fmtCount } from './util.js';
+import { el, clear, fmtValue, fmtCount } from './util.js';
+import { fmtTime, fmtDateTime } from './time.js';
 
 const H = 86, PAD_L = 64, PAD_B = 18, PAD_T = 6;
 const SERIES_COLOURS = ['#c0392b', '#8e44ad', '#16a085', '#d35400', '#2c3e50', '#7f8c8d', '#b7950b'];
@@ -193,7 +194,7 @@ export class Timeline {
     for (const p of pts) if (p[0] <= t && t < p[0] + this.step) { best = p; break; }
     if (!best) { this.tip.hidden = true; return; }
     this.tip.hidden = false;
-    this.tip.textContent = `${fmtTime(best[0], true)}  ${fmtValue(best[1], this.unit)}`;
+    this.tip.textContent = `${fmtDateTime(best[0])}  ${fmtValue(best[1], this.unit)}`;
     const r = this.canvas.getBoundingClientRect();
     this.tip.style.left = Math.min(e.clientX - r.left + 10, this.W - 200) + 'px';
     this.tip.style.top = '2px';

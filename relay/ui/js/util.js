@@ -50,54 +50,38 @@ function si(v, units, base) {
   return (i === 0 ? String(Math.round(v)) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)) + units[i];
 }
 
-// A value in the profile's unit: samples, nanoseconds or bytes.
+// A duration in nanoseconds as a person says it: "0 s", "850 ns",
+// "12.5 ms", "1.25 s", "2 min 5 s", "3 h 20 min".
+export function fmtDuration(ns) {
+  const a = Math.abs(ns), sign = ns < 0 ? '\u2212' : '';
+  if (a === 0) return '0 s';
+  if (a < 1e3) return sign + Math.round(a) + ' ns';
+  if (a < 1e6) return sign + (a / 1e3).toFixed(a < 1e4 ? 2 : 1) + ' \u00b5s';
+  if (a < 1e9) return sign + (a / 1e6).toFixed(a < 1e7 ? 2 : 1) + ' ms';
+  if (a < 60e9) return sign + (a / 1e9).toFixed(a < 1e10 ? 2 : 1) + ' s';
+  const s = Math.round(a / 1e9);
+  if (s < 3600) return sign + Math.floor(s / 60) + ' min' + (s % 60 ? ' ' + s % 60 + ' s' : '');
+  const m = Math.round(s / 60);
+  if (m < 1440) return sign + Math.floor(m / 60) + ' h' + (m % 60 ? ' ' + m % 60 + ' min' : '');
+  const h = Math.round(m / 60);
+  return sign + Math.floor(h / 24) + ' d' + (h % 24 ? ' ' + h % 24 + ' h' : '');
+}
+
+// A size in bytes: "0 B", "512 B", "1.50 KiB", "12.3 MiB".
+export function fmtBytes(v) { return si(v, [' B', ' KiB', ' MiB', ' GiB', ' TiB'], 1024); }
+
+// A value in the profile's unit: durations (ns) and sizes (bytes) in human
+// units, samples and counts with k/M/G. Exact values stay in the API's JSON
+// and the exports.
 export function fmtValue(v, unit) {
   unit = (unit || '').toLowerCase();
-  if (unit.startsWith('nano') || unit === 'ns') {
-    if (v < 1e3) return Math.round(v) + ' ns';
-    if (v < 1e6) return (v / 1e3).toFixed(1) + ' \u00b5s';
-    if (v < 1e9) return (v / 1e6).toFixed(1) + ' ms';
-    return (v / 1e9).toFixed(v < 1e10 ? 2 : 1) + ' s';
-  }
-  if (unit.startsWith('byte')) return si(v, [' B', ' KiB', ' MiB', ' GiB', ' TiB'], 1024);
+  if (unit.startsWith('nano') || unit === 'ns') return fmtDuration(v);
+  if (unit.startsWith('byte')) return fmtBytes(v);
   const s = si(v, ['', 'k', 'M', 'G'], 1000);
   return unit ? s + ' ' + unit : s;
 }
 
 export function fmtCount(v) { return si(v, ['', 'k', 'M', 'G'], 1000); }
-
-export function ago(unixS) {
-  if (!unixS) return 'never';
-  const d = Date.now() / 1000 - unixS;
-  if (d < 5) return 'just now';
-  if (d < 60) return Math.round(d) + ' s ago';
-  if (d < 3600) return Math.round(d / 60) + ' min ago';
-  if (d < 86400) return Math.round(d / 3600) + ' h ago';
-  return Math.round(d / 86400) + ' d ago';
-}
-
-export function fmtTime(unixS, withDate = false) {
-  const d = new Date(unixS * 1000);
-  const p = n => String(n).padStart(2, '0');
-  const t = p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
-  return withDate ? d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + t : t;
-}
-
-// "now-15m" etc. to unix seconds (for drawing); numbers pass through.
-export function resolveTime(t, now = Date.now() / 1000) {
-  if (t == null || t === '') return now;
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
-  const m = /^now(?:-(\d+)([smhdw]))?$/.exec(t);
-  if (m) {
-    if (!m[1]) return now;
-    const mul = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2]];
-    return now - Number(m[1]) * mul;
-  }
-  const d = Date.parse(t);
-  return isNaN(d) ? now : d / 1000;
-}
-
-export function isRelative(t) { return t == null || t === '' || /^now/.test(t); }
 
 export function debounce(fn, ms) {
   let h = 0;
