@@ -220,7 +220,7 @@ export class AppView {
       this.syncToolbar(this.ctx.state());
     } catch (e) {
       if (e.unreachable) return;      // the page's banner says it; keep what is shown
-      this.notes.set('instances', 'error', e.message);
+      this.notes.set('instances', 'error', 'Could not load: ' + e.message);
       clear(this.instBox).append(el('p.muted', { text: 'No instances to show.' }));
     }
   }
@@ -315,7 +315,7 @@ export class AppView {
         this.status.textContent = 'Waiting for the relay to answer…';
         return;
       }
-      this.notes.set('profile', 'error', e.message);
+      this.notes.set('profile', 'error', 'Could not load: ' + e.message);
       this.showNothing('Nothing to show: the relay refused the query (see above).');
       this.shown = { ...s };
     }

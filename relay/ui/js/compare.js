@@ -232,7 +232,7 @@ export class CompareView {
       if (e.name === 'AbortError') return;
       if (e.unreachable) { this.status.textContent = 'Waiting for the relay to answer…'; return; }
       this.status.textContent = '';
-      this.notes.set('diff', 'error', e.message);
+      this.notes.set('diff', 'error', 'Could not load: ' + e.message);
       clear(this.summary);
     }
   }
@@ -266,7 +266,9 @@ export class CompareView {
     else if (empty.cmp && !empty.base) lines.push('With an empty comparison every function would count as gone, so no changes are listed.');
     const extra = [];
     if (empty.base && first && !labelsToBlame) {
-      const end = Math.min(Date.now() / 1000, resolveTime(p['cmp.to']));
+      // the data ends now, or at the last report of an app that stopped
+      const stopped = appInfo && !appInfo.connected && appInfo.last_seen ? appInfo.last_seen : Infinity;
+      const end = Math.min(Date.now() / 1000, resolveTime(p['cmp.to']), stopped);
       const half = Math.floor((end - first) / 2);
       if (half >= 1) {
         const b0 = Math.floor(first), c1 = Math.ceil(end);

@@ -32,7 +32,7 @@ export class Notices {
       if (seen.has(key)) continue;
       seen.add(key);
       boxes.push(m.kind === 'error'
-        ? el('div.error', { role: 'alert' }, el('strong', { text: 'Could not load: ' }), m.text, ...m.extra)
+        ? el('div.error', { role: 'alert' }, m.text, ...m.extra)
         : el('div.note', { role: 'status' }, m.text, ...m.extra));
     }
     clear(this.host).append(...boxes);
