@@ -50,7 +50,8 @@ static void usage(FILE *f)
         "  3  query/diff: the relay has no app of that name\n"
         "  4  query/diff: the app has no samples of that type yet\n"
         "  5  query/diff: no instance of the app has the given labels\n"
-        "  6  query/diff: the time range holds no samples (for diff: either side)\n");
+        "  6  query/diff: the time range holds no samples (for diff: either side)\n"
+        "  7  attach: the agent refused an option (named, with the reason); the others apply\n");
 }
 
 int cp_cli_usage_error(const char *cmd, cp_cli_usage_fn u, const char *fmt, ...)

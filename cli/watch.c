@@ -62,16 +62,19 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* "2026-12-03 14:00:05.123 CET watch: ...": local date-time with the zone,
+ * to the millisecond, as the agent's log lines (jvmti/log.c). */
 static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void wlog(const char *fmt, ...)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    localtime_r(&ts.tv_sec, &tm);
     char line[2048];
-    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ watch: ", ts.tv_nsec / 1000000);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ld", ts.tv_nsec / 1000000);
+    n += strftime(line + n, sizeof line - n, " %Z watch: ", &tm);
     va_list ap;
     va_start(ap, fmt);
     int w = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
@@ -276,6 +279,10 @@ static int judge(watch_cfg_t *c, entry_t *e)
         wlog("attached pid %d (%s, Java %s, uid %lu%s%s, started %.1f s ago) in %ld ms, "
              "options '%s'", (int)e->pid, app, jv, (unsigned long)o.uid,
              info.container[0] ? ", container " : "", info.container, age, ms, opts);
+        for (uint32_t i = 0; o.has_verdict && i < o.verdict.n; i++)
+            if (o.verdict.e[i].reason[0])
+                wlog("pid %d (%s): the agent refused option '%s': %s", (int)e->pid, app,
+                     o.verdict.e[i].option, o.verdict.e[i].reason);
     }
     if (worker == 0)
         _exit(rc == 0 ? 0 : 1);

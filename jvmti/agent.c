@@ -27,6 +27,7 @@
 #include "sampler.h"
 #include "sender.h"
 #include "stats.h"
+#include "verdict.h"
 
 #include <jvmti.h>
 #include <pthread.h>
@@ -54,13 +55,17 @@ typedef struct cp_spark_labels_local {
 } cp_spark_labels_local_t;
 int cp_spark_labels_self(const char *java_command, struct cp_spark_labels *out) __attribute__((weak));
 
-static void alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
+/* Returns cp_alloc_start's result (CP_EUNSUPP: this JVM can sample no
+ * allocation), for the verdict. */
+static int alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
 {
+    int rc = 0;
     if (r) {
-        cp_alloc_start(vm, o, r);
+        rc = cp_alloc_start(vm, o, r);
         cp_lock_start(vm, o, r);
     }
     cp_gc_start(vm, o->gc != 0);
+    return rc;
 }
 
 /* detach: also removes the bytecode hooks (alloc, lock); at VM death that
@@ -87,6 +92,8 @@ static bool g_initialized;               /* JVMTI env, events, ring: once per pr
 static bool g_live;                      /* VMInit seen (or attached) */
 static bool g_running;                   /* harvester + sender threads up (life_mu) */
 static bool g_sampling;                  /* timers armed (life_mu) */
+static bool g_detached;                  /* stopped by command=detach, not started since (life_mu) */
+static cp_verdict_t g_verdict;           /* life_mu: the verdict of the attach in progress */
 static atomic_bool g_dead;               /* VMDeath seen */
 static bool g_sampler_ok;
 static bool g_cml_cap;                   /* CompiledMethodLoad available */
@@ -391,9 +398,10 @@ static void start_locked(JNIEnv *jni)
         cp_sampler_stop();
         g_sampling = false;
     }
+    g_detached = false;
     char d[768];
-    cp_options_describe(&g_opts, d, sizeof d);
-    CP_LOGI("running: app=%s %s%s", g_app, d, g_opts.command == CP_CMD_STOP ? " (stopped)" : "");
+    cp_options_describe(&g_opts, g_app, d, sizeof d);
+    CP_LOGI("running: %s%s", d, g_opts.command == CP_CMD_STOP ? " (stopped)" : "");
 }
 
 /* life_mu held: stop sampling, remove the bytecode hooks, flush,
@@ -416,6 +424,7 @@ static void detach_locked(void)
     }
     set_running_events(false);
     callback_counts(detached_at);
+    g_detached = true;
     CP_LOGI("detached: sampling stopped, bytecode hooks removed, last window flushed, relay "
             "disconnected, JVMTI events off (ThreadStart/ThreadEnd/VMDeath stay on)");
 }
@@ -657,28 +666,81 @@ static int init_once(JavaVM *vm, bool live)
 
 static void parse_all(cp_options_t *o, const char *options, bool with_env)
 {
+    cp_options_sink_t sink = {cp_log_option_warning, NULL, cp_verdict_judge, &g_verdict};
     if (with_env)
-        cp_options_from_env(o, cp_log_option_warning, NULL);
-    cp_options_parse(o, options, cp_log_option_warning, NULL);
+        cp_options_from_env_to(o, &sink);
+    cp_options_parse_to(o, options, &sink);
+    /* the verdict file is this attach's, not a setting */
+    snprintf(g_verdict.path, sizeof g_verdict.path, "%s", o->verdict);
+    o->verdict[0] = '\0';
+}
+
+/* life_mu held. Log destination and level from g_opts; a log file that
+ * cannot be opened is refused in the verdict and the log goes to stderr
+ * (not retried at every later attach). */
+static void configure_log(void)
+{
+    if (cp_log_configure(g_opts.log, g_opts.loglevel) != 0) {
+        cp_verdict_refuse(&g_verdict, "log", "cannot open the file (%s); logging to stderr",
+                          strerror(errno));
+        snprintf(g_opts.log, sizeof g_opts.log, "stderr");   /* what is in effect */
+    }
+}
+
+/* life_mu held, options applied: what only the running agent knows goes
+ * into the verdict, which is then written for `cprof attach`. */
+static void finish_verdict(int alloc_rc)
+{
+    cp_verdict_t *v = &g_verdict;
+    if (alloc_rc == CP_EUNSUPP)
+        cp_verdict_refuse(v, "alloc", "this JVM offers neither heap sampling nor retransformation");
+    if (g_initialized && !g_sampler_ok) {
+        cp_verdict_refuse(v, "cpu", "the sampler could not start in this JVM (its log says why)");
+        cp_verdict_refuse(v, "wall", "the sampler could not start in this JVM (its log says why)");
+    }
+    if (atomic_load(&g_dead)) {
+        cp_verdict_refuse(v, NULL, "the JVM is shutting down");
+        cp_verdict_note(v, "shutting-down", "the JVM is shutting down: nothing was applied");
+    }
+    if (g_detached || !g_running) {
+        cp_verdict_state(v, "detached");
+    } else {
+        char d[768], st[800];
+        cp_options_describe(&g_opts, g_app, d, sizeof d);
+        snprintf(st, sizeof st, "running: %s%s", d, g_opts.command == CP_CMD_STOP ? " (stopped)" : "");
+        cp_verdict_state(v, st);
+    }
+    int rc = cp_verdict_write(v);
+    if (rc == CP_EINVAL)
+        CP_LOGW("verdict file '%s' refused: not an absolute path to a " CP_VERDICT_PREFIX "* file", v->path);
+    else if (rc)
+        CP_LOGW("cannot write the verdict file %s: %s", v->path, strerror(errno));
 }
 
 static jint agent_load(JavaVM *vm, char *options, bool live)
 {
     pthread_mutex_lock(&life_mu);
+    cp_verdict_init(&g_verdict);
+    int alloc_rc = 0;
     if (g_initialized) {
         /* Re-attach: the same library, already running. New options apply
          * on top of the current ones; command=detach/stop/start act. */
-        if (atomic_load(&g_dead)) {
-            pthread_mutex_unlock(&life_mu);
-            return JNI_OK;
-        }
         cp_options_t o = g_opts;
         o.command = CP_CMD_START;
         parse_all(&o, options, false);
+        if (atomic_load(&g_dead)) {
+            finish_verdict(0);
+            pthread_mutex_unlock(&life_mu);
+            return JNI_OK;
+        }
         g_opts = o;
-        cp_log_configure(g_opts.log, g_opts.loglevel);
+        configure_log();
         CP_LOGI("re-attach with options '%s'", options ? options : "");
-        if (o.command == CP_CMD_DETACH) {
+        if (o.command == CP_CMD_DETACH && g_detached) {
+            CP_LOGI("detach: the agent is already detached; nothing to stop or flush");
+            cp_verdict_note(&g_verdict, "already-detached",
+                            "the agent was already detached: nothing to stop or flush");
+        } else if (o.command == CP_CMD_DETACH) {
             detach_locked();
         } else {
             JNIEnv *jni = NULL;
@@ -687,7 +749,8 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
                 start_locked(jni);
         }
         if (o.command != CP_CMD_DETACH)
-            alloc_start(vm, &g_opts, cp_agent_ring());
+            alloc_rc = alloc_start(vm, &g_opts, cp_agent_ring());
+        finish_verdict(alloc_rc);
         pthread_mutex_unlock(&life_mu);
         return JNI_OK;
     }
@@ -696,14 +759,23 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
     /* log to stderr while parsing, so option warnings are seen */
     cp_log_configure("stderr", CP_LOG_WARN);
     parse_all(&g_opts, options, true);
-    cp_log_configure(g_opts.log, g_opts.loglevel);
+    configure_log();
     if (g_opts.command == CP_CMD_DETACH) {
         CP_LOGW("command=detach but the agent is not running: nothing to do");
+        cp_verdict_note(&g_verdict, "already-detached", "the agent was not running: nothing to stop or flush");
+        g_detached = true;
+        finish_verdict(0);
         pthread_mutex_unlock(&life_mu);
         return JNI_OK;
     }
     int irc = init_once(vm, live);
     if (irc != 0) {
+        cp_verdict_error(&g_verdict, "%s", irc == -2 ?
+                         "another copy of the cprof agent (loaded from another path) already runs in this "
+                         "JVM; attach with that copy's path to reconfigure it" :
+                         "the agent could not start in this JVM and stays idle (its log says why)");
+        cp_verdict_refuse(&g_verdict, NULL, "the agent is idle");
+        finish_verdict(0);
         pthread_mutex_unlock(&life_mu);
         /* never stop the JVM from starting; an attach learns it failed */
         return live && irc == -2 ? JNI_ERR : JNI_OK;
@@ -720,7 +792,11 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         if (jni)
             start_locked(jni);
     }
-    alloc_start(vm, &g_opts, cp_agent_ring());
+    alloc_rc = alloc_start(vm, &g_opts, cp_agent_ring());
+    if (live)
+        finish_verdict(alloc_rc);
+    else if (g_verdict.path[0])
+        CP_LOGW("verdict= is for attach only; ignored at start-up");
     pthread_mutex_unlock(&life_mu);
     return JNI_OK;
 }

@@ -5,6 +5,9 @@
  * CP_LOGD fast path needs no lock. */
 #include "log.h"
 
+#include "error.h"
+
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,8 +20,9 @@ static FILE *log_fp;                 /* NULL = stderr (unless log_off) */
 static int log_off;
 static atomic_int log_lvl = CP_LOG_WARN;
 
-void cp_log_configure(const char *dest, int level)
+int cp_log_configure(const char *dest, int level)
 {
+    int rc = 0;
     pthread_mutex_lock(&log_mu);
     if (log_fp)
         fclose(log_fp);
@@ -28,13 +32,19 @@ void cp_log_configure(const char *dest, int level)
         log_off = 1;
     } else if (dest && *dest && strcmp(dest, "stderr")) {
         log_fp = fopen(dest, "ae");
-        if (log_fp)
+        if (log_fp) {
             setvbuf(log_fp, NULL, _IOLBF, 0);
-        else
-            fprintf(stderr, "cprof: warning: cannot open log file '%s'; logging to stderr\n", dest);
+        } else {
+            int e = errno;
+            fprintf(stderr, "cprof: warning: cannot open log file '%s' (%s); logging to stderr\n", dest,
+                    strerror(e));
+            errno = e;
+            rc = CP_EIO;
+        }
     }
     atomic_store_explicit(&log_lvl, level, memory_order_relaxed); /* independent flag */
     pthread_mutex_unlock(&log_mu);
+    return rc;
 }
 
 void cp_log_close(void)

@@ -8,8 +8,10 @@
 
 #include "options.h"
 
-/* (Re)opens the destination named by o->log and sets the level. Idempotent. */
-void cp_log_configure(const char *dest, int level);
+/* (Re)opens the destination named by o->log and sets the level. Idempotent.
+ * Returns 0, or CP_EIO (errno kept) when the file cannot be opened: the
+ * log then goes to stderr. */
+int  cp_log_configure(const char *dest, int level);
 void cp_log_close(void);
 int  cp_log_level(void);
 

@@ -149,10 +149,15 @@ static int read_token(char *dst, size_t cap, const char *path)
     return copy_str(dst, cap, line);
 }
 
-/* Applies one key; 0 or a warning was issued (returns 1). `src` names the
- * origin for the warning ("option" or "CPROF_CPU"). */
-static int set_key(cp_options_t *o, const char *key, const char *val, const char *src,
-                   cp_options_warn_fn warn, void *ud)
+/* Reasons a value is refused, by the kind of value a key takes. */
+#define WHY_DURATION_OFF "not a duration (10ms, 1ms, 500us) or off"
+#define WHY_SIZE_OFF     "not a size (512k, 8m) or off"
+#define WHY_TOO_LONG     "empty or too long"
+#define WHY_UNKNOWN      ((const char *)1)   /* sentinel: not a key the agent knows */
+
+/* Applies one key. Returns NULL when applied, else why not (WHY_UNKNOWN
+ * for a key the agent does not know). */
+static const char *set_key(cp_options_t *o, const char *key, const char *val)
 {
     int rc = 0;
     const char *why = "malformed value";
@@ -175,29 +180,35 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
             copy_str(o->relay, sizeof o->relay, val);
         } else {
             rc = copy_str(o->relay, sizeof o->relay, val);
+            why = WHY_TOO_LONG;
         }
     } else if (!strcmp(key, "app")) {
         rc = *val ? copy_str(o->app, sizeof o->app, val) : CP_EINVAL;
+        why = WHY_TOO_LONG;
     } else if (!strcmp(key, "cpu")) {
         int64_t ns;
+        why = WHY_DURATION_OFF;
         if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
             if (ns != 0 && ns < 100000) { rc = CP_EINVAL; why = "below 100us"; }
             else o->cpu_ns = ns;
         }
     } else if (!strcmp(key, "wall")) {
         int64_t ns;
+        why = WHY_DURATION_OFF;
         if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
             if (ns != 0 && ns < 1000000) { rc = CP_EINVAL; why = "below 1ms"; }
             else o->wall_ns = ns;
         }
     } else if (!strcmp(key, "flush")) {
         int64_t ns;
+        why = "not a duration (10s, 500ms)";
         if ((rc = cp_options_parse_duration(val, &ns)) == 0) {
             if (ns < 100000000LL) { rc = CP_EINVAL; why = "below 100ms"; }
             else o->flush_ns = ns;
         }
     } else if (!strcmp(key, "buffer")) {
         int64_t b;
+        why = "not a size (8m, 512k)";
         if ((rc = cp_options_parse_size(val, &b)) == 0) {
             if (b < 4096) { rc = CP_EINVAL; why = "below 4k"; }
             else o->buffer_bytes = b;
@@ -208,19 +219,24 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
             why = rc == CP_EIO ? "cannot read the token file" : "token file empty or too long";
         } else {
             rc = copy_str(o->token, sizeof o->token, val);
+            why = "too long";
         }
     } else if (!strcmp(key, "tls.ca")) {
         rc = copy_str(o->tls_ca, sizeof o->tls_ca, val);
+        why = "too long";
     } else if (!strcmp(key, "tls.cert")) {
         rc = copy_str(o->tls_cert, sizeof o->tls_cert, val);
+        why = "too long";
     } else if (!strcmp(key, "tls.key")) {
         rc = copy_str(o->tls_key, sizeof o->tls_key, val);
+        why = "too long";
     } else if (!strcmp(key, "tls.insecure")) {
         if (!strcmp(val, "true") || !strcmp(val, "on")) o->tls_insecure = 1;
         else if (!strcmp(val, "false") || !strcmp(val, "off")) o->tls_insecure = 0;
         else { rc = CP_EINVAL; why = "expected true or false"; }
     } else if (!strcmp(key, "log")) {
         rc = *val ? copy_str(o->log, sizeof o->log, val) : CP_EINVAL;
+        why = WHY_TOO_LONG;
     } else if (!strcmp(key, "loglevel")) {
         if (!strcasecmp(val, "error")) o->loglevel = CP_LOG_ERROR;
         else if (!strcasecmp(val, "warn") || !strcasecmp(val, "warning")) o->loglevel = CP_LOG_WARN;
@@ -229,10 +245,13 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
         else { rc = CP_EINVAL; why = "expected error, warn, info or debug"; }
     } else if (!strcmp(key, "alloc")) {
         rc = cp_options_parse_size(val, &o->alloc_bytes);
+        why = WHY_SIZE_OFF;
     } else if (!strcmp(key, "alloc.mode")) {
         rc = copy_str(o->alloc_mode, sizeof o->alloc_mode, val);
+        why = "too long";
     } else if (!strcmp(key, "lock")) {
         rc = cp_options_parse_duration(val, &o->lock_ns);
+        why = WHY_DURATION_OFF;
     } else if (!strcmp(key, "cpu.engine")) {
         if (!strcmp(val, "auto")) o->cpu_engine = 0;
         else if (!strcmp(val, "perf")) o->cpu_engine = 1;
@@ -251,24 +270,41 @@ static int set_key(cp_options_t *o, const char *key, const char *val, const char
         else if (!strcmp(val, "stop")) o->command = CP_CMD_STOP;
         else if (!strcmp(val, "detach")) o->command = CP_CMD_DETACH;
         else { rc = CP_EINVAL; why = "expected start, stop or detach"; }
+    } else if (!strcmp(key, "verdict")) {
+        /* internal to `cprof attach` (verdict.h): an absolute path */
+        rc = val[0] == '/' ? copy_str(o->verdict, sizeof o->verdict, val) : CP_EINVAL;
+        why = "not an absolute path";
     } else {
-        warnf(warn, ud, "cprof: warning: unknown %s '%s' ignored", src, key);
-        return 1;
+        return WHY_UNKNOWN;
     }
-    if (rc) {
-        warnf(warn, ud, "cprof: warning: %s '%s=%s' ignored: %s", src, key, val, why);
-        return 1;
-    }
-    return 0;
+    return rc ? why : NULL;
 }
 
-int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, void *ud)
+/* One key through set_key, reported: a warning line for a refusal (src is
+ * "option" or the variable's name, e.g. "CPROF_CPU") and the verdict.
+ * Returns 1 when refused. */
+static int judge_key(cp_options_t *o, const char *key, const char *val, const char *src,
+                     const cp_options_sink_t *s)
+{
+    const char *why = set_key(o, key, val);
+    if (why == WHY_UNKNOWN) {
+        warnf(s->warn, s->warn_ud, "cprof: warning: unknown %s '%s' ignored", src, key);
+        why = "unknown option";
+    } else if (why) {
+        warnf(s->warn, s->warn_ud, "cprof: warning: %s '%s=%s' ignored: %s", src, key, val, why);
+    }
+    if (s->judge)
+        s->judge(s->judge_ud, src, key, val, why);
+    return why != NULL;
+}
+
+int cp_options_parse_to(cp_options_t *o, const char *str, const cp_options_sink_t *s)
 {
     if (!str || !*str)
         return 0;
     char *copy = strdup(str);
     if (!copy) {
-        warnf(warn, ud, "cprof: warning: out of memory parsing options");
+        warnf(s->warn, s->warn_ud, "cprof: warning: out of memory parsing options");
         return 1;
     }
     int n = 0;
@@ -280,15 +316,36 @@ int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, 
             continue;
         char *eq = strchr(tok, '=');
         if (!eq) {
-            warnf(warn, ud, "cprof: warning: option '%s' ignored: expected key=value", tok);
+            warnf(s->warn, s->warn_ud, "cprof: warning: option '%s' ignored: expected key=value", tok);
+            if (s->judge)
+                s->judge(s->judge_ud, "option", tok, NULL, "expected key=value");
             n++;
             continue;
         }
         *eq = '\0';
-        n += set_key(o, tok, eq + 1, "option", warn, ud);
+        n += judge_key(o, tok, eq + 1, "option", s);
     }
     free(copy);
     return n;
+}
+
+int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, void *ud)
+{
+    cp_options_sink_t s = {warn, ud, NULL, NULL};
+    return cp_options_parse_to(o, str, &s);
+}
+
+void cp_options_format_element(const char *src, const char *key, const char *value,
+                               char *out, size_t outlen)
+{
+    bool secret = !strcmp(key, "token") && value && value[0] != '@';
+    if (!strcmp(src, "CPROF_LABELS"))   /* key is label.K, or the entry without '=' */
+        snprintf(out, outlen, "CPROF_LABELS entry %s%s%s", strncmp(key, "label.", 6) ? key : key + 6,
+                 value ? "=" : "", value ? value : "");
+    else if (!value)
+        snprintf(out, outlen, "%s", key);
+    else
+        snprintf(out, outlen, "%s=%s", strcmp(src, "option") ? src : key, secret ? "(hidden)" : value);
 }
 
 /* Environment names for the plain keys (labels handled separately). */
@@ -305,13 +362,13 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_TLS_CERT", "tls.cert"}, {"CPROF_TLS_KEY", "tls.key"},
 };
 
-int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)
+int cp_options_from_env_to(cp_options_t *o, const cp_options_sink_t *s)
 {
     int n = 0;
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
         const char *v = getenv(env_keys[i].env);
         if (v && *v)
-            n += set_key(o, env_keys[i].key, v, env_keys[i].env, warn, ud);
+            n += judge_key(o, env_keys[i].key, v, env_keys[i].env, s);
     }
     const char *labels = getenv("CPROF_LABELS");
     if (labels && *labels) {
@@ -321,18 +378,27 @@ int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)
              tok = strtok_r(NULL, ";", &save)) {
             char *eq = strchr(tok, '=');
             if (!eq || eq == tok) {
-                warnf(warn, ud, "cprof: warning: CPROF_LABELS entry '%s' ignored: expected key=value", tok);
+                warnf(s->warn, s->warn_ud,
+                      "cprof: warning: CPROF_LABELS entry '%s' ignored: expected key=value", tok);
+                if (s->judge)
+                    s->judge(s->judge_ud, "CPROF_LABELS", tok, NULL, "expected key=value");
                 n++;
                 continue;
             }
             *eq = '\0';
             char key[CP_OPT_KEY_MAX + 8];
             snprintf(key, sizeof key, "label.%s", tok);
-            n += set_key(o, key, eq + 1, "CPROF_LABELS", warn, ud);
+            n += judge_key(o, key, eq + 1, "CPROF_LABELS", s);
         }
         free(copy);
     }
     return n;
+}
+
+int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud)
+{
+    cp_options_sink_t s = {warn, ud, NULL, NULL};
+    return cp_options_from_env_to(o, &s);
 }
 
 static void fmt_dur(char *b, size_t n, int64_t ns)
@@ -343,13 +409,14 @@ static void fmt_dur(char *b, size_t n, int64_t ns)
     else snprintf(b, n, "%lldus", (long long)(ns / 1000LL));
 }
 
-void cp_options_describe(const cp_options_t *o, char *out, size_t outlen)
+void cp_options_describe(const cp_options_t *o, const char *app, char *out, size_t outlen)
 {
     char cpu[32], wall[32], flush[32];
     fmt_dur(cpu, sizeof cpu, o->cpu_ns);
     fmt_dur(wall, sizeof wall, o->wall_ns);
     fmt_dur(flush, sizeof flush, o->flush_ns);
+    if (!app || !*app)
+        app = o->app[0] ? o->app : "(auto)";
     snprintf(out, outlen, "relay=%s app=%s cpu=%s wall=%s flush=%s buffer=%lld labels=%u",
-             o->relay, o->app[0] ? o->app : "(auto)", cpu, wall, flush,
-             (long long)o->buffer_bytes, o->n_labels);
+             o->relay, app, cpu, wall, flush, (long long)o->buffer_bytes, o->n_labels);
 }

@@ -40,11 +40,16 @@
  *              leaves the JVM as if the agent were idle (the .so stays
  *              mapped: HotSpot never unloads agents); "stop" pauses
  *              sampling but stays connected; "start" (re)starts.
+ *   verdict    internal to `cprof attach`: the absolute path of a file
+ *              the agent writes its verdict on this attach's options to
+ *              (verdict.h); used once, never kept in the settings
  * Durations: integer + ns|us|ms|s|m; a bare number means ms.
  * Sizes: integer + b|k|m|g (or kb/mb/gb, kib/mib/gib); a bare number = bytes.
  *
  * An unknown key or a malformed value produces one warning line naming it
  * (through the warn callback) and is otherwise ignored; parsing continues.
+ * The *_to variants also hand a verdict on every element to a judge
+ * callback (applied, or refused and why), for `cprof attach`.
  *
  * Thread: any; no global state. Not signal-safe. The struct is plain data
  * (fixed arrays), so a copy is a struct assignment. */
@@ -101,10 +106,26 @@ typedef struct cp_options {
     int64_t  lock_ns;                   /* 0 = off */
     int      gc;                        /* 1 = GC/heap/thread series on (default) */
     int      command;                   /* cp_opt_command_t */
+    char     verdict[CP_OPT_STR_MAX];   /* verdict file of this attach; "" = none */
 } cp_options_t;
 
 /* Receives one complete warning line (no trailing newline). */
 typedef void (*cp_options_warn_fn)(void *ud, const char *line);
+
+/* Receives the verdict on one element: src is "option", the environment
+ * variable's name ("CPROF_CPU") or "CPROF_LABELS"; key and value as given
+ * (value NULL for an element without '='); reason NULL when applied, else
+ * why it was refused ("unknown option" for a key the agent does not know). */
+typedef void (*cp_options_judge_fn)(void *ud, const char *src, const char *key,
+                                    const char *value, const char *reason);
+
+/* Where a parse reports: warning lines, verdicts; either may be NULL. */
+typedef struct cp_options_sink {
+    cp_options_warn_fn  warn;
+    void               *warn_ud;
+    cp_options_judge_fn judge;
+    void               *judge_ud;
+} cp_options_sink_t;
 
 void cp_options_defaults(cp_options_t *o);
 
@@ -115,6 +136,16 @@ int cp_options_parse(cp_options_t *o, const char *str, cp_options_warn_fn warn, 
 /* Applies CPROF_* environment variables onto o. Returns warnings issued. */
 int cp_options_from_env(cp_options_t *o, cp_options_warn_fn warn, void *ud);
 
+/* The same two, reporting to a sink (warnings and per-element verdicts). */
+int cp_options_parse_to(cp_options_t *o, const char *str, const cp_options_sink_t *s);
+int cp_options_from_env_to(cp_options_t *o, const cp_options_sink_t *s);
+
+/* How a verdict names an element, as the user wrote it: "cpu=bogus",
+ * "nonsense", "CPROF_CPU=bogus", "CPROF_LABELS entry env=prod"; a token's
+ * value shows as "(hidden)" (token=@FILE is shown). */
+void cp_options_format_element(const char *src, const char *key, const char *value,
+                               char *out /* OUT */, size_t outlen);
+
 /* Sets (or replaces) one label; returns false when the table is full. */
 bool cp_options_set_label(cp_options_t *o, const char *key, const char *value);
 
@@ -122,7 +153,9 @@ bool cp_options_set_label(cp_options_t *o, const char *key, const char *value);
 int cp_options_parse_duration(const char *s, int64_t *ns /* OUT */);  /* "off" -> 0 */
 int cp_options_parse_size(const char *s, int64_t *bytes /* OUT */);   /* "off" -> 0 */
 
-/* Short human text of the effective options, for the log. */
-void cp_options_describe(const cp_options_t *o, char *out, size_t outlen);
+/* Short human text of the effective options, each once, for the log:
+ * "relay=... app=... cpu=...". app: the name in use (the agent resolves
+ * "" to the main class), or NULL for o->app / "(auto)". */
+void cp_options_describe(const cp_options_t *o, const char *app, char *out, size_t outlen);
 
 #endif

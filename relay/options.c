@@ -1,11 +1,13 @@
 /* options.c - `cprof relay` command-line options into cp_relay_cfg_t.
  *
  * Only parsing and per-option validation live here (a bad value is a usage
- * error, exit 2). Checks that need the world (can the port be bound, is the
+ * error, exit 2: one line naming the option and the value, then the usage,
+ * as every cprof subcommand does). Checks that need the world (can the port be bound, is the
  * data directory free, do the TLS files load) happen in main.c's start-up,
  * in that order, before the store opens. Thread: main. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,12 +92,39 @@ static void usage(FILE *f)
         "Environment: CPROF_RELAY_POLL=1 uses lws's poll(2) loop instead of libuv (epoll).\n");
 }
 
-static int bad(const char *fmt, const char *arg)
+/* "cprof relay: <what was wrong>", a blank line, the usage. Returns 2. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
 {
+    va_list ap;
     fprintf(stderr, "cprof relay: ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n");
+    usage(stderr);
     return 2;
+}
+
+#define DURATIONS "500ms, 30s, 15m, 2h, 14d"
+
+/* The long name of option value `val` in table t ("max-apps"). */
+static const char *opt_name(const struct option *t, int val)
+{
+    while (t->name && t->val != val)
+        t++;
+    return t->name ? t->name : "?";
+}
+
+/* What a budget option takes, for its error line (order of OPT_BUDGET). */
+static void budget_expect(int i, char *out, size_t n)
+{
+    if (i <= 3 || i == 9 || i == 13)
+        snprintf(out, n, "a duration from 1ms to 1d (" DURATIONS ")");
+    else if (i == 7 || i == 8 || i == 10 || i == 11 || i == 12)
+        snprintf(out, n, "a whole number from 0 (unlimited) to %llu", i == 7 ? (1ULL << 50) : 100000000ULL);
+    else
+        snprintf(out, n, "a whole number from 1 to %llu", i == 6 ? (1ULL << 50) : 100000000ULL);
 }
 
 /* Budget option i (the order of the OPT_BUDGET entries below): durations
@@ -178,8 +207,9 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"max-pending", required_argument, 0, OPT_BUDGET + 16},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
+    opterr = 0;   /* errors are named below, before the usage */
     int o;
-    while ((o = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
         int64_t d;
         char *end, err[512];
         long long v;
@@ -197,22 +227,25 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         case OPT_TLS_CA: c->tls_client_ca = optarg; break;
         case OPT_PUBLIC_URL:
             if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
-                return bad("bad --public-url '%s' (want http://HOST[:PORT] or https://...)", optarg);
+                return bad("--public-url '%s' is not an http://HOST[:PORT] or https://... URL", optarg);
             c->public_url = optarg;
             break;
         case OPT_INSECURE_OPEN: c->insecure_open = true; break;
         case OPT_RFULL: case OPT_RMIN: case OPT_RHOUR: case OPT_AGG:
             if (cp_duration_parse(optarg, &d) || d <= 0)
-                return bad("bad duration '%s'", optarg);
+                return bad("--%s '%s' is not a duration (" DURATIONS ", 2w, 1y)", opt_name(opts, o), optarg);
             if (o == OPT_RFULL) c->store.full_ms = d;
             else if (o == OPT_RMIN) c->store.minute_ms = d;
             else if (o == OPT_RHOUR) c->store.hour_ms = d;
             else c->store.grace_ms = d;
             break;
         case OPT_MAXMSG: case OPT_MAXPAY: case OPT_MAXDICT: case OPT_QT: case OPT_LQ:
+            errno = 0;
             v = strtoll(optarg, &end, 10);
-            if (*end || v <= 0)
-                return bad("bad number '%s'", optarg);
+            if (!*optarg || *end || errno || v <= 0 || (o == OPT_MAXDICT && v > UINT32_MAX) ||
+                ((o == OPT_QT || o == OPT_LQ) && v > 100000))
+                return bad("--%s wants a whole number of at least 1%s, not '%s'", opt_name(opts, o),
+                           o == OPT_QT || o == OPT_LQ ? " (at most 100000)" : "", optarg);
             if (o == OPT_MAXMSG) c->limits.max_message = (size_t)v;
             else if (o == OPT_MAXPAY) c->limits.max_payload = (size_t)v;
             else if (o == OPT_MAXDICT) c->limits.max_dict = (uint32_t)v;
@@ -222,30 +255,32 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         case OPT_SYNC:
             if (!strcmp(optarg, "full")) c->store.sync_full = true;
             else if (!strcmp(optarg, "normal")) c->store.sync_full = false;
-            else return bad("%s", "--sync full|normal");
+            else return bad("--sync '%s' is neither full nor normal", optarg);
             break;
         case 'v': c->verbose++; break;
         case 'h': usage(stdout); return 1;
         default:
             if (o >= OPT_BUDGET && o < OPT_BUDGET + 17) {
                 if (parse_budget_opt(o - OPT_BUDGET, optarg, &c->budget)) {
-                    const struct option *op = opts;
-                    while (op->name && op->val != o)
-                        op++;
-                    fprintf(stderr, "cprof relay: bad value '%s' for --%s\n", optarg, op->name ? op->name : "?");
-                    return 2;
+                    budget_expect(o - OPT_BUDGET, err, sizeof err);
+                    return bad("--%s wants %s, not '%s'", opt_name(opts, o), err, optarg);
                 }
                 break;
             }
-            usage(stderr);
-            return 2;
+            {   /* '?' unknown option, ':' missing value: getopt names a
+                 * short option through optopt, a long one only in argv */
+                const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+                char shortopt[3] = {'-', (char)optopt, 0};
+                const char *name = optopt && strncmp(arg, "--", 2) ? shortopt : arg;
+                int len = (int)strcspn(name, "=");
+                if (o == ':')
+                    return bad("option '%.*s' needs a value", len, name);
+                return bad("unknown option '%.*s'", len, name);
+            }
         }
     }
-    if (optind < argc) {
-        bad("unexpected argument '%s'", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return bad("unexpected argument '%s' (every value goes after an option)", argv[optind]);
     if (!c->tls_cert != !c->tls_key)
         return bad("%s", "--tls-cert and --tls-key go together");
     if (c->tls_client_ca && !c->tls_cert)

@@ -97,13 +97,51 @@ def usage_errors():
     ]:
         _, err = row(args, 2, msg)
         check(u in err, "%s: the usage follows the reason" % args)
+    # the relay's own command line: the same shape (what was wrong, then the usage)
+    for args, msg in [
+        (["relay", "--max-apps", "abc"],
+         "cprof relay: --max-apps wants a whole number from 0 (unlimited) to 100000000, not 'abc'"),
+        (["relay", "--max-message=0"], "cprof relay: --max-message wants a whole number of at least 1, not '0'"),
+        (["relay", "--query-threads", "many"],
+         "cprof relay: --query-threads wants a whole number of at least 1 (at most 100000), not 'many'"),
+        (["relay", "--idle-timeout", "soon"],
+         "cprof relay: --idle-timeout wants a duration from 1ms to 1d (500ms, 30s, 15m, 2h, 14d), not 'soon'"),
+        (["relay", "--retention-full", "forever"],
+         "cprof relay: --retention-full 'forever' is not a duration (500ms, 30s, 15m, 2h, 14d, 2w, 1y)"),
+        (["relay", "--sync", "maybe"], "cprof relay: --sync 'maybe' is neither full nor normal"),
+        (["relay", "--bogus"], "cprof relay: unknown option '--bogus'"),
+        (["relay", "-x"], "cprof relay: unknown option '-x'"),
+        (["relay", "--data"], "cprof relay: option '--data' needs a value"),
+        (["relay", "extra"], "cprof relay: unexpected argument 'extra' (every value goes after an option)"),
+        (["relay", "--listen", "127.0.0.1:99999"], "cprof relay: bad port in --listen '127.0.0.1:99999' (0-65535)"),
+        (["relay", "--tls-cert", "a.pem"], "cprof relay: --tls-cert and --tls-key go together"),
+    ]:
+        _, err = row(args, 2, msg)
+        check("usage: cprof relay" in err, "%s: the usage follows the reason" % args)
     # cprof help CMD prints that command's usage, on stdout, exit 0
     for cmd in ("query", "diff", "attach", "detach", "watch", "token", "spark-conf"):
         rc, out, err = cli("help", cmd)
         check(rc == 0 and out.startswith("usage: cprof " + cmd), "help %s: %d %r" % (cmd, rc, out[:80]))
     rc, out, _ = cli("help")
-    check(rc == 0 and "Exit codes:" in out and "5  query/diff: no instance" in out, "cprof help: exit codes")
+    check(rc == 0 and "Exit codes:" in out and "5  query/diff: no instance" in out and
+          "7  attach: the agent refused an option" in out, "cprof help: exit codes")
     log("cprof help CMD prints each command's usage; cprof help lists the exit codes")
+
+
+def watch_local_time():
+    """cprof watch's log lines carry the local date-time and zone, as the
+    agent's do (TZ is XYZ-2 here), not UTC."""
+    rc, out, err = cli("watch", "--match", "^no-such-jvm-anywhere$", "--once")
+    first = err.splitlines()[0] if err else ""
+    check(rc == 0, "watch --once: exit %d %s" % (rc, err))
+    stamp = first.split(" watch: ")[0]
+    try:
+        when = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f XYZ").replace(tzinfo=ZONE)
+    except ValueError:
+        raise TestFailure("watch log line without a local date-time and zone: %r" % first)
+    check(abs(when.timestamp() - time.time()) < 60, "watch's time is local (XYZ = UTC+2): %r" % first)
+    check(" watch: watching for JVMs matching" in first, first)
+    log("watch logs local times: %s" % first)
 
 
 def attach_verdicts(relay):
@@ -123,7 +161,8 @@ def attach_verdicts(relay):
         for opt in bad:
             check(any(l.startswith("cprof attach: refused: option '%s': " % opt) for l in lines),
                   "the refusal of %s is named:\n%s" % (opt, err))
-        check(lines[0] == "cprof attach: refused: option 'cpu=bogus': malformed value", lines[0])
+        check(lines[0] == "cprof attach: refused: option 'cpu=bogus': not a duration (10ms, 1ms, 500us) or off",
+              lines[0])
         check(lines[-1] == "cprof attach: pid %d left as it was: 4 option(s) refused by the agent's rules "
               "(jvmti/options.h, README \"Agent options\")" % p.pid, lines[-1])
         check(not any("fine" in l for l in lines), "accepted options are not reported as refused")
@@ -131,10 +170,11 @@ def attach_verdicts(relay):
         log("attach %s -> 2:\n%s" % (" ".join(bad), err))
         rc, out, err = cli("spark-conf", "--relay", relay.ws, "--app", "etl", "cpu=bogus")
         check(rc == 2 and out == "" and err.splitlines()[0] ==
-              "cprof spark-conf: refused: option 'cpu=bogus': malformed value",
+              "cprof spark-conf: refused: option 'cpu=bogus': not a duration (10ms, 1ms, 500us) or off",
               "spark-conf refuses a bad option: %d %s" % (rc, err))
         rc, out, err = cli("watch", "--match", "x", "--once", "cpu=bogus")
-        check(rc == 2 and err.splitlines()[0] == "cprof watch: refused: option 'cpu=bogus': malformed value",
+        check(rc == 2 and err.splitlines()[0] == "cprof watch: refused: option 'cpu=bogus': not a duration "
+              "(10ms, 1ms, 500us) or off",
               "watch refuses a bad option before it starts: %d %s" % (rc, err))
         # the same JVM with options the agent accepts: attached, then detached
         rc, out, err = cli("attach", str(p.pid), "relay=" + relay.ws, "app=cli-attach", "flush=1s")
@@ -158,6 +198,7 @@ def run():
                  "the shop window to be queryable")
 
         usage_errors()
+        watch_local_time()
 
         # ---- the relay address in every form a person has at hand
         port = relay.port
