@@ -217,6 +217,8 @@ static int print_verdict(const char *cmd, pid_t pid, const cp_attach_outcome_t *
     }
     const cp_verdict_t *v = &o->verdict;
     int n = 0;
+    if (v->error[0])
+        fprintf(stderr, "cprof %s: the agent could not start: %s\n", cmd, v->error);
     for (uint32_t i = 0; i < v->n; i++) {
         if (v->e[i].reason[0]) {
             fprintf(stderr, "cprof %s: the agent refused option '%s': %s\n", cmd, v->e[i].option, v->e[i].reason);
@@ -397,7 +399,10 @@ int cp_cmd_attach(int argc, char **argv)
     }
     fflush(stdout);
     free(opts);
-    return print_verdict("attach", pid, &o, verbose) ? CP_EXIT_REFUSED : CP_EXIT_OK;
+    int refused = print_verdict("attach", pid, &o, verbose);
+    if (o.has_verdict && o.verdict.error[0])
+        return CP_EXIT_FAIL;   /* loaded, but the agent stays idle */
+    return refused ? CP_EXIT_REFUSED : CP_EXIT_OK;
 }
 
 int cp_cmd_detach(int argc, char **argv)

@@ -702,8 +702,10 @@ static void finish_verdict(int alloc_rc)
         cp_verdict_refuse(v, NULL, "the JVM is shutting down");
         cp_verdict_note(v, "shutting-down", "the JVM is shutting down: nothing was applied");
     }
-    if (g_detached || !g_running) {
+    if (g_detached) {
         cp_verdict_state(v, "detached");
+    } else if (!g_running) {
+        cp_verdict_state(v, "not running (the JVM's log says why)");
     } else {
         char d[768], st[800];
         cp_options_describe(&g_opts, g_app, d, sizeof d);

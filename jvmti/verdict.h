@@ -28,8 +28,8 @@
  *                            already-detached (a detach of an agent that
  *                            was not running: nothing stopped or flushed),
  *                            shutting-down (VM death began: nothing applied)
- *   state    TEXT            the agent afterwards: "running: relay=... app=..."
- *                            or "detached"
+ *   state    TEXT            the agent afterwards: "running: relay=... app=...",
+ *                            "detached" or "not running (...)"
  *   error    TEXT            the agent could not start at all
  *   end                      last line: the file is complete
  *
