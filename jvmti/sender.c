@@ -37,6 +37,7 @@
 #include "cost.h"
 #include "error.h"
 #include "harvest.h"
+#include "lws_lazy.h"
 #include "log.h"
 #include "sampler.h"
 #include "stats.h"
@@ -639,6 +640,16 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     (void)jvmti; (void)jni; (void)arg;
     cp_sampler_ignore_current_thread();
     rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
+    const char *why = NULL;
+    if (cp_lws_load(&why) != 0) {   /* here, not at the JVM's start (lws_lazy.h) */
+        CP_LOGE("cannot load libwebsockets (%s); no data will be sent", why);
+        pthread_mutex_lock(&q_mu);
+        ctx_failed = true;
+        thread_running = false;
+        pthread_cond_broadcast(&q_cv);
+        pthread_mutex_unlock(&q_mu);
+        return;
+    }
     lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
     for (;;) {
         bool again = run_context();
