@@ -23,6 +23,7 @@
 #include "error.h"
 #include "gc.h"
 #include "harvest.h"
+#include "jit_debug.h"
 #include "lock.h"
 #include "log.h"
 #include "sampler.h"
@@ -98,6 +99,9 @@ static cp_verdict_t g_verdict;           /* life_mu: the verdict of the attach i
 static atomic_bool g_dead;               /* VMDeath seen */
 static bool g_sampler_ok;
 static bool g_cml_cap;                   /* CompiledMethodLoad available */
+static bool g_cml_on;                    /* ... and enabled (jit.kinds, or no other way to the
+                                            JIT's non-safepoint debug info: jit_debug.h) */
+static bool g_dns_ok;                    /* DebugNonSafepoints on without the event */
 static bool g_events_on;                 /* ClassLoad/Prepare, CompiledMethodLoad enabled (life_mu) */
 /* callbacks received, for the detach/re-attach log: none while detached */
 static _Atomic uint64_t n_class_load, n_class_prepare, n_compiled;
@@ -317,6 +321,26 @@ static void resolve_app_locked(void)
 
 static int enable(jvmtiEvent ev, const char *what);
 
+/* CompiledMethodLoad: its inline records tell compiled, inlined and
+ * interpreted frames apart (jit.kinds=on), and it makes the JIT keep debug
+ * info at non-safepoints; without jit.kinds the agent gets the latter from
+ * DebugNonSafepoints (jit_debug.h), which costs the JIT far less. */
+static bool cml_wanted(void)
+{
+    return g_cml_cap && (g_opts.jit_kinds || !g_dns_ok);
+}
+
+/* life_mu held. Switches the event (and frame kinds) to `on`. */
+static void set_cml(bool on)
+{
+    if (on && !g_cml_on)
+        enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
+    else if (!on && g_cml_on)
+        (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD, NULL);
+    g_cml_on = on;
+    cp_codemap_set_active(on);
+}
+
 /* The events the agent needs only while attached: ClassLoad (AGCT fails
  * without it), ClassPrepare (jmethodIDs), CompiledMethodLoad (inline
  * records, and the JIT's debug info at non-safepoints). Off after a detach.
@@ -328,12 +352,11 @@ static void set_running_events(bool on)
     if (on) {
         enable(JVMTI_EVENT_CLASS_LOAD, "ClassLoad");
         enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
-        if (g_cml_cap)
-            enable(JVMTI_EVENT_COMPILED_METHOD_LOAD, "CompiledMethodLoad");
+        set_cml(cml_wanted());
     } else {
         (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
         (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_CLASS_PREPARE, NULL);
-        (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_COMPILED_METHOD_LOAD, NULL);
+        set_cml(false);
     }
     g_events_on = on;
 }
@@ -366,7 +389,7 @@ static void resume_events_locked(JNIEnv *jni)
             (unsigned long long)(c[4] - detached_at[4]));
     set_running_events(true);
     load_all_methods(g_jvmti, jni);
-    if (g_cml_cap && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+    if (g_cml_on && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
         CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
 }
 
@@ -375,8 +398,13 @@ static void start_locked(JNIEnv *jni)
 {
     if (atomic_load(&g_dead))
         return;
-    if (!g_events_on)
+    if (!g_events_on) {
         resume_events_locked(jni);
+    } else if (cml_wanted() != g_cml_on) {   /* jit.kinds changed by a re-attach */
+        set_cml(cml_wanted());
+        if (g_cml_on && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+            CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
+    }
     if (!g_start_ms)
         g_start_ms = cp_now_ms();
     if (!g_running) {
@@ -581,6 +609,10 @@ static int init_once(JavaVM *vm, bool live)
     enable(JVMTI_EVENT_THREAD_START, "ThreadStart");
     enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
     g_cml_cap = caps.can_generate_compiled_method_load_events;
+    const char *how = "";
+    g_dns_ok = cp_jit_debug_nonsafepoints(&how) >= 0;
+    CP_LOGD("JIT debug info at non-safepoints: %s%s", how,
+            g_dns_ok ? "" : "; CompiledMethodLoad is enabled for it instead");
     set_running_events(true);
 
     cp_ring_t *ring = cp_ring_create(RING_SLOTS);
@@ -720,7 +752,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
         load_all_methods(g_jvmti, jni);
         /* code compiled before the attach: replay its CompiledMethodLoad */
-        if (g_cml_cap && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
+        if (g_cml_on && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
             CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
         g_live = true;
         if (jni)

@@ -8,6 +8,7 @@
 
 #include <jvmticmlr.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,8 +109,20 @@ void cp_codemap_add(const void *compile_info)
     pthread_mutex_unlock(&map_mu);
 }
 
+static atomic_bool active;
+
+void cp_codemap_set_active(bool on)
+{
+    atomic_store(&active, on);
+}
+
 void cp_codemap_classify(const cp_ring_frame_t *f, int n, uint8_t *kinds)
 {
+    if (!atomic_load(&active)) {
+        for (int i = 0; i < n; i++)
+            kinds[i] = f[i].lineno == -3 ? CP_FRAME_NATIVE : CP_FRAME_JAVA;
+        return;
+    }
     pthread_mutex_lock(&map_mu);
     int i = 0;
     while (i < n) {

@@ -22,6 +22,7 @@
 #define CP_CODEMAP_H
 
 #include <jvmti.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ring.h"
@@ -31,6 +32,11 @@
 /* compile_info: the CompiledMethodLoad callback's argument (jvmticmlr.h
  * records); NULL or records without inline info are ignored. */
 void cp_codemap_add(const void *compile_info);
+
+/* Frame kinds are told apart only while active (jit.kinds=on, when the
+ * agent enables CompiledMethodLoad); inactive, classify says "Java" (0)
+ * for every Java frame and "native" for native methods. Any thread. */
+void cp_codemap_set_active(bool on);
 
 /* Fills kinds[0..n) (cp_frame_kind_t) for frames[0..n) (leaf first). */
 void cp_codemap_classify(const cp_ring_frame_t *frames, int n, uint8_t *kinds /* OUT */);

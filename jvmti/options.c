@@ -42,6 +42,7 @@ void cp_options_defaults(cp_options_t *o)
     o->command = CP_CMD_START;
     o->gc = 1;
     o->cpu_native = 1;
+    o->jit_kinds = 0;
 }
 
 /* Parses "<digits>[suffix]"; *num and the suffix pointer out. */
@@ -261,6 +262,10 @@ static const char *set_key(cp_options_t *o, const char *key, const char *val)
         if (!strcmp(val, "on")) o->cpu_native = 1;
         else if (!strcmp(val, "off")) o->cpu_native = 0;
         else { rc = CP_EINVAL; why = "expected on or off"; }
+    } else if (!strcmp(key, "jit.kinds")) {
+        if (!strcmp(val, "on")) o->jit_kinds = 1;
+        else if (!strcmp(val, "off")) o->jit_kinds = 0;
+        else { rc = CP_EINVAL; why = "expected on or off"; }
     } else if (!strcmp(key, "gc")) {
         if (!strcmp(val, "on")) o->gc = 1;
         else if (!strcmp(val, "off")) o->gc = 0;
@@ -357,7 +362,7 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_LOGLEVEL", "loglevel"}, {"CPROF_ALLOC", "alloc"},
     {"CPROF_ALLOC_MODE", "alloc.mode"}, {"CPROF_LOCK", "lock"},
     {"CPROF_GC", "gc"},           {"CPROF_CPU_ENGINE", "cpu.engine"},
-    {"CPROF_CPU_NATIVE", "cpu.native"},
+    {"CPROF_CPU_NATIVE", "cpu.native"}, {"CPROF_JIT_KINDS", "jit.kinds"},
     {"CPROF_TLS_CA", "tls.ca"},   {"CPROF_TLS_INSECURE", "tls.insecure"},
     {"CPROF_TLS_CERT", "tls.cert"}, {"CPROF_TLS_KEY", "tls.key"},
 };

@@ -19,6 +19,12 @@
  *              [auto = perf where permitted]  (issue 8, sampler.h)
  *   cpu.native on | off: native frames (libjvm, JNI, libc) walked in the
  *              handler and symbolised by the harvester [on]
+ *   jit.kinds  on | off: tell compiled, inlined and interpreted Java frames
+ *              apart, from the JIT's CompiledMethodLoad inline records; the
+ *              JIT then builds a record for every compiled method (~5-10%
+ *              more CPU on compile-heavy programs such as javac) [off: Java
+ *              frames have kind "Java"; the JIT's debug info at
+ *              non-safepoints is switched on through DebugNonSafepoints]
  *   wall       wall-clock sampling interval or off [off]
  *   flush      upload period [10s]
  *   buffer     max bytes of unsent data (8m, 512k) [8m]
@@ -91,6 +97,7 @@ typedef struct cp_options {
     int64_t  cpu_ns;                    /* 0 = off */
     int      cpu_engine;                /* CP_SAMPLER_ENGINE_*: 0 auto, 1 perf, 2 timer */
     int      cpu_native;                /* 1 = walk native frames (default) */
+    int      jit_kinds;                 /* 1 = frame kinds from CompiledMethodLoad (default 0) */
     int64_t  wall_ns;                   /* 0 = off */
     int64_t  flush_ns;
     int64_t  buffer_bytes;

@@ -386,3 +386,71 @@ void cp_symbols_stats(uint32_t *objects, uint64_t *symbols)
     *objects = no;
     *symbols = ns;
 }
+
+/* ---- data symbols by name (any thread: no shared state) ------------------ */
+
+struct find_obj_arg { const char *base; char path[512]; uint64_t bias; bool found; };
+
+static int find_obj_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct find_obj_arg *a = arg;
+    const char *p = info->dlpi_name;
+    if (!p || !*p)
+        return 0;
+    const char *slash = strrchr(p, '/');
+    if (strcmp(slash ? slash + 1 : p, a->base))
+        return 0;
+    snprintf(a->path, sizeof a->path, "%s", p);
+    a->bias = info->dlpi_addr;
+    a->found = true;
+    return 1;
+}
+
+static bool find_in_table(const unsigned char *b, size_t len, unsigned type, const char *name, uint64_t *value)
+{
+    unsigned nsec;
+    const ElfW(Shdr) *sh = sections(b, len, &nsec);
+    for (unsigned i = 0; sh && i < nsec; i++) {
+        if (sh[i].sh_type != type || sh[i].sh_entsize != sizeof(ElfW(Sym)) || sh[i].sh_link >= nsec)
+            continue;
+        const ElfW(Shdr) *str = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > len || str->sh_offset + str->sh_size > len)
+            return false;
+        const ElfW(Sym) *sy = (const ElfW(Sym) *)(b + sh[i].sh_offset);
+        const char *strtab = (const char *)(b + str->sh_offset);
+        size_t n = sh[i].sh_size / sizeof(ElfW(Sym)), nl = strlen(name);
+        for (size_t k = 0; k < n; k++) {
+            if (ELF64_ST_TYPE(sy[k].st_info) != STT_OBJECT || !sy[k].st_value ||
+                sy[k].st_name + nl + 1 > str->sh_size)
+                continue;
+            if (!memcmp(strtab + sy[k].st_name, name, nl + 1)) {
+                *value = sy[k].st_value;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+int cp_symbols_find_data(const char *object, const char *name, uint64_t *addr)
+{
+    struct find_obj_arg a;
+    memset(&a, 0, sizeof a);
+    a.base = object;
+    *addr = 0;
+    dl_iterate_phdr(find_obj_cb, &a);
+    if (!a.found)
+        return CP_ENOTFOUND;
+    size_t len = 0;
+    const unsigned char *b = map_file(a.path, &len);
+    if (!b)
+        return CP_ENOTFOUND;
+    uint64_t v = 0;
+    bool ok = find_in_table(b, len, SHT_SYMTAB, name, &v) || find_in_table(b, len, SHT_DYNSYM, name, &v);
+    munmap((void *)b, len);
+    if (!ok)
+        return CP_ENOTFOUND;
+    *addr = a.bias + v;
+    return 0;
+}

@@ -4,10 +4,14 @@ tests/java/CpuSplit.java alternates burnA and burnB and measures the true
 split with per-call thread CPU time. The relay's merged profile must give
 burnA's share of (burnA + burnB) within +-3 points of the truth, and the two
 methods must hold >= 85% of the profile. Both leaves (mixA/mixB) are small
-methods the JIT inlines: with the agent's CompiledMethodLoad trick (the
-DebugNonSafepoints effect) most samples must land in them; a control run
-with -XX:-DebugNonSafepoints shows they would not otherwise.
-Runs on every JDK found (JDKS)."""
+methods the JIT inlines: with the JIT's debug info at non-safepoints (the
+agent sets DebugNonSafepoints, or with jit.kinds=on enables
+CompiledMethodLoad) most samples must land in them; a control run with
+-XX:-DebugNonSafepoints shows they would not otherwise.
+Frame kinds: by default Java frames have kind "Java" (0): the JIT builds no
+inline records (issue 14); with jit.kinds=on they are compiled/inlined.
+Runs on every JDK found (JDKS): the first with the defaults, the others with
+jit.kinds=on (with one JDK, a short extra jit.kinds=on run)."""
 import re
 
 from cplib import *
@@ -21,9 +25,9 @@ def shares(prof):
     return a, b, total, leaf
 
 
-def run_one(relay, jdk, app, jvm_args=(), secs=10):
+def run_one(relay, jdk, app, jvm_args=(), secs=10, extra=""):
     java = JavaProgram("CpuSplit")
-    out = java.run(jdk, agent="app=%s,cpu=10ms,flush=1s" % app, relay=relay,
+    out = java.run(jdk, agent="app=%s,cpu=10ms,flush=1s%s" % (app, extra), relay=relay,
                    args=[secs], jvm_args=jvm_args, timeout=60)
     m = re.search(r"TRUE_SPLIT a=([0-9.]+)", out)
     check(m, "no TRUE_SPLIT line in output:\n" + out[-2000:])
@@ -35,10 +39,13 @@ def run_one(relay, jdk, app, jvm_args=(), secs=10):
 def test():
     check(JDKS, "no JDK found")
     with Relay() as relay:
-        for jdk in JDKS:
-            name = jdk_name(jdk)
-            app = "accuracy-" + name
-            truth, cpu_ms, prof = run_one(relay, jdk, app)
+        runs = [(jdk, "" if k == 0 else ",jit.kinds=on", 10) for k, jdk in enumerate(JDKS)]
+        if len(JDKS) == 1:
+            runs.append((JDKS[0], ",jit.kinds=on", 4))
+        for jdk, extra, secs in runs:
+            name = jdk_name(jdk) + (" jit.kinds=on" if extra else "")
+            app = "accuracy-" + jdk_name(jdk) + ("-kinds" if extra else "")
+            truth, cpu_ms, prof = run_one(relay, jdk, app, secs=secs, extra=extra)
             a, b, total, leaf = shares(prof)
             got = a / (a + b)
             both = (a + b) / total
@@ -55,7 +62,7 @@ def test():
             check(leaf / (a + b) >= 0.3,
                   "%s: only %.1f%% of samples in the inlined leaves: DebugNonSafepoints not in effect"
                   % (name, 100 * leaf / (a + b)))
-            # frame kinds (wire: 2 compiled, 3 inlined): burnA runs compiled, mixA inlined in it
+            # frame kinds (wire: 0 Java, 2 compiled, 3 inlined)
             j = relay.get_json("/api/v1/profile", app=app, type="cpu", **{"from": "now-1h"}, to="now+1m",
                                format="json")
             kinds = {nm: k for nm, k in zip(j["names"], j["kinds"])}
@@ -66,8 +73,12 @@ def test():
             # "JIT code, not interpreted or unknown" can be asserted here;
             # tests/unit/jvmti/test_codemap.c checks the inlined split itself.
             for m in ("CpuSplit.burnA", "CpuSplit.mixA"):
-                check(kinds.get(m) in (2, 3), "%s: %s has frame kind %r, expected compiled (2) or "
-                      "inlined (3)" % (name, m, kinds.get(m)))
+                if extra:
+                    check(kinds.get(m) in (2, 3), "%s: %s has frame kind %r, expected compiled (2) or "
+                          "inlined (3)" % (name, m, kinds.get(m)))
+                else:
+                    check(kinds.get(m) == 0, "%s: %s has frame kind %r, expected Java (0): no inline "
+                          "records without jit.kinds=on" % (name, m, kinds.get(m)))
         # control: with the flag forced off, inlined leaves get (almost) nothing
         jdk = JDKS[0]
         _, _, prof = run_one(relay, jdk, "accuracy-control", secs=4,

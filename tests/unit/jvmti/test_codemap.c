@@ -32,6 +32,23 @@ static void add_nmethod(void)
     cp_codemap_add(&dummy);
 }
 
+/* Inactive (jit.kinds=off, the default): the agent enables no
+ * CompiledMethodLoad, so kinds are only Java and native, whatever the map
+ * holds. */
+START_TEST(test_codemap_inactive_says_java_and_native_only)
+{
+    add_nmethod();
+    cp_codemap_set_active(false);
+    cp_ring_frame_t f[3] = {{5, M(0xA0)}, {-3, M(0xB0)}, {9, M(0x100)}};
+    uint8_t k[3];
+    cp_codemap_classify(f, 3, k);
+    ck_assert_int_eq(k[0], CP_FRAME_JAVA);
+    ck_assert_int_eq(k[1], CP_FRAME_NATIVE);
+    ck_assert_int_eq(k[2], CP_FRAME_JAVA);
+    cp_codemap_set_active(true);
+}
+END_TEST
+
 START_TEST(test_codemap_inlined_chain_marks_inlined_and_compiled)
 {
     add_nmethod();
@@ -90,6 +107,8 @@ int main(void)
     tcase_add_test(tc, test_codemap_native_frames_stay_native_and_break_chains);
     tcase_add_test(tc, test_codemap_counts_chains_and_ignores_null_info);
     suite_add_tcase(s, tc);
+    tcase_add_test(tc, test_codemap_inactive_says_java_and_native_only);
+    cp_codemap_set_active(true);   /* jit.kinds=on: the other tests classify */
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(sr);
