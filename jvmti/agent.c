@@ -408,6 +408,8 @@ static void start_locked(JNIEnv *jni)
     if (!g_start_ms)
         g_start_ms = cp_now_ms();
     if (!g_running) {
+        if (g_sampler_ok)
+            cp_sampler_live();   /* before the agent's threads start: they bind VMStructs */
         resolve_app_locked();
         if (!g_ident.pid)
             make_identity();

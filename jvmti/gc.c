@@ -142,6 +142,7 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 {
     uint64_t last_series = 0, cost_last = 0;
     cp_sampler_ignore_current_thread();   /* our own thread: never in wall profiles */
+    cp_cost_background_thread();
     for (;;) {                        /* until cp_gc_stop (or the VM's end: a daemon agent thread) */
         cp_cost_thread(&cost_last);
         if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;

@@ -47,7 +47,7 @@ int cp_jit_debug_nonsafepoints(const char **how)
         return 1;
     }
     uint64_t addr = 0;
-    if (cp_symbols_find_data("libjvm.so", FLAG, &addr) != 0 || !addr) {
+    if (cp_symbols_find_data("libjvm.so", FLAG, sizeof(bool), &addr) != 0 || !addr) {
         *how = "libjvm.so names no " FLAG " flag";
         return CP_ENOTFOUND;
     }

@@ -76,6 +76,8 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
         CP_LOGE("AsyncGetCallTrace not found in this JVM; CPU/wall sampling disabled");
         return CP_EUNSUPP;
     }
+    if (!getenv("CPROF_NO_CRASH_GUARD"))
+        cp__guard_prepare();   /* needs cp__agct (its test hook is relative to libjvm) */
     /* Coexistence: a signal somebody else handles (another profiler, the
      * application) is left alone; we take the highest free real-time
      * signal instead (timer_create and perf events can deliver any signal;
@@ -127,12 +129,20 @@ static void vmstructs_bind_current(void)
         cp_vmstructs_bind(jni);
 }
 
+static void scan(bool bind);
+
+void cp_sampler_live(void)
+{
+    atomic_store_explicit(&vm_live, true, memory_order_relaxed); /* config flag */
+}
+
 int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
 {
     if (!g_inited)
         return CP_ESTATE;
+    /* no vmstructs_bind_current() here: the agent's threads, started just
+     * before, bind at their ThreadStart and the harvester at its scans */
     atomic_store_explicit(&vm_live, true, memory_order_relaxed); /* config flag */
-    vmstructs_bind_current();
     JNIEnv *self_env = NULL;
     if ((*g_vm)->GetEnv(g_vm, (void **)&self_env, JNI_VERSION_1_6) == JNI_OK)
         register_current(self_env);   /* VMInit / attach thread */
@@ -151,7 +161,7 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
     if (cp__cpu_armed_ns != cpu_ns)
         cp__cpu_rearm_all(cpu_ns);
     pthread_mutex_unlock(&cp__reg_mu);
-    cp_sampler_scan();
+    scan(false);
     if (wall_ns > 0) {
         cp__wall_start();
     } else {
@@ -175,6 +185,13 @@ void cp_sampler_stop(void)
 }
 
 void cp_sampler_scan(void)
+{
+    scan(true);
+}
+
+/* bind: also bind VMStructs on this thread (not on the JVM's main thread at
+ * VMInit: cp_sampler_start) */
+static void scan(bool bind)
 {
     if (!g_inited)
         return;
@@ -207,7 +224,8 @@ void cp_sampler_scan(void)
     cp_unwind_refresh();
     /* the harvester (a Java thread) confirms the VMStructs offsets if no
      * other Java thread started since cp_sampler_start (attach) */
-    vmstructs_bind_current();
+    if (bind)
+        vmstructs_bind_current();
     adopt_java_threads();
 }
 

@@ -59,6 +59,12 @@ enum { CP_SAMPLER_ENGINE_AUTO = 0, CP_SAMPLER_ENGINE_PERF = 1, CP_SAMPLER_ENGINE
  * Idempotent. */
 int  cp_sampler_init(JavaVM *vm, cp_ring_t *ring);
 
+/* The VM is live (VMInit or attach), before the agent starts its threads:
+ * from now on each Java thread that starts (the agent's own first) measures
+ * and checks the VMStructs offsets on itself (vmstructs.h), so the JVM's
+ * main thread never waits for that (up to ~5 ms at start-up). */
+void cp_sampler_live(void);
+
 /* Arms sampling with the given intervals (0 = off). May be called again to
  * change intervals (re-arms timers). Returns 0 or CP_E*. */
 int  cp_sampler_start(int64_t cpu_ns, int64_t wall_ns);

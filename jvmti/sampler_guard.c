@@ -167,21 +167,28 @@ static bool xcheck_jni(void)
     return false;
 }
 
+static bool located;
+
+void cp__guard_prepare(void)
+{
+    if (located)
+        return;
+    located = true;
+    if (xcheck_jni()) {
+        CP_LOGI("-Xcheck:jni: AGCT crash guard off (HotSpot would report its handlers as modified)");
+        guard_skipped = true;
+        return;
+    }
+    guard_locate();
+}
+
 void cp__guard_install(void)
 {
     if (atomic_load_explicit(&cp__guard_on, memory_order_relaxed)) /* config flag */
         return;
-    static bool checked;
-    if (!checked) {
-        checked = true;
-        if (xcheck_jni()) {
-            CP_LOGI("-Xcheck:jni: AGCT crash guard off (HotSpot would report its handlers as modified)");
-            guard_skipped = true;
-        }
-    }
+    cp__guard_prepare();   /* normally done at init already */
     if (guard_skipped)
         return;
-    guard_locate();
     if (sigaction(SIGSEGV, NULL, &old_segv) || sigaction(SIGBUS, NULL, &old_bus))
         return;
     /* same flags and mask as the JVM's handler: it must run as it did */

@@ -112,6 +112,9 @@ CP_SIGSAFE bool cp__probe_cost(void);
 
 /* ---- crash guard (sampler_guard.c) -------------------------------------- */
 extern atomic_bool cp__guard_on;
+void cp__guard_prepare(void);     /* once, at init: dladdr/dlsym/dl_iterate_phdr take the
+                                    loader's lock, which the sender's dlopen holds ~5 ms
+                                    at start-up: not on the JVM's main thread at VMInit */
 void cp__guard_install(void);     /* once, live phase (after HotSpot's handlers) */
 void cp__guard_configure(void);   /* test hooks from the environment, at each start */
 /* Async-signal-safe: inside the guarded region; faults on purpose when a test asks. */

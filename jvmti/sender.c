@@ -639,6 +639,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     (void)jvmti; (void)jni; (void)arg;
     cp_sampler_ignore_current_thread();
+    cp_cost_background_thread();
     rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
     const char *why = NULL;
     if (cp_lws_load(&why) != 0) {   /* here, not at the JVM's start (lws_lazy.h) */

@@ -407,7 +407,8 @@ static int find_obj_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
-static bool find_in_table(const unsigned char *b, size_t len, unsigned type, const char *name, uint64_t *value)
+static bool find_in_table(const unsigned char *b, size_t len, unsigned type, const char *name, uint64_t size,
+                          uint64_t *value)
 {
     unsigned nsec;
     const ElfW(Shdr) *sh = sections(b, len, &nsec);
@@ -421,8 +422,10 @@ static bool find_in_table(const unsigned char *b, size_t len, unsigned type, con
         const char *strtab = (const char *)(b + str->sh_offset);
         size_t n = sh[i].sh_size / sizeof(ElfW(Sym)), nl = strlen(name);
         for (size_t k = 0; k < n; k++) {
-            if (ELF64_ST_TYPE(sy[k].st_info) != STT_OBJECT || !sy[k].st_value ||
-                sy[k].st_name + nl + 1 > str->sh_size)
+            /* the size first: the string table (megabytes for libjvm) is
+             * then read for a few symbols only, not for all ~100,000 */
+            if ((size && sy[k].st_size != size) || ELF64_ST_TYPE(sy[k].st_info) != STT_OBJECT ||
+                !sy[k].st_value || sy[k].st_name + nl + 1 > str->sh_size)
                 continue;
             if (!memcmp(strtab + sy[k].st_name, name, nl + 1)) {
                 *value = sy[k].st_value;
@@ -433,7 +436,7 @@ static bool find_in_table(const unsigned char *b, size_t len, unsigned type, con
     return false;
 }
 
-int cp_symbols_find_data(const char *object, const char *name, uint64_t *addr)
+int cp_symbols_find_data(const char *object, const char *name, uint64_t size, uint64_t *addr)
 {
     struct find_obj_arg a;
     memset(&a, 0, sizeof a);
@@ -447,7 +450,8 @@ int cp_symbols_find_data(const char *object, const char *name, uint64_t *addr)
     if (!b)
         return CP_ENOTFOUND;
     uint64_t v = 0;
-    bool ok = find_in_table(b, len, SHT_SYMTAB, name, &v) || find_in_table(b, len, SHT_DYNSYM, name, &v);
+    bool ok = find_in_table(b, len, SHT_SYMTAB, name, size, &v) ||
+              find_in_table(b, len, SHT_DYNSYM, name, size, &v);
     munmap((void *)b, len);
     if (!ok)
         return CP_ENOTFOUND;

@@ -31,13 +31,14 @@
  * Returns 0, or CP_ENOTFOUND when pc is in no loaded object. */
 int cp_symbols_lookup(uint64_t pc, const char **object /* OUT */, char *name, size_t cap);
 
-/* The run-time address of the data (STT_OBJECT) symbol `name` of the
- * loaded object whose file name is `object` ("libjvm.so"), from its
+/* The run-time address of the data (STT_OBJECT) symbol `name`, of `size`
+ * bytes (0: any size), of the loaded object whose file name is `object`
+ * ("libjvm.so"), from its
  * .symtab, else its .dynsym; local symbols count (HotSpot's -XX flags are
  * local objects in libjvm's .symtab). Reads the file each call and keeps
  * nothing, so any thread may call it (not handlers). Returns 0, or
  * CP_ENOTFOUND (*addr = 0). */
-int cp_symbols_find_data(const char *object, const char *name, uint64_t *addr /* OUT */);
+int cp_symbols_find_data(const char *object, const char *name, uint64_t size, uint64_t *addr /* OUT */);
 
 /* Forgets every object (unmaps files). */
 void cp_symbols_reset(void);

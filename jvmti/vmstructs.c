@@ -205,7 +205,11 @@ void cp_vmstructs_bind(JNIEnv *jni)
 {
     if (!jni)
         return;
-    pthread_mutex_lock(&bind_mu);
+    /* another thread is measuring (a Java upcall: up to ms at start-up):
+     * leave it to that one rather than wait; the caller binds again at its
+     * next chance (thread start, harvester scan) */
+    if (pthread_mutex_trylock(&bind_mu) != 0)
+        return;
     int rc;
     int64_t off = 0;
     if (bind_phase == 0) {

@@ -100,7 +100,9 @@ int cp_vmstructs_load(cp_vmstructs_tables_t *out);
 int cp_vmstructs_measure_env(JNIEnv *jni, const cp_vmstructs_t *vs, int64_t *offset);
 
 /* Lifecycle for the sampler: call on Java threads in the live phase
- * (cp_sampler_start, ThreadStart). The first call loads and parses the
+ * (ThreadStart, the harvester's scans; not on the JVM's main thread at
+ * VMInit). A call while another thread is binding returns at once
+ * (trylock). The first call loads and parses the
  * tables and measures the JNIEnv offset; the next call on another thread
  * measures again, and a match publishes the offsets to the handlers (a
  * mismatch turns the fix off for good). Later calls return at once. The
