@@ -327,6 +327,11 @@ static void demangle_into(const char *mangled, char *out, size_t cap)
         d = g_demangle(mangled, NULL, NULL, &status);
     const char *src = d && status == 0 ? d : mangled;
     size_t l = strlen(src);
+    /* a versioned definition in a .symtab: "pthread_cond_signal@@GLIBC_2.3.2"
+     * names the function pthread_cond_signal (no demangled name has an '@') */
+    const char *at = strchr(src, '@');
+    if (at && at > src)
+        l = (size_t)(at - src);
     if (l >= cap)
         l = cap - 1;
     memcpy(out, src, l);
