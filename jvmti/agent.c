@@ -102,6 +102,7 @@ static bool g_cml_cap;                   /* CompiledMethodLoad available */
 static bool g_cml_on;                    /* ... and enabled (jit.kinds, or no other way to the
                                             JIT's non-safepoint debug info: jit_debug.h) */
 static bool g_dns_ok;                    /* DebugNonSafepoints on without the event */
+static bool g_dns_pending;               /* its lookup thread not joined yet */
 static bool g_events_on;                 /* ClassLoad/Prepare, CompiledMethodLoad enabled (life_mu) */
 /* callbacks received, for the detach/re-attach log: none while detached */
 static _Atomic uint64_t n_class_load, n_class_prepare, n_compiled;
@@ -398,6 +399,13 @@ static void start_locked(JNIEnv *jni)
 {
     if (atomic_load(&g_dead))
         return;
+    if (g_dns_pending) {
+        const char *how = "";
+        g_dns_ok = cp_jit_debug_wait(&how) >= 0;
+        g_dns_pending = false;
+        CP_LOGD("JIT debug info at non-safepoints: %s%s", how,
+                g_dns_ok ? "" : "; CompiledMethodLoad is enabled for it instead");
+    }
     if (!g_events_on) {
         resume_events_locked(jni);
     } else if (cml_wanted() != g_cml_on) {   /* jit.kinds changed by a re-attach */
@@ -611,10 +619,9 @@ static int init_once(JavaVM *vm, bool live)
     enable(JVMTI_EVENT_THREAD_START, "ThreadStart");
     enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
     g_cml_cap = caps.can_generate_compiled_method_load_events;
-    const char *how = "";
-    g_dns_ok = cp_jit_debug_nonsafepoints(&how) >= 0;
-    CP_LOGD("JIT debug info at non-safepoints: %s%s", how,
-            g_dns_ok ? "" : "; CompiledMethodLoad is enabled for it instead");
+    cp_jit_debug_start();   /* off this thread; start_locked() takes the result */
+    g_dns_pending = true;
+    g_dns_ok = true;        /* until told otherwise: no CompiledMethodLoad */
     set_running_events(true);
 
     cp_ring_t *ring = cp_ring_create(RING_SLOTS);

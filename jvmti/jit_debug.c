@@ -6,6 +6,7 @@
 #include "symbols.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,4 +60,32 @@ int cp_jit_debug_nonsafepoints(const char **how)
     *flag = true;
     *how = FLAG " switched on";
     return 0;
+}
+
+static pthread_t lookup_thread;
+static bool lookup_started;
+static int lookup_rc;
+static const char *lookup_how;
+
+static void *lookup_main(void *arg)
+{
+    (void)arg;
+    lookup_rc = cp_jit_debug_nonsafepoints(&lookup_how);
+    return NULL;
+}
+
+void cp_jit_debug_start(void)
+{
+    if (!lookup_started)
+        lookup_started = pthread_create(&lookup_thread, NULL, lookup_main, NULL) == 0;
+}
+
+int cp_jit_debug_wait(const char **how)
+{
+    if (!lookup_started)
+        return cp_jit_debug_nonsafepoints(how);
+    pthread_join(lookup_thread, NULL);   /* publishes lookup_rc/how */
+    lookup_started = false;
+    *how = lookup_how;
+    return lookup_rc;
 }

@@ -12,7 +12,7 @@
  * A user's own -XX:[+-]DebugNonSafepoints (command line, JAVA_TOOL_OPTIONS,
  * _JAVA_OPTIONS, JDK_JAVA_OPTIONS) is left as it is.
  *
- * Set at Agent_OnLoad, before the JIT compiles anything; at a late attach,
+ * Set from Agent_OnLoad, before the JIT compiles much; at a late attach,
  * methods compiled earlier keep their debug info until recompiled.
  *
  * Thread: agent lifecycle (OnLoad/OnAttach). Not signal-safe. */
@@ -22,7 +22,14 @@
 /* 0: the flag is on (set now, or already on); 1: the user set it
  * explicitly (left alone); CP_ENOTFOUND: libjvm names no such flag (the
  * caller falls back to CompiledMethodLoad). *how (OUT) says which, for
- * the log. */
+ * the log. Reads libjvm's symbol table (~1.5 ms). */
 int cp_jit_debug_nonsafepoints(const char **how);
+
+/* The same on a thread of its own, started at Agent_OnLoad so the JVM's
+ * main thread does not wait for it (the JIT compiles little before
+ * VMInit); cp_jit_debug_wait() joins it and returns its result (falls
+ * back to running it here if the thread could not start). Once each. */
+void cp_jit_debug_start(void);
+int cp_jit_debug_wait(const char **how);
 
 #endif
