@@ -53,13 +53,13 @@ static inline void cp_cost_thread(uint64_t *last)
     *last = now;
 }
 
-/* For the agent's own threads, at their start: nice +10 for this thread
- * only (Linux: a thread is a task with its own nice value). When the
- * machine is busy, as it is while a JVM starts (its main thread and its JIT
- * compilers), the agent's work yields to the application's; on an idle
- * core it runs as soon as before. The harvester needs ~1% of a core, far
- * less than the ~10% share nice +10 still gets against nice 0. Raising a
- * nice value needs no privilege; a failure changes nothing. */
+/* For the agent's threads that may lag (sender, cprof-gc), at their start:
+ * nice +10 for this thread only (Linux: a thread is a task with its own
+ * nice value). When the machine is busy, as it is while a JVM starts (its
+ * main thread and its JIT compilers), their work (the sender's dlopen and
+ * TLS set-up) yields to the application's; on an idle core it runs as soon
+ * as before. Not the harvester: it must keep up with the sample ring.
+ * Raising a nice value needs no privilege; a failure changes nothing. */
 static inline void cp_cost_background_thread(void)
 {
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
