@@ -377,10 +377,8 @@ int cp_cmd_watch(int argc, char **argv)
             i++;
         } else if ((!strcmp(a, "--interval") || !strcmp(a, "--timeout")) && v) {
             int ms = cp_attach_parse_ms(v);
-            if (ms < 0) {
-                fprintf(stderr, "cprof watch: bad %s '%s'\n", a, v);
-                return 2;
-            }
+            if (ms < 0)
+                return cp_cli_usage_error("watch", usage, "%s wants a duration (500ms, 2s, 1m), not '%s'", a, v);
             *(a[2] == 'i' ? &interval_ms : &c.timeout_ms) = ms;
             i++;
         } else if (!strcmp(a, "--once")) {
@@ -389,18 +387,15 @@ int cp_cmd_watch(int argc, char **argv)
             i++;
             break;
         } else if (a[0] == '-') {
-            fprintf(stderr, "cprof watch: unknown or incomplete flag '%s'\n", a);
-            usage(stderr);
-            return 2;
+            bool known = !strcmp(a, "--match") || !strcmp(a, "--exclude") || !strcmp(a, "--agent") ||
+                         !strcmp(a, "--interval") || !strcmp(a, "--timeout");
+            return cp_cli_usage_error("watch", usage, known ? "option '%s' needs a value" : "unknown option '%s'", a);
         } else {
             break;
         }
     }
-    if (!match) {
-        fprintf(stderr, "cprof watch: --match REGEX is required ('.' matches every JVM)\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!match)
+        return cp_cli_usage_error("watch", usage, "--match REGEX is required ('.' matches every JVM)");
     char rerr[256];
     int rc = regcomp(&c.match, match, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {

@@ -92,6 +92,11 @@ def usage_errors():
          "usage: cprof token"),
         (["token", "new", "--tenant", "acme", "--role", "read", "--auth", "/nonexistent/x", "extra"],
          "cprof token: unexpected argument 'extra'", "usage: cprof token"),
+        (["watch", "--match", ".", "--interval", "abc"],
+         "cprof watch: --interval wants a duration (500ms, 2s, 1m), not 'abc'", "usage: cprof watch"),
+        (["watch", "--bogus"], "cprof watch: unknown option '--bogus'", "usage: cprof watch"),
+        (["watch", "--match"], "cprof watch: option '--match' needs a value", "usage: cprof watch"),
+        (["watch", "--once"], "cprof watch: --match REGEX is required ('.' matches every JVM)", "usage: cprof watch"),
         (["frobnicate"], "cprof: unknown command 'frobnicate'", "usage: cprof COMMAND"),
         (["help", "frobnicate"], "cprof help: unknown command 'frobnicate'", "usage: cprof COMMAND"),
     ]:
