@@ -15,7 +15,7 @@ export const AGENT = path.join(BUILD, 'jvmti', 'libcprof-jvm.so');
 export const JDK = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/temurin-25-jdk-amd64'].find(j => fs.existsSync(j + '/bin/java'));
 const children = [];
 
-function cleanup() { for (const p of children) if (p.exitCode === null && p.signalCode === null) { try { p.kill('SIGKILL'); } catch (e) { /* gone */ } } }
+export function cleanup() { for (const p of children) if (p.exitCode === null && p.signalCode === null) { try { p.kill('SIGKILL'); } catch (e) { /* gone */ } } }
 process.on('exit', cleanup);
 
 // Skips the test (exit 77) without a JDK, the CLI or the agent.

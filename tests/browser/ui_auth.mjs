@@ -10,43 +10,16 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { launch, newPage, check, done, shot, outDir, waitDrawn, labelBox, sleep, SOURCE, BUILD, UI_DIR } from './lib.mjs';
+import { CPROF, AGENT, JDK, needJvm, freePort, start as startProc, waitFor, getJson } from './realrelay.mjs';
 
 const OUT = outDir('ui_auth');
-const CPROF = path.join(BUILD, 'cli', 'cprof');
-const AGENT = path.join(BUILD, 'jvmti', 'libcprof-jvm.so');
-const JDK = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/temurin-25-jdk-amd64'].find(j => fs.existsSync(j + '/bin/java'));
 const APP = 'guarded';
-const children = [];
+const start = (cmd, args, logName) => startProc(cmd, args, path.join(OUT, logName));
 
-function freePort() {
-  return new Promise(res => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
-function start(cmd, args, logName) {
-  const log = fs.openSync(path.join(OUT, logName), 'w');
-  const p = spawn(cmd, args, { stdio: ['ignore', log, log] });
-  p.done = new Promise(r => p.on('exit', code => r(code)));
-  children.push(p);
-  return p;
-}
-process.on('exit', () => { for (const p of children) if (p.exitCode === null) { try { p.kill('SIGKILL'); } catch (e) { /* gone */ } } });
-async function waitFor(fn, timeoutMs, what) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
-}
-
-if (!JDK || !fs.existsSync(CPROF) || !fs.existsSync(AGENT)) {
-  console.log(`SKIP: need a JDK, ${CPROF} and ${AGENT}`);
-  process.exit(77);
-}
+needJvm();
 const classes = path.join(BUILD, 'test-java-classes');
 fs.mkdirSync(classes, { recursive: true });
 const src = path.join(SOURCE, 'tests/java/CpuSplit.java');
