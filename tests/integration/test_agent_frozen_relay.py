@@ -10,6 +10,7 @@ lws_dll2_add_sorted on the agent's sender thread (found by scripts/faults,
 freeze-connecting). The TCP handshake completes in the frozen relay's
 listen backlog, so the agent sits in "connecting" until a deadline fires.
 """
+import contextlib
 import os
 import re
 import signal
@@ -20,17 +21,27 @@ from cplib import *
 
 def run():
     prog = JavaProgram("CpuSplit")
-    for jdk in JDKS:
-        with Relay(name="frozen-" + jdk_name(jdk)) as relay:
-            app = "frozen-" + jdk_name(jdk)
+    with contextlib.ExitStack() as stack:
+        # every JDK at once, each against its own frozen relay: the test is
+        # mostly waiting for deadlines
+        runs = []
+        for jdk in JDKS:
+            relay = stack.enter_context(Relay(name="frozen-" + jdk_name(jdk)))
+            runs.append((jdk, relay, "frozen-" + jdk_name(jdk)))
+        procs = []
+        for jdk, relay, app in runs:
             os.kill(relay.proc.pid, signal.SIGSTOP)
-            try:
-                p = prog.start(jdk, agent="app=%s,flush=1s,loglevel=info" % app, relay=relay, args=["30"])
-                time.sleep(24)    # two connect deadlines pass while the relay is frozen
+        try:
+            for jdk, relay, app in runs:
+                procs.append(prog.start(jdk, agent="app=%s,flush=1s,loglevel=info" % app, relay=relay, args=["30"]))
+            time.sleep(24)    # two connect deadlines pass while the relays are frozen
+            for (jdk, relay, app), p in zip(runs, procs):
                 check(p.poll() is None, "%s: the JVM died while the relay was frozen (rc %s):\n%s" % (
                     jdk_name(jdk), p.poll(), open(p.logpath, "rb").read().decode(errors="replace")[-3000:]))
-            finally:
+        finally:
+            for jdk, relay, app in runs:
                 os.kill(relay.proc.pid, signal.SIGCONT)
+        for (jdk, relay, app), p in zip(runs, procs):
             def stored():
                 try:
                     return relay.collapsed(app, frm="now-5m", to="now+1m")
