@@ -203,8 +203,11 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
     uint64_t c0 = cp_cost_now();
     /* Classes loaded in the primordial phase (java.lang.String & co) got
-     * no ClassPrepare event: create their jmethodIDs now. */
-    load_all_methods(jvmti, jni);
+     * no ClassPrepare event: their jmethodIDs are created by the harvester,
+     * first thing, off the JVM's main thread (~1 ms for ~440 classes). A
+     * sample in them before that (the first ~ms) names no method. Without
+     * a harvester (command=detach) nothing samples. */
+    cp_harvest_first(load_all_methods);
     pthread_mutex_lock(&life_mu);
     g_live = true;
     if (g_opts.command != CP_CMD_DETACH)

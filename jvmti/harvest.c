@@ -98,6 +98,7 @@ static uint32_t n_pts, pts_dropped;
 
 static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ctl_cv = PTHREAD_COND_INITIALIZER;
+static cp_harvest_first_fn first_fn;   /* ctl_mu: once, at the thread's start */
 
 void cp_harvest_nudge(void)
 {
@@ -684,6 +685,12 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     uint64_t next_flush = mono_ns() + (uint64_t)g_flush_ns;
     uint64_t next_scan = 0;
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
+    pthread_mutex_lock(&ctl_mu);
+    cp_harvest_first_fn first = first_fn;
+    first_fn = NULL;
+    pthread_mutex_unlock(&ctl_mu);
+    if (first)
+        first(g_jvmti, jni);
     win_start_ms = cp_now_ms();
     last_proc_cpu_ns = proc_cpu_ns();
     pthread_mutex_lock(&ctl_mu);
@@ -734,6 +741,13 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     running = false;
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+void cp_harvest_first(cp_harvest_first_fn fn)
+{
+    pthread_mutex_lock(&ctl_mu);
+    first_fn = fn;
     pthread_mutex_unlock(&ctl_mu);
 }
 

@@ -45,6 +45,12 @@ int  cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring);
  * length. Idempotent; a second call only updates flush_ns. */
 int  cp_harvest_start(JNIEnv *jni, int64_t flush_ns);
 
+/* Work the harvester thread does once, first thing, the next time it starts
+ * (NULL: none): the agent's jmethodID preload at VMInit, off the JVM's main
+ * thread. Thread: agent lifecycle, before cp_harvest_start. */
+typedef void (*cp_harvest_first_fn)(jvmtiEnv *jvmti, JNIEnv *jni);
+void cp_harvest_first(cp_harvest_first_fn fn);
+
 /* Asks the harvester to drain and close the current window now and waits
  * until the batch is submitted (bounded by timeout_ms). final: the thread
  * exits afterwards (VM death, detach). Returns 0 or CP_ETIMEOUT. */
