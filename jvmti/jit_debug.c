@@ -3,47 +3,18 @@
 #include "jit_debug.h"
 
 #include "error.h"
+#include "jvm_args.h"
 #include "symbols.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #define FLAG "DebugNonSafepoints"
 
-/* Does the JVM's command line (NUL-separated /proc/self/cmdline) or one of
- * the launcher's option variables mention the flag? */
-static bool user_set_flag(void)
-{
-    static const char *const vars[] = {"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && strstr(v, FLAG))
-            return true;
-    }
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    char buf[65536];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
-        if (strstr(buf + i, FLAG))
-            return true;
-    return false;
-}
-
 int cp_jit_debug_nonsafepoints(const char **how)
 {
-    if (user_set_flag()) {
+    if (cp_jvm_args_mention(FLAG)) {
         *how = "-XX:" FLAG " given by the user: left as it is";
         return 1;
     }

@@ -8,6 +8,7 @@
 #include "sampler_int.h"
 
 #include "error.h"
+#include "jvm_args.h"
 #include "log.h"
 #include "stats.h"
 
@@ -144,37 +145,16 @@ static void guard_locate(void)
         CP_LOGW("JVM_handle_linux_signal not found: faults inside AGCT are all recovered by the crash guard");
 }
 
-/* Installs the fault handlers once, in the live phase (after the JVM put
- * its own in place, so we chain to them). */
-/* -Xcheck:jni makes HotSpot warn (with a full handler dump) when its
- * SIGSEGV/SIGBUS handlers are replaced; users of that flag get no guard. */
-static bool xcheck_jni(void)
-{
-    const char *jto = getenv("JAVA_TOOL_OPTIONS");
-    if (jto && strstr(jto, "-Xcheck:jni"))
-        return true;
-    FILE *f = fopen("/proc/self/cmdline", "re");
-    if (!f)
-        return false;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
-        buf[n] = '\0';
-        if (!strcmp(buf + i, "-Xcheck:jni"))
-            return true;
-    }
-    return false;
-}
-
 static bool located;
 
+/* -Xcheck:jni makes HotSpot warn (with a full handler dump) when its
+ * SIGSEGV/SIGBUS handlers are replaced; users of that flag get no guard. */
 void cp__guard_prepare(void)
 {
     if (located)
         return;
     located = true;
-    if (xcheck_jni()) {
+    if (cp_jvm_args_mention("-Xcheck:jni")) {
         CP_LOGI("-Xcheck:jni: AGCT crash guard off (HotSpot would report its handlers as modified)");
         guard_skipped = true;
         return;
@@ -182,6 +162,8 @@ void cp__guard_prepare(void)
     guard_locate();
 }
 
+/* Installs the fault handlers once, in the live phase (after the JVM put
+ * its own in place, so we chain to them). */
 void cp__guard_install(void)
 {
     if (atomic_load_explicit(&cp__guard_on, memory_order_relaxed)) /* config flag */
