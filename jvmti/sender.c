@@ -254,6 +254,7 @@ static void connect_cb(lws_sorted_usec_list_t *sul)
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     (void)sul;
+    cp_cost_thread(&cost_last);   /* this thread's CPU, once a second (and at its end) */
     uint64_t now = now_ms();
     const char *late = NULL;
     if (!g_wsi)
@@ -614,7 +615,6 @@ static bool run_context(void)
     while (!loop_exit) {
         if (lws_service(ctx, 0) < 0)
             break;
-        cp_cost_thread(&cost_last);
         pthread_mutex_lock(&q_mu);
         bool stop = stop_req;
         pthread_mutex_unlock(&q_mu);
