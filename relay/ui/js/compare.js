@@ -262,8 +262,8 @@ export class CompareView {
       else
         lines.push(`The ${name} range (${rt}) has no samples.`);
     }
-    if (empty.base && !empty.cmp) lines.push('With an empty base every function would count as new, so no changes are listed.');
-    else if (empty.cmp && !empty.base) lines.push('With an empty comparison every function would count as gone, so no changes are listed.');
+    if (empty.base && !empty.cmp) lines.push('With an empty base every function counts as new: the lists of regressions and improvements are left out, and the graph and table below show the comparison side alone.');
+    else if (empty.cmp && !empty.base) lines.push('With an empty comparison every function counts as gone: the lists of regressions and improvements are left out, and the graph and table below show the base side alone.');
     const extra = [];
     if (empty.base && first && !labelsToBlame) {
       // the data ends now, or at the last report of an app that stopped
