@@ -141,6 +141,54 @@ typedef struct cp_store_query {
 int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q,
                      cp_profile_t *out /* OUT */, char *err, size_t errlen);
 
+/* One row of a cp_store_profile_windows answer: a full-resolution window
+ * of one instance, or (where the planner answers from a coarser tier) one
+ * minute/hour aggregate of one label set. All pointers are borrowed for
+ * the callback only. */
+typedef struct cp_store_window {
+    int64_t     start_ms, end_ms;
+    int64_t     instance;        /* instance row id, or -1 for an aggregate row */
+    const char *instance_name;   /* the agent's instance id (as /instances "id"), NULL for aggregates */
+    const char *labels;          /* canonical label set ("" for none) */
+    int         tier;            /* CP_STORE_TIER_*: 0 full, 1 minute, 2 hour */
+    /* the window's stacks as indices into the merged profile's stacks
+     * (out->stack_off / out->values of cp_store_profile_windows),
+     * strictly increasing, with their values in this window (> 0) */
+    const uint32_t *stacks;
+    const uint64_t *values;
+    uint32_t    n;
+    uint64_t    total;           /* sum of values */
+} cp_store_window_t;
+enum { CP_STORE_TIER_FULL = 0, CP_STORE_TIER_MINUTE = 1, CP_STORE_TIER_HOUR = 2 };
+/* Non-0 stops the walk; cp_store_profile_windows then returns that value. */
+typedef int (*cp_store_window_fn)(void *ud, const cp_store_window_t *w);
+
+/* cp_store_profile_windows flags */
+#define CP_STORE_WINDOWS_RAW 0x1   /* answer from full-resolution windows wherever
+                                      they still exist (one row per instance
+                                      window: instances and windows of one flush
+                                      stay apart); minute/hour aggregates only
+                                      where the raw windows expired. Without it
+                                      the rows are those cp_store_profile merges
+                                      (whole clean hours and minutes as
+                                      aggregates): much fewer rows on long ranges */
+
+/* The same query and the same merged *out as cp_store_profile (one read,
+ * one snapshot), and then fn once per row, in time order (ties: raw before
+ * aggregates, then instance, then label set), each row's stacks given as
+ * indices into out's stacks: a caller classifies each merged stack once
+ * and sums per window. fn runs after *out is complete; it may read *out.
+ * Rows whose values are all zero are skipped. Honours the reader's limit
+ * (CP_ETIMEOUT). Returns 0, CP_E* (CP_ENOTFOUND as cp_store_profile) or
+ * the non-0 value fn stopped with. Whatever it returns the caller frees
+ * *out with cp_profile_free (on CP_E* it is empty; after fn stopped it is
+ * complete). Memory: every row's
+ * pairs are held until fn has seen them (16 bytes a pair), so raw rows of
+ * a long range over many instances cost memory: see CP_STORE_WINDOWS_RAW. */
+int cp_store_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, unsigned flags,
+                             cp_profile_t *out /* OUT */, cp_store_window_fn fn, void *ud,
+                             char *err, size_t errlen);
+
 /* Totals per step: points[i] = total in [from + i*step, ...). n = steps.
  * Series (name -> per-step value) appended as JSON object to series_json. */
 int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,

@@ -1,7 +1,8 @@
 /* store_sqlite_int.h - internals shared by the SQLite engine's files
  * (store_sqlite.c: connection, schema, transactions, writer dictionary;
  * store_sqlite_ingest.c: connections and batches; store_sqlite_rollup.c:
- * downsampling and expiry; store_sqlite_query.c: readers). Nothing outside
+ * downsampling and expiry; store_sqlite_query.c: readers;
+ * store_sqlite_windows.c: the per-window profile query). Nothing outside
  * store_sqlite*.c includes this.
  *
  * One database file DIR/cprof.db in WAL mode. The writer connection belongs
@@ -48,6 +49,7 @@
 #include "stack_dict.h"
 #include "store.h"
 #include "store_blob.h"
+#include "store_names.h"
 
 /* ---- connection helpers (store_sqlite.c); any thread, on its own db ---- */
 
@@ -165,5 +167,68 @@ cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, u
 void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i);
 /* Queues "instance id disconnected at ms" for the next commit. */
 void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms);
+
+/* ---- readers (store_sqlite_query.c); the owning query thread only ---- */
+
+/* One app's name cache in a reader. */
+typedef struct cp__sqlite_rapp {
+    int64_t          id;
+    cp_store_names_t names;
+    struct cp__sqlite_rapp *next;
+} cp__sqlite_rapp_t;
+
+struct cp_store_reader {
+    sqlite3 *db;
+    cp__sqlite_rapp_t *apps;
+    sqlite3_stmt *app_id, *type_id;
+    int64_t     deadline_ms;     /* monotonic; 0 = none */
+    const bool *cancel;
+};
+
+/* One query's state while the tier planner runs. Exactly one mode: acc
+ * (merge every row into a dense accumulator), row (hand each row to the
+ * callback) or points (timeline totals per step). */
+typedef struct cp__sqlite_plan {
+    cp_store_reader_t *r;
+    int64_t app, type;
+    const uint8_t *lset_ok;   /* NULL = all */
+    int64_t n_lset;
+    /* profile mode */
+    cp_store_blob_acc_t *acc;
+    /* row mode: st's columns are start_ms, lset_id, data (blob), end_ms,
+     * instance_id (-1 for an aggregate row); step 0 = a raw window */
+    void (*row)(struct cp__sqlite_plan *p, int64_t step, sqlite3_stmt *st);
+    void *row_ud;
+    /* timeline mode */
+    uint64_t *points;
+    uint32_t npoints;
+    int64_t from, step;
+    int rc;
+} cp__sqlite_plan_t;
+
+/* Past the reader's deadline or cancelled (cp_store_reader_set_limit). */
+bool cp__sqlite_reader_over(const cp_store_reader_t *r);
+/* Resolves app, type and label filter into p (zeroed first; *lset_ok is
+ * the filter, caller frees; *unit the type's unit if unit != NULL, caller
+ * frees) and begins the read transaction: cp__sqlite_query_end ends it,
+ * whatever this returned. CP_ENOTFOUND with err set for an unknown app or
+ * type. */
+int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
+                           uint8_t **lset_ok, char **unit, char *err, size_t errlen);
+/* Ends the read transaction; maps an interrupted statement to CP_ETIMEOUT
+ * and fills err for failures other than CP_ENOTFOUND. Returns the code. */
+int cp__sqlite_query_end(cp_store_reader_t *r, int rc, char *err, size_t errlen);
+/* Does label set l pass the query's filter? */
+bool cp__sqlite_lset_allowed(const cp__sqlite_plan_t *p, int64_t l);
+/* Runs the tier planner over [lo, hi) with the app's watermarks and dirty
+ * buckets as of this read transaction; use_min/use_hour as in
+ * cp_store_plan_t. Failures and the deadline land in p->rc. */
+void cp__sqlite_plan_run(cp__sqlite_plan_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour);
+/* The reader's cache of app id (created empty on first use); borrowed
+ * until the reader closes. */
+cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp_store_reader_t *r, int64_t id);
+/* Brings the app cache up to date with the database (inside the caller's
+ * read transaction). */
+int cp__sqlite_rapp_refresh(cp_store_reader_t *r, cp__sqlite_rapp_t *a);
 
 #endif

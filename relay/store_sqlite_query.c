@@ -18,22 +18,7 @@
 #include "store_names.h"
 #include "store_tier.h"
 
-typedef struct rapp {
-    int64_t          id;
-    cp_store_names_t names;
-    struct rapp     *next;
-} rapp_t;
-
-struct cp_store_reader {
-    sqlite3 *db;
-    rapp_t  *apps;
-    sqlite3_stmt *app_id, *type_id;
-    int64_t     deadline_ms;     /* monotonic; 0 = none */
-    const bool *cancel;
-};
-
-/* Past the deadline or cancelled (cp_store_reader_set_limit). */
-static bool reader_over(const cp_store_reader_t *r)
+bool cp__sqlite_reader_over(const cp_store_reader_t *r)
 {
     if (r->cancel && __atomic_load_n(r->cancel, __ATOMIC_RELAXED))
         return true;
@@ -43,7 +28,7 @@ static bool reader_over(const cp_store_reader_t *r)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= r->deadline_ms;
 }
-static int reader_progress(void *ud) { return reader_over(ud); }
+static int reader_progress(void *ud) { return cp__sqlite_reader_over(ud); }
 
 void cp_store_reader_set_limit(cp_store_reader_t *r, int64_t deadline_ms, const bool *cancel)
 {
@@ -78,7 +63,7 @@ void cp_store_reader_close(cp_store_reader_t *r)
     sqlite3_finalize(r->type_id);
     sqlite3_close(r->db);
     while (r->apps) {
-        rapp_t *n = r->apps->next;
+        cp__sqlite_rapp_t *n = r->apps->next;
         cp_store_names_fini(&r->apps->names);
         free(r->apps);
         r->apps = n;
@@ -86,9 +71,7 @@ void cp_store_reader_close(cp_store_reader_t *r)
     free(r);
 }
 
-/* Brings the app cache up to date with the database (inside the caller's
- * read transaction). */
-static int rapp_refresh(cp_store_reader_t *r, rapp_t *a)
+int cp__sqlite_rapp_refresh(cp_store_reader_t *r, cp__sqlite_rapp_t *a)
 {
     cp_store_names_t *nm = &a->names;
     sqlite3_stmt *st = NULL;
@@ -129,33 +112,19 @@ static int64_t reader_app(cp_store_reader_t *r, const char *name)
     return id;
 }
 
-static rapp_t *reader_rapp(cp_store_reader_t *r, int64_t id)
+cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp_store_reader_t *r, int64_t id)
 {
-    for (rapp_t *a = r->apps; a; a = a->next)
+    for (cp__sqlite_rapp_t *a = r->apps; a; a = a->next)
         if (a->id == id)
             return a;
-    rapp_t *a = cp__xcalloc(1, sizeof *a);
+    cp__sqlite_rapp_t *a = cp__xcalloc(1, sizeof *a);
     a->id = id;
     a->next = r->apps;
     r->apps = a;
     return a;
 }
 
-typedef struct plan_ctx {
-    cp_store_reader_t *r;
-    int64_t app, type;
-    const uint8_t *lset_ok;   /* NULL = all */
-    int64_t n_lset;
-    /* profile mode */
-    cp_store_blob_acc_t *acc;
-    /* timeline mode */
-    uint64_t *points;
-    uint32_t npoints;
-    int64_t from, step;
-    int rc;
-} plan_ctx_t;
-
-static bool lset_allowed(const plan_ctx_t *p, int64_t l)
+bool cp__sqlite_lset_allowed(const cp__sqlite_plan_t *p, int64_t l)
 {
     return !p->lset_ok || (l >= 0 && l < p->n_lset && p->lset_ok[l]);
 }
@@ -163,11 +132,13 @@ static bool lset_allowed(const plan_ctx_t *p, int64_t l)
 /* cp_store_plan_read_fn: reads one tier (step 0 = raw windows) for [lo, hi). */
 static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
 {
-    plan_ctx_t *p = ud;
+    cp__sqlite_plan_t *p = ud;
     if (lo >= hi || p->rc)
         return;
     sqlite3_stmt *st = NULL;
-    const char *cols = p->acc ? "start_ms, lset_id, data" : "start_ms, lset_id, total";
+    const char *cols = p->row ? (step ? "start_ms, lset_id, data, start_ms + step, -1"
+                                      : "start_ms, lset_id, data, end_ms, instance_id")
+                     : p->acc ? "start_ms, lset_id, data" : "start_ms, lset_id, total";
     char sql[300];
     if (step)
         snprintf(sql, sizeof sql, "SELECT %s FROM agg WHERE app_id=?1 AND step=?4 AND type_id=?2"
@@ -185,11 +156,13 @@ static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
     sqlite3_bind_int64(st, 4, step);
     sqlite3_bind_int64(st, 5, hi);
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (reader_over(p->r))
+        if (cp__sqlite_reader_over(p->r))
             break;
-        if (!lset_allowed(p, sqlite3_column_int64(st, 1)))
+        if (!cp__sqlite_lset_allowed(p, sqlite3_column_int64(st, 1)))
             continue;
-        if (p->acc) {
+        if (p->row) {
+            p->row(p, step, st);
+        } else if (p->acc) {
             cp_store_blob_each(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
                                cp_store_blob_acc_add, p->acc);
         } else {
@@ -202,22 +175,20 @@ static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
         }
     }
     sqlite3_finalize(st);
-    if (reader_over(p->r))
+    if (cp__sqlite_reader_over(p->r))
         p->rc = CP_ETIMEOUT;
 }
 
 /* cp_store_plan_t.stop: the deadline passed or a read failed. */
 static bool plan_stop(void *ud)
 {
-    plan_ctx_t *p = ud;
-    if (!p->rc && reader_over(p->r))
+    cp__sqlite_plan_t *p = ud;
+    if (!p->rc && cp__sqlite_reader_over(p->r))
         p->rc = CP_ETIMEOUT;
     return p->rc != 0;
 }
 
-/* Runs the tier planner over [lo, hi) with the app's watermarks and dirty
- * buckets as of this read transaction. */
-static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour)
+void cp__sqlite_plan_run(cp__sqlite_plan_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour)
 {
     cp_store_plan_t pl = {0};
     pl.mdone = cp__sqlite_i64(p->r->db, "SELECT done_ms FROM agg_state WHERE app_id=? AND step=?",
@@ -233,6 +204,13 @@ static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool u
     if (!use_hour)
         pl.min_from = cp__sqlite_i64(p->r->db, "SELECT min(start_ms) FROM agg WHERE app_id=?1 AND step=60000"
                                      " AND type_id=?2", p->app, p->type, INT64_MAX);
+    /* Row mode asks for raw windows: the minute holding the first raw
+     * window is raw-complete when no minute row precedes it (the data
+     * began there: nothing expired yet), so read it raw instead of as an
+     * aggregate. */
+    if (p->row && !use_min && pl.raw_from != INT64_MAX &&
+        pl.min_from >= cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS))
+        pl.raw_from = cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS);
     pl.read = plan_read;
     pl.stop = plan_stop;
     pl.ud = p;
@@ -247,9 +225,8 @@ static void plan_run(plan_ctx_t *p, int64_t lo, int64_t hi, bool use_min, bool u
     cp_store_plan_fini(&pl);
 }
 
-/* Resolves app, type and label filter; begins a read transaction. */
-static int query_setup(cp_store_reader_t *r, const cp_store_query_t *q, plan_ctx_t *p,
-                       uint8_t **lset_ok, char **unit, char *err, size_t errlen)
+int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
+                           uint8_t **lset_ok, char **unit, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     p->r = r;
@@ -302,31 +279,36 @@ static int query_setup(cp_store_reader_t *r, const cp_store_query_t *q, plan_ctx
 int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q, cp_profile_t *out,
                      char *err, size_t errlen)
 {
-    plan_ctx_t p;
+    cp__sqlite_plan_t p;
     uint8_t *lset_ok = NULL;
     char *unit = NULL;
     cp_store_blob_acc_t acc = {0};
     memset(out, 0, sizeof *out);
-    int rc = query_setup(r, q, &p, &lset_ok, &unit, err, errlen);
+    int rc = cp__sqlite_query_setup(r, q, &p, &lset_ok, &unit, err, errlen);
     if (rc)
         goto out;
-    rapp_t *a = reader_rapp(r, p.app);
-    if ((rc = rapp_refresh(r, a)))
+    cp__sqlite_rapp_t *a = cp__sqlite_reader_rapp(r, p.app);
+    if ((rc = cp__sqlite_rapp_refresh(r, a)))
         goto out;
     p.acc = &acc;
-    plan_run(&p, q->from_ms, q->to_ms, true, true);
+    cp__sqlite_plan_run(&p, q->from_ms, q->to_ms, true, true);
     if ((rc = p.rc))
         goto out;
     cp_store_names_profile(&a->names, &acc, out);
     out->unit = unit;
     unit = NULL;
 out:
-    if (rc && rc != CP_ENOTFOUND && reader_over(r))
-        rc = CP_ETIMEOUT;   /* an interrupted statement fails as CP_EDB */
-    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     free(acc.v);
     free(lset_ok);
     free(unit);
+    return cp__sqlite_query_end(r, rc, err, errlen);
+}
+
+int cp__sqlite_query_end(cp_store_reader_t *r, int rc, char *err, size_t errlen)
+{
+    if (rc && rc != CP_ENOTFOUND && cp__sqlite_reader_over(r))
+        rc = CP_ETIMEOUT;   /* an interrupted statement fails as CP_EDB */
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     if (rc && rc != CP_ENOTFOUND && !*err)
         snprintf(err, errlen, "%s", cp_strerror(rc));
     return rc;
@@ -335,16 +317,16 @@ out:
 int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
                       uint64_t *points, uint32_t n, cp_buf_t *series, char *err, size_t errlen)
 {
-    plan_ctx_t p;
+    cp__sqlite_plan_t p;
     uint8_t *lset_ok = NULL;
-    int rc = query_setup(r, q, &p, &lset_ok, NULL, err, errlen);
+    int rc = cp__sqlite_query_setup(r, q, &p, &lset_ok, NULL, err, errlen);
     if (rc)
         goto out;
     p.points = points;
     p.npoints = n;
     p.from = q->from_ms;
     p.step = step_ms;
-    plan_run(&p, q->from_ms, q->to_ms, step_ms % CP_STORE_MIN_MS == 0, step_ms % CP_STORE_HOUR_MS == 0);
+    cp__sqlite_plan_run(&p, q->from_ms, q->to_ms, step_ms % CP_STORE_MIN_MS == 0, step_ms % CP_STORE_HOUR_MS == 0);
     if ((rc = p.rc))
         goto out;
     /* series: per name, per step; sum for counters/durations, mean for gauges */
@@ -387,7 +369,7 @@ int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t s
             break;
         if (!cur)
             cur = cp__xstrdup(name);
-        if (!lset_allowed(&p, sqlite3_column_int64(st, 3)))
+        if (!cp__sqlite_lset_allowed(&p, sqlite3_column_int64(st, 3)))
             continue;
         uint64_t i = (uint64_t)((sqlite3_column_int64(st, 1) - q->from_ms) / step_ms);
         if (i < n) {
@@ -400,16 +382,11 @@ int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t s
     free(sum);
     free(cnt);
     sqlite3_finalize(st);
-    if (reader_over(r))
+    if (cp__sqlite_reader_over(r))
         rc = CP_ETIMEOUT;   /* the series were cut short */
 out:
-    if (rc && rc != CP_ENOTFOUND && reader_over(r))
-        rc = CP_ETIMEOUT;
-    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     free(lset_ok);
-    if (rc && rc != CP_ENOTFOUND && !*err)
-        snprintf(err, errlen, "%s", cp_strerror(rc));
-    return rc;
+    return cp__sqlite_query_end(r, rc, err, errlen);
 }
 
 
