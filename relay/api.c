@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "diff_api.h"
 #include "error.h"
 #include "profile.h"
 #include "relay.h"
@@ -319,21 +320,24 @@ static void do_diff(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     cp_store_query_t qa, qb;
     if (!parse_query(r, "base.", &qa, now) || !parse_query(r, "cmp.", &qb, now))
         return;
-    cp_profile_t a, b;
-    if (!run_profile(r, rd, &qa, &a))
-        return;
-    if (!run_profile(r, rd, &qb, &b)) {
-        cp_profile_free(&a);
+    cp_diff_api_params_t prm;
+    char err[512] = "";
+    if (cp_diff_api_params(r->keys, r->vals, r->n_args, &prm, err, sizeof err)) {
+        set_error(r, 400, "%s", err);
         return;
     }
-    cp_tree_t t;
-    cp_tree_build(&a, &b, &t);
-    r->status = 200;
-    r->ctype = "application/json";
-    cp_profile_write_diff(&a, &b, &t, &r->body);
-    cp_tree_free(&t);
-    cp_profile_free(&a);
-    cp_profile_free(&b);
+    int rc = cp_diff_api_run(rd, &qa, &qb, &prm, &r->body, err, sizeof err);
+    err_unqualify(r, err, sizeof err);
+    if (rc == CP_ENOTFOUND) {
+        set_error(r, 404, "%s", err);
+    } else if (rc == CP_EINVAL) {
+        set_error(r, 400, "%s", err);
+    } else if (rc) {
+        store_error(r, rc, err);
+    } else {
+        r->status = 200;
+        r->ctype = "application/json";
+    }
 }
 
 static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)

@@ -99,6 +99,35 @@ void cp_diffstat_destroy(cp_diffstat_t *d)
     free(d);
 }
 
+static double *grow(double *v, uint32_t old, uint32_t n)
+{
+    v = cp__xrealloc(v, (size_t)n * sizeof *v);
+    memset(v + old, 0, (size_t)(n - old) * sizeof *v);
+    return v;
+}
+
+void cp_diffstat_reserve(cp_diffstat_t *d, uint32_t n)
+{
+    if (n <= d->n)
+        return;
+    for (int s = 0; s < 2; s++) {
+        side_acc_t *a = &d->s[s];
+        a->Sx = grow(a->Sx, d->n, n);
+        a->Sxx = grow(a->Sxx, d->n, n);
+        a->Sxt = grow(a->Sxt, d->n, n);
+        a->Sxd = grow(a->Sxd, d->n, n);
+        a->Sxn = grow(a->Sxn, d->n, n);
+        for (int w = 0; w < CP__DIFFSTAT_SMALL; w++)
+            if (a->wx[w])
+                a->wx[w] = grow(a->wx[w], d->n, n);
+    }
+    d->cur = grow(d->cur, d->n, n);
+    d->touched = cp__xrealloc(d->touched, (size_t)n * sizeof *d->touched);
+    d->mark = cp__xrealloc(d->mark, n);
+    memset(d->mark + d->n, 0, n - d->n);
+    d->n = n;
+}
+
 void cp_diffstat_window_begin(cp_diffstat_t *d, int side, int64_t block, double total, double seconds,
                               double unit)
 {

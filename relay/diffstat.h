@@ -76,6 +76,10 @@ typedef struct cp_diffstat cp_diffstat_t;   /* opaque accumulator */
 /* n_methods: keys are 0..n_methods-1. Caller owns; cp_diffstat_destroy. */
 cp_diffstat_t *cp_diffstat_create(uint32_t n_methods);
 void cp_diffstat_destroy(cp_diffstat_t *d);   /* NULL is a no-op */
+/* Grows the key space to n_methods (new keys start empty): for callers that
+ * learn the second side's methods after the first side's windows. Not
+ * inside a window. */
+void cp_diffstat_reserve(cp_diffstat_t *d, uint32_t n_methods);
 
 /* One window of side (CP_DIFF_BASE/CMP): begin, add each method's
  * inclusive value (several adds to one method sum up), end. total: the
