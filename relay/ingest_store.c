@@ -591,8 +591,13 @@ static void *store_main(void *arg)
             if (more < 0)
                 cp__log("store: maintenance failed: %s", cp_strerror(more));
             next_maint = now + (more > 0 ? 50 : 5000);
-            if (!more)
-                malloc_trim(0);   /* idle: give memory freed after a burst (or an attack) back */
+            if (!more) {
+                /* idle: after churn (a flood of one-shot connections, a
+                 * fleet restart) the page cache holds the departed apps'
+                 * pages; then give memory freed after a burst back */
+                cp_store_shrink(W.store, 64);
+                malloc_trim(0);
+            }
             continue;
         }
         int rc = cp_store_begin(W.store);

@@ -99,6 +99,14 @@ void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms);
  * pending, 0 if done, CP_E* on error). Runs in its own transaction. */
 int cp_store_maintain(cp_store_t *s, int64_t now_ms);
 
+/* After churn (at least `min_closed` connections closed since the last
+ * shrink), hands back the memory that departed apps left behind: the
+ * writer's page cache (clean pages are re-read from the OS on demand).
+ * Returns the bytes SQLite released, 0 when it did nothing. Call when the
+ * store is idle, outside a transaction; malloc_trim(0) after it returns
+ * the freed heap to the OS. Thread: store worker. */
+int64_t cp_store_shrink(cp_store_t *s, uint32_t min_closed);
+
 /* Bytes on disk (db + wal), and stored sample values (for figures). */
 int64_t cp_store_disk_bytes(cp_store_t *s);
 

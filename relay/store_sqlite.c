@@ -736,6 +736,31 @@ int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64
     return 0;
 }
 
+int64_t cp_store_shrink(cp_store_t *s, uint32_t min_closed)
+{
+    if (s->in_tx || s->closed_since_shrink < min_closed)
+        return 0;
+    s->closed_since_shrink = 0;
+    /* the journal's and pending disconnects' arrays are empty between
+     * transactions; after a burst they keep the burst's capacity */
+    free(s->j.apps);
+    free(s->j.insts);
+    free(s->j.conns);
+    s->j.apps = NULL;
+    s->j.insts = NULL;
+    s->j.conns = NULL;
+    s->j.cap_apps = s->j.cap_insts = s->j.cap_conns = 0;
+    if (!s->n_disc) {
+        free(s->disc);
+        s->disc = NULL;
+        s->cap_disc = 0;
+    }
+    int64_t before = sqlite3_memory_used();
+    sqlite3_db_release_memory(s->db);
+    int64_t freed = before - sqlite3_memory_used();
+    return freed > 0 ? freed : 0;
+}
+
 int64_t cp_store_disk_bytes(cp_store_t *s)
 {
     char path[4200];

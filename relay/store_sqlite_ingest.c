@@ -17,6 +17,22 @@
 #include "store_labels.h"
 #include "store_tier.h"
 
+/* An app without live connections keeps only its small struct (name, id,
+ * aggregation watermarks: maintenance needs those); its dictionary, which
+ * can be megabytes for a big app, is reloaded from the database by the next
+ * connection (cp__sqlite_app_ready). So apps that went away, or a flood of
+ * one-shot app names, do not hold memory. The reload inside an open
+ * transaction sees that transaction's rows; cp_store_rollback copes with
+ * a dictionary that is gone. */
+static void app_drop_dict_if_unused(cp__sqlite_app_t *a)
+{
+    if (a->conns)
+        return;
+    cp_stack_dict_destroy(a->dict);
+    a->dict = NULL;
+    cp__hmap_free(&a->linked_types);
+}
+
 int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
                        cp_store_conn_t **out, uint64_t *last_seq)
 {
@@ -85,6 +101,7 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
      * as the database's within this transaction) */
     c->inst = cp__sqlite_inst_get(s, inst, true, seq);
     c->inst->conns++;
+    a->conns++;
     cp__sqlite_touch_inst(s, c->inst);
     cp__sqlite_touch_conn(s, c);
     *out = c;
@@ -93,6 +110,8 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
 out:
     cp_buf_fini(&canon);
     cp_buf_fini(&json);
+    if (rc)
+        app_drop_dict_if_unused(a);
     return rc;
 }
 
@@ -110,6 +129,10 @@ void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms)
     cp__sqlite_inst_release(s, c->inst);
     if (last)   /* written at the next successful commit */
         cp__sqlite_disconnect_later(s, c->inst_id, now_ms);
+    if (c->app->conns)
+        c->app->conns--;
+    app_drop_dict_if_unused(c->app);
+    s->closed_since_shrink++;
     free(c->str_map.v);
     free(c->frame_map.v);
     free(c->stack_map.v);

@@ -74,6 +74,7 @@ typedef struct cp__sqlite_app {
     int64_t          mdone, hdone;     /* aggregation watermarks */
     uint64_t         tx_gen;           /* == store's tx_gen: journaled in this transaction */
     cp__hmap_t       linked_types;     /* hash of type names known linked to the app */
+    uint32_t         conns;            /* live connections: the dictionary is dropped with the last */
     struct cp__sqlite_app *next;
 } cp__sqlite_app_t;
 
@@ -127,6 +128,7 @@ struct cp_store {
     cp_store_blob_pairs_t *per_type;  /* scratch: one accumulator per batch type */
     size_t            n_per_type;
     bool              in_tx;
+    uint32_t          closed_since_shrink;   /* connections closed since cp_store_shrink released memory */
     cp_store_refusal_t refusal;       /* why the last tenant limit refused */
     sqlite3_stmt *ins_str, *ins_frame, *ins_stack, *ins_window, *upd_inst, *upsert_counter,
                  *ins_series, *ins_dirty, *ins_app_type;

@@ -1,6 +1,7 @@
 /* test_store_sqlite.c - the SQLite store through store.h: registry, per-app
  * interning across connections and restarts, duplicates, label filters. */
 #include <check.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,84 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
 }
 END_TEST
 
+/* A batch of seq that only adds n strings "s<seq>-<i>" (after the first `first` ones). */
+static int send_strings(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, uint32_t first, uint32_t n)
+{
+    static char buf[40000][16];
+    static cp_str_t strs[40000];
+    ck_assert_uint_le(n, 40000);
+    for (uint32_t i = 0; i < n; i++) {
+        int len = snprintf(buf[i], sizeof buf[i], "s%llu-%u", (unsigned long long)seq, i);
+        strs[i] = (cp_str_t){buf[i], (uint32_t)len};
+    }
+    cp_sample_type_t types[] = {{"cpu", "ns"}};
+    cp_batch_t b = store_fixture_batch(seq, types);
+    b.strs = strs;
+    b.n_strs = n;
+    b.str_first = first;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    int rc = cp_store_conn_batch(s, c, &b, 5000, NULL, NULL);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    return rc;
+}
+
+/* An app whose last connection closed keeps no dictionary in memory (a
+ * flood of one-shot app names, or apps that went away, held it forever);
+ * the next connection reloads it, with the same ids. */
+START_TEST(test_store_app_dictionary_dropped_with_its_last_connection)
+{
+    cp_store_t *s;
+    cp_store_conn_t *c1, *c2;
+    uint64_t last;
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_hello_t h1 = store_fixture_hello("app1", "i1", NULL, 0), h2 = store_fixture_hello("app1", "i2", NULL, 0);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h1, 1, &c1, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_eq(send(s, c1, 1, 0, 10, 100, true), 0);
+    ck_assert_int_eq(send_strings(s, c1, 2, 5, 40000), 0);
+    malloc_trim(0);
+    size_t held = mallinfo2().uordblks;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c1, 6);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_ge(cp_store_shrink(s, 1), 0);
+    malloc_trim(0);
+    size_t after = mallinfo2().uordblks;
+    ck_assert_msg(held > after + 1000000, "40,000 strings: %zu bytes in use before the close, %zu after", held,
+                  after);
+    /* the next connection (another instance) maps onto the stored ids */
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_open(s, &h2, 7, &c2, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_eq(send(s, c2, 1, 1, 20, 200, true), 0);
+    cp_profile_t p;
+    query(NULL, &p);
+    ck_assert_uint_eq(p.n_stacks, 2);
+    ck_assert_uint_eq(value_of(&p, "p.Main.main", 1), 10 + 20);
+    ck_assert_uint_eq(value_of(&p, "p.A.hot", 2), 100 + 200);
+    cp_profile_free(&p);
+    /* closed and reopened inside one transaction that then rolls back */
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c2, 8);
+    ck_assert_int_eq(cp_store_conn_open(s, &h1, 8, &c1, &last), 0);
+    cp_store_rollback(s);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c1, 9);   /* broken by the rollback */
+    ck_assert_int_eq(cp_store_conn_open(s, &h2, 9, &c2, &last), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    ck_assert_int_eq(send(s, c2, 2, 0, 1, 1, true), 0);
+    query(NULL, &p);
+    ck_assert_uint_eq(p.n_stacks, 2);
+    ck_assert_uint_eq(p.total, 332);
+    cp_profile_free(&p);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c2, 10);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+}
+END_TEST
+
 START_TEST(test_store_gap_in_delta_is_rejected)
 {
     cp_store_t *s;
@@ -251,6 +330,7 @@ int main(void)
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
     tcase_add_test(tc, test_store_gap_in_delta_is_rejected);
+    tcase_add_test(tc, test_store_app_dictionary_dropped_with_its_last_connection);
     tcase_add_test(tc, test_store_name_kind_prefers_jit_code);
     suite_add_tcase(s, tc);
     tc = tcase_create("labels");
