@@ -15,6 +15,9 @@ enum {
     CP_EXIT_NO_DATA     = 4,  /* query/diff: the app has no samples of that type (yet) */
     CP_EXIT_NO_INSTANCE = 5,  /* query/diff: no instance of the app has the given labels */
     CP_EXIT_EMPTY       = 6,  /* query/diff: the time range holds no samples (a diff: either side) */
+    CP_EXIT_REGRESSION  = 1,  /* diff --fail-on: a method regressed (REGRESSION) */
+    CP_EXIT_INCONCLUSIVE = 3, /* diff --fail-on: INCONCLUSIVE; the gate reports an unknown
+                                 app (and every other data error) as 2 */
     CP_EXIT_REFUSED     = 7,  /* attach/detach: the agent refused an option (named on stderr);
                                  the others were applied */
 };

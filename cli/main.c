@@ -51,7 +51,10 @@ static void usage(FILE *f)
         "  4  query/diff: the app has no samples of that type yet\n"
         "  5  query/diff: no instance of the app has the given labels\n"
         "  6  query/diff: the time range holds no samples (for diff: either side)\n"
-        "  7  attach: the agent refused an option (named, with the reason); the others apply\n");
+        "  7  attach: the agent refused an option (named, with the reason); the others apply\n"
+        "diff --fail-on (a CI gate) exits with its verdict instead: 0 PASS, 1 REGRESSION,\n"
+        "3 INCONCLUSIVE (or 0/1 with --inconclusive pass/fail), 2 for a wrong command line\n"
+        "or nothing to compare (relay unreachable, unknown app, a side without samples)\n");
 }
 
 int cp_cli_usage_error(const char *cmd, cp_cli_usage_fn u, const char *fmt, ...)

@@ -6,7 +6,9 @@
  *               [-o FILE|-]
  *   cprof diff  --relay ADDR --app A [--type T] --base-from F [--base-to T]
  *               [--base-labels L] [--cmp-from F --cmp-to T --cmp-labels L]
- *               [--limit N] [--json]
+ *               [--limit N] [--json] [--fail-on 2pp|10%rel [--metric M]
+ *               [--normalize share|per-second] [--q Q] [--warmup S]
+ *               [--format text|json|md|junit] [--inconclusive pass|fail]]
  *
  * ADDR: any form http.h accepts (http://, https://, the agents' ws:// or
  * wss://, HOST:PORT). Times: anything cp_time_parse_local accepts; relative
@@ -20,6 +22,9 @@
  * range each get a sentence and their own exit code (cli.h, explain.h),
  * and then nothing is written to stdout or the -o file. Binary formats are
  * not written to a terminal unless -o - asks for it.
+ * The diff gate (--fail-on) exits with its verdict instead: 0 PASS,
+ * 1 REGRESSION, 3 INCONCLUSIVE, and 2 for anything that leaves nothing to
+ * judge (a wrong command line, no relay, no data on a side).
  * Thread: main only. */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +37,8 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "diff_report.h"
+#include "diffstat.h"
 #include "error.h"
 #include "explain.h"
 #include "http.h"
@@ -348,7 +355,9 @@ static void diff_usage(FILE *f)
     fprintf(f,
         "usage: cprof diff --app APP --base-from T [--relay ADDR] [OPTIONS]\n"
         "Compares two time ranges and/or label sets of one app; prints the functions\n"
-        "whose share of the profile changed most (percentage points, compared - base).\n\n"
+        "whose share of the profile changed most (percentage points, compared - base),\n"
+        "or, with --fail-on or --format, the methods whose change is beyond noise\n"
+        "(docs/diff.md) and a verdict: a gate for CI.\n\n"
         COMMON_HELP
         "  --base-from T      start of the base range (required)\n"
         "  --base-to T        end of the base range (default now)\n"
@@ -356,9 +365,98 @@ static void diff_usage(FILE *f)
         "  --cmp-from T       start of the compared range (default now-15m)\n"
         "  --cmp-to T         end of the compared range (default now)\n"
         "  --cmp-labels L     compared label filter\n"
-        "  --limit N          rows to print (default 20)\n"
+        "  --limit N          rows to print besides the flagged methods (default 20)\n"
         "  --json             print the relay's JSON (exact values) instead of a table\n\n"
-        TIME_HELP "\n" EXIT_HELP);
+        "Gate (docs/diff.md):\n"
+        "  --fail-on X        fail when a method grows by X and the change is significant:\n"
+        "                     2pp (share points) or 10%%rel (relative to base)\n"
+        "  --metric M         what to compare: cpu (default), wall, alloc, lock (= --type)\n"
+        "  --normalize N      share (of the total, default) or per-second (needs %%rel)\n"
+        "  --q Q              false discovery rate, Benjamini-Hochberg (default 0.05)\n"
+        "  --warmup S         seconds skipped after each instance starts (default 60)\n"
+        "  --format F         text (default), json, md (a pull-request comment), junit\n"
+        "  --inconclusive A   pass or fail: what INCONCLUSIVE exits with (default: 3)\n\n"
+        TIME_HELP "\n" EXIT_HELP
+        "With --fail-on: 0 PASS, 1 REGRESSION, 2 wrong command line or no data to compare\n"
+        "(relay unreachable, unknown app, empty side), 3 INCONCLUSIVE.\n");
+}
+
+typedef struct gate_opts {
+    const char *fail_on, *metric, *normalize, *q, *warmup, *format, *inconclusive;
+} gate_opts_t;
+
+/* Checks the gate options; 0 or a usage error. */
+static int gate_check(common_opts_t *c, bool type_given, const gate_opts_t *g, cp_diff_fmt_t *fmt)
+{
+    cp_diff_threshold_t thr;
+    cp_diff_norm_t norm = CP_DIFF_NORM_SHARE;
+    if (g->fail_on && cp_diff_threshold_parse(g->fail_on, &thr))
+        return cp_cli_usage_error("diff", diff_usage, "--fail-on '%s' is not a threshold: give 2pp (share points) "
+                                  "or 10%%rel (relative to base)", g->fail_on);
+    if (g->metric) {
+        static const char *const ok[] = {"cpu", "wall", "alloc", "lock"};
+        bool known = false;
+        for (size_t i = 0; i < 4; i++)
+            known |= !strcmp(g->metric, ok[i]);
+        if (!known)
+            return cp_cli_usage_error("diff", diff_usage, "--metric '%s': cpu, wall, alloc or lock", g->metric);
+        if (type_given && strcmp(c->ctx.type, g->metric))
+            return cp_cli_usage_error("diff", diff_usage, "--metric %s and --type %s disagree: give one",
+                                      g->metric, c->ctx.type);
+        c->ctx.type = g->metric;
+    }
+    if (g->normalize && !strcmp(g->normalize, "per-op"))
+        return cp_cli_usage_error("diff", diff_usage, "--normalize per-op is not available: the agent reports no "
+                                  "operation counter; use share or per-second");
+    if (g->normalize && cp_diff_norm_parse(g->normalize, &norm))
+        return cp_cli_usage_error("diff", diff_usage, "--normalize '%s': share or per-second", g->normalize);
+    if (norm == CP_DIFF_NORM_PER_SECOND && g->fail_on && !thr.relative)
+        return cp_cli_usage_error("diff", diff_usage, "--normalize per-second needs a relative threshold "
+                                  "(--fail-on 10%%rel), not '%s'", g->fail_on);
+    if (g->q) {
+        char *e;
+        double q = strtod(g->q, &e);
+        if (!*g->q || *e || !(q > 0 && q < 1))
+            return cp_cli_usage_error("diff", diff_usage, "--q '%s': a rate between 0 and 1, e.g. 0.05", g->q);
+    }
+    int64_t ms;
+    if (g->warmup && strcmp(g->warmup, "0") && cp_duration_parse(g->warmup, &ms))
+        return cp_cli_usage_error("diff", diff_usage, "--warmup '%s': seconds, or 30s/2m; 0 keeps everything",
+                                  g->warmup);
+    if (g->inconclusive && strcmp(g->inconclusive, "pass") && strcmp(g->inconclusive, "fail"))
+        return cp_cli_usage_error("diff", diff_usage, "--inconclusive '%s': pass or fail", g->inconclusive);
+    if (g->inconclusive && !g->fail_on)
+        return cp_cli_usage_error("diff", diff_usage, "--inconclusive goes with --fail-on");
+    *fmt = CP_DIFF_FMT_TEXT;
+    if (g->format) {
+        static const char *const names[] = {"text", "json", "md", "junit"};
+        size_t i = 0;
+        while (i < 4 && strcmp(g->format, names[i]))
+            i++;
+        if (i == 4)
+            return cp_cli_usage_error("diff", diff_usage, "--format '%s': text, json, md or junit", g->format);
+        *fmt = (cp_diff_fmt_t)i;
+    }
+    return CP_EXIT_OK;
+}
+
+/* The gate's exit code for the relay's verdict. */
+static int gate_exit(const char *verdict, const char *inconclusive)
+{
+    if (!strcmp(verdict, "PASS"))
+        return CP_EXIT_OK;
+    if (!strcmp(verdict, "REGRESSION"))
+        return CP_EXIT_REGRESSION;
+    if (!strcmp(verdict, "INCONCLUSIVE"))
+        return !inconclusive ? CP_EXIT_INCONCLUSIVE : !strcmp(inconclusive, "pass") ? CP_EXIT_OK : CP_EXIT_REGRESSION;
+    return CP_EXIT_USAGE;
+}
+
+static void side_text(const time_arg_t *f, const time_arg_t *t, const char *labels, char *buf, size_t n)
+{
+    char r[128];
+    snprintf(buf, n, "%s%s%s", cp_human_range(f->ms, t->ms, r, sizeof r), labels ? ", labels " : "",
+             labels ? labels : "");
 }
 
 int cp_cmd_diff(int argc, char **argv)
@@ -367,17 +465,24 @@ int cp_cmd_diff(int argc, char **argv)
     common_init(&c, "diff");
     const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL;
     long limit = 20;
-    bool json = false;
+    bool json = false, type_given = false;
+    gate_opts_t g = {0};
     static const struct option opts[] = {
         COMMON_LONGOPTS,
         {"base-from", required_argument, 0, 1}, {"base-to", required_argument, 0, 2},
         {"base-labels", required_argument, 0, 3}, {"cmp-from", required_argument, 0, 4},
         {"cmp-to", required_argument, 0, 5}, {"cmp-labels", required_argument, 0, 6},
-        {"limit", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
+        {"limit", required_argument, 0, 'n'}, {"json", no_argument, 0, 'j'},
+        {"fail-on", required_argument, 0, 10}, {"metric", required_argument, 0, 11},
+        {"normalize", required_argument, 0, 12}, {"q", required_argument, 0, 13},
+        {"warmup", required_argument, 0, 14}, {"format", required_argument, 0, 15},
+        {"inconclusive", required_argument, 0, 16}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (o == 't')
+            type_given = true;
         if (common_option(&c, o, optarg))
             continue;
         switch (o) {
@@ -392,20 +497,36 @@ int cp_cmd_diff(int argc, char **argv)
                 return CP_EXIT_USAGE;
             break;
         case 'j': json = true; break;
+        case 10: g.fail_on = optarg; break;
+        case 11: g.metric = optarg; break;
+        case 12: g.normalize = optarg; break;
+        case 13: g.q = optarg; break;
+        case 14: g.warmup = optarg; break;
+        case 15: g.format = optarg; break;
+        case 16: g.inconclusive = optarg; break;
         case 'h': diff_usage(stdout); return CP_EXIT_OK;
         default: return cp_cli_getopt_error("diff", diff_usage, o, argv);
         }
     }
-    int rc = common_finish(&c, diff_usage, argc, argv);
+    cp_diff_fmt_t fmt;
+    int rc = gate_check(&c, type_given, &g, &fmt);
+    if (!rc)
+        rc = common_finish(&c, diff_usage, argc, argv);
+    if (!rc && !bf)
+        rc = cp_cli_usage_error("diff", diff_usage, "--base-from is required: the start of the range to "
+                                "compare against (e.g. --base-from now-2h --base-to now-1h)");
+    if (!rc && json && g.format && fmt != CP_DIFF_FMT_JSON)
+        rc = cp_cli_usage_error("diff", diff_usage, "--json and --format %s disagree: give one", g.format);
+    time_arg_t b0, b1, c0, c1;
+    if (!rc)
+        rc = range_args("diff", diff_usage, "--base-from", bf, "--base-to", bt, &b0, &b1);
+    if (!rc)
+        rc = range_args("diff", diff_usage, "--cmp-from", cf, "--cmp-to", ct, &c0, &c1);
     if (rc)
         return rc;
-    if (!bf)
-        return cp_cli_usage_error("diff", diff_usage, "--base-from is required: the start of the range to "
-                                  "compare against (e.g. --base-from now-2h --base-to now-1h)");
-    time_arg_t b0, b1, c0, c1;
-    if ((rc = range_args("diff", diff_usage, "--base-from", bf, "--base-to", bt, &b0, &b1)) ||
-        (rc = range_args("diff", diff_usage, "--cmp-from", cf, "--cmp-to", ct, &c0, &c1)))
-        return rc;
+    if (json)
+        fmt = CP_DIFF_FMT_JSON;
+    bool stats = g.fail_on || g.format;
 
     cp_buf_t url = CP_BUF_INIT, body = CP_BUF_INIT;
     cp_buf_printf(&url, "/api/v1/diff");
@@ -417,6 +538,17 @@ int cp_cmd_diff(int argc, char **argv)
     cp_http_url_add(&url, "cmp.from", c0.send);
     cp_http_url_add(&url, "cmp.to", c1.send);
     cp_http_url_add(&url, "cmp.labels", cl);
+    if (stats) {
+        cp_http_url_add(&url, "threshold", g.fail_on);
+        cp_http_url_add(&url, "normalize", g.normalize);
+        cp_http_url_add(&url, "q", g.q);
+        cp_http_url_add(&url, "warmup", g.warmup);
+        char n[32];
+        snprintf(n, sizeof n, "%ld", limit);
+        cp_http_url_add(&url, "limit", n);
+    } else {
+        cp_http_url_add(&url, "stats", json ? NULL : "off");
+    }
     rc = cp_explain_get(&c.ctx, (const char *)url.data, &body);
     cp_buf_append(&body, "", 1);
     body.len--;
@@ -432,9 +564,21 @@ int cp_cmd_diff(int argc, char **argv)
         rc = cp_explain_empty(&c.ctx, "base", bl, b0.ms, b1.ms);
     if (!rc && ct_total <= 0)
         rc = cp_explain_empty(&c.ctx, "compared", cl, c0.ms, c1.ms);
-    if (!rc && json) {
+    const char *verdict = stats ? cp_diff_report_verdict(&v) : "";
+    if (!rc && stats && !*verdict) {
+        fprintf(stderr, "cprof diff: the relay sent no statistics (a relay older than this cprof?)\n");
+        rc = CP_EXIT_FAIL;
+    }
+    if (!rc && fmt == CP_DIFF_FMT_JSON) {
         fwrite(body.data, 1, body.len, stdout);
         putchar('\n');
+    } else if (!rc && stats) {
+        char bs[300], cs[300];
+        side_text(&b0, &b1, bl, bs, sizeof bs);
+        side_text(&c0, &c1, cl, cs, sizeof cs);
+        cp_diff_report_t rep = {c.ctx.app, c.ctx.type, bs, cs, g.fail_on, limit,
+                                g.fail_on && gate_exit(verdict, g.inconclusive) != CP_EXIT_OK};
+        cp_diff_report_write(&rep, &v, fmt, stdout);
     } else if (!rc) {
         cp_unit_t unit = cp_human_unit_of_type(c.ctx.type);
         char r[128], t[32];
@@ -451,6 +595,8 @@ int cp_cmd_diff(int argc, char **argv)
                    cp_json_num(f, "cmp_pct"), cp_json_str(f, "name"));
         }
     }
+    if (g.fail_on)   /* the gate: a verdict, or 2 when there is nothing to judge */
+        rc = rc ? CP_EXIT_USAGE : gate_exit(verdict, g.inconclusive);
     cp_json_free(&v);
     cp_buf_fini(&url);
     cp_buf_fini(&body);

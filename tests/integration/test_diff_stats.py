@@ -8,7 +8,9 @@ Checks: the old fields stay; app.A.hot is the one REGRESSION and its 95%
 interval holds +10pp; the lambda is one method (not gone + new); warm-up
 windows are skipped; an A/A comparison passes; thresholds, q and
 normalisation change the verdict as documented; bad parameters are 400s."""
+import json
 import random
+import subprocess
 import time
 
 from cplib import *
@@ -102,8 +104,8 @@ def run():
 
         # A/A: version 1 against itself, first half against second half
         mid = t0 // 1000 + 100
-        aa = diff(**{"cmp.labels": "version=1", "base.to": str(mid), "cmp.from": str(mid)})["stats"]
-        check(aa["verdict"] == "PASS" and aa["regressions"] == 0, "A/A passes: %r" % aa)
+        aas = diff(**{"cmp.labels": "version=1", "base.to": str(mid), "cmp.from": str(mid)})["stats"]
+        check(aas["verdict"] == "PASS" and aas["regressions"] == 0, "A/A passes: %r" % aas)
 
         # stats=off: the plain diff
         check("stats" not in diff(stats="off"), "stats=off leaves the statistics out")
@@ -113,6 +115,53 @@ def run():
             p = {"app": "gate", "base.from": "now-1h", **bad}
             status, body = relay.get("/api/v1/diff", **p)
             check(status == 400 and b"bad '" in body, "%r: 400 naming it, got %d %s" % (bad, status, body[:200]))
+        # ---- the CLI gate: cprof diff --fail-on
+        def gate(*extra, **kw):
+            args = [CPROF, "diff", "--relay", relay.http, "--app", kw.get("app", "gate"),
+                    "--base-labels", "version=1", "--cmp-labels", kw.get("cmp", "version=2"),
+                    "--base-from", str(t0 // 1000 - 5), "--base-to", str(kw.get("bto", end)),
+                    "--cmp-from", str(kw.get("cfrom", t0 // 1000 - 5)), "--cmp-to", str(end),
+                    "--warmup", "0"] + list(extra)
+            r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+            return r.returncode, r.stdout, r.stderr
+
+        rc, out, err = gate("--fail-on", "2pp")
+        log("cprof diff --fail-on 2pp (exit %d):\n%s" % (rc, "\n".join(out.splitlines()[:6])))
+        check(rc == 1 and "REGRESSION" in out.splitlines()[3] and "app.A.hot" in out,
+              "a regression exits 1 and names the method: %d\n%s%s" % (rc, out, err))
+        check(gate("--fail-on", "20pp")[0] == 0, "a 20pp gate passes (exit 0)")
+        check(gate("--fail-on", "40%rel", "--metric", "cpu", "--normalize", "per-second", "--q", "0.01")[0] == 1,
+              "per-second with a relative threshold fails too")
+        rc, out, _ = gate("--fail-on", "2pp", "--format", "md")
+        check(rc == 1 and out.startswith("### ") and "**REGRESSION**" in out and "| REGRESSION | `app.A.hot` |" in out,
+              "md is a pull-request comment: %s" % out[:600])
+        rc, out, _ = gate("--fail-on", "2pp", "--format", "junit")
+        import xml.etree.ElementTree as ET
+        suite = ET.fromstring(out).find("testsuite")
+        fails = [tc.get("name") for tc in suite.iter("testcase") if tc.find("failure") is not None]
+        check(rc == 1 and "app.A.hot" in fails and any(f.startswith("gate") for f in fails)
+              and int(suite.get("failures")) == len(fails), "junit lists the failures: %s" % out[:800])
+        rc, out, _ = gate("--fail-on", "2pp", "--format", "json")
+        check(rc == 1 and json.loads(out)["stats"]["verdict"] == "REGRESSION", "json is the relay's answer")
+        # A/A with a gate no real change passes but noise can exceed: INCONCLUSIVE
+        aa = dict(cmp="version=1", bto=mid, cfrom=mid)
+        rc, out, _ = gate("--fail-on", "0.01pp", **aa)
+        check(rc == 3 and "INCONCLUSIVE" in out and "the data" in out, "INCONCLUSIVE exits 3: %d\n%s" % (rc, out))
+        check(gate("--fail-on", "0.01pp", "--inconclusive", "pass", **aa)[0] == 0, "--inconclusive pass: 0")
+        check(gate("--fail-on", "0.01pp", "--inconclusive", "fail", **aa)[0] == 1, "--inconclusive fail: 1")
+        check(gate("--fail-on", "2pp", **aa)[0] == 0, "A/A at 2pp: PASS")
+        # nothing to judge is 2, not a verdict
+        rc, _, err = gate("--fail-on", "2pp", app="nosuch")
+        check(rc == 2 and "nosuch" in err, "an unknown app under --fail-on exits 2: %d %s" % (rc, err))
+        for bad in (["--fail-on", "2"], ["--fail-on", "2pp", "--normalize", "per-op"],
+                    ["--fail-on", "2pp", "--normalize", "per-second"], ["--fail-on", "2pp", "--q", "5"],
+                    ["--fail-on", "2pp", "--format", "xml"], ["--inconclusive", "pass"],
+                    ["--fail-on", "2pp", "--metric", "gc"]):
+            rc, _, err = gate(*bad)
+            check(rc == 2 and "cprof diff: " in err, "%r: usage error 2, got %d %s" % (bad, rc, err[:200]))
+        # without --fail-on, cprof diff prints the table as before (exit 0)
+        rc, out, _ = gate()
+        check(rc == 0 and "delta" in out.splitlines()[3], "plain cprof diff unchanged: %s" % out[:300])
         for _, a in agents:
             a.close()
 
