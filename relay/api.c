@@ -43,6 +43,7 @@
 #include "auth.h"
 #include "diff_api.h"
 #include "error.h"
+#include "insights.h"
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
@@ -392,6 +393,31 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     cp_buf_fini(&series);
 }
 
+/* GET /api/v1/insights: the rules of relay/insights*.c over the range;
+ * `type` is optional (every type with data). */
+static void do_insights(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
+{
+    cp_store_query_t sq;
+    if (!parse_query(r, "", &sq, now))
+        return;
+    const char *type = arg(r, "type");
+    cp_insights_query_t q = {sq.app, r->app, type && *type ? type : NULL, sq.labels, sq.from_ms, sq.to_ms};
+    char err[256] = "";
+    cp_buf_t doc = CP_BUF_INIT;
+    int rc = cp_insights_run(rd, &q, &doc, err, sizeof err);
+    err_unqualify(r, err, sizeof err);
+    if (rc == CP_ENOTFOUND) {
+        set_error(r, 404, "%s", err);
+    } else if (rc) {
+        store_error(r, rc, err);
+    } else {
+        r->status = 200;
+        r->ctype = "application/json";
+        cp_buf_append(&r->body, doc.data, doc.len);
+    }
+    cp_buf_fini(&doc);
+}
+
 static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
 {
     int64_t now = cp__now_ms();
@@ -436,6 +462,8 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         do_timeline(r, rd, now);
     } else if (!strcmp(ep, "diff")) {
         do_diff(r, rd, now);
+    } else if (!strcmp(ep, "insights")) {
+        do_insights(r, rd, now);
     } else {
         set_error(r, 404, "no such endpoint: %s", r->path);
     }

@@ -190,9 +190,9 @@ typedef int (*cp_store_window_fn)(void *ud, const cp_store_window_t *w);
  * (CP_ETIMEOUT). Returns 0, CP_E* (CP_ENOTFOUND as cp_store_profile) or
  * the non-0 value fn stopped with. Whatever it returns the caller frees
  * *out with cp_profile_free (on CP_E* it is empty; after fn stopped it is
- * complete). Memory: every row's
- * pairs are held until fn has seen them (16 bytes a pair), so raw rows of
- * a long range over many instances cost memory: see CP_STORE_WINDOWS_RAW. */
+ * complete). Memory: every row's stored blob is held until fn has seen it
+ * (~2.25 bytes a value), so raw rows of a long range over many instances
+ * cost memory and time: see CP_STORE_WINDOWS_RAW. */
 int cp_store_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, unsigned flags,
                              cp_profile_t *out /* OUT */, cp_store_window_fn fn, void *ud,
                              char *err, size_t errlen);
@@ -202,6 +202,25 @@ int cp_store_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, un
 int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
                       uint64_t *points, uint32_t n, cp_buf_t *series_json,
                       char *err, size_t errlen);
+
+/* One time-series point (docs/protocol.md "Series"): borrowed for the
+ * callback only. Series carry no instance: points of all instances of a
+ * label set arrive interleaved. */
+typedef struct cp_store_point {
+    const char *name;      /* e.g. "gc.pause_ns", "threads.runnable" */
+    const char *labels;    /* canonical label set ("" for none) */
+    int64_t     t_ms;
+    double      value;
+} cp_store_point_t;
+/* Non-0 stops the walk; cp_store_series then returns that value. */
+typedef int (*cp_store_point_fn)(void *ud, const cp_store_point_t *pt);
+
+/* Calls fn for every series point of q->app in [q->from_ms, q->to_ms) that
+ * passes q->labels (q->type is ignored), in time order. Points
+ * are kept for the full tier's retention only. Honours the reader's limit
+ * (CP_ETIMEOUT); CP_ENOTFOUND for an unknown app. */
+int cp_store_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
+                    char *err, size_t errlen);
 
 /* Label-filter helper shared with live.c: does canonical label set
  * "a=1,b=2" satisfy filter "b=2"? NULL/empty filter matches everything. */

@@ -214,7 +214,7 @@ bool cp__sqlite_reader_over(const cp_store_reader_t *r);
  * the filter, caller frees; *unit the type's unit if unit != NULL, caller
  * frees) and begins the read transaction: cp__sqlite_query_end ends it,
  * whatever this returned. CP_ENOTFOUND with err set for an unknown app or
- * type. */
+ * type. q->type NULL resolves no type (p->type = -1: series queries). */
 int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
                            uint8_t **lset_ok, char **unit, char *err, size_t errlen);
 /* Ends the read transaction; maps an interrupted statement to CP_ETIMEOUT

@@ -237,21 +237,23 @@ int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__
         snprintf(err, errlen, "unknown app '%s'", q->app);
         return CP_ENOTFOUND;
     }
-    sqlite3_reset(r->type_id);
-    sqlite3_bind_int64(r->type_id, 1, p->app);
-    /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md) */
-    sqlite3_bind_text(r->type_id, 2, strcmp(q->type, "alloc") ? q->type : "alloc_bytes", -1,
-                      SQLITE_TRANSIENT);
     p->type = -1;
-    if (sqlite3_step(r->type_id) == SQLITE_ROW) {
-        p->type = sqlite3_column_int64(r->type_id, 0);
-        if (unit)
-            *unit = cp__xstrdup((const char *)sqlite3_column_text(r->type_id, 1));
-    }
-    sqlite3_reset(r->type_id);
-    if (p->type < 0) {
-        snprintf(err, errlen, "unknown type '%s' for app '%s'", q->type, q->app);
-        return CP_ENOTFOUND;
+    if (q->type) {   /* NULL: a query of series only */
+        sqlite3_reset(r->type_id);
+        sqlite3_bind_int64(r->type_id, 1, p->app);
+        /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md) */
+        sqlite3_bind_text(r->type_id, 2, strcmp(q->type, "alloc") ? q->type : "alloc_bytes", -1,
+                          SQLITE_TRANSIENT);
+        if (sqlite3_step(r->type_id) == SQLITE_ROW) {
+            p->type = sqlite3_column_int64(r->type_id, 0);
+            if (unit)
+                *unit = cp__xstrdup((const char *)sqlite3_column_text(r->type_id, 1));
+        }
+        sqlite3_reset(r->type_id);
+        if (p->type < 0) {
+            snprintf(err, errlen, "unknown type '%s' for app '%s'", q->type, q->app);
+            return CP_ENOTFOUND;
+        }
     }
     *lset_ok = NULL;
     if (q->labels && *q->labels) {

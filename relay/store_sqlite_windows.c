@@ -5,12 +5,13 @@
  * merged profile's stack indices.
  *
  * One pass over the planner's rows (the same planner as cp_store_profile,
- * store_tier.h): each row's blob is decoded once into a pairs buffer (app
- * stack id, value) and merged into the dense accumulator; once all rows are
- * read the merged profile is built (store_names.h), a map from app stack id
- * to merged index follows from the same walk cp_store_names_profile does
- * (non-zero stacks in id order), and the rows are handed to the callback in
- * time order with their ids mapped.
+ * store_tier.h): each row's blob is merged into the dense accumulator and
+ * kept as it is (~2.25 bytes a value, 7x less than decoded pairs); once all
+ * rows are read the merged profile is built (store_names.h), a map from app
+ * stack id to merged index follows from the same walk
+ * cp_store_names_profile does (non-zero stacks in id order), and the rows
+ * are decoded again, one at a time, and handed to the callback in time
+ * order with their ids mapped.
  *
  * Invariant: a row's pairs are sorted by app stack id (the blob's order,
  * store_blob.h) and the map is increasing, so each row's merged indices are
@@ -30,28 +31,26 @@
 typedef struct wrow {
     int64_t start, end, instance, lset;
     int     tier;
-    size_t  off, n;          /* its pairs: pairs.v[2*off ..] */
+    size_t  off, len;        /* its blob: blobs.data[off .. off + len) */
     uint32_t seq;            /* read order, the last tie-break */
 } wrow_t;
 
 typedef struct wctx {
     cp_store_blob_acc_t   acc;
-    cp_store_blob_pairs_t pairs;   /* every row's pairs, row after row */
+    cp_buf_t blobs;          /* every row's blob, row after row */
     wrow_t *rows;
     size_t  n_rows, cap_rows;
 } wctx_t;
 
-/* cp__sqlite_plan_t.row: keeps one row's pairs and merges them. */
+/* cp__sqlite_plan_t.row: merges one row and keeps its blob. */
 static void wrow_read(cp__sqlite_plan_t *p, int64_t step, sqlite3_stmt *st)
 {
     wctx_t *w = p->row_ud;
-    size_t before = w->pairs.n;
-    cp_store_blob_each(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-                       cp_store_blob_add_to_pairs, &w->pairs);
-    if (w->pairs.n == before)
+    const void *blob = sqlite3_column_blob(st, 2);
+    size_t len = (size_t)sqlite3_column_bytes(st, 2);
+    if (!len)
         return;
-    for (size_t i = before; i < w->pairs.n; i++)
-        cp_store_blob_acc_add(&w->acc, w->pairs.v[2 * i], w->pairs.v[2 * i + 1]);
+    cp_store_blob_each(blob, len, cp_store_blob_acc_add, &w->acc);
     if (w->n_rows == w->cap_rows) {
         w->cap_rows = w->cap_rows ? w->cap_rows * 2 : 256;
         w->rows = cp__xrealloc(w->rows, w->cap_rows * sizeof *w->rows);
@@ -62,8 +61,9 @@ static void wrow_read(cp__sqlite_plan_t *p, int64_t step, sqlite3_stmt *st)
     r->end = sqlite3_column_int64(st, 3);
     r->instance = step ? -1 : sqlite3_column_int64(st, 4);
     r->tier = step == CP_STORE_HOUR_MS ? CP_STORE_TIER_HOUR : step ? CP_STORE_TIER_MINUTE : CP_STORE_TIER_FULL;
-    r->off = before;
-    r->n = w->pairs.n - before;
+    r->off = w->blobs.len;
+    r->len = len;
+    cp_buf_append(&w->blobs, blob, len);
     r->seq = (uint32_t)w->n_rows++;
 }
 
@@ -137,11 +137,14 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp_store_reader_t *rd,
     size_t cap = 0;
     uint32_t *stacks = NULL;
     uint64_t *values = NULL;
+    cp_store_blob_pairs_t pairs = {0};
     int rc = 0;
     for (size_t i = 0; i < w->n_rows && !rc; i++) {
         const wrow_t *r = &w->rows[i];
-        if (r->n > cap) {
-            cap = r->n;
+        pairs.n = 0;
+        cp_store_blob_each(w->blobs.data + r->off, r->len, cp_store_blob_add_to_pairs, &pairs);
+        if (pairs.n > cap) {
+            cap = pairs.n;
             stacks = cp__xrealloc(stacks, cap * sizeof *stacks);
             values = cp__xrealloc(values, cap * sizeof *values);
         }
@@ -153,8 +156,8 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp_store_reader_t *rd,
         };
         if (!win.labels)
             win.labels = "";
-        for (size_t j = 0; j < r->n; j++) {
-            uint64_t sid = w->pairs.v[2 * (r->off + j)], v = w->pairs.v[2 * (r->off + j) + 1];
+        for (size_t j = 0; j < pairs.n; j++) {
+            uint64_t sid = pairs.v[2 * j], v = pairs.v[2 * j + 1];
             if (!v || sid >= w->acc.n || map[sid] == UINT32_MAX)
                 continue;
             stacks[win.n] = map[sid];
@@ -168,6 +171,7 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp_store_reader_t *rd,
     }
     free(stacks);
     free(values);
+    cp_store_blob_pairs_fini(&pairs);
     free(map);
     nbi_free(&insts);
     nbi_free(&lsets);
@@ -204,7 +208,7 @@ int cp_store_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, un
         rc = deliver(&w, &a->names, r, p.app, fn, ud, &stopped);
 out:
     free(w.acc.v);
-    cp_store_blob_pairs_fini(&w.pairs);
+    cp_buf_fini(&w.blobs);
     free(w.rows);
     free(lset_ok);
     free(unit);

@@ -1,7 +1,7 @@
 /* test_store_windows.c - cp_store_profile_windows through store.h: the
  * merged profile equals cp_store_profile's, every row comes once in time
  * order with its stacks as merged indices, label filters, raw vs aggregate
- * rows, stopping, errors. */
+ * rows, stopping, errors; and cp_store_series, the raw series points. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,6 +295,59 @@ START_TEST(test_store_windows_deadline_times_out)
 }
 END_TEST
 
+typedef struct pts { int n; char name[8][32], labels[8][32]; int64_t t[8]; double v[8]; } pts_t;
+
+static int collect_point(void *ud, const cp_store_point_t *pt)
+{
+    pts_t *c = ud;
+    ck_assert_int_lt(c->n, 8);
+    snprintf(c->name[c->n], sizeof c->name[0], "%s", pt->name);
+    snprintf(c->labels[c->n], sizeof c->labels[0], "%s", pt->labels);
+    c->t[c->n] = pt->t_ms;
+    c->v[c->n++] = pt->value;
+    return 0;
+}
+
+START_TEST(test_store_series_points_in_time_order_through_label_filter)
+{
+    cp_store_t *s = fill();
+    cp_store_conn_t *c1 = store_fixture_open_conn(s, "app1", "i3");   /* no labels */
+    static const cp_sample_type_t types[] = {{"cpu", "ns"}};
+    cp_point_t pts[] = {{"gc.pause_ns", 1050000, 5e6}, {"threads.runnable", 1041000, 12}, {"gc.pause_ns", 1060000, 7e6}};
+    cp_batch_t b = store_fixture_batch(5, types);
+    b.points = pts;
+    b.n_points = 3;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_batch(s, c1, &b, 5000, NULL, NULL), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+    cp_store_reader_t *r;
+    char err[128] = "";
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    cp_store_query_t q = {"app1", "ignored", NULL, 0, 1LL << 50};
+    pts_t c = {0};
+    ck_assert_int_eq(cp_store_series(r, &q, collect_point, &c, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 3);
+    ck_assert_str_eq(c.name[0], "threads.runnable");
+    ck_assert_int_eq(c.t[0], 1041000);
+    ck_assert_str_eq(c.name[1], "gc.pause_ns");
+    ck_assert_double_eq(c.v[2], 7e6);
+    ck_assert_str_eq(c.labels[2], "");
+    /* range and label filter */
+    memset(&c, 0, sizeof c);
+    q.from_ms = 1045000;
+    ck_assert_int_eq(cp_store_series(r, &q, collect_point, &c, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 2);
+    memset(&c, 0, sizeof c);
+    q.labels = "env=prod";
+    ck_assert_int_eq(cp_store_series(r, &q, collect_point, &c, err, sizeof err), 0);
+    ck_assert_int_eq(c.n, 0);
+    q.app = "nope";
+    ck_assert_int_eq(cp_store_series(r, &q, collect_point, &c, err, sizeof err), CP_ENOTFOUND);
+    cp_store_reader_close(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store_windows");
@@ -306,6 +359,7 @@ int main(void)
     tcase_add_test(tc, test_store_windows_aggregates_unless_raw_asked);
     tcase_add_test(tc, test_store_windows_callback_stop_returns_its_value);
     tcase_add_test(tc, test_store_windows_deadline_times_out);
+    tcase_add_test(tc, test_store_series_points_in_time_order_through_label_filter);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_ENV);
