@@ -226,27 +226,88 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 }
 
 /* The websocket protocols, behind the same checks once bound (HTTP/2
- * upgrades do not pass LWS_CALLBACK_HTTP_CONFIRM_UPGRADE). */
+ * upgrades do not pass LWS_CALLBACK_HTTP_CONFIRM_UPGRADE).
+ *
+ * An HTTP/2 websocket is one stream of a connection that may carry others
+ * (the UI's requests). libwebsockets 4.1 answers a refusal anywhere in the
+ * upgrade (FILTER_PROTOCOL_CONNECTION, ESTABLISHED) by closing the whole
+ * connection, every stream on it. So a refused h2 stream is let through the
+ * upgrade, then closed on its own at its first writable callback with 1008
+ * (policy violation) and the reason, before its module ever sees it. At most
+ * REFUSED_MAX such streams wait at once; past that a refusal closes the
+ * connection as before. Thread: service. */
+#define REFUSED_MAX 64
+static struct { struct lws *wsi; char why[100]; } refused[REFUSED_MAX];
+
+static int refused_find(struct lws *wsi)
+{
+    for (int i = 0; i < REFUSED_MAX; i++)
+        if (refused[i].wsi == wsi)
+            return i;
+    return -1;
+}
+
 static int ws_filter(struct lws *wsi, bool ingest)
 {
     char why[400];
     cp__pending_done(lws_get_network_wsi(wsi));
-    if (cp__origin_check_wsi(wsi, why, sizeof why) || (ingest && !cp__tls_client_cert_ok(wsi))) {
-        log_refusal(403, ingest && !cp__tls_client_cert_ok(wsi) ? "websocket: no client certificate" : why);
+    bool nocert = ingest && !cp__tls_client_cert_ok(wsi);
+    if (!cp__origin_check_wsi(wsi, why, sizeof why) && !nocert)
+        return 0;
+    if (nocert)
+        snprintf(why, sizeof why, "agents must present a client certificate signed by --tls-client-ca");
+    log_refusal(403, why);
+    int k = lws_get_network_wsi(wsi) != wsi ? refused_find(NULL) : -1;   /* an h2 stream: close it alone */
+    if (k < 0)
         return -1;
-    }
+    refused[k].wsi = wsi;
+    snprintf(refused[k].why, sizeof refused[k].why, "%.99s", why);
     return 0;
 }
+
+/* 1: the callback of a refused h2 stream, handled here (the module never
+ * sees the stream); *ret is what to return. */
+static bool ws_refused_cb(struct lws *wsi, enum lws_callback_reasons reason, int *ret)
+{
+    int k = refused_find(wsi);
+    if (k < 0 || !wsi)
+        return false;
+    *ret = 0;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        lws_callback_on_writable(wsi);
+        break;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)refused[k].why,
+                         strlen(refused[k].why));
+        *ret = -1;
+        break;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        refused[k].wsi = NULL;
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
 static int ingest_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
+    int ret;
     if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION && ws_filter(wsi, true))
         return -1;
+    if (ws_refused_cb(wsi, reason, &ret))
+        return ret;
     return cp__ingest_callback(wsi, reason, user, in, len);
 }
 static int live_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
+    int ret;
     if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION && ws_filter(wsi, false))
         return -1;
+    if (ws_refused_cb(wsi, reason, &ret))
+        return ret;
     return cp__live_callback(wsi, reason, user, in, len);
 }
 

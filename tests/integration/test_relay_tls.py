@@ -25,6 +25,7 @@ import time
 import urllib.request
 
 from cplib import *
+from h2_client import H2
 
 
 def sh(*args, cwd):
@@ -149,6 +150,21 @@ def run():
                                "Origin: %s\r\n\r\n" % (relay.port, origin)).encode())
                     first = t.recv(4096).decode(errors="replace").split("\r\n")[0]
             check(want in first + " ", "wss upgrade with Origin %s: %s" % (origin, first))
+
+        # HTTP/2 (RFC 8441) websockets: a foreign Origin closes that stream alone (1008 and
+        # the reason), not the connection with the other streams on it
+        h = H2(relay.port, ca)
+        check(h.settings.get(8) == 1, "h2 SETTINGS_ENABLE_CONNECT_PROTOCOL: %r" % h.settings)
+        for sid, path, proto in ((1, "/ingest", "cprof.v1"), (5, "/api/v1/live", "cprof.live")):
+            evs = h.websocket(sid, path, proto, "https://evil.example")
+            data = b"".join(e.data for e in evs if getattr(e, "stream_id", 0) == sid and hasattr(e, "data"))
+            check(not h.closed, "h2 websocket %s with a foreign Origin closed the whole connection: %r" % (path, evs))
+            check(data[:1] == b"\x88" and data[2:4] == b"\x03\xf0" and b"cross-origin" in data,
+                  "h2 websocket %s with a foreign Origin: a 1008 close with the reason, got %r" % (path, evs))
+            st, body, evs = h.get(sid + 2, "/api/v1/apps")
+            check(st == 200 and b"apps" in body, "GET on the same h2 connection after the refusal: %s %r" % (st, evs))
+        log("h2 websockets with a foreign Origin: closed alone (1008), the connection goes on")
+        h.close()
 
         # plain http on the TLS port is not served
         try:
