@@ -2,7 +2,8 @@
  * format in docs/api.md, the statistics in docs/diff.md).
  *
  * Per side: one cp_store_profile_windows read (raw windows: one flush of
- * one instance each, unless the side is longer than raw_max_ms), the
+ * one instance each, while the app's instances x the range / 10 s stay
+ * under raw_max_windows; else the minute/hour rows), the
  * merged profile for the tree, and a callback per window that adds each
  * method's inclusive value to the diffstat accumulator. Every merged stack
  * is classified once (its distinct method keys) before the first window;
@@ -10,7 +11,9 @@
  *
  * Warm-up: windows of an instance that begin within warmup_ms of its
  * first_seen (the relay's instances document: its first hello) are
- * skipped; an instance that started well before the range loses nothing.
+ * skipped; an instance that started well before the range loses nothing,
+ * and one that ran (first to last_seen) less than twice warmup_ms keeps
+ * them (counted as kept_warmup).
  *
  * Thread: a query worker; state lives in one cp_diff_run call. */
 #include "diff_api.h"
@@ -26,7 +29,7 @@
 #include "relay.h"
 #include "rutil.h"
 
-#define RAW_MAX_MS (6 * 3600 * 1000LL)
+#define RAW_MAX_WINDOWS 10000   /* raw windows a side may read (memory: ~5 KB each) */
 
 int cp_diff_api_params(char *const *keys, char *const *vals, int n, cp_diff_api_params_t *o, char *err,
                        size_t errlen)
@@ -36,7 +39,7 @@ int cp_diff_api_params(char *const *keys, char *const *vals, int n, cp_diff_api_
     o->warmup_ms = 60000;
     o->stats = true;
     o->limit = 500;
-    o->raw_max_ms = RAW_MAX_MS;
+    o->raw_max_windows = RAW_MAX_WINDOWS;
     for (int i = 0; i < n; i++) {
         const char *k = keys[i], *v = vals[i];
         char *e;
@@ -125,14 +128,23 @@ static void keys_free(keys_t *k)
     cp__hmap_free(&k->idx);
 }
 
-/* ---- instances' first_seen, from the store's instances document ---- */
+/* ---- instances' first and last_seen, from the instances document ---- */
 
 typedef struct firsts {
-    cp__hmap_t idx;      /* hash of instance id -> first_seen seconds + 1 (0: unknown) */
+    cp__hmap_t idx;      /* hash of instance id -> index + 1 into seen */
+    int64_t   *seen;     /* [2 i] first_seen ms, [2 i + 1] last_seen ms */
+    uint32_t   n;
 } firsts_t;
 
+static long long num_after(const char *from, const char *key)
+{
+    const char *k = strstr(from, key);
+    return k ? strtoll(k + strlen(key), NULL, 10) : -1;
+}
+
 /* The document is the store's own (store_json.c): each instance object
- * starts with "id", and its top-level "first_seen" follows "connected". */
+ * starts with "id", and its top-level "first_seen" and "last_seen" follow
+ * "connected" (a label may be named anything, but its value is a string). */
 static void firsts_load(cp_store_reader_t *rd, const char *app, firsts_t *f)
 {
     cp_buf_t doc = CP_BUF_INIT;
@@ -147,24 +159,32 @@ static void firsts_load(cp_store_reader_t *rd, const char *app, firsts_t *f)
             const char *c = e;
             while ((c = strstr(c, "\"connected\":")) && c[12] != 't' && c[12] != 'f')
                 c += 12;
-            const char *fs = c ? strstr(c, ",\"first_seen\":") : NULL;
-            if (!fs)
+            if (!c)
                 break;
-            long long v = strtoll(fs + 14, NULL, 10);
-            if (v > 0)
-                *cp__hmap_slot(&f->idx, h, 1) = (uint32_t)(v > 0xfffffffeLL ? 0xfffffffeLL : v) + 1;
-            s = fs;
+            long long first = num_after(c, ",\"first_seen\":"), last = num_after(c, ",\"last_seen\":");
+            if (first > 0) {
+                f->seen = cp__xrealloc(f->seen, (size_t)(f->n + 1) * 2 * sizeof *f->seen);
+                f->seen[2 * f->n] = first * 1000;
+                f->seen[2 * f->n + 1] = last > first ? last * 1000 : first * 1000;
+                *cp__hmap_slot(&f->idx, h, 1) = ++f->n;
+            }
+            s = c;
         }
     }
     cp_buf_fini(&doc);
 }
 
-static int64_t first_seen_ms(const firsts_t *f, const char *iid)
+/* first/last_seen (ms) of an instance; false if unknown. */
+static bool seen_of(const firsts_t *f, const char *iid, int64_t *first, int64_t *last)
 {
     if (!iid)
-        return -1;
+        return false;
     uint32_t *v = cp__hmap_slot((cp__hmap_t *)&f->idx, cp__hash_bytes(iid, strlen(iid)), 0);
-    return v && *v ? (int64_t)(*v - 1) * 1000 : -1;
+    if (!v || !*v)
+        return false;
+    *first = f->seen[2 * (*v - 1)];
+    *last = f->seen[2 * (*v - 1) + 1];
+    return true;
 }
 
 /* ---- one side's windows ---- */
@@ -179,7 +199,7 @@ typedef struct side {
     bool           ready;
     uint32_t      *koff, *kv;
     /* what happened */
-    uint32_t       windows, skipped_warmup, aggregates;
+    uint32_t       windows, skipped_warmup, kept_warmup, aggregates;
     cp__hmap_t     instances;   /* instance id -> 1 */
 } side_t;
 
@@ -218,10 +238,15 @@ static int on_window(void *ud, const cp_store_window_t *w)
     if (!sd->ready)
         classify(sd, wk->p);
     if (w->instance >= 0) {
-        int64_t fs = first_seen_ms(sd->firsts, w->instance_name);
-        if (sd->warmup_ms > 0 && fs >= 0 && w->start_ms < fs + sd->warmup_ms) {
-            sd->skipped_warmup++;
-            return 0;
+        int64_t fs, ls;
+        /* a run shorter than twice the warm-up keeps it: skipping would
+         * leave little or nothing of it */
+        if (sd->warmup_ms > 0 && seen_of(sd->firsts, w->instance_name, &fs, &ls) && w->start_ms < fs + sd->warmup_ms) {
+            if (ls - fs >= 2 * sd->warmup_ms) {
+                sd->skipped_warmup++;
+                return 0;
+            }
+            sd->kept_warmup++;
         }
         *cp__hmap_slot(&sd->instances, (uint64_t)w->instance, 1) = 1;
     } else {
@@ -273,9 +298,10 @@ static const char *plural(uint32_t n, const char *one, const char *many)
 
 static void write_side(cp_buf_t *o, const char *name, const side_t *sd, const cp_diffstat_side_t *st)
 {
-    cp_buf_printf(o, "\"%s\":{\"windows\":%u,\"instances\":%zu,\"skipped_warmup\":%u,\"aggregates\":%u,"
-                     "\"samples\":%.0f,\"seconds\":%.3f}",
-                  name, st->windows, sd->instances.n, sd->skipped_warmup, sd->aggregates, st->samples, st->seconds);
+    cp_buf_printf(o, "\"%s\":{\"windows\":%u,\"instances\":%zu,\"skipped_warmup\":%u,\"kept_warmup\":%u,"
+                     "\"aggregates\":%u,\"samples\":%.0f,\"seconds\":%.3f}",
+                  name, st->windows, sd->instances.n, sd->skipped_warmup, sd->kept_warmup, sd->aggregates,
+                  st->samples, st->seconds);
 }
 
 typedef struct order { const cp_diffstat_method_t *m; uint32_t i; int rank; } order_t;
@@ -407,7 +433,7 @@ int cp_diff_api_run(cp_store_reader_t *rd, const cp_store_query_t *base, const c
     memset(sd, 0, sizeof sd);
     cp_diffstat_t *ds = prm->stats ? cp_diffstat_create(0) : NULL;
     int rc = 0;
-    if (prm->stats && prm->warmup_ms > 0)
+    if (prm->stats)
         firsts_load(rd, base->app, &firsts);
     for (int s = 0; s < 2 && !rc; s++) {
         if (!prm->stats) {
@@ -417,7 +443,10 @@ int cp_diff_api_run(cp_store_reader_t *rd, const cp_store_query_t *base, const c
         sd[s] = (side_t){.side = s, .keys = &keys, .ds = ds, .firsts = &firsts,
                          .warmup_ms = prm->warmup_ms};
         walk_t wk = {&sd[s], &p[s]};
-        unsigned flags = q[s]->to_ms - q[s]->from_ms <= prm->raw_max_ms ? CP_STORE_WINDOWS_RAW : 0;
+        /* raw windows while a side holds few enough of them (an instance
+         * flushes every 10 s by default), else the minute/hour rows */
+        double est = (double)(firsts.n ? firsts.n : 1) * (double)(q[s]->to_ms - q[s]->from_ms) / 10000.0;
+        unsigned flags = est <= prm->raw_max_windows ? CP_STORE_WINDOWS_RAW : 0;
         rc = cp_store_profile_windows(rd, q[s], flags, &p[s], on_window, &wk, err, errlen);
     }
     cp_diffstat_result_t res;
@@ -448,6 +477,7 @@ int cp_diff_api_run(cp_store_reader_t *rd, const cp_store_query_t *base, const c
     }
     cp_diffstat_destroy(ds);
     cp__hmap_free(&firsts.idx);
+    free(firsts.seen);
     keys_free(&keys);
     return rc;
 }

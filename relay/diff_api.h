@@ -21,8 +21,9 @@ typedef struct cp_diff_api_params {
     int64_t  warmup_ms;        /* skipped at the start of each instance (60 s) */
     bool     stats;            /* false: the plain diff only (stats=off) */
     uint32_t limit;            /* methods listed besides the flagged ones (500) */
-    int64_t  raw_max_ms;       /* sides longer than this use the store's
-                                  minute/hour rows as windows (6 h) */
+    uint32_t raw_max_windows;  /* a side estimated (the app's instances x
+                                  range / 10 s) to hold more windows uses
+                                  the store's minute/hour rows (10,000) */
 } cp_diff_api_params_t;
 
 /* Reads threshold=, q=, normalize=, warmup=, stats=, limit= from the

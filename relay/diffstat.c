@@ -369,12 +369,8 @@ static void bootstrap(const cp_diffstat_t *d, const cp_diffstat_opts_t *o, const
             double mean = sum[(size_t)i * 2 + s] / used[s];
             double var = (sum2[(size_t)i * 2 + s] / used[s] - mean * mean) * used[s] / (used[s] - 1);
             est_t *e = &est[s][tested[i]];
-            if (var > e->v) {
+            if (var > e->v) {   /* the blocks differ more than windows do */
                 e->v = var;
-                e->df = bl[s].nb - 1;
-            } else if (e->df < DF_INF) {
-                /* bootstrap below the analytic value but above the floor:
-                 * keep the analytic variance, with few clusters' df */
                 e->df = bl[s].nb - 1;
             }
         }
