@@ -17,7 +17,8 @@
  * Phases and figures:
  *  1. history: H instances x 24 h of 60 s windows, closed loop (8 batches in
  *     flight per agent) -> ingest batches/s, MB/s, relay CPU -> agents/core.
- *  2. wait for minute/hour aggregation, then /profile over 24 h of all H
+ *  2. wait for minute/hour aggregation, then /profile (and /diff: 24 h of
+ *     all H instances against 24 h, target < 500 ms) over 24 h of all H
  *     instances (json), 20 runs -> p50/p99 latency (also with a label filter).
  *  3. live: N agents at one batch per 10 s (open loop, staggered) for S
  *     seconds -> relay CPU share -> agents per relay core; meanwhile a probe
@@ -827,7 +828,13 @@ int main(int argc, char **argv)
     const char *qs[] = {"/api/v1/profile?app=hist&from=now-24h&to=now",
                         "/api/v1/profile?app=hist&from=now-24h&to=now&labels=env=prod",
                         "/api/v1/profile?app=hist&from=now-1h&to=now",
-                        "/api/v1/top?app=hist&from=now-24h&to=now"};
+                        "/api/v1/top?app=hist&from=now-24h&to=now",
+                        /* the statistical diff (docs/diff.md), target < 500 ms: all H instances
+                         * x 24 h on each side (the history holds one 24 h, so both sides read
+                         * it), and the two halves of the fleet by label */
+                        "/api/v1/diff?app=hist&base.from=now-24h&base.to=now&cmp.from=now-24h&cmp.to=now",
+                        "/api/v1/diff?app=hist&base.from=now-24h&base.to=now&base.labels=env=prod"
+                        "&cmp.from=now-24h&cmp.to=now&cmp.labels=env=dev"};
     for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
         double l[20];
         size_t bytes = 0;

@@ -137,12 +137,12 @@ try {
   await page.waitForFunction(([a, b, c]) => location.hash.includes('cfrom=' + b) && location.hash.includes('cto=' + c) &&
     location.hash.includes('bfrom=' + a) && location.hash.includes('bto=' + b), [t0, t1, t2]);
   await page.waitForFunction(() => /fetched/.test(document.querySelector('.status-line').textContent));
-  await page.waitForSelector('.changes.worse tbody tr');
+  await page.waitForSelector('table.diffstats tr.rise');
   await sleep(300);
-  const worse = await page.$$eval('.changes.worse tbody tr', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
-  const better = await page.$$eval('.changes.better tbody tr', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
-  check(/CpuSplit\.(burnB|mixB)/.test(worse[0] || ''), 'diff: the new hot method tops the regressions', worse.slice(0, 3).join(', '));
-  check(/CpuSplit\.(burnA|mixA)/.test(better[0] || ''), 'diff: the old hot method tops the improvements', better.slice(0, 3).join(', '));
+  const worse = await page.$$eval('table.diffstats tr.rise', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
+  const better = await page.$$eval('table.diffstats tr.fall', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
+  check(/CpuSplit\.(burnB|mixB)/.test(worse[0] || ''), 'diff: the new hot method tops the significant regressions', worse.slice(0, 3).join(', '));
+  check(/CpuSplit\.(burnA|mixA)/.test(better[0] || ''), 'diff: the old hot method tops the significant improvements', better.slice(0, 3).join(', '));
   const lb4 = await labelBox(page, 'CpuSplit.burnB');
   if (lb4) {
     // the tooltip follows the next animation frame: wait for it (busy CI)
@@ -158,8 +158,8 @@ try {
   // ---- labels: the same diff by label sets
   const cmpUrl = `${BASE}/#view=compare&app=${APP}&type=cpu&bfrom=now-10m&bto=now&blabels=run%3Done&cfrom=now-10m&cto=now&clabels=run%3Dtwo`;
   await page.goto(cmpUrl);
-  await page.waitForSelector('.changes.worse tbody tr');
-  const worse2 = await page.$$eval('.changes.worse tbody tr', trs => trs.map(t => t.dataset.name));
+  await page.waitForSelector('table.diffstats tr.rise');
+  const worse2 = await page.$$eval('table.diffstats tr.rise', trs => trs.map(t => t.dataset.name));
   check(/CpuSplit\.(burnB|mixB)/.test(worse2[0] || ''), 'diff by label sets shows the same change', worse2.slice(0, 3).join(', '));
   await shot(page, OUT, '07-compare-labels');
 

@@ -1,6 +1,9 @@
 // compare.js - the compare view (#view=compare&app=A&bfrom=..&cfrom=..):
-// a base and a comparison side, each a range and a label set; a diff flame
-// graph, the biggest self-share changes and the full functions table.
+// a base and a comparison side, each a range and a label set; the methods
+// whose change is beyond noise (diffstats.js: significant rows in colour,
+// the rest greyed behind "Show all", and the summary line), a diff flame
+// graph and the full functions table. A relay without statistics gets the
+// biggest self-share changes instead.
 //
 // A side with no samples makes every function look new (or gone), so
 // instead of the change tables the view says why that side is empty: a
@@ -16,6 +19,7 @@ import { FlameGraph, diffColour } from './flame.js';
 import { FunctionsTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { Notices } from './notices.js';
+import { DiffStats } from './diffstats.js';
 import { noMatchText } from './labels.js';
 import { el, clear, fmtValue, debounce, signedPct } from './util.js';
 import { ago, fmtDateTime, fmtSpan, rangeText, resolveTime, apiTime, parseTime } from './time.js';
@@ -49,6 +53,9 @@ export class CompareView {
     this.legendBox = el('div.difflegend');
     this.fgHost = el('div');
     this.summary = el('div.diff-summary');
+    this.stats = new DiffStats(this.summary, {
+      onSelect: m => { const n = this.json && this.json.names[(m.frames || [])[0]]; if (n) this.table.select(n); },
+    });
     this.tableHost = el('div');
     this.searchInfo = el('span.search-info');
     this.tlHost = el('div');
@@ -223,7 +230,7 @@ export class CompareView {
       this.fg.setEmptyText(null);
       this.fg.setProfile(this.profile, s.zoom ? s.zoom.split(ZOOM_SEP) : null);
       this.renderLegend();
-      if (this.profile.baseSum && this.profile.cmpSum) this.renderSummary();
+      if (this.profile.baseSum && this.profile.cmpSum) { if (!this.stats.render(d)) this.renderSummary(); }
       else this.explainEmptySide(this.params(s), ac.signal);
       this.table.update(this.profile, this.fg.zoom, s.q ? this.profile.matchNames(s.q) : null);
       this.status.textContent = `base ${fmtValue(this.profile.baseSum, this.profile.unit)} · comparison ${fmtValue(this.profile.cmpSum, this.profile.unit)} · ` +
