@@ -28,6 +28,7 @@
 #include "log.h"
 #include "sampler.h"
 #include "sender.h"
+#include "spark.h"
 #include "stats.h"
 #include "verdict.h"
 
@@ -46,16 +47,6 @@
 #include <unistd.h>
 
 #define RING_SLOTS 512     /* x ~8.4 KB; RSS only for the frames actually written */
-
-/* Spark labels, linked in when present (weak). Prototype as in spark.h. */
-struct cp_spark_labels;
-#define CP_SPARK_VAL_MAX 256
-typedef struct cp_spark_labels_local {
-    char app_id[CP_SPARK_VAL_MAX];
-    char executor_id[CP_SPARK_VAL_MAX];
-    char host[CP_SPARK_VAL_MAX];
-} cp_spark_labels_local_t;
-int cp_spark_labels_self(const char *java_command, struct cp_spark_labels *out) __attribute__((weak));
 
 /* Returns cp_alloc_start's result (CP_EUNSUPP: this JVM can sample no
  * allocation), for the verdict. */
@@ -306,8 +297,8 @@ static void make_identity(void)
 static void resolve_app_locked(void)
 {
     char *cmd = sysprop("sun.java.command");
-    cp_spark_labels_local_t sl;
-    if (cp_spark_labels_self && cp_spark_labels_self(cmd, (struct cp_spark_labels *)&sl) > 0) {
+    cp_spark_labels_t sl;
+    if (cp_spark_labels_self(cmd, &sl) > 0) {
         if (sl.app_id[0])      cp_options_set_label(&g_opts, "spark.app.id", sl.app_id);
         if (sl.executor_id[0]) cp_options_set_label(&g_opts, "spark.executor.id", sl.executor_id);
         if (sl.host[0])        cp_options_set_label(&g_opts, "host", sl.host);
