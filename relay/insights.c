@@ -6,9 +6,9 @@
  * CP_INSIGHTS_MAX_PER_TYPE per type.
  *
  * Classification: each function name gets three bit masks over the type's
- * candidates (matches a plain pattern, the A or the B side of an "A>B"
+ * candidates (matches a plain pattern, the A or the B side of an "A > B"
  * pattern, an exclude); a stack's mask is the OR of its frames' masks
- * (with the order rule for A>B), minus excluded candidates, plus the
+ * (with the order rule for A > B), minus excluded candidates, plus the
  * candidate its group key selects (hot leaf, hot site, lock class). A
  * window then costs one mask lookup per stack.
  *
@@ -408,18 +408,18 @@ static void add_group_cands(cp__itype_t *t, const cp_irule_t *r)
     free(by);
 }
 
-/* Does name match the plain forms of a pattern list (A>B pairs: the side
+/* Does name match the plain forms of a pattern list (A > B pairs: the side
  * asked: 0 plain, 1 A, 2 B)? */
 static bool list_match(const char *const *pats, const char *name, int side)
 {
     for (; *pats; pats++) {
-        const char *gt = strchr(*pats, '>');
+        const char *gt = strstr(*pats, CP_IRULE_ORDER);
         if (!gt) {
             if (side == 0 && cp_irule_name_match(*pats, strlen(*pats), name))
                 return true;
         } else if (side == 1 && cp_irule_name_match(*pats, (size_t)(gt - *pats), name)) {
             return true;
-        } else if (side == 2 && cp_irule_name_match(gt + 1, strlen(gt + 1), name)) {
+        } else if (side == 2 && cp_irule_name_match(gt + 3, strlen(gt + 3), name)) {
             return true;
         }
     }
@@ -480,7 +480,7 @@ static void cand_stack(cp__itype_t *t, cp__icand_t *c, uint32_t s, const uint64_
     uint32_t pos = b - 1;
     bool from_parent = true;
     if (c->rule->kind == CP_IRULE_PATTERN) {
-        /* the outermost matched frame (or B frame of an A>B pair) */
+        /* the outermost matched frame (or B frame of an A > B pair) */
         bool seen_a = false;
         for (uint32_t k = a; k < b; k++) {
             uint32_t f = p->funcs[k];

@@ -139,7 +139,7 @@ const cp_irule_t cp_irules[] = {
      {"java.util.LinkedList.node", "java.util.ArrayList.indexOf", "java.util.ArrayList.indexOfRange",
       "java.util.ArrayList.lastIndexOf", "java.util.ArrayList.contains", "java.util.ArrayList.remove",
       "java.util.ArrayList.fastRemove", "java.util.HashMap.resize", "java.util.ArrayList.grow",
-      "java.lang.AbstractStringBuilder.ensureCapacityInternal>java.util.Arrays.copyOf",
+      "java.lang.AbstractStringBuilder.ensureCapacityInternal > java.util.Arrays.copyOf",
       "java.lang.AbstractStringBuilder.newCapacity", END},
      {END}},
     {"collection-misuse", "Collections used in a costly way", "alloc", CP_IRULE_PATTERN, CP_IMETRIC_SHARE,

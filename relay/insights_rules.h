@@ -9,8 +9,10 @@
  *   "a.b.C.m"     the exact name
  *   "a.b.*"       any name starting with "a.b."
  *   "*.m"         any name ending with ".m"
- *   "A>B"         a frame matching B deeper in the stack (nearer the leaf)
- *                 than a frame matching A (A and B use the forms above)
+ *   "A > B"       a frame matching B deeper in the stack (nearer the leaf)
+ *                 than a frame matching A (A and B use the forms above; the
+ *                 separator is CP_IRULE_ORDER, spaces included, as names
+ *                 such as "C.<init>" hold '>')
  * A row matches a stack when any of its patterns does and none of its
  * excludes does; the stack's whole value counts (inclusive time).
  *
@@ -39,6 +41,7 @@ typedef enum {
 } cp_irule_metric_t;
 
 #define CP_IRULE_MAX_PATTERNS 24
+#define CP_IRULE_ORDER " > "   /* "A > B": B below A */
 
 typedef struct cp_irule {
     const char *id;
@@ -63,7 +66,8 @@ extern const size_t cp_n_irules;
  * frameworks and libraries), each ending with '.'. */
 extern const char *const cp_irule_library_prefixes[];
 
-/* Does name match one pattern form ("a.b.C.m", "a.b.*", "*.m"); no '>'. */
+/* Does name match one pattern form ("a.b.C.m", "a.b.*", "*.m"), not an
+ * "A > B" pair. */
 bool cp_irule_name_match(const char *pattern, size_t plen, const char *name);
 /* Is a frame of this name and kind (cp_frame_kind_t) user code: a Java
  * frame outside the library prefixes? */

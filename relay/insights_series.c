@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_FIT_POINTS 20     /* a slope needs this many points ... */
-#define MIN_FIT_SPAN_MS 60000 /* ... over at least this long */
+#define MIN_FIT_POINTS 12     /* a slope needs this many points ... */
+#define MIN_FIT_SPAN_MS 50000 /* ... over at least this long */
 #define MIN_R2 0.5            /* and must explain half the variance */
 
 static const cp_irule_t *row(const char *id, const char *type)

@@ -19,7 +19,8 @@
  *     flight per agent) -> ingest batches/s, MB/s, relay CPU -> agents/core.
  *  2. wait for minute/hour aggregation, then /profile (and /diff: 24 h of
  *     all H instances against 24 h, target < 500 ms) over 24 h of all H
- *     instances (json), 20 runs -> p50/p99 latency (also with a label filter).
+ *     instances (json), 20 runs -> p50/p99 latency (also with a label filter);
+ *     /insights over the same 24 h, its rules and its profile fetch apart.
  *  3. live: N agents at one batch per 10 s (open loop, staggered) for S
  *     seconds -> relay CPU share -> agents per relay core; meanwhile a probe
  *     agent sends marker batches and a helper thread polls /profile until the
@@ -850,6 +851,37 @@ int main(int argc, char **argv)
         }
         printf("    GET %-62s p50 %6.1f ms  p99 %6.1f ms  (%zu bytes)\n", qs[q], pct(l, 20, 0.5) * 1e3,
                pct(l, 20, 0.99) * 1e3, bytes);
+    }
+    /* insights over the same 24 h: the relay's own split of each answer
+     * into fetching (profiles, windows, series) and the rules */
+    {
+        double l[20], fetch[20], rules[20];
+        size_t bytes = 0;
+        int nf = 0;
+        const char *iq = "/api/v1/insights?app=hist&from=now-24h&to=now";
+        for (int i = 0; i < 20; i++) {
+            cp_buf_t body = CP_BUF_INIT;
+            double t = now_s();
+            int st = http_get(iq, &body);
+            l[i] = now_s() - t;
+            bytes = body.len;
+            cp_buf_append(&body, "", 1);
+            const char *f = strstr((const char *)body.data, "\"fetch_ms\":");
+            const char *r = strstr((const char *)body.data, "\"rules_ms\":");
+            fetch[i] = f ? strtod(f + 11, NULL) : 0;
+            rules[i] = r ? strtod(r + 11, NULL) : 0;
+            nf = 0;
+            for (const char *k = (const char *)body.data; (k = strstr(k, "\"rule\":")); k++)
+                nf++;
+            if (st != 200)
+                printf("    %s -> HTTP %d\n", iq, st);
+            cp_buf_fini(&body);
+        }
+        printf("    GET %-62s p50 %6.1f ms  p99 %6.1f ms  (%zu bytes, %d findings)\n", iq, pct(l, 20, 0.5) * 1e3,
+               pct(l, 20, 0.99) * 1e3, bytes, nf);
+        printf("    => insights on %d h x %d instances: rules p50 %.1f ms p99 %.1f ms (target < 200 ms); "
+               "profile fetch p50 %.1f ms p99 %.1f ms\n", hours, H, pct(rules, 20, 0.5), pct(rules, 20, 0.99),
+               pct(fetch, 20, 0.5), pct(fetch, 20, 0.99));
     }
     long rss_hist = relay_status_kb("VmRSS:");
 
