@@ -410,16 +410,16 @@ static void add_group_cands(cp__itype_t *t, const cp_irule_t *r)
 
 /* Does name match the plain forms of a pattern list (A > B pairs: the side
  * asked: 0 plain, 1 A, 2 B)? */
-static bool list_match(const char *const *pats, const char *name, int side)
+static bool list_match(const char *const *pats, const char *name, size_t nlen, int side)
 {
     for (; *pats; pats++) {
         const char *gt = strstr(*pats, CP_IRULE_ORDER);
         if (!gt) {
-            if (side == 0 && cp_irule_name_match(*pats, strlen(*pats), name))
+            if (side == 0 && cp_irule_name_match(*pats, strlen(*pats), name, nlen))
                 return true;
-        } else if (side == 1 && cp_irule_name_match(*pats, (size_t)(gt - *pats), name)) {
+        } else if (side == 1 && cp_irule_name_match(*pats, (size_t)(gt - *pats), name, nlen)) {
             return true;
-        } else if (side == 2 && cp_irule_name_match(gt + 3, strlen(gt + 3), name)) {
+        } else if (side == 2 && cp_irule_name_match(gt + 3, strlen(gt + 3), name, nlen)) {
             return true;
         }
     }
@@ -528,6 +528,9 @@ static void classify(cp_insights_t *in, cp__itype_t *t)
     uint64_t *plain = cp__xcalloc(p->n_names + 1, sizeof *plain), *pa = cp__xcalloc(p->n_names + 1, sizeof *pa);
     uint64_t *pb = cp__xcalloc(p->n_names + 1, sizeof *pb), *ex = cp__xcalloc(p->n_names + 1, sizeof *ex);
     uint64_t grouped = 0, quality = 0;
+    size_t *nlen = cp__xcalloc(p->n_names + 1, sizeof *nlen);
+    for (uint32_t n = 0; n < p->n_names; n++)
+        nlen[n] = strlen(p->names[n]);
     for (uint32_t c = 0; c < t->n_cand; c++) {
         const cp_irule_t *r = t->cand[c].rule;
         uint64_t bit = 1ull << c;
@@ -537,12 +540,18 @@ static void classify(cp_insights_t *in, cp__itype_t *t)
             grouped |= r->kind == CP_IRULE_QUALITY ? 0 : bit;
             continue;
         }
+        bool ordered = false;
+        for (const char *const *q = r->patterns; *q; q++)
+            ordered |= strstr(*q, CP_IRULE_ORDER) != NULL;
         for (uint32_t n = 0; n < p->n_names; n++) {
             const char *nm = p->names[n];
-            plain[n] |= list_match(r->patterns, nm, 0) ? bit : 0;
-            pa[n] |= list_match(r->patterns, nm, 1) ? bit : 0;
-            pb[n] |= list_match(r->patterns, nm, 2) ? bit : 0;
-            ex[n] |= list_match(r->excludes, nm, 0) ? bit : 0;
+            size_t len = nlen[n];
+            plain[n] |= list_match(r->patterns, nm, len, 0) ? bit : 0;
+            if (ordered) {
+                pa[n] |= list_match(r->patterns, nm, len, 1) ? bit : 0;
+                pb[n] |= list_match(r->patterns, nm, len, 2) ? bit : 0;
+            }
+            ex[n] |= list_match(r->excludes, nm, len, 0) ? bit : 0;
         }
     }
     t->mask = cp__xcalloc(p->n_stacks + 1, sizeof *t->mask);
@@ -568,6 +577,7 @@ static void classify(cp_insights_t *in, cp__itype_t *t)
             cand_stack(t, &t->cand[c], s, plain, pa, pb, 1ull << c);
         }
     }
+    free(nlen);
     free(plain);
     free(pa);
     free(pb);
@@ -691,7 +701,7 @@ static void cand_finish(cp_insights_t *in, cp__itype_t *t, cp__icand_t *c)
     const cp_irule_t *r = c->rule;
     const cp_profile_t *p = t->p;
     if (c->samples < CP_INSIGHTS_MIN_SAMPLES) {
-        if (c->samples >= 0.5 && r->kind == CP_IRULE_PATTERN)
+        if (c->samples >= 0.5 && r->kind != CP_IRULE_QUALITY)
             cp__insights_add_short(in, r->id, t->name, floor(c->samples + 0.5), CP_INSIGHTS_MIN_SAMPLES);
         return;
     }

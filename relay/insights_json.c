@@ -32,24 +32,30 @@ static void urlenc(cp_buf_t *b, const char *s)
 
 static double secs(int64_t ms) { return (double)ms / 1000.0; }
 
-/* The view that shows a finding: the flame graph of its type over the
- * range, or the timeline for series findings. */
-static void link(cp_buf_t *b, const cp_insights_t *in, const char *type)
+/* The views that show a finding: "link" the API's (the flame graph data
+ * of its type over the range, or the timeline for series findings), "ui"
+ * the web UI's hash route (relay/ui/js/state.js) of the same view. */
+static void links(cp_buf_t *b, const cp_insights_t *in, const char *type)
 {
     cp_buf_t u = CP_BUF_INIT;
     bool series = !strcmp(type, "gc") || !strcmp(type, "threads");
-    cp_buf_printf(&u, "/api/v1/%s?app=", series ? "timeline" : "profile");
-    urlenc(&u, in->app);
-    if (!series) {
-        cp_buf_printf(&u, "&type=");
-        urlenc(&u, type);
+    for (int ui = 0; ui < 2; ui++) {
+        cp_buf_reset(&u);
+        cp_buf_printf(&u, ui ? "/#app=" : "/api/v1/%s?app=", series ? "timeline" : "profile");
+        urlenc(&u, in->app);
+        if (!series) {
+            cp_buf_printf(&u, "&type=");
+            urlenc(&u, type);
+        }
+        cp_buf_printf(&u, "&from=%lld&to=%lld", (long long)(in->from_ms / 1000),
+                      (long long)((in->to_ms + 999) / 1000));
+        if (*in->labels) {
+            cp_buf_printf(&u, "&labels=");
+            urlenc(&u, in->labels);
+        }
+        cp_buf_printf(b, ui ? ",\"ui\":" : ",\"link\":");
+        cp_buf_json_str(b, (const char *)u.data, u.len);
     }
-    cp_buf_printf(&u, "&from=%lld&to=%lld", (long long)(in->from_ms / 1000), (long long)((in->to_ms + 999) / 1000));
-    if (*in->labels) {
-        cp_buf_printf(&u, "&labels=");
-        urlenc(&u, in->labels);
-    }
-    cp_buf_json_str(b, (const char *)u.data, u.len);
     cp_buf_fini(&u);
 }
 
@@ -104,8 +110,8 @@ static void finding_json(cp_buf_t *b, const cp_insights_t *in, const cp_insights
         cp_buf_printf(b, ",\"detail\":");
         jstr(b, f->detail);
     }
-    cp_buf_printf(b, ",\"thresholds\":{\"info\":%.6g,\"warn\":%.6g},\"link\":", f->info, f->warn);
-    link(b, in, f->type);
+    cp_buf_printf(b, ",\"thresholds\":{\"info\":%.6g,\"warn\":%.6g}", f->info, f->warn);
+    links(b, in, f->type);
     cp_buf_printf(b, "}");
 }
 

@@ -87,7 +87,8 @@ int cp_insights_run(cp_store_reader_t *rd, const cp_insights_query_t *q, cp_buf_
     double t0 = mono_ms();
     run_t run = {cp_insights_create(q->shown_app ? q->shown_app : q->app, q->labels, q->from_ms, q->to_ms), 0};
     unsigned flags = q->to_ms - q->from_ms <= RAW_MAX_MS ? CP_STORE_WINDOWS_RAW : 0;
-    const char *one[] = {q->type, NULL};
+    /* the engine's rules name the API's "alloc" (the store takes both) */
+    const char *one[] = {q->type && !strcmp(q->type, "alloc_bytes") ? "alloc" : q->type, NULL};
     const char *const *types = q->type && *q->type ? one : ALL_TYPES;
     int rc = 0;
     for (size_t i = 0; types[i] && rc <= 0; i++) {

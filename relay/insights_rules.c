@@ -270,9 +270,8 @@ const char *const cp_irule_library_prefixes[] = {
     NULL,
 };
 
-bool cp_irule_name_match(const char *pat, size_t plen, const char *name)
+bool cp_irule_name_match(const char *pat, size_t plen, const char *name, size_t nlen)
 {
-    size_t nlen = strlen(name);
     if (plen && pat[plen - 1] == '*')   /* prefix */
         return nlen >= plen - 1 && !memcmp(name, pat, plen - 1);
     if (plen && pat[0] == '*')          /* suffix */

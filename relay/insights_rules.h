@@ -68,7 +68,7 @@ extern const char *const cp_irule_library_prefixes[];
 
 /* Does name match one pattern form ("a.b.C.m", "a.b.*", "*.m"), not an
  * "A > B" pair. */
-bool cp_irule_name_match(const char *pattern, size_t plen, const char *name);
+bool cp_irule_name_match(const char *pattern, size_t plen, const char *name, size_t nlen);
 /* Is a frame of this name and kind (cp_frame_kind_t) user code: a Java
  * frame outside the library prefixes? */
 bool cp_irule_is_user(const char *name, uint8_t kind);
