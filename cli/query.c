@@ -569,6 +569,14 @@ int cp_cmd_diff(int argc, char **argv)
         fprintf(stderr, "cprof diff: the relay sent no statistics (a relay older than this cprof?)\n");
         rc = CP_EXIT_FAIL;
     }
+    const cp_json_t *st = cp_json_get(&v, "stats");
+    if (!rc && g.fail_on && (!cp_json_num(cp_json_get(st, "base"), "windows") ||
+                             !cp_json_num(cp_json_get(st, "cmp"), "windows"))) {
+        fprintf(stderr, "cprof diff: the %s side has samples but no window after each instance's warm-up "
+                "(--warmup, default 60 s): nothing to judge; lower --warmup or widen the range\n",
+                !cp_json_num(cp_json_get(st, "base"), "windows") ? "base" : "compared");
+        rc = CP_EXIT_USAGE;
+    }
     if (!rc && fmt == CP_DIFF_FMT_JSON) {
         fwrite(body.data, 1, body.len, stdout);
         putchar('\n');

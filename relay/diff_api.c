@@ -366,10 +366,11 @@ static void write_stats(cp_buf_t *o, const cp_diff_api_params_t *prm, const keys
     }
     qsort(ord, n, sizeof *ord, cmp_order);
     /* the merged names of each key, for the UI (indices into "names") */
-    uint32_t *first = cp__xcalloc(keys->n, sizeof *first), *next = cp__xcalloc(merged->n_names, sizeof *next);
+    uint32_t nk = keys->n;   /* a side without windows left its names unkeyed: new keys are skipped */
+    uint32_t *first = cp__xcalloc(nk, sizeof *first), *next = cp__xcalloc(merged->n_names, sizeof *next);
     for (uint32_t i = merged->n_names; i-- > 0;) {
         uint32_t k = key_of((keys_t *)keys, merged->names[i]);
-        if (k < keys->n) {
+        if (k < nk) {
             next[i] = first[k];
             first[k] = i + 1;
         }
@@ -385,7 +386,7 @@ static void write_stats(cp_buf_t *o, const cp_diff_api_params_t *prm, const keys
         cp_buf_json_str(o, name, strlen(name));
         cp_buf_printf(o, ",\"frames\":[");
         bool firstf = true;
-        for (uint32_t f = ord[j].i < keys->n ? first[ord[j].i] : 0; f; f = next[f - 1]) {
+        for (uint32_t f = ord[j].i < nk ? first[ord[j].i] : 0; f; f = next[f - 1]) {
             cp_buf_printf(o, "%s%u", firstf ? "" : ",", f);   /* names[0] is <root>: name i is i + 1 */
             firstf = false;
         }

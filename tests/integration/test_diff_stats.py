@@ -157,7 +157,10 @@ def run():
         check(gate("--fail-on", "0.01pp", "--inconclusive", "pass", **aa)[0] == 0, "--inconclusive pass: 0")
         check(gate("--fail-on", "0.01pp", "--inconclusive", "fail", **aa)[0] == 1, "--inconclusive fail: 1")
         check(gate("--fail-on", "2pp", **aa)[0] == 0, "A/A at 2pp: PASS")
-        # nothing to judge is 2, not a verdict
+        # nothing to judge is 2, not a verdict: an unknown app, or every
+        # window inside the warm-up of instances that ran long enough to skip it
+        rc, _, err = gate("--fail-on", "2pp", "--warmup", "1s", bto=t0 // 1000 + 1, cfrom=t0 // 1000 - 5)
+        check(rc == 2 and "warm-up" in err, "no window after the warm-up exits 2: %d %s" % (rc, err))
         rc, _, err = gate("--fail-on", "2pp", app="nosuch")
         check(rc == 2 and "nosuch" in err, "an unknown app under --fail-on exits 2: %d %s" % (rc, err))
         for bad in (["--fail-on", "2"], ["--fail-on", "2pp", "--normalize", "per-op"],
