@@ -352,8 +352,14 @@ static int64_t group_key(const cp_profile_t *p, uint32_t s, cp_irule_kind_t kind
         return -1;
     uint32_t leaf = p->funcs[b - 1];
     switch (kind) {
-    case CP_IRULE_HOT_LEAF:
-        return kind_is_java(p->kinds[leaf]) ? (int64_t)leaf : -1;
+    case CP_IRULE_HOT_LEAF:   /* a Java or native leaf of a stack with Java frames
+                               * (GC and JIT threads have their own rules) */
+        if (!kind_is_java(p->kinds[leaf]))
+            return -1;
+        for (uint32_t k = a; k < b; k++)
+            if (p->kinds[p->funcs[k]] <= CP_FRAME_INLINED)
+                return leaf;
+        return -1;
     case CP_IRULE_LOCK_CLASS:
         return p->kinds[leaf] == CP_FRAME_LOCK ? (int64_t)leaf : -1;
     case CP_IRULE_HOT_SITE:
@@ -701,7 +707,10 @@ static void cand_finish(cp_insights_t *in, cp__itype_t *t, cp__icand_t *c)
     const cp_irule_t *r = c->rule;
     const cp_profile_t *p = t->p;
     if (c->samples < CP_INSIGHTS_MIN_SAMPLES) {
-        if (c->samples >= 0.5 && r->kind != CP_IRULE_QUALITY)
+        /* a pattern row that matched at all; a group (hot method, site,
+         * lock) only if its share would have been a finding */
+        bool would = r->metric == CP_IMETRIC_SHARE && t->total > 0 && c->value / t->total >= r->info;
+        if (c->samples >= 0.5 && (r->kind == CP_IRULE_PATTERN || (r->kind != CP_IRULE_QUALITY && would)))
             cp__insights_add_short(in, r->id, t->name, floor(c->samples + 0.5), CP_INSIGHTS_MIN_SAMPLES);
         return;
     }

@@ -46,7 +46,7 @@ const cp_irule_t cp_irules[] = {
      "preallocated instance or override fillInStackTrace() (or use the (msg, cause, false, false) "
      "constructor) so no stack trace is captured.",
      {"java.lang.Throwable.fillInStackTrace", "*.fillInStackTrace", "java.lang.StackTraceElement.of",
-      "java.lang.Throwable.getOurStackTrace", "java.lang.StackWalker.*", END},
+      "java.lang.Throwable.getOurStackTrace", END},
      {END}},
     {"exception-cost", "Exceptions are created often (stack traces filled in)", "alloc", CP_IRULE_PATTERN,
      CP_IMETRIC_SHARE, 0.02, 0.05, 0.80,
@@ -87,7 +87,9 @@ const cp_irule_t cp_irules[] = {
       "javax.xml.xpath.XPathFactory.newInstance", "com.google.gson.Gson.<init>",
       "java.time.format.DateTimeFormatter.ofPattern", "javax.crypto.Cipher.getInstance",
       "java.security.MessageDigest.getInstance", "javax.net.ssl.SSLContext.getInstance", END},
-     {"*.<clinit>", END}},
+     /* built once per class; or inside JDK formatting (MessageFormat makes
+      * its own DecimalFormat per call: that is string-format's finding) */
+     {"*.<clinit>", "java.text.MessageFormat.*", "java.util.Formatter.*", "java.lang.String.format", END}},
     {"recreated-objects", "Expensive objects are built again and again", "alloc", CP_IRULE_PATTERN,
      CP_IMETRIC_SHARE, 0.01, 0.03, 0.95,
      "Keep ObjectMapper, JAXBContext, SecureRandom, loggers and formatters in static final fields "
@@ -99,7 +101,7 @@ const cp_irule_t cp_irules[] = {
       "org.apache.logging.log4j.LogManager.getLogger", "javax.xml.parsers.DocumentBuilderFactory.newInstance",
       "javax.xml.transform.TransformerFactory.newInstance", "com.google.gson.Gson.<init>",
       "java.time.format.DateTimeFormatter.ofPattern", END},
-     {"*.<clinit>", END}},
+     {"*.<clinit>", "java.text.MessageFormat.*", "java.util.Formatter.*", "java.lang.String.format", END}},
     {"string-format", "String.format on a hot path", "cpu", CP_IRULE_PATTERN, CP_IMETRIC_SHARE,
      0.03, 0.10, 0.80,
      "String.format parses its format string on every call: use a StringBuilder or string "
@@ -161,7 +163,9 @@ const cp_irule_t cp_irules[] = {
      /* start-up paths, where reflection belongs: class initialisation, class
       * loading, service loading, dependency-injection bootstraps */
      {"*.<clinit>", "java.lang.ClassLoader.loadClass", "java.util.ServiceLoader.*",
-      "org.springframework.context.support.AbstractApplicationContext.refresh", "sun.launcher.*", END}},
+      "org.springframework.context.support.AbstractApplicationContext.refresh", "sun.launcher.*",
+      /* serialization frameworks reflect internally: the serialization finding covers it */
+      "java.io.ObjectInputStream.*", "java.io.ObjectOutputStream.*", "com.fasterxml.jackson.*", END}},
     {"tls-handshake", "TLS handshakes take a large share", "cpu", CP_IRULE_PATTERN, CP_IMETRIC_SHARE,
      0.02, 0.05, 0.80,
      "Reuse connections (HTTP keep-alive, a connection pool), enable TLS session resumption, and do not "
@@ -222,7 +226,9 @@ const cp_irule_t cp_irules[] = {
      "Reduce the allocation rate (see the alloc findings), give the heap more room (-Xmx, or a larger "
      "young generation), or use a low-pause collector (G1 with a pause target, ZGC, Shenandoah).",
      {END}, {END}},
-    {"long-gc", "Long GC pauses", "gc", CP_IRULE_SERIES, CP_IMETRIC_RATE, 0.2, 1.0, 0.80,
+    /* INFO past G1's default pause goal (MaxGCPauseMillis=200), WARN at 2.5x
+     * it (JMC warns towards 1 s; a service's latency budget breaks sooner) */
+    {"long-gc", "Long GC pauses", "gc", CP_IRULE_SERIES, CP_IMETRIC_RATE, 0.2, 0.5, 0.80,
      "Long pauses are usually full GCs: a heap too small for the live set, explicit System.gc() calls "
      "(remove them or run with -XX:+ExplicitGCInvokesConcurrent), humongous allocations, or a "
      "collector without concurrent old collection. Use G1/ZGC and size the heap above the live set.",

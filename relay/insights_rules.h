@@ -56,7 +56,7 @@ typedef struct cp_irule {
     double fixable;
     const char *fix;
     const char *patterns[CP_IRULE_MAX_PATTERNS];   /* NULL-terminated */
-    const char *excludes[8];                       /* NULL-terminated */
+    const char *excludes[12];                      /* NULL-terminated */
 } cp_irule_t;
 
 extern const cp_irule_t cp_irules[];

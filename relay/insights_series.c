@@ -62,6 +62,27 @@ static cp_insights_finding_t *finding(cp_insights_t *in, const cp_irule_t *r, in
     return f;
 }
 
+/* Seconds of data: the profile types' windows, else the series' own
+ * first to last point, else the range. */
+static double data_span_s(const cp_insights_t *in, const cp__iseries_t *s)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t i = 0; i < in->n_types; i++)
+        if (in->types[i].span_lo < in->types[i].span_hi) {
+            lo = in->types[i].span_lo < lo ? in->types[i].span_lo : lo;
+            hi = in->types[i].span_hi > hi ? in->types[i].span_hi : hi;
+        }
+    if (lo >= hi && s && s->n > 1) {
+        lo = s->t[0];
+        hi = s->t[s->n - 1];
+    }
+    if (lo >= hi) {
+        lo = in->from_ms;
+        hi = in->to_ms;
+    }
+    return (double)(hi - lo) / 1000.0;
+}
+
 /* gc-pause-ratio: the worst minute's paused fraction per JVM (JMC's
  * GcPauseRatio: 60 s window, 5 % / 10 %). */
 static void pause_ratio(cp_insights_t *in, const cp__iseries_t *s)
@@ -135,7 +156,7 @@ static void long_pause(cp_insights_t *in, const cp__iseries_t *s)
     int sev = cp__insights_severity(r, worst, 0);
     if (!sev)
         return;
-    double span = (double)(in->to_ms - in->from_ms) / 1000.0;
+    double span = data_span_s(in, s);
     cp_insights_finding_t *f = finding(in, r, sev, worst, "s", n_over, span > 0 ? over / span : 0, "paused");
     f->share = span > 0 ? over / span : 0;
     f->ci_lo = f->ci_hi = f->share;
