@@ -186,6 +186,14 @@ static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
  *      sp = fp+16, fp = [fp]) so the anchor names its caller, the Java
  *      method; that return address must follow a call instruction in the
  *      code cache.
+ *   -4 after the first retry, with neither pc nor fp in the anchor: a C2
+ *      runtime stub (_new_array_Java and the other slow paths of compiled
+ *      code; measured: 88% of a loop allocating 256 KiB arrays failed so,
+ *      zeroing the array in the VM). C2 stores only last_Java_sp, and the
+ *      stub's own frame is one AGCT does not get past. The caller's return
+ *      address lies a few words up the stub's frame: the first JIT call
+ *      site within STUB_SCAN_WORDS of sp becomes pc, the word above it sp
+ *      (the compiled caller as it will be when the stub returns).
  *
  * Never in other states: native and blocked threads were made walkable by
  * the VM on their transition and may be walked by other threads (GC,
@@ -195,6 +203,8 @@ static CP_SIGSAFE void anchor_restore(volatile anchor_patch_t *p)
  * both describing real frames. The stub itself is no Java frame, and the
  * VM frames under it are in the sample's native frames. Returns the new
  * num_frames (> 0) or `fail`. */
+#define STUB_SCAN_WORDS 16   /* C2 runtime stubs' frames are a few words */
+
 static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, void *uc, jint fail,
                                          volatile anchor_patch_t *patch)
 {
@@ -225,6 +235,28 @@ static CP_SIGSAFE jint agct_anchor_retry(JNIEnv *env, cp_ring_frame_t *frames, v
         nf = tr.num_frames;
         if (nf > 0)
             cp_stats_add(CP_ST_RECOVERED_ANCHOR, 1);
+    }
+    if (nf == -4 && !a.pc && !a.fp && pc && a.fp_slot) {
+        /* A C2 runtime stub (the slow path of an allocation, ...): C2's
+         * stubs store last_Java_sp but neither pc nor fp, so the frame made
+         * from [sp-8] is the stub's own, which AGCT cannot get past. The
+         * compiled caller's return address is a few words up the stub's
+         * frame: the first JIT call site there, with the sp just above it,
+         * is the caller's frame as it will be when the stub returns. */
+        const uintptr_t *w = (const uintptr_t *)a.sp;
+        for (int i = 0; i < STUB_SCAN_WORDS; i++) {
+            if (!cp_unwind_is_jit_call_site(w[i]))
+                continue;
+            patch->active = true;
+            __atomic_store_n(a.pc_slot, w[i], __ATOMIC_RELAXED);   /* as above */
+            __atomic_store_n(a.sp_slot, (uintptr_t)&w[i + 1], __ATOMIC_RELAXED);
+            tr.num_frames = 0;
+            cp__agct(&tr, CP_RING_MAX_FRAMES, uc);
+            nf = tr.num_frames;
+            if (nf > 0)
+                cp_stats_add(CP_ST_RECOVERED_C2_STUB, 1);
+            break;
+        }
     }
     if ((nf == -4 || nf == -6) && pc && a.fp_slot && a.fp >= a.sp && a.fp - a.sp < (64u << 10) && !(a.fp & 7)) {
         const uintptr_t *f = (const uintptr_t *)a.fp;

@@ -47,6 +47,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_RECOVERED_FP,       "recovered.unknown_Java_fp") /* ... from the frame pointer's frame */ \
     X(CP_ST_RECOVERED_ANCHOR,   "recovered.unknown_not_Java_anchor") /* -3 retried with a walkable frame anchor (vmstructs.h) */ \
     X(CP_ST_RECOVERED_STUB,     "recovered.not_walkable_not_Java_stub") /* -4 retried with the VM stub's frame popped off the anchor */ \
+    X(CP_ST_RECOVERED_C2_STUB,  "recovered.unknown_not_Java_c2_stub") /* -3 retried from the compiled caller of a C2 runtime stub */ \
     X(CP_ST_PERF_FALLBACK,      "cpu.perf_fallback")      /* threads on POSIX timers although perf was chosen */ \
     X(CP_ST_PERF_FD_RESERVE,    "cpu.perf_fd_reserve")    /* ... because a perf fd would eat into the application's RLIMIT_NOFILE reserve */ \
     X(CP_ST_ITIMER_SWITCH,      "cpu.itimer_switch")      /* per-thread timers failed part way: every thread moved to ITIMER_PROF */ \

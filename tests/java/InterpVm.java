@@ -1,7 +1,7 @@
 // InterpVm - Java code that keeps calling from the interpreter (or compiled
 // code) into the VM, for test_agent_agct_anchor (issues 3 and 8).
 //
-// Usage: java InterpVm SECONDS [arrays|classes|mixed]
+// Usage: java InterpVm SECONDS [arrays|classes|mixed|big]
 // arrays:  small arrays of every kind in a loop. Run with -Xint, every
 //          `newarray`/`anewarray`/`multianewarray` bytecode is a call into
 //          the VM (InterpreterRuntime::newarray & co), made with a frame
@@ -11,6 +11,10 @@
 //          class loader per round) and reflection on them: class definition,
 //          linking and resolution run in the VM.
 // mixed:   both, alternating every ~50 ms.
+// big:     256 KiB arrays from compiled code (JIT on): each is allocated
+//          outside the TLAB through C2's _new_array_Java runtime stub and
+//          zeroed in the VM; C2's stubs leave last_Java_pc and fp unset, so
+//          even a walkable anchor names the stub, not the Java caller.
 // Prints "DONE rounds=N" at the end.
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.Method;
@@ -40,6 +44,20 @@ public class InterpVm {
         return n;
     }
 
+    static int bigBuffer(int i) {
+        byte[] buf = new byte[256 * 1024];
+        for (int k = 0; k < buf.length; k += 512)
+            buf[k] = (byte) (i + k);
+        return buf[i & 0xffff] + buf.length;
+    }
+
+    static long big(long until) {
+        long n = 0;
+        while (System.nanoTime() < until)
+            sink += bigBuffer((int) n++);
+        return n;
+    }
+
     static long classes(long until) {
         long n = 0;
         InvocationHandler h = (proxy, m, args) -> args == null ? 0 : ((Integer) args[0]) * 2;
@@ -61,7 +79,9 @@ public class InterpVm {
         long rounds = 0;
         while (System.nanoTime() < end) {
             long slice = Math.min(end, System.nanoTime() + 50_000_000L);
-            if (mode.equals("arrays") || (mode.equals("mixed") && (rounds & 1) == 0))
+            if (mode.equals("big"))
+                big(slice);
+            else if (mode.equals("arrays") || (mode.equals("mixed") && (rounds & 1) == 0))
                 arrays(slice);
             else
                 classes(slice);
