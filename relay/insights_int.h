@@ -1,6 +1,8 @@
 /* insights_int.h - the insights engine's state, shared by its files:
- * insights.c (types, stack classification, windows, evidence, ranking),
- * insights_series.c (the series rules), insights_json.c (the document).
+ * insights.c (state, types, windows, ranking), insights_classify.c (the
+ * stacks of a type against its rule rows), insights_evidence.c (candidate
+ * -> finding), insights_series.c (the series rules), insights_json.c (the
+ * document).
  * Nothing outside relay/insights*.c includes this.
  *
  * Thread: the engine's owner. */
@@ -113,6 +115,20 @@ int cp__insights_severity(const cp_irule_t *r, double metric, double ci_lo);
 double cp__insights_rank(double saving, const char *unit);
 /* "about 0.28 CPU cores" style text. */
 void cp__insights_saving_text(char *out, size_t n, double saving, const char *unit);
+
+/* insights_classify.c: classifies type t's merged profile (once, on its
+ * first window or at its end); after the windows, fixes the sample unit
+ * and the candidates' sample counts. */
+void cp__insights_classify(cp_insights_t *in, cp__itype_t *t);
+void cp__insights_samples_final(cp__itype_t *t);
+/* Adds a (stack, row) value to a histogram of values. */
+void cp__insights_hist_add(cp__ihist_t *h, uint64_t v);
+
+/* insights_evidence.c: candidate c of type t becomes a finding if it
+ * passes (or a not-enough-data note); profile-quality's findings that are
+ * about the whole type (row r). */
+void cp__insights_cand_finish(cp_insights_t *in, cp__itype_t *t, cp__icand_t *c);
+void cp__insights_quality_extra(cp_insights_t *in, cp__itype_t *t, const cp_irule_t *r);
 
 /* insights_series.c: evaluates the series rules into findings. */
 void cp__insights_series_rules(cp_insights_t *in);
