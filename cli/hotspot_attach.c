@@ -22,6 +22,7 @@
  * SIGQUIT handler installed (SigCgt in /proc/PID/status); to anything else
  * the default action would kill it. */
 #include "hotspot_attach.h"
+#include "hotspot_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -42,12 +43,10 @@
 
 #include "error.h"
 
-#define AGENT_BASENAME "libcprof-jvm"
+
 #define ARG_MAX_LEN 1024          /* HotSpot's per-argument limit (protocol v1) */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void cp__hs_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
         return;
@@ -172,14 +171,14 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     t->pid = pid;
     t->nspid = pid;
     if (pid <= 0) {
-        seterr(err, errlen, "invalid pid %d", (int)pid);
+        cp__hs_seterr(err, errlen, "invalid pid %d", (int)pid);
         return CP_EINVAL;
     }
 
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     ssize_t n = read_small(path, buf, sizeof buf);
     if (n < 0) {
-        seterr(err, errlen, "no process with pid %d", (int)pid);
+        cp__hs_seterr(err, errlen, "no process with pid %d", (int)pid);
         return CP_ENOTFOUND;
     }
     bool have_uid = false, have_gid = false;
@@ -206,13 +205,13 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
             unsigned long long mask = strtoull(line + 7, NULL, 16);
             t->quit_caught = (mask >> (SIGQUIT - 1)) & 1;
         } else if (!strncmp(line, "State:", 6) && strchr(line, 'Z')) {
-            seterr(err, errlen, "pid %d is a zombie (exited)", (int)pid);
+            cp__hs_seterr(err, errlen, "pid %d is a zombie (exited)", (int)pid);
             return CP_ENOTFOUND;
         }
         line = nl ? nl + 1 : NULL;
     }
     if (!have_uid || !have_gid) {
-        seterr(err, errlen, "cannot parse /proc/%d/status", (int)pid);
+        cp__hs_seterr(err, errlen, "cannot parse /proc/%d/status", (int)pid);
         return CP_EIO;
     }
 
@@ -221,12 +220,12 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     FILE *f = fopen(path, "re");
     if (!f) {
         if (errno == EACCES || errno == EPERM) {
-            seterr(err, errlen, "permission denied reading /proc/%d/maps "
+            cp__hs_seterr(err, errlen, "permission denied reading /proc/%d/maps "
                    "(run as root or as the JVM's user, uid %lu)", (int)pid,
                    (unsigned long)t->uid);
             return CP_EPERM;
         }
-        seterr(err, errlen, "no process with pid %d", (int)pid);
+        cp__hs_seterr(err, errlen, "no process with pid %d", (int)pid);
         return CP_ENOTFOUND;
     }
     bool openj9 = false, any_line = false;
@@ -254,7 +253,7 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     fclose(f);
     if (!any_line) {
         /* Empty maps: kernel thread, or a process we may not inspect. */
-        seterr(err, errlen, "pid %d is not a JVM (no memory maps visible; "
+        cp__hs_seterr(err, errlen, "pid %d is not a JVM (no memory maps visible; "
                "kernel thread or no permission)", (int)pid);
         return CP_EUNSUPP;
     }
@@ -264,11 +263,11 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
         read_small(path, comm, sizeof comm);
         comm[strcspn(comm, "\n")] = '\0';
         if (openj9)
-            seterr(err, errlen, "pid %d (%s) is an OpenJ9 JVM; cprof attach speaks "
+            cp__hs_seterr(err, errlen, "pid %d (%s) is an OpenJ9 JVM; cprof attach speaks "
                    "HotSpot's attach protocol only (start it with -agentpath instead)",
                    (int)pid, comm);
         else
-            seterr(err, errlen, "pid %d (%s) is not a JVM (no libjvm.so mapped)",
+            cp__hs_seterr(err, errlen, "pid %d (%s) is not a JVM (no libjvm.so mapped)",
                    (int)pid, comm);
         return CP_EUNSUPP;
     }
@@ -307,200 +306,10 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
 
     t->java_major = read_java_major(pid, t->libjvm);
     if (t->java_major > 0 && t->java_major < 6) {
-        seterr(err, errlen, "pid %d runs Java %d, too old for dynamic attach (Java 6+); "
+        cp__hs_seterr(err, errlen, "pid %d runs Java %d, too old for dynamic attach (Java 6+); "
                "start it with -agentpath instead", (int)pid, t->java_major);
         return CP_EUNSUPP;
     }
-    return 0;
-}
-
-/* ---- agent staging ---------------------------------------------------- */
-
-/* Conservative: can `uid`/`gid` read `path` (walking every directory)?
- * Ignores ACLs and supplementary groups; a false "no" only costs a copy. */
-static bool readable_by(const char *path, uid_t uid, gid_t gid)
-{
-    if (uid == 0)
-        return true;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1;; s++) {
-        bool end = *s == '\0';
-        if (*s == '/' || end) {
-            char c = *s;
-            *s = '\0';
-            struct stat st;
-            if (stat(p, &st) != 0)
-                return false;
-            mode_t need = end ? 4 : 1;  /* r for the file, x for dirs */
-            mode_t bits = st.st_uid == uid ? (st.st_mode >> 6) & 7
-                        : st.st_gid == gid ? (st.st_mode >> 3) & 7
-                        : st.st_mode & 7;
-            if ((bits & need) != need)
-                return false;
-            *s = c;
-            if (end)
-                break;
-        }
-    }
-    return true;
-}
-
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static int hash_file(const char *path, uint64_t *h, off_t *size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    unsigned char buf[65536];
-    uint64_t x = 0xcbf29ce484222325ULL;
-    off_t total = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        x = fnv1a(x, buf, (size_t)r);
-        total += r;
-    }
-    close(fd);
-    *h = x;
-    *size = total;
-    return 0;
-}
-
-static bool same_bytes(const char *a, const char *b)
-{
-    int fa = open(a, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    int fb = open(b, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    bool same = fa >= 0 && fb >= 0;
-    unsigned char x[16384], y[16384];
-    while (same) {
-        ssize_t ra = read(fa, x, sizeof x), rb = read(fb, y, sizeof y);
-        if (ra != rb || ra < 0 || memcmp(x, y, (size_t)ra) != 0)
-            same = false;
-        else if (ra == 0)
-            break;
-    }
-    if (fa >= 0)
-        close(fa);
-    if (fb >= 0)
-        close(fb);
-    return same;
-}
-
-static int copy_file(const char *src, int dfd)
-{
-    int sfd = open(src, O_RDONLY | O_CLOEXEC);
-    if (sfd < 0)
-        return -errno;
-    unsigned char buf[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t r = read(sfd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = r < 0 ? -errno : 0;
-            break;
-        }
-        for (ssize_t off = 0; off < r;) {
-            ssize_t w = write(dfd, buf + off, (size_t)(r - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rc = -errno;
-                goto out;
-            }
-            off += w;
-        }
-    }
-out:
-    close(sfd);
-    return rc;
-}
-
-int cp_hsattach_stage_agent(const cp_hsattach_target_t *t, const char *host_path,
-                            char *out, size_t outlen, char *err, size_t errlen)
-{
-    char real[PATH_MAX];
-    if (!realpath(host_path, real)) {
-        seterr(err, errlen, "agent library %s: %s", host_path, strerror(errno));
-        return CP_ENOTFOUND;
-    }
-    if (!t->mntns_differs && readable_by(real, t->uid, t->gid)) {
-        if (strlen(real) >= outlen)
-            return CP_ETOOBIG;
-        snprintf(out, outlen, "%s", real);
-        return 0;
-    }
-
-    uint64_t h = 0;
-    off_t size = 0;
-    int e = hash_file(real, &h, &size);
-    if (e < 0) {
-        seterr(err, errlen, "agent library %s: %s", real, strerror(-e));
-        return CP_EIO;
-    }
-    /* In the target's view: /tmp/libcprof-jvm-<hash>.so; from here through
-     * /proc/PID/root. */
-    char tview[128], hview[PATH_MAX];
-    snprintf(tview, sizeof tview, "/tmp/" AGENT_BASENAME "-%016llx.so", (unsigned long long)h);
-    snprintf(hview, sizeof hview, "/proc/%d/root%s", (int)t->pid, tview);
-
-    struct stat st;
-    bool exists = lstat(hview, &st) == 0;
-    if (exists && S_ISREG(st.st_mode) &&
-        (st.st_uid == 0 || st.st_uid == t->uid || st.st_uid == geteuid()) &&
-        !(st.st_mode & 022) && st.st_size == size && same_bytes(real, hview)) {
-        snprintf(out, outlen, "%s", tview);
-        return 0;
-    }
-
-    /* Fresh copy under a unique name, then move it to the stable name if
-     * that is free (if not, an untrusted file sits there: keep ours unique). */
-    char tmp_h[PATH_MAX];
-    snprintf(tmp_h, sizeof tmp_h, "/proc/%d/root/tmp/" AGENT_BASENAME "-%016llx-XXXXXX.so",
-             (int)t->pid, (unsigned long long)h);
-    int fd = mkostemps(tmp_h, 3, O_CLOEXEC);
-    if (fd < 0) {
-        seterr(err, errlen, "cannot copy the agent into the target's /tmp (%s): %s",
-               tmp_h, strerror(errno));
-        return CP_EIO;
-    }
-    e = copy_file(real, fd);
-    if (e == 0 && fchmod(fd, 0644) != 0)
-        e = -errno;
-    if (close(fd) != 0 && e == 0)
-        e = -errno;
-    if (e < 0) {
-        unlink(tmp_h);
-        seterr(err, errlen, "cannot copy the agent to %s: %s", tmp_h, strerror(-e));
-        return CP_EIO;
-    }
-    const char *chosen = tmp_h;
-    if (!exists && rename(tmp_h, hview) == 0)
-        chosen = hview;
-    /* translate back into the target's view: strip "/proc/PID/root" */
-    char prefix[64];
-    int pl = snprintf(prefix, sizeof prefix, "/proc/%d/root", (int)t->pid);
-    if (strlen(chosen + pl) >= outlen)
-        return CP_ETOOBIG;
-    snprintf(out, outlen, "%s", chosen + pl);
     return 0;
 }
 
@@ -525,11 +334,11 @@ int cp_hsattach_parse_reply(const char *reply, size_t len, int *agent_rc,
     while (*rest && isspace((unsigned char)rest[strlen(rest) - 1]))
         rest[strlen(rest) - 1] = '\0';
     if (end == buf) {
-        seterr(err, errlen, "unexpected answer from the JVM: \"%s\"", buf);
+        cp__hs_seterr(err, errlen, "unexpected answer from the JVM: \"%s\"", buf);
         return CP_EIO;
     }
     if (status != 0) {
-        seterr(err, errlen, "the JVM refused the load command (status %ld)%s%s",
+        cp__hs_seterr(err, errlen, "the JVM refused the load command (status %ld)%s%s",
                status, *rest ? ": " : "", rest);
         return CP_EIO;
     }
@@ -549,7 +358,7 @@ int cp_hsattach_parse_reply(const char *reply, size_t len, int *agent_rc,
         *agent_rc = 0;
         return 0;
     }
-    seterr(err, errlen, "the JVM could not load the agent: %s", rest);
+    cp__hs_seterr(err, errlen, "the JVM could not load the agent: %s", rest);
     return CP_EIO;
 }
 
@@ -749,11 +558,11 @@ int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
 {
     memset(res, 0, sizeof *res);
     if (strlen(agent_path) >= ARG_MAX_LEN) {
-        seterr(err, errlen, "agent path longer than %d bytes", ARG_MAX_LEN - 1);
+        cp__hs_seterr(err, errlen, "agent path longer than %d bytes", ARG_MAX_LEN - 1);
         return CP_ETOOBIG;
     }
     if (options && strlen(options) >= ARG_MAX_LEN) {
-        seterr(err, errlen, "agent options longer than %d bytes (the attach protocol's "
+        cp__hs_seterr(err, errlen, "agent options longer than %d bytes (the attach protocol's "
                "limit)", ARG_MAX_LEN - 1);
         return CP_ETOOBIG;
     }
@@ -763,7 +572,7 @@ int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
 
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) {
-        seterr(err, errlen, "pipe: %s", strerror(errno));
+        cp__hs_seterr(err, errlen, "pipe: %s", strerror(errno));
         return CP_EIO;
     }
     fflush(NULL);
@@ -771,7 +580,7 @@ int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
     if (child < 0) {
         close(pfd[0]);
         close(pfd[1]);
-        seterr(err, errlen, "fork: %s", strerror(errno));
+        cp__hs_seterr(err, errlen, "fork: %s", strerror(errno));
         return CP_EIO;
     }
     if (child == 0) {
@@ -809,7 +618,7 @@ int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
     }
     msg[n] = '\0';
     if (killed || n == 0) {
-        seterr(err, errlen, "attach to pid %d timed out", (int)t->pid);
+        cp__hs_seterr(err, errlen, "attach to pid %d timed out", (int)t->pid);
         return CP_ETIMEOUT;
     }
     int kind = msg[0];
@@ -824,27 +633,27 @@ int cp_hsattach_load(const cp_hsattach_target_t *t, const char *agent_path,
         if (rc != 0)
             return rc;
         if (res->agent_rc != 0) {
-            seterr(err, errlen, "the agent was loaded but Agent_OnAttach returned %d "
+            cp__hs_seterr(err, errlen, "the agent was loaded but Agent_OnAttach returned %d "
                    "(see the JVM's stderr or the agent log)", res->agent_rc);
             return CP_ESTATE;
         }
         return 0;
     }
     case R_PERM:
-        seterr(err, errlen, "%s", text);
+        cp__hs_seterr(err, errlen, "%s", text);
         return CP_EPERM;
     case R_NOLISTENER:
     case R_NOREPLY:
-        seterr(err, errlen, "%s", text);
+        cp__hs_seterr(err, errlen, "%s", text);
         return CP_ETIMEOUT;
     case R_UNSUPP:
-        seterr(err, errlen, "%s", text);
+        cp__hs_seterr(err, errlen, "%s", text);
         return CP_EUNSUPP;
     case R_GONE:
-        seterr(err, errlen, "%s", text);
+        cp__hs_seterr(err, errlen, "%s", text);
         return CP_ENOTFOUND;
     default:
-        seterr(err, errlen, "%s", text);
+        cp__hs_seterr(err, errlen, "%s", text);
         return CP_EIO;
     }
 }
@@ -854,7 +663,7 @@ int cp_hsattach_default_agent(char *out, size_t outlen, char *err, size_t errlen
     const char *env = getenv("CPROF_AGENT");
     if (env && *env) {
         if (access(env, R_OK) != 0) {
-            seterr(err, errlen, "CPROF_AGENT=%s: %s", env, strerror(errno));
+            cp__hs_seterr(err, errlen, "CPROF_AGENT=%s: %s", env, strerror(errno));
             return CP_ENOTFOUND;
         }
         snprintf(out, outlen, "%s", env);
@@ -863,7 +672,7 @@ int cp_hsattach_default_agent(char *out, size_t outlen, char *err, size_t errlen
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
-        seterr(err, errlen, "cannot find the cprof executable; use --agent PATH");
+        cp__hs_seterr(err, errlen, "cannot find the cprof executable; use --agent PATH");
         return CP_ENOTFOUND;
     }
     exe[n] = '\0';
@@ -885,7 +694,7 @@ int cp_hsattach_default_agent(char *out, size_t outlen, char *err, size_t errlen
             return 0;
         }
     }
-    seterr(err, errlen, "cannot find " AGENT_BASENAME ".so next to %s (looked in "
+    cp__hs_seterr(err, errlen, "cannot find " AGENT_BASENAME ".so next to %s (looked in "
            "../jvmti, ../lib, ../lib/<arch>, .); use --agent PATH or CPROF_AGENT", exe);
     return CP_ENOTFOUND;
 }
