@@ -112,6 +112,22 @@ static void md_code(FILE *f, const char *s)
     fputc('`', f);
 }
 
+/* "GC pauses 0.05% -> 0.20% of the time; lock waits ..." or "" */
+static void run_line(const cp_json_t *st, char *buf, size_t cap)
+{
+    static const char *const keys[] = {"gc_pause_share", "lock_wait_share"}, *const what[] = {"GC pauses", "lock waits"};
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 2; i++) {
+        const cp_json_t *b = cp_json_get(cp_json_get(st, "base"), keys[i]);
+        const cp_json_t *c = cp_json_get(cp_json_get(st, "cmp"), keys[i]);
+        if (!b || !c || b->t != CP_JSON_NUM || c->t != CP_JSON_NUM || n >= cap)
+            continue;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s %.3g%% -> %.3g%% of the time", n ? "; " : "", what[i],
+                              100 * b->num, 100 * c->num);
+    }
+}
+
 int cp_diff_report_write(const cp_diff_report_t *r, const cp_json_t *d, cp_diff_fmt_t fmt, FILE *f)
 {
     const cp_json_t *st = cp_json_get(d, "stats");
@@ -125,8 +141,12 @@ int cp_diff_report_write(const cp_diff_report_t *r, const cp_json_t *d, cp_diff_
     const char *summary = cp_json_str(st, "summary");
     double q = cp_json_num(st, "q_level");
 
+    char run[200];
+    run_line(st, run, sizeof run);
     if (fmt == CP_DIFF_FMT_TEXT) {
         fprintf(f, "%s of app '%s'\nbase:     %s\ncompared: %s\n", r->type, r->app, r->base_range, r->cmp_range);
+        if (*run)
+            fprintf(f, "%s\n", run);
         fprintf(f, "%s (threshold %s, q %.3g, %s): %s\n", verdict, gate, q, share ? "share of total" : "per second",
                 summary);
         fprintf(f, "%-12s %10s %20s %9s %9s %7s  %s\n", "verdict", "change", "95% interval", "base", "cmp", "q",
@@ -144,7 +164,8 @@ int cp_diff_report_write(const cp_diff_report_t *r, const cp_json_t *d, cp_diff_
         fprintf(f, "### %s cprof diff: **%s** (`%s`, app `%s`)\n\n", icon, verdict, r->type, r->app);
         fprintf(f, "%s. Gate: a method's %s grows by %s or more with q ≤ %.3g.\n\n", summary,
                 share ? "share of the profile" : "value per second", gate, q);
-        fprintf(f, "- base: %s\n- compared: %s\n\n", r->base_range, r->cmp_range);
+        fprintf(f, "- base: %s\n- compared: %s\n%s%s%s\n", r->base_range, r->cmp_range, *run ? "- " : "", run,
+                *run ? "\n" : "");
         if (n) {
             fprintf(f, "| verdict | method | change | 95%% interval | base | compared | q |\n"
                        "|---|---|--:|--:|--:|--:|--:|\n");

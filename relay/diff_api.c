@@ -200,6 +200,8 @@ typedef struct side {
     uint32_t      *koff, *kv;
     /* what happened */
     uint32_t       windows, skipped_warmup, kept_warmup, aggregates;
+    double         all_seconds;   /* of every window in range, warm-up too */
+    double         gc_ns, lock_ns;   /* GC pauses and lock waits in range (-1: none) */
     cp__hmap_t     instances;   /* instance id -> 1 */
 } side_t;
 
@@ -237,6 +239,7 @@ static int on_window(void *ud, const cp_store_window_t *w)
     side_t *sd = wk->sd;
     if (!sd->ready)
         classify(sd, wk->p);
+    sd->all_seconds += (double)(w->end_ms - w->start_ms) / 1000;
     if (w->instance >= 0) {
         int64_t fs, ls;
         /* a run shorter than twice the warm-up keeps it: skipping would
@@ -281,6 +284,53 @@ static void side_fini(side_t *sd)
     cp__hmap_free(&sd->instances);
 }
 
+/* ---- whole-run figures besides the compared type ---- */
+
+/* Sum of the values of series `name` in a timeline's series document
+ * ({"name":[[t,v],...],...}, store.h); -1 when absent. */
+static double series_sum(const cp_buf_t *js, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":[", name);
+    const char *s = js->data ? strstr((const char *)js->data, key) : NULL;
+    if (!s)
+        return -1;
+    s += strlen(key);
+    double sum = 0;
+    while (*s == '[') {
+        const char *comma = strchr(s, ',');
+        if (!comma)
+            break;
+        char *e;
+        sum += strtod(comma + 1, &e);
+        s = *e == ']' ? e + 1 : e;
+        if (*s == ',')
+            s++;
+    }
+    return sum;
+}
+
+/* GC pause and lock wait nanoseconds of a side's whole range, from two
+ * one-step timelines (series only, then the lock type's total). */
+static void run_figures(cp_store_reader_t *rd, const cp_store_query_t *q, side_t *sd)
+{
+    cp_store_query_t t = *q;
+    int64_t step = q->to_ms - q->from_ms;
+    uint64_t pt = 0;
+    cp_buf_t series = CP_BUF_INIT;
+    char err[160];
+    sd->gc_ns = sd->lock_ns = -1;
+    t.type = NULL;
+    if (cp_store_timeline(rd, &t, step, &pt, 1, &series, err, sizeof err) == 0 && cp_buf_append(&series, "", 1) == 0)
+        sd->gc_ns = series_sum(&series, "gc.pause_ns");
+    cp_buf_reset(&series);
+    t.type = "lock";
+    pt = 0;
+    if (cp_store_timeline(rd, &t, step, &pt, 1, &series, err, sizeof err) == 0)
+        sd->lock_ns = (double)pt;
+    cp_buf_fini(&series);
+}
+
 /* ---- writing ---- */
 
 static void put_num(cp_buf_t *o, double v)
@@ -302,6 +352,13 @@ static void write_side(cp_buf_t *o, const char *name, const side_t *sd, const cp
                      "\"aggregates\":%u,\"samples\":%.0f,\"seconds\":%.3f}",
                   name, st->windows, sd->instances.n, sd->skipped_warmup, sd->kept_warmup, sd->aggregates,
                   st->samples, st->seconds);
+    /* shares of the instances' time in range (every window, warm-up too) */
+    o->len--;
+    cp_buf_printf(o, ",\"gc_pause_share\":");
+    put_num(o, sd->gc_ns >= 0 && sd->all_seconds > 0 ? sd->gc_ns / 1e9 / sd->all_seconds : NAN);
+    cp_buf_printf(o, ",\"lock_wait_share\":");
+    put_num(o, sd->lock_ns >= 0 && sd->all_seconds > 0 ? sd->lock_ns / 1e9 / sd->all_seconds : NAN);
+    cp_buf_printf(o, "}");
 }
 
 typedef struct order { const cp_diffstat_method_t *m; uint32_t i; int rank; } order_t;
@@ -449,6 +506,8 @@ int cp_diff_api_run(cp_store_reader_t *rd, const cp_store_query_t *base, const c
         double est = (double)(firsts.n ? firsts.n : 1) * (double)(q[s]->to_ms - q[s]->from_ms) / 10000.0;
         unsigned flags = est <= prm->raw_max_windows ? CP_STORE_WINDOWS_RAW : 0;
         rc = cp_store_profile_windows(rd, q[s], flags, &p[s], on_window, &wk, err, errlen);
+        if (!rc)
+            run_figures(rd, q[s], &sd[s]);
     }
     cp_diffstat_result_t res;
     memset(&res, 0, sizeof res);

@@ -54,7 +54,9 @@ def run():
                   "app.A$$Lambda$15/0x0000000800d01000.run"
             for w in range(20):
                 s = t0 + w * 10000
-                k, _ = a.send_batch(w + 1, s, s + 10000, window(rng, hot, lam))
+                gc = 5e6 if ver == "1" else 2e7   # GC pause ns a window: 0.05% / 0.2% of the time
+                k, _ = a.send_batch(w + 1, s, s + 10000, window(rng, hot, lam),
+                                    points=[("gc.pause_ns", s + 5000, gc)])
                 check(k == "ack", "window acked")
         end = t0 // 1000 + 210
 
@@ -91,6 +93,9 @@ def run():
         check(st["summary"].startswith("%d significant regression" % st["regressions"]) and
               "methods unchanged" in st["summary"], "summary line: %r" % st["summary"])
         check(m["app.Main.main"]["change"] == "none", "a method in every stack does not change")
+        check(abs(st["base"]["gc_pause_share"] - 0.0005) < 1e-6 and abs(st["cmp"]["gc_pause_share"] - 0.002) < 1e-6,
+              "GC pause share of each side's time: %r %r" % (st["base"], st["cmp"]))
+        check(st["base"]["lock_wait_share"] is None, "no lock data: null")
 
         # warm-up: the first second of each instance (its first window) is
         # skipped; a 60 s warm-up is kept, as the instances ran only ~2 s
@@ -134,7 +139,8 @@ def run():
 
         rc, out, err = gate("--fail-on", "2pp")
         log("cprof diff --fail-on 2pp (exit %d):\n%s" % (rc, "\n".join(out.splitlines()[:6])))
-        check(rc == 1 and "REGRESSION" in out.splitlines()[3] and "app.A.hot" in out,
+        check(rc == 1 and any(l.startswith("REGRESSION (threshold 2pp") for l in out.splitlines()) and
+              "GC pauses 0.05% -> 0.2% of the time" in out and "app.A.hot" in out,
               "a regression exits 1 and names the method: %d\n%s%s" % (rc, out, err))
         check(gate("--fail-on", "20pp")[0] == 0, "a 20pp gate passes (exit 0)")
         check(gate("--fail-on", "40%rel", "--metric", "cpu", "--normalize", "per-second", "--q", "0.01")[0] == 1,

@@ -72,16 +72,19 @@ export class DiffStats {
       ` Show all (${d.methods.length} methods listed)`);
     const side = s => `${s.windows} windows of ${s.instances} instance${s.instances === 1 ? '' : 's'}` +
       (s.skipped_warmup ? `, ${s.skipped_warmup} warm-up windows skipped` : '');
+    const runShare = (k, what) => st.base[k] != null && st.cmp[k] != null
+      ? ` ${what}: ${(100 * st.base[k]).toPrecision(2)}% → ${(100 * st.cmp[k]).toPrecision(2)}% of the time.` : '';
     const head = el('div.stats-head', null,
       el('h2', null, 'Changes beyond noise ', verdict),
       el('p.diff-stats-summary', { role: 'status', text: st.summary + '.' }),
       el('p.muted', { text: `Inclusive ${share ? 'share of each side’s total' : 'value per second'}, ` +
-        `threshold ${st.threshold}, false discovery rate ${st.q_level}; base: ${side(st.base)}; comparison: ${side(st.cmp)}.` }),
+        `threshold ${st.threshold}, false discovery rate ${st.q_level}; base: ${side(st.base)}; comparison: ${side(st.cmp)}.` +
+        runShare('gc_pause_share', 'GC pauses') + runShare('lock_wait_share', 'Lock waits') }),
       toggle);
     const th = ['Method', 'Base', 'Comparison', 'Change', '95% interval', 'q', 'Verdict'].map(h => el('th', { scope: 'col', text: h }));
     const body = rows.map(m => {
-      const why = m.verdict === 'INCONCLUSIVE' && m.more_data ? `needs ~${m.more_data.toFixed(1)}× the data` :
-        !m.tested ? 'too few samples' : '';
+      const why = m.verdict !== 'INCONCLUSIVE' ? '' : m.tested ? `needs ~${m.more_data.toFixed(1)}× the data` :
+        `too few samples: needs ~${m.more_data.toFixed(1)}× the data`;
       const pick = () => this.onSelect && this.onSelect(m);
       return el('tr.' + rowClass(m), { tabindex: '0', 'data-name': m.name, 'data-verdict': m.verdict, 'data-change': m.change,
         onclick: pick, onkeydown: e => { if (e.key === 'Enter') pick(); } },
