@@ -25,6 +25,7 @@ enum {
 int cp_cmd_relay(int argc, char **argv);       /* relay/main.c */
 int cp_cmd_query(int argc, char **argv);       /* cli/query.c */
 int cp_cmd_diff(int argc, char **argv);        /* cli/query.c */
+int cp_cmd_insights(int argc, char **argv);    /* cli/insights.c (exit codes of its own: 0, 1 WARN, 2) */
 int cp_cmd_attach(int argc, char **argv);      /* cli/attach.c */
 int cp_cmd_detach(int argc, char **argv);      /* cli/attach.c */
 int cp_cmd_watch(int argc, char **argv);       /* cli/watch.c */

@@ -2,6 +2,7 @@
  *
  *   cprof relay       run the relay server (relay/)
  *   cprof query/diff  read profiles from a relay, for terminals and CI
+ *   cprof insights    what the relay's rules found (exit 1 on a WARN: a CI gate)
  *   cprof attach/detach/watch  load the agent into running JVMs
  *   cprof spark-conf  spark-submit flags that profile every executor
  *   cprof token new   a token for the relay's --auth file
@@ -27,6 +28,7 @@ static const struct {
     {"relay",      cp_cmd_relay,      "run the relay: ingest, storage, query API, web UI"},
     {"query",      cp_cmd_query,      "print a merged profile or its top functions"},
     {"diff",       cp_cmd_diff,       "compare two time ranges or label sets"},
+    {"insights",   cp_cmd_insights,   "known problems found in an app's profiles (exit 1 on a WARN)"},
     {"attach",     cp_cmd_attach,     "load the agent into a running JVM (PID)"},
     {"detach",     cp_cmd_detach,     "stop the agent in a running JVM (PID)"},
     {"watch",      cp_cmd_watch,      "attach to every new matching JVM on this host"},
@@ -54,7 +56,8 @@ static void usage(FILE *f)
         "  7  attach: the agent refused an option (named, with the reason); the others apply\n"
         "diff --fail-on (a CI gate) exits with its verdict instead: 0 PASS, 1 REGRESSION,\n"
         "3 INCONCLUSIVE (or 0/1 with --inconclusive pass/fail), 2 for a wrong command line\n"
-        "or nothing to compare (relay unreachable, unknown app, a side without samples)\n");
+        "or nothing to compare (relay unreachable, unknown app, a side without samples)\n"
+        "insights has its own: 0 no WARN finding, 1 a WARN finding, 2 no verdict (any error)\n");
 }
 
 int cp_cli_usage_error(const char *cmd, cp_cli_usage_fn u, const char *fmt, ...)

@@ -16,6 +16,7 @@
 import { get, Live } from './api.js';
 import { onHealth, downSince } from './health.js';
 import { AppView } from './appview.js';
+import { insightBadge } from './insights.js';
 import { CompareView } from './compare.js';
 import { el, clear } from './util.js';
 import { ago, fmtDateTime, fmtTime, zoneName } from './time.js';
@@ -142,7 +143,7 @@ class AppsView {
     const rows = apps.map(a => {
       const href = hashOf({ app: a.name, type: (a.types && a.types[0]) || 'cpu', from: DEFAULTS.from, to: DEFAULTS.to });
       return el('tr', null,
-        el('td', null, el('a.appname', { href, text: a.name })),
+        el('td', null, el('a.appname', { href, text: a.name }), ' ', insightBadge(a.name, href)),
         el('td', null, el('span.status' + (a.connected ? '.on' : '.off'), { 'aria-hidden': 'true' }),
           `${a.connected} of ${a.instances} connected`),
         el('td', null, (a.types || []).map(t => el('a.chip', { href: hashOf({ app: a.name, type: t, from: DEFAULTS.from, to: DEFAULTS.to }), text: t }))),

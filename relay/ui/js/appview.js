@@ -21,6 +21,7 @@ import { FlameGraph } from './flame.js';
 import { FunctionsTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { Notices } from './notices.js';
+import { InsightsPanel } from './insights.js';
 import { noMatchText } from './labels.js';
 import { el, clear, pct, fmtValue, fmtCount, debounce } from './util.js';
 import { ago, fmtTime, fmtDateTime, rangeText, resolveTime, isRelative, apiTime, parseTime } from './time.js';
@@ -65,11 +66,13 @@ export class AppView {
     this.tableHost = el('div');
     this.errBox = el('div.notices');
     this.notes = new Notices(this.errBox);
+    this.insHost = el('div');
     this.instDetails = el('details.panel.inst', { open: true }, el('summary', null, el('h2', { text: 'Instances' }), el('span.inst-sum.muted')), this.instBox);
     host.append(
       this.errBox,
       this.instDetails,
       el('section.panel', null, this.toolbar, this.tlHost),
+      this.insHost,
       el('section.panel.graph', { 'aria-label': 'Flame graph' },
         el('div.graph-head', null, el('h2', { text: 'Flame graph' }), this.zoomPath, el('span.spacer'), this.legendBox, helpBox()),
         this.status, this.fgHost),
@@ -91,10 +94,19 @@ export class AppView {
         this.fgHost.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
       },
     });
+    this.insights = new InsightsPanel(this.insHost, {
+      show: patch => {
+        setState(patch, true);
+        this.fgHost.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+      },
+    });
     this.instTimer = setInterval(() => this.loadInstances(), 10000);
   }
 
-  destroy() { clearInterval(this.instTimer); clearTimeout(this.liveTimer); this.fg.destroy(); if (this.abort) this.abort.abort(); }
+  destroy() {
+    clearInterval(this.instTimer); clearTimeout(this.liveTimer); this.fg.destroy(); this.insights.destroy();
+    if (this.abort) this.abort.abort();
+  }
 
   update(s) {
     const data = ['app', 'type', 'from', 'to', 'labels'];
@@ -127,7 +139,7 @@ export class AppView {
   }
 
   // The relay is reachable again: fetch what is on screen once more.
-  reload() { this.loadInstances(); this.load(false); }
+  reload() { this.loadInstances(); this.load(false); this.insights.reload(); }
 
   // The live socket reconnected: windows may have been pushed meanwhile.
   onReconnect() { if (this.liveWanted) this.onWindow({}); }
@@ -283,6 +295,10 @@ export class AppView {
     const from = resolveTime(p.from), to = resolveTime(p.to);
     const step = timelineStep(from, to);
     const ap = this.apiParams(s);
+    // Insights cover every type of the range: refetched when the range or
+    // labels change, and on a live view at most every 30 s.
+    this.insights.load({ app: p.app, from: p.from, to: p.to, labels: p.labels },
+      { app: ap.app, from: ap.from, to: ap.to, labels: ap.labels }, isLive ? 30000 : Infinity);
     if (!isLive) this.status.textContent = 'Loading…';
     const t0 = performance.now();
     try {
