@@ -1,7 +1,8 @@
 // realrelay.mjs - a real `cprof relay` and real JVMs for the browser tests
-// that need them (ui_outage, ui_explain): free port, a relay that can be
-// stopped and started again on the same port and data directory, CpuSplit
-// runs with the agent, JSON reads, and waits. Children are killed on exit.
+// that need them (ui_outage, ui_explain, ui_insights): free port, a relay
+// that can be stopped and started again on the same port and data
+// directory, tests/java programs (CpuSplit, ...) run with the agent, JSON
+// reads, and waits. Children are killed on exit.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -83,15 +84,25 @@ export class Relay {
   }
 }
 
-// Compiles tests/java/CpuSplit once per build (same place as cplib.py).
-export function cpuSplitClasses() {
+// Compiles tests/java/NAME.java once per build (same place as cplib.py);
+// returns the class path.
+export function javaClasses(name) {
   const classes = path.join(BUILD, 'test-java-classes');
   fs.mkdirSync(classes, { recursive: true });
-  const src = path.join(SOURCE, 'tests/java/CpuSplit.java');
-  const cls = path.join(classes, 'CpuSplit.class');
+  const src = path.join(SOURCE, `tests/java/${name}.java`);
+  const cls = path.join(classes, `${name}.class`);
   if (!fs.existsSync(cls) || fs.statSync(cls).mtimeMs < fs.statSync(src).mtimeMs)
     execFileSync(path.join(JDK, 'bin/javac'), ['--release', '11', '-nowarn', '-d', classes, src]);
   return classes;
+}
+
+export function cpuSplitClasses() { return javaClasses('CpuSplit'); }
+
+// tests/java/NAME with args, profiled by the agent (opts: agent options
+// after relay=, e.g. "app=a,cpu=10ms"); the log goes next to the relay's.
+export function javaRun(relay, name, opts, args, logName) {
+  return start(path.join(JDK, 'bin/java'), [`-agentpath:${AGENT}=relay=${relay.ws}/ingest,${opts}`, '-cp', javaClasses(name), name,
+    ...args.map(String)], path.join(relay.out, logName || `jvm-${name}.log`));
 }
 
 // CpuSplit for secs seconds (burnA : burnB = a : b) with the agent sending
