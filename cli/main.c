@@ -57,7 +57,8 @@ static void usage(FILE *f)
         "diff --fail-on (a CI gate) exits with its verdict instead: 0 PASS, 1 REGRESSION,\n"
         "3 INCONCLUSIVE (or 0/1 with --inconclusive pass/fail), 2 for a wrong command line\n"
         "or nothing to compare (relay unreachable, unknown app, a side without samples)\n"
-        "insights has its own: 0 no WARN finding, 1 a WARN finding, 2 no verdict (any error)\n");
+        "insights (a CI gate too) exits 0 without a WARN finding, 1 with one, 2 for a wrong\n"
+        "command line or no verdict (relay unreachable, unknown app, no samples in the range)\n");
 }
 
 int cp_cli_usage_error(const char *cmd, cp_cli_usage_fn u, const char *fmt, ...)
