@@ -78,6 +78,20 @@ static size_t len_of(const cp_json_t *a)
     return a && a->t == CP_JSON_ARR ? a->n : 0;
 }
 
+/* Member k of o when it is an object; NULL when missing or null. */
+static const cp_json_t *obj(const cp_json_t *o, const char *k)
+{
+    const cp_json_t *v = cp_json_get(o, k);
+    return v && v->t == CP_JSON_OBJ ? v : NULL;
+}
+
+/* Profile findings match frames and are judged by their share; series and
+ * quality findings by a measurement, said in "detail" (docs/api.md). */
+static bool matches_frames(const cp_json_t *f)
+{
+    return len_of(cp_json_get(f, "frames")) > 0;
+}
+
 /* Samples of every type in the answer; 0 when the range held none. */
 static double all_samples(const cp_json_t *v)
 {
@@ -128,12 +142,12 @@ static char *ci_text(const cp_json_t *f, bool bare, char *out, size_t n)
 
 static const char *saving_text(const cp_json_t *f, char *out, size_t n)
 {
-    const cp_json_t *s = cp_json_get(f, "saving");
+    const cp_json_t *s = obj(f, "saving");
+    if (!s)
+        return "";     /* profile-quality: "" */
     const char *t = cp_json_str(s, "text");
     if (*t)
         return t;
-    if (!s)
-        return "";
     snprintf(out, n, "%.3g %s", cp_json_num(s, "value"), cp_json_str(s, "unit"));
     return out;
 }
@@ -163,8 +177,11 @@ static void text_finding(const cp_json_t *f, FILE *o)
     char sh[64], ci[64], sv[64], n[32];
     fprintf(o, "%-4s  %s  %s  [%s]\n", is_warn(f) ? "WARN" : "INFO", cp_json_str(f, "rule"), cp_json_str(f, "title"),
             cp_json_str(f, "type"));
-    fprintf(o, "      share    %s points (%s), %s samples\n", share_pm(f, "+-", sh, sizeof sh),
-            ci_text(f, false, ci, sizeof ci), cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+    if (matches_frames(f))
+        fprintf(o, "      share    %s points (%s), %s samples\n", share_pm(f, "+-", sh, sizeof sh),
+                ci_text(f, false, ci, sizeof ci), cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+    if (*cp_json_str(f, "detail"))
+        fprintf(o, "      measured %s\n", cp_json_str(f, "detail"));
     const cp_json_t *callers = cp_json_get(f, "callers");
     if (len_of(callers)) {
         const cp_json_t *c = &callers->kids[0];
@@ -172,7 +189,7 @@ static void text_finding(const cp_json_t *f, FILE *o)
         fprintf(o, "      caller   %s (%s, %s samples)\n", cp_json_str(c, "name"), pct(cp_json_num(c, "share"), p, sizeof p),
                 cp_human_value(cp_json_num(c, "samples"), CP_UNIT_COUNT, n, sizeof n));
     }
-    const cp_json_t *in = cp_json_get(f, "instances");
+    const cp_json_t *in = obj(f, "instances");
     if (in)
         fprintf(o, "      seen on  %.0f of %.0f instances\n", cp_json_num(in, "with"), cp_json_num(in, "of"));
     const char *s = saving_text(f, sv, sizeof sv);
@@ -254,9 +271,15 @@ static void md_finding(const cp_json_t *f, FILE *o)
     fprintf(o, "<details><summary><b>%s %s</b>: ", is_warn(f) ? "WARN" : "INFO", cp_json_str(f, "rule"));
     md_html(cp_json_str(f, "title"), o);
     fprintf(o, " (%s)</summary>\n\n", cp_json_str(f, "type"));
-    fprintf(o, "- **Share:** %s of %s (%s), %s samples\n", pct(cp_json_num(f, "share"), p, sizeof p),
-            cp_json_str(f, "type"), ci_text(f, false, ci, sizeof ci),
-            cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+    if (matches_frames(f))
+        fprintf(o, "- **Share:** %s of %s (%s), %s samples\n", pct(cp_json_num(f, "share"), p, sizeof p),
+                cp_json_str(f, "type"), ci_text(f, false, ci, sizeof ci),
+                cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+    if (*cp_json_str(f, "detail")) {
+        fputs("- **Measured:** ", o);
+        md_cell(cp_json_str(f, "detail"), o);
+        fputc('\n', o);
+    }
     const cp_json_t *fr = cp_json_get(f, "frames");
     if (len_of(fr)) {
         fputs("- **Matched frames:** ", o);
@@ -277,12 +300,12 @@ static void md_finding(const cp_json_t *f, FILE *o)
                     cp_human_value(cp_json_num(c, "samples"), CP_UNIT_COUNT, n, sizeof n));
         }
     }
-    const cp_json_t *w = cp_json_get(f, "worst_window");
+    const cp_json_t *w = obj(f, "worst_window");
     if (w)
         fprintf(o, "- **Worst window:** %s: %s\n",
                 cp_human_range((int64_t)(cp_json_num(w, "from") * 1000), (int64_t)(cp_json_num(w, "to") * 1000), r,
                                sizeof r), pct(cp_json_num(w, "share"), p, sizeof p));
-    const cp_json_t *in = cp_json_get(f, "instances");
+    const cp_json_t *in = obj(f, "instances");
     if (in)
         fprintf(o, "- **Instances:** %.0f of %.0f show it\n", cp_json_num(in, "with"), cp_json_num(in, "of"));
     const char *s = saving_text(f, sv, sizeof sv);
@@ -319,9 +342,13 @@ static void print_md(const cp_relay_args_t *a, const char *labels, const cp_json
         for (size_t i = 0; i < nf; i++) {
             const cp_json_t *f = &fs->kids[i], *callers = cp_json_get(f, "callers");
             char p[32], ci[64], n[32], sv[64];
-            fprintf(o, "| %s | `%s` | %s | %s (%s) | %s | ", is_warn(f) ? "**WARN**" : "INFO", cp_json_str(f, "rule"),
-                    cp_json_str(f, "type"), pct(cp_json_num(f, "share"), p, sizeof p), ci_text(f, true, ci, sizeof ci),
-                    cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+            fprintf(o, "| %s | `%s` | %s | ", is_warn(f) ? "**WARN**" : "INFO", cp_json_str(f, "rule"),
+                    cp_json_str(f, "type"));
+            if (matches_frames(f))
+                fprintf(o, "%s (%s) | %s | ", pct(cp_json_num(f, "share"), p, sizeof p), ci_text(f, true, ci, sizeof ci),
+                        cp_human_value(cp_json_num(f, "samples"), CP_UNIT_COUNT, n, sizeof n));
+            else
+                fputs("– | – | ", o);
             if (len_of(callers))
                 md_code(cp_json_str(&callers->kids[0], "name"), o);
             else

@@ -25,7 +25,7 @@
 // answers come. Only apps with WARN findings get a badge. Main thread only.
 
 import { get } from './api.js';
-import { el, clear, fmtCount } from './util.js';
+import { el, clear, fmtCount, fmtDuration } from './util.js';
 import { fmtDateTime, fmtTime, zoneName } from './time.js';
 import { TYPE_LABEL } from './state.js';
 
@@ -53,6 +53,25 @@ export function framesQuery(frames) {
 
 function typeName(t) { return TYPE_LABEL[t] || t; }
 
+// A value of a finding's metric (what its thresholds compare, docs/api.md):
+// a share or fraction of time, a growth per hour, seconds, or a rate.
+export function fmtMetric(v, unit) {
+  if (v == null || !isFinite(v)) return '–';
+  if (!unit || unit === 'share' || unit === 'paused') return fracPct(v);
+  if (unit === 'share/h') return fracPct(v) + '/h';
+  if (unit === 's') return fmtDuration(v * 1e9);
+  return `${Number(v.toPrecision(3))} ${unit}`;
+}
+
+// Profile findings (matched frames) are judged by their share of the type;
+// series and quality findings by a measurement, said in `detail`.
+function isProfileFinding(f) { return !!(f.frames && f.frames.length); }
+
+function summaryValue(f) {
+  if (isProfileFinding(f) || !f.metric) return fracPct(f.share);
+  return fmtMetric(f.metric.value, f.metric.unit);
+}
+
 function sevBadge(sev) {
   const s = String(sev || 'INFO').toUpperCase();
   return el('span.sev.sev-' + s.toLowerCase(), { text: s, title: s === 'WARN' ? 'warning: worth fixing' : 'worth knowing' });
@@ -60,7 +79,7 @@ function sevBadge(sev) {
 
 function savingText(f) {
   const s = f.saving;
-  if (!s) return '';
+  if (!s || typeof s !== 'object') return '';
   if (s.text) return s.text;
   return s.value != null ? `${s.value} ${s.unit || ''}`.trim() : '';
 }
@@ -182,13 +201,16 @@ export class InsightsPanel {
       sevBadge(f.severity),
       el('span.f-title', { text: f.title || f.rule }),
       el('span.f-type.muted', { text: typeName(f.type) }),
-      el('span.f-share', { text: fracPct(f.share), title: shareText(f) }),
+      f.detail && !isProfileFinding(f) ? el('span.f-detail.muted', { text: f.detail })
+        : el('span.f-share', { text: summaryValue(f), title: shareText(f) }),
       sav ? el('span.f-saving.muted', { text: 'saves ' + sav }) : null));
 
     const row = (k, ...v) => el('tr', null, el('th', { scope: 'row', text: k }), el('td', null, ...v));
     const rows = [];
-    rows.push(row('Share', `${shareText(f)}, ${fmtCount(f.samples || 0)} samples`,
-      f.thresholds ? el('span.muted', { text: ` (INFO from ${fracPct(f.thresholds.info)}, WARN from ${fracPct(f.thresholds.warn)})` }) : null));
+    const unit = f.metric ? f.metric.unit : 'share';
+    const thr = f.thresholds ? el('span.muted', { text: ` (INFO from ${fmtMetric(f.thresholds.info, unit)}, WARN from ${fmtMetric(f.thresholds.warn, unit)})` }) : null;
+    if (isProfileFinding(f)) rows.push(row('Share', `${shareText(f)}, ${fmtCount(f.samples || 0)} samples`, thr));
+    if (f.detail) rows.push(row('Measured', f.detail, isProfileFinding(f) ? null : thr));
     if (f.frames && f.frames.length) rows.push(row('Matched', el('span.mono', { text: f.frames.join(', ') })));
     if (f.callers && f.callers.length) {
       rows.push(row('Callers', el('ol.callers', null, f.callers.map(c => el('li', null,
@@ -211,10 +233,10 @@ export class InsightsPanel {
     if (f.fix) rows.push(row('Fix', el('span.fix', { text: f.fix })));
     d.append(el('div.evidence', null,
       el('table.kv', null, el('tbody', null, rows)),
-      el('div.f-actions', null,
-        el('button.btn.small.show-fg', { type: 'button', text: 'Show in flame graph', disabled: !(f.frames && f.frames.length),
+      isProfileFinding(f) ? el('div.f-actions', null,
+        el('button.btn.small.show-fg', { type: 'button', text: 'Show in flame graph',
           title: `Switch to ${typeName(f.type)} over ${rangeOf(r.from, r.to)} and highlight the matched frames`,
-          onclick: () => this.show(f, f.frames) }))));
+          onclick: () => this.show(f, f.frames) })) : null));
     return el('li', null, d);
   }
 
