@@ -10,8 +10,10 @@
 //    severity; a finding expands to its evidence (share with CI and
 //    samples, callers, example stack, worst window, instances, saving,
 //    fix), the same numbers as the API;
-//  - "Show in flame graph" switches to the finding's type and range and
-//    highlights its frames (the search shows them, the rest fades);
+//  - "Show in flame graph", clicked while the graph shows another type
+//    (the app sends cpu and alloc), switches to the finding's type and
+//    range and highlights its frames (the search shows them, the rest
+//    fades, the table lists them); a caller likewise;
 //  - rules without enough data are listed quietly;
 //  - an unknown app is said once (the view's message), the panel says it
 //    has nothing to check; no console errors or CSP violations.
@@ -32,15 +34,15 @@ await relay.start();
 const browser = await launch();
 
 try {
-  const one = javaRun(relay, 'InsightsUi', `app=${APP},cpu=10ms,flush=1s`, [14, 'regex'], 'jvm-regex.log');
+  const one = javaRun(relay, 'InsightsUi', `app=${APP},cpu=10ms,alloc=256k,flush=1s`, [14, 'regex'], 'jvm-regex.log');
   const two = javaRun(relay, 'InsightsUi', `app=${CALM},cpu=10ms,flush=1s`, [14, 'calm'], 'jvm-calm.log');
   check(await one.done === 0 && await two.done === 0, 'both JVMs ran and exited');
   await sleep(1500);     // the last flush
   const q = `from=now-15m&to=now`;
   const ins = await waitFor(async () => {
     const r = await getJson(relay.base, `/api/v1/insights?app=${APP}&${q}`);
-    return (r.findings || []).some(f => f.severity === 'WARN') ? r : null;
-  }, 20000, 'a WARN finding for the regex app');
+    return (r.findings || []).some(f => f.severity === 'WARN' && f.frames.length) ? r : null;
+  }, 20000, 'a WARN finding with frames for the regex app');
   const calm = await getJson(relay.base, `/api/v1/insights?app=${CALM}&${q}`);
   const warnN = ins.findings.filter(f => f.severity === 'WARN').length;
   check(!calm.findings.some(f => f.severity === 'WARN'), 'the calm app has no WARN finding (API)',
@@ -78,15 +80,16 @@ try {
     'the panel lists the findings in the order of the API, with their severity', JSON.stringify(shown));
   const head = await page.textContent('.ins-sum');
   check(new RegExp(`${warnN} warning`).test(head), 'the panel head counts the warnings', head);
-  const f = ins.findings.find(x => x.severity === 'WARN');
-  const sel = `details.finding[data-rule="${f.rule}"][data-type="${f.type}"]`;
+  const fi = ins.findings.findIndex(x => x.severity === 'WARN' && x.frames.length);
+  const f = ins.findings[fi];
+  const sel = `ol.findings > li:nth-child(${fi + 1}) > details.finding`;
   check(!(await page.isVisible(`${sel} .evidence`)), 'findings start folded');
   await page.click(`${sel} summary`);
   const ev = (await page.textContent(`${sel} .evidence`)).replace(/\s+/g, ' ');
   const want = [
     ['share', pctText(f.share)], ['CI', `95% CI ${pctText(f.ci95[0])} – ${pctText(f.ci95[1])}`],
     ['samples', `${fmtCount(f.samples)} samples`],
-    ['instances', `${f.instances.with} of ${f.instances.of} show it`], ['fix', f.fix.slice(0, 40)],
+    ...(f.instances ? [['instances', `${f.instances.with} of ${f.instances.of} show it`]] : []), ['fix', f.fix.slice(0, 40)],
     ['saving', f.saving.text || String(f.saving.value)],
     ...f.callers.map(c => ['caller ' + c.name, c.name]), ...f.stack.slice(-3).map(s => ['stack frame ' + s, s])];
   for (const [what, text] of want) check(ev.includes(text), `the evidence shows the ${what}`, text);
@@ -96,12 +99,16 @@ try {
   await shot(page, OUT, '02-panel');
 
   // ---- show in flame graph: type, range, highlighted frames
-  await page.click('button[data-type]:not(.on)').catch(() => {});   // another type first, if the app has one
+  await page.click(`button[data-type]:not([data-type="${f.type}"])`);   // another type first (cpu and alloc here)
+  await page.waitForFunction(t => new URLSearchParams(location.hash.slice(1)).get('type') !== t, f.type);
+  await waitDrawn(page);
   await page.click(`${sel} .show-fg`);
   await page.waitForFunction(() => /of total/.test(document.querySelector('.search-info').textContent), null, { timeout: 10000 });
   await waitDrawn(page);
   const hp = new URLSearchParams(page.url().split('#')[1]);
-  check(hp.get('type') === f.type && hp.get('from') === 'now-15m' && hp.get('to') === 'now', 'the graph shows the finding\'s type and range', page.url().split('#')[1]);
+  const onType = await page.getAttribute('button[data-type].on', 'data-type');
+  check(hp.get('type') === f.type && onType === f.type && hp.get('from') === 'now-15m' && hp.get('to') === 'now',
+    'the graph switches to the finding\'s type and range', page.url().split('#')[1]);
   const labels = await page.$$eval('.fg-label:not([hidden])', ls => ls.map(l => [l.textContent, l.classList.contains('hit'), l.classList.contains('dim')]));
   const hitNames = [...new Set(labels.filter(l => l[1]).map(l => l[0]))];
   check(hitNames.length > 0 && hitNames.every(n => f.frames.includes(n)), 'the matched frames are highlighted in the flame graph', hitNames.join(', '));

@@ -109,7 +109,7 @@ export class InsightsPanel {
     this.key = null;         // the request on screen (or in flight)
     this.data = null;
     this.at = 0;             // when the data on screen was fetched (ms)
-    this.open = new Set();   // expanded findings, by rule/type, kept over refreshes
+    this.open = new Set();   // expanded findings, by rule/type/title, kept over refreshes
     clear(this.body).append(el('p.muted', { text: 'Looking for known problems…' }));
   }
 
@@ -193,7 +193,7 @@ export class InsightsPanel {
 
   // One finding: summary line + evidence.
   finding(f, i, r) {
-    const id = f.rule + '/' + f.type;
+    const id = f.rule + '/' + f.type + '/' + (f.title || '');   // a rule may give two findings (profile-quality)
     const d = el('details.finding', { 'data-rule': f.rule, 'data-type': f.type, 'data-severity': f.severity, open: this.open.has(id) });
     d.addEventListener('toggle', () => { if (d.open) this.open.add(id); else this.open.delete(id); });
     const sav = savingText(f);
@@ -203,7 +203,7 @@ export class InsightsPanel {
       el('span.f-type.muted', { text: typeName(f.type) }),
       f.detail && !isProfileFinding(f) ? el('span.f-detail.muted', { text: f.detail })
         : el('span.f-share', { text: summaryValue(f), title: shareText(f) }),
-      sav ? el('span.f-saving.muted', { text: 'saves ' + sav }) : null));
+      sav ? el('span.f-saving.muted', { text: (f.saving.unit ? 'saves ' : '→ ') + sav }) : null));
 
     const row = (k, ...v) => el('tr', null, el('th', { scope: 'row', text: k }), el('td', null, ...v));
     const rows = [];
