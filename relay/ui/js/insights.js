@@ -179,7 +179,7 @@ export class InsightsPanel {
     if (!findings.length) {
       out.push(el('p.muted.ins-msg', { role: 'status', text: checked.length
         ? 'No known problem found in this range: no rule passed its threshold.'
-        : 'No samples in this range: there is nothing to check.' }));
+        : 'Nothing to check: no samples here (the flame graph below says why).' }));
     } else {
       out.push(el('ol.findings', null, findings.map((f, i) => this.finding(f, i, r))));
     }
