@@ -119,7 +119,8 @@ export class InsightsPanel {
   // is older than maxAgeMs (live views refresh it now and then).
   load(range, api, maxAgeMs = Infinity) {
     const key = JSON.stringify(api);
-    if (key === this.key && Date.now() - this.at < maxAgeMs) return;
+    if (key === this.key && (this.pending || Date.now() - this.at < maxAgeMs)) return;
+    if (key !== this.key && this.data) { this.head.textContent = ' looking at the new range…'; this.body.classList.add('stale'); }
     this.key = key;
     this.range = range;
     this.fetch(api, key);
@@ -133,14 +134,17 @@ export class InsightsPanel {
     if (this.abort) this.abort.abort();
     const ac = this.abort = new AbortController();
     if (!this.data) this.head.textContent = ' looking…';
+    this.pending = true;
     try {
       const r = await get('insights', api, ac.signal);
       if (ac.signal.aborted || key !== this.key) return;
+      this.pending = false;
       this.at = Date.now();
       this.data = r;
       this.render();
     } catch (e) {
       if (e.name === 'AbortError' || key !== this.key) return;
+      this.pending = false;
       if (e.unreachable) return;     // the page's banner says it; keep what is shown
       this.at = Date.now();
       this.data = null;
@@ -150,13 +154,20 @@ export class InsightsPanel {
 
   showError(e) {
     this.head.textContent = '';
+    this.body.classList.remove('stale');
     if (e.status === 404 && /no such endpoint/.test(e.message)) {
       clear(this.body).append(el('p.muted.ins-msg', { text: 'This relay does not look for known problems (it predates insights): upgrade it to get them.' }));
       return;
     }
-    const why = e.status === 404 ? 'Nothing to check: ' : e.status === 503 ? 'The relay is busy; insights will be tried again with the next refresh: ' : 'Insights could not be computed: ';
-    if (e.status === 503) this.at = 0;
-    clear(this.body).append(el('p.muted.ins-msg', { role: 'status', text: why + e.message }));
+    if (e.status === 404) {     // an unknown app: the view's message area says it too
+      clear(this.body).append(el('p.muted.ins-msg', { role: 'status', text: 'Nothing to check: ' + e.message }));
+      return;
+    }
+    // 503: the relay's queue was full or the query passed its deadline
+    if (e.status === 503) this.at = 0;      // a live view asks again with its next refresh
+    clear(this.body).append(el('p.muted.ins-msg', { role: 'status' },
+      (e.status === 503 ? 'The relay is busy: ' : 'Insights could not be computed: ') + e.message + ' ',
+      el('button.link', { type: 'button', text: 'Try again', onclick: () => this.reload() })));
   }
 
   render() {
@@ -174,6 +185,7 @@ export class InsightsPanel {
     const el_ms = r.elapsed_ms != null ? ` · ${Number(r.elapsed_ms).toFixed(r.elapsed_ms < 10 ? 1 : 0)} ms` : '';
     this.head.textContent = ' ' + parts.join(', ') + (checked.length ? ' · checked ' + checked.map(([t, v]) => `${typeName(t)} (${fmtCount(v.samples)} samples)`).join(', ') : '') + el_ms;
     this.box.classList.toggle('has-warn', warn > 0);
+    this.body.classList.remove('stale');
 
     const out = [];
     if (!findings.length) {
