@@ -28,8 +28,8 @@ cp_insights_t *cp_insights_create(const char *app, const char *labels, int64_t f
     in->to_ms = to_ms > from_ms ? to_ms : from_ms + 1;
     int64_t nb = (in->to_ms - in->from_ms + 59999) / 60000;
     in->n_buckets = nb > 0 && nb < (1 << 22) ? (uint32_t)nb : 0;
-    in->bucket_inst = cp__xcalloc(in->n_buckets + 1, sizeof *in->bucket_inst);
-    in->bucket_seen_type = cp__xcalloc(in->n_buckets + 1, sizeof *in->bucket_seen_type);
+    in->bucket_cover = cp__xcalloc(in->n_buckets + 1, sizeof *in->bucket_cover);
+    in->bucket_cover_type = cp__xcalloc(in->n_buckets + 1, sizeof *in->bucket_cover_type);
     return in;
 }
 
@@ -80,9 +80,8 @@ void cp_insights_destroy(cp_insights_t *in)
         free(in->stacks[i]);
     free(in->stacks);
     cp__hmap_free(&in->inst_idx);
-    free(in->inst_last_bucket);
-    free(in->bucket_inst);
-    free(in->bucket_seen_type);
+    free(in->bucket_cover);
+    free(in->bucket_cover_type);
     free(in->f);
     free(in->sh);
     free(in->app);
@@ -226,9 +225,6 @@ static uint32_t inst_slot(cp_insights_t *in, int64_t id)
     if (in->n_inst == in->cap_inst) {
         uint32_t old = in->cap_inst;
         in->cap_inst = old ? old * 2 : 16;
-        in->inst_last_bucket = cp__xrealloc(in->inst_last_bucket, in->cap_inst * sizeof(int64_t));
-        for (uint32_t i = old; i < in->cap_inst; i++)
-            in->inst_last_bucket[i] = -1;
         for (uint32_t i = 0; i < in->n_types; i++)
             if (in->types[i].p || &in->types[i] == in->cur)
                 inst_grow_type(&in->types[i], old, in->cap_inst);
@@ -255,9 +251,7 @@ void cp_insights_begin_type(cp_insights_t *in, const char *type, const cp_profil
     in->cur = t;
     if (in->cap_inst)
         inst_grow_type(t, 0, in->cap_inst);
-    for (uint32_t i = 0; i < in->cap_inst; i++)
-        in->inst_last_bucket[i] = -1;
-    memset(in->bucket_seen_type, 0, (in->n_buckets + 1) * sizeof *in->bucket_seen_type);
+    memset(in->bucket_cover_type, 0, (in->n_buckets + 1) * sizeof *in->bucket_cover_type);
 }
 
 int cp_insights_add_window(void *ud, const cp_store_window_t *w)
@@ -306,12 +300,15 @@ int cp_insights_add_window(void *ud, const cp_store_window_t *w)
             t->inst_lo[slot] = w->start_ms;
         if (w->end_ms > t->inst_hi[slot])
             t->inst_hi[slot] = w->end_ms;
-        int64_t b = (w->start_ms - in->from_ms) / 60000;
-        if (b >= 0 && b < in->n_buckets && in->inst_last_bucket[slot] != b) {
-            in->inst_last_bucket[slot] = b;
-            if (++in->bucket_seen_type[b] > in->bucket_inst[b])
-                in->bucket_inst[b] = in->bucket_seen_type[b];
-        }
+    }
+    /* the JVM time this row covers, per minute of the range */
+    for (int64_t x = w->start_ms > in->from_ms ? w->start_ms : in->from_ms; x < w->end_ms;) {
+        int64_t b = (x - in->from_ms) / 60000, be = in->from_ms + (b + 1) * 60000;
+        int64_t e = w->end_ms < be ? w->end_ms : be;
+        if (b >= in->n_buckets)
+            break;
+        in->bucket_cover_type[b] += (double)(e - x);
+        x = e;
     }
     return 0;
 }
@@ -321,6 +318,9 @@ void cp_insights_end_type(cp_insights_t *in)
     cp__itype_t *t = in->cur;
     if (!t)
         return;
+    for (uint32_t b = 0; b < in->n_buckets; b++)
+        if (in->bucket_cover_type[b] > in->bucket_cover[b])
+            in->bucket_cover[b] = in->bucket_cover_type[b];
     if (!t->ready)
         cp__insights_classify(in, t);
     cp__insights_samples_final(t);

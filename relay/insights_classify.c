@@ -12,10 +12,10 @@
  * selects (hot leaf, hot site, lock class).
  *
  * Samples: a type's values are not sample counts (ns, bytes); one sample
- * is estimated as q. For cpu and wall q = the 5th percentile of the
- * per-window stack values (of the merged values without windows): one
- * sample weighs about the interval (the CPU time measured between two
- * ticks) and most windows hold many stacks seen once. For allocations q =
+ * is estimated as q. For cpu and wall q = the most frequent per-window
+ * stack value (2 % bins; of the merged values without windows), capped at
+ * the median: one sample weighs about the interval (the CPU time measured
+ * between two ticks) and most windows hold many stacks seen once. For allocations q =
  * the smallest value: a sample weighs s/p >= the sampling interval, about
  * the interval for small objects, while hot sites gather many samples per
  * window. Exact counts come from a companion profile where the agent
@@ -43,20 +43,30 @@ void cp__insights_hist_add(cp__ihist_t *h, uint64_t v)
     h->sum[bin] += (double)v;
 }
 
-/* The mean value of the bin holding the 5th percentile (by_min: the
- * lowest bin), 0 if empty. */
-static double hist_low(const cp__ihist_t *h, bool by_min)
+/* The sample unit from a histogram, 0 if empty: by_min, the mean of the
+ * lowest bin; else the mean of the most populated bin (ties: the lower),
+ * as a single sample's weight is the most frequent value of a window's
+ * stacks, and never above the median. */
+static double hist_unit(const cp__ihist_t *h, bool by_min)
 {
     uint64_t n = 0, k = 0;
+    int mode = -1, median = -1;
     for (int i = 0; i < CP__INSIGHTS_HIST_BINS; i++)
         n += h->n[i];
     if (!n)
         return 0;
-    uint64_t want = by_min ? 1 : (n + 19) / 20;
-    for (int i = 0; i < CP__INSIGHTS_HIST_BINS; i++)
-        if ((k += h->n[i]) >= want)
+    for (int i = 0; i < CP__INSIGHTS_HIST_BINS; i++) {
+        if (!h->n[i])
+            continue;
+        if (by_min)
             return h->sum[i] / h->n[i];
-    return 0;
+        if (median < 0 && (k += h->n[i]) * 2 >= n)
+            median = i;
+        if (mode < 0 || h->n[i] > h->n[mode])
+            mode = i;
+    }
+    int i = mode <= median ? mode : median;
+    return h->sum[i] / h->n[i];
 }
 
 static uint64_t stack_hash(const cp_profile_t *p, uint32_t s)
@@ -94,7 +104,7 @@ static void sample_unit(cp__itype_t *t)
     t->by_min = strcmp(t->name, "cpu") && strcmp(t->name, "wall");
     for (uint32_t s = 0; s < p->n_stacks; s++)
         cp__insights_hist_add(&t->hist_prof, p->values[s]);
-    t->q = hist_low(&t->hist_prof, t->by_min);
+    t->q = hist_unit(&t->hist_prof, t->by_min);
     if (t->q <= 0)
         t->q = 1;
     t->samples = t->total / t->q;
@@ -107,7 +117,7 @@ void cp__insights_samples_final(cp__itype_t *t)
 {
     if (t->count_of)
         return;
-    double q = hist_low(&t->hist_win, t->by_min);
+    double q = hist_unit(&t->hist_win, t->by_min);
     if (q > 0)
         t->q = q;
     t->samples = t->total / t->q;

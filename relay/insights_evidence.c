@@ -15,6 +15,11 @@
 
 #include "stack_dict.h"
 
+/* profile-quality: under this many samples "Too few samples" is an INFO
+ * (a 10 % share is then known to about +-3 %), under CP_INSIGHTS_MIN_SAMPLES
+ * a WARN (no rule can judge anything) */
+#define FEW_SAMPLES 500
+
 /* Seconds the type's data covers: its windows' span, else the range. */
 static double type_span_s(const cp_insights_t *in, const cp__itype_t *t)
 {
@@ -147,12 +152,16 @@ void cp__insights_quality_extra(cp_insights_t *in, cp__itype_t *t, const cp_irul
     const cp_profile_t *p = t->p;
     const char *what = NULL;
     char detail[160];
-    if (t->samples > 0 && t->samples < 1000) {
+    int sev = CP_INSIGHTS_INFO;
+    if (t->samples > 0 && t->samples < FEW_SAMPLES) {
         double lo, hi;
         cp_insights_wilson(t->samples * 0.1, t->samples, &lo, &hi);
-        snprintf(detail, sizeof detail, "only %.0f samples in the range: a 10%% share is known to +-%.1f%%",
-                 t->samples, (hi - lo) * 50);
+        snprintf(detail, sizeof detail, "only %.0f samples in the range: a 10%% share is known to +-%.1f%%%s",
+                 t->samples, (hi - lo) * 50,
+                 t->samples < CP_INSIGHTS_MIN_SAMPLES ? "; no rule can judge fewer than 50" : "");
         what = "Too few samples";
+        if (t->samples < CP_INSIGHTS_MIN_SAMPLES)
+            sev = CP_INSIGHTS_WARN;
     } else {
         bool compiled = false, inlined = false;
         for (uint32_t n = 0; n < p->n_names; n++) {
@@ -172,7 +181,7 @@ void cp__insights_quality_extra(cp_insights_t *in, cp__itype_t *t, const cp_irul
     f->title = what;
     f->type = cp__insights_keep(in, t->name);
     f->fix = r->fix;
-    f->severity = CP_INSIGHTS_INFO;
+    f->severity = sev;
     f->samples = floor(t->samples + 0.5);
     f->share = 1;
     f->ci_lo = f->ci_hi = 1;

@@ -82,10 +82,10 @@ struct cp_insights {
     /* instances seen in raw windows: id -> slot + 1 */
     cp__hmap_t inst_idx;
     uint32_t n_inst, cap_inst;
-    /* per 60 s bucket of the range: instances with a raw window (max over
-     * types), to turn summed pauses into a per-JVM ratio */
-    uint32_t *bucket_inst, *bucket_seen_type;
-    int64_t  *inst_last_bucket;
+    /* per 60 s bucket of the range: JVM-milliseconds covered by windows
+     * (raw windows: per instance; aggregate rows: per label set), the max
+     * over types; turns summed pauses into a per-JVM ratio */
+    double  *bucket_cover, *bucket_cover_type;
     uint32_t n_buckets;
     cp__iseries_t *series;
     uint32_t n_series, cap_series;

@@ -23,6 +23,8 @@
 #define MIN_FIT_POINTS 12     /* a slope needs this many points ... */
 #define MIN_FIT_SPAN_MS 50000 /* ... over at least this long */
 #define MIN_R2 0.5            /* and must explain half the variance */
+#define LONG_SHARE_WARN 0.10  /* long-gc: pauses >= INFO taking this share of the time */
+#define MIN_MINUTE_COVER_MS 10000.0   /* a minute needs this much JVM time to be the worst */
 
 static const cp_irule_t *row(const char *id, const char *type)
 {
@@ -84,7 +86,12 @@ static double data_span_s(const cp_insights_t *in, const cp__iseries_t *s)
 }
 
 /* gc-pause-ratio: the worst minute's paused fraction per JVM (JMC's
- * GcPauseRatio: 60 s window, 5 % / 10 %). */
+ * GcPauseRatio: 60 s window, 5 % / 10 %): a minute's summed pauses over
+ * the JVM time the windows covered in it (a JVM that lived 4 s of the
+ * minute paused for 3 s is 75 % paused), one JVM's whole minute where no
+ * window says otherwise. Minutes with less than 10 s of JVM time (a JVM's
+ * first or last second) are too thin to be the worst; without any minute
+ * of 10 s the ratio over the whole range counts. */
 static void pause_ratio(cp_insights_t *in, const cp__iseries_t *s)
 {
     const cp_irule_t *r = row("gc-pause-ratio", "gc");
@@ -94,33 +101,38 @@ static void pause_ratio(cp_insights_t *in, const cp__iseries_t *s)
         cp__insights_add_short(in, r->id, r->type, (double)s->n, CP_INSIGHTS_MIN_SAMPLES);
         return;
     }
-    double *sum = cp__xcalloc(in->n_buckets + 1, sizeof *sum), total = 0;
+    double *sum = cp__xcalloc(in->n_buckets + 1, sizeof *sum);
     for (size_t i = 0; i < s->n; i++) {
         int64_t b = (s->t[i] - in->from_ms) / 60000;
-        if (b >= 0 && b < in->n_buckets)
-            sum[b] += s->v[i];
-        total += s->v[i];
+        if (s->t[i] >= in->from_ms && b < in->n_buckets)
+            sum[b] += s->v[i] / 1e6;   /* ms */
     }
-    double worst = 0, inst_s = 0;
+    double worst = 0, paused = 0, covered = 0;
     int64_t wb = -1;
     for (uint32_t b = 0; b < in->n_buckets; b++) {
         int64_t lo = in->from_ms + (int64_t)b * 60000, hi = lo + 60000 < in->to_ms ? lo + 60000 : in->to_ms;
-        double jvms = in->bucket_inst[b] ? in->bucket_inst[b] : 1;
-        if (in->bucket_inst[b] || sum[b] > 0)
-            inst_s += jvms * (double)(hi - lo) / 1000.0;
-        double ratio = sum[b] / 1e9 / (jvms * (double)(hi - lo) / 1000.0);
-        if (sum[b] > 0 && ratio > worst) {
+        double cover = in->bucket_cover[b] > 0 ? in->bucket_cover[b] : sum[b] > 0 ? (double)(hi - lo) : 0;
+        if (cover <= 0)
+            continue;
+        double ratio = sum[b] / cover;
+        paused += sum[b];
+        covered += cover;
+        if (cover >= MIN_MINUTE_COVER_MS && ratio > worst) {
             worst = ratio;
             wb = b;
         }
     }
     free(sum);
-    double overall = inst_s > 0 ? total / 1e9 / inst_s : 0;
+    if (wb < 0 && covered > 0)   /* no minute with enough JVM time: the whole range */
+        worst = paused / covered;
+    if (worst > 1)
+        worst = 1;
+    double overall = covered > 0 ? paused / covered : 0;
+    if (overall > 1)
+        overall = 1;
     int sev = cp__insights_severity(r, worst, 0);
     if (!sev)
         return;
-    if (worst > 1)
-        worst = 1;
     cp_insights_finding_t *f = finding(in, r, sev, worst, "paused", (double)s->n, overall, "paused");
     f->share = overall;
     f->ci_lo = f->ci_hi = overall;
@@ -133,8 +145,10 @@ static void pause_ratio(cp_insights_t *in, const cp__iseries_t *s)
              "(%zu pauses)", worst * 100, overall * 100, s->n);
 }
 
-/* long-gc: the longest pause, in seconds (JMC's LongGcPause: 1 s). A pause
- * is a measurement, not an estimate: one is enough. */
+/* long-gc: the longest pause, in seconds. A pause is a measurement, not
+ * an estimate: one is enough. Also WARN when pauses of INFO length or more
+ * take LONG_SHARE_WARN of the JVM time: frequent full collections, the
+ * mark of System.gc() in a loop or a heap too small for its live set. */
 static void long_pause(cp_insights_t *in, const cp__iseries_t *s)
 {
     const cp_irule_t *r = row("long-gc", "gc");
@@ -153,20 +167,27 @@ static void long_pause(cp_insights_t *in, const cp__iseries_t *s)
             n_over++;
         }
     }
+    double covered = 0;
+    for (uint32_t b = 0; b < in->n_buckets; b++)
+        covered += in->bucket_cover[b] / 1000.0;
+    double span = covered > 0 ? covered : data_span_s(in, s), share = span > 0 ? over / span : 0;
+    if (share > 1)
+        share = 1;
     int sev = cp__insights_severity(r, worst, 0);
+    if (sev == CP_INSIGHTS_INFO && share >= LONG_SHARE_WARN)
+        sev = CP_INSIGHTS_WARN;
     if (!sev)
         return;
-    double span = data_span_s(in, s);
-    cp_insights_finding_t *f = finding(in, r, sev, worst, "s", n_over, span > 0 ? over / span : 0, "paused");
-    f->share = span > 0 ? over / span : 0;
+    cp_insights_finding_t *f = finding(in, r, sev, worst, "s", n_over, share, "paused");
+    f->share = share;
     f->ci_lo = f->ci_hi = f->share;
     f->has_worst = true;
     f->worst_to_ms = wt;
     f->worst_from_ms = wt - (int64_t)(worst * 1000);
     f->worst_share = 1;
     f->frames[f->n_frames++] = "gc.pause_ns";
-    snprintf(f->detail, sizeof f->detail, "longest pause %.2f s; %.0f pauses of %.1f s or more", worst, n_over,
-             r->info);
+    snprintf(f->detail, sizeof f->detail, "longest pause %.2f s; %.0f pauses of %.1f s or more, %.1f%% of the time",
+             worst, n_over, r->info, share * 100);
 }
 
 /* Least-squares fit of v over t (hours). */

@@ -2,6 +2,7 @@
  * insights_fixture.h). */
 #include "insights_fixture.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,15 @@ void ifx_add(cp_profile_t *p, const char *frames, uint64_t value)
     p->values[p->n_stacks] = value;
     p->stack_off[++p->n_stacks] = n;
     p->total += value;
+}
+
+void ifx_singles(cp_profile_t *p, int n, uint64_t q)
+{
+    char buf[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "[JIT] C2 CompilerThre;[c2] phase%d", i);
+        ifx_add(p, buf, q);
+    }
 }
 
 void ifx_profile(cp_profile_t *p, const ifx_stack_t *s, size_t n, const char *unit)

@@ -21,6 +21,9 @@ typedef struct ifx_stack {
 
 /* Builds p (caller frees with cp_profile_free); unit copied. */
 void ifx_profile(cp_profile_t *p, const ifx_stack_t *s, size_t n, const char *unit);
+/* Appends n single-sample stacks of value q (JIT-thread stacks, as real
+ * profiles have many stacks seen once). */
+void ifx_singles(cp_profile_t *p, int n, uint64_t q);
 /* Appends one stack to p (new names interned). */
 void ifx_add(cp_profile_t *p, const char *frames, uint64_t value);
 /* One window holding all of p's stacks (stacks/values: room for p->n_stacks). */

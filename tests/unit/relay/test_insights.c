@@ -19,16 +19,16 @@
 static const char *const REST = "[Java] main;java.lang.Thread.run;com.acme.App.main;com.acme.Work.step";
 
 /* A cpu profile: `bad` samples of the given stack, the rest spread over
- * eight healthy user methods and one JIT-thread sample, 10,000 samples in
- * all (as real profiles, some stacks have a single sample). */
+ * eight healthy user methods and twelve single JIT-thread samples, 10,000
+ * samples in all (as in real profiles, many stacks are seen once). */
 static void profile_with(cp_profile_t *p, const char *stack, uint64_t bad)
 {
     memset(p, 0, sizeof *p);
     p->unit = strdup("ns");
     if (bad)
         ifx_add(p, stack, bad * MS10);
-    ifx_add(p, "[JIT] C2 CompilerThre", MS10);
-    uint64_t rest = 10000 - bad - 1;
+    ifx_singles(p, 12, MS10);
+    uint64_t rest = 10000 - bad - 12;
     char buf[256];
     for (int i = 0; i < 8; i++) {
         snprintf(buf, sizeof buf, "%s;com.acme.Work.part%d", REST, i);
@@ -144,7 +144,8 @@ START_TEST(test_insights_ranked_by_saving_five_per_type)
         ifx_add(&p, buf, hits[i].n * MS10);
         used += hits[i].n;
     }
-    ifx_add(&p, "[JIT] C2 CompilerThre", MS10);
+    ifx_singles(&p, 12, MS10);
+    used += 12;
     for (int i = 0; i < 10; i++) {
         snprintf(buf, sizeof buf, "%s;com.acme.Work.part%d", REST, i);
         ifx_add(&p, buf, (20000 - used) / 10 * MS10);
@@ -248,9 +249,10 @@ START_TEST(test_insights_profile_quality_failed_and_too_few)
     ck_assert_double_eq_tol(f->share, 0.25, 1e-9);
     cp_insights_destroy(in);
     cp_profile_free(&p);
-    /* 400 samples: an INFO that says the data is thin */
+    /* 412 samples: an INFO that says the data is thin */
     memset(&p, 0, sizeof p);
     p.unit = strdup("ns");
+    ifx_singles(&p, 12, MS10);
     for (int i = 0; i < 8; i++) {
         char buf[128];
         snprintf(buf, sizeof buf, "%s;com.acme.Work.part%d", REST, i);
@@ -261,6 +263,18 @@ START_TEST(test_insights_profile_quality_failed_and_too_few)
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(f->severity, CP_INSIGHTS_INFO);
     ck_assert_str_eq(f->title, "Too few samples");
+    cp_insights_destroy(in);
+    cp_profile_free(&p);
+    /* 20 samples: nothing can be judged, a WARN */
+    memset(&p, 0, sizeof p);
+    p.unit = strdup("ns");
+    ifx_singles(&p, 12, MS10);
+    ifx_add(&p, "[Java] main;com.acme.Work.step;com.acme.Work.a", 8 * MS10);
+    in = ifx_run("cpu", &p);
+    f = cp_insights_find(in, "profile-quality");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(f->severity, CP_INSIGHTS_WARN);
+    ck_assert_double_eq_tol(f->samples, 20, 0.5);
     cp_insights_destroy(in);
     cp_profile_free(&p);
 }

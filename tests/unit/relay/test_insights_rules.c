@@ -23,15 +23,15 @@ static uint64_t unit_of(const char *type)
     return !strcmp(type, "alloc") ? 524288 : !strcmp(type, "lock") ? 10000 : 10000000;
 }
 
-/* A clean profile of a type: eight user methods/sites, one single sample. */
+/* A clean profile of a type: eight user methods/sites, twelve single samples. */
 static void clean(cp_profile_t *p, const char *type, uint64_t samples)
 {
     memset(p, 0, sizeof *p);
     p->unit = strdup(!strcmp(type, "alloc") ? "bytes" : "ns");
     uint64_t q = unit_of(type);
     char buf[256];
-    ifx_add(p, "[JIT] C2 CompilerThre", q);
-    samples--;
+    ifx_singles(p, 12, q);
+    samples -= 12;
     for (int i = 0; i < 8; i++) {
         if (!strcmp(type, "alloc"))
             snprintf(buf, sizeof buf, "%s;com.acme.Work.step;com.acme.Work.part%d;[alloc] byte[]", ROOT, i);
@@ -208,17 +208,19 @@ START_TEST(test_insights_rules_gc_pause_ratio_per_jvm)
     ck_assert_str_eq(f->type, "gc");
     ck_assert_ptr_null(cp_insights_find(in, "long-gc"));
     cp_insights_destroy(in);
-    /* the same pauses from two JVMs that both sent windows: 6 % each, INFO */
+    /* the same pauses from two JVMs whose windows cover the minute: 6 %
+     * each, INFO */
     in = cp_insights_create("app", "", 0, 120000);
     cp_profile_t p;
     clean(&p, "cpu", 1000);
     cp_insights_begin_type(in, "cpu", &p, NULL);
-    uint32_t st[16];
-    uint64_t va[16];
-    for (int inst = 1; inst <= 2; inst++) {
-        cp_store_window_t w = ifx_window(&p, 10000, inst, st, va);
-        cp_insights_add_window(in, &w);
-    }
+    uint32_t st[32];
+    uint64_t va[32];
+    for (int inst = 1; inst <= 2; inst++)
+        for (int k = 0; k < 6; k++) {
+            cp_store_window_t w = ifx_window(&p, k * 10000, inst, st, va);
+            cp_insights_add_window(in, &w);
+        }
     cp_insights_end_type(in);
     for (int i = 0; i < 60; i++)
         point(in, "gc.pause_ns", i * 1000, 120e6);
@@ -227,6 +229,36 @@ START_TEST(test_insights_rules_gc_pause_ratio_per_jvm)
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(f->severity, CP_INSIGHTS_INFO);
     ck_assert_double_eq_tol(f->metric, 0.06, 1e-9);
+    cp_insights_destroy(in);
+    /* a JVM that lived 10 s of the minute and paused 6 s of them: 60 % */
+    in = cp_insights_create("app", "", 0, 120000);
+    cp_insights_begin_type(in, "cpu", &p, NULL);
+    cp_store_window_t w = ifx_window(&p, 0, 1, st, va);
+    cp_insights_add_window(in, &w);
+    cp_insights_end_type(in);
+    for (int i = 0; i < 60; i++)
+        point(in, "gc.pause_ns", i * 150, 100e6);
+    cp_insights_finish(in);
+    f = cp_insights_find(in, "gc-pause-ratio");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(f->severity, CP_INSIGHTS_WARN);
+    ck_assert_double_eq_tol(f->metric, 0.6, 1e-9);
+    cp_insights_destroy(in);
+    /* one second of a JVM in the next minute with a 300 ms pause is not a
+     * 30 % minute: too thin to be the worst */
+    in = cp_insights_create("app", "", 0, 120000);
+    cp_insights_begin_type(in, "cpu", &p, NULL);
+    for (int k = 0; k < 6; k++) {
+        cp_store_window_t wk = ifx_window(&p, 5000 + k * 10000, 1, st, va);
+        wk.end_ms = wk.start_ms + (k == 5 ? 6000 : 10000);   /* the last ends at 61 s */
+        cp_insights_add_window(in, &wk);
+    }
+    cp_insights_end_type(in);
+    for (int i = 0; i < 59; i++)
+        point(in, "gc.pause_ns", 5000 + i * 900, 1e6);
+    point(in, "gc.pause_ns", 60500, 300e6);
+    cp_insights_finish(in);
+    ck_assert_ptr_null(cp_insights_find(in, "gc-pause-ratio"));
     cp_insights_destroy(in);
     cp_profile_free(&p);
     /* ten pauses: not enough data */
@@ -238,10 +270,11 @@ START_TEST(test_insights_rules_gc_pause_ratio_per_jvm)
     ck_assert_uint_eq(cp_insights_n_short(in), 1);
     ck_assert_str_eq(cp_insights_short(in, 0)->rule, "gc-pause-ratio");
     ck_assert_double_eq(cp_insights_short(in, 0)->needed, 50);
-    /* ... but 300 ms pauses are long ones: one pause is a measurement */
+    /* ... but 300 ms pauses are long ones (one pause is a measurement), and
+     * taking 3 s of the 9 s they span they are a WARN */
     f = cp_insights_find(in, "long-gc");
     ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(f->severity, CP_INSIGHTS_INFO);
+    ck_assert_int_eq(f->severity, CP_INSIGHTS_WARN);
     ck_assert_double_eq_tol(f->metric, 0.3, 1e-9);
     cp_insights_destroy(in);
 }
@@ -249,6 +282,14 @@ END_TEST
 
 START_TEST(test_insights_rules_long_gc_warns_on_a_full_pause)
 {
+    /* one 300 ms pause in five minutes: INFO */
+    cp_insights_t *one = cp_insights_create("app", "", 0, 600000);
+    point(one, "gc.pause_ns", 100000, 5e6);
+    point(one, "gc.pause_ns", 400000, 300e6);
+    cp_insights_finish(one);
+    ck_assert_ptr_nonnull(cp_insights_find(one, "long-gc"));
+    ck_assert_int_eq(cp_insights_find(one, "long-gc")->severity, CP_INSIGHTS_INFO);
+    cp_insights_destroy(one);
     cp_insights_t *in = cp_insights_create("app", "", 0, 600000);
     point(in, "gc.pause_ns", 100000, 5e6);
     point(in, "gc.pause_ns", 200000, 1.5e9);
