@@ -44,9 +44,10 @@ static void usage(FILE *f)
         "Prints what the relay's rules found in the app's profiles: each finding with its\n"
         "severity (INFO or WARN), share of the profile with a 95%% confidence interval,\n"
         "top caller, estimated saving and fix, ordered by saving (docs/insights.md).\n\n"
-        CP_RELAY_ARGS_HELP
+        CP_RELAY_ARGS_HELP_WHERE
         "  --type T           only this profile type (cpu, wall, alloc, lock, ...;\n"
         "                     default: every type with data)\n"
+        CP_RELAY_ARGS_HELP_ACCESS
         "  --from T --to T    time range (default now-15m .. now)\n"
         "  --labels k=v,...   only instances with these labels\n"
         "  --format F         text (default), json (the relay's answer) or md (Markdown:\n"

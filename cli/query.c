@@ -32,144 +32,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
 #include "diff_report.h"
 #include "diffstat.h"
-#include "error.h"
 #include "explain.h"
 #include "http.h"
 #include "human.h"
 #include "json.h"
 #include "relay.h"
-
-#define DEFAULT_RELAY "http://127.0.0.1:7070"
-
-/* What query and diff share: the relay, TLS and token options. */
-typedef struct common_opts {
-    const char *relay_arg, *token_arg;
-    char        token[1024];
-    cp_explain_ctx_t ctx;
-} common_opts_t;
-
-static void common_init(common_opts_t *c, const char *cmd)
-{
-    memset(c, 0, sizeof *c);
-    c->relay_arg = getenv("CPROF_RELAY_URL");
-    if (!c->relay_arg || !*c->relay_arg)
-        c->relay_arg = DEFAULT_RELAY;
-    c->ctx.cmd = cmd;
-    c->ctx.type = "cpu";
-}
-
-/* --relay, --token, --ca, --insecure, --app, --type: true when o was one. */
-static bool common_option(common_opts_t *c, int o, const char *arg)
-{
-    switch (o) {
-    case 'r': c->relay_arg = arg; return true;
-    case 'k': c->token_arg = arg; return true;
-    case 'C': c->ctx.http.tls.ca_file = arg; return true;
-    case 'K': c->ctx.http.tls.insecure = true; return true;
-    case 'a': c->ctx.app = arg; return true;
-    case 't': c->ctx.type = arg; return true;
-    default: return false;
-    }
-}
-
-/* After option parsing: checks and resolves the shared options. */
-static int common_finish(common_opts_t *c, cp_cli_usage_fn usage, int argc, char **argv)
-{
-    const char *cmd = c->ctx.cmd;
-    if (optind < argc)
-        return cp_cli_usage_error(cmd, usage, "unexpected argument '%s' (every value goes after an option)",
-                                  argv[optind]);
-    if (!c->ctx.app || !*c->ctx.app)
-        return cp_cli_usage_error(cmd, usage, "--app APP is required (the app name the agents report)");
-    if (!*c->ctx.type)
-        return cp_cli_usage_error(cmd, usage, "--type must not be empty (cpu, wall, alloc, lock, ...)");
-    char err[600];
-    if (cp_http_relay_parse(c->relay_arg, &c->ctx.relay, err, sizeof err))
-        return cp_cli_usage_error(cmd, usage, "--relay: %s", err);
-    if (cp_http_token_read(c->token_arg, c->token, sizeof c->token, err, sizeof err)) {
-        fprintf(stderr, "cprof %s: %s\n", cmd, err);
-        return CP_EXIT_USAGE;
-    }
-    c->ctx.http.token = c->token;
-    if (c->ctx.http.tls.insecure)
-        fprintf(stderr, "cprof %s: warning: --insecure: the relay's certificate is not verified\n", cmd);
-    return CP_EXIT_OK;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* One time argument: its value in ms (for messages) and the text sent to
- * the relay (relative forms as typed, others as unix seconds). */
-typedef struct time_arg {
-    int64_t ms;
-    char    send[48];
-} time_arg_t;
-
-static int time_arg(const char *cmd, cp_cli_usage_fn usage, const char *opt, const char *val, int64_t now,
-                    time_arg_t *t)
-{
-    int rc = cp_time_parse_local(val, now, &t->ms);
-    if (rc == CP_ERANGE)
-        return cp_cli_usage_error(cmd, usage, "%s '%s' is out of range (times 1970..9999, durations up to 100y)",
-                                  opt, val);
-    if (rc)
-        return cp_cli_usage_error(cmd, usage, "%s '%s' is not a time: give now-15m, today, 2026-12-03, "
-                                  "'2026-12-03 14:00' (local time; a zone may follow), RFC 3339 or unix seconds",
-                                  opt, val);
-    if (!strncmp(val, "now", 3))
-        snprintf(t->send, sizeof t->send, "%s", val);
-    else
-        snprintf(t->send, sizeof t->send, "%lld.%03lld", (long long)(t->ms / 1000), (long long)(t->ms % 1000));
-    return CP_EXIT_OK;
-}
-
-/* A range from two optional arguments (defaults now-15m and now). */
-static int range_args(const char *cmd, cp_cli_usage_fn usage, const char *fopt, const char *from,
-                      const char *topt, const char *to, time_arg_t *f, time_arg_t *t)
-{
-    int64_t now = now_ms();
-    int rc = time_arg(cmd, usage, fopt, from ? from : "now-15m", now, f);
-    if (!rc)
-        rc = time_arg(cmd, usage, topt, to ? to : "now", now, t);
-    if (!rc && f->ms >= t->ms) {
-        char a[64], b[64];
-        return cp_cli_usage_error(cmd, usage, "%s (%s) is not before %s (%s)", fopt,
-                                  cp_human_time(f->ms, a, sizeof a), topt, cp_human_time(t->ms, b, sizeof b));
-    }
-    return rc;
-}
-
-#define COMMON_LONGOPTS                                                                              \
-    {"relay", required_argument, 0, 'r'}, {"app", required_argument, 0, 'a'},                    \
-    {"type", required_argument, 0, 't'}, {"token", required_argument, 0, 'k'},                   \
-    {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'},                        \
-    {"help", no_argument, 0, 'h'}
+#include "relay_args.h"
 
 #define COMMON_HELP                                                                                  \
-    "  --relay ADDR       the relay: http[s]://HOST:PORT, the agents' ws[s]://HOST:PORT, or\n"     \
-    "                     HOST:PORT (default http://127.0.0.1:7070, env CPROF_RELAY_URL)\n"           \
-    "  --app APP          application name (required)\n"                                           \
+    CP_RELAY_ARGS_HELP_WHERE                                                                        \
     "  --type T           cpu (default), wall, alloc, alloc_objects, lock, lock_count\n"            \
-    "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"         \
-    "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"          \
-    "  --insecure         do not verify an https:// relay's certificate (warns)\n"
-
-#define TIME_HELP                                                                                    \
-    "Times: now, now-15m, now-2h, now-7d; today, yesterday; 2026-12-03 (local midnight);\n"          \
-    "'2026-12-03 14:00' or '2026-12-03 14:00:05' (local time, or followed by a zone: UTC,\n"         \
-    "+01:00, CET); RFC 3339; unix seconds.\n"
+    CP_RELAY_ARGS_HELP_ACCESS
 
 #define EXIT_HELP                                                                                    \
     "Exit codes: 0 ok, 1 relay unreachable or error, 2 wrong command line, 3 unknown app,\n"        \
@@ -192,7 +71,7 @@ static void query_usage(FILE *f)
         "  --format F         the relay's exact output: json, collapsed, speedscope, pprof\n"
         "                     (pprof is binary: written to a terminal only with -o -)\n"
         "  -o FILE            write to FILE instead of stdout; -o - is stdout\n\n"
-        TIME_HELP "\n" EXIT_HELP);
+        CP_RELAY_ARGS_TIME_HELP "\n" EXIT_HELP);
 }
 
 static bool format_known(const char *f)
@@ -206,8 +85,8 @@ static bool format_binary(const char *f)
 }
 
 /* Prints the /top answer as a table; 0, or an explained exit code. */
-static int print_top(const common_opts_t *c, const cp_buf_t *body, const char *labels, const time_arg_t *from,
-                     const time_arg_t *to, FILE *out)
+static int print_top(const cp_relay_args_t *c, const cp_buf_t *body, const char *labels, const cp_relay_time_t *from,
+                     const cp_relay_time_t *to, FILE *out)
 {
     cp_json_t v;
     if (!cp_json_parse((const char *)body->data, &v)) {
@@ -240,13 +119,13 @@ static int print_top(const common_opts_t *c, const cp_buf_t *body, const char *l
 
 int cp_cmd_query(int argc, char **argv)
 {
-    common_opts_t c;
-    common_init(&c, "query");
+    cp_relay_args_t c;
+    cp_relay_args_init(&c, "query");
     const char *from = NULL, *to = NULL, *labels = NULL, *format = NULL, *outpath = NULL;
     long top = 20;
     bool top_given = false;
     static const struct option opts[] = {
-        COMMON_LONGOPTS,
+        CP_RELAY_ARGS_LONGOPTS,
         {"from", required_argument, 0, 'f'}, {"to", required_argument, 0, 'T'},
         {"labels", required_argument, 0, 'l'}, {"top", required_argument, 0, 'n'},
         {"collapsed", no_argument, 0, 'c'}, {"format", required_argument, 0, 'F'},
@@ -255,7 +134,7 @@ int cp_cmd_query(int argc, char **argv)
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        if (common_option(&c, o, optarg))
+        if (cp_relay_args_option(&c, o, optarg))
             continue;
         switch (o) {
         case 'f': from = optarg; break;
@@ -279,14 +158,14 @@ int cp_cmd_query(int argc, char **argv)
         default: return cp_cli_getopt_error("query", query_usage, o, argv);
         }
     }
-    int rc = common_finish(&c, query_usage, argc, argv);
+    int rc = cp_relay_args_finish(&c, query_usage, argc, argv);
     if (rc)
         return rc;
     if (top_given && format)
         return cp_cli_usage_error("query", query_usage, "--top makes a table; it does not go with --format %s "
                                   "(or --collapsed), which prints the whole profile", format);
-    time_arg_t tf, tt;
-    if ((rc = range_args("query", query_usage, "--from", from, "--to", to, &tf, &tt)))
+    cp_relay_time_t tf, tt;
+    if ((rc = cp_relay_args_range("query", query_usage, "--from", from, "--to", to, &tf, &tt)))
         return rc;
     bool to_stdout = !outpath || !strcmp(outpath, "-");
     if (format && format_binary(format) && !outpath && isatty(STDOUT_FILENO)) {
@@ -376,7 +255,7 @@ static void diff_usage(FILE *f)
         "  --warmup S         seconds skipped after each instance starts (default 60)\n"
         "  --format F         text (default), json, md (a pull-request comment), junit\n"
         "  --inconclusive A   pass or fail: what INCONCLUSIVE exits with (default: 3)\n\n"
-        TIME_HELP "\n" EXIT_HELP
+        CP_RELAY_ARGS_TIME_HELP "\n" EXIT_HELP
         "With --fail-on: 0 PASS, 1 REGRESSION, 2 wrong command line or no data to compare\n"
         "(relay unreachable, unknown app, empty side), 3 INCONCLUSIVE.\n");
 }
@@ -386,7 +265,7 @@ typedef struct gate_opts {
 } gate_opts_t;
 
 /* Checks the gate options; 0 or a usage error. */
-static int gate_check(common_opts_t *c, bool type_given, const gate_opts_t *g, cp_diff_fmt_t *fmt)
+static int gate_check(cp_relay_args_t *c, bool type_given, const gate_opts_t *g, cp_diff_fmt_t *fmt)
 {
     cp_diff_threshold_t thr;
     cp_diff_norm_t norm = CP_DIFF_NORM_SHARE;
@@ -452,7 +331,7 @@ static int gate_exit(const char *verdict, const char *inconclusive)
     return CP_EXIT_USAGE;
 }
 
-static void side_text(const time_arg_t *f, const time_arg_t *t, const char *labels, char *buf, size_t n)
+static void side_text(const cp_relay_time_t *f, const cp_relay_time_t *t, const char *labels, char *buf, size_t n)
 {
     char r[128];
     snprintf(buf, n, "%s%s%s", cp_human_range(f->ms, t->ms, r, sizeof r), labels ? ", labels " : "",
@@ -461,14 +340,14 @@ static void side_text(const time_arg_t *f, const time_arg_t *t, const char *labe
 
 int cp_cmd_diff(int argc, char **argv)
 {
-    common_opts_t c;
-    common_init(&c, "diff");
+    cp_relay_args_t c;
+    cp_relay_args_init(&c, "diff");
     const char *bf = NULL, *bt = NULL, *bl = NULL, *cf = NULL, *ct = NULL, *cl = NULL;
     long limit = 20;
     bool json = false, type_given = false;
     gate_opts_t g = {0};
     static const struct option opts[] = {
-        COMMON_LONGOPTS,
+        CP_RELAY_ARGS_LONGOPTS,
         {"base-from", required_argument, 0, 1}, {"base-to", required_argument, 0, 2},
         {"base-labels", required_argument, 0, 3}, {"cmp-from", required_argument, 0, 4},
         {"cmp-to", required_argument, 0, 5}, {"cmp-labels", required_argument, 0, 6},
@@ -483,7 +362,7 @@ int cp_cmd_diff(int argc, char **argv)
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         if (o == 't')
             type_given = true;
-        if (common_option(&c, o, optarg))
+        if (cp_relay_args_option(&c, o, optarg))
             continue;
         switch (o) {
         case 1: bf = optarg; break;
@@ -511,17 +390,17 @@ int cp_cmd_diff(int argc, char **argv)
     cp_diff_fmt_t fmt;
     int rc = gate_check(&c, type_given, &g, &fmt);
     if (!rc)
-        rc = common_finish(&c, diff_usage, argc, argv);
+        rc = cp_relay_args_finish(&c, diff_usage, argc, argv);
     if (!rc && !bf)
         rc = cp_cli_usage_error("diff", diff_usage, "--base-from is required: the start of the range to "
                                 "compare against (e.g. --base-from now-2h --base-to now-1h)");
     if (!rc && json && g.format && fmt != CP_DIFF_FMT_JSON)
         rc = cp_cli_usage_error("diff", diff_usage, "--json and --format %s disagree: give one", g.format);
-    time_arg_t b0, b1, c0, c1;
+    cp_relay_time_t b0, b1, c0, c1;
     if (!rc)
-        rc = range_args("diff", diff_usage, "--base-from", bf, "--base-to", bt, &b0, &b1);
+        rc = cp_relay_args_range("diff", diff_usage, "--base-from", bf, "--base-to", bt, &b0, &b1);
     if (!rc)
-        rc = range_args("diff", diff_usage, "--cmp-from", cf, "--cmp-to", ct, &c0, &c1);
+        rc = cp_relay_args_range("diff", diff_usage, "--cmp-from", cf, "--cmp-to", ct, &c0, &c1);
     if (rc)
         return rc;
     if (json)

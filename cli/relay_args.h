@@ -1,6 +1,7 @@
-/* relay_args.h - the command-line options every `cprof` command that reads
- * from a relay shares (--relay, --token, --ca, --insecure, --app, --type),
- * the time options (--from/--to forms) and their help texts.
+/* relay_args.h - the command-line options the `cprof` commands that read
+ * from a relay (query, diff, insights) share: --relay, --token, --ca,
+ * --insecure, --app, --type; the time options (--from/--to forms) and
+ * their help texts.
  *
  * Use: cp_relay_args_init, then in the getopt_long loop (with
  * CP_RELAY_ARGS_LONGOPTS in the option table, opterr = 0)
@@ -61,10 +62,15 @@ int cp_relay_args_range(const char *cmd, cp_cli_usage_fn usage, const char *fopt
     {"ca", required_argument, 0, 'C'}, {"insecure", no_argument, 0, 'K'},                        \
     {"help", no_argument, 0, 'h'}
 
-#define CP_RELAY_ARGS_HELP                                                                           \
+/* Help lines of the shared options: where (--relay, --app) and access
+ * (--token, --ca, --insecure); each command adds its own --type line
+ * between them. */
+#define CP_RELAY_ARGS_HELP_WHERE                                                                     \
     "  --relay ADDR       the relay: http[s]://HOST:PORT, the agents' ws[s]://HOST:PORT, or\n"     \
     "                     HOST:PORT (default http://127.0.0.1:7070, env CPROF_RELAY_URL)\n"           \
-    "  --app APP          application name (required)\n"                                           \
+    "  --app APP          application name (required)\n"
+
+#define CP_RELAY_ARGS_HELP_ACCESS                                                                    \
     "  --token T|@FILE    read token for a relay with --auth (default: env CPROF_TOKEN)\n"         \
     "  --ca FILE          PEM CA to verify an https:// relay (besides the system store)\n"          \
     "  --insecure         do not verify an https:// relay's certificate (warns)\n"
