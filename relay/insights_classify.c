@@ -12,10 +12,12 @@
  * selects (hot leaf, hot site, lock class).
  *
  * Samples: a type's values are not sample counts (ns, bytes); one sample
- * is estimated as q. For cpu and wall q = the most frequent per-window
- * stack value (2 % bins; of the merged values without windows), capped at
- * the median: one sample weighs about the interval (the CPU time measured
- * between two ticks) and most windows hold many stacks seen once. For allocations q =
+ * is estimated as q. For cpu q = the most frequent per-window stack value
+ * (2 % bins; of the merged values without windows), capped at the median:
+ * one sample weighs about the interval (the CPU time measured between two
+ * ticks, never exactly the same) and most windows hold many stacks seen
+ * once. For wall q = the gcd of the values: every wall sample weighs
+ * exactly the interval. For allocations q =
  * the smallest value: a sample weighs s/p >= the sampling interval, about
  * the interval for small objects, while hot sites gather many samples per
  * window. Exact counts come from a companion profile where the agent
@@ -30,9 +32,19 @@
 
 #include "stack_dict.h"
 
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 /* Log-scale histogram of (stack, row) values: 32 bins per octave, each
  * with the sum of its values (so a bin of equal values gives them back
- * exactly). */
+ * exactly), and the values' gcd. */
 void cp__insights_hist_add(cp__ihist_t *h, uint64_t v)
 {
     if (!v)
@@ -41,16 +53,18 @@ void cp__insights_hist_add(cp__ihist_t *h, uint64_t v)
     bin = bin < 0 ? 0 : bin >= CP__INSIGHTS_HIST_BINS ? CP__INSIGHTS_HIST_BINS - 1 : bin;
     h->n[bin]++;
     h->sum[bin] += (double)v;
+    h->gcd = gcd64(h->gcd, v);
 }
 
-/* The sample unit from a histogram, 0 if empty: by_min, the mean of the
- * lowest bin; else the mean of the most populated bin (ties: the lower),
- * as a single sample's weight is the most frequent value of a window's
- * stacks, and never above the median. */
-static double hist_unit(const cp__ihist_t *h, bool by_min)
+/* The sample unit from a histogram, 0 if empty. CP__IQ_GCD: the gcd;
+ * CP__IQ_MIN: the mean of the lowest bin; CP__IQ_MODE: the mean of the
+ * most populated bin (ties: the lower), never above the median's bin. */
+static double hist_unit(const cp__ihist_t *h, int how)
 {
     uint64_t n = 0, k = 0;
     int mode = -1, median = -1;
+    if (how == CP__IQ_GCD)
+        return (double)h->gcd;
     for (int i = 0; i < CP__INSIGHTS_HIST_BINS; i++)
         n += h->n[i];
     if (!n)
@@ -58,7 +72,7 @@ static double hist_unit(const cp__ihist_t *h, bool by_min)
     for (int i = 0; i < CP__INSIGHTS_HIST_BINS; i++) {
         if (!h->n[i])
             continue;
-        if (by_min)
+        if (how == CP__IQ_MIN)
             return h->sum[i] / h->n[i];
         if (median < 0 && (k += h->n[i]) * 2 >= n)
             median = i;
@@ -101,10 +115,10 @@ static void sample_unit(cp__itype_t *t)
         t->q = sum > 0 ? t->total / sum : 1;
         return;
     }
-    t->by_min = strcmp(t->name, "cpu") && strcmp(t->name, "wall");
+    t->qhow = !strcmp(t->name, "cpu") ? CP__IQ_MODE : !strcmp(t->name, "wall") ? CP__IQ_GCD : CP__IQ_MIN;
     for (uint32_t s = 0; s < p->n_stacks; s++)
         cp__insights_hist_add(&t->hist_prof, p->values[s]);
-    t->q = hist_unit(&t->hist_prof, t->by_min);
+    t->q = hist_unit(&t->hist_prof, t->qhow);
     if (t->q <= 0)
         t->q = 1;
     t->samples = t->total / t->q;
@@ -117,7 +131,7 @@ void cp__insights_samples_final(cp__itype_t *t)
 {
     if (t->count_of)
         return;
-    double q = hist_unit(&t->hist_win, t->by_min);
+    double q = hist_unit(&t->hist_win, t->qhow);
     if (q > 0)
         t->q = q;
     t->samples = t->total / t->q;

@@ -22,7 +22,11 @@
 typedef struct cp__ihist {
     uint32_t n[CP__INSIGHTS_HIST_BINS];
     double   sum[CP__INSIGHTS_HIST_BINS];
+    uint64_t gcd;                      /* of every value added */
 } cp__ihist_t;
+
+/* How a type's sample unit is estimated (insights_classify.c). */
+enum { CP__IQ_MODE = 0, CP__IQ_MIN, CP__IQ_GCD };
 
 /* A possible finding of one rule row within one type, while evidence is
  * summed. group: the function (HOT_LEAF, HOT_SITE) or lock class frame
@@ -53,7 +57,7 @@ typedef struct cp__itype {
     bool     ready;                    /* classified */
     double   q;                        /* value of one sample */
     cp__ihist_t hist_prof, hist_win;   /* stack values, merged and per window */
-    bool     by_min;                   /* q = the smallest value, not the 5th percentile */
+    int      qhow;                     /* CP__IQ_*: how q is estimated */
     double   total, samples;
     uint64_t *mask;                    /* per stack: candidates matched (bit i = cand i) */
     double   *count_of;                /* per stack sample counts from `counts`, or NULL */

@@ -280,6 +280,48 @@ START_TEST(test_insights_profile_quality_failed_and_too_few)
 }
 END_TEST
 
+/* Sample counts per type: wall samples weigh exactly the interval (idle
+ * threads pile hundreds into one stack), CPU samples about the interval. */
+START_TEST(test_insights_sample_counts_per_type)
+{
+    cp_profile_t p;
+    memset(&p, 0, sizeof p);
+    p.unit = strdup("ns");
+    char buf[128];
+    for (int i = 0; i < 10; i++) {
+        snprintf(buf, sizeof buf, "[Java] pool-%d;java.lang.Thread.run;java.lang.Object.wait", i);
+        ifx_add(&p, buf, 200 * 50000000ull);
+    }
+    ifx_add(&p, "[Java] main;com.acme.App.main", 3 * 50000000ull);
+    cp_insights_t *in = ifx_run("wall", &p);
+    cp_buf_t b = CP_BUF_INIT;
+    cp_insights_write_json(in, 0, 0, 0, &b);
+    cp_buf_append(&b, "", 1);
+    ck_assert_ptr_nonnull(strstr((const char *)b.data, "\"wall\":{\"total\":100150000000,\"samples\":2003,"));
+    cp_buf_fini(&b);
+    cp_insights_destroy(in);
+    cp_profile_free(&p);
+    /* cpu: measured CPU time per tick, 9.9..10.1 ms */
+    memset(&p, 0, sizeof p);
+    p.unit = strdup("ns");
+    for (int i = 0; i < 30; i++) {
+        snprintf(buf, sizeof buf, "[Java] main;com.acme.App.main;com.acme.W.f%d", i);
+        ifx_add(&p, buf, 9900000 + (uint64_t)(i % 5) * 50000);
+    }
+    ifx_add(&p, "[Java] main;com.acme.App.main;com.acme.W.hot", 970 * 10000000ull);
+    in = ifx_run("cpu", &p);
+    cp_insights_write_json(in, 0, 0, 0, &b);
+    cp_buf_append(&b, "", 1);
+    const char *j = strstr((const char *)b.data, "\"samples\":");
+    ck_assert_ptr_nonnull(j);
+    double n = strtod(j + 10, NULL);
+    ck_assert_msg(n > 980 && n < 1020, "cpu samples %f, want ~1000", n);
+    cp_buf_fini(&b);
+    cp_insights_destroy(in);
+    cp_profile_free(&p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("insights");
@@ -292,6 +334,7 @@ int main(void)
     tcase_add_test(tc, test_insights_windows_give_worst_window_and_instances);
     tcase_add_test(tc, test_insights_hot_method_names_leaf_and_caller);
     tcase_add_test(tc, test_insights_profile_quality_failed_and_too_few);
+    tcase_add_test(tc, test_insights_sample_counts_per_type);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_ENV);
