@@ -13,7 +13,8 @@
 //  - "Show in flame graph", clicked while the graph shows another type
 //    (the app sends cpu and alloc), switches to the finding's type and
 //    range and highlights its frames (the search shows them, the rest
-//    fades, the table lists them); a caller likewise;
+//    fades, the table lists them); a caller likewise; a frame of the
+//    example stack zooms the graph to it along that stack;
 //  - rules without enough data are listed quietly;
 //  - an unknown app is said once (the view's message), the panel says it
 //    has nothing to check; no console errors or CSP violations.
@@ -125,6 +126,18 @@ try {
     await page.waitForFunction(c => new URLSearchParams(location.hash.slice(1)).get('q') === '=' + c, f.callers[0].name, { timeout: 5000 }).catch(() => {});
     const hit2 = await page.$$eval('.fg-label.hit:not([hidden])', ls => [...new Set(ls.map(l => l.textContent))]);
     check(hit2.length === 1 && hit2[0] === f.callers[0].name, 'a caller is highlighted in the flame graph', hit2.join(', '));
+  }
+
+  // ---- a frame of the example stack: the graph zooms to it on that path
+  if (f.stack.length > 1) {
+    const k = f.stack.length - 1;
+    await page.click(`${sel} ol.stack li:nth-child(${k + 1}) button`);
+    await page.waitForFunction(() => new URLSearchParams(location.hash.slice(1)).get('zoom'), null, { timeout: 5000 }).catch(() => {});
+    await waitDrawn(page);
+    const z = await page.evaluate(() => { const v = window.cprof.view(); return v.profile.pathOf(v.fg.zoom); });
+    check(z.length > 0 && JSON.stringify(z) === JSON.stringify(f.stack.slice(0, z.length)) && z[z.length - 1] === f.stack[k],
+      'a frame of the example stack zooms the graph to it', z.slice(-3).join(' > '));
+    await shot(page, OUT, '03b-stack-zoom');
   }
 
   // ---- rules without enough data, listed quietly

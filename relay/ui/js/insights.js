@@ -27,7 +27,7 @@
 import { get } from './api.js';
 import { el, clear, fmtCount, fmtDuration } from './util.js';
 import { fmtDateTime, fmtTime, zoneName } from './time.js';
-import { TYPE_LABEL } from './state.js';
+import { TYPE_LABEL, ZOOM_SEP } from './state.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -233,7 +233,9 @@ export class InsightsPanel {
     if (f.stack && f.stack.length) {
       const hit = new Set(f.frames || []);
       rows.push(row('Example stack', el('ol.stack.mono', { 'aria-label': 'Example stack, root first' },
-        f.stack.map(s => el('li' + (hit.has(s) ? '.hit' : ''), { text: s })))));
+        f.stack.map((s, k) => el('li' + (hit.has(s) ? '.hit' : ''), null,
+          el('button.link.mono', { type: 'button', text: s, title: 'Zoom the flame graph to this frame of the stack',
+            onclick: () => this.show(f, f.frames, null, f.stack.slice(0, k + 1)) }))))));
     }
     const w = f.worst_window;
     if (w && w.from != null) {
@@ -253,11 +255,12 @@ export class InsightsPanel {
   }
 
   // The view's state for a finding: its type, the range the relay judged
-  // (as the view had it: a live range stays live) or a window, and the
-  // frames as the search.
-  show(f, frames, win) {
+  // (as the view had it: a live range stays live) or a window, the frames
+  // as the search, and a zoom path (frame names from the root, as the
+  // example stack gives them) or none.
+  show(f, frames, win, path) {
     const rg = this.range || {};
-    const patch = { type: f.type, q: framesQuery(frames), zoom: null };
+    const patch = { type: f.type, q: framesQuery(frames), zoom: path && path.length ? path.join(ZOOM_SEP) : null };
     if (win) { patch.from = String(Math.floor(win.from)); patch.to = String(Math.ceil(win.to)); }
     else { patch.from = rg.from; patch.to = rg.to; patch.labels = rg.labels || null; }
     this.opts.show(patch);
