@@ -26,6 +26,7 @@ cp_insights_t *cp_insights_create(const char *app, const char *labels, int64_t f
     in->labels = cp__xstrdup(labels ? labels : "");
     in->from_ms = from_ms;
     in->to_ms = to_ms > from_ms ? to_ms : from_ms + 1;
+    in->series_from_ms = from_ms;
     int64_t nb = (in->to_ms - in->from_ms + 59999) / 60000;
     in->n_buckets = nb > 0 && nb < (1 << 22) ? (uint32_t)nb : 0;
     in->bucket_cover = cp__xcalloc(in->n_buckets + 1, sizeof *in->bucket_cover);
@@ -344,6 +345,11 @@ void cp_insights_cancel_type(cp_insights_t *in)
     free(t->name);
     in->n_types--;
     in->cur = NULL;
+}
+
+void cp_insights_series_from(cp_insights_t *in, int64_t t_ms)
+{
+    in->series_from_ms = t_ms > in->from_ms ? t_ms : in->from_ms;
 }
 
 /* ---- series points ---------------------------------------------------- */

@@ -90,6 +90,10 @@ int  cp_insights_add_window(void *in, const cp_store_window_t *w);
 void cp_insights_end_type(cp_insights_t *in);
 /* Forgets the current type (its profile turned out not to exist). */
 void cp_insights_cancel_type(cp_insights_t *in);
+/* The series points fed start at t_ms, later than the range's start (a
+ * long range reads only its last hours of series): the pause rules judge
+ * only the JVM time from there. */
+void cp_insights_series_from(cp_insights_t *in, int64_t t_ms);
 /* cp_store_point_fn (ud = the engine); returns 0. */
 int  cp_insights_add_point(void *in, const cp_store_point_t *pt);
 /* Evaluates the series rules, ranks and cuts the findings. */

@@ -91,6 +91,7 @@ struct cp_insights {
      * over types; turns summed pauses into a per-JVM ratio */
     double  *bucket_cover, *bucket_cover_type;
     uint32_t n_buckets;
+    int64_t  series_from_ms;           /* series were read from here (>= from_ms) */
     cp__iseries_t *series;
     uint32_t n_series, cap_series;
     cp_insights_finding_t *f;

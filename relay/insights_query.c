@@ -9,7 +9,8 @@
  * worst 10 s window, instances with/of); longer ranges as the minute/hour
  * aggregates /profile uses (fast on days of data; then the worst window is
  * a minute or an hour and instances are counted over the raw windows of
- * the range's unaggregated tail only).
+ * the range's unaggregated tail only). Series are read for the last
+ * SERIES_MAX_MS of the range at most.
  *
  * Thread: the caller's query worker (owner of the reader). */
 #include "insights.h"
@@ -21,6 +22,7 @@
 #include "error.h"
 
 #define RAW_MAX_MS (60 * 60000LL)
+#define SERIES_MAX_MS (6 * 3600000LL)
 
 static const char *const ALL_TYPES[] = {"cpu", "wall", "alloc", "lock", NULL};
 
@@ -98,7 +100,12 @@ int cp_insights_run(cp_store_reader_t *rd, const cp_insights_query_t *q, cp_buf_
             rc = types == one ? CP_ENOTFOUND : 0;   /* a type asked for must exist */
     }
     if (!rc) {
-        cp_store_query_t sq = {q->app, NULL, q->labels, q->from_ms, q->to_ms};
+        /* series have no minute/hour tiers: a long range reads the last
+         * SERIES_MAX_MS of them (a point per pause and ~1 per second of
+         * gauges per JVM: 10 M rows for a day of 100 JVMs) */
+        int64_t sfrom = q->to_ms - q->from_ms > SERIES_MAX_MS ? q->to_ms - SERIES_MAX_MS : q->from_ms;
+        cp_store_query_t sq = {q->app, NULL, q->labels, sfrom, q->to_ms};
+        cp_insights_series_from(run.in, sfrom);
         rc = cp_store_series(rd, &sq, cp_insights_add_point, run.in, err, errlen);
     }
     if (!rc) {

@@ -64,6 +64,13 @@ static cp_insights_finding_t *finding(cp_insights_t *in, const cp_irule_t *r, in
     return f;
 }
 
+/* The first minute bucket the series were read for (cp_insights_series_from). */
+static uint32_t first_bucket(const cp_insights_t *in)
+{
+    int64_t b = (in->series_from_ms - in->from_ms) / 60000;
+    return b > 0 ? (uint32_t)b : 0;
+}
+
 /* Seconds of data: the profile types' windows, else the series' own
  * first to last point, else the range. */
 static double data_span_s(const cp_insights_t *in, const cp__iseries_t *s)
@@ -109,7 +116,7 @@ static void pause_ratio(cp_insights_t *in, const cp__iseries_t *s)
     }
     double worst = 0, paused = 0, covered = 0;
     int64_t wb = -1;
-    for (uint32_t b = 0; b < in->n_buckets; b++) {
+    for (uint32_t b = first_bucket(in); b < in->n_buckets; b++) {
         int64_t lo = in->from_ms + (int64_t)b * 60000, hi = lo + 60000 < in->to_ms ? lo + 60000 : in->to_ms;
         double cover = in->bucket_cover[b] > 0 ? in->bucket_cover[b] : sum[b] > 0 ? (double)(hi - lo) : 0;
         if (cover <= 0)
@@ -168,7 +175,7 @@ static void long_pause(cp_insights_t *in, const cp__iseries_t *s)
         }
     }
     double covered = 0;
-    for (uint32_t b = 0; b < in->n_buckets; b++)
+    for (uint32_t b = first_bucket(in); b < in->n_buckets; b++)
         covered += in->bucket_cover[b] / 1000.0;
     double span = covered > 0 ? covered : data_span_s(in, s), share = span > 0 ? over / span : 0;
     if (share > 1)

@@ -261,6 +261,25 @@ START_TEST(test_insights_rules_gc_pause_ratio_per_jvm)
     ck_assert_ptr_null(cp_insights_find(in, "gc-pause-ratio"));
     cp_insights_destroy(in);
     cp_profile_free(&p);
+    /* series read from the second minute on: the first minute's JVM time
+     * does not thin out the ratio over the range */
+    in = cp_insights_create("app", "", 0, 120000);
+    clean(&p, "cpu", 1000);
+    cp_insights_begin_type(in, "cpu", &p, NULL);
+    for (int k = 0; k < 12; k++) {
+        cp_store_window_t wk = ifx_window(&p, k * 10000, 1, st, va);
+        cp_insights_add_window(in, &wk);
+    }
+    cp_insights_end_type(in);
+    cp_insights_series_from(in, 60000);
+    for (int i = 0; i < 60; i++)
+        point(in, "gc.pause_ns", 60000 + i * 1000, 120e6);
+    cp_insights_finish(in);
+    f = cp_insights_find(in, "gc-pause-ratio");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_double_eq_tol(f->share, 0.12, 1e-9);
+    cp_insights_destroy(in);
+    cp_profile_free(&p);
     /* ten pauses: not enough data */
     in = cp_insights_create("app", "", 0, 120000);
     for (int i = 0; i < 10; i++)
