@@ -44,6 +44,7 @@
 #include "diff_api.h"
 #include "error.h"
 #include "insights.h"
+#include "otlp.h"
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
@@ -271,8 +272,8 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
     if (!fmt || !*fmt)
         fmt = "json";
     if (!top && strcmp(fmt, "json") && strcmp(fmt, "collapsed") && strcmp(fmt, "pprof") &&
-        strcmp(fmt, "speedscope")) {
-        set_error(r, 400, "bad 'format': '%s' (json, collapsed, pprof, speedscope)", fmt);
+        strcmp(fmt, "speedscope") && strcmp(fmt, "otlp")) {
+        set_error(r, 400, "bad 'format': '%s' (json, collapsed, pprof, speedscope, otlp)", fmt);
         return;
     }
     uint32_t limit = 50;
@@ -306,6 +307,11 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
         snprintf(name, sizeof name, "%s %s", r->app, q.type);
         cp_profile_write_speedscope(&p, &t, name, &r->body);
         set_download(r, "inline", r->app, q.type, ".speedscope.json");
+    } else if (!strcmp(fmt, "otlp")) {
+        r->ctype = "application/x-protobuf";
+        set_download(r, "attachment", r->app, q.type, ".otlp.pb");
+        if (cp_otlp_write_profile(&p, r->app, q.type, q.from_ms, q.to_ms, &r->body))
+            set_error(r, 500, "otlp encoding failed");
     } else {
         r->ctype = "application/octet-stream";
         set_download(r, "attachment", r->app, q.type, ".pb.gz");

@@ -1,0 +1,465 @@
+/* otlp.c - the OTLP profiles encoder (otlp.h): cp_profile_t ->
+ * ExportProfilesServiceRequest, opentelemetry-proto v1.10 (v1development).
+ *
+ * Where it sits: a query worker (format=otlp) or the exporter thread adds
+ * merged profiles to a request; cp_otlp_write() packs it with protobuf-c
+ * from relay/proto/otlp_profiles.proto, as profile.c packs pprof.
+ *
+ * Message layout written (field numbers in the .proto):
+ *
+ *   ExportProfilesServiceRequest
+ *   ├─ resource_profiles[i]          one per cp_otlp_add()
+ *   │   ├─ resource.attributes       service.name, service.instance.id?, labels
+ *   │   └─ scope_profiles[0]         scope {name "cprof", version}
+ *   │       └─ profiles[0]           sample_type [type, unit], time, duration
+ *   │           └─ samples[j]        {stack_index, values [v]}
+ *   └─ dictionary (shared)
+ *       string_table   [0] ""        every name, type and unit once
+ *       function_table [0] {}        one per function name (name = system name)
+ *       location_table [0] {}        one per (function, frame type): lines [function]
+ *       attribute_table[0] {}        profile.frame.type = jvm | native | kernel
+ *       stack_table    [0] {}        location indices, leaf first, each path once
+ *       mapping_table  [0] {}        (no mappings: JVM frames have no binary)
+ *       link_table     [0] {16 zero bytes, 8 zero bytes}   (no trace links yet)
+ *
+ * Invariants: entry 0 of every table is the zero value and nothing refers
+ * to it except as "not set"; no table holds duplicates (strings, stacks and
+ * locations are interned, colliding hashes probe to the next key); within
+ * one profile a stack has at most one sample (values of equal paths summed).
+ *
+ * Thread: the caller's; no global state. */
+#include "otlp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "otlp_profiles.pb-c.h"
+#include "rutil.h"
+#include "stack_dict.h"
+
+#define PB(x)  Opentelemetry__Proto__Profiles__V1development__##x
+#define PBI(x) opentelemetry__proto__profiles__v1development__##x##__init
+
+typedef struct prof {
+    char      *app, *instance, *labels, *type;
+    int64_t    from_ms, to_ms;
+    uint32_t   type_s, unit_s;     /* string indices */
+    cp__vu32_t stack;              /* sample j: stack index */
+    cp__vu64_t value;              /* sample j: value */
+} prof_t;
+
+typedef struct attr { uint32_t key_s; const char *val; } attr_t;
+
+struct cp_otlp {
+    char     **str;                /* string_table (owned copies) */
+    size_t     n_str, cap_str;
+    cp__hmap_t str_idx;            /* hash (probed) -> index + 1 */
+    cp__vu32_t fn_name;            /* function i -> name string index */
+    cp__hmap_t fn_idx;             /* name string index -> function index */
+    cp__vu32_t loc_fn, loc_attr;   /* location i -> function, attribute (0 = none) */
+    cp__hmap_t loc_idx;            /* fn << 8 | attr -> location index */
+    attr_t     attr[8];            /* attribute_table; [0] zero */
+    uint32_t   n_attr;
+    cp__vu32_t stk_off, stk_loc;   /* stack i: stk_loc[stk_off[i] .. stk_off[i+1]) */
+    cp__hmap_t stk_idx;            /* hash (probed) -> stack index */
+    prof_t    *prof;
+    size_t     n_prof;
+};
+
+static uint32_t intern_str(cp_otlp_t *o, const char *s)
+{
+    size_t n = strlen(s);
+    for (uint64_t k = cp__hash_bytes(s, n);; k++) {
+        uint32_t *slot = cp__hmap_slot(&o->str_idx, k, 1);
+        if (*slot && !strcmp(o->str[*slot - 1], s))
+            return *slot - 1;
+        if (*slot)
+            continue;   /* another string with this hash: probe the next key */
+        if (o->n_str == o->cap_str) {
+            o->cap_str = o->cap_str ? o->cap_str * 2 : 256;
+            o->str = cp__xrealloc(o->str, o->cap_str * sizeof *o->str);
+        }
+        o->str[o->n_str] = cp__xstrdup(s);
+        *slot = (uint32_t)++o->n_str;
+        return *slot - 1;
+    }
+}
+
+cp_otlp_t *cp_otlp_create(void)
+{
+    cp_otlp_t *o = cp__xcalloc(1, sizeof *o);
+    intern_str(o, "");            /* string_table[0] */
+    cp__vu32_push(&o->fn_name, 0);   /* function_table[0] */
+    cp__vu32_push(&o->loc_fn, 0);    /* location_table[0] */
+    cp__vu32_push(&o->loc_attr, 0);
+    o->n_attr = 1;                   /* attribute_table[0] */
+    cp__vu32_push(&o->stk_off, 0);   /* stack_table[0]: empty */
+    cp__vu32_push(&o->stk_off, 0);
+    return o;
+}
+
+void cp_otlp_destroy(cp_otlp_t *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->n_str; i++)
+        free(o->str[i]);
+    free(o->str);
+    for (size_t i = 0; i < o->n_prof; i++) {
+        prof_t *p = &o->prof[i];
+        free(p->app); free(p->instance); free(p->labels); free(p->type);
+        free(p->stack.v); free(p->value.v);
+    }
+    free(o->prof);
+    free(o->fn_name.v); free(o->loc_fn.v); free(o->loc_attr.v);
+    free(o->stk_off.v); free(o->stk_loc.v);
+    cp__hmap_free(&o->str_idx); cp__hmap_free(&o->fn_idx);
+    cp__hmap_free(&o->loc_idx); cp__hmap_free(&o->stk_idx);
+    free(o);
+}
+
+size_t cp_otlp_count(const cp_otlp_t *o) { return o->n_prof; }
+
+/* profile.frame.type (OpenTelemetry semantic conventions) of a frame kind;
+ * NULL for cprof's synthetic frames. */
+static const char *frame_type(uint8_t kind)
+{
+    switch (kind) {
+    case CP_FRAME_JAVA: case CP_FRAME_INTERPRETED: case CP_FRAME_COMPILED: case CP_FRAME_INLINED:
+        return "jvm";
+    case CP_FRAME_NATIVE: return "native";
+    case CP_FRAME_KERNEL: return "kernel";
+    default: return NULL;
+    }
+}
+
+static uint32_t intern_attr(cp_otlp_t *o, const char *key, const char *val)
+{
+    uint32_t k = intern_str(o, key);
+    for (uint32_t i = 1; i < o->n_attr; i++)
+        if (o->attr[i].key_s == k && !strcmp(o->attr[i].val, val))
+            return i;
+    o->attr[o->n_attr] = (attr_t){k, val};   /* val: a string literal */
+    return o->n_attr++;
+}
+
+/* Location of function name `name` with frame kind `kind`. */
+static uint32_t intern_loc(cp_otlp_t *o, const char *name, uint8_t kind)
+{
+    uint32_t s = intern_str(o, name);
+    uint32_t *fslot = cp__hmap_slot(&o->fn_idx, s, 1);
+    if (!*fslot) {
+        *fslot = (uint32_t)o->fn_name.n;
+        cp__vu32_push(&o->fn_name, s);
+    }
+    const char *ft = frame_type(kind);
+    uint32_t a = ft ? intern_attr(o, "profile.frame.type", ft) : 0;
+    uint32_t *lslot = cp__hmap_slot(&o->loc_idx, (uint64_t)*fslot << 8 | a, 1);
+    if (!*lslot) {
+        *lslot = (uint32_t)o->loc_fn.n;
+        cp__vu32_push(&o->loc_fn, *fslot);
+        cp__vu32_push(&o->loc_attr, a);
+    }
+    return *lslot;
+}
+
+/* Stack of locations locs[0..n) (leaf first). */
+static uint32_t intern_stack(cp_otlp_t *o, const uint32_t *locs, uint32_t n)
+{
+    if (!n)
+        return 0;   /* stack_table[0], the empty stack */
+    for (uint64_t k = cp__hash_bytes(locs, n * sizeof *locs);; k++) {
+        uint32_t *slot = cp__hmap_slot(&o->stk_idx, k, 1);
+        if (*slot) {
+            uint32_t a = o->stk_off.v[*slot], b = o->stk_off.v[*slot + 1];
+            if (b - a == n && !memcmp(o->stk_loc.v + a, locs, n * sizeof *locs))
+                return *slot;
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            cp__vu32_push(&o->stk_loc, locs[i]);
+        *slot = (uint32_t)o->stk_off.n - 1;
+        cp__vu32_push(&o->stk_off, (uint32_t)o->stk_loc.n);
+        return *slot;
+    }
+}
+
+static const char *unit_name(const char *u)
+{
+    if (!u || !*u)
+        return "count";
+    return !strcmp(u, "ns") ? "nanoseconds" : u;
+}
+
+int cp_otlp_add(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
+{
+    o->prof = cp__xrealloc(o->prof, (o->n_prof + 1) * sizeof *o->prof);
+    prof_t *pr = &o->prof[o->n_prof++];
+    memset(pr, 0, sizeof *pr);
+    pr->app = cp__xstrdup(m->app ? m->app : "");
+    pr->instance = m->instance && *m->instance ? cp__xstrdup(m->instance) : NULL;
+    pr->labels = m->labels && *m->labels ? cp__xstrdup(m->labels) : NULL;
+    pr->type = cp__xstrdup(m->type ? m->type : "");
+    pr->from_ms = m->from_ms;
+    pr->to_ms = m->to_ms;
+    pr->type_s = intern_str(o, pr->type);
+    pr->unit_s = intern_str(o, unit_name(p->unit));
+
+    uint32_t *loc_of = cp__xcalloc(p->n_names + 1, sizeof *loc_of);   /* name -> location + 1 */
+    uint32_t maxd = 0;
+    for (uint32_t s = 0; s < p->n_stacks; s++)
+        if (p->stack_off[s + 1] - p->stack_off[s] > maxd)
+            maxd = p->stack_off[s + 1] - p->stack_off[s];
+    uint32_t *path = cp__xcalloc(maxd + 1, sizeof *path);
+    cp__hmap_t sample_of = {0};   /* stack index -> sample + 1 */
+    for (uint32_t s = 0; s < p->n_stacks; s++) {
+        if (!p->values[s])
+            continue;
+        uint32_t a = p->stack_off[s], n = p->stack_off[s + 1] - a;
+        for (uint32_t k = 0; k < n; k++) {   /* the store's stacks are root first */
+            uint32_t f = p->funcs[a + n - 1 - k];
+            if (!loc_of[f])
+                loc_of[f] = intern_loc(o, p->names[f], p->kinds[f]) + 1;
+            path[k] = loc_of[f] - 1;
+        }
+        uint32_t st = intern_stack(o, path, n);
+        uint32_t *slot = cp__hmap_slot(&sample_of, st, 1);
+        if (!*slot) {
+            cp__vu32_push(&pr->stack, st);
+            cp__vu64_push(&pr->value, 0);
+            *slot = (uint32_t)pr->stack.n;
+        }
+        pr->value.v[*slot - 1] += p->values[s];
+    }
+    cp__hmap_free(&sample_of);
+    free(path);
+    free(loc_of);
+    return 0;
+}
+
+/* ---- packing -------------------------------------------------------- */
+
+static PB(AnyValue) *str_value(const char *s)
+{
+    PB(AnyValue) *v = cp__xcalloc(1, sizeof *v);
+    PBI(any_value)(v);
+    v->value_case = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = (char *)s;
+    return v;
+}
+
+static void kv_add(PB(Resource) *r, const char *key, const char *val)
+{
+    PB(KeyValue) *kv = cp__xcalloc(1, sizeof *kv);
+    PBI(key_value)(kv);
+    kv->key = (char *)key;
+    kv->value = str_value(val);
+    r->attributes = cp__xrealloc(r->attributes, (r->n_attributes + 1) * sizeof *r->attributes);
+    r->attributes[r->n_attributes++] = kv;
+}
+
+/* Resource attributes of a canonical label set "k=v,k2=v\,x": unescaped
+ * copies appended to *keep (freed by the caller). */
+static void labels_add(PB(Resource) *r, const char *canon, char ***keep, size_t *n_keep)
+{
+    size_t len = strlen(canon);
+    char *buf = cp__xcalloc(len + 1, 1);
+    *keep = cp__xrealloc(*keep, (*n_keep + 1) * sizeof **keep);
+    (*keep)[(*n_keep)++] = buf;
+    char *w = buf, *key = buf, *val = NULL;
+    for (const char *c = canon;; c++) {
+        if (*c == '\\' && c[1]) {
+            *w++ = *++c;
+        } else if (*c == '=' && !val) {
+            *w++ = 0;
+            val = w;
+        } else if (*c == ',' || !*c) {
+            *w++ = 0;
+            if (*key && val)
+                kv_add(r, key, val);
+            if (!*c)
+                break;
+            key = w;
+            val = NULL;
+        } else {
+            *w++ = *c;
+        }
+    }
+}
+
+static void resource_free(PB(Resource) *r)
+{
+    for (size_t i = 0; i < r->n_attributes; i++) {
+        free(r->attributes[i]->value);
+        free(r->attributes[i]);
+    }
+    free(r->attributes);
+}
+
+int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
+{
+    PB(ProfilesDictionary) d;
+    PBI(profiles_dictionary)(&d);
+    d.n_string_table = o->n_str;
+    d.string_table = o->str;
+
+    size_t nf = o->fn_name.n, nl = o->loc_fn.n, ns = o->stk_off.n - 1, na = o->n_attr;
+    PB(Function) *fn = cp__xcalloc(nf, sizeof *fn), **fnp = cp__xcalloc(nf, sizeof *fnp);
+    for (size_t i = 0; i < nf; i++) {
+        PBI(function)(&fn[i]);
+        fn[i].name_strindex = (int32_t)o->fn_name.v[i];
+        fn[i].system_name_strindex = (int32_t)o->fn_name.v[i];
+        fnp[i] = &fn[i];
+    }
+    PB(Location) *loc = cp__xcalloc(nl, sizeof *loc), **locp = cp__xcalloc(nl, sizeof *locp);
+    PB(Line) *ln = cp__xcalloc(nl, sizeof *ln), **lnp = cp__xcalloc(nl, sizeof *lnp);
+    int32_t *lattr = cp__xcalloc(nl, sizeof *lattr);
+    for (size_t i = 0; i < nl; i++) {
+        PBI(location)(&loc[i]);
+        PBI(line)(&ln[i]);
+        locp[i] = &loc[i];
+        lnp[i] = &ln[i];
+        if (i == 0)
+            continue;   /* location_table[0] = Location{} */
+        ln[i].function_index = (int32_t)o->loc_fn.v[i];
+        loc[i].n_lines = 1;
+        loc[i].lines = &lnp[i];
+        if (o->loc_attr.v[i]) {
+            lattr[i] = (int32_t)o->loc_attr.v[i];
+            loc[i].n_attribute_indices = 1;
+            loc[i].attribute_indices = &lattr[i];
+        }
+    }
+    PB(Stack) *stk = cp__xcalloc(ns, sizeof *stk), **stkp = cp__xcalloc(ns, sizeof *stkp);
+    for (size_t i = 0; i < ns; i++) {
+        PBI(stack)(&stk[i]);
+        stk[i].n_location_indices = o->stk_off.v[i + 1] - o->stk_off.v[i];
+        stk[i].location_indices = (int32_t *)(o->stk_loc.v + o->stk_off.v[i]);   /* same layout */
+        stkp[i] = &stk[i];
+    }
+    PB(KeyValueAndUnit) at[8], *atp[8];
+    PB(AnyValue) av[8];
+    for (size_t i = 0; i < na; i++) {
+        PBI(key_value_and_unit)(&at[i]);
+        atp[i] = &at[i];
+        if (i == 0)
+            continue;
+        PBI(any_value)(&av[i]);
+        av[i].value_case = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__ANY_VALUE__VALUE_STRING_VALUE;
+        av[i].string_value = (char *)o->attr[i].val;
+        at[i].key_strindex = (int32_t)o->attr[i].key_s;
+        at[i].value = &av[i];
+    }
+    PB(Mapping) map0, *mapp = &map0;
+    PBI(mapping)(&map0);
+    static uint8_t zero_id[16];
+    PB(Link) link0, *linkp = &link0;
+    PBI(link)(&link0);
+    link0.trace_id = (ProtobufCBinaryData){16, zero_id};
+    link0.span_id = (ProtobufCBinaryData){8, zero_id};
+    d.n_function_table = nf;
+    d.function_table = fnp;
+    d.n_location_table = nl;
+    d.location_table = locp;
+    d.n_stack_table = ns;
+    d.stack_table = stkp;
+    d.n_attribute_table = na;
+    d.attribute_table = atp;
+    d.n_mapping_table = 1;
+    d.mapping_table = &mapp;
+    d.n_link_table = 1;
+    d.link_table = &linkp;
+
+    /* one ResourceProfiles -> ScopeProfiles -> Profile per added profile */
+    size_t np = o->n_prof;
+    PB(ResourceProfiles) *rp = cp__xcalloc(np + 1, sizeof *rp), **rpp = cp__xcalloc(np + 1, sizeof *rpp);
+    PB(Resource) *res = cp__xcalloc(np + 1, sizeof *res);
+    PB(ScopeProfiles) *sp = cp__xcalloc(np + 1, sizeof *sp), **spp = cp__xcalloc(np + 1, sizeof *spp);
+    PB(InstrumentationScope) scope;
+    PBI(instrumentation_scope)(&scope);
+    scope.name = "cprof";
+    scope.version = CPROF_VERSION;
+    PB(Profile) *pf = cp__xcalloc(np + 1, sizeof *pf), **pfp = cp__xcalloc(np + 1, sizeof *pfp);
+    PB(ValueType) *vt = cp__xcalloc(np + 1, sizeof *vt);
+    char **keep = NULL;
+    size_t n_keep = 0, n_samples = 0;
+    for (size_t i = 0; i < np; i++)
+        n_samples += o->prof[i].stack.n;
+    PB(Sample) *sm = cp__xcalloc(n_samples + 1, sizeof *sm), **smp = cp__xcalloc(n_samples + 1, sizeof *smp);
+    int64_t *vals = cp__xcalloc(n_samples + 1, sizeof *vals);
+    size_t si = 0;
+    for (size_t i = 0; i < np; i++) {
+        const prof_t *p = &o->prof[i];
+        PBI(resource)(&res[i]);
+        kv_add(&res[i], "service.name", p->app);
+        if (p->instance)
+            kv_add(&res[i], "service.instance.id", p->instance);
+        if (p->labels)
+            labels_add(&res[i], p->labels, &keep, &n_keep);
+        PBI(value_type)(&vt[i]);
+        vt[i].type_strindex = (int32_t)p->type_s;
+        vt[i].unit_strindex = (int32_t)p->unit_s;
+        PBI(profile)(&pf[i]);
+        pf[i].sample_type = &vt[i];
+        pf[i].time_unix_nano = (uint64_t)p->from_ms * 1000000u;
+        pf[i].duration_nano = (uint64_t)(p->to_ms - p->from_ms) * 1000000u;
+        pf[i].n_samples = p->stack.n;
+        pf[i].samples = smp + si;
+        for (size_t j = 0; j < p->stack.n; j++, si++) {
+            PBI(sample)(&sm[si]);
+            sm[si].stack_index = (int32_t)p->stack.v[j];
+            vals[si] = (int64_t)p->value.v[j];
+            sm[si].n_values = 1;
+            sm[si].values = &vals[si];
+            smp[si] = &sm[si];
+        }
+        pfp[i] = &pf[i];
+        PBI(scope_profiles)(&sp[i]);
+        sp[i].scope = &scope;
+        sp[i].n_profiles = 1;
+        sp[i].profiles = &pfp[i];
+        spp[i] = &sp[i];
+        PBI(resource_profiles)(&rp[i]);
+        rp[i].resource = &res[i];
+        rp[i].n_scope_profiles = 1;
+        rp[i].scope_profiles = &spp[i];
+        rpp[i] = &rp[i];
+    }
+    PB(ExportProfilesServiceRequest) req;
+    PBI(export_profiles_service_request)(&req);
+    req.n_resource_profiles = np;
+    req.resource_profiles = rpp;
+    req.dictionary = &d;
+
+    int rc = 0;
+    size_t len = opentelemetry__proto__profiles__v1development__export_profiles_service_request__get_packed_size(&req);
+    if (cp_buf_reserve(out, len)) {
+        rc = CP_ENOMEM;
+    } else {
+        opentelemetry__proto__profiles__v1development__export_profiles_service_request__pack(&req, out->data + out->len);
+        out->len += len;
+    }
+    for (size_t i = 0; i < np; i++)
+        resource_free(&res[i]);
+    for (size_t i = 0; i < n_keep; i++)
+        free(keep[i]);
+    free(keep);
+    free(fn); free(fnp); free(loc); free(locp); free(ln); free(lnp); free(lattr);
+    free(stk); free(stkp);
+    free(rp); free(rpp); free(res); free(sp); free(spp); free(pf); free(pfp); free(vt);
+    free(sm); free(smp); free(vals);
+    return rc;
+}
+
+int cp_otlp_write_profile(const cp_profile_t *p, const char *app, const char *type,
+                          int64_t from_ms, int64_t to_ms, cp_buf_t *out)
+{
+    cp_otlp_t *o = cp_otlp_create();
+    cp_otlp_meta_t m = {.app = app, .type = type, .from_ms = from_ms, .to_ms = to_ms};
+    int rc = cp_otlp_add(o, &m, p);
+    if (!rc)
+        rc = cp_otlp_write(o, out);
+    cp_otlp_destroy(o);
+    return rc;
+}
