@@ -247,3 +247,93 @@ def pprof_decode(gz):
         k = ";".join(names)
         out[k] = out.get(k, 0) + val[0]
     return [(strings[a], strings[b]) for a, b in stypes], out
+
+
+def otlp_decode(data):
+    """OTLP ExportProfilesServiceRequest (opentelemetry-proto v1.10
+    profiles, relay/proto/otlp_profiles.proto) -> list of profiles, each
+    {"resource": {key: str}, "type": (type, unit), "time": ns, "duration": ns,
+    "samples": {"a;b;c": value}} (stacks root first, as collapsed)."""
+    import struct
+    dic = {1: [], 2: [], 3: [], 4: [], 5: [], 6: [], 7: []}
+    rps = []
+    for f, _, v in _fields(data):
+        if f == 1:
+            rps.append(v)
+        elif f == 2:
+            for ff, _, vv in _fields(v):
+                dic[ff].append(vv)
+    strings = [s.decode() for s in dic[5]]
+    if not strings or strings[0] != "":
+        raise ValueError("string_table[0] must be empty")
+    for t in (1, 2, 3, 6, 7):
+        if not dic[t] or dic[t][0] != b"":
+            raise ValueError("dictionary table %d: entry 0 must be the zero value" % t)
+    if not dic[4] or any(any(v) for _, _, v in _fields(dic[4][0])):
+        raise ValueError("link_table[0] must be the zero link")
+    funcs = [{ff: vv for ff, _, vv in _fields(v)}.get(1, 0) for v in dic[3]]
+    locs = []
+    for v in dic[2]:
+        fs = [{a: c for a, _, c in _fields(vv)}.get(1, 0) for ff, _, vv in _fields(v) if ff == 3]
+        locs.append(fs)
+    stacks = []
+    for v in dic[7]:
+        li = []
+        for ff, wt, vv in _fields(v):
+            if ff == 1:
+                li += _packed(wt, vv)
+        stacks.append(li)
+
+    def anystr(b):
+        return {ff: vv for ff, _, vv in _fields(b)}.get(1, b"").decode()
+
+    out = []
+    for rp in rps:
+        res, profs = {}, []
+        for f, _, v in _fields(rp):
+            if f == 1:
+                for ff, _, kv in _fields(v):
+                    if ff == 1:
+                        d = {a: c for a, _, c in _fields(kv)}
+                        res[d.get(1, b"").decode()] = anystr(d.get(2, b""))
+            elif f == 2:
+                profs += [vv for ff, _, vv in _fields(v) if ff == 2]
+        for pb in profs:
+            p = {"resource": res, "samples": {}, "time": 0, "duration": 0, "type": ("", "")}
+            for f, wt, v in _fields(pb):
+                if f == 1:
+                    d = {a: c for a, _, c in _fields(v)}
+                    p["type"] = (strings[d.get(1, 0)], strings[d.get(2, 0)])
+                elif f == 3:
+                    p["time"] = struct.unpack("<Q", v)[0]
+                elif f == 4:
+                    p["duration"] = v
+                elif f == 2:
+                    si, vals = 0, []
+                    for ff, w2, vv in _fields(v):
+                        if ff == 1:
+                            si = vv
+                        elif ff == 4:
+                            vals += _packed(w2, vv)
+                    names = []
+                    for l in reversed(stacks[si]):     # leaf first
+                        for fi in reversed(locs[l]):   # inlined first, caller last
+                            names.append(strings[funcs[fi]])
+                    k = ";".join(names)
+                    p["samples"][k] = p["samples"].get(k, 0) + vals[0]
+            out.append(p)
+    return out
+
+
+def function_totals(prof):
+    """{"a;b;c": v} -> {function: (self, total)}, total counting each stack
+    once per function (as /top does)."""
+    out = {}
+    for stack, v in prof.items():
+        frames = stack.split(";")
+        for fn in set(frames):
+            s, t = out.get(fn, (0, 0))
+            out[fn] = (s, t + v)
+        s, t = out[frames[-1]]
+        out[frames[-1]] = (s + v, t)
+    return out
