@@ -55,6 +55,22 @@ function api(url) {
       for (let t = now - 900; t < now; t += step) pts.push([t - t % step, 50 + Math.round(40 * Math.sin(t / 97) + 30 * liveScale)]);
       return { step, points: pts, series: { 'gc.pause_ns': pts.map(([t, v]) => [t, (v % 13) * 1e6]) } };
     }
+    case '/api/v1/insights':      // demo has findings; big's relay "predates" insights
+      if (app !== 'demo') return [404, { error: 'no such endpoint: /api/v1/insights' }];
+      return { app, from: now - 900, to: now, labels: '', elapsed_ms: 3.2,
+        types: { cpu: { total: 1100, samples: 1100, unit: 'samples' } },
+        findings: [
+          { rule: 'hot-method', title: 'One method takes a large share of the CPU', severity: 'WARN', type: 'cpu',
+            share: 0.636, ci95: [0.607, 0.664], samples: 700, metric: { value: 0.636, unit: 'share' },
+            frames: ['com.example.Work.hashLoop'], callers: [{ name: 'com.example.Work.process', share: 0.636, samples: 700 }],
+            stack: ['java.lang.Thread.run', 'com.example.Work.process', 'com.example.Work.hashLoop'],
+            worst_window: null, instances: null, saving: { value: 0.5, unit: 'cores', text: 'about 0.5 CPU cores' },
+            fix: 'Look at what this method does per call.', thresholds: { info: 0.1, warn: 0.25 } },
+          { rule: 'gc-pause-ratio', title: 'The JVM spends a large share of its time in GC pauses', severity: 'INFO', type: 'gc',
+            share: 0.041, ci95: [0.041, 0.041], samples: 90, metric: { value: 0.041, unit: 'paused' }, frames: [], callers: [], stack: [],
+            worst_window: null, instances: null, saving: { value: 0.041, unit: 'paused', text: 'about 4% less time paused' },
+            detail: '4.1% of the time paused in the worst minute', fix: 'Size the heap.', thresholds: { info: 0.02, warn: 0.05 } }],
+        not_enough_data: [{ rule: 'lock-contention', type: 'lock', samples: 12, needed: 50 }] };
     case '/api/v1/diff':
       return diffFromStacks(demoStacks('com.example.Work.hashLoop'), demoStacks('com.example.Work.sortLoop'), javaKind);
   }
@@ -293,6 +309,33 @@ try {
   await page.goto(ORIGIN + '/#app=nope&type=cpu');
   await page.waitForSelector('.error');
   check(/unknown app/.test(await page.textContent('.error')), 'API errors are shown to the user');
+
+  // --- insights: a profile finding, a series finding (no frames), an older relay, the badge
+  await page.goto(ORIGIN + '/');
+  await page.waitForFunction(() => [...document.querySelectorAll('.ibadge')].some(b => b.dataset.app === 'demo' && b.classList.contains('on')), null, { timeout: 5000 }).catch(() => {});
+  const badges = await page.$$eval('.ibadge', bs => bs.map(b => b.dataset.app + ':' + b.textContent));
+  check(badges.join(',') === 'demo:1 warning,big:', 'the apps list badges the app with a WARN finding only', badges.join(','));
+  await page.goto(ORIGIN + '/#app=demo&type=cpu&from=now-15m&to=now');
+  await waitDrawn(page);
+  await page.waitForSelector('details.finding');
+  const gcSel = 'details.finding[data-rule="gc-pause-ratio"]';
+  await page.click(gcSel + ' summary');
+  const gcText = (await page.textContent(gcSel)).replace(/\s+/g, ' ');
+  check(/4\.1% of the time paused in the worst minute/.test(gcText) && /INFO from 2\.00%, WARN from 5\.00%/.test(gcText) &&
+        !/Worst window|Instances|Share/.test(gcText) && !(await page.$(gcSel + ' .show-fg')),
+    'a series finding shows what was measured and its thresholds, no share, window or flame-graph button', gcText.slice(0, 200));
+  check(/lock-contention \(Lock wait: 12 of 50 samples needed\)/.test(await page.textContent('.ins-ned')), 'rules without enough data are listed');
+  await page.click('details.finding[data-rule="hot-method"] summary');
+  await page.click('details.finding[data-rule="hot-method"] .show-fg');
+  await page.waitForFunction(() => /63\.6% of total/.test(document.querySelector('.search-info').textContent), null, { timeout: 5000 }).catch(() => {});
+  check(/q=%3Dcom\.example\.Work\.hashLoop/.test(page.url()) && /63\.6% of total/.test(await page.textContent('.search-info')),
+    'Show in flame graph searches for the finding\'s frames', await page.textContent('.search-info'));
+  await shot(page, OUT, '12-insights');
+  await page.goto(ORIGIN + '/#app=big&type=cpu&from=now-1h&to=now');
+  await page.waitForFunction(() => /predates insights/.test(document.querySelector('#insights').textContent), null, { timeout: 5000 }).catch(() => {});
+  check(/predates insights/.test(await page.textContent('#insights')) && (await page.$$('.error')).length === 0,
+    'a relay without insights gets one quiet sentence, no error', (await page.textContent('#insights')).replace(/\s+/g, ' '));
+  check(page.problems.length === 0, 'no console errors or CSP violations (insights)', page.problems.join(' | '));
 
   // --- 50,000-node profile: speed
   // The targets are 100 ms per interaction and well under 1 s to draw; the
