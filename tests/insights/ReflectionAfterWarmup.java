@@ -1,0 +1,36 @@
+// ReflectionAfterWarmup - rule reflection-after-warmup: a method looked up by
+// name and invoked through reflection on every request, long after start-up.
+// The first second is warm-up (plain calls), then every call reflects.
+import java.lang.reflect.Method;
+
+public class ReflectionAfterWarmup {
+    public static final class Service {
+        private int calls;
+
+        public int status() {
+            return ++calls & 7;
+        }
+    }
+
+    static long run(double seconds) throws Exception {
+        Service svc = new Service();
+        long end = InsightsLab.deadline(seconds), warm = InsightsLab.deadline(Math.min(1.0, seconds / 3));
+        long ops = 0, n = 0;
+        while (InsightsLab.before(warm)) {
+            n += svc.status();
+            ops++;
+        }
+        while (InsightsLab.before(end)) {
+            n += callByName(svc, "status");
+            ops++;
+        }
+        InsightsLab.consume(n);
+        return ops;
+    }
+
+    /** The mistake: Class.getMethod + Method.invoke per call instead of a direct call. */
+    static int callByName(Object target, String name) throws Exception {
+        Method m = target.getClass().getMethod(name);
+        return (Integer) m.invoke(target);
+    }
+}

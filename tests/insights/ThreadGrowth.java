@@ -1,0 +1,26 @@
+// ThreadGrowth - rule thread-growth: a new thread per request, never ended,
+// so the live thread count only grows (~60 threads a second).
+import java.util.concurrent.locks.LockSupport;
+
+public class ThreadGrowth {
+    static long run(double seconds) throws InterruptedException {
+        long end = InsightsLab.deadline(seconds), ops = 0;
+        while (InsightsLab.before(end)) {
+            spawnThreadPerRequest((int) ops);
+            ops++;
+            Thread.sleep(16);
+        }
+        return ops;
+    }
+
+    /** The mistake: a thread per request instead of a pool; it never exits. */
+    static void spawnThreadPerRequest(int i) {
+        Thread t = new Thread(ThreadGrowth::idleForever, "lab-request-" + i);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    static void idleForever() {
+        for (;;) LockSupport.park();
+    }
+}
