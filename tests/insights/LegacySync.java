@@ -20,7 +20,7 @@ public class LegacySync {
             ts[i] = new Thread(() -> ops[id] = worker(id), "lab-legacy-" + i);
             ts[i].start();
         }
-        Thread.sleep((long) (seconds * 1000));
+        InsightsLab.awaitBudget(seconds);
         done = true;
         long sum = 0;
         for (int i = 0; i < ts.length; i++) {

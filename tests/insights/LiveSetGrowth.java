@@ -1,14 +1,14 @@
 // LiveSetGrowth - rule live-set-growth: a static map that only grows (a cache
-// without eviction): the heap left after each GC rises ~10 MB/s.
+// without eviction): the heap left after each GC rises ~2 MB/s.
 import java.util.HashMap;
 
 public class LiveSetGrowth {
     static final HashMap<String, byte[]> CACHE = new HashMap<>();
 
     static long run(double seconds) throws InterruptedException {
-        long end = InsightsLab.deadline(seconds), ops = 0, n = 0;
-        while (InsightsLab.before(end)) {
-            for (int k = 0; k < 100; k++) {
+        long end = InsightsLab.wallDeadline(seconds), ops = 0, n = 0;
+        while (InsightsLab.beforeWall(end)) {
+            for (int k = 0; k < 30; k++) {
                 n += cacheForever(ops);
                 ops++;
             }
@@ -30,7 +30,7 @@ public class LiveSetGrowth {
     /** Short-lived garbage, so young collections (and heap-after-GC points) keep coming. */
     static int makeGarbage() {
         int n = 0;
-        for (int k = 0; k < 60; k++) n += new byte[64 * 1024].length;
+        for (int k = 0; k < 20; k++) n += new byte[64 * 1024].length;
         return n;
     }
 }

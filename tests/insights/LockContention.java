@@ -16,7 +16,7 @@ public class LockContention {
             ts[i] = new Thread(() -> ops[id] = worker(id), "lab-lock-" + i);
             ts[i].start();
         }
-        Thread.sleep((long) (seconds * 1000));
+        InsightsLab.awaitBudget(seconds);
         done = true;
         long sum = 0;
         for (int i = 0; i < ts.length; i++) {

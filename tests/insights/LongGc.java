@@ -9,7 +9,7 @@ public class LongGc {
     static Node live;
 
     static long run(double seconds) {
-        for (int i = 0; i < 3_000_000; i++) {
+        for (int i = 0; i < 4_000_000; i++) {
             Node n = new Node();
             n.value = i;
             n.next = live;

@@ -2,8 +2,8 @@
 // (a few CPU samples), e.g. a profile taken of a process that just started.
 public class ProfileQuality {
     static long run(double seconds) {
-        long end = InsightsLab.deadline(Math.min(seconds, 0.15)), ops = 0, h = 1;
-        while (InsightsLab.before(end)) {
+        long end = InsightsLab.wallDeadline(Math.min(seconds, 0.15)), ops = 0, h = 1;
+        while (InsightsLab.beforeWall(end)) {
             h = briefWork(h);
             ops++;
         }

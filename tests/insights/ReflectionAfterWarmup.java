@@ -1,6 +1,6 @@
 // ReflectionAfterWarmup - rule reflection-after-warmup: a method looked up by
 // name and invoked through reflection on every request, long after start-up.
-// The first second is warm-up (plain calls), then every call reflects.
+// The first half second is warm-up (plain calls), then every call reflects.
 import java.lang.reflect.Method;
 
 public class ReflectionAfterWarmup {
@@ -14,9 +14,9 @@ public class ReflectionAfterWarmup {
 
     static long run(double seconds) throws Exception {
         Service svc = new Service();
-        long end = InsightsLab.deadline(seconds), warm = InsightsLab.deadline(Math.min(1.0, seconds / 3));
+        long end = InsightsLab.deadline(seconds), warm = InsightsLab.wallDeadline(0.5);
         long ops = 0, n = 0;
-        while (InsightsLab.before(warm)) {
+        while (InsightsLab.beforeWall(warm) && InsightsLab.before(end)) {
             n += svc.status();
             ops++;
         }

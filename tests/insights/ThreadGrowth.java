@@ -1,14 +1,14 @@
 // ThreadGrowth - rule thread-growth: a new thread per request, never ended,
-// so the live thread count only grows (~60 threads a second).
+// so the live thread count only grows (~10 threads a second).
 import java.util.concurrent.locks.LockSupport;
 
 public class ThreadGrowth {
     static long run(double seconds) throws InterruptedException {
-        long end = InsightsLab.deadline(seconds), ops = 0;
-        while (InsightsLab.before(end)) {
+        long end = InsightsLab.wallDeadline(seconds), ops = 0;
+        while (InsightsLab.beforeWall(end)) {
             spawnThreadPerRequest((int) ops);
             ops++;
-            Thread.sleep(16);
+            Thread.sleep(100);
         }
         return ops;
     }
