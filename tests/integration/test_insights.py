@@ -104,7 +104,7 @@ PROGRAMS = {
     "gc-pause-ratio": dict(jvm=["-Xmx64m"], series="pause_ratio"),
     "long-gc": dict(jvm=["-Xmx1500m", "-Xmn900m"], seconds=3, series="long_pause"),
     "thread-growth": dict(series="thread_growth", seconds=72, group="growth"),
-    "live-set-growth": dict(jvm=["-Xmx768m"], series="heap_growth", seconds=72, group="growth"),
+    "live-set-growth": dict(jvm=["-Xmx768m", "-Xmn32m"], series="heap_growth", seconds=72, group="growth"),
     "profile-quality": dict(jvm=["-Xcheck:jni"], series="failed_samples"),
     "clean": dict(agent=ALLOC + LOCK, evidence=("cpu", stack_share(["Clean."]), 0.4)),
 }
@@ -182,9 +182,11 @@ def check_series(relay, app, kind, out):
         check(len(vals) >= 2 and vals[-1] - vals[0] > 200, "%s: thread counts %s" % (app, vals))
         return "threads %s" % [int(v) for v in vals]
     if kind == "heap_growth":
-        vals = [v / 2**20 for _, v in s.get("gc.heap_after_bytes", [])]
-        check(len(vals) >= 4 and vals[-1] - vals[0] > 50, "%s: heap after GC (MiB) %s" % (app, vals))
-        return "heap after GC %d points, %.0f -> %.0f MiB" % (len(vals), vals[0], vals[-1])
+        # heap.used_bytes: a gauge every 5 s (the per-second sums of gc.heap_after_bytes
+        # add up the points that fall into one second)
+        vals = [v / 2**20 for _, v in s.get("heap.used_bytes", [])]
+        check(len(vals) >= 4 and vals[-1] - vals[0] > 50, "%s: heap used (MiB) %s" % (app, vals))
+        return "heap used %s MiB" % [int(v) for v in vals]
     if kind == "failed_samples":
         q = relay.get_json("/api/v1/instances", app=app)["instances"][0]["quality"]
         check(q["failed"] > 0.3 * q["samples"], "%s: %d of %d samples failed; expected most" %
