@@ -22,6 +22,7 @@ Then it prints the findings on two real programs, H2's RunScript and javac
 not asserted.
 
 CPROF_INSIGHTS_ONLY=rule,rule runs a subset (debugging)."""
+import atexit
 import concurrent.futures
 import glob
 import re
@@ -303,6 +304,7 @@ def test():
     lab = Lab()
     plan = runs()
     tmp = tempfile.mkdtemp(prefix="cprof-insights-")
+    atexit.register(shutil.rmtree, tmp, True)
     real = [] if os.environ.get("CPROF_INSIGHTS_ONLY") else real_programs(tmp)
     with Relay(name="insights") as relay:
         outs = {}
@@ -366,11 +368,11 @@ def test():
         for app, _ in real:
             found = insights(relay, app, outs[app][1:])
             log("%s: %d findings, %s not enough data, engine %.1f ms" % (
-                app, len(found.get("findings", [])), [n.get("rule") for n in found.get("not_enough_data", [])],
+                app, len(found.get("findings", [])),
+                ["%s/%s %d" % (n.get("rule"), n.get("type"), n.get("samples", 0)) for n in found.get("not_enough_data", [])],
                 found.get("elapsed_ms", 0)))
             for f in found.get("findings", []):
                 log("  %s | stack %s" % (brief(f), " <- ".join(reversed(f.get("stack", [])[-4:]))))
-        shutil.rmtree(tmp, ignore_errors=True)
         check(not failures, "%d of %d rules failed:\n  %s" % (len(failures), len(table), "\n  ".join(failures)))
 
 
