@@ -7,7 +7,8 @@
  * Pattern syntax (matched against a function name "pkg.Class.method", or
  * a synthetic frame's text such as "[alloc] java.lang.Integer"):
  *   "a.b.C.m"     the exact name
- *   "a.b.*"       any name starting with "a.b."
+ *   "a.b.*"       any name starting with "a.b."; "a.b.C*" also takes
+ *                 nested classes ("a.b.C$Inner.m")
  *   "*.m"         any name ending with ".m"
  *   "A > B"       a frame matching B deeper in the stack (nearer the leaf)
  *                 than a frame matching A (A and B use the forms above; the

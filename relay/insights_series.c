@@ -24,6 +24,7 @@
 #define MIN_FIT_SPAN_MS 50000 /* ... over at least this long */
 #define MIN_R2 0.5            /* and must explain half the variance */
 #define LONG_SHARE_WARN 0.10  /* long-gc: pauses >= INFO taking this share of the time */
+#define ENVELOPE_BINS 12       /* live-set-growth fits the minima of 12 slices */
 #define MIN_MINUTE_COVER_MS 10000.0   /* a minute needs this much JVM time to be the worst */
 
 static const cp_irule_t *row(const char *id, const char *type)
@@ -227,8 +228,33 @@ static fit_t fit_line(const int64_t *t, const double *v, size_t n)
 
 /* A growth rule over one fitted series: metric = relative growth per hour
  * (slope / mean); min_growth = growth over the span it needs besides. */
+/* The lower envelope of points in time order: the smallest of each of
+ * ENVELOPE_BINS equal slices of their span (empty slices left out). Heap
+ * after GC is read by the agent's thread a moment after the collection,
+ * with new allocation on top: the minima are the live set. Returns how
+ * many points went to et/ev (room for ENVELOPE_BINS). */
+static size_t lower_envelope(const int64_t *t, const double *v, size_t n, int64_t *et, double *ev)
+{
+    size_t k = 0;
+    double span = (double)(t[n - 1] - t[0]) + 1;
+    int last = -1;
+    for (size_t i = 0; i < n; i++) {
+        int bin = (int)((double)(t[i] - t[0]) / span * ENVELOPE_BINS);
+        if (bin != last) {
+            et[k] = t[i];
+            ev[k++] = v[i];
+            last = bin;
+        } else if (v[i] < ev[k - 1]) {
+            et[k - 1] = t[i];
+            ev[k - 1] = v[i];
+        }
+    }
+    return k;
+}
+
 static void growth(cp_insights_t *in, const char *id, const char *type, const int64_t *t, const double *v,
-                   size_t n, double min_growth, double saving_per_h, const char *saving_unit, const char *what)
+                   size_t n, double min_growth, double saving_per_h, const char *saving_unit, const char *what,
+                   bool envelope)
 {
     const cp_irule_t *r = row(id, type);
     if (!r || !n)
@@ -236,6 +262,16 @@ static void growth(cp_insights_t *in, const char *id, const char *type, const in
     if (n < MIN_FIT_POINTS) {
         cp__insights_add_short(in, r->id, r->type, (double)n, MIN_FIT_POINTS);
         return;
+    }
+    int64_t et[ENVELOPE_BINS];
+    double ev[ENVELOPE_BINS];
+    if (envelope) {
+        size_t k = lower_envelope(t, v, n, et, ev);
+        if (k < ENVELOPE_BINS / 2)
+            return;
+        t = et;
+        v = ev;
+        n = k;
     }
     fit_t f = fit_line(t, v, n);
     if (f.span_ms < MIN_FIT_SPAN_MS || f.mean <= 0 || f.r2 < MIN_R2 || f.slope_h <= 0)
@@ -308,12 +344,13 @@ void cp__insights_series_rules(cp_insights_t *in)
     long_pause(in, p);
     const cp__iseries_t *h = series(in, "gc.heap_after_bytes");
     if (h)   /* saving: the slope itself, bytes per second */
-        growth(in, "live-set-growth", "gc", h->t, h->v, h->n, 0, 1.0 / 3600, "leak bytes/s", "gc.heap_after_bytes");
+        growth(in, "live-set-growth", "gc", h->t, h->v, h->n, 0, 1.0 / 3600, "leak bytes/s", "gc.heap_after_bytes",
+               true);
     int64_t *t;
     double *v;
     size_t n;
     thread_totals(in, &t, &v, &n);
-    growth(in, "thread-growth", "threads", t, v, n, 10, 1.0, "threads/h", "threads");
+    growth(in, "thread-growth", "threads", t, v, n, 10, 1.0, "threads/h", "threads", false);
     free(t);
     free(v);
 }
