@@ -305,13 +305,17 @@ def test():
     plan = runs()
     tmp = tempfile.mkdtemp(prefix="cprof-insights-")
     atexit.register(shutil.rmtree, tmp, True)
-    real = [] if os.environ.get("CPROF_INSIGHTS_ONLY") else real_programs(tmp)
+    # the real programs as scripts/bench-agent runs them: JDK 17 (javac compiles
+    # JDK 17's java.util.concurrent sources against a patched java.base)
+    jdk17 = [j for j in JDKS + ["/usr/lib/jvm/java-17-openjdk-amd64"]
+             if "-17-" in os.path.basename(j) + "-" and os.path.exists(os.path.join(j, "bin", "java"))]
+    real = [] if os.environ.get("CPROF_INSIGHTS_ONLY") or not jdk17 else real_programs(tmp)
     with Relay(name="insights") as relay:
         outs = {}
         # two CPU-bound JVMs at a time; the long growth run mostly sleeps and runs beside them
         with concurrent.futures.ThreadPoolExecutor(2) as pool, concurrent.futures.ThreadPoolExecutor(1) as side:
             futs = {(side if r[2] > SIDE_S else pool).submit(run_jvm, lab, jdk, relay, *r): r[0] for r in plan}
-            futs.update({pool.submit(run_real, jdk, relay, app, args): app for app, args in real})
+            futs.update({pool.submit(run_real, jdk17[0], relay, app, args): app for app, args in real})
             for fu in concurrent.futures.as_completed(futs):
                 outs[futs[fu]] = fu.result()
         log("all JVMs done")
