@@ -38,6 +38,7 @@
 #include "auth.h"
 #include "error.h"
 #include "ingest_store.h"
+#include "otlp_export.h"
 #include "relay.h"
 #include "rutil.h"
 
@@ -270,6 +271,7 @@ static void live_event(void *ud, const cp_store_event_t *e)
     cp_buf_printf(&b, ",\"start\":%lld,\"end\":%lld,\"total\":%llu}", (long long)e->start_ms,
                   (long long)e->end_ms, (unsigned long long)e->total);
     d->data = cp_buf_steal(&b, &d->len);
+    cp_otlp_export_window(e);   /* queued for the exporter if the group commits */
     if (out_tail)
         out_tail->next = d;
     else
@@ -612,6 +614,7 @@ static void *store_main(void *arg)
             rc = cp_store_commit(W.store);
         else
             cp_store_rollback(W.store);
+        cp_otlp_export_commit(rc == 0);
         if (rc == 0) {
             cp__relay.stats.commits++;
             store_failures = 0;

@@ -47,6 +47,7 @@
 #include "auth.h"
 #include "error.h"
 #include "origin.h"
+#include "otlp_export.h"
 #include "pending.h"
 #include "relay.h"
 #include "rutil.h"
@@ -616,6 +617,7 @@ static void teardown(struct lws_context *ctx, bool use_uv, bool store, bool api)
     pthread_mutex_unlock(&done_mu);
     if (store)
         cp__ingest_stop();         /* stores what is queued, commits, exits */
+    cp_otlp_export_stop();         /* after the store worker: nobody queues windows any more */
     cp_auth_fini();
     /* answers nobody will read */
     for (cp_done_t *d = done_head; d;) {
@@ -698,6 +700,9 @@ int cp_cmd_relay(int argc, char **argv)
         teardown(ctx, use_uv, false, false);
         return 1;
     }
+    cp_otlp_export_cfg_t xc = {c->otlp_export, c->data_dir, (uint32_t)c->otlp_queue, c->otlp_backoff_max_ms};
+    if (c->otlp_export && cp_otlp_export_start(&xc))
+        cp__log("otlp export: cannot start for %s; relay runs without it", c->otlp_export);
     if (cp__api_start()) {
         cp__log("cannot start query workers");
         cp__relay.stop = 1;

@@ -24,6 +24,8 @@ void cp__relay_options_default(cp_relay_cfg_t *c)
     cp_store_config_default(&c->store);
     c->query_threads = 2;
     c->live_queue = 256;
+    c->otlp_queue = 4096;
+    c->otlp_backoff_max_ms = 30000;
     cp_budget_cfg_default(&c->budget);
 }
 
@@ -60,6 +62,11 @@ static void usage(FILE *f)
         "  --max-dict N             dictionary ids per table per connection (default 4194304)\n"
         "  --query-threads N        query worker threads (default 2)\n"
         "  --live-queue N           queued live messages per UI before dropping oldest (default 256)\n"
+        "  --otlp-export URL        push every stored window to an OpenTelemetry collector:\n"
+        "                           OTLP profiles (v1.10), protobuf POST to URL/v1development/profiles\n"
+        "  --otlp-queue N           windows queued for the collector before dropping the oldest\n"
+        "                           (default 4096)\n"
+        "  --otlp-backoff-max DUR   longest wait between retries of a failed export (default 30s)\n"
         "  --sync full|normal       SQLite synchronous mode (default full; both survive kill -9,\n"
         "                           normal may lose the last commits on power loss)\n"
         "Budgets against hostile or runaway clients (docs/relay.md \"Budgets\"; counters at\n"
@@ -174,7 +181,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
 {
     enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
            OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
-           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_BUDGET = 2000 };
+           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_OTLP, OPT_OTLP_Q, OPT_OTLP_BO, OPT_BUDGET = 2000 };
     static const struct option opts[] = {
         {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
         {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
@@ -190,6 +197,8 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"tls-client-ca", required_argument, 0, OPT_TLS_CA},
         {"public-url", required_argument, 0, OPT_PUBLIC_URL},
         {"insecure-open", no_argument, 0, OPT_INSECURE_OPEN},
+        {"otlp-export", required_argument, 0, OPT_OTLP}, {"otlp-queue", required_argument, 0, OPT_OTLP_Q},
+        {"otlp-backoff-max", required_argument, 0, OPT_OTLP_BO},
         {"hello-timeout", required_argument, 0, OPT_BUDGET + 0}, {"ping", required_argument, 0, OPT_BUDGET + 1},
         {"idle-timeout", required_argument, 0, OPT_BUDGET + 2},
         {"header-timeout", required_argument, 0, OPT_BUDGET + 3},
@@ -231,6 +240,23 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
             c->public_url = optarg;
             break;
         case OPT_INSECURE_OPEN: c->insecure_open = true; break;
+        case OPT_OTLP:
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+                return bad("--otlp-export '%s' is not an http://HOST[:PORT][/PATH] or https://... URL", optarg);
+            c->otlp_export = optarg;
+            break;
+        case OPT_OTLP_Q:
+            errno = 0;
+            v = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || errno || v <= 0 || v > 10000000)
+                return bad("--otlp-queue wants a whole number from 1 to 10000000, not '%s'", optarg);
+            c->otlp_queue = (int)v;
+            break;
+        case OPT_OTLP_BO:
+            if (cp_duration_parse(optarg, &d) || d < 500)
+                return bad("--otlp-backoff-max '%s' is not a duration of at least 500ms", optarg);
+            c->otlp_backoff_max_ms = d;
+            break;
         case OPT_RFULL: case OPT_RMIN: case OPT_RHOUR: case OPT_AGG:
             if (cp_duration_parse(optarg, &d) || d <= 0)
                 return bad("--%s '%s' is not a duration (" DURATIONS ", 2w, 1y)", opt_name(opts, o), optarg);

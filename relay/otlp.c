@@ -9,7 +9,8 @@
  *
  *   ExportProfilesServiceRequest
  *   ├─ resource_profiles[i]          one per cp_otlp_add()
- *   │   ├─ resource.attributes       service.name, service.instance.id?, labels
+ *   │   ├─ resource.attributes       service.name, service.namespace? (tenant),
+ *   │   │                            service.instance.id?, the instance's labels
  *   │   └─ scope_profiles[0]         scope {name "cprof", version}
  *   │       └─ profiles[0]           sample_type [type, unit], time, duration
  *   │           └─ samples[j]        {stack_index, values [v]}
@@ -42,7 +43,7 @@
 #define PBI(x) opentelemetry__proto__profiles__v1development__##x##__init
 
 typedef struct prof {
-    char      *app, *instance, *labels, *type;
+    char      *app, *tenant, *instance, *labels, *type;
     int64_t    from_ms, to_ms;
     uint32_t   type_s, unit_s;     /* string indices */
     cp__vu32_t stack;              /* sample j: stack index */
@@ -108,7 +109,7 @@ void cp_otlp_destroy(cp_otlp_t *o)
     free(o->str);
     for (size_t i = 0; i < o->n_prof; i++) {
         prof_t *p = &o->prof[i];
-        free(p->app); free(p->instance); free(p->labels); free(p->type);
+        free(p->app); free(p->tenant); free(p->instance); free(p->labels); free(p->type);
         free(p->stack.v); free(p->value.v);
     }
     free(o->prof);
@@ -198,6 +199,7 @@ int cp_otlp_add(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
     prof_t *pr = &o->prof[o->n_prof++];
     memset(pr, 0, sizeof *pr);
     pr->app = cp__xstrdup(m->app ? m->app : "");
+    pr->tenant = m->tenant && *m->tenant ? cp__xstrdup(m->tenant) : NULL;
     pr->instance = m->instance && *m->instance ? cp__xstrdup(m->instance) : NULL;
     pr->labels = m->labels && *m->labels ? cp__xstrdup(m->labels) : NULL;
     pr->type = cp__xstrdup(m->type ? m->type : "");
@@ -393,6 +395,8 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
         const prof_t *p = &o->prof[i];
         PBI(resource)(&res[i]);
         kv_add(&res[i], "service.name", p->app);
+        if (p->tenant)
+            kv_add(&res[i], "service.namespace", p->tenant);
         if (p->instance)
             kv_add(&res[i], "service.instance.id", p->instance);
         if (p->labels)

@@ -34,6 +34,7 @@ void       cp_otlp_destroy(cp_otlp_t *o);   /* NULL is a no-op */
  * call. */
 typedef struct cp_otlp_meta {
     const char *app;        /* service.name (shown to the user: unqualified) */
+    const char *tenant;     /* service.namespace, or NULL/"" (no tenant) */
     const char *instance;   /* service.instance.id, or NULL */
     const char *labels;     /* canonical label set (store_labels.h) as resource
                                attributes, or NULL/"" */

@@ -45,6 +45,9 @@ typedef struct cp_relay_cfg {
     int              live_queue;       /* messages per UI */
     int              verbose;
     cp_budget_cfg_t  budget;           /* limits against hostile input (budget.h) */
+    const char      *otlp_export;      /* --otlp-export URL (otlp_export.h), or NULL */
+    int              otlp_queue;       /* --otlp-queue: windows */
+    int64_t          otlp_backoff_max_ms;   /* --otlp-backoff-max */
 } cp_relay_cfg_t;
 
 /* ---- done-queue: worker -> service thread ---- */
@@ -114,7 +117,13 @@ bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping /*
     X(query_bad_range, 0, "queries answered 400: time out of range / over retention")      \
     X(query_cancelled, 0, "queries dropped or abandoned: the client left")                 \
     X(store_failures, 0, "store transactions that failed and were rolled back (disk full, read-only)") \
-    X(store_refused, 0, "agent messages not stored because their transaction failed (CP_ERATE, resent)")
+    X(store_refused, 0, "agent messages not stored because their transaction failed (CP_ERATE, resent)") \
+    X(otlp_exported, 0, "windows delivered to the --otlp-export collector")                \
+    X(otlp_requests, 0, "OTLP export requests the collector accepted")                     \
+    X(otlp_retries, 0, "OTLP export attempts that failed and were retried with backoff")   \
+    X(otlp_rejected, 0, "windows in OTLP export requests the collector refused (not retried)") \
+    X(otlp_dropped, 0, "windows dropped from a full OTLP export queue (oldest first)")     \
+    X(otlp_queue_now, 1, "windows waiting for the OTLP exporter")
 
 typedef struct cp_relay_stats {
 #define CP__STAT_FIELD(name, gauge, help) uint64_t name;

@@ -4,9 +4,20 @@ format=otlp: the answer is an ExportProfilesServiceRequest (opentelemetry-
 proto v1.10 profiles) that `protoc --decode` reads against
 relay/proto/otlp_profiles.proto, names the app as service.name, and gives
 per-function self and total values equal to format=pprof's for the same
-range (both decoded here by independent decoders)."""
+range (both decoded here by independent decoders).
+
+--otlp-export: a small OTLP/HTTP receiver (Python, in this process) gets
+every stored window as protobuf POSTs to /v1development/profiles; it goes
+down for a few seconds while the JVM runs: the relay keeps storing (the
+profile grows, the agent drops nothing), retries with backoff, and once the
+receiver is back it delivers everything: the windows received add up to
+the relay's own profile of the app, function by function. A relay whose
+collector never answers, with a 2-window queue, drops the oldest windows
+and counts them in /api/v1/metrics while storing everything."""
+import http.server
 import os
 import subprocess
+import threading
 import time
 
 from cplib import *
@@ -52,12 +63,129 @@ def check_format(relay, jdk, java):
     check(st == 400 and b"otlp" in body, "a bad format names otlp among the choices")
 
 
+class Receiver:
+    """An OTLP/HTTP profiles receiver on 127.0.0.1:port that can go down and
+    come back on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.profiles, self.requests, self.bad = [], 0, []
+        self.lock = threading.Lock()
+        self.srv = None
+
+    def up(self):
+        rx = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with rx.lock:
+                    if self.path != "/v1development/profiles" or \
+                       self.headers.get("Content-Type") != "application/x-protobuf":
+                        rx.bad.append((self.path, self.headers.get("Content-Type")))
+                    try:
+                        rx.profiles += otlp_decode(body)
+                        rx.requests += 1
+                    except Exception as e:   # noqa: BLE001 - reported by the test
+                        rx.bad.append(repr(e))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def down(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+        self.srv = None
+
+    def merged(self, app):
+        out, windows = {}, set()
+        with self.lock:
+            for p in self.profiles:
+                if p["resource"].get("service.name") != app:
+                    continue
+                windows.add((p["resource"].get("service.instance.id"), p["time"]))
+                for k, v in p["samples"].items():
+                    out[k] = out.get(k, 0) + v
+        return out, windows
+
+
+def metrics(relay):
+    return relay.get_json("/api/v1/metrics", format="json")
+
+
+def check_export(jdk, java):
+    app = "otlp-exp"
+    rx = Receiver()
+    rx.up()
+    with Relay(name="relay_otlp", extra_args=["--otlp-export", "http://127.0.0.1:%d/" % rx.port,
+                                              "--otlp-backoff-max", "1s"]) as relay:
+        p = java.start(jdk, agent="app=%s,label.env=test,cpu=10ms,flush=1s" % app, relay=relay,
+                       args=["14", "7", "3"])
+        wait_for(lambda: rx.merged(app)[1], 20, "first exported window")
+        log("receiver up: %d windows so far" % len(rx.merged(app)[1]))
+        rx.down()
+        t_down = time.time()
+        before = sum(relay.collapsed(app).values())
+        time.sleep(4)
+        during = sum(relay.collapsed(app).values())
+        m = metrics(relay)
+        log("receiver down 4 s: relay total %d -> %d, metrics %r" % (
+            before, during, {k: v for k, v in m.items() if k.startswith("otlp")}))
+        check(during > before, "the relay kept storing while the collector was down")
+        check(m["otlp_retries"] > 0, "failed exports are retried: %r" % m)
+        rx.up()
+        rc = p.wait(60)
+        check(rc == 0, "JVM exited %d" % rc)
+        prof = wait_settled(relay, app)
+        got = wait_for(lambda: rx.merged(app)[0] == prof and rx.merged(app), 30,
+                       "every stored window delivered after the outage")
+        samples, windows = got
+        m = metrics(relay)
+        log("delivered %d windows in %d requests (retries %d, %.1f s after the outage began); total %d" % (
+            len(windows), rx.requests, m["otlp_retries"], time.time() - t_down, sum(samples.values())))
+        check(function_totals(samples) == function_totals(prof), "exported windows == relay profile per function")
+        check(m["otlp_exported"] == len(windows) and m["otlp_dropped"] == 0 and m["otlp_rejected"] == 0,
+              "every window exported once: %r" % {k: v for k, v in m.items() if k.startswith("otlp")})
+        check(not rx.bad, "POST path, content type and decoding: %r" % rx.bad[:3])
+        res = [pr["resource"] for pr in rx.profiles if pr["resource"].get("service.name") == app]
+        check(all(r.get("env") == "test" and r.get("service.instance.id") for r in res),
+              "resource: instance and labels: %r" % res[:1])
+        inst = relay.get_json("/api/v1/instances", app=app)["instances"]
+        q = inst[0]["quality"]
+        check(q["dropped"] == 0 and m["store_queue_pauses"] == 0, "ingest lost nothing and never paused: %r" % q)
+    rx.down()
+
+
+def check_overflow(jdk, java):
+    """Nobody listens on the collector port: the 2-window queue drops the
+    oldest and counts it; ingest stores everything."""
+    app = "otlp-full"
+    with Relay(name="relay_otlp", extra_args=["--otlp-export", "http://127.0.0.1:%d" % free_port(),
+                                              "--otlp-queue", "2", "--otlp-backoff-max", "5s"]) as relay:
+        java.run(jdk, agent="app=%s,cpu=10ms,flush=1s" % app, relay=relay, args=["5", "7", "3"])
+        prof = wait_settled(relay, app)
+        m = metrics(relay)
+        log("queue 2, no collector: %r" % {k: v for k, v in m.items() if k.startswith("otlp")})
+        check(sum(prof.values()) > 0, "ingest stored the profile")
+        check(m["otlp_dropped"] > 0 and m["otlp_queue_now"] <= 2 and m["otlp_exported"] == 0,
+              "full queue drops the oldest and counts it")
+
+
 def run():
     if not JDKS:
         skip("no JDK")
     java = JavaProgram("CpuSplit")
     with Relay(name="relay_otlp") as relay:
         check_format(relay, JDKS[0], java)
+    check_export(JDKS[0], java)
+    check_overflow(JDKS[0], java)
 
 
 main(run)
