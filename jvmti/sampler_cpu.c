@@ -31,9 +31,9 @@ bool cp__cpu_engine_decided;     /* perf probed for the current request (cp__reg
 /* cp__reg_mu held. */
 void cp__cpu_disarm(cp__reg_entry_t *e)
 {
-    if (e->perf_fd >= 0) {
-        cp_perf_close(e->perf_fd);
-        e->perf_fd = -1;
+    if (e->perf_fd1) {
+        cp_perf_close(e->perf_fd1 - 1);
+        e->perf_fd1 = 0;
         g_perf_fds--;
     }
     if (e->has_timer) {
@@ -107,7 +107,7 @@ void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
     if (use_perf) {
         int fd = cp_perf_open(tid, ns, cp__cpu_sig);
         if (fd >= 0 && perf_fd_fits(fd)) {
-            e->perf_fd = fd;
+            e->perf_fd1 = fd + 1;
             g_perf_fds++;
             return;
         }

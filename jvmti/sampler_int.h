@@ -44,7 +44,8 @@ typedef struct reg_entry {
     _Atomic int tid;            /* 0 empty, -1 tombstone */
     _Atomic uint8_t flags;
     bool has_timer;
-    int perf_fd;                /* cpu-clock perf event, or -1 (cp__reg_mu) */
+    int perf_fd1;               /* cpu-clock perf event's fd + 1, 0 = none: a zeroed
+                                 * (never used) slot holds no fd (cp__reg_mu) */
     uint32_t gen;               /* last scan generation that saw it (cp__reg_mu) */
     timer_t timer;
     _Atomic(sigjmp_buf *) jmp;  /* set while this thread is inside AGCT */
