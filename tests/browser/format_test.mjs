@@ -15,6 +15,7 @@ const UI = path.join(HERE, '../../relay/ui/js');
 const { parseTime, apiTime, fmtDateTime, fmtInput, rangeText, fmtSpan } = await import(path.join(UI, 'time.js'));
 const { fmtValue, fmtDuration, fmtBytes } = await import(path.join(UI, 'util.js'));
 const { parseFilter, matches, noMatchText } = await import(path.join(UI, 'labels.js'));
+const { typeList } = await import(path.join(UI, 'state.js'));
 
 let passed = 0, failed = 0;
 function eq(got, want, what) {
@@ -88,6 +89,11 @@ eq(matches({ env: 'prod' }, 'env'), false, 'match: an element without = matches 
 eq(noMatchText('shop', 'run=9', [{ labels: { run: 'one' } }, { labels: { run: 'two' } }]),
   "No instance of app 'shop' has labels run=9 (its instances have: run=one; run=two).", 'no match: the filter is blamed');
 eq(noMatchText('shop', 'run=one', [{ labels: { run: 'one' } }]), null, 'a filter that matches explains nothing');
+
+// type buttons: the agent's "alloc_bytes" and the API's "alloc" are one button
+eq(typeList(['cpu', 'alloc_bytes'], 'alloc'), ['cpu', 'alloc'], 'alloc_bytes from the agent and alloc in the URL: one button');
+eq(typeList(['cpu', 'alloc_bytes'], 'cpu'), ['cpu', 'alloc'], 'alloc_bytes shows as alloc');
+eq(typeList(['lock', 'cpu', 'custom'], 'wall'), ['cpu', 'lock', 'custom', 'wall'], 'known types first, then others, then the current');
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -13,6 +13,18 @@ export const DEFAULTS = { type: 'cpu', from: 'now-15m', to: 'now' };
 export const STATE_KEYS = ['view', 'app', 'type', 'from', 'to', 'labels', 'q', 'zoom',
   'bfrom', 'bto', 'blabels', 'cfrom', 'cto', 'clabels'];
 export const ZOOM_SEP = ';';
+// The type buttons of an app: the known types first, in TYPES order, then
+// any other type its agents sent, then the current one. Agents send
+// allocation bytes as "alloc_bytes", which the API also answers as "alloc"
+// (docs/api.md): one button, "alloc", whichever way the type arrived.
+export function typeList(types, cur) {
+  const have = types.map(t => (t === 'alloc_bytes' ? 'alloc' : t));
+  if (cur === 'alloc_bytes') cur = 'alloc';
+  const all = TYPES.filter(t => have.includes(t)).concat(have.filter(t => !TYPES.includes(t)));
+  if (!all.includes(cur)) all.push(cur);
+  return all;
+}
+
 // Unit of a type when an answer does not say (the diff has no "unit").
 export const TYPE_UNIT = { cpu: 'ns', wall: 'ns', lock: 'ns', alloc: 'bytes' };
 

@@ -3,7 +3,7 @@
 // box, the toast and "copy link". DOM only; no view state. Main thread.
 
 import { el, clear } from './util.js';
-import { TYPES, TYPE_LABEL } from './state.js';
+import { TYPE_LABEL, typeList } from './state.js';
 import { KIND_NAMES } from './profile.js';
 import { kindColour } from './flame.js';
 import { parseTime, fmtInput, zoneName } from './time.js';
@@ -29,8 +29,8 @@ export function timelineStep(from, to) {
 }
 
 export function typeButtons(types, cur, onPick) {
-  const all = TYPES.filter(t => types.includes(t)).concat(types.filter(t => !TYPES.includes(t)));
-  if (!all.includes(cur)) all.push(cur);
+  const all = typeList(types, cur);
+  if (cur === 'alloc_bytes') cur = 'alloc';
   return el('div.seg', { role: 'radiogroup', 'aria-label': 'Profile type' }, all.map(t =>
     el('button' + (t === cur ? '.on' : ''), { type: 'button', role: 'radio', 'aria-checked': t === cur ? 'true' : 'false',
       'data-type': t, onclick: () => onPick(t), text: TYPE_LABEL[t] || t })));
