@@ -400,7 +400,8 @@ void cp_insights_finish(cp_insights_t *in)
     if (in->cur)
         cp_insights_end_type(in);
     cp__insights_series_rules(in);
-    qsort(in->f, in->n_f, sizeof *in->f, cmp_rank);
+    if (in->n_f)   /* qsort(NULL, 0, ...) is undefined (UBSan says so) */
+        qsort(in->f, in->n_f, sizeof *in->f, cmp_rank);
     /* at most CP_INSIGHTS_MAX_PER_TYPE per type, best ranked first */
     uint32_t out = 0;
     for (uint32_t i = 0; i < in->n_f; i++) {

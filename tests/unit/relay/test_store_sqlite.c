@@ -184,8 +184,9 @@ START_TEST(test_store_app_dictionary_dropped_with_its_last_connection)
     ck_assert_int_ge(cp_store_shrink(s, 1), 0);
     malloc_trim(0);
     size_t after = mallinfo2().uordblks;
-    ck_assert_msg(held > after + 1000000, "40,000 strings: %zu bytes in use before the close, %zu after", held,
-                  after);
+    /* sanitizer allocators report no mallinfo (0): the check needs glibc's */
+    ck_assert_msg(held == 0 || held > after + 1000000, "40,000 strings: %zu bytes in use before the close, %zu after",
+                  held, after);
     /* the next connection (another instance) maps onto the stored ids */
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_open(s, &h2, 7, &c2, &last), 0);

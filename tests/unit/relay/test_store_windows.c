@@ -319,6 +319,7 @@ START_TEST(test_store_series_points_in_time_order_through_label_filter)
     b.n_points = 3;
     ck_assert_int_eq(cp_store_begin(s), 0);
     ck_assert_int_eq(cp_store_conn_batch(s, c1, &b, 5000, NULL, NULL), 0);
+    cp_store_conn_close(s, c1, 5000);
     ck_assert_int_eq(cp_store_commit(s), 0);
     cp_store_close(s);
     cp_store_reader_t *r;
