@@ -239,6 +239,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
  * connection as before. Thread: service. */
 #define REFUSED_MAX 64
 static struct { struct lws *wsi; char why[100]; } refused[REFUSED_MAX];
+static int n_refused;   /* slots in use: every other ws callback skips the scan */
 
 static int refused_find(struct lws *wsi)
 {
@@ -262,6 +263,7 @@ static int ws_filter(struct lws *wsi, bool ingest)
     if (k < 0)
         return -1;
     refused[k].wsi = wsi;
+    n_refused++;
     snprintf(refused[k].why, sizeof refused[k].why, "%.99s", why);
     return 0;
 }
@@ -270,8 +272,10 @@ static int ws_filter(struct lws *wsi, bool ingest)
  * sees the stream); *ret is what to return. */
 static bool ws_refused_cb(struct lws *wsi, enum lws_callback_reasons reason, int *ret)
 {
+    if (!n_refused || !wsi)
+        return false;   /* the common case: no refused stream waits */
     int k = refused_find(wsi);
-    if (k < 0 || !wsi)
+    if (k < 0)
         return false;
     *ret = 0;
     switch (reason) {
@@ -286,6 +290,7 @@ static bool ws_refused_cb(struct lws *wsi, enum lws_callback_reasons reason, int
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
         refused[k].wsi = NULL;
+        n_refused--;
         break;
     default:
         break;
