@@ -1,5 +1,7 @@
-/* store.h - the relay's storage interface: one engine behind it today
- * (SQLite: store_sqlite*.c); ingest and query code only see this header.
+/* store.h - the relay's storage interface; ingest and query code only see
+ * this header. Engines behind it (store_engine.h, chosen at open from the
+ * store's location): SQLite (store_sqlite*.c, the default) and PostgreSQL
+ * (store_pg*.c, several relays on one database).
  * What every engine shares sits in its own files: the window blob codec
  * (store_blob.h), label sets (store_labels.h), tiers, rollups and the query
  * planner (store_tier.h), name resolution (store_names.h) and the apps /
@@ -56,9 +58,13 @@ typedef struct cp_store_config {
 
 void cp_store_config_default(cp_store_config_t *c);
 
-/* Opens (creating) DIR/cprof.db. Marks every instance disconnected (a
- * restarted relay has no connections). Thread: store worker. */
-int  cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **out /* OUT */);
+/* Opens the store at `where`: "postgres://..." / "postgresql://..." (a
+ * libpq URI; CP_EINVAL if this relay was built without PostgreSQL),
+ * "sqlite:DIR" or a plain DIR (DIR/cprof.db, created). SQLite marks every
+ * instance disconnected (a restarted relay has no connections); PostgreSQL
+ * marks those this relay's previous run held (cp_store_heartbeat). Thread:
+ * store worker. */
+int  cp_store_open(const char *where, const cp_store_config_t *cfg, cp_store_t **out /* OUT */);
 void cp_store_close(cp_store_t *s);
 int  cp_store_begin(cp_store_t *s);
 int  cp_store_commit(cp_store_t *s);      /* durable when it returns 0 */
@@ -110,8 +116,21 @@ int64_t cp_store_shrink(cp_store_t *s, uint32_t min_closed);
 /* Bytes on disk (db + wal), and stored sample values (for figures). */
 int64_t cp_store_disk_bytes(cp_store_t *s);
 
+/* Registry liveness across relays: records that this relay is alive and
+ * marks disconnected the instances held by relays silent for
+ * CP_STORE_RELAY_STALE_MS. Call every CP_STORE_HEARTBEAT_MS, outside
+ * begin/commit. SQLite (one relay): does nothing, returns 0. Thread: store
+ * worker. */
+#define CP_STORE_HEARTBEAT_MS   2000
+#define CP_STORE_RELAY_STALE_MS (3 * CP_STORE_HEARTBEAT_MS)
+int cp_store_heartbeat(cp_store_t *s, int64_t now_ms);
+
+/* "sqlite" or "postgres". */
+const char *cp_store_engine_name(const cp_store_t *s);
+
 /* ---- query side ------------------------------------------------------- */
-int  cp_store_reader_open(const char *dir, cp_store_reader_t **out /* OUT */);
+/* `where` as for cp_store_open (the store must exist). */
+int  cp_store_reader_open(const char *where, cp_store_reader_t **out /* OUT */);
 void cp_store_reader_close(cp_store_reader_t *r);
 /* Bounds the reader's next queries: past deadline_ms (CLOCK_MONOTONIC ms;
  * 0 = none), or once *cancel (atomic load; NULL = never) is true, SQLite's

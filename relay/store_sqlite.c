@@ -121,7 +121,7 @@ static int check_version(sqlite3 *db)
     return cp__sqlite_exec(db, sql);
 }
 
-int cp__sqlite_open(const char *dir, bool writer, sqlite3 **out)
+int cp__sqlite_open_db(const char *dir, bool writer, sqlite3 **out)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/cprof.db", dir);
@@ -141,7 +141,7 @@ int cp__sqlite_open(const char *dir, bool writer, sqlite3 **out)
     return 0;
 }
 
-static int store_prepare(cp_store_t *s)
+static int store_prepare(cp__sqlite_t *s)
 {
     sqlite3 *db = s->db;
     if (!(s->ins_str = cp__sqlite_prep(db, "INSERT INTO strings(app_id,id,s) VALUES(?,?,?)")) ||
@@ -163,7 +163,7 @@ static int store_prepare(cp_store_t *s)
     return 0;
 }
 
-static int64_t wal_size(cp_store_t *s)
+static int64_t wal_size(cp__sqlite_t *s)
 {
     char path[4200];
     struct stat sb;
@@ -173,9 +173,9 @@ static int64_t wal_size(cp_store_t *s)
 
 static void *ckpt_main(void *arg)
 {
-    cp_store_t *s = arg;
+    cp__sqlite_t *s = arg;
     sqlite3 *db = NULL;
-    if (cp__sqlite_open(s->dir, true, &db))
+    if (cp__sqlite_open_db(s->dir, true, &db))
         return NULL;
     /* a connection that never read the database has not opened its WAL, and
      * a checkpoint on it does nothing (returns OK, log and checkpointed
@@ -207,16 +207,17 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **out)
+int cp__sqlite_open(const char *dir, const cp_store_config_t *cfg, cp__sqlite_t **out)
 {
-    cp_store_t *s = cp__xcalloc(1, sizeof *s);
+    cp__sqlite_t *s = cp__xcalloc(1, sizeof *s);
+    s->base.eng = &cp__store_sqlite_engine;
     int rc;
     if (cfg)
         s->cfg = *cfg;
     else
         cp_store_config_default(&s->cfg);
     s->dir = cp__xstrdup(dir);
-    if ((rc = cp__sqlite_open(dir, true, &s->db)) != 0)
+    if ((rc = cp__sqlite_open_db(dir, true, &s->db)) != 0)
         goto fail;
     rc = CP_EDB;
     if (cp__sqlite_exec(s->db, "PRAGMA journal_mode=WAL") ||
@@ -242,7 +243,7 @@ int cp_store_open(const char *dir, const cp_store_config_t *cfg, cp_store_t **ou
     *out = s;
     return 0;
 fail:
-    cp_store_close(s);
+    cp__sqlite_close(s);
     *out = NULL;
     return rc;
 }
@@ -255,7 +256,7 @@ static void wapp_free(cp__sqlite_app_t *a)
     free(a);
 }
 
-void cp_store_close(cp_store_t *s)
+void cp__sqlite_close(cp__sqlite_t *s)
 {
     if (!s)
         return;
@@ -301,7 +302,7 @@ void cp_store_close(cp_store_t *s)
 
 /* ---- transactions and their journal ---- */
 
-int cp_store_begin(cp_store_t *s)
+int cp__sqlite_begin(cp__sqlite_t *s)
 {
     s->tx_gen++;
     s->j.n_apps = s->j.n_insts = s->j.n_conns = 0;
@@ -311,7 +312,7 @@ int cp_store_begin(cp_store_t *s)
     return rc;
 }
 
-void cp__sqlite_touch_app(cp_store_t *s, cp__sqlite_app_t *a)
+void cp__sqlite_touch_app(cp__sqlite_t *s, cp__sqlite_app_t *a)
 {
     if (a->tx_gen == s->tx_gen)
         return;
@@ -331,7 +332,7 @@ void cp__sqlite_touch_app(cp_store_t *s, cp__sqlite_app_t *a)
     j->n_apps++;
 }
 
-void cp__sqlite_touch_inst(cp_store_t *s, cp__sqlite_inst_t *i)
+void cp__sqlite_touch_inst(cp__sqlite_t *s, cp__sqlite_inst_t *i)
 {
     if (i->tx_gen == s->tx_gen)
         return;
@@ -346,7 +347,7 @@ void cp__sqlite_touch_inst(cp_store_t *s, cp__sqlite_inst_t *i)
     j->n_insts++;
 }
 
-void cp__sqlite_touch_conn(cp_store_t *s, cp_store_conn_t *c)
+void cp__sqlite_touch_conn(cp__sqlite_t *s, cp__sqlite_conn_t *c)
 {
     if (c->tx_gen == s->tx_gen)
         return;
@@ -361,7 +362,7 @@ void cp__sqlite_touch_conn(cp_store_t *s, cp_store_conn_t *c)
 
 /* ---- live instances ---- */
 
-cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, uint64_t last_seq)
+cp__sqlite_inst_t *cp__sqlite_inst_get(cp__sqlite_t *s, int64_t id, bool create, uint64_t last_seq)
 {
     uint32_t *slot = cp__hmap_slot(&s->inst_idx, (uint64_t)id, create);
     if (slot && *slot)
@@ -384,7 +385,7 @@ cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, u
 }
 
 /* Drops one live connection of i; frees i with its last. */
-void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i)
+void cp__sqlite_inst_release(cp__sqlite_t *s, cp__sqlite_inst_t *i)
 {
     if (i->conns)
         i->conns--;
@@ -397,7 +398,7 @@ void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i)
     free(i);
 }
 
-void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms)
+void cp__sqlite_disconnect_later(cp__sqlite_t *s, int64_t id, int64_t ms)
 {
     for (size_t k = 0; k < s->n_disc; k++)
         if (s->disc[k].id == id) {
@@ -416,7 +417,7 @@ void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms)
 
 /* Writes the pending disconnects of instances that still have no live
  * connection (one that reconnected meanwhile stays connected). */
-static int flush_disconnects(cp_store_t *s)
+static int flush_disconnects(cp__sqlite_t *s)
 {
     if (!s->n_disc)
         return 0;
@@ -436,13 +437,13 @@ static int flush_disconnects(cp_store_t *s)
     return rc;
 }
 
-int cp_store_commit(cp_store_t *s)
+int cp__sqlite_commit(cp__sqlite_t *s)
 {
     int rc = flush_disconnects(s);
     if (!rc)
         rc = cp__sqlite_exec(s->db, "COMMIT");
     if (rc) {
-        cp_store_rollback(s);
+        cp__sqlite_rollback(s);
         return rc;
     }
     s->in_tx = false;
@@ -451,7 +452,7 @@ int cp_store_commit(cp_store_t *s)
     return 0;
 }
 
-void cp_store_rollback(cp_store_t *s)
+void cp__sqlite_rollback(cp__sqlite_t *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_tx = false;
@@ -510,7 +511,7 @@ int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64
 }
 
 /* Loads an app's dictionary from the database into a fresh stack dict. */
-static int wapp_load(cp_store_t *s, cp__sqlite_app_t *a)
+static int wapp_load(cp__sqlite_t *s, cp__sqlite_app_t *a)
 {
     sqlite3_stmt *st = NULL;
     int rc = CP_EDB;
@@ -573,7 +574,7 @@ out:
     return rc;
 }
 
-const cp_store_refusal_t *cp_store_refusal(const cp_store_t *s) { return &s->refusal; }
+const cp_store_refusal_t *cp__sqlite_refusal(const cp__sqlite_t *s) { return &s->refusal; }
 
 bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text)
 {
@@ -589,7 +590,7 @@ bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text
     return r;
 }
 
-int cp__sqlite_tenant_room(cp_store_t *s, const char *qname, int what)
+int cp__sqlite_tenant_room(cp__sqlite_t *s, const char *qname, int what)
 {
     static const char *const sql[] = {
         [CP_STORE_LIMIT_APPS] = "SELECT count(*) FROM apps a WHERE ",
@@ -633,7 +634,7 @@ int cp__sqlite_tenant_room(cp_store_t *s, const char *qname, int what)
 }
 
 /* The app's row id (inserting the row if missing); *created when inserted. */
-static int64_t app_row(cp_store_t *s, const char *name, bool *created)
+static int64_t app_row(cp__sqlite_t *s, const char *name, bool *created)
 {
     *created = false;
     int64_t id = -1;
@@ -656,7 +657,7 @@ static int64_t app_row(cp_store_t *s, const char *name, bool *created)
     return id;
 }
 
-int cp__sqlite_app_ready(cp_store_t *s, cp__sqlite_app_t *a, bool dict)
+int cp__sqlite_app_ready(cp__sqlite_t *s, cp__sqlite_app_t *a, bool dict)
 {
     if (a->id < 0) {
         bool created;
@@ -684,7 +685,7 @@ int cp__sqlite_app_ready(cp_store_t *s, cp__sqlite_app_t *a, bool dict)
     return rc;
 }
 
-int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_app_t **out)
+int cp__sqlite_get_app(cp__sqlite_t *s, const char *name, bool dict, cp__sqlite_app_t **out)
 {
     cp__sqlite_app_t *a;
     for (a = s->apps; a; a = a->next)
@@ -709,7 +710,7 @@ int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_ap
     return 0;
 }
 
-int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64_t *id)
+int cp__sqlite_get_type(cp__sqlite_t *s, const char *name, const char *unit, int64_t *id)
 {
     for (size_t i = 0; i < s->n_types; i++)
         if (!strcmp(s->types[i].name, name)) {
@@ -736,7 +737,7 @@ int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64
     return 0;
 }
 
-int64_t cp_store_shrink(cp_store_t *s, uint32_t min_closed)
+int64_t cp__sqlite_shrink(cp__sqlite_t *s, uint32_t min_closed)
 {
     if (s->in_tx || s->closed_since_shrink < min_closed)
         return 0;
@@ -761,7 +762,7 @@ int64_t cp_store_shrink(cp_store_t *s, uint32_t min_closed)
     return freed > 0 ? freed : 0;
 }
 
-int64_t cp_store_disk_bytes(cp_store_t *s)
+int64_t cp__sqlite_disk_bytes(cp__sqlite_t *s)
 {
     char path[4200];
     struct stat sb;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "store_delta.h"
 #include "store_labels.h"
 #include "store_tier.h"
 
@@ -33,8 +34,8 @@ static void app_drop_dict_if_unused(cp__sqlite_app_t *a)
     cp__hmap_free(&a->linked_types);
 }
 
-int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
-                       cp_store_conn_t **out, uint64_t *last_seq)
+int cp__sqlite_conn_open(cp__sqlite_t *s, const cp_hello_t *h, int64_t now_ms,
+                       cp__sqlite_conn_t **out, uint64_t *last_seq)
 {
     cp__sqlite_app_t *a;
     s->refusal.what = 0;
@@ -91,7 +92,8 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms,
     sqlite3_finalize(st);
     if (inst < 0)
         goto out;
-    cp_store_conn_t *c = cp__xcalloc(1, sizeof *c);
+    cp__sqlite_conn_t *c = cp__xcalloc(1, sizeof *c);
+    c->base.eng = &cp__store_sqlite_engine;
     c->app = a;
     c->inst_id = inst;
     c->lset_id = lset;
@@ -115,9 +117,9 @@ out:
     return rc;
 }
 
-uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c) { return c->inst->last_seq; }
+uint64_t cp__sqlite_conn_last_seq(const cp__sqlite_conn_t *c) { return c->inst->last_seq; }
 
-void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms)
+void cp__sqlite_conn_close(cp__sqlite_t *s, cp__sqlite_conn_t *c, int64_t now_ms)
 {
     if (!c)
         return;
@@ -133,128 +135,84 @@ void cp_store_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms)
         c->app->conns--;
     app_drop_dict_if_unused(c->app);
     s->closed_since_shrink++;
-    free(c->str_map.v);
-    free(c->frame_map.v);
-    free(c->stack_map.v);
+    cp_store_idmap_fini(&c->map);
     free(c->iid);
     free(c->canon);
     free(c);
 }
 
-/* Interns the batch's dictionary delta into the app dictionary, extending
- * the connection's id maps; new app ids are inserted into the tables. */
-static int intern_delta(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b)
+/* ---- interning callbacks (store_delta.h): the app's in-memory
+ * dictionary, and a row for every id new to it ---- */
+
+typedef struct intern_ctx { cp__sqlite_t *s; cp__sqlite_app_t *a; } intern_ctx_t;
+
+static int intern_string(void *ud, const char *str, size_t len, uint32_t *id)
 {
-    cp__sqlite_app_t *a = c->app;
-    if (b->flags & CP_BATCH_DICT_RESET)
-        c->str_map.n = c->frame_map.n = c->stack_map.n = 0;
-    uint32_t lim = s->cfg.max_dict ? s->cfg.max_dict : UINT32_MAX;
-    if (c->str_map.n + b->n_strs > lim || c->frame_map.n + b->n_frames > lim ||
-        c->stack_map.n + b->n_stacks > lim)
-        return CP_ELIMIT;
-    if (b->n_strs && b->str_first != c->str_map.n)
-        return CP_EGAP;
-    for (uint32_t i = 0; i < b->n_strs; i++) {
-        uint32_t before = cp_stack_dict_strings(a->dict), id;
-        if (cp_stack_dict_intern_string(a->dict, b->strs[i].s, b->strs[i].len, &id))
-            return CP_ENOMEM;
-        if (id == before) {
-            sqlite3_bind_int64(s->ins_str, 1, a->id);
-            sqlite3_bind_int64(s->ins_str, 2, id);
-            sqlite3_bind_blob(s->ins_str, 3, b->strs[i].s, (int)b->strs[i].len, SQLITE_STATIC);
-            if (cp__sqlite_step_done(s->ins_str))
-                return CP_EDB;
-        }
-        cp__vu32_push(&c->str_map, id);
-    }
-    if (b->n_frames && b->frame_first != c->frame_map.n)
-        return CP_EGAP;
-    for (uint32_t i = 0; i < b->n_frames; i++) {
-        cp_frame_t f = b->frames[i];
-        if (f.kind > CP_FRAME_KIND_MAX)
-            return CP_ERANGE;
-        if (f.class_id >= c->str_map.n || f.method_id >= c->str_map.n || f.sig_id >= c->str_map.n)
-            return CP_EDANGLING;
-        f.class_id = c->str_map.v[f.class_id];
-        f.method_id = c->str_map.v[f.method_id];
-        f.sig_id = c->str_map.v[f.sig_id];
-        uint32_t before = cp_stack_dict_frames(a->dict), id;
-        if (cp_stack_dict_intern_frame(a->dict, &f, &id))
-            return CP_ENOMEM;
-        if (id == before) {
-            sqlite3_stmt *st = s->ins_frame;
-            sqlite3_bind_int64(st, 1, a->id);
-            sqlite3_bind_int64(st, 2, id);
-            sqlite3_bind_int64(st, 3, f.class_id);
-            sqlite3_bind_int64(st, 4, f.method_id);
-            sqlite3_bind_int64(st, 5, f.sig_id);
-            sqlite3_bind_int64(st, 6, f.line);
-            sqlite3_bind_int64(st, 7, f.kind);
-            if (cp__sqlite_step_done(st))
-                return CP_EDB;
-        }
-        cp__vu32_push(&c->frame_map, id);
-    }
-    if (b->n_stacks && b->stack_first != c->stack_map.n)
-        return CP_EGAP;
-    cp__vu32_t fr = {0};
-    int rc = 0;
-    for (uint32_t i = 0; i < b->n_stacks && !rc; i++) {
-        const cp_wire_stack_t *ws = &b->stacks[i];
-        fr.n = 0;
-        if (ws->keep) {
-            /* compact layout: the first `keep` frames of an earlier stack of
-             * this connection (already in app ids), then ws->frames */
-            uint32_t rn = 0;
-            const uint32_t *rf = ws->ref < c->stack_map.n
-                                 ? cp_stack_dict_stack(a->dict, c->stack_map.v[ws->ref], &rn) : NULL;
-            if (!rf) {
-                rc = CP_EDANGLING;
-                break;
-            }
-            if (ws->keep > rn || ws->n > cp_wire_default_limits.max_depth ||
-                ws->keep > cp_wire_default_limits.max_depth - ws->n) {
-                rc = ws->keep > rn ? CP_ERANGE : CP_ELIMIT;
-                break;
-            }
-            for (uint32_t k = 0; k < ws->keep; k++)
-                cp__vu32_push(&fr, rf[k]);   /* rf stays valid: no intern until after the copy */
-        }
-        for (uint32_t k = 0; k < ws->n; k++) {
-            if (ws->frames[k] >= c->frame_map.n) {
-                rc = CP_EDANGLING;
-                break;
-            }
-            cp__vu32_push(&fr, c->frame_map.v[ws->frames[k]]);
-        }
-        if (rc)
-            break;
-        uint32_t before = cp_stack_dict_stacks(a->dict), id;
-        if (cp_stack_dict_intern_stack(a->dict, fr.v, (uint32_t)fr.n, &id)) {
-            rc = CP_ENOMEM;
-            break;
-        }
-        if (id == before) {
-            cp_buf_reset(&s->tmp);
-            cp_buf_reserve(&s->tmp, fr.n * 5 + 1);
-            for (size_t k = 0; k < fr.n; k++)
-                s->tmp.len += cp__uvarint_put(s->tmp.data + s->tmp.len, fr.v[k]);
-            sqlite3_bind_int64(s->ins_stack, 1, a->id);
-            sqlite3_bind_int64(s->ins_stack, 2, id);
-            sqlite3_bind_blob(s->ins_stack, 3, s->tmp.data ? (void *)s->tmp.data : (void *)"",
-                              (int)s->tmp.len, SQLITE_STATIC);
-            if (cp__sqlite_step_done(s->ins_stack))
-                rc = CP_EDB;
-        }
-        cp__vu32_push(&c->stack_map, id);
-    }
-    free(fr.v);
-    return rc;
+    intern_ctx_t *x = ud;
+    uint32_t before = cp_stack_dict_strings(x->a->dict);
+    if (cp_stack_dict_intern_string(x->a->dict, str, len, id))
+        return CP_ENOMEM;
+    if (*id != before)
+        return 0;
+    sqlite3_stmt *st = x->s->ins_str;
+    sqlite3_bind_int64(st, 1, x->a->id);
+    sqlite3_bind_int64(st, 2, *id);
+    sqlite3_bind_blob(st, 3, str, (int)len, SQLITE_STATIC);
+    return cp__sqlite_step_done(st) ? CP_EDB : 0;
 }
+
+static int intern_frame(void *ud, const cp_frame_t *f, uint32_t *id)
+{
+    intern_ctx_t *x = ud;
+    uint32_t before = cp_stack_dict_frames(x->a->dict);
+    if (cp_stack_dict_intern_frame(x->a->dict, f, id))
+        return CP_ENOMEM;
+    if (*id != before)
+        return 0;
+    sqlite3_stmt *st = x->s->ins_frame;
+    sqlite3_bind_int64(st, 1, x->a->id);
+    sqlite3_bind_int64(st, 2, *id);
+    sqlite3_bind_int64(st, 3, f->class_id);
+    sqlite3_bind_int64(st, 4, f->method_id);
+    sqlite3_bind_int64(st, 5, f->sig_id);
+    sqlite3_bind_int64(st, 6, f->line);
+    sqlite3_bind_int64(st, 7, f->kind);
+    return cp__sqlite_step_done(st) ? CP_EDB : 0;
+}
+
+static int intern_stack(void *ud, const uint32_t *frames, uint32_t n, uint32_t *id)
+{
+    intern_ctx_t *x = ud;
+    cp__sqlite_t *s = x->s;
+    uint32_t before = cp_stack_dict_stacks(x->a->dict);
+    if (cp_stack_dict_intern_stack(x->a->dict, frames, n, id))
+        return CP_ENOMEM;
+    if (*id != before)
+        return 0;
+    cp_buf_reset(&s->tmp);
+    cp_buf_reserve(&s->tmp, (size_t)n * 5 + 1);
+    for (uint32_t k = 0; k < n; k++)
+        s->tmp.len += cp__uvarint_put(s->tmp.data + s->tmp.len, frames[k]);
+    sqlite3_bind_int64(s->ins_stack, 1, x->a->id);
+    sqlite3_bind_int64(s->ins_stack, 2, *id);
+    sqlite3_bind_blob(s->ins_stack, 3, s->tmp.data ? (void *)s->tmp.data : (void *)"", (int)s->tmp.len,
+                      SQLITE_STATIC);
+    return cp__sqlite_step_done(s->ins_stack) ? CP_EDB : 0;
+}
+
+static const uint32_t *intern_stack_frames(void *ud, uint32_t id, uint32_t *n)
+{
+    intern_ctx_t *x = ud;
+    return cp_stack_dict_stack(x->a->dict, id, n);
+}
+
+static const cp_store_intern_ops_t intern_ops = {
+    intern_string, intern_frame, intern_stack, intern_stack_frames,
+};
 
 /* Adds pairs w (merged) to the aggregate row (app, step, type, bucket,
  * lset), creating it. */
-static int agg_add(cp_store_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
+static int agg_add(cp__sqlite_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
                    const cp_store_blob_pairs_t *w)
 {
     sqlite3_stmt *rd = NULL, *wr = NULL;
@@ -292,7 +250,7 @@ out:
     return rc;
 }
 
-int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
+int cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud)
 {
     s->refusal.what = 0;
@@ -305,24 +263,13 @@ int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b,
     cp__sqlite_touch_conn(s, c);
     cp__sqlite_touch_app(s, a);
     cp__sqlite_touch_inst(s, c->inst);
-    if ((rc = intern_delta(s, c, b)))
+    intern_ctx_t ix = {s, a};
+    if ((rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &intern_ops, &ix)))
         return rc;
-    if (b->seq <= c->inst->last_seq)
+    if (cp_store_seq_is_dup(b->seq, c->inst->last_seq))
         return 1;   /* stored already, by this or another connection of the instance */
-
-    if (s->n_per_type < b->n_types) {
-        s->per_type = cp__xrealloc(s->per_type, b->n_types * sizeof *s->per_type);
-        memset(s->per_type + s->n_per_type, 0, (b->n_types - s->n_per_type) * sizeof *s->per_type);
-        s->n_per_type = b->n_types;
-    }
-    for (uint32_t t = 0; t < b->n_types; t++)
-        s->per_type[t].n = 0;
-    for (uint32_t i = 0; i < b->n_values; i++) {
-        const cp_wire_value_t *v = &b->values[i];
-        if (v->stack >= c->stack_map.n || v->type >= b->n_types)
-            return CP_EDANGLING;
-        cp_store_blob_pairs_add(&s->per_type[v->type], c->stack_map.v[v->stack], v->value);
-    }
+    if ((rc = cp_store_delta_split(&c->map, b, &s->per_type, &s->n_per_type)))
+        return rc;
     /* tenant type limit, before anything of the batch is written */
     for (uint32_t t = 0; s->cfg.max_types && t < b->n_types; t++) {
         uint64_t th = cp__hash_bytes(b->types[t].name, strlen(b->types[t].name));

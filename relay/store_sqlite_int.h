@@ -49,7 +49,44 @@
 #include "stack_dict.h"
 #include "store.h"
 #include "store_blob.h"
+#include "store_delta.h"
+#include "store_engine.h"
 #include "store_names.h"
+
+typedef struct cp__sqlite cp__sqlite_t;                 /* the writer (cp_store_t) */
+typedef struct cp__sqlite_reader cp__sqlite_reader_t;   /* a reader (cp_store_reader_t) */
+typedef struct cp__sqlite_conn cp__sqlite_conn_t;       /* a connection (cp_store_conn_t) */
+
+/* ---- the operations of store_engine.h, as this engine's functions (the
+ * table is in store_sqlite_engine.c) ---- */
+int  cp__sqlite_open(const char *dir, const cp_store_config_t *cfg, cp__sqlite_t **out);
+void cp__sqlite_close(cp__sqlite_t *s);
+int  cp__sqlite_begin(cp__sqlite_t *s);
+int  cp__sqlite_commit(cp__sqlite_t *s);
+void cp__sqlite_rollback(cp__sqlite_t *s);
+int  cp__sqlite_conn_open(cp__sqlite_t *s, const cp_hello_t *h, int64_t now_ms, cp__sqlite_conn_t **out,
+                          uint64_t *last_seq);
+int  cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, int64_t now_ms,
+                           cp_store_event_fn ev, void *ud);
+uint64_t cp__sqlite_conn_last_seq(const cp__sqlite_conn_t *c);
+void cp__sqlite_conn_close(cp__sqlite_t *s, cp__sqlite_conn_t *c, int64_t now_ms);
+const cp_store_refusal_t *cp__sqlite_refusal(const cp__sqlite_t *s);
+int  cp__sqlite_maintain(cp__sqlite_t *s, int64_t now_ms);
+int64_t cp__sqlite_shrink(cp__sqlite_t *s, uint32_t min_closed);
+int64_t cp__sqlite_disk_bytes(cp__sqlite_t *s);
+int  cp__sqlite_reader_open(const char *dir, cp__sqlite_reader_t **out);
+void cp__sqlite_reader_close(cp__sqlite_reader_t *r);
+void cp__sqlite_reader_set_limit(cp__sqlite_reader_t *r, int64_t deadline_ms, const bool *cancel);
+int  cp__sqlite_apps_json(cp__sqlite_reader_t *r, cp_buf_t *out);
+int  cp__sqlite_instances_json(cp__sqlite_reader_t *r, const char *app, cp_buf_t *out);
+int  cp__sqlite_profile(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp_profile_t *out, char *err,
+                        size_t errlen);
+int  cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q, unsigned flags,
+                                cp_profile_t *out, cp_store_window_fn fn, void *ud, char *err, size_t errlen);
+int  cp__sqlite_timeline(cp__sqlite_reader_t *r, const cp_store_query_t *q, int64_t step_ms, uint64_t *points,
+                         uint32_t n, cp_buf_t *series_json, char *err, size_t errlen);
+int  cp__sqlite_series(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
+                       char *err, size_t errlen);
 
 /* ---- connection helpers (store_sqlite.c); any thread, on its own db ---- */
 
@@ -63,7 +100,7 @@ int cp__sqlite_step_done(sqlite3_stmt *st);
 int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t dflt);
 /* Opens DIR/cprof.db: the writer creates DIR and the file, readers open it
  * read-only. */
-int cp__sqlite_open(const char *dir, bool writer, sqlite3 **out /* OUT */);
+int cp__sqlite_open_db(const char *dir, bool writer, sqlite3 **out /* OUT */);
 
 /* ---- the writer (store worker thread only) ---- */
 
@@ -95,14 +132,15 @@ typedef struct cp__sqlite_journal {
     size_t            n_apps, cap_apps;
     struct { int64_t id; uint64_t last_seq; } *insts;
     size_t            n_insts, cap_insts;
-    cp_store_conn_t **conns;           /* connections opened or written in it */
+    cp__sqlite_conn_t **conns;           /* connections opened or written in it */
     size_t            n_conns, cap_conns;
     size_t            n_types;         /* types cached before it began */
 } cp__sqlite_journal_t;
 
 typedef struct cp__sqlite_type { int64_t id; char *name; } cp__sqlite_type_t;
 
-struct cp_store {
+struct cp__sqlite {
+    cp_store_t        base;           /* engine header (store_engine.h) */
     sqlite3          *db;
     /* WAL checkpoints run on their own thread and connection (PASSIVE: never
      * blocks the writer), so a commit never pays for copying the WAL back
@@ -134,41 +172,42 @@ struct cp_store {
                  *ins_series, *ins_dirty, *ins_app_type;
 };
 
-struct cp_store_conn {
+struct cp__sqlite_conn {
+    cp_store_conn_t    base;
     cp__sqlite_app_t  *app;
     cp__sqlite_inst_t *inst;      /* NULL once broken by a rollback of its hello */
     int64_t     inst_id, lset_id;
     char       *iid, *canon;
     bool        broken;           /* sent into a rolled-back transaction */
     uint64_t    tx_gen;           /* == store's tx_gen: journaled in this transaction */
-    cp__vu32_t  str_map, frame_map, stack_map;   /* connection id -> app id */
+    cp_store_idmap_t map;         /* connection id -> app id (store_delta.h) */
 };
 
 /* The writer's state of app `name`, created (row + empty dictionary) or
  * loaded from the database on first use; with dict, its dictionary is
  * loaded too. Borrowed until the store closes (never freed before). */
-int cp__sqlite_get_app(cp_store_t *s, const char *name, bool dict, cp__sqlite_app_t **out /* OUT */);
+int cp__sqlite_get_app(cp__sqlite_t *s, const char *name, bool dict, cp__sqlite_app_t **out /* OUT */);
 /* Tenant limits (cp_store_config_t.max_*): 0 if `qname` (a qualified app
  * name) may add one more app (CP_STORE_LIMIT_APPS), label set or type;
  * CP_ELIMIT with s->refusal set if its tenant is at the limit; CP_EDB. */
-int cp__sqlite_tenant_room(cp_store_t *s, const char *qname, int what);
+int cp__sqlite_tenant_room(cp__sqlite_t *s, const char *qname, int what);
 /* Does `sql` (one text parameter, or an int64 then a text) return a row? */
 bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text);
 /* The id of sample type `name`, created on first use. */
-int cp__sqlite_get_type(cp_store_t *s, const char *name, const char *unit, int64_t *id /* OUT */);
+int cp__sqlite_get_type(cp__sqlite_t *s, const char *name, const char *unit, int64_t *id /* OUT */);
 /* Journals app / instance / connection state before the transaction
  * changes it (once per transaction each). */
-void cp__sqlite_touch_app(cp_store_t *s, cp__sqlite_app_t *a);
-void cp__sqlite_touch_inst(cp_store_t *s, cp__sqlite_inst_t *i);
-void cp__sqlite_touch_conn(cp_store_t *s, cp_store_conn_t *c);
+void cp__sqlite_touch_app(cp__sqlite_t *s, cp__sqlite_app_t *a);
+void cp__sqlite_touch_inst(cp__sqlite_t *s, cp__sqlite_inst_t *i);
+void cp__sqlite_touch_conn(cp__sqlite_t *s, cp__sqlite_conn_t *c);
 /* Makes sure a has a database row (after a rollback removed it) and, with
  * dict, a loaded dictionary (after a rollback dropped it). */
-int cp__sqlite_app_ready(cp_store_t *s, cp__sqlite_app_t *a, bool dict);
+int cp__sqlite_app_ready(cp__sqlite_t *s, cp__sqlite_app_t *a, bool dict);
 /* Live instance state: lookup, or create with last_seq. */
-cp__sqlite_inst_t *cp__sqlite_inst_get(cp_store_t *s, int64_t id, bool create, uint64_t last_seq);
-void cp__sqlite_inst_release(cp_store_t *s, cp__sqlite_inst_t *i);
+cp__sqlite_inst_t *cp__sqlite_inst_get(cp__sqlite_t *s, int64_t id, bool create, uint64_t last_seq);
+void cp__sqlite_inst_release(cp__sqlite_t *s, cp__sqlite_inst_t *i);
 /* Queues "instance id disconnected at ms" for the next commit. */
-void cp__sqlite_disconnect_later(cp_store_t *s, int64_t id, int64_t ms);
+void cp__sqlite_disconnect_later(cp__sqlite_t *s, int64_t id, int64_t ms);
 
 /* ---- readers (store_sqlite_query.c); the owning query thread only ---- */
 
@@ -179,7 +218,8 @@ typedef struct cp__sqlite_rapp {
     struct cp__sqlite_rapp *next;
 } cp__sqlite_rapp_t;
 
-struct cp_store_reader {
+struct cp__sqlite_reader {
+    cp_store_reader_t base;
     sqlite3 *db;
     cp__sqlite_rapp_t *apps;
     sqlite3_stmt *app_id, *type_id;
@@ -191,7 +231,7 @@ struct cp_store_reader {
  * (merge every row into a dense accumulator), row (hand each row to the
  * callback) or points (timeline totals per step). */
 typedef struct cp__sqlite_plan {
-    cp_store_reader_t *r;
+    cp__sqlite_reader_t *r;
     int64_t app, type;
     const uint8_t *lset_ok;   /* NULL = all */
     int64_t n_lset;
@@ -209,17 +249,17 @@ typedef struct cp__sqlite_plan {
 } cp__sqlite_plan_t;
 
 /* Past the reader's deadline or cancelled (cp_store_reader_set_limit). */
-bool cp__sqlite_reader_over(const cp_store_reader_t *r);
+bool cp__sqlite_reader_over(const cp__sqlite_reader_t *r);
 /* Resolves app, type and label filter into p (zeroed first; *lset_ok is
  * the filter, caller frees; *unit the type's unit if unit != NULL, caller
  * frees) and begins the read transaction: cp__sqlite_query_end ends it,
  * whatever this returned. CP_ENOTFOUND with err set for an unknown app or
  * type. q->type NULL resolves no type (p->type = -1: series queries). */
-int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
+int cp__sqlite_query_setup(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
                            uint8_t **lset_ok, char **unit, char *err, size_t errlen);
 /* Ends the read transaction; maps an interrupted statement to CP_ETIMEOUT
  * and fills err for failures other than CP_ENOTFOUND. Returns the code. */
-int cp__sqlite_query_end(cp_store_reader_t *r, int rc, char *err, size_t errlen);
+int cp__sqlite_query_end(cp__sqlite_reader_t *r, int rc, char *err, size_t errlen);
 /* Does label set l pass the query's filter? */
 bool cp__sqlite_lset_allowed(const cp__sqlite_plan_t *p, int64_t l);
 /* Runs the tier planner over [lo, hi) with the app's watermarks and dirty
@@ -228,9 +268,9 @@ bool cp__sqlite_lset_allowed(const cp__sqlite_plan_t *p, int64_t l);
 void cp__sqlite_plan_run(cp__sqlite_plan_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour);
 /* The reader's cache of app id (created empty on first use); borrowed
  * until the reader closes. */
-cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp_store_reader_t *r, int64_t id);
+cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp__sqlite_reader_t *r, int64_t id);
 /* Brings the app cache up to date with the database (inside the caller's
  * read transaction). */
-int cp__sqlite_rapp_refresh(cp_store_reader_t *r, cp__sqlite_rapp_t *a);
+int cp__sqlite_rapp_refresh(cp__sqlite_reader_t *r, cp__sqlite_rapp_t *a);
 
 #endif

@@ -3,7 +3,7 @@
  * and timeline queries through the tier planner (store_tier.h), and the
  * apps/instances documents (store_json.h).
  *
- * Thread: each cp_store_reader_t belongs to one query worker; every query
+ * Thread: each cp__sqlite_reader_t belongs to one query worker; every query
  * runs in one read transaction, so it sees one consistent snapshot while
  * the writer goes on (WAL). */
 #include "store_sqlite_int.h"
@@ -18,7 +18,7 @@
 #include "store_names.h"
 #include "store_tier.h"
 
-bool cp__sqlite_reader_over(const cp_store_reader_t *r)
+bool cp__sqlite_reader_over(const cp__sqlite_reader_t *r)
 {
     if (r->cancel && __atomic_load_n(r->cancel, __ATOMIC_RELAXED))
         return true;
@@ -30,17 +30,18 @@ bool cp__sqlite_reader_over(const cp_store_reader_t *r)
 }
 static int reader_progress(void *ud) { return cp__sqlite_reader_over(ud); }
 
-void cp_store_reader_set_limit(cp_store_reader_t *r, int64_t deadline_ms, const bool *cancel)
+void cp__sqlite_reader_set_limit(cp__sqlite_reader_t *r, int64_t deadline_ms, const bool *cancel)
 {
     r->deadline_ms = deadline_ms;
     r->cancel = cancel;
     sqlite3_progress_handler(r->db, deadline_ms || cancel ? 1000 : 0, reader_progress, r);
 }
 
-int cp_store_reader_open(const char *dir, cp_store_reader_t **out)
+int cp__sqlite_reader_open(const char *dir, cp__sqlite_reader_t **out)
 {
-    cp_store_reader_t *r = cp__xcalloc(1, sizeof *r);
-    int rc = cp__sqlite_open(dir, false, &r->db);
+    cp__sqlite_reader_t *r = cp__xcalloc(1, sizeof *r);
+    r->base.eng = &cp__store_sqlite_engine;
+    int rc = cp__sqlite_open_db(dir, false, &r->db);
     if (rc) {
         free(r);
         return rc;
@@ -48,14 +49,14 @@ int cp_store_reader_open(const char *dir, cp_store_reader_t **out)
     if (!(r->app_id = cp__sqlite_prep(r->db, "SELECT id FROM apps WHERE name=?")) ||
         !(r->type_id = cp__sqlite_prep(r->db, "SELECT t.id, t.unit FROM types t JOIN app_types a ON a.type_id=t.id"
                                        " WHERE a.app_id=? AND t.name=?"))) {
-        cp_store_reader_close(r);
+        cp__sqlite_reader_close(r);
         return CP_EDB;
     }
     *out = r;
     return 0;
 }
 
-void cp_store_reader_close(cp_store_reader_t *r)
+void cp__sqlite_reader_close(cp__sqlite_reader_t *r)
 {
     if (!r)
         return;
@@ -71,7 +72,7 @@ void cp_store_reader_close(cp_store_reader_t *r)
     free(r);
 }
 
-int cp__sqlite_rapp_refresh(cp_store_reader_t *r, cp__sqlite_rapp_t *a)
+int cp__sqlite_rapp_refresh(cp__sqlite_reader_t *r, cp__sqlite_rapp_t *a)
 {
     cp_store_names_t *nm = &a->names;
     sqlite3_stmt *st = NULL;
@@ -101,7 +102,7 @@ int cp__sqlite_rapp_refresh(cp_store_reader_t *r, cp__sqlite_rapp_t *a)
     return 0;
 }
 
-static int64_t reader_app(cp_store_reader_t *r, const char *name)
+static int64_t reader_app(cp__sqlite_reader_t *r, const char *name)
 {
     int64_t id = -1;
     sqlite3_reset(r->app_id);
@@ -112,7 +113,7 @@ static int64_t reader_app(cp_store_reader_t *r, const char *name)
     return id;
 }
 
-cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp_store_reader_t *r, int64_t id)
+cp__sqlite_rapp_t *cp__sqlite_reader_rapp(cp__sqlite_reader_t *r, int64_t id)
 {
     for (cp__sqlite_rapp_t *a = r->apps; a; a = a->next)
         if (a->id == id)
@@ -225,7 +226,7 @@ void cp__sqlite_plan_run(cp__sqlite_plan_t *p, int64_t lo, int64_t hi, bool use_
     cp_store_plan_fini(&pl);
 }
 
-int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
+int cp__sqlite_query_setup(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp__sqlite_plan_t *p,
                            uint8_t **lset_ok, char **unit, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
@@ -278,7 +279,7 @@ int cp__sqlite_query_setup(cp_store_reader_t *r, const cp_store_query_t *q, cp__
     return 0;
 }
 
-int cp_store_profile(cp_store_reader_t *r, const cp_store_query_t *q, cp_profile_t *out,
+int cp__sqlite_profile(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp_profile_t *out,
                      char *err, size_t errlen)
 {
     cp__sqlite_plan_t p;
@@ -306,7 +307,7 @@ out:
     return cp__sqlite_query_end(r, rc, err, errlen);
 }
 
-int cp__sqlite_query_end(cp_store_reader_t *r, int rc, char *err, size_t errlen)
+int cp__sqlite_query_end(cp__sqlite_reader_t *r, int rc, char *err, size_t errlen)
 {
     if (rc && rc != CP_ENOTFOUND && cp__sqlite_reader_over(r))
         rc = CP_ETIMEOUT;   /* an interrupted statement fails as CP_EDB */
@@ -316,7 +317,7 @@ int cp__sqlite_query_end(cp_store_reader_t *r, int rc, char *err, size_t errlen)
     return rc;
 }
 
-int cp_store_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
+int cp__sqlite_timeline(cp__sqlite_reader_t *r, const cp_store_query_t *q, int64_t step_ms,
                       uint64_t *points, uint32_t n, cp_buf_t *series, char *err, size_t errlen)
 {
     cp__sqlite_plan_t p;
@@ -409,7 +410,7 @@ static int64_t first_sample_ms(sqlite3_stmt *fs, int64_t app_id, int64_t type_id
     return cp_store_tier_first(t[0], t[1], t[2]);
 }
 
-int cp_store_apps_json(cp_store_reader_t *r, cp_buf_t *out)
+int cp__sqlite_apps_json(cp__sqlite_reader_t *r, cp_buf_t *out)
 {
     sqlite3_stmt *st = NULL, *ty = NULL, *fs = NULL;
     cp_buf_t first;
@@ -450,7 +451,7 @@ out:
     return rc;
 }
 
-int cp_store_instances_json(cp_store_reader_t *r, const char *app, cp_buf_t *out)
+int cp__sqlite_instances_json(cp__sqlite_reader_t *r, const char *app, cp_buf_t *out)
 {
     int64_t id = reader_app(r, app);
     if (id < 0)

@@ -16,7 +16,7 @@
 
 /* Aggregates rows of src (step 0 = windows, else agg rows of that step) with
  * start in [lo, hi) into agg rows of dst_step, for every type of the app. */
-static int downsample(cp_store_t *s, int64_t app, int64_t src_step, int64_t dst_step, int64_t lo, int64_t hi)
+static int downsample(cp__sqlite_t *s, int64_t app, int64_t src_step, int64_t dst_step, int64_t lo, int64_t hi)
 {
     sqlite3_stmt *types = NULL, *rd = NULL, *wr = NULL;
     cp_store_rollup_t ru = {0};
@@ -67,7 +67,7 @@ out:
     return rc;
 }
 
-static int set_done(cp_store_t *s, int64_t app, int64_t step, int64_t done)
+static int set_done(cp__sqlite_t *s, int64_t app, int64_t step, int64_t done)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO agg_state(app_id,step,done_ms) VALUES(?,?,?)",
@@ -84,7 +84,7 @@ static int set_done(cp_store_t *s, int64_t app, int64_t step, int64_t done)
 #define MAX_BUCKETS_PER_PASS 10   /* bounds how long one pass holds the writer */
 
 /* One bounded pass for one app; returns 1 if more work is pending. */
-static int maintain_app(cp_store_t *s, cp__sqlite_app_t *a, int64_t now)
+static int maintain_app(cp__sqlite_t *s, cp__sqlite_app_t *a, int64_t now)
 {
     int rc, more = 0;
     /* dirty buckets (late data) */
@@ -192,7 +192,7 @@ static int maintain_app(cp_store_t *s, cp__sqlite_app_t *a, int64_t now)
     return more;
 }
 
-int cp_store_maintain(cp_store_t *s, int64_t now_ms)
+int cp__sqlite_maintain(cp__sqlite_t *s, int64_t now_ms)
 {
     /* make sure every app in the database is known (apps seen in earlier runs) */
     sqlite3_stmt *st = NULL;
@@ -205,7 +205,7 @@ int cp_store_maintain(cp_store_t *s, int64_t now_ms)
         names[n++] = cp__xstrdup((const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
-    int rc = cp_store_begin(s), more = 0;
+    int rc = cp__sqlite_begin(s), more = 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         cp__sqlite_app_t *a;
         if ((rc = cp__sqlite_get_app(s, names[i], false, &a)) == 0) {
@@ -219,9 +219,9 @@ int cp_store_maintain(cp_store_t *s, int64_t now_ms)
         free(names[i]);
     free(names);
     if (rc < 0) {
-        cp_store_rollback(s);
+        cp__sqlite_rollback(s);
         return rc;
     }
-    rc = cp_store_commit(s);
+    rc = cp__sqlite_commit(s);
     return rc < 0 ? rc : more;
 }

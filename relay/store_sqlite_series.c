@@ -14,7 +14,7 @@
 
 #include "error.h"
 
-int cp_store_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
+int cp__sqlite_series(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
                     char *err, size_t errlen)
 {
     cp__sqlite_plan_t p;

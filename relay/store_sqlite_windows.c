@@ -121,7 +121,7 @@ static void nbi_free(names_by_id_t *m)
 }
 
 /* Calls fn per row in time order with ids mapped to merged indices. */
-static int deliver(wctx_t *w, const cp_store_names_t *nm, cp_store_reader_t *rd, int64_t app,
+static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *rd, int64_t app,
                    cp_store_window_fn fn, void *ud, bool *stopped)
 {
     uint32_t n_stacks = cp_store_names_n_stacks(nm);
@@ -178,7 +178,7 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp_store_reader_t *rd,
     return rc;
 }
 
-int cp_store_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, unsigned flags,
+int cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q, unsigned flags,
                              cp_profile_t *out, cp_store_window_fn fn, void *ud,
                              char *err, size_t errlen)
 {
