@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -151,6 +152,11 @@ bool cp_ring_push_jvmti(cp_ring_t *r, cp_sample_kind_t kind, uint64_t value, uin
     d->value = value;
     d->count = count;
     d->thread[0] = '\0';
+    cp_context_get(&d->ctx);
+    if (d->ctx.trace_hi | d->ctx.trace_lo) {   /* trace samples are rooted by thread */
+        prctl(PR_GET_NAME, d->thread, 0, 0, 0);
+        d->thread[15] = '\0';
+    }
     d->n_native = 0;
     for (int i = 0; i < n_frames; i++) {
         d->frames[i].method = frames[i].method;

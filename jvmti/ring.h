@@ -17,7 +17,14 @@
  *                        fr, n, "java.lang.String", CP_FRAME_ALLOC);
  *
  * cp_agent_ring() (agent.h) returns NULL while the agent is not running;
- * cp_ring_push_* accept a NULL ring (return false). */
+ * cp_ring_push_* accept a NULL ring (return false).
+ *
+ * A producer that fills a reserved slot itself (cp_ring_reserve) sets every
+ * field, ctx included: cp_context_get(&s->ctx) for the calling thread's
+ * request context, or a label set of its own for samples it takes on
+ * behalf of something else, e.g. an agent thread reading Python stacks:
+ *     s->ctx = (cp_context_t){ .labels = (uint32_t)cp_lsets_intern(kv, n) };
+ * (intern once, not per sample; -1 from a full table means: no labels). */
 #ifndef CP_RING_H
 #define CP_RING_H
 
@@ -27,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "context.h"
 #include "sigsafe.h"
 
 #define CP_RING_MAX_FRAMES 512
@@ -66,8 +74,10 @@ typedef struct cp_sample {
     int32_t  num_frames;
     uint64_t value;
     uint64_t count;
-    char     thread[16];    /* thread name (comm) when there are no Java frames */
+    char     thread[16];    /* thread name (comm) when there are no Java frames or
+                             * the context has a trace id; else "" */
     char     leaf[CP_RING_LEAF_MAX]; /* synthetic leaf frame text, NUL-terminated */
+    cp_context_t ctx;       /* the thread's request context (context.h): labels, trace, span */
     uint8_t  n_native;      /* native[0..n_native): raw pcs, leaf first (unwind.h); */
     uint64_t native[CP_RING_MAX_NATIVE]; /* symbolised by the harvester under the Java leaf */
     cp_ring_frame_t frames[CP_RING_MAX_FRAMES];
@@ -106,7 +116,8 @@ CP_SIGSAFE void cp_ring_commit(cp_ring_t *r, uint64_t ticket);
 CP_SIGSAFE bool cp_ring_try_push(cp_ring_t *r, const cp_sample_t *s);
 
 /* For JVMTI producers (Java threads; not for signal handlers since it reads
- * its own tid with a syscall: fine, but keep the rule simple). frames come
+ * its own tid with a syscall: fine, but keep the rule simple). The sample
+ * carries the calling thread's context (cp_context_get). frames come
  * from GetStackTrace (top first); leaf may be NULL. Lines: bci from
  * jvmtiFrameInfo.location (-3 for native methods is set by the harvester
  * when it sees location -1). Returns false if r is NULL or full. */

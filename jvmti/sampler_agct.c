@@ -315,6 +315,7 @@ CP_SIGSAFE void cp__take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc
     s->value = weight;
     s->count = 1;
     s->n_native = 0;
+    cp_context_get(&s->ctx);
     /* the JNIEnv from the thread table, never GetEnv (see the file header) */
     JNIEnv *env = self ? atomic_load_explicit(&self->env, memory_order_acquire) : NULL; /* pairs with cp__reg_set_env */
     bool java = env != NULL;
@@ -378,6 +379,9 @@ CP_SIGSAFE void cp__take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc
                 atomic_fetch_or_explicit(&self->flags, CP__F_NOTJAVA, memory_order_relaxed); /* hint only */
             s->value = 0;   /* harvester skips zero-weight samples */
         }
+    } else if (s->ctx.trace_hi | s->ctx.trace_lo) {
+        prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* trace samples are rooted by thread */
+        s->thread[15] = '\0';
     } else {
         s->thread[0] = '\0';
     }

@@ -1,0 +1,123 @@
+/* context.c - per-thread request context: the TLS slot the handlers read,
+ * and the shim's natives that write it (see context.h, docs/context.md).
+ *
+ * The slot: rec[2] and cur. The writer (the thread itself, in
+ * cp_context_set) fills rec[!cur] and then stores cur; a signal handler on
+ * the same thread reads rec[cur]. Same-thread only, so compiler barriers
+ * (atomic_signal_fence) order it: no CPU fence is needed between a thread
+ * and its own signal handler.
+ *
+ * Threads: cp_context_get on any thread, in handlers too; cp_context_set
+ * and the natives on the thread whose context changes; start/stop on the
+ * agent's lifecycle thread. */
+#include "context.h"
+
+#include "error.h"
+#include "log.h"
+#include "lsets.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct slot {
+    cp_context_t rec[2];
+    volatile int cur;   /* index of the record handlers read */
+} slot_t;
+
+static CP_TLS slot_t tls_ctx;
+
+static jclass g_ctx_cls;    /* global ref to dev.cprof.Ctx */
+
+CP_SIGSAFE void cp_context_get(cp_context_t *out)
+{
+    int i = tls_ctx.cur;
+    atomic_signal_fence(memory_order_acquire);   /* read rec[i] after cur: pairs with set's release */
+    *out = tls_ctx.rec[i & 1];
+}
+
+void cp_context_set(const cp_context_t *c)
+{
+    int n = !tls_ctx.cur;
+    tls_ctx.rec[n] = *c;
+    atomic_signal_fence(memory_order_release);   /* the record is whole before a handler can pick it */
+    tls_ctx.cur = n;
+}
+
+/* dev.cprof.Ctx.set0(int set, long traceHi, long traceLo, long span) */
+static void JNICALL ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo, jlong span)
+{
+    (void)jni; (void)cls;
+    cp_context_t c = {(uint32_t)(set > 0 ? set : 0), (uint64_t)hi, (uint64_t)lo, (uint64_t)span};
+    cp_context_set(&c);
+}
+
+/* dev.cprof.Ctx.define0(String[] pairs) -> id, -1 when the table is full */
+static jint JNICALL ctx_define0(JNIEnv *jni, jclass cls, jobjectArray pairs)
+{
+    (void)cls;
+    if (!pairs)
+        return 0;
+    jsize n = (*jni)->GetArrayLength(jni, pairs);
+    if (n > CP_LSETS_MAX_PAIRS * 2)
+        n = CP_LSETS_MAX_PAIRS * 2;
+    cp_kv_t kv[CP_LSETS_MAX_PAIRS];
+    jstring js[CP_LSETS_MAX_PAIRS * 2];
+    const char *cs[CP_LSETS_MAX_PAIRS * 2];
+    jsize got = 0;
+    for (; got < n; got++) {
+        js[got] = (jstring)(*jni)->GetObjectArrayElement(jni, pairs, got);
+        cs[got] = js[got] ? (*jni)->GetStringUTFChars(jni, js[got], NULL) : NULL;
+        if ((*jni)->ExceptionCheck(jni) || !cs[got]) {
+            (*jni)->ExceptionClear(jni);
+            break;
+        }
+    }
+    uint32_t m = 0;
+    for (jsize i = 0; i + 1 < got; i += 2)
+        kv[m++] = (cp_kv_t){cs[i], cs[i + 1]};
+    int32_t id = cp_lsets_intern(kv, m);
+    for (jsize i = 0; i < got; i++)
+        (*jni)->ReleaseStringUTFChars(jni, js[i], cs[i]);
+    for (jsize i = 0; i < got && i < n; i++)
+        if (js[i])
+            (*jni)->DeleteLocalRef(jni, js[i]);
+    return (jint)id;
+}
+
+static void set_on(JNIEnv *jni, bool on)
+{
+    if (!g_ctx_cls)
+        return;
+    jfieldID f = (*jni)->GetStaticFieldID(jni, g_ctx_cls, "on", "Z");
+    if ((*jni)->ExceptionCheck(jni)) {
+        (*jni)->ExceptionClear(jni);
+        return;
+    }
+    (*jni)->SetStaticBooleanField(jni, g_ctx_cls, f, on ? JNI_TRUE : JNI_FALSE);
+}
+
+int cp_context_start(JNIEnv *jni)
+{
+    if (!g_ctx_cls) {
+        jclass c = (*jni)->FindClass(jni, "dev/cprof/Ctx");
+        if ((*jni)->ExceptionCheck(jni) || !c) {
+            (*jni)->ExceptionClear(jni);
+            CP_LOGW("context: dev.cprof.Ctx not found (an older cprof-shim.jar?); Cprof.context does nothing");
+            return CP_ENOTFOUND;
+        }
+        static const JNINativeMethod nm[] = {
+            {"define0", "([Ljava/lang/String;)I", (void *)ctx_define0},
+            {"set0", "(IJJJ)V", (void *)ctx_set0},
+        };
+        if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0 || (*jni)->ExceptionCheck(jni)) {
+            (*jni)->ExceptionClear(jni);
+            CP_LOGW("context: RegisterNatives on dev.cprof.Ctx failed; Cprof.context does nothing");
+            return CP_ENOTFOUND;
+        }
+        g_ctx_cls = (*jni)->NewGlobalRef(jni, c);
+        (*jni)->DeleteLocalRef(jni, c);
+    }
+    set_on(jni, true);
+    return 0;
+}
