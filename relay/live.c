@@ -11,6 +11,11 @@
  * slows ingest or other UIs. The drop count rides along in the next push
  * as "dropped":N.
  *
+ * Across relays (--nats, fanout.h): every local window is also handed to
+ * cp_fanout_publish, and each subscription watches its app there, so the
+ * windows other relays ingest come back as CP_DONE_LIVE with `remote` set
+ * and are matched exactly like local ones (same tenant-qualified names).
+ *
  * Auth (auth.h): the upgrade is checked in LWS_CALLBACK_FILTER_PROTOCOL_
  * CONNECTION, before the connection is accepted. The token comes from
  * "Authorization: Bearer TOKEN" or, for browsers (which cannot set headers
@@ -27,6 +32,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "fanout.h"
 #include "relay.h"
 #include "rutil.h"
 
@@ -108,6 +114,8 @@ static void push(live_pss_t *p, const char *text, size_t len)
 
 void cp__live_done(cp_done_t *d)
 {
+    if (!d->remote)   /* ingested here: other relays' UIs get it through NATS */
+        cp_fanout_publish(d->app, d->type, d->labels, (const char *)d->data, d->len);
     for (live_pss_t *p = subs; p; p = p->next) {
         if (!p->app || strcmp(p->app, d->app))
             continue;
@@ -126,6 +134,8 @@ void cp__live_done(cp_done_t *d)
 
 static void unsubscribe(live_pss_t *p)
 {
+    if (p->app)
+        cp_fanout_unwatch(p->app);
     free(p->app);
     free(p->type);
     free(p->labels);
@@ -231,8 +241,10 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (strstr(js, "\"subscribe\"")) {
             unsubscribe(p);
             char *app = json_str(js, "app"), q[CP_TENANT_MAX + 1024];
-            if (app && !cp_auth_qualify(p->who.tenant, app, q, sizeof q))
+            if (app && !cp_auth_qualify(p->who.tenant, app, q, sizeof q)) {
                 p->app = cp__xstrdup(q);
+                cp_fanout_watch(p->app);   /* windows of this app from other relays */
+            }
             free(app);
             p->type = json_str(js, "type");
             p->labels = json_str(js, "labels");

@@ -46,6 +46,7 @@
 #include "../cli/cli.h"
 #include "auth.h"
 #include "error.h"
+#include "fanout.h"
 #include "origin.h"
 #include "otlp_export.h"
 #include "pending.h"
@@ -620,6 +621,7 @@ static void teardown(struct lws_context *ctx, bool use_uv, bool store, bool api)
     pthread_mutex_lock(&done_mu);
     cp__relay.ctx = NULL;
     pthread_mutex_unlock(&done_mu);
+    cp_fanout_stop();              /* no more remote live messages */
     if (store)
         cp__ingest_stop();         /* stores what is queued, commits, exits */
     cp_otlp_export_stop();         /* after the store worker: nobody queues windows any more */
@@ -708,6 +710,11 @@ int cp_cmd_relay(int argc, char **argv)
     cp_otlp_export_cfg_t xc = {c->otlp_export, c->data_dir, (uint32_t)c->otlp_queue, c->otlp_backoff_max_ms};
     if (c->otlp_export && cp_otlp_export_start(&xc))
         cp__log("otlp export: cannot start for %s; relay runs without it", c->otlp_export);
+    if (c->nats_url && cp_fanout_start(c->nats_url)) {
+        cp__relay.stop = 1;
+        teardown(ctx, use_uv, true, false);
+        return 1;
+    }
     if (cp__api_start()) {
         cp__log("cannot start query workers");
         cp__relay.stop = 1;

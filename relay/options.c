@@ -67,6 +67,9 @@ static void usage(FILE *f)
         "  --otlp-queue N           windows queued for the collector before dropping the oldest\n"
         "                           (default 4096)\n"
         "  --otlp-backoff-max DUR   longest wait between retries of a failed export (default 30s)\n"
+"  --nats URL               live fan-out across relays: publish what this relay ingests\n"
+        "                           and feed its live UIs from other relays (nats://HOST:PORT,\n"
+        "                           comma-separated for a NATS cluster; docs/scaleout.md)\n"
         "  --sync full|normal       SQLite synchronous mode (default full; both survive kill -9,\n"
         "                           normal may lose the last commits on power loss)\n"
         "Budgets against hostile or runaway clients (docs/relay.md \"Budgets\"; counters at\n"
@@ -181,7 +184,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
 {
     enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
            OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
-           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_OTLP, OPT_OTLP_Q, OPT_OTLP_BO, OPT_BUDGET = 2000 };
+           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_OTLP, OPT_OTLP_Q, OPT_OTLP_BO, OPT_NATS, OPT_BUDGET = 2000 };
     static const struct option opts[] = {
         {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
         {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
@@ -199,6 +202,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"insecure-open", no_argument, 0, OPT_INSECURE_OPEN},
         {"otlp-export", required_argument, 0, OPT_OTLP}, {"otlp-queue", required_argument, 0, OPT_OTLP_Q},
         {"otlp-backoff-max", required_argument, 0, OPT_OTLP_BO},
+        {"nats", required_argument, 0, OPT_NATS},
         {"hello-timeout", required_argument, 0, OPT_BUDGET + 0}, {"ping", required_argument, 0, OPT_BUDGET + 1},
         {"idle-timeout", required_argument, 0, OPT_BUDGET + 2},
         {"header-timeout", required_argument, 0, OPT_BUDGET + 3},
@@ -244,6 +248,11 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
             if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
                 return bad("--otlp-export '%s' is not an http://HOST[:PORT][/PATH] or https://... URL", optarg);
             c->otlp_export = optarg;
+            break;
+        case OPT_NATS:
+            if (strncmp(optarg, "nats://", 7) && strncmp(optarg, "tls://", 6))
+                return bad("--nats '%s' is not a nats://HOST:PORT URL", optarg);
+            c->nats_url = optarg;
             break;
         case OPT_OTLP_Q:
             errno = 0;

@@ -48,6 +48,7 @@ typedef struct cp_relay_cfg {
     const char      *otlp_export;      /* --otlp-export URL (otlp_export.h), or NULL */
     int              otlp_queue;       /* --otlp-queue: windows */
     int64_t          otlp_backoff_max_ms;   /* --otlp-backoff-max */
+    const char      *nats_url;         /* --nats URL: live fan-out across relays (fanout.h), or NULL */
 } cp_relay_cfg_t;
 
 /* ---- done-queue: worker -> service thread ---- */
@@ -64,6 +65,7 @@ typedef struct cp_done {
     char      reason[200];
     struct cp_qreq *req;               /* HTTP */
     char     *app, *type, *labels;     /* LIVE: for subscription matching */
+    bool      remote;                  /* LIVE: from another relay (fanout.h): not published again */
     struct cp_done *next;
 } cp_done_t;
 
@@ -123,7 +125,13 @@ bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping /*
     X(otlp_retries, 0, "OTLP export attempts that failed and were retried with backoff")   \
     X(otlp_rejected, 0, "windows in OTLP export requests the collector refused (not retried)") \
     X(otlp_dropped, 0, "windows dropped from a full OTLP export queue (oldest first)")     \
-    X(otlp_queue_now, 1, "windows waiting for the OTLP exporter")
+    X(otlp_queue_now, 1, "windows waiting for the OTLP exporter")                          \
+    X(nats_connected, 1, "1 while the --nats connection is up (live fan-out across relays)") \
+    X(nats_published, 0, "live messages published to NATS for other relays")              \
+    X(nats_received, 0, "live messages received from other relays through NATS")          \
+    X(nats_dropped, 0, "live messages not published: NATS down or the fan-out queue full") \
+    X(nats_disconnects, 0, "NATS connection losses (fan-out paused until it came back)")   \
+    X(nats_bad, 0, "NATS messages ignored: a subject or body no relay publishes")
 
 typedef struct cp_relay_stats {
 #define CP__STAT_FIELD(name, gauge, help) uint64_t name;
