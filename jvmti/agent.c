@@ -16,7 +16,6 @@
 #include "agent.h"
 
 #include "alloc.h"
-#include "context.h"
 #include "codemap.h"
 #include "cost.h"
 #include "control.h"
@@ -423,12 +422,6 @@ static void start_locked(JNIEnv *jni)
         resolve_app_locked();
         cp_sender_configure(&g_opts, g_app);
         cp_harvest_set_flush(g_opts.flush_ns);
-    }
-    /* Cprof.context needs the shim's natives: cheap, so always (once) */
-    static bool ctx_tried;
-    if (!ctx_tried && cp_alloc_add_shim(g_jvmti, NULL, 0) == 0) {
-        ctx_tried = true;
-        cp_context_start(jni);
     }
     if (g_sampler_ok && g_opts.command == CP_CMD_START) {
         cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);

@@ -44,8 +44,27 @@ void cp_context_set(const cp_context_t *c)
     tls_ctx.cur = n;
 }
 
+/* The shim's natives are found by name: HotSpot looks a native method up
+ * in the JVMTI agent libraries too (after the class loader's own), for
+ * classes of any loader. So dev.cprof.Ctx works wherever the application
+ * loaded cprof-shim.jar from, without the agent appending the jar to the
+ * boot class path (which turns CDS off for non-boot classes and prints a
+ * warning). exports.map exports exactly these three. */
+#define CP_JNI_EXPORT __attribute__((visibility("default"))) JNIEXPORT
+CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls);
+CP_JNI_EXPORT void JNICALL Java_dev_cprof_Ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo,
+                                                   jlong span);
+CP_JNI_EXPORT jint JNICALL Java_dev_cprof_Ctx_define0(JNIEnv *jni, jclass cls, jobjectArray pairs);
+
+/* dev.cprof.Ctx.on0(): the agent is here (the shim probes it once). */
+CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls)
+{
+    (void)jni; (void)cls;
+    return JNI_TRUE;
+}
+
 /* dev.cprof.Ctx.set0(int set, long traceHi, long traceLo, long span) */
-static void JNICALL ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo, jlong span)
+CP_JNI_EXPORT void JNICALL Java_dev_cprof_Ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo, jlong span)
 {
     (void)jni; (void)cls;
     cp_context_t c = {(uint32_t)(set > 0 ? set : 0), (uint64_t)hi, (uint64_t)lo, (uint64_t)span};
@@ -53,7 +72,7 @@ static void JNICALL ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong 
 }
 
 /* dev.cprof.Ctx.define0(String[] pairs) -> id, -1 when the table is full */
-static jint JNICALL ctx_define0(JNIEnv *jni, jclass cls, jobjectArray pairs)
+CP_JNI_EXPORT jint JNICALL Java_dev_cprof_Ctx_define0(JNIEnv *jni, jclass cls, jobjectArray pairs)
 {
     (void)cls;
     if (!pairs)
@@ -107,10 +126,11 @@ int cp_context_start(JNIEnv *jni)
             return CP_ENOTFOUND;
         }
         static const JNINativeMethod nm[] = {
-            {"define0", "([Ljava/lang/String;)I", (void *)ctx_define0},
-            {"set0", "(IJJJ)V", (void *)ctx_set0},
+            {"define0", "([Ljava/lang/String;)I", (void *)Java_dev_cprof_Ctx_define0},
+            {"set0", "(IJJJ)V", (void *)Java_dev_cprof_Ctx_set0},
+            {"on0", "()Z", (void *)Java_dev_cprof_Ctx_on0},
         };
-        if ((*jni)->RegisterNatives(jni, c, nm, 2) != 0 || (*jni)->ExceptionCheck(jni)) {
+        if ((*jni)->RegisterNatives(jni, c, nm, 3) != 0 || (*jni)->ExceptionCheck(jni)) {
             (*jni)->ExceptionClear(jni);
             CP_LOGW("context: RegisterNatives on dev.cprof.Ctx failed; Cprof.context does nothing");
             return CP_ENOTFOUND;

@@ -17,8 +17,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * thread-local record in the agent) that the signal handler copies into each
  * sample; no lock, no allocation there (jvmti/context.h).
  *
- * <p>{@link #on} is false until the agent registered the natives: until then
- * (and without an agent) every call returns {@link #NOOP} and costs a branch.
+ * <p>{@link #on} is false without the agent (its natives do not link): every
+ * call then returns {@link #NOOP} and costs a branch. An agent attached
+ * after this class was initialised is seen once it calls cp_context_start.
  */
 final class Ctx {
     private Ctx() {}
@@ -28,8 +29,10 @@ final class Ctx {
     static final int MAX_SETS = 65535;
     static final String[] NO_PAIRS = new String[0];
 
-    /** Set by the agent after RegisterNatives; cleared when it stops. */
-    static volatile boolean on;
+    /** The agent is in this JVM: its natives answer (found by name in the
+     *  agent library, whatever loader loaded this class; see jvmti/context.c).
+     *  The agent may also set it when it registers the natives itself. */
+    static volatile boolean on = probe();
     /** The agent's label-set table is full: new sets fall back to their parent. */
     private static volatile boolean full;
 
@@ -214,6 +217,16 @@ final class Ctx {
         String s = Long.toHexString(v);
         return "0000000000000000".substring(s.length()) + s;
     }
+
+    private static boolean probe() {
+        try {
+            return on0();
+        } catch (Throwable t) {          // UnsatisfiedLinkError: no agent
+            return false;
+        }
+    }
+
+    private static native boolean on0();
 
     /** Interns a label set (k1, v1, ... sorted by key) in the agent; its id
      *  (> 0), or -1 when the agent's table is full. */
