@@ -21,7 +21,8 @@
  *
  * Idle: every ~5 s the worker runs a bounded cp_store_maintain() pass
  * (downsampling + retention), and trims malloc's arenas when there is
- * nothing left to do.
+ * nothing left to do. Every CP_STORE_HEARTBEAT_MS, busy or idle, it calls
+ * cp_store_heartbeat (registry liveness across relays sharing a store).
  *
  * Threads: cp__ingest_job_push / cp__ingest_queued_bytes from the service
  * thread (W.mu); everything else on the store worker. */
@@ -546,18 +547,38 @@ static void group_failed(ijob_t *jobs, ijob_t *rest, int rc, int64_t now)
     (void)jobs;
 }
 
+/* Registry liveness across relays (store.h): every CP_STORE_HEARTBEAT_MS,
+ * between groups. A failing heartbeat is logged when the streak starts and
+ * when it ends, not every 2 s. */
+static void heartbeat(int64_t now, int64_t *next_hb)
+{
+    static uint64_t failing;
+    if (now < *next_hb)
+        return;
+    *next_hb = now + CP_STORE_HEARTBEAT_MS;
+    int rc = cp_store_heartbeat(W.store, now);
+    if (rc && !failing++)
+        cp__log("store: heartbeat failed (%s); other relays will mark this relay's agents gone "
+                "after %d s unless it recovers", cp_strerror(rc), CP_STORE_RELAY_STALE_MS / 1000);
+    else if (!rc && failing) {
+        cp__log("store: heartbeat recovered after %llu failures", (unsigned long long)failing);
+        failing = 0;
+    }
+}
+
 static void *store_main(void *arg)
 {
-    int64_t next_maint = cp__now_ms() + 2000;
+    int64_t next_maint = cp__now_ms() + 2000, next_hb = 0;
     for (;;) {
+        heartbeat(cp__now_ms(), &next_hb);
         pthread_mutex_lock(&W.mu);
         while (!W.head && !cp__relay.stop) {
             int64_t now = cp__now_ms();
-            if (now >= next_maint)
+            if (now >= next_maint || now >= next_hb)
                 break;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t wait = next_maint - now;
+            int64_t wait = (next_maint < next_hb ? next_maint : next_hb) - now;
             ts.tv_sec += wait / 1000;
             ts.tv_nsec += (wait % 1000) * 1000000;
             if (ts.tv_nsec >= 1000000000) {
@@ -589,6 +610,8 @@ static void *store_main(void *arg)
         if (!jobs) {
             if (stop)
                 break;
+            if (now < next_maint)
+                continue;   /* woken for the heartbeat */
             int more = cp_store_maintain(W.store, now);
             if (more < 0)
                 cp__log("store: maintenance failed: %s", cp_strerror(more));
