@@ -3,10 +3,12 @@
 #include "listen.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,4 +202,35 @@ int cp__datadir_lock(const char *dir, char *err, size_t errlen)
     if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
         (void)0;   /* the pid is only for the message above */
     return fd;
+}
+
+/* lws 4.1 does not hand out its listening socket: find ours among the
+ * process's descriptors (listening, bound to port) and set the option. */
+int cp__listen_defer_accept(int port, int seconds)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int set = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || fd < 0 || fd == dirfd(d))
+            continue;
+        int acc = 0;
+        socklen_t len = sizeof acc;
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) || !acc)
+            continue;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname((int)fd, (struct sockaddr *)&ss, &sl))
+            continue;
+        int p = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+              : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : -1;
+        if (p == port && !setsockopt((int)fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds))
+            set++;
+    }
+    closedir(d);
+    return set;
 }

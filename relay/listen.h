@@ -49,6 +49,16 @@ int cp__listen_probe(const cp_listen_addr_t *a, int port, char *err, size_t errl
  * borrowed from a (keep a alive as long as the vhost). */
 void cp__listen_lws_info(const cp_listen_addr_t *a, struct lws_context_creation_info *info);
 
+/* TCP_DEFER_ACCEPT on the listening socket(s) of port: the kernel hands a
+ * connection to the relay only when its first bytes arrive (every client
+ * of the relay speaks first: HTTP, websocket upgrade, TLS ClientHello), so
+ * idle connections cost the relay nothing for `seconds` (the kernel keeps
+ * them as half-done handshakes, then hands them over and --header-timeout
+ * applies). Without it libwebsockets 4.1 accepts a burst of idle sockets
+ * in one loop, with list walks per socket that grow with the number
+ * pending, before it reads any request. Returns how many sockets got it. */
+int cp__listen_defer_accept(int port, int seconds);
+
 /* Locks DIR/relay.lock (creating DIR). Returns the descriptor (>= 0, keep
  * it open), or -1 with err ("in use by another relay, pid N"). */
 int cp__datadir_lock(const char *dir, char *err, size_t errlen);

@@ -563,6 +563,8 @@ static struct lws_context *make_context(struct lws_context_creation_info *info, 
         return NULL;
     }
     cp__relay.cfg.port = lws_get_vhost_listen_port(vh);
+    if (cp__listen_defer_accept(cp__relay.cfg.port, cp__relay.cfg.budget.header_secs) <= 0)
+        cp__log("warning: TCP_DEFER_ACCEPT not set on %s: idle connections are accepted at once", where);
     return ctx;
 }
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 from cplib import *
 
@@ -35,6 +36,15 @@ def listeners(port):
                     a = socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
                 out.append((fam, a))
     return sorted(out)
+
+
+def syn_recv(port):
+    n = 0
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(f).readlines()[1:]:
+            x = line.split()
+            n += x[3] == "03" and int(x[1].rsplit(":", 1)[1], 16) == port
+    return n
 
 
 def start(listen, data, extra=(), wait=True):
@@ -85,6 +95,16 @@ def run():
             got = listeners(port)
             log("--listen %s -> %s" % (fmt % port, got))
             check(got == want, "--listen %s listens on %r, want exactly %r" % (fmt % port, got, want))
+            # TCP_DEFER_ACCEPT: a connection that sends nothing stays with the
+            # kernel (SYN_RECV), not in the relay; one that speaks is served
+            host = urllib.parse.urlsplit(url % port).hostname
+            idle = socket.create_connection((host, port), timeout=5)
+            time.sleep(0.5)
+            check(syn_recv(port) >= 1, "--listen %s: an idle connection was accepted at once "
+                  "(no TCP_DEFER_ACCEPT)" % (fmt % port))
+            check(http_ok(url % port), "a request beside an idle connection")
+            idle.close()
+            check("TCP_DEFER_ACCEPT not set" not in open(p.logpath).read(), "relay log warns about defer accept")
             if want == [("4", "127.0.0.1")]:
                 # nothing answers on the machine's other addresses
                 other = [a for a in socket.gethostbyname_ex(socket.gethostname())[2] if not a.startswith("127.")]
