@@ -13,20 +13,16 @@ Then nats-server is killed -9: both relays keep ingesting (A's local feed
 goes on, A still acks), the loss is logged once per relay however long it
 lasts (nats_disconnects = 1); a nats-server restarted on the same port is
 found again without help and the fan-out resumes."""
-import asyncio
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import threading
 import time
 
-import websockets
 
 from cplib import *
-from cplib import _die_with_parent
+from cluster import Live, Nats
 from relay_wire import FakeAgent
 
 T = "java.lang.Thread.run"
@@ -37,67 +33,6 @@ def token_new(auth, tenant, role):
                          capture_output=True, text=True, timeout=10)
     check(out.returncode == 0, "cprof token new: %s" % out.stderr)
     return out.stdout.strip()
-
-
-class Nats:
-    """A real nats-server on 127.0.0.1:port; kill9() and start() again."""
-
-    def __init__(self, port, logdir):
-        self.port, self.proc = port, None
-        self.logpath = os.path.join(logdir, "nats-%d.log" % port)
-
-    @property
-    def url(self):
-        return "nats://127.0.0.1:%d" % self.port
-
-    def start(self):
-        self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=open(self.logpath, "ab"), stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
-
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
-                    return s.recv(5) == b"INFO "
-            except OSError:
-                return False
-        wait_for(up, 10, "nats-server on port %d" % self.port)
-        return self
-
-    def kill9(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class Live(threading.Thread):
-    """A live-feed subscriber: records (receive time, message)."""
-
-    def __init__(self, relay, token, app):
-        super().__init__(daemon=True)
-        self.url, self.token, self.app = relay.ws + "/api/v1/live", token, app
-        self.msgs, self.ready, self.stop = [], threading.Event(), False
-        self.error = None
-
-    def run(self):
-        async def go():
-            async with websockets.connect(self.url, subprotocols=["cprof.live", "bearer." + self.token]) as ws:
-                await ws.send(json.dumps({"subscribe": {"app": self.app}}))
-                self.ready.set()
-                while not self.stop:
-                    try:
-                        m = await asyncio.wait_for(ws.recv(), 0.3)
-                        self.msgs.append((time.time(), json.loads(m)))
-                    except asyncio.TimeoutError:
-                        pass
-        try:
-            asyncio.run(go())
-        except Exception as e:   # reported by the test
-            self.error = e
-        self.ready.set()
-
-    def windows(self, since=0):
-        return [(t, m) for t, m in self.msgs if t >= since and m.get("kind") == "window"]
 
 
 def key(m):
@@ -119,7 +54,7 @@ def run():
         os.unlink(auth)
     tok = {(t, r): token_new(auth, t, r) for t in ("acme", "beta") for r in ("ingest", "read")}
     admin = token_new(auth, "ops", "admin")
-    nats = Nats(free_port(), tmp).start()
+    nats = Nats(tmp).start()
     args = ["--auth", auth, "--nats", nats.url]
     with Relay(name="relay_nats", extra_args=args, token=admin) as ra, \
             Relay(name="relay_nats", extra_args=args, token=admin) as rb:
