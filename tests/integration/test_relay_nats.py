@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import time
 
-
 from cplib import *
 from cluster import Live, Nats
 from relay_wire import FakeAgent
