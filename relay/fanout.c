@@ -10,7 +10,7 @@
  * posted to the service thread as CP_DONE_LIVE with remote set; live.c
  * matches them against its subscribers exactly like local windows.
  *
- * State: Q (the op queue) is shared under Q.mu; the watch table (app ->
+ * State: Q (two op queues) is shared under Q.mu; the watch table (app ->
  * reference count, subscription) belongs to the fan-out thread alone; the
  * connection pointer is written before the thread starts and cleared after
  * it stopped. Counters: nats_* in relay.h.
@@ -170,11 +170,13 @@ typedef struct fop {
     struct fop  *next;
 } fop_t;
 
+typedef struct fop_list { fop_t *head, *tail; size_t n; } fop_list_t;
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
-    fop_t          *head, *tail;
-    size_t          n_publish;    /* PUBLISH ops queued (bounded) */
+    fop_list_t      ctl;          /* WATCH / UNWATCH: never dropped (one pair per UI subscription) */
+    fop_list_t      pub;          /* PUBLISH: bounded, the oldest dropped past CP_FANOUT_QUEUE_MAX */
     bool            stop;
 } Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -199,33 +201,39 @@ static void op_free(fop_t *o)
     free(o);
 }
 
+static void list_push(fop_list_t *l, fop_t *o)
+{
+    o->next = NULL;
+    if (l->tail)
+        l->tail->next = o;
+    else
+        l->head = o;
+    l->tail = o;
+    l->n++;
+}
+
+static fop_t *list_take(fop_list_t *l)   /* the whole list */
+{
+    fop_t *h = l->head;
+    l->head = l->tail = NULL;
+    l->n = 0;
+    return h;
+}
+
 static void enqueue(fop_t *o)
 {
     fop_t *dropped = NULL;
     pthread_mutex_lock(&Q.mu);
     if (o->kind == OP_PUBLISH) {
-        if (Q.n_publish >= CP_FANOUT_QUEUE_MAX) {   /* drop the oldest publish */
-            for (fop_t **pp = &Q.head; *pp; pp = &(*pp)->next)
-                if ((*pp)->kind == OP_PUBLISH) {
-                    dropped = *pp;
-                    *pp = dropped->next;
-                    if (Q.tail == dropped) {
-                        Q.tail = NULL;
-                        for (fop_t *x = Q.head; x; x = x->next)
-                            Q.tail = x;
-                    }
-                    Q.n_publish--;
-                    break;
-                }
+        if (Q.pub.n >= CP_FANOUT_QUEUE_MAX) {   /* drop the oldest */
+            dropped = Q.pub.head;
+            Q.pub.head = dropped->next;
+            Q.pub.n--;
         }
-        Q.n_publish++;
+        list_push(&Q.pub, o);
+    } else {
+        list_push(&Q.ctl, o);
     }
-    o->next = NULL;
-    if (Q.tail)
-        Q.tail->next = o;
-    else
-        Q.head = o;
-    Q.tail = o;
     pthread_cond_signal(&Q.cv);
     pthread_mutex_unlock(&Q.mu);
     if (dropped) {
@@ -354,30 +362,34 @@ static void do_publish(fop_t *o)
         CP_STAT_ADD(nats_dropped, 1);
 }
 
+static void run_ops(fop_t *ops, bool stop)
+{
+    while (ops) {
+        fop_t *nx = ops->next;
+        if (!stop) {
+            if (ops->kind == OP_PUBLISH)
+                do_publish(ops);
+            else if (ops->kind == OP_WATCH)
+                do_watch(ops->subject);
+            else
+                do_unwatch(ops->subject);
+        }
+        op_free(ops);
+        ops = nx;
+    }
+}
+
 static void *fanout_main(void *arg)
 {
     for (;;) {
         pthread_mutex_lock(&Q.mu);
-        while (!Q.head && !Q.stop)
+        while (!Q.ctl.head && !Q.pub.head && !Q.stop)
             pthread_cond_wait(&Q.cv, &Q.mu);
-        fop_t *ops = Q.head;
-        Q.head = Q.tail = NULL;
-        Q.n_publish = 0;
+        fop_t *ctl = list_take(&Q.ctl), *pub = list_take(&Q.pub);
         bool stop = Q.stop;
         pthread_mutex_unlock(&Q.mu);
-        while (ops) {
-            fop_t *nx = ops->next;
-            if (!stop) {
-                if (ops->kind == OP_PUBLISH)
-                    do_publish(ops);
-                else if (ops->kind == OP_WATCH)
-                    do_watch(ops->subject);
-                else
-                    do_unwatch(ops->subject);
-            }
-            op_free(ops);
-            ops = nx;
-        }
+        run_ops(ctl, stop);   /* subscriptions first: they gate what arrives */
+        run_ops(pub, stop);
         if (stop)
             break;
     }
@@ -441,6 +453,7 @@ int cp_fanout_start(const char *url)
     natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
     natsOptions_SetReconnectedCB(opts, on_connected, (void *)1);
     natsOptions_SetErrorHandler(opts, on_error, NULL);
+    natsOptions_UseGlobalMessageDelivery(opts, true);   /* a thread pool, not a thread per watched app */
     natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, NULL);
     s = natsConnection_Connect(&nc, opts);
     natsOptions_Destroy(opts);

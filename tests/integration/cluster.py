@@ -214,7 +214,8 @@ class Live(threading.Thread):
 
     def run(self):
         async def go():
-            async with websockets.connect(self.url, subprotocols=["cprof.live", "bearer." + self.token]) as ws:
+            async with websockets.connect(self.url, subprotocols=["cprof.live"] + (
+                    ["bearer." + self.token] if self.token else [])) as ws:
                 await ws.send(json.dumps({"subscribe": {"app": self.app}}))
                 self.ready.set()
                 while not self.stop:
