@@ -141,7 +141,35 @@ typedef struct cp_point {        /* time-series point (GC pauses, thread counts,
     double      value;
 } cp_point_t;
 
-#define CP_BATCH_DICT_RESET 0x01 /* receiver drops this connection's dictionary first */
+/* Request context (docs/context.md). A label set of the batch's key 15:
+ * up to CP_WIRE_LSET_MAX_PAIRS pairs, keys distinct and sorted (the
+ * agent's canonical form; receivers must not rely on it). */
+#define CP_WIRE_LSET_MAX_PAIRS 64
+typedef struct cp_wire_lset {
+    const cp_kv_t *kv;
+    uint32_t       n;
+} cp_wire_lset_t;
+
+/* Key 16: part of a key 9/14 value that carried label set `lset`. The
+ * labelled parts of one (stack, type) sum to at most its key 9/14 value;
+ * the rest carried no labels. So a receiver that ignores key 16 keeps
+ * exact totals. */
+typedef struct cp_wire_lvalue {
+    uint32_t stack, type, lset;
+    uint64_t value;
+} cp_wire_lvalue_t;
+
+/* Key 17: value of samples taken under a trace: trace id (128 bits, two
+ * big-endian halves), span id, the sampled thread's name (a string id of
+ * the dictionary), stack and type. Also counted in key 9/14 (and 16). */
+typedef struct cp_wire_trace {
+    uint64_t trace_hi, trace_lo, span;
+    uint32_t thread, stack, type;
+    uint64_t value;
+} cp_wire_trace_t;
+
+#define CP_BATCH_DICT_RESET 0x01 /* receiver drops this connection's dictionary
+                                    (label sets included) first */
 
 typedef struct cp_batch {
     uint64_t seq;                   /* key 1 uint, required, > 0, strictly increasing per instance */
@@ -168,6 +196,14 @@ typedef struct cp_batch {
     const cp_counter_t *counters;   uint32_t n_counters;
     /* key 11: array of [series, t_ms, value(float64)] */
     const cp_point_t *points;       uint32_t n_points;
+    /* key 15: label-set dictionary delta [first_lset_id, [[k, v, k, v...]...]]
+     * (ids dense from 0 per connection, like strings; reset with the
+     * dictionary). Not taken from `dict`: the encoder sends these arrays. */
+    uint32_t lset_first;  const cp_wire_lset_t *lsets; uint32_t n_lsets;
+    /* key 16: flat [stack, type, lset, value, ...] (cp_wire_lvalue_t) */
+    const cp_wire_lvalue_t *lvalues; uint32_t n_lvalues;
+    /* key 17: flat [trace_hi, trace_lo, span, thread, stack, type, value, ...] */
+    const cp_wire_trace_t *traces;  uint32_t n_traces;
 
     /* Encoder only (ignored by the decoder, which fills the arrays above):
      * when dict is set, the delta is taken from it instead of strs/frames/

@@ -29,8 +29,15 @@ typedef struct wstack {
     uint32_t n;
 } wstack_t;
 
+typedef struct wlset {
+    size_t   off;      /* into lkv: n (key offset, value offset) pairs into chars */
+    uint32_t n;
+} wlset_t;
+
 struct cp_wire_dict {
     cp_wire_limits_t lim;
+    wlset_t    *lsets;  uint32_t n_lsets, cap_lsets;
+    size_t     *lkv;    size_t   n_lkv, cap_lkv;
     wstr_t     *strs;   uint32_t n_strs, cap_strs;
     char       *chars;  size_t   n_chars, cap_chars;
     cp_frame_t *frames; uint32_t n_frames, cap_frames;
@@ -55,6 +62,8 @@ void cp_wire_dict_destroy(cp_wire_dict_t *d)
     free(d->frames);
     free(d->stacks);
     free(d->pool);
+    free(d->lsets);
+    free(d->lkv);
     free(d);
 }
 
@@ -89,7 +98,7 @@ size_t cp_wire_dict_memory(const cp_wire_dict_t *d)
 {
     return sizeof *d + (size_t)d->cap_strs * sizeof(wstr_t) + d->cap_chars +
            (size_t)d->cap_frames * sizeof(cp_frame_t) + (size_t)d->cap_stacks * sizeof(wstack_t) +
-           d->cap_pool * sizeof(uint32_t);
+           d->cap_pool * sizeof(uint32_t) + (size_t)d->cap_lsets * sizeof(wlset_t) + d->cap_lkv * sizeof(size_t);
 }
 
 int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t errlen)
@@ -102,6 +111,8 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
     bool reset = b->flags & CP_BATCH_DICT_RESET;
     uint32_t ns = reset ? 0 : d->n_strs, nf = reset ? 0 : d->n_frames, nk = reset ? 0 : d->n_stacks;
     size_t nchars = reset ? 0 : d->n_chars, npool = reset ? 0 : d->n_pool;
+    uint32_t nl = reset ? 0 : d->n_lsets;
+    size_t nlkv = reset ? 0 : d->n_lkv;
 
     /* 1. Order and size. */
     if (b->n_strs && b->str_first != ns)
@@ -110,8 +121,11 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
         return cp__wire_fail(&e, CP_EGAP, "batch key 7: first frame id %u, receiver has %u", b->frame_first, nf);
     if (b->n_stacks && b->stack_first != nk)
         return cp__wire_fail(&e, CP_EGAP, "batch key 8: first stack id %u, receiver has %u", b->stack_first, nk);
+    if (b->n_lsets && b->lset_first != nl)
+        return cp__wire_fail(&e, CP_EGAP, "batch key 15: first label set id %u, receiver has %u", b->lset_first, nl);
     uint64_t ns2 = (uint64_t)ns + b->n_strs, nf2 = (uint64_t)nf + b->n_frames, nk2 = (uint64_t)nk + b->n_stacks;
-    if (ns2 > d->lim.max_dict || nf2 > d->lim.max_dict || nk2 > d->lim.max_dict)
+    uint64_t nl2 = (uint64_t)nl + b->n_lsets;
+    if (ns2 > d->lim.max_dict || nf2 > d->lim.max_dict || nk2 > d->lim.max_dict || nl2 > d->lim.max_dict)
         return cp__wire_fail(&e, CP_ELIMIT, "dictionary over its limit of %u ids per table", d->lim.max_dict);
     size_t add_chars = 0, add_pool = 0;
     for (uint32_t i = 0; i < b->n_strs; i++)
@@ -135,7 +149,14 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
         }
         add_pool += (size_t)s->keep + s->n;
     }
+    size_t add_lkv = 0;
+    for (uint32_t i = 0; i < b->n_lsets; i++) {
+        add_lkv += (size_t)b->lsets[i].n * 2;
+        for (uint32_t j = 0; j < b->lsets[i].n; j++)
+            add_chars += strlen(b->lsets[i].kv[j].key) + strlen(b->lsets[i].kv[j].value) + 2;
+    }
     size_t bytes = (nchars + add_chars) + (npool + add_pool) * sizeof(uint32_t) +
+                   (nlkv + add_lkv) * sizeof(size_t) + (size_t)nl2 * sizeof(wlset_t) +
                    (size_t)ns2 * sizeof(wstr_t) + (size_t)nf2 * sizeof(cp_frame_t) +
                    (size_t)nk2 * sizeof(wstack_t);
     if (d->lim.max_dict_bytes && bytes > d->lim.max_dict_bytes)
@@ -158,16 +179,32 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
         if (b->values[i].stack >= nk2)
             return cp__wire_fail(&e, CP_EDANGLING, "batch key 9: value %u: stack id %u unknown", i, b->values[i].stack);
 
+    for (uint32_t i = 0; i < b->n_lvalues; i++) {
+        const cp_wire_lvalue_t *v = &b->lvalues[i];
+        if (v->stack >= nk2 || v->lset >= nl2)
+            return cp__wire_fail(&e, CP_EDANGLING, "batch key 16: value %u: %s id %u unknown", i,
+                                 v->stack >= nk2 ? "stack" : "label set", v->stack >= nk2 ? v->stack : v->lset);
+    }
+    for (uint32_t i = 0; i < b->n_traces; i++) {
+        const cp_wire_trace_t *t = &b->traces[i];
+        if (t->stack >= nk2 || t->thread >= ns2)
+            return cp__wire_fail(&e, CP_EDANGLING, "batch key 17: entry %u: %s id %u unknown", i,
+                                 t->stack >= nk2 ? "stack" : "string", t->stack >= nk2 ? t->stack : t->thread);
+    }
+
     /* 3. Memory, before anything changes. */
     if (reserve32((void **)&d->strs, &d->cap_strs, (uint32_t)ns2, sizeof(wstr_t)) ||
         reserve((void **)&d->chars, &d->cap_chars, nchars + add_chars, 1) ||
         reserve32((void **)&d->frames, &d->cap_frames, (uint32_t)nf2, sizeof(cp_frame_t)) ||
         reserve32((void **)&d->stacks, &d->cap_stacks, (uint32_t)nk2, sizeof(wstack_t)) ||
-        reserve((void **)&d->pool, &d->cap_pool, npool + add_pool, sizeof(uint32_t)))
+        reserve((void **)&d->pool, &d->cap_pool, npool + add_pool, sizeof(uint32_t)) ||
+        reserve32((void **)&d->lsets, &d->cap_lsets, (uint32_t)nl2, sizeof(wlset_t)) ||
+        reserve((void **)&d->lkv, &d->cap_lkv, nlkv + add_lkv, sizeof(size_t)))
         return cp__wire_fail(&e, CP_ENOMEM, "out of memory");
 
     /* 4. Commit. */
     d->n_strs = ns; d->n_chars = nchars; d->n_frames = nf; d->n_stacks = nk; d->n_pool = npool;
+    d->n_lsets = nl; d->n_lkv = nlkv;
     for (uint32_t i = 0; i < b->n_strs; i++) {
         const cp_str_t *s = &b->strs[i];
         if (s->len)
@@ -189,6 +226,19 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
             memcpy(d->pool + d->n_pool, s->frames, (size_t)s->n * sizeof(uint32_t));
         d->n_pool += s->n;
         d->stacks[d->n_stacks++] = (wstack_t){ off, s->keep + s->n };
+    }
+    for (uint32_t i = 0; i < b->n_lsets; i++) {
+        const cp_wire_lset_t *l = &b->lsets[i];
+        d->lsets[d->n_lsets++] = (wlset_t){ d->n_lkv, l->n };
+        for (uint32_t j = 0; j < l->n; j++) {
+            const char *kv[2] = {l->kv[j].key, l->kv[j].value};
+            for (int h = 0; h < 2; h++) {
+                size_t len = strlen(kv[h]);
+                memcpy(d->chars + d->n_chars, kv[h], len + 1);
+                d->lkv[d->n_lkv++] = d->n_chars;
+                d->n_chars += len + 1;
+            }
+        }
     }
     return 0;
 }
@@ -220,6 +270,17 @@ const uint32_t *cp_wire_dict_stack(const cp_wire_dict_t *d, uint32_t id, uint32_
     return d->stacks[id].n ? d->pool + d->stacks[id].off : empty;
 }
 
+uint32_t cp_wire_dict_lset(const cp_wire_dict_t *d, uint32_t id, cp_kv_t *out, uint32_t cap)
+{
+    if (id >= d->n_lsets)
+        return 0;
+    const wlset_t *l = &d->lsets[id];
+    for (uint32_t j = 0; j < l->n && j < cap; j++)
+        out[j] = (cp_kv_t){ d->chars + d->lkv[l->off + 2 * j], d->chars + d->lkv[l->off + 2 * j + 1] };
+    return l->n;
+}
+
+uint32_t cp_wire_dict_lsets(const cp_wire_dict_t *d)   { return d->n_lsets; }
 uint32_t cp_wire_dict_strings(const cp_wire_dict_t *d) { return d->n_strs; }
 uint32_t cp_wire_dict_frames(const cp_wire_dict_t *d)  { return d->n_frames; }
 uint32_t cp_wire_dict_stacks(const cp_wire_dict_t *d)  { return d->n_stacks; }

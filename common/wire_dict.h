@@ -28,6 +28,11 @@ int cp_wire_dict_apply(cp_wire_dict_t *d, const cp_batch_t *b, char *err, size_t
 const char       *cp_wire_dict_string(const cp_wire_dict_t *d, uint32_t id, uint32_t *len /* OUT, may be NULL */);
 const cp_frame_t *cp_wire_dict_frame(const cp_wire_dict_t *d, uint32_t id);
 const uint32_t   *cp_wire_dict_stack(const cp_wire_dict_t *d, uint32_t id, uint32_t *n /* OUT */);
+/* Label set id (batch key 15): its pairs into out[0..cap) (borrowed
+ * strings, valid until the next apply or destroy); returns its pair
+ * count (may exceed cap), 0 for an unknown id. */
+uint32_t cp_wire_dict_lset(const cp_wire_dict_t *d, uint32_t id, cp_kv_t *out /* OUT */, uint32_t cap);
+uint32_t cp_wire_dict_lsets(const cp_wire_dict_t *d);
 uint32_t cp_wire_dict_strings(const cp_wire_dict_t *d);
 uint32_t cp_wire_dict_frames(const cp_wire_dict_t *d);
 uint32_t cp_wire_dict_stacks(const cp_wire_dict_t *d);

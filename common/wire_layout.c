@@ -57,6 +57,9 @@ static const cp__wire_field_t FIELDS_BATCH[] = {
     FLDD(12, FT_CFRAMES, cp_batch_t, frame_first, n_frames, "frames (compact)"),
     FLDD(13, FT_CSTACKS, cp_batch_t, stack_first, n_stacks, "stacks (compact)"),
     FLDN(14, FT_CVALUES, 0, cp_batch_t, values, n_values),
+    FLDD(15, FT_DLSETS, cp_batch_t, lset_first, n_lsets, "label sets"),
+    FLDN(16, FT_LVALUES, 0, cp_batch_t, lvalues, n_lvalues),
+    FLDN(17, FT_TRACES, 0, cp_batch_t, traces, n_traces),
 };
 
 static const cp__wire_field_t FIELDS_ACK[] = {
@@ -148,6 +151,27 @@ static int validate_batch(const cp_batch_t *b, bool refs, const cp_wire_limits_t
                                  i, v->type, b->n_types);
         if (b->n_stacks && v->stack >= stack_end)
             return cp__wire_fail(e, CP_EDANGLING, "batch key 9: value %u: stack id %u not defined", i, v->stack);
+    }
+    uint64_t lset_end = (uint64_t)b->lset_first + b->n_lsets;
+    for (uint32_t i = 0; i < b->n_lvalues; i++) {
+        const cp_wire_lvalue_t *v = &b->lvalues[i];
+        if (v->type >= b->n_types)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 16: value %u: type %u not in key 5 (%u types)",
+                                 i, v->type, b->n_types);
+        if (b->n_stacks && v->stack >= stack_end)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 16: value %u: stack id %u not defined", i, v->stack);
+        if (b->n_lsets && v->lset >= lset_end)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 16: value %u: label set %u not defined", i, v->lset);
+    }
+    for (uint32_t i = 0; i < b->n_traces; i++) {
+        const cp_wire_trace_t *t = &b->traces[i];
+        if (t->type >= b->n_types)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 17: entry %u: type %u not in key 5 (%u types)",
+                                 i, t->type, b->n_types);
+        if (b->n_stacks && t->stack >= stack_end)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 17: entry %u: stack id %u not defined", i, t->stack);
+        if (b->n_strs && t->thread >= str_end)
+            return cp__wire_fail(e, CP_EDANGLING, "batch key 17: entry %u: string id %u not defined", i, t->thread);
     }
     (void)lim;
     return 0;

@@ -33,6 +33,10 @@ typedef enum cp__wire_ftype {
     FT_CFRAMES,   /* [first, [class d...], [method d...], [sig d...], [line d...], [kind...]] */
     FT_CSTACKS,   /* [first, [[back, keep, frame, d...]...]] */
     FT_CVALUES,   /* [[type, scale, [stack d, value/scale, ...]]...] */
+    /* request context (keys 15-17) */
+    FT_DLSETS,    /* [first, [[k, v, k, v...]...]]  label-set delta */
+    FT_LVALUES,   /* flat [stack, type, lset, value, ...] */
+    FT_TRACES,    /* flat [trace_hi, trace_lo, span, thread, stack, type, value, ...] */
 } cp__wire_ftype_t;
 
 #define F_REQ      0x01   /* decoder: CP_EMISSING if absent; encoder: CP_EINVAL if NULL */
@@ -57,7 +61,7 @@ extern const cp__wire_layout_t cp__wire_layouts[CP_MSG_KIND_MAX + 1];
 
 /* Tuple shapes shared by both sides (minimum elements; extra ones are skipped). */
 enum { TYPE_TUPLE = 2, DELTA_TUPLE = 2, FRAME_TUPLE = 5, POINT_TUPLE = 3, VALUE_STRIDE = 3,
-       CFRAMES_TUPLE = 6, CSTACK_MIN = 2, CVALUES_TUPLE = 3 };
+       CFRAMES_TUPLE = 6, CSTACK_MIN = 2, CVALUES_TUPLE = 3, LVALUE_STRIDE = 4, TRACE_STRIDE = 7 };
 
 /* Minimum encoded bytes of one element, for the count-vs-bytes guard. */
 enum {

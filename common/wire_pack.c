@@ -198,6 +198,52 @@ static int enc_field(msgpack_packer *pk, const cp__wire_field_t *f, const void *
         if (!cb->values)
             return CP_EINVAL;
         return cp__wire_compact_pack_values(pk, cb);
+    case FT_DLSETS: {
+        if (!cb->lsets)
+            return CP_EINVAL;
+        PK(msgpack_pack_array(pk, DELTA_TUPLE));
+        PK(msgpack_pack_uint32(pk, cb->lset_first));
+        PK(msgpack_pack_array(pk, cb->n_lsets));
+        for (uint32_t i = 0; i < cb->n_lsets; i++) {
+            const cp_wire_lset_t *l = &cb->lsets[i];
+            if ((!l->kv && l->n) || l->n > CP_WIRE_LSET_MAX_PAIRS)
+                return CP_EINVAL;
+            PK(msgpack_pack_array(pk, l->n * 2));
+            for (uint32_t j = 0; j < l->n; j++)
+                if ((rc = pack_cstr(pk, l->kv[j].key)) || (rc = pack_cstr(pk, l->kv[j].value)))
+                    return rc;
+        }
+        return 0;
+    }
+    case FT_LVALUES: {
+        const cp_wire_lvalue_t *v = cb->lvalues;
+        if (!v || n > UINT32_MAX / LVALUE_STRIDE)
+            return CP_EINVAL;
+        PK(msgpack_pack_array(pk, n * LVALUE_STRIDE));
+        for (uint32_t i = 0; i < n; i++) {
+            PK(msgpack_pack_uint32(pk, v[i].stack));
+            PK(msgpack_pack_uint32(pk, v[i].type));
+            PK(msgpack_pack_uint32(pk, v[i].lset));
+            PK(msgpack_pack_uint64(pk, v[i].value));
+        }
+        return 0;
+    }
+    case FT_TRACES: {
+        const cp_wire_trace_t *t = cb->traces;
+        if (!t || n > UINT32_MAX / TRACE_STRIDE)
+            return CP_EINVAL;
+        PK(msgpack_pack_array(pk, n * TRACE_STRIDE));
+        for (uint32_t i = 0; i < n; i++) {
+            PK(msgpack_pack_uint64(pk, t[i].trace_hi));
+            PK(msgpack_pack_uint64(pk, t[i].trace_lo));
+            PK(msgpack_pack_uint64(pk, t[i].span));
+            PK(msgpack_pack_uint32(pk, t[i].thread));
+            PK(msgpack_pack_uint32(pk, t[i].stack));
+            PK(msgpack_pack_uint32(pk, t[i].type));
+            PK(msgpack_pack_uint64(pk, t[i].value));
+        }
+        return 0;
+    }
     case FT_VALUES: {
         const cp_wire_value_t *v = CMEMBER(s, f->off, const cp_wire_value_t *);
         if (!v || n > UINT32_MAX / VALUE_STRIDE)

@@ -83,6 +83,84 @@ static int dec_delta(cp__rd_t *r, const cp__wire_field_t *f, cp_batch_t *b)
     return cp__rd_skip_n(r, tn - DELTA_TUPLE);
 }
 
+/* Key 15: [first, [[k, v, k, v...]...]] */
+static int dec_lsets(cp__rd_t *r, cp_batch_t *b)
+{
+    uint32_t tn, n, first;
+    int rc;
+    if ((rc = cp__rd_tuple(r, DELTA_TUPLE, MIN_ANY, &tn, "delta")))
+        return rc;
+    if ((rc = cp__rd_u32(r, &first)))
+        return cp__wire_where(&r->e, rc, "first id");
+    if ((rc = cp__rd_container(r, false, MIN_ANY, &n)))
+        return rc;
+    if (n > r->lim->max_dict || (uint64_t)first + n > r->lim->max_dict)
+        return cp__wire_fail(&r->e, CP_ELIMIT, "ids up to %llu over the dictionary limit of %u",
+                             (unsigned long long)first + n, r->lim->max_dict);
+    cp_wire_lset_t *a = cp__rd_alloc(r, n, sizeof *a);
+    if (!a && n)
+        return cp__rd_mem_fail(r);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k;
+        if ((rc = cp__rd_container(r, false, MIN_ANY, &k)))
+            return cp__wire_where(&r->e, rc, "label set %u", first + i);
+        if (k % 2 || k / 2 > CP_WIRE_LSET_MAX_PAIRS)
+            return cp__wire_fail(&r->e, k % 2 ? CP_ETYPE : CP_ELIMIT,
+                                 "label set %u: %u strings (key/value pairs, at most %d)", first + i, k,
+                                 CP_WIRE_LSET_MAX_PAIRS);
+        cp_kv_t *kv = cp__rd_alloc(r, k / 2, sizeof *kv);
+        if (!kv && k)
+            return cp__rd_mem_fail(r);
+        for (uint32_t j = 0; j < k / 2; j++) {
+            if ((rc = cp__rd_str(r, &kv[j].key, NULL)) || (rc = cp__rd_str(r, &kv[j].value, NULL)))
+                return cp__wire_where(&r->e, rc, "label set %u: pair %u", first + i, j);
+            if (!kv[j].key[0])
+                return cp__wire_fail(&r->e, CP_EMISSING, "label set %u: pair %u: empty key", first + i, j);
+        }
+        a[i] = (cp_wire_lset_t){k ? kv : NULL, k / 2};
+    }
+    b->lset_first = first;
+    b->lsets = a;
+    b->n_lsets = n;
+    return cp__rd_skip_n(r, tn - DELTA_TUPLE);
+}
+
+/* Keys 16 and 17: flat arrays of fixed-stride unsigned tuples. */
+static int dec_rows(cp__rd_t *r, const cp__wire_field_t *f, cp_batch_t *b)
+{
+    uint32_t n, stride = f->type == FT_LVALUES ? LVALUE_STRIDE : TRACE_STRIDE;
+    int rc;
+    if ((rc = cp__rd_container(r, false, MIN_ANY, &n)))
+        return rc;
+    if (n % stride)
+        return cp__wire_fail(&r->e, CP_ETYPE, "%u elements, not a multiple of %u", n, stride);
+    n /= stride;
+    if (f->type == FT_LVALUES) {
+        cp_wire_lvalue_t *v = cp__rd_alloc(r, n, sizeof *v);
+        if (!v && n)
+            return cp__rd_mem_fail(r);
+        for (uint32_t i = 0; i < n; i++)
+            if ((rc = cp__rd_u32(r, &v[i].stack)) || (rc = cp__rd_u32(r, &v[i].type)) ||
+                (rc = cp__rd_u32(r, &v[i].lset)) || (rc = cp__rd_u64(r, &v[i].value)))
+                return cp__wire_where(&r->e, rc, "value %u", i);
+        b->lvalues = v;
+        b->n_lvalues = n;
+    } else {
+        cp_wire_trace_t *t = cp__rd_alloc(r, n, sizeof *t);
+        if (!t && n)
+            return cp__rd_mem_fail(r);
+        for (uint32_t i = 0; i < n; i++)
+            if ((rc = cp__rd_u64(r, &t[i].trace_hi)) || (rc = cp__rd_u64(r, &t[i].trace_lo)) ||
+                (rc = cp__rd_u64(r, &t[i].span)) || (rc = cp__rd_u32(r, &t[i].thread)) ||
+                (rc = cp__rd_u32(r, &t[i].stack)) || (rc = cp__rd_u32(r, &t[i].type)) ||
+                (rc = cp__rd_u64(r, &t[i].value)))
+                return cp__wire_where(&r->e, rc, "entry %u", i);
+        b->traces = t;
+        b->n_traces = n;
+    }
+    return 0;
+}
+
 static int dec_field(cp__rd_t *r, const cp__wire_field_t *f, void *s)
 {
     uint32_t n;
@@ -149,6 +227,8 @@ static int dec_field(cp__rd_t *r, const cp__wire_field_t *f, void *s)
     case FT_CFRAMES: return cp__wire_compact_unpack_frames(r, s);
     case FT_CSTACKS: return cp__wire_compact_unpack_stacks(r, s);
     case FT_CVALUES: return cp__wire_compact_unpack_values(r, s);
+    case FT_DLSETS:  return dec_lsets(r, s);
+    case FT_LVALUES: case FT_TRACES: return dec_rows(r, f, s);
     case FT_VALUES: {
         if ((rc = cp__rd_container(r, false, MIN_ANY, &n)))
             return rc;

@@ -29,6 +29,7 @@
 #include "harvest.h"
 
 #include "codemap.h"
+#include "harvest_ctx.h"
 #include "cost.h"
 #include "error.h"
 #include "log.h"
@@ -447,10 +448,14 @@ static const char *fail_name(int n)
     }
 }
 
-static void add_value(uint32_t stack, uint32_t type, uint64_t v)
+/* ctx: the sample's request context; thread: its thread name's string id
+ * (traced samples only) */
+static void add_value(uint32_t stack, uint32_t type, uint64_t v, const cp_context_t *ctx, uint32_t thread)
 {
     if (!v)
         return;
+    if (ctx->labels | ctx->trace_hi | ctx->trace_lo)
+        cp__hctx_add(stack, type, v, ctx, thread);
     bool created;
     uint64_t *slot = cp_u64map_slot(&window, ((uint64_t)stack << 3) | type, &created);
     if (slot)
@@ -518,13 +523,15 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
     uint32_t sid;
     if (cp_stack_dict_intern_stack(g_dict, stack_buf, n, &sid) != 0)
         return;
+    const cp_context_t *c = &s->ctx;
+    uint32_t th = (c->trace_hi | c->trace_lo) ? intern_str(s->thread[0] ? thread_display(s->thread) : "?") : 0;
     switch (s->kind) {
-    case CP_SAMPLE_CPU:   add_value(sid, CP_TYPE_CPU, s->value); break;
-    case CP_SAMPLE_WALL:  add_value(sid, CP_TYPE_WALL, s->value); break;
-    case CP_SAMPLE_ALLOC: add_value(sid, CP_TYPE_ALLOC_BYTES, s->value);
-                          add_value(sid, CP_TYPE_ALLOC_OBJECTS, s->count); break;
-    case CP_SAMPLE_LOCK:  add_value(sid, CP_TYPE_LOCK, s->value);
-                          add_value(sid, CP_TYPE_LOCK_COUNT, s->count); break;
+    case CP_SAMPLE_CPU:   add_value(sid, CP_TYPE_CPU, s->value, c, th); break;
+    case CP_SAMPLE_WALL:  add_value(sid, CP_TYPE_WALL, s->value, c, th); break;
+    case CP_SAMPLE_ALLOC: add_value(sid, CP_TYPE_ALLOC_BYTES, s->value, c, th);
+                          add_value(sid, CP_TYPE_ALLOC_OBJECTS, s->count, c, th); break;
+    case CP_SAMPLE_LOCK:  add_value(sid, CP_TYPE_LOCK, s->value, c, th);
+                          add_value(sid, CP_TYPE_LOCK_COUNT, s->count, c, th); break;
     }
 }
 
@@ -574,6 +581,30 @@ static void dict_reset_locked(cp_pending_t *p)
         }
     }
     p->n_values = kept;
+    /* labelled parts and trace entries follow their stacks (and the
+     * thread names of trace entries their strings) */
+    kept = 0;
+    for (uint32_t i = 0; i < p->n_lvalues; i++) {
+        uint64_t *slot = cp_u64map_find(&remap, p->lvalues[i].stack);
+        if (slot && *slot) {
+            p->lvalues[i].stack = (uint32_t)(*slot - 1);
+            p->lvalues[kept++] = p->lvalues[i];
+        }
+    }
+    p->n_lvalues = kept;
+    kept = 0;
+    for (uint32_t i = 0; i < p->n_traces; i++) {
+        uint64_t *slot = cp_u64map_find(&remap, p->traces[i].stack);
+        size_t len = 0;
+        const char *th = cp_stack_dict_string(g_dict, p->traces[i].thread, &len);
+        uint32_t nth;
+        if (slot && *slot && th && cp_stack_dict_intern_string(nd, th, len, &nth) == 0) {
+            p->traces[i].stack = (uint32_t)(*slot - 1);
+            p->traces[i].thread = nth;
+            p->traces[kept++] = p->traces[i];
+        }
+    }
+    p->n_traces = kept;
     cp_u64map_free(&remap);
     if (lost)
         cp_stats_add(CP_ST_DROP_DICT, lost);
@@ -615,6 +646,7 @@ static void close_window(void)
         p->values[p->n_values++] = (cp_wire_value_t){(uint32_t)(k >> 3), type, v};
     }
     cp_u64map_clear(&window);
+    cp__hctx_take(p);
     if (p->values && cp_stack_dict_memory(g_dict) > g_dict_max)
         dict_reset_locked(p);
     p->dict_gen = g_dict_gen;
@@ -663,7 +695,8 @@ static void close_window(void)
     p->start_ms = win_start_ms ? win_start_ms : now;
     p->end_ms = now >= p->start_ms ? now : p->start_ms;
     win_start_ms = now;
-    p->bytes = sizeof *p + p->n_values * sizeof *p->values + p->n_counters * 48 + p->n_points * 48;
+    p->bytes = sizeof *p + p->n_values * sizeof *p->values + p->n_counters * 48 + p->n_points * 48 +
+               p->n_lvalues * sizeof *p->lvalues + p->n_traces * sizeof *p->traces;
     if (cp_log_level() >= CP_LOG_DEBUG) {
         char line[1024];
         size_t o = 0;

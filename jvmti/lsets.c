@@ -9,8 +9,9 @@
  * Thread: any non-signal thread; one mutex (mu) around everything. */
 #include "lsets.h"
 
+#include "stats.h"
+
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,6 @@ static lset_t **sets;           /* mu; sets[0] = NULL (the empty set) */
 static uint32_t n_sets = 1, cap_sets;
 static uint32_t *index_ids;     /* mu; open addressing, 0 = empty slot */
 static uint32_t index_cap;
-static atomic_uint_fast64_t overflow;
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n)
 {
@@ -190,7 +190,7 @@ int32_t cp_lsets_intern(const cp_kv_t *kv, uint32_t n)
     index_ids[i] = (uint32_t)id;
     goto out;
 full:
-    atomic_fetch_add_explicit(&overflow, 1, memory_order_relaxed);   /* a statistic */
+    cp_stats_add(CP_ST_CONTEXT_OVERFLOW, 1);
 out:
     pthread_mutex_unlock(&mu);
     return id;
@@ -213,9 +213,4 @@ uint32_t cp_lsets_count(void)
     uint32_t n = n_sets;
     pthread_mutex_unlock(&mu);
     return n;
-}
-
-uint64_t cp_lsets_overflow(void)
-{
-    return atomic_load_explicit(&overflow, memory_order_relaxed);   /* a statistic */
 }

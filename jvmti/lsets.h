@@ -7,7 +7,7 @@
  * lifetime (1, 2, ...; 0 is the empty set), the same for equal content.
  * Ids never change or go away (the wire sends "every set from id k on" per
  * connection, see sender_conn.c), so the table is bounded: past
- * CP_LSETS_MAX sets cp_lsets_intern answers -1 and counts context.overflow.
+ * CP_LSETS_MAX sets cp_lsets_intern answers -1 and counts context.overflow (stats.h).
  *
  * Who interns: the shim's Ctx.define0 (Java threads, cache misses only),
  * and agent-internal samplers that label their own samples (e.g. Python
@@ -38,8 +38,5 @@ const cp_kv_t *cp_lsets_get(uint32_t id, uint32_t *n /* OUT */);
 
 /* Number of ids handed out so far, the empty set included (next id). */
 uint32_t cp_lsets_count(void);
-
-/* Sets refused because the table was full (the context.overflow counter). */
-uint64_t cp_lsets_overflow(void);
 
 #endif

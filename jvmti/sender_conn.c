@@ -10,16 +10,18 @@
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
+#include "lsets.h"
 #include "wire.h"
 
 #include <libwebsockets.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BIG_DELTA 20000   /* dictionary entries: deflate at level 1 */
 
 void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, uint32_t gen)
 {
-    c->strs = c->frames = c->stacks = 0;
+    c->strs = c->frames = c->stacks = c->lsets = 0;
     c->enc = enc;
     c->gen = gen;
 }
@@ -85,7 +87,7 @@ int cp_sender_conn_heartbeat(cp_buf_t *tx, const cp_sender_conn_t *c, uint64_t t
  * tx holds the encoded batch; its envelope carries the payload length
  * before compression (bytes 8..11, big-endian). */
 static void log_dict_delta(const cp_buf_t *tx, const cp_stack_dict_t *d, uint64_t seq, uint32_t s0,
-                           uint32_t f0, uint32_t k0, uint32_t n_values)
+                           uint32_t f0, uint32_t k0, const cp_batch_t *b)
 {
     size_t str_bytes = 0, stack_ids = 0;
     uint32_t ns = cp_stack_dict_strings(d), nf = cp_stack_dict_frames(d), nk = cp_stack_dict_stacks(d);
@@ -101,9 +103,10 @@ static void log_dict_delta(const cp_buf_t *tx, const cp_stack_dict_t *d, uint64_
     }
     const uint8_t *h = tx->data + LWS_PRE;
     uint32_t raw = tx->len - LWS_PRE >= 12 ? (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11] : 0;
-    CP_LOGD("batch %llu delta: %u strings (%zu bytes), %u frames, %u stacks (%zu frame ids), %u values;"
-            " payload %u bytes raw, %zu on the wire", (unsigned long long)seq, ns - s0, str_bytes, nf - f0,
-            nk - k0, stack_ids, n_values, raw, tx->len - LWS_PRE);
+    CP_LOGD("batch %llu delta: %u strings (%zu bytes), %u frames, %u stacks (%zu frame ids), %u label sets,"
+            " %u values (%u labelled parts, %u trace entries); payload %u bytes raw, %zu on the wire",
+            (unsigned long long)seq, ns - s0, str_bytes, nf - f0, nk - k0, stack_ids, b->n_lsets, b->n_values,
+            b->n_lvalues, b->n_traces, raw, tx->len - LWS_PRE);
 }
 
 int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *p,
@@ -115,7 +118,7 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
     cp_batch_t *b = &m.u.batch;
     if (c->gen != gen) {           /* dictionary was cleared since this connection began */
         b->flags |= CP_BATCH_DICT_RESET;
-        c->strs = c->frames = c->stacks = 0;
+        c->strs = c->frames = c->stacks = c->lsets = 0;
         c->gen = gen;
     }
     b->seq = p->seq;
@@ -132,7 +135,25 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
     b->n_counters = p->n_counters;
     b->points = p->points;
     b->n_points = p->n_points;
+    b->lvalues = p->lvalues;
+    b->n_lvalues = p->n_lvalues;
+    b->traces = p->traces;
+    b->n_traces = p->n_traces;
     b->dict = d;
+    /* label sets the relay lacks: every set the agent has (wire id = agent
+     * id - 1), so any batch still queued finds its sets */
+    uint32_t nl = cp_lsets_count() - 1;
+    cp_wire_lset_t *ls = NULL;
+    if (nl > c->lsets) {
+        ls = malloc(sizeof *ls * (nl - c->lsets));
+        if (!ls)
+            return CP_ENOMEM;
+        for (uint32_t i = c->lsets; i < nl; i++)
+            ls[i - c->lsets].kv = cp_lsets_get(i + 1, &ls[i - c->lsets].n);
+        b->lset_first = c->lsets;
+        b->lsets = ls;
+        b->n_lsets = nl - c->lsets;
+    }
     /* The harvester waits on the dictionary lock while we encode. A batch
      * carrying a big dictionary delta (the first one after a reconnect
      * resends the whole dictionary) is deflated at level 1: level 9 took
@@ -141,6 +162,7 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
                      (cp_stack_dict_stacks(d) - c->stacks);
     uint64_t t_enc = cp_now_ms();
     int rc = encode(tx, &m, delta > BIG_DELTA ? 1 : 9, c->enc);
+    free(ls);
     t_enc = cp_now_ms() - t_enc;
     if (t_enc >= 50)
         CP_LOGI("batch %llu: %u dictionary entries encoded in %llu ms (dictionary locked meanwhile)",
@@ -148,9 +170,11 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
     if (rc)
         return rc;
     if (cp_log_level() >= CP_LOG_DEBUG)
-        log_dict_delta(tx, d, p->seq, b->str_first, b->frame_first, b->stack_first, p->n_values);
+        log_dict_delta(tx, d, p->seq, b->str_first, b->frame_first, b->stack_first, b);
     c->strs = cp_stack_dict_strings(d);
     c->frames = cp_stack_dict_frames(d);
     c->stacks = cp_stack_dict_stacks(d);
+    if (nl > c->lsets)
+        c->lsets = nl;
     return 0;
 }

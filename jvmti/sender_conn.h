@@ -23,6 +23,7 @@
 
 typedef struct cp_sender_conn {
     uint32_t strs, frames, stacks;   /* dictionary entries the relay has */
+    uint32_t lsets;                  /* label sets (wire ids) the relay has (lsets.h) */
     uint32_t gen;                    /* their dictionary generation */
     uint32_t enc;                    /* CP_WIRE_ENC_* the welcome accepted */
 } cp_sender_conn_t;

@@ -20,6 +20,8 @@ void cp_pending_free(cp_pending_t *p)
         free((char *)p->points[i].series);
     free(p->points);
     free(p->values);
+    free(p->lvalues);
+    free(p->traces);
     free(p->counters);
     free(p);
 }

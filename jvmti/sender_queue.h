@@ -32,6 +32,8 @@ typedef struct cp_pending {
     cp_wire_value_t *values;  uint32_t n_values;
     cp_counter_t    *counters; uint32_t n_counters;  /* names: static strings */
     cp_point_t      *points;  uint32_t n_points;     /* series: owned (malloc) */
+    cp_wire_lvalue_t *lvalues; uint32_t n_lvalues;   /* labelled parts (wire key 16; lset = agent id - 1) */
+    cp_wire_trace_t  *traces;  uint32_t n_traces;    /* trace entries (wire key 17) */
     size_t bytes;                                    /* memory estimate for `buffer` */
     uint32_t sends;                                  /* sender only: times written */
     struct cp_pending *next;

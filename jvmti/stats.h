@@ -77,7 +77,10 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_ALLOC_REWRITTEN,    "alloc.classes_rewritten") /* issue 4: instrument mode */ \
     X(CP_ST_ALLOC_SKIPPED,      "alloc.classes_skipped")  \
     X(CP_ST_ALLOC_RT_FAILED,    "alloc.retransform_failed") \
-    X(CP_ST_GC_DROPPED,         "drop.gc")
+    X(CP_ST_GC_DROPPED,         "drop.gc")                \
+    X(CP_ST_DROP_TRACE,         "drop.trace")             /* trace entries past the per-window cap (values kept, untraced) */ \
+    X(CP_ST_DROP_LABELS,        "drop.labels")            /* labelled parts past the per-window cap (values kept, unlabelled) */ \
+    X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,

@@ -91,6 +91,14 @@ static void batches(int level, uint32_t enc)
         uint32_t nv = 0;
         for (uint32_t s = 0; s < (round == 1 ? 6u : round == 2 ? 5u : 4u); s++)
             v[nv++] = (cp_wire_value_t){ stack(sd, s, 1 + s % 5, enc != 0), s % 2, 1000u * (s + 1) };
+        /* request context (keys 15-17): sets defined in rounds 1 and 3
+         * (after the reset), used in rounds 1-3 */
+        static const cp_kv_t l0[] = {{"endpoint", "GET /orders/{n}"}};
+        static const cp_kv_t l1[] = {{"endpoint", "POST /pay"}, {"tenant", "acme"}};
+        static const cp_wire_lset_t ls[] = {{l0, 1}, {l1, 2}};
+        cp_wire_lvalue_t lv[2] = {{v[0].stack, v[0].type, 0, 500}, {v[1].stack, v[1].type, 1, 1000}};
+        cp_wire_trace_t tr[1] = {{0x0af7651916cd43ddull, 0x8448eb211c80319cull, 0xb7ad6b7169203331ull,
+                                  0, v[0].stack, v[0].type, 400}};
         cp_msg_t m = { .kind = CP_MSG_BATCH };
         m.u.batch = (cp_batch_t){ .seq = 1 + (uint64_t)round, .start_ms = 1700000000000ull + 10000u * round,
                                   .end_ms = 1700000010000ull + 10000u * round,
@@ -100,6 +108,14 @@ static void batches(int level, uint32_t enc)
                                   .points = pts, .n_points = round == 1 ? 2 : 0,
                                   .str_first = sent_s, .frame_first = sent_f, .stack_first = sent_k,
                                   .dict = sd };
+        if (round >= 1) {
+            m.u.batch.lsets = ls;
+            m.u.batch.n_lsets = round == 2 ? 0 : 2;
+            m.u.batch.lvalues = lv;
+            m.u.batch.n_lvalues = 2;
+            m.u.batch.traces = tr;
+            m.u.batch.n_traces = 1;
+        }
         add_ex(&m, level, enc);
         sent_s = cp_stack_dict_strings(sd);
         sent_f = cp_stack_dict_frames(sd);
