@@ -30,7 +30,8 @@
     X(CP_ETIMEOUT,    -22, "timed out")                                     \
     X(CP_EPERM,       -23, "permission denied")                             \
     X(CP_ESTATE,      -24, "invalid state")                                 \
-    X(CP_ERATE,       -25, "rate limited, retry later")
+    X(CP_ERATE,       -25, "rate limited, retry later")                     \
+    X(CP_EUNAVAIL,    -26, "storage unavailable, retry later")
 
 enum {
 #define CP__ERR_ENUM(name, val, msg) name = (val),

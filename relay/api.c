@@ -494,7 +494,7 @@ static void *query_main(void *arg)
         pthread_mutex_unlock(&Q.mu);
         if (!r)
             break;
-        if (!rd && cp_store_reader_open(cp__relay.cfg.data_dir, &rd))
+        if (!rd && cp_store_reader_open(cp__relay_store_where(&cp__relay.cfg), &rd))
             rd = NULL;
         if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
             CP_STAT_ADD(query_cancelled, 1);   /* the client left while it waited */

@@ -681,7 +681,7 @@ static void *store_main(void *arg)
 
 int cp__ingest_start(void)
 {
-    int rc = cp_store_open(cp__relay.cfg.data_dir, &cp__relay.cfg.store, &W.store);
+    int rc = cp_store_open(cp__relay_store_where(&cp__relay.cfg), &cp__relay.cfg.store, &W.store);
     if (rc)
         return rc;
     W.budget = cp_budget_create(&cp__relay.cfg.budget);

@@ -704,12 +704,12 @@ int cp_cmd_relay(int argc, char **argv)
     pthread_mutex_unlock(&done_mu);
 
     if (cp__ingest_start()) {
-        cp__log("cannot open the store in %s", c->data_dir);
+        cp__log("cannot open the store in %s", cp__relay_store_where(c));
         cp__relay.stop = 1;
         teardown(ctx, use_uv, false, false);
         return 1;
     }
-    cp_otlp_export_cfg_t xc = {c->otlp_export, c->data_dir, (uint32_t)c->otlp_queue, c->otlp_backoff_max_ms};
+    cp_otlp_export_cfg_t xc = {c->otlp_export, cp__relay_store_where(c), (uint32_t)c->otlp_queue, c->otlp_backoff_max_ms};
     if (c->otlp_export && cp_otlp_export_start(&xc))
         cp__log("otlp export: cannot start for %s; relay runs without it", c->otlp_export);
     if (c->nats_url && cp_fanout_start(c->nats_url)) {

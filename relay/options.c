@@ -42,6 +42,9 @@ static void usage(FILE *f)
         "  --insecure-open          allow a non-loopback --listen without authentication\n"
         "  --data DIR               data directory, SQLite database cprof.db (default ./cprof-data);\n"
         "                           one relay per directory (DIR/relay.lock)\n"
+        "  --store WHERE            sqlite:DIR (the same as --data DIR) or postgres://USER@HOST:PORT/DB\n"
+        "                           (a libpq URI): several relays on one PostgreSQL database\n"
+        "                           (docs/scaleout.md); --data then holds only local files\n"
         "  --ui DIR                 web UI files to serve at / (default: relay/ui of the source\n"
         "                           tree, else the installed share/cprof/ui)\n"
         "  --auth FILE              tokens with tenants and roles (docs/security.md); re-read on\n"
@@ -184,7 +187,8 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
 {
     enum { OPT_LISTEN = 1000, OPT_DATA, OPT_UI, OPT_TOKEN, OPT_RFULL, OPT_RMIN, OPT_RHOUR, OPT_AGG, OPT_MAXMSG,
            OPT_MAXPAY, OPT_MAXDICT, OPT_QT, OPT_LQ, OPT_SYNC, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA,
-           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_OTLP, OPT_OTLP_Q, OPT_OTLP_BO, OPT_NATS, OPT_BUDGET = 2000 };
+           OPT_PUBLIC_URL, OPT_INSECURE_OPEN, OPT_AUTH, OPT_OTLP, OPT_OTLP_Q, OPT_OTLP_BO, OPT_NATS, OPT_BUDGET = 2000,
+           OPT_STORE = 3000 };
     static const struct option opts[] = {
         {"listen", required_argument, 0, OPT_LISTEN}, {"data", required_argument, 0, OPT_DATA},
         {"ui", required_argument, 0, OPT_UI}, {"token", required_argument, 0, OPT_TOKEN},
@@ -218,6 +222,7 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
         {"query-queue", required_argument, 0, OPT_BUDGET + 14},
         {"max-points", required_argument, 0, OPT_BUDGET + 15},
         {"max-pending", required_argument, 0, OPT_BUDGET + 16},
+        {"store", required_argument, 0, OPT_STORE},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;   /* errors are named below, before the usage */
@@ -232,6 +237,16 @@ int cp__relay_options_parse(cp_relay_cfg_t *c, int argc, char **argv)
                 return bad("%s", err);
             break;
         case OPT_DATA: c->data_dir = optarg; break;
+        case OPT_STORE:
+            if (!strncmp(optarg, "sqlite:", 7) && optarg[7]) {
+                c->data_dir = optarg + 7;
+                c->store_url = NULL;
+            } else if (!strncmp(optarg, "postgres://", 11) || !strncmp(optarg, "postgresql://", 13)) {
+                c->store_url = optarg;
+            } else {
+                return bad("--store: want sqlite:DIR or postgres://..., got '%s'", optarg);
+            }
+            break;
         case OPT_UI: c->ui_dir = optarg; break;
         case OPT_TOKEN: c->token = optarg; break;
         case OPT_AUTH: c->auth_file = optarg; break;

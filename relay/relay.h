@@ -31,6 +31,7 @@ typedef struct cp_relay_cfg {
     cp_listen_addr_t listen;           /* --listen, resolved (listen.h) */
     int              port;
     const char      *data_dir;
+    const char      *store_url;        /* --store postgres://...: the store (NULL: SQLite in data_dir) */
     const char      *ui_dir;
     const char      *token;            /* deprecated --token: one ingest token of tenant "" */
     const char      *auth_file;        /* --auth FILE (auth.h); NULL and no token = open mode */
@@ -50,6 +51,12 @@ typedef struct cp_relay_cfg {
     int64_t          otlp_backoff_max_ms;   /* --otlp-backoff-max */
     const char      *nats_url;         /* --nats URL: live fan-out across relays (fanout.h), or NULL */
 } cp_relay_cfg_t;
+
+/* Where the store lives (store.h cp_store_open): --store, else data_dir. */
+static inline const char *cp__relay_store_where(const cp_relay_cfg_t *c)
+{
+    return c->store_url ? c->store_url : c->data_dir;
+}
 
 /* ---- done-queue: worker -> service thread ---- */
 enum { CP_DONE_INGEST = 1, CP_DONE_HTTP, CP_DONE_LIVE };

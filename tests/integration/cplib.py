@@ -157,6 +157,42 @@ def http_get(url, timeout=30, token=None):
         return e.code, dict(e.headers), e.read()
 
 
+_test_stores = {}
+
+
+def test_store():
+    """The store engine the tests run against: 'sqlite' (default) or
+    'postgres' (CPROF_TEST_STORE=postgres)."""
+    return os.environ.get("CPROF_TEST_STORE", "sqlite")
+
+
+def test_store_url(data):
+    """The --store URI of a relay on data dir `data`, None for SQLite."""
+    if test_store() != "postgres":
+        return None
+    key = os.path.abspath(data)
+    if key not in _test_stores:
+        import pg
+        _test_stores[key] = pg.shared().new_db()
+    return _test_stores[key]
+
+
+def store_rows(relay, sql):
+    """Rows of one SQL query on the relay's store (SQLite file or the
+    PostgreSQL database), for tests that look at tables directly."""
+    if relay.store_url:
+        import pg
+        out = pg.shared().sql(sql, db=relay.store_url.rsplit("/", 1)[1])
+        return [tuple(int(x) if x.lstrip("-").isdigit() else x for x in line.split("|"))
+                for line in out.splitlines() if line]
+    import sqlite3
+    con = sqlite3.connect("file:%s/cprof.db?mode=ro" % relay.data, uri=True, timeout=10)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 class Relay:
     """A real `cprof relay` on 127.0.0.1:<free port> with its own data dir.
 
@@ -170,6 +206,9 @@ class Relay:
             self.tmp = tempfile.mkdtemp(prefix="cprof-relay-")
             data = os.path.join(self.tmp, "data")
         self.data = data
+        # CPROF_TEST_STORE=postgres: the same tests on the PostgreSQL engine
+        # (pg.py), one database per data dir on one cluster per process
+        self.store_url = test_store_url(data)
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.proc = None
@@ -188,7 +227,7 @@ class Relay:
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             [CPROF, "relay", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data]
-            + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT,
+            + (["--store", self.store_url] if self.store_url else []) + self.extra_args, stdout=self.log, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent)
         if wait:
             wait_for(self._ready, 15, "relay to answer on %s" % self.http)

@@ -1,0 +1,339 @@
+/* store_pg_ingest.c - the PostgreSQL writer's ingest path: registering an
+ * agent's connection (app, label set, instance rows; the instance is marked
+ * held by this relay) and storing its batches (dictionary delta through
+ * store_delta.c, the dedupe claim on the instance row, one window row per
+ * type, late-data handling by store_tier.h's rule, counters, series).
+ *
+ * Thread: store worker only, inside cp_store_begin/commit. */
+#include "store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "store_labels.h"
+#include "store_tier.h"
+
+static void inst_conns_add(cp__pg_t *s, int64_t id, int d)
+{
+    uint32_t *n = cp__hmap_slot(&s->inst_conns, (uint64_t)id, d > 0);
+    if (!n)
+        return;
+    if (d > 0)
+        (*n)++;
+    else if (*n && !--*n)
+        cp__hmap_del(&s->inst_conns, (uint64_t)id);
+}
+
+static void app_drop_cache_if_unused(cp__pg_app_t *a)
+{
+    if (!a->conns)
+        cp__pg_app_cache_clear(a);
+}
+
+int cp__pg_conn_open(cp_store_t *s_, const cp_hello_t *h, int64_t now_ms, cp_store_conn_t **out, uint64_t *last_seq)
+{
+    cp__pg_t *s = (cp__pg_t *)s_;
+    cp__pg_app_t *a;
+    s->refusal.what = 0;
+    int rc = cp__pg_get_app(s, h->app, &a);
+    if (rc)
+        return rc;
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    cp_store_labels_canon(h->labels, h->n_labels, &canon, &json);
+    cp__pgq_t q = {0};
+    PGresult *r = NULL;
+    int64_t lset = -1;
+    bool err = false;
+    cp__pgq_i64(&q, a->id);
+    cp__pgq_text(&q, (const char *)canon.data);
+    if (s->cfg.max_lsets &&
+        cp__pg_i64(s->db, "SELECT id FROM lsets WHERE app_id=$1 AND canon=$2", &q, -1, &err) < 0 &&
+        (rc = err ? CP_EDB : cp__pg_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+        goto out;
+    rc = CP_EDB;
+    lset = cp__pg_i64(s->db, "INSERT INTO lsets(app_id,canon) VALUES($1,$2) ON CONFLICT(app_id,canon)"
+                             " DO UPDATE SET canon=excluded.canon RETURNING id", &q, -1, &err);
+    if (err || lset < 0)
+        goto out;
+    char jvm[512];
+    snprintf(jvm, sizeof jvm, "%s%s%s", h->jvm_vendor, *h->jvm_vendor && *h->jvm_version ? " " : "",
+             h->jvm_version);
+    cp__pgq_reset(&q);
+    cp__pgq_i64(&q, a->id);
+    cp__pgq_text(&q, h->instance);
+    cp__pgq_i64(&q, lset);
+    cp__pgq_text(&q, h->host);
+    cp__pgq_i64(&q, h->pid);
+    cp__pgq_i64(&q, (int64_t)h->start_ms);
+    cp__pgq_text(&q, jvm);
+    cp__pgq_text(&q, h->agent_version);
+    cp__pgq_text(&q, (const char *)json.data);
+    cp__pgq_i64(&q, now_ms);
+    cp__pgq_text(&q, s->relay_id);
+    r = cp__pg_run(s->db,
+        "INSERT INTO instances(app_id,iid,lset_id,host,pid,start_ms,jvm,agent_version,labels,"
+        "first_seen,last_seen,connected,relay) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10,1,$11)"
+        " ON CONFLICT(app_id,iid) DO UPDATE SET lset_id=excluded.lset_id, host=excluded.host,"
+        " pid=excluded.pid, start_ms=excluded.start_ms, jvm=excluded.jvm,"
+        " agent_version=excluded.agent_version, labels=excluded.labels,"
+        " last_seen=excluded.last_seen, connected=1, relay=excluded.relay RETURNING id, last_seq", &q, false);
+    if (!r || !PQntuples(r))
+        goto out;
+    cp__pg_conn_t *c = cp__xcalloc(1, sizeof *c);
+    c->base.eng = &cp__store_pg_engine;
+    c->app = a;
+    c->inst_id = cp__pg_get_i64(r, 0, 0);
+    c->last_seq = (uint64_t)cp__pg_get_i64(r, 0, 1);
+    c->lset_id = lset;
+    c->iid = cp__xstrdup(h->instance);
+    c->canon = cp__xstrdup((const char *)canon.data);
+    a->conns++;
+    inst_conns_add(s, c->inst_id, 1);
+    cp__pg_touch_conn(s, c);
+    *out = &c->base;
+    *last_seq = c->last_seq;
+    rc = 0;
+out:
+    PQclear(r);
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    if (rc)
+        app_drop_cache_if_unused(a);
+    return rc;
+}
+
+uint64_t cp__pg_conn_last_seq(const cp_store_conn_t *c) { return ((const cp__pg_conn_t *)c)->last_seq; }
+
+void cp__pg_conn_close(cp_store_t *s_, cp_store_conn_t *c_, int64_t now_ms)
+{
+    cp__pg_t *s = (cp__pg_t *)s_;
+    cp__pg_conn_t *c = (cp__pg_conn_t *)c_;
+    for (size_t k = 0; k < s->n_tx_conns; k++)   /* leave the open transaction's list */
+        if (s->tx_conns[k] == c_)
+            s->tx_conns[k] = s->tx_conns[--s->n_tx_conns];
+    inst_conns_add(s, c->inst_id, -1);
+    cp__pg_disconnect_later(s, c->inst_id, now_ms);   /* skipped if it reconnected */
+    if (c->app->conns)
+        c->app->conns--;
+    app_drop_cache_if_unused(c->app);
+    cp_store_idmap_fini(&c->map);
+    free(c->iid);
+    free(c->canon);
+    free(c);
+}
+
+/* Adds pairs w to the aggregate row (app, step, type, bucket, lset). */
+int cp__pg_agg_add(cp__pg_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
+                   const cp_store_blob_pairs_t *w)
+{
+    const char *table = step == CP_STORE_MIN_MS ? "agg_m" : "agg_h";
+    char sql[300];
+    cp__pgq_t q = {0};
+    cp_store_blob_pairs_t p = {0};
+    int rc = CP_EDB;
+    cp__pgq_i64(&q, app);
+    cp__pgq_i64(&q, tid);
+    cp__pgq_i64(&q, bucket);
+    cp__pgq_i64(&q, lset);
+    snprintf(sql, sizeof sql, "SELECT data FROM %s WHERE app_id=$1 AND type_id=$2 AND start_ms=$3 AND lset_id=$4"
+                              " FOR UPDATE", table);
+    PGresult *r = cp__pg_run(s->db, sql, &q, true);
+    if (!r)
+        goto out;
+    if (PQntuples(r) && !cp_store_blob_each((const uint8_t *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+                                            cp_store_blob_add_to_pairs, &p)) {
+        PQclear(r);
+        goto out;
+    }
+    PQclear(r);
+    for (size_t i = 0; i < w->n; i++)
+        cp_store_blob_pairs_add(&p, w->v[2 * i], w->v[2 * i + 1]);
+    uint64_t total = cp_store_blob_encode(&p, &s->tmp2);
+    cp__pgq_i64(&q, (int64_t)total);
+    cp__pgq_bytes(&q, s->tmp2.data, s->tmp2.len);
+    snprintf(sql, sizeof sql, "INSERT INTO %s(app_id,type_id,start_ms,lset_id,total,data) VALUES($1,$2,$3,$4,$5,$6)"
+                              " ON CONFLICT(app_id,type_id,start_ms,lset_id) DO UPDATE SET total=excluded.total,"
+                              " data=excluded.data", table);
+    rc = cp__pg_cmd(s->db, sql, &q);
+out:
+    cp_store_blob_pairs_fini(&p);
+    return rc;
+}
+
+/* The app's minute watermark as of this transaction, read FOR SHARE so a
+ * rollup cannot move it until this transaction ends (store_pg_int.h). */
+static int app_mdone(cp__pg_t *s, cp__pg_app_t *a, int64_t *mdone)
+{
+    if (a->mdone_gen == s->tx_gen) {
+        *mdone = a->mdone;
+        return 0;
+    }
+    cp__pgq_t q = {0};
+    cp__pgq_i64(&q, a->id);
+    bool err = false;
+    a->mdone = cp__pg_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=60000 FOR SHARE",
+                          &q, 0, &err);
+    if (err)
+        return CP_EDB;
+    a->mdone_gen = s->tx_gen;
+    *mdone = a->mdone;
+    return 0;
+}
+
+/* Tenant type limit for the batch's types, before anything is written. */
+static int check_types(cp__pg_t *s, cp__pg_app_t *a, const cp_batch_t *b)
+{
+    for (uint32_t t = 0; s->cfg.max_types && t < b->n_types; t++) {
+        uint64_t th = cp__hash_bytes(b->types[t].name, strlen(b->types[t].name));
+        if (!s->per_type[t].n || cp__hmap_slot(&a->linked_types, th, 0))
+            continue;
+        cp__pgq_t q = {0};
+        cp__pgq_i64(&q, a->id);
+        cp__pgq_text(&q, b->types[t].name);
+        bool err = false;
+        int rc;
+        if (cp__pg_i64(s->db, "SELECT 1 FROM app_types x JOIN types y ON y.id=x.type_id"
+                              " WHERE x.app_id=$1 AND y.name=$2", &q, -1, &err) < 0 &&
+            (rc = err ? CP_EDB : cp__pg_tenant_room(s, a->name, CP_STORE_LIMIT_TYPES)))
+            return rc;
+        *cp__hmap_slot(&a->linked_types, th, 1) = 1;
+    }
+    return 0;
+}
+
+static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b)
+{
+    for (uint32_t i = 0; i < b->n_counters; i++) {
+        cp__pgq_t q = {0};
+        cp__pgq_i64(&q, c->inst_id);
+        cp__pgq_text(&q, b->counters[i].name);
+        cp__pgq_i64(&q, (int64_t)b->counters[i].value);
+        if (cp__pg_cmd(s->db, "INSERT INTO counters AS k(instance_id,name,value) VALUES($1,$2,$3)"
+                              " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN k.name LIKE 'rate.%'"
+                              " OR k.name LIKE 'mem.%' OR k.name='threads' THEN excluded.value"
+                              " ELSE k.value+excluded.value END", &q))
+            return CP_EDB;
+    }
+    for (uint32_t i = 0; i < b->n_points; i++) {
+        cp__pgq_t q = {0};
+        cp__pgq_i64(&q, c->app->id);
+        cp__pgq_i64(&q, c->lset_id);
+        cp__pgq_text(&q, b->points[i].series);
+        cp__pgq_i64(&q, (int64_t)b->points[i].t_ms);
+        cp__pgq_f64(&q, b->points[i].value);
+        if (cp__pg_cmd(s->db, "INSERT INTO series(app_id,lset_id,name,t_ms,value) VALUES($1,$2,$3,$4,$5)", &q))
+            return CP_EDB;
+    }
+    return 0;
+}
+
+int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, int64_t now_ms,
+                      cp_store_event_fn ev, void *ud)
+{
+    cp__pg_t *s = (cp__pg_t *)s_;
+    cp__pg_conn_t *c = (cp__pg_conn_t *)c_;
+    cp__pg_app_t *a = c->app;
+    s->refusal.what = 0;
+    if (c->broken)
+        return CP_ESTATE;   /* wrote into a rolled-back transaction: must reconnect */
+    cp__pg_touch_conn(s, c);
+    cp__pg_ictx_t ix = {s, a};
+    int rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &cp__pg_intern_ops, &ix);
+    if ((rc = cp__pg_dict_end(s, rc == 0) ? CP_EDB : rc))
+        return rc;
+    if (cp_store_seq_is_dup(b->seq, c->last_seq))
+        return 1;
+    if ((rc = cp_store_delta_split(&c->map, b, &s->per_type, &s->n_per_type)) || (rc = check_types(s, a, b)))
+        return rc;
+    int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms, mdone;
+    /* the dedupe claim: stores only if no relay stored this seq (the row
+     * lock makes a concurrent claim wait for this transaction) */
+    cp__pgq_t q = {0};
+    cp__pgq_i64(&q, c->inst_id);
+    cp__pgq_i64(&q, (int64_t)b->seq);
+    cp__pgq_i64(&q, now_ms);
+    cp__pgq_i64(&q, end > start ? end - start : 0);
+    cp__pgq_text(&q, s->relay_id);
+    PGresult *r = cp__pg_run(s->db, "UPDATE instances SET last_seq=$2, last_seen=$3, covered_ms=covered_ms+$4,"
+                                    " connected=1, relay=$5 WHERE id=$1 AND last_seq<$2 RETURNING 1", &q, false);
+    if (!r)
+        return CP_EDB;
+    bool claimed = PQntuples(r) > 0;
+    PQclear(r);
+    if (!claimed) {   /* another relay stored it: learn the stored seq */
+        cp__pgq_reset(&q);
+        cp__pgq_i64(&q, c->inst_id);
+        bool err = false;
+        int64_t last = cp__pg_i64(s->db, "SELECT last_seq FROM instances WHERE id=$1", &q, 0, &err);
+        if (err)
+            return CP_EDB;
+        if ((uint64_t)last > c->last_seq)
+            c->last_seq = (uint64_t)last;
+        return 1;
+    }
+    if ((rc = app_mdone(s, a, &mdone)))
+        return rc;
+    int late = cp_store_tier_late(&s->cfg, now_ms, start, mdone);
+    for (uint32_t t = 0; t < b->n_types; t++) {
+        if (!s->per_type[t].n)
+            continue;
+        int64_t tid;
+        if ((rc = cp__pg_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+            return rc;
+        uint64_t th = (uint64_t)tid * 0x9e3779b97f4a7c15ULL + 1;
+        uint32_t *linked = cp__hmap_slot(&a->linked_types, th, 1);
+        if (!*linked) {
+            cp__pgq_reset(&q);
+            cp__pgq_i64(&q, a->id);
+            cp__pgq_i64(&q, tid);
+            if (cp__pg_cmd(s->db, "INSERT INTO app_types(app_id,type_id) VALUES($1,$2) ON CONFLICT DO NOTHING", &q))
+                return CP_EDB;
+            *linked = 1;
+        }
+        uint64_t total = cp_store_blob_encode(&s->per_type[t], &s->tmp);
+        if (late != CP_STORE_LATE_ADD) {
+            cp__pgq_reset(&q);
+            cp__pgq_i64(&q, a->id);
+            cp__pgq_i64(&q, tid);
+            cp__pgq_i64(&q, start);
+            cp__pgq_i64(&q, c->inst_id);
+            cp__pgq_i64(&q, (int64_t)b->seq);
+            cp__pgq_i64(&q, c->lset_id);
+            cp__pgq_i64(&q, end);
+            cp__pgq_i64(&q, (int64_t)total);
+            cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
+            if (cp__pg_cmd(s->db, "INSERT INTO windows(app_id,type_id,start_ms,instance_id,seq,lset_id,end_ms,"
+                                  "total,data) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &q))
+                return CP_EDB;
+        } else {
+            /* its minute may be older than raw retention: add it to the
+             * aggregates instead of recomputing them from raw */
+            int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
+            cp__pgq_reset(&q);
+            cp__pgq_i64(&q, a->id);
+            bool err = false;
+            int64_t hdone = cp__pg_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=3600000",
+                                       &q, 0, &err);
+            if (err || (rc = cp__pg_agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, c->lset_id, &s->per_type[t])) ||
+                (h < hdone && (rc = cp__pg_agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, c->lset_id, &s->per_type[t]))))
+                return rc ? rc : CP_EDB;
+        }
+        if (ev) {
+            cp_store_event_t e = {a->name, c->iid, b->types[t].name, c->canon, start, end, total};
+            ev(ud, &e);
+        }
+    }
+    if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
+        cp__pgq_reset(&q);
+        cp__pgq_i64(&q, a->id);
+        cp__pgq_i64(&q, cp_store_tier_floor(start, CP_STORE_MIN_MS));
+        if (cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2) ON CONFLICT DO NOTHING", &q))
+            return CP_EDB;
+    }
+    if ((rc = put_counters_series(s, c, b)))
+        return rc;
+    c->last_seq = b->seq;
+    return 0;
+}

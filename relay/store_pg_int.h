@@ -1,0 +1,206 @@
+/* store_pg_int.h - internals shared by the PostgreSQL engine's files
+ * (store_pg.c: connections, schema, transactions, partitions, heartbeat;
+ * store_pg_dict.c: per-app dictionaries; store_pg_ingest.c: agent
+ * connections and batches; store_pg_rollup.c: rollups and retention;
+ * store_pg_query.c, store_pg_read.c: readers). Nothing outside store_pg*.c
+ * includes this.
+ *
+ * Several relays write one database and read it, with no coordination but
+ * the database's: every relay is stateless apart from caches.
+ *
+ * Tables (the same data model as SQLite's, store_sqlite_int.h):
+ *   apps(id, name)   lsets(id, app_id, canon)   types(id, name, unit)
+ *   app_types(app_id, type_id)   relays(id, host, pid, started_ms, heartbeat_ms)
+ *   instances(id, app_id, iid, lset_id, host, ..., connected, relay, last_seq, covered_ms)
+ *   counters(instance_id, name, value)
+ *   strings/frames/stacks(app_id, id, h, ...): per-app dictionary; h is the
+ *          64-bit hash of the content (UNIQUE(app_id, h)), id a dense per-app
+ *          id (PRIMARY KEY(app_id, id))
+ *   windows(app_id, type_id, start_ms, instance_id, seq, lset_id, end_ms, total, data)
+ *   agg_m / agg_h(app_id, type_id, start_ms, lset_id, total, data): minute / hour tiers
+ *   agg_state(app_id, step, done_ms)   dirty(app_id, step, start_ms)
+ *   series(app_id, lset_id, name, t_ms, value)
+ * windows, agg_m, agg_h and series are partitioned by day of start_ms / t_ms
+ * (tables <name>_d<day>, plus a DEFAULT partition for rows of days without
+ * one); retention drops whole day partitions.
+ *
+ * Coordination, all in the database:
+ *  - dictionary ids: a relay interns a missing entry with INSERT ... ON
+ *    CONFLICT (app_id, h) DO NOTHING RETURNING id on its own autocommit
+ *    connection, under a per-app transaction advisory lock, with id = the
+ *    app's next id: ids stay dense, and are committed in id order, before
+ *    any window that uses them (readers load them incrementally, store_names.h);
+ *  - dedupe: the instance row's last_seq. A batch stores only if
+ *    UPDATE instances SET last_seq=seq ... WHERE last_seq < seq matched: the
+ *    row lock orders two relays that got the same batch (an agent that moved),
+ *    and the second sees the first's commit;
+ *  - late data vs rollups: ingest reads the minute watermark FOR SHARE,
+ *    the rollup updates it FOR UPDATE before it reads windows: a window is
+ *    either in the rollup's snapshot or sees the new watermark (late: dirty);
+ *  - rollups: whichever relay gets pg_try_advisory_xact_lock builds them;
+ *  - registry: instances.relay names the relay holding the connection;
+ *    relays.heartbeat_ms says who is alive (cp_store_heartbeat).
+ *
+ * Threads: the writer (store worker) owns cp__pg_t and its two connections
+ * (main: group transactions; aux: dictionary, partitions, heartbeat);
+ * each reader owns its connection. */
+#ifndef CP_RELAY_STORE_PG_INT_H
+#define CP_RELAY_STORE_PG_INT_H
+
+#include <endian.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rutil.h"
+#include "store.h"
+#include "store_blob.h"
+#include "store_delta.h"
+#include "store_engine.h"
+#include "store_names.h"
+
+#define CP__PG_DAY_MS 86400000LL
+#define CP__PG_LOCK_DICT 0x63700001   /* advisory lock class: (this, app id) */
+#define CP__PG_LOCK_ROLLUP 0x63700002 /* (this, 0): the relay that builds rollups */
+#define CP__PG_LOCK_PART 0x63700003   /* (this, 0): partition DDL */
+
+/* ---- statements (store_pg.c) ---- */
+
+/* Parameters of one statement: text values, bytea in binary. */
+typedef struct cp__pgq {
+    const char *v[64];
+    int         len[64], fmt[64];
+    int         n;
+    char        num[64][24];
+} cp__pgq_t;
+void cp__pgq_reset(cp__pgq_t *q);
+void cp__pgq_i64(cp__pgq_t *q, int64_t x);
+void cp__pgq_f64(cp__pgq_t *q, double x);
+void cp__pgq_text(cp__pgq_t *q, const char *s);       /* borrowed until run */
+void cp__pgq_bytes(cp__pgq_t *q, const void *p, size_t n);   /* borrowed until run */
+/* Runs sql with q's parameters (NULL: none). Returns the result (caller
+ * PQclear) when its status is ok, else logs, clears and returns NULL.
+ * Binary results with bin. */
+PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin);
+/* Runs a statement without rows; CP_EDB on error. */
+int cp__pg_cmd(PGconn *db, const char *sql, const cp__pgq_t *q);
+/* First column of the first row as int64 (text results), or dflt; *err
+ * set on a failed statement (may be NULL). */
+int64_t cp__pg_i64(PGconn *db, const char *sql, const cp__pgq_t *q, int64_t dflt, bool *err);
+int64_t cp__pg_get_i64(const PGresult *r, int row, int col);   /* text result; NULL -> 0 */
+/* Connects to uri; NULL (logged) on failure. */
+PGconn *cp__pg_connect(const char *uri);
+/* Is the connection usable (reconnects a broken one once)? */
+bool cp__pg_ok(PGconn *db);
+
+/* ---- the writer ---- */
+
+/* One app as the writer knows it: its id, dictionary cache and counts. */
+typedef struct cp__pg_app {
+    int64_t     id;
+    char       *name;
+    cp__hmap_t  str_h, frame_h, stack_h;   /* content hash -> app id + 1 */
+    cp__hmap_t  stack_at;                  /* app stack id -> stack_frames index + 1 */
+    cp__vu32_t  stack_off, stack_frames;   /* frames of cached stacks */
+    int64_t     next_str, next_frame, next_stack;   /* valid under the dict lock only */
+    cp__hmap_t  linked_types;              /* type ids known in app_types */
+    int64_t     mdone;                     /* minute watermark read in tx mdone_gen */
+    uint64_t    mdone_gen;
+    uint32_t    conns;
+    struct cp__pg_app *next;
+} cp__pg_app_t;
+
+typedef struct cp__pg {
+    cp_store_t        base;
+    cp_store_config_t cfg;
+    char             *uri;
+    char              relay_id[96];
+    PGconn           *db;      /* group transactions */
+    PGconn           *aux;     /* autocommit: dictionary, partitions, heartbeat */
+    bool              in_tx, dict_tx;
+    uint64_t          tx_gen;
+    cp__pg_app_t     *apps;
+    struct { int64_t id; char *name; } *types;
+    size_t            n_types;
+    cp__hmap_t        parts;   /* (table, day) known to exist */
+    cp__hmap_t        inst_conns;   /* instance id -> live connections on this relay */
+    struct { int64_t id, ms; } *disc;   /* pending disconnects (written at commit) */
+    size_t            n_disc, cap_disc;
+    cp__pg_app_t     *dict_app;          /* app whose dictionary lock aux holds */
+    cp_store_conn_t **tx_conns;          /* connections that wrote in the open transaction */
+    size_t            n_tx_conns, cap_tx_conns;
+    cp_buf_t          tmp, tmp2;
+    cp_store_blob_pairs_t *per_type;
+    size_t            n_per_type;
+    cp_store_refusal_t refusal;
+    int64_t           last_part_ms;      /* last partition upkeep */
+} cp__pg_t;
+
+typedef struct cp__pg_conn {
+    cp_store_conn_t  base;
+    cp__pg_app_t    *app;
+    int64_t          inst_id, lset_id;
+    char            *iid, *canon;
+    uint64_t         last_seq;   /* highest seq this relay knows stored */
+    bool             broken;     /* wrote into a rolled-back transaction */
+    uint64_t         tx_gen;
+    cp_store_idmap_t map;
+} cp__pg_conn_t;
+
+/* store_pg.c */
+int  cp__pg_tx_begin(cp__pg_t *s);
+void cp__pg_touch_conn(cp__pg_t *s, cp__pg_conn_t *c);
+int  cp__pg_get_app(cp__pg_t *s, const char *name, cp__pg_app_t **out);
+int  cp__pg_get_type(cp__pg_t *s, const char *name, const char *unit, int64_t *id);
+int  cp__pg_tenant_room(cp__pg_t *s, const char *qname, int what);
+/* Makes sure table's partition of the day holding t_ms exists (aux). */
+int  cp__pg_partition(cp__pg_t *s, const char *table, int64_t t_ms);
+void cp__pg_disconnect_later(cp__pg_t *s, int64_t id, int64_t ms);
+
+/* store_pg_dict.c: the intern callbacks of store_delta.h; ud = the app */
+extern const cp_store_intern_ops_t cp__pg_intern_ops;
+typedef struct cp__pg_ictx { cp__pg_t *s; cp__pg_app_t *a; } cp__pg_ictx_t;
+/* Ends the dictionary transaction of aux (commit, or rollback with ok false:
+ * the app's cache is then dropped). */
+int  cp__pg_dict_end(cp__pg_t *s, bool ok);
+void cp__pg_app_cache_clear(cp__pg_app_t *a);
+
+/* store_pg_ingest.c / store_pg_rollup.c */
+int  cp__pg_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms, cp_store_conn_t **out, uint64_t *last_seq);
+int  cp__pg_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b, int64_t now_ms,
+                       cp_store_event_fn ev, void *ud);
+uint64_t cp__pg_conn_last_seq(const cp_store_conn_t *c);
+void cp__pg_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms);
+int  cp__pg_maintain(cp_store_t *s, int64_t now_ms);
+int  cp__pg_agg_add(cp__pg_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
+                    const cp_store_blob_pairs_t *w);
+
+/* ---- readers (store_pg_query.c, store_pg_read.c) ---- */
+
+typedef struct cp__pg_rapp { int64_t id; cp_store_names_t names; struct cp__pg_rapp *next; } cp__pg_rapp_t;
+
+typedef struct cp__pg_reader {
+    cp_store_reader_t base;
+    char          *uri;
+    PGconn        *db;
+    cp__pg_rapp_t *apps;
+    int64_t        deadline_ms;
+    const bool    *cancel;
+} cp__pg_reader_t;
+
+int  cp__pg_reader_open(const char *where, cp_store_reader_t **out);
+void cp__pg_reader_close(cp_store_reader_t *r);
+void cp__pg_reader_set_limit(cp_store_reader_t *r, int64_t deadline_ms, const bool *cancel);
+bool cp__pg_reader_over(const cp__pg_reader_t *r);
+int  cp__pg_apps_json(cp_store_reader_t *r, cp_buf_t *out);
+int  cp__pg_instances_json(cp_store_reader_t *r, const char *app, cp_buf_t *out);
+int  cp__pg_profile(cp_store_reader_t *r, const cp_store_query_t *q, cp_profile_t *out, char *err, size_t errlen);
+int  cp__pg_profile_windows(cp_store_reader_t *r, const cp_store_query_t *q, unsigned flags, cp_profile_t *out,
+                            cp_store_window_fn fn, void *ud, char *err, size_t errlen);
+int  cp__pg_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t step_ms, uint64_t *points,
+                     uint32_t n, cp_buf_t *series_json, char *err, size_t errlen);
+int  cp__pg_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
+                   char *err, size_t errlen);
+
+#endif
