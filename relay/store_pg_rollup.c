@@ -9,8 +9,8 @@
  * (MAX_BUCKETS_PER_PASS) and commits once. Partitions wholly past every
  * app's retention cut are dropped after the commit, on the aux connection
  * (the DDL needs the parent's lock: lock_timeout keeps it from waiting
- * long; it is retried on the next pass); rows of the default partitions
- * are deleted by cut.
+ * long; it is retried on the next pass); rows below the cut in the
+ * partition that holds it, and in the default partitions, are deleted.
  *
  * Thread: store worker only, outside group transactions. */
 #include "store_pg_int.h"
@@ -194,14 +194,19 @@ static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
     }
     if (err)
         return CP_EDB;
-    /* expiry: what no day partition holds is deleted row by row */
+    /* expiry: whole days go with their partition (after the commit); the
+     * rows below the cut in the day that holds it (and in the default
+     * partition) are deleted here, pruned to those partitions */
     cp_store_cuts_t cut;
     cp_store_tier_cuts(&s->cfg, now, mdone, hdone, &cut);
     static const struct { const char *sql; size_t off; } del[] = {
-        {"DELETE FROM windows_default WHERE app_id=$1 AND start_ms<$2", offsetof(cp_store_cuts_t, windows)},
-        {"DELETE FROM series_default WHERE app_id=$1 AND t_ms<$2", offsetof(cp_store_cuts_t, series)},
-        {"DELETE FROM agg_m_default WHERE app_id=$1 AND start_ms<$2", offsetof(cp_store_cuts_t, minutes)},
-        {"DELETE FROM agg_h_default WHERE app_id=$1 AND start_ms<$2", offsetof(cp_store_cuts_t, hours)},
+        {"DELETE FROM windows WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
+         " AND start_ms<$2", offsetof(cp_store_cuts_t, windows)},
+        {"DELETE FROM series WHERE app_id=$1 AND t_ms<$2", offsetof(cp_store_cuts_t, series)},
+        {"DELETE FROM agg_m WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
+         " AND start_ms<$2", offsetof(cp_store_cuts_t, minutes)},
+        {"DELETE FROM agg_h WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
+         " AND start_ms<$2", offsetof(cp_store_cuts_t, hours)},
     };
     for (size_t i = 0; i < sizeof del / sizeof *del; i++) {
         int64_t c = *(const int64_t *)((const char *)&cut + del[i].off);

@@ -173,6 +173,8 @@ def test_store_url(data):
     key = os.path.abspath(data)
     if key not in _test_stores:
         import pg
+        if not pg.available():
+            skip("CPROF_TEST_STORE=postgres but no PostgreSQL 15 server here (apt-get install postgresql-15)")
         _test_stores[key] = pg.shared().new_db()
     return _test_stores[key]
 

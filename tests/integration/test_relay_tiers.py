@@ -6,8 +6,8 @@ full-resolution windows 30 min). Two instances with different labels send
 before and after downsampling (answered from hour + minute rows + raw);
 old raw windows are expired only once aggregated; label filters still work
 on aggregates; late data for an aggregated minute is merged in (dirty
-minute and hour recomputed); timeline with step=1h matches."""
-import sqlite3
+minute and hour recomputed); timeline with step=1h matches. Runs on SQLite,
+and on PostgreSQL as relay_tiers_pg (CPROF_TEST_STORE=postgres)."""
 import time
 
 from cplib import *
@@ -17,15 +17,19 @@ T = "java.lang.Thread.run"
 
 
 def db_state(relay):
-    con = sqlite3.connect("file:%s/cprof.db?mode=ro" % relay.data, uri=True, timeout=10)
-    try:
-        st = dict(((s, d) for s, d in con.execute("SELECT step, done_ms FROM agg_state")))
-        nraw_old = con.execute("SELECT count(*) FROM windows WHERE start_ms < ?",
-                               (int(time.time() * 1000) - 40 * 60000,)).fetchone()[0]
-        nagg = dict(con.execute("SELECT step, count(*) FROM agg GROUP BY step").fetchall())
-        return st, nraw_old, nagg
-    finally:
-        con.close()
+    st = dict(store_rows(relay, "SELECT step, done_ms FROM agg_state"))
+    nraw_old = store_rows(relay, "SELECT count(*) FROM windows WHERE start_ms < %d" %
+                          (int(time.time() * 1000) - 40 * 60000))[0][0]
+    if relay.store_url:   # PostgreSQL: one table per tier (relay/store_pg_int.h)
+        nagg = dict(store_rows(relay, "SELECT 60000, count(*) FROM agg_m UNION ALL"
+                                      " SELECT 3600000, count(*) FROM agg_h"))
+    else:
+        nagg = dict(store_rows(relay, "SELECT step, count(*) FROM agg GROUP BY step"))
+    return st, nraw_old, nagg
+
+
+def n_dirty(relay):
+    return store_rows(relay, "SELECT count(*) FROM dirty")[0][0]
 
 
 def run():
@@ -82,9 +86,7 @@ def run():
         k, v = a.send_batch(seq, h0 + 45 * 60000, h0 + 45 * 60000 + 1000, {(T, "t.A.late"): 4242})
         check(k == "ack", "late batch acked")
         # visible at once: the stale minute (and hour) are read from raw windows until recomputed
-        con = sqlite3.connect("file:%s/cprof.db?mode=ro" % relay.data, uri=True)
-        log("dirty buckets right after the late ack: %d" % con.execute("SELECT count(*) FROM dirty").fetchone()[0])
-        con.close()
+        log("dirty buckets right after the late ack: %d" % n_dirty(relay))
         now_p = relay.collapsed("tier", frm=frm, to=to)
         check(now_p.get(T + ";t.A.late") == 4242, "late window visible right after its ack")
         hour_p = relay.collapsed("tier", frm=str((h0 - 17000) / 1000), to=str((h0 + 3600000 - 17000) / 1000))
@@ -92,9 +94,7 @@ def run():
 
         def late_merged():
             p = relay.collapsed("tier", frm=frm, to=to)
-            con = sqlite3.connect("file:%s/cprof.db?mode=ro" % relay.data, uri=True)
-            dirty = con.execute("SELECT count(*) FROM dirty").fetchone()[0]
-            con.close()
+            dirty = n_dirty(relay)
             return dirty == 0 and p.get(T + ";t.A.late") == 4242 and p
         p = wait_for(late_merged, 30, "late data merged into aggregates")
         check(p.get(T + ";t.A.late") == 4242, "late window visible")
