@@ -230,9 +230,14 @@ static void err_unqualify(const cp_qreq_t *r, char *err, size_t errlen)
         cp_tenant_err_text(err, errlen, r->qapp, r->app);
 }
 
-/* A store failure: past the deadline (or the client left) is 503. */
+/* A store failure: past the deadline (or the client left), or a store that
+ * is not there (a PostgreSQL store that went away), is 503. */
 static void store_error(cp_qreq_t *r, int rc, const char *err)
 {
+    if (rc == CP_EUNAVAIL) {
+        set_error(r, 503, "storage unavailable; retry later");
+        return;
+    }
     if (rc == CP_ETIMEOUT) {
         if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
             CP_STAT_ADD(query_cancelled, 1);
@@ -441,8 +446,9 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         r->status = 200;
         r->ctype = "application/json";
         cp_buf_t all = CP_BUF_INIT;
-        if (cp_store_apps_json(rd, &all) || cp_tenant_apps_json(&all, r->who.tenant, &r->body))
-            set_error(r, 500, "query failed");
+        int rc = cp_store_apps_json(rd, &all);
+        if (rc || cp_tenant_apps_json(&all, r->who.tenant, &r->body))
+            store_error(r, rc ? rc : CP_EINVAL, "apps");
         cp_buf_fini(&all);
     } else if (!strcmp(ep, "instances")) {
         if (!r->app) {
@@ -456,7 +462,7 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         if (rc == CP_ENOTFOUND)
             set_error(r, 404, "unknown app '%s'", r->app);
         else if (rc)
-            set_error(r, 500, "query failed");
+            store_error(r, rc, "instances");
         else
             cp_tenant_rename_app(&doc, r->qapp, r->app, &r->body);
         cp_buf_fini(&doc);

@@ -200,6 +200,35 @@ out:
 
 static int heartbeat(cp_store_t *s_, int64_t now_ms);
 
+/* Session settings of the writer's connections (again after a reconnect). */
+static int conn_setup(cp__pg_t *s)
+{
+    /* group commit is the relay's durability point: keep it synchronous */
+    if (cp__pg_cmd(s->db, s->cfg.sync_full ? "SET synchronous_commit=on" : "SET synchronous_commit=local", NULL) ||
+        cp__pg_cmd(s->aux, "SET lock_timeout='2s'", NULL))
+        return CP_EDB;
+    return 0;
+}
+
+/* Both connections usable: a lost one is reconnected (the database came
+ * back) and set up again. */
+static int ensure_conns(cp__pg_t *s)
+{
+    bool lost = PQstatus(s->db) != CONNECTION_OK || PQstatus(s->aux) != CONNECTION_OK;
+    if (!cp__pg_ok(s->db) || !cp__pg_ok(s->aux))
+        return CP_EDB;
+    if (lost) {
+        s->dict_tx = false;   /* the server ended it with the session */
+        s->dict_app = NULL;
+        for (cp__pg_app_t *a = s->apps; a; a = a->next)
+            a->next_str = a->next_frame = a->next_stack = -1;
+        if (conn_setup(s))
+            return CP_EDB;
+        fprintf(stderr, "cprof relay: postgres: reconnected\n");
+    }
+    return 0;
+}
+
 static void pg_close(cp_store_t *s_)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
@@ -254,9 +283,7 @@ static int pg_open(const char *uri, const cp_store_config_t *cfg, cp_store_t **o
     int rc = CP_EDB;
     if (!(s->db = cp__pg_connect(uri)) || !(s->aux = cp__pg_connect(uri)) || check_schema(s->db))
         goto fail;
-    /* group commit is the relay's durability point: keep it synchronous */
-    if (cp__pg_cmd(s->db, s->cfg.sync_full ? "SET synchronous_commit=on" : "SET synchronous_commit=local", NULL) ||
-        cp__pg_cmd(s->aux, "SET lock_timeout='2s'", NULL))
+    if (conn_setup(s))
         goto fail;
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if ((rc = heartbeat(&s->base, now)))
@@ -277,7 +304,7 @@ static int pg_begin(cp_store_t *s_)
     cp__pg_t *s = (cp__pg_t *)s_;
     s->tx_gen++;
     s->n_tx_conns = 0;
-    if (!cp__pg_ok(s->db) || !cp__pg_ok(s->aux))
+    if (ensure_conns(s))
         return CP_EDB;
     int rc = cp__pg_cmd(s->db, "BEGIN", NULL);
     s->in_tx = rc == 0;
@@ -532,7 +559,7 @@ static void partitions_ahead(cp__pg_t *s, int64_t now)
 static int heartbeat(cp_store_t *s_, int64_t now_ms)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
-    if (!cp__pg_ok(s->aux))
+    if (!s->in_tx && ensure_conns(s))
         return CP_EDB;
     char host[64] = "";
     gethostname(host, sizeof host - 1);
