@@ -218,10 +218,12 @@ static int ensure_conns(cp__pg_t *s)
     if (!cp__pg_ok(s->db) || !cp__pg_ok(s->aux))
         return CP_EDB;
     if (lost) {
-        s->dict_tx = false;   /* the server ended it with the session */
+        /* the server ended the dictionary transaction with the session:
+         * what it handed out is gone (caches are rebuilt on the next miss) */
+        if (s->dict_tx)
+            cp__pg_app_cache_clear(s->dict_app);
+        s->dict_tx = false;
         s->dict_app = NULL;
-        for (cp__pg_app_t *a = s->apps; a; a = a->next)
-            a->next_str = a->next_frame = a->next_stack = -1;
         if (conn_setup(s))
             return CP_EDB;
         fprintf(stderr, "cprof relay: postgres: reconnected\n");
@@ -472,7 +474,6 @@ int cp__pg_get_app(cp__pg_t *s, const char *name, cp__pg_app_t **out)
     a = cp__xcalloc(1, sizeof *a);
     a->id = id;
     a->name = cp__xstrdup(name);
-    a->next_str = a->next_frame = a->next_stack = -1;
     a->next = s->apps;
     s->apps = a;
     *out = a;

@@ -2,15 +2,20 @@
  * interning callbacks of store_delta.h over a relay-local cache (content
  * hash -> app id) in front of the strings / frames / stacks tables.
  *
- * A cache miss takes the app's dictionary lock (a transaction advisory
- * lock on the aux connection, held until cp__pg_dict_end), then
- *   INSERT ... (app_id, id = next, h, content) ON CONFLICT (app_id, h) DO NOTHING RETURNING id
- * and, when another relay interned the content first, reads its id. Under
- * the lock `next` (max(id) + 1, read once per lock) is exact, so ids stay
- * dense; the dictionary commits (cp__pg_dict_end) before the batch that
- * uses it, so a reader never sees a window naming an id it cannot load.
- * Hash collisions (64-bit, per app) are not detected: at 10^6 entries per
- * app their odds are ~3e-8.
+ * A hit costs nothing. On a miss the relay takes the app's dictionary lock
+ * (pg_advisory_xact_lock on the aux connection, held until cp__pg_dict_end)
+ * and brings its cache up to date: ids are dense and committed in order, so
+ * the rows with id >= what it has are exactly what other relays added.
+ * Under the lock the cache is complete, so an entry still missing is new:
+ * it gets the app's next id, and its row goes into a COPY buffer written
+ * just before the dictionary transaction commits - which is before the
+ * batch that uses it commits (a reader never sees a window naming an id it
+ * cannot load). Why a lock rather than INSERT ... ON CONFLICT alone: ids
+ * from a sequence leave gaps and commit out of id order, which the
+ * readers' incremental name caches (store_names.h) cannot follow; under
+ * the lock the (app_id, h) UNIQUE key is the safety net (a violation fails
+ * the batch and drops the cache). Hash collisions (64-bit, per app) are
+ * not detected: at 10^6 entries per app their odds are ~3e-8.
  *
  * Thread: store worker only. */
 #include "store_pg_int.h"
@@ -31,6 +36,34 @@ void cp__pg_app_cache_clear(cp__pg_app_t *a)
     free(a->stack_frames.v);
     memset(&a->stack_off, 0, sizeof a->stack_off);
     memset(&a->stack_frames, 0, sizeof a->stack_frames);
+    a->have_str = a->have_frame = a->have_stack = 0;
+    cp_buf_fini(&a->copy_str);
+    cp_buf_fini(&a->copy_frame);
+    cp_buf_fini(&a->copy_stack);
+}
+
+/* Writes one table's new rows with COPY. */
+static int copy_rows(PGconn *db, const char *sql, cp_buf_t *rows)
+{
+    if (!rows->len)
+        return 0;
+    PGresult *r = PQexec(db, sql);
+    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
+    PQclear(r);
+    if (ok)
+        ok = PQputCopyData(db, (const char *)rows->data, (int)rows->len) == 1;
+    if (PQputCopyEnd(db, ok ? NULL : "cprof: copy failed") != 1)
+        ok = false;
+    while ((r = PQgetResult(db))) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            if (ok)
+                fprintf(stderr, "cprof relay: postgres: %s(%.60s)\n", PQerrorMessage(db), sql);
+            ok = false;
+        }
+        PQclear(r);
+    }
+    cp_buf_reset(rows);
+    return ok ? 0 : CP_EDB;
 }
 
 int cp__pg_dict_end(cp__pg_t *s, bool ok)
@@ -40,14 +73,46 @@ int cp__pg_dict_end(cp__pg_t *s, bool ok)
     s->dict_tx = false;
     cp__pg_app_t *a = s->dict_app;
     s->dict_app = NULL;
-    a->next_str = a->next_frame = a->next_stack = -1;
-    int rc = ok ? cp__pg_cmd(s->aux, "COMMIT", NULL) : CP_EDB;
+    int rc = ok ? 0 : CP_EDB;
+    if (!rc)
+        rc = copy_rows(s->aux, "COPY strings(app_id,id,h,s) FROM STDIN", &a->copy_str);
+    if (!rc)
+        rc = copy_rows(s->aux, "COPY frames(app_id,id,h,class_id,method_id,sig_id,line,kind) FROM STDIN",
+                       &a->copy_frame);
+    if (!rc)
+        rc = copy_rows(s->aux, "COPY stacks(app_id,id,h,frames) FROM STDIN", &a->copy_stack);
+    if (!rc)
+        rc = cp__pg_cmd(s->aux, "COMMIT", NULL);
     if (rc) {
         /* ids handed out in it were never stored */
         PQclear(PQexec(s->aux, "ROLLBACK"));
         cp__pg_app_cache_clear(a);
+        return ok ? rc : 0;
     }
-    return ok ? rc : 0;
+    a->have_str = a->next_str;
+    a->have_frame = a->next_frame;
+    a->have_stack = a->next_stack;
+    return 0;
+}
+
+/* Loads one table's rows with id >= *have into the cache (id order; stops
+ * at a gap, which cannot happen under the lock). */
+static int refresh(cp__pg_t *s, cp__pg_app_t *a, const char *table, uint32_t *have, cp__hmap_t *h)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT id, h FROM %s WHERE app_id=$1 AND id>=$2 ORDER BY id", table);
+    cp__pgq_t q = {0};
+    cp__pgq_i64(&q, a->id);
+    cp__pgq_i64(&q, *have);
+    PGresult *r = cp__pg_run(s->aux, sql, &q, false);
+    if (!r)
+        return CP_EDB;
+    for (int i = 0; i < PQntuples(r) && cp__pg_get_i64(r, i, 0) == *have; i++) {
+        *cp__hmap_slot(h, (uint64_t)cp__pg_get_i64(r, i, 1), 1) = *have + 1;
+        (*have)++;
+    }
+    PQclear(r);
+    return 0;
 }
 
 static int dict_lock(cp__pg_t *s, cp__pg_app_t *a)
@@ -59,89 +124,70 @@ static int dict_lock(cp__pg_t *s, cp__pg_app_t *a)
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, CP__PG_LOCK_DICT);
     cp__pgq_i64(&q, a->id);
-    if (cp__pg_cmd(s->aux, "BEGIN", NULL))
+    /* no lock_timeout here: the holder only interns (it waits for nothing) */
+    if (cp__pg_cmd(s->aux, "BEGIN; SET LOCAL lock_timeout=0", NULL))
         return CP_EDB;
     s->dict_tx = true;
     s->dict_app = a;
-    if (cp__pg_cmd(s->aux, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q)) {
+    if (cp__pg_cmd(s->aux, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q) ||
+        refresh(s, a, "strings", &a->have_str, &a->str_h) ||
+        refresh(s, a, "frames", &a->have_frame, &a->frame_h) ||
+        refresh(s, a, "stacks", &a->have_stack, &a->stack_h)) {
         cp__pg_dict_end(s, false);
         return CP_EDB;
     }
-    a->next_str = a->next_frame = a->next_stack = -1;
+    a->next_str = a->have_str;
+    a->next_frame = a->have_frame;
+    a->next_stack = a->have_stack;
     return 0;
 }
 
-/* Interns one entry of `table` (its columns after app_id, id, h in cols,
- * their values in q after the first three): returns its id. */
-static int intern(cp__pg_t *s, cp__pg_app_t *a, const char *table, const char *cols, int64_t *next,
-                  cp__pgq_t *q, uint64_t h, uint32_t *id)
+/* The cached id of content hash h, after taking the lock on a miss;
+ * *fresh when the content is new (the caller queues its row). */
+static int lookup(cp__pg_ictx_t *x, cp__hmap_t *m, uint64_t h, uint32_t *next, uint32_t *id, bool *fresh)
 {
-    int rc = dict_lock(s, a);
-    if (rc)
-        return rc;
-    char sql[300];
-    cp__pgq_t k = {0};
-    cp__pgq_i64(&k, a->id);
-    if (*next < 0) {
-        snprintf(sql, sizeof sql, "SELECT coalesce(max(id)+1,0) FROM %s WHERE app_id=$1", table);
-        bool err = false;
-        *next = cp__pg_i64(s->aux, sql, &k, -1, &err);
-        if (err || *next < 0)
-            return CP_EDB;
+    uint32_t *slot = cp__hmap_slot(m, h, 0);
+    *fresh = false;
+    if (slot && *slot) {
+        *id = *slot - 1;
+        return 0;
     }
-    /* q's first three values: app_id, id, h */
-    snprintf(q->num[0], sizeof q->num[0], "%lld", (long long)a->id);
-    snprintf(q->num[1], sizeof q->num[1], "%lld", (long long)*next);
-    snprintf(q->num[2], sizeof q->num[2], "%lld", (long long)(int64_t)h);
-    char vals[120] = "";
-    for (int i = 1; i <= q->n; i++)
-        snprintf(vals + strlen(vals), sizeof vals - strlen(vals), "%s$%d", i > 1 ? "," : "", i);
-    snprintf(sql, sizeof sql, "INSERT INTO %s(app_id,id,h,%s) VALUES(%s) ON CONFLICT(app_id,h) DO NOTHING"
-                              " RETURNING id", table, cols, vals);
-    PGresult *r = cp__pg_run(s->aux, sql, q, false);
-    if (!r)
+    if (dict_lock(x->s, x->a))
         return CP_EDB;
-    int64_t v = PQntuples(r) ? cp__pg_get_i64(r, 0, 0) : -1;
-    PQclear(r);
-    if (v >= 0) {
-        (*next)++;
-    } else {   /* another relay interned it first */
-        cp__pgq_i64(&k, (int64_t)h);
-        snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE app_id=$1 AND h=$2", table);
-        bool err = false;
-        v = cp__pg_i64(s->aux, sql, &k, -1, &err);
-        if (err || v < 0)
-            return CP_EDB;
+    slot = cp__hmap_slot(m, h, 1);
+    if (!*slot) {
+        *slot = ++*next;   /* id + 1 */
+        *fresh = true;
     }
-    *id = (uint32_t)v;
+    *id = *slot - 1;
     return 0;
 }
 
-/* q with three placeholder values (app_id, id, h) filled by intern(). */
-static void q_head(cp__pgq_t *q)
+/* COPY text format: bytea as \\x<hex>. */
+static void copy_bytea(cp_buf_t *b, const void *p, size_t n)
 {
-    cp__pgq_reset(q);
-    cp__pgq_i64(q, 0);
-    cp__pgq_i64(q, 0);
-    cp__pgq_i64(q, 0);
+    static const char hex[] = "0123456789abcdef";
+    cp_buf_append(b, "\\\\x", 3);
+    cp_buf_reserve(b, n * 2);
+    for (size_t i = 0; i < n; i++) {
+        b->data[b->len++] = (uint8_t)hex[((const uint8_t *)p)[i] >> 4];
+        b->data[b->len++] = (uint8_t)hex[((const uint8_t *)p)[i] & 15];
+    }
 }
 
 static int i_string(void *ud, const char *str, size_t len, uint32_t *id)
 {
     cp__pg_ictx_t *x = ud;
     uint64_t h = cp__hash_bytes(str, len);
-    uint32_t *slot = cp__hmap_slot(&x->a->str_h, h, 0);
-    if (slot && *slot) {
-        *id = *slot - 1;
-        return 0;
+    bool fresh;
+    if (lookup(x, &x->a->str_h, h, &x->a->next_str, id, &fresh))
+        return CP_EDB;
+    if (fresh) {
+        cp_buf_printf(&x->a->copy_str, "%lld\t%u\t%lld\t", (long long)x->a->id, *id, (long long)(int64_t)h);
+        copy_bytea(&x->a->copy_str, str, len);
+        cp_buf_append(&x->a->copy_str, "\n", 1);
     }
-    cp__pgq_t q;
-    q_head(&q);
-    cp__pgq_bytes(&q, str, len);
-    int rc = intern(x->s, x->a, "strings", "s", &x->a->next_str, &q, h, id);
-    if (!rc)
-        *cp__hmap_slot(&x->a->str_h, h, 1) = *id + 1;
-    return rc;
+    return 0;
 }
 
 static int i_frame(void *ud, const cp_frame_t *f, uint32_t *id)
@@ -154,22 +200,13 @@ static int i_frame(void *ud, const cp_frame_t *f, uint32_t *id)
     memcpy(key + 12, &f->line, 4);
     key[16] = f->kind;
     uint64_t h = cp__hash_bytes(key, sizeof key);
-    uint32_t *slot = cp__hmap_slot(&x->a->frame_h, h, 0);
-    if (slot && *slot) {
-        *id = *slot - 1;
-        return 0;
-    }
-    cp__pgq_t q;
-    q_head(&q);
-    cp__pgq_i64(&q, f->class_id);
-    cp__pgq_i64(&q, f->method_id);
-    cp__pgq_i64(&q, f->sig_id);
-    cp__pgq_i64(&q, f->line);
-    cp__pgq_i64(&q, f->kind);
-    int rc = intern(x->s, x->a, "frames", "class_id,method_id,sig_id,line,kind", &x->a->next_frame, &q, h, id);
-    if (!rc)
-        *cp__hmap_slot(&x->a->frame_h, h, 1) = *id + 1;
-    return rc;
+    bool fresh;
+    if (lookup(x, &x->a->frame_h, h, &x->a->next_frame, id, &fresh))
+        return CP_EDB;
+    if (fresh)
+        cp_buf_printf(&x->a->copy_frame, "%lld\t%u\t%lld\t%u\t%u\t%u\t%d\t%u\n", (long long)x->a->id, *id,
+                      (long long)(int64_t)h, f->class_id, f->method_id, f->sig_id, f->line, f->kind);
+    return 0;
 }
 
 /* Remembers stack id's frames for compact references. */
@@ -190,29 +227,26 @@ static int i_stack(void *ud, const uint32_t *frames, uint32_t n, uint32_t *id)
 {
     cp__pg_ictx_t *x = ud;
     uint64_t h = cp__hash_bytes(frames, (size_t)n * sizeof *frames) ^ n;
-    uint32_t *slot = cp__hmap_slot(&x->a->stack_h, h, 0);
-    if (slot && *slot) {
-        *id = *slot - 1;
-        return 0;
+    bool fresh;
+    if (lookup(x, &x->a->stack_h, h, &x->a->next_stack, id, &fresh))
+        return CP_EDB;
+    if (fresh) {
+        cp_buf_t *b = &x->s->tmp;
+        cp_buf_reset(b);
+        cp_buf_reserve(b, (size_t)n * 5 + 1);
+        for (uint32_t k = 0; k < n; k++)
+            b->len += cp__uvarint_put(b->data + b->len, frames[k]);
+        cp_buf_printf(&x->a->copy_stack, "%lld\t%u\t%lld\t", (long long)x->a->id, *id, (long long)(int64_t)h);
+        copy_bytea(&x->a->copy_stack, b->data, b->len);
+        cp_buf_append(&x->a->copy_stack, "\n", 1);
     }
-    cp_buf_t *b = &x->s->tmp;
-    cp_buf_reset(b);
-    cp_buf_reserve(b, (size_t)n * 5 + 1);
-    for (uint32_t k = 0; k < n; k++)
-        b->len += cp__uvarint_put(b->data + b->len, frames[k]);
-    cp__pgq_t q;
-    q_head(&q);
-    cp__pgq_bytes(&q, b->data, b->len);
-    int rc = intern(x->s, x->a, "stacks", "frames", &x->a->next_stack, &q, h, id);
-    if (rc)
-        return rc;
-    *cp__hmap_slot(&x->a->stack_h, h, 1) = *id + 1;
     cache_frames(x->a, *id, frames, n);
     return 0;
 }
 
 static const uint32_t *i_stack_frames(void *ud, uint32_t id, uint32_t *n)
 {
+    static const uint32_t none[1];
     cp__pg_ictx_t *x = ud;
     cp__pg_app_t *a = x->a;
     uint32_t *at = cp__hmap_slot(&a->stack_at, id, 0);
@@ -246,7 +280,7 @@ static const uint32_t *i_stack_frames(void *ud, uint32_t id, uint32_t *n)
     }
     uint32_t k = *at;
     *n = a->stack_off.v[k] - a->stack_off.v[k - 1];
-    return a->stack_frames.v + a->stack_off.v[k - 1];
+    return *n ? a->stack_frames.v + a->stack_off.v[k - 1] : none;
 }
 
 const cp_store_intern_ops_t cp__pg_intern_ops = {i_string, i_frame, i_stack, i_stack_frames};

@@ -25,11 +25,13 @@
  * one); retention drops whole day partitions.
  *
  * Coordination, all in the database:
- *  - dictionary ids: a relay interns a missing entry with INSERT ... ON
- *    CONFLICT (app_id, h) DO NOTHING RETURNING id on its own autocommit
- *    connection, under a per-app transaction advisory lock, with id = the
- *    app's next id: ids stay dense, and are committed in id order, before
- *    any window that uses them (readers load them incrementally, store_names.h);
+ *  - dictionary ids: a relay that misses an entry in its cache takes the
+ *    app's dictionary lock (a transaction advisory lock on its aux
+ *    connection), brings its cache up to date (ids are dense: rows with id
+ *    >= what it has), gives each entry still missing the next id and
+ *    writes the new rows (COPY) before it commits: ids stay dense and are
+ *    committed in id order, before any window that uses them (readers load
+ *    them incrementally, store_names.h);
  *  - dedupe: the instance row's last_seq. A batch stores only if
  *    UPDATE instances SET last_seq=seq ... WHERE last_seq < seq matched: the
  *    row lock orders two relays that got the same batch (an agent that moved),
@@ -103,7 +105,9 @@ typedef struct cp__pg_app {
     cp__hmap_t  str_h, frame_h, stack_h;   /* content hash -> app id + 1 */
     cp__hmap_t  stack_at;                  /* app stack id -> stack_frames index + 1 */
     cp__vu32_t  stack_off, stack_frames;   /* frames of cached stacks */
-    int64_t     next_str, next_frame, next_stack;   /* valid under the dict lock only */
+    uint32_t    have_str, have_frame, have_stack;   /* ids [0, have) are in the cache */
+    uint32_t    next_str, next_frame, next_stack;   /* under the dict lock: the next new id */
+    cp_buf_t    copy_str, copy_frame, copy_stack;   /* new rows (COPY text), written at dict_end */
     cp__hmap_t  linked_types;              /* type ids known in app_types */
     int64_t     mdone;                     /* minute watermark read in tx mdone_gen */
     uint64_t    mdone_gen;

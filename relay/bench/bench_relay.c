@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "bench_http.h"
+#include "bench_pg.h"
 #include "buf.h"
 #include "error.h"
 #include "stack_dict.h"
@@ -173,6 +174,7 @@ typedef struct agent {
     bool        probe;
     uint64_t    probe_marker;
     double      probe_t_send;
+    int         port;           /* its relay (0: g_port) */
 } agent_t;
 
 static struct lws_context *ctx;
@@ -329,7 +331,7 @@ static void connect_agent(agent_t *a)
     memset(&ci, 0, sizeof ci);
     ci.context = ctx;
     ci.address = "127.0.0.1";
-    ci.port = g_port;
+    ci.port = a->port ? a->port : g_port;
     ci.path = "/ingest";
     ci.host = "127.0.0.1";
     /* no Origin: agents are not browsers (the relay refuses foreign origins) */
@@ -460,11 +462,13 @@ static struct lws_protocols protos[] = {{"cprof.v1", cb, 0, 4096, 0, NULL, 0}, {
 /* ---------------- relay process ---------------- */
 
 static pid_t relay_pid;
+static pid_t relay_pids[8];   /* --store with --relays N: every relay (relay_pid is the first) */
+static int n_relays = 1;
 
-static double relay_cpu_s(void)
+static double one_relay_cpu_s(pid_t pid)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", relay_pid);
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
@@ -476,6 +480,14 @@ static double relay_cpu_s(void)
     if (p)
         sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double relay_cpu_s(void)
+{
+    double t = 0;
+    for (int i = 0; i < n_relays; i++)
+        t += one_relay_cpu_s(relay_pids[i]);
+    return t;
 }
 
 static long relay_status_kb(const char *key)
@@ -675,17 +687,20 @@ static void usage(void)
             "                         [--live-seconds 40] [--keep DIR] [--sync full|normal] [--tls]\n"
             "       cprof-bench-relay --target PORT [--agents 100] [--step MS] [--seconds S]\n"
             "                         (fleet mode: load on a running relay at 127.0.0.1:PORT)\n"
-            "  --tls   the relay serves https/wss (self-signed certificate made with openssl)\n");
+            "  --tls   the relay serves https/wss (self-signed certificate made with openssl)\n"
+            "  --store postgres://...  relays on that PostgreSQL database (--relays N of them, default 3;\n"
+            "          history agents spread over them); phase 3 (live agents) is skipped\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *cprof = NULL, *keep = NULL, *sync = "full";
+    const char *cprof = NULL, *keep = NULL, *sync = "full", *store = NULL;
     int H = 100, hours = 24, N = 10000, live_s = 40, target = 0, step = 2000, fleet_s = 0;
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
                                          {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
                                          {"target", 1, 0, 't'}, {"step", 1, 0, 'p'}, {"seconds", 1, 0, 'S'},
-                                         {"tls", 0, 0, 'T'}, {0, 0, 0, 0}};
+                                         {"tls", 0, 0, 'T'}, {"store", 1, 0, 'D'}, {"relays", 1, 0, 'R'},
+                                         {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -700,6 +715,8 @@ int main(int argc, char **argv)
         case 'p': step = atoi(optarg); break;
         case 'S': fleet_s = atoi(optarg); break;
         case 'T': g_tls = true; break;
+        case 'D': store = optarg; n_relays = n_relays > 1 ? n_relays : 3; break;
+        case 'R': n_relays = atoi(optarg) < 1 ? 1 : atoi(optarg) > 8 ? 8 : atoi(optarg); break;
         default: usage(); return 2;
         }
     }
@@ -749,7 +766,35 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    relay_pid = fork();
+    int ports[8];
+    if (store) {
+        if (g_tls) {
+            fprintf(stderr, "bench: --store with --tls is not supported\n");
+            return 2;
+        }
+        for (int r = 0; r < n_relays; r++) {
+            char rlisten[64], rd[340], rlog[340];
+            ports[r] = r ? free_port() : g_port;
+            snprintf(rlisten, sizeof rlisten, "127.0.0.1:%d", ports[r]);
+            snprintf(rd, sizeof rd, "%s/data%d", dir, r);
+            snprintf(rlog, sizeof rlog, "%s/relay%d.log", dir, r);
+            relay_pids[r] = fork();
+            if (relay_pids[r] == 0) {
+                freopen(r ? rlog : logp, "w", stderr);
+                execl(cprof, cprof, "relay", "--listen", rlisten, "--data", rd, "--store", store, "--aggregate-after", "1m",
+                      "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
+                _exit(127);
+            }
+            for (int i = 0; i < 100; i++) {
+                if (cp_bench_http_get(ports[r], false, "/api/v1/apps", NULL) == 200)
+                    break;
+                usleep(100000);
+            }
+        }
+        relay_pid = relay_pids[0];
+        printf("%d relays (pids %d..) on ports %d.., one PostgreSQL store %s\n", n_relays, relay_pid, g_port, store);
+    } else
+        relay_pid = relay_pids[0] = fork();
     if (relay_pid == 0) {
         freopen(logp, "w", stderr);
         if (g_tls)
@@ -802,6 +847,8 @@ int main(int argc, char **argv)
         a->windows_left = hist_windows;
         a->max_inflight = 8;
         a->k = i;
+        if (store)
+            a->port = ports[i % n_relays];
         connect_agent(a);
     }
     double c0 = relay_cpu_s(), w0 = now_s();
@@ -814,6 +861,9 @@ int main(int argc, char **argv)
     printf("    ingest rate      %.0f batches/s, %.2f MB/s on the wire (compressed), relay CPU %.2f cores\n",
            hb / secs, (double)(g_bytes - by0) / secs / 1e6, cpu / secs);
     printf("    => agents per relay core at 1 batch/10 s (closed loop): %.0f\n", hb / cpu * 10);
+    if (store)   /* one sample type per batch: a batch is one window */
+        printf("    => %.0f windows/s sustained by %d relays on one PostgreSQL (target >= 4000); relays %.2f cores\n",
+               hb / secs, n_relays, cpu / secs);
     for (int i = 0; i < H; i++)
         if (agents[i].wsi)
             lws_set_timeout(agents[i].wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -823,7 +873,7 @@ int main(int argc, char **argv)
 
     /* ---- phase 2: aggregation + /profile latency ---- */
     double ta = now_s();
-    while (now_s() - ta < 300 && agg_done(dbpath, 3600000) < now - 2 * 3600000)
+    while (now_s() - ta < 300 && (store ? cp_bench_pg_agg_done(store, 3600000) : agg_done(dbpath, 3600000)) < now - 2 * 3600000)
         usleep(200000);
     printf("\n[2] minute+hour aggregation of 24 h caught up in %.1f s\n", now_s() - ta);
     const char *qs[] = {"/api/v1/profile?app=hist&from=now-24h&to=now",
@@ -887,6 +937,10 @@ int main(int argc, char **argv)
     }
     long rss_hist = relay_status_kb("VmRSS:");
 
+    int welcomed = 0;
+    long rss = 0, hwm = 0;
+    if (store)
+        goto phase4;
     /* ---- phase 3: live, N agents at one batch / 10 s ---- */
     for (int i = 0; i < 10; i++) {
         char nm[16];
@@ -926,7 +980,6 @@ int main(int argc, char **argv)
         }
     }
     service_until(all_welcomed, 120);
-    int welcomed = 0;
     for (int i = 0; i < N + 1; i++)
         welcomed += agents[base + i].state == 2;
     printf("\n[3] live: %d of %d agents connected and welcomed in %.1f s\n", welcomed, N + 1, now_s() - tc);
@@ -945,7 +998,8 @@ int main(int argc, char **argv)
            lb / lsecs, (double)(g_acks - la0), (double)(g_bytes - lby0) / lsecs / 1e6, lcpu / lsecs);
     printf("    => agents sustained per relay core at 1 batch/10 s: %.0f (%d agents on %.3f cores)\n",
            welcomed / (lcpu / lsecs), welcomed, lcpu / lsecs);
-    long rss = relay_status_kb("VmRSS:"), hwm = relay_status_kb("VmHWM:");
+    rss = relay_status_kb("VmRSS:");
+    hwm = relay_status_kb("VmHWM:");
     /* ingest-to-queryable under the same load: a probe agent sends a marker
      * batch, a helper thread polls /profile (every 2 ms) until it shows */
     pthread_t pt;
@@ -966,12 +1020,15 @@ int main(int argc, char **argv)
            pct(ack_lat, n_ack_lat, 0.5) * 1e3, pct(ack_lat, n_ack_lat, 0.99) * 1e3);
 
     /* ---- phase 4: disk, RSS ---- */
+phase4:
     printf("\n[4] relay RSS %.1f MB after history, %.1f MB with %d live agents (peak %.1f MB)\n", rss_hist / 1024.0,
            rss / 1024.0, welcomed, hwm / 1024.0);
     lws_context_destroy(ctx);
-    kill(relay_pid, SIGTERM);   /* clean stop checkpoints and truncates the WAL */
     int st;
-    waitpid(relay_pid, &st, 0);
+    for (int r = 0; r < n_relays; r++) {
+        kill(relay_pids[r], SIGTERM);   /* clean stop checkpoints and truncates the WAL */
+        waitpid(relay_pids[r], &st, 0);
+    }
     int64_t disk = dir_bytes(data);
     FILE *lf = fopen(logp, "r");
     char line[512];
@@ -980,9 +1037,12 @@ int main(int argc, char **argv)
             printf("    relay's own view (all phases): %s", strstr(line, "ingest:"));
     if (lf)
         fclose(lf);
-    sqlite3 *d;
-    double raw_bytes = 0, agg_bytes = 0, dict_bytes = 0;
-    if (sqlite3_open_v2(dbpath, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+    sqlite3 *d = NULL;
+    double raw_bytes = 0, agg_bytes = 0, dict_bytes = 0, pg_bytes = 0;
+    if (store) {
+        if (cp_bench_pg_sizes(store, &pg_bytes, &raw_bytes, &agg_bytes, &dict_bytes) == 0)
+            disk = (int64_t)pg_bytes;
+    } else if (sqlite3_open_v2(dbpath, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
         sqlite3_stmt *q;
         if (sqlite3_prepare_v2(d, "SELECT (SELECT coalesce(sum(length(data)),0) FROM windows),"
                                   " (SELECT coalesce(sum(length(data)),0) FROM agg),"
