@@ -1,17 +1,15 @@
 """cluster - the parts of a relay cluster for integration tests (issue 20):
-a throwaway PostgreSQL, a real nats-server and a real haproxy (TCP mode, the
-configuration scripts/cluster and docs/scaleout.md use), each on a free
-127.0.0.1 port, started and killed like cplib.Relay, and a live-feed
-subscriber (Live).
+a real nats-server and a real haproxy (TCP mode, the configuration
+scripts/cluster and docs/scaleout.md use), each on a free 127.0.0.1 port,
+started and killed like cplib.Relay, and a live-feed subscriber (Live).
+PostgreSQL: pg.py.
 Stdlib plus Debian's python3-websockets."""
 import asyncio
-import glob
 import json
 import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -27,76 +25,6 @@ def _listening(port, banner=None):
             return True if banner is None else s.recv(len(banner)) == banner
     except OSError:
         return False
-
-
-def pg_bindir():
-    """PostgreSQL's server programs (Debian: /usr/lib/postgresql/15/bin), or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return os.path.dirname(found[-1]) if found else None
-
-
-class Postgres:
-    """A throwaway PostgreSQL cluster: initdb in a new directory, the server
-    on 127.0.0.1:port (socket in the data dir), a database `cprof`, trust
-    auth. The server refuses to run as root, so as root every program runs
-    as the `postgres` user (Debian's package creates it), in a directory it
-    can reach. fsync is off: the tests kill relays, never the database.
-    url = postgres://postgres@127.0.0.1:PORT/cprof."""
-
-    def __init__(self, logdir, port=None):
-        self.bindir = pg_bindir()
-        if not self.bindir:
-            raise FileNotFoundError("PostgreSQL server (postgresql-15)")
-        self.port = port or free_port()
-        self.root = tempfile.mkdtemp(prefix="cprof-pg-")
-        os.chmod(self.root, 0o755)
-        self.data = os.path.join(self.root, "data")
-        self.logpath = os.path.join(logdir, "postgres-%d.log" % self.port)
-        self.running = False
-
-    @property
-    def url(self):
-        return "postgres://postgres@127.0.0.1:%d/cprof" % self.port
-
-    def _run(self, *argv, check=True):
-        cmd = [os.path.join(self.bindir, argv[0])] + list(argv[1:])
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        with open(self.logpath, "ab") as log:
-            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=60).returncode
-        if check and rc != 0:
-            raise TestFailure("%s exited %d (log %s)" % (argv[0], rc, self.logpath))
-        return rc
-
-    def start(self):
-        if not os.path.exists(self.data):
-            os.mkdir(self.data, 0o700)
-            if os.geteuid() == 0:
-                shutil.chown(self.data, "postgres", "postgres")
-            self._run("initdb", "-A", "trust", "-U", "postgres", "-N", "-D", self.data)
-            fresh = True
-        else:
-            fresh = False
-        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.data, "server.log"), "-w", "-o",
-                  "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-                  % (self.port, self.data), "start")
-        self.running = True
-        if fresh:
-            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "cprof")
-        return self
-
-    def stop(self, mode="fast"):
-        if self.running:
-            self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop", check=False)
-            self.running = False
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop("immediate")
-        if not os.environ.get("CPROF_KEEP"):
-            shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Nats:
