@@ -133,6 +133,8 @@ def run():
                       % (name, lost, back))
             ks = [key(m) for _, m in b_acme.windows()]
             check(len(ks) == len(set(ks)), "relay B: no window twice after the reconnect")
+            sizes = [len(json.dumps(m, separators=(",", ":"))) for _, m in b_acme.windows()]
+            log("live message: %.0f bytes on average" % (sum(sizes) / len(sizes)))
             log("metrics A: published %d dropped %d; B: received %d"
                 % (metrics(ra)["nats_published"], metrics(ra)["nats_dropped"], metrics(rb)["nats_received"]))
         finally:
