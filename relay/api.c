@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "ctx_api.h"
 #include "diff_api.h"
 #include "error.h"
 #include "insights.h"
@@ -48,6 +49,7 @@
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
+#include "store_trace.h"
 #include "tenant_view.h"
 
 #define MAX_ARGS 32          /* query arguments per request (more: 400) */
@@ -268,11 +270,127 @@ static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_quer
     return true;
 }
 
-static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool top)
+static void write_profile(cp_qreq_t *r, cp_profile_t *p, const char *fmt, const char *name, const char *type,
+                          int64_t from_ms, int64_t to_ms);
+
+/* The answer of a ctx_api.h call: 200 with what it wrote, or its error. */
+static void ctx_answer(cp_qreq_t *r, int rc, char *err)
+{
+    err_unqualify(r, err, 256);
+    if (rc == CP_ENOTFOUND) {
+        set_error(r, 404, "%s", err);
+    } else if (rc) {
+        store_error(r, rc, err);
+    } else {
+        r->status = 200;
+        r->ctype = "application/json";
+    }
+}
+
+/* GET /api/v1/labels: label keys and their top values (ctx_api.h). */
+static void do_labels(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
 {
     cp_store_query_t q;
     if (!parse_query(r, "", &q, now))
         return;
+    uint32_t limit = 10;
+    const char *ls = arg(r, "limit");
+    if (ls) {
+        char *e;
+        long v = strtol(ls, &e, 10);
+        if (*e || v <= 0 || v > 10000) {
+            set_error(r, 400, "bad 'limit': '%s'", ls);
+            return;
+        }
+        limit = (uint32_t)v;
+    }
+    char err[256] = "";
+    int rc = cp_ctx_api_labels(rd, &q, limit, &r->body, err, sizeof err);
+    ctx_answer(r, rc, err);
+}
+
+/* Which stored apps a trace query shows: the caller's tenant's. */
+static const char *trace_view(void *ud, const char *stored)
+{
+    const cp_qreq_t *r = ud;
+    return cp_auth_unqualify(r->who.tenant, stored);
+}
+
+/* GET /api/v1/profile?trace_id=HEX: one trace across every app of the
+ * caller's tenant (store.h cp_store_trace_profile); app= is not needed. */
+static void do_trace(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, const char *tid, const char *fmt)
+{
+    cp_store_trace_query_t q = {.view = trace_view, .ud = r};
+    if (!cp_store_trace_parse(tid, &q.hi, &q.lo)) {
+        set_error(r, 400, "bad 'trace_id': '%.64s' (32 hex digits, not all zero)", tid);
+        return;
+    }
+    q.type = arg(r, "type");
+    if (!q.type || !*q.type)
+        q.type = "cpu";
+    const char *from = arg(r, "from"), *to = arg(r, "to");
+    q.from_ms = now - 3600000;
+    q.to_ms = now;
+    if ((from && cp_time_parse(from, now, &q.from_ms)) || (to && cp_time_parse(to, now, &q.to_ms)) ||
+        q.to_ms <= q.from_ms) {
+        set_error(r, 400, "bad 'from'/'to': unix seconds, RFC 3339 or now-15m, from before to");
+        return;
+    }
+    cp_profile_t p;
+    char err[256] = "";
+    int rc = cp_store_trace_profile(rd, &q, &p, err, sizeof err);
+    if (rc) {
+        if (rc == CP_EUNSUPP)
+            set_error(r, 501, "%s", err);
+        else
+            store_error(r, rc, err);
+        return;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "trace-%.32s", tid);
+    write_profile(r, &p, fmt, name, q.type, q.from_ms, q.to_ms);
+}
+
+/* Writes profile p (consumed) as `fmt` (checked by the caller); name:
+ * the app, or what the profile is of. */
+static void write_profile(cp_qreq_t *r, cp_profile_t *p, const char *fmt, const char *name, const char *type,
+                          int64_t from_ms, int64_t to_ms)
+{
+    cp_tree_t t;
+    cp_tree_build(p, NULL, &t);
+    r->status = 200;
+    r->ctype = "application/json";
+    if (!strcmp(fmt, "json")) {
+        cp_profile_write_json(p, &t, name, type, from_ms, to_ms, &r->body);
+    } else if (!strcmp(fmt, "collapsed")) {
+        r->ctype = "text/plain; charset=utf-8";
+        set_download(r, "inline", name, type, ".collapsed.txt");
+        cp_profile_write_collapsed(p, &t, &r->body);
+    } else if (!strcmp(fmt, "speedscope")) {
+        char title[300];
+        snprintf(title, sizeof title, "%s %s", name, type);
+        cp_profile_write_speedscope(p, &t, title, &r->body);
+        set_download(r, "inline", name, type, ".speedscope.json");
+    } else if (!strcmp(fmt, "otlp")) {
+        r->ctype = "application/x-protobuf";
+        set_download(r, "attachment", name, type, ".otlp.pb");
+        if (cp_otlp_write_profile(p, name, type, from_ms, to_ms, &r->body))
+            set_error(r, 500, "otlp encoding failed");
+    } else {
+        r->ctype = "application/octet-stream";
+        set_download(r, "attachment", name, type, ".pb.gz");
+        if (cp_profile_write_pprof(p, &t, type, from_ms, to_ms, &r->body))
+            set_error(r, 500, "pprof encoding failed");
+    }
+    cp_tree_free(&t);
+    cp_profile_free(p);
+}
+
+static void do_trace(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, const char *tid, const char *fmt);
+
+static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool top)
+{
+    cp_store_query_t q;
     const char *fmt = arg(r, "format");
     if (!fmt || !*fmt)
         fmt = "json";
@@ -281,6 +399,13 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
         set_error(r, 400, "bad 'format': '%s' (json, collapsed, pprof, speedscope, otlp)", fmt);
         return;
     }
+    const char *tid = arg(r, "trace_id");
+    if (!top && tid && *tid) {
+        do_trace(r, rd, now, tid, fmt);
+        return;
+    }
+    if (!parse_query(r, "", &q, now))
+        return;
     uint32_t limit = 50;
     const char *ls = arg(r, "limit");
     if (top && ls) {
@@ -292,39 +417,27 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
         }
         limit = (uint32_t)v;
     }
+    const char *gb = arg(r, "group_by");
+    if (top && gb && *gb) {
+        char err[256] = "";
+        int rc = cp_ctx_api_top(rd, &q, gb, limit, &r->body, err, sizeof err);
+        ctx_answer(r, rc, err);
+        return;
+    }
     cp_profile_t p;
     if (!run_profile(r, rd, &q, &p))
         return;
-    cp_tree_t t;
-    cp_tree_build(&p, NULL, &t);
-    r->status = 200;
-    r->ctype = "application/json";
     if (top) {
+        cp_tree_t t;
+        cp_tree_build(&p, NULL, &t);
+        r->status = 200;
+        r->ctype = "application/json";
         cp_profile_write_top(&p, &t, limit, &r->body);
-    } else if (!strcmp(fmt, "json")) {
-        cp_profile_write_json(&p, &t, r->app, q.type, q.from_ms, q.to_ms, &r->body);
-    } else if (!strcmp(fmt, "collapsed")) {
-        r->ctype = "text/plain; charset=utf-8";
-        set_download(r, "inline", r->app, q.type, ".collapsed.txt");
-        cp_profile_write_collapsed(&p, &t, &r->body);
-    } else if (!strcmp(fmt, "speedscope")) {
-        char name[300];
-        snprintf(name, sizeof name, "%s %s", r->app, q.type);
-        cp_profile_write_speedscope(&p, &t, name, &r->body);
-        set_download(r, "inline", r->app, q.type, ".speedscope.json");
-    } else if (!strcmp(fmt, "otlp")) {
-        r->ctype = "application/x-protobuf";
-        set_download(r, "attachment", r->app, q.type, ".otlp.pb");
-        if (cp_otlp_write_profile(&p, r->app, q.type, q.from_ms, q.to_ms, &r->body))
-            set_error(r, 500, "otlp encoding failed");
-    } else {
-        r->ctype = "application/octet-stream";
-        set_download(r, "attachment", r->app, q.type, ".pb.gz");
-        if (cp_profile_write_pprof(&p, &t, q.type, q.from_ms, q.to_ms, &r->body))
-            set_error(r, 500, "pprof encoding failed");
+        cp_tree_free(&t);
+        cp_profile_free(&p);
+        return;
     }
-    cp_tree_free(&t);
-    cp_profile_free(&p);
+    write_profile(r, &p, fmt, r->app, q.type, q.from_ms, q.to_ms);
 }
 
 static void do_diff(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
@@ -382,6 +495,13 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     /* align to the step so points are stable while a live view scrolls */
     q.from_ms = q.from_ms / step * step;
     uint32_t n = (uint32_t)((q.to_ms - q.from_ms + step - 1) / step);
+    const char *gb = arg(r, "group_by");
+    if (gb && *gb) {
+        char gerr[256] = "";
+        int grc = cp_ctx_api_timeline(rd, &q, gb, step, n, &r->body, gerr, sizeof gerr);
+        ctx_answer(r, grc, gerr);
+        return;
+    }
     uint64_t *pts = cp__xcalloc(n, sizeof *pts);
     cp_buf_t series = CP_BUF_INIT;
     char err[256] = "";
@@ -472,6 +592,8 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         do_profile(r, rd, now, true);
     } else if (!strcmp(ep, "timeline")) {
         do_timeline(r, rd, now);
+    } else if (!strcmp(ep, "labels")) {
+        do_labels(r, rd, now);
     } else if (!strcmp(ep, "diff")) {
         do_diff(r, rd, now);
     } else if (!strcmp(ep, "insights")) {

@@ -5,6 +5,7 @@
  * Thread: whatever the called operation allows (store.h). */
 #include "store_engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -122,4 +123,14 @@ int cp_store_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_po
                     char *err, size_t errlen)
 {
     return r->eng->series(r, q, fn, ud, err, errlen);
+}
+
+int cp_store_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
+                           char *err, size_t errlen)
+{
+    if (!r->eng->trace_profile) {
+        snprintf(err, errlen, "trace queries are not supported by the %s store", r->eng->name);
+        return CP_EUNSUPP;
+    }
+    return r->eng->trace_profile(r, q, out, err, errlen);
 }

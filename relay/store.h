@@ -241,6 +241,23 @@ typedef int (*cp_store_point_fn)(void *ud, const cp_store_point_t *pt);
 int cp_store_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
                     char *err, size_t errlen);
 
+/* One trace across apps (docs/context.md): the samples of trace id
+ * (hi, lo) of sample type `type` in [from_ms, to_ms), of every app that
+ * `view` shows (view returns the name to show for a stored app name, or
+ * NULL to leave the app out: the caller's tenant), merged into one
+ * profile whose stacks start with "[app] NAME", "[thread] NAME". Trace
+ * ids are kept at full resolution only (store_trace.h). Honours the
+ * reader's limit (CP_ETIMEOUT). An unknown trace is an empty profile. */
+typedef struct cp_store_trace_query {
+    uint64_t    hi, lo;
+    const char *type;
+    int64_t     from_ms, to_ms;
+    const char *(*view)(void *ud, const char *stored_app);
+    void       *ud;
+} cp_store_trace_query_t;
+int cp_store_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out /* OUT */,
+                           char *err, size_t errlen);
+
 /* Label-filter helper shared with live.c: does canonical label set
  * "a=1,b=2" satisfy filter "b=2"? NULL/empty filter matches everything. */
 bool cp_store_labels_match(const char *canon, const char *filter);

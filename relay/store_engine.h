@@ -61,6 +61,8 @@ struct cp_store_engine {
                      uint32_t n, cp_buf_t *series_json, char *err, size_t errlen);
     int  (*series)(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
                    char *err, size_t errlen);
+    int  (*trace_profile)(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
+                          char *err, size_t errlen);
 };
 
 /* The engine of location `where` (NULL: PostgreSQL asked of a relay built

@@ -125,3 +125,32 @@ bool cp_store_labels_match(const char *canon, const char *filter)
         free(buf);
     return ok;
 }
+
+void cp_store_labels_each(const char *canon, cp_store_labels_fn fn, void *ud)
+{
+    const char *p = canon;
+    while (p && *p) {
+        size_t n = elem_len(p);
+        char *k = cp__xcalloc(n + 1, 1), *v = cp__xcalloc(n + 1, 1), *o = k;
+        bool in_value = false;
+        for (size_t i = 0; i < n; i++) {
+            char ch = p[i];
+            if (ch == '\\' && i + 1 < n) {
+                *o++ = p[++i];
+            } else if (ch == '=' && !in_value) {
+                *o = '\0';
+                o = v;
+                in_value = true;
+            } else {
+                *o++ = ch;
+            }
+        }
+        *o = '\0';
+        fn(ud, k, v);
+        free(k);
+        free(v);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}

@@ -23,4 +23,9 @@
  * (the NUL is not counted in len). kv may be NULL when n is 0. */
 void cp_store_labels_canon(const cp_kv_t *kv, uint32_t n, cp_buf_t *canon, cp_buf_t *json);
 
+/* Calls fn for each pair of canonical label set `canon` ("k=v,k2=v2",
+ * escapes undone), in order. Thread: any. */
+typedef void (*cp_store_labels_fn)(void *ud, const char *key, const char *value);
+void cp_store_labels_each(const char *canon, cp_store_labels_fn fn, void *ud);
+
 #endif

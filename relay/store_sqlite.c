@@ -49,7 +49,11 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS windows(id INTEGER PRIMARY KEY, app_id INTEGER, type_id INTEGER,"
     " start_ms INTEGER, instance_id INTEGER, seq INTEGER, lset_id INTEGER, end_ms INTEGER,"
     " total INTEGER, data BLOB);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS windows_k ON windows(app_id, type_id, start_ms, instance_id, seq);"
+    /* one row per (instance window, type, label set): request labels
+     * split a window (store_ctx.h); windows_k (without lset_id) was the
+     * key of stores written before them */
+    "DROP INDEX IF EXISTS windows_k;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS windows_kl ON windows(app_id, type_id, start_ms, instance_id, seq, lset_id);"
     "CREATE TABLE IF NOT EXISTS agg(id INTEGER PRIMARY KEY, app_id INTEGER, step INTEGER,"
     " type_id INTEGER, start_ms INTEGER, lset_id INTEGER, total INTEGER, data BLOB);"
     "CREATE UNIQUE INDEX IF NOT EXISTS agg_k ON agg(app_id, step, type_id, start_ms, lset_id);"
@@ -57,6 +61,12 @@ static const char SCHEMA[] =
     " PRIMARY KEY(app_id, step)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS dirty(app_id INTEGER, step INTEGER, start_ms INTEGER,"
     " PRIMARY KEY(app_id, step, start_ms)) WITHOUT ROWID;"
+    /* trace index (store_trace.h): full resolution only, bounded */
+    "CREATE TABLE IF NOT EXISTS traces(id INTEGER PRIMARY KEY, trace_hi INTEGER NOT NULL,"
+    " trace_lo INTEGER NOT NULL, app_id INTEGER NOT NULL, instance_id INTEGER NOT NULL,"
+    " type_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, total INTEGER, data BLOB);"
+    "CREATE INDEX IF NOT EXISTS traces_k ON traces(trace_hi, trace_lo, start_ms);"
+    "CREATE INDEX IF NOT EXISTS traces_a ON traces(app_id, start_ms);"
     "CREATE TABLE IF NOT EXISTS series(app_id INTEGER, lset_id INTEGER, name TEXT,"
     " t_ms INTEGER, value REAL);"
     "CREATE INDEX IF NOT EXISTS series_q ON series(app_id, t_ms);";
@@ -158,7 +168,9 @@ static int store_prepare(cp__sqlite_t *s)
                                               " ELSE value+excluded.value END")) ||
         !(s->ins_series = cp__sqlite_prep(db, "INSERT INTO series(app_id,lset_id,name,t_ms,value) VALUES(?,?,?,?,?)")) ||
         !(s->ins_dirty = cp__sqlite_prep(db, "INSERT OR IGNORE INTO dirty(app_id,step,start_ms) VALUES(?,?,?)")) ||
-        !(s->ins_app_type = cp__sqlite_prep(db, "INSERT OR IGNORE INTO app_types(app_id,type_id) VALUES(?,?)")))
+        !(s->ins_app_type = cp__sqlite_prep(db, "INSERT OR IGNORE INTO app_types(app_id,type_id) VALUES(?,?)")) ||
+        !(s->ins_trace = cp__sqlite_prep(db, "INSERT INTO traces(trace_hi,trace_lo,app_id,instance_id,type_id,"
+                                         "start_ms,end_ms,total,data) VALUES(?,?,?,?,?,?,?,?,?)")))
         return CP_EDB;
     return 0;
 }
@@ -268,7 +280,7 @@ void cp__sqlite_close(cp__sqlite_t *s)
         pthread_join(s->ckpt_thread, NULL);
     }
     sqlite3_stmt *sts[] = {s->ins_str, s->ins_frame, s->ins_stack, s->ins_window, s->upd_inst,
-                           s->upsert_counter, s->ins_series, s->ins_dirty, s->ins_app_type};
+                           s->upsert_counter, s->ins_series, s->ins_dirty, s->ins_app_type, s->ins_trace};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite3_finalize(sts[i]);
     if (s->db) {
@@ -286,6 +298,7 @@ void cp__sqlite_close(cp__sqlite_t *s)
     for (size_t i = 0; i < s->n_per_type; i++)
         free(s->per_type[i].v);
     free(s->per_type);
+    cp_store_traces_fini(&s->traces);
     for (size_t i = 0; i < s->n_insts; i++)
         free(s->insts[i]);
     free(s->insts);

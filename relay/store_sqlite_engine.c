@@ -76,6 +76,12 @@ static int e_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_po
     return cp__sqlite_series(R(r), q, fn, ud, err, errlen);
 }
 
+static int e_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out, char *err,
+                           size_t errlen)
+{
+    return cp__sqlite_trace_profile(R(r), q, out, err, errlen);
+}
+
 const cp_store_engine_t cp__store_sqlite_engine = {
     .name = "sqlite",
     .open = e_open, .close = e_close, .begin = e_begin, .commit = e_commit, .rollback = e_rollback,
@@ -85,4 +91,5 @@ const cp_store_engine_t cp__store_sqlite_engine = {
     .reader_open = e_reader_open, .reader_close = e_reader_close, .reader_set_limit = e_reader_set_limit,
     .apps_json = e_apps_json, .instances_json = e_instances_json, .profile = e_profile,
     .profile_windows = e_profile_windows, .timeline = e_timeline, .series = e_series,
+    .trace_profile = e_trace_profile,
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "store_ctx.h"
 #include "store_delta.h"
 #include "store_labels.h"
 #include "store_tier.h"
@@ -34,6 +35,28 @@ static void app_drop_dict_if_unused(cp__sqlite_app_t *a)
     cp__hmap_free(&a->linked_types);
 }
 
+/* The id of label set `canon` of app a, created if new (within the
+ * tenant's label-set limit: CP_ELIMIT with s->refusal). */
+static int lset_intern(cp__sqlite_t *s, cp__sqlite_app_t *a, const char *canon, int64_t *out)
+{
+    int rc;
+    if (s->cfg.max_lsets &&
+        !cp__sqlite_exists(s->db, "SELECT 1 FROM lsets WHERE app_id=? AND canon=?", a->id, canon) &&
+        (rc = cp__sqlite_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+        return rc;
+    sqlite3_stmt *st = NULL;
+    *out = -1;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO lsets(app_id,canon) VALUES(?,?) ON CONFLICT(app_id,canon)"
+                                  " DO UPDATE SET canon=excluded.canon RETURNING id", -1, &st, NULL))
+        return CP_EDB;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_text(st, 2, canon, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return *out < 0 ? CP_EDB : 0;
+}
+
 int cp__sqlite_conn_open(cp__sqlite_t *s, const cp_hello_t *h, int64_t now_ms,
                        cp__sqlite_conn_t **out, uint64_t *last_seq)
 {
@@ -47,22 +70,9 @@ int cp__sqlite_conn_open(cp__sqlite_t *s, const cp_hello_t *h, int64_t now_ms,
     sqlite3_stmt *st = NULL;
     int64_t lset = -1, inst = -1;
     uint64_t seq = 0;
-    if (s->cfg.max_lsets &&
-        !cp__sqlite_exists(s->db, "SELECT 1 FROM lsets WHERE app_id=? AND canon=?", a->id, (const char *)canon.data) &&
-        (rc = cp__sqlite_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+    if ((rc = lset_intern(s, a, (const char *)canon.data, &lset)))
         goto out;
     rc = CP_EDB;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO lsets(app_id,canon) VALUES(?,?) ON CONFLICT(app_id,canon)"
-                                  " DO UPDATE SET canon=excluded.canon RETURNING id", -1, &st, NULL))
-        goto out;
-    sqlite3_bind_int64(st, 1, a->id);
-    sqlite3_bind_text(st, 2, (const char *)canon.data, (int)canon.len, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        lset = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (lset < 0)
-        goto out;
     char jvm[512];
     snprintf(jvm, sizeof jvm, "%s%s%s", h->jvm_vendor, *h->jvm_vendor && *h->jvm_version ? " " : "",
              h->jvm_version);
@@ -99,6 +109,7 @@ int cp__sqlite_conn_open(cp__sqlite_t *s, const cp_hello_t *h, int64_t now_ms,
     c->lset_id = lset;
     c->iid = cp__xstrdup(h->instance);
     c->canon = cp__xstrdup((const char *)canon.data);
+    cp_store_ctx_init(&c->ctx, h->labels, h->n_labels);
     /* an instance with live connections keeps its in-memory seq (the same
      * as the database's within this transaction) */
     c->inst = cp__sqlite_inst_get(s, inst, true, seq);
@@ -136,6 +147,7 @@ void cp__sqlite_conn_close(cp__sqlite_t *s, cp__sqlite_conn_t *c, int64_t now_ms
     app_drop_dict_if_unused(c->app);
     s->closed_since_shrink++;
     cp_store_idmap_fini(&c->map);
+    cp_store_ctx_fini(&c->ctx);
     free(c->iid);
     free(c->canon);
     free(c);
@@ -250,6 +262,105 @@ out:
     return rc;
 }
 
+/* One window row: type t of b, label set lset (canonical form canon),
+ * values w; also the app's type link, the aggregates of late data and
+ * the live event. */
+static int put_window(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, uint32_t t, int64_t lset,
+                      const char *canon, cp_store_blob_pairs_t *w, int late, cp_store_event_fn ev, void *ud)
+{
+    cp__sqlite_app_t *a = c->app;
+    int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
+    int64_t tid;
+    int rc;
+    if ((rc = cp__sqlite_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+        return rc;
+    uint64_t total = cp_store_blob_encode(w, &s->tmp);
+    sqlite3_stmt *st = s->ins_window;
+    sqlite3_bind_int64(st, 1, a->id);
+    sqlite3_bind_int64(st, 2, tid);
+    sqlite3_bind_int64(st, 3, start);
+    sqlite3_bind_int64(st, 4, c->inst_id);
+    sqlite3_bind_int64(st, 5, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 6, lset);
+    sqlite3_bind_int64(st, 7, end);
+    sqlite3_bind_int64(st, 8, (int64_t)total);
+    sqlite3_bind_blob(st, 9, s->tmp.data, (int)s->tmp.len, SQLITE_STATIC);
+    if (late == CP_STORE_LATE_ADD)
+        sqlite3_reset(st);   /* no raw row: its minute is answered by aggregates only */
+    else if (cp__sqlite_step_done(st))
+        return CP_EDB;
+    sqlite3_bind_int64(s->ins_app_type, 1, a->id);
+    sqlite3_bind_int64(s->ins_app_type, 2, tid);
+    if (cp__sqlite_step_done(s->ins_app_type))
+        return CP_EDB;
+    if (late == CP_STORE_LATE_ADD) {
+        /* its minute's raw windows may be expired: add it to the
+         * aggregates instead of recomputing them from raw */
+        int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
+        if ((rc = agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, lset, w)) ||
+            (h < a->hdone && (rc = agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, lset, w))))
+            return rc;
+    }
+    if (ev) {
+        cp_store_event_t e = {a->name, c->iid, b->types[t].name, canon, start, end, total};
+        ev(ud, &e);
+    }
+    return 0;
+}
+
+/* The labelled parts of the batch (store_ctx.h): a window row per (label
+ * set, type). */
+static int put_parts(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, int late,
+                     cp_store_event_fn ev, void *ud)
+{
+    cp_store_ctx_t *x = &c->ctx;
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    int rc = 0;
+    for (uint32_t i = 0; i < x->n_parts && !rc; i++) {
+        cp_store_ctx_part_t *p = &x->parts[i];
+        cp_store_ctx_set_t *set = &x->sets[p->set];
+        cp_buf_reset(&canon);
+        cp_buf_reset(&json);
+        cp_store_ctx_canon(x, p->set, &canon, &json);
+        if (set->app_lset < 0 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset)))
+            break;
+        rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
+    }
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    return rc;
+}
+
+/* The batch's trace entries (store_trace.h): a row per (trace, type). */
+static int put_traces(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b)
+{
+    uint64_t dropped;
+    int rc;
+    if (!b->n_traces)
+        return 0;
+    if ((rc = cp_store_traces_split(&s->traces, &c->map, b, &dropped)))
+        return rc;
+    for (uint32_t i = 0; i < s->traces.n; i++) {
+        cp_store_trace_row_t *r = &s->traces.rows[i];
+        int64_t tid;
+        if ((rc = cp__sqlite_get_type(s, b->types[r->type].name, b->types[r->type].unit, &tid)))
+            return rc;
+        sqlite3_stmt *st = s->ins_trace;
+        sqlite3_bind_int64(st, 1, (int64_t)r->hi);
+        sqlite3_bind_int64(st, 2, (int64_t)r->lo);
+        sqlite3_bind_int64(st, 3, c->app->id);
+        sqlite3_bind_int64(st, 4, c->inst_id);
+        sqlite3_bind_int64(st, 5, tid);
+        sqlite3_bind_int64(st, 6, (int64_t)b->start_ms);
+        sqlite3_bind_int64(st, 7, (int64_t)b->end_ms);
+        sqlite3_bind_int64(st, 8, (int64_t)r->total);
+        sqlite3_bind_blob(st, 9, r->blob.data ? (void *)r->blob.data : (void *)"", (int)r->blob.len, SQLITE_STATIC);
+        if (cp__sqlite_step_done(st))
+            return CP_EDB;
+    }
+    return 0;
+}
+
 int cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b,
                         int64_t now_ms, cp_store_event_fn ev, void *ud)
 {
@@ -264,7 +375,8 @@ int cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_
     cp__sqlite_touch_app(s, a);
     cp__sqlite_touch_inst(s, c->inst);
     intern_ctx_t ix = {s, a};
-    if ((rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &intern_ops, &ix)))
+    if ((rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &intern_ops, &ix)) ||
+        (rc = cp_store_ctx_apply(&c->ctx, b, s->cfg.max_dict)))
         return rc;
     if (cp_store_seq_is_dup(b->seq, c->inst->last_seq))
         return 1;   /* stored already, by this or another connection of the instance */
@@ -284,44 +396,14 @@ int cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_
     }
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
     int late = cp_store_tier_late(&s->cfg, now_ms, start, a->mdone);
-    for (uint32_t t = 0; t < b->n_types; t++) {
-        if (!s->per_type[t].n)
-            continue;
-        int64_t tid;
-        if ((rc = cp__sqlite_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)))
+        return rc;
+    for (uint32_t t = 0; t < b->n_types; t++)
+        if (s->per_type[t].n &&
+            (rc = put_window(s, c, b, t, c->lset_id, c->canon, &s->per_type[t], late, ev, ud)))
             return rc;
-        uint64_t total = cp_store_blob_encode(&s->per_type[t], &s->tmp);
-        sqlite3_stmt *st = s->ins_window;
-        sqlite3_bind_int64(st, 1, a->id);
-        sqlite3_bind_int64(st, 2, tid);
-        sqlite3_bind_int64(st, 3, start);
-        sqlite3_bind_int64(st, 4, c->inst_id);
-        sqlite3_bind_int64(st, 5, (int64_t)b->seq);
-        sqlite3_bind_int64(st, 6, c->lset_id);
-        sqlite3_bind_int64(st, 7, end);
-        sqlite3_bind_int64(st, 8, (int64_t)total);
-        sqlite3_bind_blob(st, 9, s->tmp.data, (int)s->tmp.len, SQLITE_STATIC);
-        if (late == CP_STORE_LATE_ADD)
-            sqlite3_reset(st);   /* no raw row: its minute is answered by aggregates only */
-        else if (cp__sqlite_step_done(st))
-            return CP_EDB;
-        sqlite3_bind_int64(s->ins_app_type, 1, a->id);
-        sqlite3_bind_int64(s->ins_app_type, 2, tid);
-        if (cp__sqlite_step_done(s->ins_app_type))
-            return CP_EDB;
-        if (late == CP_STORE_LATE_ADD) {
-            /* its minute's raw windows may be expired: add it to the
-             * aggregates instead of recomputing them from raw */
-            int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
-            if ((rc = agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, c->lset_id, &s->per_type[t])) ||
-                (h < a->hdone && (rc = agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, c->lset_id, &s->per_type[t]))))
-                return rc;
-        }
-        if (ev) {
-            cp_store_event_t e = {a->name, c->iid, b->types[t].name, c->canon, start, end, total};
-            ev(ud, &e);
-        }
-    }
+    if ((rc = put_parts(s, c, b, late, ev, ud)) || (rc = put_traces(s, c, b)))
+        return rc;
     if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
         sqlite3_bind_int64(s->ins_dirty, 1, a->id);
         sqlite3_bind_int64(s->ins_dirty, 2, CP_STORE_MIN_MS);

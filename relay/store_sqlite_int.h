@@ -49,7 +49,9 @@
 #include "stack_dict.h"
 #include "store.h"
 #include "store_blob.h"
+#include "store_ctx.h"
 #include "store_delta.h"
+#include "store_trace.h"
 #include "store_engine.h"
 #include "store_names.h"
 
@@ -74,6 +76,8 @@ const cp_store_refusal_t *cp__sqlite_refusal(const cp__sqlite_t *s);
 int  cp__sqlite_maintain(cp__sqlite_t *s, int64_t now_ms);
 int64_t cp__sqlite_shrink(cp__sqlite_t *s, uint32_t min_closed);
 int64_t cp__sqlite_disk_bytes(cp__sqlite_t *s);
+int  cp__sqlite_trace_profile(cp__sqlite_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
+                              char *err, size_t errlen);
 int  cp__sqlite_reader_open(const char *dir, cp__sqlite_reader_t **out);
 void cp__sqlite_reader_close(cp__sqlite_reader_t *r);
 void cp__sqlite_reader_set_limit(cp__sqlite_reader_t *r, int64_t deadline_ms, const bool *cancel);
@@ -165,11 +169,12 @@ struct cp__sqlite {
     cp_buf_t          tmp, tmp2;
     cp_store_blob_pairs_t *per_type;  /* scratch: one accumulator per batch type */
     size_t            n_per_type;
+    cp_store_traces_t traces;          /* scratch: a batch's trace rows (store_trace.h) */
     bool              in_tx;
     uint32_t          closed_since_shrink;   /* connections closed since cp_store_shrink released memory */
     cp_store_refusal_t refusal;       /* why the last tenant limit refused */
     sqlite3_stmt *ins_str, *ins_frame, *ins_stack, *ins_window, *upd_inst, *upsert_counter,
-                 *ins_series, *ins_dirty, *ins_app_type;
+                 *ins_series, *ins_dirty, *ins_app_type, *ins_trace;
 };
 
 struct cp__sqlite_conn {
@@ -181,6 +186,7 @@ struct cp__sqlite_conn {
     bool        broken;           /* sent into a rolled-back transaction */
     uint64_t    tx_gen;           /* == store's tx_gen: journaled in this transaction */
     cp_store_idmap_t map;         /* connection id -> app id (store_delta.h) */
+    cp_store_ctx_t   ctx;         /* instance labels, the agent's label sets (store_ctx.h) */
 };
 
 /* The writer's state of app `name`, created (row + empty dictionary) or

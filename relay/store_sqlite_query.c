@@ -394,7 +394,7 @@ out:
 
 
 /* Earliest row start of each tier for (app, type), -1 where none; each a
- * min() over an index prefix (windows_k, agg_k): a few b-tree steps. */
+ * min() over an index prefix (windows_kl, agg_k): a few b-tree steps. */
 static int64_t first_sample_ms(sqlite3_stmt *fs, int64_t app_id, int64_t type_id)
 {
     sqlite3_reset(fs);

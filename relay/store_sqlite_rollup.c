@@ -175,9 +175,10 @@ static int maintain_app(cp__sqlite_t *s, cp__sqlite_app_t *a, int64_t now)
     snprintf(sql, sizeof sql,
              "DELETE FROM windows WHERE app_id=%lld AND type_id IN (SELECT type_id FROM app_types"
              " WHERE app_id=%lld) AND start_ms<%lld;"
-             "DELETE FROM series WHERE app_id=%lld AND t_ms<%lld;",
+             "DELETE FROM series WHERE app_id=%lld AND t_ms<%lld;"
+             "DELETE FROM traces WHERE app_id=%lld AND start_ms<%lld;",
              (long long)a->id, (long long)a->id, (long long)cut.windows, (long long)a->id,
-             (long long)cut.series);
+             (long long)cut.series, (long long)a->id, (long long)cut.windows);
     if ((rc = cp__sqlite_exec(s->db, sql)))
         return rc;
     snprintf(sql, sizeof sql,
@@ -218,6 +219,14 @@ int cp__sqlite_maintain(cp__sqlite_t *s, int64_t now_ms)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    /* the trace index is bounded: the oldest rows past the cap go */
+    if (rc >= 0) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "DELETE FROM traces WHERE id <= (SELECT max(id) FROM traces) - %d",
+                 CP_STORE_TRACE_MAX_ROWS);
+        if (cp__sqlite_exec(s->db, sql))
+            rc = CP_EDB;
+    }
     if (rc < 0) {
         cp__sqlite_rollback(s);
         return rc;
