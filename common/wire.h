@@ -204,6 +204,9 @@ typedef struct cp_batch {
     const cp_wire_lvalue_t *lvalues; uint32_t n_lvalues;
     /* key 17: flat [trace_hi, trace_lo, span, thread, stack, type, value, ...] */
     const cp_wire_trace_t *traces;  uint32_t n_traces;
+    /* key 18: map str -> uint, the agent's state at window close (gauges:
+     * intervals in force, measured overhead, memory budget) */
+    const cp_counter_t *state;      uint32_t n_state;
 
     /* Encoder only (ignored by the decoder, which fills the arrays above):
      * when dict is set, the delta is taken from it instead of strs/frames/

@@ -60,6 +60,7 @@ static const cp__wire_field_t FIELDS_BATCH[] = {
     FLDD(15, FT_DLSETS, cp_batch_t, lset_first, n_lsets, "label sets"),
     FLDN(16, FT_LVALUES, 0, cp_batch_t, lvalues, n_lvalues),
     FLDN(17, FT_TRACES, 0, cp_batch_t, traces, n_traces),
+    FLDN(18, FT_COUNTERS, 0, cp_batch_t, state, n_state),
 };
 
 static const cp__wire_field_t FIELDS_ACK[] = {

@@ -306,6 +306,29 @@ START_TEST(test_wire_batch_round_trips)
 }
 END_TEST
 
+START_TEST(test_wire_batch_agent_state_round_trips_and_is_optional)
+{
+    static const cp_counter_t st[] = {{"interval.cpu_ns", 160000000}, {"overhead.minute_ppm", 8700}};
+    cp_msg_t in = batch_msg();
+    cp_buf_t b = enc(&in, 0);
+    cp_msg_t *m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.batch.n_state, 0);   /* key 18 absent: no state */
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+    in.u.batch.state = st;
+    in.u.batch.n_state = 2;
+    b = enc(&in, 6);
+    m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.batch.n_state, 2);
+    ck_assert_str_eq(m->u.batch.state[0].name, "interval.cpu_ns");
+    ck_assert_uint_eq(m->u.batch.state[0].value, 160000000);
+    ck_assert_uint_eq(m->u.batch.state[1].value, 8700);
+    ck_assert_uint_eq(m->u.batch.n_counters, 2);   /* key 10 unchanged beside it */
+    cp_msg_free(m);
+    cp_buf_fini(&b);
+}
+END_TEST
+
 START_TEST(test_wire_encode_appends_after_headroom)
 {
     cp_buf_t b = CP_BUF_INIT;
@@ -1688,6 +1711,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_wire_hello_absent_strings_decode_as_empty);
     tcase_add_test(tc, test_wire_small_kinds_round_trip);
     tcase_add_test(tc, test_wire_batch_round_trips);
+    tcase_add_test(tc, test_wire_batch_agent_state_round_trips_and_is_optional);
     tcase_add_test(tc, test_wire_encode_appends_after_headroom);
     tcase_add_test(tc, test_wire_encode_rejects_bad_input_and_leaves_out_alone);
     tcase_add_test(tc, test_wire_kind_names);
