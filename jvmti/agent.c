@@ -26,6 +26,7 @@
 #include "jit_debug.h"
 #include "lock.h"
 #include "log.h"
+#include "overhead.h"
 #include "sampler.h"
 #include "sender.h"
 #include "spark.h"
@@ -48,14 +49,43 @@
 
 #define RING_SLOTS 512     /* x ~8.4 KB; RSS only for the frames actually written */
 
+/* The send buffer and dictionary caps of the memory budget (overhead.h);
+ * returns the options the sender runs with (its buffer within the budget). */
+static cp_options_t sender_opts(const cp_options_t *o)
+{
+    cp_options_t e = *o;
+    cp_ring_t *r = cp_agent_ring();
+    int64_t buffer;
+    size_t dict;
+    cp_overhead_memory_plan(o, r ? cp_ring_memory(r) : 0, &buffer, &dict);
+    e.buffer_bytes = buffer;
+    cp_harvest_set_dict_max(dict);
+    return e;
+}
+
+static int64_t g_alloc_applied, g_lock_applied;   /* effective intervals alloc/lock run with (life_mu) */
+
+/* o with the effective allocation and lock intervals (overhead.h). */
+static cp_options_t effective_opts(const cp_options_t *o)
+{
+    cp_options_t e = *o;
+    cp_overhead_configure(o);
+    e.alloc_bytes = cp_overhead_interval(CP_OVERHEAD_ALLOC);
+    e.lock_ns = cp_overhead_interval(CP_OVERHEAD_LOCK);
+    return e;
+}
+
 /* Returns cp_alloc_start's result (CP_EUNSUPP: this JVM can sample no
  * allocation), for the verdict. */
 static int alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
 {
     int rc = 0;
     if (r) {
-        rc = cp_alloc_start(vm, o, r);
-        cp_lock_start(vm, o, r);
+        cp_options_t e = effective_opts(o);
+        rc = cp_alloc_start(vm, &e, r);
+        cp_lock_start(vm, &e, r);
+        g_alloc_applied = e.alloc_bytes;
+        g_lock_applied = e.lock_ns;
     }
     cp_gc_start(vm, o->gc != 0);
     return rc;
@@ -388,6 +418,56 @@ static void resume_events_locked(JNIEnv *jni)
         CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
 }
 
+/* life_mu held, live phase, threads up: the effective intervals
+ * (overhead.h: the options' intervals stretched by the CPU budget) to the
+ * sampler, and to alloc and lock when they run with another one. The one
+ * way intervals change at runtime: change g_opts, then call this. full:
+ * (re)start the sampler as a new start does (engine, threads older than
+ * the agent, crash guard); else only its intervals change. */
+static void apply_sampling_locked(bool full)
+{
+    cp_overhead_configure(&g_opts);
+    int64_t cpu = cp_overhead_interval(CP_OVERHEAD_CPU), wall = cp_overhead_interval(CP_OVERHEAD_WALL);
+    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        if (g_sampling && !full) {
+            cp_sampler_set_intervals(cpu, wall);
+        } else if (full || cpu || wall) {
+            cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
+            cp_sampler_start(cpu, wall);
+        }
+        g_sampling = cpu || wall;
+    } else if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    cp_ring_t *r = cp_agent_ring();
+    int64_t alloc = cp_overhead_interval(CP_OVERHEAD_ALLOC), lock = cp_overhead_interval(CP_OVERHEAD_LOCK);
+    if (r && g_live && ((g_alloc_applied && alloc != g_alloc_applied) || (g_lock_applied && lock != g_lock_applied))) {
+        cp_options_t e = g_opts;
+        e.alloc_bytes = alloc;
+        e.lock_ns = lock;
+        if (g_alloc_applied && alloc != g_alloc_applied)
+            cp_alloc_start(g_vm, &e, r);
+        if (g_lock_applied && lock != g_lock_applied)
+            cp_lock_start(g_vm, &e, r);
+        g_alloc_applied = g_alloc_applied ? alloc : 0;
+        g_lock_applied = g_lock_applied ? lock : 0;
+    }
+}
+
+/* The overhead budget's callback (cp_overhead_set_apply), on the harvester
+ * thread: never waits for life_mu (a detach holding it waits for the
+ * harvester); false = busy, retried at the next tick. */
+static bool apply_budget(void)
+{
+    if (pthread_mutex_trylock(&life_mu) != 0)
+        return false;
+    if (!atomic_load(&g_dead) && g_running && g_live && !g_detached)
+        apply_sampling_locked(false);
+    pthread_mutex_unlock(&life_mu);
+    return true;
+}
+
 /* life_mu held, live phase: threads up, timers armed as the options say. */
 static void start_locked(JNIEnv *jni)
 {
@@ -415,22 +495,17 @@ static void start_locked(JNIEnv *jni)
         resolve_app_locked();
         if (!g_ident.pid)
             make_identity();
-        if (cp_sender_start(g_jvmti, jni, &g_opts, g_app, &g_ident) == 0 &&
+        cp_options_t so = sender_opts(&g_opts);
+        if (cp_sender_start(g_jvmti, jni, &so, g_app, &g_ident) == 0 &&
             cp_harvest_start(jni, g_opts.flush_ns) == 0)
             g_running = true;
     } else {
         resolve_app_locked();
-        cp_sender_configure(&g_opts, g_app);
+        cp_options_t so = sender_opts(&g_opts);
+        cp_sender_configure(&so, g_app);
         cp_harvest_set_flush(g_opts.flush_ns);
     }
-    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
-        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
-        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
-        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
-    } else if (g_sampling) {
-        cp_sampler_stop();
-        g_sampling = false;
-    }
+    apply_sampling_locked(true);
     g_detached = false;
     char d[768];
     cp_options_describe(&g_opts, g_app, d, sizeof d);
@@ -516,16 +591,10 @@ static void control_from_relay(const char *command, const char *const *keys,
         pthread_mutex_unlock(&life_mu);
         return;
     }
-    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
-        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
-        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
-        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
-    } else if (g_sampling) {
-        cp_sampler_stop();
-        g_sampling = false;
-    }
+    apply_sampling_locked(true);
     cp_harvest_set_flush(g_opts.flush_ns);
-    cp_sender_configure(&g_opts, g_app);
+    cp_options_t so = sender_opts(&g_opts);
+    cp_sender_configure(&so, g_app);
     pthread_mutex_unlock(&life_mu);
 }
 
@@ -628,6 +697,7 @@ static int init_once(JavaVM *vm, bool live)
     atomic_store_explicit(&g_ring, ring, memory_order_release); /* publish to producers */
     g_sampler_ok = cp_sampler_init(vm, ring) == 0;
     cp_sender_set_control_handler(control_from_relay);
+    cp_overhead_set_apply(apply_budget);
     return 0;
 }
 

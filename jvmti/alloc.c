@@ -157,7 +157,7 @@ static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject
 {
     uint64_t c0 = cp_cost_now();
     sampled(e, klass, size);
-    cp_cost_callback(c0);
+    cp_cost_sample(c0);
 }
 
 /* ---- instrument mode: shim natives ---------------------------------------- */

@@ -9,6 +9,10 @@
  *                         (inline records), ThreadStart/ThreadEnd (timers)
  *   cpu.agent_threads_ns  the agent's threads (harvester, sender, cprof-gc,
  *                         wall): each adds its own CPU time as it goes
+ * and, overlapping them, cpu.sampling_ns: the part that grows with the
+ * sampling rate (handlers, the wall thread, the harvester, allocation and
+ * lock samples), which the overhead budget can scale
+ * (overhead.h); the rest is fixed cost.
  *
  * CLOCK_THREAD_CPUTIME_ID is a system call (~0.2-0.5 us; no vDSO path), so
  * only events that are rare or already cost microseconds are timed; the
@@ -42,6 +46,17 @@ static inline void cp_cost_callback(uint64_t start)
         cp_stats_add(CP_ST_CALLBACK_NS, now - start);
 }
 
+/* The same for a sample's own work (an allocation or lock sample): also
+ * counted in cpu.sampling_ns, the part the overhead budget can scale. */
+static inline void cp_cost_sample(uint64_t start)
+{
+    uint64_t now = cp_cost_now();
+    if (start && now > start) {
+        cp_stats_add(CP_ST_CALLBACK_NS, now - start);
+        cp_stats_add(CP_ST_SAMPLING_NS, now - start);
+    }
+}
+
 /* For the agent's threads: adds this thread's CPU since *last (0 at the
  * thread's start: then it counts from the thread's birth) to
  * cpu.agent_threads_ns and moves *last on. */
@@ -50,6 +65,21 @@ static inline void cp_cost_thread(uint64_t *last)
     uint64_t now = cp_cost_now();
     if (now > *last)
         cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
+    *last = now;
+}
+
+/* cp_cost_thread for a thread whose whole work is sampling (cprof-wall,
+ * the harvester):
+ * also counted in cpu.sampling_ns. */
+static inline void cp_cost_thread_sampling(uint64_t *last)
+{
+    uint64_t now = cp_cost_now();
+    if (now > *last && *last) {
+        cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
+        cp_stats_add(CP_ST_SAMPLING_NS, now - *last);
+    } else if (now > *last) {
+        cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
+    }
     *last = now;
 }
 

@@ -33,6 +33,7 @@
 #include "cost.h"
 #include "error.h"
 #include "log.h"
+#include "overhead.h"
 #include "sampler.h"
 #include "sender.h"
 #include "stats.h"
@@ -45,7 +46,8 @@
 #include <time.h>
 
 #define DICT_MAX_BYTES (24u << 20)   /* start a new dictionary beyond this */
-static size_t g_dict_max = DICT_MAX_BYTES;   /* CPROF_TEST_DICT_MAX (bytes) in tests */
+static _Atomic size_t g_dict_max = DICT_MAX_BYTES;   /* memory budget; CPROF_TEST_DICT_MAX (bytes) in tests */
+static bool g_dict_max_test;                          /* set by CPROF_TEST_DICT_MAX: the budget leaves it */
 #define MAX_POINTS 4096
 /* Java line numbers in frames (1) or line 0 = unknown (0). The relay names
  * frames by class + method (+ kind) and never reads the line, while
@@ -151,8 +153,10 @@ int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
      * prefix: the wire's compact layout sends only the rest */
     cp_stack_dict_track_prefixes(g_dict);
     const char *tmax = getenv("CPROF_TEST_DICT_MAX");
-    if (tmax && atoll(tmax) > 0)
+    if (tmax && atoll(tmax) > 0) {
         g_dict_max = (size_t)atoll(tmax);
+        g_dict_max_test = true;
+    }
     g_inited = true;
     return 0;
 }
@@ -675,6 +679,10 @@ static void close_window(void)
         p->counters[p->n_counters++] = (cp_counter_t){"threads", (uint64_t)cp_sampler_thread_count()};
         p->counters[p->n_counters++] = (cp_counter_t){"mem.dict_bytes", cp_stack_dict_memory(g_dict)};
     }
+    /* agent state (wire key 18): intervals in force, overhead, memory */
+    p->state = malloc(sizeof *p->state * CP_OVERHEAD_STATE_MAX);
+    if (p->state)
+        p->n_state = cp_overhead_state(p->state, CP_OVERHEAD_STATE_MAX);
     pthread_mutex_lock(&pts_mu);
     if (n_pts) {
         p->points = malloc(sizeof *p->points * n_pts);
@@ -709,6 +717,16 @@ static void close_window(void)
     cp_sender_submit(p);
 }
 
+/* The agent's memory under the memory budget now: ring, dictionary, send
+ * buffer (overhead.h). */
+static size_t memory_used(void)
+{
+    pthread_mutex_lock(&dict_mu);
+    size_t d = cp_stack_dict_memory(g_dict);
+    pthread_mutex_unlock(&dict_mu);
+    return cp_ring_memory(g_ring) + d + cp_sender_queued_bytes();
+}
+
 static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
 {
     (void)jvmti; (void)arg;
@@ -716,7 +734,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     /* not nice +10 like the sender: with 2,000 busy threads the harvester
      * fell behind the ring (agent_wall_many: 4% dropped) */
     uint64_t next_flush = mono_ns() + (uint64_t)g_flush_ns;
-    uint64_t next_scan = 0;
+    uint64_t next_scan = 0, next_budget = 0;
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     pthread_mutex_lock(&ctl_mu);
     cp_harvest_first_fn first = first_fn;
@@ -735,8 +753,12 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
 
         uint64_t now = mono_ns();
         if (now >= next_scan) {
+            /* the scan (a /proc/self/task walk, /proc/self/maps for the
+             * native walk) is costly: it stretches with the overhead
+             * budget's scale (up to 32 x 500 ms; overhead.h) */
             cp_sampler_scan();
-            next_scan = now + 500000000ULL;
+            uint32_t k = cp_overhead_scale();
+            next_scan = now + 500000000ULL * (k < 32 ? k : 32);
         }
         /* Adaptive period: 50 ms while the ring stays under 1/8 full per
          * drain (cheap at cpu=10ms), 10 ms when samples pour in, 2 ms past
@@ -746,8 +768,20 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         int drained = drain(jni);
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
+        /* a wake-up costs ~50-100 us of CPU on a VM: with intervals
+         * stretched by the budget, an idle ring is polled less often (up
+         * to 200 ms; at scale 4 the CPU interval is >= 40 ms) */
+        if (period_ms == 50 && drained < cap / 32) {
+            uint32_t k = cp_overhead_scale();
+            period_ms *= k < 4 ? k : 4;
+        }
+        if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), once a second */
+            cp_cost_thread_sampling(&cost_last);   /* all of this thread's work grows with the rate */
+            cp_overhead_tick(memory_used());
+            next_budget = now + 1000000000ULL;
+        }
         if (do_flush || now >= next_flush) {
-            cp_cost_thread(&cost_last);   /* into the window it closes */
+            cp_cost_thread_sampling(&cost_last);   /* into the window it closes */
             close_window();
             next_flush = mono_ns() + (uint64_t)g_flush_ns;
         }
@@ -770,7 +804,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);
         }
     }
-    cp_cost_thread(&cost_last);
+    cp_cost_thread_sampling(&cost_last);
     running = false;
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);
@@ -818,6 +852,12 @@ int cp_harvest_start(JNIEnv *jni, int64_t flush_ns)
         return CP_ESTATE;
     }
     return 0;
+}
+
+void cp_harvest_set_dict_max(size_t bytes)
+{
+    if (!g_dict_max_test && bytes)
+        g_dict_max = bytes;
 }
 
 void cp_harvest_set_flush(int64_t flush_ns)

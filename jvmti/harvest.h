@@ -57,6 +57,9 @@ void cp_harvest_first(cp_harvest_first_fn fn);
 int  cp_harvest_flush(bool final, int timeout_ms);
 
 void cp_harvest_set_flush(int64_t flush_ns);
+/* The dictionary's memory cap (the memory budget's share, overhead.h):
+ * past it a new generation starts, counted in drop.dict. Any thread. */
+void cp_harvest_set_dict_max(size_t bytes);
 /* Wakes the harvester to drain the ring now. Never blocks (trylock; a busy
  * harvester is awake anyway). Thread: any, but not a signal handler. */
 void cp_harvest_nudge(void);

@@ -43,6 +43,43 @@ void cp_options_defaults(cp_options_t *o)
     o->gc = 1;
     o->cpu_native = 1;
     o->jit_kinds = 0;
+    o->overhead_ppm = 10000;
+    o->memory_bytes = 32 << 20;
+}
+
+int cp_options_parse_percent(const char *s, int64_t *ppm)
+{
+    if (!strcmp(s, "off")) {
+        *ppm = 0;
+        return 0;
+    }
+    /* digits, at most one '.' with up to 4 decimals, an optional '%' */
+    int64_t whole = 0, frac = 0, scale = 10000;
+    const char *p = s;
+    if (!isdigit((unsigned char)*p))
+        return CP_EINVAL;
+    for (; isdigit((unsigned char)*p); p++) {
+        whole = whole * 10 + (*p - '0');
+        if (whole > 100)
+            return CP_EINVAL;
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return CP_EINVAL;
+        for (; isdigit((unsigned char)*p); p++) {
+            if (scale == 1)
+                return CP_EINVAL;
+            scale /= 10;
+            frac += (*p - '0') * scale;
+        }
+    }
+    if (*p == '%')
+        p++;
+    if (*p)
+        return CP_EINVAL;
+    *ppm = whole * 10000 + frac;
+    return 0;
 }
 
 /* Parses "<digits>[suffix]"; *num and the suffix pointer out. */
@@ -253,6 +290,20 @@ static const char *set_key(cp_options_t *o, const char *key, const char *val)
     } else if (!strcmp(key, "lock")) {
         rc = cp_options_parse_duration(val, &o->lock_ns);
         why = WHY_DURATION_OFF;
+    } else if (!strcmp(key, "overhead")) {
+        int64_t ppm;
+        why = "not a share (1%, 0.5%) or off";
+        if ((rc = cp_options_parse_percent(val, &ppm)) == 0) {
+            if (ppm != 0 && (ppm < 1000 || ppm > 500000)) { rc = CP_EINVAL; why = "outside 0.1% to 50%"; }
+            else o->overhead_ppm = ppm;
+        }
+    } else if (!strcmp(key, "memory")) {
+        int64_t b;
+        why = "not a size (32m, 64m)";
+        if ((rc = cp_options_parse_size(val, &b)) == 0) {
+            if (b < (16 << 20) || b > (1LL << 30)) { rc = CP_EINVAL; why = "outside 16m to 1g"; }
+            else o->memory_bytes = b;
+        }
     } else if (!strcmp(key, "cpu.engine")) {
         if (!strcmp(val, "auto")) o->cpu_engine = 0;
         else if (!strcmp(val, "perf")) o->cpu_engine = 1;
@@ -365,6 +416,7 @@ static const struct { const char *env, *key; } env_keys[] = {
     {"CPROF_CPU_NATIVE", "cpu.native"}, {"CPROF_JIT_KINDS", "jit.kinds"},
     {"CPROF_TLS_CA", "tls.ca"},   {"CPROF_TLS_INSECURE", "tls.insecure"},
     {"CPROF_TLS_CERT", "tls.cert"}, {"CPROF_TLS_KEY", "tls.key"},
+    {"CPROF_OVERHEAD", "overhead"}, {"CPROF_MEMORY", "memory"},
 };
 
 int cp_options_from_env_to(cp_options_t *o, const cp_options_sink_t *s)

@@ -41,6 +41,11 @@
  *   alloc.mode allocation sampler mode, free text for the alloc module [""]
  *   lock       lock contention threshold (duration, e.g. 10ms) or off [off]
  *   gc         on | off: GC pause, heap and thread-state series (gc.h) [on]
+ *   overhead   N% (0.1% to 50%, e.g. 1%, 0.5%) or off: the agent's CPU
+ *              budget, a share of the JVM's CPU it keeps over every minute
+ *              by stretching its sampling intervals (overhead.h) [1%]
+ *   memory     SIZE (16m to 1g): the agent's memory budget for its
+ *              dictionaries, send buffer and sample ring together [32m]
  *   command    start | stop | detach [start]: on a (re-)attach, "detach"
  *              stops sampling, flushes the last window, disconnects and
  *              leaves the JVM as if the agent were idle (the .so stays
@@ -114,6 +119,8 @@ typedef struct cp_options {
     int      gc;                        /* 1 = GC/heap/thread series on (default) */
     int      command;                   /* cp_opt_command_t */
     char     verdict[CP_OPT_STR_MAX];   /* verdict file of this attach; "" = none */
+    int64_t  overhead_ppm;              /* CPU budget, ppm of the JVM's CPU; 0 = off (overhead.h) */
+    int64_t  memory_bytes;              /* memory budget: dictionaries + buffers + rings (overhead.h) */
 } cp_options_t;
 
 /* Receives one complete warning line (no trailing newline). */
@@ -157,6 +164,7 @@ void cp_options_format_element(const char *src, const char *key, const char *val
 bool cp_options_set_label(cp_options_t *o, const char *key, const char *value);
 
 /* Parsers, exposed for tests and other modules. Return 0 or CP_EINVAL. */
+int cp_options_parse_percent(const char *s, int64_t *ppm /* OUT */);  /* "1%", "0.5%", "1"; "off" -> 0 */
 int cp_options_parse_duration(const char *s, int64_t *ns /* OUT */);  /* "off" -> 0 */
 int cp_options_parse_size(const char *s, int64_t *bytes /* OUT */);   /* "off" -> 0 */
 

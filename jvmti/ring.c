@@ -74,6 +74,7 @@ void cp_ring_destroy(cp_ring_t *r)
 }
 
 size_t cp_ring_capacity(const cp_ring_t *r) { return r->mask + 1; }
+size_t cp_ring_memory(const cp_ring_t *r) { return r ? r->map_len : 0; }
 
 CP_SIGSAFE cp_sample_t *cp_ring_reserve(cp_ring_t *r, uint64_t *ticket)
 {

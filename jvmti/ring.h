@@ -89,6 +89,8 @@ typedef struct cp_ring cp_ring_t;    /* opaque */
 cp_ring_t *cp_ring_create(size_t slots);
 void cp_ring_destroy(cp_ring_t *r);   /* NULL is a no-op; only when no producer can run */
 size_t cp_ring_capacity(const cp_ring_t *r);
+/* Bytes the ring reserved (its slots), for the memory budget. */
+size_t cp_ring_memory(const cp_ring_t *r);
 /* Registers fn to be called from cp_ring_push_jvmti (never from the signal
  * path) every quarter ring of pushes and whenever the ring is full, so the
  * consumer drains early when JVMTI producers (allocation samples) pour in

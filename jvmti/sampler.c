@@ -151,6 +151,13 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
         cp__guard_install();
     atomic_store_explicit(&cp__retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
     cp__guard_configure();
+    return cp_sampler_set_intervals(cpu_ns, wall_ns);
+}
+
+int cp_sampler_set_intervals(int64_t cpu_ns, int64_t wall_ns)
+{
+    if (!g_inited)
+        return CP_ESTATE;
     atomic_store_explicit(&cp__cpu_interval_ns, cpu_ns, memory_order_relaxed); /* published by cp__cpu_on */
     atomic_store_explicit(&cp__wall_interval_ns, wall_ns, memory_order_relaxed); /* published by cp__wall_on */
     atomic_store_explicit(&cp__cpu_on, cpu_ns > 0, memory_order_release); /* publish interval */

@@ -69,6 +69,12 @@ void cp_sampler_live(void);
  * change intervals (re-arms timers). Returns 0 or CP_E*. */
 int  cp_sampler_start(int64_t cpu_ns, int64_t wall_ns);
 
+/* Only the intervals (0 = off) of sampling that cp_sampler_start armed:
+ * re-arms the CPU timers (each thread's weight chain is kept, so the first
+ * sample after the change is weighted right: overhead.h) and starts or
+ * stops the wall thread. Same thread rule as start. */
+int  cp_sampler_set_intervals(int64_t cpu_ns, int64_t wall_ns);
+
 /* Engine (CP_SAMPLER_ENGINE_*) and native frame walking (unwind.h) for
  * the next start; re-arms at once if sampling runs on another engine. */
 void cp_sampler_configure(int engine, bool native_frames);

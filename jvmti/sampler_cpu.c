@@ -21,6 +21,9 @@
 #include <sys/time.h>
 
 static atomic_bool cpu_delta_on; /* per-thread clocks: weigh CPU samples by the thread's CPU delta */
+/* The longer of the current and the previous interval: a delta chain kept
+ * across a change to a shorter interval spans up to the old one. */
+static _Atomic int64_t cpu_prev_ns;
 static bool use_itimer;          /* per-thread timers failed: ITIMER_PROF (cp__reg_mu) */
 int64_t cp__cpu_armed_ns;        /* what the timers are armed with (cp__reg_mu) */
 static int g_engine_req = CP_SAMPLER_ENGINE_AUTO;  /* asked (cp__reg_mu) */
@@ -164,7 +167,11 @@ static CP_SIGSAFE uint64_t cpu_weight(cp__reg_entry_t *e, uint64_t now, uint64_t
     if (!e)
         return nominal;
     uint64_t prev = atomic_exchange_explicit(&e->last_cpu, now, memory_order_relaxed); /* own thread */
-    if (prev == 0 || now <= prev || now - prev > 8 * nominal)
+    /* after a change to a shorter interval the first delta spans the old one */
+    uint64_t span = (uint64_t)atomic_load_explicit(&cpu_prev_ns, memory_order_relaxed); /* a bound */
+    if (span < nominal)
+        span = nominal;
+    if (prev == 0 || now <= prev || now - prev > 8 * span)
         return nominal;
     return now - prev;
 }
@@ -188,22 +195,36 @@ CP_SIGSAFE void cp__cpu_on_signal(int sig, siginfo_t *si, void *uc)
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
             cp_stats_add(CP_ST_HANDLER_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
+            cp_stats_add(CP_ST_SAMPLING_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
         }
     }
     errno = saved;
 }
 
-/* cp__reg_mu held: arm/disarm every thread for the current cpu interval. */
+/* cp__reg_mu held: arm/disarm every thread for the current cpu interval.
+ * An interval change (armed before, armed after) keeps each thread's delta
+ * chain: its first sample on the new timer is weighted by the thread's CPU
+ * since its last sample on the old one, so no CPU time is lost or counted
+ * twice across the change (overhead.h). */
 void cp__cpu_rearm_all(int64_t ns)
 {
+    bool keep = ns > 0 && cp__cpu_armed_ns > 0;
+    if (keep && cp__cpu_armed_ns > ns)
+        atomic_store_explicit(&cpu_prev_ns, cp__cpu_armed_ns, memory_order_relaxed); /* a bound, publishes nothing */
+    else if (ns > 0)
+        atomic_store_explicit(&cpu_prev_ns, ns, memory_order_relaxed); /* a bound, publishes nothing */
     for (int i = 0; i < CP__REG_SLOTS; i++) {
         cp__reg_entry_t *e = &cp__reg[i];
         if (atomic_load_explicit(&e->tid, memory_order_relaxed) <= 0) /* cp__reg_mu held */
             continue;
-        if (ns > 0)
+        if (ns > 0) {
+            uint64_t last = atomic_load_explicit(&e->last_cpu, memory_order_relaxed); /* own thread's chain */
             cp__cpu_arm(e, ns);
-        else
+            if (keep)
+                atomic_store_explicit(&e->last_cpu, last, memory_order_relaxed); /* see above */
+        } else {
             cp__cpu_disarm(e);
+        }
     }
     if (use_itimer) {
         struct itimerval it = {{0, 0}, {0, 0}};

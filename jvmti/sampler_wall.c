@@ -23,6 +23,11 @@ static bool wall_running;
 static pthread_mutex_t wall_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wall_cv;      /* CLOCK_MONOTONIC; initialised in cp__wall_init */
 static bool wall_stop;
+/* The interval the current round waited for: the weight of its samples.
+ * Stored before the round's tgkill calls, which order it before the
+ * signal's delivery (a system call is a full barrier on the sending side,
+ * and the handler runs after the kernel queued the signal). */
+static _Atomic int64_t wall_round_ns;
 
 CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc)
 {
@@ -33,12 +38,15 @@ CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc)
         if (probe)
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         int tid = cp__tid();
-        cp__take_sample(CP_SAMPLE_WALL,
-                    (uint64_t)atomic_load_explicit(&cp__wall_interval_ns, memory_order_relaxed), /* paired with cp__wall_on */
-                    uc, tid, cp__reg_find(tid));
+        /* the interval of the round that sent this signal, not the
+         * newest setting: a sample stands for the time since the previous
+         * round (overhead.h) */
+        cp__take_sample(CP_SAMPLE_WALL, (uint64_t)atomic_load_explicit(&wall_round_ns, memory_order_relaxed), /* set before the round's signals */
+                        uc, tid, cp__reg_find(tid));
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
             cp_stats_add(CP_ST_HANDLER_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
+            cp_stats_add(CP_ST_SAMPLING_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
         }
     }
     errno = saved;
@@ -90,7 +98,7 @@ static void *wall_main(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&wall_mu);
     while (!wall_stop) {
-        cp_cost_thread(&cost_last);
+        cp_cost_thread_sampling(&cost_last);
         int64_t ns = atomic_load_explicit(&cp__wall_interval_ns, memory_order_relaxed); /* config value */
         next.tv_nsec += ns % 1000000000LL;
         next.tv_sec += ns / 1000000000LL + next.tv_nsec / 1000000000LL;
@@ -100,6 +108,7 @@ static void *wall_main(void *arg)
         if (wall_stop)
             break;
         pthread_mutex_unlock(&wall_mu);
+        atomic_store_explicit(&wall_round_ns, ns, memory_order_release); /* before the round's signals */
         int n = 0;
         pthread_mutex_lock(&cp__reg_mu);
         for (int i = 0; i < CP__REG_SLOTS; i++) {
@@ -126,7 +135,7 @@ static void *wall_main(void *arg)
         pthread_mutex_lock(&wall_mu);
     }
     pthread_mutex_unlock(&wall_mu);
-    cp_cost_thread(&cost_last);
+    cp_cost_thread_sampling(&cost_last);
     free(tids);
     return NULL;
 }

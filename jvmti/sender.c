@@ -131,6 +131,14 @@ bool cp_sender_connected(void)
     return r;
 }
 
+size_t cp_sender_queued_bytes(void)
+{
+    pthread_mutex_lock(&q_mu);
+    size_t b = q.bytes;
+    pthread_mutex_unlock(&q_mu);
+    return b;
+}
+
 void cp_sender_submit(cp_pending_t *p)
 {
     if (!p)

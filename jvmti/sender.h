@@ -59,6 +59,8 @@ int  cp_sender_drain(int timeout_ms);
 /* Samples (samples.* counter deltas) in the batches still queued, i.e. not
  * yet acknowledged: what the JVM would lose if it exited now. Any thread. */
 uint64_t cp_sender_queued_samples(void);
+/* Memory estimate of the batches queued (the `buffer` measure). Any thread. */
+size_t cp_sender_queued_bytes(void);
 
 /* Closes the connection and ends the sender thread (bounded wait). The
  * queue is kept; a later cp_sender_start resumes with it. */

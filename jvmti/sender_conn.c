@@ -139,6 +139,8 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
     b->n_lvalues = p->n_lvalues;
     b->traces = p->traces;
     b->n_traces = p->n_traces;
+    b->state = p->state;
+    b->n_state = p->n_state;
     b->dict = d;
     /* label sets the relay lacks: every set the agent has (wire id = agent
      * id - 1), so any batch still queued finds its sets */

@@ -23,6 +23,7 @@ void cp_pending_free(cp_pending_t *p)
     free(p->lvalues);
     free(p->traces);
     free(p->counters);
+    free(p->state);
     free(p);
 }
 

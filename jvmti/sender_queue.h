@@ -34,6 +34,7 @@ typedef struct cp_pending {
     cp_point_t      *points;  uint32_t n_points;     /* series: owned (malloc) */
     cp_wire_lvalue_t *lvalues; uint32_t n_lvalues;   /* labelled parts (wire key 16; lset = agent id - 1) */
     cp_wire_trace_t  *traces;  uint32_t n_traces;    /* trace entries (wire key 17) */
+    cp_counter_t    *state;   uint32_t n_state;      /* wire key 18; names: static strings */
     size_t bytes;                                    /* memory estimate for `buffer` */
     uint32_t sends;                                  /* sender only: times written */
     struct cp_pending *next;

@@ -80,7 +80,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_GC_DROPPED,         "drop.gc")                \
     X(CP_ST_DROP_TRACE,         "drop.trace")             /* trace entries past the per-window cap (values kept, untraced) */ \
     X(CP_ST_DROP_LABELS,        "drop.labels")            /* labelled parts past the per-window cap (values kept, unlabelled) */ \
-    X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */
+    X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */ \
+    X(CP_ST_SAMPLING_NS,        "cpu.sampling_ns")        /* of the agent's CPU, what grows with the sampling rate (overhead.h) */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,

@@ -49,6 +49,12 @@ def _jdks():
     return found
 
 
+# Tests check sampling at the intervals they ask for: the agent's overhead
+# budget (overhead=1% by default, jvmti/overhead.h) would stretch them on a
+# busy machine. JVMs started here inherit fixed intervals; a test of the
+# budget passes overhead=N% in its options (options win over CPROF_*).
+os.environ.setdefault("CPROF_OVERHEAD", "off")
+
 JDKS = _jdks()           # every JDK on this machine; tests loop over them
 VERBOSE = os.environ.get("CPROF_TEST_VERBOSE") == "1"
 

@@ -44,6 +44,32 @@ START_TEST(test_options_defaults_match_the_issue)
 }
 END_TEST
 
+START_TEST(test_options_overhead_and_memory_budgets_parse_within_bounds)
+{
+    cp_options_t o;
+    cp_options_defaults(&o);
+    ck_assert_int_eq(o.overhead_ppm, 10000);          /* overhead=1% */
+    ck_assert_int_eq(o.memory_bytes, 32 << 20);       /* memory=32m */
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=0.5%,memory=64m", NULL, NULL), 0);
+    ck_assert_int_eq(o.overhead_ppm, 5000);
+    ck_assert_int_eq(o.memory_bytes, 64 << 20);
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=2", NULL, NULL), 0);
+    ck_assert_int_eq(o.overhead_ppm, 20000);
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=off", NULL, NULL), 0);
+    ck_assert_int_eq(o.overhead_ppm, 0);
+    /* out of bounds or malformed: warned, value kept */
+    o.overhead_ppm = 10000;
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=0.01%", NULL, NULL), 1);
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=60%", NULL, NULL), 1);
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=1.5.%", NULL, NULL), 1);
+    ck_assert_int_eq(cp_options_parse(&o, "overhead=%", NULL, NULL), 1);
+    ck_assert_int_eq(cp_options_parse(&o, "memory=8m", NULL, NULL), 1);
+    ck_assert_int_eq(cp_options_parse(&o, "memory=2g", NULL, NULL), 1);
+    ck_assert_int_eq(o.overhead_ppm, 10000);
+    ck_assert_int_eq(o.memory_bytes, 64 << 20);
+}
+END_TEST
+
 START_TEST(test_options_parse_full_string_sets_every_key)
 {
     cp_options_t o;
@@ -269,6 +295,7 @@ int main(void)
     tcase_add_test(tc, test_options_label_table_full_warns);
     tcase_add_test(tc, test_options_reparse_merges_onto_current);
     tcase_add_test(tc, test_options_tls_keys_and_token_file);
+    tcase_add_test(tc, test_options_overhead_and_memory_budgets_parse_within_bounds);
     suite_add_tcase(s, tc);
     TCase *te = tcase_create("env");
     tcase_add_checked_fixture(te, setup, NULL);

@@ -1,0 +1,105 @@
+/* overhead.h - the sampling intervals in force, and the budgets that set
+ * them: the one place that decides the effective CPU, wall, allocation and
+ * lock intervals at runtime.
+ *
+ * Base intervals are what the options ask for (-agentpath, a re-attach, a
+ * relay's control). The effective interval of each kind is
+ *     min(base x scale, max(base, bound))        (0 when the kind is off)
+ * where scale (a power of two, 1 = as asked) comes from the CPU budget's
+ * controller (overhead_ctl.h) and the bounds are
+ *     cpu 1 s, wall 1 s, alloc 64 MiB, lock 1 s
+ * so an interval is never shorter than asked and never stretched past its
+ * bound. overhead=off keeps scale 1 (fixed intervals).
+ *
+ * CPU budget (overhead=1%): once a second (cp_overhead_tick, from the
+ * harvester) the agent's CPU - handlers (probed, cpu.handler_ns), JVMTI
+ * callbacks (cpu.callback_ns) and its threads (cpu.agent_threads_ns, each
+ * thread reading its own CLOCK_THREAD_CPUTIME_ID) - is compared with the
+ * process' CPU (CLOCK_PROCESS_CPUTIME_ID); the controller stretches or
+ * shrinks every interval by powers of two so that the share stays under
+ * the budget over every minute.
+ *
+ * Weights stay right across a change: each sample is weighted by the
+ * interval in force when it was taken. CPU samples carry the thread's CPU
+ * since its previous sample (the chain is kept across a re-arm: sampler_cpu.c),
+ * wall samples the interval of their round (sampler_wall.c), lock samples
+ * the threshold read for that very decision (lock.c, Lock.java), allocation
+ * samples s/p with p from the interval read in the callback (alloc.c; HotSpot
+ * draws each thread's next sample point when it takes a sample, so the one
+ * sample per thread that straddles a change was drawn with the old mean: an
+ * error of at most one sample per thread per change, and changes are rare).
+ *
+ * Memory budget (memory=32m): the sample ring (fixed at start-up), the send
+ * buffer (at most a quarter of the budget, or `buffer` if smaller) and the
+ * stack dictionary (the rest) together. What is shed to stay inside is
+ * counted as before: drop.buffer / drop.unacked (send buffer), drop.dict
+ * (dictionary generation reset), drop.ring (ring full).
+ *
+ * How to change intervals at runtime (the relay's control, a re-attach):
+ * change the options under the agent's lifecycle lock and let agent.c
+ * apply them (its apply_sampling_locked(): cp_overhead_configure, then the
+ * sampler, alloc and lock with cp_overhead_interval()). Never arm the
+ * sampler, alloc or lock with an option's value directly.
+ *
+ * Thread: configure from the agent lifecycle (its lock held); tick from the
+ * harvester; interval/state from any thread (not signal handlers). */
+#ifndef CP_OVERHEAD_H
+#define CP_OVERHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "options.h"
+#include "wire.h"
+
+typedef enum cp_overhead_kind {
+    CP_OVERHEAD_CPU = 0,    /* ns of CPU */
+    CP_OVERHEAD_WALL,       /* ns */
+    CP_OVERHEAD_ALLOC,      /* bytes */
+    CP_OVERHEAD_LOCK,       /* ns waited */
+    CP_OVERHEAD__KINDS
+} cp_overhead_kind_t;
+
+/* Upper bounds of the budget's stretching, per kind (see above). */
+#define CP_OVERHEAD_MAX_CPU_NS     1000000000LL
+#define CP_OVERHEAD_MAX_WALL_NS    1000000000LL
+#define CP_OVERHEAD_MAX_ALLOC      (64LL << 20)
+#define CP_OVERHEAD_MAX_LOCK_NS    1000000000LL
+
+/* Registered once by agent.c: re-applies cp_overhead_interval() to the
+ * sampler, alloc and lock. Must not block: it returns false when the
+ * lifecycle is busy, and the change is retried at the next tick. Called on
+ * the harvester thread (a Java thread). */
+typedef bool (*cp_overhead_apply_fn)(void);
+void cp_overhead_set_apply(cp_overhead_apply_fn fn);
+
+/* Takes the base intervals and the budgets from o (a new overhead value
+ * restarts the controller at scale 1). Does not apply anything: the caller
+ * (agent lifecycle) applies the effective intervals right after. */
+void cp_overhead_configure(const cp_options_t *o);
+
+/* The interval in force for kind (0 = off). */
+int64_t cp_overhead_interval(cp_overhead_kind_t kind);
+
+/* The budget's current factor (1 = the intervals asked for). Any thread. */
+uint32_t cp_overhead_scale(void);
+
+/* The memory budget's split: the send buffer limit and the dictionary's
+ * cap, given the ring's size. */
+void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *buffer_bytes /* OUT */,
+                             size_t *dict_bytes /* OUT */);
+
+/* Harvester, about once a second (it calls it on every loop; the tick
+ * measures only when a second has passed). mem_used: the agent's memory
+ * now (ring + dictionary + send buffer), for the report. */
+void cp_overhead_tick(size_t mem_used);
+
+/* The agent's state for a batch (wire key 18): effective intervals, the
+ * budget, the measured share over the last minute and tick, the scale and
+ * the memory budget and use. Fills up to max entries (names are static
+ * strings); returns how many. */
+uint32_t cp_overhead_state(cp_counter_t *out /* OUT */, uint32_t max);
+#define CP_OVERHEAD_STATE_MAX 12
+
+#endif

@@ -1,0 +1,122 @@
+/* test_overhead.c - jvmti/overhead.c: effective intervals within their
+ * bounds, the memory budget's split, the state a batch carries, and a tick
+ * that stretches the intervals and calls the agent back. */
+#include <check.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "overhead.h"
+#include "stats.h"
+
+static cp_options_t opts(const char *s)
+{
+    cp_options_t o;
+    cp_options_defaults(&o);
+    ck_assert_int_eq(cp_options_parse(&o, s, NULL, NULL), 0);
+    return o;
+}
+
+static uint64_t state_of(const char *name)
+{
+    cp_counter_t st[CP_OVERHEAD_STATE_MAX];
+    uint32_t n = cp_overhead_state(st, CP_OVERHEAD_STATE_MAX);
+    for (uint32_t i = 0; i < n; i++)
+        if (!strcmp(st[i].name, name))
+            return st[i].value;
+    ck_abort_msg("no state %s", name);
+    return 0;
+}
+
+START_TEST(test_overhead_configure_uses_asked_intervals_at_first)
+{
+    cp_options_t o = opts("cpu=1ms,wall=5ms,alloc=1k,lock=2ms");
+    cp_overhead_configure(&o);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_CPU), 1000000);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_WALL), 5000000);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_ALLOC), 1024);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_LOCK), 2000000);
+    ck_assert_uint_eq(cp_overhead_scale(), 1);
+    ck_assert_uint_eq(state_of("overhead.budget_ppm"), 10000);   /* overhead=1% by default */
+    ck_assert_uint_eq(state_of("interval.wall_ns"), 5000000);
+    o = opts("cpu=10ms,wall=off,overhead=off");
+    cp_overhead_configure(&o);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_WALL), 0);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_ALLOC), 0);
+    ck_assert_uint_eq(state_of("overhead.budget_ppm"), 0);
+}
+END_TEST
+
+START_TEST(test_overhead_memory_plan_stays_inside_the_budget)
+{
+    cp_options_t o = opts("memory=32m");
+    int64_t buffer;
+    size_t dict, ring = 4456448;
+    cp_overhead_memory_plan(&o, ring, &buffer, &dict);
+    ck_assert_int_eq(buffer, 8 << 20);                         /* buffer=8m fits a quarter */
+    ck_assert_uint_eq(ring + (size_t)buffer + dict, 32u << 20);
+    o = opts("memory=16m,buffer=64m");
+    cp_overhead_memory_plan(&o, ring, &buffer, &dict);
+    ck_assert_int_eq(buffer, 4 << 20);                         /* capped at a quarter */
+    ck_assert_uint_le(ring + (size_t)buffer + dict, 16u << 20);
+}
+END_TEST
+
+static int applied;
+static bool apply(void)
+{
+    applied++;
+    return true;
+}
+
+START_TEST(test_overhead_tick_stretches_intervals_within_bounds)
+{
+    cp_options_t o = opts("cpu=1ms,wall=1ms,alloc=1k,lock=2s,overhead=1%");
+    cp_overhead_configure(&o);
+    cp_overhead_set_apply(apply);
+    cp_overhead_tick(0);   /* the first call starts the measurement */
+    /* a second in which the agent's sampling cost far more than the process
+     * could have used: the controller must stretch at once */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    do clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);   /* some process CPU to divide by */
+    while ((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) < 200000000LL);
+    cp_stats_add(CP_ST_HANDLER_NS, 100000000);
+    cp_stats_add(CP_ST_SAMPLING_NS, 100000000);
+    usleep(850000);
+    cp_overhead_tick(1234);
+    ck_assert_int_eq(applied, 1);
+    uint32_t k = cp_overhead_scale();
+    ck_assert_uint_ge(k, 64);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_CPU), k * 1000000LL > 1000000000LL ? 1000000000LL : k * 1000000LL);
+    ck_assert_int_le(cp_overhead_interval(CP_OVERHEAD_WALL), CP_OVERHEAD_MAX_WALL_NS);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_ALLOC), 1024LL * k);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_LOCK), 2000000000LL);   /* asked above the bound: kept */
+    ck_assert_uint_eq(state_of("overhead.scale"), k);
+    ck_assert_uint_eq(state_of("memory.used_bytes"), 1234);
+    ck_assert_uint_gt(state_of("overhead.last_ppm"), 10000);
+    /* a reconfiguration with the same budget keeps the controller's scale */
+    cp_overhead_configure(&o);
+    ck_assert_uint_eq(cp_overhead_scale(), k);
+    /* overhead=off: fixed intervals at once */
+    o = opts("cpu=1ms,wall=1ms,alloc=1k,lock=2s,overhead=off");
+    cp_overhead_configure(&o);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_CPU), 1000000);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("overhead");
+    TCase *tc = tcase_create("intervals");
+    tcase_add_test(tc, test_overhead_configure_uses_asked_intervals_at_first);
+    tcase_add_test(tc, test_overhead_memory_plan_stays_inside_the_budget);
+    tcase_add_test(tc, test_overhead_tick_stretches_intervals_within_bounds);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
