@@ -364,8 +364,10 @@ def share(prof, needle, leaf_only=False):
 class JavaProgram:
     """A test program from tests/java/<Name>.java, compiled once per build."""
 
-    def __init__(self, name, *more_sources):
+    def __init__(self, name, *more_sources, classpath=()):
+        """classpath: jars to compile and run with (e.g. [SHIM_JAR])."""
         self.name = name
+        self.extra_cp = list(classpath)
         self.classes = os.path.join(BUILD, "test-java-classes")
         srcs = [os.path.join(JAVA_SRC, n + ".java") for n in (name,) + more_sources]
         os.makedirs(self.classes, exist_ok=True)
@@ -373,7 +375,8 @@ class JavaProgram:
         if not os.path.exists(stamp) or any(os.path.getmtime(s) > os.path.getmtime(stamp)
                                             for s in srcs):
             javac = os.path.join(JDKS[0], "bin", "javac") if JDKS else "javac"
-            subprocess.run([javac, "--release", "11", "-nowarn", "-d", self.classes] + srcs,
+            cpargs = ["-cp", ":".join(self.extra_cp)] if self.extra_cp else []
+            subprocess.run([javac, "--release", "11", "-nowarn", "-d", self.classes] + cpargs + srcs,
                            check=True)
 
     def cmd(self, jdk, agent=None, relay=None, args=(), jvm_args=()):
@@ -384,7 +387,7 @@ class JavaProgram:
             if relay is not None and "relay=" not in opts:
                 opts = "relay=%s%s%s" % (relay.ws, "," if opts else "", opts)
             c.append("-agentpath:%s%s" % (AGENT, "=" + opts if opts else ""))
-        c += ["-cp", self.classes, self.name] + [str(a) for a in args]
+        c += ["-cp", ":".join([self.classes] + self.extra_cp), self.name] + [str(a) for a in args]
         return c
 
     def start(self, jdk, agent=None, relay=None, args=(), jvm_args=(), env=None, logname=None):
