@@ -69,7 +69,9 @@ typedef struct ingest_pss {
     bool       paused;          /* too many of its own jobs queued */
     bool       gpaused;         /* the store queue is over budget.max_store_queue */
     bool       closing;
+    int64_t    opened_ms;       /* the upgrade (hello deadline) */
     int64_t    last_rx_ms;      /* last message or pong (idle timeout) */
+    int64_t    ping_ms;         /* last ping sent */
     bool       want_ping;       /* silent for --ping: SERVER_WRITEABLE pings it */
     txm_t     *txh, *txt;
 } ingest_pss_t;
@@ -220,8 +222,6 @@ static bool tenant_admit(ingest_pss_t *p)
     }
     t->conns++;
     p->tenant = t;
-    /* the hello timer becomes the ping / idle timer (LWS_CALLBACK_TIMER) */
-    lws_set_timer_usecs(p->wsi, (lws_usec_t)cp__relay.cfg.budget.ping_secs * LWS_US_PER_SEC);
     return true;
 }
 
@@ -273,6 +273,43 @@ static cp_msg_t *hello_peek(ingest_pss_t *p)
     return m;
 }
 
+/* Every CP_SWEEP_MS (relay.h: no timer per connection): closes the
+ * connections without a valid hello past --hello-timeout, pings the silent
+ * ones and closes those past --idle-timeout. */
+static lws_sorted_usec_list_t sweep_sul;
+static bool sweep_on;
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    int64_t now = cp__now_ms();
+    for (size_t i = 0; i < n_slots; i++) {
+        ingest_pss_t *p = slots[i];
+        if (!p || p->closing)
+            continue;
+        if (p->who.role == CP_ROLE_NONE) {
+            if (now - p->opened_ms >= cp__relay.cfg.budget.hello_timeout_ms) {
+                char why[160];
+                snprintf(why, sizeof why, "no valid hello within %d ms (--hello-timeout)",
+                         cp__relay.cfg.budget.hello_timeout_ms);
+                CP_STAT_ADD(hello_timeouts, 1);
+                close_with(p, CP_ETIMEOUT, why);
+            }
+            continue;
+        }
+        /* authenticated: pinged after --ping of silence, dropped after
+         * --idle-timeout with no message and no pong; a peer that answers
+         * nothing gets no error message or close handshake */
+        if (!cp__ws_idle_due(p->wsi, now, p->last_rx_ms, &p->ping_ms, &p->want_ping))
+            continue;
+        p->closing = true;
+        cp__log("ingest: closing connection %" PRIu64 ": no message or pong for %d s (--idle-timeout)",
+                p->id, cp__relay.cfg.budget.idle_secs);
+        lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    cp__sweep_schedule(&sweep_sul, sweep);
+}
+
 int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     ingest_pss_t *p = user;
@@ -284,8 +321,12 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         memset(p, 0, sizeof *p);
         p->wsi = wsi;
         p->id = next_conn_id++;
-        p->last_rx_ms = cp__now_ms();
+        p->opened_ms = p->last_rx_ms = cp__now_ms();
         reg_add(p);
+        if (!sweep_on) {
+            sweep_on = true;
+            cp__sweep_schedule(&sweep_sul, sweep);
+        }
         CP_STAT_ADD(connections_now, 1);
         n_ingest_conns++;
         if (strcmp(uri, "/ingest")) {
@@ -297,9 +338,7 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             close_rate(p, CP_ERATE, 10000, "relay at its connection cap (--max-connections); retry later");
             return 0;
         }
-        /* the hello deadline: LWS_CALLBACK_TIMER closes it if still
-         * unauthenticated; later the same timer checks the idle timeout */
-        lws_set_timer_usecs(wsi, (lws_usec_t)cp__relay.cfg.budget.hello_timeout_ms * LWS_US_PER_MS);
+        /* the hello deadline and later the idle timeout: sweep() */
         if (cp__relay.cfg.verbose)
             cp__log("ingest: connection %" PRIu64 " opened", p->id);
         return 0;
@@ -365,28 +404,6 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             CP_STAT_ADD(store_queue_pauses, 1);
         }
         flow_update(p, was_held);
-        return 0;
-    }
-    case LWS_CALLBACK_TIMER: {
-        if (!p->id || p->closing)
-            return 0;
-        char why[160];
-        if (p->who.role == CP_ROLE_NONE) {
-            snprintf(why, sizeof why, "no valid hello within %d ms (--hello-timeout)",
-                     cp__relay.cfg.budget.hello_timeout_ms);
-            CP_STAT_ADD(hello_timeouts, 1);
-            close_with(p, CP_ETIMEOUT, why);
-            return 0;
-        }
-        /* authenticated: pinged after --ping of silence, dropped after
-         * --idle-timeout with no message and no pong; a peer that answers
-         * nothing gets no error message or close handshake */
-        if (!cp__ws_idle_expired(wsi, p->last_rx_ms, &p->want_ping))
-            return 0;
-        p->closing = true;
-        cp__log("ingest: closing connection %" PRIu64 ": no message or pong for %d s (--idle-timeout)",
-                p->id, cp__relay.cfg.budget.idle_secs);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {

@@ -47,7 +47,9 @@ typedef struct live_pss {
     uint64_t         dropped;
     cp_buf_t         rx;
     int64_t          last_rx_ms;            /* last message or pong (idle timeout) */
+    int64_t          ping_ms;               /* last ping sent */
     bool             want_ping;             /* silent for --ping: SERVER_WRITEABLE pings it */
+    bool             closing;               /* closed for --idle-timeout */
     struct live_pss *next, *prev;
 } live_pss_t;
 
@@ -175,6 +177,27 @@ int cp__live_authorize(struct lws *wsi, cp_principal_t *who)
     return known ? 403 : 401;
 }
 
+/* Every CP_SWEEP_MS (relay.h: no timer per connection): pings UIs silent
+ * for --ping (browsers answer pings) and drops those silent past
+ * --idle-timeout with no message and no pong. */
+static lws_sorted_usec_list_t sweep_sul;
+static bool sweep_on;
+
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+    int64_t now = cp__now_ms();
+    for (live_pss_t *p = subs; p; p = p->next) {
+        if (!p->wsi || p->closing || !cp__ws_idle_due(p->wsi, now, p->last_rx_ms, &p->ping_ms, &p->want_ping))
+            continue;
+        if (cp__relay.cfg.verbose)
+            cp__log("live: closing a UI silent for %d s (--idle-timeout)", cp__relay.cfg.budget.idle_secs);
+        lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        p->closing = true;
+    }
+    cp__sweep_schedule(&sweep_sul, sweep);
+}
+
 int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     live_pss_t *p = user;
@@ -211,22 +234,15 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         subs = p;
         CP_STAT_ADD(connections_now, 1);
         p->last_rx_ms = cp__now_ms();
-        lws_set_timer_usecs(wsi, (lws_usec_t)cp__relay.cfg.budget.ping_secs * LWS_US_PER_SEC);
+        if (!sweep_on) {
+            sweep_on = true;
+            cp__sweep_schedule(&sweep_sul, sweep);
+        }
         return 0;
     }
     case LWS_CALLBACK_RECEIVE_PONG:
         p->last_rx_ms = cp__now_ms();
         return 0;
-    case LWS_CALLBACK_TIMER: {
-        /* pinged after --ping of silence (browsers answer pings), dropped
-         * after --idle-timeout with no message and no pong */
-        if (!cp__ws_idle_expired(wsi, p->last_rx_ms, &p->want_ping))
-            return 0;
-        if (cp__relay.cfg.verbose)
-            cp__log("live: closing a UI silent for %d s (--idle-timeout)", cp__relay.cfg.budget.idle_secs);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return 0;
-    }
     case LWS_CALLBACK_RECEIVE: {
         p->last_rx_ms = cp__now_ms();
         if (lws_is_first_fragment(wsi))

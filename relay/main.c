@@ -117,20 +117,26 @@ int cp__ws_ping(struct lws *wsi)
     return lws_write(wsi, buf + LWS_PRE, sizeof CP_IDLE_PING_PAYLOAD - 1, LWS_WRITE_PING) < 0 ? -1 : 0;
 }
 
-bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping)
+bool cp__ws_idle_due(struct lws *wsi, int64_t now_ms, int64_t last_rx_ms, int64_t *ping_ms, bool *want_ping)
 {
     bool ping;
     int64_t next;
-    if (cp_idle_check(last_rx_ms, &cp__relay.cfg.budget, cp__now_ms(), &ping, &next)) {
+    if (cp_idle_check(last_rx_ms, &cp__relay.cfg.budget, now_ms, &ping, &next)) {
         CP_STAT_ADD(idle_timeouts, 1);
         return true;
     }
-    if (ping) {
+    if (ping && *ping_ms <= last_rx_ms) {
+        *ping_ms = now_ms;
         *want_ping = true;
         lws_callback_on_writable(wsi);
     }
-    lws_set_timer_usecs(wsi, (lws_usec_t)next * LWS_US_PER_MS);
     return false;
+}
+
+void cp__sweep_schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb)
+{
+    if (cp__relay.ctx)
+        lws_sul_schedule(cp__relay.ctx, 0, sul, cb, (lws_usec_t)CP_SWEEP_MS * LWS_US_PER_MS);
 }
 
 static void done_drain(void)
@@ -492,15 +498,9 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
     info->fd_limit_per_thread = (unsigned)raise_nofile((rlim_t)c->budget.max_conns + 64);
     info->timeout_secs = (unsigned)c->budget.header_secs;
     info->timeout_secs_ah_idle = (unsigned)c->budget.header_secs;
-    static lws_retry_bo_t idle_policy;
-    idle_policy.secs_since_valid_ping = (uint16_t)c->budget.ping_secs;
-    /* lws pings (empty) after ping_secs without a valid pong; the modules
-     * also ping a silent websocket (with a payload, so they see the pong)
-     * and close one silent for idle_secs themselves, with a reason and the
-     * idle_timeouts counter; lws's own hangup is a backstop 5 s later */
-    int hang = c->budget.idle_secs + 5;
-    idle_policy.secs_since_valid_hangup = (uint16_t)(hang < 65535 ? hang : 65535);
-    info->retry_and_idle_policy = &idle_policy;
+    /* no lws validity timer (retry_and_idle_policy): the modules ping a
+     * silent websocket (with a payload, so they see the pong) and close one
+     * silent for idle_secs themselves, from one sweep each (relay.h) */
     /* handshakes in flight at once (default 32): a fleet reconnecting after
      * a relay restart arrives at once, and connections that never send
      * their headers hold a header table until --header-timeout; with too

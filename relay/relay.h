@@ -83,12 +83,24 @@ void cp__done_post_list(cp_done_t *head);
  * the pong reaches the protocol's LWS_CALLBACK_RECEIVE_PONG. Only from
  * SERVER_WRITEABLE. 0, or -1 (close). Thread: service. */
 int cp__ws_ping(struct lws *wsi);
-/* LWS_CALLBACK_TIMER of an authenticated websocket whose last message or
- * pong came at last_rx_ms: while it is within --idle-timeout, asks for a
- * ping after --ping of silence (sets *want_ping and a writable callback),
- * re-arms the timer and returns false; past it, counts idle_timeouts and
- * returns true (the caller logs and closes). Thread: service. */
-bool cp__ws_idle_expired(struct lws *wsi, int64_t last_rx_ms, bool *want_ping /* IN/OUT */);
+/* Signs of life of the relay's websockets are checked by one sweep per
+ * module every CP_SWEEP_MS over its own list of connections, not by a
+ * timer per connection: libwebsockets 4.1 keeps every timer of a thread in
+ * one sorted list and walks it from the head on each insert, and a timer
+ * re-armed per message or per ping period is inserted at the far end, so
+ * with n connections each insert cost O(n) (perf, 5,000 agents: 64% of the
+ * relay's CPU in lws_dll2_add_sorted). For the same reason the relay sets
+ * no lws validity (retry_and_idle_policy) timer.
+ * cp__ws_idle_due: for an authenticated websocket whose last message or
+ * pong came at last_rx_ms: past --idle-timeout counts idle_timeouts and
+ * returns true (the caller logs and closes); silent for --ping with no
+ * ping sent since its last sign of life, asks for one (*ping_ms = now,
+ * *want_ping and a writable callback). Thread: service. */
+#define CP_SWEEP_MS 200
+bool cp__ws_idle_due(struct lws *wsi, int64_t now_ms, int64_t last_rx_ms, int64_t *ping_ms /* IN/OUT */,
+                     bool *want_ping /* OUT */);
+/* (Re)schedules a module's sweep CP_SWEEP_MS from now. Thread: service. */
+void cp__sweep_schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb);
 
 /* The relay's own counters, shown by GET /api/v1/metrics and the periodic
  * stats log. Each is written by one thread (or with CP_STAT_ADD where

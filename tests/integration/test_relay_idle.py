@@ -54,7 +54,7 @@ def watch_closed(socks, limit):
                 d = b""
             if d == b"":
                 out[name] = (time.time() - t0, pinged[name])
-            elif b"\x89\x00" in d:     # an unmasked ping with no payload
+            elif b"\x89\x0acprof-idle" in d:   # the relay's unmasked ping (its payload: budget.h)
                 pinged[name] = True
     return out
 
