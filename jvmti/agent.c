@@ -19,6 +19,7 @@
 #include "codemap.h"
 #include "cost.h"
 #include "control.h"
+#include "ctxhook.h"
 #include "exit_report.h"
 #include "error.h"
 #include "gc.h"
@@ -87,6 +88,7 @@ static int alloc_start(JavaVM *vm, const cp_options_t *o, cp_ring_t *r)
         g_alloc_applied = e.alloc_bytes;
         g_lock_applied = e.lock_ns;
     }
+    cp_ctxhook_start(vm, o);
     cp_gc_start(vm, o->gc != 0);
     return rc;
 }
@@ -98,6 +100,7 @@ static void alloc_stop(bool detach)
     if (detach) {
         cp_alloc_detach();
         cp_lock_detach();
+        cp_ctxhook_stop();
     } else {
         cp_alloc_stop();
         cp_lock_stop();

@@ -38,7 +38,7 @@
 #include "error.h"
 
 
-static bool cp_utf8(const cf_t *c, uint16_t idx, const uint8_t **s, uint16_t *n)
+bool cp__cf_utf8(const cf_t *c, uint16_t idx, const uint8_t **s, uint16_t *n)
 {
     if (idx == 0 || idx >= c->cp_count || c->cp_off[idx] == 0) return false;
     const uint8_t *p = c->in + c->cp_off[idx];
@@ -51,7 +51,7 @@ static bool cp_utf8(const cf_t *c, uint16_t idx, const uint8_t **s, uint16_t *n)
 bool cp__cf_utf8_eq(const cf_t *c, uint16_t idx, const char *str)
 {
     const uint8_t *s; uint16_t n;
-    if (!cp_utf8(c, idx, &s, &n)) return false;
+    if (!cp__cf_utf8(c, idx, &s, &n)) return false;
     return strlen(str) == n && memcmp(s, str, n) == 0;
 }
 
@@ -88,32 +88,32 @@ static int parse_cpool(cf_t *c, rd_t *r)
 }
 
 /* Appends a constant; returns its index or 0 when the pool is full. */
-static uint16_t cp_add_utf8(cf_t *c, const char *s)
+uint16_t cp__cf_add_utf8(cf_t *c, const char *s)
 {
     if (c->cp_next == 0xffff) return 0;
     size_t n = strlen(s);
     w_u1(&c->cp_add, CT_UTF8); w_u2(&c->cp_add, (uint32_t)n); w_bytes(&c->cp_add, s, n);
     return c->cp_next++;
 }
-static uint16_t cp_add_ref2(cf_t *c, uint8_t tag, uint16_t a, uint16_t b)
+uint16_t cp__cf_add_ref2(cf_t *c, uint8_t tag, uint16_t a, uint16_t b)
 {
     if (c->cp_next == 0xffff || a == 0 || b == 0) return 0;
     w_u1(&c->cp_add, tag); w_u2(&c->cp_add, a); w_u2(&c->cp_add, b);
     return c->cp_next++;
 }
-static uint16_t cp_add_class(cf_t *c, uint16_t name)
+uint16_t cp__cf_add_class(cf_t *c, uint16_t name)
 {
     if (c->cp_next == 0xffff || name == 0) return 0;
     w_u1(&c->cp_add, CT_CLASS); w_u2(&c->cp_add, name);
     return c->cp_next++;
 }
 /* Adds Methodref cls.name:desc (cls_idx: a CONSTANT_Class already added). */
-static uint16_t cp_add_mref(cf_t *c, uint16_t cls_idx, const char *name, const char *desc)
+uint16_t cp__cf_add_mref(cf_t *c, uint16_t cls_idx, const char *name, const char *desc)
 {
-    uint16_t n = cp_add_utf8(c, name);
-    uint16_t d = cp_add_utf8(c, desc);
-    uint16_t nat = cp_add_ref2(c, CT_NAT, n, d);
-    return cp_add_ref2(c, CT_METHOD, cls_idx, nat);
+    uint16_t n = cp__cf_add_utf8(c, name);
+    uint16_t d = cp__cf_add_utf8(c, desc);
+    uint16_t nat = cp__cf_add_ref2(c, CT_NAT, n, d);
+    return cp__cf_add_ref2(c, CT_METHOD, cls_idx, nat);
 }
 
 /* ---- class level -------------------------------------------------------- */
@@ -136,7 +136,7 @@ const char *cp_classfile_skip_name(cp_cf_skip_t s)
 }
 
 /* Parses header + pool + this_class name. */
-static int parse_head(cf_t *c, rd_t *r)
+int cp__cf_parse_head(cf_t *c, rd_t *r)
 {
     if (rd_u4(r) != 0xCAFEBABEu) return CP_CF_SKIP_MALFORMED;
     rd_u2(r);                                   /* minor */
@@ -151,7 +151,7 @@ static int parse_head(cf_t *c, rd_t *r)
         return CP_CF_SKIP_MALFORMED;
     const uint8_t *p = c->in + c->cp_off[c->this_class];
     const uint8_t *s; uint16_t n;
-    if (p[0] != CT_CLASS || !cp_utf8(c, be16(p + 1), &s, &n) || n >= sizeof c->name)
+    if (p[0] != CT_CLASS || !cp__cf_utf8(c, be16(p + 1), &s, &n) || n >= sizeof c->name)
         return CP_CF_SKIP_MALFORMED;
     memcpy(c->name, s, n);
     c->name[n] = 0;
@@ -164,7 +164,7 @@ int cp_classfile_name(const uint8_t *in, size_t len, char *buf, size_t bufsz)
     rd_t r = { in, len, 0, false };
     int rc;
     if (!in || !buf) return CP_EINVAL;
-    rc = parse_head(&c, &r);
+    rc = cp__cf_parse_head(&c, &r);
     free(c.cp_off);
     if (rc) return CP_EINVAL;
     if (strlen(c.name) >= bufsz) return CP_ETOOBIG;
@@ -173,7 +173,7 @@ int cp_classfile_name(const uint8_t *in, size_t len, char *buf, size_t bufsz)
 }
 
 /* Skips fields/methods' attribute lists. */
-static void skip_members(rd_t *r)
+void cp__cf_skip_members(rd_t *r)
 {
     uint16_t n = rd_u2(r);
     for (uint32_t i = 0; i < n && !r->bad; i++) {
@@ -199,7 +199,43 @@ static bool has_alloc_ops(const uint8_t *code, uint32_t n)
 
 typedef struct mrefs {
     uint16_t array, multi, object, park_enter_obj, park_enter, park_exit;
+    uint16_t exec_run, exec_call, fj_run, fj_call;     /* CP_CF_HOOK_EXEC only */
 } mrefs_t;
+
+/* CP_CF_HOOK_EXEC: executor methods whose first argument (local 1) is the
+ * task; `fj` picks the ForkJoinPool flavour of the wrapper (it leaves
+ * ForkJoinTasks alone: the pool runs those itself). */
+static const struct exec_site {
+    const char *cls, *name;
+    bool fj;
+} exec_sites[] = {
+    { "java/util/concurrent/ThreadPoolExecutor", "execute", false },
+    { "java/util/concurrent/ScheduledThreadPoolExecutor", "execute", false },
+    { "java/util/concurrent/ScheduledThreadPoolExecutor", "schedule", false },
+    { "java/util/concurrent/ScheduledThreadPoolExecutor", "scheduleAtFixedRate", false },
+    { "java/util/concurrent/ScheduledThreadPoolExecutor", "scheduleWithFixedDelay", false },
+    { "java/util/concurrent/ForkJoinPool", "execute", true },
+    { "java/util/concurrent/ForkJoinPool", "submit", true },
+};
+
+/* The wrapper call for an executor method, or 0 (not one). */
+static uint16_t exec_mref(const cf_t *c, uint16_t acc, uint16_t name, uint16_t desc, const mrefs_t *mr, bool *any)
+{
+    const uint8_t *d; uint16_t dn;
+    if ((acc & 0x0408) || !cp__cf_utf8(c, desc, &d, &dn))     /* static or abstract */
+        return 0;
+    bool run = dn > 20 && memcmp(d, "(Ljava/lang/Runnable;", 21) == 0;
+    bool call = dn > 31 && memcmp(d, "(Ljava/util/concurrent/Callable;", 32) == 0;
+    if (!run && !call) return 0;
+    for (size_t i = 0; i < sizeof exec_sites / sizeof *exec_sites; i++) {
+        const struct exec_site *e = &exec_sites[i];
+        if (strcmp(c->name, e->cls) != 0 || !cp__cf_utf8_eq(c, name, e->name)) continue;
+        *any = true;
+        if (!mr) return 0;
+        return e->fj ? (run ? mr->fj_run : mr->fj_call) : (run ? mr->exec_run : mr->exec_call);
+    }
+    return 0;
+}
 
 static void tmpl_call(tmpl_t *t, uint8_t first, uint16_t mref)
 {
@@ -225,7 +261,7 @@ static bool plan_method(const cf_t *c, unsigned hooks, uint16_t acc, uint16_t na
     if ((hooks & CP_CF_HOOK_PARK) && strcmp(c->name, "java/util/concurrent/locks/LockSupport") == 0 &&
         (acc & 0x0008)) {
         const uint8_t *s, *d; uint16_t n, dn;
-        if (cp_utf8(c, name, &s, &n) && cp_utf8(c, desc, &d, &dn) && n >= 4 && memcmp(s, "park", 4) == 0 &&
+        if (cp__cf_utf8(c, name, &s, &n) && cp__cf_utf8(c, desc, &d, &dn) && n >= 4 && memcmp(s, "park", 4) == 0 &&
             dn >= 2 && d[dn - 2] == ')' && d[dn - 1] == 'V') {
             bool blocker = dn > 19 && memcmp(d, "(Ljava/lang/Object;", 19) == 0;
             if (mr) {
@@ -235,6 +271,15 @@ static bool plan_method(const cf_t *c, unsigned hooks, uint16_t acc, uint16_t na
                 pl->stack_extra = blocker ? 1 : 0;
             }
             any = true;
+        }
+    }
+    if (hooks & CP_CF_HOOK_EXEC) {
+        uint16_t m = exec_mref(c, acc, name, desc, mr, &any);
+        if (m) {                    /* aload_1; invokestatic wrap; astore_1 */
+            tmpl_call(&pl->t[1], OP_ALOAD_0 + 1, m);
+            pl->t[1].b[pl->t[1].n++] = OP_ASTORE_1;
+            pl->prologue = 1;
+            if (pl->stack_extra < 1) pl->stack_extra = 1;
         }
     }
     if ((hooks & CP_CF_HOOK_ARRAYS) && has_alloc_ops(code, code_len)) {
@@ -266,11 +311,11 @@ int cp_classfile_rewrite(const uint8_t *in, size_t len, unsigned hooks,
     *out_len = 0;
     c.cp_add.ok = true;
 
-    if ((rc = parse_head(&c, &r)) != 0) goto skip;
+    if ((rc = cp__cf_parse_head(&c, &r)) != 0) goto skip;
     if (strncmp(c.name, "dev/cprof/", 10) == 0) goto nothing;
     rd_u2(&r);                                          /* super */
     rd_skip(&r, 2u * rd_u2(&r));                        /* interfaces */
-    skip_members(&r);                                   /* fields */
+    cp__cf_skip_members(&r);                                   /* fields */
     if (r.bad) { rc = CP_CF_SKIP_MALFORMED; goto skip; }
     size_t methods_at = r.pos;
 
@@ -306,14 +351,22 @@ int cp_classfile_rewrite(const uint8_t *in, size_t len, unsigned hooks,
     /* constant-pool additions */
     mrefs_t mr = { 0 };
     c.cp_next = c.cp_count;
-    uint16_t ac = cp_add_class(&c, cp_add_utf8(&c, CP_CF_ALLOC_CLASS));
-    uint16_t lc = cp_add_class(&c, cp_add_utf8(&c, CP_CF_LOCK_CLASS));
-    mr.array  = cp_add_mref(&c, ac, "array", "(Ljava/lang/Object;)V");
-    mr.multi  = cp_add_mref(&c, ac, "multi", "(Ljava/lang/Object;)V");
-    mr.object = cp_add_mref(&c, ac, "object", "(Ljava/lang/Object;)V");
-    mr.park_enter_obj = cp_add_mref(&c, lc, "parkEnter", "(Ljava/lang/Object;)V");
-    mr.park_enter = cp_add_mref(&c, lc, "parkEnter", "()V");
-    mr.park_exit = cp_add_mref(&c, lc, "parkExit", "()V");
+    uint16_t ac = cp__cf_add_class(&c, cp__cf_add_utf8(&c, CP_CF_ALLOC_CLASS));
+    uint16_t lc = cp__cf_add_class(&c, cp__cf_add_utf8(&c, CP_CF_LOCK_CLASS));
+    mr.array  = cp__cf_add_mref(&c, ac, "array", "(Ljava/lang/Object;)V");
+    mr.multi  = cp__cf_add_mref(&c, ac, "multi", "(Ljava/lang/Object;)V");
+    mr.object = cp__cf_add_mref(&c, ac, "object", "(Ljava/lang/Object;)V");
+    mr.park_enter_obj = cp__cf_add_mref(&c, lc, "parkEnter", "(Ljava/lang/Object;)V");
+    mr.park_enter = cp__cf_add_mref(&c, lc, "parkEnter", "()V");
+    mr.park_exit = cp__cf_add_mref(&c, lc, "parkExit", "()V");
+    if (hooks & CP_CF_HOOK_EXEC) {
+        uint16_t xc = cp__cf_add_class(&c, cp__cf_add_utf8(&c, CP_CF_EXEC_CLASS));
+        mr.exec_run = cp__cf_add_mref(&c, xc, "wrap", "(Ljava/lang/Runnable;)Ljava/lang/Runnable;");
+        mr.exec_call = cp__cf_add_mref(&c, xc, "wrap", "(Ljava/util/concurrent/Callable;)Ljava/util/concurrent/Callable;");
+        mr.fj_run = cp__cf_add_mref(&c, xc, "wrapFj", "(Ljava/lang/Runnable;)Ljava/lang/Runnable;");
+        mr.fj_call = cp__cf_add_mref(&c, xc, "wrapFj", "(Ljava/util/concurrent/Callable;)Ljava/util/concurrent/Callable;");
+        if (!mr.fj_call) mr.park_exit = 0;
+    }
     if (!mr.park_exit || !c.cp_add.ok) { rc = c.cp_add.ok ? CP_CF_SKIP_CPOOL : CP_CF_SKIP_OOM; goto skip; }
 
     /* pass 2: emit */

@@ -9,6 +9,14 @@
  *   CP_CF_HOOK_OBJECT     entry of java.lang.Object.<init>     aload_0; invokestatic Alloc.object(Object)V
  *   CP_CF_HOOK_PARK       entry of LockSupport.park*           [aload_0;] invokestatic Lock.parkEnter(...)V
  *                         before each return of those          invokestatic Lock.parkExit()V
+ *   CP_CF_HOOK_EXEC       entry of ThreadPoolExecutor.execute, aload_1; invokestatic Exec.wrap[Fj](task); astore_1
+ *                         ScheduledThreadPoolExecutor.execute/schedule*, ForkJoinPool.execute/submit
+ *                         (first argument a Runnable or Callable: the task is replaced by a wrapper of
+ *                         the same type, so the method's frames stay true)
+ *
+ * cp_classfile_wrap (classfile_wrap.c) is the other tool: it wraps a whole
+ * method in enter/exit calls (try/finally) by renaming it and adding a new
+ * method, which is only possible when a class is first loaded.
  *
  * Every inserted sequence leaves the operand stack and the locals exactly as
  * they were, and contains no branch target, so no StackMapTable frame has to
@@ -37,11 +45,13 @@ enum {
     CP_CF_HOOK_ARRAYS = 1u << 0,
     CP_CF_HOOK_OBJECT = 1u << 1,
     CP_CF_HOOK_PARK   = 1u << 2,
+    CP_CF_HOOK_EXEC   = 1u << 3,
 };
 
 /* The shim methods the inserted code calls (internal names). */
 #define CP_CF_ALLOC_CLASS   "dev/cprof/Alloc"
 #define CP_CF_LOCK_CLASS    "dev/cprof/Lock"
+#define CP_CF_EXEC_CLASS    "dev/cprof/Exec"
 
 /* Why a class was left unchanged (cp_classfile_result_t.skip). */
 typedef enum cp_cf_skip {
@@ -80,6 +90,31 @@ int cp_classfile_rewrite(const uint8_t *in, size_t len, unsigned hooks,
                          cp_classfile_alloc_fn alloc, void *alloc_ctx,
                          uint8_t **out /* OUT */, size_t *out_len /* OUT */,
                          cp_classfile_result_t *res /* OUT, may be NULL */);
+
+/* What cp_classfile_wrap wraps: the instance method `method` with
+ * descriptor `desc` (must return void), declared in the class itself. The
+ * new method calls enter_class.enter(first argument or null) ->
+ * Object, then the original (renamed cprof$<method>, private), then
+ * enter_class.exit(that Object) on return and on throw (the throwable is
+ * rethrown unchanged). */
+typedef struct cp_cf_wrap {
+    const char *method;
+    const char *desc;
+    const char *enter_class;    /* internal name, e.g. "dev/cprof/Http" */
+    const char *enter;          /* static (Ljava/lang/Object;)Ljava/lang/Object; */
+    const char *exit;           /* static (Ljava/lang/Object;)V */
+} cp_cf_wrap_t;
+
+/* Wraps spec->method of the class in `in` (see cp_cf_wrap_t). Same contract
+ * as cp_classfile_rewrite: 0 with *out set (res->sites = 1) when the class
+ * was changed, 0 with *out = NULL when not (no such concrete method, an
+ * interface, already wrapped, or res->skip says why), CP_EINVAL on bad
+ * arguments (also a desc that is not "(...)V"). Only valid when the class
+ * is first loaded: it adds a method. */
+int cp_classfile_wrap(const uint8_t *in, size_t len, const cp_cf_wrap_t *spec,
+                      cp_classfile_alloc_fn alloc, void *alloc_ctx,
+                      uint8_t **out /* OUT */, size_t *out_len /* OUT */,
+                      cp_classfile_result_t *res /* OUT, may be NULL */);
 
 /* Reads the class name (internal form "java/lang/String") into buf.
  * Returns 0, CP_EINVAL on a malformed file, CP_ETOOBIG if buf is too small. */

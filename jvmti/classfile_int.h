@@ -95,8 +95,22 @@ typedef struct cf {
 } cf_t;
 
 
-/* true when constant idx is the UTF-8 string str (classfile.c) */
+/* classfile.c: the constant pool and the class header. */
+/* true when constant idx is the UTF-8 string str */
 bool cp__cf_utf8_eq(const cf_t *c, uint16_t idx, const char *str);
+/* the UTF-8 constant idx (not NUL-terminated): false if idx is not one */
+bool cp__cf_utf8(const cf_t *c, uint16_t idx, const uint8_t **s, uint16_t *n);
+/* parses magic, version, pool and this_class (c->name); 0 or a skip reason */
+int cp__cf_parse_head(cf_t *c, rd_t *r);
+/* skips a fields or methods list (count, then members with attributes) */
+void cp__cf_skip_members(rd_t *r);
+/* Constants appended to c->cp_add from c->cp_next on: each returns the new
+ * index, or 0 when the pool is full or an operand is 0 (so a chain of adds
+ * fails as a whole). mref: Methodref cls_idx.name:desc. */
+uint16_t cp__cf_add_utf8(cf_t *c, const char *s);
+uint16_t cp__cf_add_ref2(cf_t *c, uint8_t tag, uint16_t a, uint16_t b);
+uint16_t cp__cf_add_class(cf_t *c, uint16_t name);
+uint16_t cp__cf_add_mref(cf_t *c, uint16_t cls_idx, const char *name, const char *desc);
 
 /* ---- instructions and insertion plans ---------------------------------- */
 #define OP_NEWARRAY   0xbc
@@ -112,6 +126,7 @@ bool cp__cf_utf8_eq(const cf_t *c, uint16_t idx, const char *str);
 #define OP_DUP        0x59
 #define OP_ALOAD_0    0x2a
 #define OP_INVOKESTATIC 0xb8
+#define OP_ASTORE_1   0x4c
 
 typedef struct insn {
     uint32_t old_off, old_len;

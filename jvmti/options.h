@@ -46,6 +46,10 @@
  *              by stretching its sampling intervals (overhead.h) [1%]
  *   memory     SIZE (16m to 1g): the agent's memory budget for its
  *              dictionaries, send buffer and sample ring together [32m]
+ *   context.http on | off: HTTP server entry points set the endpoint label
+ *              and trace/span from traceparent (ctxhook.h) [on]
+ *   context.executors on | off (true | false): executor tasks run under
+ *              their submitter's context (ctxhook.h) [off]
  *   command    start | stop | detach [start]: on a (re-)attach, "detach"
  *              stops sampling, flushes the last window, disconnects and
  *              leaves the JVM as if the agent were idle (the .so stays
@@ -117,6 +121,8 @@ typedef struct cp_options {
     char     alloc_mode[CP_OPT_KEY_MAX];
     int64_t  lock_ns;                   /* 0 = off */
     int      gc;                        /* 1 = GC/heap/thread series on (default) */
+    int      context_http;              /* 1 = HTTP entry points set endpoint/trace (default; ctxhook.h) */
+    int      context_executors;         /* 1 = executor tasks carry their submitter's context */
     int      command;                   /* cp_opt_command_t */
     char     verdict[CP_OPT_STR_MAX];   /* verdict file of this attach; "" = none */
     int64_t  overhead_ppm;              /* CPU budget, ppm of the JVM's CPU; 0 = off (overhead.h) */
