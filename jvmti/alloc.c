@@ -43,6 +43,7 @@
 #include "cost.h"
 #include "error.h"
 #include "log.h"
+#include "shim.h"
 #include "stack_dict.h"
 #include "stats.h"
 
@@ -338,41 +339,6 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
 
 /* ---- shim loading ----------------------------------------------------------- */
 
-static bool file_exists(const char *p)
-{
-    FILE *f = fopen(p, "rb");
-    if (f) fclose(f);
-    return f != NULL;
-}
-
-/* Finds cprof-shim.jar: $CPROF_SHIM, next to this .so, or the build layout. */
-static bool find_shim_jar(char *out, size_t outsz)
-{
-    const char *env = getenv("CPROF_SHIM");
-    if (env && *env) {
-        snprintf(out, outsz, "%s", env);
-        return file_exists(out);
-    }
-    Dl_info di;
-    if (!dladdr((void *)&find_shim_jar, &di) || !di.dli_fname) return false;
-    char dir[PATH_MAX];
-    if (!realpath(di.dli_fname, dir)) snprintf(dir, sizeof dir, "%s", di.dli_fname);
-    char *slash = strrchr(dir, '/');
-    if (!slash) return false;
-    *slash = 0;
-    static const char *const rel[] = {
-        "cprof-shim.jar",                           /* unpacked release: side by side */
-        "../java-shim/src/cprof-shim.jar",          /* build tree */
-        "../share/java/cprof-shim.jar",             /* meson install, libdir = lib */
-        "../../share/java/cprof-shim.jar",          /* meson install, libdir = lib/<triplet> */
-    };
-    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
-        snprintf(out, outsz, "%s/%s", dir, rel[i]);
-        if (file_exists(out)) return true;
-    }
-    return false;
-}
-
 static void set_static_int(JNIEnv *jni, const char *f, const char *sig, jlong v)
 {
     jfieldID id = (*jni)->GetStaticFieldID(jni, g.shim, f, sig);
@@ -387,7 +353,7 @@ int cp_alloc_add_shim(jvmtiEnv *e, char *path, size_t pathsz)
     static bool added;                  /* lifecycle-serialised callers */
     static char jar[PATH_MAX];
     if (!added) {
-        if (!find_shim_jar(jar, sizeof jar)) {
+        if (!cp_shim_find_jar(jar, sizeof jar)) {
             CP_LOGW("cprof-shim.jar not found next to the agent (set CPROF_SHIM); instrumentation off");
             return CP_ENOTFOUND;
         }

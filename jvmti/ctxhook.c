@@ -7,9 +7,9 @@
  * classfile_wrap.c (HTTP: a try/finally around the whole method) and
  * classfile.c (CP_CF_HOOK_EXEC: the task argument replaced at entry).
  *
- * The first hooked class loads the shim (cprof-shim.jar on the boot class
- * path, then the context natives, context.h) before its bytes are handed
- * back, so the calls it gets always resolve. A class of a named module
+ * The first hooked class loads the shim (cprof-shim.jar's classes defined
+ * in the boot loader, shim.h, then the context natives, context.h) before
+ * its bytes are handed back, so the calls it gets always resolve. A class of a named module
  * (the JDK's jdk.httpserver) does not read the boot loader's unnamed
  * module where the shim lives: the hook adds that read edge (AddModuleReads)
  * before the class can run. Classes of a loader that cannot see the shim
@@ -27,11 +27,11 @@
 #include <string.h>
 #include <jvmti.h>
 
-#include "alloc.h"
 #include "classfile.h"
 #include "context.h"
 #include "error.h"
 #include "log.h"
+#include "shim.h"
 
 #define HTTP_CLASS     "dev/cprof/Http"
 #define JDK_EXCHANGE   "(Lcom/sun/net/httpserver/HttpExchange;)V"
@@ -74,7 +74,7 @@ static bool shim_locked(JNIEnv *jni)
 {
     if (g.shim_tried) return g.shim_ok;
     g.shim_tried = true;
-    if (cp_alloc_add_shim(g.env, NULL, 0) != 0) return false;
+    if (cp_shim_define(jni) != 0) return false;
     if (cp_context_start(jni) != 0)
         CP_LOGW("context: the shim's context API is off; HTTP entries get no context");
     jclass c = (*jni)->FindClass(jni, HTTP_CLASS);

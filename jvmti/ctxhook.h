@@ -13,10 +13,10 @@
  *     schedule*, ForkJoinPool.execute/submit is wrapped (dev.cprof.Exec),
  *     so the task runs under its submitter's context.
  *
- * Start-up: nothing is added to the boot class path, and the context natives
- * are not registered, until the first hooked class is loaded; a JVM that
- * runs no HTTP server (and no executor, with executors on) keeps its class
- * path and CDS as they were. The hook runs from VMInit on (or at once when
+ * Start-up: the shim's classes are defined in the boot loader (shim.h: no
+ * class path change, so CDS stays on and the JVM prints no warning), and
+ * the context natives registered, only when the first hooked class loads;
+ * a JVM that runs no HTTP server pays a name compare per class it loads. The hook runs from VMInit on (or at once when
  * attached): classes loaded before it (an attach to a running server) are
  * not wrapped, since wrapping adds a method, which only a first load may do.
  *
