@@ -417,6 +417,156 @@ START_TEST(test_classfile_jdk_object_and_locksupport_hooks)
 }
 END_TEST
 
+/* cp_classfile_wrap: methods with every kind of argument (reference, long,
+ * double, int, array), a synchronized one, one that throws, one that is
+ * overridden and called through super; verified with -Xverify:all on each
+ * JDK: same results, every enter matched by an exit (on throw too), the
+ * exception reaches the caller unchanged, a second wrap is a no-op. */
+static const char *wrap_shim_src =
+    "package dev.cprof;\n"
+    "public final class Http {\n"
+    "  static int enters, exits; static Object last;\n"
+    "  public static Object enter(Object o) { enters++; return \"tok:\" + o; }\n"
+    "  public static void exit(Object t) { exits++; last = t; }\n"
+    "  public static void main(String[] a) throws Throwable {\n"
+    "    Class.forName(a[0]).getMethod(\"main\", String[].class).invoke(null, (Object) new String[0]);\n"
+    "    System.out.println(\"enters=\" + enters + \" exits=\" + exits + \" last=\" + last);\n"
+    "  }\n"
+    "}\n";
+static const char *wrap_sample_src =
+    "public class WrapSample {\n"
+    "  long total;\n"
+    "  public void handle(String s, long n, double d, int k, int[] a) { total += s.length() + n + (long) d + k + a.length; }\n"
+    "  protected synchronized void boom(Object o) { if (o != null) throw new IllegalStateException(\"boom \" + o); total++; }\n"
+    "  static class Sub extends WrapSample {\n"
+    "    @Override public void handle(String s, long n, double d, int k, int[] a) { super.handle(s, n * 10, d, k, a); }\n"
+    "  }\n"
+    "  public static void main(String[] x) throws Exception {\n"
+    "    WrapSample w = new WrapSample(); w.handle(\"ab\", 3L, 4.5, 5, new int[6]);\n"
+    "    try { w.boom(\"b\"); } catch (IllegalStateException e) { System.out.println(\"caught \" + e.getMessage()); }\n"
+    "    w.boom(null);\n"
+    "    Sub s = new Sub(); s.handle(\"\", 1L, 0.0, 0, new int[0]);\n"
+    "    System.out.println(\"total=\" + w.total + \" sub=\" + s.total + \" public=\" +\n"
+    "      java.lang.reflect.Modifier.isPublic(WrapSample.class.getMethod(\"handle\", String.class, long.class, double.class, int.class, int[].class).getModifiers()));\n"
+    "  }\n"
+    "}\n";
+
+static void wrap_file(const char *path, const cp_cf_wrap_t *w, bool expect)
+{
+    size_t len, olen, olen2;
+    uint8_t *in = (uint8_t *)slurp(path, &len), *out, *out2;
+    cp_classfile_result_t res;
+    ck_assert_msg(in != NULL, "%s", path);
+    ck_assert_int_eq(cp_classfile_wrap(in, len, w, NULL, NULL, &out, &olen, &res), 0);
+    ck_assert_msg(res.skip == CP_CF_OK, "%s: %s", path, cp_classfile_skip_name(res.skip));
+    ck_assert_msg((out != NULL) == expect, "%s %s: wrapped %d", path, w->method, out != NULL);
+    if (out) {
+        ck_assert_int_eq(cp_classfile_wrap(out, olen, w, NULL, NULL, &out2, &olen2, &res), 0);
+        ck_assert_msg(out2 == NULL && res.skip == CP_CF_OK, "a wrapped class was wrapped again");
+        spit(path, out, olen);
+        free(out);
+    }
+    free(in);
+}
+
+START_TEST(test_classfile_wrap_balances_enter_exit_on_return_and_throw)
+{
+    int ran = 0;
+    for (size_t j = 0; j < sizeof jdks / sizeof *jdks; j++) {
+        char cmd[4096], p[1024], *o1, *o2;
+        snprintf(p, sizeof p, "%s/bin/javac", jdks[j]);
+        if (access(p, X_OK) != 0) continue;
+        char *d = tmpdir();
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/dev/cprof", d);
+        ck_assert_int_eq(run(cmd, NULL), 0);
+        snprintf(p, sizeof p, "%s/dev/cprof/Http.java", d);
+        spit(p, wrap_shim_src, strlen(wrap_shim_src));
+        snprintf(p, sizeof p, "%s/WrapSample.java", d);
+        spit(p, wrap_sample_src, strlen(wrap_sample_src));
+        snprintf(cmd, sizeof cmd, "%s/bin/javac -g -d %s %s/WrapSample.java %s/dev/cprof/Http.java", jdks[j], d, d, d);
+        ck_assert_msg(run(cmd, &o1) == 0, "javac: %s", o1);
+        free(o1);
+        snprintf(cmd, sizeof cmd, "%s/bin/java -Xverify:all -Xshare:off -cp %s dev.cprof.Http WrapSample", jdks[j], d);
+        ck_assert_int_eq(run(cmd, &o1), 0);
+        ck_assert_msg(strstr(o1, "enters=0 exits=0") != NULL, "bare run: %s", o1);
+
+        cp_cf_wrap_t w = { "handle", "(Ljava/lang/String;JDI[I)V", "dev/cprof/Http", "enter", "exit" };
+        snprintf(p, sizeof p, "%s/WrapSample.class", d);
+        wrap_file(p, &w, true);
+        cp_cf_wrap_t b = { "boom", "(Ljava/lang/Object;)V", "dev/cprof/Http", "enter", "exit" };
+        wrap_file(p, &b, true);
+        snprintf(p, sizeof p, "%s/WrapSample$Sub.class", d);
+        wrap_file(p, &w, true);
+        wrap_file(p, &b, false);                /* Sub has no boom of its own */
+        cp_cf_wrap_t v = { "handle", "(Ljava/lang/String;)I", "dev/cprof/Http", "enter", "exit" };
+        uint8_t *out; size_t olen;
+        ck_assert_int_eq(cp_classfile_wrap((const uint8_t *)"x", 1, &v, NULL, NULL, &out, &olen, NULL), CP_EINVAL);
+
+        ck_assert_int_eq(run(cmd, &o2), 0);
+        char *t1 = strstr(o1, "total="), *t2 = strstr(o2, "total=");
+        ck_assert_msg(t1 && t2 && strncmp(t1, t2, strcspn(t1, "\n")) == 0, "outputs differ:\n%s\n---\n%s", o1, o2);
+        ck_assert_msg(strstr(o2, "caught boom b") != NULL, "%s", o2);
+        ck_assert_msg(strstr(o2, "public=true") != NULL, "%s", o2);
+        /* handle, boom (throws), boom, Sub.handle + super.handle inside it */
+        ck_assert_msg(strstr(o2, "enters=5 exits=5 last=tok:") != NULL, "%s", o2);
+        free(o1); free(o2);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+        run(cmd, NULL);
+        free(d);
+        ran++;
+    }
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+/* The JDK's own entry: com.sun.net.httpserver.Filter$Chain.doFilter is
+ * wrapped (jdk.httpserver of each JDK), and executor classes get their
+ * task-argument inserts. */
+START_TEST(test_classfile_wrap_jdk_filter_chain_and_executor_hooks)
+{
+    int ran = 0;
+    for (size_t j = 0; j < sizeof jdks / sizeof *jdks; j++) {
+        char cmd[4096], p[1024], *o;
+        snprintf(p, sizeof p, "%s/bin/jimage", jdks[j]);
+        if (access(p, X_OK) != 0) continue;
+        char *d = tmpdir();
+        snprintf(cmd, sizeof cmd, "%s extract --include 'regex:.*/Filter\\$Chain.class|.*/ThreadPoolExecutor.class|"
+                 ".*/ForkJoinPool.class|.*/ScheduledThreadPoolExecutor.class' --dir %s %s/lib/modules", p, d, jdks[j]);
+        ck_assert_msg(run(cmd, &o) == 0, "%s", o);
+        free(o);
+        size_t len, olen;
+        uint8_t *in, *out;
+        cp_classfile_result_t res;
+        snprintf(p, sizeof p, "%s/jdk.httpserver/com/sun/net/httpserver/Filter$Chain.class", d);
+        in = (uint8_t *)slurp(p, &len);
+        ck_assert_msg(in != NULL, "%s", p);
+        cp_cf_wrap_t w = { "doFilter", "(Lcom/sun/net/httpserver/HttpExchange;)V", "dev/cprof/Http", "enter", "exit" };
+        ck_assert_int_eq(cp_classfile_wrap(in, len, &w, NULL, NULL, &out, &olen, &res), 0);
+        ck_assert_msg(out != NULL && res.sites == 1, "Filter$Chain (%s): %s", jdks[j], cp_classfile_skip_name(res.skip));
+        free(out);
+        free(in);
+        static const struct { const char *cls; unsigned min; } ex[] = {
+            { "ThreadPoolExecutor", 1 }, { "ScheduledThreadPoolExecutor", 4 }, { "ForkJoinPool", 3 },
+        };
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "%s/java.base/java/util/concurrent/%s.class", d, ex[k].cls);
+            in = (uint8_t *)slurp(p, &len);
+            ck_assert_msg(in != NULL, "%s", p);
+            ck_assert_int_eq(cp_classfile_rewrite(in, len, CP_CF_HOOK_EXEC, NULL, NULL, &out, &olen, &res), 0);
+            ck_assert_msg(out != NULL && res.sites >= ex[k].min, "%s (%s): %u sites, %s", ex[k].cls, jdks[j],
+                          res.sites, cp_classfile_skip_name(res.skip));
+            free(out);
+            free(in);
+        }
+        snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+        run(cmd, NULL);
+        free(d);
+        ran++;
+    }
+    ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
 /* Every class of java.base (~7,000, the most varied real class files there
  * are: every constant-pool tag, huge switch tables, generated code), per
  * on the newest JDK found: nothing skipped, and each rewritten class parses
@@ -493,6 +643,8 @@ static Suite *classfile_suite(void)
     tcase_add_test(tc, test_classfile_far_goto_is_widened_far_if_is_skipped);
     tcase_add_test(tc, test_classfile_h2_rewritten_runs_same_output);
     tcase_add_test(tc, test_classfile_jdk_object_and_locksupport_hooks);
+    tcase_add_test(tc, test_classfile_wrap_balances_enter_exit_on_return_and_throw);
+    tcase_add_test(tc, test_classfile_wrap_jdk_filter_chain_and_executor_hooks);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("robust");
     tcase_set_timeout(tr, 300);
