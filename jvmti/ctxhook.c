@@ -29,6 +29,7 @@
 
 #include "classfile.h"
 #include "context.h"
+#include "ctx_vthread.h"
 #include "error.h"
 #include "log.h"
 #include "shim.h"
@@ -87,6 +88,7 @@ static bool shim_locked(JNIEnv *jni)
     if (!jni_ok(jni)) m = NULL;
     g.shim_module = m ? (*jni)->NewGlobalRef(jni, m) : NULL;
     g.shim_ok = g.http_cls != NULL;
+    cp_ctx_vthread_start(g.vm);         /* context per virtual thread from now on (JDK 21+) */
     CP_LOGI("context: shim loaded for HTTP/executor hooks");
     return g.shim_ok;
 }
