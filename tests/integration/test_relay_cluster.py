@@ -17,12 +17,17 @@ a JVM (not relay 0) is killed -9 mid-run:
     equal the samples its agent took by its own exit counters: nothing
     lost, nothing stored twice (the accounting of scripts/faults: batches
     unacknowledged at a give-up or at exit may or may not be stored);
-  - the live UI saw each window at most once."""
+  - the live UI saw each window at most once.
+
+`test_relay_cluster.py --long` (and scripts/faults, scenario cluster) runs
+the long form: 75 s under a kill -9 of each of two relays (one frozen first),
+PostgreSQL down for 5 s and nats-server down for 3 s, with the same
+accounting and the time each fault took to heal."""
 import json
 import re
 import shutil
 import signal
-import subprocess
+import sys
 import time
 
 from cplib import *
@@ -62,7 +67,7 @@ def metrics(relay):
     return json.loads(body) if st == 200 else {}
 
 
-def run():
+def skip_unless_ready():
     if not JDKS:
         skip("no JDK")
     for prog in ("nats-server", "haproxy"):
@@ -70,32 +75,121 @@ def run():
             skip("no %s (scripts/setup installs it)" % prog)
     if not pg.available():
         skip("no PostgreSQL server (scripts/setup installs postgresql-15)")
-    helptext = subprocess.run([CPROF, "relay", "--help"], capture_output=True, text=True).stdout
-    if "--store" not in helptext:
-        skip("this relay has no --store (PostgreSQL engine)")
-    tmp = out_dir("relay_cluster")
-    with pg.Postgres() as db, Nats(tmp) as nats:
-        store = db.new_db()
-        relays = [Relay(name="relay_cluster", extra_args=["--store", store, "--nats", nats.url, "-v"])
-                  for _ in range(3)]
-        for r in relays:
-            r.start()
-        lb = Haproxy(relays, tmp).start()
-        ui = Live(relays[0], None, APP)
-        jvms = []
-        ghost = None
-        try:
-            ui.start()
-            ui.ready.wait(10)
-            check(ui.error is None, "live UI connected to relay 0: %r" % ui.error)
-            time.sleep(0.3)   # its NATS subscription is made off the service thread
 
-            prog = JavaProgram("WallDemo")
-            for i in range(3):
-                jvms.append(prog.start(JDKS[0], agent="relay=%s,app=%s,cpu=10ms,wall=20ms,flush=1s,"
-                                       "loglevel=info,label.jvm=%d" % (lb.ws, APP, i), args=[str(RUN_S)]))
+
+class Cluster:
+    """PostgreSQL + nats-server + n relays (-v: their logs name each hello)
+    + haproxy, and a live UI on relay 0 subscribed to APP."""
+
+    def __init__(self, name, n=3):
+        self.tmp = out_dir(name)
+        self.name, self.n = name, n
+
+    def __enter__(self):
+        self.db = pg.Postgres().start()
+        self.nats = Nats(self.tmp).start()
+        store = self.db.new_db()
+        self.relays = [Relay(name=self.name, extra_args=["--store", store, "--nats", self.nats.url, "-v"])
+                       for _ in range(self.n)]
+        for r in self.relays:
+            r.start()
+        self.lb = Haproxy(self.relays, self.tmp).start()
+        self.ui = Live(self.relays[0], None, APP)
+        self.ui.start()
+        self.ui.ready.wait(10)
+        check(self.ui.error is None, "live UI connected to relay 0: %r" % self.ui.error)
+        time.sleep(0.3)   # its NATS subscription is made off the service thread
+        self.jvms = []
+        return self
+
+    def start_jvms(self, n, seconds, jdk=None):
+        prog = JavaProgram("WallDemo")
+        for i in range(n):
+            self.jvms.append(prog.start(jdk or JDKS[0], agent="relay=%s,app=%s,cpu=10ms,wall=20ms,flush=1s,"
+                                        "loglevel=info,label.jvm=%d" % (self.lb.ws, APP, i), args=[str(seconds)]))
+        return {p.pid for p in self.jvms}
+
+    def account(self, timeout):
+        """Waits for the JVMs to exit, then for the stored totals to settle;
+        per JVM a dict: pid, taken (samples + drop.ring), stored (its
+        instance's quality.samples), the agent's drops by cause: ring,
+        buffer, dict (lost for sure), unacked, exit (sent, unacknowledged:
+        maybe stored), and sure / maybe, their sums."""
+        for p in self.jvms:
+            rc = p.wait(timeout)
+            out = open(p.logpath, "rb").read().decode(errors="replace")
+            check(rc == 0 and "hs_err" not in out, "JVM %d exited %d:\n%s" % (p.pid, rc, out[-2000:]))
+        want = {}
+        for p in self.jvms:
+            c = exit_counters(p)
+            check(c is not None, "JVM %d printed its exit counters (log %s)" % (p.pid, p.logpath))
+            d = {"pid": p.pid, "taken": sum(c.get(k, 0) for k in SAMPLE_KEYS) + c.get("drop.ring", 0),
+                 "ring": c.get("drop.ring", 0), "buffer": c.get("drop.buffer_samples", 0),
+                 "dict": c.get("drop.dict_samples", 0), "unacked": c.get("drop.unacked_samples", 0),
+                 "exit": c.get("unacked.samples", 0)}
+            d["sure"] = d["ring"] + d["buffer"] + d["dict"]
+            d["maybe"] = d["unacked"] + d["exit"]
+            want[p.pid] = d
+
+        def stored():
+            got = instances(self.lb)
+            if not got:
+                return None
+            return {i["pid"]: i["quality"]["samples"] for i in got.values() if i["pid"] in want}
+
+        last, since, deadline = None, time.time(), time.time() + 15 * load_factor()
+        while time.time() < deadline:
+            cur = stored()
+            if cur and all(cur.get(pid, 0) >= d["taken"] - d["sure"] - d["maybe"] for pid, d in want.items()):
+                if cur == last and time.time() - since > 1.5:
+                    break
+            if cur != last:
+                last, since = cur, time.time()
+            time.sleep(0.3)
+        got = stored() or {}
+        for pid, d in want.items():
+            d["stored"] = got.get(pid, 0)
+        return list(want.values())
+
+    def ui_keys(self):
+        return [(m["instance"], m["type"], m["start"], m["end"]) for _, m in self.ui.windows()]
+
+    def __exit__(self, *exc):
+        self.ui.stop = True
+        for p in self.jvms:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.lb.stop()
+        for r in self.relays:
+            try:
+                r.stop()
+            except TestFailure:
+                pass
+        self.nats.kill9()
+        self.db.destroy()
+
+
+def check_accounting(rows, moved=()):
+    for d in rows:
+        pid, taken, sure, maybe, st = d["pid"], d["taken"], d["sure"], d["maybe"], d["stored"]
+        lost = taken - sure - st
+        log("JVM %d%s: taken %d, stored %d, dropped for sure %d, unacked at give-up/exit %d"
+            % (pid, " (moved)" if pid in moved else "", taken, st, sure, maybe))
+        check(st <= taken - sure, "JVM %d: nothing stored twice (stored %d > taken %d - dropped %d)"
+              % (pid, st, taken, sure))
+        check(lost <= maybe, "JVM %d: nothing lost (%d missing, %d unacknowledged)" % (pid, lost, maybe))
+        check(taken > 100, "JVM %d sampled (%d)" % (pid, taken))
+
+
+def run():
+    skip_unless_ready()
+    ghost = None
+    with Cluster("relay_cluster") as cl:
+        relays, ui = cl.relays, cl.ui
+        try:
+            pids = cl.start_jvms(3, RUN_S)
             t_start = time.time()
-            pids = {p.pid for p in jvms}
             where = wait_for(lambda: (lambda h: h if set().union(*h) >= pids else None)(
                 [hellos(r) & pids for r in relays]), 20, "all JVMs welcomed by some relay")
             log("JVMs per relay: %s" % [sorted(h) for h in where])
@@ -103,7 +197,6 @@ def run():
             check(victims, "haproxy spread the JVMs: some relay other than 0 holds one (%s)" % where)
             v = victims[0]
             moved = set(where[v])
-
             # ---- a live UI on relay 0 sees the JVMs other relays hold
             def ui_instances():
                 return {m["instance"] for _, m in ui.windows()}
@@ -158,71 +251,94 @@ def run():
             check(moved <= conn, "the moved JVMs show connected: %s vs %s" % (moved, conn))
 
             # ---- every sample accounted for
-            for p in jvms:
-                rc = p.wait(RUN_S + 30)
-                out = open(p.logpath, "rb").read().decode(errors="replace")
-                check(rc == 0 and "hs_err" not in out, "JVM %d exited %d:\n%s" % (p.pid, rc, out[-2000:]))
-            want = {}
-            for p in jvms:
-                c = exit_counters(p)
-                check(c is not None, "JVM %d printed its exit counters (log %s)" % (p.pid, p.logpath))
-                taken = sum(c.get(k, 0) for k in SAMPLE_KEYS) + c.get("drop.ring", 0)
-                sure = c.get("drop.ring", 0) + c.get("drop.buffer_samples", 0) + c.get("drop.dict_samples", 0)
-                maybe = c.get("drop.unacked_samples", 0) + c.get("unacked.samples", 0)
-                want[p.pid] = (taken, sure, maybe)
-
-            def stored():
-                got = instances(lb)
-                if not got:
-                    return None
-                return {i["pid"]: i["quality"]["samples"] for i in got.values() if i["pid"] in want}
-
-            last, since, deadline = None, time.time(), time.time() + 15 * load_factor()
-            while time.time() < deadline:
-                cur = stored()
-                if cur and all(cur.get(pid, 0) >= t - s - m for pid, (t, s, m) in want.items()):
-                    if cur == last and time.time() - since > 1.5:
-                        break
-                if cur != last:
-                    last, since = cur, time.time()
-                time.sleep(0.3)
-            got = stored()
-            for pid, (taken, sure, maybe) in want.items():
-                st = got.get(pid, 0)
-                lost = taken - sure - st
-                log("JVM %d%s: taken %d, stored %d, dropped for sure %d, unacked at give-up/exit %d"
-                    % (pid, " (moved)" if pid in moved else "", taken, st, sure, maybe))
-                check(st <= taken - sure, "JVM %d: nothing stored twice (stored %d > taken %d - dropped %d)"
-                      % (pid, st, taken, sure))
-                check(lost <= maybe, "JVM %d: nothing lost (%d missing, %d unacknowledged)" % (pid, lost, maybe))
-                check(taken > 100, "JVM %d sampled (%d)" % (pid, taken))
-
+            check_accounting(cl.account(RUN_S + 30), moved)
             dups = sum(metrics(relays[i]).get("dup_batches", 0) for i in other)
             log("batches resent after the kill and recognised as stored (dup_batches): %d" % dups)
-            keys = [(m["instance"], m["type"], m["start"], m["end"]) for _, m in ui.windows()]
+            keys = cl.ui_keys()
             check(len(keys) == len(set(keys)), "the live UI saw no window twice (%d of %d unique)"
                   % (len(set(keys)), len(keys)))
             check(remote <= ui_instances(), "the live UI saw the moved JVM")
             for i in other:
                 check(relays[i].proc.poll() is None, "relay %d still running" % i)
         finally:
-            ui.stop = True
             if ghost:
                 try:
                     ghost.close()
                 except Exception:
                     pass
-            for p in jvms:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            lb.stop()
-            for r in relays:
-                try:
-                    r.stop()
-                except TestFailure:
-                    pass
+
+
+def long_form(seconds=75, jdk=None):
+    """The long form (scripts/faults, scenario 'cluster'): 3 JVMs for
+    `seconds` through haproxy while, one after the other, relay 1 is killed
+    -9 and restarted, relay 2 frozen 3 s then killed -9 and restarted,
+    PostgreSQL stopped for 5 s (queries must answer 503 meanwhile) and
+    nats-server killed for 3 s. Returns (per-JVM dicts of Cluster.account,
+    [(fault, seconds until every JVM had a window on relay 0's live UI
+    that started after the fault ended, or None)])."""
+    recover = []
+    with Cluster("relay_cluster_long") as cl:
+        relays = cl.relays
+        pids = cl.start_jvms(3, seconds, jdk)
+        t0 = time.time()
+        wait_for(lambda: set().union(*[hellos(r) & pids for r in relays]) >= pids, 20, "all JVMs welcomed")
+        iid = {}
+
+        def recovered(since):
+            got = instances(cl.lb) or {}
+            iid.update({i["id"]: i["pid"] for i in got.values() if i["pid"] in pids})
+            seen = {iid.get(m["instance"]) for _, m in cl.ui.windows() if m["start"] >= since * 1000}
+            return seen >= pids
+
+        def at(t):
+            time.sleep(max(0, t0 + t - time.time()))
+
+        def measure(what):
+            t = time.time()
+            try:
+                wait_for(lambda: recovered(t), 20, "every JVM live again after: " + what)
+                recover.append((what, time.time() - t))
+            except TestFailure:
+                recover.append((what, None))
+            log("%s: every JVM live again after %s" % (what, "%.1f s" % recover[-1][1] if recover[-1][1]
+                                                         is not None else "never"))
+
+        at(8)
+        relays[1].kill9()
+        time.sleep(3)
+        relays[1].start()
+        measure("relay 1 killed -9, back after 3 s")
+        at(22)
+        relays[2].proc.send_signal(signal.SIGSTOP)
+        time.sleep(3)
+        relays[2].kill9()
+        relays[2].start()
+        measure("relay 2 frozen 3 s, killed -9, restarted")
+        at(36)
+        cl.db.stop("immediate")
+        time.sleep(1)
+        st, _, _ = http_get(cl.lb.http + "/api/v1/profile?app=%s&type=cpu&from=now-5m" % APP, timeout=10)
+        check(st == 503, "a query while PostgreSQL is down answers 503 (got %d)" % st)
+        time.sleep(4)
+        cl.db.start()
+        measure("PostgreSQL down 5 s")
+        at(50)
+        cl.nats.kill9()
+        time.sleep(3)
+        cl.nats.start()
+        measure("nats-server down 3 s")
+        rows = cl.account(seconds + 60)
+        keys = cl.ui_keys()
+        check(len(keys) == len(set(keys)), "the live UI saw no window twice")
+    return rows, recover
 
 
 if __name__ == "__main__":
+    if "--long" in sys.argv:
+        def go():
+            skip_unless_ready()
+            rows, rec = long_form()
+            check_accounting(rows)
+            check(all(r is not None for _, r in rec), "every fault recovered: %s" % rec)
+        main(go)
     main(run)
