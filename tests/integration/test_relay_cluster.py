@@ -36,7 +36,7 @@ from cluster import Haproxy, Live, Nats
 from relay_wire import FakeAgent
 
 APP = "clu"
-RUN_S = 13
+RUN_S = 12
 SAMPLE_KEYS = ("samples.cpu", "samples.wall", "samples.alloc", "samples.lock")
 
 
@@ -91,8 +91,10 @@ class Cluster:
         store = self.db.new_db()
         self.relays = [Relay(name=self.name, extra_args=["--store", store, "--nats", self.nats.url, "-v"])
                        for _ in range(self.n)]
+        for r in self.relays:   # in parallel: each opens the store (schema, partitions)
+            r.start(wait=False)
         for r in self.relays:
-            r.start()
+            wait_for(r._ready, 15, "relay to answer on %s" % r.http)
         self.lb = Haproxy(self.relays, self.tmp).start()
         self.ui = Live(self.relays[0], None, APP)
         self.ui.start()
