@@ -103,7 +103,7 @@ int cp_ctx_api_labels(cp_store_reader_t *rd, const cp_store_query_t *q, uint32_t
 {
     labels_ud_t u = {0};
     cp_profile_t p;
-    int rc = cp_store_profile_windows(rd, q, 0, &p, labels_row, &u, err, errlen);
+    int rc = cp_store_profile_windows(rd, q, CP_STORE_WINDOWS_BY_LSET, &p, labels_row, &u, err, errlen);
     cp_profile_free(&p);
     if (!rc) {
         order_t *ko = cp__xcalloc(u.keys.n + 1, sizeof *ko), *vo = cp__xcalloc(u.vals.n + 1, sizeof *vo);
@@ -242,7 +242,7 @@ int cp_ctx_api_top(cp_store_reader_t *rd, const cp_store_query_t *q, const char 
 {
     cp_profile_t p;
     top_ud_t t = {{.key = key}, &p};
-    int rc = cp_store_profile_windows(rd, q, 0, &p, top_row, &t, err, errlen);
+    int rc = cp_store_profile_windows(rd, q, CP_STORE_WINDOWS_BY_LSET, &p, top_row, &t, err, errlen);
     if (!rc) {
         order_t *o = group_order(&t.g);
         cp_buf_printf(out, "{\"group_by\":");
@@ -281,7 +281,8 @@ int cp_ctx_api_timeline(cp_store_reader_t *rd, const cp_store_query_t *q, const 
     cp_profile_t p;
     /* raw windows where they exist, so sub-minute steps place each window
      * at its own time (aggregates start on their minute or hour) */
-    int rc = cp_store_profile_windows(rd, q, step_ms < 3600000 ? CP_STORE_WINDOWS_RAW : 0, &p, group_row, &u,
+    int rc = cp_store_profile_windows(rd, q, CP_STORE_WINDOWS_BY_LSET | (step_ms < 3600000 ? CP_STORE_WINDOWS_RAW : 0),
+                                      &p, group_row, &u,
                                       err, errlen);
     cp_profile_free(&p);
     if (!rc) {

@@ -199,6 +199,12 @@ typedef int (*cp_store_window_fn)(void *ud, const cp_store_window_t *w);
                                       the rows are those cp_store_profile merges
                                       (whole clean hours and minutes as
                                       aggregates): much fewer rows on long ranges */
+#define CP_STORE_WINDOWS_BY_LSET 0x2  /* a raw window that request labels split
+                                      (docs/context.md: one stored row per
+                                      label set) comes as one row per label
+                                      set; without it, as one row of its
+                                      instance carrying the instance's label
+                                      set (one row per instance window) */
 
 /* The same query and the same merged *out as cp_store_profile (one read,
  * one snapshot), and then fn once per row, in time order (ties: raw before

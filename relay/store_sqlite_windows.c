@@ -120,8 +120,34 @@ static void nbi_free(names_by_id_t *m)
     free(m->s);
 }
 
-/* Calls fn per row in time order with ids mapped to merged indices. */
-static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *rd, int64_t app,
+static int cmp_pair(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Sorts pairs by stack and adds up repeated stacks. */
+static void pairs_merge(cp_store_blob_pairs_t *p)
+{
+    qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
+    size_t o = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (o && p->v[2 * (o - 1)] == p->v[2 * i]) {
+            p->v[2 * (o - 1) + 1] += p->v[2 * i + 1];
+        } else {
+            p->v[2 * o] = p->v[2 * i];
+            p->v[2 * o + 1] = p->v[2 * i + 1];
+            o++;
+        }
+    }
+    p->n = o;
+}
+
+/* Calls fn per row in time order with ids mapped to merged indices. The
+ * raw rows of one instance window that request labels split (one per label
+ * set, store_ctx.h) go as one row carrying the instance's label set,
+ * unless flags has CP_STORE_WINDOWS_BY_LSET. */
+static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *rd, int64_t app, unsigned flags,
                    cp_store_window_fn fn, void *ud, bool *stopped)
 {
     uint32_t n_stacks = cp_store_names_n_stacks(nm);
@@ -130,9 +156,13 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *r
     uint32_t k = 0;
     for (size_t sid = 0; sid < w->acc.n; sid++)
         map[sid] = w->acc.v[sid] && sid < n_stacks ? k++ : UINT32_MAX;
-    names_by_id_t insts = {0}, lsets = {0};
+    names_by_id_t insts = {0}, lsets = {0}, inst_lsets = {0};
     nbi_load(rd->db, "SELECT id, iid FROM instances WHERE app_id=?", app, &insts);
     nbi_load(rd->db, "SELECT id, canon FROM lsets WHERE app_id=?", app, &lsets);
+    bool merge = !(flags & CP_STORE_WINDOWS_BY_LSET);
+    if (merge)
+        nbi_load(rd->db, "SELECT i.id, l.canon FROM instances i JOIN lsets l ON l.id=i.lset_id WHERE i.app_id=?",
+                 app, &inst_lsets);
     qsort(w->rows, w->n_rows, sizeof *w->rows, wrow_cmp);
     size_t cap = 0;
     uint32_t *stacks = NULL;
@@ -143,21 +173,34 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *r
         const wrow_t *r = &w->rows[i];
         pairs.n = 0;
         cp_store_blob_each(w->blobs.data + r->off, r->len, cp_store_blob_add_to_pairs, &pairs);
+        size_t j = i + 1;
+        int64_t end = r->end;
+        while (merge && r->tier == CP_STORE_TIER_FULL && j < w->n_rows && w->rows[j].tier == r->tier &&
+               w->rows[j].start == r->start && w->rows[j].instance == r->instance) {
+            cp_store_blob_each(w->blobs.data + w->rows[j].off, w->rows[j].len, cp_store_blob_add_to_pairs, &pairs);
+            if (w->rows[j].end > end)
+                end = w->rows[j].end;
+            j++;
+        }
+        bool merged = j > i + 1;
+        if (merged)
+            pairs_merge(&pairs);
+        i = j - 1;
         if (pairs.n > cap) {
             cap = pairs.n;
             stacks = cp__xrealloc(stacks, cap * sizeof *stacks);
             values = cp__xrealloc(values, cap * sizeof *values);
         }
         cp_store_window_t win = {
-            .start_ms = r->start, .end_ms = r->end, .instance = r->instance,
+            .start_ms = r->start, .end_ms = end, .instance = r->instance,
             .instance_name = r->instance >= 0 ? nbi_get(&insts, r->instance) : NULL,
-            .labels = nbi_get(&lsets, r->lset), .tier = r->tier,
+            .labels = merged ? nbi_get(&inst_lsets, r->instance) : nbi_get(&lsets, r->lset), .tier = r->tier,
             .stacks = stacks, .values = values,
         };
         if (!win.labels)
             win.labels = "";
-        for (size_t j = 0; j < pairs.n; j++) {
-            uint64_t sid = pairs.v[2 * j], v = pairs.v[2 * j + 1];
+        for (size_t e = 0; e < pairs.n; e++) {
+            uint64_t sid = pairs.v[2 * e], v = pairs.v[2 * e + 1];
             if (!v || sid >= w->acc.n || map[sid] == UINT32_MAX)
                 continue;
             stacks[win.n] = map[sid];
@@ -175,6 +218,7 @@ static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *r
     free(map);
     nbi_free(&insts);
     nbi_free(&lsets);
+    nbi_free(&inst_lsets);
     return rc;
 }
 
@@ -205,7 +249,7 @@ int cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q
     unit = NULL;
     /* the snapshot is still open: the instance and label names match the rows */
     if (fn)
-        rc = deliver(&w, &a->names, r, p.app, fn, ud, &stopped);
+        rc = deliver(&w, &a->names, r, p.app, flags, fn, ud, &stopped);
 out:
     free(w.acc.v);
     cp_buf_fini(&w.blobs);

@@ -4,6 +4,7 @@
  * labels= selects them, the unlabelled rest keeps the totals, trace rows
  * come back as one profile rooted by app and thread. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,22 @@ static const cp_wire_stack_t STACKS[] = {{ST0, 1, 0, 0}, {ST1, 2, 0, 0}};
 static const cp_kv_t LA[] = {{"endpoint", "GET /a"}};
 static const cp_wire_lset_t LSETS[] = {{LA, 1}};
 
+typedef struct rows { uint32_t n; uint64_t total; char labels[64]; } rows_t;
+static int count_row(void *ud, const cp_store_window_t *w)
+{
+    rows_t *r = ud;
+    r->n++;
+    r->total += w->total;
+    snprintf(r->labels, sizeof r->labels, "%s", w->labels);
+    return 0;
+}
+
+static const char *no_apps(void *ud, const char *stored)
+{
+    (void)ud; (void)stored;
+    return NULL;
+}
+
 static const char *all_apps(void *ud, const char *stored)
 {
     (void)ud;
@@ -150,6 +167,20 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
 
     cp_store_reader_t *r = NULL;
     ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    /* rows: one per instance window by default, one per label set on request */
+    cp_store_query_t wq = {"shop", "cpu", NULL, 0, INT64_MAX / 2};
+    rows_t rows = {0};
+    ck_assert_int_eq(cp_store_profile_windows(r, &wq, CP_STORE_WINDOWS_RAW, &p, count_row, &rows, ERR, sizeof ERR), 0);
+    cp_profile_free(&p);
+    ck_assert_uint_eq(rows.n, 1);
+    ck_assert_uint_eq(rows.total, 4000);
+    ck_assert_str_eq(rows.labels, "");
+    rows = (rows_t){0};
+    ck_assert_int_eq(cp_store_profile_windows(r, &wq, CP_STORE_WINDOWS_RAW | CP_STORE_WINDOWS_BY_LSET, &p, count_row,
+                                              &rows, ERR, sizeof ERR), 0);
+    cp_profile_free(&p);
+    ck_assert_uint_eq(rows.n, 2);
+    ck_assert_uint_eq(rows.total, 4000);
     cp_store_trace_query_t q = {0xab, 0xcd, "cpu", 0, INT64_MAX / 2, all_apps, NULL};
     ck_assert_int_eq(cp_store_trace_profile(r, &q, &p, ERR, sizeof ERR), 0);
     ck_assert_uint_eq(p.total, 1500);
@@ -159,6 +190,11 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
     ck_assert_str_eq(p.names[p.funcs[1]], "[thread] worker-1");
     ck_assert_str_eq(p.names[p.funcs[3]], "A.b");
     cp_profile_free(&p);
+    q.view = no_apps;                                      /* another tenant's view: empty */
+    ck_assert_int_eq(cp_store_trace_profile(r, &q, &p, ERR, sizeof ERR), 0);
+    ck_assert_uint_eq(p.total, 0);
+    cp_profile_free(&p);
+    q.view = all_apps;
     q.lo = 0xce;                                           /* another trace: empty */
     ck_assert_int_eq(cp_store_trace_profile(r, &q, &p, ERR, sizeof ERR), 0);
     ck_assert_uint_eq(p.total, 0);
