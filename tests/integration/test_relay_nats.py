@@ -66,17 +66,23 @@ def run():
             l.start()
             l.ready.wait(10)
             check(l.error is None, "live subscriber connected: %r" % l.error)
-        time.sleep(0.3)   # the relays' NATS subscriptions are made off the service thread
-
-        jvm = JavaProgram("WallDemo").start(
-            JDKS[0], agent="app=fan,cpu=off,wall=20ms,flush=1s,token=" + tok[("acme", "ingest")],
-            relay=ra, args=["40"])
         beta = FakeAgent(ra.ws, "fan", "beta-1", token=tok[("beta", "ingest")])
+        jvm = None
         try:
             k, _ = beta.connect()
             check(k == "welcome", "beta's agent welcomed on A (%s)" % k)
-            now = int(time.time() * 1000)
-            check(beta.send_batch(1, now - 1000, now, {(T, "beta.Secret.run"): 7})[0] == "ack", "beta ack")
+            # relay B subscribes off its service thread, in the order its UIs
+            # subscribed: once beta's window crossed, acme's subscription is on
+            for seq in range(1, 40):
+                now = int(time.time() * 1000)
+                check(beta.send_batch(seq, now - 1000, now, {(T, "beta.Secret.run"): 7})[0] == "ack", "beta ack")
+                if b_beta.windows():
+                    break
+                time.sleep(0.25)
+            check(b_beta.windows(), "relay B's UI got beta's window through NATS")
+            jvm = JavaProgram("WallDemo").start(
+                JDKS[0], agent="app=fan,cpu=off,wall=20ms,flush=1s,token=" + tok[("acme", "ingest")],
+                relay=ra, args=["40"])
 
             # ---- relay B sees A's JVM, soon after A's own UI does
             wait_for(lambda: len(b_acme.windows()) >= 4, 20, "JVM windows on relay B's live feed")
@@ -139,8 +145,9 @@ def run():
                 % (metrics(ra)["nats_published"], metrics(ra)["nats_dropped"], metrics(rb)["nats_received"]))
         finally:
             beta.close()
-            jvm.kill()
-            jvm.wait()
+            if jvm:
+                jvm.kill()
+                jvm.wait()
             for l in (a_acme, b_acme, b_beta):
                 l.stop = True
             nats.kill9()
