@@ -228,6 +228,8 @@ static void enqueue(fop_t *o)
         if (Q.pub.n >= CP_FANOUT_QUEUE_MAX) {   /* drop the oldest */
             dropped = Q.pub.head;
             Q.pub.head = dropped->next;
+            if (!Q.pub.head)
+                Q.pub.tail = NULL;
             Q.pub.n--;
         }
         list_push(&Q.pub, o);
@@ -274,8 +276,8 @@ static void on_msg(natsConnection *c, natsSubscription *sub, natsMsg *msg, void 
 static void on_disconnected(natsConnection *c, void *closure)
 {
     (void)c; (void)closure;
-    __atomic_store_n(&cp__relay.stats.nats_connected, 0, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&Q.stop, __ATOMIC_RELAXED))
+    __atomic_store_n(&cp__relay.stats.nats_connected, 0, __ATOMIC_RELAXED);   /* a gauge: orders nothing */
+    if (__atomic_load_n(&Q.stop, __ATOMIC_RELAXED))   /* only silences the log of our own close */
         return;
     CP_STAT_ADD(nats_disconnects, 1);
     cp__log("nats: lost %s; live fan-out across relays paused (ingest, storage and queries go on), "
@@ -296,6 +298,7 @@ static void on_error(natsConnection *c, natsSubscription *sub, natsStatus err, v
     (void)c; (void)sub; (void)closure;
     static int64_t last_ms;   /* one line a minute at most: slow-consumer storms */
     int64_t now = cp__now_ms();
+    /* relaxed: a rate limit for a log line; two threads may both log once */
     if (now - __atomic_load_n(&last_ms, __ATOMIC_RELAXED) > 60000) {
         __atomic_store_n(&last_ms, now, __ATOMIC_RELAXED);
         cp__log("nats: %s", natsStatus_GetText(err));
