@@ -1,6 +1,7 @@
 /* store.c - store.h's functions: picks the engine from the store's location
  * (cp_store_engine_for) and dispatches every call to it through the handle's
- * engine header (store_engine.h). No storage logic here.
+ * engine header (store_engine.h). No storage logic here (the agent's state
+ * is handed to the engine as counters: store_state.h).
  *
  * Thread: whatever the called operation allows (store.h). */
 #include "store_engine.h"
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "store_state.h"
 
 const cp_store_engine_t *cp_store_engine_for(const char *where, const char **rest)
 {
@@ -51,7 +53,15 @@ int cp_store_conn_open(cp_store_t *s, const cp_hello_t *h, int64_t now_ms, cp_st
 int cp_store_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b, int64_t now_ms,
                         cp_store_event_fn ev, void *ud)
 {
-    return s->eng->conn_batch(s, c, b, now_ms, ev, ud);
+    /* the agent's state (key 18) travels to the engine as gauge counters */
+    cp_batch_t m;
+    void *mem;
+    int rc = cp_store_state_merge(b, &m, &mem);
+    if (rc)
+        return rc;
+    rc = s->eng->conn_batch(s, c, &m, now_ms, ev, ud);
+    cp_store_state_free(mem);
+    return rc;
 }
 
 uint64_t cp_store_conn_last_seq(const cp_store_conn_t *c) { return c->eng->conn_last_seq(c); }

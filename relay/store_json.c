@@ -1,6 +1,7 @@
 /* store_json.c - apps and instances documents (contract in store_json.h).
  * Pure functions over caller-owned buffers; any thread. */
 #include "store_json.h"
+#include "store_state.h"
 
 #include <string.h>
 
@@ -82,6 +83,8 @@ void cp_store_quality_counter(cp_store_quality_t *q, const char *k, int64_t v)
     } else if (!strncmp(k, "fail.", 5)) {
         json_member(&q->fail, k + 5, v);
         q->failed += v;
+    } else if (!strncmp(k, CP_STORE_STATE_PREFIX, sizeof CP_STORE_STATE_PREFIX - 1)) {
+        json_member(&q->state, k + sizeof CP_STORE_STATE_PREFIX - 1, v);
     }
 }
 
@@ -89,6 +92,7 @@ void cp_store_quality_fini(cp_store_quality_t *q)
 {
     cp_buf_fini(&q->fail);
     cp_buf_fini(&q->drop);
+    cp_buf_fini(&q->state);
 }
 
 void cp_store_json_instances_begin(cp_buf_t *out) { cp_buf_printf(out, "{\"instances\":["); }
@@ -120,9 +124,12 @@ void cp_store_json_instance(cp_buf_t *out, bool first, const char *app, const cp
     double rate = q->have_rate && q->rate_hz >= 0 ? q->rate_hz
                   : r->covered_ms > 0 ? (double)q->samples * 1000.0 / (double)r->covered_ms : 0.0;
     cp_buf_printf(out, ",\"quality\":{\"samples\":%lld,\"failed\":%lld,\"fail\":{%.*s},"
-                       "\"dropped\":%lld,\"possibly_dropped\":%lld,\"drop\":{%.*s},\"rate_hz\":%.3f}}",
+                       "\"dropped\":%lld,\"possibly_dropped\":%lld,\"drop\":{%.*s},\"rate_hz\":%.3f}",
                   (long long)q->samples, (long long)q->failed,
                   (int)q->fail.len, q->fail.data ? (const char *)q->fail.data : "",
                   (long long)q->dropped, (long long)q->possibly_dropped,
                   (int)q->drop.len, q->drop.data ? (const char *)q->drop.data : "", rate);
+    if (q->state.len)
+        cp_buf_printf(out, ",\"state\":{%.*s}", (int)q->state.len, (const char *)q->state.data);
+    cp_buf_printf(out, "}");
 }

@@ -38,6 +38,7 @@ typedef struct cp_store_quality {
     bool     have_rate;   /* else the rate is samples / covered time */
     cp_buf_t fail;        /* "kind":n,... */
     cp_buf_t drop;        /* "what":n,... for every drop.<what> */
+    cp_buf_t state;       /* "name":n,... the agent's latest state (store_state.h) */
 } cp_store_quality_t;
 void cp_store_quality_counter(cp_store_quality_t *q, const char *name, int64_t value);
 void cp_store_quality_fini(cp_store_quality_t *q);
@@ -48,7 +49,8 @@ typedef struct cp_store_inst_row {
     bool        connected;
 } cp_store_inst_row_t;
 
-/* {"instances":[ instance, ... ]} */
+/* {"instances":[ instance, ... ]}; an instance whose agent sent its state
+ * (batch key 18) gets "state":{name: value} after "quality". */
 void cp_store_json_instances_begin(cp_buf_t *out);
 void cp_store_json_instance(cp_buf_t *out, bool first, const char *app, const cp_store_inst_row_t *r,
                             const cp_store_quality_t *q);

@@ -212,7 +212,7 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
         cp__pgq_i64(&q, (int64_t)b->counters[i].value);
         if (cp__pg_cmd(s->db, "INSERT INTO counters AS k(instance_id,name,value) VALUES($1,$2,$3)"
                               " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN k.name LIKE 'rate.%'"
-                              " OR k.name LIKE 'mem.%' OR k.name='threads' THEN excluded.value"
+                              " OR k.name LIKE 'mem.%' OR k.name='threads' OR k.name LIKE 'state.%' THEN excluded.value"
                               " ELSE k.value+excluded.value END", &q))
             return CP_EDB;
     }

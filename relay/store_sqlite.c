@@ -164,7 +164,7 @@ static int store_prepare(cp__sqlite_t *s)
                                         " covered_ms=covered_ms+? WHERE id=?")) ||
         !(s->upsert_counter = cp__sqlite_prep(db, "INSERT INTO counters(instance_id,name,value) VALUES(?,?,?)"
                                               " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN name LIKE 'rate.%'"
-                                              " OR name LIKE 'mem.%' OR name='threads' THEN excluded.value"
+                                              " OR name LIKE 'mem.%' OR name='threads' OR name LIKE 'state.%' THEN excluded.value"
                                               " ELSE value+excluded.value END")) ||
         !(s->ins_series = cp__sqlite_prep(db, "INSERT INTO series(app_id,lset_id,name,t_ms,value) VALUES(?,?,?,?,?)")) ||
         !(s->ins_dirty = cp__sqlite_prep(db, "INSERT OR IGNORE INTO dirty(app_id,step,start_ms) VALUES(?,?,?)")) ||

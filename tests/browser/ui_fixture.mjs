@@ -35,7 +35,10 @@ function api(url) {
       return { instances: [
         { id: 1, app, host: 'web-1', pid: 4242, labels: { env: 'prod', zone: 'a' }, jvm: 'OpenJDK 17.0.15', agent_version: '0.1.0',
           connected: true, first_seen: now - 900, last_seen: now - 3,
-          quality: { samples: 51234, failed: 812, fail: { unknown_Java: 700, not_walkable_Java: 112 }, dropped: 0, rate_hz: 99.6 } },
+          quality: { samples: 51234, failed: 812, fail: { unknown_Java: 700, not_walkable_Java: 112 }, dropped: 0, rate_hz: 99.6 },
+          state: { 'interval.cpu_ns': 80000000, 'interval.wall_ns': 0, 'interval.alloc_bytes': 0, 'interval.lock_ns': 0,
+            'overhead.budget_ppm': 10000, 'overhead.minute_ppm': 4200, 'overhead.last_ppm': 3900, 'overhead.scale': 8,
+            'overhead.changes': 3, 'memory.budget_bytes': 33554432, 'memory.used_bytes': 6291456 } },
         { id: 2, app, host: 'web-2', pid: 977, labels: { env: 'canary', zone: 'b' }, jvm: 'Temurin 25', agent_version: '0.1.0',
           connected: false, first_seen: now - 7200, last_seen: now - 1800,
           quality: { samples: 9000, failed: 2100, fail: { unknown_Java: 2100 }, dropped: 15, possibly_dropped: 120,
@@ -132,6 +135,14 @@ try {
         /possibly lost \(sent, not acknowledged\): 120/.test(dropCells[1].title) && /drop\.threads: 3/.test(dropCells[1].title) &&
         /drop\.buffer: 2/.test(dropCells[1].title),
     'dropped samples, possibly dropped ones and the drop counters by name (batches, threads) apart', JSON.stringify(dropCells[1]));
+  const stateCells = await page.$$eval('.instances tbody tr', trs => trs.map(tr => {
+    const td = tr.querySelectorAll('td');
+    return { iv: td[9].textContent, ivTitle: td[9].title, oh: td[10].textContent, ohTitle: td[10].title };
+  }));
+  check(stateCells[0].iv === 'cpu 80.0 ms' && /wall: off/.test(stateCells[0].ivTitle) && /\u00d78 by the overhead budget/.test(stateCells[0].ivTitle) &&
+        stateCells[0].oh === '0.42% / 1.0%' && /budget: 1\.0%/.test(stateCells[0].ohTitle) && /memory: 6\.00 MiB of 32\.0 MiB/.test(stateCells[0].ohTitle),
+    'the agent state: intervals in force (stretched by the budget) and measured overhead against the budget', JSON.stringify(stateCells[0]));
+  check(stateCells[1].iv === '\u2013' && stateCells[1].oh === '\u2013', 'an agent that sent no state shows dashes', JSON.stringify(stateCells[1]));
   const labels = await page.$$eval('.fg-label', ds => ds.filter(d => !d.hidden).map(d => d.textContent));
   check(labels.includes('com.example.Work.hashLoop'), 'frame names are real text in the DOM (accessible layer)');
   check(await page.$$eval('.legend .item', is => is.length) >= 3, 'kind legend lists the frame kinds present');

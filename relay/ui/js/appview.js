@@ -23,6 +23,7 @@ import { Timeline } from './timeline.js';
 import { Notices } from './notices.js';
 import { InsightsPanel } from './insights.js';
 import { noMatchText } from './labels.js';
+import { STATE_HEADERS, stateCells } from './agentstate.js';
 import { el, clear, pct, fmtValue, fmtCount, debounce } from './util.js';
 import { ago, fmtTime, fmtDateTime, rangeText, resolveTime, isRelative, apiTime, parseTime } from './time.js';
 import { DEFAULTS, PRESETS, ZOOM_SEP, hashOf } from './state.js';
@@ -269,10 +270,11 @@ export class AppView {
         el('td.num' + (tried && q.failed / tried > 0.1 ? '.warn' : ''), { text: tried ? pct(q.failed || 0, tried) : '–', title: failTitle || 'no failed samples' }),
         el('td.num' + (q.dropped ? '.warn' : ''), { text: fmtCount(q.dropped || 0) + (maybe ? ` (+${fmtCount(maybe)}?)` : ''), title: dropTitle }),
         el('td.num', { text: q.rate_hz != null ? Number(q.rate_hz).toFixed(0) + ' Hz' : '–' }),
+        ...stateCells(i),
         el('td', { text: ago(i.last_seen), title: i.last_seen ? fmtDateTime(i.last_seen) : '' }));
     });
     clear(this.instBox).append(el('table.data.compact', null,
-      el('thead', null, el('tr', null, ['', 'Instance', 'Labels', 'JVM', 'Agent', 'Samples', 'Failed', 'Dropped', 'Rate', 'Last seen']
+      el('thead', null, el('tr', null, ['', 'Instance', 'Labels', 'JVM', 'Agent', 'Samples', 'Failed', 'Dropped', 'Rate', ...STATE_HEADERS, 'Last seen']
         .map(h => el('th', { scope: 'col', text: h })))),
       el('tbody', null, rows)));
   }

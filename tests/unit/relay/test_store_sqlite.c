@@ -140,6 +140,45 @@ START_TEST(test_store_two_connections_intern_into_one_app_dictionary)
 }
 END_TEST
 
+/* The agent's state (batch key 18) is kept per instance, the latest value
+ * winning, beside summed counters, and shown as "state" in /instances. */
+START_TEST(test_store_agent_state_is_kept_per_instance_latest_wins)
+{
+    cp_store_t *s;
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    cp_store_conn_t *c = store_fixture_open_conn(s, "budget", "i1");
+    cp_sample_type_t types[] = {{"cpu", "ns"}};
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        cp_counter_t ctr[] = {{"samples.cpu", 5}};
+        cp_counter_t st[] = {{"interval.cpu_ns", seq == 1 ? 10000000 : 80000000}, {"overhead.minute_ppm", 4000 + seq}};
+        cp_batch_t b = store_fixture_batch(seq, types);
+        b.counters = ctr;
+        b.n_counters = 1;
+        b.state = st;
+        b.n_state = 2;
+        ck_assert_int_eq(cp_store_begin(s), 0);
+        ck_assert_int_eq(cp_store_conn_batch(s, c, &b, 5000, NULL, NULL), 0);
+        ck_assert_int_eq(cp_store_commit(s), 0);
+    }
+    cp_store_reader_t *r;
+    cp_buf_t doc = CP_BUF_INIT;
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_instances_json(r, "budget", &doc), 0);
+    cp_buf_append(&doc, "", 1);
+    const char *j = (const char *)doc.data;
+    ck_assert_msg(strstr(j, "\"samples\":10,") != NULL, "%s", j);   /* counters still summed */
+    ck_assert_msg(strstr(j, "\"state\":{") != NULL, "%s", j);
+    ck_assert_msg(strstr(j, "\"interval.cpu_ns\":80000000") != NULL, "%s", j);   /* the latest */
+    ck_assert_msg(strstr(j, "\"overhead.minute_ppm\":4002") != NULL, "%s", j);
+    cp_buf_fini(&doc);
+    cp_store_reader_close(r);
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    cp_store_conn_close(s, c, 9);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_store_close(s);
+}
+END_TEST
+
 /* A batch of seq that only adds n strings "s<seq>-<i>" (after the first `first` ones). */
 static int send_strings(cp_store_t *s, cp_store_conn_t *c, uint64_t seq, uint32_t first, uint32_t n)
 {
@@ -330,6 +369,7 @@ int main(void)
     TCase *tc = tcase_create("ingest");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
+    tcase_add_test(tc, test_store_agent_state_is_kept_per_instance_latest_wins);
     tcase_add_test(tc, test_store_gap_in_delta_is_rejected);
     tcase_add_test(tc, test_store_app_dictionary_dropped_with_its_last_connection);
     tcase_add_test(tc, test_store_name_kind_prefers_jit_code);
