@@ -60,9 +60,11 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS agg_h_default PARTITION OF agg_h DEFAULT;"
     "CREATE TABLE IF NOT EXISTS series_default PARTITION OF series DEFAULT;"
     "CREATE TABLE IF NOT EXISTS agg_state(app_id bigint, step bigint, done_ms bigint NOT NULL,"
-    " PRIMARY KEY(app_id, step));"
-    "CREATE TABLE IF NOT EXISTS dirty(app_id bigint, step bigint, start_ms bigint,"
-    " PRIMARY KEY(app_id, step, start_ms));";
+    " sealed_ms bigint NOT NULL DEFAULT 0, PRIMARY KEY(app_id, step));"
+    /* no unique key: relays mark the same bucket at once without waiting for
+     * each other (a duplicate only repeats a recompute) */
+    "CREATE TABLE IF NOT EXISTS dirty(app_id bigint, step bigint, start_ms bigint);"
+    "CREATE INDEX IF NOT EXISTS dirty_app ON dirty(app_id);";
 
 /* ------------------------------------------------------------------ */
 /* statement helpers                                                   */
@@ -200,6 +202,36 @@ out:
 
 static int heartbeat(cp_store_t *s_, int64_t now_ms);
 
+/* The statements of every batch, prepared once per session (parsing and
+ * planning them per batch, partition routing included, cost more than
+ * running them). Names: CP__PG_Q_* (store_pg_int.h). */
+static const struct { const char *name, *sql; } PREPARED[] = {
+    {CP__PG_Q_CLAIM, "UPDATE instances SET last_seq=$2, last_seen=$3, covered_ms=covered_ms+$4, connected=1,"
+                     " relay=$5 WHERE id=$1 AND last_seq<$2 RETURNING 1"},
+    {CP__PG_Q_WINDOW, "INSERT INTO windows(app_id,type_id,start_ms,instance_id,seq,lset_id,end_ms,total,data)"
+                      " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"},
+    {CP__PG_Q_COUNTERS, "INSERT INTO counters AS k(instance_id,name,value) SELECT $1, n, v"
+                        " FROM unnest($2::text[], $3::bigint[]) AS u(n, v)"
+                        " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN k.name LIKE 'rate.%'"
+                        " OR k.name LIKE 'mem.%' OR k.name='threads' OR k.name LIKE 'state.%' THEN excluded.value"
+                        " ELSE k.value+excluded.value END"},
+    {CP__PG_Q_SERIES, "INSERT INTO series(app_id,lset_id,name,t_ms,value) SELECT $1, $2, n, t, v"
+                      " FROM unnest($3::text[], $4::bigint[], $5::float8[]) AS u(n, t, v)"},
+    {CP__PG_Q_SEAL, "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"},
+    {CP__PG_Q_MDONE, "SELECT greatest(done_ms, sealed_ms) FROM agg_state WHERE app_id=$1 AND step=60000"},
+};
+
+PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q)
+{
+    PGresult *r = PQexecPrepared(db, name, q->n, q->v, q->len, q->fmt, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return r;
+    fprintf(stderr, "cprof relay: postgres: %s(%s)\n", PQerrorMessage(db), name);
+    PQclear(r);
+    return NULL;
+}
+
 /* Session settings of the writer's connections (again after a reconnect). */
 static int conn_setup(cp__pg_t *s)
 {
@@ -207,6 +239,15 @@ static int conn_setup(cp__pg_t *s)
     if (cp__pg_cmd(s->db, s->cfg.sync_full ? "SET synchronous_commit=on" : "SET synchronous_commit=local", NULL) ||
         cp__pg_cmd(s->aux, "SET lock_timeout='2s'", NULL))
         return CP_EDB;
+    for (size_t i = 0; i < sizeof PREPARED / sizeof *PREPARED; i++) {
+        PGresult *r = PQprepare(s->db, PREPARED[i].name, PREPARED[i].sql, 0, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "cprof relay: postgres: prepare %s: %s", PREPARED[i].name, PQerrorMessage(s->db));
+        PQclear(r);
+        if (!ok)
+            return CP_EDB;
+    }
     return 0;
 }
 
@@ -247,6 +288,7 @@ static void pg_close(cp_store_t *s_)
         cp__pg_app_t *n = s->apps->next;
         cp__pg_app_cache_clear(s->apps);
         cp__hmap_free(&s->apps->linked_types);
+        cp__hmap_free(&s->apps->dirty_marked);
         free(s->apps->name);
         free(s->apps);
         s->apps = n;
@@ -459,16 +501,16 @@ int cp__pg_get_app(cp__pg_t *s, const char *name, cp__pg_app_t **out)
         int rc;
         if (s->cfg.max_apps && (rc = cp__pg_tenant_room(s, name, CP_STORE_LIMIT_APPS)))
             return rc;
-        /* the app row commits with the group; another relay may create it
-         * meanwhile: the conflict hands back its id */
-        id = cp__pg_i64(s->db, "INSERT INTO apps(name) VALUES($1) ON CONFLICT(name) DO UPDATE"
-                               " SET name=excluded.name RETURNING id", &q, -1, &err);
+        /* on aux (autocommit): registry rows created inside group
+         * transactions of several relays would deadlock on their keys */
+        id = cp__pg_i64(s->aux, "INSERT INTO apps(name) VALUES($1) ON CONFLICT(name) DO UPDATE"
+                                " SET name=excluded.name RETURNING id", &q, -1, &err);
         if (err || id < 0)
             return CP_EDB;
     }
     cp__pgq_reset(&q);
     cp__pgq_i64(&q, id);
-    if (cp__pg_cmd(s->db, "INSERT INTO agg_state(app_id,step,done_ms) VALUES($1,60000,0),($1,3600000,0)"
+    if (cp__pg_cmd(s->aux, "INSERT INTO agg_state(app_id,step,done_ms) VALUES($1,60000,0),($1,3600000,0)"
                           " ON CONFLICT DO NOTHING", &q))
         return CP_EDB;
     a = cp__xcalloc(1, sizeof *a);

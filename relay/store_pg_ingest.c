@@ -49,12 +49,14 @@ int cp__pg_conn_open(cp_store_t *s_, const cp_hello_t *h, int64_t now_ms, cp_sto
     cp__pgq_i64(&q, a->id);
     cp__pgq_text(&q, (const char *)canon.data);
     if (s->cfg.max_lsets &&
-        cp__pg_i64(s->db, "SELECT id FROM lsets WHERE app_id=$1 AND canon=$2", &q, -1, &err) < 0 &&
+        cp__pg_i64(s->aux, "SELECT id FROM lsets WHERE app_id=$1 AND canon=$2", &q, -1, &err) < 0 &&
         (rc = err ? CP_EDB : cp__pg_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
         goto out;
     rc = CP_EDB;
-    lset = cp__pg_i64(s->db, "INSERT INTO lsets(app_id,canon) VALUES($1,$2) ON CONFLICT(app_id,canon)"
-                             " DO UPDATE SET canon=excluded.canon RETURNING id", &q, -1, &err);
+    /* on aux (autocommit), as apps: registry keys inserted by group
+     * transactions of several relays would deadlock */
+    lset = cp__pg_i64(s->aux, "INSERT INTO lsets(app_id,canon) VALUES($1,$2) ON CONFLICT(app_id,canon)"
+                              " DO UPDATE SET canon=excluded.canon RETURNING id", &q, -1, &err);
     if (err || lset < 0)
         goto out;
     char jvm[512];
@@ -162,8 +164,8 @@ out:
     return rc;
 }
 
-/* The app's minute watermark as of this transaction, read FOR SHARE so a
- * rollup cannot move it until this transaction ends (store_pg_int.h). */
+/* Minutes below this are (being) aggregated: the app's seal, read once per
+ * transaction under the shared seal lock (store_pg_int.h). */
 static int app_mdone(cp__pg_t *s, cp__pg_app_t *a, int64_t *mdone)
 {
     if (a->mdone_gen == s->tx_gen) {
@@ -171,12 +173,18 @@ static int app_mdone(cp__pg_t *s, cp__pg_app_t *a, int64_t *mdone)
         return 0;
     }
     cp__pgq_t q = {0};
+    cp__pgq_i64(&q, CP__PG_LOCK_SEAL);
     cp__pgq_i64(&q, a->id);
-    bool err = false;
-    a->mdone = cp__pg_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=60000 FOR SHARE",
-                          &q, 0, &err);
-    if (err)
+    PGresult *r = cp__pg_exec(s->db, CP__PG_Q_SEAL, &q);
+    if (!r)
         return CP_EDB;
+    PQclear(r);
+    cp__pgq_reset(&q);
+    cp__pgq_i64(&q, a->id);
+    if (!(r = cp__pg_exec(s->db, CP__PG_Q_MDONE, &q)))
+        return CP_EDB;
+    a->mdone = PQntuples(r) ? cp__pg_get_i64(r, 0, 0) : 0;
+    PQclear(r);
     a->mdone_gen = s->tx_gen;
     *mdone = a->mdone;
     return 0;
@@ -203,30 +211,69 @@ static int check_types(cp__pg_t *s, cp__pg_app_t *a, const cp_batch_t *b)
     return 0;
 }
 
+/* Appends a PostgreSQL array literal element: a quoted string. */
+static void arr_str(cp_buf_t *b, bool first, const char *v)
+{
+    cp_buf_append(b, first ? "{\"" : ",\"", 2);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            cp_buf_append(b, "\\", 1);
+        cp_buf_append(b, v, 1);
+    }
+    cp_buf_append(b, "\"", 1);
+}
+
+static void arr_end(cp_buf_t *b, bool empty)
+{
+    cp_buf_append(b, empty ? "{}" : "}", empty ? 3 : 2);   /* with the NUL */
+}
+
+/* Counters and series points of a batch: one statement each. */
 static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b)
 {
-    for (uint32_t i = 0; i < b->n_counters; i++) {
-        cp__pgq_t q = {0};
+    cp_buf_t n = CP_BUF_INIT, v = CP_BUF_INIT, t = CP_BUF_INIT;
+    int rc = 0;
+    cp__pgq_t q = {0};
+    PGresult *r;
+    if (b->n_counters) {
+        for (uint32_t i = 0; i < b->n_counters; i++) {
+            arr_str(&n, i == 0, b->counters[i].name);
+            cp_buf_printf(&v, "%s%lld", i ? "," : "{", (long long)(int64_t)b->counters[i].value);
+        }
+        arr_end(&n, false);
+        arr_end(&v, false);
         cp__pgq_i64(&q, c->inst_id);
-        cp__pgq_text(&q, b->counters[i].name);
-        cp__pgq_i64(&q, (int64_t)b->counters[i].value);
-        if (cp__pg_cmd(s->db, "INSERT INTO counters AS k(instance_id,name,value) VALUES($1,$2,$3)"
-                              " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN k.name LIKE 'rate.%'"
-                              " OR k.name LIKE 'mem.%' OR k.name='threads' OR k.name LIKE 'state.%' THEN excluded.value"
-                              " ELSE k.value+excluded.value END", &q))
-            return CP_EDB;
+        cp__pgq_text(&q, (const char *)n.data);
+        cp__pgq_text(&q, (const char *)v.data);
+        if (!(r = cp__pg_exec(s->db, CP__PG_Q_COUNTERS, &q)))
+            rc = CP_EDB;
+        PQclear(r);
     }
-    for (uint32_t i = 0; i < b->n_points; i++) {
-        cp__pgq_t q = {0};
+    if (!rc && b->n_points) {
+        cp_buf_reset(&n);
+        cp_buf_reset(&v);
+        for (uint32_t i = 0; i < b->n_points; i++) {
+            arr_str(&n, i == 0, b->points[i].series);
+            cp_buf_printf(&t, "%s%lld", i ? "," : "{", (long long)b->points[i].t_ms);
+            cp_buf_printf(&v, "%s%.17g", i ? "," : "{", b->points[i].value);
+        }
+        arr_end(&n, false);
+        arr_end(&t, false);
+        arr_end(&v, false);
+        cp__pgq_reset(&q);
         cp__pgq_i64(&q, c->app->id);
         cp__pgq_i64(&q, c->lset_id);
-        cp__pgq_text(&q, b->points[i].series);
-        cp__pgq_i64(&q, (int64_t)b->points[i].t_ms);
-        cp__pgq_f64(&q, b->points[i].value);
-        if (cp__pg_cmd(s->db, "INSERT INTO series(app_id,lset_id,name,t_ms,value) VALUES($1,$2,$3,$4,$5)", &q))
-            return CP_EDB;
+        cp__pgq_text(&q, (const char *)n.data);
+        cp__pgq_text(&q, (const char *)t.data);
+        cp__pgq_text(&q, (const char *)v.data);
+        if (!(r = cp__pg_exec(s->db, CP__PG_Q_SERIES, &q)))
+            rc = CP_EDB;
+        PQclear(r);
     }
-    return 0;
+    cp_buf_fini(&n);
+    cp_buf_fini(&v);
+    cp_buf_fini(&t);
+    return rc;
 }
 
 int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, int64_t now_ms,
@@ -256,8 +303,7 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
     cp__pgq_i64(&q, now_ms);
     cp__pgq_i64(&q, end > start ? end - start : 0);
     cp__pgq_text(&q, s->relay_id);
-    PGresult *r = cp__pg_run(s->db, "UPDATE instances SET last_seq=$2, last_seen=$3, covered_ms=covered_ms+$4,"
-                                    " connected=1, relay=$5 WHERE id=$1 AND last_seq<$2 RETURNING 1", &q, false);
+    PGresult *r = cp__pg_exec(s->db, CP__PG_Q_CLAIM, &q);
     if (!r)
         return CP_EDB;
     bool claimed = PQntuples(r) > 0;
@@ -288,7 +334,7 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
             cp__pgq_reset(&q);
             cp__pgq_i64(&q, a->id);
             cp__pgq_i64(&q, tid);
-            if (cp__pg_cmd(s->db, "INSERT INTO app_types(app_id,type_id) VALUES($1,$2) ON CONFLICT DO NOTHING", &q))
+            if (cp__pg_cmd(s->aux, "INSERT INTO app_types(app_id,type_id) VALUES($1,$2) ON CONFLICT DO NOTHING", &q))
                 return CP_EDB;
             *linked = 1;
         }
@@ -304,9 +350,9 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
             cp__pgq_i64(&q, end);
             cp__pgq_i64(&q, (int64_t)total);
             cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
-            if (cp__pg_cmd(s->db, "INSERT INTO windows(app_id,type_id,start_ms,instance_id,seq,lset_id,end_ms,"
-                                  "total,data) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &q))
+            if (!(r = cp__pg_exec(s->db, CP__PG_Q_WINDOW, &q)))
                 return CP_EDB;
+            PQclear(r);
         } else {
             /* its minute may be older than raw retention: add it to the
              * aggregates instead of recomputing them from raw */
@@ -329,8 +375,16 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
         cp__pgq_reset(&q);
         cp__pgq_i64(&q, a->id);
         cp__pgq_i64(&q, cp_store_tier_floor(start, CP_STORE_MIN_MS));
-        if (cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2) ON CONFLICT DO NOTHING", &q))
+        uint32_t *marked = cp__hmap_slot(&a->dirty_marked, (uint64_t)cp_store_tier_floor(start, CP_STORE_MIN_MS), 1);
+        if (a->dirty_gen != s->tx_gen) {   /* the marks of an earlier transaction */
+            cp__hmap_free(&a->dirty_marked);
+            a->dirty_gen = s->tx_gen;
+            marked = cp__hmap_slot(&a->dirty_marked, (uint64_t)cp_store_tier_floor(start, CP_STORE_MIN_MS), 1);
+        }
+        if (!*marked &&
+            cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2)", &q))
             return CP_EDB;
+        *marked = 1;
     }
     if ((rc = put_counters_series(s, c, b)))
         return rc;

@@ -36,9 +36,11 @@
  *    UPDATE instances SET last_seq=seq ... WHERE last_seq < seq matched: the
  *    row lock orders two relays that got the same batch (an agent that moved),
  *    and the second sees the first's commit;
- *  - late data vs rollups: ingest reads the minute watermark FOR SHARE,
- *    the rollup updates it FOR UPDATE before it reads windows: a window is
- *    either in the rollup's snapshot or sees the new watermark (late: dirty);
+ *  - late data vs rollups: before it aggregates minutes up to T, the
+ *    rollup seals them (agg_state.sealed_ms = T) in a short transaction
+ *    that holds the app's seal lock exclusively; ingest holds it shared
+ *    and judges lateness by the seal: a window is either committed before
+ *    the seal (so in the rollup's reads) or sees it (late: dirty);
  *  - rollups: whichever relay gets pg_try_advisory_xact_lock builds them;
  *  - registry: instances.relay names the relay holding the connection;
  *    relays.heartbeat_ms says who is alive (cp_store_heartbeat).
@@ -66,6 +68,7 @@
 #define CP__PG_LOCK_DICT 0x63700001   /* advisory lock class: (this, app id) */
 #define CP__PG_LOCK_ROLLUP 0x63700002 /* (this, 0): the relay that builds rollups */
 #define CP__PG_LOCK_PART 0x63700003   /* (this, 0): partition DDL */
+#define CP__PG_LOCK_SEAL 0x63700004   /* (this, app id): ingest shared, the seal exclusive */
 
 /* ---- statements (store_pg.c) ---- */
 
@@ -85,6 +88,14 @@ void cp__pgq_bytes(cp__pgq_t *q, const void *p, size_t n);   /* borrowed until r
  * PQclear) when its status is ok, else logs, clears and returns NULL.
  * Binary results with bin. */
 PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin);
+/* Prepared statements of the writer's main connection (store_pg.c). */
+#define CP__PG_Q_CLAIM    "claim"      /* $1 instance $2 seq $3 now $4 covered $5 relay -> 1 row if stored */
+#define CP__PG_Q_WINDOW   "window"     /* one windows row (9 values, $9 bytea) */
+#define CP__PG_Q_COUNTERS "counters"   /* $1 instance, $2 text[] names, $3 bigint[] values */
+#define CP__PG_Q_SERIES   "series"     /* $1 app $2 lset, $3 text[] $4 bigint[] $5 float8[] */
+#define CP__PG_Q_SEAL     "seal"       /* $1 lock class $2 app: the shared seal lock */
+#define CP__PG_Q_MDONE    "mdone"      /* $1 app -> the minute seal */
+PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q);
 /* Runs a statement without rows; CP_EDB on error. */
 int cp__pg_cmd(PGconn *db, const char *sql, const cp__pgq_t *q);
 /* First column of the first row as int64 (text results), or dflt; *err
@@ -109,8 +120,10 @@ typedef struct cp__pg_app {
     uint32_t    next_str, next_frame, next_stack;   /* under the dict lock: the next new id */
     cp_buf_t    copy_str, copy_frame, copy_stack;   /* new rows (COPY text), written at dict_end */
     cp__hmap_t  linked_types;              /* type ids known in app_types */
-    int64_t     mdone;                     /* minute watermark read in tx mdone_gen */
+    int64_t     mdone;                     /* minute seal read in tx mdone_gen */
     uint64_t    mdone_gen;
+    cp__hmap_t  dirty_marked;              /* minutes marked dirty in transaction dirty_gen */
+    uint64_t    dirty_gen;
     uint32_t    conns;
     struct cp__pg_app *next;
 } cp__pg_app_t;

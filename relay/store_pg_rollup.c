@@ -3,10 +3,12 @@
  * and retention by dropping day partitions.
  *
  * Of several relays, whichever holds the rollup advisory lock
- * (pg_try_advisory_xact_lock) builds the rollups in that pass; the others
- * skip. A pass locks each app's watermark rows FOR UPDATE before it reads
- * windows (see store_pg_int.h: late data), does bounded work per app
- * (MAX_BUCKETS_PER_PASS) and commits once. Partitions wholly past every
+ * (pg_try_advisory_lock, for the pass) builds the rollups; the others skip.
+ * Per app a pass first seals the minutes it will aggregate (a short
+ * transaction under the app's exclusive seal lock, see store_pg_int.h:
+ * late data), then aggregates them and expires in a second transaction,
+ * bounded (MAX_BUCKETS_PER_PASS), so ingest of the app waits only for the
+ * seal. Partitions wholly past every
  * app's retention cut are dropped after the commit, on the aux connection
  * (the DDL needs the parent's lock: lock_timeout keeps it from waiting
  * long; it is retried on the next pass); rows below the cut in the
@@ -109,92 +111,131 @@ static int redo_dirty(cp__pg_t *s, int64_t app, int64_t hdone, int *more)
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, app);
     PGresult *r = cp__pg_run(s->db, "DELETE FROM dirty WHERE ctid IN (SELECT ctid FROM dirty WHERE app_id=$1"
-                                    " ORDER BY step LIMIT 64) RETURNING step, start_ms", &q, false);
+                                    " ORDER BY step, start_ms LIMIT 256) RETURNING step, start_ms", &q, false);
     if (!r)
         return CP_EDB;
     int rc = 0, n = PQntuples(r);
+    cp__hmap_t seen = {0};   /* the table may hold a bucket twice */
     for (int i = 0; i < n && !rc; i++) {
         int64_t step = cp__pg_get_i64(r, i, 0), b = cp__pg_get_i64(r, i, 1);
+        uint32_t *dup = cp__hmap_slot(&seen, (uint64_t)b ^ (uint64_t)step << 1, 1);
+        if (*dup)
+            continue;
+        *dup = 1;
         if ((rc = downsample(s, app, step == CP_STORE_MIN_MS ? 0 : CP_STORE_MIN_MS, step, b, b + step)))
             break;
         if (step == CP_STORE_MIN_MS && cp_store_tier_floor(b, CP_STORE_HOUR_MS) < hdone) {
             cp__pgq_reset(&q);
             cp__pgq_i64(&q, app);
             cp__pgq_i64(&q, cp_store_tier_floor(b, CP_STORE_HOUR_MS));
-            rc = cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,3600000,$2)"
-                                   " ON CONFLICT DO NOTHING", &q);
+            rc = cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,3600000,$2)", &q);
             *more = 1;
         }
     }
-    if (n == 64)
+    if (n == 256)
         *more = 1;
+    cp__hmap_free(&seen);
     PQclear(r);
     return rc;
 }
 
-/* One bounded pass for one app; returns 1 if more work is pending. */
-static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
+/* The seal transaction of one app: under the exclusive seal lock (every
+ * ingest transaction of the app that judged lateness before it has
+ * committed), picks this pass's minute range [*lo, *hi) and seals it. */
+static int seal(cp__pg_t *s, int64_t app, int64_t now, int64_t *lo, int64_t *hi, int64_t *hdone, int *more)
 {
-    int rc, more = 0;
     bool err = false;
-    /* the watermarks, locked against ingest's FOR SHARE reads */
+    int rc = CP_EDB;
     cp__pgq_t q = {0};
+    cp__pgq_i64(&q, CP__PG_LOCK_SEAL);
     cp__pgq_i64(&q, app);
-    PGresult *r = cp__pg_run(s->db, "SELECT step, done_ms FROM agg_state WHERE app_id=$1 FOR UPDATE", &q, false);
-    if (!r)
+    if (cp__pg_cmd(s->db, "BEGIN", NULL))
         return CP_EDB;
-    int64_t mdone = 0, hdone = 0;
+    if (cp__pg_cmd(s->db, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q))
+        goto out;
+    cp__pgq_reset(&q);
+    cp__pgq_i64(&q, app);
+    PGresult *r = cp__pg_run(s->db, "SELECT step, done_ms FROM agg_state WHERE app_id=$1", &q, false);
+    if (!r)
+        goto out;
+    int64_t mdone = 0;
+    *hdone = 0;
     for (int i = 0; i < PQntuples(r); i++)
-        *(cp__pg_get_i64(r, i, 0) == CP_STORE_MIN_MS ? &mdone : &hdone) = cp__pg_get_i64(r, i, 1);
+        *(cp__pg_get_i64(r, i, 0) == CP_STORE_MIN_MS ? &mdone : hdone) = cp__pg_get_i64(r, i, 1);
     PQclear(r);
-    if ((rc = redo_dirty(s, app, hdone, &more)))
-        return rc;
     int64_t target = cp_store_tier_floor(now - s->cfg.grace_ms, CP_STORE_MIN_MS);
     if (mdone == 0) {
         int64_t first = q_i64(s, "SELECT min(start_ms) FROM windows WHERE app_id=$1 AND $2=$2", app, 0, INT64_MIN, &err);
         mdone = first == INT64_MIN ? target : cp_store_tier_floor(first, CP_STORE_MIN_MS);
     }
+    *lo = *hi = mdone;
     if (mdone < target) {
-        int64_t hi = mdone + MAX_BUCKETS_PER_PASS * CP_STORE_MIN_MS;
-        if (hi > target)
-            hi = target;
+        *hi = mdone + MAX_BUCKETS_PER_PASS * CP_STORE_MIN_MS;
+        if (*hi > target)
+            *hi = target;
         else
-            more = 1;
+            *more = 1;
+        /* skip empty stretches quickly */
         int64_t next = q_i64(s, "SELECT min(start_ms) FROM windows WHERE app_id=$1 AND start_ms>=$2", app, mdone,
                              INT64_MIN, &err);
         if (next == INT64_MIN || next >= target) {
-            hi = target;
+            *hi = target;
         } else if (cp_store_tier_floor(next, CP_STORE_MIN_MS) > mdone) {
-            mdone = cp_store_tier_floor(next, CP_STORE_MIN_MS);
-            hi = mdone + MAX_BUCKETS_PER_PASS * CP_STORE_MIN_MS;
-            if (hi > target)
-                hi = target;
+            *lo = cp_store_tier_floor(next, CP_STORE_MIN_MS);
+            *hi = *lo + MAX_BUCKETS_PER_PASS * CP_STORE_MIN_MS;
+            if (*hi > target)
+                *hi = target;
         }
-        if ((rc = downsample(s, app, 0, CP_STORE_MIN_MS, mdone, hi)))
-            return rc;
-        mdone = hi;
-        if ((rc = set_done(s, app, CP_STORE_MIN_MS, hi)))
-            return rc;
+    }
+    cp__pgq_i64(&q, *hi);
+    if (err || cp__pg_cmd(s->db, "UPDATE agg_state SET sealed_ms=greatest(sealed_ms,$2) WHERE app_id=$1"
+                                 " AND step=60000", &q))
+        goto out;
+    rc = cp__pg_cmd(s->db, "COMMIT", NULL);
+out:
+    if (rc)
+        PQclear(PQexec(s->db, "ROLLBACK"));
+    return rc;
+}
+
+/* One bounded pass for one app (its own transactions); returns 1 if more
+ * work is pending. */
+static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
+{
+    int rc, more = 0;
+    bool err = false;
+    int64_t lo, hi, hdone;
+    if ((rc = seal(s, app, now, &lo, &hi, &hdone, &more)))
+        return rc;
+    if (cp__pg_cmd(s->db, "BEGIN", NULL))
+        return CP_EDB;
+    cp__pgq_t q = {0};
+    if ((rc = redo_dirty(s, app, hdone, &more)))
+        goto fail;
+    int64_t mdone = hi;
+    if (lo < hi) {
+        if ((rc = downsample(s, app, 0, CP_STORE_MIN_MS, lo, hi)) || (rc = set_done(s, app, CP_STORE_MIN_MS, hi)))
+            goto fail;
     }
     int64_t htarget = cp_store_tier_floor(mdone, CP_STORE_HOUR_MS);
     if (hdone == 0)
         hdone = cp_store_tier_floor(q_i64(s, "SELECT min(start_ms) FROM agg_m WHERE app_id=$1 AND $2=$2", app, 0,
                                           htarget, &err), CP_STORE_HOUR_MS);
     if (hdone < htarget) {
-        int64_t hi = hdone + 6 * CP_STORE_HOUR_MS;
-        if (hi > htarget)
-            hi = htarget;
+        int64_t h_hi = hdone + 6 * CP_STORE_HOUR_MS;
+        if (h_hi > htarget)
+            h_hi = htarget;
         else
             more = 1;
-        if ((rc = downsample(s, app, CP_STORE_MIN_MS, CP_STORE_HOUR_MS, hdone, hi)))
-            return rc;
-        hdone = hi;
-        if ((rc = set_done(s, app, CP_STORE_HOUR_MS, hi)))
-            return rc;
+        if ((rc = downsample(s, app, CP_STORE_MIN_MS, CP_STORE_HOUR_MS, hdone, h_hi)) ||
+            (rc = set_done(s, app, CP_STORE_HOUR_MS, h_hi)))
+            goto fail;
+        hdone = h_hi;
     }
+    rc = CP_EDB;
     if (err)
-        return CP_EDB;
-    /* expiry: whole days go with their partition (after the commit); the
+        goto fail;
+    /* expiry: whole days go with their partition (after the pass); the
      * rows below the cut in the day that holds it (and in the default
      * partition) are deleted here, pruned to those partitions */
     cp_store_cuts_t cut;
@@ -214,13 +255,18 @@ static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
         cp__pgq_i64(&q, app);
         cp__pgq_i64(&q, c);
         if (cp__pg_cmd(s->db, del[i].sql, &q))
-            return CP_EDB;
+            goto fail;
         int64_t *m = (int64_t *)((char *)&cuts->min + del[i].off);
         if (!cuts->any || c < *m)
             *m = c;
     }
     cuts->any = true;
+    if (cp__pg_cmd(s->db, "COMMIT", NULL))
+        goto fail;
     return more;
+fail:
+    PQclear(PQexec(s->db, "ROLLBACK"));
+    return rc < 0 ? rc : CP_EDB;
 }
 
 /* Drops the day partitions of table that end at or before cut. */
@@ -251,18 +297,18 @@ static void drop_partitions(cp__pg_t *s, const char *table, int64_t cut)
 int cp__pg_maintain(cp_store_t *s_, int64_t now_ms)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
-    int rc = cp__pg_tx_begin(s), more = 0;
+    int rc = cp__pg_tx_begin(s), more = 0;   /* reconnects a lost session */
     if (rc)
         return rc;
-    s->in_tx = false;   /* not a group transaction: heartbeats may run DDL after it */
+    s->in_tx = false;
+    PQclear(PQexec(s->db, "ROLLBACK"));
+    /* a session lock: the pass commits per app */
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, CP__PG_LOCK_ROLLUP);
     bool err = false;
-    int64_t mine = cp__pg_i64(s->db, "SELECT pg_try_advisory_xact_lock($1::int, 0)::int", &q, 0, &err);
-    if (err || !mine) {   /* another relay builds the rollups */
-        PQclear(PQexec(s->db, "ROLLBACK"));
+    int64_t mine = cp__pg_i64(s->db, "SELECT pg_try_advisory_lock($1::int, 0)::int", &q, 0, &err);
+    if (err || !mine)   /* another relay builds the rollups */
         return err ? CP_EDB : 0;
-    }
     PGresult *apps = cp__pg_run(s->db, "SELECT id FROM apps ORDER BY id", NULL, false);
     cuts_acc_t cuts = {0};
     rc = apps ? 0 : CP_EDB;
@@ -272,12 +318,11 @@ int cp__pg_maintain(cp_store_t *s_, int64_t now_ms)
             more = 1;
     }
     PQclear(apps);
-    if (rc < 0 || cp__pg_cmd(s->db, "COMMIT", NULL)) {
-        PQclear(PQexec(s->db, "ROLLBACK"));
-        return rc < 0 ? rc : CP_EDB;
-    }
+    cp__pg_cmd(s->db, "SELECT pg_advisory_unlock($1::int, 0)", &q);
     for (cp__pg_app_t *a = s->apps; a; a = a->next)
         a->mdone_gen = 0;
+    if (rc < 0)
+        return rc;
     if (cuts.any) {
         drop_partitions(s, "windows", cuts.min.windows);
         drop_partitions(s, "series", cuts.min.series);
