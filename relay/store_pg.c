@@ -59,6 +59,12 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS agg_m_default PARTITION OF agg_m DEFAULT;"
     "CREATE TABLE IF NOT EXISTS agg_h_default PARTITION OF agg_h DEFAULT;"
     "CREATE TABLE IF NOT EXISTS series_default PARTITION OF series DEFAULT;"
+    /* the trace index (store_trace.h): full resolution only, capped */
+    "CREATE TABLE IF NOT EXISTS traces(id bigserial PRIMARY KEY, trace_hi bigint NOT NULL, trace_lo bigint NOT NULL,"
+    " app_id bigint NOT NULL, instance_id bigint NOT NULL, type_id bigint NOT NULL, start_ms bigint NOT NULL,"
+    " end_ms bigint NOT NULL, total bigint, data bytea);"
+    "CREATE INDEX IF NOT EXISTS traces_k ON traces(trace_hi, trace_lo, start_ms);"
+    "CREATE INDEX IF NOT EXISTS traces_a ON traces(app_id, start_ms);"
     "CREATE TABLE IF NOT EXISTS agg_state(app_id bigint, step bigint, done_ms bigint NOT NULL,"
     " sealed_ms bigint NOT NULL DEFAULT 0, PRIMARY KEY(app_id, step));"
     /* no unique key: relays mark the same bucket at once without waiting for
@@ -299,6 +305,7 @@ static void pg_close(cp_store_t *s_)
     for (size_t i = 0; i < s->n_per_type; i++)
         free(s->per_type[i].v);
     free(s->per_type);
+    cp_store_traces_fini(&s->traces);
     free(s->disc);
     free(s->tx_conns);
     cp__hmap_free(&s->parts);
@@ -654,4 +661,5 @@ const cp_store_engine_t cp__store_pg_engine = {
     .reader_set_limit = cp__pg_reader_set_limit, .apps_json = cp__pg_apps_json,
     .instances_json = cp__pg_instances_json, .profile = cp__pg_profile,
     .profile_windows = cp__pg_profile_windows, .timeline = cp__pg_timeline, .series = cp__pg_series,
+    .trace_profile = cp__pg_trace_profile,
 };

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "store_ctx.h"
 #include "store_labels.h"
+#include "store_trace.h"
 #include "store_tier.h"
 
 static void inst_conns_add(cp__pg_t *s, int64_t id, int d)
@@ -32,6 +34,26 @@ static void app_drop_cache_if_unused(cp__pg_app_t *a)
         cp__pg_app_cache_clear(a);
 }
 
+/* The id of label set `canon` of app a, created if new (within the
+ * tenant's label-set limit: CP_ELIMIT with s->refusal). On aux
+ * (autocommit), as apps: registry keys inserted by group transactions of
+ * several relays would deadlock. */
+static int lset_intern(cp__pg_t *s, cp__pg_app_t *a, const char *canon, int64_t *out)
+{
+    cp__pgq_t q = {0};
+    bool err = false;
+    int rc;
+    cp__pgq_i64(&q, a->id);
+    cp__pgq_text(&q, canon);
+    if (s->cfg.max_lsets &&
+        cp__pg_i64(s->aux, "SELECT id FROM lsets WHERE app_id=$1 AND canon=$2", &q, -1, &err) < 0 &&
+        (rc = err ? CP_EDB : cp__pg_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+        return rc;
+    *out = cp__pg_i64(s->aux, "INSERT INTO lsets(app_id,canon) VALUES($1,$2) ON CONFLICT(app_id,canon)"
+                              " DO UPDATE SET canon=excluded.canon RETURNING id", &q, -1, &err);
+    return err || *out < 0 ? CP_EDB : 0;
+}
+
 int cp__pg_conn_open(cp_store_t *s_, const cp_hello_t *h, int64_t now_ms, cp_store_conn_t **out, uint64_t *last_seq)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
@@ -45,20 +67,9 @@ int cp__pg_conn_open(cp_store_t *s_, const cp_hello_t *h, int64_t now_ms, cp_sto
     cp__pgq_t q = {0};
     PGresult *r = NULL;
     int64_t lset = -1;
-    bool err = false;
-    cp__pgq_i64(&q, a->id);
-    cp__pgq_text(&q, (const char *)canon.data);
-    if (s->cfg.max_lsets &&
-        cp__pg_i64(s->aux, "SELECT id FROM lsets WHERE app_id=$1 AND canon=$2", &q, -1, &err) < 0 &&
-        (rc = err ? CP_EDB : cp__pg_tenant_room(s, a->name, CP_STORE_LIMIT_LSETS)))
+    if ((rc = lset_intern(s, a, (const char *)canon.data, &lset)))
         goto out;
     rc = CP_EDB;
-    /* on aux (autocommit), as apps: registry keys inserted by group
-     * transactions of several relays would deadlock */
-    lset = cp__pg_i64(s->aux, "INSERT INTO lsets(app_id,canon) VALUES($1,$2) ON CONFLICT(app_id,canon)"
-                              " DO UPDATE SET canon=excluded.canon RETURNING id", &q, -1, &err);
-    if (err || lset < 0)
-        goto out;
     char jvm[512];
     snprintf(jvm, sizeof jvm, "%s%s%s", h->jvm_vendor, *h->jvm_vendor && *h->jvm_version ? " " : "",
              h->jvm_version);
@@ -91,6 +102,7 @@ int cp__pg_conn_open(cp_store_t *s_, const cp_hello_t *h, int64_t now_ms, cp_sto
     c->lset_id = lset;
     c->iid = cp__xstrdup(h->instance);
     c->canon = cp__xstrdup((const char *)canon.data);
+    cp_store_ctx_init(&c->ctx, h->labels, h->n_labels);
     a->conns++;
     inst_conns_add(s, c->inst_id, 1);
     cp__pg_touch_conn(s, c);
@@ -121,6 +133,7 @@ void cp__pg_conn_close(cp_store_t *s_, cp_store_conn_t *c_, int64_t now_ms)
         c->app->conns--;
     app_drop_cache_if_unused(c->app);
     cp_store_idmap_fini(&c->map);
+    cp_store_ctx_fini(&c->ctx);
     free(c->iid);
     free(c->canon);
     free(c);
@@ -276,6 +289,118 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
     return rc;
 }
 
+/* One window row: type t of b, label set lset (canonical form canon),
+ * values w; also the app's type link, the aggregates of late data and the
+ * live event. */
+static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32_t t, int64_t lset,
+                      const char *canon, cp_store_blob_pairs_t *w, int late, cp_store_event_fn ev, void *ud)
+{
+    cp__pg_app_t *a = c->app;
+    int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
+    cp__pgq_t q = {0};
+    PGresult *r;
+    int rc;
+    int64_t tid;
+    if ((rc = cp__pg_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+        return rc;
+    uint64_t th = (uint64_t)tid * 0x9e3779b97f4a7c15ULL + 1;
+    uint32_t *linked = cp__hmap_slot(&a->linked_types, th, 1);
+    if (!*linked) {
+        cp__pgq_reset(&q);
+        cp__pgq_i64(&q, a->id);
+        cp__pgq_i64(&q, tid);
+        if (cp__pg_cmd(s->aux, "INSERT INTO app_types(app_id,type_id) VALUES($1,$2) ON CONFLICT DO NOTHING", &q))
+            return CP_EDB;
+        *linked = 1;
+    }
+    uint64_t total = cp_store_blob_encode(w, &s->tmp);
+    if (late != CP_STORE_LATE_ADD) {
+        cp__pgq_reset(&q);
+        cp__pgq_i64(&q, a->id);
+        cp__pgq_i64(&q, tid);
+        cp__pgq_i64(&q, start);
+        cp__pgq_i64(&q, c->inst_id);
+        cp__pgq_i64(&q, (int64_t)b->seq);
+        cp__pgq_i64(&q, lset);
+        cp__pgq_i64(&q, end);
+        cp__pgq_i64(&q, (int64_t)total);
+        cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
+        if (!(r = cp__pg_exec(s->db, CP__PG_Q_WINDOW, &q)))
+            return CP_EDB;
+        PQclear(r);
+    } else {
+        /* its minute may be older than raw retention: add it to the
+         * aggregates instead of recomputing them from raw */
+        int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
+        cp__pgq_reset(&q);
+        cp__pgq_i64(&q, a->id);
+        bool err = false;
+        int64_t hdone = cp__pg_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=3600000",
+                                   &q, 0, &err);
+        if (err || (rc = cp__pg_agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, lset, w)) ||
+            (h < hdone && (rc = cp__pg_agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, lset, w))))
+            return rc ? rc : CP_EDB;
+    }
+    if (ev) {
+        cp_store_event_t e = {a->name, c->iid, b->types[t].name, canon, start, end, total};
+        ev(ud, &e);
+    }
+    return 0;
+}
+
+/* The labelled parts of the batch (store_ctx.h): a window row per (label
+ * set, type). */
+static int put_parts(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, int late, cp_store_event_fn ev, void *ud)
+{
+    cp_store_ctx_t *x = &c->ctx;
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    int rc = 0;
+    for (uint32_t i = 0; i < x->n_parts && !rc; i++) {
+        cp_store_ctx_part_t *p = &x->parts[i];
+        cp_store_ctx_set_t *set = &x->sets[p->set];
+        cp_buf_reset(&canon);
+        cp_buf_reset(&json);
+        cp_store_ctx_canon(x, p->set, &canon, &json);
+        if (set->app_lset < 0 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset)))
+            break;
+        rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
+    }
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    return rc;
+}
+
+/* The batch's trace entries (store_trace.h): a row per (trace, type). */
+static int put_traces(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b)
+{
+    uint64_t dropped;
+    int rc;
+    if (!b->n_traces)
+        return 0;
+    if ((rc = cp_store_traces_split(&s->traces, &c->map, b, &dropped)))
+        return rc;
+    for (uint32_t i = 0; i < s->traces.n; i++) {
+        cp_store_trace_row_t *r = &s->traces.rows[i];
+        int64_t tid;
+        if ((rc = cp__pg_get_type(s, b->types[r->type].name, b->types[r->type].unit, &tid)))
+            return rc;
+        cp__pgq_t q = {0};
+        cp__pgq_i64(&q, (int64_t)r->hi);
+        cp__pgq_i64(&q, (int64_t)r->lo);
+        cp__pgq_i64(&q, c->app->id);
+        cp__pgq_i64(&q, c->inst_id);
+        cp__pgq_i64(&q, tid);
+        cp__pgq_i64(&q, (int64_t)b->start_ms);
+        cp__pgq_i64(&q, (int64_t)b->end_ms);
+        cp__pgq_i64(&q, (int64_t)r->total);
+        cp__pgq_bytes(&q, r->blob.data, r->blob.len);
+        if (cp__pg_cmd(s->db, "INSERT INTO traces(trace_hi,trace_lo,app_id,instance_id,type_id,start_ms,end_ms,"
+                              "total,data) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &q))
+            return CP_EDB;
+    }
+    return 0;
+}
+
 int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, int64_t now_ms,
                       cp_store_event_fn ev, void *ud)
 {
@@ -288,7 +413,7 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
     cp__pg_touch_conn(s, c);
     cp__pg_ictx_t ix = {s, a};
     int rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &cp__pg_intern_ops, &ix);
-    if ((rc = cp__pg_dict_end(s, rc == 0) ? CP_EDB : rc))
+    if ((rc = cp__pg_dict_end(s, rc == 0) ? CP_EDB : rc) || (rc = cp_store_ctx_apply(&c->ctx, b, s->cfg.max_dict)))
         return rc;
     if (cp_store_seq_is_dup(b->seq, c->last_seq))
         return 1;
@@ -322,55 +447,14 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
     if ((rc = app_mdone(s, a, &mdone)))
         return rc;
     int late = cp_store_tier_late(&s->cfg, now_ms, start, mdone);
-    for (uint32_t t = 0; t < b->n_types; t++) {
-        if (!s->per_type[t].n)
-            continue;
-        int64_t tid;
-        if ((rc = cp__pg_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
+    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)))
+        return rc;
+    for (uint32_t t = 0; t < b->n_types; t++)
+        if (s->per_type[t].n &&
+            (rc = put_window(s, c, b, t, c->lset_id, c->canon, &s->per_type[t], late, ev, ud)))
             return rc;
-        uint64_t th = (uint64_t)tid * 0x9e3779b97f4a7c15ULL + 1;
-        uint32_t *linked = cp__hmap_slot(&a->linked_types, th, 1);
-        if (!*linked) {
-            cp__pgq_reset(&q);
-            cp__pgq_i64(&q, a->id);
-            cp__pgq_i64(&q, tid);
-            if (cp__pg_cmd(s->aux, "INSERT INTO app_types(app_id,type_id) VALUES($1,$2) ON CONFLICT DO NOTHING", &q))
-                return CP_EDB;
-            *linked = 1;
-        }
-        uint64_t total = cp_store_blob_encode(&s->per_type[t], &s->tmp);
-        if (late != CP_STORE_LATE_ADD) {
-            cp__pgq_reset(&q);
-            cp__pgq_i64(&q, a->id);
-            cp__pgq_i64(&q, tid);
-            cp__pgq_i64(&q, start);
-            cp__pgq_i64(&q, c->inst_id);
-            cp__pgq_i64(&q, (int64_t)b->seq);
-            cp__pgq_i64(&q, c->lset_id);
-            cp__pgq_i64(&q, end);
-            cp__pgq_i64(&q, (int64_t)total);
-            cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
-            if (!(r = cp__pg_exec(s->db, CP__PG_Q_WINDOW, &q)))
-                return CP_EDB;
-            PQclear(r);
-        } else {
-            /* its minute may be older than raw retention: add it to the
-             * aggregates instead of recomputing them from raw */
-            int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
-            cp__pgq_reset(&q);
-            cp__pgq_i64(&q, a->id);
-            bool err = false;
-            int64_t hdone = cp__pg_i64(s->db, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=3600000",
-                                       &q, 0, &err);
-            if (err || (rc = cp__pg_agg_add(s, a->id, CP_STORE_MIN_MS, tid, m, c->lset_id, &s->per_type[t])) ||
-                (h < hdone && (rc = cp__pg_agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, c->lset_id, &s->per_type[t]))))
-                return rc ? rc : CP_EDB;
-        }
-        if (ev) {
-            cp_store_event_t e = {a->name, c->iid, b->types[t].name, c->canon, start, end, total};
-            ev(ud, &e);
-        }
-    }
+    if ((rc = put_parts(s, c, b, late, ev, ud)) || (rc = put_traces(s, c, b)))
+        return rc;
     if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
         cp__pgq_reset(&q);
         cp__pgq_i64(&q, a->id);

@@ -20,6 +20,8 @@
  *   agg_m / agg_h(app_id, type_id, start_ms, lset_id, total, data): minute / hour tiers
  *   agg_state(app_id, step, done_ms)   dirty(app_id, step, start_ms)
  *   series(app_id, lset_id, name, t_ms, value)
+ *   traces(id, trace_hi, trace_lo, app_id, instance_id, type_id, start_ms, end_ms, total, data):
+ *          the trace index (store_trace.h), full resolution only, capped
  * windows, agg_m, agg_h and series are partitioned by day of start_ms / t_ms
  * (tables <name>_d<day>, plus a DEFAULT partition for rows of days without
  * one); retention drops whole day partitions.
@@ -60,9 +62,11 @@
 #include "rutil.h"
 #include "store.h"
 #include "store_blob.h"
+#include "store_ctx.h"
 #include "store_delta.h"
 #include "store_engine.h"
 #include "store_names.h"
+#include "store_trace.h"
 
 #define CP__PG_DAY_MS 86400000LL
 #define CP__PG_LOCK_DICT 0x63700001   /* advisory lock class: (this, app id) */
@@ -150,6 +154,7 @@ typedef struct cp__pg {
     cp_buf_t          tmp, tmp2;
     cp_store_blob_pairs_t *per_type;
     size_t            n_per_type;
+    cp_store_traces_t traces;            /* scratch: a batch's trace rows */
     cp_store_refusal_t refusal;
     int64_t           last_part_ms;      /* last partition upkeep */
 } cp__pg_t;
@@ -163,6 +168,7 @@ typedef struct cp__pg_conn {
     bool             broken;     /* wrote into a rolled-back transaction */
     uint64_t         tx_gen;
     cp_store_idmap_t map;
+    cp_store_ctx_t   ctx;        /* request label sets (store_ctx.h) */
 } cp__pg_conn_t;
 
 /* store_pg.c */
@@ -219,5 +225,7 @@ int  cp__pg_timeline(cp_store_reader_t *r, const cp_store_query_t *q, int64_t st
                      uint32_t n, cp_buf_t *series_json, char *err, size_t errlen);
 int  cp__pg_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_point_fn fn, void *ud,
                    char *err, size_t errlen);
+int  cp__pg_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
+                          char *err, size_t errlen);
 
 #endif

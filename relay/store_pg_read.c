@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "store_json.h"
+#include "store_trace.h"
 #include "store_tier.h"
 
 /* id -> text for a query's instances and label sets (small tables). */
@@ -282,4 +283,85 @@ out:
     PQclear(st);
     PQclear(cn);
     return cp__pg_read_end(r, rc, NULL, 0);
+}
+
+/* ---- one trace across apps (store_trace.h) ---- */
+
+typedef struct trace_ud {
+    cp_store_pbuild_t *b;
+    const char        *app;
+    cp_store_names_t  *names;
+} trace_ud_t;
+
+static void trace_entry(void *ud, uint64_t span, uint32_t thread, uint32_t stack, uint64_t value)
+{
+    trace_ud_t *t = ud;
+    (void)span;
+    const char *th = thread < cp_store_names_n_strings(t->names) ? t->names->strs[thread] : "?";
+    cp_store_pbuild_add(t->b, t->app, th, t->names, stack, value);
+}
+
+int cp__pg_trace_profile(cp_store_reader_t *r_, const cp_store_trace_query_t *q, cp_profile_t *out,
+                         char *err, size_t errlen)
+{
+    cp__pg_reader_t *r = (cp__pg_reader_t *)r_;
+    memset(out, 0, sizeof *out);
+    cp_store_pbuild_t b = {0};
+    PGresult *st = NULL, *u = NULL;
+    cp__vu64_t loaded = {0};   /* apps whose names were refreshed in this query */
+    const char *type = strcmp(q->type, "alloc") ? q->type : "alloc_bytes";
+    int rc = cp__pg_read_begin(r);
+    if (rc)
+        goto out;
+    cp__pgq_t k = {0};
+    cp__pgq_i64(&k, (int64_t)q->hi);
+    cp__pgq_i64(&k, (int64_t)q->lo);
+    cp__pgq_i64(&k, q->from_ms);
+    cp__pgq_i64(&k, q->to_ms);
+    cp__pgq_text(&k, type);
+    st = cp__pg_run(r->db, "SELECT t.app_id, a.name, t.data FROM traces t JOIN apps a ON a.id=t.app_id"
+                           " JOIN types y ON y.id=t.type_id WHERE t.trace_hi=$1 AND t.trace_lo=$2"
+                           " AND t.start_ms>=$3 AND t.start_ms<$4 AND y.name=$5 ORDER BY t.app_id", &k, true);
+    if (!st) {
+        rc = CP_EDB;
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(st) && !rc; i++) {
+        if (cp__pg_reader_over(r)) {
+            rc = CP_ETIMEOUT;
+            break;
+        }
+        uint64_t v;
+        memcpy(&v, PQgetvalue(st, i, 0), 8);
+        int64_t app = (int64_t)be64toh(v);
+        char name[1100];
+        snprintf(name, sizeof name, "%.*s", PQgetlength(st, i, 1), PQgetvalue(st, i, 1));
+        const char *shown = q->view(q->ud, name);
+        if (!shown)
+            continue;
+        bool fresh = false;
+        for (size_t j = 0; j < loaded.n && !fresh; j++)
+            fresh = loaded.v[j] == (uint64_t)app;
+        cp__pg_rapp_t *a = cp__pg_rapp_refresh(r, app, &rc);   /* cheap when current */
+        if (rc)
+            break;
+        if (!fresh)
+            cp__vu64_push(&loaded, (uint64_t)app);
+        trace_ud_t ud = {&b, shown, &a->names};
+        if (!cp_store_trace_each(PQgetvalue(st, i, 2), (size_t)PQgetlength(st, i, 2), trace_entry, &ud))
+            fprintf(stderr, "cprof relay: a malformed trace row of app %lld skipped\n", (long long)app);
+    }
+    if (!rc) {
+        cp_store_pbuild_finish(&b, out);
+        cp__pgq_reset(&k);
+        cp__pgq_text(&k, type);
+        u = cp__pg_run(r->db, "SELECT unit FROM types WHERE name=$1", &k, false);
+        out->unit = cp__xstrdup(u && PQntuples(u) ? PQgetvalue(u, 0, 0) : "");
+    }
+out:
+    PQclear(st);
+    PQclear(u);
+    cp_store_pbuild_fini(&b);
+    free(loaded.v);
+    return cp__pg_read_end(r, rc, err, errlen);
 }

@@ -244,6 +244,7 @@ static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
         {"DELETE FROM windows WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
          " AND start_ms<$2", offsetof(cp_store_cuts_t, windows)},
         {"DELETE FROM series WHERE app_id=$1 AND t_ms<$2", offsetof(cp_store_cuts_t, series)},
+        {"DELETE FROM traces WHERE app_id=$1 AND start_ms<$2", offsetof(cp_store_cuts_t, windows)},
         {"DELETE FROM agg_m WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
          " AND start_ms<$2", offsetof(cp_store_cuts_t, minutes)},
         {"DELETE FROM agg_h WHERE app_id=$1 AND type_id IN (SELECT type_id FROM app_types WHERE app_id=$1)"
@@ -323,6 +324,11 @@ int cp__pg_maintain(cp_store_t *s_, int64_t now_ms)
         a->mdone_gen = 0;
     if (rc < 0)
         return rc;
+    /* the trace index is bounded: the oldest rows past the cap go */
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM traces WHERE id <= (SELECT max(id) FROM traces) - %d",
+             CP_STORE_TRACE_MAX_ROWS);
+    cp__pg_cmd(s->aux, sql, NULL);
     if (cuts.any) {
         drop_partitions(s, "windows", cuts.min.windows);
         drop_partitions(s, "series", cuts.min.series);
