@@ -18,7 +18,7 @@
 /* id -> text for a query's instances and label sets (small tables). */
 typedef struct names_ud {
     cp__pg_reader_t *r;
-    PGresult *insts, *lsets;
+    PGresult *insts, *lsets, *inst_lsets;
 } names_ud_t;
 
 static const char *nbi_get(PGresult *res, int64_t id)
@@ -29,10 +29,11 @@ static const char *nbi_get(PGresult *res, int64_t id)
     return NULL;
 }
 
-static const char *row_name(void *ud, bool lset, int64_t id)
+static const char *row_name(void *ud, int what, int64_t id)
 {
     names_ud_t *n = ud;
-    return nbi_get(lset ? n->lsets : n->insts, id);
+    return nbi_get(what == CP_STORE_ROWS_LSET ? n->lsets : what == CP_STORE_ROWS_INSTANCE ? n->insts : n->inst_lsets,
+                   id);
 }
 
 static bool row_over(void *ud) { return cp__pg_reader_over(((names_ud_t *)ud)->r); }
@@ -44,7 +45,7 @@ int cp__pg_profile_windows(cp_store_reader_t *r_, const cp_store_query_t *q, uns
     cp__pg_plan_t p;
     char *unit = NULL;
     bool stopped = false;
-    names_ud_t nu = {r, NULL, NULL};
+    names_ud_t nu = {r, NULL, NULL, NULL};
     memset(out, 0, sizeof *out);
     int rc = cp__pg_query_setup(r, q, &p, &unit, err, errlen);
     if (rc)
@@ -65,14 +66,17 @@ int cp__pg_profile_windows(cp_store_reader_t *r_, const cp_store_query_t *q, uns
         cp__pgq_i64(&k, p.app);
         nu.insts = cp__pg_run(r->db, "SELECT id, iid FROM instances WHERE app_id=$1", &k, false);
         nu.lsets = cp__pg_run(r->db, "SELECT id, canon FROM lsets WHERE app_id=$1", &k, false);
-        if (!nu.insts || !nu.lsets)
+        nu.inst_lsets = cp__pg_run(r->db, "SELECT i.id, l.canon FROM instances i JOIN lsets l ON l.id=i.lset_id"
+                                          " WHERE i.app_id=$1", &k, false);
+        if (!nu.insts || !nu.lsets || !nu.inst_lsets)
             rc = CP_EDB;
         else
-            rc = cp_store_rows_deliver(&p.rows, &a->names, row_name, row_over, &nu, fn, ud, &stopped);
+            rc = cp_store_rows_deliver(&p.rows, &a->names, flags, row_name, row_over, &nu, fn, ud, &stopped);
     }
 out:
     PQclear(nu.insts);
     PQclear(nu.lsets);
+    PQclear(nu.inst_lsets);
     cp__pg_query_fini(&p);
     free(unit);
     if (stopped) {   /* fn's own stop value: not a store failure */

@@ -64,9 +64,34 @@ static int row_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int cp_store_rows_deliver(cp_store_rows_t *w, const cp_store_names_t *nm, cp_store_rows_name_fn name,
-                          bool (*over)(void *ud), void *ud, cp_store_window_fn fn, void *fn_ud, bool *stopped)
+static int cmp_pair(const void *a, const void *b)
 {
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Sorts pairs by stack and adds up repeated stacks. */
+static void pairs_merge(cp_store_blob_pairs_t *p)
+{
+    qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
+    size_t o = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (o && p->v[2 * (o - 1)] == p->v[2 * i]) {
+            p->v[2 * (o - 1) + 1] += p->v[2 * i + 1];
+        } else {
+            p->v[2 * o] = p->v[2 * i];
+            p->v[2 * o + 1] = p->v[2 * i + 1];
+            o++;
+        }
+    }
+    p->n = o;
+}
+
+int cp_store_rows_deliver(cp_store_rows_t *w, const cp_store_names_t *nm, unsigned flags,
+                          cp_store_rows_name_fn name, bool (*over)(void *ud), void *ud,
+                          cp_store_window_fn fn, void *fn_ud, bool *stopped)
+{
+    bool merge = !(flags & CP_STORE_WINDOWS_BY_LSET);
     uint32_t n_stacks = cp_store_names_n_stacks(nm);
     uint32_t *map = cp__xcalloc(w->acc.n + 1, sizeof *map);
     uint32_t k = 0;
@@ -82,21 +107,35 @@ int cp_store_rows_deliver(cp_store_rows_t *w, const cp_store_names_t *nm, cp_sto
         const cp_store_row_t *r = &w->rows[i];
         pairs.n = 0;
         cp_store_blob_each(w->blobs.data + r->off, r->len, cp_store_blob_add_to_pairs, &pairs);
+        size_t j = i + 1;
+        int64_t end = r->end;
+        while (merge && r->tier == CP_STORE_TIER_FULL && j < w->n_rows && w->rows[j].tier == r->tier &&
+               w->rows[j].start == r->start && w->rows[j].instance == r->instance) {
+            cp_store_blob_each(w->blobs.data + w->rows[j].off, w->rows[j].len, cp_store_blob_add_to_pairs, &pairs);
+            if (w->rows[j].end > end)
+                end = w->rows[j].end;
+            j++;
+        }
+        bool merged = j > i + 1;
+        if (merged)
+            pairs_merge(&pairs);
+        i = j - 1;
         if (pairs.n > cap) {
             cap = pairs.n;
             stacks = cp__xrealloc(stacks, cap * sizeof *stacks);
             values = cp__xrealloc(values, cap * sizeof *values);
         }
         cp_store_window_t win = {
-            .start_ms = r->start, .end_ms = r->end, .instance = r->instance,
-            .instance_name = r->instance >= 0 ? name(ud, false, r->instance) : NULL,
-            .labels = name(ud, true, r->lset), .tier = r->tier,
+            .start_ms = r->start, .end_ms = end, .instance = r->instance,
+            .instance_name = r->instance >= 0 ? name(ud, CP_STORE_ROWS_INSTANCE, r->instance) : NULL,
+            .labels = merged ? name(ud, CP_STORE_ROWS_INSTANCE_LSET, r->instance) : name(ud, CP_STORE_ROWS_LSET, r->lset),
+            .tier = r->tier,
             .stacks = stacks, .values = values,
         };
         if (!win.labels)
             win.labels = "";
-        for (size_t j = 0; j < pairs.n; j++) {
-            uint64_t sid = pairs.v[2 * j], v = pairs.v[2 * j + 1];
+        for (size_t e = 0; e < pairs.n; e++) {
+            uint64_t sid = pairs.v[2 * e], v = pairs.v[2 * e + 1];
             if (!v || sid >= w->acc.n || map[sid] == UINT32_MAX)
                 continue;
             stacks[win.n] = map[sid];

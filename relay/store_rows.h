@@ -57,14 +57,21 @@ bool cp_store_rows_lset_ok(const cp_store_rows_t *w, int64_t lset);
 void cp_store_rows_add(cp_store_rows_t *w, int64_t step, int64_t start, int64_t end, int64_t instance,
                        int64_t lset, const uint8_t *blob, size_t len, uint64_t total);
 
-/* Names of a row's instance and label set (borrowed for the call). */
-typedef const char *(*cp_store_rows_name_fn)(void *ud, bool lset, int64_t id);
+/* Names for a row (borrowed for the call): of instance id, of label set
+ * id, or of the label set of instance id (its own, without request
+ * labels). */
+enum { CP_STORE_ROWS_INSTANCE = 0, CP_STORE_ROWS_LSET, CP_STORE_ROWS_INSTANCE_LSET };
+typedef const char *(*cp_store_rows_name_fn)(void *ud, int what, int64_t id);
 /* Hands each kept row to fn in time order (rows mode, after
  * cp_store_names_profile built the merged profile from w->acc with nm).
+ * flags as cp_store_profile_windows's: without CP_STORE_WINDOWS_BY_LSET
+ * the raw rows of one instance window that request labels split (one per
+ * label set, store_ctx.h) go as one row carrying the instance's label set.
  * Returns 0, fn's non-0 stop value (*stopped set) or CP_ETIMEOUT once
  * over(ud) says so. */
-int cp_store_rows_deliver(cp_store_rows_t *w, const cp_store_names_t *nm, cp_store_rows_name_fn name,
-                          bool (*over)(void *ud), void *ud, cp_store_window_fn fn, void *fn_ud, bool *stopped);
+int cp_store_rows_deliver(cp_store_rows_t *w, const cp_store_names_t *nm, unsigned flags,
+                          cp_store_rows_name_fn name, bool (*over)(void *ud), void *ud,
+                          cp_store_window_fn fn, void *fn_ud, bool *stopped);
 void cp_store_rows_fini(cp_store_rows_t *w);
 
 #endif
