@@ -18,7 +18,9 @@
 #include "alloc.h"
 #include "codemap.h"
 #include "cost.h"
+#include "context.h"
 #include "control.h"
+#include "ctx_vthread.h"
 #include "ctxhook.h"
 #include "exit_report.h"
 #include "error.h"
@@ -642,6 +644,14 @@ static bool claim_process(void)
     return true;       /* fd stays open for the process lifetime */
 }
 
+/* Cprof.context's first use: context per virtual thread from then on. */
+static void context_first_use(JNIEnv *jni)
+{
+    JavaVM *vm = NULL;
+    if ((*jni)->GetJavaVM(jni, &vm) == 0 && vm)
+        cp_ctx_vthread_start(vm);
+}
+
 static int init_once(JavaVM *vm, bool live)
 {
     g_vm = vm;
@@ -693,6 +703,7 @@ static int init_once(JavaVM *vm, bool live)
     cp_ring_t *ring = cp_ring_create(RING_SLOTS);
     if (ring)
         cp_ring_set_nudge(ring, cp_harvest_nudge);   /* allocation samples can outrun the poll */
+    cp_context_on_first_use(context_first_use);
     if (!ring || cp_harvest_init(g_jvmti, ring) != 0) {
         CP_LOGE("out of memory at start-up; the agent stays idle");
         return -1;

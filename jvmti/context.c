@@ -28,6 +28,13 @@ typedef struct slot {
 static CP_TLS slot_t tls_ctx;
 
 static jclass g_ctx_cls;    /* global ref to dev.cprof.Ctx */
+static void (*g_first_use)(JNIEnv *);
+static atomic_bool g_used;
+
+void cp_context_on_first_use(void (*fn)(JNIEnv *jni))
+{
+    g_first_use = fn;
+}
 
 CP_SIGSAFE void cp_context_get(cp_context_t *out)
 {
@@ -66,9 +73,15 @@ CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls)
 /* dev.cprof.Ctx.set0(int set, long traceHi, long traceLo, long span) */
 CP_JNI_EXPORT void JNICALL Java_dev_cprof_Ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo, jlong span)
 {
-    (void)jni; (void)cls;
+    (void)cls;
     cp_context_t c = {(uint32_t)(set > 0 ? set : 0), (uint64_t)hi, (uint64_t)lo, (uint64_t)span};
     cp_context_set(&c);
+    /* relaxed: a second caller running fn too is harmless (fn is idempotent) */
+    if (CP_UNLIKELY(!atomic_load_explicit(&g_used, memory_order_relaxed)) && (set > 0 || hi || lo)) {
+        atomic_store_explicit(&g_used, true, memory_order_relaxed);
+        if (g_first_use)
+            g_first_use(jni);
+    }
 }
 
 /* dev.cprof.Ctx.define0(String[] pairs) -> id, -1 when the table is full */

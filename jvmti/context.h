@@ -41,6 +41,12 @@ CP_SIGSAFE void cp_context_get(cp_context_t *out /* OUT */);
  * writer the handler may interrupt). */
 void cp_context_set(const cp_context_t *c);
 
+/* fn runs once, on the first thread that sets a non-empty context through
+ * the shim (the agent enables per-virtual-thread context then, see
+ * ctx_vthread.h: its cost is only worth paying once contexts are used).
+ * Thread: set once at start-up, before Java code runs. */
+void cp_context_on_first_use(void (*fn)(JNIEnv *jni));
+
 /* Registers the shim's natives (dev.cprof.Ctx.define0/set0) and turns the
  * shim's API on (Ctx.on = true) for the JVM's lifetime: after a detach the
  * natives still only write the slot (the agent stays mapped, -z nodelete). Live phase, a Java thread; the shim jar

@@ -97,11 +97,11 @@ final class Ctx {
     static Cprof.Scope trace(String traceHex, String spanHex) {
         if (!on || traceHex == null) return NOOP;
         int n = traceHex.length();
-        if ((n != 32 && n != 16) || !isHex(traceHex, 0, n)) return NOOP;
-        long hi = n == 32 ? parseHex(traceHex, 0, 16) : 0;
-        long lo = parseHex(traceHex, n - 16, n);
+        if ((n != 32 && n != 16) || !isHex(traceHex, n)) return NOOP;
+        long hi = n == 32 ? parseHex(traceHex, 0) : 0;
+        long lo = parseHex(traceHex, n - 16);
         if (hi == 0 && lo == 0) return NOOP;
-        long span = spanHex != null && spanHex.length() == 16 && isHex(spanHex, 0, 16) ? parseHex(spanHex, 0, 16) : 0;
+        long span = spanHex != null && spanHex.length() == 16 && isHex(spanHex, 16) ? parseHex(spanHex, 0) : 0;
         State st = TL.get();
         Cprof.Context prev = st.cur;
         return install(st, prev, new Cprof.Context(prev.set, prev.pairs, hi, lo, span));
@@ -198,18 +198,21 @@ final class Ctx {
         return s == null || s.length() <= MAX_LEN ? s : s.substring(0, MAX_LEN);
     }
 
-    private static boolean isHex(String s, int from, int to) {
-        for (int i = from; i < to; i++) if (Character.digit(s.charAt(i), 16) < 0) return false;
+    private static int digit(int c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        c |= 0x20;                                   // lower case
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    }
+
+    private static boolean isHex(String s, int n) {
+        for (int i = 0; i < n; i++) if (digit(s.charAt(i)) < 0) return false;
         return true;
     }
 
-    private static long parseHex(String s, int from, int to) {
+    /** 16 hex digits of s from `from` (checked by isHex). */
+    private static long parseHex(String s, int from) {
         long v = 0;
-        for (int i = from; i < to; i++) {
-            int d = Character.digit(s.charAt(i), 16);
-            if (d < 0) return -1;
-            v = (v << 4) | d;
-        }
+        for (int i = from; i < from + 16; i++) v = (v << 4) | digit(s.charAt(i));
         return v;
     }
 
