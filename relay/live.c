@@ -39,7 +39,6 @@
 typedef struct live_pss {
     struct lws      *wsi;
     cp_principal_t   who;                   /* set when the upgrade was accepted */
-    int              refused;               /* HTTP/2 upgrade without a valid token: 401/403 */
     char            *app, *type, *labels;   /* subscription; app NULL = none */
     char           **ring;
     size_t          *lens;
@@ -202,28 +201,20 @@ int cp__live_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 {
     live_pss_t *p = user;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         /* api.c answered 401/403 already in HTTP_CONFIRM_UPGRADE; this sets
-         * the principal (and refuses an upgrade that reached us anyway) */
-        if ((p->refused = cp__live_authorize(wsi, &p->who))) {
-            cp__relay.stats.auth_denied++;
-            /* an HTTP/2 websocket (RFC 8441) comes here without the HTTP
-             * checks, and refusing it here makes lws 4.1 drop the whole h2
-             * connection without a word: accept the stream, then close it
-             * at once with 1008 and the reason (ESTABLISHED). HTTP/1.1 was
-             * answered 401/403 already (api.c). */
-            return lws_get_network_wsi(wsi) != wsi ? 0 : -1;
-        }
-        return 0;
+         * the principal, and refuses an upgrade that reached us anyway: an
+         * HTTP/2 websocket (RFC 8441) comes here without the HTTP checks
+         * (main.c closes that stream alone, with 1008 and the reason) */
+        int st = cp__live_authorize(wsi, &p->who);
+        if (!st)
+            return 0;
+        cp__relay.stats.auth_denied++;
+        return cp__ws_refuse(wsi, st, st == 401 ? "401 Unauthorized: missing or unknown token (send "
+                             "'Authorization: Bearer TOKEN' or the subprotocol bearer.TOKEN)"
+                             : "403 Forbidden: this token may not read");
+    }
     case LWS_CALLBACK_ESTABLISHED: {
-        if (p->refused) {
-            const char *why = p->refused == 401 ? "401 Unauthorized: missing or unknown token (send "
-                              "'Authorization: Bearer TOKEN' or the subprotocol bearer.TOKEN)"
-                              : "403 Forbidden: this token may not read";
-            p->wsi = NULL;   /* not a subscriber: CLOSED has nothing to undo */
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
-            return -1;
-        }
         cp_principal_t who = p->who;
         memset(p, 0, sizeof *p);
         p->who = who;

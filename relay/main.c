@@ -243,9 +243,10 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
  * upgrade, then closed on its own at its first writable callback with 1008
  * (policy violation) and the reason, before its module ever sees it. At most
  * REFUSED_MAX such streams wait at once; past that a refusal closes the
- * connection as before. Thread: service. */
+ * connection as before. The modules refuse the same way (cp__ws_refuse:
+ * the live feed's token check). Thread: service. */
 #define REFUSED_MAX 64
-static struct { struct lws *wsi; char why[100]; } refused[REFUSED_MAX];
+static struct { struct lws *wsi; char why[124]; } refused[REFUSED_MAX];   /* a close reason: 123 bytes at most */
 static int n_refused;   /* slots in use: every other ws callback skips the scan */
 
 static int refused_find(struct lws *wsi)
@@ -254,6 +255,18 @@ static int refused_find(struct lws *wsi)
         if (refused[i].wsi == wsi)
             return i;
     return -1;
+}
+
+int cp__ws_refuse(struct lws *wsi, int status, const char *why)
+{
+    log_refusal(status, why);
+    int k = lws_get_network_wsi(wsi) != wsi ? refused_find(NULL) : -1;   /* an h2 stream: close it alone */
+    if (k < 0)
+        return -1;
+    refused[k].wsi = wsi;
+    n_refused++;
+    snprintf(refused[k].why, sizeof refused[k].why, "%.123s", why);
+    return 0;
 }
 
 static int ws_filter(struct lws *wsi, bool ingest)
@@ -265,14 +278,7 @@ static int ws_filter(struct lws *wsi, bool ingest)
         return 0;
     if (nocert)
         snprintf(why, sizeof why, "agents must present a client certificate signed by --tls-client-ca");
-    log_refusal(403, why);
-    int k = lws_get_network_wsi(wsi) != wsi ? refused_find(NULL) : -1;   /* an h2 stream: close it alone */
-    if (k < 0)
-        return -1;
-    refused[k].wsi = wsi;
-    n_refused++;
-    snprintf(refused[k].why, sizeof refused[k].why, "%.99s", why);
-    return 0;
+    return cp__ws_refuse(wsi, 403, why);
 }
 
 /* 1: the callback of a refused h2 stream, handled here (the module never

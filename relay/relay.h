@@ -97,6 +97,12 @@ int cp__ws_ping(struct lws *wsi);
  * ping sent since its last sign of life, asks for one (*ping_ms = now,
  * *want_ping and a writable callback). Thread: service. */
 #define CP_SWEEP_MS 200
+/* Refuses a websocket upgrade from LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
+ * (logged, at most a line a second): an HTTP/2 stream is let through and
+ * closed on its own with 1008 and why, before its module sees it again
+ * (returns 0: the caller returns 0); anything else returns -1 (the caller
+ * returns -1: lws refuses the upgrade). Thread: service. */
+int cp__ws_refuse(struct lws *wsi, int status, const char *why);
 bool cp__ws_idle_due(struct lws *wsi, int64_t now_ms, int64_t last_rx_ms, int64_t *ping_ms /* IN/OUT */,
                      bool *want_ping /* OUT */);
 /* (Re)schedules a module's sweep CP_SWEEP_MS from now. Thread: service. */

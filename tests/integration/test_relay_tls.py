@@ -289,7 +289,35 @@ def run():
                     check(r.stdout == want, "HTTP/2 Host %s: %r, want %r" % (host, r.stdout, want))
     finally:
         del os.environ["CPROF_RELAY_POLL"]
+    h2_token_refusal(pki, ca)
     shutil.rmtree(pki, ignore_errors=True)
+
+
+class AuthTLSRelay(TLSRelay):
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise TestFailure("relay exited with %s:\n%s" % (self.proc.returncode, self.tail()))
+        return self.fetch(self.http + "/api/v1/apps")[0] == 401
+
+
+def h2_token_refusal(pki, ca):
+    """--auth: an HTTP/2 live-feed websocket without a token is closed alone
+    (1008 and the reason), the connection and its other streams go on."""
+    auth = os.path.join(pki, "tokens")
+    out = subprocess.run([CPROF, "token", "new", "--tenant", "acme", "--role", "read", "--auth", auth],
+                         capture_output=True, text=True, timeout=10)
+    check(out.returncode == 0, "cprof token new: %s" % out.stderr)
+    with AuthTLSRelay(pki, extra=["--auth", auth], name="relay_tls_auth") as relay:
+        h = H2(relay.port, ca)
+        evs = h.websocket(1, "/api/v1/live", "cprof.live", None)
+        data = b"".join(e.data for e in evs if getattr(e, "stream_id", 0) == 1 and hasattr(e, "data"))
+        check(not h.closed, "h2 live websocket without a token closed the whole connection: %r" % evs)
+        check(data[:1] == b"\x88" and data[2:4] == b"\x03\xf0" and b"401 Unauthorized" in data,
+              "h2 live websocket without a token: a 1008 close saying 401, got %r" % evs)
+        st, body, evs = h.get(3, "/api/v1/apps")
+        check(st == 401 and not h.closed, "GET on the same h2 connection after the refusal: %s %r" % (st, evs))
+        h.close()
+        log("h2 live websocket without a token: closed alone (1008, 401), the connection goes on")
 
 
 main(run)
