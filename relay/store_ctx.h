@@ -30,7 +30,8 @@
 typedef struct cp_store_ctx_set {
     cp_kv_t *kv;          /* owned copies */
     uint32_t n;
-    int64_t  app_lset;    /* the engine's label-set id of instance + these labels; -1 = not resolved */
+    int64_t  app_lset;    /* the engine's label-set id of instance + these labels; -1 = not
+                             resolved; -2 = refused (tenant limit): its parts stay unlabelled */
 } cp_store_ctx_set_t;
 
 typedef struct cp_store_ctx_part {

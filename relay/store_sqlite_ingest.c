@@ -309,7 +309,9 @@ static int put_window(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b
 }
 
 /* The labelled parts of the batch (store_ctx.h): a window row per (label
- * set, type). */
+ * set, type). A label set the tenant's limit refuses (max_lsets) does not
+ * refuse the batch: its parts go back into the instance's rows (per_type,
+ * written after this), unlabelled, and the connection stops asking. */
 static int put_parts(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, int late,
                      cp_store_event_fn ev, void *ud)
 {
@@ -322,8 +324,18 @@ static int put_parts(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b,
         cp_buf_reset(&canon);
         cp_buf_reset(&json);
         cp_store_ctx_canon(x, p->set, &canon, &json);
-        if (set->app_lset < 0 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset)))
-            break;
+        if (set->app_lset == -1 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset))) {
+            if (rc != CP_ELIMIT)
+                break;
+            s->refusal.what = 0;      /* not the batch's refusal */
+            set->app_lset = -2;
+            rc = 0;
+        }
+        if (set->app_lset == -2) {
+            for (size_t k = 0; k < p->pairs.n; k++)
+                cp_store_blob_pairs_add(&s->per_type[p->type], p->pairs.v[2 * k], p->pairs.v[2 * k + 1]);
+            continue;
+        }
         rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
     }
     cp_buf_fini(&canon);
@@ -396,13 +408,13 @@ int cp__sqlite_conn_batch(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_
     }
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
     int late = cp_store_tier_late(&s->cfg, now_ms, start, a->mdone);
-    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)))
+    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)) || (rc = put_parts(s, c, b, late, ev, ud)))
         return rc;
     for (uint32_t t = 0; t < b->n_types; t++)
         if (s->per_type[t].n &&
             (rc = put_window(s, c, b, t, c->lset_id, c->canon, &s->per_type[t], late, ev, ud)))
             return rc;
-    if ((rc = put_parts(s, c, b, late, ev, ud)) || (rc = put_traces(s, c, b)))
+    if ((rc = put_traces(s, c, b)))
         return rc;
     if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
         sqlite3_bind_int64(s->ins_dirty, 1, a->id);

@@ -205,6 +205,39 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
 }
 END_TEST
 
+START_TEST(test_store_ctx_refused_label_set_keeps_values_unlabelled)
+{
+    cp_store_config_t cfg;
+    cp_store_config_default(&cfg);
+    cfg.max_lsets = 1;                                     /* the instance's own set only */
+    cp_store_t *s = NULL;
+    ck_assert_int_eq(cp_store_open(store_fixture_dir, &cfg, &s), 0);
+    cp_store_conn_t *c = store_fixture_open_conn(s, "shop", "i-1");
+    ck_assert_ptr_nonnull(c);
+    cp_batch_t b = store_fixture_batch(1, CPU);
+    b.strs = STRS; b.n_strs = 5;
+    b.frames = FRAMES; b.n_frames = 2;
+    b.stacks = STACKS; b.n_stacks = 2;
+    cp_wire_value_t v[] = {{0, 0, 1000}, {1, 0, 3000}};
+    b.values = v; b.n_values = 2;
+    b.lsets = LSETS; b.n_lsets = 1;
+    cp_wire_lvalue_t lv[] = {{1, 0, 0, 2000}};
+    b.lvalues = lv; b.n_lvalues = 1;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_batch(s, c, &b, 1000000, NULL, NULL), 0);   /* stored, not refused */
+    ck_assert_int_eq(cp_store_commit(s), 0);
+    cp_profile_t p;
+    ck_assert_int_eq(store_fixture_profile("shop", "cpu", NULL, &p, ERR, sizeof ERR), 0);
+    ck_assert_uint_eq(p.total, 4000);
+    cp_profile_free(&p);
+    ck_assert_int_eq(store_fixture_profile("shop", "cpu", "endpoint=GET /a", &p, ERR, sizeof ERR), 0);
+    ck_assert_uint_eq(p.total, 0);
+    cp_profile_free(&p);
+    cp_store_conn_close(s, c, 2000000);
+    cp_store_close(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("store_ctx");
@@ -215,6 +248,7 @@ static Suite *suite(void)
     tc = tcase_create("sqlite");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_ctx_labels_and_trace_through_sqlite);
+    tcase_add_test(tc, test_store_ctx_refused_label_set_keeps_values_unlabelled);
     suite_add_tcase(s, tc);
     return s;
 }
