@@ -1,15 +1,20 @@
-/* ctx_vthread.c - saves and restores the context slot when a virtual thread
- * unmounts and mounts (design in ctx_vthread.h).
+/* ctx_vthread.c - republishes a virtual thread's context when it mounts and
+ * clears the carrier's slot when it unmounts (design in ctx_vthread.h).
  *
  * Own jvmtiEnv: the extension events and can_support_virtual_threads are
- * asked for only when request context is first used. The saved copy is a
- * malloc'd cp_context_t in the virtual thread's JVMTI thread-local storage
- * (one per virtual thread that ever unmounted with a context), freed at
- * VirtualThreadEnd; a thread that ends while mounted frees it too.
+ * asked for only when request context is first used. The context itself
+ * lives in the shim (dev.cprof.Ctx keeps it in a ThreadLocal, so per
+ * virtual thread): the mount callback, which runs on the carrier with the
+ * virtual thread mounted, calls Ctx.refresh() to write it to the slot.
  *
- * Threads: callbacks on carriers, each for the virtual thread mounted
- * there; a virtual thread's storage is touched only by the carrier it is
- * mounted on, so no lock. */
+ * NOT EFFECTIVE YET: on Temurin 25 the JVM never posts the two extension
+ * events (VirtualThreadEnd arrives; 0 mounts were seen with the capability
+ * added at OnLoad or later), so cp_ctx_vthread_init is not called at
+ * start-up (the capability would cost every mount a VM call for nothing)
+ * and virtual threads that alternate on a carrier can show each other's
+ * context. Kept for JVMs that post the events; docs/context_auto.md.
+ *
+ * Threads: callbacks on carriers, for the virtual thread mounted there. */
 #include "ctx_vthread.h"
 
 #include <pthread.h>
@@ -56,47 +61,37 @@ static void cap_virtual_threads(jvmtiCapabilities *c)
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static bool tried;
 static int result;
+static jclass ctx_cls;          /* global ref: dev.cprof.Ctx */
+static jmethodID ctx_refresh;   /* static void refresh() */
 
-static bool empty(const cp_context_t *c)
+static void clear_slot(void)
 {
-    return !c->labels && !c->trace_hi && !c->trace_lo && !c->span;
+    cp_context_t zero;
+    memset(&zero, 0, sizeof zero);
+    cp_context_set(&zero);
 }
 
+/* Mounted: the virtual thread's own context (its Ctx ThreadLocal) goes to
+ * the carrier's slot. */
 static void JNICALL on_mount(jvmtiEnv *e, JNIEnv *jni, jthread vt)
 {
-    cp_context_t *saved = NULL, c;
-    memset(&c, 0, sizeof c);
-    if ((*e)->GetThreadLocalStorage(e, vt, (void **)&saved) == JVMTI_ERROR_NONE && saved)
-        c = *saved;
-    cp_context_set(&c);
+    (*jni)->CallStaticVoidMethod(jni, ctx_cls, ctx_refresh);
+    if ((*jni)->ExceptionCheck(jni)) {
+        (*jni)->ExceptionClear(jni);
+        clear_slot();
+    }
 }
 
+/* Unmounting: the carrier runs without a context until the next mount. */
 static void JNICALL on_unmount(jvmtiEnv *e, JNIEnv *jni, jthread vt)
 {
-    cp_context_t c, *saved = NULL;
-    cp_context_get(&c);
-    (*e)->GetThreadLocalStorage(e, vt, (void **)&saved);
-    if (!empty(&c) || saved) {
-        if (!saved && (saved = malloc(sizeof *saved)) != NULL &&
-            (*e)->SetThreadLocalStorage(e, vt, saved) != JVMTI_ERROR_NONE) {
-            free(saved);
-            saved = NULL;
-        }
-        if (saved) *saved = c;
-    }
-    memset(&c, 0, sizeof c);
-    cp_context_set(&c);           /* the carrier runs without a context until the next mount */
+    clear_slot();
 }
 
+/* Ends mounted: its context must not outlive it on the carrier. */
 static void JNICALL on_end(jvmtiEnv *e, JNIEnv *jni, jthread vt)
 {
-    cp_context_t *saved = NULL, zero;
-    if ((*e)->GetThreadLocalStorage(e, vt, (void **)&saved) == JVMTI_ERROR_NONE && saved) {
-        (*e)->SetThreadLocalStorage(e, vt, NULL);
-        free(saved);
-    }
-    memset(&zero, 0, sizeof zero);
-    cp_context_set(&zero);        /* ends mounted: its context must not outlive it on the carrier */
+    clear_slot();
 }
 
 static int find_event(jvmtiEnv *e, const char *id)
@@ -117,26 +112,60 @@ static int find_event(jvmtiEnv *e, const char *id)
     return idx;
 }
 
-static int start(JavaVM *vm)
+static jvmtiEnv *g_env;          /* with can_support_virtual_threads, from OnLoad */
+static int g_mount = -1, g_unmount = -1;
+
+int cp_ctx_vthread_init(JavaVM *vm)
 {
     jvmtiEnv *e = NULL;
-    if ((*vm)->GetEnv(vm, (void **)&e, CP_JVMTI_VERSION_21) != JNI_OK || !e)
+    pthread_mutex_lock(&mu);
+    if (g_env || !vm) {
+        pthread_mutex_unlock(&mu);
+        return g_env ? 0 : CP_EINVAL;
+    }
+    if ((*vm)->GetEnv(vm, (void **)&e, CP_JVMTI_VERSION_21) != JNI_OK || !e) {
+        pthread_mutex_unlock(&mu);
         return CP_EUNSUPP;                          /* before JDK 21: no virtual threads */
-    int mount = find_event(e, EV_MOUNT), unmount = find_event(e, EV_UNMOUNT);
+    }
+    g_mount = find_event(e, EV_MOUNT);
+    g_unmount = find_event(e, EV_UNMOUNT);
     jvmtiCapabilities caps;
     memset(&caps, 0, sizeof caps);
     cap_virtual_threads(&caps);
-    if (mount < 0 || unmount < 0 || (*e)->AddCapabilities(e, &caps) != JVMTI_ERROR_NONE) {
-        CP_LOGW("context: no virtual-thread mount events here; a virtual thread's context may show on the next one of its carrier");
+    jvmtiError cerr = g_mount < 0 || g_unmount < 0 ? JVMTI_ERROR_NOT_AVAILABLE : (*e)->AddCapabilities(e, &caps);
+    if (cerr != JVMTI_ERROR_NONE) {
+        CP_LOGD("context: no virtual-thread support here (events %d/%d, AddCapabilities %d)", g_mount, g_unmount, cerr);
         (*e)->DisposeEnvironment(e);
+        pthread_mutex_unlock(&mu);
         return CP_EUNSUPP;
     }
+    g_env = e;
+    pthread_mutex_unlock(&mu);
+    CP_LOGD("context: can_support_virtual_threads on (mount events later, when context is used)");
+    return 0;
+}
+
+static int start(JavaVM *vm, JNIEnv *jni, jclass ctx)
+{
+    jvmtiEnv *e = g_env;
+    if (!e) {
+        CP_LOGI("context: virtual-thread mount events off; a virtual thread's context may show on the "
+                "next one of its carrier");
+        return CP_EUNSUPP;
+    }
+    ctx_refresh = ctx ? (*jni)->GetStaticMethodID(jni, ctx, "refresh", "()V") : NULL;
+    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); ctx_refresh = NULL; }
+    if (!ctx_refresh) {
+        CP_LOGW("context: dev.cprof.Ctx.refresh not found (an older shim?); virtual threads not tracked");
+        return CP_ENOTFOUND;
+    }
+    ctx_cls = (*jni)->NewGlobalRef(jni, ctx);
     cb21_t cb;
     memset(&cb, 0, sizeof cb);
     cb.virtual_thread_end = on_end;
     if ((*e)->SetEventCallbacks(e, &cb.base, (jint)sizeof cb) != JVMTI_ERROR_NONE ||
-        (*e)->SetExtensionEventCallback(e, mount, (jvmtiExtensionEvent)on_mount) != JVMTI_ERROR_NONE ||
-        (*e)->SetExtensionEventCallback(e, unmount, (jvmtiExtensionEvent)on_unmount) != JVMTI_ERROR_NONE ||
+        (*e)->SetExtensionEventCallback(e, g_mount, (jvmtiExtensionEvent)on_mount) != JVMTI_ERROR_NONE ||
+        (*e)->SetExtensionEventCallback(e, g_unmount, (jvmtiExtensionEvent)on_unmount) != JVMTI_ERROR_NONE ||
         (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, (jvmtiEvent)CP_EVENT_VIRTUAL_THREAD_END, NULL) != JVMTI_ERROR_NONE) {
         CP_LOGW("context: cannot enable the virtual-thread mount events");
         return CP_EUNSUPP;
@@ -145,12 +174,12 @@ static int start(JavaVM *vm)
     return 0;
 }
 
-int cp_ctx_vthread_start(JavaVM *vm)
+int cp_ctx_vthread_start(JavaVM *vm, JNIEnv *jni, jclass ctx)
 {
     pthread_mutex_lock(&mu);
-    if (!tried && vm) {
+    if (!tried && vm && jni) {
         tried = true;
-        result = start(vm);
+        result = start(vm, jni, ctx);
     }
     int rc = tried ? result : CP_EINVAL;
     pthread_mutex_unlock(&mu);

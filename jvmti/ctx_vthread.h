@@ -6,14 +6,20 @@
  * slot and the next virtual thread mounted there is sampled with it. This
  * module listens to HotSpot's VirtualThreadMount/VirtualThreadUnmount
  * extension events (they run on the carrier, with the virtual thread
- * mounted): at unmount the slot is saved in the virtual thread's JVMTI
- * thread-local storage and cleared; at mount it is restored (or cleared for
- * a thread that never had one). VirtualThreadEnd frees the saved copy.
+ * mounted): at unmount the slot is cleared; at mount the virtual thread's
+ * own context (the shim keeps it per Java thread, Ctx's ThreadLocal) is
+ * published again with Ctx.refresh(), one JNI call per mount.
  *
- * Cost: the capability can_support_virtual_threads makes every mount and
- * unmount call into JVMTI, so the events are enabled only once request
- * context is in use (the first hooked HTTP entry class, ctxhook.c), not at
- * start-up. A JVM without the events (JDK 17) has no virtual threads.
+ * The JVM sends these events only if an agent had can_support_virtual_threads
+ * when the VM started (added later, in the live phase, the JVM accepts it but
+ * never notifies: measured on Temurin 25), so cp_ctx_vthread_init asks for
+ * the capability in the OnLoad phase; that alone makes each mount/unmount
+ * check a flag in the VM. The events themselves (and the JNI call per mount)
+ * are enabled only once request context is in use (the first hooked HTTP
+ * entry class, ctxhook.c). An agent attached to a running JVM cannot track
+ * virtual threads. A JVM without the events (JDK 17) has no virtual threads.
+ * Temurin 25 posts no mount events at all (ctx_vthread.c), so ctxhook.c
+ * calls cp_ctx_vthread_init only when CPROF_CTX_VTHREAD_EVENTS is set.
  *
  * Thread: cp_ctx_vthread_start from any Java thread (once, serialised
  * inside); the callbacks on carriers. Not signal-safe. */
@@ -22,8 +28,15 @@
 
 #include <jni.h>
 
-/* Enables the mount/unmount tracking once per JVM. Returns 0, or
- * CP_EUNSUPP when this JVM has no virtual-thread events (nothing to do). */
-int cp_ctx_vthread_start(JavaVM *vm);
+/* OnLoad phase: asks for can_support_virtual_threads on an environment of
+ * this module. Returns 0, or CP_EUNSUPP (JDK < 21, or refused). */
+int cp_ctx_vthread_init(JavaVM *vm);
+
+/* Enables the mount/unmount tracking once per JVM (after
+ * cp_ctx_vthread_init succeeded at OnLoad); ctx: the class
+ * dev.cprof.Ctx whose refresh() publishes the mounted thread's context.
+ * Returns 0, CP_EUNSUPP when this JVM has no virtual-thread events
+ * (nothing to do), CP_ENOTFOUND without Ctx.refresh. */
+int cp_ctx_vthread_start(JavaVM *vm, JNIEnv *jni, jclass ctx);
 
 #endif

@@ -21,6 +21,7 @@
 #include "ctxhook.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -88,7 +89,9 @@ static bool shim_locked(JNIEnv *jni)
     if (!jni_ok(jni)) m = NULL;
     g.shim_module = m ? (*jni)->NewGlobalRef(jni, m) : NULL;
     g.shim_ok = g.http_cls != NULL;
-    cp_ctx_vthread_start(g.vm);         /* context per virtual thread from now on (JDK 21+) */
+    jclass ctx = (*jni)->FindClass(jni, "dev/cprof/Ctx");
+    if (!jni_ok(jni)) ctx = NULL;
+    cp_ctx_vthread_start(g.vm, jni, ctx);          /* context per virtual thread from now on (JDK 21+) */
     CP_LOGI("context: shim loaded for HTTP/executor hooks");
     return g.shim_ok;
 }
@@ -265,6 +268,8 @@ int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
     }
     jvmtiPhase ph = JVMTI_PHASE_ONLOAD;
     (*g.env)->GetPhase(g.env, &ph);
+    if (ph == JVMTI_PHASE_ONLOAD && o->context_http && getenv("CPROF_CTX_VTHREAD_EVENTS"))
+        cp_ctx_vthread_init(vm);        /* see ctx_vthread.c: the JVMs here post no mount events */
     if (ph == JVMTI_PHASE_LIVE) hook(want);
     else (*g.env)->SetEventNotificationMode(g.env, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
     return 0;
