@@ -22,8 +22,10 @@ import { FunctionsTable } from './table.js';
 import { Timeline } from './timeline.js';
 import { Notices } from './notices.js';
 import { InsightsPanel } from './insights.js';
-import { noMatchText } from './labels.js';
+import { noMatchText, parseFilter } from './labels.js';
 import { STATE_HEADERS, stateCells } from './agentstate.js';
+import { EndpointsPanel, ENDPOINT_KEY, labelElement } from './endpoints.js';
+import { TraceBox } from './trace.js';
 import { el, clear, pct, fmtValue, fmtCount, debounce } from './util.js';
 import { ago, fmtTime, fmtDateTime, rangeText, resolveTime, isRelative, apiTime, parseTime } from './time.js';
 import { DEFAULTS, PRESETS, ZOOM_SEP, hashOf } from './state.js';
@@ -68,16 +70,20 @@ export class AppView {
     this.errBox = el('div.notices');
     this.notes = new Notices(this.errBox);
     this.insHost = el('div');
+    this.epHost = el('div');
+    this.traceHost = el('div');
     this.instDetails = el('details.panel.inst', { open: true }, el('summary', null, el('h2', { text: 'Instances' }), el('span.inst-sum.muted')), this.instBox);
     host.append(
       this.errBox,
       this.instDetails,
       el('section.panel', null, this.toolbar, this.tlHost),
       this.insHost,
+      this.epHost,
       el('section.panel.graph', { 'aria-label': 'Flame graph' },
         el('div.graph-head', null, el('h2', { text: 'Flame graph' }), this.zoomPath, el('span.spacer'), this.legendBox, helpBox()),
         this.status, this.fgHost),
-      el('section.panel', { 'aria-label': 'Functions' }, el('div.graph-head', null, el('h2', { text: 'Functions' })), this.tableHost));
+      el('section.panel', { 'aria-label': 'Functions' }, el('div.graph-head', null, el('h2', { text: 'Functions' })), this.tableHost),
+      this.traceHost);
 
     this.timeline = new Timeline(this.tlHost, { onRange: (a, b) => setState({ from: String(a), to: String(b), zoom: null }, true) });
     this.fg = new FlameGraph(this.fgHost, {
@@ -101,11 +107,21 @@ export class AppView {
         this.fgHost.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
       },
     });
+    this.endpoints = new EndpointsPanel(this.epHost, {
+      filter: v => {
+        const rest = (ctx.state().labels || '').split(',').filter(x => x && x.split('=')[0].trim() !== ENDPOINT_KEY);
+        if (v != null) rest.push(labelElement(ENDPOINT_KEY, v));
+        setState({ labels: rest.join(',') || null, zoom: null }, true);
+        this.fgHost.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+      },
+    });
+    this.trace = new TraceBox(this.traceHost, () => { const ap = this.apiParams(ctx.state()); return { from: ap.from, to: ap.to, type: ap.type }; });
     this.instTimer = setInterval(() => this.loadInstances(), 10000);
   }
 
   destroy() {
     clearInterval(this.instTimer); clearTimeout(this.liveTimer); this.fg.destroy(); this.insights.destroy();
+    this.endpoints.destroy(); this.trace.destroy();
     if (this.abort) this.abort.abort();
   }
 
@@ -301,6 +317,8 @@ export class AppView {
     // labels change, and on a live view at most every 30 s.
     this.insights.load({ app: p.app, from: p.from, to: p.to, labels: p.labels },
       { app: ap.app, from: ap.from, to: ap.to, labels: ap.labels }, isLive ? 30000 : Infinity);
+    const ep = parseFilter(p.labels).find(([k]) => k === ENDPOINT_KEY);
+    this.endpoints.load(ap, ep ? ep[1] : null);
     if (!isLive) this.status.textContent = 'Loading…';
     const t0 = performance.now();
     try {
