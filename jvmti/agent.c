@@ -648,8 +648,15 @@ static bool claim_process(void)
 static void context_first_use(JNIEnv *jni)
 {
     JavaVM *vm = NULL;
-    if ((*jni)->GetJavaVM(jni, &vm) == 0 && vm)
-        cp_ctx_vthread_start(vm);
+    if ((*jni)->GetJavaVM(jni, &vm) != 0 || !vm)
+        return;
+    /* called from a Ctx native: FindClass resolves through that Ctx's loader */
+    jclass ctx = (*jni)->FindClass(jni, "dev/cprof/Ctx");
+    if ((*jni)->ExceptionCheck(jni)) {
+        (*jni)->ExceptionClear(jni);
+        ctx = NULL;
+    }
+    cp_ctx_vthread_start(vm, jni, ctx);
 }
 
 static int init_once(JavaVM *vm, bool live)
