@@ -1,8 +1,8 @@
 /* bench_pg.c - figures read from the relays' PostgreSQL database for
- * scripts/bench-relay --store postgres (bench_pg.h).
+ * scripts/bench-relay --store postgres (declared in bench_proc.h).
  *
  * Thread: the bench's main thread; one short connection per call. */
-#include "bench_pg.h"
+#include "bench_proc.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>

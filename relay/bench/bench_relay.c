@@ -28,6 +28,9 @@
  *  4. disk bytes per stored value and per sample; relay RSS (VmRSS, VmHWM).
  *
  * Threads: main = lws service thread; one probe-query thread (blocking HTTP).
+ * Modules: bench_app.c (the simulated apps), bench_proc.c (the relays under
+ * test: one on SQLite or N on one PostgreSQL, --store), bench_query.c
+ * (phase 2), bench_pg.c (PostgreSQL figures), bench_http.c (blocking GET).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,7 +40,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +50,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_app.h"
 #include "bench_http.h"
-#include "bench_pg.h"
+#include "bench_proc.h"
+#include "bench_query.h"
 #include "buf.h"
 #include "error.h"
 #include "stack_dict.h"
 #include "wire.h"
-
-#define N_METHODS   4000
-#define MAX_STACKS  5000
-#define PER_WINDOW  300
-#define K_WINDOWS   64          /* distinct window templates per app, cycled */
 
 static double now_s(void)
 {
@@ -72,88 +71,6 @@ static int64_t wall_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-    return *s = x;
-}
-
-/* ---------------- app templates ---------------- */
-
-typedef struct win { uint32_t *stacks; uint64_t *vals; uint32_t n; } win_t;
-
-typedef struct app {
-    char             name[64];
-    cp_stack_dict_t *dict;
-    uint32_t         method_frame[N_METHODS];   /* frame id per method */
-    uint16_t         callees[N_METHODS][4];
-    win_t            win[K_WINDOWS];
-    int              n_win;                     /* generated so far */
-    uint64_t         rng;
-} app_t;
-
-static void app_init(app_t *a, const char *name, uint64_t seed)
-{
-    memset(a, 0, sizeof *a);
-    snprintf(a->name, sizeof a->name, "%s", name);
-    a->dict = cp_stack_dict_create();
-    a->rng = seed;
-    char cls[128], meth[64];
-    uint32_t empty, sid;
-    cp_stack_dict_intern_string(a->dict, "", 0, &empty);
-    for (int m = 0; m < N_METHODS; m++) {
-        int pkg = m / 200, c = m / 8;
-        snprintf(cls, sizeof cls, "com.bench.%s.pkg%d.Class%d", name, pkg, c);
-        snprintf(meth, sizeof meth, m == 0 ? "run" : "method%d", m % 8);
-        cp_frame_t f = {0, 0, empty, 10 + m % 300, (uint8_t)(m % 3 == 0 ? CP_FRAME_INLINED : CP_FRAME_COMPILED)};
-        cp_stack_dict_intern_string(a->dict, cls, strlen(cls), &f.class_id);
-        cp_stack_dict_intern_string(a->dict, meth, strlen(meth), &f.method_id);
-        cp_stack_dict_intern_frame(a->dict, &f, &a->method_frame[m]);
-        for (int k = 0; k < 4; k++)   /* callees go "deeper" mostly, sometimes sideways */
-            a->callees[m][k] = (uint16_t)((m + 1 + rng_next(&a->rng) % 300) % N_METHODS);
-    }
-    (void)sid;
-}
-
-/* A new random stack: a walk from method 0. */
-static uint32_t new_stack(app_t *a)
-{
-    uint32_t fr[64], n = 0, m = 0, depth = 15 + (uint32_t)(rng_next(&a->rng) % 26), id;
-    while (n < depth) {
-        fr[n++] = a->method_frame[m];
-        m = a->callees[m][rng_next(&a->rng) % 4];
-    }
-    cp_stack_dict_intern_stack(a->dict, fr, n, &id);
-    return id;
-}
-
-static win_t *app_window(app_t *a, int k)
-{
-    while (a->n_win <= k) {
-        win_t *w = &a->win[a->n_win++];
-        w->stacks = calloc(PER_WINDOW, sizeof *w->stacks);
-        w->vals = calloc(PER_WINDOW, sizeof *w->vals);
-        for (int i = 0; i < PER_WINDOW; i++) {
-            uint32_t have = cp_stack_dict_stacks(a->dict);
-            uint64_t r = rng_next(&a->rng);
-            uint32_t s;
-            if (have < 20 || (have < MAX_STACKS && r % 10 == 0))
-                s = new_stack(a);
-            else {   /* skewed towards low ids (hot stacks) */
-                double u = (double)(rng_next(&a->rng) % 1000000) / 1e6;
-                s = (uint32_t)(pow(u, 2.5) * have);
-                if (s >= have)
-                    s = have - 1;
-            }
-            w->stacks[w->n] = s;
-            w->vals[w->n] = (1 + rng_next(&a->rng) % 50) * 10000000ULL;   /* 10 ms samples */
-            w->n++;
-        }
-    }
-    return &a->win[k];
-}
-
 /* ---------------- agents ---------------- */
 
 typedef struct agent {
@@ -459,78 +376,7 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 
 static struct lws_protocols protos[] = {{"cprof.v1", cb, 0, 4096, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* ---------------- relay process ---------------- */
-
-static pid_t relay_pid;
-static pid_t relay_pids[8];   /* --store with --relays N: every relay (relay_pid is the first) */
-static int n_relays = 1;
-
-static double one_relay_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double relay_cpu_s(void)
-{
-    double t = 0;
-    for (int i = 0; i < n_relays; i++)
-        t += one_relay_cpu_s(relay_pids[i]);
-    return t;
-}
-
-static long relay_status_kb(const char *key)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", relay_pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, strlen(key)))
-            v = strtol(line + strlen(key) + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t l = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double pct(double *v, int n, double p)
-{
-    if (!n)
-        return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    int i = (int)ceil(p * n) - 1;
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
+static cp_bench_relays_t relays;   /* the relays under test (bench_proc.h) */
 
 /* keeps lws_service() returning at least every 50 ms */
 static lws_sorted_usec_list_t tick_sul;
@@ -562,38 +408,6 @@ static bool all_welcomed(void)
     return true;
 }
 static bool never(void) { return g_stop; }
-
-static int64_t agg_done(const char *db, int64_t step)
-{
-    sqlite3 *d;
-    int64_t v = 0;
-    if (sqlite3_open_v2(db, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st;
-        sqlite3_busy_timeout(d, 2000);
-        if (sqlite3_prepare_v2(d, "SELECT min(done_ms) FROM agg_state WHERE step=?", -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, step);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-        }
-    }
-    sqlite3_close(d);
-    return v;
-}
-
-static int64_t dir_bytes(const char *dir)
-{
-    char p[512];
-    struct stat sb;
-    int64_t t = 0;
-    const char *f[] = {"cprof.db", "cprof.db-wal", "cprof.db-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, f[i]);
-        if (stat(p, &sb) == 0)
-            t += sb.st_blocks * 512;
-    }
-    return t;
-}
 
 /* ---------------- fleet mode (--target) ----------------
  * Background volume for scripts/faults: N simulated agents against a relay
@@ -695,6 +509,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *cprof = NULL, *keep = NULL, *sync = "full", *store = NULL;
+    int n_relays = 3;   /* with --store */
     int H = 100, hours = 24, N = 10000, live_s = 40, target = 0, step = 2000, fleet_s = 0;
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
                                          {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
@@ -715,8 +530,8 @@ int main(int argc, char **argv)
         case 'p': step = atoi(optarg); break;
         case 'S': fleet_s = atoi(optarg); break;
         case 'T': g_tls = true; break;
-        case 'D': store = optarg; n_relays = n_relays > 1 ? n_relays : 3; break;
-        case 'R': n_relays = atoi(optarg) < 1 ? 1 : atoi(optarg) > 8 ? 8 : atoi(optarg); break;
+        case 'D': store = optarg; break;
+        case 'R': n_relays = atoi(optarg); break;
         default: usage(); return 2;
         }
     }
@@ -750,7 +565,7 @@ int main(int argc, char **argv)
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(dbpath, sizeof dbpath, "%s/cprof.db", data);
     snprintf(logp, sizeof logp, "%s/relay.log", dir);
-    g_port = free_port();
+    g_port = relays.port[0] = cp_bench_free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
     char cert[320], key[320];
     snprintf(cert, sizeof cert, "%s/cert.pem", dir);
@@ -766,51 +581,17 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    int ports[8];
-    if (store) {
-        if (g_tls) {
-            fprintf(stderr, "bench: --store with --tls is not supported\n");
-            return 2;
-        }
-        for (int r = 0; r < n_relays; r++) {
-            char rlisten[64], rd[340], rlog[340];
-            ports[r] = r ? free_port() : g_port;
-            snprintf(rlisten, sizeof rlisten, "127.0.0.1:%d", ports[r]);
-            snprintf(rd, sizeof rd, "%s/data%d", dir, r);
-            snprintf(rlog, sizeof rlog, "%s/relay%d.log", dir, r);
-            relay_pids[r] = fork();
-            if (relay_pids[r] == 0) {
-                freopen(r ? rlog : logp, "w", stderr);
-                execl(cprof, cprof, "relay", "--listen", rlisten, "--data", rd, "--store", store, "--aggregate-after", "1m",
-                      "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
-                _exit(127);
-            }
-            for (int i = 0; i < 100; i++) {
-                if (cp_bench_http_get(ports[r], false, "/api/v1/apps", NULL) == 200)
-                    break;
-                usleep(100000);
-            }
-        }
-        relay_pid = relay_pids[0];
-        printf("%d relays (pids %d..) on ports %d.., one PostgreSQL store %s\n", n_relays, relay_pid, g_port, store);
-    } else
-        relay_pid = relay_pids[0] = fork();
-    if (relay_pid == 0) {
-        freopen(logp, "w", stderr);
-        if (g_tls)
-            execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
-                  "--ui", "/nonexistent", "--sync", sync, "--tls-cert", cert, "--tls-key", key, (char *)NULL);
-        else
-            execl(cprof, cprof, "relay", "--listen", listen, "--data", data, "--aggregate-after", "1m",
-                  "--ui", "/nonexistent", "--sync", sync, (char *)NULL);
-        _exit(127);
+    if (store && g_tls) {
+        fprintf(stderr, "bench: --store with --tls is not supported\n");
+        return 2;
     }
-    for (int i = 0; i < 100; i++) {
-        if (http_get("/api/v1/apps", NULL) == 200)
-            break;
-        usleep(100000);
-    }
-    printf("relay pid %d on %s, data %s, --sync %s, %s\n", relay_pid, listen, data, sync,
+    cp_bench_relay_cfg_t rc = {cprof, dir, sync, store, cert, key, g_tls, n_relays};
+    if (cp_bench_relays_start(&relays, &rc))
+        return 1;
+    if (store)
+        printf("%d relays (pids %d..) on ports %d.., one PostgreSQL store %s\n", relays.n, relays.pid[0], g_port,
+               store);
+    printf("relay pid %d on %s, data %s, --sync %s, %s\n", relays.pid[0], listen, data, sync,
            g_tls ? "TLS (https/wss, ECDSA P-256 self-signed)" : "plain TCP");
 
     lws_set_log_level(LLL_ERR, NULL);
@@ -848,13 +629,13 @@ int main(int argc, char **argv)
         a->max_inflight = 8;
         a->k = i;
         if (store)
-            a->port = ports[i % n_relays];
+            a->port = relays.port[i % relays.n];
         connect_agent(a);
     }
-    double c0 = relay_cpu_s(), w0 = now_s();
+    double c0 = cp_bench_relays_cpu_s(&relays), w0 = now_s();
     uint64_t b0 = g_batches, by0 = g_bytes;
     service_until(hist_done, 1800);
-    double w1 = now_s(), c1 = relay_cpu_s();
+    double w1 = now_s(), c1 = cp_bench_relays_cpu_s(&relays);
     double hb = (double)(g_batches - b0), secs = w1 - w0, cpu = c1 - c0;
     printf("\n[1] history ingest: %d instances x %d h of 60 s windows = %.0f batches (%.0f values) in %.1f s\n",
            H, hours, hb, (double)g_values, secs);
@@ -863,7 +644,7 @@ int main(int argc, char **argv)
     printf("    => agents per relay core at 1 batch/10 s (closed loop): %.0f\n", hb / cpu * 10);
     if (store)   /* one sample type per batch: a batch is one window */
         printf("    => %.0f windows/s sustained by %d relays on one PostgreSQL (target >= 4000); relays %.2f cores\n",
-               hb / secs, n_relays, cpu / secs);
+               hb / secs, relays.n, cpu / secs);
     for (int i = 0; i < H; i++)
         if (agents[i].wsi)
             lws_set_timeout(agents[i].wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -873,69 +654,11 @@ int main(int argc, char **argv)
 
     /* ---- phase 2: aggregation + /profile latency ---- */
     double ta = now_s();
-    while (now_s() - ta < 300 && (store ? cp_bench_pg_agg_done(store, 3600000) : agg_done(dbpath, 3600000)) < now - 2 * 3600000)
+    while (now_s() - ta < 300 && cp_bench_agg_done(dbpath, store, 3600000) < now - 2 * 3600000)
         usleep(200000);
     printf("\n[2] minute+hour aggregation of 24 h caught up in %.1f s\n", now_s() - ta);
-    const char *qs[] = {"/api/v1/profile?app=hist&from=now-24h&to=now",
-                        "/api/v1/profile?app=hist&from=now-24h&to=now&labels=env=prod",
-                        "/api/v1/profile?app=hist&from=now-1h&to=now",
-                        "/api/v1/top?app=hist&from=now-24h&to=now",
-                        /* the statistical diff (docs/diff.md), target < 500 ms: all H instances
-                         * x 24 h on each side (the history holds one 24 h, so both sides read
-                         * it), and the two halves of the fleet by label */
-                        "/api/v1/diff?app=hist&base.from=now-24h&base.to=now&cmp.from=now-24h&cmp.to=now",
-                        "/api/v1/diff?app=hist&base.from=now-24h&base.to=now&base.labels=env=prod"
-                        "&cmp.from=now-24h&cmp.to=now&cmp.labels=env=dev"};
-    for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
-        double l[20];
-        size_t bytes = 0;
-        for (int i = 0; i < 20; i++) {
-            cp_buf_t body = CP_BUF_INIT;
-            double t = now_s();
-            int st = http_get(qs[q], &body);
-            l[i] = now_s() - t;
-            bytes = body.len;
-            if (st != 200)
-                printf("    %s -> HTTP %d\n", qs[q], st);
-            cp_buf_fini(&body);
-        }
-        printf("    GET %-62s p50 %6.1f ms  p99 %6.1f ms  (%zu bytes)\n", qs[q], pct(l, 20, 0.5) * 1e3,
-               pct(l, 20, 0.99) * 1e3, bytes);
-    }
-    /* insights over the same 24 h (minute/hour aggregates) and the last
-     * hour (raw windows of every instance): the relay's own split of each
-     * answer into fetching (profiles, windows, series) and the rules */
-    for (int h = 24; h >= 1; h -= 23) {
-        double l[20], fetch[20], rules[20];
-        size_t bytes = 0;
-        int nf = 0;
-        char iq[128];
-        snprintf(iq, sizeof iq, "/api/v1/insights?app=hist&from=now-%dh&to=now", h);
-        for (int i = 0; i < 20; i++) {
-            cp_buf_t body = CP_BUF_INIT;
-            double t = now_s();
-            int st = http_get(iq, &body);
-            l[i] = now_s() - t;
-            bytes = body.len;
-            cp_buf_append(&body, "", 1);
-            const char *f = strstr((const char *)body.data, "\"fetch_ms\":");
-            const char *r = strstr((const char *)body.data, "\"rules_ms\":");
-            fetch[i] = f ? strtod(f + 11, NULL) : 0;
-            rules[i] = r ? strtod(r + 11, NULL) : 0;
-            nf = 0;
-            for (const char *k = (const char *)body.data; (k = strstr(k, "\"rule\":")); k++)
-                nf++;
-            if (st != 200)
-                printf("    %s -> HTTP %d\n", iq, st);
-            cp_buf_fini(&body);
-        }
-        printf("    GET %-62s p50 %6.1f ms  p99 %6.1f ms  (%zu bytes, %d findings)\n", iq, pct(l, 20, 0.5) * 1e3,
-               pct(l, 20, 0.99) * 1e3, bytes, nf);
-        printf("    => insights on %d h x %d instances: rules p50 %.1f ms p99 %.1f ms (target < 200 ms); "
-               "profile fetch p50 %.1f ms p99 %.1f ms\n", h < hours ? h : hours, H, pct(rules, 20, 0.5),
-               pct(rules, 20, 0.99), pct(fetch, 20, 0.5), pct(fetch, 20, 0.99));
-    }
-    long rss_hist = relay_status_kb("VmRSS:");
+    cp_bench_queries(g_port, g_tls, hours, H);
+    long rss_hist = cp_bench_relay_status_kb(&relays, "VmRSS:");
 
     int welcomed = 0;
     long rss = 0, hwm = 0;
@@ -988,18 +711,18 @@ int main(int argc, char **argv)
     double tw = now_s();
     while (now_s() - tw < 12)
         lws_service(ctx, 0);
-    double lc0 = relay_cpu_s(), lw0 = now_s();
+    double lc0 = cp_bench_relays_cpu_s(&relays), lw0 = now_s();
     uint64_t lb0 = g_batches, lby0 = g_bytes, la0 = g_acks;
     while (now_s() - lw0 < live_s)
         lws_service(ctx, 0);
-    double lsecs = now_s() - lw0, lcpu = relay_cpu_s() - lc0;
+    double lsecs = now_s() - lw0, lcpu = cp_bench_relays_cpu_s(&relays) - lc0;
     double lb = (double)(g_batches - lb0);
     printf("    %.0f batches in %.1f s (%.0f/s), %.0f acks, %.2f MB/s; relay CPU %.3f cores\n", lb, lsecs,
            lb / lsecs, (double)(g_acks - la0), (double)(g_bytes - lby0) / lsecs / 1e6, lcpu / lsecs);
     printf("    => agents sustained per relay core at 1 batch/10 s: %.0f (%d agents on %.3f cores)\n",
            welcomed / (lcpu / lsecs), welcomed, lcpu / lsecs);
-    rss = relay_status_kb("VmRSS:");
-    hwm = relay_status_kb("VmHWM:");
+    rss = cp_bench_relay_status_kb(&relays, "VmRSS:");
+    hwm = cp_bench_relay_status_kb(&relays, "VmHWM:");
     /* ingest-to-queryable under the same load: a probe agent sends a marker
      * batch, a helper thread polls /profile (every 2 ms) until it shows */
     pthread_t pt;
@@ -1015,21 +738,16 @@ int main(int argc, char **argv)
     pthread_mutex_unlock(&pmu);
     pthread_join(pt, NULL);
     printf("    ingest-to-queryable (send -> visible in /profile, %d probes under load): p50 %.1f ms  p99 %.1f ms\n",
-           n_lat, pct(lat, n_lat, 0.5) * 1e3, pct(lat, n_lat, 0.99) * 1e3);
+           n_lat, cp_bench_pct(lat, n_lat, 0.5) * 1e3, cp_bench_pct(lat, n_lat, 0.99) * 1e3);
     printf("    send -> ack (ack = durable commit = queryable): p50 %.1f ms  p99 %.1f ms\n",
-           pct(ack_lat, n_ack_lat, 0.5) * 1e3, pct(ack_lat, n_ack_lat, 0.99) * 1e3);
+           cp_bench_pct(ack_lat, n_ack_lat, 0.5) * 1e3, cp_bench_pct(ack_lat, n_ack_lat, 0.99) * 1e3);
 
     /* ---- phase 4: disk, RSS ---- */
 phase4:
     printf("\n[4] relay RSS %.1f MB after history, %.1f MB with %d live agents (peak %.1f MB)\n", rss_hist / 1024.0,
            rss / 1024.0, welcomed, hwm / 1024.0);
     lws_context_destroy(ctx);
-    int st;
-    for (int r = 0; r < n_relays; r++) {
-        kill(relay_pids[r], SIGTERM);   /* clean stop checkpoints and truncates the WAL */
-        waitpid(relay_pids[r], &st, 0);
-    }
-    int64_t disk = dir_bytes(data);
+    cp_bench_relays_stop(&relays);
     FILE *lf = fopen(logp, "r");
     char line[512];
     while (lf && fgets(line, sizeof line, lf))
@@ -1037,30 +755,14 @@ phase4:
             printf("    relay's own view (all phases): %s", strstr(line, "ingest:"));
     if (lf)
         fclose(lf);
-    sqlite3 *d = NULL;
-    double raw_bytes = 0, agg_bytes = 0, dict_bytes = 0, pg_bytes = 0;
-    if (store) {
-        if (cp_bench_pg_sizes(store, &pg_bytes, &raw_bytes, &agg_bytes, &dict_bytes) == 0)
-            disk = (int64_t)pg_bytes;
-    } else if (sqlite3_open_v2(dbpath, &d, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(d, "SELECT (SELECT coalesce(sum(length(data)),0) FROM windows),"
-                                  " (SELECT coalesce(sum(length(data)),0) FROM agg),"
-                                  " (SELECT coalesce(sum(length(frames)),0) FROM stacks)", -1, &q, NULL) == SQLITE_OK &&
-            sqlite3_step(q) == SQLITE_ROW) {
-            raw_bytes = sqlite3_column_double(q, 0);
-            agg_bytes = sqlite3_column_double(q, 1);
-            dict_bytes = sqlite3_column_double(q, 2);
-        }
-        sqlite3_finalize(q);
-    }
-    sqlite3_close(d);
+    double disk, raw_bytes, agg_bytes, dict_bytes;
+    cp_bench_store_sizes(data, store, &disk, &raw_bytes, &agg_bytes, &dict_bytes);
     printf("    disk %.1f MB (database after a clean stop) for %.0f stored (stack, value) pairs:\n"
            "      %.2f bytes/value all-in (raw windows + minute + hour aggregates + dictionaries + indexes)\n"
            "      %.2f bytes/value in raw window blobs alone; aggregate blobs %.1f MB, stack dictionary %.1f MB\n"
            "      %.3f bytes/sample all-in (values are 1-50 samples of 10 ms, mean 25.5)\n",
-           disk / 1e6, (double)g_values, (double)disk / (double)g_values, raw_bytes / (double)g_values,
-           agg_bytes / 1e6, dict_bytes / 1e6, (double)disk / ((double)g_values * 25.5));
+           disk / 1e6, (double)g_values, disk / (double)g_values, raw_bytes / (double)g_values,
+           agg_bytes / 1e6, dict_bytes / 1e6, disk / ((double)g_values * 25.5));
     if (!keep) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
