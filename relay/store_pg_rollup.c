@@ -166,9 +166,13 @@ static int seal(cp__pg_t *s, int64_t app, int64_t now, int64_t *lo, int64_t *hi,
     int64_t target = cp_store_tier_floor(now - s->cfg.grace_ms, CP_STORE_MIN_MS);
     if (mdone == 0) {
         int64_t first = q_i64(s, "SELECT min(start_ms) FROM windows WHERE app_id=$1 AND $2=$2", app, 0, INT64_MIN, &err);
-        mdone = first == INT64_MIN ? target : cp_store_tier_floor(first, CP_STORE_MIN_MS);
+        /* no window yet: nothing to seal (a seal at `target` would make an
+         * agent's first hour of backlog late data) */
+        mdone = first == INT64_MIN ? 0 : cp_store_tier_floor(first, CP_STORE_MIN_MS);
     }
     *lo = *hi = mdone;
+    if (!mdone)
+        target = 0;
     if (mdone < target) {
         *hi = mdone + MAX_BUCKETS_PER_PASS * CP_STORE_MIN_MS;
         if (*hi > target)
