@@ -585,30 +585,7 @@ static void dict_reset_locked(cp_pending_t *p)
         }
     }
     p->n_values = kept;
-    /* labelled parts and trace entries follow their stacks (and the
-     * thread names of trace entries their strings) */
-    kept = 0;
-    for (uint32_t i = 0; i < p->n_lvalues; i++) {
-        uint64_t *slot = cp_u64map_find(&remap, p->lvalues[i].stack);
-        if (slot && *slot) {
-            p->lvalues[i].stack = (uint32_t)(*slot - 1);
-            p->lvalues[kept++] = p->lvalues[i];
-        }
-    }
-    p->n_lvalues = kept;
-    kept = 0;
-    for (uint32_t i = 0; i < p->n_traces; i++) {
-        uint64_t *slot = cp_u64map_find(&remap, p->traces[i].stack);
-        size_t len = 0;
-        const char *th = cp_stack_dict_string(g_dict, p->traces[i].thread, &len);
-        uint32_t nth;
-        if (slot && *slot && th && cp_stack_dict_intern_string(nd, th, len, &nth) == 0) {
-            p->traces[i].stack = (uint32_t)(*slot - 1);
-            p->traces[i].thread = nth;
-            p->traces[kept++] = p->traces[i];
-        }
-    }
-    p->n_traces = kept;
+    cp__hctx_remap(p, &remap, g_dict, nd);
     cp_u64map_free(&remap);
     if (lost)
         cp_stats_add(CP_ST_DROP_DICT, lost);

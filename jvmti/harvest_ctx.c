@@ -129,3 +129,29 @@ void cp__hctx_take(cp_pending_t *p)
     cp_u64map_clear(&lindex);
     cp_u64map_clear(&tindex);
 }
+
+void cp__hctx_remap(cp_pending_t *p, const cp_u64map_t *remap, const cp_stack_dict_t *od, cp_stack_dict_t *nd)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < p->n_lvalues; i++) {
+        uint64_t *slot = cp_u64map_find(remap, p->lvalues[i].stack);
+        if (slot && *slot) {
+            p->lvalues[i].stack = (uint32_t)(*slot - 1);
+            p->lvalues[kept++] = p->lvalues[i];
+        }
+    }
+    p->n_lvalues = kept;
+    kept = 0;
+    for (uint32_t i = 0; i < p->n_traces; i++) {
+        uint64_t *slot = cp_u64map_find(remap, p->traces[i].stack);
+        size_t len = 0;
+        const char *th = cp_stack_dict_string(od, p->traces[i].thread, &len);
+        uint32_t nth;
+        if (slot && *slot && th && cp_stack_dict_intern_string(nd, th, len, &nth) == 0) {
+            p->traces[i].stack = (uint32_t)(*slot - 1);
+            p->traces[i].thread = nth;
+            p->traces[kept++] = p->traces[i];
+        }
+    }
+    p->n_traces = kept;
+}

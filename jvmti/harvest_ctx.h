@@ -15,6 +15,8 @@
 
 #include "context.h"
 #include "sender_queue.h"
+#include "stack_dict.h"
+#include "u64map.h"
 
 #define CP__HCTX_MAX_LVALUES 65536
 #define CP__HCTX_MAX_TRACES  16384
@@ -27,5 +29,10 @@ void cp__hctx_add(uint32_t stack, uint32_t type, uint64_t v, const cp_context_t 
 /* Moves the window's parts and entries into p (wire ids: label set = agent
  * id - 1; times rounded as harvest.c rounds totals) and empties the window. */
 void cp__hctx_take(cp_pending_t *p);
+
+/* After a dictionary reset (harvest.c): p's parts and trace entries follow
+ * their stacks (remap: old stack id -> new id + 1, 0 = lost) and trace
+ * thread names their strings (interned from od into nd); lost ones go. */
+void cp__hctx_remap(cp_pending_t *p, const cp_u64map_t *remap, const cp_stack_dict_t *od, cp_stack_dict_t *nd);
 
 #endif
