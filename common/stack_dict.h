@@ -28,7 +28,10 @@ typedef enum cp_frame_kind {
     CP_FRAME_ALLOC       = 7, /* synthetic leaf: allocated class, e.g. "[alloc] java.lang.String" */
     CP_FRAME_LOCK        = 8, /* synthetic leaf: lock class */
     CP_FRAME_ERROR       = 9, /* synthetic: a failed sample kind, e.g. "[unknown_Java]" */
-    CP_FRAME_KIND_MAX    = 9
+    CP_FRAME_PYTHON      = 10, /* Python function: class = module, method = "qualname (file.py:line)";
+                                * sent as CP_FRAME_NATIVE (class "[py] module") to a relay that
+                                * did not accept the "pykind1" encoding (wire.h) */
+    CP_FRAME_KIND_MAX    = 10
 } cp_frame_kind_t;
 
 /* A resolved frame. Strings are ids in the same dictionary.

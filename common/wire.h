@@ -276,7 +276,16 @@ extern const cp_wire_limits_t cp_wire_default_limits;
 #define CP_WIRE_ENC_COMPACT1 0x02u  /* "compact1": batch keys 12-14 instead of 7-9 */
 #define CP_WIRE_ENC_STRTAB1  0x04u  /* "strtab1": key 6 strings found in cp_wire_strtab1
                                        (wire_strtab.h) go as msgpack ext 1 references */
-#define CP_WIRE_ENC_ALL      0x07u
+#define CP_WIRE_ENC_PYKIND1  0x08u  /* "pykind1": frames may carry kind 10 (CP_FRAME_PYTHON);
+                                       without it the encoder sends kind 10 as 4 (native) */
+#define CP_WIRE_ENC_ALL      0x0fu
+
+/* The kind a frame goes out with under encodings enc (one rule for both
+ * layouts): kind 10 only to receivers that accepted "pykind1". */
+static inline uint8_t cp_wire_frame_kind_out(uint8_t kind, uint32_t enc)
+{
+    return kind == 10 && !(enc & CP_WIRE_ENC_PYKIND1) ? 4 : kind;
+}
 
 /* Names <-> bits. cp_wire_enc_names fills names[] (room for 8) and returns
  * their count; cp_wire_enc_parse ignores names it does not know. */

@@ -25,7 +25,7 @@
  * class or method id of the frames before (0 at first), since a new
  * frame's method is most often a string interned just then; kinds as they
  * are. */
-int cp__wire_compact_pack_frames(msgpack_packer *pk, const cp_batch_t *b)
+int cp__wire_compact_pack_frames(msgpack_packer *pk, const cp_batch_t *b, uint32_t enc)
 {
     uint32_t n = cp__wire_delta_count(b, FT_DFRAMES), first = b->frame_first;
     PK(msgpack_pack_array(pk, CFRAMES_TUPLE));
@@ -38,7 +38,7 @@ int cp__wire_compact_pack_frames(msgpack_packer *pk, const cp_batch_t *b)
             int64_t v = col == 3 ? (int64_t)fr->line
                       : (int64_t)(col == 0 ? fr->class_id : col == 1 ? fr->method_id : fr->sig_id);
             if (col == 4) {
-                PK(msgpack_pack_uint8(pk, fr->kind));
+                PK(msgpack_pack_uint8(pk, cp_wire_frame_kind_out(fr->kind, enc)));
             } else {
                 PK(msgpack_pack_int64(pk, v - (col == 1 ? mx : prev)));
                 prev = v;

@@ -23,7 +23,8 @@
 #include "wire.h"
 #include "wire_reader.h"
 
-int cp__wire_compact_pack_frames(msgpack_packer *pk, const cp_batch_t *b);
+/* enc: the connection's encodings (kinds go out as cp_wire_frame_kind_out says). */
+int cp__wire_compact_pack_frames(msgpack_packer *pk, const cp_batch_t *b, uint32_t enc);
 int cp__wire_compact_pack_stacks(msgpack_packer *pk, const cp_batch_t *b);
 int cp__wire_compact_pack_values(msgpack_packer *pk, const cp_batch_t *b);
 

@@ -17,6 +17,7 @@ static const struct { uint32_t bit; const char *name; } ENC_NAMES[] = {
     {CP_WIRE_ENC_ZDICT1, "zdict1"},
     {CP_WIRE_ENC_COMPACT1, "compact1"},
     {CP_WIRE_ENC_STRTAB1, "strtab1"},
+    {CP_WIRE_ENC_PYKIND1, "pykind1"},
 };
 
 uint32_t cp_wire_enc_names(uint32_t enc, const char *names[8])

@@ -56,14 +56,14 @@ static bool enc_present(const cp__wire_field_t *f, const void *s, bool compact)
     }
 }
 
-static int enc_frame(msgpack_packer *pk, const cp_frame_t *fr)
+static int enc_frame(msgpack_packer *pk, const cp_frame_t *fr, uint32_t enc)
 {
     PK(msgpack_pack_array(pk, FRAME_TUPLE));
     PK(msgpack_pack_uint32(pk, fr->class_id));
     PK(msgpack_pack_uint32(pk, fr->method_id));
     PK(msgpack_pack_uint32(pk, fr->sig_id));
     PK(msgpack_pack_int32(pk, fr->line));
-    PK(msgpack_pack_uint8(pk, fr->kind));
+    PK(msgpack_pack_uint8(pk, cp_wire_frame_kind_out(fr->kind, enc)));
     return 0;
 }
 
@@ -113,7 +113,7 @@ static int enc_delta(msgpack_packer *pk, const cp_batch_t *b, uint8_t type, uint
             }
             break;
         case FT_DFRAMES:
-            rc = enc_frame(pk, b->dict ? cp_stack_dict_frame(b->dict, first + i) : &b->frames[i]);
+            rc = enc_frame(pk, b->dict ? cp_stack_dict_frame(b->dict, first + i) : &b->frames[i], enc);
             break;
         default:
             if (b->dict) {
@@ -189,7 +189,7 @@ static int enc_field(msgpack_packer *pk, const cp__wire_field_t *f, const void *
     case FT_CFRAMES:
         if (!cb->dict && !cb->frames)
             return CP_EINVAL;
-        return cp__wire_compact_pack_frames(pk, cb);
+        return cp__wire_compact_pack_frames(pk, cb, enc);
     case FT_CSTACKS:
         if (!cb->dict && !cb->stacks)
             return CP_EINVAL;

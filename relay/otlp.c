@@ -131,6 +131,7 @@ static const char *frame_type(uint8_t kind)
         return "jvm";
     case CP_FRAME_NATIVE: return "native";
     case CP_FRAME_KERNEL: return "kernel";
+    case CP_FRAME_PYTHON: return "cpython";
     default: return NULL;
     }
 }

@@ -37,6 +37,7 @@ const KIND_HSL = [
   [210, 60, 66],   // 7 allocation
   [275, 45, 70],   // 8 lock
   [0, 0, 62],      // 9 error
+  [320, 50, 66],   // 10 Python (magenta: no JVM kind is near it)
 ];
 
 // Colours come from a small palette (16 shades per kind) so that drawing can

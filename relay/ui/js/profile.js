@@ -14,7 +14,7 @@
 // the siblings before it, so x positions need no recursion.
 
 export const KIND_NAMES = ['Java', 'interpreted', 'JIT compiled', 'inlined', 'native',
-  'kernel', 'thread', 'allocation', 'lock', 'error'];
+  'kernel', 'thread', 'allocation', 'lock', 'error', 'Python'];
 
 export class Profile {
   // json: the API answer. diff: true for /api/v1/diff answers.

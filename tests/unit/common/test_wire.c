@@ -1288,18 +1288,18 @@ static cp_buf_t enc_ex(const cp_msg_t *m, int level, uint32_t encs)
 START_TEST(test_wire_encodings_are_named_and_negotiated)
 {
     const char *names[8];
-    ck_assert_uint_eq(cp_wire_enc_names(CP_WIRE_ENC_ALL, names), 3);
-    static const char *const offer[] = {"compact1", "bogus9", "zdict1", "strtab1"};
-    ck_assert_uint_eq(cp_wire_enc_parse(offer, 4), CP_WIRE_ENC_ALL);
+    ck_assert_uint_eq(cp_wire_enc_names(CP_WIRE_ENC_ALL, names), 4);
+    static const char *const offer[] = {"compact1", "bogus9", "zdict1", "strtab1", "pykind1"};
+    ck_assert_uint_eq(cp_wire_enc_parse(offer, 5), CP_WIRE_ENC_ALL);
     ck_assert_uint_eq(cp_wire_enc_parse(offer, 2), CP_WIRE_ENC_COMPACT1);
     ck_assert_uint_eq(cp_wire_enc_parse(NULL, 0), 0);
 
     cp_msg_t h = hello_msg();
     h.u.hello.enc = offer;
-    h.u.hello.n_enc = 4;
+    h.u.hello.n_enc = 5;
     cp_buf_t b = enc(&h, 0);
     cp_msg_t *m = dec_ok(&b);
-    ck_assert_uint_eq(m->u.hello.n_enc, 4);
+    ck_assert_uint_eq(m->u.hello.n_enc, 5);
     ck_assert_str_eq(m->u.hello.enc[1], "bogus9");      /* kept: the relay ignores what it does not know */
     ck_assert_uint_eq(cp_wire_enc_parse(m->u.hello.enc, m->u.hello.n_enc), CP_WIRE_ENC_ALL);
     cp_msg_free(m);
@@ -1364,6 +1364,45 @@ static int cmp_val(const void *a, const void *b)
     if (x->stack != y->stack) return x->stack < y->stack ? -1 : 1;
     return x->value < y->value ? -1 : x->value > y->value;
 }
+
+/* Kind 10 (Python) goes out as 10 only when "pykind1" was negotiated,
+ * else as 4 (native), in both layouts; decoders accept 10 and refuse 11. */
+START_TEST(test_wire_python_kind_only_to_relays_that_accept_it)
+{
+    cp_stack_dict_t *sd = cp_stack_dict_create();
+    cp_frame_t f = { .kind = CP_FRAME_PYTHON };
+    uint32_t fid, sid;
+    REQ(cp_stack_dict_intern_string(sd, "worker", 6, &f.class_id) == 0);
+    REQ(cp_stack_dict_intern_string(sd, "compute (worker.py:12)", 22, &f.method_id) == 0);
+    f.sig_id = f.class_id;
+    REQ(cp_stack_dict_intern_frame(sd, &f, &fid) == 0);
+    REQ(cp_stack_dict_intern_stack(sd, &fid, 1, &sid) == 0);
+    cp_wire_value_t v = {sid, 0, 5};
+    cp_sample_type_t ty = {"cpu", "ns"};
+    for (int compact = 0; compact < 2; compact++) {
+        for (int py = 0; py < 2; py++) {
+            cp_msg_t m = { .kind = CP_MSG_BATCH };
+            cp_batch_t *b = &m.u.batch;
+            b->seq = 1; b->start_ms = 1; b->end_ms = 2;
+            b->dict = sd;
+            b->n_strs = cp_stack_dict_strings(sd);
+            b->n_frames = 1; b->n_stacks = 1;
+            b->types = &ty; b->n_types = 1;
+            b->values = &v; b->n_values = 1;
+            uint32_t encs = (compact ? CP_WIRE_ENC_COMPACT1 : 0) | (py ? CP_WIRE_ENC_PYKIND1 : 0);
+            cp_buf_t buf = enc_ex(&m, 0, encs);
+            cp_msg_t *d = dec_ok(&buf);
+            ck_assert_uint_eq(d->u.batch.n_frames, 1);
+            ck_assert_uint_eq(d->u.batch.frames[0].kind, py ? CP_FRAME_PYTHON : CP_FRAME_NATIVE);
+            cp_msg_free(d);
+            cp_buf_fini(&buf);
+        }
+    }
+    ck_assert_int_eq(cp_wire_frame_kind_out(CP_FRAME_PYTHON, 0), CP_FRAME_NATIVE);
+    ck_assert_int_eq(cp_wire_frame_kind_out(CP_FRAME_COMPILED, 0), CP_FRAME_COMPILED);
+    cp_stack_dict_destroy(sd);
+}
+END_TEST
 
 START_TEST(test_wire_encodings_round_trip_in_every_combination)
 {
@@ -1529,7 +1568,7 @@ static void cf_negative(msgpack_packer *pk)
 }
 static void cf_kind(msgpack_packer *pk)
 {
-    static const int64_t z[] = {0}, k[] = {10};
+    static const int64_t z[] = {0}, k[] = {CP_FRAME_KIND_MAX + 1};
     msgpack_pack_array(pk, 6); msgpack_pack_uint8(pk, 0);
     pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, z); pk_ints(pk, 1, k);
 }
@@ -1751,6 +1790,7 @@ static Suite *wire_suite(void)
     tc = tcase_create("encodings");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_wire_encodings_are_named_and_negotiated);
+    tcase_add_test(tc, test_wire_python_kind_only_to_relays_that_accept_it);
     tcase_add_test(tc, test_wire_encodings_round_trip_in_every_combination);
     tcase_add_test(tc, test_wire_encodings_shrink_a_jvm_like_batch);
     tcase_add_test(tc, test_wire_encode_ex_rejects_what_it_cannot_send);
