@@ -25,6 +25,7 @@
 #include "exit_report.h"
 #include "error.h"
 #include "gc.h"
+#include "pysample.h"
 #include "harvest.h"
 #include "jit_debug.h"
 #include "lock.h"
@@ -511,6 +512,16 @@ static void start_locked(JNIEnv *jni)
         cp_harvest_set_flush(g_opts.flush_ns);
     }
     apply_sampling_locked(true);
+    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
+        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
+        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
+    } else if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    /* Python children (issue 21): a plain thread of its own, at the CPU interval */
+    cp_pysample_start(g_opts.command == CP_CMD_START ? g_opts.python : CP_PY_OFF, g_opts.cpu_ns);
     g_detached = false;
     char d[768];
     cp_options_describe(&g_opts, g_app, d, sizeof d);
@@ -527,6 +538,7 @@ static void detach_locked(void)
         cp_sampler_stop();
         g_sampling = false;
     }
+    cp_pysample_stop();
     alloc_stop(true);
     if (g_running) {
         if (cp_harvest_flush(true, 1000) != 0)
@@ -550,6 +562,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         cp_sampler_stop();
         g_sampling = false;
     }
+    cp_pysample_stop();   /* its samples so far go into the last window */
     alloc_stop(false);
     if (g_running) {
         uint64_t c0 = cp_cost_now();
@@ -597,6 +610,16 @@ static void control_from_relay(const char *command, const char *const *keys,
         return;
     }
     apply_sampling_locked(true);
+    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
+        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
+        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
+        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
+    } else if (g_sampling) {
+        cp_sampler_stop();
+        g_sampling = false;
+    }
+    /* Python children (issue 21): a plain thread of its own, at the CPU interval */
+    cp_pysample_start(g_opts.command == CP_CMD_START ? g_opts.python : CP_PY_OFF, g_opts.cpu_ns);
     cp_harvest_set_flush(g_opts.flush_ns);
     cp_options_t so = sender_opts(&g_opts);
     cp_sender_configure(&so, g_app);

@@ -27,6 +27,7 @@
  * while interning one drain's samples, and while encoding). pts_mu guards
  * the point list. ctl_mu/ctl_cv carry flush requests and completion. */
 #include "harvest.h"
+#include "harvest_int.h"
 
 #include "codemap.h"
 #include "harvest_ctx.h"
@@ -539,9 +540,29 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
     }
 }
 
+uint32_t cp__harvest_frame(const char *cls, const char *method, uint8_t kind)
+{
+    cp_frame_t f = {intern_str(cls), intern_str(method), intern_str(""), 0, kind};
+    uint32_t id = 0;
+    cp_stack_dict_intern_frame(g_dict, &f, &id);
+    return id;
+}
+
+void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t v)
+{
+    uint32_t sid;
+    if (cp_stack_dict_intern_stack(g_dict, frames, n, &sid) == 0)
+        add_value(sid, type, v);
+}
+
+uint32_t cp__harvest_gen(void) { return g_dict_gen; }
+
 /* Returns the number of samples drained. */
 static int drain(JNIEnv *jni)
 {
+    pthread_mutex_lock(&dict_mu);
+    cp__harvest_py_drain(g_jvmti, jni);   /* Python samples (pysample.h), if any */
+    pthread_mutex_unlock(&dict_mu);
     const cp_sample_t *s = cp_ring_peek(g_ring);
     if (!s)
         return 0;

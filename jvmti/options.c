@@ -327,6 +327,11 @@ static const char *set_key(cp_options_t *o, const char *key, const char *val)
         if (!strcmp(val, "on") || !strcmp(val, "true")) *dst = 1;
         else if (!strcmp(val, "off") || !strcmp(val, "false")) *dst = 0;
         else { rc = CP_EINVAL; why = "expected on or off"; }
+    } else if (!strcmp(key, "python")) {
+        if (!strcmp(val, "off")) o->python = CP_PY_OFF;
+        else if (!strcmp(val, "on")) o->python = CP_PY_SPARK;
+        else if (!strcmp(val, "children")) o->python = CP_PY_CHILDREN;
+        else { rc = CP_EINVAL; why = "expected off, on or children"; }
     } else if (!strcmp(key, "command")) {
         if (!strcmp(val, "start")) o->command = CP_CMD_START;
         else if (!strcmp(val, "stop")) o->command = CP_CMD_STOP;

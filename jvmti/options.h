@@ -55,6 +55,9 @@
  *              leaves the JVM as if the agent were idle (the .so stays
  *              mapped: HotSpot never unloads agents); "stop" pauses
  *              sampling but stays connected; "start" (re)starts.
+ *   python     off | on | children: sample the Python stacks of the JVM's
+ *              Python descendants from outside (process_vm_readv; pysample.h):
+ *              "on" = PySpark daemons and workers, "children" = any [off]
  *   verdict    internal to `cprof attach`: the absolute path of a file
  *              the agent writes its verdict on this attach's options to
  *              (verdict.h); used once, never kept in the settings
@@ -127,7 +130,15 @@ typedef struct cp_options {
     char     verdict[CP_OPT_STR_MAX];   /* verdict file of this attach; "" = none */
     int64_t  overhead_ppm;              /* CPU budget, ppm of the JVM's CPU; 0 = off (overhead.h) */
     int64_t  memory_bytes;              /* memory budget: dictionaries + buffers + rings (overhead.h) */
+    int      python;                    /* cp_opt_python_t: Python children's stacks (issue 21) */
 } cp_options_t;
+
+typedef enum cp_opt_python {
+    CP_PY_OFF      = 0,   /* default */
+    CP_PY_SPARK    = 1,   /* "on": PySpark daemons and workers (python -m pyspark.daemon,
+                           * pyspark.worker, cprof_pyspark...) among the JVM's descendants */
+    CP_PY_CHILDREN = 2,   /* "children": every Python descendant of the JVM */
+} cp_opt_python_t;
 
 /* Receives one complete warning line (no trailing newline). */
 typedef void (*cp_options_warn_fn)(void *ud, const char *line);

@@ -123,6 +123,13 @@ void cp_sender_set_control_handler(cp_sender_control_fn fn)
     pthread_mutex_unlock(&q_mu);
 }
 
+static atomic_bool py_kind;   /* relaxed: a naming hint for the harvester, nothing published through it */
+
+bool cp_sender_python_kind(void)
+{
+    return atomic_load_explicit(&py_kind, memory_order_relaxed);
+}
+
 bool cp_sender_connected(void)
 {
     pthread_mutex_lock(&q_mu);
@@ -390,6 +397,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         cp_harvest_dict_unlock();
         cp_sender_conn_welcome(&conn, cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) &
                                           CP_WIRE_ENC_ALL, gen);
+        atomic_store_explicit(&py_kind, (conn.enc & CP_WIRE_ENC_PYKIND1) != 0, memory_order_relaxed);
         backoff_n = 0;
         pthread_mutex_lock(&q_mu);
         uint32_t pending = q.count;

@@ -75,4 +75,9 @@ void cp_sender_set_control_handler(cp_sender_control_fn fn);
 /* For tests/logs: true while a welcomed connection is up. */
 bool cp_sender_connected(void);
 
+/* True when the last relay that welcomed us accepted "pykind1" (frame
+ * kind 10, Python); false before any welcome. The harvester names Python
+ * frames for it (wire.h cp_wire_frame_kind_out). Thread: any. */
+bool cp_sender_python_kind(void);
+
 #endif

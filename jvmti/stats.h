@@ -82,6 +82,16 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_LABELS,        "drop.labels")            /* labelled parts past the per-window cap (values kept, unlabelled) */ \
     X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */ \
     X(CP_ST_SAMPLING_NS,        "cpu.sampling_ns")        /* of the agent's CPU, what grows with the sampling rate (overhead.h) */
+    X(CP_ST_PY_SAMPLES,         "py.samples")             /* issue 21: Python stacks read (pysample.h) */ \
+    X(CP_ST_PY_CPU_NS,          "py.cpu_ns")              /* CPU time they carry */ \
+    X(CP_ST_PY_UNCHARGED_NS,    "py.uncharged_ns")        /* CPU of threads found off CPU at the tick: not charged */ \
+    X(CP_ST_PY_PROCS,           "py.processes")           /* Python processes attached to */ \
+    X(CP_ST_PY_READ_FAIL,       "py.read_failures")       /* a stack or thread list could not be read */ \
+    X(CP_ST_PY_TRUNCATED,       "py.truncated")           /* stacks cut at 128 frames */ \
+    X(CP_ST_PY_EPERM,           "py.refused")             /* process_vm_readv refused (ptrace scope, seccomp, user) */ \
+    X(CP_ST_PY_UNSUPPORTED,     "py.unsupported")         /* Python processes of a version without offsets */ \
+    X(CP_ST_PY_TASKS,           "py.task_samples")        /* samples with a task from cprof_pyspark's buffer */ \
+    X(CP_ST_PY_DROP_QUEUE,      "drop.py_queue")          /* samples lost: the harvester's queue was full */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,

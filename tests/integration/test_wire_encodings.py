@@ -4,7 +4,7 @@ compact1; docs/protocol.md "Encodings") between a real agent and a real relay.
 On every JDK found, CpuSplit (burnA 9 : burnB 1, flush=1s so later batches
 refer to stacks of earlier ones) runs twice: against a relay that accepts
 every encoding, and against one that plays an older relay
-(CPROF_RELAY_ENC=none). Checks: the agent logs what was negotiated (0x7 /
+(CPROF_RELAY_ENC=none). Checks: the agent logs what was negotiated (0xf /
 0x0); both profiles are right (burnA > 3x burnB, native frames under the
 [JIT] threads with their libjvm names); the encoded run sends fewer bytes.
 On the first JDK a relay accepting only compact1 gets exactly that (0x2)."""
@@ -54,7 +54,7 @@ def run():
     for i, jdk in enumerate(JDKS):
         tag = jdk_name(jdk).split("-")[1]
         enc_all, bytes_all = run_one(jdk, None, "enc-all-" + tag)
-        check(enc_all == 0x7, "a current relay accepts zdict1+compact1+strtab1, got 0x%x" % enc_all)
+        check(enc_all == 0xf, "a current relay accepts zdict1+compact1+strtab1+pykind1, got 0x%x" % enc_all)
         enc_none, bytes_none = run_one(jdk, "none", "enc-none-" + tag)
         check(enc_none == 0, "an older relay (no welcome key 6): the agent uses nothing new, got 0x%x" % enc_none)
         check(bytes_all < bytes_none, "encodings shrink the run: %d vs %d bytes" % (bytes_all, bytes_none))

@@ -14,17 +14,26 @@
  * PySpark mode (-Dspark.pyspark.python=/usr/bin/python3
  * -Dcprof.test.pythonpath=DIR -Dcprof.test.command=FILE): tasks run in
  * Python workers forked by `python -m pyspark.daemon` (a stand-in from
- * tests/python), through org.apache.spark.api.python.PythonRunner; FILE
- * holds the pickled function the driver would ship. */
+ * tests/python; -Dspark.python.daemon.module=M picks another module, as
+ * the Spark conf does), through org.apache.spark.api.python.PythonRunner;
+ * FILE holds the pickled function the driver would ship. Each task gets
+ * the next TID and its thread is renamed as Spark's TaskRunner does:
+ * "Executor task launch worker for task P.0 in stage S.0 (TID N)"
+ * (-Dcprof.test.stage=S, default 1; -Dcprof.test.records=R records per
+ * task, default 40; -Dcprof.test.tasks=T stops each thread after T tasks). */
 package org.apache.spark.executor;
 
 import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.api.python.PythonRunner;
 
 public class CoarseGrainedExecutorBackend {
     static volatile long sink;
     static byte[] pythonCommand;
+    static final AtomicLong nextTid = new AtomicLong();
+    static final AtomicInteger nextPartition = new AtomicInteger();
 
     static final class TaskRunner implements Runnable {
         final long end;
@@ -41,10 +50,19 @@ public class CoarseGrainedExecutorBackend {
 
         public void run() {
             int partition = 0;
+            int stage = Integer.getInteger("cprof.test.stage", 1);
+            int records = Integer.getInteger("cprof.test.records", 40);
+            int tasks = Integer.getInteger("cprof.test.tasks", Integer.MAX_VALUE);
             try {
-                while (System.currentTimeMillis() < end) {
+                for (int done = 0; System.currentTimeMillis() < end && done < tasks; done++) {
                     if (pythonCommand != null) {
-                        sink += PythonRunner.compute(partition++, pythonCommand, 40);
+                        int p = nextPartition.getAndIncrement();
+                        long tid = nextTid.getAndIncrement();
+                        Thread.currentThread().setName("Executor task launch worker for task " + p
+                            + ".0 in stage " + stage + ".0 (TID " + tid + ")");
+                        PythonRunner.Task t = new PythonRunner.Task(stage, p, 0, tid, String.valueOf(stage * 10));
+                        sink += PythonRunner.compute(t, pythonCommand, records);
+                        System.out.println("task done TID " + tid + " partition " + p);
                     } else {
                         sink += runTask(partition++);
                     }

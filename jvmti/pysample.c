@@ -1,0 +1,630 @@
+/* pysample.c - the cprof-python thread (pysample.h).
+ *
+ * State by owner:
+ *   sampler thread only: procs[] (one per Python process: its pyvm, task
+ *     buffer, threads with their /proc fds and last CPU), the negative
+ *     cache (processes that are not Python, or refused), the code caches
+ *     and the function table's hash index;
+ *   q_mu: the sample queue (thread -> harvester);
+ *   ctl_mu/ctl_cv: running, stop request, mode, interval.
+ * The function table is append-only: an entry is written before any
+ * sample that names it is queued (under q_mu), and never changes, so the
+ * harvester reads entries of drained samples without a lock.
+ *
+ * Process identity is (pid, start time): a reused pid is a new process. */
+#include "pysample.h"
+
+#include "cost.h"
+#include "error.h"
+#include "log.h"
+#include "options.h"
+#include "sampler.h"
+#include "stats.h"
+#include "u64map.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS     128
+#define MAX_KNOWN_NOT 512         /* negative cache: pids that are not Python (or refused) */
+#define QUEUE_CAP     1024
+#define FUNC_CHUNK    1024
+#define FUNC_CHUNKS   64          /* 65,536 distinct Python functions at most */
+#define SCAN_NS       500000000LL
+
+typedef struct pythread {
+    int tid;
+    int fd_sched, fd_stat;        /* /proc/PID/task/TID/{schedstat,stat}, -1 if closed */
+    uint64_t last_ns;             /* schedstat run time at the last tick; 0 = no baseline */
+    bool seen;
+} pythread_t;
+
+typedef struct pyproc {
+    pid_t pid;
+    unsigned long long start;     /* /proc/PID/stat start time: identity with pid */
+    cp_pyvm_t *vm;
+    cp_pytask_buf_t *task;
+    int task_tries;               /* ticks until the next open attempt of the task file */
+    cp_u64map_t codes;            /* code_key -> function index + 1 */
+    pythread_t th[CP_PYVM_MAX_THREADS];
+    int n_th;
+} pyproc_t;
+
+typedef struct known_not {
+    pid_t pid;
+    unsigned long long start;
+} known_not_t;
+
+/* ---- control ------------------------------------------------------------ */
+static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ctl_cv;
+static pthread_once_t cv_once = PTHREAD_ONCE_INIT;
+static pthread_t thr;
+static bool running, stop_req;    /* ctl_mu */
+static int g_mode;                /* ctl_mu */
+static int64_t g_interval_ns;     /* ctl_mu */
+
+/* ---- queue (q_mu) ------------------------------------------------------- */
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static cp_pysample_t *queue;
+static uint32_t q_head, q_len;
+
+/* ---- function table (append-only; see header comment) -------------------- */
+static cp_pyfunc_t *chunks[FUNC_CHUNKS];
+static _Atomic uint32_t n_funcs;  /* entries [0, n_funcs) are written and final */
+
+/* ---- sampler-thread state ------------------------------------------------ */
+static pyproc_t *procs[MAX_PROCS];
+static int n_procs;
+static known_not_t not_py[MAX_KNOWN_NOT];
+static int n_not_py, not_py_next;
+static cp_u64map_t func_index;    /* content hash -> index + 1 */
+static bool warned_eperm, warned_unsupported;
+
+static void cv_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ctl_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- /proc helpers --------------------------------------------------------- */
+
+static ssize_t read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* Fields after the command name of a /proc stat line ("pid (comm) S ...");
+ * the name may hold spaces and parentheses: start after the last ')'. */
+static const char *stat_rest(const char *line)
+{
+    const char *p = strrchr(line, ')');
+    return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+static bool proc_start(pid_t pid, unsigned long long *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (read_file(path, buf, sizeof buf) <= 0)
+        return false;
+    const char *r = stat_rest(buf);
+    /* starttime is field 22; r starts at field 3 (state) */
+    return r && sscanf(r, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                       start) == 1;
+}
+
+/* Appends the children of every thread of pid to out[] (up to cap). */
+static int children_of(pid_t pid, bool all_threads, pid_t *out, int n, int cap)
+{
+    char path[64], buf[4096];
+    if (!all_threads) {
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+        if (read_file(path, buf, sizeof buf) > 0)
+            for (char *s = buf, *e; n < cap; s = e) {
+                long v = strtol(s, &e, 10);
+                if (e == s)
+                    break;
+                out[n++] = (pid_t)v;
+            }
+        return n;
+    }
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return n;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < cap) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char cp[96];
+        snprintf(cp, sizeof cp, "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
+        if (read_file(cp, buf, sizeof buf) <= 0)
+            continue;
+        for (char *s = buf, *e; n < cap; s = e) {
+            long v = strtol(s, &e, 10);
+            if (e == s)
+                break;
+            out[n++] = (pid_t)v;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* python=on: a PySpark process (pyspark.daemon, pyspark.worker,
+ * cprof_pyspark.*), judged by its command line. */
+static bool is_pyspark(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    ssize_t n = read_file(path, buf, sizeof buf);
+    for (ssize_t i = 0; i < n; i++)
+        if (!buf[i])
+            buf[i] = ' ';
+    return n > 0 && strstr(buf, "pyspark") != NULL;
+}
+
+/* ---- process table ------------------------------------------------------- */
+
+static pyproc_t *find_proc(pid_t pid)
+{
+    for (int i = 0; i < n_procs; i++)
+        if (procs[i]->pid == pid)
+            return procs[i];
+    return NULL;
+}
+
+static bool known_not_py(pid_t pid, unsigned long long start)
+{
+    for (int i = 0; i < n_not_py; i++)
+        if (not_py[i].pid == pid && not_py[i].start == start)
+            return true;
+    return false;
+}
+
+static void remember_not_py(pid_t pid, unsigned long long start)
+{
+    not_py[not_py_next] = (known_not_t){pid, start};
+    not_py_next = (not_py_next + 1) % MAX_KNOWN_NOT;
+    if (n_not_py < MAX_KNOWN_NOT)
+        n_not_py++;
+}
+
+static void thread_close(pythread_t *t)
+{
+    if (t->fd_sched >= 0)
+        close(t->fd_sched);
+    if (t->fd_stat >= 0)
+        close(t->fd_stat);
+    t->fd_sched = t->fd_stat = -1;
+}
+
+static void proc_free(pyproc_t *p, bool gone)
+{
+    for (int i = 0; i < p->n_th; i++)
+        thread_close(&p->th[i]);
+    cp_pyvm_close(p->vm);
+    cp_pytask_close(p->task, gone);   /* the worker's file outlives os._exit: ours to remove */
+    cp_u64map_free(&p->codes);
+    free(p);
+}
+
+static void proc_remove(int i, bool gone)
+{
+    proc_free(procs[i], gone);
+    procs[i] = procs[--n_procs];
+}
+
+/* A new descendant: attach if it is Python (and PySpark for python=on). */
+static void consider(pid_t pid, int mode, bool parent_accepted)
+{
+    unsigned long long start;
+    if (find_proc(pid) || n_procs == MAX_PROCS || !proc_start(pid, &start) || known_not_py(pid, start))
+        return;
+    cp_pyelf_t elf;
+    if (cp_pyelf_find(pid, &elf) != 0 || (mode == CP_PY_SPARK && !parent_accepted && !is_pyspark(pid))) {
+        remember_not_py(pid, start);
+        return;
+    }
+    cp_pyvm_t *vm = NULL;
+    int rc = cp_pyvm_open(pid, &elf, &vm);
+    if (rc == CP_EPERM) {
+        cp_stats_add(CP_ST_PY_EPERM, 1);
+        if (!warned_eperm) {
+            warned_eperm = true;
+            CP_LOGW("python: cannot read the memory of Python process %d (process_vm_readv: permission denied: "
+                    "ptrace scope, seccomp or another user); its stacks are not sampled. Counted as py.refused. "
+                    "Fallback: cprof_pyspark.daemon samples inside the worker when CPROF_PY_INPROC=1 is in the "
+                    "executor's environment (docs/pyspark.md)", (int)pid);
+        }
+        remember_not_py(pid, start);
+        return;
+    }
+    if (rc != 0) {
+        if (rc == CP_EUNSUPP) {
+            cp_stats_add(CP_ST_PY_UNSUPPORTED, 1);
+            if (!warned_unsupported) {
+                warned_unsupported = true;
+                CP_LOGW("python: process %d runs a Python (%s) this agent has no offsets for "
+                        "(CPython 3.8-3.13); not sampled", (int)pid, elf.path);
+            }
+        }
+        remember_not_py(pid, start);
+        return;
+    }
+    pyproc_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        cp_pyvm_close(vm);
+        return;
+    }
+    p->pid = pid;
+    p->start = start;
+    p->vm = vm;
+    procs[n_procs++] = p;
+    cp_stats_add(CP_ST_PY_PROCS, 1);
+    CP_LOGI("python: sampling process %d (CPython %s, %s)", (int)pid, cp_pyvm_version(vm), elf.path);
+}
+
+/* A full scan looks at the children of every JVM thread (each may have
+ * started one); every pass looks at the children of the known Python
+ * processes (a daemon's forked workers; new entries are scanned in the
+ * same pass, so grandchildren come too). Processes leave the table when a
+ * read fails and they are gone (py_main). */
+static void scan(int mode, bool full)
+{
+    pid_t kids[512];
+    int n = full ? children_of(getpid(), true, kids, 0, 512) : 0;
+    for (int j = 0; j < n; j++)
+        consider(kids[j], mode, false);
+    for (int i = 0; i < n_procs; i++) {
+        n = children_of(procs[i]->pid, false, kids, 0, 64);
+        for (int j = 0; j < n; j++)
+            consider(kids[j], mode, true);
+    }
+}
+
+/* ---- function table --------------------------------------------------------- */
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Index of (module, text) in the table, adding it; UINT32_MAX when full. */
+static uint32_t func_intern(const char *module, const char *text)
+{
+    uint64_t h = cp_u64map_mix(hash_str(hash_str(0xcbf29ce484222325ULL, module), text));
+    if (h == UINT64_MAX)
+        h--;
+    bool created;
+    uint64_t *slot = cp_u64map_slot(&func_index, h, &created);
+    if (slot && !created)
+        return (uint32_t)(*slot - 1);
+    uint32_t idx = atomic_load_explicit(&n_funcs, memory_order_relaxed);   /* our own writes */
+    if (idx >= FUNC_CHUNK * FUNC_CHUNKS)
+        return UINT32_MAX;
+    if (!chunks[idx / FUNC_CHUNK] && !(chunks[idx / FUNC_CHUNK] = calloc(FUNC_CHUNK, sizeof(cp_pyfunc_t))))
+        return UINT32_MAX;
+    cp_pyfunc_t *f = &chunks[idx / FUNC_CHUNK][idx % FUNC_CHUNK];
+    snprintf(f->module, sizeof f->module, "%s", module);
+    snprintf(f->text, sizeof f->text, "%s", text);
+    /* release: the entry's bytes before the count that publishes it */
+    atomic_store_explicit(&n_funcs, idx + 1, memory_order_release);
+    if (slot)
+        *slot = (uint64_t)idx + 1;
+    return idx;
+}
+
+const cp_pyfunc_t *cp_pysample_func(uint32_t idx)
+{
+    /* acquire: pairs with func_intern's release */
+    uint32_t n = atomic_load_explicit(&n_funcs, memory_order_acquire);
+    return idx < n ? &chunks[idx / FUNC_CHUNK][idx % FUNC_CHUNK] : NULL;
+}
+
+static uint32_t func_of(pyproc_t *p, const cp_pyvm_frame_t *fr)
+{
+    uint64_t key = fr->code_key == UINT64_MAX ? fr->code_key - 1 : fr->code_key;
+    uint64_t *hit = cp_u64map_find(&p->codes, key);
+    if (hit)
+        return (uint32_t)(*hit - 1);
+    cp_pyvm_name_t nm;
+    char text[sizeof ((cp_pyfunc_t *)0)->text];
+    uint32_t idx;
+    if (cp_pyvm_code_name(p->vm, fr->code, &nm) != 0) {
+        idx = func_intern("", "[unknown]");
+        return idx;   /* not cached: the next read may succeed */
+    }
+    snprintf(text, sizeof text, "%.150s (%.60s:%d)", nm.function, nm.file, nm.line);
+    idx = func_intern(nm.module, text);
+    bool created;
+    uint64_t *slot = idx != UINT32_MAX ? cp_u64map_slot(&p->codes, key, &created) : NULL;
+    if (slot)
+        *slot = (uint64_t)idx + 1;
+    return idx;
+}
+
+/* ---- one tick ------------------------------------------------------------------ */
+
+static int open_task_file(pid_t pid, int tid, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/%s", (int)pid, tid, name);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* The thread's CPU time in ns (schedstat's first field); 0 on failure. */
+static uint64_t thread_cpu(pythread_t *t)
+{
+    char buf[128];
+    ssize_t n = t->fd_sched >= 0 ? pread(t->fd_sched, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+/* 'R' (running or runnable), 'S', 'D'...; '?' on failure. */
+static char thread_state(pythread_t *t)
+{
+    char buf[512];
+    ssize_t n = t->fd_stat >= 0 ? pread(t->fd_stat, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return '?';
+    buf[n] = '\0';
+    const char *r = stat_rest(buf);
+    return r ? r[0] : '?';
+}
+
+static pythread_t *thread_get(pyproc_t *p, int tid)
+{
+    for (int i = 0; i < p->n_th; i++)
+        if (p->th[i].tid == tid)
+            return &p->th[i];
+    if (p->n_th == CP_PYVM_MAX_THREADS)
+        return NULL;
+    pythread_t *t = &p->th[p->n_th++];
+    *t = (pythread_t){tid, open_task_file(p->pid, tid, "schedstat"), open_task_file(p->pid, tid, "stat"), 0, false};
+    return t;
+}
+
+static void push(const cp_pysample_t *s)
+{
+    pthread_mutex_lock(&q_mu);
+    if (q_len == QUEUE_CAP) {
+        pthread_mutex_unlock(&q_mu);
+        cp_stats_add(CP_ST_PY_DROP_QUEUE, 1);
+        return;
+    }
+    queue[(q_head + q_len) % QUEUE_CAP] = *s;
+    q_len++;
+    pthread_mutex_unlock(&q_mu);
+}
+
+/* Returns false when the process is gone or unreadable. */
+static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
+{
+    cp_pyvm_thread_t th[CP_PYVM_MAX_THREADS];
+    int n = cp_pyvm_threads(p->vm, th, CP_PYVM_MAX_THREADS);
+    if (n < 0) {
+        cp_stats_add(CP_ST_PY_READ_FAIL, 1);
+        return false;
+    }
+    if (!p->task && --p->task_tries <= 0) {
+        p->task = cp_pytask_open(p->pid);
+        p->task_tries = 10;   /* the file appears with the worker's first task */
+    }
+    cp_pytask_t task;
+    bool has_task = p->task && cp_pytask_read(p->task, &task) && task.active;
+    for (int i = 0; i < p->n_th; i++)
+        p->th[i].seen = false;
+    for (int i = 0; i < n; i++) {
+        /* 3.8-3.10 record no kernel tid: a single thread is the main one */
+        int tid = th[i].tid ? th[i].tid : (n == 1 ? (int)p->pid : 0);
+        pythread_t *t = tid ? thread_get(p, tid) : NULL;
+        if (!t)
+            continue;
+        t->seen = true;
+        uint64_t cpu = thread_cpu(t), last = t->last_ns;
+        t->last_ns = cpu;
+        /* first sight: a thread younger than two ticks (a worker just
+         * forked) is charged all its CPU; an older one only sets the
+         * baseline (its past is not where its current stack is) */
+        if (!last && cpu > 2 * (uint64_t)iv)
+            continue;
+        if (cpu <= last)
+            continue;   /* did not run */
+        uint64_t d = cpu - last;
+        if (!th[i].frame || thread_state(t) != 'R') {
+            cp_stats_add(CP_ST_PY_UNCHARGED_NS, d);
+            continue;
+        }
+        cp_pyvm_frame_t fr[CP_PYVM_MAX_DEPTH];
+        bool cut = false;
+        int k = cp_pyvm_stack(p->vm, th[i].frame, fr, CP_PYVM_MAX_DEPTH, &cut);
+        if (k <= 0) {
+            cp_stats_add(CP_ST_PY_READ_FAIL, 1);
+            continue;
+        }
+        s->pid = (int32_t)p->pid;
+        s->tid = tid;
+        s->weight_ns = d;
+        s->has_task = has_task;
+        s->truncated = cut;
+        if (has_task)
+            s->task = task;
+        s->n = 0;
+        for (int j = 0; j < k; j++) {
+            uint32_t f = func_of(p, &fr[j]);
+            if (f != UINT32_MAX)
+                s->funcs[s->n++] = f;
+        }
+        push(s);
+        cp_stats_add(CP_ST_PY_SAMPLES, 1);
+        cp_stats_add(CP_ST_PY_CPU_NS, d);
+        if (cut)
+            cp_stats_add(CP_ST_PY_TRUNCATED, 1);
+        if (has_task)
+            cp_stats_add(CP_ST_PY_TASKS, 1);
+    }
+    for (int i = 0; i < p->n_th;) {   /* threads that ended */
+        if (!p->th[i].seen) {
+            thread_close(&p->th[i]);
+            p->th[i] = p->th[--p->n_th];
+        } else {
+            i++;
+        }
+    }
+    return true;
+}
+
+static void *py_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);   /* the JVM's and the sampler's signals go elsewhere */
+    cp_sampler_ignore_current_thread();
+    uint64_t cost_last = 0, next_scan = 0, next = mono_ns(), next_cost = 0;
+    cp_pysample_t *s = malloc(sizeof *s);
+    pthread_mutex_lock(&ctl_mu);
+    while (!stop_req && s) {
+        int mode = g_mode;
+        int64_t iv = g_interval_ns;
+        pthread_mutex_unlock(&ctl_mu);
+
+        uint64_t now = mono_ns();
+        bool full = now >= next_scan;
+        if (full)
+            next_scan = now + SCAN_NS;
+        scan(mode, full);
+        for (int i = 0; i < n_procs;) {
+            if (!sample_proc(procs[i], s, iv)) {
+                unsigned long long st;
+                bool gone = !proc_start(procs[i]->pid, &st) || st != procs[i]->start;
+                proc_remove(i, gone);   /* unreadable but alive: reattached at the next scan */
+                if (!gone)
+                    continue;
+            } else {
+                i++;
+            }
+        }
+        if (now >= next_cost) {
+            cp_cost_thread(&cost_last);
+            next_cost = now + 1000000000ULL;
+        }
+        next += (uint64_t)iv;
+        now = mono_ns();
+        if (next < now)
+            next = now;   /* behind: skip, do not burst */
+        struct timespec dl = {(time_t)(next / 1000000000ULL), (long)(next % 1000000000ULL)};
+        pthread_mutex_lock(&ctl_mu);
+        while (!stop_req && pthread_cond_timedwait(&ctl_cv, &ctl_mu, &dl) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&ctl_mu);
+    while (n_procs)
+        proc_remove(n_procs - 1, false);
+    free(s);
+    cp_cost_thread(&cost_last);
+    return NULL;
+}
+
+int cp_pysample_start(int mode, int64_t interval_ns)
+{
+    if (mode == CP_PY_OFF) {
+        cp_pysample_stop();
+        return 0;
+    }
+    pthread_once(&cv_once, cv_init);
+    pthread_mutex_lock(&ctl_mu);
+    g_mode = mode;
+    g_interval_ns = interval_ns > 0 ? interval_ns : 10000000;
+    if (running) {
+        pthread_mutex_unlock(&ctl_mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&ctl_mu);
+    pthread_mutex_lock(&q_mu);
+    if (!queue)
+        queue = malloc(sizeof *queue * QUEUE_CAP);
+    pthread_mutex_unlock(&q_mu);
+    if (!queue)
+        return CP_ENOMEM;
+    pthread_mutex_lock(&ctl_mu);
+    stop_req = false;
+    int rc = pthread_create(&thr, NULL, py_main, NULL);
+    running = rc == 0;
+    pthread_mutex_unlock(&ctl_mu);
+    if (rc) {
+        CP_LOGW("python: cannot start the cprof-python thread; Python stacks are not sampled");
+        return CP_ESTATE;
+    }
+    pthread_setname_np(thr, "cprof-python");
+    CP_LOGI("python: sampling %s every %lld us", mode == CP_PY_SPARK ? "PySpark workers" : "Python children",
+            (long long)(g_interval_ns / 1000));
+    return 0;
+}
+
+void cp_pysample_stop(void)
+{
+    pthread_once(&cv_once, cv_init);
+    pthread_mutex_lock(&ctl_mu);
+    if (!running) {
+        pthread_mutex_unlock(&ctl_mu);
+        return;
+    }
+    stop_req = true;
+    pthread_cond_broadcast(&ctl_cv);
+    pthread_mutex_unlock(&ctl_mu);
+    pthread_join(thr, NULL);
+    pthread_mutex_lock(&ctl_mu);
+    running = false;
+    pthread_mutex_unlock(&ctl_mu);
+}
+
+int cp_pysample_drain(cp_pysample_fn fn, void *ud)
+{
+    pthread_mutex_lock(&q_mu);
+    int n = 0;
+    while (q_len) {
+        fn(&queue[q_head], ud);
+        q_head = (q_head + 1) % QUEUE_CAP;
+        q_len--;
+        n++;
+    }
+    pthread_mutex_unlock(&q_mu);
+    return n;
+}

@@ -1,0 +1,220 @@
+"""cprof_pyspark - task labels for cprof's Python sampling of PySpark workers.
+
+Set as the executors' daemon module (`cprof spark-conf --python` prints
+the whole configuration):
+
+    --conf spark.python.daemon.module=cprof_pyspark.daemon
+
+It runs the real `pyspark.daemon` and, in every forked worker, publishes
+the running task (stage, partition, attempt, task attempt id (TID), SQL
+execution id) in a 64-byte file /dev/shm/cprof-py-<worker pid>, mapped
+shared and guarded by a sequence counter. The cprof agent in the executor
+JVM, which reads the worker's Python stacks from outside (python=on),
+reads this buffer in the same pass, so each Python sample carries its
+task and is shown under the JVM task thread that waits for it. Layout:
+jvmti/pytask.h of cprof.
+
+Cost: one hook per task (~1 us: see bench()); nothing at all between
+tasks, and nothing in the worker's hot loops. Without pyspark (tests) the
+module imports fine; install() then needs a pyspark-shaped package on
+the path. Pure Python, standard library only; Python 3.8+.
+"""
+import mmap
+import os
+import struct
+
+__all__ = ["TaskBuffer", "install", "publish", "finish", "bench"]
+
+LAYOUT = struct.Struct("<qqqqqq")      # stage, partition, attempt, tid, sql id, active
+_SEQ = struct.Struct("<Q")
+_SEQ_LAYOUT = struct.Struct("<Qqqqqqq")  # seq (odd), then the fields: packed in this order
+_MAGIC = b"CPPY" + struct.pack("<I", 1)
+SIZE = 64
+
+
+class TaskBuffer(object):
+    """The shared task buffer of one process (created on first use)."""
+
+    def __init__(self, directory="/dev/shm"):
+        self.pid = os.getpid()
+        self.path = os.path.join(directory, "cprof-py-%d" % self.pid)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            os.ftruncate(fd, SIZE)
+            self.mm = mmap.mmap(fd, SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self.mm[0:8] = _MAGIC
+        self.seq = 0
+        self.fields = [-1, -1, -1, -1, -1, 0]
+
+    def write(self):
+        """seq odd, the fields, seq even (stores in that order: pack_into
+        writes left to right, x86-64 keeps store order); the reader retries
+        on an odd or changed seq."""
+        seq = self.seq + 2
+        self.seq = seq
+        _SEQ_LAYOUT.pack_into(self.mm, 8, seq - 1, *self.fields)
+        _SEQ.pack_into(self.mm, 8, seq)
+
+    def close(self, unlink=True):
+        try:
+            self.mm.close()
+        finally:
+            if unlink:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+
+
+_buf = None
+_disabled = False
+
+
+def _forked():
+    """In a forked child (a daemon's worker): the parent's buffer is not ours."""
+    global _buf
+    _buf = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+def _buffer():
+    """This process's buffer, created on first use (the daemon never has one:
+    only workers run tasks)."""
+    global _buf, _disabled
+    if _buf is None and not _disabled:
+        try:
+            _buf = TaskBuffer(os.environ.get("CPROF_PY_SHM", "/dev/shm"))
+        except (OSError, ValueError):
+            _disabled = True                            # no /dev/shm: run without labels
+    return _buf
+
+
+def publish(stage, partition, attempt, tid, sql_id=-1):
+    """The task that starts now on this worker."""
+    b = _buf or _buffer()
+    if b is not None:
+        b.fields = [stage, partition, attempt, tid, sql_id, 1]
+        b.write()
+
+
+def publish_sql(sql_id):
+    b = _buf
+    if b is not None and b.fields[5] == 1:
+        b.fields[4] = sql_id
+        b.write()
+
+
+def finish():
+    """The task ended: samples from now on carry no task."""
+    b = _buf
+    if b is not None and b.fields[5] == 1:
+        b.fields[5] = 0
+        b.write()
+
+
+def _int(v, default=-1):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+class _Props(dict):
+    """TaskContext._localProperties: sees spark.sql.execution.id arrive."""
+
+    def __setitem__(self, k, v):
+        dict.__setitem__(self, k, v)
+        if k == "spark.sql.execution.id":
+            publish_sql(_int(v))
+
+
+def _context_class(base):
+    """A TaskContext subclass whose header fields publish as the worker
+    reads them: the TID is the last of stage/partition/attempt/TID, and
+    the local properties (SQL execution id) come after it."""
+
+    def field(name):
+        def get(self):
+            return self.__dict__.get(name)
+
+        def put(self, v):
+            self.__dict__[name] = v
+        return property(get, put)
+
+    def get_tid(self):
+        return self.__dict__.get("_taskAttemptId")
+
+    def put_tid(self, v):
+        self.__dict__["_taskAttemptId"] = v
+        d = self.__dict__
+        publish(_int(d.get("_stageId")), _int(d.get("_partitionId")), _int(d.get("_attemptNumber")), _int(v))
+
+    def get_props(self):
+        return self.__dict__.get("_localProperties")
+
+    def put_props(self, v):
+        p = _Props()
+        if v:
+            for k, x in dict(v).items():
+                p[k] = x
+        self.__dict__["_localProperties"] = p
+
+    return type("CprofTaskContext", (base,), {
+        "__slots__": (),
+        "_stageId": field("_stageId"),
+        "_partitionId": field("_partitionId"),
+        "_attemptNumber": field("_attemptNumber"),
+        "_taskAttemptId": property(get_tid, put_tid),
+        "_localProperties": property(get_props, put_props),
+    })
+
+
+_installed = False
+
+
+def install():
+    """Hooks pyspark's TaskContext (and the daemon's worker_main, when the
+    daemon is loaded) in this process. Idempotent. Returns True when the
+    hooks are in place."""
+    global _installed
+    if _installed:
+        return True
+    from pyspark.taskcontext import TaskContext
+    cls = _context_class(TaskContext)
+    # the worker calls TaskContext._getOrCreate(), which keeps an existing
+    # instance: ours, created here without running __init__ (as Spark does)
+    TaskContext._taskContext = object.__new__(cls)
+    _installed = True
+    return True
+
+
+def wrap_worker_main(main):
+    """worker_main(infile, outfile) that ends the task's labels after it."""
+    def worker_main(infile, outfile):
+        try:
+            return main(infile, outfile)
+        finally:
+            finish()
+    worker_main.__wrapped__ = main
+    return worker_main
+
+
+def bench(n=200000):
+    """Microseconds per task of the hook: publish + finish, as a worker does."""
+    import time
+    publish(1, 1, 0, 1)
+    t0 = time.perf_counter()
+    for i in range(n):
+        publish(3, i, 0, i, -1)
+        finish()
+    dt = time.perf_counter() - t0
+    global _buf
+    if _buf is not None:
+        _buf.close()
+        _buf = None
+    return dt / n * 1e6
