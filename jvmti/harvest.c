@@ -548,11 +548,12 @@ uint32_t cp__harvest_frame(const char *cls, const char *method, uint8_t kind)
     return id;
 }
 
-void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t v)
+void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t v, uint32_t labels)
 {
     uint32_t sid;
+    cp_context_t ctx = {.labels = labels};
     if (cp_stack_dict_intern_stack(g_dict, frames, n, &sid) == 0)
-        add_value(sid, type, v);
+        add_value(sid, type, v, &ctx, 0);
 }
 
 uint32_t cp__harvest_gen(void) { return g_dict_gen; }

@@ -10,8 +10,9 @@
 /* Interns a frame (class "" for synthetic ones); 0 on OOM. */
 uint32_t cp__harvest_frame(const char *cls, const char *method, uint8_t kind);
 /* Interns a stack (frame ids, root first) and adds v to its value of
- * sample type `type` (CP_TYPE_*) in the open window. */
-void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t v);
+ * sample type `type` (CP_TYPE_*) in the open window, labelled with label
+ * set `labels` (lsets.h; 0 = none). */
+void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t v, uint32_t labels);
 /* The dictionary's generation: frame ids of an older one are gone. */
 uint32_t cp__harvest_gen(void);
 

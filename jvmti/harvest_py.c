@@ -17,6 +17,12 @@
  * worker between tasks, python=children) starts at "[python] PID"; a TID
  * no JVM thread carries gives "[python task] TID N".
  *
+ * Labels (lsets.h, docs/context.md): every Python sample carries
+ * runtime=python; with a task also stage, partition and tid (interned once
+ * per task). Label sets live for the JVM's lifetime (65,535 at most), so
+ * past PER_TASK_SETS distinct tasks new tasks get runtime=python and stage
+ * only: an executor that runs for days keeps its labels bounded.
+ *
  * Frame kind: 10 when the relay accepted "pykind1"
  * (cp_sender_python_kind), else 4 (native) with class "[py] module", so an
  * older relay shows the frames instead of refusing the batch. Frame ids
@@ -27,6 +33,7 @@
 #include "harvest.h"
 #include "harvest_int.h"
 
+#include "lsets.h"
 #include "pysample.h"
 #include "sender.h"
 #include "u64map.h"
@@ -37,6 +44,7 @@
 #include <time.h>
 
 #define MAX_TID_NAMES 8192
+#define PER_TASK_SETS 30000       /* label sets with partition and tid, at most */
 #define REFRESH_NS 200000000ULL
 
 static cp_u64map_t frame_ids;     /* func index << 1 | python kind -> frame id + 1 */
@@ -45,6 +53,10 @@ static cp_u64map_t tid_names;     /* task TID -> index into names + 1 */
 static char **names;
 static size_t n_names, cap_names;
 static uint64_t last_refresh;
+static cp_u64map_t task_labels;   /* task TID -> label set id + 1 */
+static cp_u64map_t stage_labels;  /* stage -> label set id + 1 (past PER_TASK_SETS) */
+static uint32_t per_task_sets;
+static int32_t plain_labels = -2; /* runtime=python alone; -2 = not interned yet */
 
 typedef struct drain_ctx {
     jvmtiEnv *jvmti;
@@ -171,6 +183,43 @@ static uint32_t py_frame(uint32_t func, bool pykind)
     return id;
 }
 
+static uint32_t intern_cached(cp_u64map_t *m, uint64_t key, const cp_kv_t *kv, uint32_t n)
+{
+    bool created;
+    uint64_t *slot = cp_u64map_slot(m, key, &created);
+    if (slot && !created)
+        return (uint32_t)(*slot - 1);
+    int32_t id = cp_lsets_intern(kv, n);   /* -1: table full (counted): unlabelled */
+    uint32_t v = id > 0 ? (uint32_t)id : 0;
+    if (slot)
+        *slot = (uint64_t)v + 1;
+    return v;
+}
+
+/* The sample's label set id (0 = none). */
+static uint32_t labels_of(const cp_pysample_t *s)
+{
+    if (!s->has_task) {
+        if (plain_labels == -2) {
+            cp_kv_t kv = {"runtime", "python"};
+            plain_labels = cp_lsets_intern(&kv, 1);
+        }
+        return plain_labels > 0 ? (uint32_t)plain_labels : 0;
+    }
+    char stage[24], part[24], tid[24];
+    snprintf(stage, sizeof stage, "%lld", (long long)s->task.stage);
+    snprintf(part, sizeof part, "%lld", (long long)s->task.partition);
+    snprintf(tid, sizeof tid, "%lld", (long long)s->task.tid);
+    cp_kv_t kv[4] = {{"runtime", "python"}, {"stage", stage}, {"partition", part}, {"tid", tid}};
+    uint64_t *hit = cp_u64map_find(&task_labels, (uint64_t)s->task.tid);
+    if (hit)
+        return (uint32_t)(*hit - 1);
+    if (per_task_sets >= PER_TASK_SETS)
+        return intern_cached(&stage_labels, (uint64_t)s->task.stage, kv, 2);
+    per_task_sets++;
+    return intern_cached(&task_labels, (uint64_t)s->task.tid, kv, 4);
+}
+
 static void one(const cp_pysample_t *s, void *ud)
 {
     drain_ctx_t *c = ud;
@@ -195,7 +244,7 @@ static void one(const cp_pysample_t *s, void *ud)
         fr[n++] = cp__harvest_frame("", "[truncated]", CP_FRAME_ERROR);
     for (int i = (int)s->n - 1; i >= 0; i--)
         fr[n++] = py_frame(s->funcs[i], c->pykind);
-    cp__harvest_add(fr, n, CP_TYPE_CPU, s->weight_ns);
+    cp__harvest_add(fr, n, CP_TYPE_CPU, s->weight_ns, labels_of(s));
 }
 
 void cp__harvest_py_drain(jvmtiEnv *jvmti, JNIEnv *jni)

@@ -54,6 +54,7 @@ typedef struct pyproc {
     cp_pyvm_t *vm;
     cp_pytask_buf_t *task;
     int task_tries;               /* ticks until the next open attempt of the task file */
+    int task_misses;
     cp_u64map_t codes;            /* code_key -> function index + 1 */
     pythread_t th[CP_PYVM_MAX_THREADS];
     int n_th;
@@ -232,7 +233,7 @@ static void proc_free(pyproc_t *p, bool gone)
     for (int i = 0; i < p->n_th; i++)
         thread_close(&p->th[i]);
     cp_pyvm_close(p->vm);
-    cp_pytask_close(p->task, gone);   /* the worker's file outlives os._exit: ours to remove */
+    cp_pytask_close(p->task);
     cp_u64map_free(&p->codes);
     free(p);
 }
@@ -442,7 +443,9 @@ static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
     }
     if (!p->task && --p->task_tries <= 0) {
         p->task = cp_pytask_open(p->pid);
-        p->task_tries = 10;   /* the file appears with the worker's first task */
+        /* the file appears with a worker's first task; a process that
+         * never has one (the daemon, python=children) is asked less often */
+        p->task_tries = ++p->task_misses < 20 ? 10 : 100;
     }
     cp_pytask_t task;
     bool has_task = p->task && cp_pytask_read(p->task, &task) && task.active;

@@ -1,6 +1,7 @@
 /* pytask.c - reader of cprof_pyspark's task buffer (pytask.h). */
 #include "pytask.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,22 +13,46 @@
 
 struct cp_pytask_buf {
     const volatile uint8_t *m;
-    char path[96];      /* for unlink: valid after the process is gone */
 };
 
-void cp_pytask_path(pid_t pid, bool via_proc_root, char *out, size_t cap)
+void cp_pytask_path(pid_t pid, char *out, size_t cap)
 {
-    if (via_proc_root)
-        snprintf(out, cap, "/proc/%d/root/dev/shm/cprof-py-%d", (int)pid, (int)pid);
-    else
-        snprintf(out, cap, "/dev/shm/cprof-py-%d", (int)pid);
+    snprintf(out, cap, "/dev/shm/cprof-py-%d", (int)pid);
+}
+
+/* An open descriptor of pid's task file, or -1: the link of one of its
+ * /proc/<pid>/fd entries names /dev/shm/cprof-py-<pid> ("(deleted)" after
+ * the worker unlinked it). */
+static int open_task_fd(pid_t pid)
+{
+    char dir[48], want[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    cp_pytask_path(pid, want, sizeof want);
+    size_t wl = strlen(want);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int fd = -1;
+    struct dirent *de;
+    while (fd < 0 && (de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char p[96], link[128];
+        snprintf(p, sizeof p, "%s/%.16s", dir, de->d_name);
+        ssize_t n = readlink(p, link, sizeof link - 1);
+        if (n < (ssize_t)wl)
+            continue;
+        link[n] = '\0';
+        if (!memcmp(link, want, wl) && (link[wl] == '\0' || link[wl] == ' '))
+            fd = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    closedir(d);
+    return fd;
 }
 
 cp_pytask_buf_t *cp_pytask_open(pid_t pid)
 {
-    char path[96];
-    cp_pytask_path(pid, true, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_task_fd(pid);
     if (fd < 0)
         return NULL;
     struct stat st;
@@ -46,24 +71,14 @@ cp_pytask_buf_t *cp_pytask_open(pid_t pid)
         return NULL;
     }
     b->m = m;
-    /* /proc/PID/root vanishes with the process: unlink through our own
-     * /dev/shm when the worker shares our root (then it is the same file) */
-    char root[8] = "";
-    ssize_t rl;
-    char rp[48];
-    snprintf(rp, sizeof rp, "/proc/%d/root", (int)pid);
-    rl = readlink(rp, root, sizeof root - 1);
-    cp_pytask_path(pid, !(rl == 1 && root[0] == '/'), b->path, sizeof b->path);
     return b;
 }
 
-void cp_pytask_close(cp_pytask_buf_t *b, bool unlink_file)
+void cp_pytask_close(cp_pytask_buf_t *b)
 {
     if (!b)
         return;
     munmap((void *)b->m, CP_PYTASK_SIZE);
-    if (unlink_file)
-        unlink(b->path);
     free(b);
 }
 

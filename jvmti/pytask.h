@@ -2,10 +2,13 @@
  *
  * A PySpark worker runs one task at a time. cprof_pyspark (python/, set as
  * spark.python.daemon.module) writes the current task into a 64-byte file
- * /dev/shm/cprof-py-<worker pid>, mapped shared, guarded by a sequence
- * counter (odd while the worker writes). The agent maps the same file
+ * created as /dev/shm/cprof-py-<worker pid>, mapped shared, guarded by a
+ * sequence counter (odd while the worker writes). The worker unlinks the
+ * name at once and keeps the descriptor: the agent finds the file among
+ * the worker's open files (/proc/<pid>/fd, "... (deleted)"), maps it
  * read-only and reads it in the pass that reads the worker's stack, so a
- * sample carries the task that was running when it was taken.
+ * sample carries the task that was running when it was taken, and a
+ * worker ending with os._exit leaves nothing in /dev/shm.
  *
  *   offset size  field
  *   0      4     magic "CPPY"
@@ -21,8 +24,7 @@
  * The writer stores seq+1, the fields, seq+2 (x86-64's store order keeps
  * them in that order; CPython issues plain stores). The reader reads seq,
  * the fields, seq again, and retries (3 times) unless both are equal and
- * even. The file outlives a worker that ends with os._exit: the agent
- * removes it once the process is gone (cp_pytask_close with unlink).
+ * even.
  *
  * Thread: the Python sampler thread only. Not signal-safe. */
 #ifndef CP_PYTASK_H
@@ -43,19 +45,18 @@ typedef struct cp_pytask {
 
 typedef struct cp_pytask_buf cp_pytask_buf_t;   /* opaque: one mapped file */
 
-/* Maps /proc/<pid>/root/dev/shm/cprof-py-<pid> (the worker's own /dev/shm).
- * NULL when the file does not exist (yet: it appears with the first
- * task), has the wrong size or magic. Caller owns; cp_pytask_close. */
+/* Maps the worker's task file, found among its open descriptors. NULL
+ * when it has none (yet: it appears with the first task), or the file has
+ * the wrong size or magic. Caller owns; cp_pytask_close. */
 cp_pytask_buf_t *cp_pytask_open(pid_t pid);
 
-/* unlink_file: also remove the file (its worker is gone). NULL: no-op. */
-void cp_pytask_close(cp_pytask_buf_t *b, bool unlink_file);
+void cp_pytask_close(cp_pytask_buf_t *b);   /* NULL: no-op */
 
 /* A consistent snapshot. Returns false when the writer kept it busy over
  * the retries (the sample then carries no task). */
 bool cp_pytask_read(const cp_pytask_buf_t *b, cp_pytask_t *out /* OUT */);
 
-/* The file's path for pid, as the writer names it (for tests, cleanup). */
-void cp_pytask_path(pid_t pid, bool via_proc_root, char *out, size_t cap);
+/* The file's name for pid, as the writer creates it (/dev/shm/cprof-py-PID). */
+void cp_pytask_path(pid_t pid, char *out, size_t cap);
 
 #endif

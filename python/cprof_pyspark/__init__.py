@@ -10,7 +10,9 @@ the running task (stage, partition, attempt, task attempt id (TID), SQL
 execution id) in a 64-byte file /dev/shm/cprof-py-<worker pid>, mapped
 shared and guarded by a sequence counter. The cprof agent in the executor
 JVM, which reads the worker's Python stacks from outside (python=on),
-reads this buffer in the same pass, so each Python sample carries its
+opens it through /proc/<pid>/fd (the name is unlinked at once, so a
+worker ending with os._exit leaves nothing behind) and reads it in the
+same pass, so each Python sample carries its
 task and is shown under the JVM task thread that waits for it. Layout:
 jvmti/pytask.h of cprof.
 
@@ -38,13 +40,20 @@ class TaskBuffer(object):
     def __init__(self, directory="/dev/shm"):
         self.pid = os.getpid()
         self.path = os.path.join(directory, "cprof-py-%d" % self.pid)
+        # The name is removed at once and the descriptor kept open: the agent
+        # opens the file through /proc/<pid>/fd, and nothing is left in
+        # /dev/shm when the worker ends with os._exit.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             os.ftruncate(fd, SIZE)
             self.mm = mmap.mmap(fd, SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
+            self.mm[0:8] = _MAGIC
+        except BaseException:
             os.close(fd)
-        self.mm[0:8] = _MAGIC
+            raise
+        finally:
+            os.unlink(self.path)
+        self.fd = fd
         self.seq = 0
         self.fields = [-1, -1, -1, -1, -1, 0]
 
@@ -57,15 +66,11 @@ class TaskBuffer(object):
         _SEQ_LAYOUT.pack_into(self.mm, 8, seq - 1, *self.fields)
         _SEQ.pack_into(self.mm, 8, seq)
 
-    def close(self, unlink=True):
+    def close(self):
         try:
             self.mm.close()
         finally:
-            if unlink:
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    pass
+            os.close(self.fd)
 
 
 _buf = None

@@ -22,6 +22,8 @@ Checks, on 2 task threads x 3 tasks of ~0.6 s CPU each:
   - workers ended with os._exit, yet each task's samples are all there
     (profile CPU under cpjob.run 85-110% of the worker's own CPU clock
     over run());
+  - the samples carry the labels runtime=python, stage, partition, tid
+    (checked through labels= where the relay stores sample labels);
   - Python frames have kind 10 (python) on a current relay; a relay that
     does not accept "pykind1" (an older one) gets them as kind 4 with a
     "[py] " class and stores the batch.
@@ -125,6 +127,26 @@ def kinds_of(relay, app):
     return {n: k for n, k in zip(j.get("names", []), j.get("kinds", []))}
 
 
+def check_labels(relay, app, truth):
+    """Python samples carry runtime=python, stage, partition, tid (sample
+    labels, docs/context.md): labels=tid=N gives that task's stacks only.
+    Checked where the relay stores sample labels (GET /api/v1/labels)."""
+    try:
+        keys = relay.get_json("/api/v1/labels", app=app)
+    except HTTPError as e:
+        if e.code == 404:
+            log("relay has no GET /api/v1/labels yet: sample labels not checked at the relay")
+            return
+        raise
+    log("labels at the relay: %s" % json.dumps(keys)[:300])
+    t = truth[0]
+    prof = relay.collapsed(app, "cpu", labels="tid=%d" % t["tid"])
+    pids = {r[1] for r in python_stacks(prof, ["run"])}
+    check(pids == {t["pid"]}, "labels=tid=%d: workers %s, want %d" % (t["tid"], pids, t["pid"]))
+    prof = relay.collapsed(app, "cpu", labels="runtime=python")
+    check(prof and all("[python] " in s for s in prof), "labels=runtime=python gave non-Python stacks")
+
+
 def test():
     if not JDKS:
         skip("no JDK found")
@@ -186,8 +208,9 @@ def test():
             pyk = {n: k for n, k in kinds.items() if n.startswith("cpjob.")}
             check(pyk and all(k == 10 for k in pyk.values()), "Python frames' kinds: %s" % pyk)
             check("[python] " in "".join(kinds), "no [python] frame")
-            check(not glob.glob("/dev/shm/cprof-py-%d" % truth[0]["pid"]),
-                  "the task buffer of a gone worker was not removed")
+            left = [t["pid"] for t in truth if os.path.exists("/dev/shm/cprof-py-%d" % t["pid"])]
+            check(not left, "task buffers left in /dev/shm by workers %s" % left)
+            check_labels(relay, "pyspark-py", truth)
 
         # ---- an older relay (no "pykind1"): kind 4, "[py] " class, batches stored ----
         results2 = os.path.join(tmp, "results2")
