@@ -446,6 +446,9 @@ static void apply_sampling_locked(bool full)
         cp_sampler_stop();
         g_sampling = false;
     }
+    /* Python children (issue 21): a thread of its own, at the CPU interval
+     * asked for (its cost is cpu.python_ns, outside the JVM's budget) */
+    cp_pysample_start(g_opts.command == CP_CMD_START ? g_opts.python : CP_PY_OFF, g_opts.cpu_ns);
     cp_ring_t *r = cp_agent_ring();
     int64_t alloc = cp_overhead_interval(CP_OVERHEAD_ALLOC), lock = cp_overhead_interval(CP_OVERHEAD_LOCK);
     if (r && g_live && ((g_alloc_applied && alloc != g_alloc_applied) || (g_lock_applied && lock != g_lock_applied))) {
@@ -512,16 +515,6 @@ static void start_locked(JNIEnv *jni)
         cp_harvest_set_flush(g_opts.flush_ns);
     }
     apply_sampling_locked(true);
-    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
-        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
-        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
-        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
-    } else if (g_sampling) {
-        cp_sampler_stop();
-        g_sampling = false;
-    }
-    /* Python children (issue 21): a plain thread of its own, at the CPU interval */
-    cp_pysample_start(g_opts.command == CP_CMD_START ? g_opts.python : CP_PY_OFF, g_opts.cpu_ns);
     g_detached = false;
     char d[768];
     cp_options_describe(&g_opts, g_app, d, sizeof d);
@@ -610,16 +603,6 @@ static void control_from_relay(const char *command, const char *const *keys,
         return;
     }
     apply_sampling_locked(true);
-    if (g_sampler_ok && g_opts.command == CP_CMD_START) {
-        cp_sampler_configure(g_opts.cpu_engine, g_opts.cpu_native);
-        cp_sampler_start(g_opts.cpu_ns, g_opts.wall_ns);
-        g_sampling = g_opts.cpu_ns || g_opts.wall_ns;
-    } else if (g_sampling) {
-        cp_sampler_stop();
-        g_sampling = false;
-    }
-    /* Python children (issue 21): a plain thread of its own, at the CPU interval */
-    cp_pysample_start(g_opts.command == CP_CMD_START ? g_opts.python : CP_PY_OFF, g_opts.cpu_ns);
     cp_harvest_set_flush(g_opts.flush_ns);
     cp_options_t so = sender_opts(&g_opts);
     cp_sender_configure(&so, g_app);

@@ -81,7 +81,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_TRACE,         "drop.trace")             /* trace entries past the per-window cap (values kept, untraced) */ \
     X(CP_ST_DROP_LABELS,        "drop.labels")            /* labelled parts past the per-window cap (values kept, unlabelled) */ \
     X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */ \
-    X(CP_ST_SAMPLING_NS,        "cpu.sampling_ns")        /* of the agent's CPU, what grows with the sampling rate (overhead.h) */
+    X(CP_ST_SAMPLING_NS,        "cpu.sampling_ns")        /* of the agent's CPU, what grows with the sampling rate (overhead.h) */  \
     X(CP_ST_PY_SAMPLES,         "py.samples")             /* issue 21: Python stacks read (pysample.h) */ \
     X(CP_ST_PY_CPU_NS,          "py.cpu_ns")              /* CPU time they carry */ \
     X(CP_ST_PY_UNCHARGED_NS,    "py.uncharged_ns")        /* CPU of threads found off CPU at the tick: not charged */ \
@@ -91,7 +91,9 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_PY_EPERM,           "py.refused")             /* process_vm_readv refused (ptrace scope, seccomp, user) */ \
     X(CP_ST_PY_UNSUPPORTED,     "py.unsupported")         /* Python processes of a version without offsets */ \
     X(CP_ST_PY_TASKS,           "py.task_samples")        /* samples with a task from cprof_pyspark's buffer */ \
-    X(CP_ST_PY_DROP_QUEUE,      "drop.py_queue")          /* samples lost: the harvester's queue was full */
+    X(CP_ST_PY_DROP_QUEUE,      "drop.py_queue")          /* samples lost: the harvester's queue was full */ \
+    X(CP_ST_PY_COST_NS,         "cpu.python_ns")          /* the cprof-python thread's own CPU (not in cpu.agent_threads_ns: \
+                                                           * it serves the Python workers, whose CPU the JVM's budget does not see) */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,
