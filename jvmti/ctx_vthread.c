@@ -7,12 +7,10 @@
  * virtual thread): the mount callback, which runs on the carrier with the
  * virtual thread mounted, calls Ctx.refresh() to write it to the slot.
  *
- * NOT EFFECTIVE YET: on Temurin 25 the JVM never posts the two extension
- * events (VirtualThreadEnd arrives; 0 mounts were seen with the capability
- * added at OnLoad or later), so cp_ctx_vthread_init is not called at
- * start-up (the capability would cost every mount a VM call for nothing)
- * and virtual threads that alternate on a carrier can show each other's
- * context. Kept for JVMs that post the events; docs/context_auto.md.
+ * HotSpot filters these two extension events per thread like standard
+ * thread-filtered events: SetExtensionEventCallback alone delivers
+ * nothing (measured on Temurin 25), SetEventNotificationMode(JVMTI_ENABLE,
+ * index) is needed too.
  *
  * Threads: callbacks on carriers, for the virtual thread mounted there. */
 #include "ctx_vthread.h"
@@ -166,7 +164,11 @@ static int start(JavaVM *vm, JNIEnv *jni, jclass ctx)
     if ((*e)->SetEventCallbacks(e, &cb.base, (jint)sizeof cb) != JVMTI_ERROR_NONE ||
         (*e)->SetExtensionEventCallback(e, g_mount, (jvmtiExtensionEvent)on_mount) != JVMTI_ERROR_NONE ||
         (*e)->SetExtensionEventCallback(e, g_unmount, (jvmtiExtensionEvent)on_unmount) != JVMTI_ERROR_NONE ||
-        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, (jvmtiEvent)CP_EVENT_VIRTUAL_THREAD_END, NULL) != JVMTI_ERROR_NONE) {
+        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, (jvmtiEvent)CP_EVENT_VIRTUAL_THREAD_END, NULL) != JVMTI_ERROR_NONE ||
+        /* the callback alone does not enable them: HotSpot filters the
+         * two per thread, like standard thread-filtered events */
+        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, (jvmtiEvent)g_mount, NULL) != JVMTI_ERROR_NONE ||
+        (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, (jvmtiEvent)g_unmount, NULL) != JVMTI_ERROR_NONE) {
         CP_LOGW("context: cannot enable the virtual-thread mount events");
         return CP_EUNSUPP;
     }

@@ -18,8 +18,7 @@
  * are enabled only once request context is in use (the first hooked HTTP
  * entry class, ctxhook.c). An agent attached to a running JVM cannot track
  * virtual threads. A JVM without the events (JDK 17) has no virtual threads.
- * Temurin 25 posts no mount events at all (ctx_vthread.c), so ctxhook.c
- * calls cp_ctx_vthread_init only when CPROF_CTX_VTHREAD_EVENTS is set.
+ * Option context.vthreads=off (ctxhook.c) skips the capability.
  *
  * Thread: cp_ctx_vthread_start from any Java thread (once, serialised
  * inside); the callbacks on carriers. Not signal-safe. */

@@ -21,7 +21,6 @@
 #include "ctxhook.h"
 
 #include <limits.h>
-#include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -268,8 +267,8 @@ int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
     }
     jvmtiPhase ph = JVMTI_PHASE_ONLOAD;
     (*g.env)->GetPhase(g.env, &ph);
-    if (ph == JVMTI_PHASE_ONLOAD && o->context_http && getenv("CPROF_CTX_VTHREAD_EVENTS"))
-        cp_ctx_vthread_init(vm);        /* see ctx_vthread.c: the JVMs here post no mount events */
+    if (ph == JVMTI_PHASE_ONLOAD && o->context_vthreads)
+        cp_ctx_vthread_init(vm);        /* the capability counts only from OnLoad (ctx_vthread.h) */
     if (ph == JVMTI_PHASE_LIVE) hook(want);
     else (*g.env)->SetEventNotificationMode(g.env, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
     return 0;

@@ -43,6 +43,7 @@ void cp_options_defaults(cp_options_t *o)
     o->gc = 1;
     o->cpu_native = 1;
     o->context_http = 1;
+    o->context_vthreads = 1;
     o->jit_kinds = 0;
     o->overhead_ppm = 10000;
     o->memory_bytes = 32 << 20;
@@ -322,8 +323,8 @@ static const char *set_key(cp_options_t *o, const char *key, const char *val)
         if (!strcmp(val, "on")) o->gc = 1;
         else if (!strcmp(val, "off")) o->gc = 0;
         else { rc = CP_EINVAL; why = "expected on or off"; }
-    } else if (!strcmp(key, "context.http") || !strcmp(key, "context.executors")) {
-        int *dst = key[8] == 'h' ? &o->context_http : &o->context_executors;
+    } else if (!strcmp(key, "context.http") || !strcmp(key, "context.executors") || !strcmp(key, "context.vthreads")) {
+        int *dst = key[8] == 'h' ? &o->context_http : key[8] == 'e' ? &o->context_executors : &o->context_vthreads;
         if (!strcmp(val, "on") || !strcmp(val, "true")) *dst = 1;
         else if (!strcmp(val, "off") || !strcmp(val, "false")) *dst = 0;
         else { rc = CP_EINVAL; why = "expected on or off"; }

@@ -50,6 +50,9 @@
  *              and trace/span from traceparent (ctxhook.h) [on]
  *   context.executors on | off (true | false): executor tasks run under
  *              their submitter's context (ctxhook.h) [off]
+ *   context.vthreads on | off: context per virtual thread on JDK 21+
+ *              (mount/unmount events; each mount then costs a VM call,
+ *              ctx_vthread.h) [on]
  *   command    start | stop | detach [start]: on a (re-)attach, "detach"
  *              stops sampling, flushes the last window, disconnects and
  *              leaves the JVM as if the agent were idle (the .so stays
@@ -126,6 +129,7 @@ typedef struct cp_options {
     int      gc;                        /* 1 = GC/heap/thread series on (default) */
     int      context_http;              /* 1 = HTTP entry points set endpoint/trace (default; ctxhook.h) */
     int      context_executors;         /* 1 = executor tasks carry their submitter's context */
+    int      context_vthreads;          /* 1 = context per virtual thread (default; ctx_vthread.h) */
     int      command;                   /* cp_opt_command_t */
     char     verdict[CP_OPT_STR_MAX];   /* verdict file of this attach; "" = none */
     int64_t  overhead_ppm;              /* CPU budget, ppm of the JVM's CPU; 0 = off (overhead.h) */

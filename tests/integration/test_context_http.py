@@ -19,13 +19,13 @@ Asserted, against the real relay:
   - one trace id (a heavy request) returns stacks from both JVMs, rooted by
     app, and only that trace's (its bigOrdersWork / bigPriceWork, nothing of
     the other requests);
-  - the back (Temurin 25 when present, a pool of 2 threads) likewise: no
-    sample of priceWork under GET /stock/{n} or the reverse.
-With CPROF_CTX_VTHREADS=1 the back runs each request on a virtual thread
-with ONE carrier (its work yields every 0.3 ms so concurrent requests
-alternate on it) and the same is asserted: this FAILS today (Temurin 25
-posts no VirtualThreadMount events, see jvmti/ctx_vthread.c), so CI runs
-the pool form.
+  - the back runs each request on a virtual thread with ONE carrier
+    (Temurin 25; its work yields every 0.3 ms so concurrent requests
+    alternate on it): no sample of priceWork under GET /stock/{n} or the
+    reverse (context per virtual thread, jvmti/ctx_vthread.c; without it a
+    fifth of them were), and at least 97% of them labelled (a sample between
+    a mount and its event sees the cleared slot). Without Temurin 25 the back
+    runs a pool of 2 threads, where every sample must be labelled.
 """
 import os
 import random
@@ -74,7 +74,12 @@ def trace_profile(relay, tid, frm):
 
 
 def frames_total(prof, name):
-    return sum(v for s, v in prof.items() if any(f.startswith(name) for f in s.split(";")))
+    """Value of the stacks holding a frame that starts with name (or one of
+    several names, '|'-separated). On a virtual thread the back's work is
+    priceVt/stockVt/bigPriceVt: after a yield a sample sees only the top
+    frames of the thawed stack, not priceWork below them."""
+    names = tuple(name.split("|"))
+    return sum(v for s, v in prof.items() if any(f.startswith(names) for f in s.split(";")))
 
 
 def run():
@@ -82,7 +87,7 @@ def run():
         skip("no JDK")
     front_jdk = JDKS[0]
     back_jdk = next((j for j in JDKS if "temurin-25" in j), JDKS[0])
-    vthreads = os.environ.get("CPROF_CTX_VTHREADS") == "1" and "temurin-25" in back_jdk
+    vthreads = "temurin-25" in back_jdk
     prog = JavaProgram("CtxService")
     with Relay(name="context_http") as relay:
         t_start = int(time.time()) - 5
@@ -146,10 +151,11 @@ def run():
                   "%s: %d samples, %d with its endpoint, %d with the other endpoint" % (name, total, mine, wrong))
 
         # ---- the back: one carrier, alternating virtual threads (or a pool on JDK 17)
-        for name, own, other in (("CtxService.priceWork", b_price, b_stock), ("CtxService.stockWork", b_stock, b_price)):
+        for name, own, other in (("CtxService.priceWork|CtxService.priceVt", b_price, b_stock),
+                                 ("CtxService.stockWork|CtxService.stockVt", b_stock, b_price)):
             total, mine, wrong = frames_total(back_all, name), frames_total(own, name), frames_total(other, name)
             log("back %s: %d samples, %d under its endpoint, %d under the other" % (name, total, mine, wrong))
-            check(total > 0 and mine == total and wrong == 0,
+            check(total > 0 and wrong == 0 and (mine >= 0.97 * total if vthreads else mine == total),
                   "back %s: %d samples, %d with its endpoint, %d with the other endpoint%s"
                   % (name, total, mine, wrong, " (virtual threads on one carrier)" if vthreads else ""))
 
@@ -166,10 +172,10 @@ def run():
         check(roots == {"[app] " + FRONT, "[app] " + BACK}, "the trace's stacks are rooted by the two apps: %s" % sorted(roots))
         check(frames_total({s: v for s, v in tr.items() if s.startswith("[app] " + FRONT + ";")}, "CtxService.bigOrdersWork") > 0,
               "the front's part of the trace (bigOrdersWork)")
-        check(frames_total({s: v for s, v in tr.items() if s.startswith("[app] " + BACK + ";")}, "CtxService.bigPriceWork") > 0,
+        check(frames_total({s: v for s, v in tr.items() if s.startswith("[app] " + BACK + ";")}, "CtxService.bigPriceWork|CtxService.bigPriceVt") > 0,
               "the back's part of the trace (bigPriceWork)")
         for other in ("CtxService.ordersWork", "CtxService.usersWork", "CtxService.priceWork", "CtxService.stockWork",
-                      "CtxService.ordersAsyncWork"):
+                      "CtxService.ordersAsyncWork", "CtxService.priceVt", "CtxService.stockVt"):
             check(frames_total(tr, other) == 0, "the trace holds only its own request: %s found" % other)
 
 

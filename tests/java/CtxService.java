@@ -71,6 +71,17 @@ public class CtxService {
         sink = x;
     }
 
+    static void bigPriceVt(long ms) {
+        long end = System.nanoTime() + ms * 1_000_000L, x = sink;
+        while (System.nanoTime() < end) {
+            long chunk = System.nanoTime() + 300_000L;
+            while (System.nanoTime() < chunk)
+                for (int i = 0; i < 2000; i++) x = x * 6364136223846793005L + 1442695040888963407L;
+            Thread.yield();
+        }
+        sink = x;
+    }
+
     static void stockVt(long ms) {
         long end = System.nanoTime() + ms * 1_000_000L, x = sink;
         while (System.nanoTime() < end) {
@@ -88,7 +99,7 @@ public class CtxService {
     static void bigOrdersWork() { spin(300); }
     static void priceWork() { if (vthreads) priceVt(6); else spin(6); }
     static void stockWork() { if (vthreads) stockVt(6); else spin(6); }
-    static void bigPriceWork() { if (vthreads) priceVt(150); else spin(150); }
+    static void bigPriceWork() { if (vthreads) bigPriceVt(150); else spin(150); }
 
     static void account(String endpoint, long t0) {
         TRUTH.computeIfAbsent(endpoint, k -> new AtomicLong()).addAndGet(cpu() - t0);
