@@ -1,7 +1,7 @@
 /* spark.c - `cprof spark-conf`: the spark-submit flags that profile a job.
  *
  *   cprof spark-conf --relay URL --app NAME [--agent PATH]
- *                    [--driver[=client|cluster]] [--format F] [OPTION...]
+ *                    [--driver[=client|cluster]] [--python] [--format F] [OPTION...]
  *
  * Spark ships `--files` into every executor's working directory (YARN,
  * standalone, Kubernetes with an upload path), so executors load the agent
@@ -11,8 +11,16 @@
  * so all executors of the job, including ones added later by dynamic
  * allocation, land under one app. A client-mode driver runs here and gets
  * the absolute path; a cluster-mode driver gets ./ like the executors.
- * PySpark needs nothing else: the JVMs are the same, only the submitted
- * file is a .py (see README "Spark and PySpark").
+ * PySpark needs nothing else for the JVM side: the JVMs are the same,
+ * only the submitted file is a .py (see README "Spark and PySpark").
+ *
+ * --python also profiles the Python workers (docs/pyspark.md): the agent
+ * option python=on, cprof_pyspark.zip (built next to the agent) shipped
+ * with --py-files and put on the executors' PYTHONPATH by its relative
+ * name (--py-files land in the executor's working directory on YARN and
+ * standalone; YARN merges the variable with its own), and
+ * spark.python.daemon.module=cprof_pyspark.daemon, which publishes each
+ * task's stage, partition and TID for the agent.
  *
  * Formats: args (default: one line of words for `spark-submit $(...)`),
  * lines (one flag per line, backslash-continued, for scripts and docs),
@@ -25,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attach.h"
 #include "cli.h"
@@ -34,7 +43,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: cprof spark-conf --relay URL --app NAME [--agent PATH]\n"
-        "                        [--driver[=client|cluster]] [--format FORMAT] [OPTION...]\n"
+        "                        [--driver[=client|cluster]] [--python] [--format FORMAT]\n"
+        "                        [OPTION...]\n"
         "\n"
         "Prints the spark-submit flags that ship the cprof agent with a job and\n"
         "load it in every executor (and the driver with --driver):\n"
@@ -46,6 +56,9 @@ static void usage(FILE *f)
         "  --agent PATH      libcprof-jvm.so to ship [$CPROF_AGENT, else next to cprof]\n"
         "  --driver[=MODE]   profile the driver too: client (default; the driver runs\n"
         "                    here, absolute path) or cluster (shipped copy, ./)\n"
+        "  --python          PySpark: also sample the Python workers' stacks (python=on),\n"
+        "                    ship cprof_pyspark.zip and set it as the daemon module, so\n"
+        "                    Python time shows under each task's JVM thread\n"
         "  --format FORMAT   args (one line, default) | lines | conf (spark-defaults.conf)\n"
         "                    | pyspark (PYSPARK_SUBMIT_ARGS for python-started sessions)\n"
         "  OPTION            more agent options, e.g. cpu=10ms wall=100ms label.team=data\n"
@@ -57,6 +70,9 @@ static void usage(FILE *f)
 
 /* Characters that survive `spark-submit $(cprof spark-conf ...)` word
  * splitting and the agent's comma/equals option syntax. */
+#define PY_ZIP    "cprof_pyspark.zip"       /* jvmti/meson.build builds it next to the agent */
+#define PY_DAEMON "cprof_pyspark.daemon"
+
 static bool plain_word(const char *s, const char *extra_ok)
 {
     for (; *s; s++) {
@@ -72,6 +88,7 @@ int cp_cmd_spark_conf(int argc, char **argv)
 {
     const char *relay = NULL, *app = NULL, *agent = NULL, *format = "args";
     const char *driver = NULL;
+    bool python = false;
     char extra[1024] = "";
     size_t el = 0;
     for (int i = 1; i < argc; i++) {
@@ -92,6 +109,8 @@ int cp_cmd_spark_conf(int argc, char **argv)
         } else if (!strcmp(a, "--format") && v) {
             format = v;
             i++;
+        } else if (!strcmp(a, "--python")) {
+            python = true;
         } else if (!strcmp(a, "--driver")) {
             driver = "client";
         } else if (!strncmp(a, "--driver=", 9)) {
@@ -125,6 +144,14 @@ int cp_cmd_spark_conf(int argc, char **argv)
             }
             el += (size_t)w;
         }
+    }
+    if (python) {
+        int w = snprintf(extra + el, sizeof extra - el, ",python=on");
+        if (w < 0 || (size_t)w >= sizeof extra - el) {
+            fprintf(stderr, "cprof spark-conf: agent options too long\n");
+            return 2;
+        }
+        el += (size_t)w;
     }
     if (el && cp_attach_check_options("spark-conf", extra + 1)) {
         fprintf(stderr, "cprof spark-conf: nothing printed: fix the refused agent option(s)\n");
@@ -175,6 +202,14 @@ int cp_cmd_spark_conf(int argc, char **argv)
         return 1;
     }
     const char *base = strrchr(real, '/') + 1;
+    char zip[PATH_MAX] = "";
+    if (python) {   /* the daemon module, built and installed next to the agent */
+        snprintf(zip, sizeof zip, "%.*s%s", (int)(base - real), real, PY_ZIP);
+        if (access(zip, R_OK) != 0) {
+            fprintf(stderr, "cprof spark-conf: --python: %s not found next to the agent\n", zip);
+            return 1;
+        }
+    }
 
     char exec_opt[2048], drv_opt[PATH_MAX + 2048];
     snprintf(exec_opt, sizeof exec_opt, "-agentpath:./%s=relay=%s,app=%s%s", base, relay,
@@ -189,6 +224,11 @@ int cp_cmd_spark_conf(int argc, char **argv)
         printf("spark.executor.extraJavaOptions %s\n", exec_opt);
         if (driver)
             printf("spark.driver.extraJavaOptions %s\n", drv_opt);
+        if (python) {
+            printf("spark.submit.pyFiles %s\n", zip);
+            printf("spark.python.daemon.module %s\n", PY_DAEMON);
+            printf("spark.executorEnv.PYTHONPATH %s\n", PY_ZIP);
+        }
         return 0;
     }
     const char *sep = f_lines ? " \\\n" : " ";
@@ -197,6 +237,9 @@ int cp_cmd_spark_conf(int argc, char **argv)
     printf("--files %s%s--conf spark.executor.extraJavaOptions=%s", real, sep, exec_opt);
     if (driver)
         printf("%s--conf spark.driver.extraJavaOptions=%s", sep, drv_opt);
+    if (python)
+        printf("%s--py-files %s%s--conf spark.python.daemon.module=%s%s--conf spark.executorEnv.PYTHONPATH=%s",
+               sep, zip, sep, PY_DAEMON, sep, PY_ZIP);
     if (f_py)
         printf(" pyspark-shell'");
     printf("\n");

@@ -40,7 +40,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import (BUILD, JDKS, HTTPError, JavaProgram, Relay, SOURCE, check, log, main,  # noqa: E402
+from cplib import (BUILD, CPROF, JDKS, HTTPError, JavaProgram, Relay, SOURCE, check, log, main,  # noqa: E402
                    out_dir, skip, wait_for)
 from attach_helpers import check_no_crash, stop  # noqa: E402
 
@@ -147,6 +147,23 @@ def check_labels(relay, app, truth):
     check(prof and all("[python] " in s for s in prof), "labels=runtime=python gave non-Python stacks")
 
 
+def check_spark_conf():
+    """cprof spark-conf --python: what the executors above were given."""
+    agent = os.path.join(BUILD, "jvmti", "libcprof-jvm.so")
+    r = subprocess.run([CPROF, "spark-conf", "--relay", "ws://relay:7070", "--app", "scoring", "--agent", agent,
+                        "--python", "--format", "lines"], capture_output=True, text=True)
+    check(r.returncode == 0, "spark-conf --python: %s" % r.stderr)
+    want = ["--files " + os.path.realpath(agent), "app=scoring,python=on",
+            "--py-files " + os.path.realpath(ZIP), "--conf spark.python.daemon.module=cprof_pyspark.daemon",
+            "--conf spark.executorEnv.PYTHONPATH=cprof_pyspark.zip"]
+    for w in want:
+        check(w in r.stdout, "spark-conf --python lacks %r:\n%s" % (w, r.stdout))
+    r = subprocess.run([CPROF, "spark-conf", "--relay", "ws://relay:7070", "--app", "scoring", "--agent", agent,
+                        "--python", "--format", "conf"], capture_output=True, text=True)
+    check("spark.python.daemon.module cprof_pyspark.daemon" in r.stdout and "spark.submit.pyFiles " in r.stdout,
+          "spark-conf --python --format conf:\n" + r.stdout)
+
+
 def test():
     if not JDKS:
         skip("no JDK found")
@@ -154,6 +171,7 @@ def test():
         skip("no " + PY)
     if not os.path.exists(ZIP):
         skip("no " + ZIP + " (build it)")
+    check_spark_conf()
     prog = JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend",
                        "org/apache/spark/api/python/PythonRunner")
     tmp = tempfile.mkdtemp(prefix="cprof-pyspark-")
