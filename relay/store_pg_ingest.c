@@ -361,8 +361,18 @@ static int put_parts(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, int lat
         cp_buf_reset(&canon);
         cp_buf_reset(&json);
         cp_store_ctx_canon(x, p->set, &canon, &json);
-        if (set->app_lset < 0 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset)))
-            break;
+        if (set->app_lset == -1 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset))) {
+            if (rc != CP_ELIMIT)
+                break;
+            s->refusal.what = 0;      /* not the batch's refusal */
+            set->app_lset = -2;       /* past the tenant's label sets: stays unlabelled */
+            rc = 0;
+        }
+        if (set->app_lset == -2) {
+            for (size_t k = 0; k < p->pairs.n; k++)
+                cp_store_blob_pairs_add(&s->per_type[p->type], p->pairs.v[2 * k], p->pairs.v[2 * k + 1]);
+            continue;
+        }
         rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
     }
     cp_buf_fini(&canon);
@@ -447,13 +457,15 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
     if ((rc = app_mdone(s, a, &mdone)))
         return rc;
     int late = cp_store_tier_late(&s->cfg, now_ms, start, mdone);
-    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)))
+    /* the labelled parts first: those of a refused label set go back to
+     * the unlabelled rest */
+    if ((rc = cp_store_ctx_split(&c->ctx, &c->map, b, s->per_type)) || (rc = put_parts(s, c, b, late, ev, ud)))
         return rc;
     for (uint32_t t = 0; t < b->n_types; t++)
         if (s->per_type[t].n &&
             (rc = put_window(s, c, b, t, c->lset_id, c->canon, &s->per_type[t], late, ev, ud)))
             return rc;
-    if ((rc = put_parts(s, c, b, late, ev, ud)) || (rc = put_traces(s, c, b)))
+    if ((rc = put_traces(s, c, b)))
         return rc;
     if (late == CP_STORE_LATE_DIRTY) {   /* late data for an aggregated minute: recompute it */
         cp__pgq_reset(&q);

@@ -1,19 +1,46 @@
-/* store_fixture.c - shared setup of the SQLite store unit tests (see
+/* store_fixture.c - shared setup of the store unit tests (see
  * store_fixture.h). */
 #include "store_fixture.h"
 
 #include <check.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 char store_fixture_dir[64];
+char store_fixture_where[512];
+static char pg_db[64];
+
+/* CPROF_TEST_PG (a libpq URI of a server's "postgres" database): each test
+ * gets a fresh database there, dropped after it. */
+static void pg_cmd(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("CPROF_TEST_PG"));
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "CPROF_TEST_PG: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
 
 void store_fixture_setup(void)
 {
     snprintf(store_fixture_dir, sizeof store_fixture_dir, "/tmp/cprof-store-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(store_fixture_dir));
+    snprintf(store_fixture_where, sizeof store_fixture_where, "%s", store_fixture_dir);
+    const char *pg = getenv("CPROF_TEST_PG");
+    if (pg && *pg) {
+        static int n;
+        char sql[128];
+        snprintf(pg_db, sizeof pg_db, "cprof_unit_%d_%d", (int)getpid(), n++);
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", pg_db);
+        pg_cmd(sql);
+        const char *slash = strrchr(pg, '/');
+        ck_assert_ptr_nonnull(slash);
+        snprintf(store_fixture_where, sizeof store_fixture_where, "%.*s/%s", (int)(slash - pg), pg, pg_db);
+    }
 }
 
 void store_fixture_teardown(void)
@@ -21,6 +48,11 @@ void store_fixture_teardown(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", store_fixture_dir);
     ck_assert_int_eq(system(cmd), 0);
+    if (*pg_db) {
+        snprintf(cmd, sizeof cmd, "DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+        pg_cmd(cmd);
+        *pg_db = 0;
+    }
 }
 
 cp_hello_t store_fixture_hello(const char *app, const char *inst, const cp_kv_t *labels, uint32_t n_labels)
@@ -68,7 +100,7 @@ int store_fixture_profile(const char *app, const char *type, const char *labels,
                           char *err, size_t errlen)
 {
     cp_store_reader_t *r;
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     cp_store_query_t q = {app, type, labels, 0, 1LL << 50};
     int rc = cp_store_profile(r, &q, p, err, errlen);
     cp_store_reader_close(r);

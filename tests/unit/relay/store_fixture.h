@@ -1,4 +1,4 @@
-/* store_fixture.h - shared setup of the SQLite store unit tests
+/* store_fixture.h - shared setup of the store unit tests
  * (test_store_sqlite.c, test_store_faults.c): a fresh data directory per
  * test, agent hellos, connections, and profile queries through store.h.
  *
@@ -12,6 +12,10 @@
 
 /* The test's data directory, made by store_fixture_setup(). */
 extern char store_fixture_dir[64];
+/* Where the test's store is (cp_store_open): store_fixture_dir, or with
+ * CPROF_TEST_PG set (a libpq URI) a fresh PostgreSQL database per test
+ * (tests/unit/relay/run_pg.py starts a server and sets it). */
+extern char store_fixture_where[512];
 
 /* Check checked-fixture pair: mkdtemp a /tmp directory, rm -rf it. */
 void store_fixture_setup(void);

@@ -138,7 +138,7 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
     cp_store_config_t cfg;
     cp_store_config_default(&cfg);
     cp_store_t *s = NULL;
-    ck_assert_int_eq(cp_store_open(store_fixture_dir, &cfg, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_where, &cfg, &s), 0);
     cp_store_conn_t *c = store_fixture_open_conn(s, "shop", "i-1");
     ck_assert_ptr_nonnull(c);
     cp_batch_t b = store_fixture_batch(1, CPU);
@@ -166,7 +166,7 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
     cp_profile_free(&p);
 
     cp_store_reader_t *r = NULL;
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     /* rows: one per instance window by default, one per label set on request */
     cp_store_query_t wq = {"shop", "cpu", NULL, 0, INT64_MAX / 2};
     rows_t rows = {0};
@@ -211,7 +211,7 @@ START_TEST(test_store_ctx_refused_label_set_keeps_values_unlabelled)
     cp_store_config_default(&cfg);
     cfg.max_lsets = 1;                                     /* the instance's own set only */
     cp_store_t *s = NULL;
-    ck_assert_int_eq(cp_store_open(store_fixture_dir, &cfg, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_where, &cfg, &s), 0);
     cp_store_conn_t *c = store_fixture_open_conn(s, "shop", "i-1");
     ck_assert_ptr_nonnull(c);
     cp_batch_t b = store_fixture_batch(1, CPU);

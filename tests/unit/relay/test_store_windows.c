@@ -60,7 +60,7 @@ static cp_store_t *fill(void)
 {
     cp_store_t *s;
     static const cp_kv_t l1[] = {{"env", "prod"}}, l2[] = {{"env", "dev"}};
-    ck_assert_int_eq(cp_store_open(store_fixture_dir, NULL, &s), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_where, NULL, &s), 0);
     cp_store_conn_t *c1 = open_conn(s, "i1", l1), *c2 = open_conn(s, "i2", l2);
     send(s, c1, 1, true, 10, 100, 0);
     send(s, c1, 2, false, 20, 200, 5);
@@ -121,7 +121,7 @@ static int query(const char *labels, unsigned flags, cp_profile_t *p, seen_t *c,
 {
     cp_store_reader_t *r;
     char err[128] = "";
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     cp_store_query_t q = {"app1", "cpu", labels, from, to};
     memset(c, 0, sizeof *c);
     c->p = p;
@@ -244,7 +244,7 @@ START_TEST(test_store_windows_callback_stop_returns_its_value)
     cp_store_close(fill());
     cp_store_reader_t *r;
     char err[128] = "";
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     cp_store_query_t q = {"app1", "cpu", NULL, 0, 1LL << 50};
     cp_profile_t p;
     seen_t c = {0};
@@ -279,7 +279,7 @@ START_TEST(test_store_windows_deadline_times_out)
     cp_store_close(fill());
     cp_store_reader_t *r;
     char err[128] = "";
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     bool cancel = true;
     cp_store_reader_set_limit(r, 0, &cancel);
     cp_store_query_t q = {"app1", "cpu", NULL, 0, 1LL << 50};
@@ -324,7 +324,7 @@ START_TEST(test_store_series_points_in_time_order_through_label_filter)
     cp_store_close(s);
     cp_store_reader_t *r;
     char err[128] = "";
-    ck_assert_int_eq(cp_store_reader_open(store_fixture_dir, &r), 0);
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
     cp_store_query_t q = {"app1", "ignored", NULL, 0, 1LL << 50};
     pts_t c = {0};
     ck_assert_int_eq(cp_store_series(r, &q, collect_point, &c, err, sizeof err), 0);
