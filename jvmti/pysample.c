@@ -262,9 +262,8 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
         if (!warned_eperm) {
             warned_eperm = true;
             CP_LOGW("python: cannot read the memory of Python process %d (process_vm_readv: permission denied: "
-                    "ptrace scope, seccomp or another user); its stacks are not sampled. Counted as py.refused. "
-                    "Fallback: cprof_pyspark.daemon samples inside the worker when CPROF_PY_INPROC=1 is in the "
-                    "executor's environment (docs/pyspark.md)", (int)pid);
+                    "ptrace scope, seccomp or another user); its stacks are not sampled (counted as py.refused; "
+                    "docs/pyspark.md, 'When the agent may not read the workers')", (int)pid);
         }
         remember_not_py(pid, start);
         return;

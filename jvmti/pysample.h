@@ -21,7 +21,7 @@
  * every 500 ms, and each known Python process's (a daemon's forked
  * workers) every tick. A process whose memory cannot be read (EPERM:
  * ptrace scope, seccomp, another user) is said once in the log, counted
- * (py.refused) and left alone.
+ * (py.refused) and left alone (no in-process fallback yet).
  *
  * Hand-off: samples go into a bounded queue (drop.py_queue when full)
  * that the harvester drains (cp_pysample_drain) into its window.

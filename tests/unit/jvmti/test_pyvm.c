@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "pyelf.h"
+#include "pytask.h"
 #include "pyvm.h"
 
 #define DEBIAN_PY "/usr/bin/python3.11"
@@ -289,6 +290,66 @@ START_TEST(test_pyvm_module_of_file_names)
 }
 END_TEST
 
+/* cprof_pyspark (python/) in a live child publishes a task; the agent's
+ * reader finds the unlinked file through /proc/PID/fd and reads it. */
+START_TEST(test_pytask_reads_what_cprof_pyspark_published)
+{
+    const char *src = getenv("CPROF_SOURCE");
+    if (!src || access(DEBIAN_PY, X_OK) != 0)
+        return;
+    char code[1024];
+    snprintf(code, sizeof code,
+             "import sys, time; sys.path.insert(0, '%s/python'); import cprof_pyspark as c\n"
+             "c.publish(3, 17, 1, 4242, 9)\n"
+             "print('ready', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "c.finish()\n"
+             "print('done', flush=True)\n"
+             "time.sleep(30)\n", src);
+    int in[2], out[2];
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execl(DEBIAN_PY, DEBIAN_PY, "-c", code, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[64] = "";
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "ready\n");
+    char path[64];
+    cp_pytask_path(pid, path, sizeof path);
+    ck_assert_msg(access(path, F_OK) != 0, "%s still has a name: the worker unlinks it", path);
+    cp_pytask_buf_t *b = cp_pytask_open(pid);
+    ck_assert_ptr_nonnull(b);
+    cp_pytask_t t;
+    ck_assert(cp_pytask_read(b, &t));
+    ck_assert(t.active);
+    ck_assert_int_eq(t.stage, 3);
+    ck_assert_int_eq(t.partition, 17);
+    ck_assert_int_eq(t.attempt, 1);
+    ck_assert_int_eq(t.tid, 4242);
+    ck_assert_int_eq(t.sql_id, 9);
+    ck_assert_int_eq(write(in[1], "\n", 1), 1);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert(cp_pytask_read(b, &t));
+    ck_assert(!t.active);   /* the task ended */
+    cp_pytask_close(b);
+    ck_assert_ptr_null(cp_pytask_open(getpid()));   /* a process without the file */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fclose(f);
+    close(in[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pyvm");
@@ -305,6 +366,9 @@ int main(void)
     tcase_add_test(walk, test_pyvm_every_installed_version);
     tcase_add_test(walk, test_pyvm_module_of_file_names);
     suite_add_tcase(s, walk);
+    TCase *task = tcase_create("task");
+    tcase_add_test(task, test_pytask_reads_what_cprof_pyspark_published);
+    suite_add_tcase(s, task);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
     int failed = srunner_ntests_failed(r);
