@@ -55,6 +55,8 @@ typedef struct pyproc {
     cp_pytask_buf_t *task;
     int task_tries;               /* ticks until the next open attempt of the task file */
     int task_misses;
+    bool jvm_child;               /* started by the JVM (a daemon): its children are looked for every tick */
+    unsigned scans;               /* passes since it was found */
     cp_u64map_t codes;            /* code_key -> function index + 1 */
     pythread_t th[CP_PYVM_MAX_THREADS];
     int n_th;
@@ -288,16 +290,20 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
     p->pid = pid;
     p->start = start;
     p->vm = vm;
+    p->jvm_child = !parent_accepted;
     procs[n_procs++] = p;
     cp_stats_add(CP_ST_PY_PROCS, 1);
     CP_LOGI("python: sampling process %d (CPython %s, %s)", (int)pid, cp_pyvm_version(vm), elf.path);
 }
 
-/* A full scan looks at the children of every JVM thread (each may have
- * started one); every pass looks at the children of the known Python
- * processes (a daemon's forked workers; new entries are scanned in the
- * same pass, so grandchildren come too). Processes leave the table when a
- * read fails and they are gone (py_main). */
+/* A full scan (every 500 ms) looks at the children of every JVM thread
+ * (each may have started one): a new daemon is found within 0.5 s, and CPU
+ * its first workers spent before that is not charged. Every pass looks at
+ * the children of the JVM's own Python children (a daemon's forked
+ * workers: seen within one tick), and every 25th pass at those of the
+ * other Python processes (workers seldom fork). New entries are scanned in
+ * the same pass, so grandchildren come too. Processes leave the table when
+ * a read fails and they are gone (py_main). */
 static void scan(int mode, bool full)
 {
     pid_t kids[512];
@@ -305,6 +311,8 @@ static void scan(int mode, bool full)
     for (int j = 0; j < n; j++)
         consider(kids[j], mode, false);
     for (int i = 0; i < n_procs; i++) {
+        if (!procs[i]->jvm_child && procs[i]->scans++ % 25 != 0)
+            continue;
         n = children_of(procs[i]->pid, false, kids, 0, 64);
         for (int j = 0; j < n; j++)
             consider(kids[j], mode, true);

@@ -57,14 +57,17 @@ def run_executor(prog, relay, app, tmp, results, cores, tasks, budget, name):
     with open(command, "wb") as f:
         pickle.dump(("module", "cpjob", [budget, results, SHARES]), f, protocol=2)
     pypath = ":".join([ZIP, os.path.join(SOURCE, "tests", "python")])
-    # cpu=2ms: ~2,500 Python samples over the run, for a +-3 point check
-    agent = "relay=%s,app=%s,python=on,cpu=2ms,flush=1s,loglevel=info" % (relay.ws, app)
+    # cpu=1ms: ~3,000 Python samples over the run, for a +-3 point check
+    agent = "relay=%s,app=%s,python=on,cpu=1ms,flush=1s,loglevel=info" % (relay.ws, app)
     cmd = [os.path.join(JDKS[-1], "bin", "java"),
            "-agentpath:%s=%s" % (os.path.join(BUILD, "jvmti", "libcprof-jvm.so"), agent),
            "-Xmx256m", "-Dspark.pyspark.python=" + PY,
            "-Dspark.python.daemon.module=cprof_pyspark.daemon",
            "-Dcprof.test.pythonpath=" + pypath, "-Dcprof.test.command=" + command,
            "-Dcprof.test.records=1", "-Dcprof.test.tasks=%d" % tasks,
+           # the agent finds a new daemon within 0.5 s (pysample.c); CPU of
+           # workers before that is not charged, and this test counts it all
+           "-Dcprof.test.warmup_ms=700",
            "-cp", prog.classes, MAIN,
            "--driver-url", "spark://CoarseGrainedScheduler@127.0.0.1:40000",
            "--executor-id", "1", "--hostname", "py-worker-1", "--cores", str(cores),

@@ -97,6 +97,9 @@ public class CoarseGrainedExecutorBackend {
             pythonCommand = Files.readAllBytes(Paths.get(System.getProperty("cprof.test.command")));
             int port = PythonRunner.startDaemon(python, System.getProperty("cprof.test.pythonpath"));
             System.out.println("python daemon listening on 127.0.0.1:" + port);
+            // as a driver takes a moment to send the first task (and a
+            // profiler's discovery of the new daemon, up to 0.5 s, with it)
+            Thread.sleep(Long.getLong("cprof.test.warmup_ms", 0L));
         }
         System.out.println("executor " + executorId + " of " + appId + " on " + hostname + " started");
         System.out.flush();
