@@ -10,8 +10,8 @@
  *   cpu.agent_threads_ns  the agent's threads (harvester, sender, cprof-gc,
  *                         wall): each adds its own CPU time as it goes
  * and, overlapping them, cpu.sampling_ns: the part that grows with the
- * sampling rate (handlers, the wall thread, the harvester, allocation and
- * lock samples), which the overhead budget can scale
+ * sampling rate (handlers, the wall thread, the harvester's drains,
+ * allocation and lock samples), which the overhead budget can scale
  * (overhead.h); the rest is fixed cost.
  *
  * CLOCK_THREAD_CPUTIME_ID is a system call (~0.2-0.5 us; no vDSO path), so
@@ -68,8 +68,7 @@ static inline void cp_cost_thread(uint64_t *last)
     *last = now;
 }
 
-/* cp_cost_thread for a thread whose whole work is sampling (cprof-wall,
- * the harvester):
+/* cp_cost_thread for a thread whose whole work is sampling (cprof-wall):
  * also counted in cpu.sampling_ns. */
 static inline void cp_cost_thread_sampling(uint64_t *last)
 {

@@ -22,6 +22,7 @@
 #include <jvmti.h>
 
 #include "cost.h"
+#include "overhead.h"
 #include "error.h"
 #include "harvest.h"
 #include "log.h"
@@ -140,7 +141,7 @@ static void thread_states(jvmtiEnv *e, JNIEnv *jni, uint64_t now)
 
 static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
 {
-    uint64_t last_series = 0, cost_last = 0;
+    uint64_t last_series = 0, cost_last = 0, series_cost_us = 0;
     cp_sampler_ignore_current_thread();   /* our own thread: never in wall profiles */
     cp_cost_background_thread();
     for (;;) {                        /* until cp_gc_stop (or the VM's end: a daemon agent thread) */
@@ -184,14 +185,26 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
             if (heap_used(jni, &used, &committed))
                 cp_points_add("gc.heap_after_bytes", now, used);
         }
-        if (atomic_load(&g.active) && now - last_series >= GC_SERIES_MS) {
+        /* the thread-state census walks every thread (2,000 of them cost
+         * ~2-10 ms): it stretches with the overhead budget's factor (up to
+         * a minute) and never takes more than 0.1% of a core; fixed cost
+         * for the budget's model (overhead.h), as it grows with the thread
+         * count, not the sampling rate */
+        uint32_t k = cp_overhead_scale();
+        uint64_t period = GC_SERIES_MS * (uint64_t)(k < 12 ? k : 12);
+        if (period < series_cost_us)   /* ms = us / 1000: at most 0.1% of a core */
+            period = series_cost_us;
+        if (atomic_load(&g.active) && now - last_series >= period) {
             double used, committed;
             last_series = now;
             if (heap_used(jni, &used, &committed)) {
                 cp_points_add("heap.used_bytes", now, used);
                 cp_points_add("heap.committed_bytes", now, committed);
             }
+            uint64_t c0 = cp_cost_now();
             thread_states(e, jni, now);
+            uint64_t c1 = cp_cost_now();
+            series_cost_us = c1 > c0 ? (c1 - c0) / 1000 : 0;
         }
     }
 }

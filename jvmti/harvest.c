@@ -741,6 +741,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     pthread_mutex_unlock(&ctl_mu);
     if (first)
         first(g_jvmti, jni);
+    cp_cost_thread(&cost_last);   /* the preload is fixed cost, not sampling (overhead.h) */
     win_start_ms = cp_now_ms();
     last_proc_cpu_ns = proc_cpu_ns();
     pthread_mutex_lock(&ctl_mu);
@@ -753,34 +754,44 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         uint64_t now = mono_ns();
         if (now >= next_scan) {
             /* the scan (a /proc/self/task walk, /proc/self/maps for the
-             * native walk) is costly: it stretches with the overhead
-             * budget's scale (up to 32 x 500 ms; overhead.h) */
+             * native walk, threads older than the agent) grows with the
+             * thread count, not the sampling rate: fixed cost for the
+             * overhead budget (overhead.h), which it stretches anyway (up
+             * to 32 x 500 ms); and never more than 0.1% of a core (with
+             * 2,000 threads a scan costs ~5-10 ms) */
+            uint64_t c0 = cp_cost_now();
             cp_sampler_scan();
+            uint64_t c1 = cp_cost_now(), c = c1 > c0 ? c1 - c0 : 0;
             uint32_t k = cp_overhead_scale();
-            next_scan = now + 500000000ULL * (k < 32 ? k : 32);
+            uint64_t period = 500000000ULL * (k < 32 ? k : 32);
+            next_scan = now + (period > 1000 * c ? period : 1000 * c);
         }
         /* Adaptive period: 50 ms while the ring stays under 1/8 full per
          * drain (cheap at cpu=10ms), 10 ms when samples pour in, 2 ms past
          * 1/4 (many busy threads at cpu=1ms), so the ring never fills from
          * signal handlers, which cannot wake us. The wall thread paces
          * itself on the ring and nudges us (cp_ring_nudge). */
+        uint64_t d0 = cp_cost_now();
         int drained = drain(jni);
+        if (drained > 0)   /* the drains grow with the sampling rate (overhead.h) */
+            cp_stats_add(CP_ST_SAMPLING_NS, cp_cost_now() - d0);
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         /* a wake-up costs ~50-100 us of CPU on a VM: with intervals
          * stretched by the budget, an idle ring is polled less often (up
-         * to 200 ms; at scale 4 the CPU interval is >= 40 ms) */
+         * to 400 ms; at scale 8 the CPU interval is >= 80 ms, and the wall
+         * thread and JVMTI producers nudge when the ring fills) */
         if (period_ms == 50 && drained < cap / 32) {
             uint32_t k = cp_overhead_scale();
-            period_ms *= k < 4 ? k : 4;
+            period_ms *= k < 8 ? k : 8;
         }
         if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), once a second */
-            cp_cost_thread_sampling(&cost_last);   /* all of this thread's work grows with the rate */
+            cp_cost_thread(&cost_last);   /* sampling cost: its drains, counted as they go */
             cp_overhead_tick(memory_used());
             next_budget = now + 1000000000ULL;
         }
         if (do_flush || now >= next_flush) {
-            cp_cost_thread_sampling(&cost_last);   /* into the window it closes */
+            cp_cost_thread(&cost_last);   /* into the window it closes */
             close_window();
             next_flush = mono_ns() + (uint64_t)g_flush_ns;
         }
@@ -803,7 +814,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);
         }
     }
-    cp_cost_thread_sampling(&cost_last);
+    cp_cost_thread(&cost_last);
     running = false;
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);

@@ -35,6 +35,7 @@ static cp_overhead_apply_fn apply_fn;              /* set once at start-up */
 static bool apply_pending;                         /* mu: effective changed, not applied yet */
 static uint64_t last_tick_ns, last_agent_ns, last_sampling_ns, last_proc_ns;  /* mu */
 static size_t mem_used;                            /* mu */
+static uint64_t apply_ns;                          /* mu: CPU of applying the last change, not judged */
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -163,8 +164,12 @@ void cp_overhead_tick(size_t used)
     if (now - last_tick_ns >= TICK_NS) {
         uint64_t a = agent_cpu_ns(), sm = cp_stats_get(CP_ST_SAMPLING_NS), p = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         uint32_t old = ctl.scale;
-        cp_overhead_ctl_tick(&ctl, a - last_agent_ns, sm - last_sampling_ns, p > last_proc_ns ? p - last_proc_ns : 0,
-                             now - last_tick_ns);
+        /* applying a change (re-arming every thread's timer) is the change's
+         * cost, not the sampling's: left out of the judged tick */
+        uint64_t da = a - last_agent_ns, ds = sm - last_sampling_ns;
+        uint64_t x = apply_ns < ds ? apply_ns : ds;
+        apply_ns = 0;
+        cp_overhead_ctl_tick(&ctl, da - x, ds - x, p > last_proc_ns ? p - last_proc_ns : 0, now - last_tick_ns);
         double pd = p > last_proc_ns ? (double)(p - last_proc_ns) : 1;
         CP_LOGD("overhead tick: agent %.3f%% (sampling %.3f%%) of %.0f ms process CPU, x%u",
                 (double)(a - last_agent_ns) * 100 / pd, (double)(sm - last_sampling_ns) * 100 / pd, pd / 1e6,
@@ -183,9 +188,14 @@ void cp_overhead_tick(size_t used)
     cp_overhead_apply_fn fn = apply_fn;
     apply_pending = false;
     pthread_mutex_unlock(&mu);
-    if (apply && fn && !fn()) {
+    if (apply && fn) {
+        uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        bool done = fn();
+        uint64_t c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
         pthread_mutex_lock(&mu);
-        apply_pending = true;   /* the lifecycle was busy: again at the next call */
+        if (!done)
+            apply_pending = true;   /* the lifecycle was busy: again at the next call */
+        apply_ns += c1 > c0 ? c1 - c0 : 0;
         pthread_mutex_unlock(&mu);
     }
 }

@@ -73,14 +73,14 @@ uint32_t cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, uint64_t 
     uint32_t old = c->scale;
 
     /* what sampling may cost: the target less the fixed cost, but at least
-     * a quarter of the target (fixed cost alone over it cannot be helped) */
+     * half the target (fixed cost alone over it cannot be helped) */
     double room = target - fixed;
-    if (room < target / 4)
-        room = target / 4;
+    if (room < target / 2)
+        room = target / 2;
     /* the first tick after a change straddles it (the old intervals ran
      * for part of it, the harvester drained their samples): judged only
      * when the share is far over the budget */
-    bool settled = c->since_change >= 2 || c->changes == 0 || share > budget * SETTLE_X;
+    bool settled = c->filled >= 2 && (c->since_change >= 2 || c->changes == 0 || share > budget * SETTLE_X);
     if (!settled) {
         c->quiet = 0;
     } else if (share > budget * HIGH_PCT / 100 && sampling > room) {
@@ -104,6 +104,8 @@ uint32_t cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, uint64_t 
     if (c->scale != old) {
         c->since_change = 0;
         c->changes++;
+    } else if (c->filled == 1) {
+        c->since_change = 0;   /* the start-up tick judges nothing after it either */
     }
     return c->scale;
 }

@@ -10,7 +10,7 @@
  * their bounds on a JVM that does nothing.
  *
  * The agent's CPU has two parts: what grows with the sampling rate
- * (sampling_ns: handlers, the wall thread, the harvester (drains, scans),
+ * (sampling_ns: handlers, the wall thread, the harvester's drains,
  * allocation and lock samples) and fixed cost (class and JIT callbacks,
  * the sender, thread start-up). The controller scales only the first:
  * stretching the intervals by f divides it by f (at most: it may fall
@@ -19,19 +19,22 @@
  * The factor `scale` is a power of two, 1 (the intervals asked for) to
  * max_scale (every interval at its bound). Judged over the ticks since the
  * last change (up to 3), with T = 50% of the budget and room = T - fixed
- * (at least T / 4: a fixed cost over T cannot be helped by sampling less,
- * so sampling keeps a quarter of T; overhead.minute_ppm shows the excess):
+ * (at least T / 2: a fixed cost over T - thread start-up storms, class
+ * loading - cannot be helped by sampling less, so sampling keeps half of T;
+ * overhead.minute_ppm shows the excess):
  *   - up (fewer samples), at once, when the share is above 90% of the
  *     budget and sampling costs more than room: the smallest f with
  *     sampling / f <= room.
  *   - down (more samples), after 5 ticks in a row in which it would be by
  *     2 or more: the largest f with 1.25 x sampling x f <= room.
  * The tick right after a change straddles it and is not judged, unless the
- * share is over 4 budgets.
+ * share is over 4 budgets; nor is the agent's first tick (the JVM's and the
+ * agent's start-up: class loading, first symbol tables), nor does it count
+ * in the ticks judged after it.
  * Hysteresis: after a step up, sampling >= room / 2 (f is at most twice
  * what was needed), so a step down (it needs sampling <= room / 2.5) does
  * not follow; after a step down, sampling <= room / 1.25, so the share is
- * <= T (or fixed + T / 5 when fixed > 3T/4) and a step up would need
+ * <= T (or fixed + 2T / 5 when fixed > T/2) and a step up would need
  * sampling > room: none. Measurement noise below 25% does not make it
  * oscillate.
  *

@@ -201,6 +201,23 @@ CP_SIGSAFE void cp__cpu_on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
+/* cp__reg_mu held. A new period for the thread's armed timer or perf event,
+ * in place: one system call instead of closing and creating it (with 2,000
+ * threads a re-arm cost ~20-50 ms of CPU). False when it has neither or the
+ * call failed (the caller re-arms it). */
+static bool change_period(cp__reg_entry_t *e, int64_t ns)
+{
+    if (e->perf_fd1)
+        return cp_perf_set_period(e->perf_fd1 - 1, ns) == 0;
+    if (!e->has_timer)
+        return false;
+    struct itimerspec its;
+    its.it_interval.tv_sec = ns / 1000000000LL;
+    its.it_interval.tv_nsec = ns % 1000000000LL;
+    its.it_value = its.it_interval;
+    return timer_settime(e->timer, 0, &its, NULL) == 0;
+}
+
 /* cp__reg_mu held: arm/disarm every thread for the current cpu interval.
  * An interval change (armed before, armed after) keeps each thread's delta
  * chain: its first sample on the new timer is weighted by the thread's CPU
@@ -218,6 +235,8 @@ void cp__cpu_rearm_all(int64_t ns)
         if (atomic_load_explicit(&e->tid, memory_order_relaxed) <= 0) /* cp__reg_mu held */
             continue;
         if (ns > 0) {
+            if (keep && change_period(e, ns))
+                continue;   /* the timer or event runs on with the new period */
             uint64_t last = atomic_load_explicit(&e->last_cpu, memory_order_relaxed); /* own thread's chain */
             cp__cpu_arm(e, ns);
             if (keep)

@@ -53,6 +53,7 @@ START_TEST(test_overhead_ctl_converges_under_budget_within_three_ticks)
     plant_t p = {1000, 30, 0.1, 0, 1};   /* wall=1ms on many threads: 30% */
     double share = step(&c, &p);
     ck_assert(share > 1);
+    ck_assert_uint_eq(c.scale, 1);   /* the agent's first tick (start-up) is not judged */
     for (int i = 0; i < 2; i++)
         share = step(&c, &p);
     ck_assert_msg(share <= 0.9, "share %.3f%% after 3 ticks (scale %u)", share, c.scale);
@@ -139,9 +140,9 @@ START_TEST(test_overhead_ctl_fixed_cost_over_budget_does_not_starve_sampling)
     p.sampling_pct = 5;
     for (int i = 0; i < 30; i++)
         step(&c, &p);
-    /* sampling brought to at most a quarter of the 0.5% target, not to the bound */
+    /* sampling brought to at most half the 0.5% target, not to the bound */
     double sampling = 5.0 / c.scale;
-    ck_assert_msg(sampling <= 0.125 && sampling > 0.0625, "sampling %.4f%% at scale %u", sampling, c.scale);
+    ck_assert_msg(sampling <= 0.25 && sampling > 0.125, "sampling %.4f%% at scale %u", sampling, c.scale);
 }
 END_TEST
 
