@@ -11,6 +11,7 @@
 #define MARGIN     1.25 /* a step down assumes sampling costs this much more (noise) */
 #define RECENT     3    /* ticks since the last change that judge the present */
 #define SETTLE_X   4    /* the tick after a change acts only above this many budgets */
+#define MAX_DOWN   4    /* a step down shrinks the intervals by at most this */
 
 static uint32_t pow2_floor(uint32_t x)
 {
@@ -96,6 +97,8 @@ uint32_t cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, uint64_t 
             /* the largest power of two with MARGIN x sampling x f <= room */
             double ratio = sampling > 0 ? room / (sampling * MARGIN) : (double)c->scale;
             uint32_t f = pow2_floor(ratio > 1e9 ? 1000000000u : (uint32_t)ratio);
+            if (f > MAX_DOWN)   /* few samples measure little: come back gradually */
+                f = MAX_DOWN;
             c->scale = c->scale / f > 1 ? c->scale / f : 1;
         }
     } else {

@@ -26,7 +26,10 @@
  *     budget and sampling costs more than room: the smallest f with
  *     sampling / f <= room.
  *   - down (more samples), after 5 ticks in a row in which it would be by
- *     2 or more: the largest f with 1.25 x sampling x f <= room.
+ *     2 or more: the largest f with 1.25 x sampling x f <= room, at most 4
+ *     (stretched intervals take few samples, whose cost says little about
+ *     the cost at short intervals: an allocation storm measured ~0 at 8 MiB
+ *     and cost 43% at 1 KiB; so the way back is gradual, 4x per 5 ticks).
  * The tick right after a change straddles it and is not judged, unless the
  * share is over 4 budgets; nor is the agent's first tick (the JVM's and the
  * agent's start-up: class loading, first symbol tables), nor does it count

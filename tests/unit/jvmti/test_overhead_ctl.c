@@ -110,6 +110,29 @@ START_TEST(test_overhead_ctl_rates_return_when_load_falls)
 }
 END_TEST
 
+/* A storm that costs nothing measurable at long intervals (few samples)
+ * and much at short ones: the way back is gradual, so the controller does
+ * not jump from the bound to the asked intervals and back. */
+START_TEST(test_overhead_ctl_steps_down_at_most_four_times)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
+    plant_t p = {1000, 40, 0.1, 0, 1};
+    for (int i = 0; i < 10; i++)
+        step(&c, &p);
+    uint32_t high = c.scale;
+    ck_assert_uint_ge(high, 64);
+    p.sampling_pct = 0;   /* nothing measured at the long intervals */
+    uint32_t prev = c.scale;
+    for (int i = 0; i < 12; i++) {
+        step(&c, &p);
+        ck_assert_msg(c.scale * 4 >= prev, "stepped down from x%u to x%u at once", prev, c.scale);
+        prev = c.scale;
+    }
+    ck_assert_uint_lt(c.scale, high);
+}
+END_TEST
+
 START_TEST(test_overhead_ctl_step_down_keeps_share_under_target)
 {
     cp_overhead_ctl_t c;
@@ -202,6 +225,7 @@ int main(void)
     tcase_add_test(st, test_overhead_ctl_noise_does_not_make_it_oscillate);
     tcase_add_test(st, test_overhead_ctl_rates_return_when_load_falls);
     tcase_add_test(st, test_overhead_ctl_step_down_keeps_share_under_target);
+    tcase_add_test(st, test_overhead_ctl_steps_down_at_most_four_times);
     suite_add_tcase(s, st);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
