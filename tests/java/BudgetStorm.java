@@ -49,8 +49,10 @@ public class BudgetStorm {
     static void sleepA() throws InterruptedException { Thread.sleep(7); }
     static void sleepB() throws InterruptedException { Thread.sleep(3); }
 
-    static byte[] allocA(int i) { return new byte[1024 + (i & 1)]; }
-    static byte[] allocB(int i) { return new byte[1024 + (i & 1)]; }
+    // kept in a static array so C2's escape analysis cannot remove them
+    static final byte[][] keep = new byte[1024][];
+    static byte[] allocA(int i) { return keep[i & 1023] = new byte[1024 + (i & 1)]; }
+    static byte[] allocB(int i) { return keep[i & 1023] = new byte[1024 + (i & 1)]; }
 
     static void allocLoop() {
         long n = 0;
