@@ -63,7 +63,7 @@ static const char *const KIND_NAMES[] = {
     [CP_MSG_HELLO] = "hello",         [CP_MSG_WELCOME] = "welcome",
     [CP_MSG_BATCH] = "batch",         [CP_MSG_ACK] = "ack",
     [CP_MSG_HEARTBEAT] = "heartbeat", [CP_MSG_CONTROL] = "control",
-    [CP_MSG_ERROR] = "error",
+    [CP_MSG_ERROR] = "error",         [CP_MSG_CONTROL_ACK] = "control_ack",
 };
 
 const char *cp_wire_kind_name(int kind)

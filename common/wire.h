@@ -56,7 +56,10 @@ typedef enum cp_msg_kind {
     CP_MSG_HEARTBEAT = 5,   /* either way, keeps idle connections honest */
     CP_MSG_CONTROL   = 6,   /* relay -> agent, start/stop/reconfigure */
     CP_MSG_ERROR     = 7,   /* either way, then usually close */
-    CP_MSG_KIND_MAX  = 7
+    CP_MSG_CONTROL_ACK = 8, /* agent -> relay, answer to a control with an id; sent only
+                               when the welcome lists CP_WIRE_FEATURE_CONTROL_ACK
+                               (a relay older than kind 8 closes on it: CP_EKIND) */
+    CP_MSG_KIND_MAX  = 8
 } cp_msg_kind_t;
 
 typedef struct cp_kv {
@@ -101,7 +104,20 @@ typedef struct cp_welcome {
     const char *const *enc;         /* key 6 array of str: the hello's encodings this relay
                                        accepts; the agent uses only these (none if absent) */
     uint32_t    n_enc;
+    const cp_kv_t *defaults;        /* key 7 map str->str: the app's defaults (control keys,
+                                       e.g. {"alloc": "512k"}) the agent applies over its own
+                                       options; none = no defaults at this relay */
+    uint32_t    n_defaults;
+    const char *const *features;    /* key 8 array of str: what this relay understands beyond
+                                       v1 (CP_WIRE_FEATURE_*); unknown names are ignored */
+    uint32_t    n_features;
 } cp_welcome_t;
+
+/* welcome key 8: the relay reads control_ack (kind 8) */
+#define CP_WIRE_FEATURE_CONTROL_ACK "control_ack"
+/* hello key 11 capability: the agent honours control keys 3-5 (id, for_ms,
+ * scope: it reverts a timed change by itself) and acks controls */
+#define CP_WIRE_CAP_CONTROL1 "control1"
 
 /* Standard sample type names and units (cp_sample_type_t.name / .unit):
  *   "cpu" "ns", "wall" "ns", "alloc_bytes" "bytes", "alloc_objects" "count",
@@ -224,10 +240,34 @@ typedef struct cp_heartbeat {
 } cp_heartbeat_t;
 
 typedef struct cp_control {
-    const char    *command;         /* key 1 str, required, non-empty: "configure", "start", "stop", "flush" */
+    const char    *command;         /* key 1 str, required, non-empty: "configure", "start", "stop", "flush",
+                                       "revert" (drop the timed/instance change `id`, "" = all) */
     const cp_kv_t *options;         /* key 2 map str->str: agent options, e.g. {"cpu": "1ms"} */
     uint32_t       n_options;
+    const char    *id;              /* key 3 str: the change's id; the agent answers a control with
+                                       a non-empty id with control_ack (when the relay reads it) */
+    uint64_t       for_ms;          /* key 4 uint: configure: the change lasts this long, then the
+                                       agent reverts it by itself (its own clock); 0 = until the
+                                       agent ends or the change is reverted */
+    const char    *scope;           /* key 5 str: "" = a change over the defaults; "defaults" =
+                                       options REPLACE the app's defaults (as welcome key 7) */
 } cp_control_t;
+
+/* control_ack (8): what an agent did with a control that had an id. */
+typedef struct cp_control_ack {
+    const char    *id;              /* key 1 str, required: the control's id */
+    const char    *event;           /* key 2 str: "applied" (answer to the control), "expired"
+                                       (its for_ms ran out: reverted), "reverted" (by a revert) */
+    const cp_kv_t *applied;         /* key 3 map str->str: options taken, as given */
+    uint32_t       n_applied;
+    const cp_kv_t *refused;         /* key 4 map str->str: option -> why it was refused */
+    uint32_t       n_refused;
+    const cp_kv_t *effective;       /* key 5 map str->str: the agent's settings after it
+                                       (cpu, wall, alloc, alloc.mode, lock, flush, ...) */
+    uint32_t       n_effective;
+    uint64_t       until_ms;        /* key 6 uint: when the change ends, agent's unix ms; 0 = none */
+    uint64_t       t_ms;            /* key 7 uint: agent's clock when it answered, unix ms */
+} cp_control_ack_t;
 
 typedef struct cp_error_msg {
     int32_t     code;               /* key 1 int, required: a CP_E* code */
@@ -246,6 +286,7 @@ typedef struct cp_msg {
         cp_heartbeat_t heartbeat;
         cp_control_t   control;
         cp_error_msg_t error;
+        cp_control_ack_t control_ack;
     } u;
     void *_arena;                   /* private: decoder-owned memory */
 } cp_msg_t;

@@ -38,6 +38,8 @@ static const cp__wire_field_t FIELDS_WELCOME[] = {
     FLD(4, FT_U64, 0, cp_welcome_t, last_seq),
     FLD(5, FT_U32, 0, cp_welcome_t, max_message),
     FLDN(6, FT_STRARR, 0, cp_welcome_t, enc, n_enc),
+    FLDN(7, FT_KV, 0, cp_welcome_t, defaults, n_defaults),
+    FLDN(8, FT_STRARR, 0, cp_welcome_t, features, n_features),
 };
 
 /* Batch dictionary fields: off = first-id member, off_n = count member; the
@@ -74,6 +76,19 @@ static const cp__wire_field_t FIELDS_HEARTBEAT[] = {
 static const cp__wire_field_t FIELDS_CONTROL[] = {
     FLD(1, FT_STR, F_REQ | F_NONEMPTY, cp_control_t, command),
     FLDN(2, FT_KV, 0, cp_control_t, options, n_options),
+    FLD(3, FT_STR, 0, cp_control_t, id),
+    FLD(4, FT_U64, 0, cp_control_t, for_ms),
+    FLD(5, FT_STR, 0, cp_control_t, scope),
+};
+
+static const cp__wire_field_t FIELDS_CONTROL_ACK[] = {
+    FLD(1, FT_STR, F_REQ, cp_control_ack_t, id),
+    FLD(2, FT_STR, 0, cp_control_ack_t, event),
+    FLDN(3, FT_KV, 0, cp_control_ack_t, applied, n_applied),
+    FLDN(4, FT_KV, 0, cp_control_ack_t, refused, n_refused),
+    FLDN(5, FT_KV, 0, cp_control_ack_t, effective, n_effective),
+    FLD(6, FT_U64, 0, cp_control_ack_t, until_ms),
+    FLD(7, FT_U64, 0, cp_control_ack_t, t_ms),
 };
 
 static const cp__wire_field_t FIELDS_ERROR[] = {
@@ -88,7 +103,7 @@ const cp__wire_layout_t cp__wire_layouts[CP_MSG_KIND_MAX + 1] = {
     [CP_MSG_HELLO] = LAYOUT(FIELDS_HELLO),     [CP_MSG_WELCOME] = LAYOUT(FIELDS_WELCOME),
     [CP_MSG_BATCH] = LAYOUT(FIELDS_BATCH),     [CP_MSG_ACK] = LAYOUT(FIELDS_ACK),
     [CP_MSG_HEARTBEAT] = LAYOUT(FIELDS_HEARTBEAT), [CP_MSG_CONTROL] = LAYOUT(FIELDS_CONTROL),
-    [CP_MSG_ERROR] = LAYOUT(FIELDS_ERROR),
+    [CP_MSG_ERROR] = LAYOUT(FIELDS_ERROR),     [CP_MSG_CONTROL_ACK] = LAYOUT(FIELDS_CONTROL_ACK),
 };
 
 /* Number of dictionary entries the encoder will send for a delta field. */

@@ -262,6 +262,56 @@ START_TEST(test_wire_small_kinds_round_trip)
 }
 END_TEST
 
+START_TEST(test_wire_control_keys_and_ack_round_trip)
+{
+    static const cp_kv_t opts[] = {{"alloc", "256k"}};
+    static const cp_kv_t why[] = {{"relay", "the relay may not change this option"}};
+    static const cp_kv_t eff[] = {{"alloc", "256k"}, {"cpu", "10ms"}};
+    static const char *const feats[] = {CP_WIRE_FEATURE_CONTROL_ACK, "later-feature"};
+    cp_msg_t c = { .kind = CP_MSG_CONTROL };
+    c.u.control = (cp_control_t){ .command = "configure", .options = opts, .n_options = 1,
+                                  .id = "c-7", .for_ms = 15000, .scope = "" };
+    cp_msg_t w = { .kind = CP_MSG_WELCOME };
+    w.u.welcome = (cp_welcome_t){ .proto = 1, .defaults = opts, .n_defaults = 1,
+                                  .features = feats, .n_features = 2 };
+    cp_msg_t a = { .kind = CP_MSG_CONTROL_ACK };
+    a.u.control_ack = (cp_control_ack_t){ .id = "c-7", .event = "applied", .applied = opts, .n_applied = 1,
+                                          .refused = why, .n_refused = 1, .effective = eff, .n_effective = 2,
+                                          .until_ms = 1700000015000ull, .t_ms = 1700000000000ull };
+    cp_buf_t b = enc(&c, 1);
+    cp_msg_t *m = dec_ok(&b);
+    ck_assert_str_eq(m->u.control.id, "c-7");
+    ck_assert_uint_eq(m->u.control.for_ms, 15000);
+    ck_assert_str_eq(m->u.control.scope, "");
+    cp_msg_free(m); cp_buf_fini(&b);
+
+    b = enc(&w, 0); m = dec_ok(&b);
+    ck_assert_uint_eq(m->u.welcome.n_defaults, 1);
+    ck_assert_str_eq(m->u.welcome.defaults[0].value, "256k");
+    ck_assert_uint_eq(m->u.welcome.n_features, 2);
+    ck_assert_str_eq(m->u.welcome.features[0], "control_ack");
+    cp_msg_free(m); cp_buf_fini(&b);
+
+    b = enc(&a, 0); m = dec_ok(&b);
+    ck_assert_int_eq(m->kind, CP_MSG_CONTROL_ACK);
+    ck_assert_str_eq(cp_wire_kind_name(m->kind), "control_ack");
+    ck_assert_str_eq(m->u.control_ack.id, "c-7");
+    ck_assert_str_eq(m->u.control_ack.event, "applied");
+    ck_assert_uint_eq(m->u.control_ack.n_refused, 1);
+    ck_assert_str_eq(m->u.control_ack.refused[0].key, "relay");
+    ck_assert_uint_eq(m->u.control_ack.n_effective, 2);
+    ck_assert_uint_eq(m->u.control_ack.until_ms, 1700000015000ull);
+    cp_msg_free(m); cp_buf_fini(&b);
+
+    /* an older relay's control: no keys 3-5 decode as "" / 0 */
+    c.u.control = (cp_control_t){ .command = "configure", .options = opts, .n_options = 1 };
+    b = enc(&c, 0); m = dec_ok(&b);
+    ck_assert_str_eq(m->u.control.id, "");
+    ck_assert_uint_eq(m->u.control.for_ms, 0);
+    cp_msg_free(m); cp_buf_fini(&b);
+}
+END_TEST
+
 START_TEST(test_wire_batch_round_trips)
 {
     for (int level = 0; level <= 6; level += 6) {
@@ -399,7 +449,8 @@ START_TEST(test_wire_kind_names)
     ck_assert_str_eq(cp_wire_kind_name(CP_MSG_HELLO), "hello");
     ck_assert_str_eq(cp_wire_kind_name(CP_MSG_ERROR), "error");
     ck_assert_str_eq(cp_wire_kind_name(0), "?");
-    ck_assert_str_eq(cp_wire_kind_name(8), "?");
+    ck_assert_str_eq(cp_wire_kind_name(8), "control_ack");
+    ck_assert_str_eq(cp_wire_kind_name(9), "?");
 }
 END_TEST
 
@@ -694,7 +745,7 @@ START_TEST(test_wire_envelope_errors_have_their_codes)
     ck_assert_err(dec_rc(p, b.len, NULL), CP_EVERSION);
     memcpy(p, b.data, b.len); p[3] = 0;
     ck_assert_err(dec_rc(p, b.len, NULL), CP_EKIND);
-    memcpy(p, b.data, b.len); p[3] = 8;
+    memcpy(p, b.data, b.len); p[3] = CP_MSG_KIND_MAX + 1;
     ck_assert_err(dec_rc(p, b.len, NULL), CP_EKIND);
     ck_assert_int_eq(cp_wire_peek(p, b.len, &k, &pl), CP_EKIND);
     memcpy(p, b.data, b.len); p[4] = 0x02;
@@ -1749,6 +1800,7 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_wire_hello_round_trips);
     tcase_add_test(tc, test_wire_hello_absent_strings_decode_as_empty);
     tcase_add_test(tc, test_wire_small_kinds_round_trip);
+    tcase_add_test(tc, test_wire_control_keys_and_ack_round_trip);
     tcase_add_test(tc, test_wire_batch_round_trips);
     tcase_add_test(tc, test_wire_batch_agent_state_round_trips_and_is_optional);
     tcase_add_test(tc, test_wire_encode_appends_after_headroom);
