@@ -20,6 +20,7 @@
 #include "cost.h"
 #include "context.h"
 #include "control.h"
+#include "control_run.h"
 #include "ctx_vthread.h"
 #include "ctxhook.h"
 #include "exit_report.h"
@@ -114,7 +115,8 @@ static void alloc_stop(bool detach)
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
 static JavaVM *g_vm;
 static jvmtiEnv *g_jvmti;
-static cp_options_t g_opts;              /* life_mu */
+static cp_options_t g_opts;              /* life_mu: in force (own options + relay layers) */
+static cp_options_t g_base;              /* life_mu: the agent's own options (agentpath, attach, env) */
 static char g_app[CP_OPT_VAL_MAX];       /* life_mu */
 static _Atomic(cp_ring_t *) g_ring;
 static bool g_initialized;               /* JVMTI env, events, ring: once per process */
@@ -576,9 +578,57 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
     pthread_mutex_unlock(&life_mu);
 }
 
-static void control_from_relay(const char *command, const char *const *keys,
-                               const char *const *values, uint32_t n)
+/* life_mu held: what the relay's layers changed, applied now. Only the
+ * fields a control may change differ from old (cp_control_copy_fields).
+ * Allocation and lock profiling on/off (JVMTI SetHeapSamplingInterval and
+ * SampledObjectAlloc, monitor events and park hooks: alloc.h, lock.h)
+ * through alloc_start; every interval through the budget
+ * (apply_sampling_locked, overhead.h). */
+static void apply_changes_locked(const cp_options_t *old)
 {
+    const cp_options_t *o = &g_opts;
+    if (!o->alloc_bytes != !old->alloc_bytes || !o->lock_ns != !old->lock_ns ||
+        strcmp(o->alloc_mode, old->alloc_mode))
+        alloc_start(g_vm, o, cp_agent_ring());
+    apply_sampling_locked(o->cpu_engine != old->cpu_engine || o->cpu_native != old->cpu_native);
+    if (o->flush_ns != old->flush_ns)
+        cp_harvest_set_flush(o->flush_ns);
+    if (o->buffer_bytes != old->buffer_bytes) {
+        cp_options_t s = g_opts;
+        cp_control_copy_fields(&s, &g_base);   /* the hello's capabilities stay: no reconnect */
+        s.buffer_bytes = o->buffer_bytes;
+        cp_options_t so = sender_opts(&s);
+        cp_sender_configure(&so, g_app);
+    }
+}
+
+/* control_run.h's apply callback: options = own + the relay's layers. */
+static int reapply_layers(bool try_lock, cp_options_t *eff)
+{
+    if (try_lock ? pthread_mutex_trylock(&life_mu) != 0 : pthread_mutex_lock(&life_mu) != 0)
+        return CP_CONTROL_RUN_BUSY;
+    cp_options_t old = g_opts, layered;
+    cp_control_run_layer(&g_base, &layered);
+    cp_control_copy_fields(&g_opts, &layered);
+    int rc = 0;
+    if (atomic_load(&g_dead) || !g_running || g_detached)
+        rc = CP_ESTATE;   /* taken into g_opts; a later start applies them */
+    else
+        apply_changes_locked(&old);
+    *eff = g_opts;
+    pthread_mutex_unlock(&life_mu);
+    return rc;
+}
+
+static void control_from_relay(const cp_control_t *c)
+{
+    /* configure / revert / app defaults: whitelisted keys, typed and
+     * bounded values, layered over the agent's own options; the relay
+     * tunes sampling but cannot move, re-identify or detach the agent
+     * (control.h, control_run.h) */
+    if (cp_control_run_message(c))
+        return;
+    const char *command = c->command;
     pthread_mutex_lock(&life_mu);
     if (atomic_load(&g_dead) || !g_running) {
         pthread_mutex_unlock(&life_mu);
@@ -589,11 +639,7 @@ static void control_from_relay(const char *command, const char *const *keys,
         cp_harvest_flush(false, 1000);
         return;
     }
-    if (!strcmp(command, "configure")) {
-        /* whitelisted keys, typed values: the relay tunes sampling but
-         * cannot move, re-identify or detach the agent (control.h) */
-        cp_control_configure(&g_opts, keys, values, n, cp_log_option_warning, NULL);
-    } else if (!strcmp(command, "stop")) {
+    if (!strcmp(command, "stop")) {
         g_opts.command = CP_CMD_STOP;
     } else if (!strcmp(command, "start")) {
         g_opts.command = CP_CMD_START;
@@ -723,6 +769,8 @@ static int init_once(JavaVM *vm, bool live)
     }
     atomic_store_explicit(&g_ring, ring, memory_order_release); /* publish to producers */
     g_sampler_ok = cp_sampler_init(vm, ring) == 0;
+    cp_control_run_init(reapply_layers);
+    cp_harvest_set_tick(cp_control_run_tick);   /* timed changes end by the agent's clock */
     cp_sender_set_control_handler(control_from_relay);
     cp_overhead_set_apply(apply_budget);
     return 0;
@@ -792,6 +840,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
         /* Re-attach: the same library, already running. New options apply
          * on top of the current ones; command=detach/stop/start act. */
         cp_options_t o = g_opts;
+        cp_control_copy_fields(&o, &g_base);   /* new options go over the agent's own */
         o.command = CP_CMD_START;
         parse_all(&o, options, false);
         if (atomic_load(&g_dead)) {
@@ -799,7 +848,11 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
             pthread_mutex_unlock(&life_mu);
             return JNI_OK;
         }
+        g_base = o;
         g_opts = o;
+        cp_options_t layered;
+        cp_control_run_layer(&g_base, &layered);   /* the relay's defaults and changes stay */
+        cp_control_copy_fields(&g_opts, &layered);
         configure_log();
         CP_LOGI("re-attach with options '%s'", options ? options : "");
         if (o.command == CP_CMD_DETACH && g_detached) {
@@ -826,6 +879,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
     cp_log_configure("stderr", CP_LOG_WARN);
     parse_all(&g_opts, options, true);
     configure_log();
+    g_base = g_opts;
     if (g_opts.command == CP_CMD_DETACH) {
         CP_LOGW("command=detach but the agent is not running: nothing to do");
         cp_verdict_note(&g_verdict, "already-detached", "the agent was not running: nothing to stop or flush");

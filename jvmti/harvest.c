@@ -103,6 +103,7 @@ static uint32_t n_pts, pts_dropped;
 static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ctl_cv = PTHREAD_COND_INITIALIZER;
 static cp_harvest_first_fn first_fn;   /* ctl_mu: once, at the thread's start */
+static cp_harvest_tick_fn tick_fn;     /* set before the thread starts */
 
 void cp_harvest_nudge(void)
 {
@@ -775,6 +776,8 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         int drained = drain(jni);
         if (drained > 0)   /* the drains grow with the sampling rate (overhead.h) */
             cp_stats_add(CP_ST_SAMPLING_NS, cp_cost_now() - d0);
+        if (tick_fn)
+            tick_fn();
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         /* a wake-up costs ~50-100 us of CPU on a VM: with intervals
@@ -819,6 +822,11 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);
     pthread_mutex_unlock(&ctl_mu);
+}
+
+void cp_harvest_set_tick(cp_harvest_tick_fn fn)
+{
+    tick_fn = fn;
 }
 
 void cp_harvest_first(cp_harvest_first_fn fn)

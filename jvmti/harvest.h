@@ -60,6 +60,11 @@ void cp_harvest_set_flush(int64_t flush_ns);
 /* The dictionary's memory cap (the memory budget's share, overhead.h):
  * past it a new generation starts, counted in drop.dict. Any thread. */
 void cp_harvest_set_dict_max(size_t bytes);
+/* fn runs on the harvester thread at every wake-up (every <= 50 ms while
+ * it runs, relay or not); it must be cheap and must not block. Set once,
+ * before cp_harvest_start. */
+typedef void (*cp_harvest_tick_fn)(void);
+void cp_harvest_set_tick(cp_harvest_tick_fn fn);
 /* Wakes the harvester to drain the ring now. Never blocks (trylock; a busy
  * harvester is awake anyway). Thread: any, but not a signal handler. */
 void cp_harvest_nudge(void);

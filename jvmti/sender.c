@@ -29,6 +29,7 @@
  * and the same thread carries on: it re-checks stop_req under q_mu before
  * it exits, so a cancelled stop never leaves the agent without a sender. */
 #include "sender.h"
+#include "sender_acks.h"
 #include "sender_conn.h"
 #include "sender_queue.h"
 #include "sender_tls.h"
@@ -98,6 +99,7 @@ static bool ctx_tls;                   /* the context was created with TLS */
 static bool restart_ctx;               /* leave the loop and make a new context */
 static uint64_t last_rx_ms;
 static uint32_t max_message = 16u << 20;
+static bool acks_ok;                   /* this connection's welcome listed control_ack */
 static unsigned rnd_state;
 /* connection parameters, kept alive while connecting (lws keeps pointers) */
 static char url_copy[CP_OPT_STR_MAX];
@@ -114,6 +116,11 @@ static void wake(void)
     if (ctx_shared)
         lws_cancel_service(ctx_shared);
     pthread_mutex_unlock(&q_mu);
+}
+
+void cp_sender_wake(void)
+{
+    wake();
 }
 
 void cp_sender_set_control_handler(cp_sender_control_fn fn)
@@ -405,6 +412,16 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         cp_unreach_connected(&unreach, url_copy, now_ms());
         CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
                 m->u.welcome.session, (unsigned long long)last, pending, conn.enc);
+        acks_ok = false;
+        for (uint32_t i = 0; i < m->u.welcome.n_features; i++)
+            acks_ok |= !strcmp(m->u.welcome.features[i], CP_WIRE_FEATURE_CONTROL_ACK);
+        cp_control_t dc = {.command = "configure", .options = m->u.welcome.defaults,
+                           .n_options = m->u.welcome.n_defaults, .id = "", .scope = "defaults"};
+        pthread_mutex_lock(&q_mu);
+        cp_sender_control_fn dfn = control_fn;
+        pthread_mutex_unlock(&q_mu);
+        if (dfn)
+            dfn(&dc);   /* the app's defaults at this relay (none: an older relay) */
         set_state(ST_READY);
         lws_callback_on_writable(wsi);
         break;
@@ -415,19 +432,15 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
     case CP_MSG_HEARTBEAT:
         break;
     case CP_MSG_CONTROL: {
-        const cp_control_t *c = &m->u.control;
-        const char *keys[64], *vals[64];
-        uint32_t n = c->n_options < 64 ? c->n_options : 64;
-        for (uint32_t i = 0; i < n; i++) {
-            keys[i] = c->options[i].key;
-            vals[i] = c->options[i].value;
-        }
         pthread_mutex_lock(&q_mu);
         cp_sender_control_fn fn = control_fn;
         pthread_mutex_unlock(&q_mu);
-        CP_LOGI("control from relay: %s", c->command);
+        CP_LOGI("control from relay: %s%s%s", m->u.control.command, *m->u.control.id ? " id=" : "",
+                m->u.control.id);
         if (fn)
-            fn(c->command, keys, vals, n);
+            fn(&m->u.control);
+        if (acks_ok && g_wsi)
+            lws_callback_on_writable(g_wsi);   /* its ack */
         break;
     }
     case CP_MSG_ERROR:
@@ -537,6 +550,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (hb_due) {
             hb_due = false;
             if (send_heartbeat(wsi))
+                return -1;
+            lws_callback_on_writable(wsi);
+            break;
+        }
+        if (acks_ok && cp_sender_acks_next(&txbuf)) {
+            if (write_tx(wsi))
                 return -1;
             lws_callback_on_writable(wsi);
             break;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "options.h"
+#include "wire.h"
 
 struct cp_pending;
 
@@ -67,10 +68,15 @@ size_t cp_sender_queued_bytes(void);
 void cp_sender_stop(int timeout_ms);
 
 /* Handler for control messages from the relay, set by the agent. Runs on
- * the sender thread. keys/values: n option pairs. */
-typedef void (*cp_sender_control_fn)(const char *command, const char *const *keys,
-                                     const char *const *values, uint32_t n);
+ * the sender thread; c is borrowed for the call. A welcome is handed over
+ * as a control "configure" with scope "defaults" and its key 7 as options
+ * (none: the relay has no defaults for this app). */
+typedef void (*cp_sender_control_fn)(const cp_control_t *c);
 void cp_sender_set_control_handler(cp_sender_control_fn fn);
+
+/* Wakes the sender thread (it then writes what waits: acks, batches). Any
+ * non-signal thread. */
+void cp_sender_wake(void);
 
 /* For tests/logs: true while a welcomed connection is up. */
 bool cp_sender_connected(void);

@@ -42,7 +42,7 @@ int cp_sender_conn_hello(cp_buf_t *tx, const cp_options_t *cfg, const char *app,
                          const cp_sender_identity_t *id)
 {
     cp_kv_t labels[CP_OPT_MAX_LABELS];
-    const char *caps[6], *enc[8];
+    const char *caps[8], *enc[8];
     uint32_t ncaps = 0;
     cp_msg_t m;
     memset(&m, 0, sizeof m);
@@ -65,6 +65,7 @@ int cp_sender_conn_hello(cp_buf_t *tx, const cp_options_t *cfg, const char *app,
     if (cfg->wall_ns) caps[ncaps++] = "wall";
     if (cfg->alloc_bytes) caps[ncaps++] = "alloc";
     if (cfg->lock_ns) caps[ncaps++] = "lock";
+    caps[ncaps++] = CP_WIRE_CAP_CONTROL1;   /* timed controls and control_ack (control_run.h) */
     h->caps = caps;
     h->n_caps = ncaps;
     h->token = cfg->token;

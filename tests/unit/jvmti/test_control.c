@@ -105,6 +105,37 @@ START_TEST(test_control_mixed_message_applies_the_good_refuses_the_bad)
 }
 END_TEST
 
+START_TEST(test_control_alloc_lock_and_bounds)
+{
+    cp_options_t o = base();
+    const char *k[] = {"alloc", "lock", "alloc.mode", "wall"}, *v[] = {"256k", "10ms", "sample", "off"};
+    ck_assert_int_eq(cp_control_configure(&o, k, v, 4, warn, NULL), 0);
+    ck_assert_int_eq(o.alloc_bytes, 256 << 10);
+    ck_assert_int_eq(o.lock_ns, 10000000);
+    ck_assert_str_eq(cp_control_set(&o, "alloc", "1", warn, NULL), "out of bounds");
+    ck_assert_str_eq(cp_control_set(&o, "cpu", "1ns", warn, NULL), "out of bounds");
+    ck_assert_str_eq(cp_control_set(&o, "flush", "off", warn, NULL), "may not be off");
+    ck_assert_str_eq(cp_control_set(&o, "alloc.mode", "fast", warn, NULL), "not one of the allowed values");
+    ck_assert_int_eq(o.alloc_bytes, 256 << 10);
+    char vals[8][CP_CONTROL_VALUE_MAX];
+    const char *keys[8];
+    uint32_t n = cp_control_effective(&o, vals, keys, 8);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_ptr_null(cp_control_set(&o, "overhead", "0.5%", warn, NULL));
+    ck_assert_int_eq(o.overhead_ppm, 5000);
+    ck_assert_str_eq(cp_control_set(&o, "overhead", "90%", warn, NULL), "rejected by the option parser");
+    ck_assert_str_eq(cp_control_set(&o, "overhead", "1%,relay=x", warn, NULL), "not a plain value");
+    ck_assert_str_eq(cp_control_set(&o, "cpu", "1.5ms", warn, NULL), "not a plain value");
+    n = cp_control_effective(&o, vals, keys, 8);
+    ck_assert_str_eq(keys[6], "overhead");
+    ck_assert_str_eq(vals[6], "0.5%");
+    ck_assert_str_eq(keys[2], "alloc");
+    ck_assert_str_eq(vals[2], "256k");
+    ck_assert_str_eq(vals[0], "10ms");
+    ck_assert_str_eq(vals[1], "off");
+}
+END_TEST
+
 START_TEST(test_control_null_keys_and_values_are_refused)
 {
     cp_options_t o = base(), before = o;
@@ -124,6 +155,7 @@ int main(void)
     tcase_add_test(tc, test_control_whitelisted_keys_change_only_their_field);
     tcase_add_test(tc, test_control_mixed_message_applies_the_good_refuses_the_bad);
     tcase_add_test(tc, test_control_null_keys_and_values_are_refused);
+    tcase_add_test(tc, test_control_alloc_lock_and_bounds);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
