@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "control.h"
 #include "ctx_api.h"
 #include "diff_api.h"
 #include "error.h"
@@ -49,6 +50,7 @@
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
+#include "store_control.h"
 #include "store_trace.h"
 #include "tenant_view.h"
 
@@ -78,6 +80,10 @@ typedef struct http_pss {
     cp_qreq_t *req;          /* queued/running, or finished and being written */
     bool       ready, headers_sent;
     size_t     off;
+    bool       posting;      /* POST /api/v1/control: reading its body */
+    bool       in_too_big;
+    cp_buf_t   in;           /* the POST body */
+    char       who_text[200];   /* the caller, as the audit names it */
 } http_pss_t;
 
 size_t cp__api_pss_size(void) { return sizeof(http_pss_t); }
@@ -598,6 +604,15 @@ static void execute(cp_qreq_t *r, cp_store_reader_t *rd)
         do_diff(r, rd, now);
     } else if (!strcmp(ep, "insights")) {
         do_insights(r, rd, now);
+    } else if (!strcmp(ep, "control")) {
+        if (!r->app) {
+            set_error(r, 400, "missing parameter 'app'");
+            return;
+        }
+        r->status = 200;
+        r->ctype = "application/json";
+        if (cp_store_control_json(rd, r->qapp, r->app, now, 50, &r->body))
+            set_error(r, 500, "query failed");
     } else {
         set_error(r, 404, "no such endpoint: %s", r->path);
     }
@@ -738,6 +753,39 @@ static void authorize(struct lws *wsi, cp_qreq_t *r)
     explicit_bzero(tok, sizeof tok);   /* the token lives no longer than the check */
 }
 
+/* POST /api/v1/control: the caller (401 for no or an unknown token; any
+ * role goes on, control.c refuses and audits a non-admin), named for the
+ * audit by tenant, role, a prefix of its token's SHA-256 and its peer
+ * address. Returns true to read the body. */
+static bool authorize_post(struct lws *wsi, http_pss_t *p, cp_qreq_t *r)
+{
+    char peer[64] = "?", h[CP_AUTH_TOKEN_MAX + 64] = "", tok[CP_AUTH_TOKEN_MAX + 1];
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    if (!cp_auth_readers_need_token()) {
+        cp_auth_open_admin(&r->who);
+        snprintf(p->who_text, sizeof p->who_text, "open mode (no --auth) from %s", peer);
+        return true;
+    }
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0 && n < (int)sizeof h)
+        lws_hdr_copy(wsi, h, sizeof h, WSI_TOKEN_HTTP_AUTHORIZATION);
+    bool has = cp_auth_bearer(h, tok, sizeof tok);
+    bool ok = has && cp_auth_check(tok, &r->who);
+    if (ok) {
+        char hex[2 * CP_AUTH_HASH_LEN + 1];
+        cp_auth_hash_hex(tok, strlen(tok), hex);
+        snprintf(p->who_text, sizeof p->who_text, "tenant=%s role=%s token=sha256:%.12s from %s",
+                 *r->who.tenant ? r->who.tenant : "-", cp_auth_role_name(r->who.role), hex, peer);
+    } else {
+        cp__relay.stats.auth_denied++;
+        set_error(r, 401, "%s token: send 'Authorization: Bearer TOKEN' with an admin token "
+                  "(docs/security.md)", has ? "unknown" : "missing");
+        r->www_auth = true;
+    }
+    explicit_bzero(tok, sizeof tok);
+    return ok;
+}
+
 int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     http_pss_t *p = user;
@@ -746,6 +794,20 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         cp_qreq_t *r = cp__xcalloc(1, sizeof *r);
         memset(p, 0, sizeof *p);
         p->wsi = wsi;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
+            lws_hdr_copy(wsi, r->path, sizeof r->path, WSI_TOKEN_POST_URI);
+            r->pss = p;
+            p->req = r;
+            if (strcmp(r->path, "/api/v1/control"))
+                set_error(r, 405, "POST only to /api/v1/control; the rest of the API is GET");
+            else if (authorize_post(wsi, p, r)) {
+                p->posting = true;   /* answered at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+                return 0;
+            }
+            p->ready = true;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
             set_error(r, 405, "only GET is supported");
         } else {
@@ -859,10 +921,43 @@ int cp__api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return -1;
         return 0;
     }
+    case LWS_CALLBACK_HTTP_BODY:
+        if (p && p->posting) {
+            if (p->in.len + len > CP_CTL_BODY_MAX)
+                p->in_too_big = true;
+            else
+                cp_buf_append(&p->in, in, len);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        if (!p || !p->posting || !p->req)
+            return 0;
+        cp_qreq_t *r = p->req;
+        p->posting = false;
+        if (p->in_too_big) {
+            set_error(r, 413, "body over %u KiB", CP_CTL_BODY_MAX >> 10);
+        } else {
+            r->ctype = "application/json";
+            r->status = cp__control_post(&r->who, p->who_text, p->in.len ? (const char *)p->in.data : "",
+                                         p->in.len, &r->body);
+        }
+        cp_buf_fini(&p->in);
+        p->ready = true;
+        cp__relay.stats.queries++;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return confirm_upgrade(wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (p)
+            cp_buf_fini(&p->in);
+        if (p && p->req && p->posting) {   /* never queued: ours to free */
+            req_free(p->req);
+            p->req = NULL;
+            p->posting = false;
+        }
         if (p && p->req) {
             if (p->ready)
                 req_free(p->req);

@@ -41,10 +41,12 @@
 #include <string.h>
 
 #include "auth.h"
+#include "control.h"
 #include "error.h"
 #include "ingest_store.h"
 #include "relay.h"
 #include "rutil.h"
+#include "store_labels.h"
 
 #define PENDING_HIGH 8
 #define PENDING_LOW  2
@@ -74,6 +76,9 @@ typedef struct ingest_pss {
     int64_t    ping_ms;         /* last ping sent */
     bool       want_ping;       /* silent for --ping: SERVER_WRITEABLE pings it */
     txm_t     *txh, *txt;
+    char      *qapp, *instance, *labels;   /* from the hello (control.c matches on them) */
+    bool       control1;        /* hello capability: timed controls + control_ack */
+    bool       welcome_wait;    /* the hello's answer has not come back yet */
 } ingest_pss_t;
 
 size_t cp__ingest_pss_size(void) { return sizeof(ingest_pss_t); }
@@ -137,6 +142,60 @@ static void gresume_all(void)
     n_gpaused = 0;
 }
 
+static void tx_push(ingest_pss_t *p, uint8_t *data, size_t len, bool close)
+{
+    txm_t *t = cp__xcalloc(1, sizeof *t);
+    t->data = data;
+    t->len = len;
+    t->close = close;
+    if (p->txt)
+        p->txt->next = t;
+    else
+        p->txh = t;
+    p->txt = t;
+    lws_callback_on_writable(p->wsi);
+}
+
+bool cp__ingest_send(uint64_t conn_id, uint8_t *data, size_t len)
+{
+    ingest_pss_t *p = reg_get(conn_id);
+    if (!p || p->closing || !p->qapp || p->welcome_wait) {
+        free(data);
+        return false;
+    }
+    tx_push(p, data, len, false);
+    return true;
+}
+
+void cp__ingest_each_agent(void (*fn)(void *ud, const cp__ingest_agent_t *a), void *ud)
+{
+    for (size_t i = 0; i < n_slots; i++) {
+        ingest_pss_t *p = slots[i];
+        if (!p || p->closing || !p->qapp || p->welcome_wait)
+            continue;
+        cp__ingest_agent_t a = {p->id, p->qapp, p->instance, p->labels, p->control1};
+        fn(ud, &a);
+    }
+}
+
+/* The hello passed hello_peek: what control.c matches changes on. */
+static void remember_hello(ingest_pss_t *p, const cp_hello_t *h)
+{
+    char q[CP_TENANT_MAX + 1024];
+    if (cp_auth_qualify(p->who.tenant, h->app, q, sizeof q))
+        return;
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    cp_store_labels_canon(h->labels, h->n_labels, &canon, &json);
+    p->qapp = cp__xstrdup(q);
+    p->instance = cp__xstrdup(h->instance ? h->instance : "");
+    p->labels = cp__xstrdup(canon.len ? (const char *)canon.data : "");
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    for (uint32_t i = 0; i < h->n_caps; i++)
+        p->control1 |= !strcmp(h->caps[i], CP_WIRE_CAP_CONTROL1);
+    p->welcome_wait = true;
+}
+
 void cp__ingest_done(cp_done_t *d)
 {
     if (n_gpaused && cp__ingest_queued_bytes() <= cp__relay.cfg.budget.max_store_queue / 2)
@@ -153,18 +212,13 @@ void cp__ingest_done(cp_done_t *d)
         p->paused = false;
         flow_update(p, true);
     }
-    if (d->data || d->close) {
-        txm_t *t = cp__xcalloc(1, sizeof *t);
-        t->data = d->data;
-        t->len = d->len;
-        t->close = d->close;
-        if (p->txt)
-            p->txt->next = t;
-        else
-            p->txh = t;
-        p->txt = t;
-        lws_callback_on_writable(p->wsi);
-    }
+    bool welcomed = p->welcome_wait && d->data && !d->close;
+    if (d->data || d->close)
+        tx_push(p, d->data, d->len, d->close);
+    if (p->welcome_wait && (d->data || d->close))
+        p->welcome_wait = false;   /* the hello's answer: a welcome, or an error */
+    if (welcomed)   /* the timed changes in force that match it follow the welcome */
+        cp__control_welcomed(p->id, p->qapp, p->instance, p->labels, p->control1);
     free(d);
 }
 
@@ -390,6 +444,13 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         ijob_t *j = cp__xcalloc(1, sizeof *j);
         j->kind = CP__JOB_MESSAGE;
         j->msg = hello;
+        if (hello) {
+            remember_hello(p, &hello->u.hello);
+            if (p->qapp) {
+                j->defaults = cp__xcalloc(1, sizeof *j->defaults);
+                cp__control_defaults(p->qapp, j->defaults);
+            }
+        }
         j->conn_id = p->id;
         memcpy(j->tenant, p->who.tenant, sizeof j->tenant);
         j->data = cp_buf_steal(&p->rx, &j->len);
@@ -447,6 +508,9 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         if (p->gpaused && n_gpaused)
             n_gpaused--;
         cp_buf_fini(&p->rx);
+        free(p->qapp);
+        free(p->instance);
+        free(p->labels);
         while (p->txh) {
             txm_t *t = p->txh;
             p->txh = t->next;

@@ -37,11 +37,13 @@
 #include <time.h>
 
 #include "auth.h"
+#include "control.h"
 #include "error.h"
 #include "ingest_store.h"
 #include "otlp_export.h"
 #include "relay.h"
 #include "rutil.h"
+#include "store_control.h"
 
 #define GROUP_MAX    512     /* bounds one transaction (and so ack latency) to ~0.25 s */
 
@@ -87,6 +89,65 @@ static double lat_pct(double q)
 
 static uint64_t store_failures;   /* consecutive failed transactions (store worker) */
 
+void cp__ingest_job_control(cp__ctl_job_t *c)
+{
+    ijob_t *j = cp__xcalloc(1, sizeof *j);
+    j->kind = CP__JOB_CONTROL;
+    j->ctl = c;
+    cp__ingest_job_push(j);
+}
+
+static void ctl_job_free(cp__ctl_job_t *c)
+{
+    if (!c)
+        return;
+    free(c->id); free(c->app); free(c->who); free(c->action); free(c->reason);
+    free(c->request); free(c->targets); free(c->skipped); free(c->defaults);
+    free(c);
+}
+
+/* A control request's audit row (and the app's new defaults). */
+static int job_control(ijob_t *j)
+{
+    const cp__ctl_job_t *c = j->ctl;
+    cp_store_audit_t a = {c->id, c->app, c->who, c->action, c->reason, c->status, c->t_ms, c->until_ms,
+                          c->request, c->targets, c->skipped};
+    int rc = cp_store_control_audit(W.store, &a);
+    if (!rc && c->defaults)
+        rc = cp_store_control_set_defaults(W.store, c->app, c->defaults, c->t_ms, c->who);
+    return rc ? CP_EDB : 0;
+}
+
+static void kv_json(cp_buf_t *b, const cp_kv_t *kv, uint32_t n)
+{
+    cp_buf_reset(b);
+    cp_buf_printf(b, "{");
+    for (uint32_t i = 0; i < n; i++) {
+        cp_buf_printf(b, "%s", i ? "," : "");
+        cp_buf_json_str(b, kv[i].key, strlen(kv[i].key));
+        cp_buf_printf(b, ":");
+        cp_buf_json_str(b, kv[i].value, strlen(kv[i].value));
+    }
+    cp_buf_printf(b, "}");
+}
+
+/* An agent's control_ack, kept with the change's audit row. */
+static int store_ack(const char *qapp, const char *instance, const cp_control_ack_t *a, int64_t now)
+{
+    cp_buf_t ap = CP_BUF_INIT, rf = CP_BUF_INIT, ef = CP_BUF_INIT;
+    kv_json(&ap, a->applied, a->n_applied);
+    kv_json(&rf, a->refused, a->n_refused);
+    kv_json(&ef, a->effective, a->n_effective);
+    cp_store_ctl_ack_t k = {a->id, qapp, instance, *a->event ? a->event : "applied",
+                            (const char *)ap.data, (const char *)rf.data, (const char *)ef.data,
+                            now, (int64_t)a->until_ms};
+    int rc = cp_store_control_ack(W.store, &k);
+    cp_buf_fini(&ap);
+    cp_buf_fini(&rf);
+    cp_buf_fini(&ef);
+    return rc;
+}
+
 void cp__ingest_job_push(ijob_t *j)
 {
     j->t_recv_us = mono_us();
@@ -118,6 +179,7 @@ typedef struct wconn {
     cp_store_conn_t *sc;
     bool             dead;       /* an error was answered; ignore the rest */
     char             peer_app[128];
+    char            *qapp, *instance;   /* for its control_acks */
 } wconn_t;
 
 static cp__hmap_t wconn_idx;     /* conn id -> slot + 1 */
@@ -158,6 +220,8 @@ static void wconn_drop(wconn_t *c, int64_t now)
     cp__hmap_del(&wconn_idx, c->id);   /* ids are never reused */
     if (c->sc)
         cp_store_conn_close(W.store, c->sc, now);
+    free(c->qapp);
+    free(c->instance);
     free(c);
 }
 
@@ -368,6 +432,8 @@ static int process_msg(ijob_t *j, int64_t now)
             cp_msg_free(m);
             return 0;
         }
+        c->qapp = cp__xstrdup(qapp);
+        c->instance = cp__xstrdup(h->instance);
         char session[32];
         snprintf(session, sizeof session, "%" PRIu64, j->conn_id);
         cp_msg_t w = {0};
@@ -383,6 +449,13 @@ static int process_msg(ijob_t *j, int64_t now)
         uint32_t enc = cp_wire_enc_parse(h->enc, h->n_enc) & relay_encodings();
         w.u.welcome.enc = enc_names;
         w.u.welcome.n_enc = cp_wire_enc_names(enc, enc_names);
+        /* fleet control (control.h): the app's defaults, and kind 8 read here */
+        cp_kv_t defaults[CP_CTL_KEYS_MAX];
+        static const char *const features[] = {CP_WIRE_FEATURE_CONTROL_ACK};
+        w.u.welcome.defaults = defaults;
+        w.u.welcome.n_defaults = j->defaults ? cp_ctl_kvs_view(j->defaults, defaults) : 0;
+        w.u.welcome.features = features;
+        w.u.welcome.n_features = 1;
         reply_msg(d, &w);
         cp__relay.stats.agents_now++;
         if (cp__relay.cfg.verbose)
@@ -432,6 +505,21 @@ static int process_msg(ijob_t *j, int64_t now)
         a.kind = CP_MSG_ACK;
         a.u.ack.seq = cp_store_conn_last_seq(c->sc);
         reply_msg(d, &a);
+        break;
+    }
+    case CP_MSG_CONTROL_ACK: {
+        if (!c->sc) {
+            reply_error(c, d, CP_ESTATE, "control_ack before hello");
+            break;
+        }
+        rc = store_ack(c->qapp, c->instance, &m->u.control_ack, now);
+        if (rc) {
+            cp_msg_free(m);
+            return CP_EDB;
+        }
+        if (cp__relay.cfg.verbose)
+            cp__log("control %s: %s by instance %s (%u applied, %u refused)", m->u.control_ack.id,
+                    m->u.control_ack.event, c->instance, m->u.control_ack.n_applied, m->u.control_ack.n_refused);
         break;
     }
     case CP_MSG_HEARTBEAT: {
@@ -515,6 +603,10 @@ static void group_failed(ijob_t *jobs, ijob_t *rest, int rc, int64_t now)
         reply_retry(c, d, retry_ms, "relay storage failed; retry later and resend");
     }
     for (ijob_t *j = rest; j; j = j->next) {
+        if (j->kind == CP__JOB_CONTROL) {
+            cp__log("control %s: audit row not stored (the transaction failed)", j->ctl->id);
+            continue;
+        }
         if (j->kind != CP__JOB_MESSAGE) {
             job_close(j, now);
             continue;
@@ -630,6 +722,8 @@ static void *store_main(void *arg)
         for (; j && rc == 0; j = j->next) {
             if (j->kind == CP__JOB_MESSAGE)
                 rc = process_msg(j, now);
+            else if (j->kind == CP__JOB_CONTROL)
+                rc = job_control(j);
             else
                 job_close(j, now);
         }
@@ -652,6 +746,8 @@ static void *store_main(void *arg)
             ijob_t *nx = jobs->next;
             free(jobs->data);
             cp_msg_free(jobs->msg);   /* a hello the failed group did not reach */
+            free(jobs->defaults);
+            ctl_job_free(jobs->ctl);
             free(jobs);
             jobs = nx;
         }

@@ -18,7 +18,18 @@
 #include "auth.h"
 #include "../common/wire.h"
 
-enum { CP__JOB_MESSAGE = 1, CP__JOB_CLOSE = 2 };
+enum { CP__JOB_MESSAGE = 1, CP__JOB_CLOSE = 2, CP__JOB_CONTROL = 3 };
+
+struct cp_ctl_kvs;
+
+/* A control request's audit row (and an app's new defaults) for the store
+ * (store_control.h); every string owned by the job. */
+typedef struct cp__ctl_job {
+    char    *id, *app, *who, *action, *reason, *request, *targets, *skipped;
+    char    *defaults;            /* JSON object: the app's new defaults, or NULL */
+    int      status;
+    int64_t  t_ms, until_ms;
+} cp__ctl_job_t;
 
 typedef struct cp__ijob {
     int          kind;          /* CP__JOB_MESSAGE, CP__JOB_CLOSE */
@@ -29,11 +40,17 @@ typedef struct cp__ijob {
     size_t       len;
     cp_msg_t    *msg;           /* the connection's hello, decoded and checked by the
                                    service thread (hello_peek), or NULL: decode data */
+    struct cp_ctl_kvs *defaults; /* hello: the app's defaults for the welcome (control.h), or NULL */
+    cp__ctl_job_t *ctl;         /* CP__JOB_CONTROL */
     struct cp__ijob *next;
 } ijob_t;
 
 /* Takes ownership of j (calloc'ed). Thread: service. */
 void cp__ingest_job_push(ijob_t *j);
+
+/* Takes ownership of c: written in the worker's next transaction.
+ * Thread: service. */
+void cp__ingest_job_control(cp__ctl_job_t *c);
 
 /* Message bytes queued for the worker (budget.max_store_queue). Any thread. */
 uint64_t cp__ingest_queued_bytes(void);

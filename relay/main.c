@@ -45,6 +45,7 @@
 
 #include "../cli/cli.h"
 #include "auth.h"
+#include "control.h"
 #include "error.h"
 #include "fanout.h"
 #include "origin.h"
@@ -622,6 +623,7 @@ static void teardown(struct lws_context *ctx, bool use_uv, bool store, bool api)
     if (api)
         cp__api_stop();
     lws_context_destroy(ctx);      /* closes every session: queues close jobs */
+    cp__control_stop();
     if (use_uv) {
         uv_run(&uvloop, UV_RUN_DEFAULT);   /* lets lws close its handles on our loop */
         uv_loop_close(&uvloop);
@@ -715,6 +717,8 @@ int cp_cmd_relay(int argc, char **argv)
         teardown(ctx, use_uv, false, false);
         return 1;
     }
+    if (cp__control_start())
+        cp__log("control: cannot read the stored defaults and timed changes; starting without them");
     cp_otlp_export_cfg_t xc = {c->otlp_export, cp__relay_store_where(c), (uint32_t)c->otlp_queue, c->otlp_backoff_max_ms};
     if (c->otlp_export && cp_otlp_export_start(&xc))
         cp__log("otlp export: cannot start for %s; relay runs without it", c->otlp_export);

@@ -194,6 +194,16 @@ void cp__ingest_stop(void);
 void cp__ingest_done(cp_done_t *d);          /* service thread */
 int  cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 size_t cp__ingest_pss_size(void);
+/* An agent connection that said hello (control.c matches changes on it). */
+typedef struct cp__ingest_agent {
+    uint64_t    conn_id;
+    const char *qapp, *instance, *labels;   /* tenant-qualified app; canonical label set */
+    bool        control1;                   /* hello capability: timed controls + control_ack */
+} cp__ingest_agent_t;
+void cp__ingest_each_agent(void (*fn)(void *ud, const cp__ingest_agent_t *a), void *ud);   /* service thread */
+/* Queues data (LWS_PRE + message, ownership taken) to connection conn_id;
+ * false (data freed) when it is gone or closing. Service thread. */
+bool cp__ingest_send(uint64_t conn_id, uint8_t *data, size_t len);
 
 /* api.c */
 int  cp__api_start(void);

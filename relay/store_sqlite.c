@@ -237,6 +237,7 @@ int cp__sqlite_open(const char *dir, const cp_store_config_t *cfg, cp__sqlite_t 
         cp__sqlite_exec(s->db, "PRAGMA cache_size=-65536") ||
         check_version(s->db) ||
         cp__sqlite_exec(s->db, SCHEMA) ||
+        cp__sqlite_exec(s->db, cp__sqlite_control_schema) ||
         cp__sqlite_exec(s->db, "UPDATE instances SET connected=0 WHERE connected<>0") ||
         store_prepare(s))
         goto fail;

@@ -106,6 +106,9 @@ int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64
  * read-only. */
 int cp__sqlite_open_db(const char *dir, bool writer, sqlite3 **out /* OUT */);
 
+/* The fleet control tables (store_sqlite_control.c, store_control.h). */
+extern const char cp__sqlite_control_schema[];
+
 /* ---- the writer (store worker thread only) ---- */
 
 typedef struct cp__sqlite_app {

@@ -1,0 +1,510 @@
+/* control.c - fleet control on the service thread: POST /api/v1/control,
+ * the timed changes in force and the apps' defaults. See control.h.
+ *
+ * State (service thread only): `active` holds the timed changes that have
+ * not ended (pruned as they end), `defs` the defaults per qualified app.
+ * Both are loaded from the store at start, so a restarted relay keeps
+ * sending a change to the instances that connect before it ends, and
+ * keeps the defaults. Writes (audit rows, defaults) go to the store
+ * worker as jobs (ingest_store.h) and are durable with its next commit.
+ *
+ * The relay checks only what it can: the key whitelist and that a value is
+ * a short plain token; types and bounds are the agent's to check (it
+ * answers each refusal in its control_ack), so an agent never takes a
+ * value it does not understand, whatever the relay's age. */
+#include "control.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli/json.h"
+#include "error.h"
+#include "ingest_store.h"
+#include "relay.h"
+#include "rutil.h"
+#include "store_control.h"
+#include "store_labels.h"
+
+#define FOR_MIN_MS 1000LL
+#define FOR_MAX_MS (24LL * 3600 * 1000)
+
+static const char *const KEYS[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "overhead", "flush"};
+
+typedef struct change {
+    char         id[48];
+    char        *qapp, *instance, *labels;   /* instance/labels "" = any */
+    cp_ctl_kvs_t set;
+    int64_t      until_ms;
+} change_t;
+
+typedef struct defs {
+    char        *qapp;
+    cp_ctl_kvs_t kv;
+} defs_t;
+
+static change_t *active;
+static size_t n_active;
+static defs_t *defs;
+static size_t n_defs;
+static uint32_t id_seq;
+
+uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        kv[i] = (cp_kv_t){s->key[i], s->value[i]};
+    return s->n;
+}
+
+static bool kvs_put(cp_ctl_kvs_t *s, const char *k, const char *v)
+{
+    uint32_t i = 0;
+    while (i < s->n && strcmp(s->key[i], k))
+        i++;
+    if (i == s->n) {
+        if (s->n == CP_CTL_KEYS_MAX)
+            return false;
+        s->n++;
+    }
+    snprintf(s->key[i], CP_CTL_VAL_MAX, "%s", k);
+    snprintf(s->value[i], CP_CTL_VAL_MAX, "%s", v);
+    return true;
+}
+
+static void kvs_del(cp_ctl_kvs_t *s, const char *k)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (!strcmp(s->key[i], k)) {
+            memmove(s->key[i], s->key[i + 1], (s->n - i - 1) * sizeof s->key[0]);
+            memmove(s->value[i], s->value[i + 1], (s->n - i - 1) * sizeof s->value[0]);
+            s->n--;
+            return;
+        }
+}
+
+static void kvs_json(cp_buf_t *b, const cp_ctl_kvs_t *s)
+{
+    cp_buf_printf(b, "{");
+    for (uint32_t i = 0; i < s->n; i++) {
+        cp_buf_printf(b, "%s", i ? "," : "");
+        cp_buf_json_str(b, s->key[i], strlen(s->key[i]));
+        cp_buf_printf(b, ":");
+        cp_buf_json_str(b, s->value[i], strlen(s->value[i]));
+    }
+    cp_buf_printf(b, "}");
+}
+
+/* Reads a JSON object of strings into s; "" when fine, else why not. */
+static const char *kvs_from_json(const cp_json_t *o, cp_ctl_kvs_t *s, bool allow_empty)
+{
+    static char why[160];
+    memset(s, 0, sizeof *s);
+    if (!o || o->t != CP_JSON_OBJ)
+        return "'set' must be an object of option -> value strings";
+    for (size_t i = 0; i < o->n; i++) {
+        const cp_json_t *m = &o->kids[i];
+        bool known = false;
+        for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++)
+            known |= !strcmp(m->key, KEYS[k]);
+        if (!known) {
+            snprintf(why, sizeof why, "'set': '%.40s' cannot be changed from the relay (cpu, wall, alloc, "
+                     "alloc.mode, lock, overhead, flush)", m->key);
+            return why;
+        }
+        const char *v = m->t == CP_JSON_STR ? m->str : NULL;
+        size_t n = v ? strlen(v) : 0;
+        bool plain = v && n < CP_CTL_VAL_MAX && (n || allow_empty);
+        for (size_t j = 0; plain && j < n; j++)
+            plain = (v[j] >= '0' && v[j] <= '9') || (v[j] >= 'a' && v[j] <= 'z') || (v[j] >= 'A' && v[j] <= 'Z') ||
+                    v[j] == '.' || v[j] == '%';
+        if (!plain) {
+            snprintf(why, sizeof why, "'set': '%s' needs a plain string value such as \"256k\", \"10ms\" "
+                     "or \"off\" (at most %d letters, digits, '.' or '%%')", m->key, CP_CTL_VAL_MAX - 1);
+            return why;
+        }
+        kvs_put(s, m->key, v);
+    }
+    return s->n || allow_empty ? "" : "'set' names no option";
+}
+
+static defs_t *defs_find(const char *qapp, bool create)
+{
+    for (size_t i = 0; i < n_defs; i++)
+        if (!strcmp(defs[i].qapp, qapp))
+            return &defs[i];
+    if (!create)
+        return NULL;
+    defs = cp__xrealloc(defs, (n_defs + 1) * sizeof *defs);
+    defs_t *d = &defs[n_defs++];
+    memset(d, 0, sizeof *d);
+    d->qapp = cp__xstrdup(qapp);
+    return d;
+}
+
+void cp__control_defaults(const char *qapp, cp_ctl_kvs_t *out)
+{
+    const defs_t *d = defs_find(qapp, false);
+    if (d)
+        *out = d->kv;
+    else
+        memset(out, 0, sizeof *out);
+}
+
+static void prune(int64_t now)
+{
+    for (size_t i = 0; i < n_active;) {
+        if (active[i].until_ms <= now) {
+            free(active[i].qapp);
+            free(active[i].instance);
+            free(active[i].labels);
+            active[i] = active[--n_active];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* An encoded control with LWS_PRE bytes of headroom (cp__ingest_send). */
+static uint8_t *encode_control(const char *command, const cp_ctl_kvs_t *set, const char *id, int64_t for_ms,
+                               const char *scope, size_t *len)
+{
+    cp_kv_t kv[CP_CTL_KEYS_MAX];
+    cp_msg_t m = {0};
+    m.kind = CP_MSG_CONTROL;
+    m.u.control = (cp_control_t){.command = command, .options = kv, .n_options = set ? cp_ctl_kvs_view(set, kv) : 0,
+                                 .id = id, .for_ms = for_ms > 0 ? (uint64_t)for_ms : 0, .scope = scope};
+    cp_buf_t b = CP_BUF_INIT;
+    static const uint8_t pre[LWS_PRE];
+    cp_buf_append(&b, pre, LWS_PRE);
+    if (cp_wire_encode(&m, 0, &b)) {
+        cp_buf_fini(&b);
+        return NULL;
+    }
+    *len = b.len - LWS_PRE;
+    return cp_buf_steal(&b, NULL);
+}
+
+static bool send_control(uint64_t conn, const char *command, const cp_ctl_kvs_t *set, const char *id,
+                         int64_t for_ms, const char *scope)
+{
+    size_t len;
+    uint8_t *data = encode_control(command, set, id, for_ms, scope, &len);
+    return data && cp__ingest_send(conn, data, len);
+}
+
+void cp__control_welcomed(uint64_t conn_id, const char *qapp, const char *instance, const char *labels,
+                          bool control1)
+{
+    int64_t now = cp__now_ms();
+    prune(now);
+    if (!control1)
+        return;
+    for (size_t i = 0; i < n_active; i++) {
+        const change_t *c = &active[i];
+        if (strcmp(c->qapp, qapp) || (*c->instance && strcmp(c->instance, instance)) ||
+            !cp_store_labels_match(labels, c->labels))
+            continue;
+        send_control(conn_id, "configure", &c->set, c->id, c->until_ms - now, "");
+        if (cp__relay.cfg.verbose)
+            cp__log("control %s: sent to instance %s, connected with %lld ms to go", c->id, instance,
+                    (long long)(c->until_ms - now));
+    }
+}
+
+/* ---- POST ---------------------------------------------------------------- */
+
+typedef struct post {
+    const cp_principal_t *who;
+    const char  *who_text;
+    char         id[48];
+    const char  *app, *instance, *labels, *revert;
+    char         qapp[CP_TENANT_MAX + 1024];
+    cp_ctl_kvs_t set;
+    bool         is_default;
+    int64_t      for_ms, until_ms, now;
+    cp_buf_t     targets, skipped;     /* JSON arrays */
+    uint32_t     n_targets, n_skipped;
+} post_t;
+
+/* What the request asked, as the audit keeps it. */
+static void request_json(const post_t *p, cp_buf_t *b)
+{
+    cp_buf_printf(b, "{\"set\":");
+    kvs_json(b, &p->set);
+    if (p->instance && *p->instance) {
+        cp_buf_printf(b, ",\"instance\":");
+        cp_buf_json_str(b, p->instance, strlen(p->instance));
+    }
+    if (p->labels && *p->labels) {
+        cp_buf_printf(b, ",\"labels\":");
+        cp_buf_json_str(b, p->labels, strlen(p->labels));
+    }
+    if (p->revert) {
+        cp_buf_printf(b, ",\"revert\":");
+        cp_buf_json_str(b, p->revert, strlen(p->revert));
+    }
+    cp_buf_printf(b, ",\"for_ms\":%lld,\"default\":%s}", (long long)p->for_ms, p->is_default ? "true" : "false");
+}
+
+/* Queues the audit row (and the new defaults) for the store worker. */
+static void audit(const post_t *p, const char *action, int status, const char *reason, const defs_t *d)
+{
+    cp_buf_t req = CP_BUF_INIT;
+    request_json(p, &req);
+    cp__ctl_job_t *j = cp__xcalloc(1, sizeof *j);
+    j->id = cp__xstrdup(p->id);
+    j->app = cp__xstrdup(p->qapp[0] ? p->qapp : "");
+    j->who = cp__xstrdup(p->who_text);
+    j->action = cp__xstrdup(action);
+    j->reason = cp__xstrdup(reason ? reason : "");
+    j->status = status;
+    j->t_ms = p->now;
+    j->until_ms = p->until_ms;
+    j->request = cp__xstrdup(req.len ? (const char *)req.data : "{}");
+    j->targets = cp__xstrdup(p->targets.len ? (const char *)p->targets.data : "[]");
+    j->skipped = cp__xstrdup(p->skipped.len ? (const char *)p->skipped.data : "[]");
+    if (d) {
+        cp_buf_t dj = CP_BUF_INIT;
+        kvs_json(&dj, &d->kv);
+        j->defaults = (char *)cp_buf_steal(&dj, NULL);
+    }
+    cp_buf_fini(&req);
+    cp__ingest_job_control(j);
+    cp__log("control %s: %s app=%s by %s: %d%s%s", p->id, action, p->app ? p->app : "", p->who_text, status,
+            reason ? ": " : "", reason ? reason : "");
+}
+
+static void add_json_str(cp_buf_t *b, uint32_t *n, const char *s)
+{
+    cp_buf_printf(b, "%s", (*n)++ ? "," : "[");
+    cp_buf_json_str(b, s, strlen(s));
+}
+
+static void each_target(void *ud, const cp__ingest_agent_t *a)
+{
+    post_t *p = ud;
+    if (strcmp(a->qapp, p->qapp) || (p->instance && *p->instance && strcmp(p->instance, a->instance)) ||
+        !cp_store_labels_match(a->labels, p->labels))
+        return;
+    const char *why = NULL;
+    if (!a->control1)
+        why = "agent too old for timed controls (no control1 capability)";
+    else if (p->is_default) {
+        const defs_t *d = defs_find(p->qapp, false);
+        if (!send_control(a->conn_id, "configure", d ? &d->kv : NULL, p->id, 0, "defaults"))
+            why = "connection closing";
+    } else if (p->revert) {
+        if (!send_control(a->conn_id, "revert", NULL, p->revert, 0, ""))
+            why = "connection closing";
+    } else if (!send_control(a->conn_id, "configure", &p->set, p->id, p->for_ms, "")) {
+        why = "connection closing";
+    }
+    if (!why) {
+        add_json_str(&p->targets, &p->n_targets, a->instance);
+        return;
+    }
+    cp_buf_printf(&p->skipped, "%s{\"instance\":", p->n_skipped++ ? "," : "[");
+    cp_buf_json_str(&p->skipped, a->instance, strlen(a->instance));
+    cp_buf_printf(&p->skipped, ",\"why\":");
+    cp_buf_json_str(&p->skipped, why, strlen(why));
+    cp_buf_printf(&p->skipped, "}");
+}
+
+static int fail(post_t *p, cp_buf_t *out, int status, const char *msg, bool audited)
+{
+    if (audited)
+        audit(p, "refused", status, msg, NULL);
+    cp_buf_printf(out, "{\"error\":");
+    cp_buf_json_str(out, msg, strlen(msg));
+    if (audited)
+        cp_buf_printf(out, ",\"id\":\"%s\"", p->id);
+    cp_buf_printf(out, "}");
+    return status;
+}
+
+/* Validates the parsed body into p; "" or why it is a bad request. */
+static const char *read_request(post_t *p, const cp_json_t *root)
+{
+    static char why[200];
+    if (root->t != CP_JSON_OBJ)
+        return "the body must be a JSON object";
+    for (size_t i = 0; i < root->n; i++) {
+        const char *k = root->kids[i].key;
+        if (strcmp(k, "app") && strcmp(k, "labels") && strcmp(k, "instance") && strcmp(k, "set") &&
+            strcmp(k, "for") && strcmp(k, "default") && strcmp(k, "revert")) {
+            snprintf(why, sizeof why, "unknown member '%.40s' (app, labels, instance, set, for, default, revert)", k);
+            return why;
+        }
+    }
+    const cp_json_t *app = cp_json_get(root, "app"), *fr = cp_json_get(root, "for"),
+                    *def = cp_json_get(root, "default"), *rv = cp_json_get(root, "revert");
+    p->app = app && app->t == CP_JSON_STR ? app->str : NULL;
+    p->instance = cp_json_str(root, "instance");
+    p->labels = cp_json_str(root, "labels");
+    p->is_default = def && def->t == CP_JSON_BOOL && def->num != 0;
+    p->revert = rv && rv->t == CP_JSON_STR && *rv->str ? rv->str : NULL;
+    if (!p->app || cp_auth_qualify(p->who->tenant, p->app, p->qapp, sizeof p->qapp))
+        return "missing or bad 'app'";
+    if (fr && (fr->t != CP_JSON_STR || cp_duration_parse(fr->str, &p->for_ms) || p->for_ms < FOR_MIN_MS ||
+               p->for_ms > FOR_MAX_MS))
+        return "'for' must be a duration from 1s to 24h, e.g. \"15s\", \"10m\"";
+    if (p->revert)
+        return cp_json_get(root, "set") || fr || p->is_default ? "'revert' takes only app (and instance, labels)" : "";
+    const char *bad = kvs_from_json(cp_json_get(root, "set"), &p->set, p->is_default);
+    if (*bad)
+        return bad;
+    if (p->is_default && (fr || *p->instance || *p->labels))
+        return "\"default\": true applies to the whole app: no instance, labels or for";
+    return "";
+}
+
+int cp__control_post(const cp_principal_t *who, const char *who_text, const char *body, size_t len, cp_buf_t *out)
+{
+    post_t p = {.who = who, .who_text = who_text, .now = cp__now_ms(), .targets = CP_BUF_INIT,
+                .skipped = CP_BUF_INIT};
+    snprintf(p.id, sizeof p.id, "c%" PRId64 "-%u", p.now, ++id_seq);
+    cp_json_t root = {0};
+    char *text = cp__xcalloc(1, len + 1);
+    memcpy(text, body, len);
+    bool parsed = cp_json_parse(text, &root);
+    free(text);
+    if (parsed && root.t == CP_JSON_OBJ) {   /* for the audit of a refusal */
+        const char *a = cp_json_str(&root, "app");
+        p.app = a;
+        if (*a)
+            cp_auth_qualify(who->tenant, a, p.qapp, sizeof p.qapp);
+    }
+    int status;
+    if (!cp_auth_allows(who->role, CP_ROLE_ADMIN)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "a '%s' token may not control agents (needs admin)", cp_auth_role_name(who->role));
+        cp__relay.stats.auth_denied++;
+        status = fail(&p, out, 403, msg, true);
+        goto out;
+    }
+    const char *bad = parsed ? read_request(&p, &root) : "the body is not JSON";
+    if (*bad) {
+        status = fail(&p, out, 400, bad, false);
+        goto out;
+    }
+    prune(p.now);
+    const defs_t *d = NULL;
+    const char *action = "change";
+    if (p.revert) {
+        action = "revert";
+        for (size_t i = 0; i < n_active; i++)
+            if (!strcmp(active[i].id, p.revert) && !strcmp(active[i].qapp, p.qapp))
+                active[i].until_ms = p.now;   /* pruned below: no new instance gets it */
+        prune(p.now);
+    } else if (p.is_default) {
+        action = "defaults";
+        defs_t *dd = defs_find(p.qapp, true);
+        for (uint32_t i = 0; i < p.set.n; i++) {
+            if (p.set.value[i][0])
+                kvs_put(&dd->kv, p.set.key[i], p.set.value[i]);
+            else
+                kvs_del(&dd->kv, p.set.key[i]);   /* "" = back to the agent's own option */
+        }
+        d = dd;
+    } else if (p.for_ms) {
+        p.until_ms = p.now + p.for_ms;
+        active = cp__xrealloc(active, (n_active + 1) * sizeof *active);
+        change_t *c = &active[n_active++];
+        memset(c, 0, sizeof *c);
+        snprintf(c->id, sizeof c->id, "%s", p.id);
+        c->qapp = cp__xstrdup(p.qapp);
+        c->instance = cp__xstrdup(p.instance);
+        c->labels = cp__xstrdup(p.labels);
+        c->set = p.set;
+        c->until_ms = p.until_ms;
+    }
+    cp__ingest_each_agent(each_target, &p);
+    if (p.n_targets)
+        cp_buf_printf(&p.targets, "]");
+    if (p.n_skipped)
+        cp_buf_printf(&p.skipped, "]");
+    audit(&p, action, 200, NULL, d);
+    cp_buf_printf(out, "{\"id\":\"%s\",\"app\":", p.id);
+    cp_buf_json_str(out, p.app, strlen(p.app));
+    cp_buf_printf(out, ",\"action\":\"%s\",\"request\":", action);
+    request_json(&p, out);
+    cp_buf_printf(out, ",\"until\":%lld,\"instances\":%s,\"skipped\":%s", (long long)p.until_ms,
+                  p.n_targets ? (const char *)p.targets.data : "[]", p.n_skipped ? (const char *)p.skipped.data : "[]");
+    if (d) {
+        cp_buf_printf(out, ",\"defaults\":");
+        kvs_json(out, &d->kv);
+    }
+    cp_buf_printf(out, "}");
+    status = 200;
+out:
+    cp_json_free(&root);
+    cp_buf_fini(&p.targets);
+    cp_buf_fini(&p.skipped);
+    return status;
+}
+
+/* ---- start-up: what the store remembers ---------------------------------- */
+
+static int load_defaults(void *ud, const char *app, const char *json, int64_t t_ms, const char *who)
+{
+    (void)ud, (void)t_ms, (void)who;
+    cp_json_t v = {0};
+    if (cp_json_parse(json, &v) && v.t == CP_JSON_OBJ) {
+        defs_t *d = defs_find(app, true);
+        kvs_from_json(&v, &d->kv, true);
+    }
+    cp_json_free(&v);
+    return 0;
+}
+
+static int load_change(void *ud, const cp_store_audit_t *a)
+{
+    (void)ud;
+    if (strcmp(a->action, "change") || a->status != 200)
+        return 0;
+    cp_json_t v = {0};
+    if (cp_json_parse(a->request, &v) && v.t == CP_JSON_OBJ) {
+        active = cp__xrealloc(active, (n_active + 1) * sizeof *active);
+        change_t *c = &active[n_active];
+        memset(c, 0, sizeof *c);
+        if (!*kvs_from_json(cp_json_get(&v, "set"), &c->set, false)) {
+            snprintf(c->id, sizeof c->id, "%s", a->id);
+            c->qapp = cp__xstrdup(a->app);
+            c->instance = cp__xstrdup(cp_json_str(&v, "instance"));
+            c->labels = cp__xstrdup(cp_json_str(&v, "labels"));
+            c->until_ms = a->until_ms;
+            n_active++;
+        }
+    }
+    cp_json_free(&v);
+    return 0;
+}
+
+int cp__control_start(void)
+{
+    cp_store_reader_t *rd = NULL;
+    int rc = cp_store_reader_open(cp__relay_store_where(&cp__relay.cfg), &rd);
+    if (rc)
+        return rc;
+    int64_t now = cp__now_ms();
+    rc = cp__store_control_defaults_rows(rd, NULL, load_defaults, NULL);
+    if (!rc)
+        rc = cp__store_control_audit_rows(rd, NULL, now, 0, load_change, NULL);
+    cp_store_reader_close(rd);
+    if (n_active || n_defs)
+        cp__log("control: %zu timed change(s) in force, defaults for %zu app(s)", n_active, n_defs);
+    return rc;
+}
+
+void cp__control_stop(void)
+{
+    prune(INT64_MAX);
+    free(active);
+    active = NULL;
+    for (size_t i = 0; i < n_defs; i++)
+        free(defs[i].qapp);
+    free(defs);
+    defs = NULL;
+    n_defs = 0;
+}
