@@ -369,14 +369,10 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
     memcpy(text, body, len);
     bool parsed = cp_json_parse(text, &root);
     free(text);
-    if (parsed && root.t == CP_JSON_OBJ) {   /* for the audit of a refusal */
-        const char *a = cp_json_str(&root, "app");
-        p.app = a;
-        if (*a)
-            cp_auth_qualify(who->tenant, a, p.qapp, sizeof p.qapp);
-    }
     int status;
     if (!cp_auth_allows(who->role, CP_ROLE_ADMIN)) {
+        if (parsed)
+            read_request(&p, &root);   /* what was asked, as far as it reads, for the audit */
         char msg[160];
         snprintf(msg, sizeof msg, "a '%s' token may not control agents (needs admin)", cp_auth_role_name(who->role));
         cp__relay.stats.auth_denied++;

@@ -140,7 +140,7 @@ static int store_ack(const char *qapp, const char *instance, const cp_control_ac
     kv_json(&ef, a->effective, a->n_effective);
     cp_store_ctl_ack_t k = {a->id, qapp, instance, *a->event ? a->event : "applied",
                             (const char *)ap.data, (const char *)rf.data, (const char *)ef.data,
-                            now, (int64_t)a->until_ms};
+                            a->t_ms ? (int64_t)a->t_ms : now, (int64_t)a->until_ms};   /* when the agent did it */
     int rc = cp_store_control_ack(W.store, &k);
     cp_buf_fini(&ap);
     cp_buf_fini(&rf);
