@@ -6,12 +6,63 @@
  * ack it sent (its effective settings). JSON columns are stored as
  * documents already and copied in as they are.
  * Thread: the reader's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "rutil.h"
 #include "store_control.h"
+#include "store_engine.h"
+
+/* ---- dispatch to the engine (store_engine.h) ---- */
+
+static void unkept(const char *eng)
+{
+    static bool said;
+    if (!said)
+        fprintf(stderr, "cprof relay: store: the %s engine keeps no control audit, acks or defaults\n", eng);
+    said = true;
+}
+
+int cp_store_control_audit(cp_store_t *s, const cp_store_audit_t *a)
+{
+    if (!s->eng->control_audit) {
+        unkept(s->eng->name);
+        return 0;
+    }
+    return s->eng->control_audit(s, a);
+}
+
+int cp_store_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a)
+{
+    return s->eng->control_ack ? s->eng->control_ack(s, a) : 0;
+}
+
+int cp_store_control_set_defaults(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
+                                  const char *who)
+{
+    return s->eng->control_set_defaults ? s->eng->control_set_defaults(s, app, defaults, t_ms, who) : 0;
+}
+
+int cp__store_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
+                                 cp_store_audit_fn fn, void *ud)
+{
+    return r->eng->control_audit_rows ? r->eng->control_audit_rows(r, app, active_since, limit, fn, ud) : 0;
+}
+
+int cp__store_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
+                               void *ud)
+{
+    return r->eng->control_ack_rows ? r->eng->control_ack_rows(r, app, since_ms, fn, ud) : 0;
+}
+
+int cp__store_control_defaults_rows(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud)
+{
+    return r->eng->control_defaults_rows ? r->eng->control_defaults_rows(r, app, fn, ud) : 0;
+}
+
+/* ---- GET /api/v1/control's document ---- */
 
 typedef struct arow {
     cp_store_audit_t a;     /* strings owned (strdup) */

@@ -1,9 +1,11 @@
 /* store_control.h - what the store keeps for fleet control (control.h):
  * the audit of every control request, each agent's control_ack, and the
- * apps' defaults. Part of the storage interface (store.h); the documents
- * built from it are engine-neutral (store_control.c), the rows are each
- * engine's SQL (store_sqlite_control.c; schema in docs/relay.md "Control
- * tables", mirrored by any other engine).
+ * apps' defaults. Part of the storage interface (store.h): these calls
+ * dispatch to the engine's table (store_engine.h: control_* entries; an
+ * engine without them keeps nothing), the document of GET
+ * /api/v1/control is built engine-neutrally from the rows
+ * (store_control.c), the rows are each engine's SQL
+ * (store_sqlite_control.c; any other engine mirrors the tables below).
  *
  * Tables (columns; JSON columns hold the engine-neutral text as is):
  *   control_audit    id TEXT PK, app TEXT (tenant-qualified), t_ms INT,

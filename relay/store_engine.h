@@ -21,6 +21,7 @@
 #define CP_RELAY_STORE_ENGINE_H
 
 #include "store.h"
+#include "store_control.h"
 
 typedef struct cp_store_engine cp_store_engine_t;
 
@@ -63,6 +64,17 @@ struct cp_store_engine {
                    char *err, size_t errlen);
     int  (*trace_profile)(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
                           char *err, size_t errlen);
+    /* fleet control (store_control.h; the tables are listed there). NULL:
+     * this engine keeps none (writes succeed and are lost, walks are empty) */
+    int  (*control_audit)(cp_store_t *s, const cp_store_audit_t *a);
+    int  (*control_ack)(cp_store_t *s, const cp_store_ctl_ack_t *a);
+    int  (*control_set_defaults)(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
+                                 const char *who);
+    int  (*control_audit_rows)(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
+                               cp_store_audit_fn fn, void *ud);
+    int  (*control_ack_rows)(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
+                             void *ud);
+    int  (*control_defaults_rows)(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud);
 };
 
 /* The engine of location `where` (NULL: PostgreSQL asked of a relay built

@@ -6,14 +6,18 @@
  * (cp__sqlite_control_schema, IF NOT EXISTS: a database made by an older
  * relay gets them on open, the layout version stays).
  *
- * Thread: writer calls on the store worker inside its transaction; row
- * walks on the reader's thread. */
+ * Entries of the engine's table (store_engine.h), taking the generic
+ * handles. Thread: writer calls on the store worker inside its
+ * transaction; row walks on the reader's thread. */
 #include <stdio.h>
 #include <string.h>
 
 #include "error.h"
 #include "store_control.h"
 #include "store_sqlite_int.h"
+
+#define W(x) ((cp__sqlite_t *)(x))
+#define R(x) ((cp__sqlite_reader_t *)(x))
 
 const char cp__sqlite_control_schema[] =
     "CREATE TABLE IF NOT EXISTS control_audit(id TEXT PRIMARY KEY, app TEXT NOT NULL, t_ms INTEGER NOT NULL,"
@@ -44,27 +48,27 @@ static int run(sqlite3 *db, const char *sql, const char *const *txt, int nt, con
     return rc;
 }
 
-int cp_store_control_audit(cp_store_t *s, const cp_store_audit_t *a)
+int cp__sqlite_control_audit(cp_store_t *s, const cp_store_audit_t *a)
 {
     const char *t[] = {a->id, a->app, a->who, a->action, a->reason, a->request, a->targets, a->skipped};
     int64_t n[] = {a->t_ms, a->status, a->until_ms};
-    return run(s->db, "INSERT OR REPLACE INTO control_audit(id, app, who, action, reason, request, targets, skipped,"
+    return run(W(s)->db, "INSERT OR REPLACE INTO control_audit(id, app, who, action, reason, request, targets, skipped,"
                " t_ms, status, until_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)", t, 8, n, 3);
 }
 
-int cp_store_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a)
+int cp__sqlite_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a)
 {
     const char *t[] = {a->id, a->app, a->instance, a->event, a->applied, a->refused, a->effective};
     int64_t n[] = {a->t_ms, a->until_ms};
-    return run(s->db, "INSERT INTO control_ack(id, app, instance, event, applied, refused, effective, t_ms, until_ms)"
+    return run(W(s)->db, "INSERT INTO control_ack(id, app, instance, event, applied, refused, effective, t_ms, until_ms)"
                " VALUES(?,?,?,?,?,?,?,?,?)", t, 7, n, 2);
 }
 
-int cp_store_control_set_defaults(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
+int cp__sqlite_control_set_defaults(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
                                   const char *who)
 {
     const char *t[] = {app, defaults, who};
-    return run(s->db, "INSERT OR REPLACE INTO control_defaults(app, defaults, who, t_ms) VALUES(?,?,?,?)", t, 3,
+    return run(W(s)->db, "INSERT OR REPLACE INTO control_defaults(app, defaults, who, t_ms) VALUES(?,?,?,?)", t, 3,
                &t_ms, 1);
 }
 
@@ -87,11 +91,11 @@ static int walk(sqlite3 *db, const char *sql, const char *app, int64_t a, int64_
     return 0;
 }
 
-int cp__store_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
+int cp__sqlite_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
                                  cp_store_audit_fn fn, void *ud)
 {
     sqlite3_stmt *st;
-    int rc = walk(r->db, "SELECT id, app, who, action, reason, status, t_ms, until_ms, request, targets, skipped"
+    int rc = walk(R(r)->db, "SELECT id, app, who, action, reason, status, t_ms, until_ms, request, targets, skipped"
                   " FROM control_audit WHERE (?2=0 OR app=?1) AND (?3=0 OR until_ms>?3)"
                   " ORDER BY t_ms DESC, id DESC LIMIT ?4", app, active_since, limit ? (int64_t)limit : -1, &st);
     if (rc)
@@ -106,11 +110,11 @@ int cp__store_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t 
     return rc;
 }
 
-int cp__store_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
+int cp__sqlite_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
                                void *ud)
 {
     sqlite3_stmt *st;
-    int rc = walk(r->db, "SELECT id, app, instance, event, applied, refused, effective, t_ms, until_ms"
+    int rc = walk(R(r)->db, "SELECT id, app, instance, event, applied, refused, effective, t_ms, until_ms"
                   " FROM control_ack WHERE (?2=0 OR app=?1) AND t_ms>=?3 ORDER BY t_ms, rowid", app, since_ms, 0, &st);
     if (rc)
         return rc > 0 ? 0 : rc;
@@ -123,10 +127,10 @@ int cp__store_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t si
     return rc;
 }
 
-int cp__store_control_defaults_rows(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud)
+int cp__sqlite_control_defaults_rows(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud)
 {
     sqlite3_stmt *st;
-    int rc = walk(r->db, "SELECT app, defaults, t_ms, who FROM control_defaults WHERE (?2=0 OR app=?1)", app, 0, 0,
+    int rc = walk(R(r)->db, "SELECT app, defaults, t_ms, who FROM control_defaults WHERE (?2=0 OR app=?1)", app, 0, 0,
                   &st);
     if (rc)
         return rc > 0 ? 0 : rc;

@@ -92,4 +92,7 @@ const cp_store_engine_t cp__store_sqlite_engine = {
     .apps_json = e_apps_json, .instances_json = e_instances_json, .profile = e_profile,
     .profile_windows = e_profile_windows, .timeline = e_timeline, .series = e_series,
     .trace_profile = e_trace_profile,
+    .control_audit = cp__sqlite_control_audit, .control_ack = cp__sqlite_control_ack,
+    .control_set_defaults = cp__sqlite_control_set_defaults, .control_audit_rows = cp__sqlite_control_audit_rows,
+    .control_ack_rows = cp__sqlite_control_ack_rows, .control_defaults_rows = cp__sqlite_control_defaults_rows,
 };

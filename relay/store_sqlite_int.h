@@ -106,8 +106,18 @@ int64_t cp__sqlite_i64(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64
  * read-only. */
 int cp__sqlite_open_db(const char *dir, bool writer, sqlite3 **out /* OUT */);
 
-/* The fleet control tables (store_sqlite_control.c, store_control.h). */
+/* The fleet control tables and rows (store_sqlite_control.c,
+ * store_control.h); the engine table's entries. */
 extern const char cp__sqlite_control_schema[];
+int cp__sqlite_control_audit(cp_store_t *s, const cp_store_audit_t *a);
+int cp__sqlite_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a);
+int cp__sqlite_control_set_defaults(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
+                                    const char *who);
+int cp__sqlite_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
+                                  cp_store_audit_fn fn, void *ud);
+int cp__sqlite_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
+                                void *ud);
+int cp__sqlite_control_defaults_rows(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud);
 
 /* ---- the writer (store worker thread only) ---- */
 
