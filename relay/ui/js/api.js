@@ -86,6 +86,21 @@ export async function get(path, params = {}, signal) {
   return body;
 }
 
+// POST JSON (fleet control, docs/api.md); returns {status, body}: the
+// caller shows a refusal (403: the token is not an admin's) itself.
+export async function post(path, obj) {
+  let r;
+  try {
+    r = await authFetch(apiUrl(path), { method: 'POST', body: JSON.stringify(obj),
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' } });
+  } catch (e) {
+    throw new ApiError(0, 'relay unreachable (' + e.message + ')');
+  }
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = null; }
+  return { status: r.status, body: body || {} };
+}
+
 // Downloads an export (pprof, collapsed, speedscope) with the tab's token:
 // a plain link could not send the Authorization header.
 export async function download(path, params, filename) {

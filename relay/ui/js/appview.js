@@ -24,6 +24,7 @@ import { Notices } from './notices.js';
 import { InsightsPanel } from './insights.js';
 import { noMatchText, parseFilter } from './labels.js';
 import { STATE_HEADERS, stateCells } from './agentstate.js';
+import { ControlPanel } from './control.js';
 import { EndpointsPanel, ENDPOINT_KEY, labelElement } from './endpoints.js';
 import { TraceBox } from './trace.js';
 import { el, clear, pct, fmtValue, fmtCount, debounce } from './util.js';
@@ -59,6 +60,7 @@ export class AppView {
     const setState = ctx.setState;
 
     this.instBox = el('div.instances');
+    this.control = new ControlPanel(this.app);   // fleet control (control.js)
     this.toolbar = el('div.toolbar');
     this.tlHost = el('div');
     this.status = el('div.status-line', { role: 'status', 'aria-live': 'polite' });
@@ -242,6 +244,7 @@ export class AppView {
       const [apps, inst] = await Promise.all([get('apps'), get('instances', { app: this.app })]);
       this.appInfo = (apps.apps || []).find(a => a.name === this.app) || { name: this.app, types: [] };
       this.instances = inst.instances || [];
+      await this.control.refresh();   // each agent's last acknowledgement (none: an older relay)
       this.instancesKnown = true;
       this.notes.clear('instances');
       this.renderInstances();
@@ -287,12 +290,14 @@ export class AppView {
         el('td.num' + (q.dropped ? '.warn' : ''), { text: fmtCount(q.dropped || 0) + (maybe ? ` (+${fmtCount(maybe)}?)` : ''), title: dropTitle }),
         el('td.num', { text: q.rate_hz != null ? Number(q.rate_hz).toFixed(0) + ' Hz' : '–' }),
         ...stateCells(i),
-        el('td', { text: ago(i.last_seen), title: i.last_seen ? fmtDateTime(i.last_seen) : '' }));
+        el('td', { text: ago(i.last_seen), title: i.last_seen ? fmtDateTime(i.last_seen) : '' }),
+        this.control.ackCell(i), this.control.pickCell(i));
     });
     clear(this.instBox).append(el('table.data.compact', null,
-      el('thead', null, el('tr', null, ['', 'Instance', 'Labels', 'JVM', 'Agent', 'Samples', 'Failed', 'Dropped', 'Rate', ...STATE_HEADERS, 'Last seen']
+      el('thead', null, el('tr', null, ['', 'Instance', 'Labels', 'JVM', 'Agent', 'Samples', 'Failed', 'Dropped', 'Rate', ...STATE_HEADERS, 'Last seen', 'Control', 'Select']
         .map(h => el('th', { scope: 'col', text: h })))),
-      el('tbody', null, rows)));
+      el('tbody', null, rows)),
+      this.control.render(() => this.renderInstances()));
   }
 
   // An empty graph with a reason, for when there is no profile to show.
