@@ -7,7 +7,7 @@
  *     min(base x scale, max(base, bound))        (0 when the kind is off)
  * where scale (a power of two, 1 = as asked) comes from the CPU budget's
  * controller (overhead_ctl.h) and the bounds are
- *     cpu 1 s, wall 1 s, alloc 64 MiB, lock 1 s
+ *     cpu 1 s, wall 1 s, alloc 1 GiB, lock 1 s
  * so an interval is never shorter than asked and never stretched past its
  * bound. overhead=off keeps scale 1 (fixed intervals).
  *
@@ -64,7 +64,7 @@ typedef enum cp_overhead_kind {
 /* Upper bounds of the budget's stretching, per kind (see above). */
 #define CP_OVERHEAD_MAX_CPU_NS     1000000000LL
 #define CP_OVERHEAD_MAX_WALL_NS    1000000000LL
-#define CP_OVERHEAD_MAX_ALLOC      (64LL << 20)
+#define CP_OVERHEAD_MAX_ALLOC      (1LL << 30)
 #define CP_OVERHEAD_MAX_LOCK_NS    1000000000LL
 
 /* Registered once by agent.c: re-applies cp_overhead_interval() to the
