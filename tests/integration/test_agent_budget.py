@@ -10,7 +10,7 @@ tests/java/BudgetStorm.java:
   alloc    alloc=1k allocation storm (bytes 7:3)
   deep     500-frame recursion at cpu=1ms
 Asserted for each:
-  - converged: the last step up of the intervals comes within the first 6
+  - converged: the last step up of the intervals comes within the first 8
     windows; from the 3rd window on and the one after that step (flush=1s;
     for threads, the one after the last thread started), the agent's CPU
     (cpu.handler_ns + cpu.callback_ns + cpu.agent_threads_ns of its windows)
@@ -59,7 +59,9 @@ def agent_ns(w):
 def run(relay, jdk, name, opts, ptype, a, b, stretch):
     app = "budget-%s-%s" % (name, jdk_name(jdk))
     java = JavaProgram("BudgetStorm")
-    secs = SECONDS + (4 if name == "threads" else 0)   # 2,000 threads take seconds to start
+    # 2,000 threads take seconds to start; an allocation storm on a quiet
+    # machine needs two steps (x512, then x8192) before its steady windows
+    secs = SECONDS + {"threads": 4, "alloc": 5}.get(name, 0)
     out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
                    args=[name, secs], timeout=120)
     w, changed_at = windows(out)
@@ -71,10 +73,11 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     started = next(i for i, x in enumerate(w) if x.get("threads", 0) >= most * 0.98)
     check(started + 4 <= len(w), "%s: threads still starting at window %d of %d" % (app, started + 1, len(w)))
     # ... and from the window after the last step up (steps down, when
-    # the load falls, may come later), which must come within the first 6
-    # windows (converged, not still hunting)
+    # the load falls, may come later), which must come within the first 8
+    # windows (an allocation storm on a quiet machine takes up to four steps,
+    # each judged a second after the last)
     last = max(changed_at) if changed_at else 0
-    check(last <= 6, "%s: the intervals still changed after window %d: %s" % (app, last, changed_at))
+    check(last <= 8, "%s: the intervals still changed after window %d: %s" % (app, last, changed_at))
     steady = w[max(2, started + 1, last + 1):-1]   # not the exit's window (2,000 ThreadEnds)
     check(len(steady) >= 1, "%s: only %d windows after converging" % (app, len(steady)))
     used = sum(agent_ns(x) for x in steady) / max(1, sum(x.get("cpu.process_ns", 0) for x in steady))
