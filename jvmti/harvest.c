@@ -6,7 +6,7 @@
  * Every drain period (10 ms with wall sampling, 20 ms otherwise) it empties
  * the ring. For each sample:
  *   - AGCT frames (leaf first) become frame ids through a cache keyed by
- *     (jmethodID, kind; bci too if SEND_LINES): a miss resolves the method
+ *     (jmethodID, kind; bci too if SEND_LINES; harvest_names.c): a miss resolves the method
  *     once (declaring class signature -> "java.util.HashMap", name) and
  *     interns a cp_frame_t (sig "" and line 0: see SEND_LINES). Names are resolved within ~20 ms of the sample,
  *     while the class is almost surely still loaded; jmethodIDs are never
@@ -50,12 +50,6 @@
 static _Atomic size_t g_dict_max = DICT_MAX_BYTES;   /* memory budget; CPROF_TEST_DICT_MAX (bytes) in tests */
 static bool g_dict_max_test;                          /* set by CPROF_TEST_DICT_MAX: the budget leaves it */
 #define MAX_POINTS 4096
-/* Java line numbers in frames (1) or line 0 = unknown (0). The relay names
- * frames by class + method (+ kind) and never reads the line, while
- * per-line frames multiply distinct frames and stacks: without lines, an
- * H2 run's first batch held 1269 frames / 614 stacks instead of 1715 / 743,
- * and the run sent 34 KB instead of 44 KB (docs/agent.md, wire volume). */
-#define SEND_LINES 0
 
 const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
     [CP_TYPE_CPU] = {"cpu", "ns"},
@@ -68,12 +62,6 @@ const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
 
 /* ---- state ---------------------------------------------------------------- */
 
-typedef struct minfo {           /* resolved method, cached per jmethodID */
-    uint32_t class_id, method_id, sig_id;
-    jint n_lines;
-    jvmtiLineNumberEntry *lines; /* JVMTI-allocated; NULL if none */
-    bool ok;
-} minfo_t;
 
 static jvmtiEnv *g_jvmti;
 static cp_ring_t *g_ring;
@@ -84,11 +72,6 @@ static cp_stack_dict_t *g_dict;            /* dict_mu */
 static uint32_t g_dict_gen;                /* dict_mu */
 
 /* harvester-thread-only state */
-static cp_u64map_t frame_cache;   /* (method ^ bci) key -> frame id; verified by fc_method */
-static cp_u64map_t method_cache;  /* jmethodID -> index into minfos */
-static cp_u64map_t native_cache;  /* native pc -> frame id */
-static minfo_t *minfos;
-static size_t n_minfos, cap_minfos;
 static cp_u64map_t window;        /* (stack << 3 | type) -> value */
 static uint64_t win_start_ms;
 static uint64_t last_stats[CP_ST__COUNT];
@@ -146,6 +129,7 @@ int cp_harvest_init(jvmtiEnv *jvmti, cp_ring_t *ring)
     if (g_inited)
         return 0;
     g_jvmti = jvmti;
+    cp__names_init(jvmti);
     g_ring = ring;
     g_dict = cp_stack_dict_create();
     stack_buf = malloc(sizeof(uint32_t) * (CP_RING_MAX_FRAMES + CP_RING_MAX_NATIVE + 8));
@@ -197,263 +181,6 @@ uint64_t cp_harvest_last_seq(void)
     return s;
 }
 
-/* ---- name resolution (harvester thread; dict_mu held) ---------------------- */
-
-static uint32_t intern_str(const char *s)
-{
-    uint32_t id = 0;
-    if (cp_stack_dict_intern_string(g_dict, s, strlen(s), &id) != 0)
-        return 0;
-    return id;
-}
-
-/* "Ljava/util/HashMap;" -> "java.util.HashMap"; hidden-class address
- * suffixes ("/0x0000000800c0b2a8" or ".0x...") are cut so names stay
- * stable across runs and instances. */
-static void class_name(const char *sig, char *out, size_t cap)
-{
-    size_t n = strlen(sig);
-    const char *p = sig;
-    if (n >= 2 && sig[0] == 'L' && sig[n - 1] == ';') {
-        p = sig + 1;
-        n -= 2;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        if ((p[i] == '/' || p[i] == '.') && i + 2 < n && p[i + 1] == '0' && p[i + 2] == 'x')
-            break;
-        out[o++] = p[i] == '/' ? '.' : p[i];
-    }
-    out[o] = '\0';
-}
-
-static minfo_t *resolve_method(JNIEnv *jni, jmethodID m)
-{
-    bool created;
-    uint64_t *slot = cp_u64map_slot(&method_cache, (uint64_t)(uintptr_t)m, &created);
-    if (!slot)
-        return NULL;
-    if (!created)
-        return &minfos[*slot];
-    if (n_minfos == cap_minfos) {
-        size_t nc = cap_minfos ? cap_minfos * 2 : 1024;
-        minfo_t *nm = realloc(minfos, nc * sizeof *nm);
-        if (!nm) {
-            *slot = 0;   /* entry 0 may be wrong; accept a misattribution over a crash */
-            return NULL;
-        }
-        minfos = nm;
-        cap_minfos = nc;
-    }
-    minfo_t *mi = &minfos[n_minfos];
-    *slot = n_minfos++;
-    memset(mi, 0, sizeof *mi);
-
-    jclass cls = NULL;
-    char *csig = NULL, *name = NULL, *msig = NULL;
-    if ((*g_jvmti)->GetMethodDeclaringClass(g_jvmti, m, &cls) != JVMTI_ERROR_NONE ||
-        (*g_jvmti)->GetClassSignature(g_jvmti, cls, &csig, NULL) != JVMTI_ERROR_NONE ||
-        (*g_jvmti)->GetMethodName(g_jvmti, m, &name, &msig, NULL) != JVMTI_ERROR_NONE) {
-        cp_stats_add(CP_ST_RESOLVE_FAIL, 1);
-        mi->class_id = intern_str("");
-        mi->method_id = intern_str("[unloaded method]");
-        mi->sig_id = intern_str("");
-    } else {
-        char cname[512];
-        class_name(csig, cname, sizeof cname);
-        mi->class_id = intern_str(cname);
-        mi->method_id = intern_str(name);
-        /* signature not sent: the relay merges frames by class + method
-         * name (overloads too), so it would only cost wire bytes */
-        mi->sig_id = intern_str("");
-        mi->ok = true;
-        if (SEND_LINES && (*g_jvmti)->GetLineNumberTable(g_jvmti, m, &mi->n_lines, &mi->lines) != JVMTI_ERROR_NONE) {
-            mi->n_lines = 0;
-            mi->lines = NULL;
-        }
-    }
-    if (csig) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)csig);
-    if (name) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)name);
-    if (msig) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)msig);
-    if (cls && jni)
-        (*jni)->DeleteLocalRef(jni, cls);
-    return mi;
-}
-
-static int32_t line_of(const minfo_t *mi, jint bci)
-{
-    if (!mi->lines || bci < 0)
-        return 0;
-    int32_t line = 0;
-    jlocation best = -1;
-    for (jint i = 0; i < mi->n_lines; i++) {   /* tables are short and not always sorted */
-        jlocation s = mi->lines[i].start_location;
-        if (s <= bci && s > best) {
-            best = s;
-            line = mi->lines[i].line_number;
-        }
-    }
-    return line;
-}
-
-static uint32_t synthetic_frame(const char *text, uint8_t kind)
-{
-    cp_frame_t f = {intern_str(""), intern_str(text), intern_str(""), 0, kind};
-    uint32_t id = 0;
-    cp_stack_dict_intern_frame(g_dict, &f, &id);
-    return id;
-}
-
-static uint32_t java_frame(JNIEnv *jni, jmethodID m, jint lineno, uint8_t kind)
-{
-    if (!m)
-        return synthetic_frame("[unknown method]", CP_FRAME_ERROR);
-    /* key: a 64-bit hash of (method, bci, kind); a collision (~2^-64 per
-     * pair) would only mislabel one frame */
-    jint bci = SEND_LINES || lineno == -3 ? lineno : 0;   /* -3: native method */
-    uint64_t key = cp_u64map_mix((uint64_t)(uintptr_t)m) ^ cp_u64map_mix(((uint64_t)(uint32_t)bci << 8) | kind);
-    uint64_t *hit = cp_u64map_find(&frame_cache, key);
-    if (hit)
-        return (uint32_t)*hit;
-    minfo_t *mi = resolve_method(jni, m);
-    cp_frame_t f;
-    if (!mi) {
-        f = (cp_frame_t){intern_str(""), intern_str("[unresolved]"), intern_str(""), 0, CP_FRAME_ERROR};
-    } else {
-        bool native = lineno == -3;
-        f.class_id = mi->class_id;
-        f.method_id = mi->method_id;
-        f.sig_id = mi->sig_id;
-        f.line = native ? 0 : line_of(mi, lineno);
-        f.kind = native ? CP_FRAME_NATIVE : kind;
-    }
-    uint32_t id = 0;
-    if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
-        return 0;
-    bool created;
-    uint64_t *slot = cp_u64map_slot(&frame_cache, key, &created);
-    if (slot)
-        *slot = id;
-    return id;
-}
-
-/* A native frame for pc. ret: pc is a return address (every frame but the
- * leaf), so the call instruction is at pc - 1: look that up, or a call at
- * the very end of a function would name the next one. */
-#define NATIVE_THREAD_ENTRY (1ULL << 32)   /* native_cache flag: a thread's first frame */
-
-/* Functions that start a thread: a walk that reaches one has seen the
- * whole stack, so a thread with no Java frame below it really has none. */
-static bool is_thread_entry(const char *name)
-{
-    return !strcmp(name, "start_thread") || !strncmp(name, "thread_native_entry", 19) ||
-           !strcmp(name, "_ZL19thread_native_entryP6Thread") ||
-           !strncmp(name, "clone", 5) || !strncmp(name, "__clone", 7) ||
-           !strcmp(name, "Thread::call_run()") || !strcmp(name, "JavaMain");
-}
-
-/* Cuts a demangled C++ name in place: "ns::f(int, char*) const [clone
- * .part.0]" -> "ns::f". The parameter list is dropped, not sent as the
- * frame's signature: the relay names frames by library + function only,
- * and long parameter lists were the biggest part of the first batch's
- * strings. GCC's clone suffixes are dropped so clones of one function
- * merge. */
-static void cut_params(char *name)
-{
-    char *clone = strstr(name, " [clone ");
-    if (clone)
-        *clone = '\0';
-    /* the parameter list is the last balanced (...) group */
-    char *close = strrchr(name, ')');
-    if (!close)
-        return;
-    int depth = 0;
-    for (char *p = close; p >= name; p--) {
-        if (*p == ')')
-            depth++;
-        else if (*p == '(' && --depth == 0) {
-            if (p != name && strncmp(p, "(anonymous namespace)", 21) != 0)
-                *p = '\0';
-            return;
-        }
-    }
-}
-
-/* Frame id of a native pc; *entry (OUT, may be NULL): it is a thread entry. */
-static uint32_t native_frame_ex(uint64_t pc, bool ret, bool *entry)
-{
-    uint64_t key = pc - (ret ? 1 : 0);
-    uint64_t *hit = cp_u64map_find(&native_cache, key);
-    if (hit) {
-        if (entry)
-            *entry = (*hit & NATIVE_THREAD_ENTRY) != 0;
-        return (uint32_t)*hit;
-    }
-    const char *obj = "";
-    char name[512];
-    cp_symbols_lookup(key, &obj, name, sizeof name);
-    bool is_entry = is_thread_entry(name);
-    if (entry)
-        *entry = is_entry;
-    cut_params(name);   /* the sig string stays "" (see cut_params) */
-    cp_frame_t f = {intern_str(obj), intern_str(name[0] ? name : "[unknown]"), intern_str(""), 0, CP_FRAME_NATIVE};
-    uint32_t id = 0;
-    if (cp_stack_dict_intern_frame(g_dict, &f, &id) != 0)
-        return 0;
-    bool created;
-    uint64_t *slot = cp_u64map_slot(&native_cache, key, &created);
-    if (slot)
-        *slot = id | (is_entry ? NATIVE_THREAD_ENTRY : 0);
-    return id;
-}
-
-static const char *thread_kind(const char *name)
-{
-    if (!strncmp(name, "C1 ", 3) || !strncmp(name, "C2 ", 3) || strstr(name, "Compiler") || !strncmp(name, "JVMCI", 5))
-        return "JIT";
-    if (!strncmp(name, "GC ", 3) || !strncmp(name, "G1 ", 3) || !strncmp(name, "ZWorker", 7) ||
-        !strncmp(name, "ZDriver", 7) || !strncmp(name, "ZDirector", 9) || !strncmp(name, "Shenandoah", 10) ||
-        !strncmp(name, "Parallel GC", 11) || strstr(name, "GC Thread"))
-        return "GC";
-    if (!strncmp(name, "VM ", 3) || !strcmp(name, "Service Thread") || !strncmp(name, "Sweeper thread", 14) ||
-        !strncmp(name, "Monitor Deflati", 15) || !strncmp(name, "Notification Th", 15) ||
-        !strncmp(name, "Signal Dispatch", 15))
-        return "VM";   /* HotSpot's own threads (some are JavaThreads that never run Java code) */
-    if (!strncmp(name, "cprof-", 6))
-        return "cprof";
-    return "native";
-}
-
-/* Kernel thread names are cut at 15 characters; HotSpot's compiler
- * threads ("C2 CompilerThread0") lose their number that way: show the
- * whole word rather than "C2 CompilerThre". */
-static const char *thread_display(const char *comm)
-{
-    if (!strcmp(comm, "C2 CompilerThre"))
-        return "C2 CompilerThread";
-    if (!strcmp(comm, "C1 CompilerThre"))
-        return "C1 CompilerThread";
-    return comm;
-}
-
-static const char *fail_name(int n)
-{
-    switch (n) {
-    case -1: return "[no_class_load]";
-    case -2: return "[GC_active]";
-    case -3: return "[unknown_not_Java]";
-    case -4: return "[not_walkable_not_Java]";
-    case -5: return "[unknown_Java]";
-    case -6: return "[not_walkable_Java]";
-    case -7: return "[unknown_state]";
-    case -8: return "[thread_exit]";
-    case -9: return "[deopt]";
-    case -10: return "[safepoint]";
-    case -11: return "[crash_recovered]";
-    default: return "[agct_error]";
-    }
-}
-
 /* ctx: the sample's request context; thread: its thread name's string id
  * (traced samples only) */
 static void add_value(uint32_t stack, uint32_t type, uint64_t v, const cp_context_t *ctx, uint32_t thread)
@@ -485,38 +212,38 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
     bool whole_native_stack = false;
     for (int i = nn - 1; i >= 0; i--) {
         bool entry = false;
-        native_ids[nn - 1 - i] = native_frame_ex(s->native[i], i > 0, &entry);
+        native_ids[nn - 1 - i] = cp__names_native(s->native[i], i > 0, &entry);
         if (i >= nn - 2 && entry)   /* libc's start_thread has no exported name: look one frame up too */
             whole_native_stack = true;
     }
     if (s->num_frames > 0) {
         int nf = s->num_frames > CP_RING_MAX_FRAMES ? CP_RING_MAX_FRAMES : s->num_frames;
         if (s->truncated) {
-            stack_buf[n++] = synthetic_frame("[truncated]", CP_FRAME_ERROR);
+            stack_buf[n++] = cp__names_synthetic("[truncated]", CP_FRAME_ERROR);
             cp_stats_add(CP_ST_TRUNCATED, 1);
         }
         cp_codemap_classify(s->frames, nf, kind_buf);
         for (int i = nf - 1; i >= 0; i--)
-            stack_buf[n++] = java_frame(jni, s->frames[i].method, s->frames[i].lineno, kind_buf[i]);
+            stack_buf[n++] = cp__names_java(jni, s->frames[i].method, s->frames[i].lineno, kind_buf[i]);
     } else {
         /* No Java stack: the thread (kind guessed from its name) is the
          * root; an AGCT failure adds its kind as the leaf. */
         char t[48];
-        snprintf(t, sizeof t, "[%s] %s", thread_kind(s->thread), s->thread[0] ? thread_display(s->thread) : "?");
-        stack_buf[n++] = synthetic_frame(t, CP_FRAME_THREAD);
+        snprintf(t, sizeof t, "[%s] %s", cp__names_thread_kind(s->thread), s->thread[0] ? cp__names_thread_display(s->thread) : "?");
+        stack_buf[n++] = cp__names_synthetic(t, CP_FRAME_THREAD);
         /* -3 (unknown_not_Java) on a JIT/GC/VM/agent thread just means the
          * thread never runs Java code: not a failure. Nor on a thread whose
          * native walk reached its start routine (start_thread,
          * thread_native_entry) without meeting JIT code: AGCT answers -3
          * for any thread in the VM without a Java frame anchor, e.g. the
          * "Service Thread" or a Java thread still starting up. */
-        bool vm_thread = strcmp(thread_kind(s->thread), "native") != 0;
+        bool vm_thread = strcmp(cp__names_thread_kind(s->thread), "native") != 0;
         if (s->num_frames == CP_SAMPLE_NOT_JAVA_THREAD || s->num_frames == 0 ||
             (s->num_frames == -3 && (vm_thread || whole_native_stack))) {
             cp_stats_add(CP_ST_SAMPLES_NOJAVA, 1);
         } else {
             cp_stats_add(cp_stats_agct_fail(s->num_frames), 1);
-            stack_buf[n++] = synthetic_frame(fail_name(s->num_frames), CP_FRAME_ERROR);
+            stack_buf[n++] = cp__names_synthetic(cp__names_fail(s->num_frames), CP_FRAME_ERROR);
         }
     }
     /* native frames, root-most first, under whatever came before */
@@ -525,12 +252,12 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
     if (nn)
         cp_stats_add(CP_ST_NATIVE_FRAMES, (uint64_t)nn);
     if (s->leaf_kind && s->leaf[0])
-        stack_buf[n++] = synthetic_frame(s->leaf, s->leaf_kind);
+        stack_buf[n++] = cp__names_synthetic(s->leaf, s->leaf_kind);
     uint32_t sid;
     if (cp_stack_dict_intern_stack(g_dict, stack_buf, n, &sid) != 0)
         return;
     const cp_context_t *c = &s->ctx;
-    uint32_t th = (c->trace_hi | c->trace_lo) ? intern_str(s->thread[0] ? thread_display(s->thread) : "?") : 0;
+    uint32_t th = (c->trace_hi | c->trace_lo) ? cp__names_str(s->thread[0] ? cp__names_thread_display(s->thread) : "?") : 0;
     switch (s->kind) {
     case CP_SAMPLE_CPU:   add_value(sid, CP_TYPE_CPU, s->value, c, th); break;
     case CP_SAMPLE_WALL:  add_value(sid, CP_TYPE_WALL, s->value, c, th); break;
@@ -543,7 +270,7 @@ static void process(JNIEnv *jni, const cp_sample_t *s)
 
 uint32_t cp__harvest_frame(const char *cls, const char *method, uint8_t kind)
 {
-    cp_frame_t f = {intern_str(cls), intern_str(method), intern_str(""), 0, kind};
+    cp_frame_t f = {cp__names_str(cls), cp__names_str(method), cp__names_str(""), 0, kind};
     uint32_t id = 0;
     cp_stack_dict_intern_frame(g_dict, &f, &id);
     return id;
@@ -558,6 +285,7 @@ void cp__harvest_add(const uint32_t *frames, uint32_t n, uint32_t type, uint64_t
 }
 
 uint32_t cp__harvest_gen(void) { return g_dict_gen; }
+cp_stack_dict_t *cp__harvest_dict(void) { return g_dict; }
 
 /* Returns the number of samples drained. */
 static int drain(JNIEnv *jni)
@@ -615,14 +343,7 @@ static void dict_reset_locked(cp_pending_t *p)
     cp_stack_dict_destroy(g_dict);
     g_dict = nd;
     g_dict_gen++;
-    cp_u64map_clear(&frame_cache);
-    /* method infos hold dictionary string ids: forget them too */
-    for (size_t i = 0; i < n_minfos; i++)
-        if (minfos[i].lines)
-            (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)minfos[i].lines);
-    n_minfos = 0;
-    cp_u64map_clear(&method_cache);
-    cp_u64map_clear(&native_cache);
+    cp__names_reset();   /* their caches hold ids of the old dictionary */
     CP_LOGI("dictionary over %zu KiB: new generation %u (%u stacks of the closing window kept)",
             g_dict_max >> 10, g_dict_gen, cp_stack_dict_stacks(nd));
 }
