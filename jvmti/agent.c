@@ -34,7 +34,7 @@
 #include "overhead.h"
 #include "sampler.h"
 #include "sender.h"
-#include "spark.h"
+#include "identity.h"
 #include "stats.h"
 #include "verdict.h"
 
@@ -46,7 +46,6 @@
 #include <string.h>
 #include <errno.h>
 #include <stddef.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -245,111 +244,6 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
     cp_cost_callback(c0);
 }
 
-/* ---- identity and app name ----------------------------------------------- */
-
-static char *sysprop(const char *name)
-{
-    char *v = NULL;
-    if ((*g_jvmti)->GetSystemProperty(g_jvmti, name, &v) != JVMTI_ERROR_NONE)
-        return NULL;
-    return v;   /* Deallocate */
-}
-
-static void app_from_command(const char *cmd, char *out, size_t cap)
-{
-    char first[512];
-    size_t i = 0;
-    while (cmd[i] && cmd[i] != ' ' && i + 1 < sizeof first) {
-        first[i] = cmd[i];
-        i++;
-    }
-    first[i] = '\0';
-    const char *base = strrchr(first, '/');
-    base = base ? base + 1 : first;
-    size_t n = strlen(base);
-    if (n > 4 && !strcmp(base + n - 4, ".jar"))
-        n -= 4;
-    if (n == 0) {
-        snprintf(out, cap, "java");
-        return;
-    }
-    snprintf(out, cap, "%.*s", (int)n, base);
-}
-
-static uint64_t process_start_ms(void)
-{
-    /* /proc/self/stat field 22 (starttime, clock ticks since boot) + btime */
-    FILE *f = fopen("/proc/self/stat", "re");
-    unsigned long long st = 0;
-    if (f) {
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = '\0';
-        fclose(f);
-        char *p = strrchr(buf, ')');
-        int field = 2;
-        for (; p && *p && field < 22; p++)
-            if (*p == ' ')
-                field++;
-        if (p)
-            st = strtoull(p, NULL, 10);
-    }
-    unsigned long long btime = 0;
-    f = fopen("/proc/stat", "re");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "btime %llu", &btime) == 1)
-                break;
-        fclose(f);
-    }
-    long hz = sysconf(_SC_CLK_TCK);
-    if (!btime || hz <= 0)
-        return cp_now_ms();
-    return btime * 1000ULL + st * 1000ULL / (unsigned long long)hz;
-}
-
-static void make_identity(void)
-{
-    cp_sender_identity_t *id = &g_ident;
-    memset(id, 0, sizeof *id);
-    gethostname(id->host, sizeof id->host - 1);
-    id->pid = (uint32_t)getpid();
-    id->start_ms = process_start_ms();
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-        r = (uint32_t)(cp_now_ms() * 2654435761u);
-    snprintf(id->instance, sizeof id->instance, "%.48s-%u-%llx-%08x", id->host, id->pid,
-             (unsigned long long)id->start_ms, r);
-    char *v = sysprop("java.vm.vendor");
-    snprintf(id->jvm_vendor, sizeof id->jvm_vendor, "%s", v ? v : "");
-    if (v) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)v);
-    v = sysprop("java.runtime.version");
-    if (!v)
-        v = sysprop("java.vm.version");
-    snprintf(id->jvm_version, sizeof id->jvm_version, "%s", v ? v : "");
-    if (v) (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)v);
-}
-
-/* life_mu held, live phase. Resolves the app name and Spark labels. */
-static void resolve_app_locked(void)
-{
-    char *cmd = sysprop("sun.java.command");
-    cp_spark_labels_t sl;
-    if (cp_spark_labels_self(cmd, &sl) > 0) {
-        if (sl.app_id[0])      cp_options_set_label(&g_opts, "spark.app.id", sl.app_id);
-        if (sl.executor_id[0]) cp_options_set_label(&g_opts, "spark.executor.id", sl.executor_id);
-        if (sl.host[0])        cp_options_set_label(&g_opts, "host", sl.host);
-        CP_LOGI("Spark executor: app %s executor %s", sl.app_id, sl.executor_id);
-    }
-    if (g_opts.app[0])
-        snprintf(g_app, sizeof g_app, "%s", g_opts.app);
-    else
-        app_from_command(cmd ? cmd : "", g_app, sizeof g_app);
-    if (cmd)
-        (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)cmd);
-}
-
 /* ---- lifecycle -------------------------------------------------------------- */
 
 static int enable(jvmtiEvent ev, const char *what);
@@ -503,15 +397,15 @@ static void start_locked(JNIEnv *jni)
     if (!g_running) {
         if (g_sampler_ok)
             cp_sampler_live();   /* before the agent's threads start: they bind VMStructs */
-        resolve_app_locked();
+        cp_identity_app(g_jvmti, &g_opts, g_app, sizeof g_app);   /* life_mu held */
         if (!g_ident.pid)
-            make_identity();
+            cp_identity_make(g_jvmti, &g_ident);
         cp_options_t so = sender_opts(&g_opts);
         if (cp_sender_start(g_jvmti, jni, &so, g_app, &g_ident) == 0 &&
             cp_harvest_start(jni, g_opts.flush_ns) == 0)
             g_running = true;
     } else {
-        resolve_app_locked();
+        cp_identity_app(g_jvmti, &g_opts, g_app, sizeof g_app);   /* life_mu held */
         cp_options_t so = sender_opts(&g_opts);
         cp_sender_configure(&so, g_app);
         cp_harvest_set_flush(g_opts.flush_ns);
