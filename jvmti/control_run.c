@@ -121,8 +121,15 @@ bool cp_control_run_message(const cp_control_t *c)
     cp_control_run_apply_fn fn = apply_fn;
     pthread_mutex_unlock(&run_mu);
 
+    /* never wait for the agent's lifecycle lock here (the sender thread):
+     * the JVM's exit holds it while it waits for the sender to deliver the
+     * last window, so a control or a welcome's defaults arriving then would
+     * hold that window until the exit gives up on it. Busy: the harvester's
+     * next tick applies it. */
     cp_options_t eff;
-    int rc = fn ? fn(false, &eff) : CP_ESTATE;
+    int rc = fn ? fn(true, &eff) : CP_ESTATE;
+    if (rc == CP_CONTROL_RUN_BUSY)
+        atomic_store_explicit(&apply_due, true, memory_order_relaxed);
     if (defaults)
         CP_LOGI("app defaults from the relay: %u option(s) taken, %u refused", na, nr);
     else
@@ -138,7 +145,8 @@ bool cp_control_run_message(const cp_control_t *c)
 void cp_control_run_tick(void)
 {
     uint64_t ne = atomic_load_explicit(&next_end, memory_order_relaxed);   /* a hint, see publish_end */
-    bool due = atomic_load_explicit(&apply_due, memory_order_relaxed);
+    /* taken before applying: one put off meanwhile (by the sender) stays due */
+    bool due = atomic_exchange_explicit(&apply_due, false, memory_order_relaxed);
     uint64_t now = cp_now_ms();
     if (!due && (!ne || ne > now))
         return;
@@ -154,10 +162,9 @@ void cp_control_run_tick(void)
     cp_options_t eff;
     int rc = fn ? fn(true, &eff) : CP_ESTATE;
     if (rc == CP_CONTROL_RUN_BUSY) {   /* the lifecycle is busy (a detach, an attach): next tick */
-        atomic_store_explicit(&apply_due, true, memory_order_relaxed);   /* read by this thread only */
+        atomic_store_explicit(&apply_due, true, memory_order_relaxed);
         return;
     }
-    atomic_store_explicit(&apply_due, false, memory_order_relaxed);
     pthread_mutex_lock(&run_mu);
     uint32_t k = n_ended;
     memcpy(ids, ended_ids, k * sizeof ids[0]);
