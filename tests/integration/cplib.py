@@ -375,7 +375,8 @@ class JavaProgram:
         if not os.path.exists(stamp) or any(os.path.getmtime(s) > os.path.getmtime(stamp)
                                             for s in srcs):
             javac = os.path.join(JDKS[0], "bin", "javac") if JDKS else "javac"
-            cpargs = ["-cp", ":".join(self.extra_cp)] if self.extra_cp else []
+            extra = getattr(self, "extra_cp", [])   # subclasses made without JavaProgram.__init__
+            cpargs = ["-cp", ":".join(extra)] if extra else []
             subprocess.run([javac, "--release", "11", "-nowarn", "-d", self.classes] + cpargs + srcs,
                            check=True)
 
@@ -387,7 +388,7 @@ class JavaProgram:
             if relay is not None and "relay=" not in opts:
                 opts = "relay=%s%s%s" % (relay.ws, "," if opts else "", opts)
             c.append("-agentpath:%s%s" % (AGENT, "=" + opts if opts else ""))
-        c += ["-cp", ":".join([self.classes] + self.extra_cp), self.name] + [str(a) for a in args]
+        c += ["-cp", ":".join([self.classes] + getattr(self, "extra_cp", [])), self.name] + [str(a) for a in args]
         return c
 
     def start(self, jdk, agent=None, relay=None, args=(), jvm_args=(), env=None, logname=None):
