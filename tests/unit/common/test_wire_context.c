@@ -150,6 +150,7 @@ START_TEST(test_wire_context_dangling_label_set_is_refused)
     b2.n_traces = 1;
     ck_assert_err(cp_wire_dict_apply(wd, &b2, ERR, sizeof ERR), CP_EDANGLING);
     cp_wire_dict_destroy(wd);
+    cp_buf_fini(&out);
 }
 END_TEST
 
