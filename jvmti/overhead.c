@@ -51,6 +51,13 @@ static uint64_t agent_cpu_ns(void)
            cp_stats_get(CP_ST_AGENT_THREADS_NS);
 }
 
+/* What grows with the sampling rate: the handlers, and the rest counted
+ * in cpu.sampling_ns (the wall thread, the drains, alloc and lock samples). */
+static uint64_t sampling_cpu_ns(void)
+{
+    return cp_stats_get(CP_ST_HANDLER_NS) + cp_stats_get(CP_ST_SAMPLING_NS);
+}
+
 static int64_t cap_of(int k)
 {
     return base[k] > bound[k] ? base[k] : bound[k];
@@ -151,7 +158,7 @@ void cp_overhead_tick(size_t used)
     if (!last_tick_ns) {
         last_tick_ns = now;
         last_agent_ns = agent_cpu_ns();
-        last_sampling_ns = cp_stats_get(CP_ST_SAMPLING_NS);
+        last_sampling_ns = sampling_cpu_ns();
         last_proc_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         pthread_mutex_unlock(&mu);
         return;
@@ -162,7 +169,7 @@ void cp_overhead_tick(size_t used)
     }
     bool apply = apply_pending;
     if (now - last_tick_ns >= TICK_NS) {
-        uint64_t a = agent_cpu_ns(), sm = cp_stats_get(CP_ST_SAMPLING_NS), p = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        uint64_t a = agent_cpu_ns(), sm = sampling_cpu_ns(), p = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
         uint32_t old = ctl.scale;
         /* applying a change (re-arming every thread's timer) is the change's
          * cost, not the sampling's: left out of the judged tick */

@@ -46,7 +46,6 @@ CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc)
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
             cp_stats_add(CP_ST_HANDLER_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
-            cp_stats_add(CP_ST_SAMPLING_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
         }
     }
     errno = saved;

@@ -52,6 +52,11 @@ def windows(out):
     return res, changes
 
 
+def sampling_ns(x):
+    """What grows with the sampling rate: the handlers plus cpu.sampling_ns."""
+    return x.get("cpu.handler_ns", 0) + x.get("cpu.sampling_ns", 0)
+
+
 def agent_ns(w):
     return w.get("cpu.handler_ns", 0) + w.get("cpu.callback_ns", 0) + w.get("cpu.agent_threads_ns", 0)
 
@@ -91,9 +96,9 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
             " sampling %.2f%%), %d threads, samples cpu %d wall %d alloc %d"
             % (i + 1, " *" if x in steady else "  ", p / 1e6, agent_ns(x) * 100 / p, x.get("cpu.handler_ns", 0) * 100 / p,
                x.get("cpu.callback_ns", 0) * 100 / p, x.get("cpu.agent_threads_ns", 0) * 100 / p,
-               x.get("cpu.sampling_ns", 0) * 100 / p, x.get("threads", 0), x.get("samples.cpu", 0),
+               sampling_ns(x) * 100 / p, x.get("threads", 0), x.get("samples.cpu", 0),
                x.get("samples.wall", 0), x.get("samples.alloc", 0)))
-    sampling = sum(x.get("cpu.sampling_ns", 0) for x in steady) / max(1, sum(x.get("cpu.process_ns", 0) for x in steady))
+    sampling = sum(sampling_ns(x) for x in steady) / max(1, sum(x.get("cpu.process_ns", 0) for x in steady))
     # what the controller scales (sampling) must be under the budget; the
     # whole also, but the agent's fixed cost (its threads' wake-ups, the
     # sender, scans of 2,000 threads) grows as the JVM gets less CPU: on a
