@@ -38,7 +38,7 @@ const relay = start(CPROF, ['relay', '--listen', `127.0.0.1:${port}`, '--data', 
 await waitFor(async () => (await fetch(BASE + '/api/v1/apps')).ok, 15000, 'the relay');
 
 function jvm(run, a, b, secs) {
-  const opts = `relay=ws://127.0.0.1:${port}/ingest,app=${APP},label.run=${run},cpu=10ms,flush=1s`;
+  const opts = `relay=ws://127.0.0.1:${port}/ingest,app=${APP},label.run=${run},cpu=10ms,flush=1s,overhead=off`;
   return start(path.join(JDK, 'bin/java'), [`-agentpath:${AGENT}=${opts}`, '-cp', classes, 'CpuSplit', String(secs), String(a), String(b)], `jvm-${run}.log`);
 }
 
@@ -137,7 +137,13 @@ try {
   await page.waitForFunction(([a, b, c]) => location.hash.includes('cfrom=' + b) && location.hash.includes('cto=' + c) &&
     location.hash.includes('bfrom=' + a) && location.hash.includes('bto=' + b), [t0, t1, t2]);
   await page.waitForFunction(() => /fetched/.test(document.querySelector('.status-line').textContent));
-  await page.waitForSelector('table.diffstats tr.rise');
+  // a timeout here says what the diff showed instead (status line, table, range)
+  await page.waitForSelector('table.diffstats tr.rise').catch(async e => {
+    const seen = await page.evaluate(() => [(document.querySelector('.status-line') || {}).textContent,
+      ((document.querySelector('table.diffstats') || {}).innerText || 'no diffstats table').slice(0, 1500),
+      location.hash].join(' || '));
+    throw new Error(`no significant rise in the diff after 30 s: ${seen} (${e.message.split('\n')[0]})`);
+  });
   await sleep(300);
   const worse = await page.$$eval('table.diffstats tr.rise', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
   const better = await page.$$eval('table.diffstats tr.fall', trs => trs.map(t => t.dataset.name + ' ' + t.lastChild.textContent));
@@ -158,7 +164,13 @@ try {
   // ---- labels: the same diff by label sets
   const cmpUrl = `${BASE}/#view=compare&app=${APP}&type=cpu&bfrom=now-10m&bto=now&blabels=run%3Done&cfrom=now-10m&cto=now&clabels=run%3Dtwo`;
   await page.goto(cmpUrl);
-  await page.waitForSelector('table.diffstats tr.rise');
+  // a timeout here says what the diff showed instead (status line, table, range)
+  await page.waitForSelector('table.diffstats tr.rise').catch(async e => {
+    const seen = await page.evaluate(() => [(document.querySelector('.status-line') || {}).textContent,
+      ((document.querySelector('table.diffstats') || {}).innerText || 'no diffstats table').slice(0, 1500),
+      location.hash].join(' || '));
+    throw new Error(`no significant rise in the diff after 30 s: ${seen} (${e.message.split('\n')[0]})`);
+  });
   const worse2 = await page.$$eval('table.diffstats tr.rise', trs => trs.map(t => t.dataset.name));
   check(/CpuSplit\.(burnB|mixB)/.test(worse2[0] || ''), 'diff by label sets shows the same change', worse2.slice(0, 3).join(', '));
   await shot(page, OUT, '07-compare-labels');
