@@ -167,12 +167,16 @@ static bool run_profile(cp_qreq_t *r, cp_store_reader_t *rd, const cp_store_quer
 static void write_profile(cp_qreq_t *r, cp_profile_t *p, const char *fmt, const char *name, const char *type,
                           int64_t from_ms, int64_t to_ms);
 
-/* The answer of a ctx_api.h call: 200 with what it wrote, or its error. */
-static void ctx_answer(cp_qreq_t *r, int rc, char *err)
+/* The answer of a query that wrote its JSON into r->body: 200, or its
+ * error (404 unknown app/type, 400 bad parameter, else store_error); err
+ * (errlen bytes) is shown with the caller's app name. */
+static void json_answer(cp_qreq_t *r, int rc, char *err, size_t errlen)
 {
-    err_unqualify(r, err, 256);
+    err_unqualify(r, err, errlen);
     if (rc == CP_ENOTFOUND) {
         cp__qreq_error(r, 404, "%s", err);
+    } else if (rc == CP_EINVAL) {
+        cp__qreq_error(r, 400, "%s", err);
     } else if (rc) {
         store_error(r, rc, err);
     } else {
@@ -200,7 +204,7 @@ static void do_labels(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     }
     char err[256] = "";
     int rc = cp_ctx_api_labels(rd, &q, limit, &r->body, err, sizeof err);
-    ctx_answer(r, rc, err);
+    json_answer(r, rc, err, sizeof err);
 }
 
 /* Which stored apps a trace query shows: the caller's tenant's. */
@@ -315,7 +319,7 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
     if (top && gb && *gb) {
         char err[256] = "";
         int rc = cp_ctx_api_top(rd, &q, gb, limit, &r->body, err, sizeof err);
-        ctx_answer(r, rc, err);
+        json_answer(r, rc, err, sizeof err);
         return;
     }
     cp_profile_t p;
@@ -345,18 +349,7 @@ static void do_diff(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
         cp__qreq_error(r, 400, "%s", err);
         return;
     }
-    int rc = cp_diff_api_run(rd, &qa, &qb, &prm, &r->body, err, sizeof err);
-    err_unqualify(r, err, sizeof err);
-    if (rc == CP_ENOTFOUND) {
-        cp__qreq_error(r, 404, "%s", err);
-    } else if (rc == CP_EINVAL) {
-        cp__qreq_error(r, 400, "%s", err);
-    } else if (rc) {
-        store_error(r, rc, err);
-    } else {
-        r->status = 200;
-        r->ctype = "application/json";
-    }
+    json_answer(r, cp_diff_api_run(rd, &qa, &qb, &prm, &r->body, err, sizeof err), err, sizeof err);
 }
 
 static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
@@ -393,7 +386,7 @@ static void do_timeline(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     if (gb && *gb) {
         char gerr[256] = "";
         int grc = cp_ctx_api_timeline(rd, &q, gb, step, n, &r->body, gerr, sizeof gerr);
-        ctx_answer(r, grc, gerr);
+        json_answer(r, grc, gerr, sizeof gerr);
         return;
     }
     uint64_t *pts = cp__xcalloc(n, sizeof *pts);
@@ -430,16 +423,9 @@ static void do_insights(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now)
     char err[256] = "";
     cp_buf_t doc = CP_BUF_INIT;
     int rc = cp_insights_run(rd, &q, &doc, err, sizeof err);
-    err_unqualify(r, err, sizeof err);
-    if (rc == CP_ENOTFOUND) {
-        cp__qreq_error(r, 404, "%s", err);
-    } else if (rc) {
-        store_error(r, rc, err);
-    } else {
-        r->status = 200;
-        r->ctype = "application/json";
+    json_answer(r, rc, err, sizeof err);
+    if (!rc)
         cp_buf_append(&r->body, doc.data, doc.len);
-    }
     cp_buf_fini(&doc);
 }
 
