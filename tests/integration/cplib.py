@@ -232,6 +232,9 @@ class Relay:
         return "ws://127.0.0.1:%d" % self.port
 
     def start(self, wait=True):
+        if self.proc and self.proc.poll() is None:
+            # a second relay on the same data directory would be refused by the lock
+            raise TestFailure("relay %s started twice (use either start() or with)" % self.name)
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             [CPROF, "relay", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data]
@@ -274,6 +277,9 @@ class Relay:
         return self.stop(signal.SIGKILL)
 
     def __enter__(self):
+        # `with Relay(...).start() as r:` and `with Relay(...) as r:` both start one relay
+        if self.proc and self.proc.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *exc):

@@ -57,7 +57,7 @@ def test():
         p = java.start(jdk, agent="relay=ws://127.0.0.1:%d,app=%s,flush=1s" % (port, app), args=[9])
         time.sleep(4)
         check(p.poll() is None, "JVM died while the relay was absent (log %s)" % p.logpath)
-        with relay.start():
+        with relay:
             out = finish(p)
             check_cpu(relay, app, out, name + " relay started late")
 
