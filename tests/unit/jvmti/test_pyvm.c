@@ -370,7 +370,7 @@ int main(void)
     tcase_add_test(task, test_pytask_reads_what_cprof_pyspark_published);
     suite_add_tcase(s, task);
     SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
+    srunner_run_all(r, CK_ENV);  /* CK_VERBOSITY from the environment */
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed ? 1 : 0;
