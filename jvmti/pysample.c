@@ -15,6 +15,7 @@
 #include "pysample.h"
 
 #include "cost.h"
+#include "pyfb.h"
 #include "error.h"
 #include "log.h"
 #include "options.h"
@@ -51,7 +52,8 @@ typedef struct pythread {
 typedef struct pyproc {
     pid_t pid;
     unsigned long long start;     /* /proc/PID/stat start time: identity with pid */
-    cp_pyvm_t *vm;
+    cp_pyvm_t *vm;                /* NULL: the process samples itself (fb) */
+    cp_pyfb_t *fb;
     cp_pytask_buf_t *task;
     int task_tries;               /* ticks until the next open attempt of the task file */
     int task_misses;
@@ -235,6 +237,7 @@ static void proc_free(pyproc_t *p, bool gone)
     for (int i = 0; i < p->n_th; i++)
         thread_close(&p->th[i]);
     cp_pyvm_close(p->vm);
+    cp_pyfb_close(p->fb);
     cp_pytask_close(p->task);
     cp_u64map_free(&p->codes);
     free(p);
@@ -244,6 +247,19 @@ static void proc_remove(int i, bool gone)
 {
     proc_free(procs[i], gone);
     procs[i] = procs[--n_procs];
+}
+
+/* Said once, counted every time: process_vm_readv refused for pid. */
+static void refused(pid_t pid)
+{
+    cp_stats_add(CP_ST_PY_EPERM, 1);
+    if (!warned_eperm) {
+        warned_eperm = true;
+        CP_LOGW("python: cannot read the memory of Python process %d (process_vm_readv: permission denied: "
+                "ptrace scope, seccomp or another user); cprof_pyspark's workers then sample themselves "
+                "(py.fallback), other Python processes are not sampled (counted as py.refused; "
+                "docs/pyspark.md, 'When the agent may not read the workers')", (int)pid);
+    }
 }
 
 /* A new descendant: attach if it is Python (and PySpark for python=on). */
@@ -260,13 +276,7 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
     cp_pyvm_t *vm = NULL;
     int rc = cp_pyvm_open(pid, &elf, &vm);
     if (rc == CP_EPERM) {
-        cp_stats_add(CP_ST_PY_EPERM, 1);
-        if (!warned_eperm) {
-            warned_eperm = true;
-            CP_LOGW("python: cannot read the memory of Python process %d (process_vm_readv: permission denied: "
-                    "ptrace scope, seccomp or another user); its stacks are not sampled (counted as py.refused; "
-                    "docs/pyspark.md, 'When the agent may not read the workers')", (int)pid);
-        }
+        refused(pid);
         remember_not_py(pid, start);
         return;
     }
@@ -439,9 +449,101 @@ static void push(const cp_pysample_t *s)
     pthread_mutex_unlock(&q_mu);
 }
 
+/* ---- processes that sample themselves (pyfb.h) ------------------------------- */
+
+typedef struct fb_ctx {
+    pyproc_t *p;
+    cp_pysample_t *s;
+} fb_ctx_t;
+
+/* The worker's function idx is the key of p->codes (its own numbering). */
+static void fb_func(void *ud, uint32_t idx, const char *module, const char *text)
+{
+    fb_ctx_t *c = ud;
+    uint32_t f = func_intern(module, text);
+    bool created;
+    uint64_t *slot = f != UINT32_MAX ? cp_u64map_slot(&c->p->codes, idx, &created) : NULL;
+    if (slot)
+        *slot = (uint64_t)f + 1;
+}
+
+static void fb_sample(void *ud, const cp_pyfb_sample_t *fs)
+{
+    fb_ctx_t *c = ud;
+    cp_pysample_t *s = c->s;
+    s->pid = (int32_t)c->p->pid;
+    s->tid = fs->tid ? fs->tid : (int32_t)c->p->pid;
+    s->weight_ns = fs->weight_ns;
+    s->truncated = fs->truncated;
+    s->has_task = fs->task.active;
+    s->task = fs->task;
+    s->n = 0;
+    for (uint16_t i = 0; i < fs->n && i < CP_PYVM_MAX_DEPTH; i++) {
+        uint64_t *hit = cp_u64map_find(&c->p->codes, fs->idx[i]);
+        uint32_t f = hit ? (uint32_t)(*hit - 1) : func_intern("", "[unknown]");
+        if (f != UINT32_MAX)
+            s->funcs[s->n++] = f;
+    }
+    push(s);
+    cp_stats_add(CP_ST_PY_SAMPLES, 1);
+    cp_stats_add(CP_ST_PY_FB_SAMPLES, 1);
+    cp_stats_add(CP_ST_PY_CPU_NS, fs->weight_ns);
+    if (fs->truncated)
+        cp_stats_add(CP_ST_PY_TRUNCATED, 1);
+    if (s->has_task)
+        cp_stats_add(CP_ST_PY_TASKS, 1);
+}
+
+/* Drains the ring; false once the process is gone (after its last
+ * records: a worker that ended with os._exit loses nothing it wrote). */
+static bool sample_fb(pyproc_t *p, cp_pysample_t *s, int64_t iv)
+{
+    fb_ctx_t c = {p, s};
+    cp_pyfb_drain(p->fb, iv, fb_func, fb_sample, &c);
+    unsigned long long st;
+    return proc_start(p->pid, &st) && st == p->start;
+}
+
+/* pyfb's probe: 0 when this thread reads pid itself. */
+static int fb_probe(pid_t pid)
+{
+    cp_pyelf_t elf;
+    cp_pyvm_t *vm = NULL;
+    int rc = cp_pyelf_find(pid, &elf);
+    if (rc == 0)
+        rc = cp_pyvm_open(pid, &elf, &vm);
+    cp_pyvm_close(vm);
+    if (rc == CP_EPERM || rc == CP_EIO)   /* EIO: /proc/PID/maps refused (the process asked: it is alive) */
+        refused(pid);
+    return rc;
+}
+
+/* pyfb's registration: a ring of a process this thread does not read. */
+static bool fb_ring(pid_t pid, cp_pyfb_t *ring)
+{
+    unsigned long long start;
+    pyproc_t *p = find_proc(pid);
+    if ((p && p->vm) || (!p && (n_procs == MAX_PROCS || !proc_start(pid, &start))))
+        return false;
+    if (p) {   /* a second ring from the same process: the newer one wins */
+        cp_pyfb_close(p->fb);
+        p->fb = ring;
+        return true;
+    }
+    if (!(p = calloc(1, sizeof *p)))
+        return false;
+    p->pid = pid;
+    p->start = start;
+    p->fb = ring;
+    procs[n_procs++] = p;
+    return true;
+}
+
 /* Returns false when the process is gone or unreadable. */
 static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
 {
+    if (!p->vm)
+        return sample_fb(p, s, iv);
     cp_pyvm_thread_t th[CP_PYVM_MAX_THREADS];
     int n = cp_pyvm_threads(p->vm, th, CP_PYVM_MAX_THREADS);
     if (n < 0) {
@@ -540,6 +642,7 @@ static void *py_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);   /* the JVM's and the sampler's signals go elsewhere */
     cp_sampler_ignore_current_thread();
     uint64_t cost_last = 0, next_scan = 0, next = mono_ns(), next_cost = 0;
+    cp_pyfb_listen();
     cp_pysample_t *s = malloc(sizeof *s);
     pthread_mutex_lock(&ctl_mu);
     while (!stop_req && s) {
@@ -552,6 +655,7 @@ static void *py_main(void *arg)
         if (full)
             next_scan = now + SCAN_NS;
         scan(mode, full);
+        cp_pyfb_poll(iv, fb_probe, fb_ring);
         for (int i = 0; i < n_procs;) {
             if (!sample_proc(procs[i], s, iv)) {
                 unsigned long long st;
@@ -577,6 +681,7 @@ static void *py_main(void *arg)
             ;
     }
     pthread_mutex_unlock(&ctl_mu);
+    cp_pyfb_unlisten();
     while (n_procs)
         proc_remove(n_procs - 1, false);
     free(s);

@@ -20,8 +20,10 @@
  * Processes are found through /proc/<pid>/task/<tid>/children: the JVM's
  * every 500 ms, and each known Python process's (a daemon's forked
  * workers) every tick. A process whose memory cannot be read (EPERM:
- * ptrace scope, seccomp, another user) is said once in the log, counted
- * (py.refused) and left alone (no in-process fallback yet).
+ * ptrace scope, seccomp, another user) is said once in the log and
+ * counted (py.refused); cprof_pyspark's processes then sample themselves
+ * and hand their stacks over through a shared ring (pyfb.h), drained by
+ * this thread into the same queue (py.fallback).
  *
  * Hand-off: samples go into a bounded queue (drop.py_queue when full)
  * that the harvester drains (cp_pysample_drain) into its window.

@@ -93,7 +93,11 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_PY_TASKS,           "py.task_samples")        /* samples with a task from cprof_pyspark's buffer */ \
     X(CP_ST_PY_DROP_QUEUE,      "drop.py_queue")          /* samples lost: the harvester's queue was full */ \
     X(CP_ST_PY_COST_NS,         "cpu.python_ns")          /* the cprof-python thread's own CPU (not in cpu.agent_threads_ns: \
-                                                           * it serves the Python workers, whose CPU the JVM's budget does not see) */
+                                                           * it serves the Python workers, whose CPU the JVM's budget does not see) */ \
+    X(CP_ST_PY_FALLBACK,        "py.fallback")            /* Python processes that sample themselves (pyfb.h: memory not readable) */ \
+    X(CP_ST_PY_FB_SAMPLES,      "py.fallback_samples")    /* of py.samples, those the processes took themselves */ \
+    X(CP_ST_PY_FB_DROP,         "drop.py_fallback")       /* their samples lost: ring full, or a ring held garbage */ \
+    X(CP_ST_PY_FB_COST_NS,      "py.fallback_cost_ns")    /* the in-process samplers' own CPU (in the workers, not the JVM) */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,

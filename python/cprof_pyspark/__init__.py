@@ -17,7 +17,13 @@ task and is shown under the JVM task thread that waits for it. Layout:
 jvmti/pytask.h of cprof.
 
 Cost: one hook per task (~1 us: see bench()); nothing at all between
-tasks, and nothing in the worker's hot loops. Without pyspark (tests) the
+tasks, and nothing in the worker's hot loops.
+
+Where the agent may not read the workers' memory (seccomp, ptrace scope,
+another user), the daemon learns it at start-up (link_agent()) and every
+worker it forks samples itself with a thread of its own (fallback.py),
+handing its stacks to the agent; nothing changes where the agent can read
+them. Without pyspark (tests) the
 module imports fine; install() then needs a pyspark-shaped package on
 the path. Pure Python, standard library only; Python 3.8+.
 """
@@ -25,7 +31,7 @@ import mmap
 import os
 import struct
 
-__all__ = ["TaskBuffer", "install", "publish", "finish", "bench"]
+__all__ = ["TaskBuffer", "install", "link_agent", "publish", "finish", "bench"]
 
 LAYOUT = struct.Struct("<qqqqqq")      # stage, partition, attempt, tid, sql id, active
 _SEQ = struct.Struct("<Q")
@@ -75,12 +81,41 @@ class TaskBuffer(object):
 
 _buf = None
 _disabled = False
+_fallback = 0.0                 # seconds: this process's forks sample themselves (link_agent)
+_NO_TASK = (-1, -1, -1, -1, -1, 0)
+
+
+def _task():
+    """The running task's six fields (pytask.h order), for the fallback sampler."""
+    b = _buf
+    return tuple(b.fields) if b is not None else _NO_TASK
 
 
 def _forked():
-    """In a forked child (a daemon's worker): the parent's buffer is not ours."""
+    """In a forked child (a daemon's worker): the parent's buffer is not
+    ours; with the fallback on, the child starts its own sampler."""
     global _buf
     _buf = None
+    if _fallback:
+        from cprof_pyspark import fallback
+        fallback.start(_fallback, _task, True)
+
+
+def link_agent(sample_self_now=False):
+    """Asks the agent in the JVM above whether it reads this process's
+    memory (once, at start-up: one local round trip). If it cannot, the
+    processes forked from here (workers) sample themselves, and so does
+    this one with sample_self_now (a worker the JVM starts directly).
+    Returns the sampling interval in seconds, or 0."""
+    global _fallback
+    try:
+        from cprof_pyspark import fallback
+        _fallback = fallback.ask()
+        if _fallback and sample_self_now:
+            fallback.start(_fallback, _task, False)
+    except Exception:                                   # never break the worker
+        _fallback = 0.0
+    return _fallback
 
 
 if hasattr(os, "register_at_fork"):

@@ -7,4 +7,5 @@ import cprof_pyspark
 
 if __name__ == "__main__":
     cprof_pyspark.install()
+    cprof_pyspark.link_agent(sample_self_now=True)
     runpy.run_module("pyspark.worker", run_name="__main__", alter_sys=True)
