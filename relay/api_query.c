@@ -19,6 +19,7 @@
 #include "error.h"
 #include "insights.h"
 #include "otlp.h"
+#include "otlp_query.h"
 #include "profile.h"
 #include "relay.h"
 #include "rutil.h"
@@ -320,6 +321,19 @@ static void do_profile(cp_qreq_t *r, cp_store_reader_t *rd, int64_t now, bool to
         char err[256] = "";
         int rc = cp_ctx_api_top(rd, &q, gb, limit, &r->body, err, sizeof err);
         json_answer(r, rc, err, sizeof err);
+        return;
+    }
+    if (!top && !strcmp(fmt, "otlp")) {   /* samples with request labels and trace links */
+        char err[256] = "";
+        int rc = cp_otlp_query(rd, &q, r->app, &r->body, err, sizeof err);
+        if (rc) {
+            cp_buf_reset(&r->body);
+            json_answer(r, rc, err, sizeof err);
+            return;
+        }
+        r->status = 200;
+        r->ctype = "application/x-protobuf";
+        set_download(r, "attachment", r->app, q.type, ".otlp.pb");
         return;
     }
     cp_profile_t p;

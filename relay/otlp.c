@@ -13,24 +13,32 @@
  *   │   │                            service.instance.id?, the instance's labels
  *   │   └─ scope_profiles[0]         scope {name "cprof", version}
  *   │       └─ profiles[0]           sample_type [type, unit], time, duration
- *   │           └─ samples[j]        {stack_index, values [v]}
+ *   │           └─ samples[j]        {stack_index, attribute_indices (its label set),
+ *   │                                 link_index (0 = none), values [v]}
  *   └─ dictionary (shared)
  *       string_table   [0] ""        every name, type and unit once
  *       function_table [0] {}        one per function name (name = system name)
  *       location_table [0] {}        one per (function, frame type): lines [function]
- *       attribute_table[0] {}        profile.frame.type = jvm | native | kernel
+ *       attribute_table[0] {}        profile.frame.type = jvm | native | kernel, and
+ *                                    every label key = value of a sample's label set
  *       stack_table    [0] {}        location indices, leaf first, each path once
  *       mapping_table  [0] {}        (no mappings: JVM frames have no binary)
- *       link_table     [0] {16 zero bytes, 8 zero bytes}   (no trace links yet)
+ *       link_table     [0] {16 zero bytes, 8 zero bytes}, then one per (trace, span)
+ *                                    linked: trace_id 16 bytes, span_id 8 bytes
+ *                                    (big-endian, as in the hex; span 0 = 8 zero bytes)
  *
  * Invariants: entry 0 of every table is the zero value and nothing refers
  * to it except as "not set"; no table holds duplicates (strings, stacks and
- * locations are interned, colliding hashes probe to the next key); within
- * one profile a stack has at most one sample (values of equal paths summed).
+ * locations, attributes, label sets and links are interned, colliding
+ * hashes probe to the next key); within one profile a (stack, label set,
+ * link) has at most one sample (values of equal keys summed), and no sample
+ * has a zero value. Links only move value between samples of one stack
+ * (cp_otlp_link), so every stack's sum is what cp_otlp_sample added.
  *
  * Thread: the caller's; no global state. */
 #include "otlp.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,11 +54,27 @@ typedef struct prof {
     char      *app, *tenant, *instance, *labels, *type;
     int64_t    from_ms, to_ms;
     uint32_t   type_s, unit_s;     /* string indices */
-    cp__vu32_t stack;              /* sample j: stack index */
-    cp__vu64_t value;              /* sample j: value */
+    /* sample j: (stack, label set, link) -> value; values of one key summed */
+    cp__vu32_t stack, lset, link;
+    cp__vu64_t value;
 } prof_t;
 
-typedef struct attr { uint32_t key_s; const char *val; } attr_t;
+typedef struct attr { uint32_t key_s; char *val; } attr_t;   /* val owned */
+typedef struct link { uint64_t hi, lo, span; } link_t;
+
+/* The profile being added (cp_otlp_begin .. cp_otlp_end). */
+typedef struct build {
+    const cp_profile_t *p;         /* borrowed until cp_otlp_end */
+    uint32_t  *loc_of;             /* p's name -> location + 1 */
+    uint32_t  *st_of;              /* p's stack -> OTLP stack + 1 */
+    uint32_t  *path;               /* scratch: one stack's locations */
+    uint32_t   cap_path;
+    cp__hmap_t sample_of;          /* pair << 32 | stack -> sample + 1 */
+    cp__hmap_t pair_of;            /* lset << 32 | link -> pair id + 1 */
+    cp__hmap_t unlinked;           /* stack -> first unlinked sample + 1 */
+    cp__vu32_t next;               /* sample -> next unlinked sample of its stack + 1 */
+    bool       open;
+} build_t;
 
 struct cp_otlp {
     char     **str;                /* string_table (owned copies) */
@@ -60,19 +84,30 @@ struct cp_otlp {
     cp__hmap_t fn_idx;             /* name string index -> function index */
     cp__vu32_t loc_fn, loc_attr;   /* location i -> function, attribute (0 = none) */
     cp__hmap_t loc_idx;            /* fn << 8 | attr -> location index */
-    attr_t     attr[8];            /* attribute_table; [0] zero */
-    uint32_t   n_attr;
+    attr_t    *attr;               /* attribute_table; [0] zero */
+    uint32_t   n_attr, cap_attr;
+    cp__hmap_t attr_idx;           /* key_s << 32 ^ hash(val) (probed) -> index */
+    cp__vu32_t ls_off, ls_attr;    /* label set i: ls_attr[ls_off[i] .. ls_off[i+1]); [0] empty */
+    char     **ls_canon;           /* label set i's canonical text (owned) */
+    cp__hmap_t ls_idx;             /* hash (probed) -> label set index */
+    link_t    *link;               /* link_table; [0] zero */
+    uint32_t   n_link, cap_link;
+    cp__hmap_t link_idx;           /* hash (probed) -> link index */
     cp__vu32_t stk_off, stk_loc;   /* stack i: stk_loc[stk_off[i] .. stk_off[i+1]) */
     cp__hmap_t stk_idx;            /* hash (probed) -> stack index */
     prof_t    *prof;
     size_t     n_prof;
+    build_t    b;
 };
 
-static uint32_t intern_str(cp_otlp_t *o, const char *s)
+/* String index of s, or with !create UINT32_MAX when s is not interned. */
+static uint32_t find_str(cp_otlp_t *o, const char *s, bool create)
 {
     size_t n = strlen(s);
     for (uint64_t k = cp__hash_bytes(s, n);; k++) {
-        uint32_t *slot = cp__hmap_slot(&o->str_idx, k, 1);
+        uint32_t *slot = cp__hmap_slot(&o->str_idx, k, create);
+        if (!slot)
+            return UINT32_MAX;
         if (*slot && !strcmp(o->str[*slot - 1], s))
             return *slot - 1;
         if (*slot)
@@ -87,6 +122,8 @@ static uint32_t intern_str(cp_otlp_t *o, const char *s)
     }
 }
 
+static uint32_t intern_str(cp_otlp_t *o, const char *s) { return find_str(o, s, true); }
+
 cp_otlp_t *cp_otlp_create(void)
 {
     cp_otlp_t *o = cp__xcalloc(1, sizeof *o);
@@ -94,29 +131,55 @@ cp_otlp_t *cp_otlp_create(void)
     cp__vu32_push(&o->fn_name, 0);   /* function_table[0] */
     cp__vu32_push(&o->loc_fn, 0);    /* location_table[0] */
     cp__vu32_push(&o->loc_attr, 0);
+    o->cap_attr = 16;
+    o->attr = cp__xcalloc(o->cap_attr, sizeof *o->attr);
     o->n_attr = 1;                   /* attribute_table[0] */
+    cp__vu32_push(&o->ls_off, 0);    /* label set 0: no attributes */
+    cp__vu32_push(&o->ls_off, 0);
+    o->ls_canon = cp__xcalloc(1, sizeof *o->ls_canon);
+    o->ls_canon[0] = cp__xstrdup("");
+    o->cap_link = 16;
+    o->link = cp__xcalloc(o->cap_link, sizeof *o->link);
+    o->n_link = 1;                   /* link_table[0]: the zero link */
     cp__vu32_push(&o->stk_off, 0);   /* stack_table[0]: empty */
     cp__vu32_push(&o->stk_off, 0);
     return o;
+}
+
+static void build_free(build_t *b)
+{
+    free(b->loc_of); free(b->st_of); free(b->path); free(b->next.v);
+    cp__hmap_free(&b->sample_of); cp__hmap_free(&b->pair_of); cp__hmap_free(&b->unlinked);
+    memset(b, 0, sizeof *b);
 }
 
 void cp_otlp_destroy(cp_otlp_t *o)
 {
     if (!o)
         return;
+    build_free(&o->b);
     for (size_t i = 0; i < o->n_str; i++)
         free(o->str[i]);
     free(o->str);
     for (size_t i = 0; i < o->n_prof; i++) {
         prof_t *p = &o->prof[i];
         free(p->app); free(p->tenant); free(p->instance); free(p->labels); free(p->type);
-        free(p->stack.v); free(p->value.v);
+        free(p->stack.v); free(p->lset.v); free(p->link.v); free(p->value.v);
     }
     free(o->prof);
+    for (uint32_t i = 1; i < o->n_attr; i++)
+        free(o->attr[i].val);
+    free(o->attr);
+    for (size_t i = 0; i + 1 < o->ls_off.n; i++)
+        free(o->ls_canon[i]);
+    free(o->ls_canon);
+    free(o->link);
     free(o->fn_name.v); free(o->loc_fn.v); free(o->loc_attr.v);
+    free(o->ls_off.v); free(o->ls_attr.v);
     free(o->stk_off.v); free(o->stk_loc.v);
     cp__hmap_free(&o->str_idx); cp__hmap_free(&o->fn_idx);
     cp__hmap_free(&o->loc_idx); cp__hmap_free(&o->stk_idx);
+    cp__hmap_free(&o->attr_idx); cp__hmap_free(&o->ls_idx); cp__hmap_free(&o->link_idx);
     free(o);
 }
 
@@ -136,28 +199,51 @@ static const char *frame_type(uint8_t kind)
     }
 }
 
-static uint32_t intern_attr(cp_otlp_t *o, const char *key, const char *val)
+/* Attribute key = val (a string value), or with !create 0 when absent. */
+static uint32_t find_attr(cp_otlp_t *o, const char *key, const char *val, bool create)
 {
-    uint32_t k = intern_str(o, key);
-    for (uint32_t i = 1; i < o->n_attr; i++)
-        if (o->attr[i].key_s == k && !strcmp(o->attr[i].val, val))
-            return i;
-    o->attr[o->n_attr] = (attr_t){k, val};   /* val: a string literal */
-    return o->n_attr++;
+    uint32_t k = find_str(o, key, create);
+    if (k == UINT32_MAX)
+        return 0;
+    for (uint64_t h = (uint64_t)k << 32 ^ cp__hash_bytes(val, strlen(val));; h++) {
+        uint32_t *slot = cp__hmap_slot(&o->attr_idx, h, create);
+        if (!slot)
+            return 0;
+        if (*slot && o->attr[*slot].key_s == k && !strcmp(o->attr[*slot].val, val))
+            return *slot;
+        if (*slot)
+            continue;
+        if (o->n_attr == o->cap_attr) {
+            o->cap_attr *= 2;
+            o->attr = cp__xrealloc(o->attr, o->cap_attr * sizeof *o->attr);
+        }
+        o->attr[o->n_attr] = (attr_t){k, cp__xstrdup(val)};
+        *slot = o->n_attr++;
+        return *slot;
+    }
 }
 
-/* Location of function name `name` with frame kind `kind`. */
-static uint32_t intern_loc(cp_otlp_t *o, const char *name, uint8_t kind)
+/* Location of function name `name` with frame kind `kind`; with !create 0
+ * when the request has none. */
+static uint32_t find_loc(cp_otlp_t *o, const char *name, uint8_t kind, bool create)
 {
-    uint32_t s = intern_str(o, name);
-    uint32_t *fslot = cp__hmap_slot(&o->fn_idx, s, 1);
+    uint32_t s = find_str(o, name, create);
+    if (s == UINT32_MAX)
+        return 0;
+    uint32_t *fslot = cp__hmap_slot(&o->fn_idx, s, create);
+    if (!fslot)
+        return 0;
     if (!*fslot) {
         *fslot = (uint32_t)o->fn_name.n;
         cp__vu32_push(&o->fn_name, s);
     }
     const char *ft = frame_type(kind);
-    uint32_t a = ft ? intern_attr(o, "profile.frame.type", ft) : 0;
-    uint32_t *lslot = cp__hmap_slot(&o->loc_idx, (uint64_t)*fslot << 8 | a, 1);
+    uint32_t a = ft ? find_attr(o, "profile.frame.type", ft, create) : 0;
+    if (ft && !a)
+        return 0;
+    uint32_t *lslot = cp__hmap_slot(&o->loc_idx, (uint64_t)*fslot << 8 | a, create);
+    if (!lslot)
+        return 0;
     if (!*lslot) {
         *lslot = (uint32_t)o->loc_fn.n;
         cp__vu32_push(&o->loc_fn, *fslot);
@@ -166,13 +252,15 @@ static uint32_t intern_loc(cp_otlp_t *o, const char *name, uint8_t kind)
     return *lslot;
 }
 
-/* Stack of locations locs[0..n) (leaf first). */
-static uint32_t intern_stack(cp_otlp_t *o, const uint32_t *locs, uint32_t n)
+/* Stack of locations locs[0..n) (leaf first); with !create 0 when absent. */
+static uint32_t find_stack(cp_otlp_t *o, const uint32_t *locs, uint32_t n, bool create)
 {
     if (!n)
         return 0;   /* stack_table[0], the empty stack */
     for (uint64_t k = cp__hash_bytes(locs, n * sizeof *locs);; k++) {
-        uint32_t *slot = cp__hmap_slot(&o->stk_idx, k, 1);
+        uint32_t *slot = cp__hmap_slot(&o->stk_idx, k, create);
+        if (!slot)
+            return 0;
         if (*slot) {
             uint32_t a = o->stk_off.v[*slot], b = o->stk_off.v[*slot + 1];
             if (b - a == n && !memcmp(o->stk_loc.v + a, locs, n * sizeof *locs))
@@ -187,6 +275,69 @@ static uint32_t intern_stack(cp_otlp_t *o, const uint32_t *locs, uint32_t n)
     }
 }
 
+/* Label set of canonical text canon ("k=v,k2=v\,x", store_labels.h): its
+ * attributes interned once per request. NULL or "" is label set 0. */
+static uint32_t intern_lset(cp_otlp_t *o, const char *canon)
+{
+    if (!canon || !*canon)
+        return 0;
+    size_t len = strlen(canon);
+    uint32_t *slot;
+    for (uint64_t k = cp__hash_bytes(canon, len);; k++) {
+        slot = cp__hmap_slot(&o->ls_idx, k, 1);
+        if (!*slot)
+            break;
+        if (!strcmp(o->ls_canon[*slot], canon))
+            return *slot;
+    }
+    uint32_t id = (uint32_t)o->ls_off.n - 1;
+    *slot = id;
+    o->ls_canon = cp__xrealloc(o->ls_canon, (id + 1) * sizeof *o->ls_canon);
+    o->ls_canon[id] = cp__xstrdup(canon);
+    char *buf = cp__xcalloc(len + 1, 1), *w = buf, *key = buf, *val = NULL;
+    for (const char *c = canon;; c++) {
+        if (*c == '\\' && c[1]) {
+            *w++ = *++c;
+        } else if (*c == '=' && !val) {
+            *w++ = 0;
+            val = w;
+        } else if (*c == ',' || !*c) {
+            *w++ = 0;
+            if (*key && val)
+                cp__vu32_push(&o->ls_attr, find_attr(o, key, val, true));
+            if (!*c)
+                break;
+            key = w;
+            val = NULL;
+        } else {
+            *w++ = *c;
+        }
+    }
+    free(buf);
+    cp__vu32_push(&o->ls_off, (uint32_t)o->ls_attr.n);
+    return id;
+}
+
+static uint32_t intern_link(cp_otlp_t *o, uint64_t hi, uint64_t lo, uint64_t span)
+{
+    for (uint64_t k = cp__hash64(hi ^ cp__hash64(lo ^ cp__hash64(span)));; k++) {
+        uint32_t *slot = cp__hmap_slot(&o->link_idx, k, 1);
+        if (*slot) {
+            const link_t *l = &o->link[*slot];
+            if (l->hi == hi && l->lo == lo && l->span == span)
+                return *slot;
+            continue;
+        }
+        if (o->n_link == o->cap_link) {
+            o->cap_link *= 2;
+            o->link = cp__xrealloc(o->link, o->cap_link * sizeof *o->link);
+        }
+        o->link[o->n_link] = (link_t){hi, lo, span};
+        *slot = o->n_link++;
+        return *slot;
+    }
+}
+
 static const char *unit_name(const char *u)
 {
     if (!u || !*u)
@@ -194,8 +345,10 @@ static const char *unit_name(const char *u)
     return !strcmp(u, "ns") ? "nanoseconds" : u;
 }
 
-int cp_otlp_add(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
+void cp_otlp_begin(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
 {
+    if (o->b.open)
+        cp_otlp_end(o);
     o->prof = cp__xrealloc(o->prof, (o->n_prof + 1) * sizeof *o->prof);
     prof_t *pr = &o->prof[o->n_prof++];
     memset(pr, 0, sizeof *pr);
@@ -208,36 +361,115 @@ int cp_otlp_add(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
     pr->to_ms = m->to_ms;
     pr->type_s = intern_str(o, pr->type);
     pr->unit_s = intern_str(o, unit_name(p->unit));
+    build_t *b = &o->b;
+    b->p = p;
+    b->loc_of = cp__xcalloc(p->n_names + 1, sizeof *b->loc_of);
+    b->st_of = cp__xcalloc(p->n_stacks + 1, sizeof *b->st_of);
+    b->open = true;
+}
 
-    uint32_t *loc_of = cp__xcalloc(p->n_names + 1, sizeof *loc_of);   /* name -> location + 1 */
-    uint32_t maxd = 0;
-    for (uint32_t s = 0; s < p->n_stacks; s++)
-        if (p->stack_off[s + 1] - p->stack_off[s] > maxd)
-            maxd = p->stack_off[s + 1] - p->stack_off[s];
-    uint32_t *path = cp__xcalloc(maxd + 1, sizeof *path);
-    cp__hmap_t sample_of = {0};   /* stack index -> sample + 1 */
-    for (uint32_t s = 0; s < p->n_stacks; s++) {
-        if (!p->values[s])
-            continue;
-        uint32_t a = p->stack_off[s], n = p->stack_off[s + 1] - a;
+/* Room for a path of n locations in b->path. */
+static uint32_t *path_room(build_t *b, uint32_t n)
+{
+    if (n + 1 > b->cap_path) {
+        b->cap_path = n + 16;
+        b->path = cp__xrealloc(b->path, b->cap_path * sizeof *b->path);
+    }
+    return b->path;
+}
+
+/* Adds v to the current profile's sample (st, ls, lk). */
+static void add_value(cp_otlp_t *o, uint32_t st, uint32_t ls, uint32_t lk, uint64_t v)
+{
+    build_t *b = &o->b;
+    prof_t *pr = &o->prof[o->n_prof - 1];
+    uint32_t *ps = cp__hmap_slot(&b->pair_of, (uint64_t)ls << 32 | lk, 1);
+    if (!*ps)
+        *ps = (uint32_t)b->pair_of.n;
+    uint32_t *slot = cp__hmap_slot(&b->sample_of, (uint64_t)(*ps - 1) << 32 | st, 1);
+    if (!*slot) {
+        cp__vu32_push(&pr->stack, st);
+        cp__vu32_push(&pr->lset, ls);
+        cp__vu32_push(&pr->link, lk);
+        cp__vu64_push(&pr->value, 0);
+        *slot = (uint32_t)pr->stack.n;
+        cp__vu32_push(&b->next, 0);
+        if (!lk) {   /* chain it into its stack's unlinked samples */
+            uint32_t *head = cp__hmap_slot(&b->unlinked, st, 1);
+            b->next.v[*slot - 1] = *head;
+            *head = *slot;
+        }
+    }
+    pr->value.v[*slot - 1] += v;
+}
+
+void cp_otlp_sample(cp_otlp_t *o, uint32_t stack, const char *labels, uint64_t value)
+{
+    build_t *b = &o->b;
+    const cp_profile_t *p = b->p;
+    if (!value || stack >= p->n_stacks)
+        return;
+    if (!b->st_of[stack]) {
+        uint32_t a = p->stack_off[stack], n = p->stack_off[stack + 1] - a;
+        uint32_t *path = path_room(b, n);
         for (uint32_t k = 0; k < n; k++) {   /* the store's stacks are root first */
             uint32_t f = p->funcs[a + n - 1 - k];
-            if (!loc_of[f])
-                loc_of[f] = intern_loc(o, p->names[f], p->kinds[f]) + 1;
-            path[k] = loc_of[f] - 1;
+            if (!b->loc_of[f])
+                b->loc_of[f] = find_loc(o, p->names[f], p->kinds[f], true) + 1;
+            path[k] = b->loc_of[f] - 1;
         }
-        uint32_t st = intern_stack(o, path, n);
-        uint32_t *slot = cp__hmap_slot(&sample_of, st, 1);
-        if (!*slot) {
-            cp__vu32_push(&pr->stack, st);
-            cp__vu64_push(&pr->value, 0);
-            *slot = (uint32_t)pr->stack.n;
-        }
-        pr->value.v[*slot - 1] += p->values[s];
+        b->st_of[stack] = find_stack(o, path, n, true) + 1;
     }
-    cp__hmap_free(&sample_of);
-    free(path);
-    free(loc_of);
+    add_value(o, b->st_of[stack] - 1, intern_lset(o, labels), 0, value);
+}
+
+uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l)
+{
+    build_t *b = &o->b;
+    prof_t *pr = &o->prof[o->n_prof - 1];
+    if (!l->value || (!l->hi && !l->lo))
+        return 0;
+    uint32_t *path = path_room(b, l->n);
+    for (uint32_t k = 0; k < l->n; k++) {   /* root first -> leaf first */
+        uint32_t f = l->funcs[l->n - 1 - k];
+        if (!(path[k] = find_loc(o, l->names[f], l->kinds[f], false)))
+            return 0;   /* a function no sample has: nothing to link */
+    }
+    uint32_t st = find_stack(o, path, l->n, false);
+    uint32_t *head = st ? cp__hmap_slot(&b->unlinked, st, 0) : NULL;
+    if (!head)
+        return 0;
+    uint32_t lk = 0;
+    uint64_t left = l->value, moved = 0;
+    while (left) {
+        uint32_t best = 0;   /* the unlinked sample of this stack with the most value left */
+        for (uint32_t s = *head; s; s = b->next.v[s - 1])
+            if (pr->value.v[s - 1] && (!best || pr->value.v[s - 1] > pr->value.v[best - 1]))
+                best = s;
+        if (!best)
+            break;
+        uint64_t take = pr->value.v[best - 1] < left ? pr->value.v[best - 1] : left;
+        if (!lk)
+            lk = intern_link(o, l->hi, l->lo, l->span);
+        pr->value.v[best - 1] -= take;
+        add_value(o, st, pr->lset.v[best - 1], lk, take);
+        left -= take;
+        moved += take;
+    }
+    return moved;
+}
+
+void cp_otlp_end(cp_otlp_t *o)
+{
+    build_free(&o->b);
+}
+
+int cp_otlp_add(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p)
+{
+    cp_otlp_begin(o, m, p);
+    for (uint32_t s = 0; s < p->n_stacks; s++)
+        cp_otlp_sample(o, s, NULL, p->values[s]);
+    cp_otlp_end(o);
     return 0;
 }
 
@@ -341,8 +573,8 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
         stk[i].location_indices = (int32_t *)(o->stk_loc.v + o->stk_off.v[i]);   /* same layout */
         stkp[i] = &stk[i];
     }
-    PB(KeyValueAndUnit) at[8], *atp[8];
-    PB(AnyValue) av[8];
+    PB(KeyValueAndUnit) *at = cp__xcalloc(na, sizeof *at), **atp = cp__xcalloc(na, sizeof *atp);
+    PB(AnyValue) *av = cp__xcalloc(na, sizeof *av);
     for (size_t i = 0; i < na; i++) {
         PBI(key_value_and_unit)(&at[i]);
         atp[i] = &at[i];
@@ -350,17 +582,24 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
             continue;
         PBI(any_value)(&av[i]);
         av[i].value_case = OPENTELEMETRY__PROTO__PROFILES__V1DEVELOPMENT__ANY_VALUE__VALUE_STRING_VALUE;
-        av[i].string_value = (char *)o->attr[i].val;
+        av[i].string_value = o->attr[i].val;
         at[i].key_strindex = (int32_t)o->attr[i].key_s;
         at[i].value = &av[i];
     }
     PB(Mapping) map0, *mapp = &map0;
     PBI(mapping)(&map0);
-    static uint8_t zero_id[16];
-    PB(Link) link0, *linkp = &link0;
-    PBI(link)(&link0);
-    link0.trace_id = (ProtobufCBinaryData){16, zero_id};
-    link0.span_id = (ProtobufCBinaryData){8, zero_id};
+    size_t nk = o->n_link;
+    PB(Link) *lk = cp__xcalloc(nk, sizeof *lk), **lkp = cp__xcalloc(nk, sizeof *lkp);
+    uint8_t (*ids)[24] = cp__xcalloc(nk, sizeof *ids);   /* trace id (16) + span id (8), big-endian */
+    for (size_t i = 0; i < nk; i++) {
+        PBI(link)(&lk[i]);
+        lkp[i] = &lk[i];
+        uint64_t w[3] = {o->link[i].hi, o->link[i].lo, o->link[i].span};
+        for (int k = 0; k < 24; k++)
+            ids[i][k] = (uint8_t)(w[k / 8] >> (56 - 8 * (k % 8)));
+        lk[i].trace_id = (ProtobufCBinaryData){16, ids[i]};
+        lk[i].span_id = (ProtobufCBinaryData){8, ids[i] + 16};
+    }
     d.n_function_table = nf;
     d.function_table = fnp;
     d.n_location_table = nl;
@@ -371,8 +610,8 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
     d.attribute_table = atp;
     d.n_mapping_table = 1;
     d.mapping_table = &mapp;
-    d.n_link_table = 1;
-    d.link_table = &linkp;
+    d.n_link_table = nk;
+    d.link_table = lkp;
 
     /* one ResourceProfiles -> ScopeProfiles -> Profile per added profile */
     size_t np = o->n_prof;
@@ -409,16 +648,24 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
         pf[i].sample_type = &vt[i];
         pf[i].time_unix_nano = (uint64_t)p->from_ms * 1000000u;
         pf[i].duration_nano = (uint64_t)(p->to_ms - p->from_ms) * 1000000u;
-        pf[i].n_samples = p->stack.n;
         pf[i].samples = smp + si;
-        for (size_t j = 0; j < p->stack.n; j++, si++) {
+        size_t first = si;
+        for (size_t j = 0; j < p->stack.n; j++) {
+            if (!p->value.v[j])
+                continue;   /* a sample whose value all moved to linked samples */
             PBI(sample)(&sm[si]);
             sm[si].stack_index = (int32_t)p->stack.v[j];
+            uint32_t ls = p->lset.v[j];
+            sm[si].n_attribute_indices = o->ls_off.v[ls + 1] - o->ls_off.v[ls];
+            sm[si].attribute_indices = (int32_t *)(o->ls_attr.v + o->ls_off.v[ls]);   /* same layout */
+            sm[si].link_index = (int32_t)p->link.v[j];
             vals[si] = (int64_t)p->value.v[j];
             sm[si].n_values = 1;
             sm[si].values = &vals[si];
             smp[si] = &sm[si];
+            si++;
         }
+        pf[i].n_samples = si - first;
         pfp[i] = &pf[i];
         PBI(scope_profiles)(&sp[i]);
         sp[i].scope = &scope;
@@ -451,7 +698,7 @@ int cp_otlp_write(const cp_otlp_t *o, cp_buf_t *out)
         free(keep[i]);
     free(keep);
     free(fn); free(fnp); free(loc); free(locp); free(ln); free(lnp); free(lattr);
-    free(stk); free(stkp);
+    free(stk); free(stkp); free(at); free(atp); free(av); free(lk); free(lkp); free(ids);
     free(rp); free(rpp); free(res); free(sp); free(spp); free(pf); free(pfp); free(vt);
     free(sm); free(smp); free(vals);
     return rc;

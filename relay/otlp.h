@@ -6,9 +6,13 @@
  * shared by every profile of the request. The messages written are those
  * of relay/proto/otlp_profiles.proto (docs/api.md "format=otlp").
  *
- * Samples: one per distinct stack of function names, with one aggregated
- * value (no timestamps), so per-function totals equal format=pprof's and
- * /top's for the same profile. Locations carry `profile.frame.type` (jvm,
+ * Samples: one per distinct (stack of function names, label set, link),
+ * with one aggregated value (no timestamps). A sample's attribute_indices
+ * are its label set's keys and values (request labels such as endpoint,
+ * joined with the instance's labels: store_ctx.h); its link_index points
+ * at a (trace id, span id) in the link table. Splitting a stack's value by
+ * label set and link never changes the sum, so per-function totals equal
+ * format=pprof's and /top's for the same profile. Locations carry `profile.frame.type` (jvm,
  * native, kernel) from the frame kind; synthetic frames (thread roots,
  * alloc/lock classes, failed-sample markers) carry none.
  *
@@ -41,6 +45,34 @@ typedef struct cp_otlp_meta {
     const char *type;       /* sample type, e.g. "cpu" */
     int64_t     from_ms, to_ms;   /* time_unix_nano, duration_nano */
 } cp_otlp_meta_t;
+
+/* Samples one by one (what cp_otlp_add does for all of p's stacks):
+ * begin starts one more ResourceProfiles whose stacks are p's (borrowed
+ * until cp_otlp_end; the next begin ends the previous one), sample adds
+ * `value` to stack `stack` of p under canonical label set `labels`
+ * (store_labels.h; NULL or "" for none), link moves value that samples
+ * already added hold to linked samples, end drops the builder state. */
+void cp_otlp_begin(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p);
+void cp_otlp_sample(cp_otlp_t *o, uint32_t stack, const char *labels, uint64_t value);
+
+/* A trace entry to link (store.h cp_store_trace_entry_t has this shape). */
+typedef struct cp_otlp_link {
+    uint64_t hi, lo, span;            /* trace id (hi = its first 8 bytes); span 0 = none */
+    const char *const *names;         /* function names ... */
+    const uint8_t *kinds;             /* ... and their frame kinds */
+    const uint32_t *funcs;            /* the stack: n indices into names, root first */
+    uint32_t n;
+    uint64_t value;
+} cp_otlp_link_t;
+/* Moves up to l->value from the current profile's unlinked samples of the
+ * same stack (same function names and frame kinds) to samples of the same
+ * label set linked to (trace, span): the unlinked sample with the most
+ * value left first (trace entries carry no label set: when several label
+ * sets share a stack, the largest takes the link). Returns the value
+ * moved: less than l->value when the samples hold less (a labels= filter,
+ * a range whose samples came from aggregates). Sums never change. */
+uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l);
+void cp_otlp_end(cp_otlp_t *o);
 
 /* Adds p as one more ResourceProfiles. Copies what it needs: p may be freed
  * afterwards. Stacks with a zero value are left out. Returns 0. */

@@ -144,3 +144,13 @@ int cp_store_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q
     }
     return r->eng->trace_profile(r, q, out, err, errlen);
 }
+
+int cp_store_trace_entries(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
+                           char *err, size_t errlen)
+{
+    if (!r->eng->trace_entries) {
+        snprintf(err, errlen, "trace queries are not supported by the %s store", r->eng->name);
+        return CP_EUNSUPP;
+    }
+    return r->eng->trace_entries(r, q, fn, ud, err, errlen);
+}

@@ -264,6 +264,28 @@ typedef struct cp_store_trace_query {
 int cp_store_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out /* OUT */,
                            char *err, size_t errlen);
 
+/* Every trace entry of q->app and q->type in [q->from_ms, q->to_ms)
+ * (windows that start in the range; q->labels is ignored: trace entries
+ * carry no label set), for OTLP links (otlp_query.h). Trace ids are kept
+ * at full resolution only (store_trace.h): older ranges have none. An
+ * entry and everything it points to is borrowed for the callback only. */
+typedef struct cp_store_trace_entry {
+    uint64_t hi, lo;            /* the trace id */
+    uint64_t span;              /* the span id, 0 = none */
+    int64_t  instance;          /* instance row id */
+    int64_t  start_ms;          /* the window's start */
+    const char *const *names;   /* the app's function names ... */
+    const uint8_t *kinds;       /* ... and their cp_frame_kind_t */
+    const uint32_t *funcs;      /* the stack: n indices into names, root first */
+    uint32_t n;
+    uint64_t value;
+} cp_store_trace_entry_t;
+typedef void (*cp_store_trace_entry_fn)(void *ud, const cp_store_trace_entry_t *e);
+/* An unknown app or type has no entries. Honours the reader's limit
+ * (CP_ETIMEOUT). CP_EUNSUPP from an engine without it. */
+int cp_store_trace_entries(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
+                           char *err, size_t errlen);
+
 /* Label-filter helper shared with live.c: does canonical label set
  * "a=1,b=2" satisfy filter "b=2"? NULL/empty filter matches everything. */
 bool cp_store_labels_match(const char *canon, const char *filter);

@@ -64,6 +64,8 @@ struct cp_store_engine {
                    char *err, size_t errlen);
     int  (*trace_profile)(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
                           char *err, size_t errlen);
+    int  (*trace_entries)(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
+                          char *err, size_t errlen);   /* NULL: CP_EUNSUPP */
     /* fleet control (store_control.h; the tables are listed there). NULL:
      * this engine keeps none (writes succeed and are lost, walks are empty) */
     int  (*control_audit)(cp_store_t *s, const cp_store_audit_t *a);

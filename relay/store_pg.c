@@ -662,4 +662,5 @@ const cp_store_engine_t cp__store_pg_engine = {
     .instances_json = cp__pg_instances_json, .profile = cp__pg_profile,
     .profile_windows = cp__pg_profile_windows, .timeline = cp__pg_timeline, .series = cp__pg_series,
     .trace_profile = cp__pg_trace_profile,
+    .trace_entries = cp__pg_trace_entries,
 };

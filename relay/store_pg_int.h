@@ -227,5 +227,7 @@ int  cp__pg_series(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_poi
                    char *err, size_t errlen);
 int  cp__pg_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
                           char *err, size_t errlen);
+int  cp__pg_trace_entries(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
+                          char *err, size_t errlen);   /* store_pg_trace.c */
 
 #endif

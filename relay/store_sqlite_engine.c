@@ -82,6 +82,12 @@ static int e_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q
     return cp__sqlite_trace_profile(R(r), q, out, err, errlen);
 }
 
+static int e_trace_entries(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
+                           char *err, size_t errlen)
+{
+    return cp__sqlite_trace_entries(R(r), q, fn, ud, err, errlen);
+}
+
 const cp_store_engine_t cp__store_sqlite_engine = {
     .name = "sqlite",
     .open = e_open, .close = e_close, .begin = e_begin, .commit = e_commit, .rollback = e_rollback,
@@ -92,6 +98,7 @@ const cp_store_engine_t cp__store_sqlite_engine = {
     .apps_json = e_apps_json, .instances_json = e_instances_json, .profile = e_profile,
     .profile_windows = e_profile_windows, .timeline = e_timeline, .series = e_series,
     .trace_profile = e_trace_profile,
+    .trace_entries = e_trace_entries,
     .control_audit = cp__sqlite_control_audit, .control_ack = cp__sqlite_control_ack,
     .control_set_defaults = cp__sqlite_control_set_defaults, .control_audit_rows = cp__sqlite_control_audit_rows,
     .control_ack_rows = cp__sqlite_control_ack_rows, .control_defaults_rows = cp__sqlite_control_defaults_rows,

@@ -78,6 +78,8 @@ int64_t cp__sqlite_shrink(cp__sqlite_t *s, uint32_t min_closed);
 int64_t cp__sqlite_disk_bytes(cp__sqlite_t *s);
 int  cp__sqlite_trace_profile(cp__sqlite_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
                               char *err, size_t errlen);
+int  cp__sqlite_trace_entries(cp__sqlite_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn,
+                              void *ud, char *err, size_t errlen);
 int  cp__sqlite_reader_open(const char *dir, cp__sqlite_reader_t **out);
 void cp__sqlite_reader_close(cp__sqlite_reader_t *r);
 void cp__sqlite_reader_set_limit(cp__sqlite_reader_t *r, int64_t deadline_ms, const bool *cancel);

@@ -97,6 +97,36 @@ bool cp_store_trace_each(const void *blob, size_t n, cp_store_trace_fn fn, void 
     return true;
 }
 
+typedef struct resolve_ud {
+    const cp_store_names_t *names;
+    cp_store_trace_entry_t *e;
+    cp_store_trace_entry_fn fn;
+    void *ud;
+} resolve_ud_t;
+
+static void resolve_one(void *ud, uint64_t span, uint32_t thread, uint32_t stack, uint64_t value)
+{
+    resolve_ud_t *r = ud;
+    (void)thread;
+    if (stack >= cp_store_names_n_stacks(r->names) || !value)
+        return;
+    uint32_t a = r->names->stack_off.v[stack], b = r->names->stack_off.v[stack + 1];
+    r->e->span = span;
+    r->e->funcs = r->names->stack_funcs.v + a;
+    r->e->n = b - a;
+    r->e->value = value;
+    r->fn(r->ud, r->e);
+}
+
+bool cp_store_trace_resolve(const void *blob, size_t n, const cp_store_names_t *names, cp_store_trace_entry_t *e,
+                            cp_store_trace_entry_fn fn, void *ud)
+{
+    e->names = (const char *const *)names->fnames;
+    e->kinds = names->fkinds;
+    resolve_ud_t r = {names, e, fn, ud};
+    return cp_store_trace_each(blob, n, resolve_one, &r);
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

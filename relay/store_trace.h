@@ -56,6 +56,14 @@ typedef void (*cp_store_trace_fn)(void *ud, uint64_t span, uint32_t thread, uint
 /* Calls fn for each entry of a row's blob; false if the blob is malformed. */
 bool cp_store_trace_each(const void *blob, size_t n, cp_store_trace_fn fn, void *ud);
 
+/* Calls fn for each entry of a row's blob with its stack resolved through
+ * names (an app's cache, refreshed by the caller); e's hi, lo, instance
+ * and start_ms are the row's (filled by the caller), the rest is set per
+ * entry. Entries whose stack the cache does not know are skipped. False if
+ * the blob is malformed. */
+bool cp_store_trace_resolve(const void *blob, size_t n, const cp_store_names_t *names, cp_store_trace_entry_t *e,
+                            cp_store_trace_entry_fn fn, void *ud);
+
 /* A merged profile built from entries of many apps: each stack gets
  * synthetic root frames ("[app] NAME", "[thread] NAME", kind
  * CP_FRAME_THREAD) before the app's functions. Zero-initialise. */

@@ -253,7 +253,9 @@ def otlp_decode(data):
     """OTLP ExportProfilesServiceRequest (opentelemetry-proto v1.10
     profiles, relay/proto/otlp_profiles.proto) -> list of profiles, each
     {"resource": {key: str}, "type": (type, unit), "time": ns, "duration": ns,
-    "samples": {"a;b;c": value}} (stacks root first, as collapsed)."""
+    "samples": {"a;b;c": value}} (stacks root first, as collapsed), and
+    "detail": [(stack, {attribute key: str}, (trace hex, span hex) or None,
+    value)] per sample (its attribute_indices and link_index resolved)."""
     import struct
     dic = {1: [], 2: [], 3: [], 4: [], 5: [], 6: [], 7: []}
     rps = []
@@ -287,6 +289,15 @@ def otlp_decode(data):
     def anystr(b):
         return {ff: vv for ff, _, vv in _fields(b)}.get(1, b"").decode()
 
+    attrs = []
+    for v in dic[6]:
+        d = {ff: vv for ff, _, vv in _fields(v)}
+        attrs.append((strings[d.get(1, 0)], anystr(d.get(2, b""))))
+    links = []
+    for v in dic[4]:
+        d = {ff: vv for ff, _, vv in _fields(v)}
+        links.append((d.get(1, b"").hex(), d.get(2, b"").hex()))
+
     out = []
     for rp in rps:
         res, profs = {}, []
@@ -299,7 +310,7 @@ def otlp_decode(data):
             elif f == 2:
                 profs += [vv for ff, _, vv in _fields(v) if ff == 2]
         for pb in profs:
-            p = {"resource": res, "samples": {}, "time": 0, "duration": 0, "type": ("", "")}
+            p = {"resource": res, "samples": {}, "detail": [], "time": 0, "duration": 0, "type": ("", "")}
             for f, wt, v in _fields(pb):
                 if f == 1:
                     d = {a: c for a, _, c in _fields(v)}
@@ -309,10 +320,14 @@ def otlp_decode(data):
                 elif f == 4:
                     p["duration"] = v
                 elif f == 2:
-                    si, vals = 0, []
+                    si, vals, ai, li = 0, [], [], 0
                     for ff, w2, vv in _fields(v):
                         if ff == 1:
                             si = vv
+                        elif ff == 2:
+                            ai += _packed(w2, vv)
+                        elif ff == 3:
+                            li = vv
                         elif ff == 4:
                             vals += _packed(w2, vv)
                     names = []
@@ -321,6 +336,7 @@ def otlp_decode(data):
                             names.append(strings[funcs[fi]])
                     k = ";".join(names)
                     p["samples"][k] = p["samples"].get(k, 0) + vals[0]
+                    p["detail"].append((k, dict(attrs[a] for a in ai), links[li] if li else None, vals[0]))
             out.append(p)
     return out
 

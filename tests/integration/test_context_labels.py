@@ -12,11 +12,21 @@ each under Cprof.context("endpoint", ...) and a trace id of its own. Checked:
     endpoint's CPU and frames;
   - /profile?trace_id= returns only that trace's stacks, across both apps
     (JVMs), rooted by app, then thread; an unknown trace is empty; a bad id
-    is a 400."""
+    is a 400;
+  - format=otlp carries the context (docs/api.md): `protoc --decode` against
+    relay/proto/otlp_profiles.proto shows sample attributes and links; the
+    samples' endpoint attributes sum to the per-label CPU; linked samples
+    carry the two trace ids the program set, each on its own endpoint and
+    work, with a span id; per-function totals equal format=pprof's."""
 import json
+import os
+import subprocess
 import urllib.parse
 
 from cplib import *
+from relay_wire import function_totals, otlp_decode, pprof_decode
+
+OTLP_REQ = "opentelemetry.proto.profiles.v1development.ExportProfilesServiceRequest"
 
 ORD, PAY = "GET /orders/{n}", "POST /pay"
 TRACE_ORDERS = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -80,6 +90,62 @@ def check_app(relay, app, frm):
     return vals
 
 
+def check_otlp(relay, app, frm, vals):
+    q = {"from": frm, "to": "now"}
+    st, body = relay.get("/api/v1/profile", app=app, format="otlp", **q)
+    check(st == 200, "format=otlp: %d %r" % (st, body[:200]))
+    out = subprocess.run(["protoc", "--proto_path=" + os.path.join(SOURCE, "relay", "proto"), "--decode=" + OTLP_REQ,
+                          "otlp_profiles.proto"], input=body, capture_output=True, timeout=60)
+    check(out.returncode == 0, "protoc --decode: %s" % out.stderr.decode(errors="replace")[:300])
+    text = out.stdout.decode(errors="replace")
+    check("attribute_indices:" in text and "link_index:" in text and text.count("link_table {") > 2,
+          "protoc sees sample attributes, link indices and a link table")
+    check('string_value: "%s"' % ORD in text and "span_id:" in text, "protoc sees the endpoint value and span ids")
+    profs = otlp_decode(body)
+    check(len(profs) == 1, "one profile: %d" % len(profs))
+    det = profs[0]["detail"]
+    per = {}
+    for _, attrs, _, v in det:
+        per[attrs.get("endpoint")] = per.get(attrs.get("endpoint"), 0) + v
+    share = per.get(ORD, 0) / max(1, per.get(ORD, 0) + per.get(PAY, 0))
+    want = vals[ORD] / (vals[ORD] + vals[PAY])
+    log("%s otlp: %d samples, %d linked; orders %.1f%% of labelled CPU (labels say %.1f%%)" % (
+        app, len(det), sum(1 for d in det if d[2]), 100 * share, 100 * want))
+    check(abs(share - want) <= 0.03 and abs(share - 0.75) <= 0.03,
+          "otlp endpoint share %.3f vs labels %.3f (+- 0.03)" % (share, want))
+    check(per.get(ORD) == vals[ORD] and per.get(PAY) == vals[PAY],
+          "otlp endpoint totals %r = labels' %r" % ({k: per.get(k) for k in (ORD, PAY)}, vals))
+    # per trace: all linked value, the part that is its own endpoint's work,
+    # and any of the other endpoint's work (samples inside a scope but outside
+    # the burn loops - the try blocks, deopt - are linked too, and rightly)
+    own = {TRACE_ORDERS: ("CtxWork$OrdersWork.burn", ORD), TRACE_PAY: ("CtxWork$PayWork.burn", PAY)}
+    linked, mine, other = {}, {}, {}
+    for stack, attrs, link, v in det:
+        if not link:
+            continue
+        trace, span = link
+        check(trace in own, "a link to a trace the program set: %r" % (link,))
+        check(len(span) == 16 and int(span, 16) != 0, "a link carries its span id: %r" % (link,))
+        linked[trace] = linked.get(trace, 0) + v
+        frames = stack.split(";")
+        work, ep = own[trace]
+        if work in frames and attrs.get("endpoint") == ep:
+            mine[trace] = mine.get(trace, 0) + v
+        if any(w in frames for t, (w, _) in own.items() if t != trace):
+            other[trace] = other.get(trace, 0) + v
+    log("%s otlp links: all %r, own work %r, other work %r" % (app, linked, mine, other))
+    check(not other, "no link on the other trace's work: %r" % other)
+    for t, (_, ep) in own.items():
+        check(mine.get(t, 0) >= 0.95 * linked.get(t, 0) and mine.get(t, 0) >= 0.9 * vals[ep],
+              "trace %s links its endpoint's work: %d of %d linked, %d of the endpoint" % (
+                  t, mine.get(t, 0), linked.get(t, 0), vals[ep]))
+    st, gz = relay.get("/api/v1/profile", app=app, format="pprof", **q)
+    _, pp = pprof_decode(gz)
+    fo, fp = function_totals(profs[0]["samples"]), function_totals(pp)
+    check(sum(pp.values()) > 0 and fo == fp, "otlp == pprof per function: %r" % (
+        [(k, fo.get(k), fp.get(k)) for k in set(fo) | set(fp) if fo.get(k) != fp.get(k)][:5]))
+
+
 def share_of(prof, needle):
     total = sum(prof.values()) or 1
     return sum(v for s, v in prof.items() if needle in s.split(";")) / total
@@ -99,7 +165,9 @@ def run():
             out = java.run(jdk, agent="app=%s,cpu=1ms,flush=1s" % app, relay=relay, args=["split", "1500"])
             log(out.strip().splitlines()[-1])
             wait_settled(relay, app)
-            ords += check_app(relay, app, frm)[ORD]
+            vals = check_app(relay, app, frm)
+            check_otlp(relay, app, frm, vals)
+            ords += vals[ORD]
             apps.append(app)
 
         st, body = trace(relay, TRACE_ORDERS, frm)

@@ -255,6 +255,95 @@ START_TEST(test_otlp_two_profiles_share_the_dictionary)
 }
 END_TEST
 
+/* Samples by label set, then links: S1 (x.B.b, 50) split 30 "endpoint=GET
+ * /a" + 20 "endpoint=POST /b"; a trace entry of 25 on that stack moves 25
+ * from the larger label set (30 -> 5 + 25 linked), one of 40 on S0's path
+ * moves only what is there (10 + S3's 7 = 17 -> all linked, the unlinked
+ * sample disappears); an entry on a stack no sample has moves nothing.
+ * Sums per stack never change. */
+START_TEST(test_otlp_sample_attributes_and_links)
+{
+    cp_profile_t p;
+    make(&p, NAMES, KINDS, 6, STACKS, LENS, VALS, 5);
+    cp_otlp_t *o = cp_otlp_create();
+    cp_otlp_meta_t m = {.app = "shop", .type = "cpu", .from_ms = 0, .to_ms = 10000};
+    cp_otlp_begin(o, &m, &p);
+    cp_otlp_sample(o, 0, "endpoint=GET /a", 10);
+    cp_otlp_sample(o, 1, "endpoint=GET /a", 30);
+    cp_otlp_sample(o, 1, "endpoint=POST /b,tenant=x\\,y", 20);
+    cp_otlp_sample(o, 2, NULL, 5);
+    cp_otlp_sample(o, 3, "endpoint=GET /a", 7);   /* S3 = S0's path: the same sample */
+    uint32_t fb[] = {0, 1, 3}, fa[] = {0, 1, 2}, fx[] = {0, 2};
+    cp_otlp_link_t l1 = {0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull, 0x00f067aa0ba902b7ull,
+                         (const char *const *)p.names, p.kinds, fb, 3, 25};
+    ck_assert_uint_eq(cp_otlp_link(o, &l1), 25);
+    cp_otlp_link_t l2 = {1, 2, 0, (const char *const *)p.names, p.kinds, fa, 3, 40};
+    ck_assert_uint_eq(cp_otlp_link(o, &l2), 17);
+    cp_otlp_link_t l3 = {1, 2, 0, (const char *const *)p.names, p.kinds, fx, 2, 40};
+    ck_assert_uint_eq(cp_otlp_link(o, &l3), 0);
+    cp_otlp_end(o);
+    cp_buf_t out;
+    cp_buf_init(&out);
+    ck_assert_int_eq(cp_otlp_write(o, &out), 0);
+    cp_otlp_destroy(o);
+    cp_profile_free(&p);
+    req_t *r = opentelemetry__proto__profiles__v1development__export_profiles_service_request__unpack(NULL, out.len,
+                                                                                                      out.data);
+    ck_assert_ptr_nonnull(r);
+    const PB(ProfilesDictionary) *d = r->dictionary;
+    ck_assert_uint_eq(d->n_link_table, 3);
+    static const uint8_t tid[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                                    0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+    static const uint8_t sid[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+    const PB(Profile) *pf = r->resource_profiles[0]->scope_profiles[0]->profiles[0];
+    int seen = 0;
+    for (size_t j = 0; j < pf->n_samples; j++) {
+        const PB(Sample) *s = pf->samples[j];
+        char path[256], ep[64] = "", tn[64] = "";
+        path_of(r, s, path, sizeof path);
+        for (size_t k = 0; k < s->n_attribute_indices; k++) {
+            const PB(KeyValueAndUnit) *a = d->attribute_table[s->attribute_indices[k]];
+            const char *key = d->string_table[a->key_strindex];
+            snprintf(!strcmp(key, "endpoint") ? ep : tn, 64, "%s", a->value->string_value);
+        }
+        const PB(Link) *lk = d->link_table[s->link_index];
+        int64_t v = s->values[0];
+        ck_assert_int_gt(v, 0);
+        if (strstr(path, "x.B.b") && !strcmp(ep, "GET /a") && !s->link_index) {
+            ck_assert_int_eq(v, 5);
+            seen |= 1;
+        } else if (strstr(path, "x.B.b") && !strcmp(ep, "GET /a")) {
+            ck_assert_int_eq(v, 25);
+            ck_assert_uint_eq(lk->trace_id.len, 16);
+            ck_assert_int_eq(memcmp(lk->trace_id.data, tid, 16), 0);
+            ck_assert_int_eq(memcmp(lk->span_id.data, sid, 8), 0);
+            seen |= 2;
+        } else if (strstr(path, "x.B.b")) {
+            ck_assert_str_eq(ep, "POST /b");
+            ck_assert_str_eq(tn, "x,y");
+            ck_assert_int_eq(s->link_index, 0);
+            ck_assert_int_eq(v, 20);
+            seen |= 4;
+        } else if (strstr(path, "memcpy")) {
+            ck_assert_uint_eq(s->n_attribute_indices, 0);
+            ck_assert_int_eq(v, 5);
+            seen |= 8;
+        } else {
+            ck_assert_str_eq(path, "[thread] main;x.Main.main;x.A.a");
+            ck_assert_str_eq(ep, "GET /a");
+            ck_assert_int_ne(s->link_index, 0);
+            ck_assert_uint_eq(lk->trace_id.data[15], 2);
+            ck_assert_int_eq(v, 17);
+            seen |= 16;
+        }
+    }
+    ck_assert_int_eq(seen, 31);
+    ck_assert_uint_eq(pf->n_samples, 5);
+    opentelemetry__proto__profiles__v1development__export_profiles_service_request__free_unpacked(r, NULL);
+    cp_buf_fini(&out);
+}
+END_TEST
+
 /* protoc is Debian's protobuf-compiler (scripts/setup). */
 START_TEST(test_otlp_decodes_with_protoc_against_our_proto)
 {
@@ -297,6 +386,7 @@ int main(void)
     tcase_add_test(tc, test_otlp_samples_merge_equal_paths_leaf_first);
     tcase_add_test(tc, test_otlp_locations_carry_frame_type);
     tcase_add_test(tc, test_otlp_two_profiles_share_the_dictionary);
+    tcase_add_test(tc, test_otlp_sample_attributes_and_links);
     suite_add_tcase(s, tc);
     tc = tcase_create("protoc");
     tcase_add_test(tc, test_otlp_decodes_with_protoc_against_our_proto);
