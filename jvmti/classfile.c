@@ -407,21 +407,33 @@ int cp_classfile_rewrite(const uint8_t *in, size_t len, unsigned hooks,
     if (!w.ok) { rc = CP_CF_SKIP_OOM; goto skip; }
     if (res->sites == 0) goto nothing;
 
-    uint8_t *o = alloc ? alloc(alloc_ctx, w.b.len) : malloc(w.b.len);
-    if (!o) { rc = CP_CF_SKIP_OOM; goto skip; }
-    memcpy(o, w.b.data, w.b.len);
-    *out = o;
-    *out_len = w.b.len;
-    goto done;
+    return cp__cf_finish(&c, &w, 0, alloc, alloc_ctx, out, out_len, res);
 skip:
-    memset(res, 0, sizeof *res);
-    res->skip = (cp_cf_skip_t)rc;
-    goto done;
+    return cp__cf_finish(&c, &w, rc, alloc, alloc_ctx, out, out_len, res);
 nothing:
-    memset(res, 0, sizeof *res);
-done:
-    free(c.cp_off);
-    cp_buf_fini(&c.cp_add.b);
-    cp_buf_fini(&w.b);
+    return cp__cf_finish(&c, &w, CP__CF_NOTHING, alloc, alloc_ctx, out, out_len, res);
+}
+
+int cp__cf_finish(cf_t *c, wr_t *w, int rc, cp_classfile_alloc_fn alloc, void *alloc_ctx,
+                  uint8_t **out, size_t *out_len, cp_classfile_result_t *res)
+{
+    if (rc == 0) {
+        uint8_t *o = alloc ? alloc(alloc_ctx, w->b.len) : malloc(w->b.len);
+        if (o) {
+            memcpy(o, w->b.data, w->b.len);
+            *out = o;
+            *out_len = w->b.len;
+        } else {
+            rc = CP_CF_SKIP_OOM;
+        }
+    }
+    if (rc != 0) {
+        memset(res, 0, sizeof *res);
+        if (rc != CP__CF_NOTHING)
+            res->skip = (cp_cf_skip_t)rc;
+    }
+    free(c->cp_off);
+    cp_buf_fini(&c->cp_add.b);
+    cp_buf_fini(&w->b);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "classfile.h"
 
 #define CF_MAX_MAJOR 69          /* Java 25 */
 #define CF_MAX_CODE  65535u
@@ -104,6 +105,13 @@ bool cp__cf_utf8(const cf_t *c, uint16_t idx, const uint8_t **s, uint16_t *n);
 int cp__cf_parse_head(cf_t *c, rd_t *r);
 /* skips a fields or methods list (count, then members with attributes) */
 void cp__cf_skip_members(rd_t *r);
+/* The end of both rewriters (classfile.c, classfile_wrap.c). rc 0: w's
+ * bytes go out in a buffer from alloc (NULL: malloc), or CP_CF_SKIP_OOM;
+ * CP__CF_NOTHING: the class is left alone; else rc is the skip reason put in
+ * res. Frees the scratch of c and w. Returns 0 (what the rewriters return). */
+#define CP__CF_NOTHING (-1)
+int cp__cf_finish(cf_t *c, wr_t *w, int rc, cp_classfile_alloc_fn alloc, void *alloc_ctx,
+                  uint8_t **out, size_t *out_len, cp_classfile_result_t *res);
 /* Constants appended to c->cp_add from c->cp_next on: each returns the new
  * index, or 0 when the pool is full or an operand is 0 (so a chain of adds
  * fails as a whole). mref: Methodref cls_idx.name:desc. */

@@ -305,23 +305,11 @@ int cp_classfile_wrap(const uint8_t *in, size_t len, const cp_cf_wrap_t *spec,
     if (r.bad || ar.bad) { rc = CP_CF_SKIP_MALFORMED; goto skip; }
     if (!w.ok) { rc = CP_CF_SKIP_OOM; goto skip; }
 
-    uint8_t *o = alloc ? alloc(alloc_ctx, w.b.len) : malloc(w.b.len);
-    if (!o) { rc = CP_CF_SKIP_OOM; goto skip; }
-    memcpy(o, w.b.data, w.b.len);
-    *out = o;
-    *out_len = w.b.len;
     res->sites = 1;
     res->methods = 1;
-    goto done;
+    return cp__cf_finish(&c, &w, 0, alloc, alloc_ctx, out, out_len, res);
 skip:
-    memset(res, 0, sizeof *res);
-    res->skip = (cp_cf_skip_t)rc;
-    goto done;
+    return cp__cf_finish(&c, &w, rc, alloc, alloc_ctx, out, out_len, res);
 nothing:
-    memset(res, 0, sizeof *res);
-done:
-    free(c.cp_off);
-    cp_buf_fini(&c.cp_add.b);
-    cp_buf_fini(&w.b);
-    return 0;
+    return cp__cf_finish(&c, &w, CP__CF_NOTHING, alloc, alloc_ctx, out, out_len, res);
 }
