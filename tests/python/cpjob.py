@@ -11,7 +11,13 @@ the truth with time.thread_time() around each block (a system call: a
 clock read per call would itself draw preemptions, and so samples of a
 loaded machine, to the caller) and writes it with the
 task (TaskContext) and pid to results_dir/<pid>-<tid>.json before
-returning; the worker then ends with os._exit."""
+returning; the worker then ends with os._exit.
+
+arg may carry a 4th item, work (scripts/bench-python): then run does a
+fixed amount of work - that many blocks, chosen by block count from the
+shares, the same sequence every time - instead of a CPU budget, and also
+records the process's CPU over run() (its other threads included: an
+in-process sampler's cost shows there)."""
 import json
 import os
 import time
@@ -43,17 +49,23 @@ def py_strings(n):
 
 
 def run(record, arg):
-    budget, results, shares = arg
+    budget, results, shares = arg[:3]
+    work = arg[3] if len(arg) > 3 else 0
     from pyspark.taskcontext import TaskContext
     tc = TaskContext.get()
     funcs = [(py_loop, 60000), (c_sum, 3), (py_strings, 32000)]
     spent = [0.0, 0.0, 0.0]
     t_start = time.time()
     cpu0 = time.thread_time()
+    proc0 = time.process_time()
     total = 0.0
-    while total < budget:
-        # the function furthest behind its share of what was spent so far
-        k = max(range(3), key=lambda j: shares[j] * (total + 1e-3) - spent[j])
+    blocks = [0, 0, 0]
+    while (total < budget) if not work else (sum(blocks) < work):
+        if work:   # by block count: the same sequence whatever the timing
+            k = max(range(3), key=lambda j: shares[j] * (sum(blocks) + 1) - blocks[j])
+        else:      # the function furthest behind its share of what was spent so far
+            k = max(range(3), key=lambda j: shares[j] * (total + 1e-3) - spent[j])
+        blocks[k] += 1
         f, n = funcs[k]
         t0 = time.thread_time()
         for _ in range(10):   # ~20 ms blocks: a clock read (a system call) per block, not per call
@@ -63,7 +75,8 @@ def run(record, arg):
         total += d
     res = {"pid": os.getpid(), "tid": tc.taskAttemptId(), "stage": tc.stageId(),
            "partition": tc.partitionId(), "start": t_start, "end": time.time(),
-           "run_cpu": time.thread_time() - cpu0,
+           "run_cpu": time.thread_time() - cpu0, "proc_cpu": time.process_time() - proc0,
+           "blocks": sum(blocks),
            "py_loop": spent[0], "c_sum": spent[1], "py_strings": spent[2]}
     with open(os.path.join(results, "%d-%d.json" % (os.getpid(), tc.taskAttemptId())), "w") as f:
         json.dump(res, f)
