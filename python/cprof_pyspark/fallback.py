@@ -154,7 +154,7 @@ def _text(code):
 
 
 class _Thread(object):
-    __slots__ = ("clock", "native", "fd_stat", "fd_sys", "last")
+    __slots__ = ("clock", "native", "fd_stat", "fd_sys", "last", "seen")
 
 
 class Sampler(object):
@@ -222,6 +222,7 @@ class Sampler(object):
             except OSError:
                 pass
         t.last = time.clock_gettime_ns(t.clock) if baseline else 0
+        t.seen = time.monotonic_ns()
         return t
 
     @staticmethod
@@ -266,8 +267,14 @@ class Sampler(object):
                     cpu = time.clock_gettime_ns(t.clock)
                 except OSError:
                     continue
+                now = time.monotonic_ns()
                 d, t.last = cpu - t.last, cpu
-                if d <= 0 or not self._on_cpu(t):
+                busy, t.seen = 2 * d >= now - t.seen, now
+                # a thread that ran at least half the time since its last
+                # look is charged without /proc: os.pread releases the GIL,
+                # and a busy worker would hold it for another switch
+                # interval before this thread got it back
+                if d <= 0 or not (busy or self._on_cpu(t)):
                     continue
                 idx, recs, new = [], [], []
                 while f is not None and len(idx) < MAX_DEPTH:
