@@ -48,6 +48,7 @@ HDR = 64
 # wakes sooner waits that long for the GIL of a busy worker anyway, and
 # each wake-up costs ~50-200 us of CPU (measured on a 2-core VM).
 MIN_INTERVAL = 0.005
+ABANDON_S = 30.0   # well above any stall of a loaded agent thread
 MAX_DEPTH = 128
 _U32 = struct.Struct("<I")
 # head, tail and the counters in native order and size: one aligned load or
@@ -249,7 +250,16 @@ class Sampler(object):
         threads, codes = {}, {}
         first = True
         mm = self.mm
+        tail, moved = 0, time.monotonic()
         while True:
+            # the agent drains every tick while it runs: records left unread
+            # for ABANDON_S mean it is gone (detached, stopped); stop too
+            t = _U64.unpack_from(mm, 16)[0]
+            if t != tail or self.head == t:
+                tail, moved = t, time.monotonic()
+            elif time.monotonic() - moved > ABANDON_S:
+                self.mm.close()
+                return
             iv = _IV.unpack_from(mm, 44)[0]
             time.sleep(max(iv / 1e6 if iv else self.interval, MIN_INTERVAL))
             frames = sys._current_frames()
