@@ -57,6 +57,11 @@ typedef struct prof {
     /* sample j: (stack, label set, link) -> value; values of one key summed */
     cp__vu32_t stack, lset, link;
     cp__vu64_t value;
+    /* kept until destroy, for cp_otlp_link_to */
+    cp__hmap_t sample_of;          /* pair << 32 | stack -> sample + 1 */
+    cp__hmap_t pair_of;            /* lset << 32 | link -> pair id + 1 */
+    cp__hmap_t unlinked;           /* stack -> first unlinked sample + 1 */
+    cp__vu32_t next;               /* sample -> next unlinked sample of its stack + 1 */
 } prof_t;
 
 typedef struct attr { uint32_t key_s; char *val; } attr_t;   /* val owned */
@@ -69,10 +74,6 @@ typedef struct build {
     uint32_t  *st_of;              /* p's stack -> OTLP stack + 1 */
     uint32_t  *path;               /* scratch: one stack's locations */
     uint32_t   cap_path;
-    cp__hmap_t sample_of;          /* pair << 32 | stack -> sample + 1 */
-    cp__hmap_t pair_of;            /* lset << 32 | link -> pair id + 1 */
-    cp__hmap_t unlinked;           /* stack -> first unlinked sample + 1 */
-    cp__vu32_t next;               /* sample -> next unlinked sample of its stack + 1 */
     bool       open;
 } build_t;
 
@@ -148,9 +149,10 @@ cp_otlp_t *cp_otlp_create(void)
 
 static void build_free(build_t *b)
 {
-    free(b->loc_of); free(b->st_of); free(b->path); free(b->next.v);
-    cp__hmap_free(&b->sample_of); cp__hmap_free(&b->pair_of); cp__hmap_free(&b->unlinked);
-    memset(b, 0, sizeof *b);
+    free(b->loc_of); free(b->st_of);
+    b->loc_of = b->st_of = NULL;
+    b->p = NULL;
+    b->open = false;   /* path stays: scratch for cp_otlp_link_to */
 }
 
 void cp_otlp_destroy(cp_otlp_t *o)
@@ -158,13 +160,15 @@ void cp_otlp_destroy(cp_otlp_t *o)
     if (!o)
         return;
     build_free(&o->b);
+    free(o->b.path);
     for (size_t i = 0; i < o->n_str; i++)
         free(o->str[i]);
     free(o->str);
     for (size_t i = 0; i < o->n_prof; i++) {
         prof_t *p = &o->prof[i];
         free(p->app); free(p->tenant); free(p->instance); free(p->labels); free(p->type);
-        free(p->stack.v); free(p->lset.v); free(p->link.v); free(p->value.v);
+        free(p->stack.v); free(p->lset.v); free(p->link.v); free(p->value.v); free(p->next.v);
+        cp__hmap_free(&p->sample_of); cp__hmap_free(&p->pair_of); cp__hmap_free(&p->unlinked);
     }
     free(o->prof);
     for (uint32_t i = 1; i < o->n_attr; i++)
@@ -378,25 +382,23 @@ static uint32_t *path_room(build_t *b, uint32_t n)
     return b->path;
 }
 
-/* Adds v to the current profile's sample (st, ls, lk). */
-static void add_value(cp_otlp_t *o, uint32_t st, uint32_t ls, uint32_t lk, uint64_t v)
+/* Adds v to profile pr's sample (st, ls, lk). */
+static void add_value(prof_t *pr, uint32_t st, uint32_t ls, uint32_t lk, uint64_t v)
 {
-    build_t *b = &o->b;
-    prof_t *pr = &o->prof[o->n_prof - 1];
-    uint32_t *ps = cp__hmap_slot(&b->pair_of, (uint64_t)ls << 32 | lk, 1);
+    uint32_t *ps = cp__hmap_slot(&pr->pair_of, (uint64_t)ls << 32 | lk, 1);
     if (!*ps)
-        *ps = (uint32_t)b->pair_of.n;
-    uint32_t *slot = cp__hmap_slot(&b->sample_of, (uint64_t)(*ps - 1) << 32 | st, 1);
+        *ps = (uint32_t)pr->pair_of.n;
+    uint32_t *slot = cp__hmap_slot(&pr->sample_of, (uint64_t)(*ps - 1) << 32 | st, 1);
     if (!*slot) {
         cp__vu32_push(&pr->stack, st);
         cp__vu32_push(&pr->lset, ls);
         cp__vu32_push(&pr->link, lk);
         cp__vu64_push(&pr->value, 0);
         *slot = (uint32_t)pr->stack.n;
-        cp__vu32_push(&b->next, 0);
+        cp__vu32_push(&pr->next, 0);
         if (!lk) {   /* chain it into its stack's unlinked samples */
-            uint32_t *head = cp__hmap_slot(&b->unlinked, st, 1);
-            b->next.v[*slot - 1] = *head;
+            uint32_t *head = cp__hmap_slot(&pr->unlinked, st, 1);
+            pr->next.v[*slot - 1] = *head;
             *head = *slot;
         }
     }
@@ -420,15 +422,20 @@ void cp_otlp_sample(cp_otlp_t *o, uint32_t stack, const char *labels, uint64_t v
         }
         b->st_of[stack] = find_stack(o, path, n, true) + 1;
     }
-    add_value(o, b->st_of[stack] - 1, intern_lset(o, labels), 0, value);
+    add_value(&o->prof[o->n_prof - 1], b->st_of[stack] - 1, intern_lset(o, labels), 0, value);
 }
 
 uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l)
 {
+    return o->n_prof ? cp_otlp_link_to(o, o->n_prof - 1, l) : 0;
+}
+
+uint64_t cp_otlp_link_to(cp_otlp_t *o, size_t prof, const cp_otlp_link_t *l)
+{
     build_t *b = &o->b;
-    prof_t *pr = &o->prof[o->n_prof - 1];
-    if (!l->value || (!l->hi && !l->lo))
+    if (prof >= o->n_prof || !l->value || (!l->hi && !l->lo))
         return 0;
+    prof_t *pr = &o->prof[prof];
     uint32_t *path = path_room(b, l->n);
     for (uint32_t k = 0; k < l->n; k++) {   /* root first -> leaf first */
         uint32_t f = l->funcs[l->n - 1 - k];
@@ -436,14 +443,14 @@ uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l)
             return 0;   /* a function no sample has: nothing to link */
     }
     uint32_t st = find_stack(o, path, l->n, false);
-    uint32_t *head = st ? cp__hmap_slot(&b->unlinked, st, 0) : NULL;
+    uint32_t *head = st ? cp__hmap_slot(&pr->unlinked, st, 0) : NULL;
     if (!head)
         return 0;
     uint32_t lk = 0;
     uint64_t left = l->value, moved = 0;
     while (left) {
         uint32_t best = 0;   /* the unlinked sample of this stack with the most value left */
-        for (uint32_t s = *head; s; s = b->next.v[s - 1])
+        for (uint32_t s = *head; s; s = pr->next.v[s - 1])
             if (pr->value.v[s - 1] && (!best || pr->value.v[s - 1] > pr->value.v[best - 1]))
                 best = s;
         if (!best)
@@ -452,7 +459,7 @@ uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l)
         if (!lk)
             lk = intern_link(o, l->hi, l->lo, l->span);
         pr->value.v[best - 1] -= take;
-        add_value(o, st, pr->lset.v[best - 1], lk, take);
+        add_value(pr, st, pr->lset.v[best - 1], lk, take);
         left -= take;
         moved += take;
     }

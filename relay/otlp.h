@@ -51,7 +51,7 @@ typedef struct cp_otlp_meta {
  * until cp_otlp_end; the next begin ends the previous one), sample adds
  * `value` to stack `stack` of p under canonical label set `labels`
  * (store_labels.h; NULL or "" for none), link moves value that samples
- * already added hold to linked samples, end drops the builder state. */
+ * of the current profile already hold to linked samples, end lets p go. */
 void cp_otlp_begin(cp_otlp_t *o, const cp_otlp_meta_t *m, const cp_profile_t *p);
 void cp_otlp_sample(cp_otlp_t *o, uint32_t stack, const char *labels, uint64_t value);
 
@@ -73,6 +73,8 @@ typedef struct cp_otlp_link {
  * a range whose samples came from aggregates). Sums never change. */
 uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l);
 void cp_otlp_end(cp_otlp_t *o);
+/* cp_otlp_link for profile `prof` (0 = the first added), open or ended. */
+uint64_t cp_otlp_link_to(cp_otlp_t *o, size_t prof, const cp_otlp_link_t *l);
 
 /* Adds p as one more ResourceProfiles. Copies what it needs: p may be freed
  * afterwards. Stacks with a zero value are left out. Returns 0. */

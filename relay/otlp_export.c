@@ -4,6 +4,13 @@
  * thread: read the windows back (store reader), encode (otlp.h), POST
  * (libcurl), retry with backoff.
  *
+ * A stored window is one row per (instance, window, type, label set): the
+ * request labels split an instance's flush (store_ctx.h), and each row is
+ * queued on its own. Read back, the rows of one instance window become one
+ * Profile: samples carry their row's label set as attributes (as in
+ * format=otlp), the resource the labels all its rows share, and the
+ * window's trace entries link their samples (cp_otlp_link_to).
+ *
  * State by owner:
  *   store worker : X.pend (windows of the transaction in progress)
  *   X.mu         : X.q (ring of committed windows), X.stop
@@ -107,16 +114,101 @@ void cp_otlp_export_commit(bool ok)
 
 /* ---- exporter: read windows back ------------------------------------ */
 
+/* One row of the group's query kept until its window's rows are complete:
+ * the store hands rows of one instance window one after another (one per
+ * label set, store.h CP_STORE_WINDOWS_BY_LSET). */
+typedef struct krow {
+    char     *labels;
+    uint32_t *stacks;
+    uint64_t *values;
+    uint32_t  n;
+} krow_t;
+
+typedef struct pmap { int64_t instance, start_ms; size_t prof; } pmap_t;   /* window -> profile */
+
 typedef struct rctx {
     xwin_t             *w;        /* the group's windows */
     bool               *done;
     size_t              n;
     cp_otlp_t          *req;
     const cp_profile_t *m;        /* the query's merged profile (complete when rows arrive) */
+    /* the instance window being collected */
+    int64_t             instance, start_ms, end_ms;
+    size_t              wi;       /* one of its xwin (names, type) */
+    krow_t             *rows;
+    size_t              n_rows, cap_rows;
+    pmap_t             *pm;       /* profiles added, for the links */
+    size_t              n_pm;
 } rctx_t;
 
+/* The labels every row of the window shares ("k=v" items of canonical
+ * label sets, store_labels.h): the instance's own labels whenever part of
+ * the window ran outside a request context; written as resource
+ * attributes. Returned owned. */
+static char *common_labels(const krow_t *rows, size_t n)
+{
+    cp_buf_t b = CP_BUF_INIT;
+    const char *c = rows[0].labels;
+    while (*c) {
+        const char *e = c;
+        while (*e && *e != ',')
+            e += e[0] == '\\' && e[1] ? 2 : 1;
+        size_t len = (size_t)(e - c);
+        bool all = true;
+        for (size_t r = 1; r < n && all; r++) {   /* item c[0..len) in every row's set? */
+            const char *x = rows[r].labels;
+            bool found = false;
+            while (*x && !found) {
+                const char *y = x;
+                while (*y && *y != ',')
+                    y += y[0] == '\\' && y[1] ? 2 : 1;
+                found = (size_t)(y - x) == len && !memcmp(x, c, len);
+                x = *y ? y + 1 : y;
+            }
+            all = found;
+        }
+        if (all) {
+            if (b.len)
+                cp_buf_append(&b, ",", 1);
+            cp_buf_append(&b, c, len);
+        }
+        c = *e ? e + 1 : e;
+    }
+    cp_buf_append(&b, "", 1);
+    size_t len;
+    return (char *)cp_buf_steal(&b, &len);
+}
+
+/* Adds the collected instance window as one profile (its rows as samples
+ * under their label sets). */
+static void flush_window(rctx_t *c)
+{
+    if (!c->n_rows)
+        return;
+    const xwin_t *w = &c->w[c->wi];
+    const char *sep = strchr(w->app, CP_TENANT_SEP);
+    char tenant[CP_TENANT_MAX + 1] = "";
+    if (sep)
+        snprintf(tenant, sizeof tenant, "%.*s", (int)(sep - w->app), w->app);
+    char *common = common_labels(c->rows, c->n_rows);
+    cp_otlp_meta_t meta = {.app = sep ? sep + 1 : w->app, .tenant = tenant, .instance = w->instance,
+                           .labels = common, .type = w->type, .from_ms = c->start_ms, .to_ms = c->end_ms};
+    c->pm = cp__xrealloc(c->pm, (c->n_pm + 1) * sizeof *c->pm);
+    c->pm[c->n_pm++] = (pmap_t){c->instance, c->start_ms, cp_otlp_count(c->req)};
+    cp_otlp_begin(c->req, &meta, c->m);
+    for (size_t r = 0; r < c->n_rows; r++) {
+        krow_t *k = &c->rows[r];
+        for (uint32_t j = 0; j < k->n; j++)
+            cp_otlp_sample(c->req, k->stacks[j], k->labels, k->values[j]);
+        free(k->labels); free(k->stacks); free(k->values);
+    }
+    cp_otlp_end(c->req);
+    free(common);
+    c->n_rows = 0;
+}
+
 /* One stored row of the group's query: when it is one of the group's
- * windows, add it (a view of the merged profile's stacks) to the request. */
+ * windows (instance, start, label set), keep it for its instance window. */
 static int add_row(void *ud, const cp_store_window_t *row)
 {
     rctx_t *c = ud;
@@ -124,39 +216,46 @@ static int add_row(void *ud, const cp_store_window_t *row)
         return 0;
     size_t i = 0;
     for (; i < c->n; i++)
-        if (!c->done[i] && c->w[i].start_ms == row->start_ms && !strcmp(c->w[i].instance, row->instance_name))
+        if (!c->done[i] && c->w[i].start_ms == row->start_ms && !strcmp(c->w[i].instance, row->instance_name) &&
+            !strcmp(c->w[i].labels, row->labels))
             break;
     if (i == c->n)
         return 0;
     c->done[i] = true;
-    const cp_profile_t *m = c->m;
-    cp_profile_t v = {.names = m->names, .kinds = m->kinds, .n_names = m->n_names, .unit = m->unit};
-    uint32_t nf = 0;
-    for (uint32_t k = 0; k < row->n; k++)
-        nf += m->stack_off[row->stacks[k] + 1] - m->stack_off[row->stacks[k]];
-    v.stack_off = cp__xcalloc(row->n + 1, sizeof *v.stack_off);
-    v.funcs = cp__xcalloc(nf + 1, sizeof *v.funcs);
-    v.values = (uint64_t *)row->values;
-    v.n_stacks = row->n;
-    v.total = row->total;
-    for (uint32_t k = 0, o = 0; k < row->n; k++) {
-        uint32_t a = m->stack_off[row->stacks[k]], b = m->stack_off[row->stacks[k] + 1];
-        v.stack_off[k] = o;
-        memcpy(v.funcs + o, m->funcs + a, (b - a) * sizeof *v.funcs);
-        o += b - a;
-        v.stack_off[k + 1] = o;
+    if (c->n_rows && (c->instance != row->instance || c->start_ms != row->start_ms))
+        flush_window(c);
+    if (!c->n_rows) {
+        c->instance = row->instance;
+        c->start_ms = row->start_ms;
+        c->end_ms = row->end_ms;
+        c->wi = i;
     }
-    const xwin_t *w = &c->w[i];
-    const char *sep = strchr(w->app, CP_TENANT_SEP);
-    char tenant[CP_TENANT_MAX + 1] = "";
-    if (sep)
-        snprintf(tenant, sizeof tenant, "%.*s", (int)(sep - w->app), w->app);
-    cp_otlp_meta_t meta = {.app = sep ? sep + 1 : w->app, .tenant = tenant, .instance = w->instance,
-                           .labels = row->labels, .type = w->type, .from_ms = w->start_ms, .to_ms = w->end_ms};
-    cp_otlp_add(c->req, &meta, &v);
-    free(v.stack_off);
-    free(v.funcs);
+    if (row->end_ms > c->end_ms)
+        c->end_ms = row->end_ms;
+    if (c->n_rows == c->cap_rows) {
+        c->cap_rows = c->cap_rows ? c->cap_rows * 2 : 8;
+        c->rows = cp__xrealloc(c->rows, c->cap_rows * sizeof *c->rows);
+    }
+    krow_t *k = &c->rows[c->n_rows++];
+    k->labels = cp__xstrdup(row->labels);
+    k->n = row->n;
+    k->stacks = cp__xcalloc(row->n + 1, sizeof *k->stacks);
+    k->values = cp__xcalloc(row->n + 1, sizeof *k->values);
+    memcpy(k->stacks, row->stacks, row->n * sizeof *k->stacks);
+    memcpy(k->values, row->values, row->n * sizeof *k->values);
     return 0;
+}
+
+/* A trace entry of the group's range: linked in its window's profile. */
+static void add_link(void *ud, const cp_store_trace_entry_t *e)
+{
+    rctx_t *c = ud;
+    for (size_t i = 0; i < c->n_pm; i++)
+        if (c->pm[i].instance == e->instance && c->pm[i].start_ms == e->start_ms) {
+            cp_otlp_link_t l = {e->hi, e->lo, e->span, e->names, e->kinds, e->funcs, e->n, e->value};
+            cp_otlp_link_to(c->req, c->pm[i].prof, &l);
+            return;
+        }
 }
 
 /* Adds the windows w[0..n) (one app, one type) to req; returns how many
@@ -170,16 +269,25 @@ static size_t read_group(cp_store_reader_t *rd, xwin_t *w, size_t n, cp_otlp_t *
     }
     cp_profile_t merged;
     memset(&merged, 0, sizeof merged);
-    rctx_t c = {w, cp__xcalloc(n, sizeof(bool)), n, req, &merged};
+    rctx_t c = {.w = w, .done = cp__xcalloc(n, sizeof(bool)), .n = n, .req = req, .m = &merged};
     char err[256] = "";
-    int rc = cp_store_profile_windows(rd, &q, CP_STORE_WINDOWS_RAW, &merged, add_row, &c, err, sizeof err);
+    int rc = cp_store_profile_windows(rd, &q, CP_STORE_WINDOWS_RAW | CP_STORE_WINDOWS_BY_LSET, &merged, add_row, &c,
+                                      err, sizeof err);
+    flush_window(&c);
     if (rc && rc != CP_ENOTFOUND)
         cp__log("otlp export: reading windows of %s back failed: %s", w[0].app, err[0] ? err : cp_strerror(rc));
+    if (!rc && c.n_pm) {
+        rc = cp_store_trace_entries(rd, &q, add_link, &c, err, sizeof err);
+        if (rc && rc != CP_EUNSUPP)
+            cp__log("otlp export: reading trace links of %s failed: %s", w[0].app, err[0] ? err : cp_strerror(rc));
+    }
     size_t found = 0;
     for (size_t i = 0; i < n; i++)
         found += c.done[i];
     cp_profile_free(&merged);
     free(c.done);
+    free(c.rows);
+    free(c.pm);
     return found;
 }
 

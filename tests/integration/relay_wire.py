@@ -353,3 +353,62 @@ def function_totals(prof):
         s, t = out[frames[-1]]
         out[frames[-1]] = (s + v, t)
     return out
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP profiles receiver on 127.0.0.1:port that can go down and
+    come back on the same port."""
+
+    def __init__(self):
+        import socket
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            self.port = so.getsockname()[1]
+        self.profiles, self.requests, self.bad = [], 0, []
+        import threading
+        self.lock = threading.Lock()
+        self.srv = None
+
+    def up(self):
+        import http.server
+        import threading
+        rx = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with rx.lock:
+                    if self.path != "/v1development/profiles" or \
+                       self.headers.get("Content-Type") != "application/x-protobuf":
+                        rx.bad.append((self.path, self.headers.get("Content-Type")))
+                    try:
+                        rx.profiles += otlp_decode(body)
+                        rx.requests += 1
+                    except Exception as e:   # noqa: BLE001 - reported by the test
+                        rx.bad.append(repr(e))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def down(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+        self.srv = None
+
+    def merged(self, app):
+        out, windows = {}, set()
+        with self.lock:
+            for p in self.profiles:
+                if p["resource"].get("service.name") != app:
+                    continue
+                windows.add((p["resource"].get("service.instance.id"), p["time"]))
+                for k, v in p["samples"].items():
+                    out[k] = out.get(k, 0) + v
+        return out, windows

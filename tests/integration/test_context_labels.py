@@ -17,14 +17,18 @@ each under Cprof.context("endpoint", ...) and a trace id of its own. Checked:
     relay/proto/otlp_profiles.proto shows sample attributes and links; the
     samples' endpoint attributes sum to the per-label CPU; linked samples
     carry the two trace ids the program set, each on its own endpoint and
-    work, with a span id; per-function totals equal format=pprof's."""
+    work, with a span id; per-function totals equal format=pprof's;
+  - --otlp-export (an OTLP/HTTP receiver in this process) delivers the same:
+    one Profile per instance window, samples with the endpoint attribute
+    summing to the per-label CPU, links to both trace ids, and the relay's
+    profile function by function."""
 import json
 import os
 import subprocess
 import urllib.parse
 
 from cplib import *
-from relay_wire import function_totals, otlp_decode, pprof_decode
+from relay_wire import OtlpReceiver, function_totals, otlp_decode, pprof_decode
 
 OTLP_REQ = "opentelemetry.proto.profiles.v1development.ExportProfilesServiceRequest"
 
@@ -146,6 +150,31 @@ def check_otlp(relay, app, frm, vals):
         [(k, fo.get(k), fp.get(k)) for k in set(fo) | set(fp) if fo.get(k) != fp.get(k)][:5]))
 
 
+def check_export(relay, rx, app, vals):
+    prof = relay.collapsed(app, frm="now-1h", to="now+1m")
+    got = wait_for(lambda: rx.merged(app)[0] == prof and rx.merged(app), 30, "every window of %s exported" % app)
+    per, traces, n = {}, {}, 0
+    with rx.lock:
+        for p in rx.profiles:
+            if p["resource"].get("service.name") != app:
+                continue
+            check(p["resource"].get("service.instance.id"), "an exported profile names its instance")
+            n += 1
+            for stack, attrs, link, v in p["detail"]:
+                per[attrs.get("endpoint")] = per.get(attrs.get("endpoint"), 0) + v
+                if link:
+                    traces[link[0]] = traces.get(link[0], 0) + v
+    log("%s exported: %d profiles (%d windows), endpoints %r, links %r" % (
+        app, n, len(got[1]), {k: per.get(k) for k in (ORD, PAY)}, traces))
+    check(n == len(got[1]), "one exported profile per instance window: %d vs %d" % (n, len(got[1])))
+    check(function_totals(got[0]) == function_totals(prof), "exported windows == relay profile per function")
+    check(per.get(ORD) == vals[ORD] and per.get(PAY) == vals[PAY],
+          "exported endpoint totals %r = labels' %r" % ({k: per.get(k) for k in (ORD, PAY)}, vals))
+    check(set(traces) == {TRACE_ORDERS, TRACE_PAY} and traces[TRACE_ORDERS] >= 0.9 * vals[ORD] and
+          traces[TRACE_PAY] >= 0.85 * vals[PAY], "exported links to both traces: %r" % traces)
+    check(not rx.bad, "export POSTs decoded: %r" % rx.bad[:3])
+
+
 def share_of(prof, needle):
     total = sum(prof.values()) or 1
     return sum(v for s, v in prof.items() if needle in s.split(";")) / total
@@ -157,7 +186,9 @@ def trace(relay, tid, frm, **kw):
 
 def run():
     java = JavaProgram("CtxWork", classpath=[SHIM_JAR])
-    with Relay(name="context_labels") as relay:
+    rx = OtlpReceiver()
+    rx.up()
+    with Relay(name="context_labels", extra_args=["--otlp-export", "http://127.0.0.1:%d" % rx.port]) as relay:
         frm = str(int(time.time()) - 60)
         apps, ords = [], 0
         for jdk in JDKS:
@@ -167,6 +198,7 @@ def run():
             wait_settled(relay, app)
             vals = check_app(relay, app, frm)
             check_otlp(relay, app, frm, vals)
+            check_export(relay, rx, app, vals)
             ords += vals[ORD]
             apps.append(app)
 

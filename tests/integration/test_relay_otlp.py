@@ -14,14 +14,12 @@ receiver is back it delivers everything: the windows received add up to
 the relay's own profile of the app, function by function. A relay whose
 collector never answers, with a 2-window queue, drops the oldest windows
 and counts them in /api/v1/metrics while storing everything."""
-import http.server
 import os
 import subprocess
-import threading
 import time
 
 from cplib import *
-from relay_wire import function_totals, otlp_decode, pprof_decode
+from relay_wire import OtlpReceiver as Receiver, function_totals, otlp_decode, pprof_decode
 
 PROTO_DIR = os.path.join(SOURCE, "relay", "proto")
 REQ = "opentelemetry.proto.profiles.v1development.ExportProfilesServiceRequest"
@@ -61,59 +59,6 @@ def check_format(relay, jdk, java):
     check(p["samples"] == pp, "the same stacks with the same values")
     st, body = relay.get("/api/v1/profile", app=app, **{"from": frm}, to=to, format="otlpx")
     check(st == 400 and b"otlp" in body, "a bad format names otlp among the choices")
-
-
-class Receiver:
-    """An OTLP/HTTP profiles receiver on 127.0.0.1:port that can go down and
-    come back on the same port."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.profiles, self.requests, self.bad = [], 0, []
-        self.lock = threading.Lock()
-        self.srv = None
-
-    def up(self):
-        rx = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with rx.lock:
-                    if self.path != "/v1development/profiles" or \
-                       self.headers.get("Content-Type") != "application/x-protobuf":
-                        rx.bad.append((self.path, self.headers.get("Content-Type")))
-                    try:
-                        rx.profiles += otlp_decode(body)
-                        rx.requests += 1
-                    except Exception as e:   # noqa: BLE001 - reported by the test
-                        rx.bad.append(repr(e))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def down(self):
-        self.srv.shutdown()
-        self.srv.server_close()
-        self.srv = None
-
-    def merged(self, app):
-        out, windows = {}, set()
-        with self.lock:
-            for p in self.profiles:
-                if p["resource"].get("service.name") != app:
-                    continue
-                windows.add((p["resource"].get("service.instance.id"), p["time"]))
-                for k, v in p["samples"].items():
-                    out[k] = out.get(k, 0) + v
-        return out, windows
 
 
 def metrics(relay):
