@@ -1,0 +1,107 @@
+import dev.cprof.Cprof;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+
+/**
+ * Context-capture bench driver (scripts/bench-context, issue 18): a fixed
+ * H2 workload (in-memory database, H2 from Debian's libh2-java on the class
+ * path) of STATEMENTS JDBC statements - inserts, point selects, updates and
+ * small range scans in a fixed rotation - each one a "request".
+ *
+ *   java -cp classes:cprof-shim.jar:/usr/share/java/h2.jar CtxH2 MODE STATEMENTS
+ *
+ * MODE ctx: every statement runs inside
+ *   Cprof.context("endpoint", one of 4, "tenant", one of 3) and
+ *   Cprof.trace(one of 64 trace ids, a span per statement)
+ * (two nested scopes opened and closed per statement, as a request filter
+ * would); MODE off: the same statements, no context calls. The strings are
+ * made before the timed part, so the difference is the context calls and
+ * what the agent does with them. The first fifth of the statements warms
+ * up; the rest is timed. Prints one line:
+ *   ctxh2 mode=M statements=N wall_ns=W thread_cpu_ns=C
+ */
+public class CtxH2 {
+    static final String[] EP = {"POST /orders", "GET /orders/{n}", "PUT /orders/{n}", "GET /orders"};
+    static final String[] TENANT = {"acme", "globex", "initech"};
+
+    public static void main(String[] a) throws Exception {
+        boolean ctx = a[0].equals("ctx");
+        int n = Integer.parseInt(a[1]);
+        String[] traces = new String[64];
+        for (int i = 0; i < traces.length; i++)
+            traces[i] = String.format("%016x%016x", 0x4bf92f3577b34da6L + i, 0xa3ce929d0e0e4736L ^ i);
+        String[] spans = new String[4096];
+        for (int i = 0; i < spans.length; i++)
+            spans[i] = String.format("%016x", 0x00f067aa0ba90000L + i + 1);
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        try (Connection c = DriverManager.getConnection("jdbc:h2:mem:ctxbench")) {
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE orders(id INT PRIMARY KEY, tenant VARCHAR(16), qty INT, note VARCHAR(64))");
+            }
+            PreparedStatement ins = c.prepareStatement("INSERT INTO orders VALUES(?, ?, ?, ?)");
+            PreparedStatement get = c.prepareStatement("SELECT qty, note FROM orders WHERE id=?");
+            PreparedStatement upd = c.prepareStatement("UPDATE orders SET qty=qty+1 WHERE id=?");
+            PreparedStatement scan = c.prepareStatement("SELECT SUM(qty) FROM orders WHERE id BETWEEN ? AND ?");
+            int warm = n / 5, rows = 0;
+            long t0 = 0, c0 = 0;
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                if (i == warm) {
+                    t0 = System.nanoTime();
+                    c0 = mx.getCurrentThreadCpuTime();
+                }
+                int kind = i & 3;
+                if (kind == 0 || rows == 0)
+                    kind = 0;
+                if (ctx) {
+                    try (Cprof.Scope s = Cprof.context("endpoint", EP[kind], "tenant", TENANT[i % 3]);
+                         Cprof.Scope t = Cprof.trace(traces[(i >>> 3) & 63], spans[i & 4095])) {
+                        sink += run(kind, i, rows, ins, get, upd, scan);
+                    }
+                } else {
+                    sink += run(kind, i, rows, ins, get, upd, scan);
+                }
+                if (kind == 0)
+                    rows++;
+            }
+            long wall = System.nanoTime() - t0, cpu = mx.getCurrentThreadCpuTime() - c0;
+            System.out.println("ctxh2 mode=" + a[0] + " statements=" + (n - warm) + " wall_ns=" + wall
+                               + " thread_cpu_ns=" + cpu + " sink=" + (sink & 1));
+        }
+    }
+
+    static long run(int kind, int i, int rows, PreparedStatement ins, PreparedStatement get,
+                    PreparedStatement upd, PreparedStatement scan) throws Exception {
+        switch (kind) {
+        case 0:
+            ins.setInt(1, rows);
+            ins.setString(2, TENANT[i % 3]);
+            ins.setInt(3, i & 255);
+            ins.setString(4, "order " + i);
+            return ins.executeUpdate();
+        case 1: {
+            get.setInt(1, (int) ((i * 2654435761L) % rows));
+            try (ResultSet r = get.executeQuery()) {
+                return r.next() ? r.getInt(1) : 0;
+            }
+        }
+        case 2:
+            upd.setInt(1, (int) ((i * 40503L) % rows));
+            return upd.executeUpdate();
+        default: {
+            int lo = (int) ((i * 7919L) % rows);
+            scan.setInt(1, lo);
+            scan.setInt(2, lo + 50);
+            try (ResultSet r = scan.executeQuery()) {
+                return r.next() ? r.getLong(1) : 0;
+            }
+        }
+        }
+    }
+}
