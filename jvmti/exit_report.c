@@ -14,6 +14,7 @@
 #include "log.h"
 #include "sampler.h"
 #include "sender.h"
+#include "sigcost.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 void cp_exit_report(int left, uint64_t start_ms, uint64_t c0)
 {
+    cp_sigcost_publish();   /* cpu.signal_ns up to now, before the counters are read */
     {   /* every counter, cumulative: scripts/faults accounts samples with it */
         char all[2048];
         size_t ao = 0;
@@ -57,9 +59,15 @@ void cp_exit_report(int left, uint64_t start_ms, uint64_t c0)
     double own_ms = cp_stats_get(CP_ST_AGENT_THREADS_NS) / 1e6;
     double hand_ms = cp_stats_get(CP_ST_HANDLER_NS) / 1e6;
     double cb_ms = cp_stats_get(CP_ST_CALLBACK_NS) / 1e6;
-    CP_LOGI("exit: agent cost: threads %.1f ms + signal handlers %.1f ms + JVMTI callbacks %.1f ms = %.2f%% "
-            "of the JVM's %.0f ms CPU", own_ms, hand_ms, cb_ms,
-            proc_ms > 0 ? 100.0 * (own_ms + hand_ms + cb_ms) / proc_ms : 0.0, proc_ms);
+    double sig_ms = (cp_sigcost_ns(CP_SIGCOST_CPU) + cp_sigcost_ns(CP_SIGCOST_WALL)) / 1e6;
+    CP_LOGI("exit: agent cost: threads %.1f ms + signal handlers %.1f ms + JVMTI callbacks %.1f ms + "
+            "signal delivery %.1f ms = %.2f%% of the JVM's %.0f ms CPU", own_ms, hand_ms, cb_ms, sig_ms,
+            proc_ms > 0 ? 100.0 * (own_ms + hand_ms + cb_ms + sig_ms) / proc_ms : 0.0, proc_ms);
+    CP_LOGI("exit: signal delivery (kernel, sigcost.h): %llu cpu signals x %.1f us + %llu wall signals x %.1f us%s",
+            (unsigned long long)cp_sigcost_signals(CP_SIGCOST_CPU), cp_sigcost_per_signal_ns(CP_SIGCOST_CPU) / 1e3,
+            (unsigned long long)cp_sigcost_signals(CP_SIGCOST_WALL), cp_sigcost_per_signal_ns(CP_SIGCOST_WALL) / 1e3,
+            !cp_sigcost_calibrated() ? " (not calibrated yet: counted as 0)"
+            : cp_stats_get(CP_ST_SIGCOST_FAIL) ? " (calibration failed for some kind: counted as 0)" : "");
     char kinds[512];
     size_t ko = 0;
     kinds[0] = '\0';

@@ -37,6 +37,7 @@
 #include "overhead.h"
 #include "sampler.h"
 #include "sender.h"
+#include "sigcost.h"
 #include "stats.h"
 #include "symbols.h"
 #include "u64map.h"
@@ -499,6 +500,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             cp_stats_add(CP_ST_SAMPLING_NS, cp_cost_now() - d0);
         if (tick_fn)
             tick_fn();
+        cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         /* a wake-up costs ~50-100 us of CPU on a VM: with intervals

@@ -14,6 +14,7 @@
 #include "stats.h"
 
 #include "perf.h"
+#include "sigcost.h"
 
 #include <errno.h>
 #include <string.h>
@@ -179,6 +180,8 @@ static CP_SIGSAFE uint64_t cpu_weight(cp__reg_entry_t *e, uint64_t now, uint64_t
 CP_SIGSAFE void cp__cpu_on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
+    if (cp_sigcost_on_signal(CP_SIGCOST_CPU))   /* the calibration's signal: its cost is what is measured */
+        return;
     if (atomic_load_explicit(&cp__cpu_on, memory_order_acquire)) { /* sees ring/agct set before start */
         uint64_t ns = (uint64_t)atomic_load_explicit(&cp__cpu_interval_ns, memory_order_relaxed); /* paired with cp__cpu_on */
         uint64_t ticks = 1;

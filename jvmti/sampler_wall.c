@@ -5,6 +5,7 @@
  * ring has room; what is left out is counted in drop.wall_behind). The
  * handler records the stack whatever the thread's state. */
 #include "sampler_int.h"
+#include "sigcost.h"
 
 #include "cost.h"
 
@@ -32,6 +33,8 @@ static _Atomic int64_t wall_round_ns;
 CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
+    if (cp_sigcost_on_signal(CP_SIGCOST_WALL))   /* the calibration's signal */
+        return;
     if (atomic_load_explicit(&cp__wall_on, memory_order_acquire)) { /* as above */
         bool probe = cp__probe_cost();
         struct timespec t0, t1;

@@ -97,7 +97,9 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_PY_FALLBACK,        "py.fallback")            /* Python processes that sample themselves (pyfb.h: memory not readable) */ \
     X(CP_ST_PY_FB_SAMPLES,      "py.fallback_samples")    /* of py.samples, those the processes took themselves */ \
     X(CP_ST_PY_FB_DROP,         "drop.py_fallback")       /* their samples lost: ring full, or a ring held garbage */ \
-    X(CP_ST_PY_FB_COST_NS,      "py.fallback_cost_ns")    /* the in-process samplers' own CPU (in the workers, not the JVM) */
+    X(CP_ST_PY_FB_COST_NS,      "py.fallback_cost_ns")    /* the in-process samplers' own CPU (in the workers, not the JVM) */ \
+    X(CP_ST_SIGNAL_NS,          "cpu.signal_ns")          /* the kernel's part of delivering the sampling signals: signals x the calibrated cost (sigcost.h) */ \
+    X(CP_ST_SIGCOST_FAIL,       "cpu.signal_calib_fail")  /* signal kinds whose cost calibration failed (counted as 0) */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,
