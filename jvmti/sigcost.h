@@ -25,7 +25,8 @@
  * own (cpu.agent_threads_ns); a JVM that ends before 0.5 s never pays it
  * (and its signals stay uncounted). A failed calibration (no perf event,
  * no signal arrived, an implausible result) counts cpu.signal_calib_fail
- * and leaves that kind's cost at 0.
+ * and leaves that kind's cost at 0. CPROF_NO_SIGCOST=1 in the environment
+ * skips calibration (every cost 0: the accounting as it was without it).
  *
  * Threads: cp_sigcost_on_signal from the handlers; cp_sigcost_step from
  * the harvester only; the rest from any thread, lock-free. */

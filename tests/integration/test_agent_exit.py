@@ -49,7 +49,7 @@ def run():
                 agent.append(ms)
                 # the agent counts its own CPU in all three places (cost.h)
                 m = re.search(r"agent cost: threads ([0-9.]+) ms \+ signal handlers ([0-9.]+) ms \+ JVMTI callbacks "
-                              r"([0-9.]+) ms = ([0-9.]+)% of the JVM's (\d+) ms CPU", out)
+                              r"([0-9.]+) ms(?: \+ signal delivery [0-9.]+ ms)? = ([0-9.]+)% of the JVM's (\d+) ms CPU", out)
                 check(m and float(m.group(1)) > 0 and float(m.group(2)) > 0 and float(m.group(3)) > 0,
                       "%s: the exit line does not count threads, handlers and callbacks:\n%s" % (name, out[-2000:]))
             log("%s: exit after main: bare %s ms, agent %s ms" % (name, [round(x) for x in bare],
