@@ -1,6 +1,6 @@
 /* cost.h - the agent's own CPU, counted where it is spent (issue 14).
  *
- * Three parts, each a counter (stats.h) sent per window and summed in the
+ * Four parts, each a counter (stats.h) sent per window and summed in the
  * exit line "agent cost":
  *   cpu.handler_ns        signal handlers (probed: sampler_int.h)
  *   cpu.callback_ns       JVMTI callbacks and the agent's work on the JVM's
@@ -9,6 +9,9 @@
  *                         (inline records), ThreadStart/ThreadEnd (timers)
  *   cpu.agent_threads_ns  the agent's threads (harvester, sender, cprof-gc,
  *                         wall): each adds its own CPU time as it goes
+ *   cpu.signal_ns         the kernel's part of each sampling signal, which
+ *                         no probe in the handler sees: signals x a cost
+ *                         calibrated at run time (sigcost.h)
  * and, overlapping them, cpu.sampling_ns: the part that grows with the
  * sampling rate (handlers, the wall thread, the harvester's drains,
  * allocation and lock samples), which the overhead budget can scale
