@@ -223,7 +223,13 @@ int cp_pyvm_threads(cp_pyvm_t *vm, cp_pyvm_thread_t *out, int cap)
 int cp_pyvm_stack(cp_pyvm_t *vm, uint64_t frame, cp_pyvm_frame_t *out, int cap, bool *truncated)
 {
     const offsets_t *o = &vm->o;
-    uint8_t b[128];
+    /* A window from the start of the frame's page up to its end, in one
+     * system call: 3.11+ push frames upwards on the thread's data stack,
+     * so the callers of a frame mostly lie below it in the same page and
+     * are decoded from the window (a deep stack costs a few reads, not one
+     * per level). A frame outside the window gets a window of its own. */
+    uint8_t win[4096 + 256], b[128];
+    uint64_t wlo = 0, whi = 0;
     int n = 0, rc = 0;
     bool cut = false;
     if (cap > CP_PYVM_MAX_DEPTH)
@@ -233,12 +239,24 @@ int cp_pyvm_stack(cp_pyvm_t *vm, uint64_t frame, cp_pyvm_frame_t *out, int cap, 
             cut = true;
             break;
         }
-        if ((rc = read_mem(vm->pid, frame, b, vm->fr_read)) != 0) {
-            cut = n > 0;
-            break;
+        const uint8_t *fb;
+        if (frame >= wlo && frame + vm->fr_read <= whi) {
+            fb = win + (frame - wlo);
+        } else {
+            uint64_t lo = frame & ~(uint64_t)4095, hi = frame + vm->fr_read;
+            if (hi - lo <= sizeof win && read_mem(vm->pid, lo, win, hi - lo) == 0) {
+                wlo = lo;
+                whi = hi;
+                fb = win + (frame - lo);
+            } else if ((rc = read_mem(vm->pid, frame, b, vm->fr_read)) == 0) {
+                fb = b;
+            } else {
+                cut = n > 0;
+                break;
+            }
         }
-        uint64_t code = u64_at(b, o->fr_code), prev = u64_at(b, o->fr_prev);
-        bool shim = o->fr_owner != NONE && b[o->fr_owner] == FRAME_OWNED_BY_CSTACK;
+        uint64_t code = u64_at(fb, o->fr_code), prev = u64_at(fb, o->fr_prev);
+        bool shim = o->fr_owner != NONE && fb[o->fr_owner] == FRAME_OWNED_BY_CSTACK;
         if (!shim && code)
             out[n++] = (cp_pyvm_frame_t){code, 0};
         if (prev == frame)
