@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "otlp_query.h"
 #include "store.h"
 #include "store_ctx.h"
 #include "store_fixture.h"
@@ -205,6 +206,82 @@ START_TEST(test_store_ctx_labels_and_trace_through_sqlite)
 }
 END_TEST
 
+typedef struct tentries { uint32_t n; uint64_t hi, lo, span, value; int64_t start; char path[64]; } tentries_t;
+static void on_tentry(void *ud, const cp_store_trace_entry_t *e)
+{
+    tentries_t *t = ud;
+    t->n++;
+    t->hi = e->hi; t->lo = e->lo; t->span = e->span; t->value = e->value; t->start = e->start_ms;
+    t->path[0] = 0;
+    for (uint32_t k = 0; k < e->n; k++)
+        snprintf(t->path + strlen(t->path), sizeof t->path - strlen(t->path), "%s%s", k ? ";" : "",
+                 e->names[e->funcs[k]]);
+}
+
+/* cp_store_trace_entries (every engine) and format=otlp on top of it: the
+ * labelled 2000 of stack A.a;A.b take the trace's 1500 (the larger label
+ * set first), the unlabelled 1000 stay unlinked. */
+START_TEST(test_store_trace_entries_and_otlp_query)
+{
+    cp_store_config_t cfg;
+    cp_store_config_default(&cfg);
+    cp_store_t *s = NULL;
+    ck_assert_int_eq(cp_store_open(store_fixture_where, &cfg, &s), 0);
+    cp_store_conn_t *c = store_fixture_open_conn(s, "shop", "i-1");
+    ck_assert_ptr_nonnull(c);
+    cp_batch_t b = store_fixture_batch(1, CPU);
+    b.strs = STRS; b.n_strs = 5;
+    b.frames = FRAMES; b.n_frames = 2;
+    b.stacks = STACKS; b.n_stacks = 2;
+    cp_wire_value_t v[] = {{0, 0, 1000}, {1, 0, 3000}};
+    b.values = v; b.n_values = 2;
+    b.lsets = LSETS; b.n_lsets = 1;
+    cp_wire_lvalue_t lv[] = {{1, 0, 0, 2000}};
+    b.lvalues = lv; b.n_lvalues = 1;
+    cp_wire_trace_t tr[] = {{0xab, 0xcd, 7, 4, 1, 0, 1500}};
+    b.traces = tr; b.n_traces = 1;
+    ck_assert_int_eq(cp_store_begin(s), 0);
+    ck_assert_int_eq(cp_store_conn_batch(s, c, &b, 1000000, NULL, NULL), 0);
+    ck_assert_int_eq(cp_store_commit(s), 0);
+
+    cp_store_reader_t *r = NULL;
+    ck_assert_int_eq(cp_store_reader_open(store_fixture_where, &r), 0);
+    cp_store_query_t q = {"shop", "cpu", NULL, 0, INT64_MAX / 2};
+    tentries_t t = {0};
+    ck_assert_int_eq(cp_store_trace_entries(r, &q, on_tentry, &t, ERR, sizeof ERR), 0);
+    ck_assert_uint_eq(t.n, 1);
+    ck_assert_uint_eq(t.hi, 0xab);
+    ck_assert_uint_eq(t.lo, 0xcd);
+    ck_assert_uint_eq(t.span, 7);
+    ck_assert_uint_eq(t.value, 1500);
+    ck_assert_int_eq(t.start, (int64_t)b.start_ms);
+    ck_assert_str_eq(t.path, "A.a;A.b");
+    cp_store_query_t none[] = {{"shop", "alloc", NULL, 0, INT64_MAX / 2}, {"nope", "cpu", NULL, 0, INT64_MAX / 2},
+                               {"shop", "cpu", NULL, 0, (int64_t)b.start_ms}};
+    for (int i = 0; i < 3; i++) {   /* another type, an unknown app, a range before the window */
+        t = (tentries_t){0};
+        ck_assert_int_eq(cp_store_trace_entries(r, &none[i], on_tentry, &t, ERR, sizeof ERR), 0);
+        ck_assert_uint_eq(t.n, 0);
+    }
+
+    cp_buf_t out;
+    cp_buf_init(&out);
+    ck_assert_int_eq(cp_otlp_query(r, &q, "shop", &out, ERR, sizeof ERR), 0);
+    static const uint8_t tid[16] = {0, 0, 0, 0, 0, 0, 0, 0xab, 0, 0, 0, 0, 0, 0, 0, 0xcd};
+    ck_assert_ptr_nonnull(memmem(out.data, out.len, tid, sizeof tid));
+    ck_assert_ptr_nonnull(memmem(out.data, out.len, "GET /a", 6));
+    ck_assert_ptr_nonnull(memmem(out.data, out.len, "endpoint", 8));
+    cp_buf_fini(&out);
+    cp_buf_init(&out);
+    cp_store_query_t bad = {"nope", "cpu", NULL, 0, INT64_MAX / 2};
+    ck_assert_int_eq(cp_otlp_query(r, &bad, "nope", &out, ERR, sizeof ERR), CP_ENOTFOUND);
+    cp_buf_fini(&out);
+    cp_store_reader_close(r);
+    cp_store_conn_close(s, c, 2000000);
+    cp_store_close(s);
+}
+END_TEST
+
 START_TEST(test_store_ctx_refused_label_set_keeps_values_unlabelled)
 {
     cp_store_config_t cfg;
@@ -248,6 +325,7 @@ static Suite *suite(void)
     tc = tcase_create("sqlite");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_ctx_labels_and_trace_through_sqlite);
+    tcase_add_test(tc, test_store_trace_entries_and_otlp_query);
     tcase_add_test(tc, test_store_ctx_refused_label_set_keeps_values_unlabelled);
     suite_add_tcase(s, tc);
     return s;
