@@ -94,6 +94,7 @@ struct cp_otlp {
     link_t    *link;               /* link_table; [0] zero */
     uint32_t   n_link, cap_link;
     cp__hmap_t link_idx;           /* hash (probed) -> link index */
+    uint64_t   links_dropped;      /* entries left unlinked: table full */
     cp__vu32_t stk_off, stk_loc;   /* stack i: stk_loc[stk_off[i] .. stk_off[i+1]) */
     cp__hmap_t stk_idx;            /* hash (probed) -> stack index */
     prof_t    *prof;
@@ -188,6 +189,8 @@ void cp_otlp_destroy(cp_otlp_t *o)
 }
 
 size_t cp_otlp_count(const cp_otlp_t *o) { return o->n_prof; }
+
+uint64_t cp_otlp_links_dropped(const cp_otlp_t *o) { return o->links_dropped; }
 
 /* profile.frame.type (OpenTelemetry semantic conventions) of a frame kind;
  * NULL for cprof's synthetic frames. */
@@ -322,10 +325,15 @@ static uint32_t intern_lset(cp_otlp_t *o, const char *canon)
     return id;
 }
 
+/* Link (hi, lo, span); 0 once the table holds CP_OTLP_MAX_LINKS and this
+ * one is not in it. */
 static uint32_t intern_link(cp_otlp_t *o, uint64_t hi, uint64_t lo, uint64_t span)
 {
+    bool full = o->n_link >= CP_OTLP_MAX_LINKS;
     for (uint64_t k = cp__hash64(hi ^ cp__hash64(lo ^ cp__hash64(span)));; k++) {
-        uint32_t *slot = cp__hmap_slot(&o->link_idx, k, 1);
+        uint32_t *slot = cp__hmap_slot(&o->link_idx, k, !full);
+        if (!slot)
+            return 0;
         if (*slot) {
             const link_t *l = &o->link[*slot];
             if (l->hi == hi && l->lo == lo && l->span == span)
@@ -456,8 +464,10 @@ uint64_t cp_otlp_link_to(cp_otlp_t *o, size_t prof, const cp_otlp_link_t *l)
         if (!best)
             break;
         uint64_t take = pr->value.v[best - 1] < left ? pr->value.v[best - 1] : left;
-        if (!lk)
-            lk = intern_link(o, l->hi, l->lo, l->span);
+        if (!lk && !(lk = intern_link(o, l->hi, l->lo, l->span))) {
+            o->links_dropped++;
+            break;   /* the link table is full: this value stays unlinked */
+        }
         pr->value.v[best - 1] -= take;
         add_value(pr, st, pr->lset.v[best - 1], lk, take);
         left -= take;

@@ -72,6 +72,12 @@ typedef struct cp_otlp_link {
  * moved: less than l->value when the samples hold less (a labels= filter,
  * a range whose samples came from aggregates). Sums never change. */
 uint64_t cp_otlp_link(cp_otlp_t *o, const cp_otlp_link_t *l);
+/* The link table is bounded (a span per request over a long range would
+ * grow it without end): past CP_OTLP_MAX_LINKS distinct (trace, span) an
+ * entry with a new one links nothing (its value stays in the unlinked
+ * samples) and is counted in cp_otlp_links_dropped. */
+#define CP_OTLP_MAX_LINKS 262144
+uint64_t cp_otlp_links_dropped(const cp_otlp_t *o);
 void cp_otlp_end(cp_otlp_t *o);
 /* cp_otlp_link for profile `prof` (0 = the first added), open or ended. */
 uint64_t cp_otlp_link_to(cp_otlp_t *o, size_t prof, const cp_otlp_link_t *l);
