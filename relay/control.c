@@ -3,10 +3,23 @@
  *
  * State (service thread only): `active` holds the timed changes that have
  * not ended (pruned as they end), `defs` the defaults per qualified app.
- * Both are loaded from the store at start, so a restarted relay keeps
- * sending a change to the instances that connect before it ends, and
- * keeps the defaults. Writes (audit rows, defaults) go to the store
- * worker as jobs (ingest_store.h) and are durable with its next commit.
+ * Writes (audit rows, defaults) go to the store worker as jobs
+ * (ingest_store.h) and are durable with its next commit. The store is the
+ * truth shared by every relay on it: both lists are read from it at start
+ * and again every second (control_sync.h), and each read is applied here:
+ *  - a change in force that this relay does not know (POSTed to another
+ *    relay) is adopted and sent to the matching agents connected here, with
+ *    the time left;
+ *  - a change this relay saw in the store that has left the changes in
+ *    force before its end (a revert on another relay: the revert's audit
+ *    row ends it, store_control.h) is reverted on the agents here;
+ *  - an app's defaults newer (t_ms) than this relay's go to its agents here.
+ * Races with this relay's own writes, not yet committed when a read ran:
+ * a change POSTed here counts as seen in the store only once a read showed
+ * it (`stored`), so it is not taken for reverted before its audit row is
+ * committed; a change reverted here is remembered (`tombs`, until its end)
+ * so a read from before the revert's commit does not bring it back; defaults
+ * are applied only when newer than the ones this relay has.
  *
  * The relay checks only what it can: the key whitelist and that a value is
  * a short plain token; types and bounds are the agent's to check (it
@@ -24,6 +37,7 @@
 #include "ingest_store.h"
 #include "relay.h"
 #include "rutil.h"
+#include "control_sync.h"
 #include "store_control.h"
 #include "store_labels.h"
 
@@ -37,17 +51,27 @@ typedef struct change {
     char        *qapp, *instance, *labels;   /* instance/labels "" = any */
     cp_ctl_kvs_t set;
     int64_t      until_ms;
+    bool         stored;                     /* a read of the store showed it */
 } change_t;
 
 typedef struct defs {
     char        *qapp;
     cp_ctl_kvs_t kv;
+    int64_t      t_ms;                       /* when they were set (any relay) */
+    char         id[48];                     /* by which request ("" unknown) */
 } defs_t;
+
+typedef struct tomb {
+    char    id[48];
+    int64_t until_ms;
+} tomb_t;
 
 static change_t *active;
 static size_t n_active;
 static defs_t *defs;
 static size_t n_defs;
+static tomb_t *tombs;                        /* changes reverted here */
+static size_t n_tombs;
 static uint32_t id_seq;
 
 uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv)
@@ -151,18 +175,34 @@ void cp__control_defaults(const char *qapp, cp_ctl_kvs_t *out)
         memset(out, 0, sizeof *out);
 }
 
+static void change_fini(change_t *c)
+{
+    free(c->qapp);
+    free(c->instance);
+    free(c->labels);
+}
+
 static void prune(int64_t now)
 {
     for (size_t i = 0; i < n_active;) {
         if (active[i].until_ms <= now) {
-            free(active[i].qapp);
-            free(active[i].instance);
-            free(active[i].labels);
+            change_fini(&active[i]);
             active[i] = active[--n_active];
         } else {
             i++;
         }
     }
+    for (size_t i = 0; i < n_tombs;)
+        if (tombs[i].until_ms <= now)
+            tombs[i] = tombs[--n_tombs];
+        else
+            i++;
+}
+
+static bool change_matches(const change_t *c, const char *qapp, const char *instance, const char *labels)
+{
+    return !strcmp(c->qapp, qapp) && (!*c->instance || !strcmp(c->instance, instance)) &&
+           cp_store_labels_match(labels, c->labels);
 }
 
 /* An encoded control with LWS_PRE bytes of headroom (cp__ingest_send). */
@@ -202,8 +242,7 @@ void cp__control_welcomed(uint64_t conn_id, const char *qapp, const char *instan
         return;
     for (size_t i = 0; i < n_active; i++) {
         const change_t *c = &active[i];
-        if (strcmp(c->qapp, qapp) || (*c->instance && strcmp(c->instance, instance)) ||
-            !cp_store_labels_match(labels, c->labels))
+        if (!change_matches(c, qapp, instance, labels))
             continue;
         send_control(conn_id, "configure", &c->set, c->id, c->until_ms - now, "");
         if (cp__relay.cfg.verbose)
@@ -264,6 +303,8 @@ static void audit(const post_t *p, const char *action, int status, const char *r
     j->request = cp__xstrdup(req.len ? (const char *)req.data : "{}");
     j->targets = cp__xstrdup(p->targets.len ? (const char *)p->targets.data : "[]");
     j->skipped = cp__xstrdup(p->skipped.len ? (const char *)p->skipped.data : "[]");
+    if (status == 200 && p->revert)
+        j->ends = cp__xstrdup(p->revert);   /* every relay sees the change end */
     if (d) {
         cp_buf_t dj = CP_BUF_INIT;
         kvs_json(&dj, &d->kv);
@@ -389,10 +430,16 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
     const char *action = "change";
     if (p.revert) {
         action = "revert";
+        int64_t ends = p.now + FOR_MAX_MS;   /* unknown here: it may still be in a read of the store */
         for (size_t i = 0; i < n_active; i++)
-            if (!strcmp(active[i].id, p.revert) && !strcmp(active[i].qapp, p.qapp))
+            if (!strcmp(active[i].id, p.revert) && !strcmp(active[i].qapp, p.qapp)) {
+                ends = active[i].until_ms;
                 active[i].until_ms = p.now;   /* pruned below: no new instance gets it */
+            }
         prune(p.now);
+        tombs = cp__xrealloc(tombs, (n_tombs + 1) * sizeof *tombs);
+        snprintf(tombs[n_tombs].id, sizeof tombs[0].id, "%s", p.revert);
+        tombs[n_tombs++].until_ms = ends;
     } else if (p.is_default) {
         action = "defaults";
         defs_t *dd = defs_find(p.qapp, true);
@@ -402,6 +449,8 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
             else
                 kvs_del(&dd->kv, p.set.key[i]);   /* "" = back to the agent's own option */
         }
+        dd->t_ms = p.now;
+        snprintf(dd->id, sizeof dd->id, "%s", p.id);
         d = dd;
     } else if (p.for_ms) {
         p.until_ms = p.now + p.for_ms;
@@ -440,29 +489,55 @@ out:
     return status;
 }
 
-/* ---- start-up: what the store remembers ---------------------------------- */
+/* ---- the store's state, read at start and every second ------------------- */
 
-static int load_defaults(void *ud, const char *app, const char *json, int64_t t_ms, const char *who)
+typedef struct snap {
+    change_t *changes;      /* in force at the read */
+    size_t    n_changes;
+    defs_t   *defs;
+    size_t    n_defs;
+} snap_t;
+
+static void snap_free(void *v)
 {
-    (void)ud, (void)t_ms, (void)who;
+    snap_t *s = v;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_changes; i++)
+        change_fini(&s->changes[i]);
+    free(s->changes);
+    for (size_t i = 0; i < s->n_defs; i++)
+        free(s->defs[i].qapp);
+    free(s->defs);
+    free(s);
+}
+
+static int read_defaults(void *ud, const char *app, const char *json, int64_t t_ms, const char *who)
+{
+    snap_t *s = ud;
+    (void)who;
     cp_json_t v = {0};
     if (cp_json_parse(json, &v) && v.t == CP_JSON_OBJ) {
-        defs_t *d = defs_find(app, true);
+        s->defs = cp__xrealloc(s->defs, (s->n_defs + 1) * sizeof *s->defs);
+        defs_t *d = &s->defs[s->n_defs++];
+        memset(d, 0, sizeof *d);
+        d->qapp = cp__xstrdup(app);
+        d->t_ms = t_ms;
         kvs_from_json(&v, &d->kv, true);
     }
     cp_json_free(&v);
     return 0;
 }
 
-static int load_change(void *ud, const cp_store_audit_t *a)
+static int read_change(void *ud, const cp_store_audit_t *a)
 {
-    (void)ud;
+    snap_t *s = ud;
     if (strcmp(a->action, "change") || a->status != 200)
         return 0;
     cp_json_t v = {0};
     if (cp_json_parse(a->request, &v) && v.t == CP_JSON_OBJ) {
-        active = cp__xrealloc(active, (n_active + 1) * sizeof *active);
-        change_t *c = &active[n_active];
+        s->changes = cp__xrealloc(s->changes, (s->n_changes + 1) * sizeof *s->changes);
+        change_t *c = &s->changes[s->n_changes];
         memset(c, 0, sizeof *c);
         if (!*kvs_from_json(cp_json_get(&v, "set"), &c->set, false)) {
             snprintf(c->id, sizeof c->id, "%s", a->id);
@@ -470,31 +545,214 @@ static int load_change(void *ud, const cp_store_audit_t *a)
             c->instance = cp__xstrdup(cp_json_str(&v, "instance"));
             c->labels = cp__xstrdup(cp_json_str(&v, "labels"));
             c->until_ms = a->until_ms;
-            n_active++;
+            c->stored = true;
+            s->n_changes++;
         }
     }
     cp_json_free(&v);
     return 0;
 }
 
+/* Which request set an app's defaults (its agents' acks name it): the
+ * audit row of action "defaults" at the defaults' t_ms. Looked up only
+ * when they change; remembered per app. Thread: the reader's (start, then
+ * the sync thread; never both at once). */
+static struct { char *qapp; int64_t t_ms; char id[48]; } *ids;
+static size_t n_ids;
+
+typedef struct id_find { int64_t t_ms; char *id; } id_find_t;
+
+static int find_defaults_id(void *ud, const cp_store_audit_t *a)
+{
+    id_find_t *f = ud;
+    if (a->t_ms != f->t_ms || strcmp(a->action, "defaults") || a->status != 200)
+        return 0;
+    snprintf(f->id, 48, "%s", a->id);
+    return 1;
+}
+
+static void defaults_id(cp_store_reader_t *rd, defs_t *d)
+{
+    size_t i = 0;
+    while (i < n_ids && strcmp(ids[i].qapp, d->qapp))
+        i++;
+    if (i == n_ids) {
+        ids = cp__xrealloc(ids, (n_ids + 1) * sizeof *ids);
+        ids[n_ids].qapp = cp__xstrdup(d->qapp);
+        ids[n_ids].t_ms = -1;
+        n_ids++;
+    }
+    if (ids[i].t_ms != d->t_ms) {
+        id_find_t f = {d->t_ms, ids[i].id};
+        ids[i].id[0] = 0;
+        if (cp__store_control_audit_rows(rd, d->qapp, 0, 50, find_defaults_id, &f) >= 0)
+            ids[i].t_ms = d->t_ms;
+    }
+    snprintf(d->id, sizeof d->id, "%s", ids[i].id);
+}
+
+/* cp__ctl_read_fn: the changes in force at now and every app's defaults. */
+static void *read_state(cp_store_reader_t *rd, int64_t now)
+{
+    snap_t *s = cp__xcalloc(1, sizeof *s);
+    int rc = cp__store_control_defaults_rows(rd, NULL, read_defaults, s);
+    if (!rc)
+        rc = cp__store_control_audit_rows(rd, NULL, now, 0, read_change, s);
+    for (size_t i = 0; !rc && i < s->n_defs; i++)
+        defaults_id(rd, &s->defs[i]);
+    if (rc) {
+        snap_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+typedef struct fan {
+    const change_t *c;       /* a change, or NULL: defaults */
+    const defs_t   *d;
+    const char     *command;
+    int64_t         now;
+    uint32_t        n;
+} fan_t;
+
+static void fan_one(void *ud, const cp__ingest_agent_t *a)
+{
+    fan_t *f = ud;
+    if (!a->control1)
+        return;
+    bool sent;
+    if (f->c) {
+        if (!change_matches(f->c, a->qapp, a->instance, a->labels))
+            return;
+        sent = !strcmp(f->command, "revert") ? send_control(a->conn_id, "revert", NULL, f->c->id, 0, "")
+                                             : send_control(a->conn_id, "configure", &f->c->set, f->c->id,
+                                                            f->c->until_ms - f->now, "");
+    } else {
+        if (strcmp(f->d->qapp, a->qapp))
+            return;
+        sent = send_control(a->conn_id, "configure", &f->d->kv, f->d->id, 0, "defaults");
+    }
+    f->n += sent;
+}
+
+static bool in_snap(const snap_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_changes; i++)
+        if (!strcmp(s->changes[i].id, id))
+            return true;
+    return false;
+}
+
+static bool tombed(const char *id)
+{
+    for (size_t i = 0; i < n_tombs; i++)
+        if (!strcmp(tombs[i].id, id))
+            return true;
+    return false;
+}
+
+static bool kvs_equal(const cp_ctl_kvs_t *a, const cp_ctl_kvs_t *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (strcmp(a->key[i], b->key[i]) || strcmp(a->value[i], b->value[i]))
+            return false;
+    return true;
+}
+
+/* Brings active and defs in step with what the store said (see the
+ * header); quiet: at start (nobody connected yet). */
+static void apply(snap_t *s, int64_t now, bool quiet)
+{
+    prune(now);
+    for (size_t i = 0; i < s->n_changes; i++) {
+        change_t *sc = &s->changes[i];
+        if (sc->until_ms <= now || tombed(sc->id))
+            continue;
+        size_t k = 0;
+        while (k < n_active && strcmp(active[k].id, sc->id))
+            k++;
+        if (k < n_active) {
+            active[k].stored = true;
+            continue;
+        }
+        active = cp__xrealloc(active, (n_active + 1) * sizeof *active);
+        active[n_active++] = *sc;   /* moved: the snapshot forgets it */
+        sc->qapp = sc->instance = sc->labels = NULL;
+        sc->until_ms = 0;
+        fan_t f = {.c = &active[n_active - 1], .command = "configure", .now = now};
+        cp__ingest_each_agent(fan_one, &f);
+        if (!quiet)
+            cp__log("control %s: in force (from the store): sent to %u instance(s) here, %lld ms to go",
+                    f.c->id, f.n, (long long)(f.c->until_ms - now));
+    }
+    for (size_t i = 0; i < n_active;) {
+        change_t *c = &active[i];
+        if (!c->stored || in_snap(s, c->id)) {
+            i++;
+            continue;
+        }
+        /* ended before its time by a revert on another relay */
+        fan_t f = {.c = c, .command = "revert", .now = now};
+        cp__ingest_each_agent(fan_one, &f);
+        cp__log("control %s: reverted (from the store): sent to %u instance(s) here", c->id, f.n);
+        change_fini(c);
+        active[i] = active[--n_active];
+    }
+    for (size_t i = 0; i < s->n_defs; i++) {
+        const defs_t *sd = &s->defs[i];
+        defs_t *d = defs_find(sd->qapp, false);
+        if (d && d->t_ms >= sd->t_ms)
+            continue;   /* these or newer, set here */
+        bool same = d && kvs_equal(&d->kv, &sd->kv);
+        d = d ? d : defs_find(sd->qapp, true);
+        d->kv = sd->kv;
+        d->t_ms = sd->t_ms;
+        snprintf(d->id, sizeof d->id, "%s", sd->id);
+        if (same || quiet)
+            continue;
+        fan_t f = {.d = d, .now = now};
+        cp__ingest_each_agent(fan_one, &f);
+        cp__log("control %s: defaults of %s (from the store): sent to %u instance(s) here", d->id, d->qapp, f.n);
+    }
+}
+
+void cp__control_done(cp_done_t *d)
+{
+    free(d);
+    snap_t *s = cp__control_sync_take();
+    if (s)
+        apply(s, cp__now_ms(), false);
+    snap_free(s);
+}
+
 int cp__control_start(void)
 {
+    const char *where = cp__relay_store_where(&cp__relay.cfg);
     cp_store_reader_t *rd = NULL;
-    int rc = cp_store_reader_open(cp__relay_store_where(&cp__relay.cfg), &rd);
-    if (rc)
-        return rc;
-    int64_t now = cp__now_ms();
-    rc = cp__store_control_defaults_rows(rd, NULL, load_defaults, NULL);
-    if (!rc)
-        rc = cp__store_control_audit_rows(rd, NULL, now, 0, load_change, NULL);
-    cp_store_reader_close(rd);
+    int rc = cp_store_reader_open(where, &rd);
+    if (!rc) {
+        snap_t *s = read_state(rd, cp__now_ms());
+        rc = s ? 0 : CP_EDB;
+        if (s)
+            apply(s, cp__now_ms(), true);
+        snap_free(s);
+        cp_store_reader_close(rd);
+    }
     if (n_active || n_defs)
         cp__log("control: %zu timed change(s) in force, defaults for %zu app(s)", n_active, n_defs);
+    /* later changes, also those made through other relays on the same store */
+    int sync = cp__control_sync_start(where, read_state, snap_free);
+    if (sync)
+        cp__log("control: cannot follow the store (%s): changes made through other relays are not seen",
+                cp_strerror(sync));
     return rc;
 }
 
 void cp__control_stop(void)
 {
+    cp__control_sync_stop();
     prune(INT64_MAX);
     free(active);
     active = NULL;
@@ -503,4 +761,12 @@ void cp__control_stop(void)
     free(defs);
     defs = NULL;
     n_defs = 0;
+    free(tombs);
+    tombs = NULL;
+    n_tombs = 0;
+    for (size_t i = 0; i < n_ids; i++)
+        free(ids[i].qapp);
+    free(ids);
+    ids = NULL;
+    n_ids = 0;
 }

@@ -23,10 +23,14 @@
  * and each instance's latest effective settings (store_control.h).
  *
  * State: the active timed changes and the defaults, per tenant-qualified
- * app, live on the service thread (loaded from the store at start);
- * audit rows and acks are written by the store worker (ingest_store.c).
+ * app, live on the service thread, read from the store at start and every
+ * second after (control_sync.h), so relays sharing a store (PostgreSQL,
+ * docs/scaleout.md) send each other's changes and defaults to their own
+ * agents; audit rows and acks are written by the store worker
+ * (ingest_store.c).
  *
- * Thread: service, except cp__control_start (main, before the loop). */
+ * Thread: service, except cp__control_start and cp__control_stop (main,
+ * before and after the loop). */
 #ifndef CP_RELAY_CONTROL_H
 #define CP_RELAY_CONTROL_H
 
@@ -36,6 +40,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "relay.h"
 #include "store.h"
 #include "wire.h"
 
@@ -57,6 +62,10 @@ uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv /* OUT, CP_CTL_KEYS_
  * 0 or CP_E*. Thread: main, after the store exists, before the loop. */
 int  cp__control_start(void);
 void cp__control_stop(void);
+
+/* The done-queue's CP_DONE_CONTROL (frees d): applies the newest read of
+ * the store's control state. Thread: service. */
+void cp__control_done(cp_done_t *d);
 
 /* An agent of tenant-qualified app qapp said hello: its app's defaults
  * (for the welcome). */

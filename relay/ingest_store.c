@@ -102,7 +102,7 @@ static void ctl_job_free(cp__ctl_job_t *c)
     if (!c)
         return;
     free(c->id); free(c->app); free(c->who); free(c->action); free(c->reason);
-    free(c->request); free(c->targets); free(c->skipped); free(c->defaults);
+    free(c->request); free(c->targets); free(c->skipped); free(c->defaults); free(c->ends);
     free(c);
 }
 
@@ -111,7 +111,7 @@ static int job_control(ijob_t *j)
 {
     const cp__ctl_job_t *c = j->ctl;
     cp_store_audit_t a = {c->id, c->app, c->who, c->action, c->reason, c->status, c->t_ms, c->until_ms,
-                          c->request, c->targets, c->skipped};
+                          c->request, c->targets, c->skipped, c->ends};
     int rc = cp_store_control_audit(W.store, &a);
     if (!rc && c->defaults)
         rc = cp_store_control_set_defaults(W.store, c->app, c->defaults, c->t_ms, c->who);

@@ -27,6 +27,7 @@ struct cp_ctl_kvs;
 typedef struct cp__ctl_job {
     char    *id, *app, *who, *action, *reason, *request, *targets, *skipped;
     char    *defaults;            /* JSON object: the app's new defaults, or NULL */
+    char    *ends;                /* a revert: the change it ends (store_control.h), or NULL */
     int      status;
     int64_t  t_ms, until_ms;
 } cp__ctl_job_t;

@@ -153,6 +153,7 @@ static void done_drain(void)
         case CP_DONE_INGEST: cp__ingest_done(d); break;
         case CP_DONE_HTTP:   cp__api_done(d); break;
         case CP_DONE_LIVE:   cp__live_done(d); break;
+        case CP_DONE_CONTROL: cp__control_done(d); break;
         default:             free(d); break;
         }
         d = n;

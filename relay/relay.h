@@ -59,7 +59,7 @@ static inline const char *cp__relay_store_where(const cp_relay_cfg_t *c)
 }
 
 /* ---- done-queue: worker -> service thread ---- */
-enum { CP_DONE_INGEST = 1, CP_DONE_HTTP, CP_DONE_LIVE };
+enum { CP_DONE_INGEST = 1, CP_DONE_HTTP, CP_DONE_LIVE, CP_DONE_CONTROL /* control_sync.h */ };
 
 struct cp_qreq;
 

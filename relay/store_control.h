@@ -5,7 +5,7 @@
  * engine without them keeps nothing), the document of GET
  * /api/v1/control is built engine-neutrally from the rows
  * (store_control.c), the rows are each engine's SQL
- * (store_sqlite_control.c; any other engine mirrors the tables below).
+ * (store_sqlite_control.c, store_pg_control.c: the same tables).
  *
  * Tables (columns; JSON columns hold the engine-neutral text as is):
  *   control_audit    id TEXT PK, app TEXT (tenant-qualified), t_ms INT,
@@ -14,7 +14,8 @@
  *                    set, labels, instance, for_ms), until_ms INT (0 =
  *                    none), targets TEXT (JSON array of instance ids),
  *                    skipped TEXT (JSON array of {instance, why});
- *                    index (app, t_ms)
+ *                    index (app, t_ms), (until_ms): the changes in force
+ *                    are read by every relay every second (control_sync.h)
  *   control_ack      id TEXT, app TEXT, instance TEXT, t_ms INT, event
  *                    TEXT, applied TEXT, refused TEXT, effective TEXT (JSON
  *                    objects), until_ms INT; index (id), (app, instance, t_ms)
@@ -37,6 +38,8 @@ typedef struct cp_store_audit {
     int         status;
     int64_t     t_ms, until_ms;
     const char *request, *targets, *skipped;   /* JSON text */
+    const char *ends;   /* writes: a revert's change id, whose until_ms becomes
+                           t_ms (it leaves the changes in force); NULL = none */
 } cp_store_audit_t;
 
 typedef struct cp_store_ctl_ack {

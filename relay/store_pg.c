@@ -187,7 +187,8 @@ static int check_schema(PGconn *db)
     cp__pgq_i64(&q, CP__PG_LOCK_PART);
     PGresult *r = NULL;
     int rc = CP_EDB;
-    if (cp__pg_cmd(db, "SELECT pg_advisory_xact_lock($1::int, 0)", &q) || cp__pg_cmd(db, SCHEMA, NULL))
+    if (cp__pg_cmd(db, "SELECT pg_advisory_xact_lock($1::int, 0)", &q) || cp__pg_cmd(db, SCHEMA, NULL) ||
+        cp__pg_cmd(db, cp__pg_control_schema, NULL))
         goto out;
     if (!(r = cp__pg_run(db, "SELECT v FROM cprof_meta WHERE k='layout'", NULL, false)))
         goto out;
@@ -663,4 +664,7 @@ const cp_store_engine_t cp__store_pg_engine = {
     .profile_windows = cp__pg_profile_windows, .timeline = cp__pg_timeline, .series = cp__pg_series,
     .trace_profile = cp__pg_trace_profile,
     .trace_entries = cp__pg_trace_entries,
+    .control_audit = cp__pg_control_audit, .control_ack = cp__pg_control_ack,
+    .control_set_defaults = cp__pg_control_set_defaults, .control_audit_rows = cp__pg_control_audit_rows,
+    .control_ack_rows = cp__pg_control_ack_rows, .control_defaults_rows = cp__pg_control_defaults_rows,
 };

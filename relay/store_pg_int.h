@@ -230,4 +230,17 @@ int  cp__pg_trace_profile(cp_store_reader_t *r, const cp_store_trace_query_t *q,
 int  cp__pg_trace_entries(cp_store_reader_t *r, const cp_store_query_t *q, cp_store_trace_entry_fn fn, void *ud,
                           char *err, size_t errlen);   /* store_pg_trace.c */
 
+/* ---- fleet control (store_pg_control.c; tables: store_control.h) ---- */
+
+extern const char cp__pg_control_schema[];
+int  cp__pg_control_audit(cp_store_t *s, const cp_store_audit_t *a);
+int  cp__pg_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a);
+int  cp__pg_control_set_defaults(cp_store_t *s, const char *app, const char *defaults, int64_t t_ms,
+                                 const char *who);
+int  cp__pg_control_audit_rows(cp_store_reader_t *r, const char *app, int64_t active_since, uint32_t limit,
+                               cp_store_audit_fn fn, void *ud);
+int  cp__pg_control_ack_rows(cp_store_reader_t *r, const char *app, int64_t since_ms, cp_store_ctl_ack_fn fn,
+                             void *ud);
+int  cp__pg_control_defaults_rows(cp_store_reader_t *r, const char *app, cp_store_defaults_fn fn, void *ud);
+
 #endif

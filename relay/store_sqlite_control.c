@@ -24,6 +24,7 @@ const char cp__sqlite_control_schema[] =
     " who TEXT, action TEXT, status INTEGER, reason TEXT, request TEXT, until_ms INTEGER,"
     " targets TEXT, skipped TEXT);"
     "CREATE INDEX IF NOT EXISTS control_audit_app ON control_audit(app, t_ms);"
+    "CREATE INDEX IF NOT EXISTS control_audit_until ON control_audit(until_ms);"
     "CREATE TABLE IF NOT EXISTS control_ack(id TEXT NOT NULL, app TEXT NOT NULL, instance TEXT,"
     " t_ms INTEGER, event TEXT, applied TEXT, refused TEXT, effective TEXT, until_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS control_ack_id ON control_ack(id);"
@@ -52,8 +53,14 @@ int cp__sqlite_control_audit(cp_store_t *s, const cp_store_audit_t *a)
 {
     const char *t[] = {a->id, a->app, a->who, a->action, a->reason, a->request, a->targets, a->skipped};
     int64_t n[] = {a->t_ms, a->status, a->until_ms};
-    return run(W(s)->db, "INSERT OR REPLACE INTO control_audit(id, app, who, action, reason, request, targets, skipped,"
-               " t_ms, status, until_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)", t, 8, n, 3);
+    int rc = run(W(s)->db, "INSERT OR REPLACE INTO control_audit(id, app, who, action, reason, request, targets,"
+                 " skipped, t_ms, status, until_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?)", t, 8, n, 3);
+    if (rc || !a->ends || !*a->ends)
+        return rc;
+    /* a revert: the change it names ends now (it leaves the changes in force) */
+    const char *e[] = {a->ends, a->app};
+    return run(W(s)->db, "UPDATE control_audit SET until_ms=?3 WHERE id=?1 AND app=?2 AND until_ms>?3", e, 2,
+               &a->t_ms, 1);
 }
 
 int cp__sqlite_control_ack(cp_store_t *s, const cp_store_ctl_ack_t *a)
