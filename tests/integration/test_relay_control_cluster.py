@@ -27,7 +27,8 @@ import pg
 
 FOR_S = 30            # longer than the test: it must end by the revert
 FLUSH_MS = 1000
-REACH_S = 4.0         # POST on A -> ack from B's agents (sync every 1 s + flush)
+REACH_S = 6.0         # POST on A -> ack from B's agents: ~1 s here (a read of the store
+                      # every second, then the agent's answer); the bound leaves room for a loaded machine
 
 
 def post(relay, body):
@@ -81,14 +82,14 @@ def run():
                   "relay A takes the change; none of its own agents match: %d %s" % (st, ans))
             cid, until = ans["id"], ans["until"]
             applied = wait_for(lambda: (lambda a: a if len(a) == 2 else None)(acks_of(ra, app, cid, "applied")[0]),
-                               15, "both JVMs on B acknowledging A's change (read on A)")
+                               10, "both JVMs on B acknowledging A's change (read on A)")
             for inst, k in applied.items():
                 check(k["effective"]["alloc"] == "256k" and k["applied"] == {"alloc": "256k"} and not k["refused"],
                       "ack of %s: alloc=256k in force: %s" % (inst, k))
                 check(abs(k["until"] - until) <= 1500, "%s ends it with the change: %d vs %d" %
                       (inst, k["until"], until))
             lag = max(k["t"] for k in applied.values()) - t_post
-            check(lag <= REACH_S * 1000 * load_factor(),
+            check(lag <= REACH_S * 1000,
                   "the change reached B's agents %d ms after the POST on A (> %.0f s)" % (lag, REACH_S))
             log("change %s posted on A reached both JVMs on B after %d ms" % (cid, lag))
             check(any("in force (from the store)" in l and cid in l for l in open(rb.logpath, errors="replace")),
@@ -128,7 +129,7 @@ def run():
                 check(k["effective"]["alloc"] == "off" and k["effective"]["lock"] == "20ms",
                       "%s back to alloc=off, keeps the default lock=20ms: %s" % (inst, k))
             lag = max(k["t"] for k in reverted.values()) - t_rev
-            check(lag <= REACH_S * 1000 * load_factor(), "the revert reached B's agents after %d ms" % lag)
+            check(lag <= REACH_S * 1000, "the revert reached B's agents after %d ms" % lag)
             log("revert from A reached the 3 JVMs on B after %d ms" % lag)
             doc = wait_for(lambda: (lambda d: d if not d["active"] else None)(
                 ra.get_json("/api/v1/control", app=app)), 5, "no change in force after the revert")
