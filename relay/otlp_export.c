@@ -118,6 +118,7 @@ void cp_otlp_export_commit(bool ok)
  * the store hands rows of one instance window one after another (one per
  * label set, store.h CP_STORE_WINDOWS_BY_LSET). */
 typedef struct krow {
+    size_t    wi;                 /* its xwin */
     char     *labels;
     uint32_t *stacks;
     uint64_t *values;
@@ -237,6 +238,7 @@ static int add_row(void *ud, const cp_store_window_t *row)
         c->rows = cp__xrealloc(c->rows, c->cap_rows * sizeof *c->rows);
     }
     krow_t *k = &c->rows[c->n_rows++];
+    k->wi = i;
     k->labels = cp__xstrdup(row->labels);
     k->n = row->n;
     k->stacks = cp__xcalloc(row->n + 1, sizeof *k->stacks);
@@ -273,7 +275,15 @@ static size_t read_group(cp_store_reader_t *rd, xwin_t *w, size_t n, cp_otlp_t *
     char err[256] = "";
     int rc = cp_store_profile_windows(rd, &q, CP_STORE_WINDOWS_RAW | CP_STORE_WINDOWS_BY_LSET, &merged, add_row, &c,
                                       err, sizeof err);
-    flush_window(&c);
+    if (!rc) {
+        flush_window(&c);
+    } else {   /* the merged profile is gone (store.h): the window being collected is not sent */
+        for (size_t k = 0; k < c.n_rows; k++) {
+            c.done[c.rows[k].wi] = false;
+            free(c.rows[k].labels); free(c.rows[k].stacks); free(c.rows[k].values);
+        }
+        c.n_rows = 0;
+    }
     if (rc && rc != CP_ENOTFOUND)
         cp__log("otlp export: reading windows of %s back failed: %s", w[0].app, err[0] ? err : cp_strerror(rc));
     if (!rc && c.n_pm) {
