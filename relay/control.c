@@ -303,8 +303,8 @@ static void audit(const post_t *p, const char *action, int status, const char *r
     j->request = cp__xstrdup(req.len ? (const char *)req.data : "{}");
     j->targets = cp__xstrdup(p->targets.len ? (const char *)p->targets.data : "[]");
     j->skipped = cp__xstrdup(p->skipped.len ? (const char *)p->skipped.data : "[]");
-    if (status == 200 && p->revert)
-        j->ends = cp__xstrdup(p->revert);   /* every relay sees the change end */
+    if (status == 200 && p->revert && !*p->instance && !*p->labels)
+        j->ends = cp__xstrdup(p->revert);   /* a whole revert: every relay sees the change end */
     if (d) {
         cp_buf_t dj = CP_BUF_INIT;
         kvs_json(&dj, &d->kv);
@@ -428,8 +428,10 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
     prune(p.now);
     const defs_t *d = NULL;
     const char *action = "change";
-    if (p.revert) {
-        action = "revert";
+    if (p.revert && (*p.instance || *p.labels)) {
+        action = "revert";   /* only the matching agents drop it now; it stays in force */
+    } else if (p.revert) {
+        action = "revert";   /* the change ends, on every relay */
         int64_t ends = p.now + FOR_MAX_MS;   /* unknown here: it may still be in a read of the store */
         for (size_t i = 0; i < n_active; i++)
             if (!strcmp(active[i].id, p.revert) && !strcmp(active[i].qapp, p.qapp)) {
