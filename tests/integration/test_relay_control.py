@@ -24,9 +24,9 @@ FOR_S} from the API:
 1-minute form: CONTROL_FOR_S=60 /usr/bin/python3 tests/integration/test_relay_control.py)."""
 import json
 import time
-import urllib.request
 
 from cplib import *
+from control_api import acks_of, post
 from ws_proxy import WsProxy
 
 FOR_S = float(os.environ.get("CONTROL_FOR_S", "8"))
@@ -38,24 +38,6 @@ def token_new(auth, tenant, role):
                          capture_output=True, text=True, timeout=10)
     check(out.returncode == 0, "cprof token new: %s" % out.stderr)
     return out.stdout.strip()
-
-
-def post(relay, body, token=None):
-    req = urllib.request.Request(relay.http + "/api/v1/control", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def acks_of(relay, app, cid, event):
-    doc = relay.get_json("/api/v1/control", app=app)
-    row = [a for a in doc["audit"] if a["id"] == cid]
-    return {k["instance"]: k for k in (row[0]["acks"] if row else []) if k["event"] == event}, doc
 
 
 def alloc_buckets(relay, app, n):

@@ -20,31 +20,15 @@ every control request goes to relay A, every check reads relay A's API:
 Each acknowledgement is stored by relay B and read through relay A."""
 import json
 import time
-import urllib.request
 
 from cplib import *
+from control_api import acks_of, post
 import pg
 
 FOR_S = 30            # longer than the test: it must end by the revert
 FLUSH_MS = 1000
 REACH_S = 6.0         # POST on A -> ack from B's agents: ~1 s here (a read of the store
                       # every second, then the agent's answer); the bound leaves room for a loaded machine
-
-
-def post(relay, body):
-    req = urllib.request.Request(relay.http + "/api/v1/control", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def acks_of(relay, app, cid, event):
-    doc = relay.get_json("/api/v1/control", app=app)
-    row = [a for a in doc["audit"] if a["id"] == cid]
-    return {k["instance"]: k for k in (row[0]["acks"] if row else []) if k["event"] == event}, doc
 
 
 def run():
