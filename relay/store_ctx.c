@@ -167,3 +167,31 @@ void cp_store_ctx_canon(const cp_store_ctx_t *c, uint32_t set, cp_buf_t *canon, 
     cp_store_labels_canon(kv, n, canon, json);
     free(kv);
 }
+
+int cp_store_ctx_put(cp_store_ctx_t *c, cp_store_blob_pairs_t *per_type, const cp_store_ctx_ops_t *ops, void *ud)
+{
+    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
+    int rc = 0;
+    for (uint32_t i = 0; i < c->n_parts && !rc; i++) {
+        cp_store_ctx_part_t *p = &c->parts[i];
+        cp_store_ctx_set_t *set = &c->sets[p->set];
+        cp_buf_reset(&canon);
+        cp_buf_reset(&json);
+        cp_store_ctx_canon(c, p->set, &canon, &json);
+        if (set->app_lset == -1 && (rc = ops->lset(ud, (const char *)canon.data, &set->app_lset))) {
+            if (rc != CP_ELIMIT)
+                break;
+            set->app_lset = -2;   /* past the tenant's label sets: stays unlabelled */
+            rc = 0;
+        }
+        if (set->app_lset == -2) {
+            for (size_t k = 0; k < p->pairs.n; k++)
+                cp_store_blob_pairs_add(&per_type[p->type], p->pairs.v[2 * k], p->pairs.v[2 * k + 1]);
+            continue;
+        }
+        rc = ops->put(ud, p, set->app_lset, (const char *)canon.data);
+    }
+    cp_buf_fini(&canon);
+    cp_buf_fini(&json);
+    return rc;
+}

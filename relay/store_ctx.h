@@ -69,4 +69,20 @@ int cp_store_ctx_split(cp_store_ctx_t *c, const cp_store_idmap_t *m, const cp_ba
  * joined with connection label set `set` (the set's value wins). */
 void cp_store_ctx_canon(const cp_store_ctx_t *c, uint32_t set, cp_buf_t *canon, cp_buf_t *json);
 
+/* What an engine does for cp_store_ctx_put: the id of label set canon in
+ * its lsets table (created if new; CP_ELIMIT past the tenant's limit, the
+ * engine clearing its refusal: it is not the batch's), and the window row
+ * of one part with label set lset. */
+typedef struct cp_store_ctx_ops {
+    int (*lset)(void *ud, const char *canon, int64_t *id /* OUT */);
+    int (*put)(void *ud, const cp_store_ctx_part_t *p, int64_t lset, const char *canon);
+} cp_store_ctx_ops_t;
+
+/* Stores the last split's parts: each label set resolved once per
+ * connection (ops->lset), then a row per part (ops->put). A label set the
+ * tenant's limit refuses does not refuse the batch: its parts go back into
+ * per_type (to be written with the instance's rows, after this),
+ * unlabelled, and the connection stops asking. Returns the first failure. */
+int cp_store_ctx_put(cp_store_ctx_t *c, cp_store_blob_pairs_t *per_type, const cp_store_ctx_ops_t *ops, void *ud);
+
 #endif

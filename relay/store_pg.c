@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "error.h"
+#include "store_limits.h"
 #include "store_tier.h"
 
 /* Layout version in cprof_meta; a database of another layout is refused. */
@@ -107,8 +108,105 @@ void cp__pgq_bytes(cp__pgq_t *q, const void *p, size_t n)
     q->fmt[q->n++] = 1;
 }
 
+/* Ends db's pipeline, if statements were queued (cp__pg_send): one sync,
+ * then their results. Returns false if any of them failed (the
+ * transaction is then aborted: the caller's statement fails too). */
+static bool pipe_flush(PGconn *db)
+{
+    if (PQpipelineStatus(db) == PQ_PIPELINE_OFF)
+        return true;
+    bool ok = PQpipelineSync(db) == 1;
+    for (bool more = ok; more;) {
+        PGresult *r = PQgetResult(db);
+        if (!r) {
+            if (PQstatus(db) != CONNECTION_OK)
+                ok = more = false;
+            continue;   /* else: between two statements' results */
+        }
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            more = false;
+        } else if (st == PGRES_FATAL_ERROR) {
+            if (ok)
+                fprintf(stderr, "cprof relay: postgres: %s(queued statement)\n", PQerrorMessage(db));
+            ok = false;
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            ok = false;   /* PGRES_PIPELINE_ABORTED: after a failed one */
+        }
+    }
+    if (PQexitPipelineMode(db) != 1) {
+        fprintf(stderr, "cprof relay: postgres: pipeline end: %s", PQerrorMessage(db));
+        ok = false;
+    }
+    return ok;
+}
+
+int cp__pg_send(PGconn *db, const char *name, const cp__pgq_t *q)
+{
+    if (PQpipelineStatus(db) == PQ_PIPELINE_OFF && PQenterPipelineMode(db) != 1) {
+        fprintf(stderr, "cprof relay: postgres: pipeline: %s", PQerrorMessage(db));
+        return CP_EDB;
+    }
+    if (PQsendQueryPrepared(db, name, q->n, q->v, q->len, q->fmt, 0) != 1) {
+        fprintf(stderr, "cprof relay: postgres: %s(%s)\n", PQerrorMessage(db), name);
+        pipe_flush(db);
+        return CP_EDB;
+    }
+    return 0;
+}
+
+int cp__pg_sync(PGconn *db) { return pipe_flush(db) ? 0 : CP_EDB; }
+
+int cp__pg_run_many(PGconn *db, int n, const char *const *sql, const cp__pgq_t *const *q, bool bin, PGresult **out)
+{
+    int got = 0;
+    bool ok = pipe_flush(db) && PQenterPipelineMode(db) == 1;
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    for (int i = 0; ok && i < n; i++)
+        ok = PQsendQueryParams(db, sql[i], q[i] ? q[i]->n : 0, NULL, q[i] ? q[i]->v : NULL,
+                               q[i] ? q[i]->len : NULL, q[i] ? q[i]->fmt : NULL, bin ? 1 : 0) == 1;
+    if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
+        bool more = PQpipelineSync(db) == 1;
+        ok = ok && more;
+        while (more) {
+            PGresult *r = PQgetResult(db);
+            if (!r) {
+                if (PQstatus(db) != CONNECTION_OK)
+                    ok = more = false;
+                continue;
+            }
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_PIPELINE_SYNC) {
+                more = false;
+            } else if ((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && got < n) {
+                out[got++] = r;
+                continue;
+            } else {
+                const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+                if (ok && st == PGRES_FATAL_ERROR && (!code || strcmp(code, "57014")))
+                    fprintf(stderr, "cprof relay: postgres: %s(%.80s)\n", PQerrorMessage(db), sql[got]);
+                ok = false;
+            }
+            PQclear(r);
+        }
+        if (PQexitPipelineMode(db) != 1)
+            ok = false;
+    }
+    if (ok && got == n)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        PQclear(out[i]);
+        out[i] = NULL;
+    }
+    return CP_EDB;
+}
+
 PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin)
 {
+    if (!pipe_flush(db))
+        return NULL;
     /* without parameters: the simple protocol, which runs several statements */
     PGresult *r = !q && !bin ? PQexec(db, sql)
                              : PQexecParams(db, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
@@ -226,10 +324,16 @@ static const struct { const char *name, *sql; } PREPARED[] = {
                       " FROM unnest($3::text[], $4::bigint[], $5::float8[]) AS u(n, t, v)"},
     {CP__PG_Q_SEAL, "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"},
     {CP__PG_Q_MDONE, "SELECT greatest(done_ms, sealed_ms) FROM agg_state WHERE app_id=$1 AND step=60000"},
+    {CP__PG_Q_TRACE, "INSERT INTO traces(trace_hi,trace_lo,app_id,instance_id,type_id,start_ms,end_ms,total,data)"
+                     " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"},
+    {CP__PG_Q_DIRTY, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2)"},
+    {CP__PG_Q_DISC, "UPDATE instances SET connected=0, last_seen=greatest(last_seen,$1) WHERE id=$2 AND relay=$3"},
 };
 
 PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q)
 {
+    if (!pipe_flush(db))
+        return NULL;
     PGresult *r = PQexecPrepared(db, name, q->n, q->v, q->len, q->fmt, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -244,7 +348,7 @@ static int conn_setup(cp__pg_t *s)
 {
     /* group commit is the relay's durability point: keep it synchronous */
     if (cp__pg_cmd(s->db, s->cfg.sync_full ? "SET synchronous_commit=on" : "SET synchronous_commit=local", NULL) ||
-        cp__pg_cmd(s->aux, "SET lock_timeout='2s'", NULL))
+        cp__pg_cmd(s->aux, "SET lock_timeout='2s'; SET standard_conforming_strings=on", NULL))
         return CP_EDB;
     for (size_t i = 0; i < sizeof PREPARED / sizeof *PREPARED; i++) {
         PGresult *r = PQprepare(s->db, PREPARED[i].name, PREPARED[i].sql, 0, NULL);
@@ -268,8 +372,8 @@ static int ensure_conns(cp__pg_t *s)
     if (lost) {
         /* the server ended the dictionary transaction with the session:
          * what it handed out is gone (caches are rebuilt on the next miss) */
-        if (s->dict_tx)
-            cp__pg_app_cache_clear(s->dict_app);
+        for (cp__pg_app_t *a = s->apps; a; a = a->next)   /* dictionary commits are async */
+            cp__pg_app_cache_clear(a);
         s->dict_tx = false;
         s->dict_app = NULL;
         if (conn_setup(s))
@@ -405,8 +509,7 @@ static int flush_disconnects(cp__pg_t *s)
         cp__pgq_i64(&q, s->disc[k].ms);
         cp__pgq_i64(&q, s->disc[k].id);
         cp__pgq_text(&q, s->relay_id);
-        if (cp__pg_cmd(s->db, "UPDATE instances SET connected=0, last_seen=greatest(last_seen,$1)"
-                              " WHERE id=$2 AND relay=$3", &q))
+        if (cp__pg_send(s->db, CP__PG_Q_DISC, &q))
             return CP_EDB;
     }
     return 0;
@@ -417,6 +520,7 @@ static void pg_rollback(cp_store_t *s_)
     cp__pg_t *s = (cp__pg_t *)s_;
     if (s->dict_tx)
         cp__pg_dict_end(s, false);
+    pipe_flush(s->db);
     PQclear(PQexec(s->db, "ROLLBACK"));
     s->in_tx = false;
     /* connections that wrote into it: their last_seq may be ahead of the
@@ -451,44 +555,25 @@ static int pg_commit(cp_store_t *s_)
 
 int cp__pg_tenant_room(cp__pg_t *s, const char *qname, int what)
 {
-    static const char *const sql[] = {
-        [CP_STORE_LIMIT_APPS] = "SELECT count(*) FROM apps a WHERE ",
-        [CP_STORE_LIMIT_LSETS] = "SELECT count(*) FROM lsets l JOIN apps a ON a.id=l.app_id WHERE ",
-        [CP_STORE_LIMIT_TYPES] = "SELECT count(DISTINCT t.type_id) FROM app_types t JOIN apps a ON a.id=t.app_id WHERE ",
-    };
-    static const char *const names[] = {"", "apps", "label sets", "profile types"};
-    static const char *const opts[] = {"", "--max-apps", "--max-label-sets", "--max-types"};
-    uint32_t max = what == CP_STORE_LIMIT_APPS ? s->cfg.max_apps
-                   : what == CP_STORE_LIMIT_LSETS ? s->cfg.max_lsets : s->cfg.max_types;
+    uint32_t max = cp_store_limit_max(&s->cfg, what);
+    cp_store_tenant_range_t t;
     if (!max)
         return 0;
-    const char *sep = strchr(qname, CP_TENANT_SEP);
-    size_t tl = sep ? (size_t)(sep - qname) : 0;
-    char lo[80], hi[80], sqlbuf[300];
-    if (tl + 2 > sizeof lo)
+    if (cp_store_tenant_range(qname, &t))
         return CP_EINVAL;
-    memcpy(lo, qname, tl);
-    memcpy(hi, qname, tl);
-    lo[tl] = CP_TENANT_SEP;
-    hi[tl] = CP_TENANT_SEP + 1;
-    lo[tl + 1] = hi[tl + 1] = 0;
+    char sqlbuf[300];
     /* byte order (COLLATE "C") as SQLite compares */
-    snprintf(sqlbuf, sizeof sqlbuf, "%s%s", sql[what],
-             tl ? "a.name COLLATE \"C\" >= $1 AND a.name COLLATE \"C\" < $2"
-                : "strpos(a.name, chr(31)) = 0 AND $1 <> $2");
+    snprintf(sqlbuf, sizeof sqlbuf, "%s%s", cp_store_limit_sql(what),
+             t.tl ? "a.name COLLATE \"C\" >= $1 AND a.name COLLATE \"C\" < $2"
+                  : "strpos(a.name, chr(31)) = 0 AND $1 <> $2");
     cp__pgq_t q = {0};
-    cp__pgq_text(&q, lo);
-    cp__pgq_text(&q, hi);
+    cp__pgq_text(&q, t.lo);
+    cp__pgq_text(&q, t.hi);
     bool err = false;
     int64_t n = cp__pg_i64(s->db, sqlbuf, &q, -1, &err);
     if (err || n < 0)
         return CP_EDB;
-    if ((uint64_t)n < max)
-        return 0;
-    s->refusal.what = what;
-    snprintf(s->refusal.msg, sizeof s->refusal.msg, "tenant '%.*s' is at its limit of %u %s (%s)",
-             (int)tl, qname, max, names[what], opts[what]);
-    return CP_ELIMIT;
+    return cp_store_limit_check(&s->refusal, qname, &t, max, what, n);
 }
 
 int cp__pg_get_app(cp__pg_t *s, const char *name, cp__pg_app_t **out)

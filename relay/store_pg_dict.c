@@ -7,8 +7,8 @@
  * and brings its cache up to date: ids are dense and committed in order, so
  * the rows with id >= what it has are exactly what other relays added.
  * Under the lock the cache is complete, so an entry still missing is new:
- * it gets the app's next id, and its row goes into a COPY buffer written
- * just before the dictionary transaction commits - which is before the
+ * it gets the app's next id, and its row goes into a buffer of VALUES
+ * written just before the dictionary transaction commits - which is before the
  * batch that uses it commits (a reader never sees a window naming an id it
  * cannot load). Why a lock rather than INSERT ... ON CONFLICT alone: ids
  * from a sequence leave gaps and commit out of id order, which the
@@ -42,28 +42,15 @@ void cp__pg_app_cache_clear(cp__pg_app_t *a)
     cp_buf_fini(&a->copy_stack);
 }
 
-/* Writes one table's new rows with COPY. */
-static int copy_rows(PGconn *db, const char *sql, cp_buf_t *rows)
+/* Appends "INSERT INTO <head> VALUES <rows>;" for a table's new rows. */
+static void insert_rows(cp_buf_t *sql, const char *head, cp_buf_t *rows)
 {
     if (!rows->len)
-        return 0;
-    PGresult *r = PQexec(db, sql);
-    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
-    PQclear(r);
-    if (ok)
-        ok = PQputCopyData(db, (const char *)rows->data, (int)rows->len) == 1;
-    if (PQputCopyEnd(db, ok ? NULL : "cprof: copy failed") != 1)
-        ok = false;
-    while ((r = PQgetResult(db))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            if (ok)
-                fprintf(stderr, "cprof relay: postgres: %s(%.60s)\n", PQerrorMessage(db), sql);
-            ok = false;
-        }
-        PQclear(r);
-    }
+        return;
+    cp_buf_printf(sql, "INSERT INTO %s VALUES ", head);
+    cp_buf_append(sql, rows->data, rows->len);
+    cp_buf_append(sql, ";", 1);
     cp_buf_reset(rows);
-    return ok ? 0 : CP_EDB;
 }
 
 int cp__pg_dict_end(cp__pg_t *s, bool ok)
@@ -74,15 +61,21 @@ int cp__pg_dict_end(cp__pg_t *s, bool ok)
     cp__pg_app_t *a = s->dict_app;
     s->dict_app = NULL;
     int rc = ok ? 0 : CP_EDB;
-    if (!rc)
-        rc = copy_rows(s->aux, "COPY strings(app_id,id,h,s) FROM STDIN", &a->copy_str);
-    if (!rc)
-        rc = copy_rows(s->aux, "COPY frames(app_id,id,h,class_id,method_id,sig_id,line,kind) FROM STDIN",
-                       &a->copy_frame);
-    if (!rc)
-        rc = copy_rows(s->aux, "COPY stacks(app_id,id,h,frames) FROM STDIN", &a->copy_stack);
-    if (!rc)
-        rc = cp__pg_cmd(s->aux, "COMMIT", NULL);
+    if (!rc) {
+        /* the new rows and the commit in one round trip */
+        cp_buf_t *sql = &s->tmp2;
+        cp_buf_reset(sql);
+        insert_rows(sql, "strings(app_id,id,h,s)", &a->copy_str);
+        insert_rows(sql, "frames(app_id,id,h,class_id,method_id,sig_id,line,kind)", &a->copy_frame);
+        insert_rows(sql, "stacks(app_id,id,h,frames)", &a->copy_stack);
+        cp_buf_append(sql, "COMMIT", 7);   /* with the NUL */
+        PGresult *r = PQexec(s->aux, (const char *)sql->data);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "cprof relay: postgres: %s(dictionary rows)\n", PQerrorMessage(s->aux));
+            rc = CP_EDB;
+        }
+        PQclear(r);
+    }
     if (rc) {
         /* ids handed out in it were never stored */
         PQclear(PQexec(s->aux, "ROLLBACK"));
@@ -95,44 +88,60 @@ int cp__pg_dict_end(cp__pg_t *s, bool ok)
     return 0;
 }
 
-/* Loads one table's rows with id >= *have into the cache (id order; stops
- * at a gap, which cannot happen under the lock). */
-static int refresh(cp__pg_t *s, cp__pg_app_t *a, const char *table, uint32_t *have, cp__hmap_t *h)
+/* Adds one table's rows (id, h) with id >= *have to the cache (id order;
+ * stops at a gap, which cannot happen under the lock). */
+static void refresh(const PGresult *r, uint32_t *have, cp__hmap_t *h)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT id, h FROM %s WHERE app_id=$1 AND id>=$2 ORDER BY id", table);
-    cp__pgq_t q = {0};
-    cp__pgq_i64(&q, a->id);
-    cp__pgq_i64(&q, *have);
-    PGresult *r = cp__pg_run(s->aux, sql, &q, false);
-    if (!r)
-        return CP_EDB;
     for (int i = 0; i < PQntuples(r) && cp__pg_get_i64(r, i, 0) == *have; i++) {
         *cp__hmap_slot(h, (uint64_t)cp__pg_get_i64(r, i, 1), 1) = *have + 1;
         (*have)++;
     }
-    PQclear(r);
-    return 0;
 }
 
+/* Takes app a's dictionary lock on aux and brings the cache up to date,
+ * in one round trip. The dictionary transaction commits asynchronously
+ * (synchronous_commit=off): WAL is flushed in order, so the durable
+ * commit of any batch that uses its ids, which comes later, makes it
+ * durable too; a crash in between loses only ids that no acknowledged
+ * batch uses, and every cache that may hold them goes with the session
+ * (ensure_conns, cp__pg_read_begin). */
 static int dict_lock(cp__pg_t *s, cp__pg_app_t *a)
 {
     if (s->dict_tx && s->dict_app == a)
         return 0;
     if (s->dict_tx && cp__pg_dict_end(s, true))
         return CP_EDB;
-    cp__pgq_t q = {0};
-    cp__pgq_i64(&q, CP__PG_LOCK_DICT);
-    cp__pgq_i64(&q, a->id);
+    char sql[900];
+    long long app = (long long)a->id;
     /* no lock_timeout here: the holder only interns (it waits for nothing) */
-    if (cp__pg_cmd(s->aux, "BEGIN; SET LOCAL lock_timeout=0", NULL))
-        return CP_EDB;
+    snprintf(sql, sizeof sql,
+             "BEGIN; SET LOCAL lock_timeout=0; SET LOCAL synchronous_commit=off;"
+             " SELECT pg_advisory_xact_lock(%d, %d);"
+             " SELECT id, h FROM strings WHERE app_id=%lld AND id>=%u ORDER BY id;"
+             " SELECT id, h FROM frames WHERE app_id=%lld AND id>=%u ORDER BY id;"
+             " SELECT id, h FROM stacks WHERE app_id=%lld AND id>=%u ORDER BY id",
+             CP__PG_LOCK_DICT, (int)a->id, app, a->have_str, app, a->have_frame, app, a->have_stack);
     s->dict_tx = true;
     s->dict_app = a;
-    if (cp__pg_cmd(s->aux, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q) ||
-        refresh(s, a, "strings", &a->have_str, &a->str_h) ||
-        refresh(s, a, "frames", &a->have_frame, &a->frame_h) ||
-        refresh(s, a, "stacks", &a->have_stack, &a->stack_h)) {
+    bool ok = PQsendQuery(s->aux, sql) == 1;
+    int n = 0;
+    PGresult *r;
+    while ((r = PQgetResult(s->aux))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (ok)
+                fprintf(stderr, "cprof relay: postgres: %s(dictionary lock)\n", PQerrorMessage(s->aux));
+            ok = false;
+        } else if (ok && n >= 4) {
+            refresh(r, n == 4 ? &a->have_str : n == 5 ? &a->have_frame : &a->have_stack,
+                    n == 4 ? &a->str_h : n == 5 ? &a->frame_h : &a->stack_h);
+        }
+        PQclear(r);
+        n++;
+    }
+    if (ok && n != 7)
+        fprintf(stderr, "cprof relay: postgres: dictionary lock: %d results\n", n);
+    if (!ok || n != 7) {
         cp__pg_dict_end(s, false);
         return CP_EDB;
     }
@@ -163,16 +172,17 @@ static int lookup(cp__pg_ictx_t *x, cp__hmap_t *m, uint64_t h, uint32_t *next, u
     return 0;
 }
 
-/* COPY text format: bytea as \\x<hex>. */
-static void copy_bytea(cp_buf_t *b, const void *p, size_t n)
+/* A bytea literal: '\x<hex>' (standard_conforming_strings: conn_setup). */
+static void lit_bytea(cp_buf_t *b, const void *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    cp_buf_append(b, "\\\\x", 3);
-    cp_buf_reserve(b, n * 2);
+    cp_buf_append(b, "'\\x", 3);
+    cp_buf_reserve(b, n * 2 + 1);
     for (size_t i = 0; i < n; i++) {
         b->data[b->len++] = (uint8_t)hex[((const uint8_t *)p)[i] >> 4];
         b->data[b->len++] = (uint8_t)hex[((const uint8_t *)p)[i] & 15];
     }
+    cp_buf_append(b, "')", 2);
 }
 
 static int i_string(void *ud, const char *str, size_t len, uint32_t *id)
@@ -183,9 +193,9 @@ static int i_string(void *ud, const char *str, size_t len, uint32_t *id)
     if (lookup(x, &x->a->str_h, h, &x->a->next_str, id, &fresh))
         return CP_EDB;
     if (fresh) {
-        cp_buf_printf(&x->a->copy_str, "%lld\t%u\t%lld\t", (long long)x->a->id, *id, (long long)(int64_t)h);
-        copy_bytea(&x->a->copy_str, str, len);
-        cp_buf_append(&x->a->copy_str, "\n", 1);
+        cp_buf_printf(&x->a->copy_str, "%s(%lld,%u,%lld,", x->a->copy_str.len ? "," : "", (long long)x->a->id, *id,
+                      (long long)(int64_t)h);
+        lit_bytea(&x->a->copy_str, str, len);
     }
     return 0;
 }
@@ -204,8 +214,9 @@ static int i_frame(void *ud, const cp_frame_t *f, uint32_t *id)
     if (lookup(x, &x->a->frame_h, h, &x->a->next_frame, id, &fresh))
         return CP_EDB;
     if (fresh)
-        cp_buf_printf(&x->a->copy_frame, "%lld\t%u\t%lld\t%u\t%u\t%u\t%d\t%u\n", (long long)x->a->id, *id,
-                      (long long)(int64_t)h, f->class_id, f->method_id, f->sig_id, f->line, f->kind);
+        cp_buf_printf(&x->a->copy_frame, "%s(%lld,%u,%lld,%u,%u,%u,%d,%u)", x->a->copy_frame.len ? "," : "",
+                      (long long)x->a->id, *id, (long long)(int64_t)h, f->class_id, f->method_id, f->sig_id,
+                      f->line, f->kind);
     return 0;
 }
 
@@ -236,9 +247,9 @@ static int i_stack(void *ud, const uint32_t *frames, uint32_t n, uint32_t *id)
         cp_buf_reserve(b, (size_t)n * 5 + 1);
         for (uint32_t k = 0; k < n; k++)
             b->len += cp__uvarint_put(b->data + b->len, frames[k]);
-        cp_buf_printf(&x->a->copy_stack, "%lld\t%u\t%lld\t", (long long)x->a->id, *id, (long long)(int64_t)h);
-        copy_bytea(&x->a->copy_stack, b->data, b->len);
-        cp_buf_append(&x->a->copy_stack, "\n", 1);
+        cp_buf_printf(&x->a->copy_stack, "%s(%lld,%u,%lld,", x->a->copy_stack.len ? "," : "", (long long)x->a->id,
+                      *id, (long long)(int64_t)h);
+        lit_bytea(&x->a->copy_stack, b->data, b->len);
     }
     cache_frames(x->a, *id, frames, n);
     return 0;

@@ -247,7 +247,6 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
     cp_buf_t n = CP_BUF_INIT, v = CP_BUF_INIT, t = CP_BUF_INIT;
     int rc = 0;
     cp__pgq_t q = {0};
-    PGresult *r;
     if (b->n_counters) {
         for (uint32_t i = 0; i < b->n_counters; i++) {
             arr_str(&n, i == 0, b->counters[i].name);
@@ -258,9 +257,7 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
         cp__pgq_i64(&q, c->inst_id);
         cp__pgq_text(&q, (const char *)n.data);
         cp__pgq_text(&q, (const char *)v.data);
-        if (!(r = cp__pg_exec(s->db, CP__PG_Q_COUNTERS, &q)))
-            rc = CP_EDB;
-        PQclear(r);
+        rc = cp__pg_send(s->db, CP__PG_Q_COUNTERS, &q);
     }
     if (!rc && b->n_points) {
         cp_buf_reset(&n);
@@ -279,9 +276,7 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
         cp__pgq_text(&q, (const char *)n.data);
         cp__pgq_text(&q, (const char *)t.data);
         cp__pgq_text(&q, (const char *)v.data);
-        if (!(r = cp__pg_exec(s->db, CP__PG_Q_SERIES, &q)))
-            rc = CP_EDB;
-        PQclear(r);
+        rc = cp__pg_send(s->db, CP__PG_Q_SERIES, &q);
     }
     cp_buf_fini(&n);
     cp_buf_fini(&v);
@@ -298,7 +293,6 @@ static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32
     cp__pg_app_t *a = c->app;
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms;
     cp__pgq_t q = {0};
-    PGresult *r;
     int rc;
     int64_t tid;
     if ((rc = cp__pg_get_type(s, b->types[t].name, b->types[t].unit, &tid)))
@@ -325,9 +319,8 @@ static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32
         cp__pgq_i64(&q, end);
         cp__pgq_i64(&q, (int64_t)total);
         cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
-        if (!(r = cp__pg_exec(s->db, CP__PG_Q_WINDOW, &q)))
+        if (cp__pg_send(s->db, CP__PG_Q_WINDOW, &q))
             return CP_EDB;
-        PQclear(r);
     } else {
         /* its minute may be older than raw retention: add it to the
          * aggregates instead of recomputing them from raw */
@@ -349,35 +342,38 @@ static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32
 }
 
 /* The labelled parts of the batch (store_ctx.h): a window row per (label
- * set, type). */
+ * set, type), through cp_store_ctx_put. */
+typedef struct parts_ud {
+    cp__pg_t *s;
+    cp__pg_conn_t *c;
+    const cp_batch_t *b;
+    int late;
+    cp_store_event_fn ev;
+    void *ud;
+} parts_ud_t;
+
+static int part_lset(void *ud, const char *canon, int64_t *id)
+{
+    parts_ud_t *x = ud;
+    int rc = lset_intern(x->s, x->c->app, canon, id);
+    if (rc == CP_ELIMIT)
+        x->s->refusal.what = 0;   /* not the batch's refusal */
+    return rc;
+}
+
+static int part_put(void *ud, const cp_store_ctx_part_t *p, int64_t lset, const char *canon)
+{
+    parts_ud_t *x = ud;
+    return put_window(x->s, x->c, x->b, p->type, lset, canon, (cp_store_blob_pairs_t *)&p->pairs, x->late, x->ev,
+                      x->ud);
+}
+
+static const cp_store_ctx_ops_t parts_ops = {part_lset, part_put};
+
 static int put_parts(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, int late, cp_store_event_fn ev, void *ud)
 {
-    cp_store_ctx_t *x = &c->ctx;
-    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
-    int rc = 0;
-    for (uint32_t i = 0; i < x->n_parts && !rc; i++) {
-        cp_store_ctx_part_t *p = &x->parts[i];
-        cp_store_ctx_set_t *set = &x->sets[p->set];
-        cp_buf_reset(&canon);
-        cp_buf_reset(&json);
-        cp_store_ctx_canon(x, p->set, &canon, &json);
-        if (set->app_lset == -1 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset))) {
-            if (rc != CP_ELIMIT)
-                break;
-            s->refusal.what = 0;      /* not the batch's refusal */
-            set->app_lset = -2;       /* past the tenant's label sets: stays unlabelled */
-            rc = 0;
-        }
-        if (set->app_lset == -2) {
-            for (size_t k = 0; k < p->pairs.n; k++)
-                cp_store_blob_pairs_add(&s->per_type[p->type], p->pairs.v[2 * k], p->pairs.v[2 * k + 1]);
-            continue;
-        }
-        rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
-    }
-    cp_buf_fini(&canon);
-    cp_buf_fini(&json);
-    return rc;
+    parts_ud_t x = {s, c, b, late, ev, ud};
+    return cp_store_ctx_put(&c->ctx, s->per_type, &parts_ops, &x);
 }
 
 /* The batch's trace entries (store_trace.h): a row per (trace, type). */
@@ -404,8 +400,7 @@ static int put_traces(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b)
         cp__pgq_i64(&q, (int64_t)b->end_ms);
         cp__pgq_i64(&q, (int64_t)r->total);
         cp__pgq_bytes(&q, r->blob.data, r->blob.len);
-        if (cp__pg_cmd(s->db, "INSERT INTO traces(trace_hi,trace_lo,app_id,instance_id,type_id,start_ms,end_ms,"
-                              "total,data) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &q))
+        if (cp__pg_send(s->db, CP__PG_Q_TRACE, &q))
             return CP_EDB;
     }
     return 0;
@@ -477,8 +472,7 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
             a->dirty_gen = s->tx_gen;
             marked = cp__hmap_slot(&a->dirty_marked, (uint64_t)cp_store_tier_floor(start, CP_STORE_MIN_MS), 1);
         }
-        if (!*marked &&
-            cp__pg_cmd(s->db, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2)", &q))
+        if (!*marked && cp__pg_send(s->db, CP__PG_Q_DIRTY, &q))
             return CP_EDB;
         *marked = 1;
     }

@@ -31,7 +31,7 @@
  *    app's dictionary lock (a transaction advisory lock on its aux
  *    connection), brings its cache up to date (ids are dense: rows with id
  *    >= what it has), gives each entry still missing the next id and
- *    writes the new rows (COPY) before it commits: ids stay dense and are
+ *    writes the new rows before it commits: ids stay dense and are
  *    committed in id order, before any window that uses them (readers load
  *    them incrementally, store_names.h);
  *  - dedupe: the instance row's last_seq. A batch stores only if
@@ -99,7 +99,23 @@ PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin);
 #define CP__PG_Q_SERIES   "series"     /* $1 app $2 lset, $3 text[] $4 bigint[] $5 float8[] */
 #define CP__PG_Q_SEAL     "seal"       /* $1 lock class $2 app: the shared seal lock */
 #define CP__PG_Q_MDONE    "mdone"      /* $1 app -> the minute seal */
+#define CP__PG_Q_TRACE    "trace"      /* one traces row (9 values, $9 bytea) */
+#define CP__PG_Q_DIRTY    "dirty"      /* $1 app $2 minute: recompute it */
+#define CP__PG_Q_DISC     "disc"       /* $1 ms $2 instance $3 relay: disconnected */
 PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q);
+/* Queues prepared statement `name` on db without waiting for it (libpq
+ * pipeline mode): its outcome arrives with the next statement run on db
+ * (cp__pg_run/exec/cmd/i64 or cp__pg_sync first end the pipeline), which
+ * fails if a queued one failed. For the writes of a group transaction
+ * whose results nobody reads: a batch then costs one round trip (its
+ * claim) instead of one per statement. q is copied by libpq. */
+int cp__pg_send(PGconn *db, const char *name, const cp__pgq_t *q);
+/* Ends db's pipeline: 0, or CP_EDB if a queued statement failed. */
+int cp__pg_sync(PGconn *db);
+/* Runs n statements (q[i] NULL: no parameters) in one round trip; out[i]
+ * their results (caller PQclear), all NULL when any failed (CP_EDB). */
+int cp__pg_run_many(PGconn *db, int n, const char *const *sql, const cp__pgq_t *const *q, bool bin,
+                    PGresult **out /* OUT */);
 /* Runs a statement without rows; CP_EDB on error. */
 int cp__pg_cmd(PGconn *db, const char *sql, const cp__pgq_t *q);
 /* First column of the first row as int64 (text results), or dflt; *err
@@ -122,7 +138,7 @@ typedef struct cp__pg_app {
     cp__vu32_t  stack_off, stack_frames;   /* frames of cached stacks */
     uint32_t    have_str, have_frame, have_stack;   /* ids [0, have) are in the cache */
     uint32_t    next_str, next_frame, next_stack;   /* under the dict lock: the next new id */
-    cp_buf_t    copy_str, copy_frame, copy_stack;   /* new rows (COPY text), written at dict_end */
+    cp_buf_t    copy_str, copy_frame, copy_stack;   /* new rows (VALUES tuples), written at dict_end */
     cp__hmap_t  linked_types;              /* type ids known in app_types */
     int64_t     mdone;                     /* minute seal read in tx mdone_gen */
     uint64_t    mdone_gen;

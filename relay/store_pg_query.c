@@ -71,16 +71,25 @@ int cp__pg_read_begin(cp__pg_reader_t *r)
 {
     if (!r->db)
         r->db = cp__pg_connect(r->uri);
+    if (r->db && PQstatus(r->db) != CONNECTION_OK) {
+        /* a new session: names cached from the old one may name
+         * dictionary rows a crash lost (their commit is async) */
+        while (r->apps) {
+            cp__pg_rapp_t *n = r->apps->next;
+            cp_store_names_fini(&r->apps->names);
+            free(r->apps);
+            r->apps = n;
+        }
+    }
     if (!cp__pg_ok(r->db))
         return CP_EUNAVAIL;
-    if (cp__pg_cmd(r->db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL))
+    /* one round trip: the simple protocol runs both */
+    char sql[128];
+    int64_t left = r->deadline_ms ? r->deadline_ms - mono_ms() : 0;
+    snprintf(sql, sizeof sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout=%lld",
+             (long long)(r->deadline_ms ? (left > 1 ? left : 1) : 0));
+    if (cp__pg_cmd(r->db, sql, NULL))
         return PQstatus(r->db) == CONNECTION_OK ? CP_EDB : CP_EUNAVAIL;
-    if (r->deadline_ms) {
-        int64_t left = r->deadline_ms - mono_ms();
-        char sql[64];
-        snprintf(sql, sizeof sql, "SET LOCAL statement_timeout=%lld", (long long)(left > 1 ? left : 1));
-        cp__pg_cmd(r->db, sql, NULL);
-    }
     return 0;
 }
 
@@ -116,16 +125,6 @@ static cp__pg_rapp_t *reader_rapp(cp__pg_reader_t *r, int64_t id)
     return a;
 }
 
-/* Reads the rows of one dictionary table with id >= the cached count, in
- * id order, stopping at a gap (ids are committed in order, store_pg_dict.c). */
-static PGresult *dict_rows(cp__pg_reader_t *r, const char *sql, int64_t app, uint32_t from)
-{
-    cp__pgq_t q = {0};
-    cp__pgq_i64(&q, app);
-    cp__pgq_i64(&q, from);
-    return cp__pg_run(r->db, sql, &q, true);
-}
-
 static uint32_t be32(const char *p)
 {
     uint32_t v;
@@ -137,27 +136,35 @@ cp__pg_rapp_t *cp__pg_rapp_refresh(cp__pg_reader_t *r, int64_t app, int *rc)
 {
     cp__pg_rapp_t *a = reader_rapp(r, app);
     cp_store_names_t *nm = &a->names;
-    PGresult *res;
+    /* the rows of each dictionary table with id >= the cached count, in id
+     * order, stopping at a gap (ids are committed in order,
+     * store_pg_dict.c): three statements, one round trip */
+    static const char *const sql[3] = {
+        "SELECT id, s FROM strings WHERE app_id=$1 AND id>=$2 ORDER BY id",
+        "SELECT id, class_id, method_id, kind FROM frames WHERE app_id=$1 AND id>=$2 ORDER BY id",
+        "SELECT id, frames FROM stacks WHERE app_id=$1 AND id>=$2 ORDER BY id",
+    };
+    cp__pgq_t q[3];
+    memset(q, 0, sizeof q);
+    const cp__pgq_t *qp[3] = {&q[0], &q[1], &q[2]};
+    uint32_t from[3] = {cp_store_names_n_strings(nm), cp_store_names_n_frames(nm), cp_store_names_n_stacks(nm)};
+    for (int i = 0; i < 3; i++) {
+        cp__pgq_i64(&q[i], app);
+        cp__pgq_i64(&q[i], from[i]);
+    }
+    PGresult *res[3];
     *rc = CP_EDB;
-    if (!(res = dict_rows(r, "SELECT id, s FROM strings WHERE app_id=$1 AND id>=$2 ORDER BY id", app,
-                          cp_store_names_n_strings(nm))))
+    if (cp__pg_run_many(r->db, 3, sql, qp, true, res))
         return NULL;
-    for (int i = 0; i < PQntuples(res) && be32(PQgetvalue(res, i, 0)) == cp_store_names_n_strings(nm); i++)
-        cp_store_names_add_string(nm, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
-    PQclear(res);
-    if (!(res = dict_rows(r, "SELECT id, class_id, method_id, kind FROM frames WHERE app_id=$1 AND id>=$2"
-                             " ORDER BY id", app, cp_store_names_n_frames(nm))))
-        return NULL;
-    for (int i = 0; i < PQntuples(res) && be32(PQgetvalue(res, i, 0)) == cp_store_names_n_frames(nm); i++)
-        cp_store_names_add_frame(nm, be32(PQgetvalue(res, i, 1)), be32(PQgetvalue(res, i, 2)),
-                                 (uint8_t)be32(PQgetvalue(res, i, 3)));
-    PQclear(res);
-    if (!(res = dict_rows(r, "SELECT id, frames FROM stacks WHERE app_id=$1 AND id>=$2 ORDER BY id", app,
-                          cp_store_names_n_stacks(nm))))
-        return NULL;
-    for (int i = 0; i < PQntuples(res) && be32(PQgetvalue(res, i, 0)) == cp_store_names_n_stacks(nm); i++)
-        cp_store_names_add_stack(nm, (const uint8_t *)PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1));
-    PQclear(res);
+    for (int i = 0; i < PQntuples(res[0]) && be32(PQgetvalue(res[0], i, 0)) == cp_store_names_n_strings(nm); i++)
+        cp_store_names_add_string(nm, PQgetvalue(res[0], i, 1), (size_t)PQgetlength(res[0], i, 1));
+    for (int i = 0; i < PQntuples(res[1]) && be32(PQgetvalue(res[1], i, 0)) == cp_store_names_n_frames(nm); i++)
+        cp_store_names_add_frame(nm, be32(PQgetvalue(res[1], i, 1)), be32(PQgetvalue(res[1], i, 2)),
+                                 (uint8_t)be32(PQgetvalue(res[1], i, 3)));
+    for (int i = 0; i < PQntuples(res[2]) && be32(PQgetvalue(res[2], i, 0)) == cp_store_names_n_stacks(nm); i++)
+        cp_store_names_add_stack(nm, (const uint8_t *)PQgetvalue(res[2], i, 1), (size_t)PQgetlength(res[2], i, 1));
+    for (int i = 0; i < 3; i++)
+        PQclear(res[i]);
     *rc = 0;
     return a;
 }
@@ -170,39 +177,33 @@ int cp__pg_query_setup(cp__pg_reader_t *r, const cp_store_query_t *q, cp__pg_pla
     int rc = cp__pg_read_begin(r);
     if (rc)
         return rc;
-    bool e = false;
-    p->app = cp__pg_read_app(r, q->app, &e);
-    if (e)
+    /* app and type in one round trip */
+    cp__pgq_t k = {0};
+    cp__pgq_text(&k, q->app);
+    /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md);
+     * no type: a query of series only */
+    cp__pgq_text(&k, !q->type ? "" : strcmp(q->type, "alloc") ? q->type : "alloc_bytes");
+    PGresult *res = cp__pg_run(r->db, "SELECT a.id, t.id, t.unit FROM apps a LEFT JOIN (app_types x JOIN types t"
+                                      " ON t.id=x.type_id AND t.name=$2) ON x.app_id=a.id WHERE a.name=$1", &k, false);
+    if (!res)
         return CP_EDB;
+    p->app = PQntuples(res) ? cp__pg_get_i64(res, 0, 0) : -1;
+    p->type = PQntuples(res) && !PQgetisnull(res, 0, 1) ? cp__pg_get_i64(res, 0, 1) : -1;
+    if (p->type >= 0 && unit)
+        *unit = cp__xstrdup(PQgetvalue(res, 0, 2));
+    PQclear(res);
     if (p->app < 0) {
         snprintf(err, errlen, "unknown app '%s'", q->app);
         return CP_ENOTFOUND;
     }
-    p->type = -1;
-    if (q->type) {   /* NULL: a query of series only */
-        cp__pgq_t k = {0};
-        cp__pgq_i64(&k, p->app);
-        /* "alloc" is the API's short name for the agent's "alloc_bytes" (docs/api.md) */
-        cp__pgq_text(&k, strcmp(q->type, "alloc") ? q->type : "alloc_bytes");
-        PGresult *res = cp__pg_run(r->db, "SELECT t.id, t.unit FROM types t JOIN app_types a ON a.type_id=t.id"
-                                          " WHERE a.app_id=$1 AND t.name=$2", &k, false);
-        if (!res)
-            return CP_EDB;
-        if (PQntuples(res)) {
-            p->type = cp__pg_get_i64(res, 0, 0);
-            if (unit)
-                *unit = cp__xstrdup(PQgetvalue(res, 0, 1));
-        }
-        PQclear(res);
-        if (p->type < 0) {
-            snprintf(err, errlen, "unknown type '%s' for app '%s'", q->type, q->app);
-            return CP_ENOTFOUND;
-        }
+    if (q->type && p->type < 0) {
+        snprintf(err, errlen, "unknown type '%s' for app '%s'", q->type, q->app);
+        return CP_ENOTFOUND;
     }
     if (q->labels && *q->labels) {
-        cp__pgq_t k = {0};
+        cp__pgq_reset(&k);
         cp__pgq_i64(&k, p->app);
-        PGresult *res = cp__pg_run(r->db, "SELECT id, canon FROM lsets WHERE app_id=$1", &k, false);
+        res = cp__pg_run(r->db, "SELECT id, canon FROM lsets WHERE app_id=$1", &k, false);
         if (!res)
             return CP_EDB;
         int64_t maxid = 0;
@@ -223,6 +224,7 @@ int cp__pg_query_setup(cp__pg_reader_t *r, const cp_store_query_t *q, cp__pg_pla
 void cp__pg_query_fini(cp__pg_plan_t *p)
 {
     free(p->lset_ok);
+    free(p->reads);
     cp_store_rows_fini(&p->rows);
 }
 
@@ -233,39 +235,66 @@ static int64_t bin_i64(const PGresult *res, int row, int col)
     return (int64_t)be64toh(v);
 }
 
-/* cp_store_plan_read_fn: one tier (step 0 = raw windows) for [lo, hi). */
+/* cp_store_plan_read_fn: one tier (step 0 = raw windows) for [lo, hi),
+ * noted; plan_fetch reads them all at once. */
 static void plan_read(void *ud, int64_t step, int64_t lo, int64_t hi)
 {
     cp__pg_plan_t *p = ud;
     if (lo >= hi || p->rc)
         return;
+    if (p->n_reads == p->cap_reads) {
+        p->cap_reads = p->cap_reads ? p->cap_reads * 2 : 16;
+        p->reads = cp__xrealloc(p->reads, p->cap_reads * sizeof *p->reads);
+    }
+    p->reads[p->n_reads].step = step;
+    p->reads[p->n_reads].lo = lo;
+    p->reads[p->n_reads++].hi = hi;
+}
+
+/* The planner's reads in one statement (a UNION ALL of one range each:
+ * literal bounds let PostgreSQL prune day partitions), its rows fed to
+ * p->rows. */
+static void plan_fetch(cp__pg_plan_t *p)
+{
+    if (!p->n_reads || p->rc)
+        return;
     if (cp__pg_reader_over(p->r)) {
         p->rc = CP_ETIMEOUT;
         return;
     }
-    char sql[300];
     const char *data = p->rows.keep || !p->rows.points ? "data" : "''::bytea";
-    if (step)
-        snprintf(sql, sizeof sql, "SELECT start_ms, lset_id, %s, start_ms+%lld, -1::bigint, total FROM %s"
-                                  " WHERE app_id=$1 AND type_id=$2 AND start_ms>=$3 AND start_ms<$4", data,
-                 (long long)step, step == CP_STORE_HOUR_MS ? "agg_h" : "agg_m");
-    else
-        snprintf(sql, sizeof sql, "SELECT start_ms, lset_id, %s, end_ms, instance_id, total FROM windows"
-                                  " WHERE app_id=$1 AND type_id=$2 AND start_ms>=$3 AND start_ms<$4", data);
+    cp_buf_t sql = CP_BUF_INIT;
+    for (size_t i = 0; i < p->n_reads; i++) {
+        int64_t step = p->reads[i].step;
+        if (step)
+            cp_buf_printf(&sql, "%sSELECT %lld::bigint, start_ms, lset_id, %s, start_ms+%lld, -1::bigint, total FROM %s"
+                                " WHERE app_id=$1 AND type_id=$2 AND start_ms>=%lld AND start_ms<%lld",
+                          i ? " UNION ALL " : "", (long long)step, data, (long long)step,
+                          step == CP_STORE_HOUR_MS ? "agg_h" : "agg_m", (long long)p->reads[i].lo,
+                          (long long)p->reads[i].hi);
+        else
+            cp_buf_printf(&sql, "%sSELECT 0::bigint, start_ms, lset_id, %s, end_ms, instance_id, total FROM windows"
+                                " WHERE app_id=$1 AND type_id=$2 AND start_ms>=%lld AND start_ms<%lld",
+                          i ? " UNION ALL " : "", data, (long long)p->reads[i].lo, (long long)p->reads[i].hi);
+    }
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, p->app);
     cp__pgq_i64(&q, p->type);
-    cp__pgq_i64(&q, lo);
-    cp__pgq_i64(&q, hi);
-    PGresult *res = cp__pg_run(p->r->db, sql, &q, true);
+    PGresult *res = cp__pg_run(p->r->db, (const char *)sql.data, &q, true);
+    cp_buf_fini(&sql);
     if (!res) {
         p->rc = CP_EDB;
         return;
     }
-    for (int i = 0; i < PQntuples(res); i++)
-        cp_store_rows_add(&p->rows, step, bin_i64(res, i, 0), bin_i64(res, i, 3), bin_i64(res, i, 4),
-                          bin_i64(res, i, 1), (const uint8_t *)PQgetvalue(res, i, 2),
-                          (size_t)PQgetlength(res, i, 2), (uint64_t)bin_i64(res, i, 5));
+    for (int i = 0; i < PQntuples(res); i++) {
+        if ((i & 1023) == 1023 && cp__pg_reader_over(p->r)) {
+            p->rc = CP_ETIMEOUT;
+            break;
+        }
+        cp_store_rows_add(&p->rows, bin_i64(res, i, 0), bin_i64(res, i, 1), bin_i64(res, i, 4), bin_i64(res, i, 5),
+                          bin_i64(res, i, 2), (const uint8_t *)PQgetvalue(res, i, 3),
+                          (size_t)PQgetlength(res, i, 3), (uint64_t)bin_i64(res, i, 6));
+    }
     PQclear(res);
 }
 
@@ -277,49 +306,53 @@ static bool plan_stop(void *ud)
     return p->rc != 0;
 }
 
-static int64_t q2(cp__pg_plan_t *p, const char *sql, int64_t dflt)
-{
-    cp__pgq_t q = {0};
-    cp__pgq_i64(&q, p->app);
-    cp__pgq_i64(&q, p->type);
-    bool err = false;
-    int64_t v = cp__pg_i64(p->r->db, sql, &q, dflt, &err);
-    if (err && !p->rc)
-        p->rc = CP_EDB;
-    return v;
-}
-
 void cp__pg_plan_run(cp__pg_plan_t *p, int64_t lo, int64_t hi, bool use_min, bool use_hour)
 {
     cp_store_plan_t pl = {0};
-    pl.mdone = q2(p, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=60000 AND $2=$2", 0);
-    pl.hdone = q2(p, "SELECT done_ms FROM agg_state WHERE app_id=$1 AND step=3600000 AND $2=$2", 0);
+    p->n_reads = 0;
     pl.use_min = use_min;
     pl.use_hour = use_hour;
     pl.raw_from = pl.min_from = INT64_MAX;
-    if (!use_min)
-        pl.raw_from = q2(p, "SELECT min(start_ms) FROM windows WHERE app_id=$1 AND type_id=$2", INT64_MAX);
-    if (!use_hour)
-        pl.min_from = q2(p, "SELECT min(start_ms) FROM agg_m WHERE app_id=$1 AND type_id=$2", INT64_MAX);
-    /* rows mode asks for raw windows: the minute of the first raw window is
-     * raw-complete when no minute row precedes it */
-    if (p->rows.keep && !use_min && pl.raw_from != INT64_MAX &&
-        pl.min_from >= cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS))
-        pl.raw_from = cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS);
+    /* the tiers' state in one round trip: kind 0 = done_ms per step, 1 = a
+     * dirty bucket, 2 / 3 = the first raw window / minute row (only when
+     * that tier is not used: rows mode) */
+    cp__pgq_t q = {0};
+    cp__pgq_i64(&q, p->app);
+    cp__pgq_i64(&q, p->type);
+    char sql[700];
+    snprintf(sql, sizeof sql,
+             "SELECT 0::bigint, step, done_ms FROM agg_state WHERE app_id=$1"
+             " UNION ALL SELECT 1, step, start_ms FROM dirty WHERE app_id=$1%s%s",
+             use_min ? "" : " UNION ALL SELECT 2, 0, min(start_ms) FROM windows WHERE app_id=$1 AND type_id=$2",
+             use_hour ? " AND $2=$2" : " UNION ALL SELECT 3, 0, min(start_ms) FROM agg_m WHERE app_id=$1 AND type_id=$2");
+    PGresult *res = cp__pg_run(p->r->db, sql, &q, false);
+    if (!res && !p->rc)
+        p->rc = CP_EDB;
+    for (int i = 0; res && i < PQntuples(res); i++) {
+        int64_t kind = cp__pg_get_i64(res, i, 0), step = cp__pg_get_i64(res, i, 1);
+        bool null = PQgetisnull(res, i, 2);
+        int64_t v = cp__pg_get_i64(res, i, 2);
+        if (kind == 0 && step == CP_STORE_MIN_MS)
+            pl.mdone = v;
+        else if (kind == 0 && step == CP_STORE_HOUR_MS)
+            pl.hdone = v;
+        else if (kind == 1)
+            cp_store_plan_dirty(&pl, step, v);
+        else if (kind == 2 && !null)
+            pl.raw_from = v;
+        else if (kind == 3 && !null)
+            pl.min_from = v;
+    }
+    PQclear(res);
+    if (p->rows.keep)
+        cp_store_plan_raw_start(&pl);
     pl.read = plan_read;
     pl.stop = plan_stop;
     pl.ud = p;
-    cp__pgq_t q = {0};
-    cp__pgq_i64(&q, p->app);
-    PGresult *res = cp__pg_run(p->r->db, "SELECT step, start_ms FROM dirty WHERE app_id=$1", &q, false);
-    if (!res && !p->rc)
-        p->rc = CP_EDB;
-    for (int i = 0; res && i < PQntuples(res); i++)
-        cp_store_plan_dirty(&pl, cp__pg_get_i64(res, i, 0), cp__pg_get_i64(res, i, 1));
-    PQclear(res);
     if (!p->rc)
         cp_store_plan_run(&pl, lo, hi);
     cp_store_plan_fini(&pl);
+    plan_fetch(p);
 }
 
 int cp__pg_profile(cp_store_reader_t *r_, const cp_store_query_t *q, cp_profile_t *out, char *err, size_t errlen)

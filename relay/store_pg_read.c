@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "store_json.h"
+#include "store_steps.h"
 #include "store_trace.h"
 #include "store_tier.h"
 
@@ -147,45 +148,14 @@ int cp__pg_series_steps(cp__pg_reader_t *r, cp__pg_plan_t *p, const cp_store_que
                                      " AND t_ms>=$2 AND t_ms<$3 ORDER BY name", &k, false);
     if (!st)
         return CP_EDB;
-    double *sum = cp__xcalloc(n ? n : 1, sizeof *sum);
-    uint32_t *cnt = cp__xcalloc(n ? n : 1, sizeof *cnt);
-    const char *cur = NULL;
-    int nseries = 0, rows = PQntuples(st);
-    cp_buf_append(series, "{", 1);
-    for (int i = 0;; i++) {
-        const char *name = i < rows ? PQgetvalue(st, i, 0) : NULL;
-        if (cur && (!name || strcmp(name, cur))) {
-            bool mean = strncmp(cur, "threads.", 8) == 0 || strncmp(cur, "heap.", 5) == 0;
-            if (nseries++)
-                cp_buf_append(series, ",", 1);
-            cp_buf_json_str(series, cur, strlen(cur));
-            cp_buf_append(series, ":[", 2);
-            int np = 0;
-            for (uint32_t j = 0; j < n; j++)
-                if (cnt[j])
-                    cp_buf_printf(series, "%s[%lld,%.17g]", np++ ? "," : "",
-                                  (long long)((q->from_ms + (int64_t)j * step_ms) / 1000),
-                                  mean ? sum[j] / cnt[j] : sum[j]);
-            cp_buf_append(series, "]", 1);
-            memset(sum, 0, n * sizeof *sum);
-            memset(cnt, 0, n * sizeof *cnt);
-            cur = NULL;
-        }
-        if (!name)
-            break;
-        if (!cur)
-            cur = name;
-        if (!cp_store_rows_lset_ok(&p->rows, cp__pg_get_i64(st, i, 3)))
-            continue;
-        uint64_t j = (uint64_t)((cp__pg_get_i64(st, i, 1) - q->from_ms) / step_ms);
-        if (j < n) {
-            sum[j] += strtod(PQgetvalue(st, i, 2), NULL);
-            cnt[j]++;
-        }
+    cp_store_steps_t w;
+    cp_store_steps_init(&w, series, q->from_ms, step_ms, n);
+    for (int i = 0; i < PQntuples(st); i++) {
+        cp_store_steps_name(&w, PQgetvalue(st, i, 0));
+        if (cp_store_rows_lset_ok(&p->rows, cp__pg_get_i64(st, i, 3)))
+            cp_store_steps_point(&w, cp__pg_get_i64(st, i, 1), strtod(PQgetvalue(st, i, 2), NULL));
     }
-    cp_buf_append(series, "}", 1);
-    free(sum);
-    free(cnt);
+    cp_store_steps_fini(&w);
     PQclear(st);
     return cp__pg_reader_over(r) ? CP_ETIMEOUT : 0;
 }
@@ -291,20 +261,6 @@ out:
 
 /* ---- one trace across apps (store_trace.h) ---- */
 
-typedef struct trace_ud {
-    cp_store_pbuild_t *b;
-    const char        *app;
-    cp_store_names_t  *names;
-} trace_ud_t;
-
-static void trace_entry(void *ud, uint64_t span, uint32_t thread, uint32_t stack, uint64_t value)
-{
-    trace_ud_t *t = ud;
-    (void)span;
-    const char *th = thread < cp_store_names_n_strings(t->names) ? t->names->strs[thread] : "?";
-    cp_store_pbuild_add(t->b, t->app, th, t->names, stack, value);
-}
-
 int cp__pg_trace_profile(cp_store_reader_t *r_, const cp_store_trace_query_t *q, cp_profile_t *out,
                          char *err, size_t errlen)
 {
@@ -351,9 +307,8 @@ int cp__pg_trace_profile(cp_store_reader_t *r_, const cp_store_trace_query_t *q,
             break;
         if (!fresh)
             cp__vu64_push(&loaded, (uint64_t)app);
-        trace_ud_t ud = {&b, shown, &a->names};
-        if (!cp_store_trace_each(PQgetvalue(st, i, 2), (size_t)PQgetlength(st, i, 2), trace_entry, &ud))
-            fprintf(stderr, "cprof relay: a malformed trace row of app %lld skipped\n", (long long)app);
+        cp_store_pbuild_row(&b, shown, app, &a->names, PQgetvalue(st, i, 2),
+                            (size_t)PQgetlength(st, i, 2));
     }
     if (!rc) {
         cp_store_pbuild_finish(&b, out);

@@ -15,6 +15,8 @@ typedef struct cp__pg_plan {
     int64_t          app, type;
     uint8_t         *lset_ok;   /* label filter (owned), NULL = all */
     cp_store_rows_t  rows;
+    struct { int64_t step, lo, hi; } *reads;   /* the planner's reads, fetched at once */
+    size_t           n_reads, cap_reads;
     int              rc;
 } cp__pg_plan_t;
 

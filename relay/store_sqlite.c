@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "error.h"
+#include "store_limits.h"
 #include "store_tier.h"
 
 static const char SCHEMA[] =
@@ -606,45 +607,25 @@ bool cp__sqlite_exists(sqlite3 *db, const char *sql, int64_t a, const char *text
 
 int cp__sqlite_tenant_room(cp__sqlite_t *s, const char *qname, int what)
 {
-    static const char *const sql[] = {
-        [CP_STORE_LIMIT_APPS] = "SELECT count(*) FROM apps a WHERE ",
-        [CP_STORE_LIMIT_LSETS] = "SELECT count(*) FROM lsets l JOIN apps a ON a.id=l.app_id WHERE ",
-        [CP_STORE_LIMIT_TYPES] = "SELECT count(DISTINCT t.type_id) FROM app_types t JOIN apps a ON a.id=t.app_id WHERE ",
-    };
-    static const char *const names[] = {"", "apps", "label sets", "profile types"};
-    static const char *const opts[] = {"", "--max-apps", "--max-label-sets", "--max-types"};
-    uint32_t max = what == CP_STORE_LIMIT_APPS ? s->cfg.max_apps
-                   : what == CP_STORE_LIMIT_LSETS ? s->cfg.max_lsets : s->cfg.max_types;
+    uint32_t max = cp_store_limit_max(&s->cfg, what);
+    cp_store_tenant_range_t t;
     if (!max)
         return 0;
-    /* the tenant's apps: names in [T "\x1f", T "\x20"), or without a separator for "" */
-    const char *sep = strchr(qname, CP_TENANT_SEP);
-    size_t tl = sep ? (size_t)(sep - qname) : 0;
-    char lo[80], hi[80], q[300];
-    if (tl + 2 > sizeof lo)
+    if (cp_store_tenant_range(qname, &t))
         return CP_EINVAL;
-    memcpy(lo, qname, tl);
-    memcpy(hi, qname, tl);
-    lo[tl] = CP_TENANT_SEP;
-    hi[tl] = CP_TENANT_SEP + 1;
-    lo[tl + 1] = hi[tl + 1] = 0;
-    snprintf(q, sizeof q, "%s%s", sql[what],
-             tl ? "a.name >= ?1 AND a.name < ?2" : "instr(a.name, char(31)) = 0 AND ?1 = ?1 AND ?2 = ?2");
+    char q[300];
+    snprintf(q, sizeof q, "%s%s", cp_store_limit_sql(what),
+             t.tl ? "a.name >= ?1 AND a.name < ?2" : "instr(a.name, char(31)) = 0 AND ?1 = ?1 AND ?2 = ?2");
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL))
         return CP_EDB;
-    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, t.lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t.hi, -1, SQLITE_STATIC);
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
     if (n < 0)
         return CP_EDB;
-    if ((uint64_t)n < max)
-        return 0;
-    s->refusal.what = what;
-    snprintf(s->refusal.msg, sizeof s->refusal.msg, "tenant '%.*s' is at its limit of %u %s (%s)",
-             (int)tl, qname, max, names[what], opts[what]);
-    return CP_ELIMIT;
+    return cp_store_limit_check(&s->refusal, qname, &t, max, what, n);
 }
 
 /* The app's row id (inserting the row if missing); *created when inserted. */

@@ -309,38 +309,38 @@ static int put_window(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b
 }
 
 /* The labelled parts of the batch (store_ctx.h): a window row per (label
- * set, type). A label set the tenant's limit refuses (max_lsets) does not
- * refuse the batch: its parts go back into the instance's rows (per_type,
- * written after this), unlabelled, and the connection stops asking. */
-static int put_parts(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, int late,
-                     cp_store_event_fn ev, void *ud)
+ * set, type), through cp_store_ctx_put. */
+typedef struct parts_ud {
+    cp__sqlite_t *s;
+    cp__sqlite_conn_t *c;
+    const cp_batch_t *b;
+    int late;
+    cp_store_event_fn ev;
+    void *ud;
+} parts_ud_t;
+
+static int part_lset(void *ud, const char *canon, int64_t *id)
 {
-    cp_store_ctx_t *x = &c->ctx;
-    cp_buf_t canon = CP_BUF_INIT, json = CP_BUF_INIT;
-    int rc = 0;
-    for (uint32_t i = 0; i < x->n_parts && !rc; i++) {
-        cp_store_ctx_part_t *p = &x->parts[i];
-        cp_store_ctx_set_t *set = &x->sets[p->set];
-        cp_buf_reset(&canon);
-        cp_buf_reset(&json);
-        cp_store_ctx_canon(x, p->set, &canon, &json);
-        if (set->app_lset == -1 && (rc = lset_intern(s, c->app, (const char *)canon.data, &set->app_lset))) {
-            if (rc != CP_ELIMIT)
-                break;
-            s->refusal.what = 0;      /* not the batch's refusal */
-            set->app_lset = -2;
-            rc = 0;
-        }
-        if (set->app_lset == -2) {
-            for (size_t k = 0; k < p->pairs.n; k++)
-                cp_store_blob_pairs_add(&s->per_type[p->type], p->pairs.v[2 * k], p->pairs.v[2 * k + 1]);
-            continue;
-        }
-        rc = put_window(s, c, b, p->type, set->app_lset, (const char *)canon.data, &p->pairs, late, ev, ud);
-    }
-    cp_buf_fini(&canon);
-    cp_buf_fini(&json);
+    parts_ud_t *x = ud;
+    int rc = lset_intern(x->s, x->c->app, canon, id);
+    if (rc == CP_ELIMIT)
+        x->s->refusal.what = 0;   /* not the batch's refusal */
     return rc;
+}
+
+static int part_put(void *ud, const cp_store_ctx_part_t *p, int64_t lset, const char *canon)
+{
+    parts_ud_t *x = ud;
+    return put_window(x->s, x->c, x->b, p->type, lset, canon, (cp_store_blob_pairs_t *)&p->pairs, x->late, x->ev,
+                      x->ud);
+}
+
+static const cp_store_ctx_ops_t parts_ops = {part_lset, part_put};
+
+static int put_parts(cp__sqlite_t *s, cp__sqlite_conn_t *c, const cp_batch_t *b, int late, cp_store_event_fn ev, void *ud)
+{
+    parts_ud_t x = {s, c, b, late, ev, ud};
+    return cp_store_ctx_put(&c->ctx, s->per_type, &parts_ops, &x);
 }
 
 /* The batch's trace entries (store_trace.h): a row per (trace, type). */

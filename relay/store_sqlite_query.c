@@ -16,6 +16,7 @@
 #include "error.h"
 #include "store_json.h"
 #include "store_names.h"
+#include "store_steps.h"
 #include "store_tier.h"
 
 bool cp__sqlite_reader_over(const cp__sqlite_reader_t *r)
@@ -205,13 +206,8 @@ void cp__sqlite_plan_run(cp__sqlite_plan_t *p, int64_t lo, int64_t hi, bool use_
     if (!use_hour)
         pl.min_from = cp__sqlite_i64(p->r->db, "SELECT min(start_ms) FROM agg WHERE app_id=?1 AND step=60000"
                                      " AND type_id=?2", p->app, p->type, INT64_MAX);
-    /* Row mode asks for raw windows: the minute holding the first raw
-     * window is raw-complete when no minute row precedes it (the data
-     * began there: nothing expired yet), so read it raw instead of as an
-     * aggregate. */
-    if (p->row && !use_min && pl.raw_from != INT64_MAX &&
-        pl.min_from >= cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS))
-        pl.raw_from = cp_store_tier_floor(pl.raw_from, CP_STORE_MIN_MS);
+    if (p->row)
+        cp_store_plan_raw_start(&pl);
     pl.read = plan_read;
     pl.stop = plan_stop;
     pl.ud = p;
@@ -342,48 +338,15 @@ int cp__sqlite_timeline(cp__sqlite_reader_t *r, const cp_store_query_t *q, int64
     sqlite3_bind_int64(st, 1, p.app);
     sqlite3_bind_int64(st, 2, q->from_ms);
     sqlite3_bind_int64(st, 3, q->to_ms);
-    double *sum = cp__xcalloc(n, sizeof *sum);
-    uint32_t *cnt = cp__xcalloc(n, sizeof *cnt);
-    char *cur = NULL;
-    int nseries = 0;
-    cp_buf_append(series, "{", 1);
-    for (;;) {
-        int sr = sqlite3_step(st);
-        const char *name = sr == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        if (cur && (!name || strcmp(name, cur))) {
-            bool mean = strncmp(cur, "threads.", 8) == 0 || strncmp(cur, "heap.", 5) == 0;
-            if (nseries++)
-                cp_buf_append(series, ",", 1);
-            cp_buf_json_str(series, cur, strlen(cur));
-            cp_buf_append(series, ":[", 2);
-            int np = 0;
-            for (uint32_t i = 0; i < n; i++)
-                if (cnt[i])
-                    cp_buf_printf(series, "%s[%lld,%.17g]", np++ ? "," : "",
-                                  (long long)((q->from_ms + (int64_t)i * step_ms) / 1000),
-                                  mean ? sum[i] / cnt[i] : sum[i]);
-            cp_buf_append(series, "]", 1);
-            memset(sum, 0, n * sizeof *sum);
-            memset(cnt, 0, n * sizeof *cnt);
-            free(cur);
-            cur = NULL;
-        }
-        if (!name)
-            break;
-        if (!cur)
-            cur = cp__xstrdup(name);
-        if (!cp__sqlite_lset_allowed(&p, sqlite3_column_int64(st, 3)))
-            continue;
-        uint64_t i = (uint64_t)((sqlite3_column_int64(st, 1) - q->from_ms) / step_ms);
-        if (i < n) {
-            sum[i] += sqlite3_column_double(st, 2);
-            cnt[i]++;
-        }
+    cp_store_steps_t w;
+    cp_store_steps_init(&w, series, q->from_ms, step_ms, n);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        cp_store_steps_name(&w, name ? name : "");
+        if (cp__sqlite_lset_allowed(&p, sqlite3_column_int64(st, 3)))
+            cp_store_steps_point(&w, sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2));
     }
-    cp_buf_append(series, "}", 1);
-    free(cur);
-    free(sum);
-    free(cnt);
+    cp_store_steps_fini(&w);
     sqlite3_finalize(st);
     if (cp__sqlite_reader_over(r))
         rc = CP_ETIMEOUT;   /* the series were cut short */

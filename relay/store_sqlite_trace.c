@@ -12,20 +12,6 @@
 #include "store_names.h"
 #include "store_trace.h"
 
-typedef struct trace_ud {
-    cp_store_pbuild_t  *b;
-    const char         *app;
-    cp_store_names_t   *names;
-} trace_ud_t;
-
-static void add_entry(void *ud, uint64_t span, uint32_t thread, uint32_t stack, uint64_t value)
-{
-    trace_ud_t *t = ud;
-    (void)span;
-    const char *th = thread < cp_store_names_n_strings(t->names) ? t->names->strs[thread] : "?";
-    cp_store_pbuild_add(t->b, t->app, th, t->names, stack, value);
-}
-
 int cp__sqlite_trace_profile(cp__sqlite_reader_t *r, const cp_store_trace_query_t *q, cp_profile_t *out,
                              char *err, size_t errlen)
 {
@@ -66,9 +52,8 @@ int cp__sqlite_trace_profile(cp__sqlite_reader_t *r, const cp_store_trace_query_
                 break;
             cp__vu64_push(&loaded, (uint64_t)app);
         }
-        trace_ud_t ud = {&b, shown, &a->names};
-        if (!cp_store_trace_each(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), add_entry, &ud))
-            fprintf(stderr, "cprof relay: a malformed trace row of app %lld skipped\n", (long long)app);
+        cp_store_pbuild_row(&b, shown, app, &a->names, sqlite3_column_blob(st, 2),
+                            (size_t)sqlite3_column_bytes(st, 2));
     }
     if (!rc) {
         cp_store_pbuild_finish(&b, out);

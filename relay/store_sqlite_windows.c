@@ -5,17 +5,9 @@
  * merged profile's stack indices.
  *
  * One pass over the planner's rows (the same planner as cp_store_profile,
- * store_tier.h): each row's blob is merged into the dense accumulator and
- * kept as it is (~2.25 bytes a value, 7x less than decoded pairs); once all
- * rows are read the merged profile is built (store_names.h), a map from app
- * stack id to merged index follows from the same walk
- * cp_store_names_profile does (non-zero stacks in id order), and the rows
- * are decoded again, one at a time, and handed to the callback in time
- * order with their ids mapped.
- *
- * Invariant: a row's pairs are sorted by app stack id (the blob's order,
- * store_blob.h) and the map is increasing, so each row's merged indices are
- * strictly increasing.
+ * store_tier.h) into the engine-neutral row keeper (store_rows.h: merge,
+ * keep the blobs, deliver in time order with ids mapped); this file only
+ * reads the rows and names instances and label sets.
  *
  * Thread: the reader's query worker; one read transaction (one snapshot). */
 #include "store_sqlite_int.h"
@@ -26,59 +18,15 @@
 
 #include "error.h"
 #include "store_names.h"
+#include "store_rows.h"
 #include "store_tier.h"
 
-typedef struct wrow {
-    int64_t start, end, instance, lset;
-    int     tier;
-    size_t  off, len;        /* its blob: blobs.data[off .. off + len) */
-    uint32_t seq;            /* read order, the last tie-break */
-} wrow_t;
-
-typedef struct wctx {
-    cp_store_blob_acc_t   acc;
-    cp_buf_t blobs;          /* every row's blob, row after row */
-    wrow_t *rows;
-    size_t  n_rows, cap_rows;
-} wctx_t;
-
-/* cp__sqlite_plan_t.row: merges one row and keeps its blob. */
+/* cp__sqlite_plan_t.row: one row into the keeper. */
 static void wrow_read(cp__sqlite_plan_t *p, int64_t step, sqlite3_stmt *st)
 {
-    wctx_t *w = p->row_ud;
-    const void *blob = sqlite3_column_blob(st, 2);
-    size_t len = (size_t)sqlite3_column_bytes(st, 2);
-    if (!len)
-        return;
-    cp_store_blob_each(blob, len, cp_store_blob_acc_add, &w->acc);
-    if (w->n_rows == w->cap_rows) {
-        w->cap_rows = w->cap_rows ? w->cap_rows * 2 : 256;
-        w->rows = cp__xrealloc(w->rows, w->cap_rows * sizeof *w->rows);
-    }
-    wrow_t *r = &w->rows[w->n_rows];
-    r->start = sqlite3_column_int64(st, 0);
-    r->lset = sqlite3_column_int64(st, 1);
-    r->end = sqlite3_column_int64(st, 3);
-    r->instance = step ? -1 : sqlite3_column_int64(st, 4);
-    r->tier = step == CP_STORE_HOUR_MS ? CP_STORE_TIER_HOUR : step ? CP_STORE_TIER_MINUTE : CP_STORE_TIER_FULL;
-    r->off = w->blobs.len;
-    r->len = len;
-    cp_buf_append(&w->blobs, blob, len);
-    r->seq = (uint32_t)w->n_rows++;
-}
-
-static int wrow_cmp(const void *a, const void *b)
-{
-    const wrow_t *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->tier != y->tier)
-        return x->tier < y->tier ? -1 : 1;
-    if (x->instance != y->instance)
-        return x->instance < y->instance ? -1 : 1;
-    if (x->lset != y->lset)
-        return x->lset < y->lset ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    cp_store_rows_add(p->row_ud, step, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 3),
+                      step ? -1 : sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 1),
+                      sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), 0);
 }
 
 /* id -> text for the rows' instances and label sets (small tables). */
@@ -120,105 +68,36 @@ static void nbi_free(names_by_id_t *m)
     free(m->s);
 }
 
-static int cmp_pair(const void *a, const void *b)
+/* Names of the rows' instances and label sets (store_rows.h). */
+typedef struct wnames {
+    cp__sqlite_reader_t *rd;
+    names_by_id_t insts, lsets, inst_lsets;
+} wnames_t;
+
+static const char *wname(void *ud, int what, int64_t id)
 {
-    const uint64_t *x = a, *y = b;
-    return x[0] < y[0] ? -1 : x[0] > y[0];
+    wnames_t *n = ud;
+    return nbi_get(what == CP_STORE_ROWS_LSET ? &n->lsets : what == CP_STORE_ROWS_INSTANCE ? &n->insts
+                                                                                          : &n->inst_lsets, id);
 }
 
-/* Sorts pairs by stack and adds up repeated stacks. */
-static void pairs_merge(cp_store_blob_pairs_t *p)
-{
-    qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
-    size_t o = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        if (o && p->v[2 * (o - 1)] == p->v[2 * i]) {
-            p->v[2 * (o - 1) + 1] += p->v[2 * i + 1];
-        } else {
-            p->v[2 * o] = p->v[2 * i];
-            p->v[2 * o + 1] = p->v[2 * i + 1];
-            o++;
-        }
-    }
-    p->n = o;
-}
+static bool wover(void *ud) { return cp__sqlite_reader_over(((wnames_t *)ud)->rd); }
 
-/* Calls fn per row in time order with ids mapped to merged indices. The
- * raw rows of one instance window that request labels split (one per label
- * set, store_ctx.h) go as one row carrying the instance's label set,
- * unless flags has CP_STORE_WINDOWS_BY_LSET. */
-static int deliver(wctx_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *rd, int64_t app, unsigned flags,
-                   cp_store_window_fn fn, void *ud, bool *stopped)
+/* Hands the kept rows to fn (store_rows.h), the names read in the same
+ * snapshot as the rows. */
+static int deliver(cp_store_rows_t *w, const cp_store_names_t *nm, cp__sqlite_reader_t *rd, int64_t app,
+                   unsigned flags, cp_store_window_fn fn, void *ud, bool *stopped)
 {
-    uint32_t n_stacks = cp_store_names_n_stacks(nm);
-    /* app stack id -> merged index, as cp_store_names_profile numbers them */
-    uint32_t *map = cp__xcalloc(w->acc.n + 1, sizeof *map);
-    uint32_t k = 0;
-    for (size_t sid = 0; sid < w->acc.n; sid++)
-        map[sid] = w->acc.v[sid] && sid < n_stacks ? k++ : UINT32_MAX;
-    names_by_id_t insts = {0}, lsets = {0}, inst_lsets = {0};
-    nbi_load(rd->db, "SELECT id, iid FROM instances WHERE app_id=?", app, &insts);
-    nbi_load(rd->db, "SELECT id, canon FROM lsets WHERE app_id=?", app, &lsets);
-    bool merge = !(flags & CP_STORE_WINDOWS_BY_LSET);
-    if (merge)
+    wnames_t n = {rd, {0}, {0}, {0}};
+    nbi_load(rd->db, "SELECT id, iid FROM instances WHERE app_id=?", app, &n.insts);
+    nbi_load(rd->db, "SELECT id, canon FROM lsets WHERE app_id=?", app, &n.lsets);
+    if (!(flags & CP_STORE_WINDOWS_BY_LSET))
         nbi_load(rd->db, "SELECT i.id, l.canon FROM instances i JOIN lsets l ON l.id=i.lset_id WHERE i.app_id=?",
-                 app, &inst_lsets);
-    qsort(w->rows, w->n_rows, sizeof *w->rows, wrow_cmp);
-    size_t cap = 0;
-    uint32_t *stacks = NULL;
-    uint64_t *values = NULL;
-    cp_store_blob_pairs_t pairs = {0};
-    int rc = 0;
-    for (size_t i = 0; i < w->n_rows && !rc; i++) {
-        const wrow_t *r = &w->rows[i];
-        pairs.n = 0;
-        cp_store_blob_each(w->blobs.data + r->off, r->len, cp_store_blob_add_to_pairs, &pairs);
-        size_t j = i + 1;
-        int64_t end = r->end;
-        while (merge && r->tier == CP_STORE_TIER_FULL && j < w->n_rows && w->rows[j].tier == r->tier &&
-               w->rows[j].start == r->start && w->rows[j].instance == r->instance) {
-            cp_store_blob_each(w->blobs.data + w->rows[j].off, w->rows[j].len, cp_store_blob_add_to_pairs, &pairs);
-            if (w->rows[j].end > end)
-                end = w->rows[j].end;
-            j++;
-        }
-        bool merged = j > i + 1;
-        if (merged)
-            pairs_merge(&pairs);
-        i = j - 1;
-        if (pairs.n > cap) {
-            cap = pairs.n;
-            stacks = cp__xrealloc(stacks, cap * sizeof *stacks);
-            values = cp__xrealloc(values, cap * sizeof *values);
-        }
-        cp_store_window_t win = {
-            .start_ms = r->start, .end_ms = end, .instance = r->instance,
-            .instance_name = r->instance >= 0 ? nbi_get(&insts, r->instance) : NULL,
-            .labels = merged ? nbi_get(&inst_lsets, r->instance) : nbi_get(&lsets, r->lset), .tier = r->tier,
-            .stacks = stacks, .values = values,
-        };
-        if (!win.labels)
-            win.labels = "";
-        for (size_t e = 0; e < pairs.n; e++) {
-            uint64_t sid = pairs.v[2 * e], v = pairs.v[2 * e + 1];
-            if (!v || sid >= w->acc.n || map[sid] == UINT32_MAX)
-                continue;
-            stacks[win.n] = map[sid];
-            values[win.n++] = v;
-            win.total += v;
-        }
-        if (win.n && (rc = fn(ud, &win)))
-            *stopped = true;
-        else if ((i & 255) == 255 && cp__sqlite_reader_over(rd))
-            rc = CP_ETIMEOUT;
-    }
-    free(stacks);
-    free(values);
-    cp_store_blob_pairs_fini(&pairs);
-    free(map);
-    nbi_free(&insts);
-    nbi_free(&lsets);
-    nbi_free(&inst_lsets);
+                 app, &n.inst_lsets);
+    int rc = cp_store_rows_deliver(w, nm, flags, wname, wover, &n, fn, ud, stopped);
+    nbi_free(&n.insts);
+    nbi_free(&n.lsets);
+    nbi_free(&n.inst_lsets);
     return rc;
 }
 
@@ -229,7 +108,7 @@ int cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q
     cp__sqlite_plan_t p;
     uint8_t *lset_ok = NULL;
     char *unit = NULL;
-    wctx_t w = {0};
+    cp_store_rows_t w = {0};
     bool stopped = false;
     memset(out, 0, sizeof *out);
     int rc = cp__sqlite_query_setup(r, q, &p, &lset_ok, &unit, err, errlen);
@@ -238,6 +117,7 @@ int cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q
     cp__sqlite_rapp_t *a = cp__sqlite_reader_rapp(r, p.app);
     if ((rc = cp__sqlite_rapp_refresh(r, a)))
         goto out;
+    w.keep = true;
     p.row = wrow_read;
     p.row_ud = &w;
     bool agg = !(flags & CP_STORE_WINDOWS_RAW);
@@ -251,9 +131,7 @@ int cp__sqlite_profile_windows(cp__sqlite_reader_t *r, const cp_store_query_t *q
     if (fn)
         rc = deliver(&w, &a->names, r, p.app, flags, fn, ud, &stopped);
 out:
-    free(w.acc.v);
-    cp_buf_fini(&w.blobs);
-    free(w.rows);
+    cp_store_rows_fini(&w);
     free(lset_ok);
     free(unit);
     if (stopped) {   /* fn's own stop value: not a store failure */

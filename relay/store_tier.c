@@ -223,3 +223,9 @@ void cp_store_plan_fini(cp_store_plan_t *p)
     p->dirty_min = p->dirty_hour = NULL;
     p->n_dirty_min = p->n_dirty_hour = 0;
 }
+
+void cp_store_plan_raw_start(cp_store_plan_t *p)
+{
+    if (!p->use_min && p->raw_from != INT64_MAX && p->min_from >= cp_store_tier_floor(p->raw_from, CP_STORE_MIN_MS))
+        p->raw_from = cp_store_tier_floor(p->raw_from, CP_STORE_MIN_MS);
+}

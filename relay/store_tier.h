@@ -109,6 +109,11 @@ typedef struct cp_store_plan {
 
 /* Records a dirty bucket (a row of the engine's dirty table). */
 void cp_store_plan_dirty(cp_store_plan_t *p, int64_t step, int64_t start_ms);
+/* For a query that wants raw windows (rows mode, use_min false): the
+ * minute holding the first raw window (raw_from) is raw-complete when no
+ * minute row precedes it (min_from: the data began there, nothing expired
+ * yet), so it is read raw instead of as an aggregate. */
+void cp_store_plan_raw_start(cp_store_plan_t *p);
 /* Calls p->read for a set of disjoint ranges covering [lo, hi) exactly once. */
 void cp_store_plan_run(cp_store_plan_t *p, int64_t lo, int64_t hi);
 void cp_store_plan_fini(cp_store_plan_t *p);

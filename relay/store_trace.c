@@ -219,3 +219,27 @@ void cp_store_pbuild_fini(cp_store_pbuild_t *b)
     free(b->vals.v);
     memset(b, 0, sizeof *b);
 }
+
+typedef struct row_ud {
+    cp_store_pbuild_t      *b;
+    const char             *app;
+    const cp_store_names_t *names;
+} row_ud_t;
+
+static void row_entry(void *ud, uint64_t span, uint32_t thread, uint32_t stack, uint64_t value)
+{
+    row_ud_t *t = ud;
+    (void)span;
+    const char *th = thread < cp_store_names_n_strings(t->names) ? t->names->strs[thread] : "?";
+    cp_store_pbuild_add(t->b, t->app, th, t->names, stack, value);
+}
+
+bool cp_store_pbuild_row(cp_store_pbuild_t *b, const char *app, int64_t app_id, const cp_store_names_t *nm,
+                         const void *blob, size_t n)
+{
+    row_ud_t ud = {b, app, nm};
+    if (cp_store_trace_each(blob, n, row_entry, &ud))
+        return true;
+    fprintf(stderr, "cprof relay: a malformed trace row of app %lld skipped\n", (long long)app_id);
+    return false;
+}

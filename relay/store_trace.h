@@ -78,6 +78,12 @@ void cp_store_pbuild_add(cp_store_pbuild_t *b, const char *app, const char *thre
                          const cp_store_names_t *names, uint32_t stack, uint64_t value);
 /* Moves the result into out (zeroed before); b is empty again. */
 void cp_store_pbuild_finish(cp_store_pbuild_t *b, cp_profile_t *out /* OUT */);
+/* Adds one stored trace row (blob of cp_store_traces_split) of app `app`
+ * (the name shown, borrowed for the call) to b, its ids named by nm.
+ * false (logged, the row skipped) if the row is malformed; app_id only
+ * names it in that line. */
+bool cp_store_pbuild_row(cp_store_pbuild_t *b, const char *app, int64_t app_id, const cp_store_names_t *nm,
+                         const void *blob, size_t n);
 void cp_store_pbuild_fini(cp_store_pbuild_t *b);
 
 /* "0af7651916cd43dd8448eb211c80319c" (32 hex digits, any case; 16 give
