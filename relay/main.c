@@ -46,6 +46,7 @@
 #include "../cli/cli.h"
 #include "auth.h"
 #include "control.h"
+#include "control_sync.h"
 #include "error.h"
 #include "fanout.h"
 #include "origin.h"
@@ -621,6 +622,7 @@ static void teardown(struct lws_context *ctx, bool use_uv, bool store, bool api)
 {
     cp__log("stopping");
     log_stats();
+    cp__control_sync_stop();       /* it wakes the service thread: before the context goes */
     if (api)
         cp__api_stop();
     lws_context_destroy(ctx);      /* closes every session: queues close jobs */
