@@ -11,8 +11,8 @@
  *    relay) is adopted and sent to the matching agents connected here, with
  *    the time left;
  *  - a change this relay saw in the store that has left the changes in
- *    force before its end (a revert on another relay: the revert's audit
- *    row ends it, store_control.h) is reverted on the agents here;
+ *    force before its end (a whole revert on another relay: the revert's
+ *    audit row ends it, store_control.h) is reverted on the agents here;
  *  - an app's defaults newer (t_ms) than this relay's go to its agents here.
  * Races with this relay's own writes, not yet committed when a read ran:
  * a change POSTed here counts as seen in the store only once a read showed
@@ -33,11 +33,11 @@
 #include <string.h>
 
 #include "../cli/json.h"
+#include "control_sync.h"
 #include "error.h"
 #include "ingest_store.h"
 #include "relay.h"
 #include "rutil.h"
-#include "control_sync.h"
 #include "store_control.h"
 #include "store_labels.h"
 
