@@ -158,7 +158,7 @@ static void JNICALL cb_sampled(jvmtiEnv *e, JNIEnv *jni, jthread thread, jobject
 {
     uint64_t c0 = cp_cost_now();
     sampled(e, klass, size);
-    cp_cost_sample(c0);
+    cp_cost_sample(c0, CP_ST_SAMPLING_ALLOC_NS);
 }
 
 /* ---- instrument mode: shim natives ---------------------------------------- */

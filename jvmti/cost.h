@@ -15,7 +15,9 @@
  * and, overlapping them, cpu.sampling_ns: the part that grows with the
  * sampling rate (handlers, the wall thread, the harvester's drains,
  * allocation and lock samples), which the overhead budget can scale
- * (overhead.h); the rest is fixed cost.
+ * (overhead.h); the rest is fixed cost. That part is also counted per kind
+ * (cpu.sampling.{cpu,wall,alloc,lock}_ns, whose sum is cpu.handler_ns +
+ * cpu.sampling_ns): the budget stretches the kinds that cost.
  *
  * CLOCK_THREAD_CPUTIME_ID is a system call (~0.2-0.5 us; no vDSO path), so
  * only events that are rare or already cost microseconds are timed; the
@@ -50,13 +52,35 @@ static inline void cp_cost_callback(uint64_t start)
 }
 
 /* The same for a sample's own work (an allocation or lock sample): also
- * counted in cpu.sampling_ns, the part the overhead budget can scale. */
-static inline void cp_cost_sample(uint64_t start)
+ * counted in cpu.sampling_ns, the part the overhead budget can scale, and
+ * in its kind's share of it (kind: CP_ST_SAMPLING_ALLOC_NS or _LOCK_NS). */
+static inline void cp_cost_sample(uint64_t start, cp_stat_id_t kind)
 {
     uint64_t now = cp_cost_now();
     if (start && now > start) {
         cp_stats_add(CP_ST_CALLBACK_NS, now - start);
         cp_stats_add(CP_ST_SAMPLING_NS, now - start);
+        cp_stats_add(kind, now - start);
+    }
+}
+
+/* The harvester's drain of n samples (kinds[k]: how many of each
+ * cp_sample_kind_t, cpu, wall, alloc, lock) cost ns: into cpu.sampling_ns,
+ * split among the kinds by their counts. */
+static inline void cp_cost_drain(uint64_t ns, const int *kinds, int n)
+{
+    static const cp_stat_id_t per_kind[4] = {CP_ST_SAMPLING_CPU_NS, CP_ST_SAMPLING_WALL_NS,
+                                             CP_ST_SAMPLING_ALLOC_NS, CP_ST_SAMPLING_LOCK_NS};
+    if (n <= 0)
+        return;
+    cp_stats_add(CP_ST_SAMPLING_NS, ns);
+    uint64_t left = ns;
+    for (int k = 0; k < 4; k++) {
+        uint64_t part = k == 3 ? left : ns * (uint64_t)kinds[k] / (uint64_t)n;
+        if (part > left)
+            part = left;
+        cp_stats_add(per_kind[k], part);
+        left -= part;
     }
 }
 
@@ -72,13 +96,14 @@ static inline void cp_cost_thread(uint64_t *last)
 }
 
 /* cp_cost_thread for a thread whose whole work is sampling (cprof-wall):
- * also counted in cpu.sampling_ns. */
+ * also counted in cpu.sampling_ns and its kind's part, wall. */
 static inline void cp_cost_thread_sampling(uint64_t *last)
 {
     uint64_t now = cp_cost_now();
     if (now > *last && *last) {
         cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
         cp_stats_add(CP_ST_SAMPLING_NS, now - *last);
+        cp_stats_add(CP_ST_SAMPLING_WALL_NS, now - *last);
     } else if (now > *last) {
         cp_stats_add(CP_ST_AGENT_THREADS_NS, now - *last);
     }

@@ -289,7 +289,9 @@ uint32_t cp__harvest_gen(void) { return g_dict_gen; }
 cp_stack_dict_t *cp__harvest_dict(void) { return g_dict; }
 
 /* Returns the number of samples drained. */
-static int drain(JNIEnv *jni)
+/* Drains the ring; kinds[k] (cp_sample_kind_t) counts the samples of each
+ * kind, to split the drain's cost among them (overhead.h). */
+static int drain(JNIEnv *jni, int *kinds /* OUT */)
 {
     pthread_mutex_lock(&dict_mu);
     cp__harvest_py_drain(g_jvmti, jni);   /* Python samples (pysample.h), if any */
@@ -300,6 +302,7 @@ static int drain(JNIEnv *jni)
     int n = 0;
     pthread_mutex_lock(&dict_mu);
     for (; s && n < (1 << 16); n++) {
+        kinds[s->kind <= CP_SAMPLE_KIND_MAX ? s->kind : CP_SAMPLE_CPU]++;
         process(jni, s);
         cp_ring_release(g_ring);
         s = cp_ring_peek(g_ring);
@@ -495,9 +498,10 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
          * signal handlers, which cannot wake us. The wall thread paces
          * itself on the ring and nudges us (cp_ring_nudge). */
         uint64_t d0 = cp_cost_now();
-        int drained = drain(jni);
-        if (drained > 0)   /* the drains grow with the sampling rate (overhead.h) */
-            cp_stats_add(CP_ST_SAMPLING_NS, cp_cost_now() - d0);
+        int kinds[CP_SAMPLE_KIND_MAX + 1] = {0};
+        int drained = drain(jni, kinds);
+        if (drained > 0)   /* the drains grow with the sampling rate, per kind (overhead.h) */
+            cp_cost_drain(cp_cost_now() - d0, kinds, drained);
         if (tick_fn)
             tick_fn();
         cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */
@@ -511,10 +515,9 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             uint32_t k = cp_overhead_scale();
             period_ms *= k < 8 ? k : 8;
         }
-        if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), once a second */
+        if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), when it asks */
             cp_cost_thread(&cost_last);   /* sampling cost: its drains, counted as they go */
-            cp_overhead_tick(memory_used());
-            next_budget = now + 1000000000ULL;
+            next_budget = now + cp_overhead_tick(memory_used());
         }
         if (do_flush || now >= next_flush) {
             cp_cost_thread(&cost_last);   /* into the window it closes */

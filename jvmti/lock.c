@@ -127,7 +127,7 @@ static void JNICALL cb_entered(jvmtiEnv *e, JNIEnv *jni, jthread t, jobject obj)
     if (pick(mono_ns() - t0, &ns, &count)) {
         uint64_t c0 = cp_cost_now();
         record(e, jni, obj, "?", ns, count, 0);
-        cp_cost_sample(c0);
+        cp_cost_sample(c0, CP_ST_SAMPLING_LOCK_NS);
     }
 }
 
@@ -141,7 +141,7 @@ static void JNICALL lock_park_record(JNIEnv *jni, jclass cls, jobject blocker, j
     atomic_fetch_add_explicit(&g.parks, 1, memory_order_relaxed);           /* statistic */
     uint64_t c0 = cp_cost_now();
     record(g.env, jni, blocker, "park", (uint64_t)ns, (uint64_t)(count > 0 ? count : 1), 2);
-    cp_cost_sample(c0);
+    cp_cost_sample(c0, CP_ST_SAMPLING_LOCK_NS);
 }
 
 static void *jvmti_alloc(void *ctx, size_t n)

@@ -4,20 +4,26 @@
  *
  * Base intervals are what the options ask for (-agentpath, a re-attach, a
  * relay's control). The effective interval of each kind is
- *     min(base x scale, max(base, bound))        (0 when the kind is off)
- * where scale (a power of two, 1 = as asked) comes from the CPU budget's
- * controller (overhead_ctl.h) and the bounds are
+ *     min(base x scale[kind], max(base, bound))  (0 when the kind is off)
+ * where scale[kind] (a power of two, 1 = as asked) comes from the CPU
+ * budget's controller (overhead_ctl.h) and the bounds are
  *     cpu 1 s, wall 1 s, alloc 1 GiB, lock 1 s
  * so an interval is never shorter than asked and never stretched past its
- * bound. overhead=off keeps scale 1 (fixed intervals).
+ * bound. overhead=off keeps every scale at 1 (fixed intervals).
  *
- * CPU budget (overhead=1%): once a second (cp_overhead_tick, from the
- * harvester) the agent's CPU - handlers (probed, cpu.handler_ns), JVMTI
- * callbacks (cpu.callback_ns) and its threads (cpu.agent_threads_ns, each
- * thread reading its own CLOCK_THREAD_CPUTIME_ID) - is compared with the
- * process' CPU (CLOCK_PROCESS_CPUTIME_ID); the controller stretches or
- * shrinks every interval by powers of two so that the share stays under
- * the budget over every minute.
+ * CPU budget (overhead=1%): once a second (every 250 ms in the agent's
+ * first 10 s, so that a storm from the start costs the first minute
+ * little; cp_overhead_tick, from the harvester) the agent's CPU - handlers
+ * (probed, cpu.handler_ns), JVMTI callbacks (cpu.callback_ns) and its
+ * threads (cpu.agent_threads_ns, each thread reading its own
+ * CLOCK_THREAD_CPUTIME_ID) - is compared with the process' CPU
+ * (CLOCK_PROCESS_CPUTIME_ID), from the process' start for the first tick
+ * (the start-up belongs to the first minute). What grows with each kind's
+ * sampling rate is counted per kind (cpu.sampling.{cpu,wall,alloc,lock}_ns,
+ * cost.h); the controller stretches or shrinks each kind's interval by
+ * powers of two, the most expensive kind first, so that the share stays
+ * under the budget over every minute: a wall or allocation storm
+ * stretches wall or alloc, not cpu.
  *
  * Weights stay right across a change: each sample is weighted by the
  * interval in force when it was taken. CPU samples carry the thread's CPU
@@ -82,24 +88,33 @@ void cp_overhead_configure(const cp_options_t *o);
 /* The interval in force for kind (0 = off). */
 int64_t cp_overhead_interval(cp_overhead_kind_t kind);
 
-/* The budget's current factor (1 = the intervals asked for). Any thread. */
+/* The budget's largest factor over the kinds (1 = every interval as
+ * asked): how hard the budget presses, for the agent's fixed-cost work that
+ * follows it (the harvester's scans and idle polls, the thread census).
+ * Any thread. */
 uint32_t cp_overhead_scale(void);
+
+/* Kind's factor (1 = as asked). Any thread. */
+uint32_t cp_overhead_kind_scale(cp_overhead_kind_t kind);
 
 /* The memory budget's split: the send buffer limit and the dictionary's
  * cap, given the ring's size. */
 void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *buffer_bytes /* OUT */,
                              size_t *dict_bytes /* OUT */);
 
-/* Harvester, about once a second (it calls it on every loop; the tick
- * measures only when a second has passed). mem_used: the agent's memory
- * now (ring + dictionary + send buffer), for the report. */
-void cp_overhead_tick(size_t mem_used);
+/* Harvester: measures and judges when a tick has passed (a second, 250 ms
+ * in the agent's first 10 s), else only records mem_used (the agent's
+ * memory now: ring + dictionary + send buffer, for the report). Returns
+ * the ns until the next tick is due (0: call again at once, a change
+ * waits to be applied). */
+uint64_t cp_overhead_tick(size_t mem_used);
 
 /* The agent's state for a batch (wire key 18): effective intervals, the
- * budget, the measured share over the last minute and tick, the scale and
- * the memory budget and use. Fills up to max entries (names are static
+ * budget, the measured share over the last minute and tick, the largest
+ * scale, the memory budget and use, then each kind's scale and sampling
+ * cost over the minute. Fills up to max entries (names are static
  * strings); returns how many. */
 uint32_t cp_overhead_state(cp_counter_t *out /* OUT */, uint32_t max);
-#define CP_OVERHEAD_STATE_MAX 12
+#define CP_OVERHEAD_STATE_MAX 20
 
 #endif

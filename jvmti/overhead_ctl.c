@@ -1,17 +1,19 @@
 /* overhead_ctl.c - the overhead budget's controller. See overhead_ctl.h for
- * the rule and why it does not oscillate.
+ * the rule, why it stretches the kinds that cost and why it does not
+ * oscillate.
  *
  * Thread: the caller serialises; no globals. */
 #include "overhead_ctl.h"
 
 #include <string.h>
 
+#define K          CP_OVERHEAD_CTL_KINDS
 #define HIGH_PCT   90   /* step up above this share of the budget */
 #define TARGET_PCT 50   /* a step aims at this share */
 #define MARGIN     1.25 /* a step down assumes sampling costs this much more (noise) */
 #define RECENT     3    /* ticks since the last change that judge the present */
 #define SETTLE_X   4    /* the tick after a change acts only above this many budgets */
-#define MAX_DOWN   4    /* a step down shrinks the intervals by at most this */
+#define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
 
 static uint32_t pow2_floor(uint32_t x)
 {
@@ -21,57 +23,135 @@ static uint32_t pow2_floor(uint32_t x)
     return p;
 }
 
-void cp_overhead_ctl_init(cp_overhead_ctl_t *c, uint32_t budget_ppm, uint32_t max_scale)
+void cp_overhead_ctl_set_max(cp_overhead_ctl_t *c, const uint32_t *max_scale)
 {
-    memset(c, 0, sizeof *c);
-    c->budget_ppm = budget_ppm;
-    c->max_scale = pow2_floor(max_scale ? max_scale : 1);
-    c->scale = 1;
-}
-
-void cp_overhead_ctl_set_max(cp_overhead_ctl_t *c, uint32_t max_scale)
-{
-    c->max_scale = pow2_floor(max_scale ? max_scale : 1);
-    if (c->scale > c->max_scale)
-        c->scale = c->max_scale;
-}
-
-/* Sums of the last n buckets (n <= filled). */
-static void recent(const cp_overhead_ctl_t *c, uint32_t n, uint64_t *agent, uint64_t *sampling, uint64_t *proc,
-                   uint64_t *denom)
-{
-    *agent = *sampling = *proc = *denom = 0;
-    for (uint32_t i = 1; i <= n; i++) {
-        uint32_t k = (c->head + CP_OVERHEAD_CTL_MINUTE - i) % CP_OVERHEAD_CTL_MINUTE;
-        *agent += c->agent_ns[k];
-        *sampling += c->sampling_ns[k];
-        *proc += c->proc_ns[k];
-        *denom += c->denom_ns[k];
+    for (int k = 0; k < K; k++) {
+        c->max_scale[k] = pow2_floor(max_scale && max_scale[k] ? max_scale[k] : 1);
+        if (c->scale[k] > c->max_scale[k])
+            c->scale[k] = c->max_scale[k];
     }
 }
 
-uint32_t cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, uint64_t sampling_ns, uint64_t proc_ns,
-                              uint64_t tick_ns)
+void cp_overhead_ctl_init(cp_overhead_ctl_t *c, uint32_t budget_ppm, const uint32_t *max_scale)
+{
+    memset(c, 0, sizeof *c);
+    c->budget_ppm = budget_ppm;
+    for (int k = 0; k < K; k++)
+        c->scale[k] = 1;
+    cp_overhead_ctl_set_max(c, max_scale);
+}
+
+/* The sums of the last n buckets (n <= filled), or, with n = 0, of the
+ * buckets of the last minute. */
+static cp_overhead_ctl_bucket_t recent(const cp_overhead_ctl_t *c, uint32_t n)
+{
+    cp_overhead_ctl_bucket_t s;
+    memset(&s, 0, sizeof s);
+    uint32_t lim = n ? n : c->filled;
+    for (uint32_t i = 1; i <= lim; i++) {
+        const cp_overhead_ctl_bucket_t *b = &c->b[(c->head + CP_OVERHEAD_CTL_BUCKETS - i) % CP_OVERHEAD_CTL_BUCKETS];
+        if (!n && s.tick_ns >= CP_OVERHEAD_CTL_MINUTE_NS)
+            break;
+        s.agent_ns += b->agent_ns;
+        s.proc_ns += b->proc_ns;
+        s.denom_ns += b->denom_ns;
+        s.tick_ns += b->tick_ns;
+        for (int k = 0; k < K; k++)
+            s.sampling_ns[k] += b->sampling_ns[k];
+    }
+    return s;
+}
+
+/* Kinds by cost, most expensive first (ties: cpu, wall, alloc, lock). */
+static void by_cost(const double *cost, int *order)
+{
+    for (int i = 0; i < K; i++)
+        order[i] = i;
+    for (int i = 1; i < K; i++)
+        for (int j = i; j > 0 && cost[order[j]] > cost[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+}
+
+/* Step up: stretch the most expensive kinds until S <= room. */
+static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room)
+{
+    int order[K];
+    by_cost(s, order);
+    for (int i = 0; i < K && total > room; i++) {
+        int k = order[i];
+        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k])
+            continue;
+        uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
+        double rest = total - s[k];   /* what the other kinds cost */
+        while (f < lim && rest + s[k] / f > room)
+            f *= 2;
+        c->scale[k] *= f;
+        total = rest + s[k] / f;
+    }
+}
+
+/* Step down: bring back the cheapest stretched kinds while 1.25 x S stays
+ * within room. */
+static void step_down(cp_overhead_ctl_t *c, const double *s, double total, double room)
+{
+    int order[K];
+    by_cost(s, order);
+    for (int i = K - 1; i >= 0; i--) {
+        int k = order[i];
+        if (c->scale[k] <= 1)
+            continue;
+        uint32_t f = MAX_DOWN < c->scale[k] ? MAX_DOWN : c->scale[k];
+        while (f > 1 && (total + s[k] * (f - 1)) * MARGIN > room)
+            f /= 2;
+        if (f > 1) {
+            c->scale[k] /= f;
+            total += s[k] * (f - 1);
+        }
+    }
+}
+
+static bool any_stretched(const cp_overhead_ctl_t *c)
+{
+    for (int k = 0; k < K; k++)
+        if (c->scale[k] > 1)
+            return true;
+    return false;
+}
+
+bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_t *sampling_ns, uint64_t proc_ns,
+                          uint64_t tick_ns)
 {
     uint64_t floor = tick_ns / 1000 * CP_OVERHEAD_CTL_FLOOR_PERMILLE;
-    c->agent_ns[c->head] = agent_ns;
-    c->sampling_ns[c->head] = sampling_ns < agent_ns ? sampling_ns : agent_ns;
-    c->proc_ns[c->head] = proc_ns;
-    c->denom_ns[c->head] = proc_ns > floor ? proc_ns : floor;
-    c->head = (c->head + 1) % CP_OVERHEAD_CTL_MINUTE;
-    if (c->filled < CP_OVERHEAD_CTL_MINUTE)
+    cp_overhead_ctl_bucket_t *b = &c->b[c->head];
+    b->agent_ns = agent_ns;
+    b->proc_ns = proc_ns;
+    b->denom_ns = proc_ns > floor ? proc_ns : floor;
+    b->tick_ns = tick_ns;
+    uint64_t left = agent_ns;   /* the kinds' sum is at most the agent's CPU */
+    for (int k = 0; k < K; k++) {
+        uint64_t v = sampling_ns ? sampling_ns[k] : 0;
+        b->sampling_ns[k] = v < left ? v : left;
+        left -= b->sampling_ns[k];
+    }
+    c->head = (c->head + 1) % CP_OVERHEAD_CTL_BUCKETS;
+    if (c->filled < CP_OVERHEAD_CTL_BUCKETS)
         c->filled++;
     c->since_change++;
     if (!c->budget_ppm)
-        return c->scale;
+        return false;
 
-    uint64_t a, smp, p, d;
     uint32_t n = c->since_change < RECENT ? c->since_change : RECENT;
-    recent(c, n, &a, &smp, &p, &d);
+    cp_overhead_ctl_bucket_t r = recent(c, n);
     /* shares of the (floored) process CPU, as fractions */
-    double share = (double)a / (double)d, sampling = (double)smp / (double)d, fixed = share - sampling;
-    double budget = c->budget_ppm / 1e6, target = budget * TARGET_PCT / 100;
-    uint32_t old = c->scale;
+    double d = r.denom_ns ? (double)r.denom_ns : 1, share = (double)r.agent_ns / d, s[K], total = 0;
+    for (int k = 0; k < K; k++)
+        total += s[k] = (double)r.sampling_ns[k] / d;
+    double fixed = share - total, budget = c->budget_ppm / 1e6, target = budget * TARGET_PCT / 100;
+    uint32_t old[K];
+    memcpy(old, c->scale, sizeof old);
 
     /* what sampling may cost: the target less the fixed cost, but at least
      * half the target (fixed cost alone over it cannot be helped) */
@@ -84,53 +164,62 @@ uint32_t cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, uint64_t 
     bool settled = c->filled >= 2 && (c->since_change >= 2 || c->changes == 0 || share > budget * SETTLE_X);
     if (!settled) {
         c->quiet = 0;
-    } else if (share > budget * HIGH_PCT / 100 && sampling > room) {
+    } else if (share > budget * HIGH_PCT / 100 && total > room) {
         c->quiet = 0;
-        uint32_t f = 2;   /* the smallest power of two with sampling / f <= room */
-        while (sampling / f > room && f < (1u << 30))
-            f *= 2;
-        uint64_t s = (uint64_t)c->scale * f;
-        c->scale = s > c->max_scale ? c->max_scale : (uint32_t)s;
-    } else if (c->scale > 1 && sampling * MARGIN * 2 <= room) {
+        step_up(c, s, total, room);
+    } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS) {
             c->quiet = 0;
-            /* the largest power of two with MARGIN x sampling x f <= room */
-            double ratio = sampling > 0 ? room / (sampling * MARGIN) : (double)c->scale;
-            uint32_t f = pow2_floor(ratio > 1e9 ? 1000000000u : (uint32_t)ratio);
-            if (f > MAX_DOWN)   /* few samples measure little: come back gradually */
-                f = MAX_DOWN;
-            c->scale = c->scale / f > 1 ? c->scale / f : 1;
+            step_down(c, s, total, room);
         }
     } else {
         c->quiet = 0;
     }
-    if (c->scale != old) {
+    bool changed = memcmp(old, c->scale, sizeof old) != 0;
+    if (changed) {
         c->since_change = 0;
         c->changes++;
     } else if (c->filled == 1) {
         c->since_change = 0;   /* the start-up tick judges nothing after it either */
     }
-    return c->scale;
+    return changed;
 }
 
-static uint32_t ppm_of(uint64_t agent, uint64_t proc)
+uint32_t cp_overhead_ctl_max_scale(const cp_overhead_ctl_t *c)
+{
+    uint32_t m = 1;
+    for (int k = 0; k < K; k++)
+        if (c->scale[k] > m)
+            m = c->scale[k];
+    return m;
+}
+
+static uint32_t ppm_of(uint64_t part, uint64_t proc)
 {
     if (!proc)
         return 0;
-    double v = (double)agent * 1e6 / (double)proc;
+    double v = (double)part * 1e6 / (double)proc;
     return v > 4e9 ? 4000000000u : (uint32_t)(v + 0.5);
 }
 
 uint32_t cp_overhead_ctl_minute_ppm(const cp_overhead_ctl_t *c)
 {
-    uint64_t a, smp, p, d;
-    recent(c, c->filled, &a, &smp, &p, &d);
-    return ppm_of(a, p);
+    cp_overhead_ctl_bucket_t r = recent(c, 0);
+    return ppm_of(r.agent_ns, r.proc_ns);
+}
+
+uint32_t cp_overhead_ctl_minute_kind_ppm(const cp_overhead_ctl_t *c, int k)
+{
+    if (k < 0 || k >= K)
+        return 0;
+    cp_overhead_ctl_bucket_t r = recent(c, 0);
+    return ppm_of(r.sampling_ns[k], r.proc_ns);
 }
 
 uint32_t cp_overhead_ctl_last_ppm(const cp_overhead_ctl_t *c)
 {
-    uint64_t a, smp, p, d;
-    recent(c, c->filled ? 1 : 0, &a, &smp, &p, &d);
-    return ppm_of(a, p);
+    if (!c->filled)
+        return 0;
+    cp_overhead_ctl_bucket_t r = recent(c, 1);
+    return ppm_of(r.agent_ns, r.proc_ns);
 }

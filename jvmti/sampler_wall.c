@@ -48,7 +48,9 @@ CP_SIGSAFE void cp__wall_on_signal(int sig, siginfo_t *si, void *uc)
                         uc, tid, cp__reg_find(tid));
         if (probe) {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-            cp_stats_add(CP_ST_HANDLER_NS, (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE);
+            uint64_t spent = (cp__ts_ns(&t1) - cp__ts_ns(&t0)) * CP__HANDLER_PROBE;
+            cp_stats_add(CP_ST_HANDLER_NS, spent);
+            cp_stats_add(CP_ST_SAMPLING_WALL_NS, spent);   /* the budget's per-kind part (overhead.h) */
         }
     }
     errno = saved;

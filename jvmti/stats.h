@@ -99,7 +99,13 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_PY_FB_DROP,         "drop.py_fallback")       /* their samples lost: ring full, or a ring held garbage */ \
     X(CP_ST_PY_FB_COST_NS,      "py.fallback_cost_ns")    /* the in-process samplers' own CPU (in the workers, not the JVM) */ \
     X(CP_ST_SIGNAL_NS,          "cpu.signal_ns")          /* the kernel's part of delivering the sampling signals: signals x the calibrated cost (sigcost.h) */ \
-    X(CP_ST_SIGCOST_FAIL,       "cpu.signal_calib_fail")  /* signal kinds whose cost calibration failed (counted as 0) */
+    X(CP_ST_SIGCOST_FAIL,       "cpu.signal_calib_fail")  /* signal kinds whose cost calibration failed (counted as 0) */ \
+    X(CP_ST_SAMPLING_CPU_NS,    "cpu.sampling.cpu_ns")    /* per kind, the sampling cost the overhead budget judges (overhead.h): \
+                                                           * CPU samples' handlers (probed) and drains */ \
+    X(CP_ST_SAMPLING_WALL_NS,   "cpu.sampling.wall_ns")   /* wall samples' handlers, the wall thread, their drains */ \
+    X(CP_ST_SAMPLING_ALLOC_NS,  "cpu.sampling.alloc_ns")  /* allocation samples' callbacks and drains */ \
+    X(CP_ST_SAMPLING_LOCK_NS,   "cpu.sampling.lock_ns")   /* lock samples' callbacks and drains; the four add up to \
+                                                           * cpu.handler_ns + cpu.sampling_ns */
 
 typedef enum cp_stat_id {
 #define CP__ST_ENUM(id, name) id,

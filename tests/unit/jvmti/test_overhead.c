@@ -1,6 +1,6 @@
 /* test_overhead.c - jvmti/overhead.c: effective intervals within their
  * bounds, the memory budget's split, the state a batch carries, and a tick
- * that stretches the intervals and calls the agent back. */
+ * that stretches the costly kind's interval and calls the agent back. */
 #include <check.h>
 #include <string.h>
 #include <time.h>
@@ -69,38 +69,43 @@ static bool apply(void)
     return true;
 }
 
-START_TEST(test_overhead_tick_stretches_intervals_within_bounds)
+START_TEST(test_overhead_tick_stretches_the_costly_kind_within_bounds)
 {
     cp_options_t o = opts("cpu=1ms,wall=1ms,alloc=1k,lock=2s,overhead=1%");
     cp_overhead_configure(&o);
     cp_overhead_set_apply(apply);
-    cp_overhead_tick(0);   /* the first call starts the measurement */
-    usleep(1010000);
+    ck_assert_uint_eq(cp_overhead_tick(0), 250000000);   /* the first call starts; ticks of 250 ms at start */
+    usleep(260000);
     cp_overhead_tick(0);   /* the first tick (the JVM's start-up) is never judged */
     ck_assert_int_eq(applied, 0);
-    /* a second in which the agent's sampling cost far more than the process
-     * could have used: the controller must stretch at once */
+    /* a tick in which the CPU samples' handlers cost far more than the
+     * process could have used: the controller must stretch cpu at once,
+     * and only cpu */
     struct timespec t0, t1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     do clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);   /* some process CPU to divide by */
     while ((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) < 200000000LL);
     cp_stats_add(CP_ST_HANDLER_NS, 100000000);
-    cp_stats_add(CP_ST_SAMPLING_NS, 100000000);
-    usleep(850000);
+    cp_stats_add(CP_ST_SAMPLING_CPU_NS, 100000000);
+    usleep(100000);
     cp_overhead_tick(1234);
     ck_assert_int_eq(applied, 1);
-    uint32_t k = cp_overhead_scale();
+    uint32_t k = cp_overhead_kind_scale(CP_OVERHEAD_CPU);
     ck_assert_uint_ge(k, 64);
+    ck_assert_uint_eq(cp_overhead_scale(), k);
     ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_CPU), k * 1000000LL > 1000000000LL ? 1000000000LL : k * 1000000LL);
-    ck_assert_int_le(cp_overhead_interval(CP_OVERHEAD_WALL), CP_OVERHEAD_MAX_WALL_NS);
-    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_ALLOC), 1024LL * k);
-    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_LOCK), 2000000000LL);   /* asked above the bound: kept */
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_WALL), 1000000);   /* wall cost nothing: as asked */
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_ALLOC), 1024);
+    ck_assert_int_eq(cp_overhead_interval(CP_OVERHEAD_LOCK), 2000000000LL);
     ck_assert_uint_eq(state_of("overhead.scale"), k);
+    ck_assert_uint_eq(state_of("overhead.scale.cpu"), k);
+    ck_assert_uint_eq(state_of("overhead.scale.wall"), 1);
+    ck_assert_uint_gt(state_of("overhead.minute_ppm.cpu"), 10000);
     ck_assert_uint_eq(state_of("memory.used_bytes"), 1234);
     ck_assert_uint_gt(state_of("overhead.last_ppm"), 10000);
-    /* a reconfiguration with the same budget keeps the controller's scale */
+    /* a reconfiguration with the same budget keeps the controller's scales */
     cp_overhead_configure(&o);
-    ck_assert_uint_eq(cp_overhead_scale(), k);
+    ck_assert_uint_eq(cp_overhead_kind_scale(CP_OVERHEAD_CPU), k);
     /* overhead=off: fixed intervals at once */
     o = opts("cpu=1ms,wall=1ms,alloc=1k,lock=2s,overhead=off");
     cp_overhead_configure(&o);
@@ -114,7 +119,7 @@ int main(void)
     TCase *tc = tcase_create("intervals");
     tcase_add_test(tc, test_overhead_configure_uses_asked_intervals_at_first);
     tcase_add_test(tc, test_overhead_memory_plan_stays_inside_the_budget);
-    tcase_add_test(tc, test_overhead_tick_stretches_intervals_within_bounds);
+    tcase_add_test(tc, test_overhead_tick_stretches_the_costly_kind_within_bounds);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

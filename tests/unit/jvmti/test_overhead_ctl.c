@@ -1,6 +1,7 @@
 /* test_overhead_ctl.c - jvmti/overhead_ctl.c: the overhead budget's
- * controller, driven by a simulated agent whose sampling cost falls in
- * proportion to the scale (the model overhead_ctl.h assumes), with noise. */
+ * controller, driven by a simulated agent whose sampling cost per kind falls
+ * in proportion to that kind's scale (the model overhead_ctl.h assumes),
+ * with noise. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,36 +11,61 @@
 #define TICK 1000000000ULL   /* 1 s */
 #define PPM(x) ((uint32_t)((x) * 10000))   /* percent -> ppm */
 
-/* A JVM using proc_ms of CPU a second; the agent's sampling costs
- * sampling_pct of it at scale 1 (divided by the scale), plus fixed_pct. */
+enum { CPU, WALL, ALLOC, LOCK, KINDS = CP_OVERHEAD_CTL_KINDS };
+
+/* A JVM using proc_ms of CPU a second; the agent's sampling of kind k costs
+ * pct[k] of it at scale 1 (divided by the kind's scale), plus fixed_pct.
+*/
 typedef struct plant {
-    double proc_ms, sampling_pct, fixed_pct, noise;   /* noise: +- fraction on sampling */
+    double proc_ms;
+    double pct[KINDS];
+    double fixed_pct, noise;   /* noise: +- fraction on sampling */
     unsigned seed;
 } plant_t;
+
+static const uint32_t *maxes(uint32_t m)
+{
+    static uint32_t v[KINDS];
+    for (int k = 0; k < KINDS; k++)
+        v[k] = m;
+    return v;
+}
 
 static double frand(unsigned *seed)
 {
     return (double)rand_r(seed) / RAND_MAX;
 }
 
-/* One tick of the plant at the controller's scale; returns the share (%). */
+/* One tick of tick_ns of the plant at the controller's scales; returns the
+ * share (%). */
+static double step_for(cp_overhead_ctl_t *c, plant_t *p, uint64_t tick_ns)
+{
+    double proc = p->proc_ms * 1e6 * (double)tick_ns / TICK;
+    double n = 1 + p->noise * (2 * frand(&p->seed) - 1), sampling = 0;
+    uint64_t kinds[KINDS];
+    for (int k = 0; k < KINDS; k++) {
+        double v = proc * p->pct[k] / 100 / c->scale[k] * n;
+        kinds[k] = (uint64_t)v;
+        sampling += v;
+    }
+    double fixed = proc * p->fixed_pct / 100;
+    cp_overhead_ctl_tick(c, (uint64_t)(sampling + fixed), kinds, (uint64_t)proc, tick_ns);
+    return (sampling + fixed) * 100 / proc;
+}
+
 static double step(cp_overhead_ctl_t *c, plant_t *p)
 {
-    double proc = p->proc_ms * 1e6;
-    double n = 1 + p->noise * (2 * frand(&p->seed) - 1);
-    double sampling = proc * p->sampling_pct / 100 / c->scale * n, fixed = proc * p->fixed_pct / 100;
-    cp_overhead_ctl_tick(c, (uint64_t)(sampling + fixed), (uint64_t)sampling, (uint64_t)proc, TICK);
-    return (sampling + fixed) * 100 / proc;
+    return step_for(c, p, TICK);
 }
 
 START_TEST(test_overhead_ctl_off_keeps_intervals)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, 0, 1024);
-    plant_t p = {1000, 40, 1, 0, 1};
+    cp_overhead_ctl_init(&c, 0, maxes(1024));
+    plant_t p = {1000, {40}, 1, 0, 1};
     for (int i = 0; i < 30; i++)
         step(&c, &p);
-    ck_assert_uint_eq(c.scale, 1);
+    ck_assert_uint_eq(c.scale[CPU], 1);
     ck_assert_uint_eq(c.changes, 0);
     /* the share is still measured and reported */
     ck_assert_uint_gt(cp_overhead_ctl_minute_ppm(&c), PPM(40));
@@ -49,21 +75,21 @@ END_TEST
 START_TEST(test_overhead_ctl_converges_under_budget_within_three_ticks)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1024);
-    plant_t p = {1000, 30, 0.1, 0, 1};   /* wall=1ms on many threads: 30% */
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1024));
+    plant_t p = {1000, {30}, 0.1, 0, 1};   /* wall=1ms on many threads: 30% */
     double share = step(&c, &p);
     ck_assert(share > 1);
-    ck_assert_uint_eq(c.scale, 1);   /* the agent's first tick (start-up) is not judged */
+    ck_assert_uint_eq(c.scale[CPU], 1);   /* the agent's first tick (start-up) is not judged */
     for (int i = 0; i < 2; i++)
         share = step(&c, &p);
-    ck_assert_msg(share <= 0.9, "share %.3f%% after 3 ticks (scale %u)", share, c.scale);
-    uint32_t scale = c.scale;
+    ck_assert_msg(share <= 0.9, "share %.3f%% after 3 ticks (scale %u)", share, c.scale[CPU]);
+    uint32_t scale = c.scale[CPU];
     uint64_t changes = c.changes;
     for (int i = 0; i < 120; i++) {
         share = step(&c, &p);
         ck_assert_msg(share <= 0.9, "tick %d: share %.3f%%", i, share);
     }
-    ck_assert_uint_eq(c.scale, scale);      /* steady load: no further change */
+    ck_assert_uint_eq(c.scale[CPU], scale);      /* steady load: no further change */
     ck_assert_uint_eq(c.changes, changes);
     ck_assert_uint_le(cp_overhead_ctl_minute_ppm(&c), PPM(1));
 }
@@ -73,8 +99,8 @@ START_TEST(test_overhead_ctl_noise_does_not_make_it_oscillate)
 {
     for (unsigned seed = 1; seed <= 20; seed++) {
         cp_overhead_ctl_t c;
-        cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
-        plant_t p = {1000, 5 + seed * 3, 0.2, 0.2, seed};   /* +-20% noise */
+        cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+        plant_t p = {1000, {5 + seed * 3}, 0.2, 0.2, seed};   /* +-20% noise */
         for (int i = 0; i < 10; i++)
             step(&c, &p);
         uint64_t changes = c.changes;
@@ -94,18 +120,18 @@ END_TEST
 START_TEST(test_overhead_ctl_rates_return_when_load_falls)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
-    plant_t p = {1000, 50, 0.1, 0, 1};
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+    plant_t p = {1000, {50}, 0.1, 0, 1};
     for (int i = 0; i < 10; i++)
         step(&c, &p);
-    ck_assert_uint_ge(c.scale, 64);
-    p.sampling_pct = 0.05;   /* the storm is over */
+    ck_assert_uint_ge(c.scale[CPU], 64);
+    p.pct[CPU] = 0.05;   /* the storm is over */
     int ticks = 0;
-    while (c.scale > 1 && ticks < 120) {
+    while (c.scale[CPU] > 1 && ticks < 120) {
         step(&c, &p);
         ticks++;
     }
-    ck_assert_msg(c.scale == 1, "scale %u after %d quiet ticks", c.scale, ticks);
+    ck_assert_msg(c.scale[CPU] == 1, "scale %u after %d quiet ticks", c.scale[CPU], ticks);
     ck_assert_msg(ticks <= 30, "took %d ticks to return to the asked intervals", ticks);
 }
 END_TEST
@@ -116,31 +142,31 @@ END_TEST
 START_TEST(test_overhead_ctl_steps_down_at_most_four_times)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
-    plant_t p = {1000, 40, 0.1, 0, 1};
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+    plant_t p = {1000, {40}, 0.1, 0, 1};
     for (int i = 0; i < 10; i++)
         step(&c, &p);
-    uint32_t high = c.scale;
+    uint32_t high = c.scale[CPU];
     ck_assert_uint_ge(high, 64);
-    p.sampling_pct = 0;   /* nothing measured at the long intervals */
-    uint32_t prev = c.scale;
+    p.pct[CPU] = 0;   /* nothing measured at the long intervals */
+    uint32_t prev = c.scale[CPU];
     for (int i = 0; i < 12; i++) {
         step(&c, &p);
-        ck_assert_msg(c.scale * 4 >= prev, "stepped down from x%u to x%u at once", prev, c.scale);
-        prev = c.scale;
+        ck_assert_msg(c.scale[CPU] * 4 >= prev, "stepped down from x%u to x%u at once", prev, c.scale[CPU]);
+        prev = c.scale[CPU];
     }
-    ck_assert_uint_lt(c.scale, high);
+    ck_assert_uint_lt(c.scale[CPU], high);
 }
 END_TEST
 
 START_TEST(test_overhead_ctl_step_down_keeps_share_under_target)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
-    plant_t p = {1000, 60, 0.1, 0, 1};
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+    plant_t p = {1000, {60}, 0.1, 0, 1};
     for (int i = 0; i < 10; i++)
         step(&c, &p);
-    p.sampling_pct = 6;   /* a tenth of the load: the rates come back part way */
+    p.pct[CPU] = 6;   /* a tenth of the load: the rates come back part way */
     double worst = 0;
     for (int i = 0; i < 100; i++) {
         double s = step(&c, &p);
@@ -148,50 +174,50 @@ START_TEST(test_overhead_ctl_step_down_keeps_share_under_target)
             worst = s;
     }
     ck_assert_msg(worst <= 0.9, "share %.3f%% after stepping down", worst);
-    ck_assert_uint_lt(c.scale, 64);
+    ck_assert_uint_lt(c.scale[CPU], 64);
 }
 END_TEST
 
 START_TEST(test_overhead_ctl_fixed_cost_over_budget_does_not_starve_sampling)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1 << 16);
-    plant_t p = {1000, 0.1, 2, 0, 1};   /* class loading storm: 2% fixed, sampling tiny */
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+    plant_t p = {1000, {0.1}, 2, 0, 1};   /* class loading storm: 2% fixed, sampling tiny */
     for (int i = 0; i < 30; i++)
         step(&c, &p);
-    ck_assert_uint_eq(c.scale, 1);   /* sampling less would not help */
-    p.sampling_pct = 5;
+    ck_assert_uint_eq(c.scale[CPU], 1);   /* sampling less would not help */
+    p.pct[CPU] = 5;
     for (int i = 0; i < 30; i++)
         step(&c, &p);
     /* sampling brought to at most half the 0.5% target, not to the bound */
-    double sampling = 5.0 / c.scale;
-    ck_assert_msg(sampling <= 0.25 && sampling > 0.125, "sampling %.4f%% at scale %u", sampling, c.scale);
+    double sampling = 5.0 / c.scale[CPU];
+    ck_assert_msg(sampling <= 0.25 && sampling > 0.125, "sampling %.4f%% at scale %u", sampling, c.scale[CPU]);
 }
 END_TEST
 
 START_TEST(test_overhead_ctl_scale_stays_within_max)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 100);   /* rounded down to 64 */
-    ck_assert_uint_eq(c.max_scale, 64);
-    plant_t p = {1000, 500, 0, 0, 1};
+    cp_overhead_ctl_init(&c, PPM(1), maxes(100));   /* rounded down to 64 */
+    ck_assert_uint_eq(c.max_scale[CPU], 64);
+    plant_t p = {1000, {500}, 0, 0, 1};
     for (int i = 0; i < 20; i++)
         step(&c, &p);
-    ck_assert_uint_eq(c.scale, 64);
-    cp_overhead_ctl_set_max(&c, 8);
-    ck_assert_uint_eq(c.scale, 8);
+    ck_assert_uint_eq(c.scale[CPU], 64);
+    cp_overhead_ctl_set_max(&c, maxes(8));
+    ck_assert_uint_eq(c.scale[CPU], 8);
 }
 END_TEST
 
 START_TEST(test_overhead_ctl_idle_jvm_is_judged_against_a_floor)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, PPM(1), 1024);
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1024));
     /* 2 ms of process CPU a second, the agent's 0.5 ms of it sampling:
      * 25% of the process, but 0.5% of the 0.1-core floor */
     for (int i = 0; i < 20; i++)
-        cp_overhead_ctl_tick(&c, 500000, 500000, 2000000, TICK);
-    ck_assert_uint_eq(c.scale, 1);
+        cp_overhead_ctl_tick(&c, 500000, (uint64_t[KINDS]){500000}, 2000000, TICK);
+    ck_assert_uint_eq(c.scale[CPU], 1);
     ck_assert_uint_eq(cp_overhead_ctl_last_ppm(&c), 250000);   /* reported unfloored */
 }
 END_TEST
@@ -199,14 +225,126 @@ END_TEST
 START_TEST(test_overhead_ctl_minute_share_covers_sixty_ticks)
 {
     cp_overhead_ctl_t c;
-    cp_overhead_ctl_init(&c, 0, 1);
-    cp_overhead_ctl_tick(&c, 90000000, 0, 1000000000, TICK);   /* 9% */
+    cp_overhead_ctl_init(&c, 0, maxes(1));
+    cp_overhead_ctl_tick(&c, 90000000, NULL, 1000000000, TICK);   /* 9% */
     for (int i = 0; i < 59; i++)
-        cp_overhead_ctl_tick(&c, 0, 0, 1000000000, TICK);
+        cp_overhead_ctl_tick(&c, 0, NULL, 1000000000, TICK);
     ck_assert_uint_eq(cp_overhead_ctl_minute_ppm(&c), 1500);   /* 9% / 60 */
-    cp_overhead_ctl_tick(&c, 0, 0, 1000000000, TICK);         /* the 9% tick leaves the minute */
+    cp_overhead_ctl_tick(&c, 0, NULL, 1000000000, TICK);         /* the 9% tick leaves the minute */
     ck_assert_uint_eq(cp_overhead_ctl_minute_ppm(&c), 0);
     ck_assert_uint_eq(cp_overhead_ctl_last_ppm(&c), 0);
+}
+END_TEST
+
+/* wall=1ms on 500 threads: the wall samples cost 30%, the CPU samples
+ * 0.3% (cheap, and the program's CPU profile): only wall is stretched. */
+START_TEST(test_overhead_ctl_wall_storm_does_not_stretch_cpu)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1024, 1 << 20, 1024});
+    plant_t p = {1000, {0.3, 30, 0, 0}, 0.1, 0.2, 7};
+    double worst = 0;
+    for (int i = 0; i < 120; i++) {
+        double s = step(&c, &p);
+        if (i >= 5 && s > worst)
+            worst = s;
+    }
+    ck_assert_msg(c.scale[CPU] == 1, "cpu stretched x%u by a wall storm (wall x%u)", c.scale[CPU], c.scale[WALL]);
+    ck_assert_uint_ge(c.scale[WALL], 64);
+    ck_assert_uint_eq(c.scale[ALLOC], 1);
+    ck_assert_msg(worst <= 1.0, "share %.3f%% after converging", worst);
+    ck_assert_uint_le(cp_overhead_ctl_minute_ppm(&c), PPM(1));
+}
+END_TEST
+
+/* The same for an allocation storm beside a CPU profile at cpu=1ms that
+ * costs 0.2%: alloc takes the whole step. */
+START_TEST(test_overhead_ctl_alloc_storm_stretches_alloc_only)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
+    plant_t p = {1000, {0.2, 0, 43, 0}, 0.1, 0, 1};
+    for (int i = 0; i < 60; i++)
+        step(&c, &p);
+    ck_assert_uint_eq(c.scale[CPU], 1);
+    ck_assert_uint_ge(c.scale[ALLOC], 128);
+    ck_assert_uint_eq(c.scale[WALL], 1);   /* off: max 1 */
+}
+END_TEST
+
+/* A kind at its bound that still costs too much: the next most expensive
+ * kind takes the rest. */
+START_TEST(test_overhead_ctl_stretches_the_next_kind_at_a_bound)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 8, 1, 1});
+    plant_t p = {1000, {2, 30, 0, 0}, 0.1, 0, 1};   /* wall at x8 still costs 3.75% */
+    double share = 0;
+    for (int i = 0; i < 30; i++)
+        share = step(&c, &p);
+    ck_assert_uint_eq(c.scale[WALL], 8);
+    ck_assert_uint_gt(c.scale[CPU], 1);
+    ck_assert_msg(share > 3, "share %.3f%%: wall alone at its bound costs 3.75%%", share);
+}
+END_TEST
+
+/* When the storm ends every kind comes back to its asked interval, the
+ * cheapest first. */
+START_TEST(test_overhead_ctl_kinds_come_back_when_the_storm_ends)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1 << 16));
+    plant_t p = {1000, {8, 40, 0, 0}, 0.1, 0, 1};
+    for (int i = 0; i < 20; i++)
+        step(&c, &p);
+    ck_assert_uint_gt(c.scale[WALL], 1);
+    p.pct[CPU] = 0.05;
+    p.pct[WALL] = 0.05;
+    int ticks = 0;
+    while ((c.scale[CPU] > 1 || c.scale[WALL] > 1) && ticks < 200) {
+        step(&c, &p);
+        ticks++;
+    }
+    ck_assert_msg(c.scale[CPU] == 1 && c.scale[WALL] == 1, "cpu x%u wall x%u after %d quiet ticks", c.scale[CPU],
+                  c.scale[WALL], ticks);
+}
+END_TEST
+
+/* Start-up: 250 ms ticks from the first one on. An allocation storm that
+ * costs 43% from the JVM's first second is stretched within a second, and
+ * the first minute (40 quarter-second ticks, then 50 one-second ticks)
+ * stays under the budget. */
+START_TEST(test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
+    plant_t p = {1000, {0.2, 0, 43, 0}, 0.1, 0, 1};
+    for (int i = 0; i < 4; i++)
+        step_for(&c, &p, TICK / 4);
+    ck_assert_uint_gt(c.scale[ALLOC], 1);   /* judged from the second tick */
+    for (int i = 4; i < 40; i++)
+        step_for(&c, &p, TICK / 4);
+    for (int i = 0; i < 50; i++)
+        step(&c, &p);
+    ck_assert_uint_eq(c.scale[CPU], 1);
+    uint32_t minute = cp_overhead_ctl_minute_ppm(&c);
+    ck_assert_msg(minute <= PPM(1), "first minute %.3f%%", minute / 1e4);
+}
+END_TEST
+
+/* The minute is 60 s of ticks, whatever their length. */
+START_TEST(test_overhead_ctl_minute_counts_seconds_not_ticks)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, 0, NULL);
+    for (int i = 0; i < 40; i++)   /* 10 s at 9% */
+        cp_overhead_ctl_tick(&c, 22500000, NULL, 250000000, TICK / 4);
+    for (int i = 0; i < 50; i++)   /* 50 s at 0 */
+        cp_overhead_ctl_tick(&c, 0, NULL, 1000000000, TICK);
+    ck_assert_uint_eq(cp_overhead_ctl_minute_ppm(&c), 15000);   /* 9% x 10 / 60 */
+    for (int i = 0; i < 10; i++)
+        cp_overhead_ctl_tick(&c, 0, NULL, 1000000000, TICK);
+    ck_assert_uint_eq(cp_overhead_ctl_minute_ppm(&c), 0);
 }
 END_TEST
 
@@ -227,6 +365,14 @@ int main(void)
     tcase_add_test(st, test_overhead_ctl_step_down_keeps_share_under_target);
     tcase_add_test(st, test_overhead_ctl_steps_down_at_most_four_times);
     suite_add_tcase(s, st);
+    TCase *kt = tcase_create("kinds");
+    tcase_add_test(kt, test_overhead_ctl_wall_storm_does_not_stretch_cpu);
+    tcase_add_test(kt, test_overhead_ctl_alloc_storm_stretches_alloc_only);
+    tcase_add_test(kt, test_overhead_ctl_stretches_the_next_kind_at_a_bound);
+    tcase_add_test(kt, test_overhead_ctl_kinds_come_back_when_the_storm_ends);
+    tcase_add_test(kt, test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks);
+    tcase_add_test(kt, test_overhead_ctl_minute_counts_seconds_not_ticks);
+    suite_add_tcase(s, kt);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
