@@ -20,7 +20,7 @@
 #include <time.h>
 
 #define TICK_NS       1000000000ULL   /* the controller's tick once started */
-#define START_TICK_NS 250000000ULL    /* ... and while the agent starts: a storm from the */
+#define START_TICK_NS 125000000ULL    /* ... and while the agent starts: a storm from the */
 #define START_NS      10000000000ULL  /* first second costs the minute little (overhead.h) */
 #define ATTACH_CPU_NS 30000000000ULL  /* more process CPU than this at the first tick: attached */
 

@@ -11,7 +11,7 @@
  * so an interval is never shorter than asked and never stretched past its
  * bound. overhead=off keeps every scale at 1 (fixed intervals).
  *
- * CPU budget (overhead=1%): once a second (every 250 ms in the agent's
+ * CPU budget (overhead=1%): once a second (every 125 ms in the agent's
  * first 10 s, so that a storm from the start costs the first minute
  * little; cp_overhead_tick, from the harvester) the agent's CPU - handlers
  * (probed, cpu.handler_ns), JVMTI callbacks (cpu.callback_ns) and its
@@ -102,7 +102,7 @@ uint32_t cp_overhead_kind_scale(cp_overhead_kind_t kind);
 void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *buffer_bytes /* OUT */,
                              size_t *dict_bytes /* OUT */);
 
-/* Harvester: measures and judges when a tick has passed (a second, 250 ms
+/* Harvester: measures and judges when a tick has passed (a second, 125 ms
  * in the agent's first 10 s), else only records mem_used (the agent's
  * memory now: ring + dictionary + send buffer, for the report). Returns
  * the ns until the next tick is due (0: call again at once, a change

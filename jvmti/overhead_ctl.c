@@ -14,6 +14,7 @@
 #define RECENT     3    /* ticks since the last change that judge the present */
 #define SETTLE_X   4    /* the tick after a change acts only above this many budgets */
 #define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
+#define EVIDENCE_NS 1000000000ULL   /* a step up is judged on at least this much (unless far over) */
 
 static uint32_t pow2_floor(uint32_t x)
 {
@@ -82,7 +83,10 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
     by_cost(s, order);
     for (int i = 0; i < K && total > room; i++) {
         int k = order[i];
-        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k])
+        /* a kind that costs less than a quarter of room is not why the
+         * agent is over: stretching it would lose its profile and save
+         * little (a wall storm at its bound must not stretch cpu) */
+        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && s[k] < room / 4))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
@@ -143,7 +147,14 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     if (!c->budget_ppm)
         return false;
 
-    uint32_t n = c->since_change < RECENT ? c->since_change : RECENT;
+    /* the ticks since the last change, the last RECENT of them, or more
+     * if those cover less than EVIDENCE_NS (short start-up ticks) */
+    uint32_t n = 0;
+    uint64_t span = 0;
+    while (n < c->since_change && n < c->filled && (n < RECENT || span < EVIDENCE_NS)) {
+        span += c->b[(c->head + CP_OVERHEAD_CTL_BUCKETS - 1 - n) % CP_OVERHEAD_CTL_BUCKETS].tick_ns;
+        n++;
+    }
     cp_overhead_ctl_bucket_t r = recent(c, n);
     /* shares of the (floored) process CPU, as fractions */
     double d = r.denom_ns ? (double)r.denom_ns : 1, share = (double)r.agent_ns / d, s[K], total = 0;
@@ -161,12 +172,17 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     /* the first tick after a change straddles it (the old intervals ran
      * for part of it, the harvester drained their samples): judged only
      * when the share is far over the budget */
-    bool settled = c->filled >= 2 && (c->since_change >= 2 || c->changes == 0 || share > budget * SETTLE_X);
+    bool far = share > budget * SETTLE_X;
+    bool settled = (c->filled >= 2 && (c->since_change >= 2 || c->changes == 0)) || far;
+    /* a step up needs a second of evidence (few samples in a short tick
+     * are noise: one probed handler counts 8 times), unless far over */
+    bool enough = span >= EVIDENCE_NS || far;
     if (!settled) {
         c->quiet = 0;
     } else if (share > budget * HIGH_PCT / 100 && total > room) {
         c->quiet = 0;
-        step_up(c, s, total, room);
+        if (enough)
+            step_up(c, s, total, room);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS) {
             c->quiet = 0;

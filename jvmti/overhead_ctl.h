@@ -62,7 +62,7 @@
 
 #define CP_OVERHEAD_CTL_KINDS           4    /* cpu, wall, alloc, lock (overhead.h's order) */
 #define CP_OVERHEAD_CTL_MINUTE_NS       60000000000ULL   /* the promise's window */
-#define CP_OVERHEAD_CTL_BUCKETS         128  /* ticks it can hold (start-up ticks are short) */
+#define CP_OVERHEAD_CTL_BUCKETS         160  /* ticks it can hold (80 short start-up ticks + a minute) */
 #define CP_OVERHEAD_CTL_FLOOR_PERMILLE  100  /* judged against >= 0.1 core */
 #define CP_OVERHEAD_CTL_QUIET_TICKS     5    /* ticks below the low mark before a step down */
 

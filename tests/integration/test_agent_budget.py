@@ -45,10 +45,8 @@ def windows(out):
     for line in out.splitlines():
         if "window seq=" in line:
             res.append({k: int(v) for k, v in re.findall(r" ([a-z_.A-Z]+)=(\d+)", line)})
-        elif "overhead: agent at" in line:
-            m = re.search(r"intervals x(\d+) \(was x(\d+)\)", line)
-            if m and int(m.group(1)) > int(m.group(2)):   # a step up (fewer samples)
-                changes.append(len(res))
+        elif "overhead: agent at" in line and "(step up)" in line:   # fewer samples
+            changes.append(len(res))
     return res, changes
 
 

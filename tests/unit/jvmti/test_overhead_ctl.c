@@ -79,7 +79,7 @@ START_TEST(test_overhead_ctl_converges_under_budget_within_three_ticks)
     plant_t p = {1000, {30}, 0.1, 0, 1};   /* wall=1ms on many threads: 30% */
     double share = step(&c, &p);
     ck_assert(share > 1);
-    ck_assert_uint_eq(c.scale[CPU], 1);   /* the agent's first tick (start-up) is not judged */
+    ck_assert_uint_gt(c.scale[CPU], 1);   /* far over (> 4 budgets): judged from the first tick */
     for (int i = 0; i < 2; i++)
         share = step(&c, &p);
     ck_assert_msg(share <= 0.9, "share %.3f%% after 3 ticks (scale %u)", share, c.scale[CPU]);
@@ -92,6 +92,24 @@ START_TEST(test_overhead_ctl_converges_under_budget_within_three_ticks)
     ck_assert_uint_eq(c.scale[CPU], scale);      /* steady load: no further change */
     ck_assert_uint_eq(c.changes, changes);
     ck_assert_uint_le(cp_overhead_ctl_minute_ppm(&c), PPM(1));
+}
+END_TEST
+
+/* The first tick holds the JVM's and the agent's start-up (class loading,
+ * first symbol tables): judged only when far over the budget. A short
+ * tick is noise (few samples): a step needs a second of evidence. */
+START_TEST(test_overhead_ctl_waits_for_a_second_of_evidence_near_the_budget)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), maxes(1024));
+    plant_t p = {1000, {2}, 0.1, 0, 1};   /* 2%: over, not far over */
+    step_for(&c, &p, TICK / 8);
+    ck_assert_uint_eq(c.scale[CPU], 1);
+    for (int i = 0; i < 7; i++)   /* 875 ms of evidence after the start-up tick */
+        step_for(&c, &p, TICK / 8);
+    ck_assert_uint_eq(c.scale[CPU], 1);
+    step_for(&c, &p, TICK / 8);   /* a second */
+    ck_assert_uint_gt(c.scale[CPU], 1);
 }
 END_TEST
 
@@ -310,20 +328,19 @@ START_TEST(test_overhead_ctl_kinds_come_back_when_the_storm_ends)
 }
 END_TEST
 
-/* Start-up: 250 ms ticks from the first one on. An allocation storm that
- * costs 43% from the JVM's first second is stretched within a second, and
- * the first minute (40 quarter-second ticks, then 50 one-second ticks)
- * stays under the budget. */
+/* Start-up: 125 ms ticks from the first one on. An allocation storm that
+ * costs 43% from the JVM's first second is stretched at the first tick,
+ * and the first minute (80 eighth-second ticks, then 50 one-second ticks)
+ * stays under the budget; cpu keeps its interval. */
 START_TEST(test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks)
 {
     cp_overhead_ctl_t c;
     cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
-    plant_t p = {1000, {0.2, 0, 43, 0}, 0.1, 0, 1};
-    for (int i = 0; i < 4; i++)
-        step_for(&c, &p, TICK / 4);
-    ck_assert_uint_gt(c.scale[ALLOC], 1);   /* judged from the second tick */
-    for (int i = 4; i < 40; i++)
-        step_for(&c, &p, TICK / 4);
+    plant_t p = {1000, {0.2, 0, 43, 0}, 0.1, 0.2, 3};
+    step_for(&c, &p, TICK / 8);
+    ck_assert_uint_gt(c.scale[ALLOC], 1);
+    for (int i = 1; i < 80; i++)
+        step_for(&c, &p, TICK / 8);
     for (int i = 0; i < 50; i++)
         step(&c, &p);
     ck_assert_uint_eq(c.scale[CPU], 1);
@@ -354,6 +371,7 @@ int main(void)
     TCase *tc = tcase_create("budget");
     tcase_add_test(tc, test_overhead_ctl_off_keeps_intervals);
     tcase_add_test(tc, test_overhead_ctl_converges_under_budget_within_three_ticks);
+    tcase_add_test(tc, test_overhead_ctl_waits_for_a_second_of_evidence_near_the_budget);
     tcase_add_test(tc, test_overhead_ctl_fixed_cost_over_budget_does_not_starve_sampling);
     tcase_add_test(tc, test_overhead_ctl_scale_stays_within_max);
     tcase_add_test(tc, test_overhead_ctl_idle_jvm_is_judged_against_a_floor);
