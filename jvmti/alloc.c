@@ -15,7 +15,8 @@
  * Own jvmtiEnv: capabilities and callbacks here are independent of agent.c.
  *
  * Sample weights (see alloc.h): sample mode weights s/p bytes and 1/p objects
- * with p = 1 - exp(-s/interval); instrument mode gets its weights from the
+ * with p = 1 - exp(-s/interval), interval being the one the sample's point
+ * was drawn with (the thread's previous sample's; overhead.h); instrument mode gets its weights from the
  * shim (arrays: k sample points in the allocation -> k*interval bytes;
  * objects: charged a fixed estimate by the countdown, weighted by their real
  * size here, see Alloc.object()).
@@ -136,6 +137,10 @@ static void push(jvmtiEnv *e, const jvmtiFrameInfo *fr, int n, jclass k, uint64_
 
 /* ---- sample mode --------------------------------------------------------- */
 
+/* The sampling interval this thread's current sample point was drawn
+ * with (0: none seen yet); sample mode only. */
+static CP_TLS int64_t t_drawn;
+
 static void sampled(jvmtiEnv *e, jclass klass, jlong size)
 {
     jvmtiFrameInfo fr[CP_RING_MAX_FRAMES];
@@ -146,7 +151,13 @@ static void sampled(jvmtiEnv *e, jclass klass, jlong size)
         atomic_fetch_add_explicit(&g.drops, 1, memory_order_relaxed);      /* statistic only */
         return;
     }
-    double s = (double)size, iv = (double)(g.interval > 0 ? g.interval : 1);
+    /* this sample's point was drawn with the interval in force at the
+     * thread's previous sample (HotSpot draws the next point when it takes
+     * one, before this event): after a change, the first sample of each
+     * thread stands for the old mean, not the new one */
+    int64_t now_iv = g.interval > 0 ? g.interval : 1, drawn = t_drawn > 0 ? t_drawn : now_iv;
+    t_drawn = now_iv;
+    double s = (double)size, iv = (double)drawn;
     double p = -expm1(-s / iv);                 /* 1 - exp(-s/I), exact for tiny s */
     if (p <= 0) p = 1e-12;
     double bytes = s / p, objs = 1.0 / p;

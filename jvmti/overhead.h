@@ -30,10 +30,12 @@
  * since its previous sample (the chain is kept across a re-arm: sampler_cpu.c),
  * wall samples the interval of their round (sampler_wall.c), lock samples
  * the threshold read for that very decision (lock.c, Lock.java), allocation
- * samples s/p with p from the interval read in the callback (alloc.c; HotSpot
- * draws each thread's next sample point when it takes a sample, so the one
- * sample per thread that straddles a change was drawn with the old mean: an
- * error of at most one sample per thread per change, and changes are rare).
+ * samples s/p with p from the interval their point was drawn with (alloc.c:
+ * HotSpot draws each thread's next sample point when it takes a sample, so
+ * the sample per thread that straddles a change stands for the old mean,
+ * which the thread remembers; weighting it by the new one gave each thread
+ * one sample of the new, much larger weight per step up: the 70/30 split of
+ * two allocating threads read 0.65).
  *
  * Memory budget (memory=32m): the sample ring (fixed at start-up), the send
  * buffer (at most a quarter of the budget, or `buffer` if smaller) and the

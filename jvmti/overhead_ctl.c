@@ -83,10 +83,12 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
     by_cost(s, order);
     for (int i = 0; i < K && total > room; i++) {
         int k = order[i];
-        /* a kind that costs less than a quarter of room is not why the
-         * agent is over: stretching it would lose its profile and save
-         * little (a wall storm at its bound must not stretch cpu) */
-        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && s[k] < room / 4))
+        /* beyond the costliest kind, one that costs less than half of
+         * room is not why the agent is over: stretching it would lose its
+         * profile and save little (a wall storm at its bound must not
+         * stretch cpu); nor at the start-up tick, whose drains resolve the
+         * first names of whichever kind came first */
+        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < room / 2 || c->filled == 1)))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
