@@ -538,6 +538,10 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (!req_flush) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
+            /* no later than the overhead budget's next tick */
+            uint64_t t = mono_ns();
+            if (next_budget > t && (next_budget - t) / 1000000 < (uint64_t)period_ms)
+                period_ms = (long)((next_budget - t) / 1000000) + 1;
             ts.tv_nsec += period_ms * 1000000L;
             if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
             pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);

@@ -76,8 +76,9 @@ static void by_cost(const double *cost, int *order)
         }
 }
 
-/* Step up: stretch the most expensive kinds until S <= room. */
-static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room)
+/* Step up: stretch the most expensive kinds until S <= room; full: the
+ * judgement rests on a second of evidence or more. */
+static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, bool full)
 {
     int order[K];
     by_cost(s, order);
@@ -86,13 +87,17 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
         /* beyond the costliest kind, one that costs less than half of
          * room is not why the agent is over: stretching it would lose its
          * profile and save little (a wall storm at its bound must not
-         * stretch cpu); nor at the start-up tick, whose drains resolve the
-         * first names of whichever kind came first */
-        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < room / 2 || c->filled == 1)))
+         * stretch cpu); nor on less than a second of evidence (a far-over
+         * tick right after a change or at start-up, whose drains resolve
+         * the first names of whichever kind came first): few samples of a
+         * kind in a short tick are noise (one probed handler counts 8) */
+        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < room / 2 || !full)))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
-        while (f < lim && rest + s[k] / f > room)
+        /* a second kind is brought to a quarter of room at most: what the
+         * costlier ones still cost at their bounds is not its fault */
+        while (f < lim && rest + s[k] / f > room && (i == 0 || s[k] / f > room / 4))
             f *= 2;
         c->scale[k] *= f;
         total = rest + s[k] / f;
@@ -178,13 +183,13 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     bool settled = (c->filled >= 2 && (c->since_change >= 2 || c->changes == 0)) || far;
     /* a step up needs a second of evidence (few samples in a short tick
      * are noise: one probed handler counts 8 times), unless far over */
-    bool enough = span >= EVIDENCE_NS || far;
+    bool full = span >= EVIDENCE_NS, enough = full || far;
     if (!settled) {
         c->quiet = 0;
     } else if (share > budget * HIGH_PCT / 100 && total > room) {
         c->quiet = 0;
         if (enough)
-            step_up(c, s, total, room);
+            step_up(c, s, total, room, full);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS) {
             c->quiet = 0;

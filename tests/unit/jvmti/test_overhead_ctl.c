@@ -291,7 +291,8 @@ START_TEST(test_overhead_ctl_alloc_storm_stretches_alloc_only)
 END_TEST
 
 /* A kind at its bound that still costs too much: the next most expensive
- * kind takes the rest. */
+ * kind, if it costs half of room or more, is brought down to a quarter of
+ * room, once: not to its bound, and it does not creep there. */
 START_TEST(test_overhead_ctl_stretches_the_next_kind_at_a_bound)
 {
     cp_overhead_ctl_t c;
@@ -301,8 +302,26 @@ START_TEST(test_overhead_ctl_stretches_the_next_kind_at_a_bound)
     for (int i = 0; i < 30; i++)
         share = step(&c, &p);
     ck_assert_uint_eq(c.scale[WALL], 8);
-    ck_assert_uint_gt(c.scale[CPU], 1);
+    ck_assert_uint_eq(c.scale[CPU], 32);   /* 2% / 32 <= room / 4 = 0.1% */
     ck_assert_msg(share > 3, "share %.3f%%: wall alone at its bound costs 3.75%%", share);
+    for (int i = 0; i < 60; i++)
+        step(&c, &p);
+    ck_assert_uint_eq(c.scale[CPU], 32);
+}
+END_TEST
+
+/* wall=1ms on 500 threads on a loaded machine: wall at its bound (1 s)
+ * still costs about room, cpu at 10 ms costs a third of it: cpu is not
+ * stretched. */
+START_TEST(test_overhead_ctl_wall_at_its_bound_leaves_a_cheap_cpu_alone)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){128, 1024, 1, 1});
+    plant_t p = {1800, {0.08, 400, 0, 0}, 0.3, 0.2, 5};   /* wall at x1024: 0.39% */
+    for (int i = 0; i < 120; i++)
+        step(&c, &p);
+    ck_assert_uint_eq(c.scale[WALL], 1024);
+    ck_assert_uint_eq(c.scale[CPU], 1);
 }
 END_TEST
 
@@ -387,6 +406,7 @@ int main(void)
     tcase_add_test(kt, test_overhead_ctl_wall_storm_does_not_stretch_cpu);
     tcase_add_test(kt, test_overhead_ctl_alloc_storm_stretches_alloc_only);
     tcase_add_test(kt, test_overhead_ctl_stretches_the_next_kind_at_a_bound);
+    tcase_add_test(kt, test_overhead_ctl_wall_at_its_bound_leaves_a_cheap_cpu_alone);
     tcase_add_test(kt, test_overhead_ctl_kinds_come_back_when_the_storm_ends);
     tcase_add_test(kt, test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks);
     tcase_add_test(kt, test_overhead_ctl_minute_counts_seconds_not_ticks);
