@@ -15,6 +15,7 @@
 #define SETTLE_X   4    /* the tick after a change acts only above this many budgets */
 #define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
 #define EVIDENCE_NS 1000000000ULL   /* a step up is judged on at least this much (unless far over) */
+#define QUIET_NS   5000000000ULL    /* ... a step down on this much quiet (and QUIET_TICKS ticks) */
 
 static uint32_t pow2_floor(uint32_t x)
 {
@@ -178,25 +179,31 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
         room = target / 2;
     /* the first tick after a change straddles it (the old intervals ran
      * for part of it, the harvester drained their samples): judged only
-     * when the share is far over the budget */
-    bool far = share > budget * SETTLE_X;
+     * when far over, that is when the sampling alone (not a burst of fixed
+     * cost, such as a window's close) costs more than SETTLE_X / 2 budgets */
+    bool far = total > budget * SETTLE_X / 2;
     bool settled = (c->filled >= 2 && (c->since_change >= 2 || c->changes == 0)) || far;
     /* a step up needs a second of evidence (few samples in a short tick
      * are noise: one probed handler counts 8 times), unless far over */
     bool full = span >= EVIDENCE_NS, enough = full || far;
     if (!settled) {
         c->quiet = 0;
+        c->quiet_ns = 0;
     } else if (share > budget * HIGH_PCT / 100 && total > room) {
         c->quiet = 0;
+        c->quiet_ns = 0;
         if (enough)
             step_up(c, s, total, room, full);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
-        if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS) {
+        c->quiet_ns += tick_ns;
+        if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS && c->quiet_ns >= QUIET_NS) {
             c->quiet = 0;
+            c->quiet_ns = 0;
             step_down(c, s, total, room);
         }
     } else {
         c->quiet = 0;
+        c->quiet_ns = 0;
     }
     bool changed = memcmp(old, c->scale, sizeof old) != 0;
     if (changed) {

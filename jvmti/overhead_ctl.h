@@ -33,16 +33,19 @@
  *     evidence). So a wall or allocation storm stretches wall or alloc, and
  *     cpu keeps its interval unless cpu sampling itself costs half of room
  *     (then it is stretched a little, not to its bound, and only once).
- *   - down (more samples), after 5 ticks in a row in which S x 1.25 x 2
- *     <= room: the cheapest stretched kind first, each by the largest f
+ *   - down (more samples), after 5 ticks and 5 s in a row in which
+ *     S x 1.25 x 2 <= room: the cheapest stretched kind first, each by the largest f
  *     (at most 4, at most its scale) with 1.25 x (S + s_k (f - 1)) <= room
  *     (stretched intervals take few samples, whose cost says little about
  *     the cost at short intervals: an allocation storm measured ~0 at 8 MiB
  *     and cost 43% at 1 KiB; so the way back is gradual, 4x per 5 ticks).
- * The tick right after a change straddles it and is not judged, unless the
- * share is over 4 budgets; nor is the agent's first tick (the JVM's and the
- * agent's start-up: class loading, first symbol tables), nor does it count
- * in the ticks judged after it.
+ * The tick right after a change straddles it and is not judged, unless
+ * sampling alone costs over 2 budgets (far over); nor is the agent's first
+ * tick (the JVM's and the agent's start-up: class loading, first symbol
+ * tables) unless far over, nor does it count in the ticks judged after it.
+ * A step up rests on a second of ticks at least (a short tick holds few
+ * samples: one probed handler counts 8 times), unless far over; then only
+ * the costliest kind is stretched.
  * Hysteresis: after a step up, S <= room and (for the kind that took the
  * step) S >= room / 2 unless a bound stopped it, so a step down (it needs
  * S <= room / 2.5) does not follow; after a step down, S <= room / 1.25,
@@ -81,6 +84,7 @@ typedef struct cp_overhead_ctl {
     uint32_t head, filled;        /* next bucket; buckets in use */
     uint32_t since_change;        /* ticks since a scale last changed */
     uint32_t quiet;               /* consecutive ticks below the low mark */
+    uint64_t quiet_ns;            /* ... and their length */
     uint64_t changes;             /* scale changes so far (a tick that changes several kinds: one) */
 } cp_overhead_ctl_t;
 
