@@ -194,6 +194,9 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
         uint64_t period = GC_SERIES_MS * (uint64_t)(k < 12 ? k : 12);
         if (period < series_cost_us)   /* ms = us / 1000: at most 0.1% of a core */
             period = series_cost_us;
+        uint64_t fixed_ms = cp_overhead_fixed_period_ns(series_cost_us * 1000) / 1000000;
+        if (period < fixed_ms)   /* and at most an eighth of the budget (overhead.h) */
+            period = fixed_ms;
         if (atomic_load(&g.active) && now - last_series >= period) {
             double used, committed;
             last_series = now;

@@ -489,8 +489,12 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             cp_sampler_scan();
             uint64_t c1 = cp_cost_now(), c = c1 > c0 ? c1 - c0 : 0;
             uint32_t k = cp_overhead_scale();
-            uint64_t period = 500000000ULL * (k < 32 ? k : 32);
-            next_scan = now + (period > 1000 * c ? period : 1000 * c);
+            uint64_t period = 500000000ULL * (k < 32 ? k : 32), fixed = cp_overhead_fixed_period_ns(c);
+            if (period < 1000 * c)
+                period = 1000 * c;
+            if (period < fixed)   /* and at most an eighth of the budget (overhead.h) */
+                period = fixed;
+            next_scan = now + period;
         }
         /* Adaptive period: 50 ms while the ring stays under 1/8 full per
          * drain (cheap at cpu=10ms), 10 ms when samples pour in, 2 ms past

@@ -22,6 +22,7 @@
 #define TICK_NS       1000000000ULL   /* the controller's tick once started */
 #define START_TICK_NS 125000000ULL    /* ... and while the agent starts: a storm from the */
 #define START_NS      10000000000ULL  /* first second costs the minute little (overhead.h) */
+#define FIXED_JOB_PARTS 8             /* a periodic fixed-cost job may use 1/8 of the budget */
 #define ATTACH_CPU_NS 30000000000ULL  /* more process CPU than this at the first tick: attached */
 
 _Static_assert(CP_OVERHEAD__KINDS == CP_OVERHEAD_CTL_KINDS, "the controller's kinds are overhead.h's");
@@ -176,6 +177,23 @@ uint32_t cp_overhead_kind_scale(cp_overhead_kind_t kind)
     uint32_t k = ctl.scale[kind] ? ctl.scale[kind] : 1;
     pthread_mutex_unlock(&mu);
     return k;
+}
+
+uint64_t cp_overhead_fixed_period_ns(uint64_t cost_ns)
+{
+    pthread_mutex_lock(&mu);
+    int64_t b = budget_ppm;
+    cp_overhead_ctl_bucket_t r = cp_overhead_ctl_minute(&ctl);
+    pthread_mutex_unlock(&mu);
+    if (b <= 0 || !cost_ns)
+        return 0;
+    /* the JVM's CPU rate over the minute (cores), at least 0.1 core */
+    double rate = r.tick_ns ? (double)r.proc_ns / (double)r.tick_ns : 1.0;
+    if (rate < CP_OVERHEAD_CTL_FLOOR_PERMILLE / 1000.0)
+        rate = CP_OVERHEAD_CTL_FLOOR_PERMILLE / 1000.0;
+    double share = (double)b / 1e6 / FIXED_JOB_PARTS;
+    double period = (double)cost_ns / (share * rate);
+    return period > 3.6e12 ? 3600000000000ULL : (uint64_t)period;
 }
 
 void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *buffer_bytes, size_t *dict_bytes)

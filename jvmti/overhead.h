@@ -99,6 +99,14 @@ uint32_t cp_overhead_scale(void);
 /* Kind's factor (1 = as asked). Any thread. */
 uint32_t cp_overhead_kind_scale(cp_overhead_kind_t kind);
 
+/* The shortest period for a periodic job of the agent whose cost does not
+ * grow with the sampling rate but with the JVM's size (the harvester's
+ * thread scan, the thread-state census: ~5-10 ms with 2,000 threads) and
+ * that last cost cost_ns: so that it uses at most an eighth of the budget
+ * of the JVM's CPU over the last minute (at least 0.1 core). 0 with
+ * overhead=off. Callers keep their own shortest period too. Any thread. */
+uint64_t cp_overhead_fixed_period_ns(uint64_t cost_ns);
+
 /* The memory budget's split: the send buffer limit and the dictionary's
  * cap, given the ring's size. */
 void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *buffer_bytes /* OUT */,

@@ -182,7 +182,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
      * when far over, that is when the sampling alone (not a burst of fixed
      * cost, such as a window's close) costs more than SETTLE_X / 2 budgets */
     bool far = total > budget * SETTLE_X / 2;
-    bool settled = (c->filled >= 2 && (c->since_change >= 2 || c->changes == 0)) || far;
+    bool settled = c->filled >= 2 && (c->since_change >= 2 || c->changes == 0 || far);
     /* a step up needs a second of evidence (few samples in a short tick
      * are noise: one probed handler counts 8 times), unless far over */
     bool full = span >= EVIDENCE_NS, enough = full || far;
@@ -230,6 +230,11 @@ static uint32_t ppm_of(uint64_t part, uint64_t proc)
         return 0;
     double v = (double)part * 1e6 / (double)proc;
     return v > 4e9 ? 4000000000u : (uint32_t)(v + 0.5);
+}
+
+cp_overhead_ctl_bucket_t cp_overhead_ctl_minute(const cp_overhead_ctl_t *c)
+{
+    return recent(c, 0);
 }
 
 uint32_t cp_overhead_ctl_minute_ppm(const cp_overhead_ctl_t *c)

@@ -41,8 +41,8 @@
  *     and cost 43% at 1 KiB; so the way back is gradual, 4x per 5 ticks).
  * The tick right after a change straddles it and is not judged, unless
  * sampling alone costs over 2 budgets (far over); nor is the agent's first
- * tick (the JVM's and the agent's start-up: class loading, first symbol
- * tables) unless far over, nor does it count in the ticks judged after it.
+ * tick (the JVM's and the agent's start-up: class loading, the first drains
+ * load symbol tables), nor does it count in the ticks judged after it.
  * A step up rests on a second of ticks at least (a short tick holds few
  * samples: one probed handler counts 8 times), unless far over; then only
  * the costliest kind is stretched.
@@ -104,6 +104,9 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
 
 /* The largest of the scales (1 = every interval as asked). */
 uint32_t cp_overhead_ctl_max_scale(const cp_overhead_ctl_t *c);
+
+/* The sums of the minute window's buckets. */
+cp_overhead_ctl_bucket_t cp_overhead_ctl_minute(const cp_overhead_ctl_t *c);
 
 /* The agent's share of the process' CPU over the minute window (no floor),
  * in ppm; 0 before the first tick. */

@@ -62,6 +62,20 @@ START_TEST(test_overhead_memory_plan_stays_inside_the_budget)
 }
 END_TEST
 
+/* A fixed-cost job (a 10 ms scan of 2,000 threads) may use an eighth of
+ * the budget: every 8 s on a JVM using a core, not at all with overhead=off. */
+START_TEST(test_overhead_fixed_job_gets_an_eighth_of_the_budget)
+{
+    cp_options_t o = opts("overhead=1%");
+    cp_overhead_configure(&o);
+    ck_assert_uint_eq(cp_overhead_fixed_period_ns(10000000), 8000000000ULL);
+    ck_assert_uint_eq(cp_overhead_fixed_period_ns(0), 0);
+    o = opts("overhead=off");
+    cp_overhead_configure(&o);
+    ck_assert_uint_eq(cp_overhead_fixed_period_ns(10000000), 0);
+}
+END_TEST
+
 static int applied;
 static bool apply(void)
 {
@@ -119,6 +133,7 @@ int main(void)
     TCase *tc = tcase_create("intervals");
     tcase_add_test(tc, test_overhead_configure_uses_asked_intervals_at_first);
     tcase_add_test(tc, test_overhead_memory_plan_stays_inside_the_budget);
+    tcase_add_test(tc, test_overhead_fixed_job_gets_an_eighth_of_the_budget);
     tcase_add_test(tc, test_overhead_tick_stretches_the_costly_kind_within_bounds);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
