@@ -62,9 +62,9 @@ static uint64_t clock_ns(clockid_t id)
 /* The kernel's side of delivering kind k's sampling signals (cpu, wall:
  * signal set-up, sigreturn, timer interrupts), which no handler probe
  * sees; cumulative ns since the agent started. The ONE hook for the
- * estimate of issue 14 (ACCT): it is added to the kind's sampling cost and
- * to the agent's total below, so the budget judges it and the share shows
- * it. */
+ * estimate of issue 14 (jvmti/sigcost.h: cp_sigcost_ns(CP_SIGCOST_CPU or
+ * _WALL)): it is added to the kind's sampling cost and to the agent's total
+ * below, so the budget judges it and the share shows it. */
 static uint64_t signal_kernel_ns(cp_overhead_kind_t k)
 {
     (void)k;
