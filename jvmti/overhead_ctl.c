@@ -79,20 +79,21 @@ static void by_cost(const double *cost, int *order)
 
 /* Step up: stretch the most expensive kinds until S <= room; full: the
  * judgement rests on a second of evidence or more. */
-static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, bool full)
+static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, double target, bool full)
 {
     int order[K];
     by_cost(s, order);
     for (int i = 0; i < K && total > room; i++) {
         int k = order[i];
-        /* beyond the costliest kind, one that costs less than half of
-         * room is not why the agent is over: stretching it would lose its
-         * profile and save little (a wall storm at its bound must not
-         * stretch cpu); nor on less than a second of evidence (a far-over
+        /* beyond the costliest kind, one whose sampling costs less than
+         * half the budget (the target) is not why the agent is over:
+         * stretching it would lose its profile for what a costlier kind at
+         * its bound still costs (a wall storm must not stretch cpu); nor
+         * on less than a second of evidence (a far-over
          * tick right after a change or at start-up, whose drains resolve
          * the first names of whichever kind came first): few samples of a
          * kind in a short tick are noise (one probed handler counts 8) */
-        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < room / 2 || !full)))
+        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < target || !full)))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
@@ -193,7 +194,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
         c->quiet = 0;
         c->quiet_ns = 0;
         if (enough)
-            step_up(c, s, total, room, full);
+            step_up(c, s, total, room, target, full);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         c->quiet_ns += tick_ns;
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS && c->quiet_ns >= QUIET_NS) {

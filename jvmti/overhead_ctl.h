@@ -28,11 +28,12 @@
  *   - up (fewer samples), at once, when the share is above 90% of the
  *     budget and S > room: the most expensive kind first, by the smallest
  *     f with S - s_k + s_k / f <= room; if its bound stops it short, the
- *     next most expensive kind that costs room / 2 or more takes what is
- *     left, down to room / 4 at most, and so on (only on a second of
- *     evidence). So a wall or allocation storm stretches wall or alloc, and
- *     cpu keeps its interval unless cpu sampling itself costs half of room
- *     (then it is stretched a little, not to its bound, and only once).
+ *     next most expensive kind that costs T (half the budget) or more
+ *     takes what is left, down to room / 4 at most, and so on (only on a
+ *     second of evidence). So a wall or allocation storm stretches wall or
+ *     alloc, and cpu keeps its interval unless cpu sampling alone costs
+ *     half the budget (then it is stretched so far, not to its bound).
+ *     What a kind at its bound still costs shows in overhead.minute_ppm.
  *   - down (more samples), after 5 ticks and 5 s in a row in which
  *     S x 1.25 x 2 <= room: the cheapest stretched kind first, each by the largest f
  *     (at most 4, at most its scale) with 1.25 x (S + s_k (f - 1)) <= room
