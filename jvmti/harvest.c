@@ -501,11 +501,13 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
          * 1/4 (many busy threads at cpu=1ms), so the ring never fills from
          * signal handlers, which cannot wake us. The wall thread paces
          * itself on the ring and nudges us (cp_ring_nudge). */
-        uint64_t d0 = cp_cost_now();
+        uint64_t d0 = cp_cost_now(), l0 = cp_symbols_load_ns();
         int kinds[CP_SAMPLE_KIND_MAX + 1] = {0};
         int drained = drain(jni, kinds);
-        if (drained > 0)   /* the drains grow with the sampling rate, per kind (overhead.h) */
-            cp_cost_drain(cp_cost_now() - d0, kinds, drained);
+        if (drained > 0) {   /* the drains grow with the sampling rate, per kind (overhead.h); */
+            uint64_t d = cp_cost_now() - d0, l = cp_symbols_load_ns() - l0;
+            cp_cost_drain(d > l ? d - l : 0, kinds, drained);   /* loading a symbol table is fixed cost */
+        }
         if (tick_fn)
             tick_fn();
         cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */

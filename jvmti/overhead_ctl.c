@@ -93,13 +93,13 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
          * tick right after a change or at start-up, whose drains resolve
          * the first names of whichever kind came first): few samples of a
          * kind in a short tick are noise (one probed handler counts 8) */
-        if (s[k] <= 0 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < target || !full)))
+        if (s[k] <= room / 4 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < target || !full)))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
-        /* a second kind is brought to a quarter of room at most: what the
-         * costlier ones still cost at their bounds is not its fault */
-        while (f < lim && rest + s[k] / f > room && (i == 0 || s[k] / f > room / 4))
+        /* a kind is brought to a quarter of room at most: what a kind at
+         * its bound still costs is not its fault */
+        while (f < lim && rest + s[k] / f > room && s[k] / f > room / 4)
             f *= 2;
         c->scale[k] *= f;
         total = rest + s[k] / f;

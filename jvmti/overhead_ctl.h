@@ -27,7 +27,8 @@
  * keeps half of T; overhead.minute_ppm shows the excess):
  *   - up (fewer samples), at once, when the share is above 90% of the
  *     budget and S > room: the most expensive kind first, by the smallest
- *     f with S - s_k + s_k / f <= room; if its bound stops it short, the
+ *     f with S - s_k + s_k / f <= room or s_k / f <= room / 4 (what a kind
+ *     at its bound still costs is not another's fault); if its bound stops it short, the
  *     next most expensive kind that costs T (half the budget) or more
  *     takes what is left, down to room / 4 at most, and so on (only on a
  *     second of evidence). So a wall or allocation storm stretches wall or

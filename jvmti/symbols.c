@@ -14,6 +14,7 @@
 #include "error.h"
 
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <elf.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -27,6 +28,8 @@
 #include <unistd.h>
 
 typedef struct sym { uint64_t addr, size; uint32_t name; } sym_t;
+
+static _Atomic uint64_t g_load_ns;   /* CPU spent loading symbol tables, in total */
 
 typedef struct obj {
     char *path;
@@ -59,6 +62,11 @@ static void obj_free(obj_t *o)
     if (o->map)
         munmap(o->map, o->map_len);
     memset(o, 0, sizeof *o);
+}
+
+uint64_t cp_symbols_load_ns(void)
+{
+    return atomic_load_explicit(&g_load_ns, memory_order_relaxed);   /* statistic */
 }
 
 void cp_symbols_reset(void)
@@ -356,8 +364,15 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
             return CP_ENOTFOUND;
     }
     *object = o->base;
-    if (!o->loaded)
+    if (!o->loaded) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
         obj_load(o);
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        int64_t d = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+        if (d > 0)
+            atomic_fetch_add_explicit(&g_load_ns, (uint64_t)d, memory_order_relaxed);   /* statistic */
+    }
     if (!o->n_syms || !cap)
         return 0;
     uint64_t rel = pc - o->bias;

@@ -40,6 +40,11 @@ int cp_symbols_lookup(uint64_t pc, const char **object /* OUT */, char *name, si
  * CP_ENOTFOUND (*addr = 0). */
 int cp_symbols_find_data(const char *object, const char *name, uint64_t size, uint64_t *addr /* OUT */);
 
+/* The CPU time spent loading symbol tables so far (one-time work on the
+ * first lookup in an object: ~10-30 ms for libjvm.so), so callers can
+ * count it as fixed cost, not per-sample cost. Any thread. */
+uint64_t cp_symbols_load_ns(void);
+
 /* Forgets every object (unmaps files). */
 void cp_symbols_reset(void);
 
