@@ -14,7 +14,7 @@
 #define RECENT     3    /* ticks since the last change that judge the present */
 #define SETTLE_X   4    /* the tick after a change acts only above this many budgets */
 #define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
-#define EVIDENCE_NS 1000000000ULL   /* a step up is judged on at least this much (unless far over) */
+#define EVIDENCE_NS 3000000000ULL   /* a step up is judged on at least this much (unless far over) */
 #define QUIET_NS   5000000000ULL    /* ... a step down on this much quiet (and QUIET_TICKS ticks) */
 
 static uint32_t pow2_floor(uint32_t x)
@@ -78,7 +78,7 @@ static void by_cost(const double *cost, int *order)
 }
 
 /* Step up: stretch the most expensive kinds until S <= room; full: the
- * judgement rests on a second of evidence or more. */
+ * judgement rests on 3 s of evidence or more. */
 static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, double target, bool full)
 {
     int order[K];
@@ -89,7 +89,7 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
          * half the budget (the target) is not why the agent is over:
          * stretching it would lose its profile for what a costlier kind at
          * its bound still costs (a wall storm must not stretch cpu); nor
-         * on less than a second of evidence (a far-over
+         * on less than 3 s of evidence (a far-over
          * tick right after a change or at start-up, whose drains resolve
          * the first names of whichever kind came first): few samples of a
          * kind in a short tick are noise (one probed handler counts 8) */
@@ -184,7 +184,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
      * cost, such as a window's close) costs more than SETTLE_X / 2 budgets */
     bool far = total > budget * SETTLE_X / 2;
     bool settled = c->filled >= 2 && (c->since_change >= 2 || c->changes == 0 || far);
-    /* a step up needs a second of evidence (few samples in a short tick
+    /* a step up needs 3 s of evidence (few samples in a short tick
      * are noise: one probed handler counts 8 times), unless far over */
     bool full = span >= EVIDENCE_NS, enough = full || far;
     if (!settled) {

@@ -31,7 +31,7 @@
  *     at its bound still costs is not another's fault); if its bound stops it short, the
  *     next most expensive kind that costs T (half the budget) or more
  *     takes what is left, down to room / 4 at most, and so on (only on a
- *     second of evidence). So a wall or allocation storm stretches wall or
+ *     3 s of evidence). So a wall or allocation storm stretches wall or
  *     alloc, and cpu keeps its interval unless cpu sampling alone costs
  *     half the budget (then it is stretched so far, not to its bound).
  *     What a kind at its bound still costs shows in overhead.minute_ppm.
@@ -45,7 +45,7 @@
  * sampling alone costs over 2 budgets (far over); nor is the agent's first
  * tick (the JVM's and the agent's start-up: class loading, the first drains
  * load symbol tables), nor does it count in the ticks judged after it.
- * A step up rests on a second of ticks at least (a short tick holds few
+ * A step up rests on 3 s of ticks at least (a short tick holds few
  * samples: one probed handler counts 8 times), unless far over; then only
  * the costliest kind is stretched.
  * Hysteresis: after a step up, S <= room and (for the kind that took the
