@@ -79,12 +79,19 @@ static void by_cost(const double *cost, int *order)
 
 /* Step up: stretch the most expensive kinds until S <= room; full: the
  * judgement rests on 3 s of evidence or more. */
-static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, double target, bool full)
+static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, double target, bool full,
+                    bool far)
 {
     int order[K];
     by_cost(s, order);
     for (int i = 0; i < K && total > room; i++) {
         int k = order[i];
+        /* the kind's last step up (by 2 or more) did not halve its cost
+         * (what is left is not the rate's: noise of a few probed handlers,
+         * samples of threads that barely run): no further, unless the
+         * sampling is far over */
+        if (c->up_cost[k] > 0 && !far && s[k] >= c->up_cost[k] / 2)
+            continue;
         /* beyond the costliest kind, one whose sampling costs less than
          * half the budget (the target) is not why the agent is over:
          * stretching it would lose its profile for what a costlier kind at
@@ -102,6 +109,7 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
         while (f < lim && rest + s[k] / f > room && s[k] / f > room / 4)
             f *= 2;
         c->scale[k] *= f;
+        c->up_cost[k] = s[k];
         total = rest + s[k] / f;
     }
 }
@@ -121,6 +129,7 @@ static void step_down(cp_overhead_ctl_t *c, const double *s, double total, doubl
             f /= 2;
         if (f > 1) {
             c->scale[k] /= f;
+            c->up_cost[k] = 0;   /* judged afresh */
             total += s[k] * (f - 1);
         }
     }
@@ -194,7 +203,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
         c->quiet = 0;
         c->quiet_ns = 0;
         if (enough)
-            step_up(c, s, total, room, target, full);
+            step_up(c, s, total, room, target, full, far);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         c->quiet_ns += tick_ns;
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS && c->quiet_ns >= QUIET_NS) {

@@ -35,6 +35,10 @@
  *     alloc, and cpu keeps its interval unless cpu sampling alone costs
  *     half the budget (then it is stretched so far, not to its bound).
  *     What a kind at its bound still costs shows in overhead.minute_ppm.
+ *     A kind whose last step up (by 2 or more) did not halve its cost
+ *     is not stretched further (what is left is not the rate's: a few
+ *     probed handlers, samples of threads that barely run), unless the
+ *     sampling is far over; a step down of the kind forgets this.
  *   - down (more samples), after 5 ticks and 5 s in a row in which
  *     S x 1.25 x 2 <= room: the cheapest stretched kind first, each by the largest f
  *     (at most 4, at most its scale) with 1.25 x (S + s_k (f - 1)) <= room
@@ -87,6 +91,7 @@ typedef struct cp_overhead_ctl {
     uint32_t since_change;        /* ticks since a scale last changed */
     uint32_t quiet;               /* consecutive ticks below the low mark */
     uint64_t quiet_ns;            /* ... and their length */
+    double up_cost[CP_OVERHEAD_CTL_KINDS];   /* a kind's sampling share when it last stepped up (0: none since) */
     uint64_t changes;             /* scale changes so far (a tick that changes several kinds: one) */
 } cp_overhead_ctl_t;
 

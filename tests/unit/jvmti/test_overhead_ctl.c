@@ -310,6 +310,21 @@ START_TEST(test_overhead_ctl_stretches_the_next_kind_at_a_bound)
 }
 END_TEST
 
+/* A kind whose cost does not fall when stretched (2,000 threads that
+ * barely run: what is measured is a few probed handlers): one step, not a
+ * climb to the bound. */
+START_TEST(test_overhead_ctl_stops_stretching_when_it_does_not_help)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), maxes(128));
+    uint64_t kinds[KINDS] = {5000000, 0, 0, 0};   /* 0.5% of a second, whatever the scale */
+    for (int i = 0; i < 120; i++)
+        cp_overhead_ctl_tick(&c, kinds[0] + 6000000, kinds, 1000000000, TICK);   /* + 0.6% fixed */
+    ck_assert_uint_le(c.scale[CPU], 2);
+    ck_assert_uint_le(c.changes, 1);
+}
+END_TEST
+
 /* wall=1ms on 500 threads on a loaded machine (measured): wall at its
  * bound (1 s) still costs 0.45%, cpu at 10 ms 0.35%, more than room
  * together: cpu is not stretched (it costs less than half the budget). */
@@ -409,6 +424,7 @@ int main(void)
     tcase_add_test(kt, test_overhead_ctl_alloc_storm_stretches_alloc_only);
     tcase_add_test(kt, test_overhead_ctl_stretches_the_next_kind_at_a_bound);
     tcase_add_test(kt, test_overhead_ctl_wall_at_its_bound_leaves_a_cheap_cpu_alone);
+    tcase_add_test(kt, test_overhead_ctl_stops_stretching_when_it_does_not_help);
     tcase_add_test(kt, test_overhead_ctl_kinds_come_back_when_the_storm_ends);
     tcase_add_test(kt, test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks);
     tcase_add_test(kt, test_overhead_ctl_minute_counts_seconds_not_ticks);
