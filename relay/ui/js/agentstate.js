@@ -15,8 +15,11 @@ function intervals(s) {
     ['alloc', s['interval.alloc_bytes'], fmtBytes], ['lock', s['interval.lock_ns'], fmtDuration]];
   const on = kinds.filter(([, v]) => v > 0).map(([k, v, f]) => `${k} ${f(v)}`);
   const scale = s['overhead.scale'] || 1;
-  const title = kinds.map(([k, v, f]) => `${k}: ${v > 0 ? f(v) : 'off'}`).join('\n') +
-    (scale > 1 ? `\nstretched \u00d7${scale} by the overhead budget` : '\nas asked');
+  // each kind has its own factor (older agents: one for all)
+  const x = k => s[`overhead.scale.${k}`] || scale;
+  const title = kinds.map(([k, v, f]) => `${k}: ${v > 0 ? f(v) : 'off'}` +
+    (v > 0 && x(k) > 1 ? ` (stretched \u00d7${x(k)} by the overhead budget)` : '')).join('\n') +
+    (scale > 1 ? '' : '\nas asked');
   return el('td.mono' + (scale > 1 ? '.warn' : ''), { text: on.length ? on.join(' \u00b7 ') : 'off', title });
 }
 
