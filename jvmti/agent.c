@@ -32,6 +32,7 @@
 #include "lock.h"
 #include "log.h"
 #include "overhead.h"
+#include "sigcost.h"
 #include "sampler.h"
 #include "sender.h"
 #include "identity.h"
@@ -667,6 +668,7 @@ static int init_once(JavaVM *vm, bool live)
     cp_harvest_set_tick(cp_control_run_tick);   /* timed changes end by the agent's clock */
     cp_sender_set_control_handler(control_from_relay);
     cp_overhead_set_apply(apply_budget);
+    cp_overhead_set_signal_cost(cp_sigcost_ns);   /* the kernel's side of the signals (issue 14) */
     return 0;
 }
 

@@ -59,6 +59,7 @@
 #include <stdint.h>
 
 #include "options.h"
+#include "sigcost.h"
 #include "wire.h"
 
 typedef enum cp_overhead_kind {
@@ -81,6 +82,12 @@ typedef enum cp_overhead_kind {
  * the harvester thread (a Java thread). */
 typedef bool (*cp_overhead_apply_fn)(void);
 void cp_overhead_set_apply(cp_overhead_apply_fn fn);
+
+/* Registered once by agent.c: the kernel's cost of the sampling signals of
+ * a kind delivered so far (cumulative ns; sigcost.h's cp_sigcost_ns),
+ * added to that kind's sampling cost and to the agent's total. Unset: 0. */
+typedef uint64_t (*cp_overhead_signal_fn)(cp_sigcost_kind_t kind);
+void cp_overhead_set_signal_cost(cp_overhead_signal_fn fn);
 
 /* Takes the base intervals and the budgets from o (a new overhead value
  * restarts the controller at scale 1). Does not apply anything: the caller
