@@ -49,6 +49,7 @@ static bool started;                               /* mu: the first tick began *
 static uint64_t first_tick_ns, last_tick_ns;       /* mu: CLOCK_MONOTONIC */
 static uint64_t last_agent_ns, last_proc_ns;       /* mu */
 static uint64_t last_kind_ns[CP_OVERHEAD__KINDS];  /* mu */
+static uint64_t last_sig_ns[CP_OVERHEAD__KINDS];   /* mu: signal_kernel_ns at the last tick */
 static size_t mem_used;                            /* mu */
 static uint64_t apply_ns;                          /* mu: CPU of applying the last change, not judged */
 
@@ -255,6 +256,18 @@ uint64_t cp_overhead_tick(size_t used)
     if (now - last_tick_ns >= period) {
         uint64_t a = agent_cpu_ns(), p = clock_ns(CLOCK_PROCESS_CPUTIME_ID), k[CP_OVERHEAD__KINDS],
                  dk[CP_OVERHEAD__KINDS], ds = 0;
+        /* the signal cost's estimate starts with the backlog of every
+         * signal before its calibration (~0.5 s in): not this tick's cost,
+         * so it moves the baselines instead (the windows' cpu.signal_ns
+         * carry it) */
+        for (int i = 0; i < CP_OVERHEAD__KINDS; i++) {
+            uint64_t sig = i == CP_OVERHEAD_CPU || i == CP_OVERHEAD_WALL ? signal_kernel_ns((cp_overhead_kind_t)i) : 0;
+            if (sig && !last_sig_ns[i]) {
+                last_kind_ns[i] += sig;
+                last_agent_ns += sig;
+            }
+            last_sig_ns[i] = sig;
+        }
         for (int i = 0; i < CP_OVERHEAD__KINDS; i++) {
             k[i] = kind_cpu_ns((cp_overhead_kind_t)i);
             dk[i] = k[i] > last_kind_ns[i] ? k[i] - last_kind_ns[i] : 0;

@@ -68,9 +68,9 @@ def agent_ns(w):
 def run(relay, jdk, name, opts, ptype, a, b, stretch):
     app = "budget-%s-%s" % (name, jdk_name(jdk))
     java = JavaProgram("BudgetStorm")
-    # 2,000 threads take seconds to start; an allocation storm on a quiet
-    # machine needs two steps (x512, then x8192) before its steady windows
-    secs = SECONDS + {"threads": 4, "alloc": 5}.get(name, 0)
+    # 2,000 threads take seconds to start; an allocation storm needs two or
+    # three steps (judged on 125 ms ticks at start) before its steady windows
+    secs = SECONDS + {"threads": 4, "alloc": 3}.get(name, 0)
     out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
                    args=[name, secs], timeout=120)
     w, changed_at = windows(out)
