@@ -114,3 +114,24 @@ void cp_store_blob_acc_add(void *ud, uint64_t s, uint64_t v)
     }
     a->v[s] += v;
 }
+
+void cp_store_frames_encode(const uint32_t *frames, uint32_t n, cp_buf_t *out)
+{
+    cp_buf_reset(out);
+    cp_buf_reserve(out, (size_t)n * 5 + 1);
+    for (uint32_t k = 0; k < n; k++)
+        out->len += cp__uvarint_put(out->data + out->len, frames[k]);
+}
+
+void cp_store_frames_decode(const uint8_t *p, size_t n, cp__vu32_t *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint64_t v;
+        size_t k = cp__uvarint_get(p + i, n - i, &v);
+        if (!k)
+            break;
+        i += k;
+        cp__vu32_push(out, (uint32_t)v);
+    }
+}

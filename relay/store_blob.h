@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "rutil.h"
 
 /* Accumulator of (stack, value) pairs: v[2i] = stack, v[2i+1] = value.
  * Zero-initialise; cp_store_blob_pairs_fini frees. */
@@ -48,5 +49,11 @@ void cp_store_blob_add_to_pairs(void *pairs, uint64_t stack, uint64_t value);
 typedef struct cp_store_blob_acc { uint64_t *v; size_t n; } cp_store_blob_acc_t;
 /* add callback for cp_store_blob_each on a cp_store_blob_acc_t. */
 void cp_store_blob_acc_add(void *acc, uint64_t stack, uint64_t value);
+
+/* A stack's frames column (stacks.frames in both engines): its frame ids
+ * as unsigned varints. Encode replaces out's content; decode appends to
+ * out (a truncated varint ends it). */
+void cp_store_frames_encode(const uint32_t *frames, uint32_t n, cp_buf_t *out);
+void cp_store_frames_decode(const uint8_t *p, size_t n, cp__vu32_t *out);
 
 #endif

@@ -133,3 +133,25 @@ int cp_store_delta_split(const cp_store_idmap_t *m, const cp_batch_t *b,
     }
     return 0;
 }
+
+void cp_store_discs_add(cp_store_discs_t *d, int64_t id, int64_t ms)
+{
+    for (size_t k = 0; k < d->n; k++)
+        if (d->v[k].id == id) {
+            if (ms > d->v[k].ms)
+                d->v[k].ms = ms;
+            return;
+        }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->v = cp__xrealloc(d->v, d->cap * sizeof *d->v);
+    }
+    d->v[d->n].id = id;
+    d->v[d->n++].ms = ms;
+}
+
+void cp_store_discs_fini(cp_store_discs_t *d)
+{
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}

@@ -65,4 +65,11 @@ static inline bool cp_store_seq_is_dup(uint64_t seq, uint64_t last_stored)
     return seq <= last_stored;
 }
 
+/* Instances whose last connection on this relay closed, to be marked
+ * disconnected at the next commit: the latest time per instance. */
+typedef struct cp_store_disc { int64_t id, ms; } cp_store_disc_t;
+typedef struct cp_store_discs { cp_store_disc_t *v; size_t n, cap; } cp_store_discs_t;
+void cp_store_discs_add(cp_store_discs_t *d, int64_t id, int64_t ms);
+void cp_store_discs_fini(cp_store_discs_t *d);
+
 #endif

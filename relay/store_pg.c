@@ -411,7 +411,7 @@ static void pg_close(cp_store_t *s_)
         free(s->per_type[i].v);
     free(s->per_type);
     cp_store_traces_fini(&s->traces);
-    free(s->disc);
+    cp_store_discs_fini(&s->disc);
     free(s->tx_conns);
     cp__hmap_free(&s->parts);
     cp__hmap_free(&s->inst_conns);
@@ -481,33 +481,19 @@ void cp__pg_touch_conn(cp__pg_t *s, cp__pg_conn_t *c)
     s->tx_conns[s->n_tx_conns++] = &c->base;
 }
 
-void cp__pg_disconnect_later(cp__pg_t *s, int64_t id, int64_t ms)
-{
-    for (size_t k = 0; k < s->n_disc; k++)
-        if (s->disc[k].id == id) {
-            if (ms > s->disc[k].ms)
-                s->disc[k].ms = ms;
-            return;
-        }
-    if (s->n_disc == s->cap_disc) {
-        s->cap_disc = s->cap_disc ? s->cap_disc * 2 : 16;
-        s->disc = cp__xrealloc(s->disc, s->cap_disc * sizeof *s->disc);
-    }
-    s->disc[s->n_disc].id = id;
-    s->disc[s->n_disc++].ms = ms;
-}
+void cp__pg_disconnect_later(cp__pg_t *s, int64_t id, int64_t ms) { cp_store_discs_add(&s->disc, id, ms); }
 
 /* Pending disconnects: only where this relay still holds the instance (an
  * agent that moved to another relay stays connected there). */
 static int flush_disconnects(cp__pg_t *s)
 {
-    for (size_t k = 0; k < s->n_disc; k++) {
-        uint32_t *live = cp__hmap_slot(&s->inst_conns, (uint64_t)s->disc[k].id, 0);
+    for (size_t k = 0; k < s->disc.n; k++) {
+        uint32_t *live = cp__hmap_slot(&s->inst_conns, (uint64_t)s->disc.v[k].id, 0);
         if (live && *live)
             continue;   /* reconnected meanwhile */
         cp__pgq_t q = {0};
-        cp__pgq_i64(&q, s->disc[k].ms);
-        cp__pgq_i64(&q, s->disc[k].id);
+        cp__pgq_i64(&q, s->disc.v[k].ms);
+        cp__pgq_i64(&q, s->disc.v[k].id);
         cp__pgq_text(&q, s->relay_id);
         if (cp__pg_send(s->db, CP__PG_Q_DISC, &q))
             return CP_EDB;
@@ -545,7 +531,7 @@ static int pg_commit(cp_store_t *s_)
         return rc;
     }
     s->in_tx = false;
-    s->n_disc = 0;
+    s->disc.n = 0;
     s->n_tx_conns = 0;
     return 0;
 }

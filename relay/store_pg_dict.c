@@ -243,10 +243,7 @@ static int i_stack(void *ud, const uint32_t *frames, uint32_t n, uint32_t *id)
         return CP_EDB;
     if (fresh) {
         cp_buf_t *b = &x->s->tmp;
-        cp_buf_reset(b);
-        cp_buf_reserve(b, (size_t)n * 5 + 1);
-        for (uint32_t k = 0; k < n; k++)
-            b->len += cp__uvarint_put(b->data + b->len, frames[k]);
+        cp_store_frames_encode(frames, n, b);
         cp_buf_printf(&x->a->copy_stack, "%s(%lld,%u,%lld,", x->a->copy_stack.len ? "," : "", (long long)x->a->id,
                       *id, (long long)(int64_t)h);
         lit_bytea(&x->a->copy_stack, b->data, b->len);
@@ -273,17 +270,8 @@ static const uint32_t *i_stack_frames(void *ud, uint32_t id, uint32_t *n)
             PQclear(r);
             return NULL;
         }
-        const uint8_t *p = (const uint8_t *)PQgetvalue(r, 0, 0);
-        size_t len = (size_t)PQgetlength(r, 0, 0), i = 0;
         cp__vu32_t fr = {0};
-        while (i < len) {
-            uint64_t v;
-            size_t k = cp__uvarint_get(p + i, len - i, &v);
-            if (!k)
-                break;
-            i += k;
-            cp__vu32_push(&fr, (uint32_t)v);
-        }
+        cp_store_frames_decode((const uint8_t *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &fr);
         PQclear(r);
         cache_frames(a, id, fr.v, (uint32_t)fr.n);
         free(fr.v);

@@ -162,8 +162,7 @@ typedef struct cp__pg {
     size_t            n_types;
     cp__hmap_t        parts;   /* (table, day) known to exist */
     cp__hmap_t        inst_conns;   /* instance id -> live connections on this relay */
-    struct { int64_t id, ms; } *disc;   /* pending disconnects (written at commit) */
-    size_t            n_disc, cap_disc;
+    cp_store_discs_t  disc;              /* pending disconnects (written at commit) */
     cp__pg_app_t     *dict_app;          /* app whose dictionary lock aux holds */
     cp_store_conn_t **tx_conns;          /* connections that wrote in the open transaction */
     size_t            n_tx_conns, cap_tx_conns;

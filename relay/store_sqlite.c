@@ -305,7 +305,7 @@ void cp__sqlite_close(cp__sqlite_t *s)
         free(s->insts[i]);
     free(s->insts);
     cp__hmap_free(&s->inst_idx);
-    free(s->disc);
+    cp_store_discs_fini(&s->disc);
     free(s->j.apps);
     free(s->j.insts);
     free(s->j.conns);
@@ -413,39 +413,24 @@ void cp__sqlite_inst_release(cp__sqlite_t *s, cp__sqlite_inst_t *i)
     free(i);
 }
 
-void cp__sqlite_disconnect_later(cp__sqlite_t *s, int64_t id, int64_t ms)
-{
-    for (size_t k = 0; k < s->n_disc; k++)
-        if (s->disc[k].id == id) {
-            if (ms > s->disc[k].ms)
-                s->disc[k].ms = ms;
-            return;
-        }
-    if (s->n_disc == s->cap_disc) {
-        s->cap_disc = s->cap_disc ? s->cap_disc * 2 : 16;
-        s->disc = cp__xrealloc(s->disc, s->cap_disc * sizeof *s->disc);
-    }
-    s->disc[s->n_disc].id = id;
-    s->disc[s->n_disc].ms = ms;
-    s->n_disc++;
-}
+void cp__sqlite_disconnect_later(cp__sqlite_t *s, int64_t id, int64_t ms) { cp_store_discs_add(&s->disc, id, ms); }
 
 /* Writes the pending disconnects of instances that still have no live
  * connection (one that reconnected meanwhile stays connected). */
 static int flush_disconnects(cp__sqlite_t *s)
 {
-    if (!s->n_disc)
+    if (!s->disc.n)
         return 0;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "UPDATE instances SET connected=0, last_seen=max(last_seen,?) WHERE id=?",
                            -1, &st, NULL))
         return CP_EDB;
     int rc = 0;
-    for (size_t k = 0; k < s->n_disc && !rc; k++) {
-        if (cp__sqlite_inst_get(s, s->disc[k].id, false, 0))
+    for (size_t k = 0; k < s->disc.n && !rc; k++) {
+        if (cp__sqlite_inst_get(s, s->disc.v[k].id, false, 0))
             continue;
-        sqlite3_bind_int64(st, 1, s->disc[k].ms);
-        sqlite3_bind_int64(st, 2, s->disc[k].id);
+        sqlite3_bind_int64(st, 1, s->disc.v[k].ms);
+        sqlite3_bind_int64(st, 2, s->disc.v[k].id);
         rc = cp__sqlite_step_done(st);
     }
     sqlite3_finalize(st);
@@ -462,7 +447,7 @@ int cp__sqlite_commit(cp__sqlite_t *s)
         return rc;
     }
     s->in_tx = false;
-    s->n_disc = 0;
+    s->disc.n = 0;
     s->j.n_apps = s->j.n_insts = s->j.n_conns = 0;
     return 0;
 }
@@ -561,17 +546,8 @@ static int wapp_load(cp__sqlite_t *s, cp__sqlite_app_t *a)
     sqlite3_bind_int64(st, 1, a->id);
     cp__vu32_t fr = {0};
     while (sqlite3_step(st) == SQLITE_ROW) {
-        const uint8_t *p = sqlite3_column_blob(st, 1);
-        size_t n = (size_t)sqlite3_column_bytes(st, 1), i = 0;
         fr.n = 0;
-        while (i < n) {
-            uint64_t v;
-            size_t k = cp__uvarint_get(p + i, n - i, &v);
-            if (!k)
-                break;
-            i += k;
-            cp__vu32_push(&fr, (uint32_t)v);
-        }
+        cp_store_frames_decode(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), &fr);
         if (cp_stack_dict_intern_stack(a->dict, fr.v, (uint32_t)fr.n, &id) ||
             id != (uint32_t)sqlite3_column_int64(st, 0)) {
             free(fr.v);
@@ -746,10 +722,8 @@ int64_t cp__sqlite_shrink(cp__sqlite_t *s, uint32_t min_closed)
     s->j.insts = NULL;
     s->j.conns = NULL;
     s->j.cap_apps = s->j.cap_insts = s->j.cap_conns = 0;
-    if (!s->n_disc) {
-        free(s->disc);
-        s->disc = NULL;
-        s->cap_disc = 0;
+    if (!s->disc.n) {
+        cp_store_discs_fini(&s->disc);
     }
     int64_t before = sqlite3_memory_used();
     sqlite3_db_release_memory(s->db);

@@ -201,10 +201,7 @@ static int intern_stack(void *ud, const uint32_t *frames, uint32_t n, uint32_t *
         return CP_ENOMEM;
     if (*id != before)
         return 0;
-    cp_buf_reset(&s->tmp);
-    cp_buf_reserve(&s->tmp, (size_t)n * 5 + 1);
-    for (uint32_t k = 0; k < n; k++)
-        s->tmp.len += cp__uvarint_put(s->tmp.data + s->tmp.len, frames[k]);
+    cp_store_frames_encode(frames, n, &s->tmp);
     sqlite3_bind_int64(s->ins_stack, 1, x->a->id);
     sqlite3_bind_int64(s->ins_stack, 2, *id);
     sqlite3_bind_blob(s->ins_stack, 3, s->tmp.data ? (void *)s->tmp.data : (void *)"", (int)s->tmp.len,

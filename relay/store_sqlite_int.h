@@ -177,8 +177,7 @@ struct cp__sqlite {
     cp__hmap_t        inst_idx;       /* instance row id -> insts slot + 1 */
     cp__sqlite_inst_t **insts;        /* slots; NULL = free */
     size_t            n_insts;
-    struct { int64_t id, ms; } *disc; /* pending disconnects (written at commit) */
-    size_t            n_disc, cap_disc;
+    cp_store_discs_t  disc;              /* pending disconnects (written at commit) */
     uint64_t          tx_gen;         /* bumped by every cp_store_begin */
     cp__sqlite_journal_t j;
     cp_buf_t          tmp, tmp2;
