@@ -44,8 +44,6 @@
 #define FOR_MIN_MS 1000LL
 #define FOR_MAX_MS (24LL * 3600 * 1000)
 
-static const char *const KEYS[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "overhead", "flush"};
-
 typedef struct change {
     char         id[48];
     char        *qapp, *instance, *labels;   /* instance/labels "" = any */
@@ -73,84 +71,6 @@ static size_t n_defs;
 static tomb_t *tombs;                        /* changes reverted here */
 static size_t n_tombs;
 static uint32_t id_seq;
-
-uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv)
-{
-    for (uint32_t i = 0; i < s->n; i++)
-        kv[i] = (cp_kv_t){s->key[i], s->value[i]};
-    return s->n;
-}
-
-static bool kvs_put(cp_ctl_kvs_t *s, const char *k, const char *v)
-{
-    uint32_t i = 0;
-    while (i < s->n && strcmp(s->key[i], k))
-        i++;
-    if (i == s->n) {
-        if (s->n == CP_CTL_KEYS_MAX)
-            return false;
-        s->n++;
-    }
-    snprintf(s->key[i], CP_CTL_VAL_MAX, "%s", k);
-    snprintf(s->value[i], CP_CTL_VAL_MAX, "%s", v);
-    return true;
-}
-
-static void kvs_del(cp_ctl_kvs_t *s, const char *k)
-{
-    for (uint32_t i = 0; i < s->n; i++)
-        if (!strcmp(s->key[i], k)) {
-            memmove(s->key[i], s->key[i + 1], (s->n - i - 1) * sizeof s->key[0]);
-            memmove(s->value[i], s->value[i + 1], (s->n - i - 1) * sizeof s->value[0]);
-            s->n--;
-            return;
-        }
-}
-
-static void kvs_json(cp_buf_t *b, const cp_ctl_kvs_t *s)
-{
-    cp_buf_printf(b, "{");
-    for (uint32_t i = 0; i < s->n; i++) {
-        cp_buf_printf(b, "%s", i ? "," : "");
-        cp_buf_json_str(b, s->key[i], strlen(s->key[i]));
-        cp_buf_printf(b, ":");
-        cp_buf_json_str(b, s->value[i], strlen(s->value[i]));
-    }
-    cp_buf_printf(b, "}");
-}
-
-/* Reads a JSON object of strings into s; "" when fine, else why not. */
-static const char *kvs_from_json(const cp_json_t *o, cp_ctl_kvs_t *s, bool allow_empty)
-{
-    static char why[160];
-    memset(s, 0, sizeof *s);
-    if (!o || o->t != CP_JSON_OBJ)
-        return "'set' must be an object of option -> value strings";
-    for (size_t i = 0; i < o->n; i++) {
-        const cp_json_t *m = &o->kids[i];
-        bool known = false;
-        for (size_t k = 0; k < sizeof KEYS / sizeof KEYS[0]; k++)
-            known |= !strcmp(m->key, KEYS[k]);
-        if (!known) {
-            snprintf(why, sizeof why, "'set': '%.40s' cannot be changed from the relay (cpu, wall, alloc, "
-                     "alloc.mode, lock, overhead, flush)", m->key);
-            return why;
-        }
-        const char *v = m->t == CP_JSON_STR ? m->str : NULL;
-        size_t n = v ? strlen(v) : 0;
-        bool plain = v && n < CP_CTL_VAL_MAX && (n || allow_empty);
-        for (size_t j = 0; plain && j < n; j++)
-            plain = (v[j] >= '0' && v[j] <= '9') || (v[j] >= 'a' && v[j] <= 'z') || (v[j] >= 'A' && v[j] <= 'Z') ||
-                    v[j] == '.' || v[j] == '%';
-        if (!plain) {
-            snprintf(why, sizeof why, "'set': '%s' needs a plain string value such as \"256k\", \"10ms\" "
-                     "or \"off\" (at most %d letters, digits, '.' or '%%')", m->key, CP_CTL_VAL_MAX - 1);
-            return why;
-        }
-        kvs_put(s, m->key, v);
-    }
-    return s->n || allow_empty ? "" : "'set' names no option";
-}
 
 static defs_t *defs_find(const char *qapp, bool create)
 {
@@ -270,7 +190,7 @@ typedef struct post {
 static void request_json(const post_t *p, cp_buf_t *b)
 {
     cp_buf_printf(b, "{\"set\":");
-    kvs_json(b, &p->set);
+    cp_ctl_kvs_json(b, &p->set);
     if (p->instance && *p->instance) {
         cp_buf_printf(b, ",\"instance\":");
         cp_buf_json_str(b, p->instance, strlen(p->instance));
@@ -307,7 +227,7 @@ static void audit(const post_t *p, const char *action, int status, const char *r
         j->ends = cp__xstrdup(p->revert);   /* a whole revert: every relay sees the change end */
     if (d) {
         cp_buf_t dj = CP_BUF_INIT;
-        kvs_json(&dj, &d->kv);
+        cp_ctl_kvs_json(&dj, &d->kv);
         j->defaults = (char *)cp_buf_steal(&dj, NULL);
     }
     cp_buf_fini(&req);
@@ -392,7 +312,7 @@ static const char *read_request(post_t *p, const cp_json_t *root)
         return "'for' must be a duration from 1s to 24h, e.g. \"15s\", \"10m\"";
     if (p->revert)
         return cp_json_get(root, "set") || fr || p->is_default ? "'revert' takes only app (and instance, labels)" : "";
-    const char *bad = kvs_from_json(cp_json_get(root, "set"), &p->set, p->is_default);
+    const char *bad = cp_ctl_kvs_from_json(cp_json_get(root, "set"), &p->set, p->is_default);
     if (*bad)
         return bad;
     if (p->is_default && (fr || *p->instance || *p->labels))
@@ -447,9 +367,9 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
         defs_t *dd = defs_find(p.qapp, true);
         for (uint32_t i = 0; i < p.set.n; i++) {
             if (p.set.value[i][0])
-                kvs_put(&dd->kv, p.set.key[i], p.set.value[i]);
+                cp_ctl_kvs_put(&dd->kv, p.set.key[i], p.set.value[i]);
             else
-                kvs_del(&dd->kv, p.set.key[i]);   /* "" = back to the agent's own option */
+                cp_ctl_kvs_del(&dd->kv, p.set.key[i]);   /* "" = back to the agent's own option */
         }
         dd->t_ms = p.now;
         snprintf(dd->id, sizeof dd->id, "%s", p.id);
@@ -480,7 +400,7 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
                   p.n_targets ? (const char *)p.targets.data : "[]", p.n_skipped ? (const char *)p.skipped.data : "[]");
     if (d) {
         cp_buf_printf(out, ",\"defaults\":");
-        kvs_json(out, &d->kv);
+        cp_ctl_kvs_json(out, &d->kv);
     }
     cp_buf_printf(out, "}");
     status = 200;
@@ -525,7 +445,7 @@ static int read_defaults(void *ud, const char *app, const char *json, int64_t t_
         memset(d, 0, sizeof *d);
         d->qapp = cp__xstrdup(app);
         d->t_ms = t_ms;
-        kvs_from_json(&v, &d->kv, true);
+        cp_ctl_kvs_from_json(&v, &d->kv, true);
     }
     cp_json_free(&v);
     return 0;
@@ -541,7 +461,7 @@ static int read_change(void *ud, const cp_store_audit_t *a)
         s->changes = cp__xrealloc(s->changes, (s->n_changes + 1) * sizeof *s->changes);
         change_t *c = &s->changes[s->n_changes];
         memset(c, 0, sizeof *c);
-        if (!*kvs_from_json(cp_json_get(&v, "set"), &c->set, false)) {
+        if (!*cp_ctl_kvs_from_json(cp_json_get(&v, "set"), &c->set, false)) {
             snprintf(c->id, sizeof c->id, "%s", a->id);
             c->qapp = cp__xstrdup(a->app);
             c->instance = cp__xstrdup(cp_json_str(&v, "instance"));
@@ -653,16 +573,6 @@ static bool tombed(const char *id)
     return false;
 }
 
-static bool kvs_equal(const cp_ctl_kvs_t *a, const cp_ctl_kvs_t *b)
-{
-    if (a->n != b->n)
-        return false;
-    for (uint32_t i = 0; i < a->n; i++)
-        if (strcmp(a->key[i], b->key[i]) || strcmp(a->value[i], b->value[i]))
-            return false;
-    return true;
-}
-
 /* Brings active and defs in step with what the store said (see the
  * header); quiet: at start (nobody connected yet). */
 static void apply(snap_t *s, int64_t now, bool quiet)
@@ -707,7 +617,7 @@ static void apply(snap_t *s, int64_t now, bool quiet)
         defs_t *d = defs_find(sd->qapp, false);
         if (d && d->t_ms >= sd->t_ms)
             continue;   /* these or newer, set here */
-        bool same = d && kvs_equal(&d->kv, &sd->kv);
+        bool same = d && cp_ctl_kvs_equal(&d->kv, &sd->kv);
         d = d ? d : defs_find(sd->qapp, true);
         d->kv = sd->kv;
         d->t_ms = sd->t_ms;

@@ -40,23 +40,12 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "control_kvs.h"
 #include "relay.h"
 #include "store.h"
 #include "wire.h"
 
-#define CP_CTL_KEYS_MAX  16   /* options in one change / in an app's defaults */
-#define CP_CTL_VAL_MAX   32   /* as the agent's CP_CONTROL_VALUE_MAX */
 #define CP_CTL_BODY_MAX  (16u << 10)   /* a POST body */
-
-/* A fixed set of option pairs (defaults, a change's `set`). */
-typedef struct cp_ctl_kvs {
-    uint32_t n;
-    char     key[CP_CTL_KEYS_MAX][CP_CTL_VAL_MAX];
-    char     value[CP_CTL_KEYS_MAX][CP_CTL_VAL_MAX];
-} cp_ctl_kvs_t;
-
-/* kv[0..n) pointing into s (borrowed while s lives). */
-uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv /* OUT, CP_CTL_KEYS_MAX */);
 
 /* Loads the defaults and the timed changes still in force from the store.
  * 0 or CP_E*. Thread: main, after the store exists, before the loop. */
