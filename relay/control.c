@@ -13,6 +13,8 @@
  *  - a change this relay saw in the store that has left the changes in
  *    force before its end (a whole revert on another relay: the revert's
  *    audit row ends it, store_control.h) is reverted on the agents here;
+ *  - a narrow revert (instance or labels) on another relay is applied to
+ *    the matching agents here, and keeps them out of the change (`excls`);
  *  - an app's defaults newer (t_ms) than this relay's go to its agents here.
  * Races with this relay's own writes, not yet committed when a read ran:
  * a change POSTed here counts as seen in the store only once a read showed
@@ -72,6 +74,35 @@ static tomb_t *tombs;                        /* changes reverted here */
 static size_t n_tombs;
 static uint32_t id_seq;
 
+/* A revert that names an instance or labels: the agents it matches drop the
+ * change and do not get it again (on any relay: its audit row stays in
+ * force until the change's end, store_control.h) while others keep it. */
+typedef struct excl {
+    char     id[48];                         /* the revert request's */
+    char     change[48];                     /* the change it narrows */
+    char    *instance, *labels;              /* "" = any */
+    int64_t  until_ms;
+} excl_t;
+
+static excl_t *excls;
+static size_t n_excls;
+
+static void excl_add(const char *id, const char *change, const char *instance, const char *labels, int64_t until)
+{
+    excls = cp__xrealloc(excls, (n_excls + 1) * sizeof *excls);
+    excl_t *e = &excls[n_excls++];
+    snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->change, sizeof e->change, "%s", change);
+    e->instance = cp__xstrdup(instance);
+    e->labels = cp__xstrdup(labels);
+    e->until_ms = until;
+}
+
+static bool excl_matches(const excl_t *e, const char *instance, const char *labels)
+{
+    return (!*e->instance || !strcmp(e->instance, instance)) && cp_store_labels_match(labels, e->labels);
+}
+
 static defs_t *defs_find(const char *qapp, bool create)
 {
     for (size_t i = 0; i < n_defs; i++)
@@ -117,12 +148,26 @@ static void prune(int64_t now)
             tombs[i] = tombs[--n_tombs];
         else
             i++;
+    for (size_t i = 0; i < n_excls;)
+        if (excls[i].until_ms <= now) {
+            free(excls[i].instance);
+            free(excls[i].labels);
+            excls[i] = excls[--n_excls];
+        } else {
+            i++;
+        }
 }
 
+/* Does the change apply to this agent (not excluded by a narrow revert)? */
 static bool change_matches(const change_t *c, const char *qapp, const char *instance, const char *labels)
 {
-    return !strcmp(c->qapp, qapp) && (!*c->instance || !strcmp(c->instance, instance)) &&
-           cp_store_labels_match(labels, c->labels);
+    if (strcmp(c->qapp, qapp) || (*c->instance && strcmp(c->instance, instance)) ||
+        !cp_store_labels_match(labels, c->labels))
+        return false;
+    for (size_t i = 0; i < n_excls; i++)
+        if (!strcmp(excls[i].change, c->id) && excl_matches(&excls[i], instance, labels))
+            return false;
+    return true;
 }
 
 /* An encoded control with LWS_PRE bytes of headroom (cp__ingest_send). */
@@ -349,7 +394,12 @@ int cp__control_post(const cp_principal_t *who, const char *who_text, const char
     const defs_t *d = NULL;
     const char *action = "change";
     if (p.revert && (*p.instance || *p.labels)) {
-        action = "revert";   /* only the matching agents drop it now; it stays in force */
+        action = "revert";   /* only the matching agents drop it; it stays in force for the rest */
+        for (size_t i = 0; i < n_active; i++)
+            if (!strcmp(active[i].id, p.revert) && !strcmp(active[i].qapp, p.qapp)) {
+                p.until_ms = active[i].until_ms;   /* the audit row is in force as long */
+                excl_add(p.id, p.revert, p.instance, p.labels, p.until_ms);
+            }
     } else if (p.revert) {
         action = "revert";   /* the change ends, on every relay */
         int64_t ends = p.now + FOR_MAX_MS;   /* unknown here: it may still be in a read of the store */
@@ -418,6 +468,8 @@ typedef struct snap {
     size_t    n_changes;
     defs_t   *defs;
     size_t    n_defs;
+    excl_t   *excls;        /* narrow reverts in force */
+    size_t    n_excls;
 } snap_t;
 
 static void snap_free(void *v)
@@ -431,6 +483,11 @@ static void snap_free(void *v)
     for (size_t i = 0; i < s->n_defs; i++)
         free(s->defs[i].qapp);
     free(s->defs);
+    for (size_t i = 0; i < s->n_excls; i++) {
+        free(s->excls[i].instance);
+        free(s->excls[i].labels);
+    }
+    free(s->excls);
     free(s);
 }
 
@@ -454,10 +511,21 @@ static int read_defaults(void *ud, const char *app, const char *json, int64_t t_
 static int read_change(void *ud, const cp_store_audit_t *a)
 {
     snap_t *s = ud;
-    if (strcmp(a->action, "change") || a->status != 200)
+    bool change = !strcmp(a->action, "change");
+    if ((!change && strcmp(a->action, "revert")) || a->status != 200)
         return 0;
     cp_json_t v = {0};
-    if (cp_json_parse(a->request, &v) && v.t == CP_JSON_OBJ) {
+    bool parsed = cp_json_parse(a->request, &v) && v.t == CP_JSON_OBJ;
+    const char *inst = parsed ? cp_json_str(&v, "instance") : "", *labels = parsed ? cp_json_str(&v, "labels") : "";
+    if (!change && (*inst || *labels)) {
+        s->excls = cp__xrealloc(s->excls, (s->n_excls + 1) * sizeof *s->excls);
+        excl_t *e = &s->excls[s->n_excls++];
+        snprintf(e->id, sizeof e->id, "%s", a->id);
+        snprintf(e->change, sizeof e->change, "%s", cp_json_str(&v, "revert"));
+        e->instance = cp__xstrdup(inst);
+        e->labels = cp__xstrdup(labels);
+        e->until_ms = a->until_ms;
+    } else if (change && parsed) {
         s->changes = cp__xrealloc(s->changes, (s->n_changes + 1) * sizeof *s->changes);
         change_t *c = &s->changes[s->n_changes];
         memset(c, 0, sizeof *c);
@@ -531,6 +599,7 @@ static void *read_state(cp_store_reader_t *rd, int64_t now)
 
 typedef struct fan {
     const change_t *c;       /* a change, or NULL: defaults */
+    const excl_t   *e;       /* and only the agents of this narrow revert */
     const defs_t   *d;
     const char     *command;
     int64_t         now;
@@ -544,7 +613,8 @@ static void fan_one(void *ud, const cp__ingest_agent_t *a)
         return;
     bool sent;
     if (f->c) {
-        if (!change_matches(f->c, a->qapp, a->instance, a->labels))
+        if (!change_matches(f->c, a->qapp, a->instance, a->labels) ||
+            (f->e && !excl_matches(f->e, a->instance, a->labels)))
             return;
         sent = !strcmp(f->command, "revert") ? send_control(a->conn_id, "revert", NULL, f->c->id, 0, "")
                                              : send_control(a->conn_id, "configure", &f->c->set, f->c->id,
@@ -578,6 +648,23 @@ static bool tombed(const char *id)
 static void apply(snap_t *s, int64_t now, bool quiet)
 {
     prune(now);
+    for (size_t i = 0; i < s->n_excls; i++) {
+        const excl_t *se = &s->excls[i];
+        size_t k = 0;
+        while (k < n_excls && strcmp(excls[k].id, se->id))
+            k++;
+        if (k < n_excls || se->until_ms <= now)
+            continue;
+        /* a narrow revert on another relay: its agents here drop the change */
+        for (size_t j = 0; j < n_active; j++)
+            if (!strcmp(active[j].id, se->change)) {
+                fan_t f = {.c = &active[j], .e = se, .command = "revert", .now = now};
+                cp__ingest_each_agent(fan_one, &f);
+                cp__log("control %s: reverted on %s%s%s (from the store): sent to %u instance(s) here",
+                        se->change, se->instance, *se->instance && *se->labels ? " " : "", se->labels, f.n);
+            }
+        excl_add(se->id, se->change, se->instance, se->labels, se->until_ms);
+    }
     for (size_t i = 0; i < s->n_changes; i++) {
         change_t *sc = &s->changes[i];
         if (sc->until_ms <= now || tombed(sc->id))
@@ -676,6 +763,8 @@ void cp__control_stop(void)
     free(tombs);
     tombs = NULL;
     n_tombs = 0;
+    free(excls);   /* pruned above */
+    excls = NULL;
     for (size_t i = 0; i < n_ids; i++)
         free(ids[i].qapp);
     free(ids);

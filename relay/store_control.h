@@ -14,6 +14,8 @@
  *                    set, labels, instance, for_ms), until_ms INT (0 =
  *                    none), targets TEXT (JSON array of instance ids),
  *                    skipped TEXT (JSON array of {instance, why});
+ *                    a revert naming an instance or labels is in force
+ *                    (until_ms) as long as the change it narrows;
  *                    index (app, t_ms), (until_ms): the changes in force
  *                    are read by every relay every second (control_sync.h)
  *   control_ack      id TEXT, app TEXT, instance TEXT, t_ms INT, event

@@ -15,6 +15,8 @@ every control request goes to relay A, every check reads relay A's API:
   - a 3rd JVM started on B while the change is in force takes the app's
     defaults from its welcome and the change with the time left (its
     acknowledged end = the change's end, not FOR_S after it joined);
+  - {"revert": id, "instance": JVM 1's} on A: only JVM 1 on B drops the
+    change, which stays in force for the others;
   - {"revert": id} on A: every JVM on B acknowledges "reverted" and is back
     to alloc=off, and A's GET lists no change in force.
 Each acknowledgement is stored by relay B and read through relay A."""
@@ -102,6 +104,18 @@ def run():
                   "the 3rd JVM took the defaults from relay B's welcome")
             log("3rd JVM joined B %.1fs into the change and took it with %.1fs left" %
                 ((three["t"] - (until - FOR_S * 1000)) / 1000, (three["until"] - three["t"]) / 1000))
+
+            # a revert through A that names JVM 1: only JVM 1 on B drops the change
+            one = [i["id"] for i in connected() if i["labels"]["jvm"] == "1"][0]
+            st, nans = post(ra, {"app": app, "revert": cid, "instance": one})
+            check(st == 200 and nans["until"] == until, "relay A takes the narrow revert: %d %s" % (st, nans))
+            wait_for(lambda: acks_of(ra, app, cid, "reverted")[0], 10, "JVM 1 on B dropping the change")
+            time.sleep(1.5)   # a read of the store later: still only JVM 1
+            first = acks_of(ra, app, cid, "reverted")[0]
+            check(list(first) == [one] and first[one]["effective"]["alloc"] == "off",
+                  "only JVM 1 dropped it: %s" % first)
+            check([a["id"] for a in ra.get_json("/api/v1/control", app=app)["active"]] == [cid],
+                  "the change stays in force for the others")
 
             # revert through A: ends it on B's agents
             t_rev = time.time() * 1000
