@@ -27,8 +27,8 @@
 #define START_NS      500000000ULL  /* after the harvester's first step: past the JVM's start-up */
 #define GAP_NS        50000000ULL   /* between rounds: the harvester keeps draining */
 #define SPIN_NS       1000000ULL    /* CPU of one bare spin */
-#define PERF_PERIOD   200000        /* 5 kHz: ~6 signals per spin; faster keeps the kernel path warmer than
-                                     * sampling does (10 kHz: ~15% less per signal than at 1 kHz) */
+#define PERF_PERIOD   100000        /* 10 kHz: ~14 signals per spin (5 kHz gave 5-9: too few to resolve
+                                     * the spin's own noise; at 1 kHz the path may be colder: docs/agent.md) */
 #define SELF_SIGNALS  32            /* tgkill round trips per round */
 #define MAX_NS        1000000       /* a per-signal cost above 1 ms is a broken measurement */
 #define MIN_SIGNALS   4             /* fewer signals in a round: no estimate */
@@ -150,6 +150,9 @@ static bool round_perf(int tid, int64_t *ns)
             ok = timed_spin(20 * SPIN_NS, &cb, &sb);
         }
     }
+    CP_LOGD("signal cost round %d (perf): bare %llu ns %llu signals, with %llu ns %llu signals%s", rounds,
+            (unsigned long long)cb, (unsigned long long)sb, (unsigned long long)cw, (unsigned long long)sw,
+            ok ? "" : " (over the CPU limit)");
     if (!ok || sw < sb + MIN_SIGNALS)
         return false;
     *ns = ((int64_t)cw - (int64_t)cb) / (int64_t)(sw - sb);

@@ -13,8 +13,8 @@
  * Calibration (cp_sigcost_step, on the harvester): from 0.5 s after the
  * harvester starts, one round per call at least 50 ms apart, 5 rounds.
  * A round spins a fixed loop (~1 ms of CPU) once bare and once with the
- * CPU engine's own mechanism signalling this thread at 5 kHz (perf: a
- * cpu-clock event of period 200 us on the CPU signal; POSIX timers and
+ * CPU engine's own mechanism signalling this thread at 10 kHz (perf: a
+ * cpu-clock event of period 100 us on the CPU signal; POSIX timers and
  * ITIMER_PROF: the signal sent to itself, which is the expiry's signal
  * without the tick, which runs anyway); the handler returns at once for a
  * calibrating thread. Per-signal cost = (CPU with - CPU bare) / (signals

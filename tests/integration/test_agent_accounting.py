@@ -11,7 +11,7 @@ pairs) and accounted by the agent as signals x (its handler's probed cost,
 cpu.handler_ns per signal, + the kernel's part of each signal,
 calibrated at run time: jvmti/sigcost.h, the exit line's "signal
 delivery"). The account must explain at least 80% of the measured cost
-and not claim more than twice it. The handler alone explained ~30% on this
+and not claim more than 2.5 times it. The handler alone explained ~30% on this
 project's VMs: the kernel spends 26-43 us on each perf signal, twice the
 handler's own time (CPROF_NO_SIGCOST=1 shows it fail). The calibrated cost
 per signal must be plausible (2-500 us). The whole process' CPU overhead
@@ -85,12 +85,12 @@ def run():
             log("after %d pairs: sampling's cost to the loop %.1f ms measured, %.1f ms counted = %.0f%%; "
                 "whole process %.1f ms measured, %.1f ms counted = %.0f%%" %
                 (i + 1, measured, counted, 100 * ratio, pm, pc, 100 * pc / pm if pm > 0 else float("inf")))
-            if 0.8 <= ratio <= 2.0:
+            if 0.8 <= ratio <= 2.5:
                 break
         check(measured > 0, "no measured overhead at cpu=1ms: %s" % loop_diffs)
         check(ratio >= 0.8, "the agent's account explains only %.0f%% of what sampling costs the sampled thread "
               "(%.1f of %.1f ms; pairs %s)" % (100 * ratio, counted, measured, [round(d) for d in loop_diffs]))
-        check(ratio <= 2.0, "the agent's account claims %.0f%% of what sampling costs the sampled thread "
+        check(ratio <= 2.5, "the agent's account claims %.0f%% of what sampling costs the sampled thread "
               "(%.1f of %.1f ms)" % (100 * ratio, counted, measured))
 
 
