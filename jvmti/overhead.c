@@ -70,7 +70,9 @@ static uint64_t clock_ns(clockid_t id)
  * so the budget judges it and the share shows it. mu held. */
 static uint64_t signal_kernel_ns(cp_overhead_kind_t k)
 {
-    return signal_fn ? signal_fn(k == CP_OVERHEAD_CPU ? CP_SIGCOST_CPU : CP_SIGCOST_WALL) : 0;
+    if (!signal_fn || (k != CP_OVERHEAD_CPU && k != CP_OVERHEAD_WALL))
+        return 0;   /* allocation and lock samples are taken without a signal */
+    return signal_fn(k == CP_OVERHEAD_CPU ? CP_SIGCOST_CPU : CP_SIGCOST_WALL);
 }
 
 /* Kind k's sampling cost so far: what grows with its sampling rate. */
@@ -261,7 +263,7 @@ uint64_t cp_overhead_tick(size_t used)
          * so it moves the baselines instead (the windows' cpu.signal_ns
          * carry it) */
         for (int i = 0; i < CP_OVERHEAD__KINDS; i++) {
-            uint64_t sig = i == CP_OVERHEAD_CPU || i == CP_OVERHEAD_WALL ? signal_kernel_ns((cp_overhead_kind_t)i) : 0;
+            uint64_t sig = signal_kernel_ns((cp_overhead_kind_t)i);
             if (sig && !last_sig_ns[i]) {
                 last_kind_ns[i] += sig;
                 last_agent_ns += sig;
