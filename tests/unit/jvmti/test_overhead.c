@@ -76,6 +76,40 @@ START_TEST(test_overhead_fixed_job_gets_an_eighth_of_the_budget)
 }
 END_TEST
 
+static uint64_t fake_wall_signals_ns;
+static uint64_t fake_signal_cost(cp_sigcost_kind_t k)
+{
+    return k == CP_SIGCOST_WALL ? fake_wall_signals_ns : 0;
+}
+
+/* The kernel's side of the wall signals is the wall kind's cost, not the
+ * allocation's or lock's; its first value (the calibration's backlog) is
+ * not a tick's cost. */
+START_TEST(test_overhead_signal_cost_goes_to_its_kind)
+{
+    cp_options_t o = opts("cpu=10ms,wall=1ms,alloc=1k,lock=1ms,overhead=1%");
+    cp_overhead_configure(&o);
+    cp_overhead_set_signal_cost(fake_signal_cost);
+    cp_overhead_tick(0);
+    usleep(130000);
+    cp_overhead_tick(0);
+    fake_wall_signals_ns = 500000000;   /* the backlog at calibration */
+    usleep(130000);
+    cp_overhead_tick(0);
+    ck_assert_uint_eq(state_of("overhead.minute_ppm.wall"), 0);
+    fake_wall_signals_ns += 2000000;   /* 2 ms in the next tick */
+    cp_stats_add(CP_ST_AGENT_THREADS_NS, 5000000);   /* and 5 ms of fixed cost */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    do clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);   /* some process CPU to divide by */
+    while ((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec) < 130000000LL);
+    cp_overhead_tick(0);
+    ck_assert_uint_gt(state_of("overhead.minute_ppm.wall"), 0);
+    ck_assert_uint_eq(state_of("overhead.minute_ppm.alloc"), 0);
+    ck_assert_uint_eq(state_of("overhead.minute_ppm.lock"), 0);
+}
+END_TEST
+
 static int applied;
 static bool apply(void)
 {
@@ -134,6 +168,7 @@ int main(void)
     tcase_add_test(tc, test_overhead_configure_uses_asked_intervals_at_first);
     tcase_add_test(tc, test_overhead_memory_plan_stays_inside_the_budget);
     tcase_add_test(tc, test_overhead_fixed_job_gets_an_eighth_of_the_budget);
+    tcase_add_test(tc, test_overhead_signal_cost_goes_to_its_kind);
     tcase_add_test(tc, test_overhead_tick_stretches_the_costly_kind_within_bounds);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
