@@ -294,10 +294,11 @@ uint64_t cp_overhead_tick(size_t used)
         mark(now, a, p, k);
         if (changed) {
             CP_LOGI("overhead: agent at %.2f%% of the JVM's CPU (budget %.2f%%): intervals cpu x%u wall x%u"
-                    " alloc x%u lock x%u (step %s)",
+                    " alloc x%u lock x%u (step %s; judged sampling cpu %.3f%% wall %.3f%% alloc %.3f%% lock %.3f%%)",
                     cp_overhead_ctl_last_ppm(&ctl) / 10000.0, (double)budget_ppm / 10000.0, ctl.scale[0],
                     ctl.scale[1], ctl.scale[2], ctl.scale[3], ctl.scale[0] > was[0] || ctl.scale[1] > was[1] ||
-                    ctl.scale[2] > was[2] || ctl.scale[3] > was[3] ? "up" : "down");
+                    ctl.scale[2] > was[2] || ctl.scale[3] > was[3] ? "up" : "down", ctl.judged[0] * 100,
+                    ctl.judged[1] * 100, ctl.judged[2] * 100, ctl.judged[3] * 100);
             if (recompute())
                 apply = true;
         }

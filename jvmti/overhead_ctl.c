@@ -177,7 +177,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     /* shares of the (floored) process CPU, as fractions */
     double d = r.denom_ns ? (double)r.denom_ns : 1, share = (double)r.agent_ns / d, s[K], total = 0;
     for (int k = 0; k < K; k++)
-        total += s[k] = (double)r.sampling_ns[k] / d;
+        total += c->judged[k] = s[k] = (double)r.sampling_ns[k] / d;
     double fixed = share - total, budget = c->budget_ppm / 1e6, target = budget * TARGET_PCT / 100;
     uint32_t old[K];
     memcpy(old, c->scale, sizeof old);

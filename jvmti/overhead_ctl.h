@@ -92,6 +92,7 @@ typedef struct cp_overhead_ctl {
     uint32_t quiet;               /* consecutive ticks below the low mark */
     uint64_t quiet_ns;            /* ... and their length */
     double up_cost[CP_OVERHEAD_CTL_KINDS];   /* a kind's sampling share when it last stepped up (0: none since) */
+    double judged[CP_OVERHEAD_CTL_KINDS];    /* each kind's sampling share the last judgement saw (for the log) */
     uint64_t changes;             /* scale changes so far (a tick that changes several kinds: one) */
 } cp_overhead_ctl_t;
 
