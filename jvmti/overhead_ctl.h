@@ -44,7 +44,7 @@
  *     (at most 4, at most its scale) with 1.25 x (S + s_k (f - 1)) <= room
  *     (stretched intervals take few samples, whose cost says little about
  *     the cost at short intervals: an allocation storm measured ~0 at 8 MiB
- *     and cost 43% at 1 KiB; so the way back is gradual, 4x per 5 ticks).
+ *     and cost 43% at 1 KiB; so the way back is gradual, 4x per 5 s).
  * The tick right after a change straddles it and is not judged, unless
  * sampling alone costs over 2 budgets (far over); nor is the agent's first
  * tick (the JVM's and the agent's start-up: class loading, the first drains
