@@ -46,9 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-#include <stddef.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -561,36 +558,6 @@ static int enable(jvmtiEvent ev, const char *what)
 }
 
 /* Once per process: JVMTI env, capabilities, callbacks, ring, handlers. */
-/* One agent per process, even if a second copy of the .so is loaded from
- * another path (same path = same library = reconfigure). The first copy
- * binds an abstract unix socket named after the pid; the kernel frees it
- * when the process dies, so nothing is left behind. Returns false if
- * another copy holds it. */
-static bool claim_process(void)
-{
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return true;   /* cannot tell: go ahead */
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    /* Abstract names are per network namespace, and containers sharing one
-     * (host networking, pods) all run their JVM as pid 1: qualify the pid
-     * with the PID namespace's inode so they do not see each other. */
-    char ns[64] = "";
-    ssize_t nl = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);   /* "pid:[4026531836]" */
-    ns[nl > 0 ? nl : 0] = '\0';
-    const char *ino = strchr(ns, '[');
-    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cprof-agent-%.*s-%d",
-                     ino ? (int)strcspn(ino + 1, "]") : 0, ino ? ino + 1 : "", (int)getpid());
-    if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0) {
-        bool other = errno == EADDRINUSE;
-        close(fd);
-        return !other;
-    }
-    return true;       /* fd stays open for the process lifetime */
-}
-
 /* Cprof.context's first use: context per virtual thread from then on. */
 static void context_first_use(JNIEnv *jni)
 {
@@ -609,7 +576,7 @@ static void context_first_use(JNIEnv *jni)
 static int init_once(JavaVM *vm, bool live)
 {
     g_vm = vm;
-    if (!claim_process()) {
+    if (!cp_identity_claim_process()) {
         CP_LOGE("another copy of the cprof agent (loaded from another path) already runs in this JVM; "
                 "attach with that copy's path to reconfigure it. This copy stays idle.");
         return -2;

@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <stddef.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static char *sysprop(jvmtiEnv *g_jvmti, const char *name)
@@ -113,4 +117,34 @@ void cp_identity_app(jvmtiEnv *g_jvmti, cp_options_t *g_opts, char *g_app, size_
         app_from_command(cmd ? cmd : "", g_app, cap);
     if (cmd)
         (*g_jvmti)->Deallocate(g_jvmti, (unsigned char *)cmd);
+}
+
+/* One agent per process, even if a second copy of the .so is loaded from
+ * another path (same path = same library = reconfigure). The first copy
+ * binds an abstract unix socket named after the pid; the kernel frees it
+ * when the process dies, so nothing is left behind. Returns false if
+ * another copy holds it. */
+bool cp_identity_claim_process(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true;   /* cannot tell: go ahead */
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    /* Abstract names are per network namespace, and containers sharing one
+     * (host networking, pods) all run their JVM as pid 1: qualify the pid
+     * with the PID namespace's inode so they do not see each other. */
+    char ns[64] = "";
+    ssize_t nl = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);   /* "pid:[4026531836]" */
+    ns[nl > 0 ? nl : 0] = '\0';
+    const char *ino = strchr(ns, '[');
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cprof-agent-%.*s-%d",
+                     ino ? (int)strcspn(ino + 1, "]") : 0, ino ? ino + 1 : "", (int)getpid());
+    if (bind(fd, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0) {
+        bool other = errno == EADDRINUSE;
+        close(fd);
+        return !other;
+    }
+    return true;       /* fd stays open for the process lifetime */
 }

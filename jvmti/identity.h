@@ -4,6 +4,7 @@
 #define CP_IDENTITY_H
 
 #include <jvmti.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "options.h"
@@ -17,5 +18,9 @@ void cp_identity_make(jvmtiEnv *jvmti, cp_sender_identity_t *id /* OUT */);
  * sun.java.command ("java" if none). On a Spark executor, adds the labels
  * spark.app.id, spark.executor.id and host to *opts. */
 void cp_identity_app(jvmtiEnv *jvmti, cp_options_t *opts, char *app, size_t cap);
+
+/* One agent per process: false when another copy of the library (loaded
+ * from another path) already runs in this process. */
+bool cp_identity_claim_process(void);
 
 #endif
