@@ -46,6 +46,7 @@
 #include "otlp_profiles.pb-c.h"
 #include "rutil.h"
 #include "stack_dict.h"
+#include "store_labels.h"
 
 #define PB(x)  Opentelemetry__Proto__Profiles__V1development__##x
 #define PBI(x) opentelemetry__proto__profiles__v1development__##x##__init
@@ -282,6 +283,14 @@ static uint32_t find_stack(cp_otlp_t *o, const uint32_t *locs, uint32_t n, bool 
     }
 }
 
+/* One pair of a label set: its attribute index appended to ls_attr. */
+static void ls_attr_add(void *ud, const char *key, const char *val)
+{
+    cp_otlp_t *o = ud;
+    if (*key)
+        cp__vu32_push(&o->ls_attr, find_attr(o, key, val, true));
+}
+
 /* Label set of canonical text canon ("k=v,k2=v\,x", store_labels.h): its
  * attributes interned once per request. NULL or "" is label set 0. */
 static uint32_t intern_lset(cp_otlp_t *o, const char *canon)
@@ -301,26 +310,7 @@ static uint32_t intern_lset(cp_otlp_t *o, const char *canon)
     *slot = id;
     o->ls_canon = cp__xrealloc(o->ls_canon, (id + 1) * sizeof *o->ls_canon);
     o->ls_canon[id] = cp__xstrdup(canon);
-    char *buf = cp__xcalloc(len + 1, 1), *w = buf, *key = buf, *val = NULL;
-    for (const char *c = canon;; c++) {
-        if (*c == '\\' && c[1]) {
-            *w++ = *++c;
-        } else if (*c == '=' && !val) {
-            *w++ = 0;
-            val = w;
-        } else if (*c == ',' || !*c) {
-            *w++ = 0;
-            if (*key && val)
-                cp__vu32_push(&o->ls_attr, find_attr(o, key, val, true));
-            if (!*c)
-                break;
-            key = w;
-            val = NULL;
-        } else {
-            *w++ = *c;
-        }
-    }
-    free(buf);
+    cp_store_labels_each(canon, ls_attr_add, o);
     cp__vu32_push(&o->ls_off, (uint32_t)o->ls_attr.n);
     return id;
 }
@@ -513,31 +503,31 @@ static void kv_add(PB(Resource) *r, const char *key, const char *val)
 
 /* Resource attributes of a canonical label set "k=v,k2=v\,x": unescaped
  * copies appended to *keep (freed by the caller). */
+typedef struct res_labels {
+    PB(Resource) *r;
+    char ***keep;
+    size_t *n_keep;
+} res_labels_t;
+
+static char *kept(res_labels_t *u, const char *s)
+{
+    char *c = cp__xstrdup(s);
+    *u->keep = cp__xrealloc(*u->keep, (*u->n_keep + 1) * sizeof **u->keep);
+    (*u->keep)[(*u->n_keep)++] = c;
+    return c;
+}
+
+static void res_label(void *ud, const char *key, const char *val)
+{
+    res_labels_t *u = ud;
+    if (*key)
+        kv_add(u->r, kept(u, key), kept(u, val));
+}
+
 static void labels_add(PB(Resource) *r, const char *canon, char ***keep, size_t *n_keep)
 {
-    size_t len = strlen(canon);
-    char *buf = cp__xcalloc(len + 1, 1);
-    *keep = cp__xrealloc(*keep, (*n_keep + 1) * sizeof **keep);
-    (*keep)[(*n_keep)++] = buf;
-    char *w = buf, *key = buf, *val = NULL;
-    for (const char *c = canon;; c++) {
-        if (*c == '\\' && c[1]) {
-            *w++ = *++c;
-        } else if (*c == '=' && !val) {
-            *w++ = 0;
-            val = w;
-        } else if (*c == ',' || !*c) {
-            *w++ = 0;
-            if (*key && val)
-                kv_add(r, key, val);
-            if (!*c)
-                break;
-            key = w;
-            val = NULL;
-        } else {
-            *w++ = *c;
-        }
-    }
+    res_labels_t u = {r, keep, n_keep};
+    cp_store_labels_each(canon, res_label, &u);
 }
 
 static void resource_free(PB(Resource) *r)
