@@ -127,14 +127,16 @@ int cp_attach_pid(pid_t pid, const char *agent, const char *options, int timeout
     cp_verdict_file_name(t.nspid, vpath, sizeof vpath);
     /* A JVM caught right after start answers (JDK 21+) "Dynamic agent
      * loading is only permitted in the live phase": VMInit has not run yet.
-     * That passes within moments, so retry until the timeout. */
+     * JDK 17 loads the agent, which finds no JVMTI yet and says "live
+     * phase" in its verdict (CP_ESTATE). That passes within moments, so
+     * retry until the timeout. */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         rc = load_once(&t, o->agent, options, vpath, timeout_ms, o, err, errlen);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-        if (rc != CP_EIO || !strstr(err, "live phase") || spent + 100 >= timeout_ms)
+        if ((rc != CP_EIO && rc != CP_ESTATE) || !strstr(err, "live phase") || spent + 100 >= timeout_ms)
             return rc;
         struct timespec pause = {0, 100 * 1000000L};
         nanosleep(&pause, NULL);

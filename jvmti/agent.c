@@ -576,14 +576,26 @@ static void context_first_use(JNIEnv *jni)
 static int init_once(JavaVM *vm, bool live)
 {
     g_vm = vm;
+    /* JVMTI first: a refusal here (-3) leaves no claim behind, so the
+     * retried attach finds the process free whether or not the JVM
+     * unloaded this copy in between */
+    if ((*vm)->GetEnv(vm, (void **)&g_jvmti, JVMTI_VERSION_1_2) != JNI_OK || !g_jvmti) {
+        g_jvmti = NULL;
+        if (live) {
+            /* JDK 17 answers an attach during its start phase (before
+             * VMInit) and then refuses JVMTI: the attach is retried */
+            CP_LOGW("no JVMTI environment yet: the JVM is not in its live phase; attach again");
+            return -3;
+        }
+        CP_LOGE("no JVMTI 1.2 environment; the agent stays idle");
+        return -1;
+    }
     if (!cp_identity_claim_process()) {
         CP_LOGE("another copy of the cprof agent (loaded from another path) already runs in this JVM; "
                 "attach with that copy's path to reconfigure it. This copy stays idle.");
+        (*g_jvmti)->DisposeEnvironment(g_jvmti);
+        g_jvmti = NULL;
         return -2;
-    }
-    if ((*vm)->GetEnv(vm, (void **)&g_jvmti, JVMTI_VERSION_1_2) != JNI_OK || !g_jvmti) {
-        CP_LOGE("no JVMTI 1.2 environment; the agent stays idle");
-        return -1;
     }
     jvmtiCapabilities caps;
     memset(&caps, 0, sizeof caps);
@@ -755,13 +767,14 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
     if (irc != 0) {
         cp_verdict_error(&g_verdict, "%s", irc == -2 ?
                          "another copy of the cprof agent (loaded from another path) already runs in this "
-                         "JVM; attach with that copy's path to reconfigure it" :
+                         "JVM; attach with that copy's path to reconfigure it" : irc == -3 ?
+                         "the JVM is starting: JVMTI is offered only in the live phase; attach again" :
                          "the agent could not start in this JVM and stays idle (its log says why)");
         cp_verdict_refuse(&g_verdict, NULL, "the agent is idle");
         finish_verdict(0);
         pthread_mutex_unlock(&life_mu);
         /* never stop the JVM from starting; an attach learns it failed */
-        return live && irc == -2 ? JNI_ERR : JNI_OK;
+        return live && irc != -1 ? JNI_ERR : JNI_OK;
     }
     g_initialized = true;
     if (live) {

@@ -126,6 +126,9 @@ void cp_identity_app(jvmtiEnv *g_jvmti, cp_options_t *g_opts, char *g_app, size_
  * another copy holds it. */
 bool cp_identity_claim_process(void)
 {
+    static bool claimed;   /* by this copy: an attach retried after a refusal claims again */
+    if (claimed)
+        return true;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return true;   /* cannot tell: go ahead */
@@ -146,5 +149,6 @@ bool cp_identity_claim_process(void)
         close(fd);
         return !other;
     }
+    claimed = true;
     return true;       /* fd stays open for the process lifetime */
 }

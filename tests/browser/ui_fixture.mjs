@@ -122,6 +122,9 @@ try {
   await page.click('text=demo');
   await waitDrawn(page);
   check(/#app=demo/.test(page.url()), 'opening an app puts it in the URL', page.url());
+  // the instances table fills from its own fetch, which may land after the flame graph
+  await page.waitForFunction(() => /OpenJDK 17/.test((document.querySelector('.instances') || {}).textContent || ''),
+    null, { timeout: 10000 }).catch(() => {});
   const instText = await page.textContent('.instances');
   check(/web-1:4242/.test(instText) && /env=prod/.test(instText) && /OpenJDK 17/.test(instText), 'instances show host, labels and JVM');
   check(await page.$('.instances .status.on') && await page.$('.instances .status.off'), 'instances show connected and disconnected');

@@ -80,7 +80,7 @@ PROGRAMS = {
                               evidence=("cpu", stack_share(["java.text.SimpleDateFormat.<init>",
                                                             "java.security.SecureRandom.<init>"]), 0.15)),
     "string-format": dict(methods=["StringFormat.formatReportLine"],
-                          evidence=("cpu", stack_share(["java.util.Formatter.format"]), 0.25)),
+                          evidence=("cpu", stack_share(["java.util.Formatter.format"]), 0.2)),  # 23-28% seen (CI: 23%)
     "serialization": dict(methods=["Serialization.deepCopyBySerialization"],
                           evidence=("cpu", stack_share(["java.io.ObjectOutputStream.", "java.io.ObjectInputStream."]), 0.3), seconds=3),
     "collection-misuse": dict(methods=["CollectionMisuse.sumByIndex", "CollectionMisuse.drainFromFront"],
