@@ -325,6 +325,29 @@ START_TEST(test_overhead_ctl_stops_stretching_when_it_does_not_help)
 }
 END_TEST
 
+/* A step that worked (the kind's cost fell to a fraction), then the
+ * program's own rate rose (CI, agent_budget's alloc storm: alloc x8192 cost
+ * 0.26%, then the JIT-warmed loop allocated 13x more and alloc cost 1.7% for
+ * ten seconds with no further step): the rise is judged afresh and the kind
+ * is stretched again. */
+START_TEST(test_overhead_ctl_restretches_when_the_rate_rises_after_a_step)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
+    plant_t p = {1000, {0.2, 0, 1.1, 0}, 0.1, 0, 1};   /* a step taken at 1.1% */
+    for (int i = 0; i < 30; i++)
+        step(&c, &p);
+    uint32_t first = c.scale[ALLOC];
+    ck_assert_uint_ge(first, 2);
+    p.pct[ALLOC] *= 13;   /* the same interval now costs 13x */
+    double share = 0;
+    for (int i = 0; i < 30; i++)
+        share = step(&c, &p);
+    ck_assert_uint_gt(c.scale[ALLOC], first);
+    ck_assert_msg(share <= 1.0, "share %.3f%% after the rise (budget 1%%)", share);
+}
+END_TEST
+
 /* wall=1ms on 500 threads on a loaded machine (measured): wall at its
  * bound (1 s) still costs 0.45%, cpu at 10 ms 0.35%, more than room
  * together: cpu is not stretched (it costs less than half the budget). */
@@ -425,6 +448,7 @@ int main(void)
     tcase_add_test(kt, test_overhead_ctl_stretches_the_next_kind_at_a_bound);
     tcase_add_test(kt, test_overhead_ctl_wall_at_its_bound_leaves_a_cheap_cpu_alone);
     tcase_add_test(kt, test_overhead_ctl_stops_stretching_when_it_does_not_help);
+    tcase_add_test(kt, test_overhead_ctl_restretches_when_the_rate_rises_after_a_step);
     tcase_add_test(kt, test_overhead_ctl_kinds_come_back_when_the_storm_ends);
     tcase_add_test(kt, test_overhead_ctl_first_minute_stays_under_budget_with_fast_start_ticks);
     tcase_add_test(kt, test_overhead_ctl_minute_counts_seconds_not_ticks);
