@@ -376,7 +376,11 @@ static void close_window(void)
     }
     cp_u64map_clear(&window);
     cp__hctx_take(p);
-    if (p->values && cp_stack_dict_memory(g_dict) > g_dict_max)
+    /* the reset waits while the sender still has batches of this generation
+     * to write (they would be unsendable: drop.dict), up to twice the limit
+     * (a relay that stays away must not grow the dictionary without bound) */
+    size_t dict_mem = p->values ? cp_stack_dict_memory(g_dict) : 0;
+    if (dict_mem > g_dict_max && (dict_mem > 2 * g_dict_max || cp_sender_unsent() == 0))
         dict_reset_locked(p);
     p->dict_gen = g_dict_gen;
     pthread_mutex_unlock(&dict_mu);

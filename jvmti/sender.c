@@ -153,6 +153,14 @@ size_t cp_sender_queued_bytes(void)
     return b;
 }
 
+uint32_t cp_sender_unsent(void)
+{
+    pthread_mutex_lock(&q_mu);
+    uint32_t n = cp_sender_queue_unsent(&q);
+    pthread_mutex_unlock(&q_mu);
+    return n;
+}
+
 void cp_sender_submit(cp_pending_t *p)
 {
     if (!p)

@@ -62,6 +62,10 @@ int  cp_sender_drain(int timeout_ms);
 uint64_t cp_sender_queued_samples(void);
 /* Memory estimate of the batches queued (the `buffer` measure). Any thread. */
 size_t cp_sender_queued_bytes(void);
+/* Batches queued and not yet written to the relay: a dictionary reset now
+ * would make them unsendable (drop.dict). Any thread; takes the queue's
+ * lock, so a caller holding the dictionary lock keeps the sender's order. */
+uint32_t cp_sender_unsent(void);
 
 /* Closes the connection and ends the sender thread (bounded wait). The
  * queue is kept; a later cp_sender_start resumes with it. */

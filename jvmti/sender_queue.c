@@ -104,6 +104,14 @@ cp_pending_t *cp_sender_queue_next(cp_sender_queue_t *q, uint32_t gen)
     return p;
 }
 
+uint32_t cp_sender_queue_unsent(const cp_sender_queue_t *q)
+{
+    uint32_t n = 0;
+    for (const cp_pending_t *p = q->head; p; p = p->next)
+        n += p->seq > q->sent_upto;
+    return n;
+}
+
 void cp_sender_queue_ack(cp_sender_queue_t *q, uint64_t seq)
 {
     while (q->head && q->head->seq <= seq)

@@ -65,6 +65,8 @@ void cp_sender_queue_push(cp_sender_queue_t *q, cp_pending_t *p, size_t limit_by
  * ids are gone; drop.dict / drop.dict_samples). NULL if none. Borrowed:
  * valid until the next call that changes q. */
 cp_pending_t *cp_sender_queue_next(cp_sender_queue_t *q, uint32_t gen);
+/* Queued batches not yet written on the current connection (seq > sent_upto). */
+uint32_t cp_sender_queue_unsent(const cp_sender_queue_t *q);
 
 /* The relay has every batch with seq <= seq: frees them. */
 void cp_sender_queue_ack(cp_sender_queue_t *q, uint64_t seq);

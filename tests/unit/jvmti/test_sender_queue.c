@@ -105,6 +105,26 @@ START_TEST(test_sender_queue_next_skips_sent_and_drops_stale_generation)
 }
 END_TEST
 
+/* What the harvester asks before a dictionary reset (harvest.c): batches
+ * not yet written would become unsendable. */
+START_TEST(test_sender_queue_unsent_counts_batches_after_sent_upto)
+{
+    reset_stats();
+    cp_sender_queue_t q = CP_SENDER_QUEUE_INIT;
+    ck_assert_uint_eq(cp_sender_queue_unsent(&q), 0);
+    cp_sender_queue_push(&q, mk(1, 10, 1, 0), 1000);
+    cp_sender_queue_push(&q, mk(2, 10, 2, 0), 1000);
+    cp_sender_queue_push(&q, mk(3, 10, 4, 0), 1000);
+    ck_assert_uint_eq(cp_sender_queue_unsent(&q), 3);
+    q.sent_upto = 2;
+    ck_assert_uint_eq(cp_sender_queue_unsent(&q), 1);
+    q.sent_upto = 3;
+    ck_assert_uint_eq(cp_sender_queue_unsent(&q), 0);   /* sent, not acked: sendable ids no longer needed */
+    cp_sender_queue_ack(&q, 3);
+    ck_assert_uint_eq(q.count, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sender_queue");
@@ -114,6 +134,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("send");
     tcase_add_test(tc, test_sender_queue_next_skips_sent_and_drops_stale_generation);
+    tcase_add_test(tc, test_sender_queue_unsent_counts_batches_after_sent_upto);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
