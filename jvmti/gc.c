@@ -15,6 +15,7 @@
  * reader; slot i is readable iff tail <= i < head. A full ring drops the new
  * pause and counts it (the VM thread must never wait on us). */
 #include "gc.h"
+#include "clock.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -58,12 +59,6 @@ static struct {
     jmethodID        m_total, m_free;
 } g;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t unix_ms(void)
 {
@@ -75,13 +70,13 @@ static uint64_t unix_ms(void)
 /* VM thread, inside the safepoint: clock only. */
 static void JNICALL cb_gc_start(jvmtiEnv *e)
 {
-    g.gc_start_ns = mono_ns();
+    g.gc_start_ns = cp_mono_ns();
 }
 
 /* VM thread, inside the safepoint: ring + raw monitor only. */
 static void JNICALL cb_gc_finish(jvmtiEnv *e)
 {
-    uint64_t end = mono_ns();
+    uint64_t end = cp_mono_ns();
     uint64_t h = atomic_load_explicit(&g.head, memory_order_relaxed);   /* we are the only writer */
     uint64_t t = atomic_load_explicit(&g.tail, memory_order_acquire);   /* reader's progress */
     uint64_t dur = g.gc_start_ns && end > g.gc_start_ns ? end - g.gc_start_ns : 0;
@@ -260,9 +255,9 @@ static void end_thread(int timeout_ms)
     if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
     g.quit = true;
     (*e)->RawMonitorNotifyAll(e, g.mon);
-    uint64_t end = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t end = cp_mono_ns() + (uint64_t)timeout_ms * 1000000u;
     while (g.thread_alive) {
-        uint64_t now = mono_ns();
+        uint64_t now = cp_mono_ns();
         if (now >= end) break;
         (*e)->RawMonitorWait(e, g.mon, (jlong)((end - now) / 1000000u) + 1);
     }

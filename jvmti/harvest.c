@@ -27,6 +27,7 @@
  * while interning one drain's samples, and while encoding). pts_mu guards
  * the point list. ctl_mu/ctl_cv carry flush requests and completion. */
 #include "harvest.h"
+#include "clock.h"
 #include "harvest_int.h"
 
 #include "codemap.h"
@@ -111,12 +112,6 @@ uint64_t cp_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t proc_cpu_ns(void)
 {
@@ -462,7 +457,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp_sampler_ignore_current_thread();
     /* not nice +10 like the sender: with 2,000 busy threads the harvester
      * fell behind the ring (agent_wall_many: 4% dropped) */
-    uint64_t next_flush = mono_ns() + (uint64_t)g_flush_ns;
+    uint64_t next_flush = cp_mono_ns() + (uint64_t)g_flush_ns;
     uint64_t next_scan = 0, next_budget = 0;
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     pthread_mutex_lock(&ctl_mu);
@@ -481,7 +476,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         req_flush = false;
         pthread_mutex_unlock(&ctl_mu);
 
-        uint64_t now = mono_ns();
+        uint64_t now = cp_mono_ns();
         if (now >= next_scan) {
             /* the scan (a /proc/self/task walk, /proc/self/maps for the
              * native walk, threads older than the agent) grows with the
@@ -532,7 +527,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (do_flush || now >= next_flush) {
             cp_cost_thread(&cost_last);   /* into the window it closes */
             close_window();
-            next_flush = mono_ns() + (uint64_t)g_flush_ns;
+            next_flush = cp_mono_ns() + (uint64_t)g_flush_ns;
         }
 
         pthread_mutex_lock(&ctl_mu);
@@ -549,7 +544,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             /* no later than the overhead budget's next tick */
-            uint64_t t = mono_ns();
+            uint64_t t = cp_mono_ns();
             if (next_budget > t && (next_budget - t) / 1000000 < (uint64_t)period_ms)
                 period_ms = (long)((next_budget - t) / 1000000) + 1;
             ts.tv_nsec += period_ms * 1000000L;

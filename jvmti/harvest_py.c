@@ -31,6 +31,7 @@
  *
  * Thread: harvester only, dict_mu held (harvest_int.h). */
 #include "harvest.h"
+#include "clock.h"
 #include "harvest_int.h"
 
 #include "lsets.h"
@@ -64,12 +65,6 @@ typedef struct drain_ctx {
     bool pykind;
 } drain_ctx_t;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* "... (TID 7)" -> 7; -1 if the name carries no TID. */
 static long long tid_in_name(const char *name)
@@ -149,7 +144,7 @@ static const char *jvm_thread_of(drain_ctx_t *c, long long tid)
 {
     uint64_t *hit = cp_u64map_find(&tid_names, (uint64_t)tid);
     if (!hit) {
-        uint64_t now = mono_ns();
+        uint64_t now = cp_mono_ns();
         if (now - last_refresh < REFRESH_NS)
             return NULL;
         last_refresh = now;

@@ -11,6 +11,7 @@
  * (only that class, CP_CF_HOOK_PARK) and retransformed once at start; the
  * dev.cprof.Lock shim does the timing in Java and calls lock_park_record. */
 #include "lock.h"
+#include "clock.h"
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -46,17 +47,11 @@ static struct {
 static CP_TLS uint64_t t_enter_ns;      /* MonitorContendedEnter time, this thread */
 static CP_TLS uint64_t t_rand;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static double rand01(void)
 {
     uint64_t x = t_rand;
-    if (!x) x = 0x9E3779B97F4A7C15ull ^ mono_ns() ^ (uint64_t)(uintptr_t)&t_rand;
+    if (!x) x = 0x9E3779B97F4A7C15ull ^ cp_mono_ns() ^ (uint64_t)(uintptr_t)&t_rand;
     x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
     t_rand = x;
     return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
@@ -114,7 +109,7 @@ static bool pick(uint64_t d, uint64_t *ns, uint64_t *count)
 
 static void JNICALL cb_enter(jvmtiEnv *e, JNIEnv *jni, jthread t, jobject obj)
 {
-    t_enter_ns = mono_ns();
+    t_enter_ns = cp_mono_ns();
 }
 
 static void JNICALL cb_entered(jvmtiEnv *e, JNIEnv *jni, jthread t, jobject obj)
@@ -124,7 +119,7 @@ static void JNICALL cb_entered(jvmtiEnv *e, JNIEnv *jni, jthread t, jobject obj)
     if (!t0 || !atomic_load_explicit(&g.recording, memory_order_relaxed))   /* flag only */
         return;
     atomic_fetch_add_explicit(&g.contended, 1, memory_order_relaxed);       /* statistic */
-    if (pick(mono_ns() - t0, &ns, &count)) {
+    if (pick(cp_mono_ns() - t0, &ns, &count)) {
         uint64_t c0 = cp_cost_now();
         record(e, jni, obj, "?", ns, count, 0);
         cp_cost_sample(c0, CP_ST_SAMPLING_LOCK_NS);

@@ -7,6 +7,7 @@
  * tail and the interval); the memfd must be sealed against shrinking, so
  * a worker cannot make the agent fault by truncating it. */
 #include "pyfb.h"
+#include "clock.h"
 
 #include "error.h"
 #include "log.h"
@@ -56,12 +57,6 @@ static pending_t pend[MAX_PENDING];
 static int n_pend;
 static bool warned_listen;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 int cp_pyfb_listen(void)
 {
@@ -222,7 +217,7 @@ void cp_pyfb_poll(int64_t interval_ns, cp_pyfb_probe_fn probe, cp_pyfb_ring_fn o
 {
     if (lfd < 0)
         return;
-    uint64_t now = mono_ns();
+    uint64_t now = cp_mono_ns();
     int fd;
     while (n_pend < MAX_PENDING && (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
         pend[n_pend++] = (pending_t){fd, now + PENDING_NS};

@@ -13,6 +13,7 @@
  *
  * Process identity is (pid, start time): a reused pid is a new process. */
 #include "pysample.h"
+#include "clock.h"
 
 #include "cost.h"
 #include "pyfb.h"
@@ -104,12 +105,6 @@ static void cv_init(void)
     pthread_condattr_destroy(&ca);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- /proc helpers --------------------------------------------------------- */
 
@@ -641,7 +636,7 @@ static void *py_main(void *arg)
     sigdelset(&all, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &all, NULL);   /* the JVM's and the sampler's signals go elsewhere */
     cp_sampler_ignore_current_thread();
-    uint64_t cost_last = 0, next_scan = 0, next = mono_ns(), next_cost = 0;
+    uint64_t cost_last = 0, next_scan = 0, next = cp_mono_ns(), next_cost = 0;
     cp_pyfb_listen();
     cp_pysample_t *s = malloc(sizeof *s);
     pthread_mutex_lock(&ctl_mu);
@@ -650,7 +645,7 @@ static void *py_main(void *arg)
         int64_t iv = g_interval_ns;
         pthread_mutex_unlock(&ctl_mu);
 
-        uint64_t now = mono_ns();
+        uint64_t now = cp_mono_ns();
         bool full = now >= next_scan;
         if (full)
             next_scan = now + SCAN_NS;
@@ -672,7 +667,7 @@ static void *py_main(void *arg)
             next_cost = now + 1000000000ULL;
         }
         next += (uint64_t)iv;
-        now = mono_ns();
+        now = cp_mono_ns();
         if (next < now)
             next = now;   /* behind: skip, do not burst */
         struct timespec dl = {(time_t)(next / 1000000000ULL), (long)(next % 1000000000ULL)};

@@ -8,6 +8,7 @@
  * that same thread read, so no ordering is needed beyond the signal
  * boundary (a signal handler sees its own thread's earlier stores). */
 #include "sigcost.h"
+#include "clock.h"
 
 #include "log.h"
 #include "perf.h"
@@ -94,12 +95,6 @@ void cp_sigcost_publish(void)
     }
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
 
 static uint64_t thread_ns(void)
 {
@@ -229,7 +224,7 @@ static void calibrate_round(void)
 
 void cp_sigcost_step(bool final)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = cp_mono_ns();
     if (!first_ns) {
         first_ns = now;
         if (getenv("CPROF_NO_SIGCOST")) {   /* benches and tests: the accounting without it */
@@ -241,7 +236,7 @@ void cp_sigcost_step(bool final)
         (atomic_load_explicit(&cp__cpu_on, memory_order_relaxed) || /* a hint: sampling is on */
          atomic_load_explicit(&cp__wall_on, memory_order_relaxed))) {
         calibrate_round();
-        last_round_ns = mono_ns();
+        last_round_ns = cp_mono_ns();
     }
     cp_sigcost_publish();
 }

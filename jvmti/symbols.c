@@ -10,6 +10,7 @@
  * that symbol's size (or the size is 0). Objects are never unloaded in
  * practice by the JVM; a reset drops everything. */
 #include "symbols.h"
+#include "clock.h"
 
 #include "error.h"
 
@@ -48,12 +49,6 @@ typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 static demangle_fn g_demangle;
 static bool g_demangle_looked;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static void obj_free(obj_t *o)
 {
@@ -354,7 +349,7 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
         name[0] = '\0';
     obj_t *o = find_obj(pc);
     if (!o) {
-        uint64_t now = mono_ns();
+        uint64_t now = cp_mono_ns();
         if (now - g_last_scan_ns > 100000000ULL) {
             g_last_scan_ns = now;
             dl_iterate_phdr(phdr_cb, NULL);
