@@ -65,11 +65,19 @@ try {
   await sleep(1500);
 
   const q = 'from=now-15m&to=now';
+  // The relay may still be storing the last windows of the JVMs that just
+  // exited: wait until two answers 1 s apart agree, or the panel (drawn
+  // later) would rightly show other shares than this answer.
+  let prev = '';
   const top = await waitFor(async () => {
     const r = await getJson(relay.base, `/api/v1/top?app=${FRONT}&type=cpu&${q}&group_by=endpoint`);
     const g = r.groups || [];
-    return g.some(x => x.value === ORDERS) && g.some(x => x.value === USERS) ? r : null;
-  }, 20000, 'endpoint groups of the front');
+    const key = JSON.stringify(g.map(x => [x.value, x.total]));
+    const stable = key === prev;
+    prev = key;
+    if (!stable) await sleep(750);
+    return stable && g.some(x => x.value === ORDERS) && g.some(x => x.value === USERS) ? r : null;
+  }, 30000, 'endpoint groups of the front, stable');
   const groups = top.groups;
   const sum = groups.reduce((s, g) => s + g.total, 0);
   console.log('# groups: ' + groups.map(g => `${g.value}=${g.total}`).join(', '));
