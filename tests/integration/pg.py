@@ -15,6 +15,7 @@ CPROF_TEST_STORE=postgres makes cplib.Relay start every relay on one
 cluster of this process (shared(); each Relay gets its own database)."""
 
 import atexit
+import shlex
 import os
 import pwd
 import shutil
@@ -99,7 +100,24 @@ class Postgres:
             raise RuntimeError("postgres did not start: %s\n%s" % (r.stdout.decode(errors="replace"),
                                                                    self.tail()))
         self.running = True
+        self._watch()
         return self
+
+    def _watch(self):
+        """A detached watchdog that stops the cluster and removes its files
+        once this process is gone, however it ended (a meson timeout or a ^C
+        kills it before atexit runs, and the server would run on, its
+        autovacuum busy, beside later tests and benchmarks)."""
+        ctl = "%s -D %s -m immediate -w stop" % (os.path.join(PG_BIN, "pg_ctl"), shlex.quote(self.data))
+        if self.user:
+            ctl = "runuser -u %s -- %s" % (self.user, ctl)
+        keep = "" if not os.environ.get("CPROF_KEEP") else "#"
+        script = ("while kill -0 %d 2>/dev/null && [ -d %s ]; do sleep 1; done; "
+                  "if [ -f %s/postmaster.pid ]; then %s >/dev/null 2>&1; fi; %srm -rf %s"
+                  % (os.getpid(), shlex.quote(self.data), shlex.quote(self.data), ctl, keep,
+                     shlex.quote(self.tmp)))
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
     def stop(self, mode="fast"):
         """Stops the server (mode 'immediate' is a crash: no shutdown checkpoint)."""
