@@ -371,6 +371,7 @@ int main(void)
 {
     Suite *s = suite_create("store_sqlite");
     TCase *tc = tcase_create("ingest");
+    tcase_set_timeout(tc, 60);   /* 40,000 strings into PostgreSQL take over 4 s at load 20 */
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_two_connections_intern_into_one_app_dictionary);
     tcase_add_test(tc, test_store_agent_state_is_kept_per_instance_latest_wins);
