@@ -275,20 +275,40 @@ typedef struct blocks {
     double   e[CP__DIFFSTAT_SMALL];
 } blocks_t;
 
-static void blocks_make(const side_acc_t *a, uint32_t n, cp_diff_norm_t norm, blocks_t *b)
+/* The side's instances among its first windows (keys[], their count
+ * returned) and how many of them are blocks in their own right: an
+ * instance whose exposure is under a quarter of the largest one's (it
+ * started or ended inside the range) is too small to stand for how
+ * instances differ; with one instance block, two blocks where one is a
+ * single window gave df = 1 and an interval made of that window's noise. */
+static uint32_t side_instances(const side_acc_t *a, cp_diff_norm_t norm, int64_t *keys, uint32_t *big)
 {
-    memset(b, 0, sizeof *b);
-    uint32_t W = a->W < CP__DIFFSTAT_SMALL ? a->W : CP__DIFFSTAT_SMALL;
-    int64_t keys[CP__DIFFSTAT_SMALL];
-    uint32_t nk = 0;
+    uint32_t W = a->W < CP__DIFFSTAT_SMALL ? a->W : CP__DIFFSTAT_SMALL, nk = 0;
+    double e[CP__DIFFSTAT_SMALL] = {0}, top = 0;
     for (uint32_t w = 0; w < W; w++) {
         uint32_t k = 0;
         while (k < nk && keys[k] != a->wblock[w])
             k++;
         if (k == nk)
             keys[nk++] = a->wblock[w];
+        e[k] += norm == CP_DIFF_NORM_SHARE ? a->wt[w] : a->wd[w];
+        if (e[k] > top)
+            top = e[k];
     }
-    bool by_window = nk < 2;
+    *big = 0;
+    for (uint32_t k = 0; k < nk; k++)
+        if (e[k] >= top / 4)
+            ++*big;
+    return nk;
+}
+
+static void blocks_make(const side_acc_t *a, uint32_t n, cp_diff_norm_t norm, blocks_t *b)
+{
+    memset(b, 0, sizeof *b);
+    uint32_t W = a->W < CP__DIFFSTAT_SMALL ? a->W : CP__DIFFSTAT_SMALL, big;
+    int64_t keys[CP__DIFFSTAT_SMALL];
+    side_instances(a, norm, keys, &big);
+    bool by_window = big < 2;
     for (uint32_t w = 0; w < W; w++) {
         uint32_t k = 0;
         if (by_window) {
@@ -404,16 +424,10 @@ int cp_diffstat_compute(const cp_diffstat_t *d, const cp_diffstat_opts_t *o, cp_
     out->m = cp__xcalloc(n, sizeof *out->m);
     for (int s = 0; s < 2; s++) {
         const side_acc_t *a = &d->s[s];
-        uint32_t nk = 0;
+        uint32_t big;
         int64_t keys[CP__DIFFSTAT_SMALL];
-        for (uint32_t w = 0; w < a->W && w < CP__DIFFSTAT_SMALL; w++) {
-            uint32_t k = 0;
-            while (k < nk && keys[k] != a->wblock[w])
-                k++;
-            if (k == nk)
-                keys[nk++] = a->wblock[w];
-        }
-        out->side[s] = (cp_diffstat_side_t){a->W, a->W <= CP__DIFFSTAT_SMALL ? nk : 0, a->St, a->Sd, a->Sn};
+        side_instances(a, o->norm, keys, &big);
+        out->side[s] = (cp_diffstat_side_t){a->W, a->W <= CP__DIFFSTAT_SMALL ? big : 0, a->St, a->Sd, a->Sn};
     }
     est_t *est[2] = {cp__xcalloc(n, sizeof(est_t)), cp__xcalloc(n, sizeof(est_t))};
     uint32_t *tested = cp__xcalloc(n, sizeof *tested), nt = 0;

@@ -316,6 +316,32 @@ START_TEST(test_diffstat_bootstrap_single_instance_uses_windows)
 }
 END_TEST
 
+START_TEST(test_diffstat_bootstrap_tiny_instance_does_not_make_two_blocks)
+{
+    /* each side: one instance of 8 windows and one of a single window (it
+     * started at the range's end): two blocks would give df = 1 and a huge
+     * interval from one window's noise, so a +.2 regression read as
+     * INCONCLUSIVE. An instance under a quarter of the largest one's
+     * exposure is not a block of its own: the side is resampled by windows. */
+    cp_diffstat_t *d = cp_diffstat_create(2);
+    double a[] = {0.2, 0.22, 0.18}, a1[] = {0.3}, b[] = {0.4, 0.42, 0.38}, b1[] = {0.5};
+    windows(d, CP_DIFF_BASE, 8, a, 3, 1);
+    windows(d, CP_DIFF_BASE, 1, a1, 1, 2);
+    windows(d, CP_DIFF_CMP, 8, b, 3, 3);
+    windows(d, CP_DIFF_CMP, 1, b1, 1, 4);
+    cp_diffstat_opts_t o;
+    cp_diffstat_opts_default(&o);
+    cp_diffstat_result_t r;
+    ck_assert_int_eq(cp_diffstat_compute(d, &o, &r), 0);
+    ck_assert(r.m[0].bootstrap);
+    ck_assert_uint_eq(r.side[0].blocks, 1);   /* one instance counts */
+    ck_assert_msg(r.m[0].df > 2, "df %g", r.m[0].df);
+    ck_assert_int_eq(r.m[0].verdict, CP_DIFF_REGRESSION);
+    cp_diffstat_result_free(&r);
+    cp_diffstat_destroy(d);
+}
+END_TEST
+
 /* ---- simulated calibration ---- */
 
 static uint64_t Rng = 12345;
@@ -427,6 +453,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_diffstat_few_samples_are_not_tested);
     tcase_add_test(tc, test_diffstat_bootstrap_by_instance_when_few_windows);
     tcase_add_test(tc, test_diffstat_bootstrap_single_instance_uses_windows);
+    tcase_add_test(tc, test_diffstat_bootstrap_tiny_instance_does_not_make_two_blocks);
     suite_add_tcase(s, tc);
     tc = tcase_create("calibration");
     tcase_set_timeout(tc, 60);
