@@ -33,7 +33,7 @@ try {
   const t0 = Math.floor(Date.now() / 1000) - 1;
   const jvms = [['base', 0], ['base', 0], ['cmp', 1], ['cmp', 1]].map(([side, slow], i) => start(path.join(JDK, 'bin/java'),
     [`-agentpath:${AGENT}=relay=${relay.ws}/ingest,app=gate,label.side=${side},cpu=1ms,flush=1s,overhead=off`, '-cp', classes,
-      'DiffWork', '8', String(slow)], path.join(OUT, `jvm-${i}.log`)));
+      'DiffWork', '60', String(slow), '3'], path.join(OUT, `jvm-${i}.log`)));   // 3 s of CPU each, however busy the machine
   for (const j of jvms) check(await j.done === 0, 'DiffWork exited cleanly');
   await sleep(2500);   // the last flush
   const t1 = Math.floor(Date.now() / 1000) + 1;

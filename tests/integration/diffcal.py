@@ -19,24 +19,27 @@ APP = "diffcal"
 HOT = "DiffWork.hot"
 
 
-def run_side_jvms(relay, java, jdk, tag, sides, seconds, cpu):
+def run_side_jvms(relay, java, jdk, tag, sides, seconds, cpu, cpu_seconds=None):
+    extra = [cpu_seconds] if cpu_seconds else []
     procs = [java.start(jdk, agent="app=%s,label.pair=%s,label.side=%s,cpu=%s,flush=1s" % (APP, tag, side, cpu),
-                        relay=relay, args=[seconds, slow]) for side, slow in sides]
+                        relay=relay, args=[seconds, slow] + extra) for side, slow in sides]
     for p in procs:
         rc = p.wait(seconds + 60)
         out = open(p.logpath, "rb").read().decode(errors="replace")
         check(rc == 0 and "hs_err" not in out, "DiffWork exited %d:\n%s" % (rc, out[-2000:]))
 
 
-def run_pair(relay, java, jdk, tag, slow, seconds=8, cpu="1ms", sequential=False):
-    """Runs one pair; returns (from, to) in unix seconds around it."""
+def run_pair(relay, java, jdk, tag, slow, seconds=8, cpu="1ms", sequential=False, cpu_seconds=None):
+    """Runs one pair; returns (from, to) in unix seconds around it.
+    cpu_seconds: each JVM runs until it used that much CPU (seconds is
+    then a wall cap), so a busy machine gives the same samples."""
     t0 = time.time() - 1
     base, cmp = [("base", 0)] * 2, [("cmp", slow)] * 2
     if sequential:
-        run_side_jvms(relay, java, jdk, tag, base, seconds, cpu)
-        run_side_jvms(relay, java, jdk, tag, cmp, seconds, cpu)
+        run_side_jvms(relay, java, jdk, tag, base, seconds, cpu, cpu_seconds)
+        run_side_jvms(relay, java, jdk, tag, cmp, seconds, cpu, cpu_seconds)
     else:
-        run_side_jvms(relay, java, jdk, tag, base + cmp, seconds, cpu)
+        run_side_jvms(relay, java, jdk, tag, base + cmp, seconds, cpu, cpu_seconds)
     for side in ("base", "cmp"):
         wait_settled(relay, APP, frm=str(int(t0)), labels="pair=%s,side=%s" % (tag, side))
     return int(t0), int(time.time()) + 1

@@ -1,7 +1,10 @@
 // DiffWork - a program whose one method can be made slower by a known
 // amount, for calibrating the statistical diff (docs/diff.md).
 //
-// Usage: java DiffWork SECONDS SLOW
+// Usage: java DiffWork SECONDS SLOW [CPU_SECONDS]
+// With CPU_SECONDS it runs until its main thread has used that much CPU
+// (SECONDS is then a wall-clock cap), so a JVM starved by a busy machine
+// still gives as many samples as on a quiet one.
 // Loops over four methods that each do the same work per operation
 // (parse, hash, render, hot: a quarter each); hot does (1 + SLOW) times
 // that work, so with SLOW = 0.2 it is 20% slower and its inclusive share of
@@ -27,9 +30,11 @@ public class DiffWork {
     public static void main(String[] args) {
         double secs = Double.parseDouble(args[0]);
         double slow = Double.parseDouble(args[1]);
+        long cpuBudget = args.length > 2 ? (long) (Double.parseDouble(args[2]) * 1e9) : 0;
+        java.lang.management.ThreadMXBean tmx = cpuBudget > 0 ? java.lang.management.ManagementFactory.getThreadMXBean() : null;
         int hotN = (int) Math.round(UNIT * (1 + slow));
         long end = System.nanoTime() + (long) (secs * 1e9), ops = 0, x = 7;
-        while (System.nanoTime() < end) {
+        while (System.nanoTime() < end && (tmx == null || tmx.getCurrentThreadCpuTime() < cpuBudget)) {
             for (int k = 0; k < 64; k++) {
                 x = parse(x);
                 x = hash(x);
