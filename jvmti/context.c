@@ -1,11 +1,19 @@
 /* context.c - per-thread request context: the TLS slot the handlers read,
- * and the shim's natives that write it (see context.h, docs/context.md).
+ * and the shim's natives (and fast path) that write it (see context.h, docs/context.md).
  *
  * The slot: rec[2] and cur. The writer (the thread itself, in
  * cp_context_set) fills rec[!cur] and then stores cur; a signal handler on
  * the same thread reads rec[cur]. Same-thread only, so compiler barriers
  * (atomic_signal_fence) order it: no CPU fence is needed between a thread
  * and its own signal handler.
+ *
+ * The fast path: a platform thread's shim writes its slot itself, through
+ * a direct ByteBuffer over the slot (Ctx.slot0, once per thread), by the
+ * same protocol: fill rec[!cur], then a release store of cur (a VarHandle
+ * setRelease: the JIT may not move the record's stores after it). No JNI
+ * transition per call; the layout below is fixed for the shim
+ * (CP_CONTEXT_SLOT_* in context.h, checked by _Static_assert). Virtual
+ * threads keep the JNI path (set0): their slot is the carrier's.
  *
  * Threads: cp_context_get on any thread, in handlers too; cp_context_set
  * and the natives on the thread whose context changes; start/stop on the
@@ -15,8 +23,10 @@
 #include "error.h"
 #include "log.h"
 #include "lsets.h"
+#include "stats.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +36,13 @@ typedef struct slot {
 } slot_t;
 
 static CP_TLS slot_t tls_ctx;
+
+/* The shim writes these offsets (Ctx.java: SLOT_*); keep them in step. */
+_Static_assert(offsetof(slot_t, rec[1]) == 32, "Ctx.java: record 1 at 32");
+_Static_assert(offsetof(cp_context_t, labels) == 0 && offsetof(cp_context_t, trace_hi) == 8 &&
+               offsetof(cp_context_t, trace_lo) == 16 && offsetof(cp_context_t, span) == 24,
+               "Ctx.java: labels 0, trace_hi 8, trace_lo 16, span 24");
+_Static_assert(offsetof(slot_t, cur) == 64 && sizeof(int) == 4, "Ctx.java: cur at 64, 4 bytes");
 
 static jclass g_ctx_cls;    /* global ref to dev.cprof.Ctx */
 static void (*g_first_use)(JNIEnv *);
@@ -56,12 +73,13 @@ void cp_context_set(const cp_context_t *c)
  * classes of any loader. So dev.cprof.Ctx works wherever the application
  * loaded cprof-shim.jar from, without the agent appending the jar to the
  * boot class path (which turns CDS off for non-boot classes and prints a
- * warning). exports.map exports exactly these three. */
+ * warning). exports.map exports exactly these four. */
 #define CP_JNI_EXPORT __attribute__((visibility("default"))) JNIEXPORT
 CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls);
 CP_JNI_EXPORT void JNICALL Java_dev_cprof_Ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo,
                                                    jlong span);
 CP_JNI_EXPORT jint JNICALL Java_dev_cprof_Ctx_define0(JNIEnv *jni, jclass cls, jobjectArray pairs);
+CP_JNI_EXPORT jobject JNICALL Java_dev_cprof_Ctx_slot0(JNIEnv *jni, jclass cls);
 
 /* dev.cprof.Ctx.on0(): the agent is here (the shim probes it once). */
 CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls)
@@ -70,18 +88,43 @@ CP_JNI_EXPORT jboolean JNICALL Java_dev_cprof_Ctx_on0(JNIEnv *jni, jclass cls)
     return JNI_TRUE;
 }
 
+static void first_use(JNIEnv *jni)
+{
+    /* relaxed: a second caller running fn too is harmless (fn is idempotent) */
+    if (CP_UNLIKELY(!atomic_load_explicit(&g_used, memory_order_relaxed))) {
+        atomic_store_explicit(&g_used, true, memory_order_relaxed);
+        if (g_first_use)
+            g_first_use(jni);
+    }
+}
+
+/* dev.cprof.Ctx.slot0() -> a direct ByteBuffer over the calling thread's
+ * slot (the fast path, see the file comment), or null. Valid while the
+ * thread lives: the shim keeps it in the thread's own state only. The shim
+ * asks when it first publishes a context on a platform thread, so this is
+ * a first use too. */
+CP_JNI_EXPORT jobject JNICALL Java_dev_cprof_Ctx_slot0(JNIEnv *jni, jclass cls)
+{
+    (void)cls;
+    jobject b = (*jni)->NewDirectByteBuffer(jni, &tls_ctx, (jlong)sizeof tls_ctx);
+    if ((*jni)->ExceptionCheck(jni)) {
+        (*jni)->ExceptionClear(jni);
+        b = NULL;
+    }
+    if (b)
+        cp_stats_add(CP_ST_CONTEXT_FAST, 1);
+    first_use(jni);
+    return b;
+}
+
 /* dev.cprof.Ctx.set0(int set, long traceHi, long traceLo, long span) */
 CP_JNI_EXPORT void JNICALL Java_dev_cprof_Ctx_set0(JNIEnv *jni, jclass cls, jint set, jlong hi, jlong lo, jlong span)
 {
     (void)cls;
     cp_context_t c = {(uint32_t)(set > 0 ? set : 0), (uint64_t)hi, (uint64_t)lo, (uint64_t)span};
     cp_context_set(&c);
-    /* relaxed: a second caller running fn too is harmless (fn is idempotent) */
-    if (CP_UNLIKELY(!atomic_load_explicit(&g_used, memory_order_relaxed)) && (set > 0 || hi || lo)) {
-        atomic_store_explicit(&g_used, true, memory_order_relaxed);
-        if (g_first_use)
-            g_first_use(jni);
-    }
+    if (set > 0 || hi || lo)
+        first_use(jni);
 }
 
 /* dev.cprof.Ctx.define0(String[] pairs) -> id, -1 when the table is full */
@@ -142,8 +185,14 @@ int cp_context_start(JNIEnv *jni)
             {"define0", "([Ljava/lang/String;)I", (void *)Java_dev_cprof_Ctx_define0},
             {"set0", "(IJJJ)V", (void *)Java_dev_cprof_Ctx_set0},
             {"on0", "()Z", (void *)Java_dev_cprof_Ctx_on0},
+            {"slot0", "()Ljava/nio/ByteBuffer;", (void *)Java_dev_cprof_Ctx_slot0},
         };
-        if ((*jni)->RegisterNatives(jni, c, nm, 3) != 0 || (*jni)->ExceptionCheck(jni)) {
+        int n = 4;
+        if ((*jni)->RegisterNatives(jni, c, nm, n) != 0 || (*jni)->ExceptionCheck(jni)) {
+            (*jni)->ExceptionClear(jni);   /* an older shim without slot0: the other three */
+            n = 3;
+        }
+        if (n == 3 && ((*jni)->RegisterNatives(jni, c, nm, n) != 0 || (*jni)->ExceptionCheck(jni))) {
             (*jni)->ExceptionClear(jni);
             CP_LOGW("context: RegisterNatives on dev.cprof.Ctx failed; Cprof.context does nothing");
             return CP_ENOTFOUND;

@@ -81,6 +81,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_DROP_TRACE,         "drop.trace")             /* trace entries past the per-window cap (values kept, untraced) */ \
     X(CP_ST_DROP_LABELS,        "drop.labels")            /* labelled parts past the per-window cap (values kept, unlabelled) */ \
     X(CP_ST_CONTEXT_OVERFLOW,   "context.overflow")       /* label sets refused: the agent's table (lsets.h) is full */ \
+    X(CP_ST_CONTEXT_FAST,       "context.fast_threads")   /* threads whose shim writes their context slot directly (no JNI per call, context.c) */ \
     X(CP_ST_SAMPLING_NS,        "cpu.sampling_ns")        /* of the agent's CPU outside the signal handlers (cpu.handler_ns), what grows with the sampling rate (overhead.h) */  \
     X(CP_ST_PY_SAMPLES,         "py.samples")             /* issue 21: Python stacks read (pysample.h) */ \
     X(CP_ST_PY_CPU_NS,          "py.cpu_ns")              /* CPU time they carry */ \

@@ -104,7 +104,7 @@ public final class Cprof {
         public void close() {
             if (closed || state == null) return;
             closed = true;
-            Ctx.restore(prev);
+            Ctx.restore(state, prev);
         }
     }
 

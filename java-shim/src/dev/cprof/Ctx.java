@@ -1,5 +1,11 @@
 package dev.cprof;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -11,11 +17,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link Cprof.Context} in a ThreadLocal. A label set is interned once by
  * the agent ({@link #define0}: content -> dense id, per JVM) and cached here
  * by (parent set id, the pairs given), so an open on a known set costs a map
- * lookup, two small objects and one JNI call.
+ * lookup and two small objects; the last trace id parsed is kept per thread.
  *
- * <p>Agent side: {@link #set0} writes the thread's slot (a double-buffered
- * thread-local record in the agent) that the signal handler copies into each
- * sample; no lock, no allocation there (jvmti/context.h).
+ * <p>Agent side: the thread's slot (a double-buffered thread-local record in
+ * the agent) that the signal handler copies into each sample; no lock, no
+ * allocation there (jvmti/context.h). A platform thread writes its slot
+ * itself, through a direct ByteBuffer over it ({@link #slot0}, asked once
+ * per thread): the record not current, then the index with a release store
+ * (the handler runs on the same thread, so program order is all it needs).
+ * No JNI call per open or close. Virtual threads (their slot is the
+ * carrier's) and agents without slot0 go through {@link #set0}.
  *
  * <p>{@link #on} is false without the agent (its natives do not link): every
  * call then returns {@link #NOOP} and costs a branch. An agent attached
@@ -37,8 +48,33 @@ final class Ctx {
     private static volatile boolean full;
 
     static final class State {
+        final Thread owner = Thread.currentThread();
         Cprof.Context cur = Cprof.Context.EMPTY;
+        ByteBuffer slot;      // the fast path: this platform thread's slot in the agent
+        boolean jni;          // publish through set0 (virtual thread, or no slot0)
+        String traceHex;      // the last valid trace id parsed, and its halves
+        long traceHi, traceLo;
+        int bad;              // parseHex: negative after a non-hex digit
+        /* The last context() lookups of this thread, direct-mapped by hash:
+         * (parent set, a copy of the pairs given) -> labels. Spares the
+         * shared map's key object and probe on a repeated call. */
+        final int[] lruParent = new int[LRU];
+        final String[][] lruKv = new String[LRU][];
+        final Labels[] lruVal = new Labels[LRU];
     }
+
+    private static final int LRU = 16;   // a power of two
+
+    /* The agent's slot layout (jvmti/context.c checks it): two records of
+     * 32 bytes (labels int at 0, trace_hi long at 8, trace_lo at 16, span at
+     * 24), then the current record's index (int, 0 or 1) at 64. */
+    private static final int SLOT_REC = 32, SLOT_CUR = 64;
+    private static final VarHandle SLOT_INT = MethodHandles.byteBufferViewVarHandle(int[].class,
+                                                                                     ByteOrder.nativeOrder());
+    /** Thread.isVirtual (JDK 21+), or null. */
+    private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
+    /** The agent has no slot0 (an older one): every thread uses set0. */
+    private static volatile boolean noSlot;
 
     private static final ThreadLocal<State> TL = ThreadLocal.withInitial(State::new);
     private static final Cprof.Scope NOOP = new Cprof.Scope(null, null);
@@ -72,10 +108,12 @@ final class Ctx {
     private static final class Labels {
         final int set;
         final String[] pairs;
+        final Cprof.Context plain;   // this set with no trace: shared, it is immutable
 
         Labels(int set, String[] pairs) {
             this.set = set;
             this.pairs = pairs;
+            this.plain = new Cprof.Context(set, pairs, 0, 0, 0);
         }
     }
 
@@ -88,21 +126,38 @@ final class Ctx {
         if (!on) return NOOP;
         State st = TL.get();
         Cprof.Context prev = st.cur;
-        Labels l = labels(prev, kv);
+        Labels l = cached(st, prev.set, kv);
         Cprof.Context c = l.set == prev.set ? prev
+                : (prev.traceHi | prev.traceLo | prev.span) == 0 ? l.plain
                 : new Cprof.Context(l.set, l.pairs, prev.traceHi, prev.traceLo, prev.span);
         return install(st, prev, c);
     }
 
     static Cprof.Scope trace(String traceHex, String spanHex) {
         if (!on || traceHex == null) return NOOP;
-        int n = traceHex.length();
-        if ((n != 32 && n != 16) || !isHex(traceHex, n)) return NOOP;
-        long hi = n == 32 ? parseHex(traceHex, 0) : 0;
-        long lo = parseHex(traceHex, n - 16);
-        if (hi == 0 && lo == 0) return NOOP;
-        long span = spanHex != null && spanHex.length() == 16 && isHex(spanHex, 16) ? parseHex(spanHex, 0) : 0;
         State st = TL.get();
+        long hi, lo;
+        if (traceHex == st.traceHex) {          // the same trace as last time: parsed already
+            hi = st.traceHi;
+            lo = st.traceLo;
+        } else {
+            int n = traceHex.length();
+            if (n != 32 && n != 16) return NOOP;
+            st.bad = 0;
+            hi = n == 32 ? parseHex(st, traceHex, 0) : 0;
+            lo = parseHex(st, traceHex, n - 16);
+            if (st.bad < 0) return NOOP;
+            st.traceHex = traceHex;
+            st.traceHi = hi;
+            st.traceLo = lo;
+        }
+        if (hi == 0 && lo == 0) return NOOP;
+        long span = 0;
+        if (spanHex != null && spanHex.length() == 16) {
+            st.bad = 0;
+            span = parseHex(st, spanHex, 0);
+            if (st.bad < 0) span = 0;
+        }
         Cprof.Context prev = st.cur;
         return install(st, prev, new Cprof.Context(prev.set, prev.pairs, hi, lo, span));
     }
@@ -119,21 +174,96 @@ final class Ctx {
 
     static void refresh() {
         if (!on) return;
-        Cprof.Context c = TL.get().cur;
-        set0(c.set, c.traceHi, c.traceLo, c.span);
+        State st = TL.get();
+        publish(st, st.cur);
     }
 
-    /** Scope.close(): back to prev on the closing thread. */
-    static void restore(Cprof.Context prev) {
-        State st = TL.get();
+    /** Scope.close(): back to prev on the closing thread (opened is the
+     *  opening thread's state). */
+    static void restore(State opened, Cprof.Context prev) {
+        State st = opened.owner == Thread.currentThread() ? opened : TL.get();
         st.cur = prev;
-        if (on) set0(prev.set, prev.traceHi, prev.traceLo, prev.span);
+        if (on) publish(st, prev);
     }
 
     private static Cprof.Scope install(State st, Cprof.Context prev, Cprof.Context c) {
         st.cur = c;
-        set0(c.set, c.traceHi, c.traceLo, c.span);
+        publish(st, c);
         return new Cprof.Scope(st, prev);
+    }
+
+    /** Writes c to the calling thread's slot (st is its state). */
+    private static void publish(State st, Cprof.Context c) {
+        ByteBuffer b = st.slot;
+        if (b == null && (st.jni || c.set == 0 && c.traceHi == 0 && c.traceLo == 0 || (b = slot(st)) == null)) {
+            set0(c.set, c.traceHi, c.traceLo, c.span);
+            return;
+        }
+        int n = b.getInt(SLOT_CUR) == 0 ? 1 : 0;   // the record handlers do not read
+        int o = n * SLOT_REC;
+        b.putInt(o, c.set);
+        b.putLong(o + 8, c.traceHi);
+        b.putLong(o + 16, c.traceLo);
+        b.putLong(o + 24, c.span);
+        SLOT_INT.setRelease(b, SLOT_CUR, n);     // the record is whole before a handler can pick it
+    }
+
+    /** The calling platform thread's slot, asked once; null: use set0. */
+    private static ByteBuffer slot(State st) {
+        ByteBuffer b = null;
+        if (!noSlot && !isVirtual()) {
+            try {
+                b = slot0();
+            } catch (UnsatisfiedLinkError e) {   // an older agent
+                noSlot = true;
+            }
+        }
+        if (b == null || b.capacity() < SLOT_CUR + 4) {
+            st.jni = true;
+            return null;
+        }
+        return st.slot = b.order(ByteOrder.nativeOrder());
+    }
+
+    private static boolean isVirtual() {
+        if (IS_VIRTUAL == null) return false;
+        try {
+            return (boolean) IS_VIRTUAL.invokeExact(Thread.currentThread());
+        } catch (Throwable t) {
+            return true;                          // unsure: the JNI path is right for both
+        }
+    }
+
+    private static MethodHandle isVirtualHandle() {
+        try {
+            return MethodHandles.publicLookup().findVirtual(Thread.class, "isVirtual",
+                                                            MethodType.methodType(boolean.class));
+        } catch (ReflectiveOperationException e) {
+            return null;                          // before JDK 21: no virtual threads
+        }
+    }
+
+    /** labels(), through the thread's small cache. */
+    private static Labels cached(State st, int parent, String[] kv) {
+        int h = parent;
+        for (String x : kv) h = h * 31 + (x == null ? 0 : x.hashCode());
+        int i = (h ^ (h >>> 16)) & (LRU - 1);
+        String[] got = st.lruKv[i];
+        if (got != null && st.lruParent[i] == parent && same(got, kv)) return st.lruVal[i];
+        Labels l = labels(st.cur, kv);
+        if (l.set != parent || kv.length == 0) {   // not a fallback to the parent (a full table)
+            st.lruParent[i] = parent;
+            st.lruKv[i] = kv.clone();                 // the caller may reuse its array
+            st.lruVal[i] = l;
+        }
+        return l;
+    }
+
+    private static boolean same(String[] a, String[] b) {
+        if (a.length != b.length) return false;
+        for (int i = 0; i < a.length; i++)
+            if (a[i] != b[i] && (a[i] == null || !a[i].equals(b[i]))) return false;
+        return true;
     }
 
     private static Labels labels(Cprof.Context parent, String[] kv) {
@@ -204,15 +334,16 @@ final class Ctx {
         return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
     }
 
-    private static boolean isHex(String s, int n) {
-        for (int i = 0; i < n; i++) if (digit(s.charAt(i)) < 0) return false;
-        return true;
-    }
-
-    /** 16 hex digits of s from `from` (checked by isHex). */
-    private static long parseHex(String s, int from) {
+    /** 16 hex digits of s from `from`; st.bad goes negative on a non-hex digit. */
+    private static long parseHex(State st, String s, int from) {
         long v = 0;
-        for (int i = from; i < from + 16; i++) v = (v << 4) | digit(s.charAt(i));
+        int bad = 0;
+        for (int i = from; i < from + 16; i++) {
+            int d = digit(s.charAt(i));
+            bad |= d;                                // -1 for a non-hex digit
+            v = (v << 4) | (d & 15);
+        }
+        st.bad |= bad;
         return v;
     }
 
@@ -237,4 +368,8 @@ final class Ctx {
 
     /** Publishes the calling thread's context to the agent's per-thread slot. */
     private static native void set0(int set, long traceHi, long traceLo, long span);
+
+    /** A direct buffer over the calling thread's slot in the agent (layout
+     *  above), or null; valid while the thread lives. */
+    private static native ByteBuffer slot0();
 }
