@@ -25,14 +25,23 @@ import java.sql.Statement;
  * what the agent does with them. The first fifth of the statements warms
  * up; the rest is timed. Prints one line:
  *   ctxh2 mode=M statements=N wall_ns=W thread_cpu_ns=C
+ *
+ * MODE inter (java ... CtxH2 inter STATEMENTS BLOCK): one JVM, the timed
+ * statements in blocks of BLOCK, context on and off alternating block by
+ * block in pairs (on-off, off-on, ...: a drift within a pair falls on both
+ * sides), so JVM start-up, JIT and machine drift are shared by both. Prints
+ * one line per block:
+ *   ctxh2 block=K ctx=0|1 statements=N thread_cpu_ns=C process_cpu_ns=P wall_ns=W
  */
 public class CtxH2 {
     static final String[] EP = {"POST /orders", "GET /orders/{n}", "PUT /orders/{n}", "GET /orders"};
     static final String[] TENANT = {"acme", "globex", "initech"};
 
     public static void main(String[] a) throws Exception {
+        boolean inter = a[0].equals("inter");
         boolean ctx = a[0].equals("ctx");
         int n = Integer.parseInt(a[1]);
+        int block = inter ? Integer.parseInt(a[2]) : 0;
         String[] traces = new String[64];
         for (int i = 0; i < traces.length; i++)
             traces[i] = String.format("%016x%016x", 0x4bf92f3577b34da6L + i, 0xa3ce929d0e0e4736L ^ i);
@@ -40,6 +49,9 @@ public class CtxH2 {
         for (int i = 0; i < spans.length; i++)
             spans[i] = String.format("%016x", 0x00f067aa0ba90000L + i + 1);
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        com.sun.management.OperatingSystemMXBean os =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        long bc0 = 0, bp0 = 0, bt0 = 0;
         try (Connection c = DriverManager.getConnection("jdbc:h2:mem:ctxbench")) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE TABLE orders(id INT PRIMARY KEY, tenant VARCHAR(16), qty INT, note VARCHAR(64))");
@@ -55,6 +67,20 @@ public class CtxH2 {
                 if (i == warm) {
                     t0 = System.nanoTime();
                     c0 = mx.getCurrentThreadCpuTime();
+                }
+                if (inter && i >= warm && (i - warm) % block == 0) {
+                    long bc = mx.getCurrentThreadCpuTime(), bp = os.getProcessCpuTime(), bt = System.nanoTime();
+                    int k = (i - warm) / block;
+                    if (k > 0)
+                        System.out.println("ctxh2 block=" + (k - 1) + " ctx=" + (ctx ? 1 : 0) + " statements=" + block
+                                           + " thread_cpu_ns=" + (bc - bc0) + " process_cpu_ns=" + (bp - bp0)
+                                           + " wall_ns=" + (bt - bt0));
+                    bc0 = bc;
+                    bp0 = bp;
+                    bt0 = bt;
+                    ctx = ((k >> 1) + k) % 2 == 0;   // pairs: on off, off on, on off, ...
+                } else if (inter && i < warm) {
+                    ctx = (i / 64) % 2 == 0;         // warm both paths up
                 }
                 int kind = i & 3;
                 if (kind == 0 || rows == 0)
