@@ -23,6 +23,7 @@ typedef struct cp_budget_cfg {
     int      idle_secs;           /* hang up after this much silence (default 90) */
     int      header_secs;         /* HTTP headers / upgrade must complete within (default 10) */
     int      max_conns;           /* TCP connections of every kind (default 20000) */
+    bool     max_conns_given;     /* --max-connections was on the command line */
     int      max_pending;         /* connections without complete headers; oldest evicted (1024) */
     int      max_tenant_conns;    /* agent connections per tenant (default 0: max_conns only) */
     uint64_t max_store_queue;     /* bytes queued for the store worker (default 256 MiB) */

@@ -429,7 +429,7 @@ static void on_hup(int sig)
 /* Raises the soft fd limit to hold `want` descriptors (up to the hard
  * limit) and returns what the process may hold; lws sizes its tables
  * from fd_limit_per_thread and stops accepting when they are full. */
-static rlim_t raise_nofile(rlim_t want)
+static rlim_t raise_nofile(rlim_t want, bool asked)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl))
@@ -439,7 +439,9 @@ static rlim_t raise_nofile(rlim_t want)
     rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl))
         getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < want)
+    /* the default (20,000) is a ceiling nobody asked for: a hard limit
+     * under it is the normal case, not something to warn a newcomer about */
+    if (rl.rlim_cur < want && asked)
         cp__log("warning: fd limit %llu is below --max-connections + 64; connections are capped "
                 "there (raise ulimit -n)", (unsigned long long)rl.rlim_cur);
     return rl.rlim_cur;
@@ -504,7 +506,7 @@ static void build_vhost_info(const cp_relay_cfg_t *c, struct lws_context_creatio
      * never finish their HTTP headers) holds an fd below fd_limit, and must
      * finish its headers / upgrade within header_secs; websockets are
      * pinged after ping_secs of silence and closed after idle_secs */
-    info->fd_limit_per_thread = (unsigned)raise_nofile((rlim_t)c->budget.max_conns + 64);
+    info->fd_limit_per_thread = (unsigned)raise_nofile((rlim_t)c->budget.max_conns + 64, c->budget.max_conns_given);
     info->timeout_secs = (unsigned)c->budget.header_secs;
     info->timeout_secs_ah_idle = (unsigned)c->budget.header_secs;
     /* no lws validity timer (retry_and_idle_policy): the modules ping a

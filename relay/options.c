@@ -168,7 +168,7 @@ static int parse_budget_opt(int i, const char *v, cp_budget_cfg_t *b)
     if ((!n && !zero_ok) || n > (i == 6 || i == 7 ? (1ULL << 50) : 100000000ULL))
         return -1;
     switch (i) {
-    case 4: b->max_conns = (int)n; break;
+    case 4: b->max_conns = (int)n; b->max_conns_given = true; break;
     case 5: b->max_tenant_conns = (int)n; break;
     case 6: b->max_store_queue = n; break;
     case 7: b->tenant_bytes_s = n; break;

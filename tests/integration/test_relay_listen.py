@@ -8,6 +8,7 @@ a data directory held by another relay exit 1 with a clear message before
 anything is written; a non-loopback address without auth is refused unless
 --insecure-open is given."""
 import os
+import resource
 import socket
 import subprocess
 import tempfile
@@ -106,6 +107,10 @@ def run():
             idle.close()
             check("TCP_DEFER_ACCEPT not set" not in open(p.logpath).read(), "relay log warns about defer accept")
             if want == [("4", "127.0.0.1")]:
+                # the default --max-connections (20,000) above a lower hard
+                # fd limit is capped without a warning nobody asked for
+                check("fd limit" not in open(p.logpath).read(), "a default start warns about the fd limit:\n%s"
+                      % open(p.logpath).read())
                 # nothing answers on the machine's other addresses
                 other = [a for a in socket.gethostbyname_ex(socket.gethostname())[2] if not a.startswith("127.")]
                 for a in other[:1]:
@@ -156,6 +161,18 @@ def run():
     rc, out = run_to_exit("192.0.2.1:%d" % free_port(), os.path.join(tmp, "noaddr"), ["--insecure-open"])
     log("foreign address: rc=%d %s" % (rc, out.strip()))
     check(rc == 1 and "Cannot assign requested address" in out, "unbindable address: rc=%d %s" % (rc, out))
+
+    # --max-connections asked beyond the hard fd limit: said, and capped
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1 << 24:
+        port = free_port()
+        p = start("127.0.0.1:%d" % port, os.path.join(tmp, "fds"), ["--max-connections", str(hard * 2)])
+        try:
+            wait_for(lambda: http_ok("http://127.0.0.1:%d/api/v1/apps" % port), 15, "relay with --max-connections")
+            txt = open(p.logpath).read()
+            check("warning: fd limit %d is below --max-connections" % hard in txt, "no fd limit warning:\n" + txt)
+        finally:
+            stop(p)
 
 
 main(run)
