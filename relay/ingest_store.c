@@ -43,7 +43,6 @@
 #include "otlp_export.h"
 #include "relay.h"
 #include "rutil.h"
-#include "store_control.h"
 
 #define GROUP_MAX    512     /* bounds one transaction (and so ack latency) to ~0.25 s */
 
@@ -88,65 +87,6 @@ static double lat_pct(double q)
 }
 
 static uint64_t store_failures;   /* consecutive failed transactions (store worker) */
-
-void cp__ingest_job_control(cp__ctl_job_t *c)
-{
-    ijob_t *j = cp__xcalloc(1, sizeof *j);
-    j->kind = CP__JOB_CONTROL;
-    j->ctl = c;
-    cp__ingest_job_push(j);
-}
-
-static void ctl_job_free(cp__ctl_job_t *c)
-{
-    if (!c)
-        return;
-    free(c->id); free(c->app); free(c->who); free(c->action); free(c->reason);
-    free(c->request); free(c->targets); free(c->skipped); free(c->defaults); free(c->ends);
-    free(c);
-}
-
-/* A control request's audit row (and the app's new defaults). */
-static int job_control(ijob_t *j)
-{
-    const cp__ctl_job_t *c = j->ctl;
-    cp_store_audit_t a = {c->id, c->app, c->who, c->action, c->reason, c->status, c->t_ms, c->until_ms,
-                          c->request, c->targets, c->skipped, c->ends};
-    int rc = cp_store_control_audit(W.store, &a);
-    if (!rc && c->defaults)
-        rc = cp_store_control_set_defaults(W.store, c->app, c->defaults, c->t_ms, c->who);
-    return rc ? CP_EDB : 0;
-}
-
-static void kv_json(cp_buf_t *b, const cp_kv_t *kv, uint32_t n)
-{
-    cp_buf_reset(b);
-    cp_buf_printf(b, "{");
-    for (uint32_t i = 0; i < n; i++) {
-        cp_buf_printf(b, "%s", i ? "," : "");
-        cp_buf_json_str(b, kv[i].key, strlen(kv[i].key));
-        cp_buf_printf(b, ":");
-        cp_buf_json_str(b, kv[i].value, strlen(kv[i].value));
-    }
-    cp_buf_printf(b, "}");
-}
-
-/* An agent's control_ack, kept with the change's audit row. */
-static int store_ack(const char *qapp, const char *instance, const cp_control_ack_t *a, int64_t now)
-{
-    cp_buf_t ap = CP_BUF_INIT, rf = CP_BUF_INIT, ef = CP_BUF_INIT;
-    kv_json(&ap, a->applied, a->n_applied);
-    kv_json(&rf, a->refused, a->n_refused);
-    kv_json(&ef, a->effective, a->n_effective);
-    cp_store_ctl_ack_t k = {a->id, qapp, instance, *a->event ? a->event : "applied",
-                            (const char *)ap.data, (const char *)rf.data, (const char *)ef.data,
-                            a->t_ms ? (int64_t)a->t_ms : now, (int64_t)a->until_ms};   /* when the agent did it */
-    int rc = cp_store_control_ack(W.store, &k);
-    cp_buf_fini(&ap);
-    cp_buf_fini(&rf);
-    cp_buf_fini(&ef);
-    return rc;
-}
 
 void cp__ingest_job_push(ijob_t *j)
 {
@@ -512,7 +452,7 @@ static int process_msg(ijob_t *j, int64_t now)
             reply_error(c, d, CP_ESTATE, "control_ack before hello");
             break;
         }
-        rc = store_ack(c->qapp, c->instance, &m->u.control_ack, now);
+        rc = cp__ingest_ctl_ack(W.store, c->qapp, c->instance, &m->u.control_ack, now);
         if (rc) {
             cp_msg_free(m);
             return CP_EDB;
@@ -723,7 +663,7 @@ static void *store_main(void *arg)
             if (j->kind == CP__JOB_MESSAGE)
                 rc = process_msg(j, now);
             else if (j->kind == CP__JOB_CONTROL)
-                rc = job_control(j);
+                rc = cp__ingest_ctl_audit(W.store, j->ctl);
             else
                 job_close(j, now);
         }
@@ -747,7 +687,7 @@ static void *store_main(void *arg)
             free(jobs->data);
             cp_msg_free(jobs->msg);   /* a hello the failed group did not reach */
             free(jobs->defaults);
-            ctl_job_free(jobs->ctl);
+            cp__ingest_ctl_free(jobs->ctl);
             free(jobs);
             jobs = nx;
         }

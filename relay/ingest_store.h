@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "store.h"
 #include "../common/wire.h"
 
 enum { CP__JOB_MESSAGE = 1, CP__JOB_CLOSE = 2, CP__JOB_CONTROL = 3 };
@@ -52,6 +53,16 @@ void cp__ingest_job_push(ijob_t *j);
 /* Takes ownership of c: written in the worker's next transaction.
  * Thread: service. */
 void cp__ingest_job_control(cp__ctl_job_t *c);
+
+/* Frees a control job and its strings (NULL is fine). Any thread. */
+void cp__ingest_ctl_free(cp__ctl_job_t *c);
+
+/* Store worker, inside its transaction: c's audit row (and the app's new
+ * defaults); an agent's control_ack kept with its change's row.
+ * 0 or a CP_E* code. */
+int cp__ingest_ctl_audit(cp_store_t *st, const cp__ctl_job_t *c);
+int cp__ingest_ctl_ack(cp_store_t *st, const char *qapp, const char *instance, const cp_control_ack_t *a,
+                       int64_t now);
 
 /* Message bytes queued for the worker (budget.max_store_queue). Any thread. */
 uint64_t cp__ingest_queued_bytes(void);
