@@ -14,6 +14,8 @@
  * JVM always runs on (Agent_OnLoad returns JNI_OK even when the agent
  * cannot work, except for a JVM without JVMTI at all). */
 #include "agent.h"
+#include "agent_thread.h"
+#include "clock.h"
 
 #include "alloc.h"
 #include "codemap.h"
@@ -456,8 +458,8 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
         cp_harvest_flush(true, 500);
         int left = cp_sender_drain(1500);
-        /* End the sender thread now: HotSpot's exit waits up to 300 ms for
-         * every Java thread still in native code (VM_Exit::
+        /* End the sender thread now: HotSpot's exit polls every 10 ms, up
+         * to 300 ms, while any Java thread is in native code (VM_Exit::
          * wait_for_threads_in_native_to_block), and an agent thread in
          * poll() is one. The harvester ended with the final flush and
          * cprof-gc with alloc_stop(). */
@@ -467,6 +469,14 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
                     "not have them", left, g_opts.relay);
         cp_exit_report(left, g_start_ms, c0);
     }
+    /* Each stopped thread has said it is done but still runs a little
+     * native code (its return, its ThreadEnd): wait until the JVM sees it
+     * terminated, or the JVM's exit pays a whole 10 ms tick for it
+     * (agent_thread.h). Bounded; usually well under a millisecond. */
+    uint64_t w0 = cp_mono_ns();
+    int ending = cp_agent_thread_wait_gone(jni, 50);
+    CP_LOGI("exit: agent threads: %d alive as Java threads, %d of them ending (waited %.2f ms)",
+            cp_agent_thread_alive(), ending, (cp_mono_ns() - w0) / 1e6);
     pthread_mutex_unlock(&life_mu);
 }
 

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <jvmti.h>
 
+#include "agent_thread.h"
 #include "cost.h"
 #include "overhead.h"
 #include "error.h"
@@ -143,6 +144,7 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
         cp_cost_thread(&cost_last);
         if ((*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
         if (g.quit) {
+            cp_agent_thread_ending();
             g.thread_alive = false;
             (*e)->RawMonitorNotifyAll(e, g.mon);
             (*e)->RawMonitorExit(e, g.mon);
@@ -230,16 +232,7 @@ static void start_thread(JNIEnv *jni)
         if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); g.m_free = NULL; }
         if (g.m_total && g.m_free) g.runtime = (*jni)->NewGlobalRef(jni, rt);
     }
-    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
-    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); tc = NULL; }
-    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
-    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); ctor = NULL; }
-    jstring name = ctor ? (*jni)->NewStringUTF(jni, "cprof-gc") : NULL;
-    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); name = NULL; }
-    jobject th = name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
-    if ((*jni)->ExceptionCheck(jni)) { (*jni)->ExceptionClear(jni); th = NULL; }
-    if (!th || (*g.env)->RunAgentThread(g.env, th, gc_thread, NULL, JVMTI_THREAD_NORM_PRIORITY) != JVMTI_ERROR_NONE) {
-        (*jni)->ExceptionClear(jni);
+    if (cp_agent_thread_start(g.env, jni, "cprof-gc", gc_thread, NULL) != 0) {
         CP_LOGW("gc: cannot start the cprof-gc thread; GC series off");
         if ((*g.env)->RawMonitorEnter(g.env, g.mon) == JVMTI_ERROR_NONE) {
             g.thread_alive = false;

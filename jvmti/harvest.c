@@ -27,6 +27,7 @@
  * while interning one drain's samples, and while encoding). pts_mu guards
  * the point list. ctl_mu/ctl_cv carry flush requests and completion. */
 #include "harvest.h"
+#include "agent_thread.h"
 #include "clock.h"
 #include "harvest_int.h"
 
@@ -553,6 +554,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         }
     }
     cp_cost_thread(&cost_last);
+    cp_agent_thread_ending();
     running = false;
     req_final = false;
     pthread_cond_broadcast(&ctl_cv);
@@ -589,16 +591,8 @@ int cp_harvest_start(JNIEnv *jni, int64_t flush_ns)
     running = true;
     pthread_mutex_unlock(&ctl_mu);
 
-    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
-    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
-    jstring name = (*jni)->NewStringUTF(jni, "cprof-harvester");
-    jobject thr = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
-    jvmtiError err = thr ? (*g_jvmti)->RunAgentThread(g_jvmti, thr, harvester_main, NULL, JVMTI_THREAD_NORM_PRIORITY)
-                         : JVMTI_ERROR_INTERNAL;
-    if ((*jni)->ExceptionCheck(jni))
-        (*jni)->ExceptionClear(jni);
-    if (err != JVMTI_ERROR_NONE) {
-        CP_LOGE("cannot start the harvester thread (jvmti error %d)", err);
+    if (cp_agent_thread_start(g_jvmti, jni, "cprof-harvester", harvester_main, NULL) != 0) {
+        CP_LOGE("cannot start the harvester thread");
         pthread_mutex_lock(&ctl_mu);
         running = false;
         pthread_mutex_unlock(&ctl_mu);

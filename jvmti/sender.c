@@ -35,6 +35,7 @@
 #include "sender_tls.h"
 #include "sender_unreach.h"
 
+#include "agent_thread.h"
 #include "cost.h"
 #include "error.h"
 #include "harvest.h"
@@ -689,6 +690,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         CP_LOGE("cannot load libwebsockets (%s); no data will be sent", why);
         pthread_mutex_lock(&q_mu);
         ctx_failed = true;
+        cp_agent_thread_ending();
         thread_running = false;
         pthread_cond_broadcast(&q_cv);
         pthread_mutex_unlock(&q_mu);
@@ -706,6 +708,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         }
         if (!again) {
             cp_cost_thread(&cost_last);
+            cp_agent_thread_ending();
             thread_running = false;
             pthread_cond_broadcast(&q_cv);
             pthread_mutex_unlock(&q_mu);
@@ -767,16 +770,8 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
         wake();   /* a cancelled stop: reconnect if the close went through */
         return 0;
     }
-    jclass tc = (*jni)->FindClass(jni, "java/lang/Thread");
-    jmethodID ctor = tc ? (*jni)->GetMethodID(jni, tc, "<init>", "(Ljava/lang/String;)V") : NULL;
-    jstring name = (*jni)->NewStringUTF(jni, "cprof-sender");
-    jobject thr = ctor && name ? (*jni)->NewObject(jni, tc, ctor, name) : NULL;
-    jvmtiError err = thr ? (*jvmti)->RunAgentThread(jvmti, thr, sender_main, NULL, JVMTI_THREAD_NORM_PRIORITY)
-                                  : JVMTI_ERROR_INTERNAL;
-    if ((*jni)->ExceptionCheck(jni))
-        (*jni)->ExceptionClear(jni);
-    if (err != JVMTI_ERROR_NONE) {
-        CP_LOGE("cannot start the sender thread (jvmti error %d)", err);
+    if (cp_agent_thread_start(jvmti, jni, "cprof-sender", sender_main, NULL) != 0) {
+        CP_LOGE("cannot start the sender thread");
         pthread_mutex_lock(&q_mu);
         thread_running = false;
         pthread_mutex_unlock(&q_mu);
