@@ -474,7 +474,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
      * terminated, or the JVM's exit pays a whole 10 ms tick for it
      * (agent_thread.h). Bounded; usually well under a millisecond. */
     uint64_t w0 = cp_mono_ns();
-    int ending = cp_agent_thread_wait_gone(jni, 50);
+    int ending = cp_agent_thread_wait_gone(jni, 100);
     CP_LOGI("exit: agent threads: %d alive as Java threads, %d of them ending (waited %.2f ms)",
             cp_agent_thread_alive(), ending, (cp_mono_ns() - w0) / 1e6);
     pthread_mutex_unlock(&life_mu);
