@@ -31,7 +31,7 @@ import java.sql.Statement;
  * block in pairs (on-off, off-on, ...: a drift within a pair falls on both
  * sides), so JVM start-up, JIT and machine drift are shared by both. Prints
  * one line per block:
- *   ctxh2 block=K ctx=0|1 statements=N thread_cpu_ns=C process_cpu_ns=P wall_ns=W
+ *   ctxh2 block=K ctx=0|1 statements=N thread_cpu_ns=C process_cpu_ns=P wall_ns=W alloc_bytes=A
  */
 public class CtxH2 {
     static final String[] EP = {"POST /orders", "GET /orders/{n}", "PUT /orders/{n}", "GET /orders"};
@@ -51,7 +51,9 @@ public class CtxH2 {
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         com.sun.management.OperatingSystemMXBean os =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
-        long bc0 = 0, bp0 = 0, bt0 = 0;
+        com.sun.management.ThreadMXBean amx = (com.sun.management.ThreadMXBean) mx;
+        long self = Thread.currentThread().getId();
+        long bc0 = 0, bp0 = 0, bt0 = 0, ba0 = 0;
         try (Connection c = DriverManager.getConnection("jdbc:h2:mem:ctxbench")) {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE TABLE orders(id INT PRIMARY KEY, tenant VARCHAR(16), qty INT, note VARCHAR(64))");
@@ -70,11 +72,13 @@ public class CtxH2 {
                 }
                 if (inter && i >= warm && (i - warm) % block == 0) {
                     long bc = mx.getCurrentThreadCpuTime(), bp = os.getProcessCpuTime(), bt = System.nanoTime();
+                    long ba = amx.getThreadAllocatedBytes(self);
                     int k = (i - warm) / block;
                     if (k > 0)
                         System.out.println("ctxh2 block=" + (k - 1) + " ctx=" + (ctx ? 1 : 0) + " statements=" + block
                                            + " thread_cpu_ns=" + (bc - bc0) + " process_cpu_ns=" + (bp - bp0)
-                                           + " wall_ns=" + (bt - bt0));
+                                           + " wall_ns=" + (bt - bt0) + " alloc_bytes=" + (ba - ba0));
+                    ba0 = ba;
                     bc0 = bc;
                     bp0 = bp;
                     bt0 = bt;
