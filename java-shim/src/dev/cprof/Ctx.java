@@ -73,8 +73,10 @@ final class Ctx {
                                                                                      ByteOrder.nativeOrder());
     /** Thread.isVirtual (JDK 21+), or null. */
     private static final MethodHandle IS_VIRTUAL = isVirtualHandle();
-    /** The agent has no slot0 (an older one): every thread uses set0. */
-    private static volatile boolean noSlot;
+    /** The agent has no slot0 (an older one), or virtual threads cannot be
+     *  told apart (JDK 19/20 preview without a usable isVirtual): every
+     *  thread uses set0. */
+    private static volatile boolean noSlot = IS_VIRTUAL == null && Runtime.version().feature() >= 19;
 
     private static final ThreadLocal<State> TL = ThreadLocal.withInitial(State::new);
     private static final Cprof.Scope NOOP = new Cprof.Scope(null, null);
