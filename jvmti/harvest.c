@@ -501,6 +501,7 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
          * 1/4 (many busy threads at cpu=1ms), so the ring never fills from
          * signal handlers, which cannot wake us. The wall thread paces
          * itself on the ring and nudges us (cp_ring_nudge). */
+        cp_sampler_arm_started();   /* threads started since the last pass (sampler.h) */
         uint64_t d0 = cp_cost_now(), l0 = cp_symbols_load_ns();
         int kinds[CP_SAMPLE_KIND_MAX + 1] = {0};
         int drained = drain(jni, kinds);

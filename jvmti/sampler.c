@@ -317,10 +317,21 @@ void cp_sampler_thread_start(JNIEnv *jni)
         /* clear a stale NOTJAVA hint of a previous thread with this tid */
         cp__reg_set_env(e, jni);
         e->gen = cp__reg_gen;
-        if (cp__cpu_armed_ns > 0)
-            cp__cpu_arm(e, cp__cpu_armed_ns);   /* re-create: the tid may be reused */
+        if (cp__cpu_armed_ns > 0 && !e->arm_pending) {
+            cp__cpu_disarm(e);   /* the tid may be reused: a stale timer (none: no call) */
+            /* armed by the harvester's next pass (cp__cpu_arm_pending): a
+             * thread that ends before it costs no timer */
+            e->arm_pending = true;
+            atomic_fetch_add_explicit(&cp__arm_pending_n, 1, memory_order_relaxed); /* a hint */
+        }
     }
     pthread_mutex_unlock(&cp__reg_mu);
+}
+
+void cp_sampler_arm_started(void)
+{
+    if (g_inited)
+        cp__cpu_arm_pending();
 }
 
 void cp_sampler_thread_end(void)

@@ -96,6 +96,11 @@ void cp_sampler_scan(void);
 void cp_sampler_thread_start(JNIEnv *jni);
 void cp_sampler_thread_end(void);
 
+/* Harvester, each pass: arms the CPU timers of the Java threads started
+ * since the last call (ThreadStart only registers a thread: a thread that
+ * ends before this costs no timer). One atomic load when none started. */
+void cp_sampler_arm_started(void);
+
 /* The calling thread is one of ours: never wall-sampled. */
 void cp_sampler_ignore_current_thread(void);
 

@@ -100,19 +100,26 @@ static void switch_to_itimer(int64_t ns, int err)
     setitimer(ITIMER_PROF, &it, NULL);
 }
 
-/* cp__reg_mu held. Creates and arms the CPU timer of thread e->tid. */
+/* cp__reg_mu held. Creates and arms the CPU timer of thread e->tid. A
+ * thread whose arm was deferred (cp__cpu_arm_pending) starts its delta
+ * chain at its birth (CP__CPU_SINCE_START): its first sample weighs all
+ * the CPU it used before, so a late arm loses no CPU time. */
 void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
 {
+    bool born = e->arm_pending;
+    e->arm_pending = false;
     if (use_itimer || ns <= 0)
         return;
     cp__cpu_disarm(e);
-    atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* next sample starts a new delta chain */
+    /* next sample starts a new delta chain */
+    atomic_store_explicit(&e->last_cpu, born ? CP__CPU_SINCE_START : 0, memory_order_relaxed);
     int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* cp__reg_mu held */
     if (use_perf) {
         int fd = cp_perf_open(tid, ns, cp__cpu_sig);
         if (fd >= 0 && perf_fd_fits(fd)) {
             e->perf_fd1 = fd + 1;
             g_perf_fds++;
+            cp_stats_add(CP_ST_CPU_ARMED, 1);
             return;
         }
         if (fd >= 0) {
@@ -148,6 +155,38 @@ void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
         return;
     }
     e->has_timer = true;
+    cp_stats_add(CP_ST_CPU_ARMED, 1);
+}
+
+atomic_int cp__arm_pending_n;
+
+/* Harvester. A Java thread's timer is armed here, not in its ThreadStart:
+ * a perf event costs ~20 us of system calls to open, set up and close
+ * (a POSIX timer ~10 us), which a JVM that starts and joins many short
+ * threads paid for every one of them, mostly for threads that end before
+ * they use an interval of CPU (a perf cpu-clock event's first sample needs
+ * a whole interval of the thread's CPU). Threads still alive at the next
+ * pass (the harvester polls every 2-50 ms, up to 400 ms when the budget
+ * stretched the intervals) are armed; their CPU before it is counted by
+ * their first sample. Chunks of 256 slots per lock hold, so ThreadStarts
+ * never wait long for the table. */
+void cp__cpu_arm_pending(void)
+{
+    if (atomic_exchange_explicit(&cp__arm_pending_n, 0, memory_order_relaxed) == 0) /* a hint */
+        return;
+    for (int base = 0; base < CP__REG_SLOTS; base += 256) {
+        pthread_mutex_lock(&cp__reg_mu);
+        int64_t ns = cp__cpu_armed_ns;
+        for (int i = base; i < base + 256; i++) {
+            cp__reg_entry_t *e = &cp__reg[i];
+            if (!e->arm_pending)
+                continue;
+            if (atomic_load_explicit(&e->tid, memory_order_relaxed) > 0 && ns > 0) /* cp__reg_mu held */
+                cp__cpu_arm(e, ns);
+            e->arm_pending = false;
+        }
+        pthread_mutex_unlock(&cp__reg_mu);
+    }
 }
 
 /* Weight of a CPU sample. With per-thread clocks (perf cpu-clock or POSIX
@@ -172,6 +211,8 @@ static CP_SIGSAFE uint64_t cpu_weight(cp__reg_entry_t *e, uint64_t now, uint64_t
     uint64_t span = (uint64_t)atomic_load_explicit(&cpu_prev_ns, memory_order_relaxed); /* a bound */
     if (span < nominal)
         span = nominal;
+    if (prev == CP__CPU_SINCE_START && now > prev)
+        return now;   /* first sample after a deferred arm: all the thread's CPU so far */
     if (prev == 0 || now <= prev || now - prev > 8 * span)
         return nominal;
     return now - prev;
@@ -243,7 +284,7 @@ void cp__cpu_rearm_all(int64_t ns)
                 continue;   /* the timer or event runs on with the new period */
             uint64_t last = atomic_load_explicit(&e->last_cpu, memory_order_relaxed); /* own thread's chain */
             cp__cpu_arm(e, ns);
-            if (keep)
+            if (keep && last != 0)
                 atomic_store_explicit(&e->last_cpu, last, memory_order_relaxed); /* see above */
         } else {
             cp__cpu_disarm(e);

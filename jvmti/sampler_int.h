@@ -44,6 +44,7 @@ typedef struct reg_entry {
     _Atomic int tid;            /* 0 empty, -1 tombstone */
     _Atomic uint8_t flags;
     bool has_timer;
+    bool arm_pending;           /* a started Java thread waiting for its deferred arm (cp__reg_mu) */
     int perf_fd1;               /* cpu-clock perf event's fd + 1, 0 = none: a zeroed
                                  * (never used) slot holds no fd (cp__reg_mu) */
     uint32_t gen;               /* last scan generation that saw it (cp__reg_mu) */
@@ -77,6 +78,14 @@ extern bool cp__cpu_engine_decided;   /* perf probed for the current request (cp
 /* cp__reg_mu held: arm / close the CPU timer or perf event of one thread. */
 void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns);
 void cp__cpu_disarm(cp__reg_entry_t *e);
+/* Java threads started since the last cp__cpu_arm_pending() (any thread;
+ * relaxed: a hint, the pass re-checks each entry under cp__reg_mu). */
+extern atomic_int cp__arm_pending_n;
+/* last_cpu of a thread armed late: its chain starts at its birth (CPU 0). */
+#define CP__CPU_SINCE_START 1
+/* Takes cp__reg_mu: arms the CPU timers of the threads whose arm was
+ * deferred (ThreadStart), a chunk at a time. */
+void cp__cpu_arm_pending(void);
 /* cp__reg_mu held: every thread for interval ns (0 = all off). */
 void cp__cpu_rearm_all(int64_t ns);
 /* cp__reg_mu held: perf events or POSIX timers for the requested engine. */

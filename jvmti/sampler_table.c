@@ -64,6 +64,7 @@ cp__reg_entry_t *cp__reg_get(int tid, bool *created)
         int t = atomic_load_explicit(&e->tid, memory_order_relaxed); /* writers serialised by cp__reg_mu */
         if (t == 0 || t == -1) {
             e->has_timer = false;
+            e->arm_pending = false;
             e->perf_fd1 = 0;
             e->gen = cp__reg_gen;
             atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
@@ -82,6 +83,10 @@ cp__reg_entry_t *cp__reg_get(int tid, bool *created)
 /* cp__reg_mu held. */
 void cp__reg_remove(cp__reg_entry_t *e)
 {
+    if (e->arm_pending) {   /* ended before its deferred arm: the system calls saved */
+        e->arm_pending = false;
+        cp_stats_add(CP_ST_CPU_ARM_SKIPPED, 1);
+    }
     cp__cpu_disarm(e);
     atomic_store_explicit(&e->env, NULL, memory_order_release); /* before the tid: no stale env */
     atomic_store_explicit(&e->tid, -1, memory_order_release); /* handlers stop matching it */

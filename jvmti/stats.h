@@ -51,6 +51,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_PERF_FALLBACK,      "cpu.perf_fallback")      /* threads on POSIX timers although perf was chosen */ \
     X(CP_ST_PERF_FD_RESERVE,    "cpu.perf_fd_reserve")    /* ... because a perf fd would eat into the application's RLIMIT_NOFILE reserve */ \
     X(CP_ST_ITIMER_SWITCH,      "cpu.itimer_switch")      /* per-thread timers failed part way: every thread moved to ITIMER_PROF */ \
+    X(CP_ST_CPU_ARMED,          "cpu.armed")              /* CPU timers / perf events created for a thread */ \
+    X(CP_ST_CPU_ARM_SKIPPED,    "cpu.arm_skipped")        /* Java threads that ended before their deferred arm (sampler.c) */ \
     X(CP_ST_GUARD_JVM_HANDLED,  "guard.jvm_handled")      /* a fault inside the crash guard that HotSpot handled itself (SafeFetch) */ \
     X(CP_ST_TRUNCATED,          "samples.truncated")      \
     X(CP_ST_DROP_RING,          "drop.ring")              \

@@ -10,6 +10,9 @@
 //   alloc    N (2) threads allocating 7:3 bytes in allocA / allocB (byte[] of
 //            1-4 KiB, a storm for alloc=1k)
 //   deep     N (1) threads recursing 500 frames deep, then burnA / burnB (7:3)
+//   churn    starts and joins N (2000) short threads one after the other, prints
+//            "CHURN cpu_ms=<process CPU> churn_cpu_us=<CPU of the churn>", then
+//            one thread burns burnA / burnB (7:3) for SECONDS
 // At the end prints "DONE cpu_ms=<process CPU> elapsed_ms=<wall time>".
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
@@ -78,15 +81,34 @@ public class BudgetStorm {
         sink += x;
     }
 
+    static long processCpu() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
+    static void churn(int n) throws Exception {
+        long c0 = processCpu();
+        for (int i = 0; i < n; i++) {
+            Thread t = new Thread(() -> { sink += mix(Thread.currentThread().getId(), 100); }, "churn-" + i);
+            t.start();
+            t.join();
+        }
+        long c1 = processCpu();
+        System.out.println("CHURN cpu_ms=" + c1 / 1000000 + " churn_cpu_us=" + (c1 - c0) / 1000 + " threads=" + n);
+    }
+
     public static void main(String[] a) throws Exception {
         String sc = a[0];
         long secs = Long.parseLong(a[1]);
-        int n = a.length > 2 ? Integer.parseInt(a[2]) : sc.equals("threads") ? 2000 : sc.equals("wall") ? 500 : sc.equals("alloc") ? 2 : 1;
+        int n = a.length > 2 ? Integer.parseInt(a[2]) : sc.equals("threads") || sc.equals("churn") ? 2000 : sc.equals("wall") ? 500 : sc.equals("alloc") ? 2 : 1;
+        if (sc.equals("churn")) {
+            churn(n);
+            n = 1;
+        }
         List<Thread> ts = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Runnable r;
             switch (sc) {
-            case "threads": r = BudgetStorm::burnLoop; break;
+            case "threads": case "churn": r = BudgetStorm::burnLoop; break;
             case "wall": r = () -> { try { while (!stop) { sleepA(); sleepB(); } } catch (InterruptedException e) { } }; break;
             case "alloc": r = BudgetStorm::allocLoop; break;
             case "deep": r = BudgetStorm::deepLoop; break;
