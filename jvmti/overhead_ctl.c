@@ -78,9 +78,10 @@ static void by_cost(const double *cost, int *order)
 }
 
 /* Step up: stretch the most expensive kinds until S <= room; full: the
- * judgement rests on 3 s of evidence or more. */
+ * judgement rests on 3 s of evidence or more; only: the one kind that may
+ * be stretched (-1: any; a first minute's debt: overhead_ctl_tick). */
 static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double room, double target, bool full,
-                    bool far)
+                    bool far, int only)
 {
     int order[K];
     by_cost(s, order);
@@ -100,7 +101,8 @@ static void step_up(cp_overhead_ctl_t *c, const double *s, double total, double 
          * tick right after a change or at start-up, whose drains resolve
          * the first names of whichever kind came first): few samples of a
          * kind in a short tick are noise (one probed handler counts 8) */
-        if (s[k] <= room / 4 || c->scale[k] >= c->max_scale[k] || (i > 0 && (s[k] < target || !full)))
+        if (s[k] <= room / 4 || (only >= 0 && k != only) || c->scale[k] >= c->max_scale[k] ||
+            (i > 0 && only < 0 && (s[k] < target || !full)))
             continue;
         uint32_t lim = c->max_scale[k] / c->scale[k], f = 2;
         double rest = total - s[k];   /* what the other kinds cost */
@@ -187,6 +189,33 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     double room = target - fixed;
     if (room < target / 2)
         room = target / 2;
+    /* the first minute: while the ticks cover less than a minute, what
+     * the rest of it may cost for the minute to hold, at the process' rate
+     * of the recent ticks. A share over that (a costly start-up, the ticks
+     * before the first steps) is a debt: the room shrinks by the excess
+     * (to half the target at least) and a step up needs no more than that,
+     * for the kind whose sampling cost the minute most, if it still costs
+     * at least a quarter of the budget (a wall storm's debt never stretches
+     * cpu); otherwise a storm just under the step-up line kept its start in the
+     * first minute (1.12% once in a wall storm). A minute once full slides:
+     * the recent share alone then decides. */
+    cp_overhead_ctl_bucket_t m = recent(c, 0);
+    bool debt = false;
+    int debtor = 0;
+    for (int k = 1; k < K; k++)
+        if (m.sampling_ns[k] > m.sampling_ns[debtor])
+            debtor = k;
+    if (m.tick_ns < CP_OVERHEAD_CTL_MINUTE_NS && r.tick_ns > 0 && s[debtor] >= target / 2) {
+        double fut = (double)r.denom_ns / (double)r.tick_ns * (double)(CP_OVERHEAD_CTL_MINUTE_NS - m.tick_ns);
+        double may = (budget * ((double)m.denom_ns + fut) - (double)m.agent_ns) / fut;
+        /* over the step-up line, a step aims at the target anyway */
+        if (share > may && share > target && share <= budget * HIGH_PCT / 100) {
+            debt = true;
+            room -= share - may;
+            if (room < target / 2)
+                room = target / 2;
+        }
+    }
     /* the first tick after a change straddles it (the old intervals ran
      * for part of it, the harvester drained their samples): judged only
      * when far over, that is when the sampling alone (not a burst of fixed
@@ -207,11 +236,11 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     if (!settled) {
         c->quiet = 0;
         c->quiet_ns = 0;
-    } else if (share > budget * HIGH_PCT / 100 && total > room) {
+    } else if ((share > budget * HIGH_PCT / 100 || debt) && total > room) {
         c->quiet = 0;
         c->quiet_ns = 0;
         if (enough)
-            step_up(c, s, total, room, target, full, far);
+            step_up(c, s, total, room, target, full, far, debt ? debtor : -1);
     } else if (any_stretched(c) && total * MARGIN * 2 <= room) {
         c->quiet_ns += tick_ns;
         if (++c->quiet >= CP_OVERHEAD_CTL_QUIET_TICKS && c->quiet_ns >= QUIET_NS) {

@@ -317,7 +317,12 @@ void cp_sampler_thread_start(JNIEnv *jni)
         /* clear a stale NOTJAVA hint of a previous thread with this tid */
         cp__reg_set_env(e, jni);
         e->gen = cp__reg_gen;
-        if (cp__cpu_armed_ns > 0 && !e->arm_pending) {
+        static int arm_now = -1;   /* CPROF_ARM_AT_START=1: arm here, as before (A/B measurements) */
+        if (arm_now < 0)
+            arm_now = getenv("CPROF_ARM_AT_START") != NULL;
+        if (arm_now && cp__cpu_armed_ns > 0) {
+            cp__cpu_arm(e, cp__cpu_armed_ns);
+        } else if (cp__cpu_armed_ns > 0 && !e->arm_pending) {
             cp__cpu_disarm(e);   /* the tid may be reused: a stale timer (none: no call) */
             /* armed by the harvester's next pass (cp__cpu_arm_pending): a
              * thread that ends before it costs no timer */
