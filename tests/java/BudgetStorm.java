@@ -13,13 +13,17 @@
 //   churn    starts and joins N (2000) short threads one after the other, prints
 //            "CHURN cpu_ms=<process CPU> churn_cpu_us=<CPU of the churn>", then
 //            one thread burns burnA / burnB (7:3) for SECONDS
-// At the end prints "DONE cpu_ms=<process CPU> elapsed_ms=<wall time>".
+// At the end prints "DONE cpu_ms=<process CPU> elapsed_ms=<wall time> work=<units>".
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 
 public class BudgetStorm {
     static volatile long sink;
+    // units of work done (a burnA+burnB pair, ten allocations, one recursion,
+    // a sleepA+sleepB pair): CPU per unit of work compares runs with and
+    // without the agent on storms that keep every core busy either way
+    static final java.util.concurrent.atomic.LongAdder work = new java.util.concurrent.atomic.LongAdder();
     static volatile boolean stop;
     // every thread waits here until all have started: 2,000 runnable threads
     // would otherwise starve the main thread that starts them
@@ -45,6 +49,7 @@ public class BudgetStorm {
         while (!stop) {
             x = burnA(x);
             x = burnB(x);
+            work.increment();
         }
         sink += x;
     }
@@ -64,6 +69,7 @@ public class BudgetStorm {
             for (int k = 0; k < 7; k++) n += allocA(i++).length;
             for (int k = 0; k < 3; k++) n += allocB(i++).length;
             if ((i & 1023) == 0) sink += n;
+            work.increment();
         }
     }
 
@@ -77,7 +83,7 @@ public class BudgetStorm {
 
     static void deepLoop() {
         long x = 1;
-        while (!stop) x = deep(500, x);
+        while (!stop) { x = deep(500, x); work.increment(); }
         sink += x;
     }
 
@@ -109,7 +115,7 @@ public class BudgetStorm {
             Runnable r;
             switch (sc) {
             case "threads": case "churn": r = BudgetStorm::burnLoop; break;
-            case "wall": r = () -> { try { while (!stop) { sleepA(); sleepB(); } } catch (InterruptedException e) { } }; break;
+            case "wall": r = () -> { try { while (!stop) { sleepA(); sleepB(); work.increment(); } } catch (InterruptedException e) { } }; break;
             case "alloc": r = BudgetStorm::allocLoop; break;
             case "deep": r = BudgetStorm::deepLoop; break;
             default: throw new IllegalArgumentException(sc);
@@ -128,9 +134,10 @@ public class BudgetStorm {
         long t0 = System.nanoTime();
         gate.countDown();
         Thread.sleep(secs * 1000);
+        long done = work.sum();
         stop = true;   // daemon threads: the JVM exits without waiting for 2,000 of them
-        long cpu = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
-        System.out.println("DONE cpu_ms=" + cpu / 1000000 + " elapsed_ms=" + (System.nanoTime() - t0) / 1000000);
+        long cpu = processCpu();
+        System.out.println("DONE cpu_ms=" + cpu / 1000000 + " elapsed_ms=" + (System.nanoTime() - t0) / 1000000 + " work=" + done);
         System.exit(0);
     }
 }
