@@ -16,6 +16,7 @@
 #define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
 #define EVIDENCE_NS 3000000000ULL   /* a step up is judged on at least this much (unless far over) */
 #define QUIET_NS   5000000000ULL    /* ... a step down on this much quiet (and QUIET_TICKS ticks) */
+#define DEBT_NS    10000000000ULL   /* a first minute's debt is judged in its first 10 s */
 
 static uint32_t pow2_floor(uint32_t x)
 {
@@ -189,23 +190,24 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     double room = target - fixed;
     if (room < target / 2)
         room = target / 2;
-    /* the first minute: while the ticks cover less than a minute, what
-     * the rest of it may cost for the minute to hold, at the process' rate
+    /* the first minute: in its first 10 s (steps later than that would
+     * leave a storm's profile unsettled for long), what the rest of it
+     * may cost for the minute to hold, at the process' rate
      * of the recent ticks. A share over that (a costly start-up, the ticks
      * before the first steps) is a debt: the room shrinks by the excess
      * (to half the target at least) and a step up needs no more than that,
      * for the kind whose sampling cost the minute most, if it still costs
      * at least a quarter of the budget (a wall storm's debt never stretches
      * cpu); otherwise a storm just under the step-up line kept its start in the
-     * first minute (1.12% once in a wall storm). A minute once full slides:
-     * the recent share alone then decides. */
+     * first minute (1.12% once in a wall storm). Later minutes slide: the
+     * recent share alone decides. */
     cp_overhead_ctl_bucket_t m = recent(c, 0);
     bool debt = false;
     int debtor = 0;
     for (int k = 1; k < K; k++)
         if (m.sampling_ns[k] > m.sampling_ns[debtor])
             debtor = k;
-    if (m.tick_ns < CP_OVERHEAD_CTL_MINUTE_NS && r.tick_ns > 0 && s[debtor] >= target / 2) {
+    if (m.tick_ns < DEBT_NS && r.tick_ns > 0 && s[debtor] >= target / 2) {
         double fut = (double)r.denom_ns / (double)r.tick_ns * (double)(CP_OVERHEAD_CTL_MINUTE_NS - m.tick_ns);
         double may = (budget * ((double)m.denom_ns + fut) - (double)m.agent_ns) / fut;
         /* over the step-up line, a step aims at the target anyway */
