@@ -34,7 +34,13 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS instances(id bigserial PRIMARY KEY, app_id bigint NOT NULL, iid text NOT NULL,"
     " lset_id bigint, host text, pid bigint, start_ms bigint, jvm text, agent_version text, labels text,"
     " first_seen bigint, last_seen bigint, connected int NOT NULL DEFAULT 0, relay text,"
-    " last_seq bigint NOT NULL DEFAULT 0, covered_ms bigint NOT NULL DEFAULT 0, UNIQUE(app_id, iid));"
+    " last_seq bigint NOT NULL DEFAULT 0, covered_ms bigint NOT NULL DEFAULT 0, claim bigint NOT NULL DEFAULT 0,"
+    " UNIQUE(app_id, iid));"
+    /* the claim token of the last stored batch (store_pg_int.h: dedupe),
+     * added to a database made before it (older relays ignore it) */
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid='instances'::regclass AND"
+    " attname='claim' AND NOT attisdropped) THEN ALTER TABLE instances ADD COLUMN claim bigint NOT NULL DEFAULT 0;"
+    " END IF; END $$;"
     "CREATE INDEX IF NOT EXISTS instances_relay ON instances(relay) WHERE connected<>0;"
     "CREATE TABLE IF NOT EXISTS counters(instance_id bigint, name text, value bigint,"
     " PRIMARY KEY(instance_id, name));"
@@ -74,203 +80,36 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS dirty_app ON dirty(app_id);";
 
 /* ------------------------------------------------------------------ */
-/* statement helpers                                                   */
+/* the writer's time per stage                                         */
 
-void cp__pgq_reset(cp__pgq_t *q) { q->n = 0; }
-
-void cp__pgq_i64(cp__pgq_t *q, int64_t x)
+int64_t cp__pg_mono_ns(void)
 {
-    snprintf(q->num[q->n], sizeof q->num[0], "%lld", (long long)x);
-    q->v[q->n] = q->num[q->n];
-    q->len[q->n] = 0;
-    q->fmt[q->n++] = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void cp__pgq_f64(cp__pgq_t *q, double x)
+void cp__pg_prof_add(cp__pg_prof_t *p, int k, int64_t *t0)
 {
-    snprintf(q->num[q->n], sizeof q->num[0], "%.17g", x);
-    q->v[q->n] = q->num[q->n];
-    q->len[q->n] = 0;
-    q->fmt[q->n++] = 0;
+    int64_t t = cp__pg_mono_ns();
+    p->ns[k] += t - *t0;
+    *t0 = t;
 }
 
-void cp__pgq_text(cp__pgq_t *q, const char *s)
+static void prof_log(const cp__pg_prof_t *p)
 {
-    q->v[q->n] = s ? s : "";
-    q->len[q->n] = 0;
-    q->fmt[q->n++] = 0;
-}
-
-void cp__pgq_bytes(cp__pgq_t *q, const void *p, size_t n)
-{
-    q->v[q->n] = n ? p : "";
-    q->len[q->n] = (int)n;
-    q->fmt[q->n++] = 1;
-}
-
-/* Ends db's pipeline, if statements were queued (cp__pg_send): one sync,
- * then their results. Returns false if any of them failed (the
- * transaction is then aborted: the caller's statement fails too). */
-static bool pipe_flush(PGconn *db)
-{
-    if (PQpipelineStatus(db) == PQ_PIPELINE_OFF)
-        return true;
-    bool ok = PQpipelineSync(db) == 1;
-    for (bool more = ok; more;) {
-        PGresult *r = PQgetResult(db);
-        if (!r) {
-            if (PQstatus(db) != CONNECTION_OK)
-                ok = more = false;
-            continue;   /* else: between two statements' results */
-        }
-        ExecStatusType st = PQresultStatus(r);
-        PQclear(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            more = false;
-        } else if (st == PGRES_FATAL_ERROR) {
-            if (ok)
-                fprintf(stderr, "cprof relay: postgres: %s(queued statement)\n", PQerrorMessage(db));
-            ok = false;
-        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            ok = false;   /* PGRES_PIPELINE_ABORTED: after a failed one */
-        }
-    }
-    if (PQexitPipelineMode(db) != 1) {
-        fprintf(stderr, "cprof relay: postgres: pipeline end: %s", PQerrorMessage(db));
-        ok = false;
-    }
-    return ok;
-}
-
-int cp__pg_send(PGconn *db, const char *name, const cp__pgq_t *q)
-{
-    if (PQpipelineStatus(db) == PQ_PIPELINE_OFF && PQenterPipelineMode(db) != 1) {
-        fprintf(stderr, "cprof relay: postgres: pipeline: %s", PQerrorMessage(db));
-        return CP_EDB;
-    }
-    if (PQsendQueryPrepared(db, name, q->n, q->v, q->len, q->fmt, 0) != 1) {
-        fprintf(stderr, "cprof relay: postgres: %s(%s)\n", PQerrorMessage(db), name);
-        pipe_flush(db);
-        return CP_EDB;
-    }
-    return 0;
-}
-
-int cp__pg_sync(PGconn *db) { return pipe_flush(db) ? 0 : CP_EDB; }
-
-int cp__pg_run_many(PGconn *db, int n, const char *const *sql, const cp__pgq_t *const *q, bool bin, PGresult **out)
-{
-    int got = 0;
-    bool ok = pipe_flush(db) && PQenterPipelineMode(db) == 1;
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
-    for (int i = 0; ok && i < n; i++)
-        ok = PQsendQueryParams(db, sql[i], q[i] ? q[i]->n : 0, NULL, q[i] ? q[i]->v : NULL,
-                               q[i] ? q[i]->len : NULL, q[i] ? q[i]->fmt : NULL, bin ? 1 : 0) == 1;
-    if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
-        bool more = PQpipelineSync(db) == 1;
-        ok = ok && more;
-        while (more) {
-            PGresult *r = PQgetResult(db);
-            if (!r) {
-                if (PQstatus(db) != CONNECTION_OK)
-                    ok = more = false;
-                continue;
-            }
-            ExecStatusType st = PQresultStatus(r);
-            if (st == PGRES_PIPELINE_SYNC) {
-                more = false;
-            } else if ((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && got < n) {
-                out[got++] = r;
-                continue;
-            } else {
-                const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-                if (ok && st == PGRES_FATAL_ERROR && (!code || strcmp(code, "57014")))
-                    fprintf(stderr, "cprof relay: postgres: %s(%.80s)\n", PQerrorMessage(db), sql[got]);
-                ok = false;
-            }
-            PQclear(r);
-        }
-        if (PQexitPipelineMode(db) != 1)
-            ok = false;
-    }
-    if (ok && got == n)
-        return 0;
-    for (int i = 0; i < n; i++) {
-        PQclear(out[i]);
-        out[i] = NULL;
-    }
-    return CP_EDB;
-}
-
-PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin)
-{
-    if (!pipe_flush(db))
-        return NULL;
-    /* without parameters: the simple protocol, which runs several statements */
-    PGresult *r = !q && !bin ? PQexec(db, sql)
-                             : PQexecParams(db, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL,
-                                            q ? q->fmt : NULL, bin ? 1 : 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return r;
-    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    /* 55P03 lock_not_available, 57014 query_canceled: expected, the caller copes */
-    if (!code || (strcmp(code, "55P03") && strcmp(code, "57014")))
-        fprintf(stderr, "cprof relay: postgres: %s(%.80s)\n", PQerrorMessage(db), sql);
-    PQclear(r);
-    return NULL;
-}
-
-int cp__pg_cmd(PGconn *db, const char *sql, const cp__pgq_t *q)
-{
-    PGresult *r = cp__pg_run(db, sql, q, false);
-    PQclear(r);
-    return r ? 0 : CP_EDB;
-}
-
-int64_t cp__pg_get_i64(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return 0;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
-int64_t cp__pg_i64(PGconn *db, const char *sql, const cp__pgq_t *q, int64_t dflt, bool *err)
-{
-    PGresult *r = cp__pg_run(db, sql, q, false);
-    if (!r) {
-        if (err)
-            *err = true;
-        return dflt;
-    }
-    int64_t v = PQntuples(r) && !PQgetisnull(r, 0, 0) ? cp__pg_get_i64(r, 0, 0) : dflt;
-    PQclear(r);
-    return v;
-}
-
-static void quiet_notice(void *arg, const char *msg) { (void)arg; (void)msg; }
-
-PGconn *cp__pg_connect(const char *uri)
-{
-    PGconn *db = PQconnectdb(uri);
-    if (PQstatus(db) != CONNECTION_OK) {
-        fprintf(stderr, "cprof relay: postgres: cannot connect: %s", PQerrorMessage(db));
-        PQfinish(db);
-        return NULL;
-    }
-    PQsetNoticeProcessor(db, quiet_notice, NULL);   /* "already exists, skipping" */
-    return db;
-}
-
-bool cp__pg_ok(PGconn *db)
-{
-    if (!db)
-        return false;
-    if (PQstatus(db) == CONNECTION_OK)
-        return true;
-    PQreset(db);
-    return PQstatus(db) == CONNECTION_OK;
+    static const char *const names[CP__PG_T__N] = {"begin", "dictionary", "of which lock", "claim", "seal",
+                                                   "writes", "commit", "maintenance"};
+    char line[600];
+    int n = snprintf(line, sizeof line, "cprof relay: postgres writer: %llu transactions, %llu batches,"
+                     " %llu dictionary locks, %llu maintenance passes; seconds in",
+                     (unsigned long long)p->tx, (unsigned long long)p->batches,
+                     (unsigned long long)p->dict_locks, (unsigned long long)p->maint);
+    for (int k = 0; k < CP__PG_T__N && n > 0 && (size_t)n < sizeof line; k++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s %.2f%s", names[k], (double)p->ns[k] * 1e-9,
+                      k + 1 < CP__PG_T__N ? "," : "\n");
+    if (p->tx)
+        fputs(line, stderr);
 }
 
 /* ------------------------------------------------------------------ */
@@ -312,36 +151,27 @@ static int heartbeat(cp_store_t *s_, int64_t now_ms);
  * running them). Names: CP__PG_Q_* (store_pg_int.h). */
 static const struct { const char *name, *sql; } PREPARED[] = {
     {CP__PG_Q_CLAIM, "UPDATE instances SET last_seq=$2, last_seen=$3, covered_ms=covered_ms+$4, connected=1,"
-                     " relay=$5 WHERE id=$1 AND last_seq<$2 RETURNING 1"},
+                     " relay=$5, claim=$6 WHERE id=$1 AND last_seq<$2 RETURNING 1"},
     {CP__PG_Q_WINDOW, "INSERT INTO windows(app_id,type_id,start_ms,instance_id,seq,lset_id,end_ms,total,data)"
-                      " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"},
-    {CP__PG_Q_COUNTERS, "INSERT INTO counters AS k(instance_id,name,value) SELECT $1, n, v"
+                      " SELECT $1::bigint,$2::bigint,$3::bigint,$4::bigint,$5::bigint,$6::bigint,$7::bigint,"
+                      "$8::bigint,$9::bytea WHERE EXISTS (SELECT 1 FROM instances WHERE id=$4 AND claim=$10)"},
+    {CP__PG_Q_COUNTERS, "INSERT INTO counters AS k(instance_id,name,value) SELECT $1::bigint, n, v"
                         " FROM unnest($2::text[], $3::bigint[]) AS u(n, v)"
+                        " WHERE EXISTS (SELECT 1 FROM instances WHERE id=$1 AND claim=$4)"
                         " ON CONFLICT(instance_id,name) DO UPDATE SET value=CASE WHEN k.name LIKE 'rate.%'"
                         " OR k.name LIKE 'mem.%' OR k.name='threads' OR k.name LIKE 'state.%' THEN excluded.value"
                         " ELSE k.value+excluded.value END"},
-    {CP__PG_Q_SERIES, "INSERT INTO series(app_id,lset_id,name,t_ms,value) SELECT $1, $2, n, t, v"
-                      " FROM unnest($3::text[], $4::bigint[], $5::float8[]) AS u(n, t, v)"},
+    {CP__PG_Q_SERIES, "INSERT INTO series(app_id,lset_id,name,t_ms,value) SELECT $1::bigint, $2::bigint, n, t, v"
+                      " FROM unnest($3::text[], $4::bigint[], $5::float8[]) AS u(n, t, v)"
+                      " WHERE EXISTS (SELECT 1 FROM instances WHERE id=$6 AND claim=$7)"},
     {CP__PG_Q_SEAL, "SELECT pg_advisory_xact_lock_shared($1::int, $2::int)"},
     {CP__PG_Q_MDONE, "SELECT greatest(done_ms, sealed_ms) FROM agg_state WHERE app_id=$1 AND step=60000"},
     {CP__PG_Q_TRACE, "INSERT INTO traces(trace_hi,trace_lo,app_id,instance_id,type_id,start_ms,end_ms,total,data)"
-                     " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)"},
+                     " SELECT $1::bigint,$2::bigint,$3::bigint,$4::bigint,$5::bigint,$6::bigint,$7::bigint,"
+                     "$8::bigint,$9::bytea WHERE EXISTS (SELECT 1 FROM instances WHERE id=$4 AND claim=$10)"},
     {CP__PG_Q_DIRTY, "INSERT INTO dirty(app_id,step,start_ms) VALUES($1,60000,$2)"},
     {CP__PG_Q_DISC, "UPDATE instances SET connected=0, last_seen=greatest(last_seen,$1) WHERE id=$2 AND relay=$3"},
 };
-
-PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q)
-{
-    if (!pipe_flush(db))
-        return NULL;
-    PGresult *r = PQexecPrepared(db, name, q->n, q->v, q->len, q->fmt, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return r;
-    fprintf(stderr, "cprof relay: postgres: %s(%s)\n", PQerrorMessage(db), name);
-    PQclear(r);
-    return NULL;
-}
 
 /* Session settings of the writer's connections (again after a reconnect). */
 static int conn_setup(cp__pg_t *s)
@@ -386,6 +216,7 @@ static int ensure_conns(cp__pg_t *s)
 static void pg_close(cp_store_t *s_)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
+    prof_log(&s->prof);
     if (s->db && s->aux && PQstatus(s->aux) == CONNECTION_OK) {
         /* a relay that stops cleanly hands its instances back at once */
         cp__pgq_t q = {0};
@@ -412,6 +243,7 @@ static void pg_close(cp_store_t *s_)
     free(s->per_type);
     cp_store_traces_fini(&s->traces);
     cp_store_discs_fini(&s->disc);
+    cp__pg_pend_fini(s);
     free(s->tx_conns);
     cp__hmap_free(&s->parts);
     cp__hmap_free(&s->inst_conns);
@@ -458,12 +290,17 @@ fail:
 static int pg_begin(cp_store_t *s_)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
+    int64_t t0 = cp__pg_mono_ns();
     s->tx_gen++;
     s->n_tx_conns = 0;
+    s->prof.tx++;
     if (ensure_conns(s))
         return CP_EDB;
-    int rc = cp__pg_cmd(s->db, "BEGIN", NULL);
+    cp__pg_pend_reset(s, false);
+    /* queued: it goes with the transaction's first round trip */
+    int rc = cp__pg_send_sql(s->db, "BEGIN", NULL);
     s->in_tx = rc == 0;
+    cp__pg_prof_add(&s->prof, CP__PG_T_BEGIN, &t0);
     return rc;
 }
 
@@ -506,8 +343,8 @@ static void pg_rollback(cp_store_t *s_)
     cp__pg_t *s = (cp__pg_t *)s_;
     if (s->dict_tx)
         cp__pg_dict_end(s, false);
-    pipe_flush(s->db);
-    PQclear(PQexec(s->db, "ROLLBACK"));
+    cp__pg_rollback_now(s->db);
+    cp__pg_pend_reset(s, true);
     s->in_tx = false;
     /* connections that wrote into it: their last_seq may be ahead of the
      * database; they must reconnect (and learn it again) */
@@ -523,13 +360,20 @@ static void pg_rollback(cp_store_t *s_)
 static int pg_commit(cp_store_t *s_)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
+    int64_t t0 = cp__pg_mono_ns();
+    /* the disconnects and the COMMIT join the queued writes: the group's
+     * last round trip, which also brings every claim's result */
     int rc = flush_disconnects(s);
     if (!rc)
-        rc = cp__pg_cmd(s->db, "COMMIT", NULL);
+        rc = cp__pg_send_sql(s->db, "COMMIT", NULL);
+    if (!rc)
+        rc = cp__pg_sync(s->db);
+    cp__pg_prof_add(&s->prof, CP__PG_T_COMMIT, &t0);
     if (rc) {
         pg_rollback(s_);
         return rc;
     }
+    cp__pg_pend_report(s);
     s->in_tx = false;
     s->disc.n = 0;
     s->n_tx_conns = 0;
@@ -717,6 +561,16 @@ static int64_t pg_shrink(cp_store_t *s_, uint32_t min_closed)
     return 0;   /* dictionaries go with their app's last connection */
 }
 
+static int pg_maintain(cp_store_t *s_, int64_t now_ms)
+{
+    cp__pg_t *s = (cp__pg_t *)s_;
+    int64_t t0 = cp__pg_mono_ns();
+    int rc = cp__pg_maintain(s_, now_ms);
+    s->prof.maint++;
+    cp__pg_prof_add(&s->prof, CP__PG_T_MAINT, &t0);
+    return rc;
+}
+
 static int64_t pg_disk_bytes(cp_store_t *s_)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
@@ -727,7 +581,7 @@ const cp_store_engine_t cp__store_pg_engine = {
     .name = "postgres",
     .open = pg_open, .close = pg_close, .begin = pg_begin, .commit = pg_commit, .rollback = pg_rollback,
     .conn_open = cp__pg_conn_open, .conn_batch = cp__pg_conn_batch, .conn_last_seq = cp__pg_conn_last_seq,
-    .conn_close = cp__pg_conn_close, .refusal = pg_refusal, .maintain = cp__pg_maintain,
+    .conn_close = cp__pg_conn_close, .refusal = pg_refusal, .maintain = pg_maintain,
     .heartbeat = heartbeat, .shrink = pg_shrink, .disk_bytes = pg_disk_bytes,
     .reader_open = cp__pg_reader_open, .reader_close = cp__pg_reader_close,
     .reader_set_limit = cp__pg_reader_set_limit, .apps_json = cp__pg_apps_json,

@@ -123,6 +123,8 @@ static int dict_lock(cp__pg_t *s, cp__pg_app_t *a)
              CP__PG_LOCK_DICT, (int)a->id, app, a->have_str, app, a->have_frame, app, a->have_stack);
     s->dict_tx = true;
     s->dict_app = a;
+    int64_t t0 = cp__pg_mono_ns();
+    s->prof.dict_locks++;
     bool ok = PQsendQuery(s->aux, sql) == 1;
     int n = 0;
     PGresult *r;
@@ -139,6 +141,7 @@ static int dict_lock(cp__pg_t *s, cp__pg_app_t *a)
         PQclear(r);
         n++;
     }
+    cp__pg_prof_add(&s->prof, CP__PG_T_DICT_LOCK, &t0);
     if (ok && n != 7)
         fprintf(stderr, "cprof relay: postgres: dictionary lock: %d results\n", n);
     if (!ok || n != 7) {

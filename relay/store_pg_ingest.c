@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "store_ctx.h"
@@ -32,6 +33,119 @@ static void app_drop_cache_if_unused(cp__pg_app_t *a)
 {
     if (!a->conns)
         cp__pg_app_cache_clear(a);
+}
+
+/* ---- the open transaction's batches ---- */
+
+typedef struct cp__pg_pend {
+    int8_t            claimed;   /* 1 stored, 0 another relay had, -1 not judged yet */
+    size_t            ev0, ev1;  /* its events: evs[ev0, ev1) */
+    cp_store_event_fn ev;
+    void             *ud;
+} cp__pg_pend_t;
+
+typedef struct cp__pg_ev {
+    size_t   app, instance, type, labels;   /* offsets in ev_text */
+    int64_t  start_ms, end_ms;
+    uint64_t total;
+} cp__pg_ev_t;
+
+/* A claim's result (claims are answered in the order they were queued). */
+static void on_claim(void *ud, const PGresult *r)
+{
+    cp__pg_t *s = ud;
+    if (s->n_judged < s->n_pend)
+        s->pend[s->n_judged++].claimed = r && PQntuples(r) > 0 ? 1 : 0;
+}
+
+static size_t ev_str(cp__pg_t *s, const char *v)
+{
+    size_t at = s->ev_text.len;
+    cp_buf_append(&s->ev_text, v ? v : "", strlen(v ? v : "") + 1);
+    return at;
+}
+
+/* Keeps a window's event until its batch's claim is judged. */
+static void ev_keep(cp__pg_t *s, const cp_store_event_t *e)
+{
+    if (s->n_evs == s->cap_evs) {
+        s->cap_evs = s->cap_evs ? s->cap_evs * 2 : 64;
+        s->evs = cp__xrealloc(s->evs, s->cap_evs * sizeof *s->evs);
+    }
+    cp__pg_ev_t *k = &s->evs[s->n_evs++];
+    k->app = ev_str(s, e->app);
+    k->instance = ev_str(s, e->instance);
+    k->type = ev_str(s, e->type);
+    k->labels = ev_str(s, e->labels);
+    k->start_ms = e->start_ms;
+    k->end_ms = e->end_ms;
+    k->total = e->total;
+}
+
+void cp__pg_pend_reset(cp__pg_t *s, bool rolled_back)
+{
+    s->n_pend = s->n_judged = s->n_evs = 0;
+    cp_buf_reset(&s->ev_text);
+    if (rolled_back) {   /* its claims never happened */
+        cp__hmap_free(&s->inst_seq_at);
+        s->n_inst_seq = 0;
+    }
+}
+
+void cp__pg_pend_report(cp__pg_t *s)
+{
+    const char *t = (const char *)s->ev_text.data;
+    for (size_t i = 0; i < s->n_pend; i++) {
+        const cp__pg_pend_t *p = &s->pend[i];
+        for (size_t k = p->ev0; p->claimed == 1 && p->ev && k < p->ev1; k++) {
+            const cp__pg_ev_t *v = &s->evs[k];
+            cp_store_event_t e = {t + v->app, t + v->instance, t + v->type, t + v->labels, v->start_ms,
+                                  v->end_ms, v->total};
+            p->ev(p->ud, &e);
+        }
+    }
+    cp__pg_pend_reset(s, false);
+}
+
+void cp__pg_pend_fini(cp__pg_t *s)
+{
+    free(s->pend);
+    free(s->evs);
+    free(s->inst_seq);
+    cp_buf_fini(&s->ev_text);
+    cp__hmap_free(&s->inst_seq_at);
+}
+
+/* The highest seq of instance id this relay claimed (0: none known). */
+static uint64_t *inst_seq(cp__pg_t *s, int64_t id, bool create)
+{
+    uint32_t *at = cp__hmap_slot(&s->inst_seq_at, (uint64_t)id, create);
+    if (!at)
+        return NULL;
+    if (!*at) {
+        if (s->n_inst_seq == s->cap_inst_seq) {
+            s->cap_inst_seq = s->cap_inst_seq ? s->cap_inst_seq * 2 : 64;
+            s->inst_seq = cp__xrealloc(s->inst_seq, s->cap_inst_seq * sizeof *s->inst_seq);
+        }
+        s->inst_seq[s->n_inst_seq++] = 0;
+        *at = (uint32_t)s->n_inst_seq;
+    }
+    return &s->inst_seq[*at - 1];
+}
+
+/* A fresh claim token: never 0 (the column's default), never one another
+ * relay or batch holds (64 random bits per relay start, then a counter). */
+static int64_t next_token(cp__pg_t *s)
+{
+    if (!s->claim_tok) {
+        uint64_t x = (uint64_t)cp__pg_mono_ns() ^ (uint64_t)getpid() << 40 ^ (uint64_t)(uintptr_t)s;
+        x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9ULL;   /* splitmix64's finaliser */
+        x = (x ^ x >> 27) * 0x94d049bb133111ebULL;
+        s->claim_tok = x ^ x >> 31;
+        s->claim_tok ^= cp__hash_bytes(s->relay_id, strlen(s->relay_id));
+    }
+    int64_t t = (int64_t)(++s->claim_tok & INT64_MAX);
+    return t ? t : (int64_t)(++s->claim_tok & INT64_MAX);
 }
 
 /* The id of label set `canon` of app a, created if new (within the
@@ -177,6 +291,11 @@ out:
     return rc;
 }
 
+static void on_mdone(void *ud, const PGresult *r)
+{
+    *(int64_t *)ud = !r ? -1 : PQntuples(r) ? cp__pg_get_i64(r, 0, 0) : 0;
+}
+
 /* Minutes below this are (being) aggregated: the app's seal, read once per
  * transaction under the shared seal lock (store_pg_int.h). */
 static int app_mdone(cp__pg_t *s, cp__pg_app_t *a, int64_t *mdone)
@@ -188,16 +307,16 @@ static int app_mdone(cp__pg_t *s, cp__pg_app_t *a, int64_t *mdone)
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, CP__PG_LOCK_SEAL);
     cp__pgq_i64(&q, a->id);
-    PGresult *r = cp__pg_exec(s->db, CP__PG_Q_SEAL, &q);
-    if (!r)
+    /* two statements (the read needs a snapshot taken after the lock), one
+     * round trip, which also carries what the transaction queued so far */
+    int64_t got = -1;
+    if (cp__pg_send(s->db, CP__PG_Q_SEAL, &q))
         return CP_EDB;
-    PQclear(r);
     cp__pgq_reset(&q);
     cp__pgq_i64(&q, a->id);
-    if (!(r = cp__pg_exec(s->db, CP__PG_Q_MDONE, &q)))
+    if (cp__pg_send_fn(s->db, CP__PG_Q_MDONE, &q, on_mdone, &got) || cp__pg_sync(s->db) || got < 0)
         return CP_EDB;
-    a->mdone = PQntuples(r) ? cp__pg_get_i64(r, 0, 0) : 0;
-    PQclear(r);
+    a->mdone = got;
     a->mdone_gen = s->tx_gen;
     *mdone = a->mdone;
     return 0;
@@ -257,6 +376,7 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
         cp__pgq_i64(&q, c->inst_id);
         cp__pgq_text(&q, (const char *)n.data);
         cp__pgq_text(&q, (const char *)v.data);
+        cp__pgq_i64(&q, s->tok);
         rc = cp__pg_send(s->db, CP__PG_Q_COUNTERS, &q);
     }
     if (!rc && b->n_points) {
@@ -276,6 +396,8 @@ static int put_counters_series(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *
         cp__pgq_text(&q, (const char *)n.data);
         cp__pgq_text(&q, (const char *)t.data);
         cp__pgq_text(&q, (const char *)v.data);
+        cp__pgq_i64(&q, c->inst_id);
+        cp__pgq_i64(&q, s->tok);
         rc = cp__pg_send(s->db, CP__PG_Q_SERIES, &q);
     }
     cp_buf_fini(&n);
@@ -319,9 +441,12 @@ static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32
         cp__pgq_i64(&q, end);
         cp__pgq_i64(&q, (int64_t)total);
         cp__pgq_bytes(&q, s->tmp.data, s->tmp.len);
+        cp__pgq_i64(&q, s->tok);
         if (cp__pg_send(s->db, CP__PG_Q_WINDOW, &q))
             return CP_EDB;
-    } else {
+    } else if (cp__pg_sync(s->db) || s->pend[s->n_pend - 1].claimed < 0) {
+        return CP_EDB;   /* the aggregates are not guarded by the claim: judge it first */
+    } else if (s->pend[s->n_pend - 1].claimed) {
         /* its minute may be older than raw retention: add it to the
          * aggregates instead of recomputing them from raw */
         int64_t m = cp_store_tier_floor(start, CP_STORE_MIN_MS), h = cp_store_tier_floor(start, CP_STORE_HOUR_MS);
@@ -334,10 +459,11 @@ static int put_window(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b, uint32
             (h < hdone && (rc = cp__pg_agg_add(s, a->id, CP_STORE_HOUR_MS, tid, h, lset, w))))
             return rc ? rc : CP_EDB;
     }
-    if (ev) {
+    if (ev) {   /* reported at commit if the claim matched */
         cp_store_event_t e = {a->name, c->iid, b->types[t].name, canon, start, end, total};
-        ev(ud, &e);
+        ev_keep(s, &e);
     }
+    (void)ud;
     return 0;
 }
 
@@ -400,6 +526,7 @@ static int put_traces(cp__pg_t *s, cp__pg_conn_t *c, const cp_batch_t *b)
         cp__pgq_i64(&q, (int64_t)b->end_ms);
         cp__pgq_i64(&q, (int64_t)r->total);
         cp__pgq_bytes(&q, r->blob.data, r->blob.len);
+        cp__pgq_i64(&q, s->tok);
         if (cp__pg_send(s->db, CP__PG_Q_TRACE, &q))
             return CP_EDB;
     }
@@ -417,39 +544,47 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
         return CP_ESTATE;   /* wrote into a rolled-back transaction: must reconnect */
     cp__pg_touch_conn(s, c);
     cp__pg_ictx_t ix = {s, a};
+    int64_t t0 = cp__pg_mono_ns();
+    s->prof.batches++;
     int rc = cp_store_delta_apply(&c->map, b, s->cfg.max_dict, &cp__pg_intern_ops, &ix);
-    if ((rc = cp__pg_dict_end(s, rc == 0) ? CP_EDB : rc) || (rc = cp_store_ctx_apply(&c->ctx, b, s->cfg.max_dict)))
+    rc = cp__pg_dict_end(s, rc == 0) ? CP_EDB : rc;
+    cp__pg_prof_add(&s->prof, CP__PG_T_DICT, &t0);
+    if (rc || (rc = cp_store_ctx_apply(&c->ctx, b, s->cfg.max_dict)))
         return rc;
+    /* judged per instance: another connection of it on this relay may have
+     * stored the seq (an agent that reconnected while its old connection
+     * is still open), perhaps in this very transaction */
+    uint64_t *known = inst_seq(s, c->inst_id, true);
+    if (*known > c->last_seq)
+        c->last_seq = *known;
     if (cp_store_seq_is_dup(b->seq, c->last_seq))
         return 1;
     if ((rc = cp_store_delta_split(&c->map, b, &s->per_type, &s->n_per_type)) || (rc = check_types(s, a, b)))
         return rc;
     int64_t start = (int64_t)b->start_ms, end = (int64_t)b->end_ms, mdone;
-    /* the dedupe claim: stores only if no relay stored this seq (the row
-     * lock makes a concurrent claim wait for this transaction) */
+    /* the dedupe claim, queued: stores only if no relay stored this seq
+     * (the row lock makes a concurrent claim wait for this transaction);
+     * the batch's writes below store only if it matched (its token) */
+    if (s->n_pend == s->cap_pend) {
+        s->cap_pend = s->cap_pend ? s->cap_pend * 2 : 64;
+        s->pend = cp__xrealloc(s->pend, s->cap_pend * sizeof *s->pend);
+    }
+    s->pend[s->n_pend++] = (cp__pg_pend_t){-1, s->n_evs, s->n_evs, ev, ud};
+    s->tok = next_token(s);
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, c->inst_id);
     cp__pgq_i64(&q, (int64_t)b->seq);
     cp__pgq_i64(&q, now_ms);
     cp__pgq_i64(&q, end > start ? end - start : 0);
     cp__pgq_text(&q, s->relay_id);
-    PGresult *r = cp__pg_exec(s->db, CP__PG_Q_CLAIM, &q);
-    if (!r)
+    cp__pgq_i64(&q, s->tok);
+    rc = cp__pg_send_fn(s->db, CP__PG_Q_CLAIM, &q, on_claim, s);
+    cp__pg_prof_add(&s->prof, CP__PG_T_CLAIM, &t0);
+    if (rc)
         return CP_EDB;
-    bool claimed = PQntuples(r) > 0;
-    PQclear(r);
-    if (!claimed) {   /* another relay stored it: learn the stored seq */
-        cp__pgq_reset(&q);
-        cp__pgq_i64(&q, c->inst_id);
-        bool err = false;
-        int64_t last = cp__pg_i64(s->db, "SELECT last_seq FROM instances WHERE id=$1", &q, 0, &err);
-        if (err)
-            return CP_EDB;
-        if ((uint64_t)last > c->last_seq)
-            c->last_seq = (uint64_t)last;
-        return 1;
-    }
-    if ((rc = app_mdone(s, a, &mdone)))
+    rc = app_mdone(s, a, &mdone);
+    cp__pg_prof_add(&s->prof, CP__PG_T_SEAL, &t0);
+    if (rc)
         return rc;
     int late = cp_store_tier_late(&s->cfg, now_ms, start, mdone);
     /* the labelled parts first: those of a refused label set go back to
@@ -476,8 +611,14 @@ int cp__pg_conn_batch(cp_store_t *s_, cp_store_conn_t *c_, const cp_batch_t *b, 
             return CP_EDB;
         *marked = 1;
     }
-    if ((rc = put_counters_series(s, c, b)))
+    rc = put_counters_series(s, c, b);
+    cp__pg_prof_add(&s->prof, CP__PG_T_WRITE, &t0);
+    if (rc)
         return rc;
+    s->pend[s->n_pend - 1].ev1 = s->n_evs;
+    /* acked after the commit: stored by this batch, or, if the claim did
+     * not match, by another relay's committed one (the seq is durable) */
     c->last_seq = b->seq;
+    *inst_seq(s, c->inst_id, true) = b->seq;
     return 0;
 }

@@ -1,5 +1,6 @@
 /* store_pg_int.h - internals shared by the PostgreSQL engine's files
  * (store_pg.c: connections, schema, transactions, partitions, heartbeat;
+ * store_pg_pipe.c: statement helpers and the writer's pipeline;
  * store_pg_dict.c: per-app dictionaries; store_pg_ingest.c: agent
  * connections and batches; store_pg_rollup.c: rollups and retention;
  * store_pg_query.c, store_pg_read.c: readers). Nothing outside store_pg*.c
@@ -34,10 +35,15 @@
  *    writes the new rows before it commits: ids stay dense and are
  *    committed in id order, before any window that uses them (readers load
  *    them incrementally, store_names.h);
- *  - dedupe: the instance row's last_seq. A batch stores only if
- *    UPDATE instances SET last_seq=seq ... WHERE last_seq < seq matched: the
- *    row lock orders two relays that got the same batch (an agent that moved),
- *    and the second sees the first's commit;
+ *  - dedupe: the instance row's last_seq. A batch stores only if its claim
+ *    UPDATE instances SET last_seq=seq, claim=token ... WHERE last_seq < seq
+ *    matched: the row lock orders two relays that got the same batch (an
+ *    agent that moved), and the second sees the first's commit. The claim
+ *    is queued in the group's pipeline, not waited for: each of the batch's
+ *    writes carries the same fresh token and stores only where the instance
+ *    row holds it (WHERE EXISTS ... claim=token), i.e. only if the claim
+ *    matched; the claims' results are read at commit, and only then are the
+ *    stored windows reported (live events);
  *  - late data vs rollups: before it aggregates minutes up to T, the
  *    rollup seals them (agg_state.sealed_ms = T) in a short transaction
  *    that holds the app's seal lock exclusively; ingest holds it shared
@@ -74,7 +80,7 @@
 #define CP__PG_LOCK_PART 0x63700003   /* (this, 0): partition DDL */
 #define CP__PG_LOCK_SEAL 0x63700004   /* (this, app id): ingest shared, the seal exclusive */
 
-/* ---- statements (store_pg.c) ---- */
+/* ---- statements (store_pg_pipe.c) ---- */
 
 /* Parameters of one statement: text values, bytea in binary. */
 typedef struct cp__pgq {
@@ -93,29 +99,40 @@ void cp__pgq_bytes(cp__pgq_t *q, const void *p, size_t n);   /* borrowed until r
  * Binary results with bin. */
 PGresult *cp__pg_run(PGconn *db, const char *sql, const cp__pgq_t *q, bool bin);
 /* Prepared statements of the writer's main connection (store_pg.c). */
-#define CP__PG_Q_CLAIM    "claim"      /* $1 instance $2 seq $3 now $4 covered $5 relay -> 1 row if stored */
-#define CP__PG_Q_WINDOW   "window"     /* one windows row (9 values, $9 bytea) */
-#define CP__PG_Q_COUNTERS "counters"   /* $1 instance, $2 text[] names, $3 bigint[] values */
-#define CP__PG_Q_SERIES   "series"     /* $1 app $2 lset, $3 text[] $4 bigint[] $5 float8[] */
+#define CP__PG_Q_CLAIM    "claim"      /* $1 instance $2 seq $3 now $4 covered $5 relay $6 token -> 1 row if stored */
+/* ... and the batch's writes, each stored only where instance $i holds claim token $t: */
+#define CP__PG_Q_WINDOW   "window"     /* one windows row (9 values, $9 bytea), $10 token */
+#define CP__PG_Q_COUNTERS "counters"   /* $1 instance, $2 text[] names, $3 bigint[] values, $4 token */
+#define CP__PG_Q_SERIES   "series"     /* $1 app $2 lset, $3 text[] $4 bigint[] $5 float8[], $6 instance $7 token */
 #define CP__PG_Q_SEAL     "seal"       /* $1 lock class $2 app: the shared seal lock */
 #define CP__PG_Q_MDONE    "mdone"      /* $1 app -> the minute seal */
-#define CP__PG_Q_TRACE    "trace"      /* one traces row (9 values, $9 bytea) */
+#define CP__PG_Q_TRACE    "trace"      /* one traces row (9 values, $9 bytea), $10 token */
 #define CP__PG_Q_DIRTY    "dirty"      /* $1 app $2 minute: recompute it */
 #define CP__PG_Q_DISC     "disc"       /* $1 ms $2 instance $3 relay: disconnected */
 PGresult *cp__pg_exec(PGconn *db, const char *name, const cp__pgq_t *q);
 /* Queues prepared statement `name` on db without waiting for it (libpq
- * pipeline mode): its outcome arrives with the next statement run on db
- * (cp__pg_run/exec/cmd/i64 or cp__pg_sync first end the pipeline), which
- * fails if a queued one failed. For the writes of a group transaction
- * whose results nobody reads: a batch then costs one round trip (its
- * claim) instead of one per statement. q is copied by libpq. */
+ * pipeline mode, store_pg_pipe.c): its outcome arrives with the next
+ * statement run on db (cp__pg_run/exec/cmd/i64 or cp__pg_sync first end
+ * the pipeline), which fails if a queued one failed. For the statements of
+ * a group transaction: a whole group costs one round trip. q is copied by
+ * libpq. */
 int cp__pg_send(PGconn *db, const char *name, const cp__pgq_t *q);
+/* The same, and fn(ud, result) is called with its result when the
+ * pipeline ends (result NULL: it failed, was skipped after a failure, or
+ * the connection was lost; borrowed for the call). Also on failure to
+ * queue it. */
+typedef void (*cp__pg_res_fn)(void *ud, const PGresult *r);
+int cp__pg_send_fn(PGconn *db, const char *name, const cp__pgq_t *q, cp__pg_res_fn fn, void *ud);
+/* Queues an unprepared statement (q NULL: no parameters, as BEGIN, COMMIT). */
+int cp__pg_send_sql(PGconn *db, const char *sql, const cp__pgq_t *q);
 /* Ends db's pipeline: 0, or CP_EDB if a queued statement failed. */
 int cp__pg_sync(PGconn *db);
 /* Runs n statements (q[i] NULL: no parameters) in one round trip; out[i]
  * their results (caller PQclear), all NULL when any failed (CP_EDB). */
 int cp__pg_run_many(PGconn *db, int n, const char *const *sql, const cp__pgq_t *const *q, bool bin,
                     PGresult **out /* OUT */);
+/* Ends db's pipeline and rolls its transaction back. */
+void cp__pg_rollback_now(PGconn *db);
 /* Runs a statement without rows; CP_EDB on error. */
 int cp__pg_cmd(PGconn *db, const char *sql, const cp__pgq_t *q);
 /* First column of the first row as int64 (text results), or dflt; *err
@@ -148,6 +165,18 @@ typedef struct cp__pg_app {
     struct cp__pg_app *next;
 } cp__pg_app_t;
 
+/* Where the writer's time goes (wall clock, per stage), logged at close:
+ * the evidence for tuning round trips and lock waits. */
+enum { CP__PG_T_BEGIN, CP__PG_T_DICT, CP__PG_T_DICT_LOCK, CP__PG_T_CLAIM, CP__PG_T_SEAL, CP__PG_T_WRITE,
+       CP__PG_T_COMMIT, CP__PG_T_MAINT, CP__PG_T__N };
+typedef struct cp__pg_prof {
+    uint64_t tx, batches, dict_locks, maint;
+    int64_t  ns[CP__PG_T__N];
+} cp__pg_prof_t;
+int64_t cp__pg_mono_ns(void);
+/* Adds the time since *t0 to stage k and moves *t0 to now. */
+void    cp__pg_prof_add(cp__pg_prof_t *p, int k, int64_t *t0);
+
 typedef struct cp__pg {
     cp_store_t        base;
     cp_store_config_t cfg;
@@ -172,6 +201,19 @@ typedef struct cp__pg {
     cp_store_traces_t traces;            /* scratch: a batch's trace rows */
     cp_store_refusal_t refusal;
     int64_t           last_part_ms;      /* last partition upkeep */
+    cp__pg_prof_t     prof;
+    /* the open transaction's batches, in claim order (store_pg_ingest.c) */
+    struct cp__pg_pend *pend;
+    size_t            n_pend, cap_pend, n_judged;   /* judged: claims whose result arrived */
+    struct cp__pg_ev *evs;               /* their windows' live events, reported at commit */
+    size_t            n_evs, cap_evs;
+    cp_buf_t          ev_text;           /* the events' strings */
+    uint64_t          claim_tok;         /* the last claim token handed out */
+    int64_t           tok;               /* the token of the batch being stored */
+    cp__hmap_t        inst_seq_at;       /* instance id -> inst_seq index + 1 */
+    uint64_t         *inst_seq;          /* highest seq this relay claimed per instance (committed
+                                          * or in the open transaction; cleared by a rollback) */
+    size_t            n_inst_seq, cap_inst_seq;
 } cp__pg_t;
 
 typedef struct cp__pg_conn {
@@ -211,6 +253,12 @@ int  cp__pg_conn_batch(cp_store_t *s, cp_store_conn_t *c, const cp_batch_t *b, i
 uint64_t cp__pg_conn_last_seq(const cp_store_conn_t *c);
 void cp__pg_conn_close(cp_store_t *s, cp_store_conn_t *c, int64_t now_ms);
 int  cp__pg_maintain(cp_store_t *s, int64_t now_ms);
+/* The open transaction's batches: forgets them (rollback: with what this
+ * relay knew of their instances), or, once the COMMIT succeeded, reports
+ * the windows of those whose claims matched (store_pg_ingest.c). */
+void cp__pg_pend_reset(cp__pg_t *s, bool rolled_back);
+void cp__pg_pend_report(cp__pg_t *s);
+void cp__pg_pend_fini(cp__pg_t *s);
 int  cp__pg_agg_add(cp__pg_t *s, int64_t app, int64_t step, int64_t tid, int64_t bucket, int64_t lset,
                     const cp_store_blob_pairs_t *w);
 

@@ -73,8 +73,8 @@ static int downsample(cp__pg_t *s, int64_t app, int64_t src_step, int64_t dst_st
             cp__pgq_i64(&q, bucket);
             cp__pgq_i64(&q, lset);
             cp__pgq_i64(&q, (int64_t)total);
-            cp__pgq_bytes(&q, s->tmp2.data, s->tmp2.len);
-            if (cp__pg_cmd(s->db, sql, &q))
+            cp__pgq_bytes(&q, s->tmp2.data, s->tmp2.len);   /* copied by libpq */
+            if (cp__pg_send_sql(s->db, sql, &q))   /* queued: answered with the next read */
                 goto out;
         }
     }
@@ -91,7 +91,7 @@ static int set_done(cp__pg_t *s, int64_t app, int64_t step, int64_t done)
     cp__pgq_i64(&q, app);
     cp__pgq_i64(&q, step);
     cp__pgq_i64(&q, done);
-    return cp__pg_cmd(s->db, "UPDATE agg_state SET done_ms=$3 WHERE app_id=$1 AND step=$2", &q);
+    return cp__pg_send_sql(s->db, "UPDATE agg_state SET done_ms=$3 WHERE app_id=$1 AND step=$2", &q);
 }
 
 static int64_t q_i64(cp__pg_t *s, const char *sql, int64_t a, int64_t b, int64_t dflt, bool *err)
@@ -167,9 +167,8 @@ static int seal(cp__pg_t *s, int64_t app, int64_t now, int64_t *lo, int64_t *hi,
     cp__pgq_reset(&q);
     cp__pgq_i64(&q, CP__PG_LOCK_SEAL);
     cp__pgq_i64(&q, app);
-    if (cp__pg_cmd(s->db, "BEGIN", NULL))
-        return CP_EDB;
-    if (cp__pg_cmd(s->db, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q))
+    if (cp__pg_send_sql(s->db, "BEGIN", NULL) ||
+        cp__pg_send_sql(s->db, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &q))
         goto out;
     cp__pgq_reset(&q);
     cp__pgq_i64(&q, app);
@@ -209,13 +208,13 @@ static int seal(cp__pg_t *s, int64_t app, int64_t now, int64_t *lo, int64_t *hi,
         }
     }
     cp__pgq_i64(&q, *hi);
-    if (err || cp__pg_cmd(s->db, "UPDATE agg_state SET sealed_ms=greatest(sealed_ms,$2) WHERE app_id=$1"
-                                 " AND step=60000", &q))
+    if (err || cp__pg_send_sql(s->db, "UPDATE agg_state SET sealed_ms=greatest(sealed_ms,$2) WHERE app_id=$1"
+                                      " AND step=60000", &q))
         goto out;
-    rc = cp__pg_cmd(s->db, "COMMIT", NULL);
+    rc = cp__pg_send_sql(s->db, "COMMIT", NULL) || cp__pg_sync(s->db) ? CP_EDB : 0;
 out:
     if (rc)
-        PQclear(PQexec(s->db, "ROLLBACK"));
+        cp__pg_rollback_now(s->db);
     return rc;
 }
 
@@ -228,7 +227,7 @@ static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
     int64_t lo, hi, hdone;
     if ((rc = seal(s, app, now, &lo, &hi, &hdone, &more)))
         return rc;
-    if (cp__pg_cmd(s->db, "BEGIN", NULL))
+    if (cp__pg_send_sql(s->db, "BEGIN", NULL))
         return CP_EDB;
     cp__pgq_t q = {0};
     if ((rc = redo_dirty(s, app, hdone, &more)))
@@ -276,18 +275,18 @@ static int maintain_app(cp__pg_t *s, int64_t app, int64_t now, cuts_acc_t *cuts)
         cp__pgq_reset(&q);
         cp__pgq_i64(&q, app);
         cp__pgq_i64(&q, c);
-        if (cp__pg_cmd(s->db, del[i].sql, &q))
+        if (cp__pg_send_sql(s->db, del[i].sql, &q))
             goto fail;
         int64_t *m = (int64_t *)((char *)&cuts->min + del[i].off);
         if (!cuts->any || c < *m)
             *m = c;
     }
     cuts->any = true;
-    if (cp__pg_cmd(s->db, "COMMIT", NULL))
+    if (cp__pg_send_sql(s->db, "COMMIT", NULL) || cp__pg_sync(s->db))
         goto fail;
     return more;
 fail:
-    PQclear(PQexec(s->db, "ROLLBACK"));
+    cp__pg_rollback_now(s->db);
     return rc < 0 ? rc : CP_EDB;
 }
 
@@ -323,7 +322,7 @@ int cp__pg_maintain(cp_store_t *s_, int64_t now_ms)
     if (rc)
         return rc;
     s->in_tx = false;
-    PQclear(PQexec(s->db, "ROLLBACK"));
+    cp__pg_rollback_now(s->db);
     /* a session lock: the pass commits per app */
     cp__pgq_t q = {0};
     cp__pgq_i64(&q, CP__PG_LOCK_ROLLUP);

@@ -97,6 +97,21 @@ double cp_bench_relays_cpu_s(const cp_bench_relays_t *r)
     return t;
 }
 
+void cp_bench_relays_log_lines(const cp_bench_relays_t *r, const char *dir, const char *needle,
+                               const char *prefix)
+{
+    for (int k = 0; k < r->n; k++) {
+        char path[340], line[600];
+        snprintf(path, sizeof path, k ? "%s/relay%d.log" : "%s/relay.log", dir, k);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, needle))
+                printf("%s[relay %d] %s", prefix, k, line);
+        if (f)
+            fclose(f);
+    }
+}
+
 long cp_bench_relay_status_kb(const cp_bench_relays_t *r, const char *key)
 {
     char path[64], line[256];

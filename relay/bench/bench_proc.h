@@ -53,5 +53,12 @@ void cp_bench_store_sizes(const char *data_dir, const char *store, double *disk,
 /* bench_pg.c */
 int64_t cp_bench_pg_agg_done(const char *url, int64_t step);
 int     cp_bench_pg_sizes(const char *url, double *db, double *raw, double *agg, double *dict);
+/* CPU seconds (user + system) of the PostgreSQL server behind url so far:
+ * its postmaster, live backends and reaped ones (same machine only; 0 if
+ * unknown). */
+double  cp_bench_pg_cpu_s(const char *url);
+/* Prints each line of the relays' logs that contains needle, prefixed. */
+void    cp_bench_relays_log_lines(const cp_bench_relays_t *r, const char *dir, const char *needle,
+                                  const char *prefix);
 
 #endif

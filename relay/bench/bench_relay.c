@@ -65,6 +65,13 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -503,19 +510,21 @@ static void usage(void)
             "                         (fleet mode: load on a running relay at 127.0.0.1:PORT)\n"
             "  --tls   the relay serves https/wss (self-signed certificate made with openssl)\n"
             "  --store postgres://...  relays on that PostgreSQL database (--relays N of them, default 3;\n"
-            "          history agents spread over them); phase 3 (live agents) is skipped\n");
+            "          history agents spread over them); phase 3 (live agents) is skipped\n"
+            "  --ingest-only  phase 1 (history ingest) only\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *cprof = NULL, *keep = NULL, *sync = "full", *store = NULL;
     int n_relays = 3;   /* with --store */
+    bool ingest_only = false;   /* phase 1 only (quick alternated pairs while tuning) */
     int H = 100, hours = 24, N = 10000, live_s = 40, target = 0, step = 2000, fleet_s = 0;
     static const struct option opts[] = {{"cprof", 1, 0, 'c'}, {"instances", 1, 0, 'i'}, {"hours", 1, 0, 'H'},
                                          {"agents", 1, 0, 'n'}, {"live-seconds", 1, 0, 's'}, {"keep", 1, 0, 'k'}, {"sync", 1, 0, 'y'},
                                          {"target", 1, 0, 't'}, {"step", 1, 0, 'p'}, {"seconds", 1, 0, 'S'},
                                          {"tls", 0, 0, 'T'}, {"store", 1, 0, 'D'}, {"relays", 1, 0, 'R'},
-                                         {0, 0, 0, 0}};
+                                         {"ingest-only", 0, 0, 'I'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -532,6 +541,7 @@ int main(int argc, char **argv)
         case 'T': g_tls = true; break;
         case 'D': store = optarg; break;
         case 'R': n_relays = atoi(optarg); break;
+        case 'I': ingest_only = true; break;
         default: usage(); return 2;
         }
     }
@@ -632,10 +642,12 @@ int main(int argc, char **argv)
             a->port = relays.port[i % relays.n];
         connect_agent(a);
     }
-    double c0 = cp_bench_relays_cpu_s(&relays), w0 = now_s();
+    double c0 = cp_bench_relays_cpu_s(&relays), w0 = now_s(), pg0 = store ? cp_bench_pg_cpu_s(store) : 0;
+    double me0 = self_cpu_s();
     uint64_t b0 = g_batches, by0 = g_bytes;
     service_until(hist_done, 1800);
-    double w1 = now_s(), c1 = cp_bench_relays_cpu_s(&relays);
+    double w1 = now_s(), c1 = cp_bench_relays_cpu_s(&relays), pg1 = store ? cp_bench_pg_cpu_s(store) : 0;
+    double me1 = self_cpu_s();
     double hb = (double)(g_batches - b0), secs = w1 - w0, cpu = c1 - c0;
     printf("\n[1] history ingest: %d instances x %d h of 60 s windows = %.0f batches (%.0f values) in %.1f s\n",
            H, hours, hb, (double)g_values, secs);
@@ -645,6 +657,10 @@ int main(int argc, char **argv)
     if (store)   /* one sample type per batch: a batch is one window */
         printf("    => %.0f windows/s sustained by %d relays on one PostgreSQL (target >= 4000); relays %.2f cores\n",
                hb / secs, relays.n, cpu / secs);
+    if (store)   /* where the machine's cores went: relays, server, the agents' simulator */
+        printf("    CPU per window: relays %.0f us, PostgreSQL %.0f us, bench agents %.0f us"
+               " (PostgreSQL %.2f cores, bench %.2f cores)\n", cpu / hb * 1e6, (pg1 - pg0) / hb * 1e6,
+               (me1 - me0) / hb * 1e6, (pg1 - pg0) / secs, (me1 - me0) / secs);
     for (int i = 0; i < H; i++)
         if (agents[i].wsi)
             lws_set_timeout(agents[i].wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -652,16 +668,18 @@ int main(int argc, char **argv)
     while (now_s() - tq < 1)
         lws_service(ctx, 0);
 
+    long rss_hist = 0;
+    int welcomed = 0;
+    long rss = 0, hwm = 0;
+    if (ingest_only)
+        goto phase4;
     /* ---- phase 2: aggregation + /profile latency ---- */
     double ta = now_s();
     while (now_s() - ta < 300 && cp_bench_agg_done(dbpath, store, 3600000) < now - 2 * 3600000)
         usleep(200000);
     printf("\n[2] minute+hour aggregation of 24 h caught up in %.1f s\n", now_s() - ta);
     cp_bench_queries(g_port, g_tls, hours, H);
-    long rss_hist = cp_bench_relay_status_kb(&relays, "VmRSS:");
-
-    int welcomed = 0;
-    long rss = 0, hwm = 0;
+    rss_hist = cp_bench_relay_status_kb(&relays, "VmRSS:");
     if (store)
         goto phase4;
     /* ---- phase 3: live, N agents at one batch / 10 s ---- */
@@ -755,6 +773,8 @@ phase4:
             printf("    relay's own view (all phases): %s", strstr(line, "ingest:"));
     if (lf)
         fclose(lf);
+    if (store)   /* each writer's time per stage (store_pg.c) */
+        cp_bench_relays_log_lines(&relays, dir, "postgres writer", "    ");
     double disk, raw_bytes, agg_bytes, dict_bytes;
     cp_bench_store_sizes(data, store, &disk, &raw_bytes, &agg_bytes, &dict_bytes);
     printf("    disk %.1f MB (database after a clean stop) for %.0f stored (stack, value) pairs:\n"

@@ -242,6 +242,57 @@ START_TEST(test_store_duplicates_are_per_instance)
 }
 END_TEST
 
+static void count_event(void *ud, const cp_store_event_t *e)
+{
+    (void)e;
+    ++*(int *)ud;
+}
+
+/* Two relays on one database (PostgreSQL): an agent that moved from relay
+ * A to relay B resends what A stored; B learns it from the database (its
+ * claims do not match, in the same transaction as a new batch), stores it
+ * once, reports only the new window to live subscribers, and acks all. */
+START_TEST(test_store_resent_batches_on_another_relay_are_stored_once)
+{
+    cp_store_t *a, *b;
+    ck_assert_int_eq(cp_store_open(store_fixture_where, NULL, &a), 0);
+    ck_assert_int_eq(cp_store_open(store_fixture_where, NULL, &b), 0);
+    cp_store_conn_t *ca = store_fixture_open_conn(a, "a", "i1"), *cb = store_fixture_open_conn(b, "a", "i1");
+    ck_assert_int_eq(commit_batch(a, ca, 1, "cpu", "m", 10, true), 0);
+    ck_assert_int_eq(commit_batch(a, ca, 2, "cpu", "m", 10, false), 0);
+    ck_assert_uint_eq(cp_store_conn_last_seq(cb), 0);   /* opened before A stored */
+    cp_str_t strs[] = {{"", 0}, {"p.C", 3}, {"m", 1}};
+    cp_frame_t fr[] = {{1, 2, 0, 0, CP_FRAME_COMPILED}};
+    static const uint32_t st0[] = {0};
+    cp_wire_stack_t stk[] = {{st0, 1}};
+    cp_sample_type_t types[] = {{"cpu", "ns"}};
+    cp_wire_value_t vals[] = {{0, 0, 10}};
+    int events = 0;
+    ck_assert_int_eq(cp_store_begin(b), 0);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        cp_batch_t x = store_fixture_batch(seq, types);
+        if (seq == 1) {
+            x.flags = CP_BATCH_DICT_RESET;
+            x.strs = strs, x.n_strs = 3, x.frames = fr, x.n_frames = 1, x.stacks = stk, x.n_stacks = 1;
+        }
+        x.values = vals;
+        x.n_values = 1;
+        int rc = cp_store_conn_batch(b, cb, &x, 5000, count_event, &events);
+        ck_assert_msg(rc == 0 || rc == 1, "batch %d: %d", (int)seq, rc);
+    }
+    ck_assert_int_eq(cp_store_commit(b), 0);
+    ck_assert_int_eq(events, 1);                  /* seq 3 only */
+    ck_assert_uint_eq(cp_store_conn_last_seq(cb), 3);
+    ck_assert_uint_eq(total("a", "cpu", NULL, NULL), 30);
+    ck_assert_int_eq(commit_batch(b, cb, 3, "cpu", "m", 10, false), 1);   /* B knows it now */
+    ck_assert_uint_eq(total("a", "cpu", NULL, NULL), 30);
+    cp_store_conn_close(a, ca, 9);
+    cp_store_conn_close(b, cb, 9);
+    cp_store_close(a);
+    cp_store_close(b);
+}
+END_TEST
+
 static long wal_bytes(void)
 {
     char path[128];
@@ -300,6 +351,8 @@ int main(void)
     tc = tcase_create("dedupe");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
     tcase_add_test(tc, test_store_duplicates_are_per_instance);
+    if (pg)   /* several relays share only a server's database */
+        tcase_add_test(tc, test_store_resent_batches_on_another_relay_are_stored_once);
     suite_add_tcase(s, tc);
     tc = tcase_create("wal");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
