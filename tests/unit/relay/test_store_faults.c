@@ -350,6 +350,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("dedupe");
     tcase_add_checked_fixture(tc, store_fixture_setup, store_fixture_teardown);
+    tcase_set_timeout(tc, 30);   /* two stores opened on a loaded machine */
     tcase_add_test(tc, test_store_duplicates_are_per_instance);
     if (pg)   /* several relays share only a server's database */
         tcase_add_test(tc, test_store_resent_batches_on_another_relay_are_stored_once);
