@@ -1,10 +1,18 @@
 /* store_blob.c - the window blob codec (layout in store_blob.h).
  *
- * Pure functions over caller-owned buffers; any thread. Invariant of every
- * encoded blob: stack ids strictly increasing, divisor >= 1 divides every
- * value, so decoding reproduces the merged pairs exactly. */
+ * Functions over caller-owned buffers; any thread (the merge's scratch is
+ * per thread). Invariant of every encoded blob: stack ids strictly
+ * increasing, divisor >= 1 divides every value, so decoding reproduces the
+ * merged pairs exactly.
+ *
+ * Merging equal stacks is the writer's hottest loop (every window, and
+ * every rollup bucket over thousands of pairs): stack ids are dense per
+ * app, so pairs are summed into a scratch array indexed by id and read back
+ * in id order, without sorting; only ids far sparser than the pairs (or
+ * past DENSE_MAX) are sorted. */
 #include "store_blob.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +41,53 @@ static int cmp_pair(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+#define DENSE_MAX (1u << 18)   /* ids past this: sort (scratch <= 3 MB per thread) */
+
+static __thread struct { uint64_t *acc; uint32_t *gen; size_t cap; uint32_t cur; } scr;
+
+/* Merges p's pairs in id order through the scratch; false (p untouched)
+ * when its ids are too sparse or too large for it. */
+static bool merge_dense(cp_store_blob_pairs_t *p)
+{
+    uint64_t max = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[2 * i] > max)
+            max = p->v[2 * i];
+    if (max >= DENSE_MAX || max > 16 * (uint64_t)p->n + 4096)
+        return false;
+    if (max + 1 > scr.cap) {
+        size_t cap = scr.cap ? scr.cap : 4096;
+        while (cap < max + 1)
+            cap *= 2;
+        free(scr.gen);
+        scr.acc = cp__xrealloc(scr.acc, cap * sizeof *scr.acc);
+        scr.gen = cp__xcalloc(cap, sizeof *scr.gen);
+        scr.cap = cap;
+        scr.cur = 0;
+    }
+    if (++scr.cur == 0) {   /* generations wrapped: start over */
+        memset(scr.gen, 0, scr.cap * sizeof *scr.gen);
+        scr.cur = 1;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        uint64_t id = p->v[2 * i];
+        if (scr.gen[id] != scr.cur) {
+            scr.gen[id] = scr.cur;
+            scr.acc[id] = 0;
+        }
+        scr.acc[id] += p->v[2 * i + 1];
+    }
+    size_t m = 0;
+    for (uint64_t id = 0; id <= max; id++)
+        if (scr.gen[id] == scr.cur) {
+            p->v[2 * m] = id;
+            p->v[2 * m + 1] = scr.acc[id];
+            m++;
+        }
+    p->n = m;
+    return true;
+}
+
 static uint64_t gcd64(uint64_t a, uint64_t b)
 {
     while (b) {
@@ -49,19 +104,23 @@ uint64_t cp_store_blob_encode(cp_store_blob_pairs_t *p, cp_buf_t *out)
     out->len = 0;
     if (!p->n)
         return 0;
-    qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
-    size_t m = 0;   /* merge equal stacks in place */
-    for (size_t i = 0; i < p->n;) {
-        uint64_t st = p->v[2 * i], val = 0;
-        while (i < p->n && p->v[2 * i] == st)
-            val += p->v[2 * i + 1], i++;
-        p->v[2 * m] = st;
-        p->v[2 * m + 1] = val;
-        d = gcd64(val, d);
-        total += val;
-        m++;
+    if (!merge_dense(p)) {
+        qsort(p->v, p->n, 2 * sizeof *p->v, cmp_pair);
+        size_t m = 0;   /* merge equal stacks in place */
+        for (size_t i = 0; i < p->n;) {
+            uint64_t st = p->v[2 * i], val = 0;
+            while (i < p->n && p->v[2 * i] == st)
+                val += p->v[2 * i + 1], i++;
+            p->v[2 * m] = st;
+            p->v[2 * m + 1] = val;
+            m++;
+        }
+        p->n = m;
     }
-    p->n = m;
+    for (size_t i = 0; i < p->n; i++) {
+        d = gcd64(p->v[2 * i + 1], d);
+        total += p->v[2 * i + 1];
+    }
     if (!d)
         d = 1;
     cp_buf_reserve(out, p->n * 20 + 10);
