@@ -445,6 +445,7 @@ static void detach_locked(void)
 
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
 {
+    uint64_t t0 = cp_mono_ns(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
     pthread_mutex_lock(&life_mu);
     atomic_store(&g_dead, true);
     if (g_sampling) {
@@ -453,17 +454,21 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
     }
     cp_pysample_stop();   /* its samples so far go into the last window */
     alloc_stop(false);
+    t1 = t2 = t3 = t4 = cp_mono_ns();
     if (g_running) {
         uint64_t c0 = cp_cost_now();
         /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
         cp_harvest_flush(true, 500);
+        t2 = cp_mono_ns();
         int left = cp_sender_drain(1500);
+        t3 = cp_mono_ns();
         /* End the sender thread now: HotSpot's exit polls every 10 ms, up
          * to 300 ms, while any Java thread is in native code (VM_Exit::
          * wait_for_threads_in_native_to_block), and an agent thread in
          * poll() is one. The harvester ended with the final flush and
          * cprof-gc with alloc_stop(). */
         cp_sender_stop(200);
+        t4 = cp_mono_ns();
         if (left)
             CP_LOGW("exit: %d window(s) of profile data never acknowledged by the relay at %s: the relay may "
                     "not have them", left, g_opts.relay);
@@ -475,8 +480,12 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
      * (agent_thread.h). Bounded; usually well under a millisecond. */
     uint64_t w0 = cp_mono_ns();
     int ending = cp_agent_thread_wait_gone(jni, 100);
+    uint64_t w1 = cp_mono_ns();
     CP_LOGI("exit: agent threads: %d alive as Java threads, %d of them ending (waited %.2f ms)",
-            cp_agent_thread_alive(), ending, (cp_mono_ns() - w0) / 1e6);
+            cp_agent_thread_alive(), ending, (w1 - w0) / 1e6);
+    CP_LOGD("exit: VMDeath %.2f ms: samplers and cprof-gc stopped %.2f, last window %.2f, relay's ack %.2f, "
+            "sender stopped %.2f, report %.2f, threads gone %.2f", (w1 - t0) / 1e6, (t1 - t0) / 1e6,
+            (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t4 - t3) / 1e6, (w0 - t4) / 1e6, (w1 - w0) / 1e6);
     pthread_mutex_unlock(&life_mu);
 }
 
