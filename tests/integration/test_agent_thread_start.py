@@ -59,6 +59,19 @@ def test():
         check(abs(split - 0.70) <= tol, "the late-armed thread's split %.3f is not 0.70" % split)
         check(n >= 10, "the late-armed thread has %.0f ms in the CPU profile: not sampled" % (burn / 1e6))
 
+        short = JavaProgram("ShortBurn")
+        app2 = "thread-short-%s" % jdk_name(jdk)
+        out = short.run(jdk, agent="app=%s,cpu=10ms,overhead=off,flush=1s" % app2, relay=relay,
+                        args=[80, 20], timeout=120)
+        m = re.search(r"SHORTBURN threads=(\d+) cpu_ms=(\d+)", out)
+        check(m, "no SHORTBURN line:\n%s" % out[-2000:])
+        used = int(m.group(2))
+        prof = wait_settled(relay, app2, "cpu")
+        got = sum(v for s, v in prof.items() if "ShortBurn.burn" in s) / 1e6
+        log("80 short threads used %d ms of CPU; %.0f ms of it in the CPU profile (%.0f%%)"
+            % (used, got, 100.0 * got / max(1, used)))
+        check(got >= 0.7 * used, "short threads: %.0f of %d ms of CPU sampled" % (got, used))
+
 
 if __name__ == "__main__":
     main(test)
