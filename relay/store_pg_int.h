@@ -201,6 +201,8 @@ typedef struct cp__pg {
     cp_store_traces_t traces;            /* scratch: a batch's trace rows */
     cp_store_refusal_t refusal;
     int64_t           last_part_ms;      /* last partition upkeep */
+    int64_t           maint_ms;          /* start of the last maintenance pass */
+    uint64_t          maint_tx_gen;      /* tx_gen at the last cp__pg_maintain call */
     cp__pg_prof_t     prof;
     /* the open transaction's batches, in claim order (store_pg_ingest.c) */
     struct cp__pg_pend *pend;

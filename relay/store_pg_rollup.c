@@ -8,7 +8,10 @@
  * transaction under the app's exclusive seal lock, see store_pg_int.h:
  * late data), then aggregates them and expires in a second transaction,
  * bounded (MAX_BUCKETS_PER_PASS), so ingest of the app waits only for the
- * seal. Partitions wholly past every
+ * seal. While group transactions keep coming, a relay starts at most one
+ * pass per BUSY_PASS_MS (the pass runs on the store worker, so it stops
+ * that relay's ingest); a backlog is caught up back to back once ingest
+ * pauses. Partitions wholly past every
  * app's retention cut are dropped after the commit, on the aux connection
  * (the DDL needs the parent's lock: lock_timeout keeps it from waiting
  * long; it is retried on the next pass); rows below the cut in the
@@ -25,6 +28,7 @@
 #include "store_tier.h"
 
 #define MAX_BUCKETS_PER_PASS 10
+#define BUSY_PASS_MS 2000
 
 static const char *tier_table(int64_t step)
 {
@@ -315,9 +319,27 @@ static void drop_partitions(cp__pg_t *s, const char *table, int64_t cut)
     PQclear(r);
 }
 
+static int maintain_pass(cp__pg_t *s, int64_t now_ms);
+
 int cp__pg_maintain(cp_store_t *s_, int64_t now_ms)
 {
     cp__pg_t *s = (cp__pg_t *)s_;
+    /* while batches keep coming (a group transaction since the last call),
+     * at most one pass per BUSY_PASS_MS: a pass stops this relay's ingest
+     * (same worker) and its seal makes every relay's ingest of the app wait;
+     * a backlog is caught up back to back once ingest pauses */
+    bool busy = s->tx_gen != s->maint_tx_gen;
+    s->maint_tx_gen = s->tx_gen;
+    if (busy && s->maint_ms && now_ms - s->maint_ms < BUSY_PASS_MS && now_ms >= s->maint_ms)
+        return 1;
+    s->maint_ms = now_ms;
+    int rc = maintain_pass(s, now_ms);
+    s->maint_tx_gen = s->tx_gen;   /* the pass's own transactions are not ingest */
+    return rc;
+}
+
+static int maintain_pass(cp__pg_t *s, int64_t now_ms)
+{
     int rc = cp__pg_tx_begin(s), more = 0;   /* reconnects a lost session */
     if (rc)
         return rc;
