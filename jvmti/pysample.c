@@ -42,12 +42,15 @@
 #define FUNC_CHUNK    1024
 #define FUNC_CHUNKS   64          /* 65,536 distinct Python functions at most */
 #define SCAN_NS       500000000LL
+#define REFRESH_TICKS 10          /* a quiet process's thread list and children: every 10th tick */
 
 typedef struct pythread {
     int tid;
     int fd_sched, fd_stat;        /* /proc/PID/task/TID/{schedstat,stat}, -1 if closed */
     uint64_t last_ns;             /* schedstat run time at the last tick; 0 = no baseline */
-    bool seen;
+    uint64_t cur_ns;              /* read this tick by the quiet check (valid when have_cur) */
+    uint64_t look_ns;             /* monotonic time of last_ns */
+    bool seen, have_cur;
 } pythread_t;
 
 typedef struct pyproc {
@@ -58,8 +61,11 @@ typedef struct pyproc {
     cp_pytask_buf_t *task;
     int task_tries;               /* ticks until the next open attempt of the task file */
     int task_misses;
-    bool jvm_child;               /* started by the JVM (a daemon): its children are looked for every tick */
+    bool jvm_child;               /* started by the JVM (a daemon): its children are looked for when it ran */
+    bool moved;                   /* a thread of it ran during the last tick */
     unsigned scans;               /* passes since it was found */
+    int quiet;                    /* ticks since its thread list was last read */
+    int fd_alive;                 /* fb: /proc/PID/schedstat, fails once the process is reaped; -1 */
     cp_u64map_t codes;            /* code_key -> function index + 1 */
     pythread_t th[CP_PYVM_MAX_THREADS];
     int n_th;
@@ -235,6 +241,8 @@ static void proc_free(pyproc_t *p, bool gone)
     cp_pyfb_close(p->fb);
     cp_pytask_close(p->task);
     cp_u64map_free(&p->codes);
+    if (p->fd_alive >= 0)
+        close(p->fd_alive);
     free(p);
 }
 
@@ -295,6 +303,7 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
     p->pid = pid;
     p->start = start;
     p->vm = vm;
+    p->fd_alive = -1;
     p->jvm_child = !parent_accepted;
     procs[n_procs++] = p;
     cp_stats_add(CP_ST_PY_PROCS, 1);
@@ -303,12 +312,15 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
 
 /* A full scan (every 500 ms) looks at the children of every JVM thread
  * (each may have started one): a new daemon is found within 0.5 s, and CPU
- * its first workers spent before that is not charged. Every pass looks at
- * the children of the JVM's own Python children (a daemon's forked
- * workers: seen within one tick), and every 25th pass at those of the
- * other Python processes (workers seldom fork). New entries are scanned in
- * the same pass, so grandchildren come too. Processes leave the table when
- * a read fails and they are gone (py_main). */
+ * its first workers spent before that is not charged. A pass runs after
+ * the tick's sampling and looks at the children of the JVM's own Python
+ * children (a daemon's forked workers) when one of their threads ran
+ * during that tick (forking takes CPU: a worker is seen within one tick,
+ * as when every pass looked) or every REFRESH_TICKS-th pass, and every
+ * 25th pass at those of the other Python processes (workers seldom fork).
+ * New entries are scanned in the same pass, so grandchildren come too.
+ * Processes leave the table when a read fails and they are gone
+ * (py_main). */
 static void scan(int mode, bool full)
 {
     pid_t kids[512];
@@ -316,7 +328,8 @@ static void scan(int mode, bool full)
     for (int j = 0; j < n; j++)
         consider(kids[j], mode, false);
     for (int i = 0; i < n_procs; i++) {
-        if (!procs[i]->jvm_child && procs[i]->scans++ % 25 != 0)
+        unsigned k = procs[i]->scans++;
+        if (procs[i]->jvm_child ? !procs[i]->moved && k % REFRESH_TICKS != 0 : k % 25 != 0)
             continue;
         n = children_of(procs[i]->pid, false, kids, 0, 64);
         for (int j = 0; j < n; j++)
@@ -427,7 +440,8 @@ static pythread_t *thread_get(pyproc_t *p, int tid)
     if (p->n_th == CP_PYVM_MAX_THREADS)
         return NULL;
     pythread_t *t = &p->th[p->n_th++];
-    *t = (pythread_t){tid, open_task_file(p->pid, tid, "schedstat"), open_task_file(p->pid, tid, "stat"), 0, false};
+    *t = (pythread_t){.tid = tid, .fd_sched = open_task_file(p->pid, tid, "schedstat"),
+                      .fd_stat = open_task_file(p->pid, tid, "stat")};
     return t;
 }
 
@@ -489,14 +503,25 @@ static void fb_sample(void *ud, const cp_pyfb_sample_t *fs)
         cp_stats_add(CP_ST_PY_TASKS, 1);
 }
 
-/* Drains the ring; false once the process is gone (after its last
- * records: a worker that ended with os._exit loses nothing it wrote). */
+/* Drains the ring; false once the process is gone. Whether it lives is
+ * asked before the drain, so a worker that wrote its last records and
+ * ended (os._exit) between the two loses nothing: the drain of the tick
+ * that finds it gone reads them. One pread of a descriptor kept open
+ * (reads fail once the process is reaped, whatever reuses its pid), not
+ * an open and a parse of /proc/PID/stat per tick. */
 static bool sample_fb(pyproc_t *p, cp_pysample_t *s, int64_t iv)
 {
+    char b[128];
+    bool alive;
+    if (p->fd_alive >= 0) {
+        alive = pread(p->fd_alive, b, sizeof b, 0) > 0;
+    } else {
+        unsigned long long st;
+        alive = proc_start(p->pid, &st) && st == p->start;
+    }
     fb_ctx_t c = {p, s};
     cp_pyfb_drain(p->fb, iv, fb_func, fb_sample, &c);
-    unsigned long long st;
-    return proc_start(p->pid, &st) && st == p->start;
+    return alive;
 }
 
 /* pyfb's probe: 0 when this thread reads pid itself. */
@@ -530,6 +555,14 @@ static bool fb_ring(pid_t pid, cp_pyfb_t *ring)
     p->pid = pid;
     p->start = start;
     p->fb = ring;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+    p->fd_alive = open(path, O_RDONLY | O_CLOEXEC);
+    unsigned long long st;   /* the descriptor is of the process that asked, not a later one with its pid */
+    if (p->fd_alive >= 0 && !(proc_start(pid, &st) && st == start)) {
+        close(p->fd_alive);
+        p->fd_alive = -1;
+    }
     procs[n_procs++] = p;
     return true;
 }
@@ -539,6 +572,23 @@ static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
 {
     if (!p->vm)
         return sample_fb(p, s, iv);
+    /* The cheap look first: one pread of schedstat per known thread. A
+     * process none of whose threads ran since the last tick (the daemon, a
+     * worker between tasks) costs nothing more; its thread list is read
+     * again every REFRESH_TICKS-th tick (new threads), and at once when a
+     * clock cannot be read (a thread or the process ended). */
+    bool look = p->n_th == 0 || ++p->quiet >= REFRESH_TICKS;
+    p->moved = false;
+    for (int i = 0; i < p->n_th; i++) {
+        pythread_t *t = &p->th[i];
+        t->cur_ns = thread_cpu(t);
+        t->have_cur = true;
+        if (!t->cur_ns || t->cur_ns != t->last_ns)
+            look = p->moved = true;
+    }
+    if (!look)
+        return true;
+    p->quiet = 0;
     cp_pyvm_thread_t th[CP_PYVM_MAX_THREADS];
     int n = cp_pyvm_threads(p->vm, th, CP_PYVM_MAX_THREADS);
     if (n < 0) {
@@ -562,8 +612,11 @@ static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
         if (!t)
             continue;
         t->seen = true;
-        uint64_t cpu = thread_cpu(t), last = t->last_ns;
+        uint64_t cpu = t->have_cur ? t->cur_ns : thread_cpu(t), last = t->last_ns;
+        uint64_t now = cp_mono_ns(), since = now - t->look_ns;
+        t->have_cur = false;
         t->last_ns = cpu;
+        t->look_ns = now;
         /* first sight: a thread younger than two ticks (a worker just
          * forked) is charged all its CPU; an older one only sets the
          * baseline (its past is not where its current stack is) */
@@ -572,7 +625,13 @@ static bool sample_proc(pyproc_t *p, cp_pysample_t *s, int64_t iv)
         if (cpu <= last)
             continue;   /* did not run */
         uint64_t d = cpu - last;
-        if (!th[i].frame || thread_state(t) != 'R') {
+        /* On CPU now? A thread that ran at least half the time since its
+         * last look is taken as running without asking /proc (its stat is
+         * the dearest read of the tick); any other is charged only if its
+         * state is R (running or runnable): one that ran, then blocked
+         * (a socket read between tasks) is not where its CPU went. */
+        bool busy = last && 2 * d >= since;
+        if (!th[i].frame || (!busy && thread_state(t) != 'R')) {
             cp_stats_add(CP_ST_PY_UNCHARGED_NS, d);
             continue;
         }
@@ -649,7 +708,6 @@ static void *py_main(void *arg)
         bool full = now >= next_scan;
         if (full)
             next_scan = now + SCAN_NS;
-        scan(mode, full);
         cp_pyfb_poll(iv, fb_probe, fb_ring);
         for (int i = 0; i < n_procs;) {
             if (!sample_proc(procs[i], s, iv)) {
@@ -662,6 +720,7 @@ static void *py_main(void *arg)
                 i++;
             }
         }
+        scan(mode, full);   /* after the sampling: it knows which daemons ran this tick */
         if (now >= next_cost) {
             python_cost(&cost_last);
             next_cost = now + 1000000000ULL;

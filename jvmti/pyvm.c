@@ -66,7 +66,15 @@ struct cp_pyvm {
     uint16_t fr_read;      /* bytes of a frame to read */
     uint16_t co_read;      /* bytes of a code object to read (its name fields) */
     char version[16];
+    uint64_t interp;       /* cached interpreters.head (0: read it); see cp_pyvm_threads */
+    unsigned calls;
 };
+
+/* The interpreter's address is read again every INTERP_REREAD-th call (and
+ * after any failed read): it does not move while the process lives (3.11+
+ * keep the main interpreter inside _PyRuntime), so the other calls save a
+ * system call. */
+#define INTERP_REREAD 16
 
 static int read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -171,6 +179,9 @@ int cp_pyvm_open(pid_t pid, const cp_pyelf_t *elf, cp_pyvm_t **out)
     const offsets_t *o = &vm->o;
     vm->fr_read = (uint16_t)(max16(max16(o->fr_prev, o->fr_code), o->fr_owner == NONE ? 0 : o->fr_owner) + 8);
     vm->co_read = (uint16_t)(max16(max16(o->co_file, o->co_name), max16(o->co_qual == NONE ? 0 : o->co_qual, o->co_line)) + 8);
+    rc = CP_EUNSUPP;
+    if (vm->co_read > 192 || vm->fr_read > 128)
+        goto fail;   /* the read buffers' sizes (a 3.13 table with far larger structs) */
     snprintf(vm->version, sizeof vm->version, "%d.%d", major, minor);
     *out = vm;
     return 0;
@@ -191,14 +202,20 @@ static int read_ptr(cp_pyvm_t *vm, uint64_t addr, uint64_t *v)
 int cp_pyvm_threads(cp_pyvm_t *vm, cp_pyvm_thread_t *out, int cap)
 {
     const offsets_t *o = &vm->o;
-    uint64_t interp, ts;
+    uint64_t ts;
     int rc;
-    if ((rc = read_ptr(vm, vm->runtime + o->rt_interp_head, &interp)) != 0)
+    if (!vm->interp || vm->calls++ % INTERP_REREAD == 0) {
+        if ((rc = read_ptr(vm, vm->runtime + o->rt_interp_head, &vm->interp)) != 0) {
+            vm->interp = 0;
+            return rc;
+        }
+        if (!vm->interp)
+            return 0;   /* not initialised yet, or finalised */
+    }
+    if ((rc = read_ptr(vm, vm->interp + o->is_threads_head, &ts)) != 0) {
+        vm->interp = 0;   /* read it again next time */
         return rc;
-    if (!interp)
-        return 0;   /* not initialised yet, or finalised */
-    if ((rc = read_ptr(vm, interp + o->is_threads_head, &ts)) != 0)
-        return rc;
+    }
     int n = 0;
     uint8_t b[256];
     size_t need = (size_t)max16(max16(o->ts_next, o->ts_frame), o->ts_tid == NONE ? 0 : o->ts_tid) + 8;
@@ -269,9 +286,7 @@ int cp_pyvm_stack(cp_pyvm_t *vm, uint64_t frame, cp_pyvm_frame_t *out, int cap, 
         return rc;
     /* the code objects' name fields, one system call for the whole stack */
     struct iovec l[CP_PYVM_MAX_DEPTH], r[CP_PYVM_MAX_DEPTH];
-    uint8_t (*cb)[192] = malloc((size_t)n * 192 + 1);
-    if (!cb)
-        return n;
+    uint8_t cb[CP_PYVM_MAX_DEPTH][192];   /* 24 KiB of this thread's stack, not a malloc per stack */
     for (int i = 0; i < n; i++) {
         l[i] = (struct iovec){cb[i], vm->co_read};
         r[i] = (struct iovec){(void *)(uintptr_t)out[i].code, vm->co_read};
@@ -287,7 +302,6 @@ int cp_pyvm_stack(cp_pyvm_t *vm, uint64_t frame, cp_pyvm_frame_t *out, int cap, 
         }
         out[i].code_key = k;
     }
-    free(cb);
     return n;
 }
 
