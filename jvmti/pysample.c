@@ -74,6 +74,7 @@ typedef struct pyproc {
 typedef struct known_not {
     pid_t pid;
     unsigned long long start;
+    char comm[16];                /* an exec keeps pid and start time, not comm */
 } known_not_t;
 
 /* ---- control ------------------------------------------------------------ */
@@ -208,17 +209,40 @@ static pyproc_t *find_proc(pid_t pid)
     return NULL;
 }
 
+/* /proc/PID/comm without its newline ("" on failure). */
+static void proc_comm(pid_t pid, char out[16])
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    ssize_t n = read_file(path, buf, sizeof buf);
+    if (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    snprintf(out, 16, "%.15s", n > 0 ? buf : "");
+}
+
+/* Known as not Python: same pid, start time and name. The name matters:
+ * the JVM starts the daemon through jspawnhelper, which then execs
+ * python (same pid and start time); a scan that met the helper must not
+ * keep the daemon out (seen on a loaded machine: no Python sampled). */
 static bool known_not_py(pid_t pid, unsigned long long start)
 {
+    char comm[16] = "";
+    bool read = false;
     for (int i = 0; i < n_not_py; i++)
-        if (not_py[i].pid == pid && not_py[i].start == start)
-            return true;
+        if (not_py[i].pid == pid && not_py[i].start == start) {
+            if (!read)
+                proc_comm(pid, comm);
+            read = true;
+            if (!strcmp(comm, not_py[i].comm))
+                return true;   /* an older entry of the same pid (before its exec) may differ */
+        }
     return false;
 }
 
 static void remember_not_py(pid_t pid, unsigned long long start)
 {
-    not_py[not_py_next] = (known_not_t){pid, start};
+    not_py[not_py_next] = (known_not_t){pid, start, ""};
+    proc_comm(pid, not_py[not_py_next].comm);
     not_py_next = (not_py_next + 1) % MAX_KNOWN_NOT;
     if (n_not_py < MAX_KNOWN_NOT)
         n_not_py++;
