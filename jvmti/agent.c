@@ -18,6 +18,7 @@
 #include "clock.h"
 
 #include "alloc.h"
+#include "class_events.h"
 #include "codemap.h"
 #include "cost.h"
 #include "context.h"
@@ -132,8 +133,6 @@ static bool g_cml_on;                    /* ... and enabled (jit.kinds, or no ot
 static bool g_dns_ok;                    /* DebugNonSafepoints on without the event */
 static bool g_dns_pending;               /* its lookup thread not joined yet */
 static bool g_events_on;                 /* ClassLoad/Prepare, CompiledMethodLoad enabled (life_mu) */
-/* callbacks received, for the detach/re-attach log: none while detached */
-static _Atomic uint64_t n_class_load, n_class_prepare, n_compiled;
 static uint64_t detached_at[5];          /* life_mu: the counts above + GC pauses at detach */
 static cp_sender_identity_t g_ident;
 static uint64_t g_start_ms;              /* when sampling first started, for the exit summary */
@@ -150,65 +149,7 @@ void cp_agent_options(cp_options_t *out)
     pthread_mutex_unlock(&life_mu);
 }
 
-/* ---- jmethodIDs ----------------------------------------------------------- */
-
-/* Creates jmethodIDs for every method of klass (GetClassMethods does that as
- * a side effect): AGCT can only name frames whose method has one. */
-static void load_methods(jvmtiEnv *jvmti, jclass klass)
-{
-    jint n = 0;
-    jmethodID *ms = NULL;
-    if ((*jvmti)->GetClassMethods(jvmti, klass, &n, &ms) == JVMTI_ERROR_NONE && ms)
-        (*jvmti)->Deallocate(jvmti, (unsigned char *)ms);
-}
-
-static void load_all_methods(jvmtiEnv *jvmti, JNIEnv *jni)
-{
-    jint n = 0;
-    jclass *classes = NULL;
-    if ((*jvmti)->GetLoadedClasses(jvmti, &n, &classes) != JVMTI_ERROR_NONE)
-        return;
-    for (jint i = 0; i < n; i++) {
-        jint status = 0;
-        if ((*jvmti)->GetClassStatus(jvmti, classes[i], &status) == JVMTI_ERROR_NONE &&
-            (status & JVMTI_CLASS_STATUS_PREPARED))
-            load_methods(jvmti, classes[i]);
-        if (jni)
-            (*jni)->DeleteLocalRef(jni, classes[i]);
-    }
-    (*jvmti)->Deallocate(jvmti, (unsigned char *)classes);
-    CP_LOGD("jmethodIDs created for %d loaded classes", n);
-}
-
 /* ---- JVMTI callbacks ------------------------------------------------------ */
-
-static void JNICALL on_class_load(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
-{
-    /* Nothing else on purpose: AGCT reports no_class_load for every sample
-     * unless some agent has ClassLoad events enabled. */
-    atomic_fetch_add_explicit(&n_class_load, 1, memory_order_relaxed);   /* statistic */
-}
-
-static void JNICALL on_class_prepare(jvmtiEnv *jvmti, JNIEnv *jni, jthread t, jclass k)
-{
-    uint64_t c0 = cp_cost_now();
-    atomic_fetch_add_explicit(&n_class_prepare, 1, memory_order_relaxed);   /* statistic */
-    load_methods(jvmti, k);
-    cp_cost_callback(c0);
-}
-
-static void JNICALL on_compiled_method_load(jvmtiEnv *jvmti, jmethodID m, jint size, const void *addr,
-                                            jint map_len, const jvmtiAddrLocationMap *map,
-                                            const void *info)
-{
-    /* Having this event enabled makes the JIT record debug info at
-     * non-safepoints (the DebugNonSafepoints effect). The inline records
-     * tell compiled and inlined frames apart (codemap.h). */
-    uint64_t c0 = cp_cost_now();
-    atomic_fetch_add_explicit(&n_compiled, 1, memory_order_relaxed);   /* statistic */
-    cp_codemap_add(info);
-    cp_cost_callback(c0);
-}
 
 static void JNICALL on_thread_start(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
@@ -235,7 +176,7 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
      * first thing, off the JVM's main thread (~1 ms for ~440 classes). A
      * sample in them before that (the first ~ms) names no method. Without
      * a harvester (command=detach) nothing samples. */
-    cp_harvest_first(load_all_methods);
+    cp_harvest_first(cp_class_events_load_all);
     pthread_mutex_lock(&life_mu);
     g_live = true;
     if (g_opts.command != CP_CMD_DETACH)
@@ -296,9 +237,7 @@ static void callback_counts(uint64_t out[5])
     cp_alloc_report_t ar;
     cp_gc_report(&gr);
     cp_alloc_report(&ar);
-    out[0] = atomic_load_explicit(&n_class_load, memory_order_relaxed);      /* statistics */
-    out[1] = atomic_load_explicit(&n_class_prepare, memory_order_relaxed);
-    out[2] = atomic_load_explicit(&n_compiled, memory_order_relaxed);
+    cp_class_events_counts(out);   /* ClassLoad, ClassPrepare, CompiledMethodLoad */
     out[3] = gr.pauses;
     out[4] = ar.hook_calls;
 }
@@ -315,7 +254,7 @@ static void resume_events_locked(JNIEnv *jni)
             (unsigned long long)(c[2] - detached_at[2]), (unsigned long long)(c[3] - detached_at[3]),
             (unsigned long long)(c[4] - detached_at[4]));
     set_running_events(true);
-    load_all_methods(g_jvmti, jni);
+    cp_class_events_load_all(g_jvmti, jni);
     if (g_cml_on && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
         CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
 }
@@ -634,11 +573,11 @@ static int init_once(JavaVM *vm, bool live)
     memset(&cb, 0, sizeof cb);
     cb.VMInit = on_vm_init;
     cb.VMDeath = on_vm_death;
-    cb.ClassLoad = on_class_load;
-    cb.ClassPrepare = on_class_prepare;
+    cb.ClassLoad = cp_on_class_load;
+    cb.ClassPrepare = cp_on_class_prepare;
     cb.ThreadStart = on_thread_start;
     cb.ThreadEnd = on_thread_end;
-    cb.CompiledMethodLoad = on_compiled_method_load;
+    cb.CompiledMethodLoad = cp_on_compiled_method_load;
     if ((*g_jvmti)->SetEventCallbacks(g_jvmti, &cb, sizeof cb) != JVMTI_ERROR_NONE) {
         CP_LOGE("cannot set JVMTI callbacks; the agent stays idle");
         return -1;
@@ -801,7 +740,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
     if (live) {
         JNIEnv *jni = NULL;
         (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
-        load_all_methods(g_jvmti, jni);
+        cp_class_events_load_all(g_jvmti, jni);
         /* code compiled before the attach: replay its CompiledMethodLoad */
         if (g_cml_on && (*g_jvmti)->GenerateEvents(g_jvmti, JVMTI_EVENT_COMPILED_METHOD_LOAD) != JVMTI_ERROR_NONE)
             CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
