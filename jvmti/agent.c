@@ -341,10 +341,8 @@ static void start_locked(JNIEnv *jni)
             cp_identity_make(g_jvmti, &g_ident);
         cp_options_t so = sender_opts(&g_opts);
         if (cp_sender_start(g_jvmti, jni, &so, g_app, &g_ident) == 0 &&
-            cp_harvest_start(jni, g_opts.flush_ns) == 0) {
+            cp_harvest_start(jni, g_opts.flush_ns) == 0)
             g_running = true;
-            cp_sampler_defer_arming();   /* the new harvester's first scan arms */
-        }
     } else {
         cp_identity_app(g_jvmti, &g_opts, g_app, sizeof g_app);   /* life_mu held */
         cp_options_t so = sender_opts(&g_opts);

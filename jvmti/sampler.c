@@ -137,16 +137,6 @@ void cp_sampler_live(void)
     atomic_store_explicit(&vm_live, true, memory_order_relaxed); /* config flag */
 }
 
-static bool defer_next;          /* lifecycle: cp_sampler_defer_arming -> the next start */
-static int64_t pending_arm_ns;   /* cp__reg_mu: the CPU interval the next scan arms */
-
-static int set_intervals(int64_t cpu_ns, int64_t wall_ns, bool defer);
-
-void cp_sampler_defer_arming(void)
-{
-    defer_next = true;
-}
-
 int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
 {
     if (!g_inited)
@@ -162,17 +152,10 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
         cp__guard_install();
     atomic_store_explicit(&cp__retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
     cp__guard_configure();
-    bool defer = defer_next;
-    defer_next = false;
-    return set_intervals(cpu_ns, wall_ns, defer);
+    return cp_sampler_set_intervals(cpu_ns, wall_ns);
 }
 
 int cp_sampler_set_intervals(int64_t cpu_ns, int64_t wall_ns)
-{
-    return set_intervals(cpu_ns, wall_ns, false);
-}
-
-static int set_intervals(int64_t cpu_ns, int64_t wall_ns, bool defer)
 {
     if (!g_inited)
         return CP_ESTATE;
@@ -183,13 +166,10 @@ static int set_intervals(int64_t cpu_ns, int64_t wall_ns, bool defer)
     pthread_mutex_lock(&cp__reg_mu);
     if (cpu_ns > 0 && !cp__cpu_engine_decided)
         cp__cpu_decide_engine();
-    defer = defer && cpu_ns > 0 && cp__cpu_armed_ns == 0;   /* only a first arming waits */
-    pending_arm_ns = defer ? cpu_ns : 0;
-    if (!defer && cp__cpu_armed_ns != cpu_ns)
+    if (cp__cpu_armed_ns != cpu_ns)
         cp__cpu_rearm_all(cpu_ns);
     pthread_mutex_unlock(&cp__reg_mu);
-    if (!defer)
-        scan(false);
+    scan(false);
     if (wall_ns > 0) {
         cp__wall_start();
     } else {
@@ -206,7 +186,6 @@ void cp_sampler_stop(void)
     atomic_store_explicit(&cp__wall_on, false, memory_order_release); /* handlers bail out */
     cp__wall_stop();
     pthread_mutex_lock(&cp__reg_mu);
-    pending_arm_ns = 0;
     cp__cpu_rearm_all(0);
     pthread_mutex_unlock(&cp__reg_mu);
     for (int i = 0; i < 200 && atomic_load_explicit(&cp__inflight, memory_order_acquire) > 0; i++) /* pairs with handler */
@@ -228,11 +207,6 @@ static void scan(bool bind)
     if (!d)
         return;
     pthread_mutex_lock(&cp__reg_mu);
-    if (pending_arm_ns > 0) {   /* a start that left the arming to us */
-        if (cp__cpu_armed_ns != pending_arm_ns)
-            cp__cpu_rearm_all(pending_arm_ns);
-        pending_arm_ns = 0;
-    }
     uint32_t gen = ++cp__reg_gen;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {

@@ -69,14 +69,6 @@ void cp_sampler_live(void);
  * change intervals (re-arms timers). Returns 0 or CP_E*. */
 int  cp_sampler_start(int64_t cpu_ns, int64_t wall_ns);
 
-/* The next cp_sampler_start leaves arming the CPU timers and the thread
- * scan to the next cp_sampler_scan: the harvester's, which a harvester just
- * started runs first thing. That keeps ~2-3 ms of perf_event_open calls and
- * /proc walks off the JVM's main thread at VMInit (before `main`); the
- * threads are armed a millisecond or two later. A stop or an interval
- * change meanwhile supersedes it. Same thread rule as start. */
-void cp_sampler_defer_arming(void);
-
 /* Only the intervals (0 = off) of sampling that cp_sampler_start armed:
  * re-arms the CPU timers (each thread's weight chain is kept, so the first
  * sample after the change is weighted right: overhead.h) and starts or
