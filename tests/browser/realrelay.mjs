@@ -14,6 +14,12 @@ import { sleep, SOURCE, BUILD, UI_DIR } from './lib.mjs';
 export const CPROF = path.join(BUILD, 'cli', 'cprof');
 export const AGENT = path.join(BUILD, 'jvmti', 'libcprof-jvm.so');
 export const JDK = ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/temurin-25-jdk-amd64'].find(j => fs.existsSync(j + '/bin/java'));
+// As in tests/integration/cplib.py: JVMs started here sample at the
+// intervals their test asks for. Under the default 1% budget a short JVM on
+// a busy machine had its CPU interval stretched to ~20 samples in 14 s
+// (ui_insights' apps then read "Too few samples"); a test of the budget
+// passes overhead=N% in its options (options win over CPROF_*).
+process.env.CPROF_OVERHEAD ??= 'off';
 const children = [];
 
 export function cleanup() { for (const p of children) if (p.exitCode === null && p.signalCode === null) { try { p.kill('SIGKILL'); } catch (e) { /* gone */ } } }
