@@ -71,6 +71,7 @@ typedef struct ingest_pss {
     bool       paused;          /* too many of its own jobs queued */
     bool       gpaused;         /* the store queue is over budget.max_store_queue */
     bool       closing;
+    bool       close_flushed;   /* close once lws has written the last frame's buffered rest */
     int64_t    opened_ms;       /* the upgrade (hello deadline) */
     int64_t    last_rx_ms;      /* last message or pong (idle timeout) */
     int64_t    ping_ms;         /* last ping sent */
@@ -468,6 +469,10 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (p->close_flushed) {   /* lws calls this only once its buffered rest is written */
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"protocol error", 14);
+            return -1;
+        }
         if (p->want_ping) {
             p->want_ping = false;
             if (cp__ws_ping(wsi))
@@ -490,6 +495,14 @@ int cp__ingest_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             return -1;
         if (close) {
             p->closing = true;
+            /* an error frame that did not fit the socket (a client that
+             * pipelines and does not read) would be dropped by closing now:
+             * relay_diskfull's agent saw the close without the CP_ERATE */
+            if (lws_partial_buffered(wsi)) {
+                p->close_flushed = true;
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
             lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"protocol error", 14);
             return -1;
         }
