@@ -40,6 +40,7 @@
 #include "sender.h"
 #include "identity.h"
 #include "stats.h"
+#include "symbols.h"
 #include "verdict.h"
 
 #include <jvmti.h>
@@ -168,16 +169,30 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 static void start_locked(JNIEnv *jni);
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
 
+static atomic_bool g_preload_jvm_symbols;   /* set at VMInit: native frames will be walked */
+
+/* The harvester's first work, off the JVM's main thread. Classes loaded in
+ * the primordial phase (java.lang.String & co) got no ClassPrepare event:
+ * their jmethodIDs are created first (~1 ms for ~440 classes; a sample in
+ * them before that names no method). Then libjvm.so's symbol table when
+ * native frames are walked: nearly every JVM's first native frames are
+ * libjvm's, and a JVM that ends within a second would otherwise load it
+ * (~5-10 ms) in its last window, on its exit path. */
+static void harvester_first(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    cp_class_events_load_all(jvmti, jni);
+    if (atomic_load_explicit(&g_preload_jvm_symbols, memory_order_relaxed) && g_vm) /* config flag */
+        cp_symbols_preload((uint64_t)(uintptr_t)(*g_vm)->GetEnv);
+}
+
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
     uint64_t c0 = cp_cost_now();
-    /* Classes loaded in the primordial phase (java.lang.String & co) got
-     * no ClassPrepare event: their jmethodIDs are created by the harvester,
-     * first thing, off the JVM's main thread (~1 ms for ~440 classes). A
-     * sample in them before that (the first ~ms) names no method. Without
-     * a harvester (command=detach) nothing samples. */
-    cp_harvest_first(cp_class_events_load_all);
+    /* without a harvester (command=detach) nothing samples */
+    cp_harvest_first(harvester_first);
     pthread_mutex_lock(&life_mu);
+    atomic_store_explicit(&g_preload_jvm_symbols, g_opts.cpu_ns > 0 && g_opts.cpu_native, /* config flag */
+                          memory_order_relaxed);
     g_live = true;
     if (g_opts.command != CP_CMD_DETACH)
         start_locked(jni);

@@ -45,6 +45,11 @@ int cp_symbols_find_data(const char *object, const char *name, uint64_t size, ui
  * count it as fixed cost, not per-sample cost. Any thread. */
 uint64_t cp_symbols_load_ns(void);
 
+/* Loads the symbol table of the object holding pc now, so that the first
+ * lookup in it later is quick (the harvester's first work: libjvm.so,
+ * while the JVM's main thread runs, not in a short JVM's last window). */
+void cp_symbols_preload(uint64_t pc);
+
 /* Forgets every object (unmaps files). */
 void cp_symbols_reset(void);
 
