@@ -3,8 +3,8 @@
  * Thread: one JVMTI agent thread ("cprof-harvester") does everything here
  * except cp_points_add / cp_harvest_flush / dict lock (any thread).
  *
- * Every drain period (10 ms with wall sampling, 20 ms otherwise) it empties
- * the ring. For each sample:
+ * Every drain period (2-100 ms by how full the ring was, up to 400 ms while
+ * the overhead budget stretches the intervals) it empties the ring. For each sample:
  *   - AGCT frames (leaf first) become frame ids through a cache keyed by
  *     (jmethodID, kind; bci too if SEND_LINES; harvest_names.c): a miss resolves the method
  *     once (declaring class signature -> "java.util.HashMap", name) and
@@ -43,6 +43,7 @@
 #include "stats.h"
 #include "symbols.h"
 #include "u64map.h"
+#include "unwind.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,6 +54,8 @@
 static _Atomic size_t g_dict_max = DICT_MAX_BYTES;   /* memory budget; CPROF_TEST_DICT_MAX (bytes) in tests */
 static bool g_dict_max_test;                          /* set by CPROF_TEST_DICT_MAX: the budget leaves it */
 #define MAX_POINTS 4096
+#define SCAN_MIN_NS  500000000ULL   /* the scan period, and the least time between two scans */
+#define SCAN_BACKOFF 4              /* an idle period doubles up to 16 x */
 
 const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
     [CP_TYPE_CPU] = {"cpu", "ns"},
@@ -459,7 +462,9 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     /* not nice +10 like the sender: with 2,000 busy threads the harvester
      * fell behind the ring (agent_wall_many: 4% dropped) */
     uint64_t next_flush = cp_mono_ns() + (uint64_t)g_flush_ns;
-    uint64_t next_scan = 0, next_budget = 0;
+    uint64_t next_scan = 0, next_budget = 0, last_scan = 0;
+    uint32_t scan_idle = 0;          /* scans in a row that found nothing new */
+    unsigned long scan_unknown = 0;  /* cp_unwind_unknown_pcs() at the last scan */
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     pthread_mutex_lock(&ctl_mu);
     cp_harvest_first_fn first = first_fn;
@@ -478,18 +483,27 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         pthread_mutex_unlock(&ctl_mu);
 
         uint64_t now = cp_mono_ns();
-        if (now >= next_scan) {
+        unsigned long unknown = cp_unwind_unknown_pcs();
+        if (now >= next_scan || (unknown != scan_unknown && now >= last_scan + SCAN_MIN_NS)) {
             /* the scan (a /proc/self/task walk, /proc/self/maps for the
              * native walk, threads older than the agent) grows with the
              * thread count, not the sampling rate: fixed cost for the
              * overhead budget (overhead.h), which it stretches anyway (up
              * to 32 x 500 ms); and never more than 0.1% of a core (with
-             * 2,000 threads a scan costs ~5-10 ms) */
+             * 2,000 threads a scan costs ~5-10 ms). A scan that finds
+             * nothing new doubles the period (up to 16 x), one that does
+             * resets it: a settled JVM is scanned every 8 s, not twice a
+             * second (~1 ms of CPU a second on a 0.2-core JVM: 0.5% of
+             * it). Threads found late lose no CPU (sampler.c), and a
+             * sample that interrupted code the table does not know (a
+             * library loaded since) asks for a scan at once. */
             uint64_t c0 = cp_cost_now();
-            cp_sampler_scan();
+            scan_idle = cp_sampler_scan() ? 0 : scan_idle < SCAN_BACKOFF ? scan_idle + 1 : SCAN_BACKOFF;
+            scan_unknown = unknown;
+            last_scan = now;
             uint64_t c1 = cp_cost_now(), c = c1 > c0 ? c1 - c0 : 0;
-            uint32_t k = cp_overhead_scale();
-            uint64_t period = 500000000ULL * (k < 32 ? k : 32), fixed = cp_overhead_fixed_period_ns(c);
+            uint32_t k = cp_overhead_scale() << scan_idle;
+            uint64_t period = SCAN_MIN_NS * (k < 32 ? k : 32), fixed = cp_overhead_fixed_period_ns(c);
             if (period < 1000 * c)
                 period = 1000 * c;
             if (period < fixed)   /* and at most an eighth of the budget (overhead.h) */
@@ -514,13 +528,14 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
-        /* a wake-up costs ~50-100 us of CPU on a VM: with intervals
-         * stretched by the budget, an idle ring is polled less often (up
-         * to 400 ms; at scale 8 the CPU interval is >= 80 ms, and the wall
-         * thread and JVMTI producers nudge when the ring fills) */
+        /* a wake-up costs ~50-100 us of CPU on a VM: a nearly idle ring
+         * (under 16 samples a drain: 160 a second fill a 512-slot ring in
+         * 3 s) is polled every 100 ms, and less often while the budget
+         * stretches the intervals (up to 400 ms; the wall thread and
+         * JVMTI producers nudge when the ring fills) */
         if (period_ms == 50 && drained < cap / 32) {
             uint32_t k = cp_overhead_scale();
-            period_ms *= k < 8 ? k : 8;
+            period_ms = 100 * (k < 4 ? k : 4);
         }
         if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), when it asks */
             cp_cost_thread(&cost_last);   /* sampling cost: its drains, counted as they go */

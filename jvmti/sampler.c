@@ -130,7 +130,7 @@ static void vmstructs_bind_current(void)
         cp_vmstructs_bind(jni);
 }
 
-static void scan(bool bind);
+static bool scan(bool bind);
 
 void cp_sampler_live(void)
 {
@@ -192,20 +192,23 @@ void cp_sampler_stop(void)
         usleep(1000);
 }
 
-void cp_sampler_scan(void)
+bool cp_sampler_scan(void)
 {
-    scan(true);
+    return scan(true);
 }
 
 /* bind: also bind VMStructs on this thread (not on the JVM's main thread at
  * VMInit: cp_sampler_start) */
-static void scan(bool bind)
+static bool scan(bool bind)
 {
+    static bool scanned;   /* a first scan ended: threads found later were born since */
     if (!g_inited)
-        return;
+        return false;
     DIR *d = opendir("/proc/self/task");
     if (!d)
-        return;
+        return false;
+    bool fresh = false;
+    unsigned long maps_gen = cp_unwind_generation();
     pthread_mutex_lock(&cp__reg_mu);
     uint32_t gen = ++cp__reg_gen;
     struct dirent *de;
@@ -218,9 +221,16 @@ static void scan(bool bind)
         if (!e)
             continue;
         e->gen = gen;
-        if (created && cp__cpu_armed_ns > 0)
+        fresh |= created;
+        if (created && cp__cpu_armed_ns > 0) {
+            /* a thread born since the last scan (scans back off while
+             * nothing changes: harvest.c) weighs all its CPU since its
+             * start in its first sample, so a late find loses none */
+            e->arm_pending = scanned;
             cp__cpu_arm(e, cp__cpu_armed_ns);
+        }
     }
+    scanned = true;
     closedir(d);
     for (int i = 0; i < CP__REG_SLOTS; i++) {
         cp__reg_entry_t *e = &cp__reg[i];
@@ -235,6 +245,7 @@ static void scan(bool bind)
     if (bind)
         vmstructs_bind_current();
     adopt_java_threads();
+    return fresh || cp_unwind_generation() != maps_gen;
 }
 
 

@@ -87,8 +87,10 @@ const char *cp_sampler_engine(void);
  * fire return at once. */
 void cp_sampler_stop(void);
 
-/* Rescans /proc/self/task: adds timers for new threads, forgets gone ones. */
-void cp_sampler_scan(void);
+/* Rescans /proc/self/task: adds timers for new threads, forgets gone ones,
+ * and refreshes the native-code table (unwind.h). True when it found
+ * something new: a thread, or a changed table. */
+bool cp_sampler_scan(void);
 
 /* JVMTI ThreadStart / ThreadEnd, on the thread itself. jni: the thread's
  * JNIEnv, kept in the thread table for the handlers (they never call

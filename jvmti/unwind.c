@@ -4,8 +4,8 @@
  * stable; the writer makes it odd, fills the idle buffer, flips g_cur and
  * makes it even again. A reader snapshots g_seq, reads, and discards its
  * answer (treating the pc as not native) if g_seq changed: a stale "no"
- * only ends a walk early. The idle buffer is refilled at most every scan
- * period (500 ms), so a reader that is preempted mid-lookup for longer than
+ * only ends a walk early. The idle buffer is refilled at most every 500 ms
+ * (the harvester's scans, harvest.c), so a reader that is preempted mid-lookup for longer than
  * that is the only way to read a buffer being rewritten, and the sequence
  * check catches it. */
 #include "unwind.h"
@@ -21,12 +21,20 @@
 
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "table sequence must be lock-free for handlers");
 
-typedef struct { uint64_t lo, hi; bool native; } range_t;   /* native: file-backed */
+/* kind: file-backed code (native), anonymous code (the code cache), or
+ * other executable memory the walk does not enter ([vdso], [vsyscall]) */
+enum { R_ANON = 0, R_NATIVE = 1, R_OTHER = 2 };
+typedef struct { uint64_t lo, hi; uint8_t kind; } range_t;
+
+#define LOOKUP_UNSTABLE (-1)   /* the table changed under the reader */
+#define LOOKUP_NONE     (-2)   /* in no executable mapping the table knows */
 
 static range_t g_tab[2][CP_UNWIND_MAX_RANGES];
 static _Atomic int g_n[2];
 static _Atomic int g_cur;
 static _Atomic unsigned long g_seq;
+static _Atomic unsigned long g_unknown;   /* interrupted pcs in no known mapping */
+static _Atomic unsigned long g_gen;       /* tables published with different contents */
 static pthread_mutex_t refresh_mu = PTHREAD_MUTEX_INITIALIZER;   /* one writer at a time */
 
 static int refresh_locked(void);
@@ -61,10 +69,10 @@ static int refresh_locked(void)
         /* executable: backed by a file (inode != 0: libraries, the
          * launcher) = native; anonymous (the JIT code cache with the
          * interpreter and stubs) = code but not native; [vdso] = neither */
-        if (perms[2] != 'x' || (inode == 0 && strstr(line, "[v")))
+        if (perms[2] != 'x')
             continue;
-        bool native = inode != 0;
-        if (n > 0 && t[n - 1].hi == lo && t[n - 1].native == native) {
+        uint8_t kind = inode != 0 ? R_NATIVE : strstr(line, "[v") ? R_OTHER : R_ANON;
+        if (n > 0 && t[n - 1].hi == lo && t[n - 1].kind == kind) {
             t[n - 1].hi = hi;
             continue;
         }
@@ -72,28 +80,32 @@ static int refresh_locked(void)
             break;
         t[n].lo = lo;
         t[n].hi = hi;
-        t[n].native = native;
+        t[n].kind = kind;
         n++;
     }
     fclose(f);
+    int was = 1 - idle;   /* the published table: a new generation only if it differs */
+    int n_was = atomic_load_explicit(&g_n[was], memory_order_relaxed); /* single writer */
+    if (n != n_was || memcmp(t, g_tab[was], (size_t)n * sizeof *t) != 0)
+        atomic_fetch_add_explicit(&g_gen, 1, memory_order_relaxed); /* a counter */
     atomic_store_explicit(&g_n[idle], n, memory_order_relaxed); /* ordered by the seq release below */
     atomic_store_explicit(&g_cur, idle, memory_order_relaxed);  /* as above */
     atomic_fetch_add_explicit(&g_seq, 1, memory_order_release); /* publish the buffer (even again) */
     return n;
 }
 
-/* Async-signal-safe: 1 native, 0 anonymous code, -1 not code (or the
- * table changed under us). */
-static CP_SIGSAFE int classify(uint64_t pc)
+/* Async-signal-safe: the kind of the range holding pc (R_*), LOOKUP_NONE,
+ * or LOOKUP_UNSTABLE (the table changed under us). */
+static CP_SIGSAFE int lookup(uint64_t pc)
 {
     unsigned long s0 = atomic_load_explicit(&g_seq, memory_order_acquire); /* pairs with refresh */
     if (s0 & 1)
-        return false;
+        return LOOKUP_UNSTABLE;
     int cur = atomic_load_explicit(&g_cur, memory_order_relaxed);      /* ordered by g_seq */
     int n = atomic_load_explicit(&g_n[cur], memory_order_relaxed);     /* ordered by g_seq */
     const range_t *t = g_tab[cur];
     int lo = 0, hi = n;
-    int found = -1;
+    int found = LOOKUP_NONE;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
         if (pc < t[mid].lo)
@@ -101,12 +113,30 @@ static CP_SIGSAFE int classify(uint64_t pc)
         else if (pc >= t[mid].hi)
             lo = mid + 1;
         else {
-            found = t[mid].native ? 1 : 0;
+            found = t[mid].kind;
             break;
         }
     }
     atomic_thread_fence(memory_order_acquire);   /* the reads above happen before the re-check */
-    return atomic_load_explicit(&g_seq, memory_order_relaxed) == s0 ? found : -1; /* see fence */
+    return atomic_load_explicit(&g_seq, memory_order_relaxed) == s0 ? found : LOOKUP_UNSTABLE; /* see fence */
+}
+
+/* Async-signal-safe: 1 native, 0 anonymous code, -1 not code (or the
+ * table changed under us). */
+static CP_SIGSAFE int classify(uint64_t pc)
+{
+    int k = lookup(pc);
+    return k == R_NATIVE ? 1 : k == R_ANON ? 0 : -1;
+}
+
+unsigned long cp_unwind_unknown_pcs(void)
+{
+    return atomic_load_explicit(&g_unknown, memory_order_relaxed); /* a counter */
+}
+
+unsigned long cp_unwind_generation(void)
+{
+    return atomic_load_explicit(&g_gen, memory_order_relaxed); /* a counter */
 }
 
 CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc) { return classify(pc) == 1; }
@@ -153,7 +183,10 @@ CP_SIGSAFE int cp_unwind_walk_regs(uint64_t pc, uint64_t sp, uint64_t fp, uint64
                                    volatile int *n)
 {
     *n = 0;
-    if (max <= 0 || !cp_unwind_is_native(pc))
+    int k = lookup(pc);
+    if (k == LOOKUP_NONE)   /* the thread ran it, so it is code: the table is stale (a library loaded since) */
+        atomic_fetch_add_explicit(&g_unknown, 1, memory_order_relaxed); /* a counter */
+    if (max <= 0 || k != R_NATIVE)
         return 0;
     pcs[0] = pc;
     *n = 1;

@@ -53,6 +53,15 @@
  * (serialised by a mutex). */
 int cp_unwind_refresh(void);
 
+/* How many times a refresh published a table that differs from the one
+ * before (libraries loaded or unloaded, the code cache grown). Any thread. */
+unsigned long cp_unwind_generation(void);
+
+/* How many walks started at an interrupted pc that lies in no mapping the
+ * table knows: the thread was running it, so it is code mapped since the
+ * last refresh (the harvester refreshes early when this moves). Any thread. */
+unsigned long cp_unwind_unknown_pcs(void);
+
 /* Async-signal-safe: reads the published table. true if pc is in an
  * executable file-backed mapping. */
 CP_SIGSAFE bool cp_unwind_is_native(uint64_t pc);

@@ -46,6 +46,46 @@ START_TEST(test_unwind_refresh_classifies_code_stack_and_anonymous_exec)
 }
 END_TEST
 
+/* The harvester scans back off while nothing changes (harvest.c): the
+ * table says when its contents changed, and a walk that starts in code the
+ * table does not know (mapped since the last refresh) asks for a refresh. */
+START_TEST(test_unwind_generation_moves_only_on_change_and_unknown_code_is_counted)
+{
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    unsigned long g0 = cp_unwind_generation();
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    ck_assert_uint_eq(cp_unwind_generation(), g0);   /* same maps: same table */
+
+    /* code mapped after the refresh: a walk from it counts one unknown pc */
+    void *late = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(late, MAP_FAILED);
+    uint64_t pcs[4];   /* walks of the leaf alone: sp 0, fp 1 (misaligned) */
+    volatile int n = 0;
+    unsigned long u0 = cp_unwind_unknown_pcs();
+    ck_assert_int_eq(cp_unwind_walk_regs((uint64_t)(uintptr_t)late + 8, 0, 1, pcs, 4, &n), 0);
+    ck_assert_uint_eq(cp_unwind_unknown_pcs(), u0 + 1);
+    /* known code does not count: this binary, and the vDSO (no walk there) */
+    cp_unwind_walk_regs((uint64_t)(uintptr_t)&cp_unwind_refresh, 0, 1, pcs, 4, &n);
+    ck_assert_int_eq(n, 1);
+    void *vdso = dlopen("linux-vdso.so.1", RTLD_NOW | RTLD_NOLOAD);
+    void *gettime = vdso ? dlsym(vdso, "__vdso_clock_gettime") : NULL;
+    if (gettime) {
+        cp_unwind_walk_regs((uint64_t)(uintptr_t)gettime, 0, 1, pcs, 4, &n);
+        ck_assert_int_eq(n, 0);
+    }
+    ck_assert_uint_eq(cp_unwind_unknown_pcs(), u0 + 1);
+
+    /* the refresh after it finds the new mapping: a new generation, and
+     * the same pc is known code now */
+    ck_assert_int_gt(cp_unwind_refresh(), 0);
+    ck_assert_uint_gt(cp_unwind_generation(), g0);
+    ck_assert(cp_unwind_is_code((uint64_t)(uintptr_t)late + 8));
+    cp_unwind_walk_regs((uint64_t)(uintptr_t)late + 8, 0, 1, pcs, 4, &n);
+    ck_assert_uint_eq(cp_unwind_unknown_pcs(), u0 + 1);
+    munmap(late, 4096);
+}
+END_TEST
+
 /* ---- walks over synthetic stacks ---------------------------------------- */
 
 /* Real return addresses (each right after a call instruction), as a walk
@@ -340,6 +380,7 @@ int main(void)
     Suite *s = suite_create("unwind");
     TCase *tc = tcase_create("table");
     tcase_add_test(tc, test_unwind_refresh_classifies_code_stack_and_anonymous_exec);
+    tcase_add_test(tc, test_unwind_generation_moves_only_on_change_and_unknown_code_is_counted);
     suite_add_tcase(s, tc);
     tc = tcase_create("walk");
     tcase_add_test(tc, test_unwind_walk_follows_valid_frames_until_non_native_return);
