@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DICT_MAX_BYTES (24u << 20)   /* start a new dictionary beyond this */
 static _Atomic size_t g_dict_max = DICT_MAX_BYTES;   /* memory budget; CPROF_TEST_DICT_MAX (bytes) in tests */
@@ -455,6 +456,35 @@ static size_t memory_used(void)
     return cp_ring_memory(g_ring) + d + cp_sender_queued_bytes();
 }
 
+/* The wait of a nearly idle ring (under 16 samples a drain). A wake-up
+ * costs ~50-100 us of CPU on a VM, so it is 100 ms, and longer while the
+ * budget stretches the intervals (up to 400 ms), but never longer than
+ * every CPU of the machine, each with a busy thread sampled at the CPU
+ * interval in force, needs to fill half the ring (signal handlers cannot
+ * wake the harvester; 50 ms at least, as before: 64 CPUs at 10 ms fill
+ * 512 slots in 80 ms). The wall thread and JVMTI producers nudge when the
+ * ring fills. */
+static long idle_period_ms(int cap)
+{
+    static long ncpu;
+    if (!ncpu) {
+        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu < 1)
+            ncpu = 1;
+    }
+    uint32_t k = cp_overhead_scale();
+    long ms = 100 * (k < 4 ? (long)k : 4);
+    int64_t iv = cp_overhead_interval(CP_OVERHEAD_CPU);
+    if (iv > 0) {
+        long safe = (long)((int64_t)cap / 2 * (iv / 1000000) / ncpu);
+        if (safe < 50)
+            safe = 50;
+        if (ms > safe)
+            ms = safe;
+    }
+    return ms;
+}
+
 static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
 {
     (void)jvmti; (void)arg;
@@ -528,15 +558,8 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
-        /* a wake-up costs ~50-100 us of CPU on a VM: a nearly idle ring
-         * (under 16 samples a drain: 160 a second fill a 512-slot ring in
-         * 3 s) is polled every 100 ms, and less often while the budget
-         * stretches the intervals (up to 400 ms; the wall thread and
-         * JVMTI producers nudge when the ring fills) */
-        if (period_ms == 50 && drained < cap / 32) {
-            uint32_t k = cp_overhead_scale();
-            period_ms = 100 * (k < 4 ? k : 4);
-        }
+        if (period_ms == 50 && drained < cap / 32)
+            period_ms = idle_period_ms(cap);
         if (now >= next_budget) {   /* the overhead budget's tick (overhead.h), when it asks */
             cp_cost_thread(&cost_last);   /* sampling cost: its drains, counted as they go */
             next_budget = now + cp_overhead_tick(memory_used());
@@ -560,9 +583,12 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (!req_flush) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            /* no later than the overhead budget's next tick */
+            /* no later than the overhead budget's next tick; an idle wait
+             * that would end within half a period before it waits for it
+             * (one wake-up, not two 25 ms apart) */
             uint64_t t = cp_mono_ns();
-            if (next_budget > t && (next_budget - t) / 1000000 < (uint64_t)period_ms)
+            uint64_t lim = period_ms >= 50 ? (uint64_t)period_ms * 3 / 2 : (uint64_t)period_ms;
+            if (next_budget > t && (next_budget - t) / 1000000 < lim)
                 period_ms = (long)((next_budget - t) / 1000000) + 1;
             ts.tv_nsec += period_ms * 1000000L;
             if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }

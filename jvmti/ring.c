@@ -28,7 +28,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "ring positions must be lock-free");
  * fresh zero-filled mapping then reads as seq == index, "free for the
  * first lap", so creating the ring writes nothing and touches no page (it
  * used to write 512 seqs 8.4 KB apart: 512 page faults on the JVM's main
- * thread at start-up and 2 MB of RSS before any sample). */
+ * thread at start-up). The harvester then maps it all in one call
+ * (cp_ring_prefault), off the main thread. */
 typedef struct cp__slot {
     _Atomic uint64_t seq;    /* seq - (position & mask) */
     cp_sample_t s;
@@ -197,6 +198,15 @@ CP_SIGSAFE bool cp_ring_has_room(cp_ring_t *r, size_t n)
     uint64_t pos = atomic_load_explicit(&r->head, memory_order_relaxed) + n - 1; /* a hint */
     return atomic_load_explicit(&r->slots[pos & r->mask].seq, memory_order_acquire) + (pos & r->mask) ==
            pos; /* pairs with release */
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
+bool cp_ring_prefault(cp_ring_t *r)
+{
+    return r && madvise(r->slots, r->map_len, MADV_POPULATE_WRITE) == 0;
 }
 
 const cp_sample_t *cp_ring_peek(cp_ring_t *r)

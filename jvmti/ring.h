@@ -91,6 +91,14 @@ void cp_ring_destroy(cp_ring_t *r);   /* NULL is a no-op; only when no producer 
 size_t cp_ring_capacity(const cp_ring_t *r);
 /* Bytes the ring reserved (its slots), for the memory budget. */
 size_t cp_ring_memory(const cp_ring_t *r);
+/* Maps every page of the ring now, in one call (MADV_POPULATE_WRITE; a
+ * kernel before 5.14 refuses it and pages fault in on first use as
+ * before). Untouched, each slot's first lap costs page faults (~13 us each
+ * on this project's VMs): one in the consumer's peek, one in the producer,
+ * which for CPU samples is a signal handler on the sampled thread, counted
+ * as sampling cost. Not on the JVM's main thread: the harvester, first
+ * thing. Safe while producers write. Returns true if the kernel did it. */
+bool cp_ring_prefault(cp_ring_t *r);
 /* Registers fn to be called from cp_ring_push_jvmti (never from the signal
  * path) every quarter ring of pushes and whenever the ring is full, so the
  * consumer drains early when JVMTI producers (allocation samples) pour in

@@ -52,6 +52,10 @@ static int refresh_locked(void)
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
         return CP_EIO;
+    /* a JVM's maps are ~100 KB: read in 64 KB calls, not glibc's 1 KB
+     * (st_blksize of a /proc file) */
+    static char iobuf[64 << 10];   /* refresh_mu held */
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
     int idle = 1 - atomic_load_explicit(&g_cur, memory_order_relaxed); /* single writer */
     /* odd: readers of either buffer retry; release orders it before our writes */
     atomic_fetch_add_explicit(&g_seq, 1, memory_order_acq_rel);
