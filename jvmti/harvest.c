@@ -500,8 +500,11 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp_harvest_first_fn first = first_fn;
     first_fn = NULL;
     pthread_mutex_unlock(&ctl_mu);
-    if (first)
+    if (first) {
+        uint64_t c0 = cp_cost_now();
         first(g_jvmti, jni);
+        cp_overhead_oneoff(cp_cost_now() - c0);   /* once: not judged by the budget (overhead.h) */
+    }
     cp_cost_thread(&cost_last);   /* the preload is fixed cost, not sampling (overhead.h) */
     win_start_ms = cp_now_ms();
     last_proc_cpu_ns = proc_cpu_ns();
@@ -552,10 +555,16 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (drained > 0) {   /* the drains grow with the sampling rate, per kind (overhead.h); */
             uint64_t d = cp_cost_now() - d0, l = cp_symbols_load_ns() - l0;
             cp_cost_drain(d > l ? d - l : 0, kinds, drained);   /* loading a symbol table is fixed cost */
+            if (l)
+                cp_overhead_oneoff(l);   /* ... done once: not judged by the budget */
         }
         if (tick_fn)
             tick_fn();
-        cp_sigcost_step(final);   /* a calibration round when due; cpu.signal_ns for the window */
+        uint64_t s0 = cp_sigcost_calibrated() ? 0 : cp_cost_now();
+        /* a calibration round when due (~12 ms once, in 5 rounds: not
+         * judged by the budget); cpu.signal_ns for the window */
+        if (cp_sigcost_step(final) && s0)
+            cp_overhead_oneoff(cp_cost_now() - s0);
         int cap = (int)cp_ring_capacity(g_ring);
         long period_ms = drained > cap / 4 ? 2 : drained > cap / 8 ? 10 : 50;
         if (period_ms == 50 && drained < cap / 32)

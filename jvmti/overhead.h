@@ -126,6 +126,11 @@ void cp_overhead_memory_plan(const cp_options_t *o, size_t ring_bytes, int64_t *
  * waits to be applied). */
 uint64_t cp_overhead_tick(size_t mem_used);
 
+/* Counts ns of the agent's threads' CPU (already in cpu.agent_threads_ns)
+ * as one-off start-up work: in the minute's share, never judged
+ * (overhead_ctl.h, cp_overhead_ctl_add_oneoff). Any thread. */
+void cp_overhead_oneoff(uint64_t ns);
+
 /* The agent's state for a batch (wire key 18): effective intervals, the
  * budget, the measured share over the last minute and tick, the largest
  * scale, the memory budget and use, then each kind's scale and sampling

@@ -56,6 +56,7 @@ static cp_overhead_ctl_bucket_t recent(const cp_overhead_ctl_t *c, uint32_t n)
         if (!n && s.tick_ns >= CP_OVERHEAD_CTL_MINUTE_NS)
             break;
         s.agent_ns += b->agent_ns;
+        s.oneoff_ns += b->oneoff_ns;
         s.proc_ns += b->proc_ns;
         s.denom_ns += b->denom_ns;
         s.tick_ns += b->tick_ns;
@@ -152,6 +153,7 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     uint64_t floor = tick_ns / 1000 * CP_OVERHEAD_CTL_FLOOR_PERMILLE;
     cp_overhead_ctl_bucket_t *b = &c->b[c->head];
     b->agent_ns = agent_ns;
+    b->oneoff_ns = 0;
     b->proc_ns = proc_ns;
     b->denom_ns = proc_ns > floor ? proc_ns : floor;
     b->tick_ns = tick_ns;
@@ -264,6 +266,12 @@ bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_
     return changed;
 }
 
+void cp_overhead_ctl_add_oneoff(cp_overhead_ctl_t *c, uint64_t ns)
+{
+    if (c->filled)
+        c->b[(c->head + CP_OVERHEAD_CTL_BUCKETS - 1) % CP_OVERHEAD_CTL_BUCKETS].oneoff_ns += ns;
+}
+
 uint32_t cp_overhead_ctl_max_scale(const cp_overhead_ctl_t *c)
 {
     uint32_t m = 1;
@@ -289,7 +297,7 @@ cp_overhead_ctl_bucket_t cp_overhead_ctl_minute(const cp_overhead_ctl_t *c)
 uint32_t cp_overhead_ctl_minute_ppm(const cp_overhead_ctl_t *c)
 {
     cp_overhead_ctl_bucket_t r = recent(c, 0);
-    return ppm_of(r.agent_ns, r.proc_ns);
+    return ppm_of(r.agent_ns + r.oneoff_ns, r.proc_ns);
 }
 
 uint32_t cp_overhead_ctl_minute_kind_ppm(const cp_overhead_ctl_t *c, int k)
@@ -305,5 +313,5 @@ uint32_t cp_overhead_ctl_last_ppm(const cp_overhead_ctl_t *c)
     if (!c->filled)
         return 0;
     cp_overhead_ctl_bucket_t r = recent(c, 1);
-    return ppm_of(r.agent_ns, r.proc_ns);
+    return ppm_of(r.agent_ns + r.oneoff_ns, r.proc_ns);
 }

@@ -79,6 +79,7 @@
 
 typedef struct cp_overhead_ctl_bucket {
     uint64_t agent_ns, proc_ns, denom_ns, tick_ns;   /* denom: the floored process CPU */
+    uint64_t oneoff_ns;   /* one-off agent CPU (cp_overhead_ctl_add_oneoff): in the minute, never judged */
     uint64_t sampling_ns[CP_OVERHEAD_CTL_KINDS];
 } cp_overhead_ctl_bucket_t;
 
@@ -110,14 +111,23 @@ void cp_overhead_ctl_set_max(cp_overhead_ctl_t *c, const uint32_t *max_scale);
 bool cp_overhead_ctl_tick(cp_overhead_ctl_t *c, uint64_t agent_ns, const uint64_t *sampling_ns, uint64_t proc_ns,
                           uint64_t tick_ns);
 
+/* One-off agent CPU of the last tick (start-up work that never recurs:
+ * symbol tables loaded, the ring's pages mapped, the signal cost's
+ * calibration), not part of the agent_ns given to the tick: it counts in
+ * the minute's share (what the agent cost) but no judgement sees it.
+ * Sampling less later cannot give it back, and judged it made a short or
+ * calm JVM (0.2 core: ~40 ms of one-off work is 1% of its first 20 s)
+ * stretch its CPU interval x4-x8, keeping too few samples for a profile. */
+void cp_overhead_ctl_add_oneoff(cp_overhead_ctl_t *c, uint64_t ns);
+
 /* The largest of the scales (1 = every interval as asked). */
 uint32_t cp_overhead_ctl_max_scale(const cp_overhead_ctl_t *c);
 
 /* The sums of the minute window's buckets. */
 cp_overhead_ctl_bucket_t cp_overhead_ctl_minute(const cp_overhead_ctl_t *c);
 
-/* The agent's share of the process' CPU over the minute window (no floor),
- * in ppm; 0 before the first tick. */
+/* The agent's share of the process' CPU over the minute window (no floor,
+ * one-off work included), in ppm; 0 before the first tick. */
 uint32_t cp_overhead_ctl_minute_ppm(const cp_overhead_ctl_t *c);
 
 /* Kind k's sampling cost over the minute window, ppm of the process' CPU. */

@@ -222,8 +222,9 @@ static void calibrate_round(void)
         finish();
 }
 
-void cp_sigcost_step(bool final)
+bool cp_sigcost_step(bool final)
 {
+    bool ran = false;
     uint64_t now = cp_mono_ns();
     if (!first_ns) {
         first_ns = now;
@@ -237,6 +238,8 @@ void cp_sigcost_step(bool final)
          atomic_load_explicit(&cp__wall_on, memory_order_relaxed))) {
         calibrate_round();
         last_round_ns = cp_mono_ns();
+        ran = true;
     }
     cp_sigcost_publish();
+    return ran;
 }

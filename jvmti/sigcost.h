@@ -62,8 +62,9 @@ bool cp_sigcost_calibrated(void);
 
 /* Thread: harvester only. Runs the next calibration round when one is
  * due (a few ms of CPU), then publishes cp_sigcost_ns() of both kinds into
- * the counter cpu.signal_ns. `final`: the agent is stopping: no round. */
-void cp_sigcost_step(bool final);
+ * the counter cpu.signal_ns. `final`: the agent is stopping: no round.
+ * True when a round ran. */
+bool cp_sigcost_step(bool final);
 
 /* Publishes into cpu.signal_ns what cp_sigcost_step has not yet (the exit
  * report, before it reads the counters). Any non-signal thread. */
