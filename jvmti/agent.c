@@ -171,9 +171,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
 
 static atomic_bool g_preload_jvm_symbols;   /* set at VMInit: native frames will be walked */
 
-/* The harvester's first work, off the JVM's main thread: the ring's pages
- * (ring.h: ~2-3 ms in one call, instead of ~26 ms of page faults over its
- * first lap, half of them in signal handlers). Classes loaded in
+/* The harvester's first work, off the JVM's main thread. Classes loaded in
  * the primordial phase (java.lang.String & co) got no ClassPrepare event:
  * their jmethodIDs are created first (~1 ms for ~440 classes; a sample in
  * them before that names no method). Then libjvm.so's symbol table when
@@ -182,7 +180,6 @@ static atomic_bool g_preload_jvm_symbols;   /* set at VMInit: native frames will
  * (~5-10 ms) in its last window, on its exit path. */
 static void harvester_first(jvmtiEnv *jvmti, JNIEnv *jni)
 {
-    cp_ring_prefault(cp_agent_ring());   /* ring.h: its first lap faults a page per slot, twice */
     cp_class_events_load_all(jvmti, jni);
     if (atomic_load_explicit(&g_preload_jvm_symbols, memory_order_relaxed) && g_vm) /* config flag */
         cp_symbols_preload((uint64_t)(uintptr_t)(*g_vm)->GetEnv);

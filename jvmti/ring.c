@@ -28,8 +28,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "ring positions must be lock-free");
  * fresh zero-filled mapping then reads as seq == index, "free for the
  * first lap", so creating the ring writes nothing and touches no page (it
  * used to write 512 seqs 8.4 KB apart: 512 page faults on the JVM's main
- * thread at start-up). The harvester then maps it all in one call
- * (cp_ring_prefault), off the main thread. */
+ * thread at start-up). The harvester maps it all in one call a second
+ * later (cp_ring_prefault), off the main thread. */
 typedef struct cp__slot {
     _Atomic uint64_t seq;    /* seq - (position & mask) */
     cp_sample_t s;

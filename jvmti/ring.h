@@ -96,8 +96,9 @@ size_t cp_ring_memory(const cp_ring_t *r);
  * before). Untouched, each slot's first lap costs page faults (~13 us each
  * on this project's VMs): one in the consumer's peek, one in the producer,
  * which for CPU samples is a signal handler on the sampled thread, counted
- * as sampling cost. Not on the JVM's main thread: the harvester, first
- * thing. Safe while producers write. Returns true if the kernel did it. */
+ * as sampling cost. Not on the JVM's main thread: the harvester, a second
+ * after its start (a JVM that ends sooner never pays it). Safe while
+ * producers write. Returns true if the kernel did it. */
 bool cp_ring_prefault(cp_ring_t *r);
 /* Registers fn to be called from cp_ring_push_jvmti (never from the signal
  * path) every quarter ring of pushes and whenever the ring is full, so the
