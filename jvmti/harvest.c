@@ -603,8 +603,6 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         if (final && req_final)
             break;
         if (!req_flush) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
             /* no later than the overhead budget's next tick; an idle wait
              * that would end within half a period before it waits for it
              * (one wake-up, not two 25 ms apart) */
@@ -612,8 +610,8 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             uint64_t lim = period_ms >= 50 ? (uint64_t)period_ms * 3 / 2 : (uint64_t)period_ms;
             if (next_budget > t && (next_budget - t) / 1000000 < lim)
                 period_ms = (long)((next_budget - t) / 1000000) + 1;
-            ts.tv_nsec += period_ms * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            struct timespec ts;
+            cp_deadline_in(&ts, period_ms);
             pthread_cond_timedwait(&ctl_cv, &ctl_mu, &ts);
         }
     }
@@ -681,10 +679,7 @@ void cp_harvest_set_flush(int64_t flush_ns)
 int cp_harvest_flush(bool final, int timeout_ms)
 {
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    cp_deadline_in(&dl, timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&ctl_mu);
     if (!running) {

@@ -5,6 +5,7 @@
 #include "lws_lazy.h"
 
 #include "error.h"
+#include "log.h"
 
 #include <dlfcn.h>
 #include <libwebsockets.h>
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef CP_LWS_SONAME
 #error "CP_LWS_SONAME (libwebsockets' soname) comes from jvmti/meson.build"
@@ -93,3 +95,17 @@ int cp_lws_load(const char **why)
 CP_LWS_FUNCS(CP__WRAP, CP__VWRAP)
 #undef CP__WRAP
 #undef CP__VWRAP
+
+static void log_line(int level, const char *line)
+{
+    (void)level;
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    CP_LOGD("lws: %.*s", (int)n, line);
+}
+
+void cp_lws_log_to_agent(void)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), log_line);
+}

@@ -18,4 +18,8 @@
 /* 0, or CP_EUNSUPP with *why set to a static or dlerror() text. */
 int cp_lws_load(const char **why);
 
+/* After cp_lws_load: libwebsockets' errors and warnings (and notices at
+ * loglevel=debug) go to the agent's log, as debug lines "lws: ...". */
+void cp_lws_log_to_agent(void);
+
 #endif

@@ -36,6 +36,7 @@
 #include "sender_unreach.h"
 
 #include "agent_thread.h"
+#include "clock.h"
 #include "cost.h"
 #include "error.h"
 #include "harvest.h"
@@ -100,7 +101,6 @@ static bool ctx_tls;                   /* the context was created with TLS */
 static bool restart_ctx;               /* leave the loop and make a new context */
 static uint64_t last_rx_ms;
 static uint32_t max_message = 16u << 20;
-static bool acks_ok;                   /* this connection's welcome listed control_ack */
 static unsigned rnd_state;
 /* connection parameters, kept alive while connecting (lws keeps pointers) */
 static char url_copy[CP_OPT_STR_MAX];
@@ -411,8 +411,8 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         uint32_t gen;
         cp_harvest_dict_lock(&gen);
         cp_harvest_dict_unlock();
-        cp_sender_conn_welcome(&conn, cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) &
-                                          CP_WIRE_ENC_ALL, gen);
+        cp_sender_conn_welcome(&conn, cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) & CP_WIRE_ENC_ALL,
+                               m->u.welcome.features, m->u.welcome.n_features, gen);
         atomic_store_explicit(&py_kind, (conn.enc & CP_WIRE_ENC_PYKIND1) != 0, memory_order_relaxed);
         backoff_n = 0;
         pthread_mutex_lock(&q_mu);
@@ -421,9 +421,6 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         cp_unreach_connected(&unreach, url_copy, now_ms());
         CP_LOGI("connected to relay %s (session %s, last_seq %llu, %u queued, encodings 0x%x)", url_copy,
                 m->u.welcome.session, (unsigned long long)last, pending, conn.enc);
-        acks_ok = false;
-        for (uint32_t i = 0; i < m->u.welcome.n_features; i++)
-            acks_ok |= !strcmp(m->u.welcome.features[i], CP_WIRE_FEATURE_CONTROL_ACK);
         cp_control_t dc = {.command = "configure", .options = m->u.welcome.defaults,
                            .n_options = m->u.welcome.n_defaults, .id = "", .scope = "defaults"};
         pthread_mutex_lock(&q_mu);
@@ -448,7 +445,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
                 m->u.control.id);
         if (fn)
             fn(&m->u.control);
-        if (acks_ok && g_wsi)
+        if (conn.control_acks && g_wsi)
             lws_callback_on_writable(g_wsi);   /* its ack */
         break;
     }
@@ -563,7 +560,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_callback_on_writable(wsi);
             break;
         }
-        if (acks_ok && cp_sender_acks_next(&txbuf)) {
+        if (conn.control_acks && cp_sender_acks_next(&txbuf)) {
             if (write_tx(wsi))
                 return -1;
             lws_callback_on_writable(wsi);
@@ -608,14 +605,6 @@ static const struct lws_protocols protocols[] = {
     {"cprof.v1", callback, 0, 65536, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
-
-static void lws_log_fn(int level, const char *line)
-{
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    CP_LOGD("lws: %.*s", (int)n, line);
-}
 
 /* One context lifetime: create, service until asked to stop (or to
  * restart because the relay URL switched between ws:// and wss://),
@@ -696,7 +685,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
         pthread_mutex_unlock(&q_mu);
         return;
     }
-    lws_set_log_level(LLL_ERR | LLL_WARN | (cp_log_level() >= CP_LOG_DEBUG ? LLL_NOTICE : 0), lws_log_fn);
+    cp_lws_log_to_agent();
     for (;;) {
         bool again = run_context();
         pthread_mutex_lock(&q_mu);
@@ -719,22 +708,10 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     }
 }
 
-static bool hello_differs(const cp_options_t *a, const cp_options_t *b)
-{
-    if (strcmp(a->relay, b->relay) || strcmp(a->token, b->token) || a->n_labels != b->n_labels ||
-        !a->cpu_ns != !b->cpu_ns || !a->wall_ns != !b->wall_ns ||
-        !a->alloc_bytes != !b->alloc_bytes || !a->lock_ns != !b->lock_ns)
-        return true;
-    for (uint32_t i = 0; i < a->n_labels; i++)
-        if (strcmp(a->labels[i].key, b->labels[i].key) || strcmp(a->labels[i].value, b->labels[i].value))
-            return true;
-    return false;
-}
-
 void cp_sender_configure(const cp_options_t *o, const char *app)
 {
     pthread_mutex_lock(&q_mu);
-    bool changed = hello_differs(&cfg, o) || strcmp(cfg_app, app);
+    bool changed = cp_sender_conn_hello_differs(&cfg, o) || strcmp(cfg_app, app);
     cfg = *o;
     snprintf(cfg_app, sizeof cfg_app, "%s", app);
     if (changed)
@@ -780,18 +757,10 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
     return 0;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
-}
-
 int cp_sender_drain(int timeout_ms)
 {
     struct timespec dl;
-    deadline_in(&dl, timeout_ms);
+    cp_deadline_in(&dl, timeout_ms);
     wake();
     pthread_mutex_lock(&q_mu);
     /* an attempt under way (TCP, upgrade, hello) may still deliver: a JVM
@@ -817,7 +786,7 @@ uint64_t cp_sender_queued_samples(void)
 void cp_sender_stop(int timeout_ms)
 {
     struct timespec dl;
-    deadline_in(&dl, timeout_ms);
+    cp_deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&q_mu);
     if (!thread_running) {
         pthread_mutex_unlock(&q_mu);

@@ -19,11 +19,27 @@
 
 #define BIG_DELTA 20000   /* dictionary entries: deflate at level 1 */
 
-void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, uint32_t gen)
+void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, const char *const *features, uint32_t n,
+                            uint32_t gen)
 {
     c->strs = c->frames = c->stacks = c->lsets = 0;
     c->enc = enc;
     c->gen = gen;
+    c->control_acks = false;
+    for (uint32_t i = 0; i < n; i++)
+        c->control_acks |= !strcmp(features[i], CP_WIRE_FEATURE_CONTROL_ACK);
+}
+
+bool cp_sender_conn_hello_differs(const cp_options_t *a, const cp_options_t *b)
+{
+    if (strcmp(a->relay, b->relay) || strcmp(a->token, b->token) || a->n_labels != b->n_labels ||
+        !a->cpu_ns != !b->cpu_ns || !a->wall_ns != !b->wall_ns ||
+        !a->alloc_bytes != !b->alloc_bytes || !a->lock_ns != !b->lock_ns)
+        return true;
+    for (uint32_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->labels[i].key, b->labels[i].key) || strcmp(a->labels[i].value, b->labels[i].value))
+            return true;
+    return false;
 }
 
 /* Encodes m into tx after LWS_PRE bytes of headroom. */

@@ -13,6 +13,7 @@
 #ifndef CP_SENDER_CONN_H
 #define CP_SENDER_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -26,11 +27,18 @@ typedef struct cp_sender_conn {
     uint32_t lsets;                  /* label sets (wire ids) the relay has (lsets.h) */
     uint32_t gen;                    /* their dictionary generation */
     uint32_t enc;                    /* CP_WIRE_ENC_* the welcome accepted */
+    bool control_acks;               /* the welcome listed CP_WIRE_FEATURE_CONTROL_ACK */
 } cp_sender_conn_t;
 
 /* A welcome arrived: the relay has no dictionary entry yet; enc: the
- * encodings it accepted; gen: the harvester's current generation. */
-void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, uint32_t gen);
+ * encodings it accepted; features: the n features it listed; gen: the
+ * harvester's current generation. */
+void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, const char *const *features, uint32_t n,
+                            uint32_t gen);
+
+/* True when options b need another hello than a (the relay, the token,
+ * the labels, which kinds are on): the connection is made again. */
+bool cp_sender_conn_hello_differs(const cp_options_t *a, const cp_options_t *b);
 
 /* The hello (no batch encodings yet). Returns 0 or CP_E*. */
 int  cp_sender_conn_hello(cp_buf_t *tx, const cp_options_t *cfg, const char *app,
