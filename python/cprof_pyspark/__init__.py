@@ -83,12 +83,28 @@ _buf = None
 _disabled = False
 _fallback = 0.0                 # seconds: this process's forks sample themselves (link_agent)
 _NO_TASK = (-1, -1, -1, -1, -1, 0)
+_switches = ()                  # the last task switches: (thread ident, its CPU clock ns, the fields before)
+_SWITCHES = 8
 
 
 def _task():
-    """The running task's six fields (pytask.h order), for the fallback sampler."""
+    """For the fallback sampler: the running task's six fields (pytask.h
+    order), and the last task switches (the thread that switched, its CPU
+    clock then, the fields before it): a sample whose CPU spans switches
+    charges each part to the task that ran it."""
     b = _buf
-    return tuple(b.fields) if b is not None else _NO_TASK
+    return (tuple(b.fields) if b is not None else _NO_TASK), _switches
+
+
+def _switched(b, fields):
+    """b's task becomes fields, now, on this thread."""
+    global _switches
+    if _fallback:
+        import threading
+        import time
+        _switches = _switches[1 - _SWITCHES:] + ((threading.get_ident(), time.thread_time_ns(), tuple(b.fields)),)
+    b.fields = fields
+    b.write()
 
 
 def _forked():
@@ -138,8 +154,7 @@ def publish(stage, partition, attempt, tid, sql_id=-1):
     """The task that starts now on this worker."""
     b = _buf or _buffer()
     if b is not None:
-        b.fields = [stage, partition, attempt, tid, sql_id, 1]
-        b.write()
+        _switched(b, [stage, partition, attempt, tid, sql_id, 1])
 
 
 def publish_sql(sql_id):
@@ -153,8 +168,7 @@ def finish():
     """The task ended: samples from now on carry no task."""
     b = _buf
     if b is not None and b.fields[5] == 1:
-        b.fields[5] = 0
-        b.write()
+        _switched(b, b.fields[:5] + [0])
 
 
 def _int(v, default=-1):
