@@ -289,17 +289,17 @@ uint64_t cp_overhead_tick(size_t used)
         uint64_t da = a > last_agent_ns ? a - last_agent_ns : 0, x = apply_ns < ds ? apply_ns : ds;
         /* one-off start-up work: in the minute, not judged (overhead_ctl.h) */
         uint64_t oo_total = atomic_load_explicit(&oneoff_total, memory_order_relaxed); /* a counter */
-        uint64_t oo = oo_total - last_oneoff;
+        uint64_t oo = oo_total - last_oneoff, judged = da > x ? da - x : 0;
         last_oneoff = oo_total;
-        if (oo > da - (da > x ? x : da))
-            oo = da - (da > x ? x : da);
+        if (oo > judged)
+            oo = judged;
         for (int i = 0; i < CP_OVERHEAD__KINDS && x; i++)
             dk[i] -= (uint64_t)((double)dk[i] * (double)x / (double)ds);
         apply_ns = 0;
         uint64_t dp = p > last_proc_ns ? p - last_proc_ns : 0;
         uint32_t was[CP_OVERHEAD__KINDS];
         memcpy(was, ctl.scale, sizeof was);
-        bool changed = cp_overhead_ctl_tick(&ctl, da > x + oo ? da - x - oo : 0, dk, dp, now - last_tick_ns);
+        bool changed = cp_overhead_ctl_tick(&ctl, judged - oo, dk, dp, now - last_tick_ns);
         cp_overhead_ctl_add_oneoff(&ctl, oo);
         double pd = dp ? (double)dp : 1;
         CP_LOGD("overhead tick: agent %.3f%% (sampling cpu %.3f%% wall %.3f%% alloc %.3f%% lock %.3f%%) of %.0f ms"

@@ -30,6 +30,8 @@ the path. Pure Python, standard library only; Python 3.8+.
 import mmap
 import os
 import struct
+import threading
+import time
 
 __all__ = ["TaskBuffer", "install", "link_agent", "publish", "finish", "bench"]
 
@@ -100,8 +102,6 @@ def _switched(b, fields):
     """b's task becomes fields, now, on this thread."""
     global _switches
     if _fallback:
-        import threading
-        import time
         _switches = _switches[1 - _SWITCHES:] + ((threading.get_ident(), time.thread_time_ns(), tuple(b.fields)),)
     b.fields = fields
     b.write()
