@@ -43,6 +43,7 @@ static const struct ctl_key {
     {"overhead", CTL_PERCENT, NULL, F(overhead_ppm), 0, 0, true},   /* bounds: the option parser's */
     {"flush", CTL_DURATION, NULL, F(flush_ns), 1 * SEC, 600 * SEC, false},
     {"buffer", CTL_SIZE, NULL, F(buffer_bytes), 64 << 10, 1LL << 30, false},
+    {"python", CTL_ENUM, (const char *const[]){"off", "on", "children", NULL}, F(python), 0, 0, false},
 #undef F
 };
 
@@ -179,7 +180,7 @@ static void fmt_size(char *b, size_t n, int64_t v)
 uint32_t cp_control_effective(const cp_options_t *o, char values[][CP_CONTROL_VALUE_MAX], const char **keys,
                               uint32_t max)
 {
-    static const char *const shown[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "flush", "overhead"};
+    static const char *const shown[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "flush", "overhead", "python"};
     uint32_t n = 0;
     for (size_t i = 0; i < sizeof shown / sizeof shown[0] && n < max; i++, n++) {
         keys[n] = shown[i];
@@ -191,6 +192,10 @@ uint32_t cp_control_effective(const cp_options_t *o, char values[][CP_CONTROL_VA
         case 3: snprintf(v, CP_CONTROL_VALUE_MAX, "%.31s", o->alloc_mode[0] ? o->alloc_mode : "sample"); break;
         case 4: fmt_dur(v, CP_CONTROL_VALUE_MAX, o->lock_ns); break;
         case 5: fmt_dur(v, CP_CONTROL_VALUE_MAX, o->flush_ns); break;
+        case 7:
+            snprintf(v, CP_CONTROL_VALUE_MAX, "%s", o->python == CP_PY_SPARK ? "on" : o->python == CP_PY_CHILDREN ?
+                     "children" : "off");
+            break;
         default:
             if (o->overhead_ppm <= 0)
                 snprintf(v, CP_CONTROL_VALUE_MAX, "off");

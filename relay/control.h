@@ -5,7 +5,7 @@
  *
  * A change names an app of the caller's tenant and, optionally, an
  * instance and a label filter; it sets some of cpu, wall, alloc,
- * alloc.mode, lock, overhead, flush, for a time (`for`) or until the
+ * alloc.mode, lock, overhead, flush, python, for a time (`for`) or until the
  * agent ends. The relay sends it as a control (id, for_ms) to every
  * matching agent connected now that understands timed controls (hello
  * capability control1; older agents are listed as skipped: they would

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const KEYS[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "overhead", "flush"};
+static const char *const KEYS[] = {"cpu", "wall", "alloc", "alloc.mode", "lock", "overhead", "flush", "python"};
 
 uint32_t cp_ctl_kvs_view(const cp_ctl_kvs_t *s, cp_kv_t *kv)
 {
@@ -65,7 +65,7 @@ const char *cp_ctl_kvs_from_json(const cp_json_t *o, cp_ctl_kvs_t *s, bool allow
             known |= !strcmp(m->key, KEYS[k]);
         if (!known) {
             snprintf(why, sizeof why, "'set': '%.40s' cannot be changed from the relay (cpu, wall, alloc, "
-                     "alloc.mode, lock, overhead, flush)", m->key);
+                     "alloc.mode, lock, overhead, flush, python)", m->key);
             return why;
         }
         const char *v = m->t == CP_JSON_STR ? m->str : NULL;

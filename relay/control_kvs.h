@@ -1,7 +1,7 @@
 /* control_kvs.h - the option pairs of fleet control (control.h): what a
  * change sets and an app's defaults, as fixed-size pairs, checked against
  * the relay's whitelist (cpu, wall, alloc, alloc.mode, lock, overhead,
- * flush) and read from / written as JSON objects of strings.
+ * flush, python) and read from / written as JSON objects of strings.
  *
  * Plain values, no threads of their own. */
 #ifndef CP_RELAY_CONTROL_KVS_H

@@ -125,6 +125,41 @@ def load_factor():
         return 1.0
 
 
+class OtherWork:
+    """The CPU the rest of the machine used while the block ran, in cores:
+    all CPUs' busy time (/proc/stat) less this process' and its reaped
+    children's (a JVM run to completion inside the block). For tests that
+    judge a cost against the JVM's CPU and must know whether a neighbour
+    took it: the load average cannot tell, it counts the test's own JVMs
+    and lags a minute behind.
+
+        with OtherWork() as other:
+            out = java.run(...)
+        if other.cores > 0.5: ..."""
+
+    @staticmethod
+    def _busy():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")   # less idle and iowait
+
+    @staticmethod
+    def _ours():
+        import resource
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    def __enter__(self):
+        self.cores = 0.0
+        self.t0, self.b0, self.o0 = time.time(), self._busy(), self._ours()
+        return self
+
+    def __exit__(self, *exc):
+        wall = max(1e-3, time.time() - self.t0)
+        self.cores = max(0.0, (self._busy() - self.b0) - (self._ours() - self.o0)) / wall
+        return False
+
+
 def wait_for(fn, timeout, what, interval=0.2):
     """Polls fn() until it returns something truthy; returns it or fails.
 

@@ -73,8 +73,9 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     # in the wall storm cpu may take a step of its own (3 s of evidence) when
     # its sampling with the kernel's signal cost is half the budget
     secs = SECONDS + {"threads": 3, "wall": 2, "alloc": 3}.get(name, 0)
-    out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
-                   args=[name, secs], timeout=120)
+    with OtherWork() as other:
+        out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
+                       args=[name, secs], timeout=120)
     w, changed_at = windows(out)
     check(len(w) >= 5, "%s: only %d windows:\n%s" % (app, len(w), out[-2000:]))
     # converged: from the 4th window, or the second after the last thread
@@ -108,16 +109,20 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     # what the controller scales (sampling) must be under the budget; the
     # whole also, but the agent's fixed cost (its threads' wake-ups, the
     # sender, scans of 2,000 threads) grows as the JVM gets less CPU: on a
-    # machine loaded by other jobs (load > 1.5 per core) it is allowed 2.5x
-    loaded = load_factor() > 1.5
+    # machine where other work took more than half a core during the run it
+    # is allowed 2.5x. Not the load average: it counts this test's own JVMs
+    # (after the 2,000-thread storm it read ~29 on a quiet machine, so every
+    # later storm was judged as loaded) and lags a minute behind
+    loaded = other.cores > 0.5
+    log("%s: other work on the machine during the run: %.2f cores%s" % (app, other.cores, " (loaded)" if loaded else ""))
     limit = 0.025 if loaded else 0.01
     check(sampling <= 0.01, "%s: sampling cost %.3f%% of the JVM's CPU after converging (budget 1%%)"
           % (app, sampling * 100))
     check(used <= limit, "%s: the agent used %.3f%% of the JVM's CPU after converging (budget 1%%%s)"
           % (app, used * 100, ", machine loaded: allowed 2.5%" if loaded else ""))
     if used > 0.01:
-        log("%s: NOTE over the 1%% budget (%.3f%%) on a loaded machine (load %.1f per core): fixed cost %.3f%%"
-            % (app, used * 100, load_factor(), (used - sampling) * 100))
+        log("%s: NOTE over the 1%% budget (%.3f%%) on a loaded machine (others %.2f cores): fixed cost %.3f%%"
+            % (app, used * 100, other.cores, (used - sampling) * 100))
     if stretch:
         check(changes, "%s: a storm that costs more than the budget, but the intervals never changed" % app)
     # the first minute: what the run cost from the agent's start (all its

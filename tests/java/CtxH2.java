@@ -21,8 +21,9 @@ import java.sql.Statement;
  *   Cprof.trace(one of 64 trace ids, a span per statement)
  * (two nested scopes opened and closed per statement, as a request filter
  * would); MODE off: the same statements, no context calls. The strings are
- * made before the timed part, so the difference is the context calls and
- * what the agent does with them. The first fifth of the statements warms
+ * made before the timed part, and each statement's trace and span id
+ * strings are read in both modes (a request holds its ids either way), so
+ * the difference is the context calls and what the agent does with them. The first fifth of the statements warms
  * up; the rest is timed. Prints one line:
  *   ctxh2 mode=M statements=N wall_ns=W thread_cpu_ns=C
  *
@@ -92,8 +93,16 @@ public class CtxH2 {
                 // one call site of run() for both modes (as a request filter that may or may
                 // not open scopes): with two, the JIT inlines each differently and the
                 // difference between them is the inlining, not the calls (seen: x1.08-1.14)
+                // the request's ids are read in both modes: a request has them in hand either
+                // way (its tracer just parsed the traceparent header or made the span), so their
+                // cache lines are not the calls' cost. Read only when ctx was on, the 4,096
+                // span strings (made up front, cold after ~20 ms of H2) cost ~200 ns of cache
+                // misses per statement, charged to the calls (seen: x1.046 for trace alone,
+                // x1.009 with the ids read in both modes)
+                String trace = traces[(i >>> 3) & 63], span = spans[i & 4095];
+                sink += trace.charAt(31) + span.charAt(15);
                 Cprof.Scope s = ctx ? Cprof.context("endpoint", EP[kind], "tenant", TENANT[i % 3]) : null;
-                Cprof.Scope t = ctx ? Cprof.trace(traces[(i >>> 3) & 63], spans[i & 4095]) : null;
+                Cprof.Scope t = ctx ? Cprof.trace(trace, span) : null;
                 try {
                     sink += run(kind, i, rows, ins, get, upd, scan);
                 } finally {

@@ -6,7 +6,7 @@ import { get, post } from './api.js';
 import { el, clear } from './util.js';
 
 const WHAT = [['alloc', '256k', 'Allocations (256 KiB)'], ['lock', '10ms', 'Lock contention (10 ms)'],
-  ['wall', '10ms', 'Wall clock (10 ms)'], ['cpu', '1ms', 'CPU at 1 ms']];
+  ['wall', '10ms', 'Wall clock (10 ms)'], ['cpu', '1ms', 'CPU at 1 ms'], ['python', 'on', 'Python workers (PySpark)']];
 const FOR = ['1m', '5m', '15m', '1h'];
 
 export class ControlPanel {
@@ -33,7 +33,7 @@ export class ControlPanel {
     const a = this.acks[i.id];
     if (!a) return el('td.muted', { text: '\u2013' });
     const e = a.effective || {};
-    const on = ['cpu', 'wall', 'alloc', 'lock'].filter(k => e[k] && e[k] !== 'off').map(k => `${k} ${e[k]}`);
+    const on = ['cpu', 'wall', 'alloc', 'lock', 'python'].filter(k => e[k] && e[k] !== 'off').map(k => `${k} ${e[k]}`);
     const refused = Object.entries(a.refused || {}).map(([k, v]) => `${k}: ${v}`);
     const title = `${a.event} (${a.id})\n` + Object.entries(e).map(([k, v]) => `${k}=${v}`).join('\n') +
       (refused.length ? '\nrefused: ' + refused.join('; ') : '');

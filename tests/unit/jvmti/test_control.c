@@ -120,7 +120,7 @@ START_TEST(test_control_alloc_lock_and_bounds)
     char vals[8][CP_CONTROL_VALUE_MAX];
     const char *keys[8];
     uint32_t n = cp_control_effective(&o, vals, keys, 8);
-    ck_assert_uint_eq(n, 7);
+    ck_assert_uint_eq(n, 8);
     ck_assert_ptr_null(cp_control_set(&o, "overhead", "0.5%", warn, NULL));
     ck_assert_int_eq(o.overhead_ppm, 5000);
     ck_assert_str_eq(cp_control_set(&o, "overhead", "90%", warn, NULL), "rejected by the option parser");
@@ -133,6 +133,29 @@ START_TEST(test_control_alloc_lock_and_bounds)
     ck_assert_str_eq(vals[2], "256k");
     ck_assert_str_eq(vals[0], "10ms");
     ck_assert_str_eq(vals[1], "off");
+}
+END_TEST
+
+START_TEST(test_control_python_on_children_off)
+{
+    cp_options_t o = base();
+    char vals[8][CP_CONTROL_VALUE_MAX];
+    const char *keys[8];
+    ck_assert_int_eq(o.python, CP_PY_OFF);
+    ck_assert_ptr_null(cp_control_set(&o, "python", "on", warn, NULL));
+    ck_assert_int_eq(o.python, CP_PY_SPARK);
+    ck_assert_uint_eq(cp_control_effective(&o, vals, keys, 8), 8);
+    ck_assert_str_eq(keys[7], "python");
+    ck_assert_str_eq(vals[7], "on");
+    ck_assert_ptr_null(cp_control_set(&o, "python", "children", warn, NULL));
+    ck_assert_int_eq(o.python, CP_PY_CHILDREN);
+    cp_control_effective(&o, vals, keys, 8);
+    ck_assert_str_eq(vals[7], "children");
+    ck_assert_str_eq(cp_control_set(&o, "python", "all", warn, NULL), "not one of the allowed values");
+    ck_assert_int_eq(o.python, CP_PY_CHILDREN);
+    ck_assert_ptr_null(cp_control_set(&o, "python", "off", warn, NULL));
+    ck_assert_int_eq(o.python, CP_PY_OFF);
+    ck_assert_int_eq(o.cpu_ns, 10000000);   /* its own field only */
 }
 END_TEST
 
@@ -156,6 +179,7 @@ int main(void)
     tcase_add_test(tc, test_control_mixed_message_applies_the_good_refuses_the_bad);
     tcase_add_test(tc, test_control_null_keys_and_values_are_refused);
     tcase_add_test(tc, test_control_alloc_lock_and_bounds);
+    tcase_add_test(tc, test_control_python_on_children_off);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
