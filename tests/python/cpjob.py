@@ -17,7 +17,9 @@ arg may carry a 4th item, work (scripts/bench-python): then run does a
 fixed amount of work - that many blocks, chosen by block count from the
 shares, the same sequence every time - instead of a CPU budget, and also
 records the process's CPU over run() (its other threads included: an
-in-process sampler's cost shows there)."""
+in-process sampler's cost shows there) and each block's end (wall clock);
+a 5th item names a file whose existence ends the work early (looked for
+every 10 blocks)."""
 import json
 import os
 import time
@@ -51,6 +53,7 @@ def py_strings(n):
 def run(record, arg):
     budget, results, shares = arg[:3]
     work = arg[3] if len(arg) > 3 else 0
+    stop = arg[4] if len(arg) > 4 else None   # work mode: also ends once this file exists
     from pyspark.taskcontext import TaskContext
     tc = TaskContext.get()
     funcs = [(py_loop, 60000), (c_sum, 3), (py_strings, 32000)]
@@ -60,6 +63,7 @@ def run(record, arg):
     proc0 = time.process_time()
     total = 0.0
     blocks = [0, 0, 0]
+    marks = []   # work mode: each block's end, wall clock (bench-python's interleaved phases)
     while (total < budget) if not work else (sum(blocks) < work):
         if work:   # by block count: the same sequence whatever the timing
             k = max(range(3), key=lambda j: shares[j] * (sum(blocks) + 1) - blocks[j])
@@ -73,11 +77,17 @@ def run(record, arg):
         d = time.thread_time() - t0
         spent[k] += d
         total += d
+        if work:
+            marks.append(time.time())
+            if stop and len(marks) % 10 == 0 and os.path.exists(stop):
+                break
     res = {"pid": os.getpid(), "tid": tc.taskAttemptId(), "stage": tc.stageId(),
            "partition": tc.partitionId(), "start": t_start, "end": time.time(),
            "run_cpu": time.thread_time() - cpu0, "proc_cpu": time.process_time() - proc0,
            "blocks": sum(blocks),
            "py_loop": spent[0], "c_sum": spent[1], "py_strings": spent[2]}
+    if work:
+        res["marks"] = marks
     with open(os.path.join(results, "%d-%d.json" % (os.getpid(), tc.taskAttemptId())), "w") as f:
         json.dump(res, f)
     return record
