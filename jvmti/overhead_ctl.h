@@ -50,8 +50,11 @@
  * tick (the JVM's and the agent's start-up: class loading, the first drains
  * load symbol tables), nor does it count in the ticks judged after it.
  * A step up rests on 3 s of ticks at least (a short tick holds few
- * samples: one probed handler counts 8 times), unless far over; then only
- * the costliest kind is stretched.
+ * samples: one probed handler counts 8 times), unless far over, or on 1 s
+ * when the costliest kind is alloc or lock (every one of their samples is
+ * timed: their cost is exact, and an allocation storm's rate rises 40x
+ * when the JIT compiles its loop); in those two cases only the costliest
+ * kind is stretched.
  * Hysteresis: after a step up, S <= room and (for the kind that took the
  * step) S >= room / 2 unless a bound stopped it, so a step down (it needs
  * S <= room / 2.5) does not follow; after a step down, S <= room / 1.25,

@@ -113,6 +113,32 @@ START_TEST(test_overhead_ctl_waits_for_evidence_near_the_budget)
 }
 END_TEST
 
+/* Allocation and lock samples are timed one by one (exact, not probed):
+ * over the budget, not far over, their step comes after 1 s of evidence,
+ * not 3 (BudgetStorm alloc: the JIT-compiled loop allocated 40x faster and
+ * alloc sampling cost 1.5% for the 3 s the controller waited). */
+START_TEST(test_overhead_ctl_exact_kinds_step_on_one_second)
+{
+    cp_overhead_ctl_t c;
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
+    plant_t p = {1000, {0.2, 0, 1.6, 0}, 0.1, 0, 1};   /* over, not far over (> 2%) */
+    step_for(&c, &p, TICK / 8);   /* the start-up tick */
+    for (int i = 0; i < 7; i++)   /* 0.875 s */
+        step_for(&c, &p, TICK / 8);
+    ck_assert_uint_eq(c.scale[ALLOC], 1);
+    step_for(&c, &p, TICK / 8);   /* 1 s */
+    ck_assert_uint_gt(c.scale[ALLOC], 1);
+    ck_assert_uint_eq(c.scale[CPU], 1);   /* only the exact kind, on so little evidence */
+    /* the same with cpu the costliest: 3 s */
+    cp_overhead_ctl_init(&c, PPM(1), (uint32_t[KINDS]){1024, 1, 1 << 20, 1});
+    plant_t q = {1000, {1.2, 0, 0.5, 0}, 0.1, 0, 1};
+    for (int i = 0; i < 16; i++)   /* 2 s */
+        step_for(&c, &q, TICK / 8);
+    ck_assert_uint_eq(c.scale[CPU], 1);
+    ck_assert_uint_eq(c.scale[ALLOC], 1);
+}
+END_TEST
+
 START_TEST(test_overhead_ctl_noise_does_not_make_it_oscillate)
 {
     for (unsigned seed = 1; seed <= 20; seed++) {
@@ -485,6 +511,7 @@ int main(void)
     tcase_add_test(tc, test_overhead_ctl_off_keeps_intervals);
     tcase_add_test(tc, test_overhead_ctl_converges_under_budget_within_three_ticks);
     tcase_add_test(tc, test_overhead_ctl_waits_for_evidence_near_the_budget);
+    tcase_add_test(tc, test_overhead_ctl_exact_kinds_step_on_one_second);
     tcase_add_test(tc, test_overhead_ctl_fixed_cost_over_budget_does_not_starve_sampling);
     tcase_add_test(tc, test_overhead_ctl_scale_stays_within_max);
     tcase_add_test(tc, test_overhead_ctl_idle_jvm_is_judged_against_a_floor);
