@@ -45,14 +45,17 @@ export function start(cmd, args, logFile) {
   return p;
 }
 
-export async function waitFor(fn, timeoutMs, what) {
+// describe (optional, async): what the page held at the timeout, for the error.
+export async function waitFor(fn, timeoutMs, what, describe) {
   const end = Date.now() + timeoutMs;
   let last;
   while (Date.now() < end) {
     try { last = await fn(); if (last) return last; } catch (e) { last = e; }
     await sleep(250);
   }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+  let seen = '';
+  if (describe) { try { seen = '; ' + await describe(); } catch (e) { seen = '; ' + e; } }
+  throw new Error(`timed out waiting for ${what} (last: ${last}${seen})`);
 }
 
 export async function getJson(base, p) {

@@ -17,7 +17,8 @@ arg may carry a 4th item, work (scripts/bench-python): then run does a
 fixed amount of work - that many blocks, chosen by block count from the
 shares, the same sequence every time - instead of a CPU budget, and also
 records the process's CPU over run() (its other threads included: an
-in-process sampler's cost shows there) and each block's end (wall clock);
+in-process sampler's cost shows there), each block's end (wall clock) and
+its thread CPU;
 a 5th item names a file whose existence ends the work early (looked for
 every 10 blocks)."""
 import json
@@ -63,7 +64,7 @@ def run(record, arg):
     proc0 = time.process_time()
     total = 0.0
     blocks = [0, 0, 0]
-    marks = []   # work mode: each block's end, wall clock (bench-python's interleaved phases)
+    marks, cpus = [], []   # work mode: each block's end (wall clock) and CPU (bench-python's phases)
     while (total < budget) if not work else (sum(blocks) < work):
         if work:   # by block count: the same sequence whatever the timing
             k = max(range(3), key=lambda j: shares[j] * (sum(blocks) + 1) - blocks[j])
@@ -79,6 +80,7 @@ def run(record, arg):
         total += d
         if work:
             marks.append(time.time())
+            cpus.append(d)
             if stop and len(marks) % 10 == 0 and os.path.exists(stop):
                 break
     res = {"pid": os.getpid(), "tid": tc.taskAttemptId(), "stage": tc.stageId(),
@@ -88,6 +90,7 @@ def run(record, arg):
            "py_loop": spent[0], "c_sum": spent[1], "py_strings": spent[2]}
     if work:
         res["marks"] = marks
+        res["cpus"] = cpus
     with open(os.path.join(results, "%d-%d.json" % (os.getpid(), tc.taskAttemptId())), "w") as f:
         json.dump(res, f)
     return record
