@@ -38,7 +38,9 @@
  *     A kind whose last step up (by 2 or more) did not halve its cost
  *     is not stretched further (what is left is not the rate's: a few
  *     probed handlers, samples of threads that barely run), unless the
- *     sampling is far over; a step down of the kind forgets this.
+ *     sampling is far over; a step down of the kind forgets this. Not
+ *     alloc and lock: their samples are timed one by one, so what is left
+ *     is theirs (sparse samples cost more each: cold caches).
  *   - down (more samples), after 5 ticks and 5 s in a row in which
  *     S x 1.25 x 2 <= room: the cheapest stretched kind first, each by the largest f
  *     (at most 4, at most its scale) with 1.25 x (S + s_k (f - 1)) <= room
