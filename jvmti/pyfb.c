@@ -7,6 +7,7 @@
  * tail and the interval); the memfd must be sealed against shrinking, so
  * a worker cannot make the agent fault by truncating it. */
 #include "pyfb.h"
+#include "pyproc.h"
 #include "clock.h"
 
 #include "error.h"
@@ -95,23 +96,9 @@ static bool descendant(pid_t pid)
 {
     pid_t self = getpid();
     for (int depth = 0; depth < 16 && pid > 1; depth++) {
-        char path[48], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return false;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-            return false;
-        buf[n] = '\0';
-        const char *r = strrchr(buf, ')');
-        int ppid;
-        if (!r || sscanf(r + 1, " %*c %d", &ppid) != 1)
-            return false;
-        if (ppid == self)
+        pid = cp_pyproc_parent(pid);
+        if (pid == self)
             return true;
-        pid = ppid;
     }
     return false;
 }

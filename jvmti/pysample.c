@@ -17,6 +17,7 @@
 
 #include "cost.h"
 #include "pyfb.h"
+#include "pyproc.h"
 #include "error.h"
 #include "log.h"
 #include "options.h"
@@ -113,92 +114,6 @@ static void cv_init(void)
 }
 
 
-/* ---- /proc helpers --------------------------------------------------------- */
-
-static ssize_t read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return n;
-}
-
-/* Fields after the command name of a /proc stat line ("pid (comm) S ...");
- * the name may hold spaces and parentheses: start after the last ')'. */
-static const char *stat_rest(const char *line)
-{
-    const char *p = strrchr(line, ')');
-    return p && p[1] == ' ' ? p + 2 : NULL;
-}
-
-static bool proc_start(pid_t pid, unsigned long long *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (read_file(path, buf, sizeof buf) <= 0)
-        return false;
-    const char *r = stat_rest(buf);
-    /* starttime is field 22; r starts at field 3 (state) */
-    return r && sscanf(r, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                       start) == 1;
-}
-
-/* Appends the children of every thread of pid to out[] (up to cap). */
-static int children_of(pid_t pid, bool all_threads, pid_t *out, int n, int cap)
-{
-    char path[64], buf[4096];
-    if (!all_threads) {
-        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-        if (read_file(path, buf, sizeof buf) > 0)
-            for (char *s = buf, *e; n < cap; s = e) {
-                long v = strtol(s, &e, 10);
-                if (e == s)
-                    break;
-                out[n++] = (pid_t)v;
-            }
-        return n;
-    }
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return n;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < cap) {
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        char cp[96];
-        snprintf(cp, sizeof cp, "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
-        if (read_file(cp, buf, sizeof buf) <= 0)
-            continue;
-        for (char *s = buf, *e; n < cap; s = e) {
-            long v = strtol(s, &e, 10);
-            if (e == s)
-                break;
-            out[n++] = (pid_t)v;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-/* python=on: a PySpark process (pyspark.daemon, pyspark.worker,
- * cprof_pyspark.*), judged by its command line. */
-static bool is_pyspark(pid_t pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    ssize_t n = read_file(path, buf, sizeof buf);
-    for (ssize_t i = 0; i < n; i++)
-        if (!buf[i])
-            buf[i] = ' ';
-    return n > 0 && strstr(buf, "pyspark") != NULL;
-}
-
 /* ---- process table ------------------------------------------------------- */
 
 static pyproc_t *find_proc(pid_t pid)
@@ -207,17 +122,6 @@ static pyproc_t *find_proc(pid_t pid)
         if (procs[i]->pid == pid)
             return procs[i];
     return NULL;
-}
-
-/* /proc/PID/comm without its newline ("" on failure). */
-static void proc_comm(pid_t pid, char out[16])
-{
-    char path[64], buf[32];
-    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-    ssize_t n = read_file(path, buf, sizeof buf);
-    if (n > 0 && buf[n - 1] == '\n')
-        buf[--n] = '\0';
-    snprintf(out, 16, "%.15s", n > 0 ? buf : "");
 }
 
 /* Known as not Python: same pid, start time and name. The name matters:
@@ -231,7 +135,7 @@ static bool known_not_py(pid_t pid, unsigned long long start)
     for (int i = 0; i < n_not_py; i++)
         if (not_py[i].pid == pid && not_py[i].start == start) {
             if (!read)
-                proc_comm(pid, comm);
+                cp_pyproc_comm(pid, comm);
             read = true;
             if (!strcmp(comm, not_py[i].comm))
                 return true;   /* an older entry of the same pid (before its exec) may differ */
@@ -242,7 +146,7 @@ static bool known_not_py(pid_t pid, unsigned long long start)
 static void remember_not_py(pid_t pid, unsigned long long start)
 {
     not_py[not_py_next] = (known_not_t){pid, start, ""};
-    proc_comm(pid, not_py[not_py_next].comm);
+    cp_pyproc_comm(pid, not_py[not_py_next].comm);
     not_py_next = (not_py_next + 1) % MAX_KNOWN_NOT;
     if (n_not_py < MAX_KNOWN_NOT)
         n_not_py++;
@@ -293,10 +197,10 @@ static void refused(pid_t pid)
 static void consider(pid_t pid, int mode, bool parent_accepted)
 {
     unsigned long long start;
-    if (find_proc(pid) || n_procs == MAX_PROCS || !proc_start(pid, &start) || known_not_py(pid, start))
+    if (find_proc(pid) || n_procs == MAX_PROCS || !cp_pyproc_start(pid, &start) || known_not_py(pid, start))
         return;
     cp_pyelf_t elf;
-    if (cp_pyelf_find(pid, &elf) != 0 || (mode == CP_PY_SPARK && !parent_accepted && !is_pyspark(pid))) {
+    if (cp_pyelf_find(pid, &elf) != 0 || (mode == CP_PY_SPARK && !parent_accepted && !cp_pyproc_is_pyspark(pid))) {
         remember_not_py(pid, start);
         return;
     }
@@ -348,14 +252,14 @@ static void consider(pid_t pid, int mode, bool parent_accepted)
 static void scan(int mode, bool full)
 {
     pid_t kids[512];
-    int n = full ? children_of(getpid(), true, kids, 0, 512) : 0;
+    int n = full ? cp_pyproc_children(getpid(), true, kids, 0, 512) : 0;
     for (int j = 0; j < n; j++)
         consider(kids[j], mode, false);
     for (int i = 0; i < n_procs; i++) {
         unsigned k = procs[i]->scans++;
         if (procs[i]->jvm_child ? !procs[i]->moved && k % REFRESH_TICKS != 0 : k % 25 != 0)
             continue;
-        n = children_of(procs[i]->pid, false, kids, 0, 64);
+        n = cp_pyproc_children(procs[i]->pid, false, kids, 0, 64);
         for (int j = 0; j < n; j++)
             consider(kids[j], mode, true);
     }
@@ -452,7 +356,7 @@ static char thread_state(pythread_t *t)
     if (n <= 0)
         return '?';
     buf[n] = '\0';
-    const char *r = stat_rest(buf);
+    const char *r = cp_pyproc_stat_rest(buf);
     return r ? r[0] : '?';
 }
 
@@ -541,7 +445,7 @@ static bool sample_fb(pyproc_t *p, cp_pysample_t *s, int64_t iv)
         alive = pread(p->fd_alive, b, sizeof b, 0) > 0;
     } else {
         unsigned long long st;
-        alive = proc_start(p->pid, &st) && st == p->start;
+        alive = cp_pyproc_start(p->pid, &st) && st == p->start;
     }
     fb_ctx_t c = {p, s};
     cp_pyfb_drain(p->fb, iv, fb_func, fb_sample, &c);
@@ -567,7 +471,7 @@ static bool fb_ring(pid_t pid, cp_pyfb_t *ring)
 {
     unsigned long long start;
     pyproc_t *p = find_proc(pid);
-    if ((p && p->vm) || (!p && (n_procs == MAX_PROCS || !proc_start(pid, &start))))
+    if ((p && p->vm) || (!p && (n_procs == MAX_PROCS || !cp_pyproc_start(pid, &start))))
         return false;
     if (p) {   /* a second ring from the same process: the newer one wins */
         cp_pyfb_close(p->fb);
@@ -583,7 +487,7 @@ static bool fb_ring(pid_t pid, cp_pyfb_t *ring)
     snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
     p->fd_alive = open(path, O_RDONLY | O_CLOEXEC);
     unsigned long long st;   /* the descriptor is of the process that asked, not a later one with its pid */
-    if (p->fd_alive >= 0 && !(proc_start(pid, &st) && st == start)) {
+    if (p->fd_alive >= 0 && !(cp_pyproc_start(pid, &st) && st == start)) {
         close(p->fd_alive);
         p->fd_alive = -1;
     }
@@ -736,7 +640,7 @@ static void *py_main(void *arg)
         for (int i = 0; i < n_procs;) {
             if (!sample_proc(procs[i], s, iv)) {
                 unsigned long long st;
-                bool gone = !proc_start(procs[i]->pid, &st) || st != procs[i]->start;
+                bool gone = !cp_pyproc_start(procs[i]->pid, &st) || st != procs[i]->start;
                 proc_remove(i, gone);   /* unreadable but alive: reattached at the next scan */
                 if (!gone)
                     continue;
