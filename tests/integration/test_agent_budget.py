@@ -12,7 +12,8 @@ tests/java/BudgetStorm.java:
 Asserted for each (the agent's overhead budget is per kind: the costliest
 kind is stretched first):
   - converged: the last step up of the intervals comes within the first 8
-    windows; from the 3rd window on and the one after that step (flush=1s;
+    windows (alloc: 10, its run is 3 s longer: the JIT speeds its loop
+    up); from the 3rd window on and the one after that step (flush=1s;
     for threads, the one after the last thread started), the agent's CPU
     (cpu.handler_ns + cpu.callback_ns + cpu.agent_threads_ns of its windows)
     is at most 1% of the JVM's (cpu.process_ns), summed over those windows;
@@ -72,7 +73,11 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     # three steps (judged on 125 ms ticks at start) before its steady windows;
     # in the wall storm cpu may take a step of its own (3 s of evidence) when
     # its sampling with the kernel's signal cost is half the budget
-    secs = SECONDS + {"threads": 3, "wall": 2, "alloc": 3}.get(name, 0)
+    # an allocation storm's loop allocates 40x faster once the JIT has
+    # compiled it (~5 s in): the steps that follow (1 s of evidence each,
+    # overhead_ctl.h) may end as late as window 10
+    secs = SECONDS + {"threads": 3, "wall": 2, "alloc": 6}.get(name, 0)
+    latest = 10 if name == "alloc" else 8
     with OtherWork() as other:
         out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
                        args=[name, secs], timeout=120)
@@ -86,11 +91,13 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     check(started + 4 <= len(w), "%s: threads still starting at window %d of %d" % (app, started + 1, len(w)))
     # ... and from the window after the last step up (steps down, when
     # the load falls, may come later), which must come within the first 8
-    # windows (an allocation storm on a quiet machine takes up to four steps,
-    # each judged a second after the last)
+    # windows (10 for the allocation storm, above)
     last = max(changed_at) if changed_at else 0
-    check(last <= 8, "%s: the intervals still changed after window %d: %s" % (app, last, changed_at))
     steady = w[max(2, started + 1, last + 1):-1]   # not the exit's window (2,000 ThreadEnds)
+    if last > latest or not steady:
+        log("%s: windows %s, changes after windows %s:\n%s" % (app, len(w), changed_at, "\n".join(
+            l for l in out.splitlines() if "window seq=" in l or "overhead: agent at" in l)))
+    check(last <= latest, "%s: the intervals still changed after window %d: %s" % (app, last, changed_at))
     check(len(steady) >= 1, "%s: only %d windows after converging" % (app, len(steady)))
     used = sum(agent_ns(x) for x in steady) / max(1, sum(x.get("cpu.process_ns", 0) for x in steady))
     changes = [l.split("info: ")[-1] for l in out.splitlines() if "overhead: agent at" in l]

@@ -24,10 +24,10 @@ import time
 import shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import BUILD, JDKS, SOURCE, JavaProgram, Relay, check, log, main, out_dir, skip, wait_for  # noqa: E402
+from cplib import BUILD, JDKS, SOURCE, Relay, check, log, main, out_dir, wait_for  # noqa: E402
 from attach_helpers import check_no_crash, stop  # noqa: E402
 from control_api import acks_of, post  # noqa: E402
-from test_python_spark import MAIN, PY, SHARES, ZIP, python_stacks, truths  # noqa: E402
+from test_python_spark import MAIN, PY, SHARES, ZIP, executor_program, python_stacks, truths  # noqa: E402
 
 APP = "pyspark-control"
 TASKS = 10
@@ -54,14 +54,7 @@ def start_executor(prog, relay, tmp, results):
 
 
 def test():
-    if not JDKS:
-        skip("no JDK found")
-    if not os.path.exists(PY):
-        skip("no " + PY)
-    if not os.path.exists(ZIP):
-        skip("no " + ZIP + " (build it)")
-    prog = JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend",
-                       "org/apache/spark/api/python/PythonRunner")
+    prog = executor_program()
     tmp = tempfile.mkdtemp(prefix="cprof-pycontrol-")
     results = os.path.join(tmp, "results")
     os.makedirs(results)

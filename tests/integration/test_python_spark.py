@@ -169,16 +169,22 @@ def check_spark_conf():
           "spark-conf --python --format conf:\n" + r.stdout)
 
 
-def test():
+def executor_program():
+    """The executor stand-in, compiled; skips the test without a JDK,
+    CPython 3.11 or the built cprof_pyspark.zip."""
     if not JDKS:
         skip("no JDK found")
     if not os.path.exists(PY):
         skip("no " + PY)
     if not os.path.exists(ZIP):
         skip("no " + ZIP + " (build it)")
-    check_spark_conf()
-    prog = JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend",
+    return JavaProgram("org/apache/spark/executor/CoarseGrainedExecutorBackend",
                        "org/apache/spark/api/python/PythonRunner")
+
+
+def test():
+    prog = executor_program()
+    check_spark_conf()
     tmp = tempfile.mkdtemp(prefix="cprof-pyspark-")
     try:
         # ---- a current relay: kind 10, the split, the join, os._exit ----
