@@ -16,7 +16,8 @@
 #define MAX_DOWN   4    /* a step down shrinks an interval by at most this */
 #define EVIDENCE_NS 3000000000ULL   /* a step up is judged on at least this much (unless far over) */
 #define EXACT_EVIDENCE_NS 1000000000ULL   /* ... or this, when the costliest kind is measured exactly */
-#define EXACT_KINDS ((1u << 2) | (1u << 3))   /* alloc, lock: every sample's callback is timed */
+enum { KIND_CPU, KIND_WALL, KIND_ALLOC, KIND_LOCK };   /* overhead.h's order */
+#define EXACT_KINDS ((1u << KIND_ALLOC) | (1u << KIND_LOCK))   /* every sample's callback is timed */
 #define QUIET_NS   5000000000ULL    /* ... a step down on this much quiet (and QUIET_TICKS ticks) */
 #define DEBT_NS    10000000000ULL   /* a first minute's debt is judged in its first 10 s */
 

@@ -18,6 +18,7 @@ Typical use:
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -145,7 +146,6 @@ class OtherWork:
 
     @staticmethod
     def _ours():
-        import resource
         a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
