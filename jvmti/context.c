@@ -30,19 +30,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Both records and the index in one cache line: the shim writes it on
+ * every scope's open and close, among the application's own misses. */
 typedef struct slot {
-    cp_context_t rec[2];
-    volatile int cur;   /* index of the record handlers read */
-} slot_t;
+    struct { uint64_t trace_hi, trace_lo, span; } ids[2];   /* record i's ids */
+    uint32_t labels[2];                                     /* record i's label set */
+    volatile int cur;                                       /* index of the record handlers read */
+} __attribute__((aligned(64))) slot_t;
 
 static CP_TLS slot_t tls_ctx;
 
 /* The shim writes these offsets (Ctx.java: SLOT_*); keep them in step. */
-_Static_assert(offsetof(slot_t, rec[1]) == 32, "Ctx.java: record 1 at 32");
-_Static_assert(offsetof(cp_context_t, labels) == 0 && offsetof(cp_context_t, trace_hi) == 8 &&
-               offsetof(cp_context_t, trace_lo) == 16 && offsetof(cp_context_t, span) == 24,
-               "Ctx.java: labels 0, trace_hi 8, trace_lo 16, span 24");
-_Static_assert(offsetof(slot_t, cur) == 64 && sizeof(int) == 4, "Ctx.java: cur at 64, 4 bytes");
+_Static_assert(offsetof(slot_t, ids[1]) == 24 && offsetof(slot_t, ids[0].trace_lo) == 8 &&
+               offsetof(slot_t, ids[0].span) == 16, "Ctx.java: record i's ids at 24 * i: hi, lo, span");
+_Static_assert(offsetof(slot_t, labels[1]) == 52, "Ctx.java: record i's labels at 48 + 4 * i");
+_Static_assert(offsetof(slot_t, cur) == 56 && sizeof(int) == 4, "Ctx.java: cur at 56, 4 bytes");
+_Static_assert(sizeof(slot_t) == 64, "one cache line");
 
 static jclass g_ctx_cls;    /* global ref to dev.cprof.Ctx */
 static void (*g_first_use)(JNIEnv *);
@@ -55,15 +58,21 @@ void cp_context_on_first_use(void (*fn)(JNIEnv *jni))
 
 CP_SIGSAFE void cp_context_get(cp_context_t *out)
 {
-    int i = tls_ctx.cur;
-    atomic_signal_fence(memory_order_acquire);   /* read rec[i] after cur: pairs with set's release */
-    *out = tls_ctx.rec[i & 1];
+    int i = tls_ctx.cur & 1;
+    atomic_signal_fence(memory_order_acquire);   /* read record i after cur: pairs with set's release */
+    out->labels = tls_ctx.labels[i];
+    out->trace_hi = tls_ctx.ids[i].trace_hi;
+    out->trace_lo = tls_ctx.ids[i].trace_lo;
+    out->span = tls_ctx.ids[i].span;
 }
 
 void cp_context_set(const cp_context_t *c)
 {
     int n = !tls_ctx.cur;
-    tls_ctx.rec[n] = *c;
+    tls_ctx.labels[n] = c->labels;
+    tls_ctx.ids[n].trace_hi = c->trace_hi;
+    tls_ctx.ids[n].trace_lo = c->trace_lo;
+    tls_ctx.ids[n].span = c->span;
     atomic_signal_fence(memory_order_release);   /* the record is whole before a handler can pick it */
     tls_ctx.cur = n;
 }

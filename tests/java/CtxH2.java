@@ -44,11 +44,14 @@ public class CtxH2 {
         int n = Integer.parseInt(a[1]);
         int block = inter ? Integer.parseInt(a[2]) : 0;
         String[] traces = new String[64];
+        // random ids, as real trace and span ids are (W3C): sequential ones share
+        // their leading digits, which lets the branch predictor learn the hex parse
+        java.util.SplittableRandom ids = new java.util.SplittableRandom(18);
         for (int i = 0; i < traces.length; i++)
-            traces[i] = String.format("%016x%016x", 0x4bf92f3577b34da6L + i, 0xa3ce929d0e0e4736L ^ i);
+            traces[i] = String.format("%016x%016x", ids.nextLong(), ids.nextLong());
         String[] spans = new String[4096];
         for (int i = 0; i < spans.length; i++)
-            spans[i] = String.format("%016x", 0x00f067aa0ba90000L + i + 1);
+            spans[i] = String.format("%016x", ids.nextLong() | 1);
         ThreadMXBean mx = ManagementFactory.getThreadMXBean();
         com.sun.management.OperatingSystemMXBean os =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();

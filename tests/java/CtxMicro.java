@@ -34,10 +34,13 @@ public class CtxMicro {
 
     public static void main(String[] a) {
         int iters = Integer.parseInt(a[0]), rounds = Integer.parseInt(a[1]);
+        // random ids, as real trace and span ids are (W3C): sequential ones share
+        // their leading digits, which lets the branch predictor learn the hex parse
+        java.util.SplittableRandom ids = new java.util.SplittableRandom(18);
         for (int i = 0; i < TRACES.length; i++)
-            TRACES[i] = String.format("%016x%016x", 0x4bf92f3577b34da6L + i, 0xa3ce929d0e0e4736L ^ i);
+            TRACES[i] = String.format("%016x%016x", ids.nextLong(), ids.nextLong());
         for (int i = 0; i < SPANS.length; i++)
-            SPANS[i] = String.format("%016x", 0x00f067aa0ba90000L + i + 1);
+            SPANS[i] = String.format("%016x", ids.nextLong() | 1);
         try (Cprof.Scope s = Cprof.context("probe", "1")) {
             System.out.println("ctxmicro agent=" + (Cprof.current().labels().length > 0 ? "on" : "off"));
         }

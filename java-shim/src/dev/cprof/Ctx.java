@@ -49,26 +49,33 @@ final class Ctx {
 
     static final class State {
         final Thread owner = Thread.currentThread();
-        Cprof.Context cur = Cprof.Context.EMPTY;
+        /* The current context, field by field (what publish writes), and as
+         * an object: obj, or null until current() or a scope needs it. A
+         * trace() scope inside a context() one (the usual nesting) then
+         * allocates no Context: its prev is the label set's shared one. */
+        int set;
+        String[] pairs = NO_PAIRS;
+        long hi, lo, span;
+        Cprof.Context obj = Cprof.Context.EMPTY;
         ByteBuffer slot;      // the fast path: this platform thread's slot in the agent
         boolean jni;          // publish through set0 (virtual thread, or no slot0)
         String traceHex;      // the last valid trace id parsed, and its halves
-        long traceHi, traceLo;
+        long traceHexHi, traceHexLo;
         int bad;              // parseHex: negative after a non-hex digit
         /* The last context() lookups of this thread, direct-mapped by hash:
          * (parent set, a copy of the pairs given) -> labels. Spares the
          * shared map's key object and probe on a repeated call. */
-        final int[] lruParent = new int[LRU];
-        final String[][] lruKv = new String[LRU][];
-        final Labels[] lruVal = new Labels[LRU];
+        final Labels[] lru = new Labels[LRU];
     }
 
     private static final int LRU = 16;   // a power of two
 
-    /* The agent's slot layout (jvmti/context.c checks it): two records of
-     * 32 bytes (labels int at 0, trace_hi long at 8, trace_lo at 16, span at
-     * 24), then the current record's index (int, 0 or 1) at 64. */
-    private static final int SLOT_REC = 32, SLOT_CUR = 64;
+    /* The agent's slot layout (jvmti/context.c checks it), one cache line:
+     * record i's trace_hi, trace_lo and span (longs) at 24 * i, its label
+     * set (int) at 48 + 4 * i, then the current record's index (int, 0 or 1)
+     * at 56. Its size tells the layout: an agent whose slot is not 64 bytes
+     * long (before this layout: 68) is written through set0. */
+    private static final int SLOT_IDS = 24, SLOT_LABELS = 48, SLOT_CUR = 56, SLOT_SIZE = 64;
     private static final VarHandle SLOT_INT = MethodHandles.byteBufferViewVarHandle(int[].class,
                                                                                      ByteOrder.nativeOrder());
     /** Thread.isVirtual (JDK 21+), or null. */
@@ -111,10 +118,18 @@ final class Ctx {
         final int set;
         final String[] pairs;
         final Cprof.Context plain;   // this set with no trace: shared, it is immutable
+        /* The call it answers: the parent set and the pairs given (a copy),
+         * or null for a fallback to the parent (a full table), which is not
+         * cached. A thread's cache holds these objects, so a hit reads one
+         * object (and the pairs' copy) besides the cache's slot. */
+        final int parent;
+        final String[] kv;
 
-        Labels(int set, String[] pairs) {
+        Labels(int set, String[] pairs, int parent, String[] kv) {
             this.set = set;
             this.pairs = pairs;
+            this.parent = parent;
+            this.kv = kv;
             this.plain = new Cprof.Context(set, pairs, 0, 0, 0);
         }
     }
@@ -127,12 +142,15 @@ final class Ctx {
             throw new IllegalArgumentException("Cprof.context: key/value pairs expected, got " + kv.length + " strings");
         if (!on) return NOOP;
         State st = TL.get();
-        Cprof.Context prev = st.cur;
-        Labels l = cached(st, prev.set, kv);
-        Cprof.Context c = l.set == prev.set ? prev
-                : (prev.traceHi | prev.traceLo | prev.span) == 0 ? l.plain
-                : new Cprof.Context(l.set, l.pairs, prev.traceHi, prev.traceLo, prev.span);
-        return install(st, prev, c);
+        Cprof.Context prev = cur(st);
+        Labels l = cached(st, prev, kv);
+        if (l.set != st.set) {
+            st.set = l.set;
+            st.pairs = l.pairs;
+            st.obj = (st.hi | st.lo | st.span) == 0 ? l.plain : null;
+            publish(st);
+        }
+        return new Cprof.Scope(st, prev);
     }
 
     static Cprof.Scope trace(String traceHex, String spanHex) {
@@ -140,8 +158,8 @@ final class Ctx {
         State st = TL.get();
         long hi, lo;
         if (traceHex == st.traceHex) {          // the same trace as last time: parsed already
-            hi = st.traceHi;
-            lo = st.traceLo;
+            hi = st.traceHexHi;
+            lo = st.traceHexLo;
         } else {
             int n = traceHex.length();
             if (n != 32 && n != 16) return NOOP;
@@ -150,8 +168,8 @@ final class Ctx {
             lo = parseHex(st, traceHex, n - 16);
             if (st.bad < 0) return NOOP;
             st.traceHex = traceHex;
-            st.traceHi = hi;
-            st.traceLo = lo;
+            st.traceHexHi = hi;
+            st.traceHexLo = lo;
         }
         if (hi == 0 && lo == 0) return NOOP;
         long span = 0;
@@ -160,53 +178,71 @@ final class Ctx {
             span = parseHex(st, spanHex, 0);
             if (st.bad < 0) span = 0;
         }
-        Cprof.Context prev = st.cur;
-        return install(st, prev, new Cprof.Context(prev.set, prev.pairs, hi, lo, span));
+        Cprof.Context prev = cur(st);
+        st.hi = hi;
+        st.lo = lo;
+        st.span = span;
+        st.obj = null;
+        publish(st);
+        return new Cprof.Scope(st, prev);
     }
 
     static Cprof.Context current() {
-        return on ? TL.get().cur : Cprof.Context.EMPTY;
+        return on ? cur(TL.get()) : Cprof.Context.EMPTY;
+    }
+
+    /** st's current context as an object (made once, when first asked). */
+    private static Cprof.Context cur(State st) {
+        Cprof.Context c = st.obj;
+        if (c == null) st.obj = c = new Cprof.Context(st.set, st.pairs, st.hi, st.lo, st.span);
+        return c;
     }
 
     static Cprof.Scope attach(Cprof.Context c) {
         if (!on) return NOOP;
         State st = TL.get();
-        return install(st, st.cur, c == null ? Cprof.Context.EMPTY : c);
+        Cprof.Context prev = cur(st);
+        set(st, c == null ? Cprof.Context.EMPTY : c);
+        publish(st);
+        return new Cprof.Scope(st, prev);
     }
 
     static void refresh() {
         if (!on) return;
-        State st = TL.get();
-        publish(st, st.cur);
+        publish(TL.get());
     }
 
     /** Scope.close(): back to prev on the closing thread (opened is the
      *  opening thread's state). */
     static void restore(State opened, Cprof.Context prev) {
         State st = opened.owner == Thread.currentThread() ? opened : TL.get();
-        st.cur = prev;
-        if (on) publish(st, prev);
+        set(st, prev);
+        if (on) publish(st);
     }
 
-    private static Cprof.Scope install(State st, Cprof.Context prev, Cprof.Context c) {
-        st.cur = c;
-        publish(st, c);
-        return new Cprof.Scope(st, prev);
+    /** Makes c st's current context (publish tells the agent). */
+    private static void set(State st, Cprof.Context c) {
+        st.set = c.set;
+        st.pairs = c.pairs;
+        st.hi = c.traceHi;
+        st.lo = c.traceLo;
+        st.span = c.span;
+        st.obj = c;
     }
 
-    /** Writes c to the calling thread's slot (st is its state). */
-    private static void publish(State st, Cprof.Context c) {
+    /** Writes st's current context to the calling thread's slot (st is its state). */
+    private static void publish(State st) {
         ByteBuffer b = st.slot;
-        if (b == null && (st.jni || c.set == 0 && c.traceHi == 0 && c.traceLo == 0 || (b = slot(st)) == null)) {
-            set0(c.set, c.traceHi, c.traceLo, c.span);
+        if (b == null && (st.jni || st.set == 0 && st.hi == 0 && st.lo == 0 || (b = slot(st)) == null)) {
+            set0(st.set, st.hi, st.lo, st.span);
             return;
         }
         int n = b.getInt(SLOT_CUR) == 0 ? 1 : 0;   // the record handlers do not read
-        int o = n * SLOT_REC;
-        b.putInt(o, c.set);
-        b.putLong(o + 8, c.traceHi);
-        b.putLong(o + 16, c.traceLo);
-        b.putLong(o + 24, c.span);
+        int o = n * SLOT_IDS;
+        b.putInt(SLOT_LABELS + 4 * n, st.set);
+        b.putLong(o, st.hi);
+        b.putLong(o + 8, st.lo);
+        b.putLong(o + 16, st.span);
         SLOT_INT.setRelease(b, SLOT_CUR, n);     // the record is whole before a handler can pick it
     }
 
@@ -220,7 +256,7 @@ final class Ctx {
                 noSlot = true;
             }
         }
-        if (b == null || b.capacity() < SLOT_CUR + 4) {
+        if (b == null || b.capacity() != SLOT_SIZE) {
             st.jni = true;
             return null;
         }
@@ -246,18 +282,15 @@ final class Ctx {
     }
 
     /** labels(), through the thread's small cache. */
-    private static Labels cached(State st, int parent, String[] kv) {
+    private static Labels cached(State st, Cprof.Context prev, String[] kv) {
+        int parent = prev.set;
         int h = parent;
         for (String x : kv) h = h * 31 + (x == null ? 0 : x.hashCode());
         int i = (h ^ (h >>> 16)) & (LRU - 1);
-        String[] got = st.lruKv[i];
-        if (got != null && st.lruParent[i] == parent && same(got, kv)) return st.lruVal[i];
-        Labels l = labels(st.cur, kv);
-        if (l.set != parent || kv.length == 0) {   // not a fallback to the parent (a full table)
-            st.lruParent[i] = parent;
-            st.lruKv[i] = kv.clone();                 // the caller may reuse its array
-            st.lruVal[i] = l;
-        }
+        Labels got = st.lru[i];
+        if (got != null && got.parent == parent && same(got.kv, kv)) return got;
+        Labels l = labels(prev, kv);
+        if (l.kv != null) st.lru[i] = l;   // not a fallback to the parent (a full table)
         return l;
     }
 
@@ -275,15 +308,16 @@ final class Ctx {
         String[] pairs = merge(parent.pairs, kv);
         int id = Arrays.equals(pairs, parent.pairs) ? parent.set : -1;
         if (id < 0) {
-            if (full) return new Labels(parent.set, parent.pairs);
+            if (full) return new Labels(parent.set, parent.pairs, parent.set, null);
             id = pairs.length == 0 ? 0 : define0(pairs);
             if (id < 0) {                      // the agent's table is full
                 full = true;
-                return new Labels(parent.set, parent.pairs);
+                return new Labels(parent.set, parent.pairs, parent.set, null);
             }
         }
-        l = new Labels(id, pairs);
-        SETS.put(new Key(parent.set, kv.clone()), l);   // the caller may reuse its array
+        String[] copy = kv.clone();                   // the caller may reuse its array
+        l = new Labels(id, pairs, parent.set, copy);
+        SETS.put(new Key(parent.set, copy), l);
         return l;
     }
 
@@ -330,19 +364,28 @@ final class Ctx {
         return s == null || s.length() <= MAX_LEN ? s : s.substring(0, MAX_LEN);
     }
 
-    private static int digit(int c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        c |= 0x20;                                   // lower case
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    /** Hex digit values by char (< 128), -1 for the rest. */
+    private static final byte[] HEX = hexTable();
+
+    private static byte[] hexTable() {
+        byte[] t = new byte[128];
+        Arrays.fill(t, (byte) -1);
+        for (int c = '0'; c <= '9'; c++) t[c] = (byte) (c - '0');
+        for (int c = 'a'; c <= 'f'; c++) t[c] = t[c - 0x20] = (byte) (c - 'a' + 10);
+        return t;
     }
 
-    /** 16 hex digits of s from `from`; st.bad goes negative on a non-hex digit. */
+    /** 16 hex digits of s from `from`; st.bad goes negative on a non-hex
+     *  digit. A table, not a digit-or-letter test: ids are random digits,
+     *  so that branch mispredicts about every other char (in situ, among
+     *  H2's code, the old test cost ~2% of a 7 us statement). */
     private static long parseHex(State st, String s, int from) {
         long v = 0;
         int bad = 0;
         for (int i = from; i < from + 16; i++) {
-            int d = digit(s.charAt(i));
-            bad |= d;                                // -1 for a non-hex digit
+            int c = s.charAt(i);
+            int d = HEX[c & 127] | (127 - c) >> 31;   // -1 for a non-hex digit (or a char >= 128)
+            bad |= d;
             v = (v << 4) | (d & 15);
         }
         st.bad |= bad;
