@@ -122,6 +122,7 @@ static char g_app[CP_OPT_VAL_MAX];       /* life_mu */
 static _Atomic(cp_ring_t *) g_ring;
 static bool g_initialized;               /* JVMTI env, events, ring: once per process */
 static bool g_live;                      /* VMInit seen (or attached) */
+static bool g_before_vminit;             /* loaded at start-up, VMInit not seen yet */
 static bool g_running;                   /* harvester + sender threads up (life_mu) */
 static bool g_sampling;                  /* timers armed (life_mu) */
 static bool g_detached;                  /* stopped by command=detach, not started since (life_mu) */
@@ -168,6 +169,7 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 
 static void start_locked(JNIEnv *jni);
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
+static int enable(jvmtiEvent ev, const char *what);
 
 static atomic_bool g_preload_jvm_symbols;   /* set at VMInit: native frames will be walked */
 
@@ -194,6 +196,14 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
     atomic_store_explicit(&g_preload_jvm_symbols, g_opts.cpu_ns > 0 && g_opts.cpu_native, /* config flag */
                           memory_order_relaxed);
     g_live = true;
+    g_before_vminit = false;
+    /* ClassPrepare from now on; the classes prepared in the start phase
+     * (~450 before a trivial main) get their jmethodIDs from the
+     * harvester's first work (cp_class_events_load_all), off this thread:
+     * nothing samples before VMInit, and a sample in one of them before
+     * the harvester reaches it names no method (counted as such) */
+    if (g_events_on)
+        enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
     if (g_opts.command != CP_CMD_DETACH)
         start_locked(jni);
     pthread_mutex_unlock(&life_mu);
@@ -201,8 +211,6 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
-
-static int enable(jvmtiEvent ev, const char *what);
 
 /* CompiledMethodLoad: its inline records tell compiled, inlined and
  * interpreted frames apart (jit.kinds=on), and it makes the JIT keep debug
@@ -234,7 +242,8 @@ static void set_running_events(bool on)
 {
     if (on) {
         enable(JVMTI_EVENT_CLASS_LOAD, "ClassLoad");
-        enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
+        if (!g_before_vminit)
+            enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
         set_cml(cml_wanted());
     } else {
         (*g_jvmti)->SetEventNotificationMode(g_jvmti, JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
@@ -601,6 +610,7 @@ static int init_once(JavaVM *vm, bool live)
     enable(JVMTI_EVENT_THREAD_START, "ThreadStart");
     enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
     g_cml_cap = caps.can_generate_compiled_method_load_events;
+    g_before_vminit = !live;
     cp_jit_debug_start();   /* off this thread; start_locked() takes the result */
     g_dns_pending = true;
     g_dns_ok = true;        /* until told otherwise: no CompiledMethodLoad */

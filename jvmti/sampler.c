@@ -131,6 +131,7 @@ static void vmstructs_bind_current(void)
 }
 
 static bool scan(bool bind);
+static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for);
 
 void cp_sampler_live(void)
 {
@@ -152,10 +153,25 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
         cp__guard_install();
     atomic_store_explicit(&cp__retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
     cp__guard_configure();
-    return cp_sampler_set_intervals(cpu_ns, wall_ns);
+    /* The first start (VMInit, or an attach) arms only the calling thread
+     * (the JVM's main thread at VMInit) and leaves the rest to the
+     * harvester's first pass, which scans /proc and arms every other
+     * thread right after it starts: ~2-5 ms of timer calls and /proc reads
+     * off the JVM's start-up (issue 14). Their CPU before that pass is
+     * not counted: it is the JVM's boot, before profiling started. */
+    static bool started;
+    bool first = !started;
+    started = true;
+    return set_intervals(cpu_ns, wall_ns, first ? cp__tid() : 0);
 }
 
 int cp_sampler_set_intervals(int64_t cpu_ns, int64_t wall_ns)
+{
+    return set_intervals(cpu_ns, wall_ns, 0);
+}
+
+/* defer_for: a first start on thread defer_for (cp_sampler_start); 0: now */
+static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for)
 {
     if (!g_inited)
         return CP_ESTATE;
@@ -166,10 +182,13 @@ int cp_sampler_set_intervals(int64_t cpu_ns, int64_t wall_ns)
     pthread_mutex_lock(&cp__reg_mu);
     if (cpu_ns > 0 && !cp__cpu_engine_decided)
         cp__cpu_decide_engine();
-    if (cp__cpu_armed_ns != cpu_ns)
+    if (cp__cpu_armed_ns != cpu_ns && defer_for)
+        cp__cpu_defer_all(cpu_ns, defer_for);
+    else if (cp__cpu_armed_ns != cpu_ns)
         cp__cpu_rearm_all(cpu_ns);
     pthread_mutex_unlock(&cp__reg_mu);
-    scan(false);
+    if (!defer_for)
+        scan(false);
     if (wall_ns > 0) {
         cp__wall_start();
     } else {
@@ -232,7 +251,7 @@ static bool scan(bool bind)
     }
     scanned = true;
     closedir(d);
-    for (int i = 0; i < CP__REG_SLOTS; i++) {
+    for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
         cp__reg_entry_t *e = &cp__reg[i];
         if (atomic_load_explicit(&e->tid, memory_order_relaxed) > 0 && e->gen != gen) /* cp__reg_mu held */
             cp__reg_remove(e);

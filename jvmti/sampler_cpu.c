@@ -50,7 +50,7 @@ void cp__cpu_disarm(cp__reg_entry_t *e)
  * tombstones hold none: cp__reg_init, cp__reg_remove). */
 static void disarm_all(void)
 {
-    for (int i = 0; i < CP__REG_SLOTS; i++)
+    for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1))
         if (atomic_load_explicit(&cp__reg[i].tid, memory_order_relaxed) > 0) /* cp__reg_mu held */
             cp__cpu_disarm(&cp__reg[i]);
 }
@@ -106,8 +106,9 @@ static void switch_to_itimer(int64_t ns, int err)
  * the CPU it used before, so a late arm loses no CPU time. */
 void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
 {
-    bool born = e->arm_pending;
+    bool born = e->arm_pending && !e->arm_fresh;
     e->arm_pending = false;
+    e->arm_fresh = false;
     if (use_itimer || ns <= 0)
         return;
     cp__cpu_disarm(e);
@@ -174,16 +175,17 @@ void cp__cpu_arm_pending(void)
 {
     if (atomic_exchange_explicit(&cp__arm_pending_n, 0, memory_order_relaxed) == 0) /* a hint */
         return;
-    for (int base = 0; base < CP__REG_SLOTS; base += 256) {
+    for (int base = cp__reg_walk(0); base < CP__REG_SLOTS; base = cp__reg_walk(base + 256)) {
         pthread_mutex_lock(&cp__reg_mu);
         int64_t ns = cp__cpu_armed_ns;
-        for (int i = base; i < base + 256; i++) {
+        for (int i = base; i < base + 256 && i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
             cp__reg_entry_t *e = &cp__reg[i];
             if (!e->arm_pending)
                 continue;
             if (atomic_load_explicit(&e->tid, memory_order_relaxed) > 0 && ns > 0) /* cp__reg_mu held */
                 cp__cpu_arm(e, ns);
             e->arm_pending = false;
+            e->arm_fresh = false;
         }
         pthread_mutex_unlock(&cp__reg_mu);
     }
@@ -275,7 +277,7 @@ void cp__cpu_rearm_all(int64_t ns)
         atomic_store_explicit(&cpu_prev_ns, cp__cpu_armed_ns, memory_order_relaxed); /* a bound, publishes nothing */
     else if (ns > 0)
         atomic_store_explicit(&cpu_prev_ns, ns, memory_order_relaxed); /* a bound, publishes nothing */
-    for (int i = 0; i < CP__REG_SLOTS; i++) {
+    for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
         cp__reg_entry_t *e = &cp__reg[i];
         if (atomic_load_explicit(&e->tid, memory_order_relaxed) <= 0) /* cp__reg_mu held */
             continue;
@@ -307,6 +309,33 @@ void cp__cpu_rearm_all(int64_t ns)
     }
     cp__cpu_armed_ns = ns;
     atomic_store_explicit(&cpu_delta_on, !use_itimer, memory_order_relaxed); /* config flag */
+}
+
+void cp__cpu_defer_all(int64_t ns, int self)
+{
+    if (use_itimer || ns <= 0 || cp__cpu_armed_ns != 0) {
+        cp__cpu_rearm_all(ns);
+        return;
+    }
+    atomic_store_explicit(&cpu_prev_ns, ns, memory_order_relaxed); /* a bound, publishes nothing */
+    int pending = 0;
+    for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
+        cp__reg_entry_t *e = &cp__reg[i];
+        int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* cp__reg_mu held */
+        if (tid <= 0)
+            continue;
+        if (tid == self) {
+            cp__cpu_arm(e, ns);
+        } else {
+            e->arm_pending = true;
+            e->arm_fresh = true;
+            pending++;
+        }
+    }
+    cp__cpu_armed_ns = ns;
+    atomic_store_explicit(&cpu_delta_on, true, memory_order_relaxed); /* config flag */
+    if (pending)
+        atomic_fetch_add_explicit(&cp__arm_pending_n, pending, memory_order_relaxed); /* a hint */
 }
 
 /* cp__reg_mu held, timers disarmed or about to be re-armed: picks perf events

@@ -45,6 +45,8 @@ typedef struct reg_entry {
     _Atomic uint8_t flags;
     bool has_timer;
     bool arm_pending;           /* a started Java thread waiting for its deferred arm (cp__reg_mu) */
+    bool arm_fresh;             /* ... whose CPU before the arm is not counted (cp__reg_mu):
+                                 * threads older than the first start (cp__cpu_defer_all) */
     int perf_fd1;               /* cpu-clock perf event's fd + 1, 0 = none: a zeroed
                                  * (never used) slot holds no fd (cp__reg_mu) */
     uint32_t gen;               /* last scan generation that saw it (cp__reg_mu) */
@@ -56,6 +58,27 @@ typedef struct reg_entry {
 
 extern cp__reg_entry_t cp__reg[CP__REG_SLOTS];
 extern pthread_mutex_t cp__reg_mu;
+
+/* Slots in blocks of CP__REG_BLOCK; a block's bit is set (under cp__reg_mu,
+ * never cleared) once one of its slots is used. Walks over the table skip
+ * the other blocks: their pages were never touched, and a walk of all
+ * 8,192 slots faulted ~96 zero pages in (~1.5-2 ms on the JVM's main
+ * thread at VMInit on this project's VMs). With tids as their own hash, a
+ * process's threads (tids in a run) fill a few blocks. */
+#define CP__REG_BLOCK 64
+extern _Atomic uint64_t cp__reg_used[CP__REG_SLOTS / CP__REG_BLOCK / 64];
+/* The first slot >= i of a used block, or CP__REG_SLOTS:
+ *   for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) */
+static inline int cp__reg_walk(int i)
+{
+    while (i < CP__REG_SLOTS) {
+        int b = i / CP__REG_BLOCK;
+        if ((atomic_load_explicit(&cp__reg_used[b / 64], memory_order_relaxed) >> (b % 64)) & 1) /* hint */
+            return i;
+        i = (b + 1) * CP__REG_BLOCK;
+    }
+    return CP__REG_SLOTS;
+}
 extern uint32_t cp__reg_gen;    /* scan generation (cp__reg_mu) */
 extern int cp__reg_count;       /* live entries (cp__reg_mu) */
 
@@ -88,6 +111,10 @@ extern atomic_int cp__arm_pending_n;
 void cp__cpu_arm_pending(void);
 /* cp__reg_mu held: every thread for interval ns (0 = all off). */
 void cp__cpu_rearm_all(int64_t ns);
+/* cp__reg_mu held, nothing armed yet: as cp__cpu_rearm_all(ns), but the
+ * calling thread (tid self) is armed now and every other one by the
+ * harvester's next pass (cp__cpu_arm_pending), from then on. */
+void cp__cpu_defer_all(int64_t ns, int self);
 /* cp__reg_mu held: perf events or POSIX timers for the requested engine. */
 void cp__cpu_decide_engine(void);
 /* The CPU signal's handler. */

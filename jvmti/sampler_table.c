@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 cp__reg_entry_t cp__reg[CP__REG_SLOTS];
+_Atomic uint64_t cp__reg_used[CP__REG_SLOTS / CP__REG_BLOCK / 64];
 pthread_mutex_t cp__reg_mu = PTHREAD_MUTEX_INITIALIZER;
 uint32_t cp__reg_gen;
 int cp__reg_count;
@@ -34,7 +35,10 @@ void cp__reg_init(void)
 
 CP_SIGSAFE int cp__tid(void) { return (int)syscall(SYS_gettid); }
 
-static CP_SIGSAFE uint32_t tid_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (CP__REG_SLOTS - 1); }
+/* The tid itself: a process's tids come in runs (one after another as its
+ * threads start), so its entries share a few pages instead of one each,
+ * and consecutive tids never collide. */
+static CP_SIGSAFE uint32_t tid_hash(int tid) { return (uint32_t)tid & (CP__REG_SLOTS - 1); }
 
 /* Async-signal-safe: read-only probe with atomic loads. */
 CP_SIGSAFE cp__reg_entry_t *cp__reg_find(int tid)
@@ -65,12 +69,15 @@ cp__reg_entry_t *cp__reg_get(int tid, bool *created)
         if (t == 0 || t == -1) {
             e->has_timer = false;
             e->arm_pending = false;
+            e->arm_fresh = false;
             e->perf_fd1 = 0;
             e->gen = cp__reg_gen;
             atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->env, NULL, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
+            int b = (int)(e - cp__reg) / CP__REG_BLOCK;
+            atomic_fetch_or_explicit(&cp__reg_used[b / 64], 1ull << (b % 64), memory_order_relaxed); /* hint */
             *created = true;
             cp__reg_count++;
             return e;

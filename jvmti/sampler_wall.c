@@ -115,7 +115,7 @@ static void *wall_main(void *arg)
         atomic_store_explicit(&wall_round_ns, ns, memory_order_release); /* before the round's signals */
         int n = 0;
         pthread_mutex_lock(&cp__reg_mu);
-        for (int i = 0; i < CP__REG_SLOTS; i++) {
+        for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
             int t = atomic_load_explicit(&cp__reg[i].tid, memory_order_relaxed); /* cp__reg_mu held */
             uint8_t f = atomic_load_explicit(&cp__reg[i].flags, memory_order_relaxed); /* hint */
             if (t > 0 && !(f & (CP__F_NOTJAVA | CP__F_IGNORE)))

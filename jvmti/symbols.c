@@ -28,7 +28,17 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct sym { uint64_t addr, size; uint32_t name; } sym_t;
+/* An object's function symbols, sorted by address: one 64-bit key each,
+ * the address (relative to the object) above SYM_IDX_BITS bits of the
+ * symbol's index in the ELF table, whose entry (in the file's mapping)
+ * gives size and name. 8 bytes a symbol instead of a 24-byte copy: the
+ * arrays (built and sorted at every JVM's start for libjvm, ~49,000
+ * symbols) are fresh pages, and fresh pages are most of the cost on this
+ * project's VMs. */
+typedef uint64_t sym_t;
+#define SYM_IDX_BITS 24
+#define SYM_ADDR(k) ((k) >> SYM_IDX_BITS)
+#define SYM_IDX(k) ((size_t)((k) & ((1u << SYM_IDX_BITS) - 1)))
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22   /* Linux 5.14; older kernels refuse it (EINVAL): faults as before */
@@ -43,6 +53,7 @@ typedef struct obj {
     bool loaded;               /* symbol table read (or tried) */
     void *map; size_t map_len;
     const char *strtab; size_t strtab_len;
+    const ElfW(Sym) *elf_syms;              /* the table the keys index, in map */
     sym_t *syms; size_t n_syms, syms_cap;   /* syms: table_alloc'd, syms_cap entries */
 } obj_t;
 
@@ -156,8 +167,8 @@ static bool sort_by_addr(sym_t *syms, size_t n)
     enum { BITS = 11, BUCKETS = 1 << BITS };
     uint64_t max = 0;
     for (size_t i = 0; i < n; i++)
-        if (syms[i].addr > max)
-            max = syms[i].addr;
+        if (SYM_ADDR(syms[i]) > max)
+            max = SYM_ADDR(syms[i]);
     if (n < 2 || max == 0)
         return true;
     sym_t *tmp = table_alloc(n);
@@ -171,7 +182,7 @@ static bool sort_by_addr(sym_t *syms, size_t n)
     for (unsigned shift = 0; shift < 64 && (max >> shift) != 0; shift += BITS) {
         memset(count, 0, BUCKETS * sizeof *count);
         for (size_t i = 0; i < n; i++)
-            count[(src[i].addr >> shift) & (BUCKETS - 1)]++;
+            count[(SYM_ADDR(src[i]) >> shift) & (BUCKETS - 1)]++;
         size_t sum = 0;
         for (size_t b = 0; b < BUCKETS; b++) {
             size_t c = count[b];
@@ -179,7 +190,7 @@ static bool sort_by_addr(sym_t *syms, size_t n)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].addr >> shift) & (BUCKETS - 1)]++] = src[i];
+            dst[count[(SYM_ADDR(src[i]) >> shift) & (BUCKETS - 1)]++] = src[i];
         sym_t *t = src;
         src = dst;
         dst = t;
@@ -247,10 +258,13 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
     (void)madvise((void *)page, (uintptr_t)syms + symsec->sh_size - page, MADV_POPULATE_READ);
     const char *strtab = (const char *)(b + strsec->sh_offset);
     size_t strtab_len = strsec->sh_size;
+    if (n > (1u << SYM_IDX_BITS))
+        n = 1u << SYM_IDX_BITS;   /* 16 M symbols: the rest unnamed */
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) {
         int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len)
+        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len &&
+            syms[i].st_value < (1ull << (64 - SYM_IDX_BITS)))
             cnt++;
     }
     sym_t *out = table_alloc(cnt);
@@ -259,8 +273,9 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len)
-            out[k++] = (sym_t){syms[i].st_value, syms[i].st_size, syms[i].st_name};
+        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len &&
+            syms[i].st_value < (1ull << (64 - SYM_IDX_BITS)))
+            out[k++] = (uint64_t)syms[i].st_value << SYM_IDX_BITS | i;
     }
     if (!sort_by_addr(out, k)) {
         table_free(out, cnt);
@@ -270,6 +285,7 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
     o->map_len = len;
     o->strtab = strtab;
     o->strtab_len = strtab_len;
+    o->elf_syms = syms;
     o->syms = out;
     o->n_syms = k;
     o->syms_cap = cnt;
@@ -399,18 +415,19 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
     size_t lo = 0, hi = o->n_syms;   /* last symbol with addr <= rel */
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (o->syms[mid].addr <= rel)
+        if (SYM_ADDR(o->syms[mid]) <= rel)
             lo = mid + 1;
         else
             hi = mid;
     }
     if (lo == 0)
         return 0;
-    const sym_t *s = &o->syms[lo - 1];
+    uint64_t addr = SYM_ADDR(o->syms[lo - 1]);
+    const ElfW(Sym) *s = &o->elf_syms[SYM_IDX(o->syms[lo - 1])];
     /* prefer a sized symbol among equal addresses (aliases) */
-    if (s->size && rel >= s->addr + s->size)
+    if (s->st_size && rel >= addr + s->st_size)
         return 0;
-    demangle_into(o->strtab + s->name, name, cap);
+    demangle_into(o->strtab + s->st_name, name, cap);
     return 0;
 }
 

@@ -7,7 +7,8 @@ must then show hotLoop in app A. Attaching again with other options must
 reconfigure the one agent (still one libcprof-jvm mapping; data shows up
 under the new app with the new label). `cprof detach` must stop the data
 (totals stop growing) while the JVM keeps running and exits normally.
-A later attach starts the agent again. Also the clear errors: a non-JVM
+A later attach starts the agent again. A class the JVM loads after the
+attach (AttachTarget$Late) gets its frames named. Also the clear errors: a non-JVM
 (left untouched), a missing pid, a JVM with -XX:+DisableAttachMechanism,
 a hung (SIGSTOPped) JVM: timeout on time, and the JVM runs on after it."""
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cplib import JDKS, Relay, check, jdk_name, log, main, share, skip, wait_for  # noqa: E402
+from cplib import JDKS, Relay, check, jdk_name, log, main, out_dir, share, skip, wait_for  # noqa: E402
 from attach_helpers import (agent_maps, alive_ticks, check_no_crash, cprof, quiet_jvm_args,  # noqa: E402
                             stop, target, wait_ready)
 
@@ -30,13 +31,16 @@ def total(relay, app, **params):
 
 
 def hot(t):
-    return share(t, "AttachTarget.hotLoop") > 0.5
+    return share(t, "AttachTarget.hotLoop") > 0.3   # half of the CPU once Late runs
 
 
 def run_jdk(relay, jdk):
     name = jdk_name(jdk)
     prog = target()
-    p = prog.start(jdk, args=["90"], jvm_args=quiet_jvm_args(jdk))
+    late = os.path.join(out_dir("attach_basic"), "late-" + name)
+    if os.path.exists(late):
+        os.unlink(late)
+    p = prog.start(jdk, args=["90", "100", late], jvm_args=quiet_jvm_args(jdk))
     try:
         wait_ready(p)
         check(not agent_maps(p.pid), "agent mapped before any attach")
@@ -52,6 +56,9 @@ def run_jdk(relay, jdk):
             app_a, time.time() - t0, 100 * share(prof, "AttachTarget.hotLoop"), sum(prof.values())))
         paths = agent_maps(p.pid)
         check(len(paths) == 1, "expected one agent mapping, got %s" % paths)
+        # a class loaded after the attach: its frames are named (ClassPrepare on)
+        open(late, "w").close()
+        relay.wait_profile(app_a, "cpu", lambda t: share(t, "AttachTarget$Late.burn") > 0.2, timeout=30)
 
         # 2. attach again, other options: reconfigure, not a second copy
         app_b = "attach-b-" + name
