@@ -505,13 +505,10 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     pthread_mutex_unlock(&ctl_mu);
     if (first) {
         uint64_t c0 = cp_cost_now();
-        /* the sampler's first start left the /proc scan and the other
-         * threads' timers to this thread (cp_sampler_start): before the
-         * rest of the first work, which takes a few ms */
-        scan_idle = cp_sampler_scan() ? 0 : 1;
+        /* the sampler's first start left the other threads' timers to this
+         * thread (cp_sampler_start): before the rest of the first work,
+         * which takes a few ms */
         cp_sampler_arm_started();
-        last_scan = cp_mono_ns();
-        next_scan = last_scan + SCAN_MIN_NS;
         first(g_jvmti, jni);
         cp_overhead_oneoff(cp_cost_now() - c0);   /* once: not judged by the budget (overhead.h) */
     }

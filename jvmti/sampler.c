@@ -131,6 +131,7 @@ static void vmstructs_bind_current(void)
 }
 
 static bool scan(bool bind);
+static bool defer_arms;   /* the first start's scan: arms left to the harvester (cp__reg_mu) */
 static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for);
 
 void cp_sampler_live(void)
@@ -154,11 +155,11 @@ int cp_sampler_start(int64_t cpu_ns, int64_t wall_ns)
     atomic_store_explicit(&cp__retry_on, getenv("CPROF_NO_AGCT_RETRY") == NULL, memory_order_relaxed); /* config */
     cp__guard_configure();
     /* The first start (VMInit, or an attach) arms only the calling thread
-     * (the JVM's main thread at VMInit) and leaves the rest to the
-     * harvester's first pass, which scans /proc and arms every other
-     * thread right after it starts: ~2-5 ms of timer calls and /proc reads
-     * off the JVM's start-up (issue 14). Their CPU before that pass is
-     * not counted: it is the JVM's boot, before profiling started. */
+     * (the JVM's main thread at VMInit) and leaves the other threads'
+     * timers (~20-40 us of system calls each) to the harvester's first
+     * pass, right after it starts, off the JVM's start-up (issue 14). Each
+     * of them is registered here with its CPU clock, and its first sample
+     * weighs the CPU it used since (cp__cpu_defer): none is lost. */
     static bool started;
     bool first = !started;
     started = true;
@@ -182,13 +183,17 @@ static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for)
     pthread_mutex_lock(&cp__reg_mu);
     if (cpu_ns > 0 && !cp__cpu_engine_decided)
         cp__cpu_decide_engine();
-    if (cp__cpu_armed_ns != cpu_ns && defer_for)
+    bool deferred = cp__cpu_armed_ns != cpu_ns && defer_for && cpu_ns > 0;
+    if (deferred)
         cp__cpu_defer_all(cpu_ns, defer_for);
     else if (cp__cpu_armed_ns != cpu_ns)
         cp__cpu_rearm_all(cpu_ns);
+    defer_arms = deferred;
     pthread_mutex_unlock(&cp__reg_mu);
-    if (!defer_for)
-        scan(false);
+    scan(false);
+    pthread_mutex_lock(&cp__reg_mu);
+    defer_arms = false;
+    pthread_mutex_unlock(&cp__reg_mu);
     if (wall_ns > 0) {
         cp__wall_start();
     } else {
@@ -241,7 +246,9 @@ static bool scan(bool bind)
             continue;
         e->gen = gen;
         fresh |= created;
-        if (created && cp__cpu_armed_ns > 0) {
+        if (created && cp__cpu_armed_ns > 0 && defer_arms) {
+            cp__cpu_defer(e);   /* the first start: armed by the harvester (cp_sampler_start) */
+        } else if (created && cp__cpu_armed_ns > 0) {
             /* a thread born since the last scan (scans back off while
              * nothing changes: harvest.c) weighs all its CPU since its
              * start in its first sample, so a late find loses none */
@@ -322,7 +329,9 @@ static void adopt_java_threads(void)
             if (e && !atomic_load_explicit(&e->env, memory_order_relaxed)) { /* cp__reg_mu held */
                 cp__reg_set_env(e, env);
                 adopted++;
-                if (created && cp__cpu_armed_ns > 0)
+                if (created && cp__cpu_armed_ns > 0 && defer_arms)
+                    cp__cpu_defer(e);
+                else if (created && cp__cpu_armed_ns > 0)
                     cp__cpu_arm(e, cp__cpu_armed_ns);
             }
             pthread_mutex_unlock(&cp__reg_mu);

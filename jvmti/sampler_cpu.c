@@ -108,12 +108,14 @@ void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
 {
     bool born = e->arm_pending && !e->arm_fresh;
     e->arm_pending = false;
-    e->arm_fresh = false;
     if (use_itimer || ns <= 0)
         return;
+    bool fresh = e->arm_fresh;
+    e->arm_fresh = false;
     cp__cpu_disarm(e);
-    /* next sample starts a new delta chain */
-    atomic_store_explicit(&e->last_cpu, born ? CP__CPU_SINCE_START : 0, memory_order_relaxed);
+    /* next sample starts a new delta chain (a deferred one: where it was deferred) */
+    if (!fresh)
+        atomic_store_explicit(&e->last_cpu, born ? CP__CPU_SINCE_START : 0, memory_order_relaxed);
     int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* cp__reg_mu held */
     if (use_perf) {
         int fd = cp_perf_open(tid, ns, cp__cpu_sig);
@@ -311,6 +313,19 @@ void cp__cpu_rearm_all(int64_t ns)
     atomic_store_explicit(&cpu_delta_on, !use_itimer, memory_order_relaxed); /* config flag */
 }
 
+void cp__cpu_defer(cp__reg_entry_t *e)
+{
+    int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* cp__reg_mu held */
+    clockid_t clk = ((~(clockid_t)tid) << 3) | 6;   /* its CPU clock (cp__cpu_arm) */
+    struct timespec ts;
+    uint64_t now = clock_gettime(clk, &ts) == 0 ? (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec : 0;
+    /* 0 or 1 would read as "no chain" / "since birth" (cpu_weight) */
+    atomic_store_explicit(&e->last_cpu, now > CP__CPU_SINCE_START ? now : 0, memory_order_relaxed); /* no signal yet */
+    e->arm_pending = true;
+    e->arm_fresh = true;
+    atomic_fetch_add_explicit(&cp__arm_pending_n, 1, memory_order_relaxed); /* a hint */
+}
+
 void cp__cpu_defer_all(int64_t ns, int self)
 {
     if (use_itimer || ns <= 0 || cp__cpu_armed_ns != 0) {
@@ -318,24 +333,18 @@ void cp__cpu_defer_all(int64_t ns, int self)
         return;
     }
     atomic_store_explicit(&cpu_prev_ns, ns, memory_order_relaxed); /* a bound, publishes nothing */
-    int pending = 0;
     for (int i = cp__reg_walk(0); i < CP__REG_SLOTS; i = cp__reg_walk(i + 1)) {
         cp__reg_entry_t *e = &cp__reg[i];
         int tid = atomic_load_explicit(&e->tid, memory_order_relaxed); /* cp__reg_mu held */
         if (tid <= 0)
             continue;
-        if (tid == self) {
+        if (tid == self)
             cp__cpu_arm(e, ns);
-        } else {
-            e->arm_pending = true;
-            e->arm_fresh = true;
-            pending++;
-        }
+        else
+            cp__cpu_defer(e);
     }
     cp__cpu_armed_ns = ns;
     atomic_store_explicit(&cpu_delta_on, true, memory_order_relaxed); /* config flag */
-    if (pending)
-        atomic_fetch_add_explicit(&cp__arm_pending_n, pending, memory_order_relaxed); /* a hint */
 }
 
 /* cp__reg_mu held, timers disarmed or about to be re-armed: picks perf events

@@ -45,8 +45,9 @@ typedef struct reg_entry {
     _Atomic uint8_t flags;
     bool has_timer;
     bool arm_pending;           /* a started Java thread waiting for its deferred arm (cp__reg_mu) */
-    bool arm_fresh;             /* ... whose CPU before the arm is not counted (cp__reg_mu):
-                                 * threads older than the first start (cp__cpu_defer_all) */
+    bool arm_fresh;             /* ... whose chain starts at last_cpu, its CPU clock when its
+                                 * arm was deferred (cp__reg_mu): threads older than the
+                                 * first start (cp__cpu_defer) */
     int perf_fd1;               /* cpu-clock perf event's fd + 1, 0 = none: a zeroed
                                  * (never used) slot holds no fd (cp__reg_mu) */
     uint32_t gen;               /* last scan generation that saw it (cp__reg_mu) */
@@ -113,8 +114,12 @@ void cp__cpu_arm_pending(void);
 void cp__cpu_rearm_all(int64_t ns);
 /* cp__reg_mu held, nothing armed yet: as cp__cpu_rearm_all(ns), but the
  * calling thread (tid self) is armed now and every other one by the
- * harvester's next pass (cp__cpu_arm_pending), from then on. */
+ * harvester's next pass (cp__cpu_arm_pending, cp__cpu_defer), with its
+ * first sample weighing its CPU since now. */
 void cp__cpu_defer_all(int64_t ns, int self);
+/* cp__reg_mu held: e's arm waits for the harvester's next pass; its first
+ * sample then weighs the CPU it uses from now (its clock read here). */
+void cp__cpu_defer(cp__reg_entry_t *e);
 /* cp__reg_mu held: perf events or POSIX timers for the requested engine. */
 void cp__cpu_decide_engine(void);
 /* The CPU signal's handler. */
