@@ -103,15 +103,15 @@ static void switch_to_itimer(int64_t ns, int err)
 /* cp__reg_mu held. Creates and arms the CPU timer of thread e->tid. A
  * thread whose arm was deferred (cp__cpu_arm_pending) starts its delta
  * chain at its birth (CP__CPU_SINCE_START): its first sample weighs all
- * the CPU it used before, so a late arm loses no CPU time. */
+ * the CPU it used before, so a late arm loses no CPU time. One deferred
+ * at the first start (cp__cpu_defer) starts it at its clock then. */
 void cp__cpu_arm(cp__reg_entry_t *e, int64_t ns)
 {
-    bool born = e->arm_pending && !e->arm_fresh;
+    bool born = e->arm_pending && !e->arm_fresh, fresh = e->arm_fresh;
     e->arm_pending = false;
+    e->arm_fresh = false;
     if (use_itimer || ns <= 0)
         return;
-    bool fresh = e->arm_fresh;
-    e->arm_fresh = false;
     cp__cpu_disarm(e);
     /* next sample starts a new delta chain (a deferred one: where it was deferred) */
     if (!fresh)
