@@ -2,12 +2,15 @@
 """python=children: the Python processes any profiled JVM starts, not only
 PySpark's (issue 21), are sampled from outside like PySpark workers.
 
-A JVM (tests/java/PyChild) starts `python3.11 tests/python/pyburn.py 2`,
-a plain script that spends 2 s of CPU, 3/4 in hot_loop and 1/4 in
-cool_loop, and waits for it. Checked:
+A JVM (tests/java/PyChild) starts `python3.11 tests/python/pyburn.py 5`,
+a plain script that spends 5 s of CPU, 3/4 of its calls in hot_loop and 1/4
+in cool_loop, and waits for it. Checked:
   - with python=children the profile holds the child's stacks under
     "[python] <its pid>", with kind python frames for both functions, and
-    their split is the one the script measured (within 5 points);
+    their split is the one the script measured (within 6 points: one look
+    every 10 ms gives ~500 looks, a standard error of ~1.7 points; beside a
+    busy neighbour the looks thin out, and 2 s runs, ~2.7 points, read
+    77.6-84.0% for 82.5%, and 75.1% once in CI);
   - with python=on (PySpark only) the same child is not sampled: its
     command line names no pyspark module."""
 import os
@@ -50,7 +53,7 @@ def test():
         for mode in ("children", "on"):
             app = "pychild-" + mode
             out = java.run(JDKS[-1], agent="app=%s,python=%s,cpu=10ms,flush=1s,loglevel=info" % (app, mode),
-                           relay=relay, args=[PY, SCRIPT, "2"], timeout=60)
+                           relay=relay, args=[PY, SCRIPT, "5" if mode == "children" else "2"], timeout=60)
             m = re.search(r"pyburn hot_loop=([\d.]+) cool_loop=([\d.]+)", out)
             check(m and "child exit 0" in out, "the child did not run:\n" + out[-2000:])
             hot, cool = float(m.group(1)), float(m.group(2))
@@ -63,7 +66,7 @@ def test():
                 log("python=children: %s ms over pids %s; hot_loop %.1f%% of the profile, %.1f%% measured"
                     % ({k: round(v) for k, v in got.items()}, pids, share * 100, truth * 100))
                 check(len(pids) == 1, "one Python child, got pids %s" % pids)
-                check(abs(share - truth) <= 0.05, "hot_loop %.3f of the profile, %.3f measured" % (share, truth))
+                check(abs(share - truth) <= 0.06, "hot_loop %.3f of the profile, %.3f measured" % (share, truth))
             else:
                 relay.wait_profile(app, "cpu", lambda t: True, timeout=15)
                 got, pids = python_ms(relay, app)
