@@ -117,7 +117,7 @@ int cp_sampler_init(JavaVM *vm, cp_ring_t *ring)
 static atomic_bool vm_live;
 static atomic_bool adopt_pending;   /* threads older than the agent still to register */
 static void register_current(JNIEnv *jni);
-static void adopt_java_threads(void);   /* cp_sampler_start ran: live phase, VMStructs readable */
+static void adopt_java_threads(bool defer);   /* cp_sampler_start ran: live phase, VMStructs readable */
 
 /* Not a handler: a Java thread in the live phase (cp_sampler_start,
  * ThreadStart). Feeds vmstructs.h's two-thread check until it is done. */
@@ -130,8 +130,8 @@ static void vmstructs_bind_current(void)
         cp_vmstructs_bind(jni);
 }
 
-static bool scan(bool bind);
-static bool defer_arms;   /* the first start's scan: arms left to the harvester (cp__reg_mu) */
+/* defer: the first start's scan, whose new threads the harvester arms (cp__cpu_defer) */
+static bool scan(bool bind, bool defer);
 static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for);
 
 void cp_sampler_live(void)
@@ -188,12 +188,8 @@ static int set_intervals(int64_t cpu_ns, int64_t wall_ns, int defer_for)
         cp__cpu_defer_all(cpu_ns, defer_for);
     else if (cp__cpu_armed_ns != cpu_ns)
         cp__cpu_rearm_all(cpu_ns);
-    defer_arms = deferred;
     pthread_mutex_unlock(&cp__reg_mu);
-    scan(false);
-    pthread_mutex_lock(&cp__reg_mu);
-    defer_arms = false;
-    pthread_mutex_unlock(&cp__reg_mu);
+    scan(false, deferred);
     if (wall_ns > 0) {
         cp__wall_start();
     } else {
@@ -218,12 +214,12 @@ void cp_sampler_stop(void)
 
 bool cp_sampler_scan(void)
 {
-    return scan(true);
+    return scan(true, false);
 }
 
 /* bind: also bind VMStructs on this thread (not on the JVM's main thread at
  * VMInit: cp_sampler_start) */
-static bool scan(bool bind)
+static bool scan(bool bind, bool defer)
 {
     static bool scanned;   /* a first scan ended: threads found later were born since */
     if (!g_inited)
@@ -246,7 +242,7 @@ static bool scan(bool bind)
             continue;
         e->gen = gen;
         fresh |= created;
-        if (created && cp__cpu_armed_ns > 0 && defer_arms) {
+        if (created && cp__cpu_armed_ns > 0 && defer) {
             cp__cpu_defer(e);   /* the first start: armed by the harvester (cp_sampler_start) */
         } else if (created && cp__cpu_armed_ns > 0) {
             /* a thread born since the last scan (scans back off while
@@ -270,7 +266,7 @@ static bool scan(bool bind)
      * other Java thread started since cp_sampler_start (attach) */
     if (bind)
         vmstructs_bind_current();
-    adopt_java_threads();
+    adopt_java_threads(defer);
     return fresh || cp_unwind_generation() != maps_gen;
 }
 
@@ -296,7 +292,7 @@ static void register_current(JNIEnv *jni)
  * got no ThreadStart: find their tid and JNIEnv from java.lang.Thread.eetop
  * and VMStructs. Runs on a Java thread (harvester or the starting thread)
  * once VMStructs is ready, after each cp_sampler_start. */
-static void adopt_java_threads(void)
+static void adopt_java_threads(bool defer)
 {
     if (!atomic_load_explicit(&adopt_pending, memory_order_relaxed) || !cp_vmstructs_ready()) /* flag */
         return;
@@ -329,7 +325,7 @@ static void adopt_java_threads(void)
             if (e && !atomic_load_explicit(&e->env, memory_order_relaxed)) { /* cp__reg_mu held */
                 cp__reg_set_env(e, env);
                 adopted++;
-                if (created && cp__cpu_armed_ns > 0 && defer_arms)
+                if (created && cp__cpu_armed_ns > 0 && defer)
                     cp__cpu_defer(e);
                 else if (created && cp__cpu_armed_ns > 0)
                     cp__cpu_arm(e, cp__cpu_armed_ns);

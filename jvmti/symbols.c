@@ -233,6 +233,14 @@ static const ElfW(Shdr) *sections(const unsigned char *b, size_t len, unsigned *
     return (const ElfW(Shdr) *)(b + eh->e_shoff);
 }
 
+/* A function with an address that fits a key, and a name in the table. */
+static bool named_function(const ElfW(Sym) *s, size_t strtab_len)
+{
+    int t = ELF64_ST_TYPE(s->st_info);
+    return (t == STT_FUNC || t == STT_GNU_IFUNC) && s->st_value && s->st_name < strtab_len &&
+           s->st_value < (1ull << (64 - SYM_IDX_BITS));
+}
+
 /* Reads the function symbols of the image at b (type SHT_SYMTAB or
  * SHT_DYNSYM) into o, which takes over the mapping. Returns false (and
  * leaves o and the mapping alone) if the image has no such table. */
@@ -262,9 +270,7 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
         n = 1u << SYM_IDX_BITS;   /* 16 M symbols: the rest unnamed */
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) {
-        int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len &&
-            syms[i].st_value < (1ull << (64 - SYM_IDX_BITS)))
+        if (named_function(&syms[i], strtab_len))
             cnt++;
     }
     sym_t *out = table_alloc(cnt);
@@ -272,9 +278,7 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
         return false;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        int t = ELF64_ST_TYPE(syms[i].st_info);
-        if ((t == STT_FUNC || t == STT_GNU_IFUNC) && syms[i].st_value && syms[i].st_name < strtab_len &&
-            syms[i].st_value < (1ull << (64 - SYM_IDX_BITS)))
+        if (named_function(&syms[i], strtab_len))
             out[k++] = (uint64_t)syms[i].st_value << SYM_IDX_BITS | i;
     }
     if (!sort_by_addr(out, k)) {
