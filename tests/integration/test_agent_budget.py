@@ -75,8 +75,13 @@ def run(relay, jdk, name, opts, ptype, a, b, stretch):
     # its sampling with the kernel's signal cost is half the budget
     # an allocation storm's loop allocates 40x faster once the JIT has
     # compiled it (~5 s in): the steps that follow (1 s of evidence each,
-    # overhead_ctl.h) may end as late as window 10
-    secs = SECONDS + {"threads": 3, "wall": 2, "alloc": 6}.get(name, 0)
+    # overhead_ctl.h) may end as late as window 10;
+    # the wall storm's 500 threads each use ~3.5 ms of CPU a second, in step,
+    # so their first 10 ms CPU samples come together 3-6 s in (a perf
+    # event's first sample needs a whole interval): the cpu step that burst
+    # may cause can come as late as window 8, so its run leaves two windows
+    # after that (CI at 0eb33fa: step after window 7 of 9, none left)
+    secs = SECONDS + {"threads": 3, "wall": 4, "alloc": 6}.get(name, 0)
     latest = 10 if name == "alloc" else 8
     with OtherWork() as other:
         out = java.run(jdk, agent="app=%s,%s,overhead=1%%,flush=1s,loglevel=debug" % (app, opts), relay=relay,
