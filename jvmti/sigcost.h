@@ -11,7 +11,7 @@
  * cost (exit line, counter cpu.signal_ns, the overhead budget).
  *
  * Calibration (cp_sigcost_step, on the harvester): from 0.5 s after the
- * harvester starts, one round per call at least 50 ms apart, 5 rounds.
+ * harvester starts, one round per call at least 50 ms apart, 3 rounds.
  * A round spins a fixed loop (~1 ms of CPU) once bare and once with the
  * CPU engine's own mechanism signalling this thread at 10 kHz (perf: a
  * cpu-clock event of period 100 us on the CPU signal; POSIX timers and
@@ -21,7 +21,7 @@
  * with - signals bare), the median of the rounds. Wall signals are sent
  * with tgkill by the cprof-wall thread: their cost is a tgkill to itself
  * (it includes the send, which the wall thread's own CPU already counts:
- * ~1 us over). About 12 ms of the harvester's CPU, once, counted as its
+ * ~1 us over). About 7.5 ms of the harvester's CPU, once, counted as its
  * own (cpu.agent_threads_ns); a JVM that ends before 0.5 s never pays it
  * (and its signals stay uncounted). A failed calibration (no perf event,
  * no signal arrived, an implausible result) counts cpu.signal_calib_fail
