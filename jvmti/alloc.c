@@ -359,35 +359,17 @@ static void set_static_int(JNIEnv *jni, const char *f, const char *sig, jlong v)
     else (*jni)->SetStaticBooleanField(jni, g.shim, id, v ? JNI_TRUE : JNI_FALSE);
 }
 
-int cp_alloc_add_shim(jvmtiEnv *e, char *path, size_t pathsz)
-{
-    static bool added;                  /* lifecycle-serialised callers */
-    static char jar[PATH_MAX];
-    if (!added) {
-        if (!cp_shim_find_jar(jar, sizeof jar)) {
-            CP_LOGW("cprof-shim.jar not found next to the agent (set CPROF_SHIM); instrumentation off");
-            return CP_ENOTFOUND;
-        }
-        jvmtiError err = (*e)->AddToBootstrapClassLoaderSearch(e, jar);
-        if (err != JVMTI_ERROR_NONE) {
-            CP_LOGW("cannot add %s to the boot class path (JVMTI error %d)", jar, err);
-            return CP_EIO;
-        }
-        added = true;
-    }
-    if (path) snprintf(path, pathsz, "%s", jar);
-    return 0;
-}
-
+/* The shim's classes are defined in the boot loader (shim.h), not added
+ * to the boot class path, which would turn CDS off for the application's
+ * classes. */
 static int load_shim(JNIEnv *jni)
 {
-    char jar[PATH_MAX];
     if (g.shim_loaded) return 0;
-    if (cp_alloc_add_shim(g.env, jar, sizeof jar) != 0)
+    if (cp_shim_define(jni) != 0)
         return CP_ENOTFOUND;
     jclass c = (*jni)->FindClass(jni, "dev/cprof/Alloc");
     if (!jni_ok(jni) || !c) {
-        CP_LOGW("alloc: dev.cprof.Alloc not found in %s", jar);
+        CP_LOGW("alloc: dev.cprof.Alloc not in cprof-shim.jar (an older jar?)");
         return CP_ENOTFOUND;
     }
     static const JNINativeMethod nm[] = {
@@ -417,7 +399,7 @@ static int load_shim(JNIEnv *jni)
     set_static_int(jni, "arrayHeader", "I", h);
     set_static_int(jni, "refSize", "I", (r2 - h) >= 8 ? 8 : 4);
     g.shim_loaded = true;
-    CP_LOGI("alloc: shim %s loaded (array header %ld bytes)", jar, (long)h);
+    CP_LOGI("alloc: shim loaded (array header %ld bytes)", (long)h);
     return 0;
 }
 

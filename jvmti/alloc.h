@@ -75,11 +75,6 @@ typedef struct cp_alloc_report {
     uint64_t hook_calls;          /* ClassFileLoadHook callbacks received */
 } cp_alloc_report_t;
 
-/* Adds cprof-shim.jar to the bootstrap class path once (shared with lock.c).
- * path (may be NULL) gets the jar's path. Returns 0 or CP_ENOTFOUND/CP_EIO
- * (logged). Thread: agent lifecycle / VMInit. */
-int  cp_alloc_add_shim(jvmtiEnv *e, char *path, size_t pathsz);
-
 /* Snapshot of the module's counters (any thread). */
 void cp_alloc_report(cp_alloc_report_t *r /* OUT */);
 

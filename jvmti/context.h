@@ -49,8 +49,8 @@ void cp_context_on_first_use(void (*fn)(JNIEnv *jni));
 
 /* Registers the shim's natives (dev.cprof.Ctx.define0/set0) and turns the
  * shim's API on (Ctx.on = true) for the JVM's lifetime: after a detach the
- * natives still only write the slot (the agent stays mapped, -z nodelete). Live phase, a Java thread; the shim jar
- * must be on the boot class path already (cp_alloc_add_shim). Returns 0,
+ * natives still only write the slot (the agent stays mapped, -z nodelete). Live phase, a Java thread; the shim's
+ * classes must be in the boot loader already (cp_shim_define). Returns 0,
  * CP_ENOTFOUND (no shim or an old one without Ctx). */
 int  cp_context_start(JNIEnv *jni);
 

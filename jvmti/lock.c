@@ -26,6 +26,7 @@
 #include "cost.h"
 #include "error.h"
 #include "log.h"
+#include "shim.h"
 #include "sigsafe.h"
 #include "stack_dict.h"
 
@@ -190,7 +191,7 @@ static void hook_park(JNIEnv *jni)
 {
     if (g.park_tried) return;
     g.park_tried = true;
-    if (!g.caps_retransform || cp_alloc_add_shim(g.env, NULL, 0) != 0) return;
+    if (!g.caps_retransform || cp_shim_define(jni) != 0) return;   /* CDS stays on: shim.h */
     jclass c = (*jni)->FindClass(jni, "dev/cprof/Lock");
     if (!jni_ok(jni)) c = NULL;
     static const JNINativeMethod nm[] = {

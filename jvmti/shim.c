@@ -155,7 +155,7 @@ static int define_all(JNIEnv *jni)
     int n, defined = 0, rc = CP_EIO;
 
     if (!cp_shim_find_jar(jar, sizeof jar)) {
-        CP_LOGW("cprof-shim.jar not found next to the agent (set CPROF_SHIM); request context hooks off");
+        CP_LOGW("cprof-shim.jar not found next to the agent (set CPROF_SHIM): the features that need it are off");
         return CP_ENOTFOUND;
     }
     uint8_t *b = read_file(jar, &jlen);

@@ -1,17 +1,14 @@
-/* shim.h - finds cprof-shim.jar and puts its classes into the boot loader.
+/* shim.h - finds cprof-shim.jar and puts its classes into the boot loader,
+ * for every user of dev.cprof.* (request-context hooks, alloc.mode=instrument,
+ * lock's LockSupport.park hook), so every class loader sees them.
  *
- * Two ways to make dev.cprof.* visible to every class loader:
- *   - cp_alloc_add_shim (alloc.h): JVMTI AddToBootstrapClassLoaderSearch.
- *     Changing the boot class path makes HotSpot print "Sharing is only
- *     supported for boot loader classes because bootstrap classpath has been
- *     appended" and stop using CDS for platform and application classes.
- *   - cp_shim_define (here): every class of the jar is defined straight into
- *     the boot loader with JNI DefineClass(loader NULL). No class path
- *     changes, so no warning and CDS stays on; the classes are defined all
- *     at once (~20 small classes, nested ones included, since the boot
- *     loader cannot find them later by name).
- * Both may happen in one JVM: a name the boot loader has defined is found
- * before its class path is searched.
+ * Every class of the jar is defined straight into the boot loader with JNI
+ * DefineClass(loader NULL), all at once (~20 small classes, nested ones
+ * included, since the boot loader cannot find them later by name). Not
+ * JVMTI AddToBootstrapClassLoaderSearch: changing the boot class path makes
+ * HotSpot print "Sharing is only supported for boot loader classes because
+ * bootstrap classpath has been appended" and stop using CDS for platform
+ * and application classes, which slows every class load (issue 14).
  *
  * The jar is $CPROF_SHIM, cprof-shim.jar next to the agent .so, or the build
  * and install layouts relative to it.

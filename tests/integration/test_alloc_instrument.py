@@ -6,7 +6,8 @@ the agent retransformed), both under -Xverify:all:
   - H2's RunScript (libh2-java) over a SQL script: same stdout;
   - javac (jdk.compiler) compiling tests/java/*.java: byte-identical classes.
 No VerifyError/LinkageError, no crash, the rewriter's summary line (classes
-rewritten, skipped with reasons) is in the agent log, and the relay holds an
+rewritten, skipped with reasons) is in the agent log, no "Sharing is only
+supported for boot loader classes" (CDS stays on), and the relay holds an
 alloc_bytes profile with H2 frames. Runs on every JDK found. Also: a class
 loader that cannot see the shim (tests/java/AllocIsolatedLoader.java) gets
 its classes left alone (counted as skipped), not broken."""
@@ -18,6 +19,7 @@ import subprocess
 from cplib import *
 
 H2 = "/usr/share/java/h2.jar"
+CDS_OFF = "Sharing is only supported for boot loader classes"
 SQL = """CREATE TABLE t(id INT PRIMARY KEY, name VARCHAR(40), v DOUBLE);
 INSERT INTO t SELECT x, 'n' || x, x * 1.5 FROM SYSTEM_RANGE(1, 20000);
 CREATE INDEX ti ON t(name);
@@ -43,6 +45,9 @@ def check_clean(name, rc, err):
     for bad in ("VerifyError", "LinkageError", "IllegalAccessError", "hs_err", "SIGSEGV",
                 "NoClassDefFoundError"):
         check(bad not in err, "%s: %s\n%s" % (name, bad, err[-3000:]))
+    # the shim is defined in the boot loader, the boot class path unchanged:
+    # CDS stays on for the application's classes (issue 14)
+    check(CDS_OFF not in err, "%s: the JVM turned CDS off for application classes:\n%s" % (name, err[-2000:]))
     m = re.search(r"alloc: instrument summary: (\d+) classes rewritten, (\d+) call sites, (\d+) skipped([^,]*)", err)
     check(m, "%s: no rewriter summary in the agent log:\n%s" % (name, err[-2000:]))
     log("%s: %s classes rewritten, %s sites, %s skipped%s" % (name, m.group(1), m.group(2), m.group(3), m.group(4)))
