@@ -28,6 +28,7 @@
  * Thread: one owner (agent: harvester; relay: store worker). Not signal-safe. */
 #include "stack_dict.h"
 #include "error.h"
+#include "zalloc.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -143,7 +144,7 @@ static int index_grow(index_t *ix, uint32_t count, const void *hashes, size_t st
         ncap *= 2;
     if (ncap > ((size_t)1 << 33))
         return CP_ENOMEM;
-    uint32_t *s = calloc(ncap, sizeof *s);
+    uint32_t *s = cp_zalloc_written(ncap, sizeof *s);   /* probed before filled: zalloc.h */
     if (!s)
         return CP_ENOMEM;
     uint32_t mask = (uint32_t)(ncap - 1);
@@ -371,7 +372,7 @@ static int pfx_grow(cp_stack_dict_t *d)
     if ((d->n_pfx + 1) * 2 <= cap)
         return 0;
     size_t ncap = cap ? cap * 2 : 1024;
-    pfx_ent_t *np = calloc(ncap, sizeof *np);
+    pfx_ent_t *np = cp_zalloc_written(ncap, sizeof *np);   /* probed before filled: zalloc.h */
     if (!np)
         return CP_ENOMEM;
     for (size_t i = 0; i < cap; i++) {
@@ -386,6 +387,20 @@ static int pfx_grow(cp_stack_dict_t *d)
     d->pfx = np;
     d->pfx_mask = ncap - 1;
     return 0;
+}
+
+/* The stack holding frames[0..len) as an indexed prefix, or -1. */
+static int64_t pfx_find(const cp_stack_dict_t *d, uint64_t hash, uint32_t len, const uint32_t *frames)
+{
+    for (size_t i = hash & d->pfx_mask; d->pfx[i].hash; i = (i + 1) & d->pfx_mask) {
+        const pfx_ent_t *e = &d->pfx[i];
+        if (e->hash != hash || e->len != len)
+            continue;
+        const stack_ent_t *se = &d->stacks[e->stack];
+        if (se->n >= len && memcmp(d->pool + se->off, frames, (size_t)len * sizeof(uint32_t)) == 0)
+            return e->stack;
+    }
+    return -1;
 }
 
 /* Records (ref, keep) of the new stack nid and indexes its prefixes. On
@@ -407,22 +422,21 @@ static void pfx_add(cp_stack_dict_t *d, uint32_t nid, const uint32_t *frames, ui
     uint64_t x = 0x5354ac;
     for (uint32_t k = 0; k < n; k++)
         h[k] = (x = pfx_step(x, frames[k])) | 1;     /* never 0 (= empty slot) */
-    /* longest known prefix: frames[0..k+1) */
-    for (uint32_t k = n; k-- > 0 && d->pfx;) {
-        bool hit = false;
-        for (size_t i = h[k] & d->pfx_mask; d->pfx[i].hash; i = (i + 1) & d->pfx_mask) {
-            const pfx_ent_t *e = &d->pfx[i];
-            if (e->hash != h[k] || e->len != k + 1)
-                continue;
-            const stack_ent_t *se = &d->stacks[e->stack];
-            if (se->n >= k + 1 && memcmp(d->pool + se->off, frames, (size_t)(k + 1) * sizeof(uint32_t)) == 0) {
-                r = (stack_ref_t){e->stack, k + 1};
-                hit = true;
-                break;
-            }
+    /* The longest known prefix, by binary search on its length: every
+     * prefix of an interned stack is indexed (below), so the known lengths
+     * of one stack's prefixes are 0..L with no gaps, and ~log2(n) probes
+     * find L where a walk down from n took up to n (each a cache miss in a
+     * table of megabytes: javac's 100-frame stacks). After an OOM left
+     * gaps it may find a shorter prefix: less sharing, still right. */
+    for (uint32_t lo = 0, hi = d->pfx ? n : 0; lo < hi;) {
+        uint32_t len = lo + (hi - lo + 1) / 2;   /* in (lo, hi] */
+        int64_t st = pfx_find(d, h[len - 1], len, frames);
+        if (st >= 0) {
+            r = (stack_ref_t){(uint32_t)st, len};
+            lo = len;
+        } else {
+            hi = len - 1;
         }
-        if (hit)
-            break;
     }
     d->refs[nid] = r;
     /* index the prefixes longer than the shared one (the shorter ones are known) */

@@ -34,6 +34,7 @@ static jvmtiEnv *g_jvmti;
 static cp_u64map_t frame_cache;   /* (method ^ bci ^ kind) key -> frame id */
 static cp_u64map_t method_cache;  /* jmethodID -> index into minfos */
 static cp_u64map_t native_cache;  /* native pc -> frame id (| NATIVE_THREAD_ENTRY) */
+static cp_u64map_t function_cache;   /* a native function's address -> the same */
 static minfo_t *minfos;
 static size_t n_minfos, cap_minfos;
 
@@ -49,6 +50,7 @@ void cp__names_reset(void)
     n_minfos = 0;
     cp_u64map_clear(&method_cache);
     cp_u64map_clear(&native_cache);
+    cp_u64map_clear(&function_cache);
 }
 
 
@@ -242,22 +244,36 @@ uint32_t cp__names_native(uint64_t pc, bool ret, bool *entry)
             *entry = (*hit & NATIVE_THREAD_ENTRY) != 0;
         return (uint32_t)*hit;
     }
-    const char *obj = "";
-    char name[512];
-    cp_symbols_lookup(key, &obj, name, sizeof name);
-    bool is_entry = is_thread_entry(name);
-    if (entry)
-        *entry = is_entry;
-    cut_params(name);   /* the sig string stays "" (see cut_params) */
-    cp_frame_t f = {cp__names_str(obj), cp__names_str(name[0] ? name : "[unknown]"), cp__names_str(""), 0, CP_FRAME_NATIVE};
-    uint32_t id = 0;
-    if (cp_stack_dict_intern_frame(cp__harvest_dict(), &f, &id) != 0)
-        return 0;
+    /* a new pc in a function already named (a JIT or GC thread's samples
+     * land on many pcs of few functions): no demangling, no interning
+     * (perf: __cxa_demangle was ~5% of a javac run's harvester) */
     bool created;
+    uint64_t fn = cp_symbols_function(key), v;
+    uint64_t *known = fn ? cp_u64map_find(&function_cache, fn) : NULL;
+    if (known) {
+        v = *known;
+    } else {
+        const char *obj = "";
+        char name[512];
+        cp_symbols_lookup(key, &obj, name, sizeof name);
+        bool is_entry = is_thread_entry(name);
+        cut_params(name);   /* the sig string stays "" (see cut_params) */
+        cp_frame_t f = {cp__names_str(obj), cp__names_str(name[0] ? name : "[unknown]"), cp__names_str(""), 0,
+                        CP_FRAME_NATIVE};
+        uint32_t id = 0;
+        if (cp_stack_dict_intern_frame(cp__harvest_dict(), &f, &id) != 0)
+            return 0;
+        v = id | (is_entry ? NATIVE_THREAD_ENTRY : 0);
+        uint64_t *fslot = fn ? cp_u64map_slot(&function_cache, fn, &created) : NULL;
+        if (fslot)
+            *fslot = v;
+    }
+    if (entry)
+        *entry = (v & NATIVE_THREAD_ENTRY) != 0;
     uint64_t *slot = cp_u64map_slot(&native_cache, key, &created);
     if (slot)
-        *slot = id | (is_entry ? NATIVE_THREAD_ENTRY : 0);
-    return id;
+        *slot = v;
+    return (uint32_t)v;
 }
 
 const char *cp__names_thread_kind(const char *name)

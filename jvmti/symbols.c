@@ -387,11 +387,11 @@ static void demangle_into(const char *mangled, char *out, size_t cap)
     free(d);
 }
 
-int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
+/* The object holding pc (loaded if it was not), and the symbol covering
+ * pc or NULL. NULL object: pc is in none. */
+static obj_t *find_sym(uint64_t pc, const ElfW(Sym) **sym, uint64_t *start)
 {
-    *object = "";
-    if (cap)
-        name[0] = '\0';
+    *sym = NULL;
     obj_t *o = find_obj(pc);
     if (!o) {
         uint64_t now = cp_mono_ns();
@@ -401,9 +401,8 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
             o = find_obj(pc);
         }
         if (!o)
-            return CP_ENOTFOUND;
+            return NULL;
     }
-    *object = o->base;
     if (!o->loaded) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
@@ -413,8 +412,8 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
         if (d > 0)
             atomic_fetch_add_explicit(&g_load_ns, (uint64_t)d, memory_order_relaxed);   /* statistic */
     }
-    if (!o->n_syms || !cap)
-        return 0;
+    if (!o->n_syms)
+        return o;
     uint64_t rel = pc - o->bias;
     size_t lo = 0, hi = o->n_syms;   /* last symbol with addr <= rel */
     while (lo < hi) {
@@ -425,14 +424,38 @@ int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
             hi = mid;
     }
     if (lo == 0)
-        return 0;
+        return o;
     uint64_t addr = SYM_ADDR(o->syms[lo - 1]);
     const ElfW(Sym) *s = &o->elf_syms[SYM_IDX(o->syms[lo - 1])];
     /* prefer a sized symbol among equal addresses (aliases) */
     if (s->st_size && rel >= addr + s->st_size)
-        return 0;
-    demangle_into(o->strtab + s->st_name, name, cap);
+        return o;
+    *sym = s;
+    *start = o->bias + addr;
+    return o;
+}
+
+int cp_symbols_lookup(uint64_t pc, const char **object, char *name, size_t cap)
+{
+    *object = "";
+    if (cap)
+        name[0] = '\0';
+    const ElfW(Sym) *s;
+    uint64_t start;
+    obj_t *o = find_sym(pc, &s, &start);
+    if (!o)
+        return CP_ENOTFOUND;
+    *object = o->base;
+    if (s && cap)
+        demangle_into(o->strtab + s->st_name, name, cap);
     return 0;
+}
+
+uint64_t cp_symbols_function(uint64_t pc)
+{
+    const ElfW(Sym) *s;
+    uint64_t start = 0;
+    return find_sym(pc, &s, &start) && s ? start : 0;
 }
 
 void cp_symbols_preload(uint64_t pc)

@@ -31,6 +31,11 @@
  * Returns 0, or CP_ENOTFOUND when pc is in no loaded object. */
 int cp_symbols_lookup(uint64_t pc, const char **object /* OUT */, char *name, size_t cap);
 
+/* The address of the function symbol covering pc, 0 when none does: two
+ * pcs in one function name the same frame (a cache key that needs no
+ * demangling). */
+uint64_t cp_symbols_function(uint64_t pc);
+
 /* The run-time address of the data (STT_OBJECT) symbol `name`, of `size`
  * bytes (0: any size), of the loaded object whose file name is `object`
  * ("libjvm.so"), from its

@@ -2,6 +2,7 @@
 #include "u64map.h"
 
 #include "error.h"
+#include "zalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 static int map_grow(cp_u64map_t *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    uint64_t *nk = calloc(ncap, sizeof *nk), *nv = calloc(ncap, sizeof *nv);
+    uint64_t *nk = cp_zalloc_written(ncap, sizeof *nk), *nv = malloc(ncap * sizeof *nv);   /* zalloc.h; vals read only where a key is */
     if (!nk || !nv) {
         free(nk);
         free(nv);
