@@ -623,7 +623,7 @@ static void *py_main(void *arg)
     sigdelset(&all, SIGBUS);
     pthread_sigmask(SIG_BLOCK, &all, NULL);   /* the JVM's and the sampler's signals go elsewhere */
     cp_sampler_ignore_current_thread();
-    uint64_t cost_last = 0, next_scan = 0, next = cp_mono_ns(), next_cost = 0;
+    uint64_t cost_last = 0, next_scan = 0, next = cp_mono_ns(), next_cost = 0, jitter = next;
     cp_pyfb_listen();
     cp_pysample_t *s = malloc(sizeof *s);
     pthread_mutex_lock(&ctl_mu);
@@ -653,7 +653,12 @@ static void *py_main(void *arg)
             python_cost(&cost_last);
             next_cost = now + 1000000000ULL;
         }
-        next += (uint64_t)iv;
+        /* the next look 0.5-1.5 intervals on (mean: one): a worker whose
+         * work repeats with the interval's period would otherwise be seen
+         * in one phase of it only (a sample weighs the CPU since the last
+         * look, so the weights stay right) */
+        jitter = jitter * 6364136223846793005ULL + 1442695040888963407ULL;
+        next += (uint64_t)iv / 2 + (jitter >> 33) % ((uint64_t)iv + 1);
         now = cp_mono_ns();
         if (next < now)
             next = now;   /* behind: skip, do not burst */
