@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "procfile.h"
 
 
 #define ARG_MAX_LEN 1024          /* HotSpot's per-argument limit (protocol v1) */
@@ -68,32 +69,6 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
-}
-
-/* Reads up to cap-1 bytes of a (proc) file, NUL-terminates. Returns the
- * length or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return (ssize_t)n;
 }
 
 int cp_hsattach_java_major(const char *v)
@@ -155,7 +130,7 @@ static int read_java_major(pid_t pid, const char *libjvm)
         *slash = '\0';
         char path[PATH_MAX + 64], buf[4096];
         snprintf(path, sizeof path, "/proc/%d/root%s/release", (int)pid, dir);
-        if (read_small(path, buf, sizeof buf) > 0) {
+        if (cp_procfile_read(path, buf, sizeof buf) > 0) {
             char *v = strstr(buf, "JAVA_VERSION=");
             if (v)
                 return cp_hsattach_java_major(v + strlen("JAVA_VERSION="));
@@ -176,7 +151,7 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     }
 
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    ssize_t n = read_small(path, buf, sizeof buf);
+    ssize_t n = cp_procfile_read(path, buf, sizeof buf);
     if (n < 0) {
         cp__hs_seterr(err, errlen, "no process with pid %d", (int)pid);
         return CP_ENOTFOUND;
@@ -260,7 +235,7 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     if (!t->libjvm[0]) {
         char comm[64] = "";
         snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-        read_small(path, comm, sizeof comm);
+        cp_procfile_read(path, comm, sizeof comm);
         comm[strcspn(comm, "\n")] = '\0';
         if (openj9)
             cp__hs_seterr(err, errlen, "pid %d (%s) is an OpenJ9 JVM; cprof attach speaks "
@@ -275,28 +250,24 @@ int cp_hsattach_inspect(pid_t pid, cp_hsattach_target_t *t, char *err, size_t er
     /* -XX:+DisableAttachMechanism: cmdline, and the env variables the
      * launcher/JVM read (JAVA_TOOL_OPTIONS first, _JAVA_OPTIONS last). */
     bool disabled = false;
-    char *env = malloc(1 << 17);
-    if (env) {
-        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-        ssize_t en = read_small(path, env, 1 << 17);
-        if (en > 0) {
-            scan_env(env, (size_t)en, "JAVA_TOOL_OPTIONS", &disabled);
-            scan_env(env, (size_t)en, "JDK_JAVA_OPTIONS", &disabled);
-        }
-        /* the whole command line: a long classpath must not hide the flag */
-        size_t ccap = 4u << 20;
-        char *cmd = malloc(ccap);
-        snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-        ssize_t cn = cmd ? read_small(path, cmd, ccap) : -1;
-        for (ssize_t i = 0; i < cn;) {
-            scan_disable_flag(cmd + i, &disabled);
-            i += (ssize_t)strlen(cmd + i) + 1;
-        }
-        free(cmd);
-        if (en > 0)
-            scan_env(env, (size_t)en, "_JAVA_OPTIONS", &disabled);
-        free(env);
+    char *env = NULL, *cmd = NULL;
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    ssize_t en = cp_procfile_read_all(path, &env, 1u << 17);
+    if (en > 0) {
+        scan_env(env, (size_t)en, "JAVA_TOOL_OPTIONS", &disabled);
+        scan_env(env, (size_t)en, "JDK_JAVA_OPTIONS", &disabled);
     }
+    /* the whole command line: a long classpath must not hide the flag */
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    ssize_t cn = cp_procfile_read_all(path, &cmd, 4u << 20);
+    for (ssize_t i = 0; i < cn;) {
+        scan_disable_flag(cmd + i, &disabled);
+        i += (ssize_t)strlen(cmd + i) + 1;
+    }
+    free(cmd);
+    if (en > 0)
+        scan_env(env, (size_t)en, "_JAVA_OPTIONS", &disabled);
+    free(env);
     t->attach_disabled = disabled;
 
     struct stat a, b;

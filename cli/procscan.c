@@ -5,6 +5,7 @@
  * cp_procscan_read only for processes that look like JVMs, once. */
 #include "procscan.h"
 #include "javacmd.h"
+#include "procfile.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -16,25 +17,6 @@
 #include <unistd.h>
 
 #include "error.h"
-
-static ssize_t read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t n = 0;
-    while (n + 1 < cap) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    return (ssize_t)n;
-}
 
 static int cmp_pid(const void *a, const void *b)
 {
@@ -117,7 +99,7 @@ int cp_procscan_stat(pid_t pid, char *comm, size_t commlen, unsigned long long *
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    if (read_file(path, buf, sizeof buf) <= 0)
+    if (cp_procfile_read(path, buf, sizeof buf) <= 0)
         return CP_ENOTFOUND;
     return cp_procscan_parse_stat(buf, comm, commlen, start);
 }
@@ -125,7 +107,7 @@ int cp_procscan_stat(pid_t pid, char *comm, size_t commlen, unsigned long long *
 double cp_procscan_age(unsigned long long start)
 {
     char buf[128];
-    if (read_file("/proc/uptime", buf, sizeof buf) <= 0)
+    if (cp_procfile_read("/proc/uptime", buf, sizeof buf) <= 0)
         return -1;
     double up = strtod(buf, NULL);
     long hz = sysconf(_SC_CLK_TCK);
@@ -214,44 +196,6 @@ bool cp_procscan_container_id(const char *cg, char *out, size_t outlen)
     return true;
 }
 
-/* Reads a whole (proc) file into a malloc'd buffer, growing as needed up to
- * `max` bytes. Returns the length or -1; *out is NUL-terminated. */
-static ssize_t read_all(const char *path, char **out, size_t max)
-{
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n + 1 >= cap) {
-            if (cap >= max)
-                break;
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, b + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (!b)
-        return -1;
-    b[n] = '\0';
-    *out = b;
-    return (ssize_t)n;
-}
-
 #define CMDLINE_MAX (4u << 20)   /* above Linux's usual 2 MB ARG_MAX */
 
 int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
@@ -261,9 +205,9 @@ int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
     char path[64];
     char *buf;
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-    ssize_t n = read_all(path, &buf, CMDLINE_MAX);
+    ssize_t n = cp_procfile_read_all(path, &buf, CMDLINE_MAX);
     if (n < 0)
-        return CP_ENOTFOUND;
+        return n == -ENOMEM ? CP_ENOMEM : CP_ENOTFOUND;
     size_t words = 1;
     for (ssize_t i = 0; i < n; i++)
         words += buf[i] == '\0';
@@ -296,7 +240,7 @@ int cp_procscan_read(pid_t pid, cp_proc_info_t *o)
     free(argv);
     free(buf);
     snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-    if (read_all(path, &buf, 1u << 20) > 0)
+    if (cp_procfile_read_all(path, &buf, 1u << 20) > 0)
         cp_procscan_container_id(buf, o->container, sizeof o->container);
     free(buf);
     return 0;
