@@ -16,6 +16,7 @@
 #include "clock.h"
 
 #include "cost.h"
+#include "jitter.h"
 #include "pyfb.h"
 #include "pyproc.h"
 #include "error.h"
@@ -657,8 +658,7 @@ static void *py_main(void *arg)
          * work repeats with the interval's period would otherwise be seen
          * in one phase of it only (a sample weighs the CPU since the last
          * look, so the weights stay right) */
-        jitter = jitter * 6364136223846793005ULL + 1442695040888963407ULL;
-        next += (uint64_t)iv / 2 + (jitter >> 33) % ((uint64_t)iv + 1);
+        next += cp_jitter_step(&jitter, (uint64_t)iv);
         now = cp_mono_ns();
         if (next < now)
             next = now;   /* behind: skip, do not burst */

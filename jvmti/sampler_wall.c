@@ -8,6 +8,7 @@
 #include "sigcost.h"
 
 #include "cost.h"
+#include "jitter.h"
 
 #include "error.h"
 #include "log.h"
@@ -24,7 +25,8 @@ static bool wall_running;
 static pthread_mutex_t wall_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wall_cv;      /* CLOCK_MONOTONIC; initialised in cp__wall_init */
 static bool wall_stop;
-/* The interval the current round waited for: the weight of its samples.
+/* The gap the current round waited for (0.5-1.5 intervals, jitter.h): the
+ * weight of its samples.
  * Stored before the round's tgkill calls, which order it before the
  * signal's delivery (a system call is a full barrier on the sending side,
  * and the handler runs after the kernel queued the signal). */
@@ -100,10 +102,13 @@ static void *wall_main(void *arg)
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
+    uint64_t jitter = (uint64_t)next.tv_nsec ^ (uint64_t)pid << 32;
     pthread_mutex_lock(&wall_mu);
     while (!wall_stop) {
         cp_cost_thread_sampling(&cost_last);
-        int64_t ns = atomic_load_explicit(&cp__wall_interval_ns, memory_order_relaxed); /* config value */
+        int64_t iv = atomic_load_explicit(&cp__wall_interval_ns, memory_order_relaxed); /* config value */
+        /* this round's gap, not exactly one interval: no aliasing with periodic work */
+        int64_t ns = iv > 0 ? (int64_t)cp_jitter_step(&jitter, (uint64_t)iv) : iv;
         next.tv_nsec += ns % 1000000000LL;
         next.tv_sec += ns / 1000000000LL + next.tv_nsec / 1000000000LL;
         next.tv_nsec %= 1000000000LL;
@@ -132,8 +137,8 @@ static void *wall_main(void *arg)
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t late = (now.tv_sec - next.tv_sec) * 1000000000LL + (now.tv_nsec - next.tv_nsec);
-        if (ns > 0 && late >= ns) {
-            cp_stats_add(CP_ST_DROP_WALL_BEHIND, (uint64_t)(late / ns) * (uint64_t)n);
+        if (iv > 0 && late >= iv) {
+            cp_stats_add(CP_ST_DROP_WALL_BEHIND, (uint64_t)(late / iv) * (uint64_t)n);
             next = now;
         }
         pthread_mutex_lock(&wall_mu);

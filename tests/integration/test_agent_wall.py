@@ -5,7 +5,10 @@ blockedOnMonitor(), "sleeper" sleeps in sleepingMethod(), "holder" sleeps
 while holding the monitor. With cpu=off,wall=20ms the relay's wall profile
 must show each of them in its method for about the run's length. An
 unknown option (frobnicate=1) must produce exactly one warning line naming
-it while the JVM runs on. Runs on every JDK found."""
+it while the JVM runs on. A "phased" thread is busy in phasedWork() for the first 10 ms of every
+20 ms of CLOCK_MONOTONIC and parked in phasedRest() for the second: its
+wall time must split about half and half (a sampler that looked exactly
+every 20 ms saw one phase only: 0% or 100%). Runs on every JDK found."""
 from cplib import *
 
 
@@ -41,7 +44,7 @@ def test():
             app = "wall-" + name
             # frobnicate: an unknown option must give one warning naming it, nothing else
             out = JavaProgram("WallDemo").run(jdk, agent="app=%s,cpu=off,wall=20ms,flush=1s,frobnicate=1" % app,
-                                              relay=relay, args=[run_s], timeout=60)
+                                              relay=relay, args=[run_s, "phased"], timeout=60)
             warns = [l for l in out.splitlines() if "frobnicate" in l]
             check(len(warns) == 1 and "unknown option 'frobnicate'" in warns[0],
                   "%s: expected one warning naming 'frobnicate', got %r" % (name, warns))
@@ -56,6 +59,12 @@ def test():
                             ("holdLock", holding)):
                 check(0.6 * run_s <= v <= 1.3 * run_s,
                       "%s: %s has %.2fs of wall time, expected about %ds" % (name, what, v, run_s))
+            work = secs_in(prof, "WallDemo.phasedWork")
+            rest = secs_in(prof, "WallDemo.phasedRest")
+            log("%s: phased thread: work %.2fs, rest %.2fs" % (name, work, rest))
+            check(work + rest > 0.6 * run_s and 0.3 <= work / (work + rest) <= 0.7,
+                  "%s: the phased thread's wall time split %.2fs work / %.2fs rest, expected about "
+                  "half and half" % (name, work, rest))
             # the blocked thread's leaf is the method waiting on the monitor itself
             check(not any("blockedOnMonitor" in s and "sleep" in s for s in prof),
                   "%s: blockedOnMonitor attributed to a sleep" % name)
