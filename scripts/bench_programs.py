@@ -79,6 +79,13 @@ def jvm_flags():
     return os.environ.get("CPROF_BENCH_JVM_FLAGS", "").split()
 
 
+def agent_opts():
+    """CPROF_BENCH_AGENT_OPTS: options appended to cprof's agent string, e.g.
+    "overhead=off" (the asked interval whatever it costs)."""
+    o = os.environ.get("CPROF_BENCH_AGENT_OPTS", "").strip(",")
+    return "," + o if o else ""
+
+
 def programs(tmp):
     """{name: java arguments}, and the javac output directory (emptied between runs)."""
     sql = os.path.join(tmp, "steady.sql")
