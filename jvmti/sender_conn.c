@@ -18,6 +18,11 @@
 #include <string.h>
 
 #define BIG_DELTA 20000   /* dictionary entries: deflate at level 1 */
+/* Batches: zlib level 6. Against 9, over every batch of a javac run
+ * (jdk.compiler, cpu=10ms, overhead=off) 64,436 B vs 64,083 (+0.55%) in
+ * 11.1 ms of the sender's CPU vs 18.9; H2: +0.3%, 3.4 vs 5.2 ms. Level 5
+ * and below lose 1.2-11%. */
+#define LEVEL 6
 
 void cp_sender_conn_welcome(cp_sender_conn_t *c, uint32_t enc, const char *const *features, uint32_t n,
                             uint32_t gen)
@@ -88,7 +93,7 @@ int cp_sender_conn_hello(cp_buf_t *tx, const cp_options_t *cfg, const char *app,
     h->runtime = "jvm";
     h->enc = enc;
     h->n_enc = cp_wire_enc_names(CP_WIRE_ENC_ALL, enc);
-    return encode(tx, &m, 9, 0);
+    return encode(tx, &m, LEVEL, 0);
 }
 
 int cp_sender_conn_heartbeat(cp_buf_t *tx, const cp_sender_conn_t *c, uint64_t t_ms)
@@ -97,7 +102,7 @@ int cp_sender_conn_heartbeat(cp_buf_t *tx, const cp_sender_conn_t *c, uint64_t t
     memset(&m, 0, sizeof m);
     m.kind = CP_MSG_HEARTBEAT;
     m.u.heartbeat.t_ms = t_ms;
-    return encode(tx, &m, 9, c->enc);
+    return encode(tx, &m, LEVEL, c->enc);
 }
 
 /* Debug log: what one batch's dictionary delta holds (where the bytes go).
@@ -180,7 +185,7 @@ int cp_sender_conn_batch(cp_buf_t *tx, cp_sender_conn_t *c, const cp_pending_t *
     uint32_t delta = (cp_stack_dict_strings(d) - c->strs) + (cp_stack_dict_frames(d) - c->frames) +
                      (cp_stack_dict_stacks(d) - c->stacks);
     uint64_t t_enc = cp_now_ms();
-    int rc = encode(tx, &m, delta > BIG_DELTA ? 1 : 9, c->enc);
+    int rc = encode(tx, &m, delta > BIG_DELTA ? 1 : LEVEL, c->enc);
     free(ls);
     t_enc = cp_now_ms() - t_enc;
     if (t_enc >= 50)
