@@ -57,7 +57,7 @@ static bool g_dict_max_test;                          /* set by CPROF_TEST_DICT_
 #define MAX_POINTS 4096
 #define SCAN_MIN_NS  500000000ULL   /* the scan period, and the least time between two scans */
 #define SCAN_BACKOFF 4              /* an idle period doubles up to 16 x */
-#define PREFAULT_AFTER_NS 1000000000ULL   /* the ring's pages are mapped 1 s after the start */
+#define PREFAULT_AHEAD 64   /* ring slots mapped ahead of the producers (~540 KB) */
 
 const cp_sample_type_t cp_harvest_types[CP_TYPE__COUNT] = {
     [CP_TYPE_CPU] = {"cpu", "ns"},
@@ -495,7 +495,6 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     uint64_t next_flush = cp_mono_ns() + (uint64_t)g_flush_ns;
     uint64_t next_scan = 0, next_budget = 0, last_scan = 0;
     uint32_t scan_idle = 0;          /* scans in a row that found nothing new */
-    uint64_t started_ns = cp_mono_ns();
     bool prefaulted = false;
     unsigned long scan_unknown = 0;  /* cp_unwind_unknown_pcs() at the last scan */
     uint64_t cost_last = 0;   /* cost.h: this thread's CPU, from its start */
@@ -565,15 +564,15 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
             if (l)
                 cp_overhead_oneoff(l);   /* ... done once: not judged by the budget */
         }
-        if (!prefaulted && now - started_ns >= PREFAULT_AFTER_NS) {
-            /* the ring's pages in one call (ring.h: ~2 ms once, instead of
-             * ~26 ms of page faults over its first lap, half of them in
-             * signal handlers); not at start: on the JVM's start-up it
-             * cost a trivial program ~3 ms of wall time to main */
-            prefaulted = true;
+        if (!prefaulted) {
+            /* the ring's pages, a step ahead of the producers after each
+             * drain (ring.h): the first lap's writes in signal handlers
+             * were copy-on-write faults with a TLB flush (~9 ms of a javac
+             * run's handlers); the whole ring at once (~2 ms) on the JVM's
+             * start-up cost a trivial program ~3 ms of wall time to main */
             uint64_t c0 = cp_cost_now();
-            cp_ring_prefault(g_ring);
-            cp_overhead_oneoff(cp_cost_now() - c0);   /* once: not judged by the budget */
+            prefaulted = cp_ring_prefault_ahead(g_ring, PREFAULT_AHEAD);
+            cp_overhead_oneoff(cp_cost_now() - c0);   /* once per slot: not judged by the budget */
         }
         if (tick_fn)
             tick_fn();

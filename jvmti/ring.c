@@ -40,6 +40,7 @@ struct cp_ring {
     _Alignas(64) uint64_t tail;           /* next position to read (consumer only) */
     size_t mask;
     size_t map_len;
+    size_t populated;                     /* slots mapped ahead of the producers (consumer only) */
     cp__slot_t *slots;
     void (*nudge)(void);                  /* non-signal producers wake the consumer */
 };
@@ -207,6 +208,28 @@ CP_SIGSAFE bool cp_ring_has_room(cp_ring_t *r, size_t n)
 bool cp_ring_prefault(cp_ring_t *r)
 {
     return r && madvise(r->slots, r->map_len, MADV_POPULATE_WRITE) == 0;
+}
+
+bool cp_ring_prefault_ahead(cp_ring_t *r, size_t ahead)
+{
+    if (!r)
+        return true;
+    size_t cap = r->mask + 1;
+    if (r->populated >= cap)
+        return true;
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed); /* a hint */
+    size_t want = head + ahead < cap ? (size_t)head + ahead : cap;
+    if (want <= r->populated)
+        return false;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)&r->slots[r->populated], e = (uintptr_t)&r->slots[want];
+    a &= ~((uintptr_t)(pg > 0 ? pg : 4096) - 1);   /* madvise wants a page-aligned start */
+    if (madvise((void *)a, e - a, MADV_POPULATE_WRITE) != 0) {
+        r->populated = cap;                       /* kernel < 5.14: faults as before */
+        return true;
+    }
+    r->populated = want;
+    return want >= cap;
 }
 
 const cp_sample_t *cp_ring_peek(cp_ring_t *r)

@@ -100,6 +100,17 @@ size_t cp_ring_memory(const cp_ring_t *r);
  * after its start (a JVM that ends sooner never pays it). Safe while
  * producers write. Returns true if the kernel did it. */
 bool cp_ring_prefault(cp_ring_t *r);
+/* The same in steps, ahead of the producers: maps the slots up to `ahead`
+ * past the producers' next position (those mapped already are skipped).
+ * A producer's first write to a slot the consumer or it had only read
+ * (the seq check maps the shared zero page) is a copy-on-write fault with
+ * a TLB flush on every CPU running the JVM: ~30 us inside a signal
+ * handler on this project's VMs, ~300 of them in a busy JVM's first
+ * second. Called after each drain from the start, it keeps the first lap
+ * on mapped pages without a 2 ms block on the JVM's start-up. Consumer
+ * only. Returns true once the whole ring is mapped (or the kernel refuses:
+ * then nothing more is tried). */
+bool cp_ring_prefault_ahead(cp_ring_t *r, size_t ahead);
 /* Registers fn to be called from cp_ring_push_jvmti (never from the signal
  * path) every quarter ring of pushes and whenever the ring is full, so the
  * consumer drains early when JVMTI producers (allocation samples) pour in

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <ucontext.h>
 
 cp__asgct_fn cp__agct;
@@ -367,8 +366,7 @@ CP_SIGSAFE void cp__take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc
     s->truncated = nf == CP_RING_MAX_FRAMES;
     s->n_native = (uint8_t)nn;
     if (s->num_frames <= 0) {
-        prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* a syscall: safe */
-        s->thread[15] = '\0';
+        cp__thread_name(self, s->thread);
         if (kind == CP_SAMPLE_WALL && (nf == CP_SAMPLE_NOT_JAVA_THREAD || nf == 0)) {
             /* A thread with no Java frames (or not Java at all) has no
              * wall story to tell: stop signalling it unless it is a known
@@ -380,8 +378,7 @@ CP_SIGSAFE void cp__take_sample(cp_sample_kind_t kind, uint64_t weight, void *uc
             s->value = 0;   /* harvester skips zero-weight samples */
         }
     } else if (s->ctx.trace_hi | s->ctx.trace_lo) {
-        prctl(PR_GET_NAME, s->thread, 0, 0, 0);   /* trace samples are rooted by thread */
-        s->thread[15] = '\0';
+        cp__thread_name(self, s->thread);   /* trace samples are rooted by thread */
     } else {
         s->thread[0] = '\0';
     }

@@ -60,6 +60,21 @@ typedef struct reg_entry {
 extern cp__reg_entry_t cp__reg[CP__REG_SLOTS];
 extern pthread_mutex_t cp__reg_mu;
 
+/* Each slot's thread name as its own handler last read it (prctl
+ * PR_GET_NAME, a system call: 2-4 us in a handler on this project's VMs,
+ * taken by every sample of a thread without Java frames, e.g. the JIT's
+ * compiler threads, and by every trace sample). Apart from cp__reg so the
+ * table's walks touch no more pages. Written only by the thread's own
+ * handlers; epoch 0 = none (reset when the slot is taken). */
+typedef struct reg_name {
+    _Atomic uint32_t epoch;     /* the ~1 s period it was read in: a renamed thread shows within ~1 s */
+    char name[16];
+} cp__reg_name_t;
+extern cp__reg_name_t cp__reg_names[CP__REG_SLOTS];
+/* Async-signal-safe: the calling thread's name into out[16] (NUL-terminated),
+ * from its slot's cache when read in this period; self may be NULL. */
+CP_SIGSAFE void cp__thread_name(cp__reg_entry_t *self, char *out);
+
 /* Slots in blocks of CP__REG_BLOCK; a block's bit is set (under cp__reg_mu,
  * never cleared) once one of its slots is used. Walks over the table skip
  * the other blocks: their pages were never touched, and a walk of all

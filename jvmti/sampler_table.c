@@ -15,10 +15,14 @@
 #include "log.h"
 #include "stats.h"
 
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 cp__reg_entry_t cp__reg[CP__REG_SLOTS];
+cp__reg_name_t cp__reg_names[CP__REG_SLOTS];
 _Atomic uint64_t cp__reg_used[CP__REG_SLOTS / CP__REG_BLOCK / 64];
 pthread_mutex_t cp__reg_mu = PTHREAD_MUTEX_INITIALIZER;
 uint32_t cp__reg_gen;
@@ -75,6 +79,7 @@ cp__reg_entry_t *cp__reg_get(int tid, bool *created)
             atomic_store_explicit(&e->last_cpu, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->flags, 0, memory_order_relaxed); /* published by the tid store */
             atomic_store_explicit(&e->env, NULL, memory_order_relaxed); /* published by the tid store */
+            atomic_store_explicit(&cp__reg_names[e - cp__reg].epoch, 0, memory_order_relaxed); /* as above */
             atomic_store_explicit(&e->tid, tid, memory_order_release); /* publish the entry to handlers */
             int b = (int)(e - cp__reg) / CP__REG_BLOCK;
             atomic_fetch_or_explicit(&cp__reg_used[b / 64], 1ull << (b % 64), memory_order_relaxed); /* hint */
@@ -117,3 +122,24 @@ int cp_sampler_thread_count(void)
     return n;
 }
 
+CP_SIGSAFE void cp__thread_name(cp__reg_entry_t *self, char *out)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);   /* vDSO; async-signal-safe */
+    uint32_t ep = (uint32_t)now.tv_sec * 2 + 1;   /* this second; odd: never 0 */
+    cp__reg_name_t *c = self ? &cp__reg_names[self - cp__reg] : NULL;
+    if (c && atomic_load_explicit(&c->epoch, memory_order_acquire) == ep) { /* pairs with the release below */
+        memcpy(out, c->name, 16);
+        /* a nested handler of this thread (the wall signal in the middle
+         * of a cpu sample's copy) rewrote it meanwhile: read it afresh */
+        if (atomic_load_explicit(&c->epoch, memory_order_acquire) == ep) /* as above */
+            return;
+    }
+    prctl(PR_GET_NAME, out, 0, 0, 0);   /* a system call: safe */
+    out[15] = '\0';
+    if (c) {
+        atomic_store_explicit(&c->epoch, 0, memory_order_relaxed); /* a reader in between sees "none" */
+        memcpy(c->name, out, 16);
+        atomic_store_explicit(&c->epoch, ep, memory_order_release); /* the name before the epoch */
+    }
+}

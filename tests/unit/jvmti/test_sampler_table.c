@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sampler_int.h"
@@ -95,12 +97,70 @@ START_TEST(test_colliding_tids_tombstones_and_reuse)
 }
 END_TEST
 
+/* Sleeps to just after the next whole second of CLOCK_MONOTONIC. */
+static void next_second(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    struct timespec d = {0, 1000000000L - t.tv_nsec + 20000000L};
+    if (d.tv_nsec >= 1000000000L) {
+        d.tv_sec = 1;
+        d.tv_nsec -= 1000000000L;
+    }
+    nanosleep(&d, NULL);
+}
+
+/* The handlers' name cache (cp__thread_name): the thread's own name, read
+ * once a second at most (prctl is a system call in every sample of a
+ * thread without Java frames); a renamed thread shows from the next
+ * second; a slot taken by a new thread forgets the old name; no slot:
+ * the name itself each time. */
+START_TEST(test_thread_name_cache)
+{
+    char out[16], was[16];
+    prctl(PR_GET_NAME, was, 0, 0, 0);
+    pthread_mutex_lock(&cp__reg_mu);
+    bool created;
+    cp__reg_entry_t *e = cp__reg_get(7777001, &created);
+    pthread_mutex_unlock(&cp__reg_mu);
+    ck_assert_ptr_nonnull(e);
+    next_second();                            /* the rest of the test well inside one second */
+    prctl(PR_SET_NAME, "first-name", 0, 0, 0);
+    cp__thread_name(e, out);
+    ck_assert_str_eq(out, "first-name");
+    prctl(PR_SET_NAME, "second-name", 0, 0, 0);
+    cp__thread_name(e, out);
+    ck_assert_str_eq(out, "first-name");      /* cached within the second */
+    cp__thread_name(NULL, out);
+    ck_assert_str_eq(out, "second-name");     /* no slot: read each time */
+    next_second();
+    cp__thread_name(e, out);
+    ck_assert_str_eq(out, "second-name");     /* the next second reads it again */
+    prctl(PR_SET_NAME, "third-name", 0, 0, 0);
+    pthread_mutex_lock(&cp__reg_mu);
+    cp__reg_remove(e);
+    cp__reg_entry_t *e2 = cp__reg_get(7777001 + CP__REG_SLOTS, &created);   /* same home slot */
+    pthread_mutex_unlock(&cp__reg_mu);
+    ck_assert_ptr_eq(e2, e);
+    ck_assert(created);
+    cp__thread_name(e2, out);
+    ck_assert_str_eq(out, "third-name");      /* a new thread in the slot: not the old name */
+    prctl(PR_SET_NAME, "a-name-longer-than-15", 0, 0, 0);
+    next_second();
+    cp__thread_name(e2, out);
+    ck_assert_str_eq(out, "a-name-longer-t"); /* the kernel's 15 characters, terminated */
+    prctl(PR_SET_NAME, was, 0, 0, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sampler_table");
     TCase *tc = tcase_create("table");
     tcase_add_test(tc, test_a_run_of_tids_fills_few_blocks_and_walks_touch_only_them);
     tcase_add_test(tc, test_colliding_tids_tombstones_and_reuse);
+    tcase_add_test(tc, test_thread_name_cache);
+    tcase_set_timeout(tc, 20);   /* the name test waits for 3 second boundaries */
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);   /* the resident-page count is this process's */
