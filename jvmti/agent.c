@@ -343,7 +343,7 @@ static void start_locked(JNIEnv *jni)
         return;
     if (g_dns_pending) {
         const char *how = "";
-        g_dns_ok = cp_jit_debug_wait(&how) >= 0;
+        g_dns_ok = cp_jit_debug_nonsafepoints(&how) >= 0;
         g_dns_pending = false;
         CP_LOGD("JIT debug info at non-safepoints: %s%s", how,
                 g_dns_ok ? "" : "; CompiledMethodLoad is enabled for it instead");
@@ -611,8 +611,7 @@ static int init_once(JavaVM *vm, bool live)
     enable(JVMTI_EVENT_THREAD_END, "ThreadEnd");
     g_cml_cap = caps.can_generate_compiled_method_load_events;
     g_before_vminit = !live;
-    cp_jit_debug_start();   /* off this thread; start_locked() takes the result */
-    g_dns_pending = true;
+    g_dns_pending = true;   /* start_locked() sets the flag (live phase: VMStructs) */
     g_dns_ok = true;        /* until told otherwise: no CompiledMethodLoad */
     set_running_events(true);
 

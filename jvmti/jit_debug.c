@@ -5,8 +5,9 @@
 #include "error.h"
 #include "jvm_args.h"
 #include "symbols.h"
+#include "vmflags.h"
 
-#include <pthread.h>
+#include <string.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,45 +19,28 @@ int cp_jit_debug_nonsafepoints(const char **how)
         *how = "-XX:" FLAG " given by the user: left as it is";
         return 1;
     }
-    uint64_t addr = 0;
-    if (cp_symbols_find_data("libjvm.so", FLAG, sizeof(bool), &addr) != 0 || !addr) {
-        *how = "libjvm.so names no " FLAG " flag";
-        return CP_ENOTFOUND;
+    /* the JVM's flag table (VMStructs, live phase: microseconds), else
+     * libjvm's ELF symbol table (3-5 ms: the whole .symtab scanned) */
+    cp_vmflags_tables_t t;
+    void *where = NULL;
+    const char *via = "VMStructs";
+    if (cp_vmflags_load(&t) != 0 || cp_vmflags_find(&t, FLAG, &where) != 0 || !where) {
+        uint64_t addr = 0;
+        via = "libjvm's symbol table";
+        if (cp_symbols_find_data("libjvm.so", FLAG, sizeof(bool), &addr) != 0 || !addr) {
+            *how = "libjvm.so names no " FLAG " flag";
+            return CP_ENOTFOUND;
+        }
+        where = (void *)(uintptr_t)addr;
     }
-    volatile bool *flag = (volatile bool *)(uintptr_t)addr;
+    volatile bool *flag = (volatile bool *)where;
     if (*flag) {
-        *how = FLAG " already on";
+        *how = strcmp(via, "VMStructs") ? FLAG " already on (found in libjvm's symbol table)"
+                                       : FLAG " already on (found through VMStructs)";
         return 0;
     }
     *flag = true;
-    *how = FLAG " switched on";
+    *how = strcmp(via, "VMStructs") ? FLAG " switched on (found in libjvm's symbol table)"
+                                   : FLAG " switched on (found through VMStructs)";
     return 0;
-}
-
-static pthread_t lookup_thread;
-static bool lookup_started;
-static int lookup_rc;
-static const char *lookup_how;
-
-static void *lookup_main(void *arg)
-{
-    (void)arg;
-    lookup_rc = cp_jit_debug_nonsafepoints(&lookup_how);
-    return NULL;
-}
-
-void cp_jit_debug_start(void)
-{
-    if (!lookup_started)
-        lookup_started = pthread_create(&lookup_thread, NULL, lookup_main, NULL) == 0;
-}
-
-int cp_jit_debug_wait(const char **how)
-{
-    if (!lookup_started)
-        return cp_jit_debug_nonsafepoints(how);
-    pthread_join(lookup_thread, NULL);   /* publishes lookup_rc/how */
-    lookup_started = false;
-    *how = lookup_how;
-    return lookup_rc;
 }

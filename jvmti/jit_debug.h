@@ -12,24 +12,21 @@
  * A user's own -XX:[+-]DebugNonSafepoints (command line, JAVA_TOOL_OPTIONS,
  * _JAVA_OPTIONS, JDK_JAVA_OPTIONS) is left as it is.
  *
- * Set from Agent_OnLoad, before the JIT compiles much; at a late attach,
- * methods compiled earlier keep their debug info until recompiled.
+ * Set at VMInit (the JIT compiles little before it); at a late attach,
+ * methods compiled earlier keep their debug info until recompiled. The
+ * flag is found through the JVM's VMStructs flag table (vmflags.h,
+ * microseconds), else in libjvm's ELF symbol table (3-5 ms: until stop 33
+ * the only way, on a thread of its own from Agent_OnLoad, competing with
+ * the JVM's start-up for the CPU).
  *
- * Thread: agent lifecycle (OnLoad/OnAttach). Not signal-safe. */
+ * Thread: agent lifecycle (VMInit/OnAttach). Not signal-safe. */
 #ifndef CP_JIT_DEBUG_H
 #define CP_JIT_DEBUG_H
 
 /* 0: the flag is on (set now, or already on); 1: the user set it
  * explicitly (left alone); CP_ENOTFOUND: libjvm names no such flag (the
  * caller falls back to CompiledMethodLoad). *how (OUT) says which, for
- * the log. Reads libjvm's symbol table (~1.5 ms). */
+ * the log. Live phase (VMStructs are filled during VM start-up). */
 int cp_jit_debug_nonsafepoints(const char **how);
-
-/* The same on a thread of its own, started at Agent_OnLoad so the JVM's
- * main thread does not wait for it (the JIT compiles little before
- * VMInit); cp_jit_debug_wait() joins it and returns its result (falls
- * back to running it here if the thread could not start). Once each. */
-void cp_jit_debug_start(void);
-int cp_jit_debug_wait(const char **how);
 
 #endif
