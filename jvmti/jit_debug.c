@@ -5,9 +5,8 @@
 #include "error.h"
 #include "jvm_args.h"
 #include "symbols.h"
-#include "vmflags.h"
+#include "vmstructs.h"
 
-#include <string.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,12 +20,11 @@ int cp_jit_debug_nonsafepoints(const char **how)
     }
     /* the JVM's flag table (VMStructs, live phase: microseconds), else
      * libjvm's ELF symbol table (3-5 ms: the whole .symtab scanned) */
-    cp_vmflags_tables_t t;
+    cp_vmstructs_tables_t t;
     void *where = NULL;
-    const char *via = "VMStructs";
-    if (cp_vmflags_load(&t) != 0 || cp_vmflags_find(&t, FLAG, &where) != 0 || !where) {
+    bool by_vmstructs = cp_vmstructs_load(&t) == 0 && cp_vmstructs_find_flag(&t, FLAG, &where) == 0;
+    if (!by_vmstructs) {
         uint64_t addr = 0;
-        via = "libjvm's symbol table";
         if (cp_symbols_find_data("libjvm.so", FLAG, sizeof(bool), &addr) != 0 || !addr) {
             *how = "libjvm.so names no " FLAG " flag";
             return CP_ENOTFOUND;
@@ -35,12 +33,12 @@ int cp_jit_debug_nonsafepoints(const char **how)
     }
     volatile bool *flag = (volatile bool *)where;
     if (*flag) {
-        *how = strcmp(via, "VMStructs") ? FLAG " already on (found in libjvm's symbol table)"
-                                       : FLAG " already on (found through VMStructs)";
+        *how = by_vmstructs ? FLAG " already on (found through VMStructs)"
+                            : FLAG " already on (found in libjvm's symbol table)";
         return 0;
     }
     *flag = true;
-    *how = strcmp(via, "VMStructs") ? FLAG " switched on (found in libjvm's symbol table)"
-                                   : FLAG " switched on (found through VMStructs)";
+    *how = by_vmstructs ? FLAG " switched on (found through VMStructs)"
+                        : FLAG " switched on (found in libjvm's symbol table)";
     return 0;
 }

@@ -14,7 +14,7 @@
  *
  * Set at VMInit (the JIT compiles little before it); at a late attach,
  * methods compiled earlier keep their debug info until recompiled. The
- * flag is found through the JVM's VMStructs flag table (vmflags.h,
+ * flag is found through the JVM's VMStructs flag table (cp_vmstructs_find_flag,
  * microseconds), else in libjvm's ELF symbol table (3-5 ms: until stop 33
  * the only way, on a thread of its own from Agent_OnLoad, competing with
  * the JVM's start-up for the CPU).

@@ -92,6 +92,59 @@ int cp_vmstructs_parse(const cp_vmstructs_tables_t *t, cp_vmstructs_t *out)
     return ok ? 0 : CP_ENOTFOUND;
 }
 
+static uint64_t u64_at(const char *entry, uint64_t off)
+{
+    uint64_t v;
+    memcpy(&v, entry + off, sizeof v);
+    return v;
+}
+
+int cp_vmstructs_find_flag(const cp_vmstructs_tables_t *t, const char *name, void **addr)
+{
+    *addr = NULL;
+    if (!t->fields || !t->f_stride || !t->f_address || !t->types || !t->t_stride)
+        return CP_ENOTFOUND;
+    const char *flags_var = NULL, *num_var = NULL;   /* &JVMFlag::flags, &JVMFlag::numFlags */
+    int64_t name_off = -1, addr_off = -1;
+    for (const char *e = t->fields; str_at(e, t->f_type_name); e += t->f_stride) {
+        const char *field = str_at(e, t->f_field_name);
+        if (!field || strcmp(str_at(e, t->f_type_name), "JVMFlag") != 0)
+            continue;
+        int32_t is_static;
+        memcpy(&is_static, e + t->f_is_static, sizeof is_static);
+        if (is_static && !strcmp(field, "flags"))
+            flags_var = str_at(e, t->f_address);
+        else if (is_static && !strcmp(field, "numFlags"))
+            num_var = str_at(e, t->f_address);
+        else if (!is_static && !strcmp(field, "_name"))
+            name_off = (int64_t)u64_at(e, t->f_offset);
+        else if (!is_static && !strcmp(field, "_addr"))
+            addr_off = (int64_t)u64_at(e, t->f_offset);
+    }
+    uint64_t size = 0;
+    for (const char *e = t->types; str_at(e, t->t_type_name) && !size; e += t->t_stride)
+        if (!strcmp(str_at(e, t->t_type_name), "JVMFlag"))
+            size = u64_at(e, t->t_size);
+    if (!flags_var || !num_var || name_off < 0 || addr_off < 0 || size < sizeof(void *) ||
+        (uint64_t)name_off + sizeof(void *) > size || (uint64_t)addr_off + sizeof(void *) > size)
+        return CP_ENOTFOUND;
+    const char *flags = str_at(flags_var, 0);
+    uint64_t n = u64_at(num_var, 0);
+    if (!flags || n > 100000)
+        return CP_ENOTFOUND;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *f = flags + i * size, *fname = str_at(f, (uint64_t)name_off);
+        if (fname && !strcmp(fname, name)) {
+            void *a = (void *)str_at(f, (uint64_t)addr_off);
+            if (!a)
+                return CP_ENOTFOUND;
+            *addr = a;
+            return 0;
+        }
+    }
+    return CP_ENOTFOUND;
+}
+
 /* ---- the running JVM ------------------------------------------------------ */
 
 static bool sym_u64(const char *name, uint64_t *v)
@@ -128,6 +181,12 @@ int cp_vmstructs_load(cp_vmstructs_tables_t *t)
     /* the strides are 0 until vmStructs_init ran (VM start-up) */
     if (!ok || !t->fields || !t->ints || !t->f_stride || !t->i_stride)
         return CP_ENOTFOUND;
+    /* optional, for cp_vmstructs_find_flag: left 0 / NULL if absent */
+    if (!sym_u64("gHotSpotVMStructEntryAddressOffset", &t->f_address) ||
+        !sym_ptr("gHotSpotVMTypes", &t->types) || !sym_u64("gHotSpotVMTypeEntryArrayStride", &t->t_stride) ||
+        !sym_u64("gHotSpotVMTypeEntryTypeNameOffset", &t->t_type_name) ||
+        !sym_u64("gHotSpotVMTypeEntrySizeOffset", &t->t_size))
+        t->types = NULL;
     return 0;
 }
 

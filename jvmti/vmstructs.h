@@ -53,6 +53,11 @@ typedef struct cp_vmstructs_tables {
     uint64_t f_stride, f_type_name, f_field_name, f_is_static, f_offset;
     const char *ints;            /* gHotSpotVMIntConstants: array ending with name == NULL */
     uint64_t i_stride, i_name, i_value;
+    /* for cp_vmstructs_find_flag only (0 / NULL when the JVM lacks them):
+     * a static field's address, and gHotSpotVMTypes (type sizes) */
+    uint64_t f_address;
+    const char *types;           /* gHotSpotVMTypes: array ending with type_name == NULL */
+    uint64_t t_stride, t_type_name, t_size;
 } cp_vmstructs_tables_t;
 
 /* The offsets and constants in use; -1 = not found. */
@@ -86,6 +91,13 @@ typedef struct cp_vm_anchor {
  * constant the anchor fix needs was found, CP_ENOTFOUND otherwise (*out
  * still says which: -1). env_offset is left 0. */
 int cp_vmstructs_parse(const cp_vmstructs_tables_t *t, cp_vmstructs_t *out);
+
+/* The address of -XX flag `name`'s value (*addr, OUT), from the JVM's own
+ * flag table as the tables describe it (JVMFlag::flags and numFlags, each
+ * flag's _name and _addr, sizeof(JVMFlag)): a walk of ~1,300 names,
+ * microseconds, where libjvm's ELF symbol table took 3-5 ms (jit_debug.h).
+ * Returns 0, or CP_ENOTFOUND (an entry is missing, or no such flag). */
+int cp_vmstructs_find_flag(const cp_vmstructs_tables_t *t, const char *name, void **addr);
 
 /* Finds the tables in the running JVM (dlsym on the global namespace,
  * where the launcher loaded libjvm). Returns 0, or CP_ENOTFOUND (not

@@ -3,6 +3,7 @@
  * JavaThread laid out the way HotSpot exports it. The JNIEnv measurement
  * needs a real JVM: tests/integration/test_agent_agct_anchor.py. */
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -201,6 +202,109 @@ START_TEST(test_vmstructs_load_outside_jvm_returns_enotfound)
 }
 END_TEST
 
+/* ---- -XX flags (cp_vmstructs_find_flag): the JVMFlag array as JDK 17 lays it
+ * out; its live effect (samples in the JIT's inlined leaves) is checked on
+ * every JDK by tests/integration/test_agent_accuracy.py. */
+typedef struct {
+    const char *typeName, *superclassName;
+    int32_t isOopType, isIntegerType, isUnsigned;
+    uint64_t size;
+} fake_type_t;
+
+typedef struct {               /* JDK 17's JVMFlag: _addr, _name, _flags, _type */
+    void *addr;
+    const char *name;
+    int flags, type;
+} fake_flag_t;
+
+static bool debug_nonsafepoints, print_flags;
+static int64_t some_int;
+static fake_flag_t flag_array[] = {
+    {&some_int, "MaxHeapSize", 0, 5},
+    {&print_flags, "PrintFlagsFinal", 0, 0},
+    {&debug_nonsafepoints, "DebugNonSafepoints", 0, 0},
+    {NULL, NULL, 0, 0},
+};
+static fake_flag_t *flags_var = flag_array;
+static size_t num_var = 3;
+
+static fake_field_t flag_fields[] = {
+    {"JavaThread", "_anchor", "JavaFrameAnchor", 0, 600, NULL},
+    {"JVMFlag", "_addr", "void*", 0, offsetof(fake_flag_t, addr), NULL},
+    {"JVMFlag", "_name", "const char*", 0, offsetof(fake_flag_t, name), NULL},
+    {"JVMFlag", "flags", "JVMFlag*", 0, 0, NULL},            /* not static: ignored */
+    {"JVMFlag", "flags", "JVMFlag*", 1, 0, &flags_var},
+    {"JVMFlag", "numFlags", "size_t", 1, 0, &num_var},
+    {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+static fake_type_t types[] = {
+    {"JavaThread", "Thread", 0, 0, 0, 1024},
+    {"JVMFlag", NULL, 0, 0, 0, sizeof(fake_flag_t)},
+    {NULL, NULL, 0, 0, 0, 0},
+};
+
+static cp_vmstructs_tables_t flag_tables(void)
+{
+    cp_vmstructs_tables_t t = {
+        .fields = (const char *)flag_fields, .f_stride = sizeof(fake_field_t),
+        .f_type_name = offsetof(fake_field_t, typeName), .f_field_name = offsetof(fake_field_t, fieldName),
+        .f_is_static = offsetof(fake_field_t, isStatic), .f_offset = offsetof(fake_field_t, offset),
+        .f_address = offsetof(fake_field_t, address),
+        .types = (const char *)types, .t_stride = sizeof(fake_type_t),
+        .t_type_name = offsetof(fake_type_t, typeName), .t_size = offsetof(fake_type_t, size),
+    };
+    return t;
+}
+
+START_TEST(test_vmstructs_flag_finds_each_flag)
+{
+    cp_vmstructs_tables_t t = flag_tables();
+    void *a = NULL;
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), 0);
+    ck_assert_ptr_eq(a, &debug_nonsafepoints);
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "MaxHeapSize", &a), 0);
+    ck_assert_ptr_eq(a, &some_int);
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "NoSuchFlag", &a), CP_ENOTFOUND);
+    ck_assert_ptr_null(a);
+}
+END_TEST
+
+/* numFlags bounds the walk: a flag past it is not seen */
+START_TEST(test_vmstructs_flag_walks_num_flags_only)
+{
+    cp_vmstructs_tables_t t = flag_tables();
+    void *a = NULL;
+    num_var = 2;
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), CP_ENOTFOUND);
+    num_var = 3;
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), 0);
+}
+END_TEST
+
+/* Any entry missing (an older or newer JVM): CP_ENOTFOUND, the caller
+ * falls back to the symbol table. */
+START_TEST(test_vmstructs_flag_missing_entries)
+{
+    void *a = NULL;
+    cp_vmstructs_tables_t t = flag_tables();
+    fake_type_t saved = types[1];
+    types[1].typeName = "JVMFlagX";
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), CP_ENOTFOUND);
+    types[1] = saved;
+    fake_field_t f = flag_fields[5];
+    flag_fields[5].fieldName = "numFlagsX";
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), CP_ENOTFOUND);
+    flag_fields[5] = f;
+    types[1].size = 4;                      /* smaller than a pointer: refused */
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), CP_ENOTFOUND);
+    types[1] = saved;
+    cp_vmstructs_tables_t empty = {0};
+    ck_assert_int_eq(cp_vmstructs_find_flag(&empty, "DebugNonSafepoints", &a), CP_ENOTFOUND);
+    ck_assert_int_eq(cp_vmstructs_find_flag(&t, "DebugNonSafepoints", &a), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vmstructs");
@@ -216,6 +320,11 @@ int main(void)
     tcase_add_test(tc, test_vmstructs_anchor_before_install_returns_false);
     tcase_add_test(tc, test_vmstructs_anchor_reads_fake_thread);
     tcase_add_test(tc, test_vmstructs_install_without_env_offset_stays_off);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("flags");
+    tcase_add_test(tc, test_vmstructs_flag_finds_each_flag);
+    tcase_add_test(tc, test_vmstructs_flag_walks_num_flags_only);
+    tcase_add_test(tc, test_vmstructs_flag_missing_entries);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
