@@ -7,6 +7,23 @@
  * classfile_wrap.c (HTTP: a try/finally around the whole method) and
  * classfile.c (CP_CF_HOOK_EXEC: the task argument replaced at entry).
  *
+ * When the hook is on: with context.http=on (the default) only from the
+ * first class of an HTTP API package on (com/sun/net/httpserver/,
+ * javax/servlet/, jakarta/servlet/: a ClassLoad event on this env, one
+ * GetClassSignature per class until then). An enabled ClassFileLoadHook
+ * makes HotSpot read every CDS-shared class's bytes from the runtime image
+ * to hand them over (~125 classes between VMInit and a trivial main: ~5 ms
+ * of its start-up, ~10 ms of CPU), so a JVM without an HTTP server must not
+ * have it on. The wrapped classes load after their package's first class:
+ * HttpServlet after the container's ServletContext & co, Filter$Chain at
+ * the first request, a handler after the HttpHandler interface it
+ * implements is resolved... except the class that pulls that interface in
+ * (a handler loaded before any com.sun.net.httpserver class, such as a main
+ * class that is its own handler): Filter$Chain still gives its requests
+ * their context. A hooked class that is itself the first of its package is
+ * loaded before the hook: warned about and counted as skipped.
+ * context.http=eager and context.executors=on hook from VMInit.
+ *
  * The first hooked class loads the shim (cprof-shim.jar's classes defined
  * in the boot loader, shim.h, then the context natives, context.h) before
  * its bytes are handed back, so the calls it gets always resolve. A class of a named module
@@ -15,9 +32,10 @@
  * before the class can run. Classes of a loader that cannot see the shim
  * (OSGi-style isolation) are left alone and counted.
  *
- * Threads: cp_ctxhook_start/stop on the agent lifecycle; the hook on any
- * Java thread, several at once: the flags are atomics, shim loading and the
- * loader cache hold a mutex (class loading is not a hot path). */
+ * Threads: cp_ctxhook_start/stop on the agent lifecycle; the hook and the
+ * trigger on any Java thread, several at once: the flags are atomics, shim
+ * loading and the loader cache hold a mutex (class loading is not a hot
+ * path). */
 #include "ctxhook.h"
 
 #include <limits.h>
@@ -33,6 +51,7 @@
 #include "error.h"
 #include "log.h"
 #include "shim.h"
+#include "stats.h"
 
 #define HTTP_CLASS     "dev/cprof/Http"
 #define JDK_EXCHANGE   "(Lcom/sun/net/httpserver/HttpExchange;)V"
@@ -45,6 +64,7 @@ static struct {
     jvmtiEnv *env;
     _Atomic bool http, executors;     /* what applies to classes loaded from now on */
     _Atomic bool hook_on;
+    _Atomic bool armed;               /* ClassLoad on: waiting for an HTTP API class (lazy context.http) */
     pthread_mutex_t mu;               /* below: shim state, loader cache */
     bool      shim_tried, shim_ok;
     jclass    http_cls;               /* global ref: dev.cprof.Http (boot loader) */
@@ -53,6 +73,7 @@ static struct {
     bool      loader_ok[LOADER_CACHE];
     int       nloaders;
     jmethodID load_class;
+    bool      http_eager;             /* context.http=eager: hook from VMInit */
     _Atomic uint64_t wrapped, executors_n, skipped;
 } g = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -202,6 +223,7 @@ static void JNICALL cb_cflh(jvmtiEnv *e, JNIEnv *jni, jclass redefined, jobject 
     /* flags only: a class loaded while they change gets either setting */
     if (!atomic_load_explicit(&g.hook_on, memory_order_relaxed) || !name || redefined || len <= 0)
         return;
+    cp_stats_add(CP_ST_CTX_CLASS_HOOK, 1);
     bool http = atomic_load_explicit(&g.http, memory_order_relaxed);
     if (atomic_load_explicit(&g.executors, memory_order_relaxed) && !loader && exec_class(name)) {
         if (!prepare(jni, NULL, NULL)) { atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed); return; }
@@ -239,9 +261,71 @@ static void hook(bool on)
                                        JVMTI_EVENT_CLASS_FILE_LOAD_HOOK, NULL);
 }
 
+static void arm(bool on)
+{
+    atomic_store(&g.armed, on);
+    (*g.env)->SetEventNotificationMode(g.env, on ? JVMTI_ENABLE : JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
+}
+
+/* "Lcom/sun/net/httpserver/HttpServer;": is it a class of an HTTP API
+ * package (the lazy hook's trigger)? */
+static bool http_api_class(const char *sig)
+{
+    static const char *const pkg[] = { "Lcom/sun/net/httpserver/", "Ljavax/servlet/", "Ljakarta/servlet/" };
+    for (size_t i = 0; i < sizeof pkg / sizeof *pkg; i++)
+        if (strncmp(sig, pkg[i], strlen(pkg[i])) == 0) return true;
+    return false;
+}
+
+/* A class the HTTP hook wraps by name (internal form), loaded before it. */
+static bool http_target(const char *name)
+{
+    return strcmp(name, JDK_CHAIN) == 0 || strcmp(name, "javax/servlet/http/HttpServlet") == 0 ||
+           strcmp(name, "jakarta/servlet/http/HttpServlet") == 0;
+}
+
+/* Lazy context.http: the first class of an HTTP API package turns the hook
+ * on for every class loaded after it, and this event off. */
+static void JNICALL cb_class_load(jvmtiEnv *e, JNIEnv *jni, jthread t, jclass k)
+{
+    char *sig = NULL;
+    (void)jni; (void)t;
+    if (!atomic_load_explicit(&g.armed, memory_order_relaxed) ||
+        (*e)->GetClassSignature(e, k, &sig, NULL) != JVMTI_ERROR_NONE || !sig)
+        return;
+    if (http_api_class(sig) && atomic_exchange(&g.armed, false)) {
+        size_t n = strlen(sig);
+        if (n > 2) sig[n - 1] = 0;                 /* "La/b/C;" -> "a/b/C" */
+        const char *name = n > 2 ? sig + 1 : sig;
+        hook(true);
+        (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
+        if (http_target(name)) {
+            atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed);      /* statistic */
+            CP_LOGW("context: %s loaded before any other class of its package, so before the HTTP hook: its "
+                    "requests get no automatic context (context.http=eager hooks from the JVM's start)", name);
+        } else {
+            CP_LOGI("context: %s loaded: HTTP entry points are hooked from now on", name);
+        }
+    }
+    (*e)->Deallocate(e, (unsigned char *)sig);
+}
+
+/* Hook from now on (eager, executors, an attach), or wait for a trigger. */
+static void apply(bool live_now)
+{
+    bool http = atomic_load(&g.http), exec = atomic_load(&g.executors);
+    bool eager = exec || (http && (g.http_eager || live_now));
+    if (eager || !http) {
+        arm(false);
+        hook(eager);
+    } else if (!atomic_load(&g.hook_on)) {
+        arm(true);
+    }
+}
+
 static void JNICALL cb_vminit(jvmtiEnv *e, JNIEnv *jni, jthread t)
 {
-    hook(atomic_load(&g.http) || atomic_load(&g.executors));
+    apply(false);
 }
 
 int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
@@ -249,6 +333,7 @@ int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
     if (!vm || !o) return CP_EINVAL;
     bool want = o->context_http || o->context_executors;
     atomic_store(&g.http, o->context_http != 0);
+    g.http_eager = o->context_http == CP_CTX_HTTP_EAGER;
     atomic_store(&g.executors, o->context_executors != 0);
     if (!g.env && !want) return 0;
     if (!g.env) {
@@ -260,6 +345,7 @@ int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
         jvmtiEventCallbacks cb;
         memset(&cb, 0, sizeof cb);
         cb.VMInit = cb_vminit;
+        cb.ClassLoad = cb_class_load;
         cb.ClassFileLoadHook = cb_cflh;
         (*e)->SetEventCallbacks(e, &cb, sizeof cb);
         g.env = e;
@@ -269,14 +355,16 @@ int cp_ctxhook_start(JavaVM *vm, const cp_options_t *o)
     (*g.env)->GetPhase(g.env, &ph);
     if (ph == JVMTI_PHASE_ONLOAD && o->context_vthreads)
         cp_ctx_vthread_init(vm);        /* the capability counts only from OnLoad (ctx_vthread.h) */
-    if (ph == JVMTI_PHASE_LIVE) hook(want);
+    if (ph == JVMTI_PHASE_LIVE) apply(true);         /* attached: classes come and go no more in bursts */
     else (*g.env)->SetEventNotificationMode(g.env, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
     return 0;
 }
 
 void cp_ctxhook_stop(void)
 {
-    if (g.env) hook(false);
+    if (!g.env) return;
+    arm(false);
+    hook(false);
 }
 
 void cp_ctxhook_report(cp_ctxhook_report_t *r)

@@ -1,7 +1,7 @@
 /* ctxhook.h - automatic request context: HTTP server entry points and
  * executors, by class-file rewriting at class load (docs/context.md).
  *
- *   context.http=on (default): the methods through which a server hands a
+ *   context.http=on (default), eager: the methods through which a server hands a
  *     request to user code are wrapped in dev.cprof.Http.enter/exit
  *     (classfile_wrap.c): com.sun.net.httpserver.Filter$Chain.doFilter and
  *     any class's handle(HttpExchange), HttpServlet.service(ServletRequest,
@@ -15,10 +15,16 @@
  *
  * Start-up: the shim's classes are defined in the boot loader (shim.h: no
  * class path change, so CDS stays on and the JVM prints no warning), and
- * the context natives registered, only when the first hooked class loads;
- * a JVM that runs no HTTP server pays a name compare per class it loads. The hook runs from VMInit on (or at once when
- * attached): classes loaded before it (an attach to a running server) are
- * not wrapped, since wrapping adds a method, which only a first load may do.
+ * the context natives registered, only when the first hooked class loads.
+ * With context.http=on the hook itself (a ClassFileLoadHook, which makes
+ * HotSpot read each CDS-shared class's bytes to hand them over) is on only
+ * from the first class of an HTTP API package (com.sun.net.httpserver,
+ * javax.servlet, jakarta.servlet): a JVM that runs no HTTP server pays one
+ * GetClassSignature per class it loads. context.http=eager and
+ * context.executors=on hook from VMInit; an attach hooks at once. Classes
+ * loaded before the hook (an attach to a running server; a servlet class
+ * that is the first of its package: warned) are not wrapped, since
+ * wrapping adds a method, which only a first load may do.
  *
  * Own jvmtiEnv without the retransform capability: its change becomes the
  * class's original bytes for the environments that retransform (alloc.c,

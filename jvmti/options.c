@@ -327,7 +327,8 @@ static const char *set_key(cp_options_t *o, const char *key, const char *val)
         int *dst = key[8] == 'h' ? &o->context_http : key[8] == 'e' ? &o->context_executors : &o->context_vthreads;
         if (!strcmp(val, "on") || !strcmp(val, "true")) *dst = 1;
         else if (!strcmp(val, "off") || !strcmp(val, "false")) *dst = 0;
-        else { rc = CP_EINVAL; why = "expected on or off"; }
+        else if (key[8] == 'h' && !strcmp(val, "eager")) *dst = CP_CTX_HTTP_EAGER;
+        else { rc = CP_EINVAL; why = key[8] == 'h' ? "expected on, off or eager" : "expected on or off"; }
     } else if (!strcmp(key, "python")) {
         if (!strcmp(val, "off")) o->python = CP_PY_OFF;
         else if (!strcmp(val, "on")) o->python = CP_PY_SPARK;

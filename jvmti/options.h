@@ -46,8 +46,10 @@
  *              by stretching its sampling intervals (overhead.h) [1%]
  *   memory     SIZE (16m to 1g): the agent's memory budget for its
  *              dictionaries, send buffer and sample ring together [32m]
- *   context.http on | off: HTTP server entry points set the endpoint label
- *              and trace/span from traceparent (ctxhook.h) [on]
+ *   context.http on | off | eager: HTTP server entry points set the endpoint
+ *              label and trace/span from traceparent (ctxhook.h) [on]; on
+ *              hooks classes from the first HTTP API class on, eager from
+ *              the JVM's start (each CDS class then costs a read)
  *   context.executors on | off (true | false): executor tasks run under
  *              their submitter's context (ctxhook.h) [off]
  *   context.vthreads on | off: context per virtual thread on JDK 21+
@@ -85,6 +87,7 @@
 #define CP_OPT_STR_MAX    512
 #define CP_OPT_KEY_MAX    64
 #define CP_OPT_VAL_MAX    256
+#define CP_CTX_HTTP_EAGER 2       /* context.http=eager (ctxhook.h) */
 
 typedef enum cp_opt_command {
     CP_CMD_START  = 0,
@@ -127,7 +130,7 @@ typedef struct cp_options {
     char     alloc_mode[CP_OPT_KEY_MAX];
     int64_t  lock_ns;                   /* 0 = off */
     int      gc;                        /* 1 = GC/heap/thread series on (default) */
-    int      context_http;              /* 1 = HTTP entry points set endpoint/trace (default; ctxhook.h) */
+    int      context_http;              /* 1 = HTTP entry points set endpoint/trace (default; ctxhook.h), CP_CTX_HTTP_EAGER */
     int      context_executors;         /* 1 = executor tasks carry their submitter's context */
     int      context_vthreads;          /* 1 = context per virtual thread (default; ctx_vthread.h) */
     int      command;                   /* cp_opt_command_t */

@@ -55,6 +55,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "counters must be lock-free for sign
     X(CP_ST_CPU_ARM_SKIPPED,    "cpu.arm_skipped")        /* Java threads that ended before their deferred arm (sampler.c) */ \
     X(CP_ST_GUARD_JVM_HANDLED,  "guard.jvm_handled")      /* a fault inside the crash guard that HotSpot handled itself (SafeFetch) */ \
     X(CP_ST_TRUNCATED,          "samples.truncated")      \
+    X(CP_ST_CTX_CLASS_HOOK,     "context.class_hooks")    /* classes the context hook saw (ctxhook.c; none without an HTTP server) */ \
     X(CP_ST_DROP_RING,          "drop.ring")              \
     X(CP_ST_DROP_BUFFER,        "drop.buffer")            \
     X(CP_ST_DROP_THREADS,       "drop.threads")           \

@@ -9,7 +9,11 @@ cache (the same pairs twice), an odd number of strings throws. Twice on a
 platform thread (the second time every set and trace is cached), and on a
 virtual thread where the JDK has them (JDK 21+: the set0 path). Each JDK,
 with the real agent and relay; the platform thread must have used the
-shim's fast path (the slot written through its buffer)."""
+shim's fast path (the slot written through its buffer).
+
+No HTTP server runs here, so with context.http=on (the default) the context
+hook must never be on: an enabled ClassFileLoadHook makes HotSpot read every
+CDS class's bytes (ctxhook.h); with context.http=eager it is, from VMInit."""
 import re
 
 from cplib import *
@@ -30,6 +34,14 @@ def run():
             m = re.search(r"exit: counters:.* context\.fast_threads=(\d+)", out)
             check(m and int(m.group(1)) >= 1, "%s: the fast path was used (context.fast_threads %s)"
                   % (jdk_name(jdk), m.group(1) if m else "absent"))
+            hooks = re.search(r"exit: counters:.*", out)
+            check(hooks and "context.class_hooks=" not in hooks.group(0),
+                  "%s: no HTTP server, yet the context hook saw classes: %s" % (jdk_name(jdk), hooks and hooks.group(0)))
+        eager = java.run(JDKS[0], agent="app=rules-eager,cpu=1ms,loglevel=info,context.http=eager", relay=relay)
+        m = re.search(r"exit: counters:.* context\.class_hooks=(\d+)", eager)
+        log("context.http=eager: the hook saw %s classes" % (m.group(1) if m else "no"))
+        check(m and int(m.group(1)) >= 20, "context.http=eager: the hook saw every class from VMInit on (%s)"
+              % (m.group(1) if m else "none"))
 
 
 main(run)

@@ -151,6 +151,24 @@ START_TEST(test_options_cpu_engine_and_native_parse_and_reject_junk)
 }
 END_TEST
 
+START_TEST(test_options_context_http_on_off_eager)
+{
+    cp_options_t o;
+    cp_options_defaults(&o);
+    ck_assert_int_eq(o.context_http, 1);   /* on: hooked from the first HTTP API class (ctxhook.h) */
+    ck_assert_int_eq(cp_options_parse(&o, "context.http=eager", warn, NULL), 0);
+    ck_assert_int_eq(o.context_http, CP_CTX_HTTP_EAGER);
+    ck_assert_int_eq(cp_options_parse(&o, "context.http=off", warn, NULL), 0);
+    ck_assert_int_eq(o.context_http, 0);
+    ck_assert_int_eq(cp_options_parse(&o, "context.executors=eager", warn, NULL), 1);   /* http only */
+    ck_assert_int_eq(o.context_executors, 0);
+    ck_assert_ptr_nonnull(strstr(warned[0], "expected on or off"));
+    ck_assert_int_eq(cp_options_parse(&o, "context.http=lazy", warn, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(warned[1], "expected on, off or eager"));
+    ck_assert_int_eq(o.context_http, 0);
+}
+END_TEST
+
 START_TEST(test_options_off_turns_samplers_off)
 {
     cp_options_t o;
@@ -290,6 +308,7 @@ int main(void)
     tcase_add_test(tc, test_options_unknown_key_warns_once_naming_it);
     tcase_add_test(tc, test_options_malformed_values_warn_and_keep_previous);
     tcase_add_test(tc, test_options_off_turns_samplers_off);
+    tcase_add_test(tc, test_options_context_http_on_off_eager);
     tcase_add_test(tc, test_options_cpu_engine_and_native_parse_and_reject_junk);
     tcase_add_test(tc, test_options_durations_and_sizes_parse_units);
     tcase_add_test(tc, test_options_label_table_full_warns);
