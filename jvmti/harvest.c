@@ -508,6 +508,11 @@ static void JNICALL harvester_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
          * thread (cp_sampler_start): before the rest of the first work,
          * which takes a few ms */
         cp_sampler_arm_started();
+        /* the code ranges VMInit left to this thread (sampler.c), before
+         * the first work's few ms */
+        cp_sampler_scan();
+        last_scan = cp_mono_ns();
+        next_scan = last_scan + SCAN_MIN_NS;
         first(g_jvmti, jni);
         cp_overhead_oneoff(cp_cost_now() - c0);   /* once: not judged by the budget (overhead.h) */
     }

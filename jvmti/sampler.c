@@ -260,8 +260,12 @@ static bool scan(bool bind, bool defer)
             cp__reg_remove(e);
     }
     pthread_mutex_unlock(&cp__reg_mu);
-    /* code ranges for the handler's native walk and AGCT retries */
-    cp_unwind_refresh();
+    /* code ranges for the handler's native walk and AGCT retries; not on
+     * the JVM's main thread at VMInit (defer: 0.4-2 ms of its start-up for
+     * /proc/self/maps), where the harvester's first scan, right after,
+     * reads them (harvest.c) */
+    if (!defer)
+        cp_unwind_refresh();
     /* the harvester (a Java thread) confirms the VMStructs offsets if no
      * other Java thread started since cp_sampler_start (attach) */
     if (bind)
