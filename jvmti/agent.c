@@ -167,7 +167,7 @@ static void JNICALL on_thread_end(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
     cp_cost_callback(c0);
 }
 
-static void start_locked(JNIEnv *jni);
+static void start_locked(JNIEnv *jni, bool vminit);
 static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni);
 static int enable(jvmtiEvent ev, const char *what);
 
@@ -182,6 +182,8 @@ static atomic_bool g_preload_jvm_symbols;   /* set at VMInit: native frames will
  * (~5-10 ms) in its last window, on its exit path. */
 static void harvester_first(jvmtiEnv *jvmti, JNIEnv *jni)
 {
+    cp_sender_spawn(jni);   /* first: the relay connection takes the longest */
+    cp_gc_spawn(jni);
     cp_class_events_load_all(jvmti, jni);
     if (atomic_load_explicit(&g_preload_jvm_symbols, memory_order_relaxed) && g_vm) /* config flag */
         cp_symbols_preload((uint64_t)(uintptr_t)(*g_vm)->GetEnv);
@@ -205,7 +207,7 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
     if (g_events_on)
         enable(JVMTI_EVENT_CLASS_PREPARE, "ClassPrepare");
     if (g_opts.command != CP_CMD_DETACH)
-        start_locked(jni);
+        start_locked(jni, true);
     pthread_mutex_unlock(&life_mu);
     cp_cost_callback(c0);
 }
@@ -336,8 +338,11 @@ static bool apply_budget(void)
     return true;
 }
 
-/* life_mu held, live phase: threads up, timers armed as the options say. */
-static void start_locked(JNIEnv *jni)
+/* life_mu held, live phase: threads up, timers armed as the options say.
+ * vminit: on the JVM's main thread at VMInit, which starts only the
+ * harvester: the sender and cprof-gc are created by its first work
+ * (harvester_first), ~1 ms each off the JVM's start-up. */
+static void start_locked(JNIEnv *jni, bool vminit)
 {
     if (atomic_load(&g_dead))
         return;
@@ -364,7 +369,7 @@ static void start_locked(JNIEnv *jni)
         if (!g_ident.pid)
             cp_identity_make(g_jvmti, &g_ident);
         cp_options_t so = sender_opts(&g_opts);
-        if (cp_sender_start(g_jvmti, jni, &so, g_app, &g_ident) == 0 &&
+        if (cp_sender_start(g_jvmti, jni, &so, g_app, &g_ident, vminit) == 0 &&
             cp_harvest_start(jni, g_opts.flush_ns) == 0)
             g_running = true;
     } else {
@@ -422,6 +427,7 @@ static void JNICALL on_vm_death(jvmtiEnv *jvmti, JNIEnv *jni)
         uint64_t c0 = cp_cost_now();
         /* bounded: at most ~2 s in total, and no wait at all on a dead relay */
         cp_harvest_flush(true, 500);
+        cp_sender_spawn(jni);   /* in case the harvester never got to it */
         t2 = cp_mono_ns();
         int left = cp_sender_drain(1500);
         t3 = cp_mono_ns();
@@ -722,7 +728,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
             JNIEnv *jni = NULL;
             (*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_6);
             if (g_live && jni)
-                start_locked(jni);
+                start_locked(jni, false);
         }
         if (o.command != CP_CMD_DETACH)
             alloc_rc = alloc_start(vm, &g_opts, cp_agent_ring());
@@ -768,7 +774,7 @@ static jint agent_load(JavaVM *vm, char *options, bool live)
             CP_LOGD("GenerateEvents(CompiledMethodLoad) failed");
         g_live = true;
         if (jni)
-            start_locked(jni);
+            start_locked(jni, false);
     }
     alloc_rc = alloc_start(vm, &g_opts, cp_agent_ring());
     if (live)

@@ -50,6 +50,7 @@ static struct {
     jrawMonitorID    mon;
     bool             enabled;         /* events on (lifecycle thread only) */
     bool             thread_alive;    /* mon: the cprof-gc thread runs */
+    bool             spawn_pending;   /* mon: VMInit left the thread to cp_gc_spawn */
     bool             quit;            /* mon: the thread is asked to end */
     _Atomic bool     active;          /* the thread emits series only while set */
     uint64_t         gc_start_ns;     /* VM thread only */
@@ -209,9 +210,15 @@ static void JNICALL gc_thread(jvmtiEnv *e, JNIEnv *jni, void *arg)
     }
 }
 
-static void start_thread(JNIEnv *jni)
+/* spawn: a deferred start (cp_gc_spawn), which a stop since cancels. */
+static void start_thread(JNIEnv *jni, bool spawn)
 {
     if ((*g.env)->RawMonitorEnter(g.env, g.mon) != JVMTI_ERROR_NONE) return;
+    if (spawn && !g.spawn_pending) {
+        (*g.env)->RawMonitorExit(g.env, g.mon);
+        return;
+    }
+    g.spawn_pending = false;
     bool alive = g.thread_alive;
     g.quit = false;                   /* cancels a stop the thread has not acted on */
     if (!alive)
@@ -259,9 +266,18 @@ static void end_thread(int timeout_ms)
     if (alive) CP_LOGW("gc: the cprof-gc thread did not end within %d ms", timeout_ms);
 }
 
+/* The thread is created by the agent's harvester (cp_gc_spawn), not on
+ * the JVM's main thread at VMInit: ~1 ms of its start-up. */
 static void JNICALL cb_vminit(jvmtiEnv *e, JNIEnv *jni, jthread t)
 {
-    if (g.enabled) start_thread(jni);
+    if (!g.enabled || (*e)->RawMonitorEnter(e, g.mon) != JVMTI_ERROR_NONE) return;
+    g.spawn_pending = true;
+    (*e)->RawMonitorExit(e, g.mon);
+}
+
+void cp_gc_spawn(JNIEnv *jni)
+{
+    if (g.env && jni) start_thread(jni, true);
 }
 
 int cp_gc_start(JavaVM *vm, bool on)
@@ -297,7 +313,7 @@ int cp_gc_start(JavaVM *vm, bool on)
     (*e)->GetPhase(e, &ph);
     if (ph == JVMTI_PHASE_LIVE) {
         JNIEnv *jni = NULL;
-        if ((*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_8) == JNI_OK) start_thread(jni);
+        if ((*vm)->GetEnv(vm, (void **)&jni, JNI_VERSION_1_8) == JNI_OK) start_thread(jni, false);
     } else {
         (*e)->SetEventNotificationMode(e, JVMTI_ENABLE, JVMTI_EVENT_VM_INIT, NULL);
     }
@@ -309,6 +325,10 @@ void cp_gc_stop(void)
     jvmtiEnv *e = g.env;
     if (!e || !g.enabled) return;
     g.enabled = false;
+    if ((*e)->RawMonitorEnter(e, g.mon) == JVMTI_ERROR_NONE) {
+        g.spawn_pending = false;      /* a thread not created yet never will be */
+        (*e)->RawMonitorExit(e, g.mon);
+    }
     (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_START, NULL);
     (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_GARBAGE_COLLECTION_FINISH, NULL);
     (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_VM_INIT, NULL);

@@ -76,7 +76,9 @@ static char cfg_app[CP_OPT_VAL_MAX];
 static cp_sender_identity_t ident;
 static bool cfg_changed;               /* reconnect with the new hello */
 static bool stop_req;
-static bool thread_running;
+static bool thread_running;            /* claimed by cp_sender_start, even before spawn */
+static bool spawn_pending;             /* a deferred start: cp_sender_spawn creates the thread */
+static jvmtiEnv *spawn_jvmti;
 static bool ctx_failed;                /* no lws context: the thread gives up */
 static bool ready_shared;              /* mirror of state == ST_READY */
 static bool trying_shared;             /* mirror of state != ST_IDLE: connected or
@@ -721,8 +723,21 @@ void cp_sender_configure(const cp_options_t *o, const char *app)
         wake();
 }
 
+/* Creates the thread thread_running already claims. */
+static int spawn(jvmtiEnv *jvmti, JNIEnv *jni)
+{
+    if (cp_agent_thread_start(jvmti, jni, "cprof-sender", sender_main, NULL) == 0)
+        return 0;
+    CP_LOGE("cannot start the sender thread");
+    pthread_mutex_lock(&q_mu);
+    thread_running = false;
+    pthread_cond_broadcast(&q_cv);
+    pthread_mutex_unlock(&q_mu);
+    return CP_ESTATE;
+}
+
 int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const char *app,
-                    const cp_sender_identity_t *id)
+                    const cp_sender_identity_t *id, bool defer)
 {
     pthread_mutex_lock(&q_mu);
     ident = *id;
@@ -747,14 +762,24 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
         wake();   /* a cancelled stop: reconnect if the close went through */
         return 0;
     }
-    if (cp_agent_thread_start(jvmti, jni, "cprof-sender", sender_main, NULL) != 0) {
-        CP_LOGE("cannot start the sender thread");
+    if (defer) {
         pthread_mutex_lock(&q_mu);
-        thread_running = false;
+        spawn_jvmti = jvmti;
+        spawn_pending = true;
         pthread_mutex_unlock(&q_mu);
-        return CP_ESTATE;
+        return 0;
     }
-    return 0;
+    return spawn(jvmti, jni);
+}
+
+int cp_sender_spawn(JNIEnv *jni)
+{
+    pthread_mutex_lock(&q_mu);
+    bool pending = spawn_pending;
+    spawn_pending = false;
+    jvmtiEnv *jvmti = spawn_jvmti;
+    pthread_mutex_unlock(&q_mu);
+    return pending ? spawn(jvmti, jni) : 0;
 }
 
 int cp_sender_drain(int timeout_ms)
@@ -789,6 +814,13 @@ void cp_sender_stop(int timeout_ms)
     cp_deadline_in(&dl, timeout_ms);
     pthread_mutex_lock(&q_mu);
     if (!thread_running) {
+        pthread_mutex_unlock(&q_mu);
+        return;
+    }
+    if (spawn_pending) {   /* never created: nothing runs */
+        spawn_pending = false;
+        thread_running = false;
+        pthread_cond_broadcast(&q_cv);
         pthread_mutex_unlock(&q_mu);
         return;
     }

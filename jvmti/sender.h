@@ -40,9 +40,15 @@ typedef struct cp_sender_identity {
 } cp_sender_identity_t;
 
 /* Starts the sender thread (idempotent: later calls act as configure).
- * app: resolved application name. Returns 0 or CP_E*. */
+ * app: resolved application name. defer: the thread is created by
+ * cp_sender_spawn, on another thread (VMInit leaves it to the harvester:
+ * creating a JVMTI agent thread takes ~1 ms of the JVM's main thread);
+ * queue, drain and stop work meanwhile. Returns 0 or CP_E*. */
 int  cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const char *app,
-                     const cp_sender_identity_t *id);
+                     const cp_sender_identity_t *id, bool defer);
+/* Creates the thread a deferred cp_sender_start left (no-op otherwise),
+ * on a Java thread. Returns 0 or CP_ESTATE. */
+int  cp_sender_spawn(JNIEnv *jni);
 
 /* New options: reconnects if relay, app, labels, token or caps changed;
  * applies a new `buffer` limit at once. */
