@@ -191,7 +191,7 @@ static void harvester_first(jvmtiEnv *jvmti, JNIEnv *jni)
 
 static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
 {
-    uint64_t c0 = cp_cost_now();
+    uint64_t c0 = cp_cost_now(), w0 = cp_mono_ns();
     /* without a harvester (command=detach) nothing samples */
     cp_harvest_first(harvester_first);
     pthread_mutex_lock(&life_mu);
@@ -210,6 +210,7 @@ static void JNICALL on_vm_init(jvmtiEnv *jvmti, JNIEnv *jni, jthread t)
         start_locked(jni, true);
     pthread_mutex_unlock(&life_mu);
     cp_cost_callback(c0);
+    CP_LOGD("start: VMInit %.2f ms on the JVM's main thread", (cp_mono_ns() - w0) / 1e6);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
