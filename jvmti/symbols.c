@@ -28,13 +28,16 @@
 #include <time.h>
 #include <unistd.h>
 
-/* An object's function symbols, sorted by address: one 64-bit key each,
- * the address (relative to the object) above SYM_IDX_BITS bits of the
- * symbol's index in the ELF table, whose entry (in the file's mapping)
- * gives size and name. 8 bytes a symbol instead of a 24-byte copy: the
- * arrays (built and sorted at every JVM's start for libjvm, ~49,000
- * symbols) are fresh pages, and fresh pages are most of the cost on this
- * project's VMs. */
+/* An object's function symbols, grouped by the 4 KiB page of the object's
+ * executable range they start in (a counting sort: two passes over the ELF
+ * table, no sort, no second array): one 64-bit key each, the address
+ * (relative to the object) above SYM_IDX_BITS bits of the symbol's index
+ * in the ELF table, whose entry (in the file's mapping) gives size and
+ * name. Within a page, table order. A lookup scans the pc's page (~10
+ * keys in libjvm) and, if none starts at or below the pc there, the last
+ * non-empty page before it. Built at every JVM's start for libjvm
+ * (~49,000 symbols): fresh pages and passes over the ~1.4 MB ELF table are
+ * most of the cost on this project's VMs, so the fewer the better. */
 typedef uint64_t sym_t;
 #define SYM_IDX_BITS 24
 #define SYM_ADDR(k) ((k) >> SYM_IDX_BITS)
@@ -55,6 +58,8 @@ typedef struct obj {
     const char *strtab; size_t strtab_len;
     const ElfW(Sym) *elf_syms;              /* the table the keys index, in map */
     sym_t *syms; size_t n_syms, syms_cap;   /* syms: table_alloc'd, syms_cap entries */
+    uint32_t *page; size_t n_pages;         /* syms of page p: [page[p], page[p + 1]) */
+    uint64_t page0;                         /* relative address of page 0 */
 } obj_t;
 
 static obj_t *g_objs;
@@ -86,6 +91,7 @@ static void obj_free(obj_t *o)
 {
     free(o->path);
     table_free(o->syms, o->syms_cap);
+    free(o->page);
     if (o->map)
         munmap(o->map, o->map_len);
     memset(o, 0, sizeof *o);
@@ -156,52 +162,6 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* Sorts syms by address, stably (aliases keep their table order): an LSD
- * radix sort, 11 bits a pass, as many passes as the largest address needs
- * (2-3 for a shared object). libjvm's ~49,000 function symbols sort in
- * well under a millisecond; qsort took ~7 ms, on the exit path of a short
- * JVM whose last window has native frames. Returns false without memory
- * (syms is then unsorted). */
-static bool sort_by_addr(sym_t *syms, size_t n)
-{
-    enum { BITS = 11, BUCKETS = 1 << BITS };
-    uint64_t max = 0;
-    for (size_t i = 0; i < n; i++)
-        if (SYM_ADDR(syms[i]) > max)
-            max = SYM_ADDR(syms[i]);
-    if (n < 2 || max == 0)
-        return true;
-    sym_t *tmp = table_alloc(n);
-    size_t *count = malloc(BUCKETS * sizeof *count);
-    if (!tmp || !count) {
-        table_free(tmp, n);
-        free(count);
-        return false;
-    }
-    sym_t *src = syms, *dst = tmp;
-    for (unsigned shift = 0; shift < 64 && (max >> shift) != 0; shift += BITS) {
-        memset(count, 0, BUCKETS * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[(SYM_ADDR(src[i]) >> shift) & (BUCKETS - 1)]++;
-        size_t sum = 0;
-        for (size_t b = 0; b < BUCKETS; b++) {
-            size_t c = count[b];
-            count[b] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(SYM_ADDR(src[i]) >> shift) & (BUCKETS - 1)]++] = src[i];
-        sym_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != syms)
-        memcpy(syms, src, n * sizeof *syms);
-    table_free(tmp, n);
-    free(count);
-    return true;
-}
-
 /* Maps path read-only; returns the mapping (and *len) or NULL. */
 static const unsigned char *map_file(const char *path, size_t *len)
 {
@@ -241,6 +201,16 @@ static bool named_function(const ElfW(Sym) *s, size_t strtab_len)
            s->st_value < (1ull << (64 - SYM_IDX_BITS));
 }
 
+#define PAGE_SHIFT 12
+
+/* The page of relative address a: below the executable range, page 0;
+ * past it, the last page (lookups still see them, as before the index). */
+static size_t page_of(const obj_t *o, uint64_t a)
+{
+    uint64_t p = a > o->page0 ? (a - o->page0) >> PAGE_SHIFT : 0;
+    return p < o->n_pages ? (size_t)p : o->n_pages - 1;
+}
+
 /* Reads the function symbols of the image at b (type SHT_SYMTAB or
  * SHT_DYNSYM) into o, which takes over the mapping. Returns false (and
  * leaves o and the mapping alone) if the image has no such table. */
@@ -268,31 +238,48 @@ static bool take_symbols(obj_t *o, const unsigned char *b, size_t len, unsigned 
     size_t strtab_len = strsec->sh_size;
     if (n > (1u << SYM_IDX_BITS))
         n = 1u << SYM_IDX_BITS;   /* 16 M symbols: the rest unnamed */
-    size_t cnt = 0;
+    obj_t t = *o;                 /* the pages of the executable range */
+    t.page0 = (o->lo - o->bias) & ~(uint64_t)((1u << PAGE_SHIFT) - 1);
+    t.n_pages = (size_t)(((o->hi - o->bias - t.page0) >> PAGE_SHIFT) + 1);
+    if (o->hi <= o->lo || t.n_pages > (1u << 24))
+        t.n_pages = 1;            /* no usable range: one page, a linear scan */
+    uint32_t *pg = calloc(t.n_pages + 1, sizeof *pg);
+    if (!pg)
+        return false;
+    size_t cnt = 0;               /* pass 1: how many start in each page */
     for (size_t i = 0; i < n; i++) {
-        if (named_function(&syms[i], strtab_len))
+        if (named_function(&syms[i], strtab_len)) {
+            pg[page_of(&t, syms[i].st_value) + 1]++;
             cnt++;
+        }
     }
+    for (size_t p = 1; p <= t.n_pages; p++)   /* pg[p + 1]: end of page p */
+        pg[p] += pg[p - 1];
     sym_t *out = table_alloc(cnt);
-    if (!out)
+    if (!out) {
+        free(pg);
         return false;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
+    }
+    /* pass 2, backwards so that each page keeps table order: pg[p + 1]
+     * counts down from the end of page p to its start, so pg ends as the
+     * pages' starts (pg[p], page p - 1's end) */
+    for (size_t i = n; i-- > 0;) {
         if (named_function(&syms[i], strtab_len))
-            out[k++] = (uint64_t)syms[i].st_value << SYM_IDX_BITS | i;
+            out[--pg[page_of(&t, syms[i].st_value) + 1]] = (uint64_t)syms[i].st_value << SYM_IDX_BITS | i;
     }
-    if (!sort_by_addr(out, k)) {
-        table_free(out, cnt);
-        return false;
-    }
+    memmove(pg, pg + 1, t.n_pages * sizeof *pg);   /* pg[p]: start of page p */
+    pg[t.n_pages] = (uint32_t)cnt;
     o->map = (void *)b;
     o->map_len = len;
     o->strtab = strtab;
     o->strtab_len = strtab_len;
     o->elf_syms = syms;
     o->syms = out;
-    o->n_syms = k;
+    o->n_syms = cnt;
     o->syms_cap = cnt;
+    o->page = pg;
+    o->n_pages = t.n_pages;
+    o->page0 = t.page0;
     return true;
 }
 
@@ -415,18 +402,20 @@ static obj_t *find_sym(uint64_t pc, const ElfW(Sym) **sym, uint64_t *start)
     if (!o->n_syms)
         return o;
     uint64_t rel = pc - o->bias;
-    size_t lo = 0, hi = o->n_syms;   /* last symbol with addr <= rel */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (SYM_ADDR(o->syms[mid]) <= rel)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* the last key (table order among equals) with the greatest address
+     * <= rel: in rel's page, else the last non-empty page before it */
+    size_t best = SIZE_MAX;
+    for (size_t p = page_of(o, rel) + 1; p-- > 0 && best == SIZE_MAX;) {
+        for (size_t i = o->page[p]; i < o->page[p + 1]; i++) {
+            uint64_t a = SYM_ADDR(o->syms[i]);
+            if (a <= rel && (best == SIZE_MAX || a >= SYM_ADDR(o->syms[best])))
+                best = i;
+        }
     }
-    if (lo == 0)
+    if (best == SIZE_MAX)
         return o;
-    uint64_t addr = SYM_ADDR(o->syms[lo - 1]);
-    const ElfW(Sym) *s = &o->elf_syms[SYM_IDX(o->syms[lo - 1])];
+    uint64_t addr = SYM_ADDR(o->syms[best]);
+    const ElfW(Sym) *s = &o->elf_syms[SYM_IDX(o->syms[best])];
     /* prefer a sized symbol among equal addresses (aliases) */
     if (s->st_size && rel >= addr + s->st_size)
         return o;

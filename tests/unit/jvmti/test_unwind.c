@@ -4,12 +4,16 @@
  * them. */
 #include <check.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -359,6 +363,99 @@ START_TEST(test_symbols_lookup_names_many_libc_functions_at_their_addresses)
 }
 END_TEST
 
+/* The page index (symbols.c) against a linear scan of this binary's own
+ * .symtab: for each function's first and last byte and the bytes around
+ * them, and a pc every 61 bytes over the executable range, the same
+ * function (the last in table order among equal addresses at or below the
+ * pc, none past its size) or none. */
+static uint64_t exe_bias, exe_lo, exe_hi;
+
+static int exe_range(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size; (void)arg;
+    if (info->dlpi_name && info->dlpi_name[0])
+        return 0;
+    exe_bias = info->dlpi_addr;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uint64_t a = info->dlpi_addr + ph->p_vaddr;
+        if (!exe_lo || a < exe_lo) exe_lo = a;
+        if (a + ph->p_memsz > exe_hi) exe_hi = a + ph->p_memsz;
+    }
+    return 1;
+}
+
+static uint64_t linear(const ElfW(Sym) *sy, size_t n, size_t strsz, uint64_t rel)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int t = ELF64_ST_TYPE(sy[i].st_info);
+        if ((t != STT_FUNC && t != STT_GNU_IFUNC) || !sy[i].st_value || sy[i].st_name >= strsz)
+            continue;
+        if (sy[i].st_value <= rel && (best == SIZE_MAX || sy[i].st_value >= sy[best].st_value))
+            best = i;
+    }
+    if (best == SIZE_MAX || (sy[best].st_size && rel >= sy[best].st_value + sy[best].st_size))
+        return 0;
+    return sy[best].st_value;
+}
+
+START_TEST(test_symbols_page_index_matches_a_linear_scan)
+{
+    dl_iterate_phdr(exe_range, NULL);
+    ck_assert(exe_hi > exe_lo);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    struct stat st;
+    ck_assert(fd >= 0 && fstat(fd, &st) == 0);
+    const unsigned char *b = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    ck_assert(b != MAP_FAILED);
+    const ElfW(Ehdr) *eh = (const void *)b;
+    const ElfW(Shdr) *sh = (const void *)(b + eh->e_shoff), *sym = NULL;
+    for (unsigned i = 0; i < eh->e_shnum; i++)
+        if (sh[i].sh_type == SHT_SYMTAB)
+            sym = &sh[i];
+    ck_assert_msg(sym != NULL, "this test binary has a .symtab");
+    const ElfW(Sym) *sy = (const void *)(b + sym->sh_offset);
+    size_t n = sym->sh_size / sizeof *sy, strsz = sh[sym->sh_link].sh_size;
+    size_t checked = 0, named = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = pass == 0 ? n : (size_t)((exe_hi - exe_lo) / 61 + 1);
+        for (size_t i = 0; i < m; i++) {
+            uint64_t pcs[6];
+            int k = 0;
+            if (pass == 0) {
+                int t = ELF64_ST_TYPE(sy[i].st_info);
+                if ((t != STT_FUNC && t != STT_GNU_IFUNC) || !sy[i].st_value)
+                    continue;
+                uint64_t v = sy[i].st_value, z = sy[i].st_size;
+                pcs[k++] = v - 1; pcs[k++] = v; pcs[k++] = v + 1;
+                if (z) { pcs[k++] = v + z - 1; pcs[k++] = v + z; }
+            } else {
+                pcs[k++] = exe_lo - exe_bias + 61 * i;
+            }
+            for (int j = 0; j < k; j++) {
+                uint64_t pc = exe_bias + pcs[j];
+                if (pc < exe_lo || pc >= exe_hi)
+                    continue;
+                uint64_t want = linear(sy, n, strsz, pcs[j]);
+                uint64_t got = cp_symbols_function(pc);
+                ck_assert_msg(got == (want ? exe_bias + want : 0), "pc +0x%llx: 0x%llx, the scan says 0x%llx",
+                              (unsigned long long)pcs[j], (unsigned long long)(got ? got - exe_bias : 0),
+                              (unsigned long long)want);
+                checked++;
+                named += want != 0;
+            }
+        }
+    }
+    ck_assert_uint_gt(checked, 2000);
+    ck_assert_uint_gt(named, checked / 2);
+    munmap((void *)b, (size_t)st.st_size);
+}
+END_TEST
+
 START_TEST(test_symbols_demangles_cxx_names_when_the_runtime_is_loaded)
 {
     void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_GLOBAL);
@@ -394,6 +491,7 @@ int main(void)
     tcase_add_test(tc, test_symbols_lookup_names_functions_and_objects);
     tcase_add_test(tc, test_symbols_lookup_names_many_libc_functions_at_their_addresses);
     tcase_add_test(tc, test_symbols_demangles_cxx_names_when_the_runtime_is_loaded);
+    tcase_add_test(tc, test_symbols_page_index_matches_a_linear_scan);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY from the environment */
