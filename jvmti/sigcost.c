@@ -34,6 +34,7 @@
 #define SELF_SIGNALS  32            /* tgkill round trips per round */
 #define MAX_NS        1000000       /* a per-signal cost above 1 ms is a broken measurement */
 #define MIN_SIGNALS   4             /* fewer signals in a round: no estimate */
+#define ATTEMPTS      3             /* sets of rounds while the CPU signal's cost comes out <= 0 */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "read by any thread, bumped by handlers");
 
@@ -47,7 +48,7 @@ static CP_TLS volatile uint64_t calib_signals;    /* signals it received meanwhi
 
 /* harvester only */
 static uint64_t first_ns, last_round_ns, spin_iters;
-static int rounds;
+static int rounds, attempts;
 static int64_t est[CP_SIGCOST__KINDS][ROUNDS];
 static int n_est[CP_SIGCOST__KINDS];
 static volatile uint64_t sink;
@@ -175,17 +176,31 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The median of kind k's rounds, -1 if too few. */
+static int64_t median_of(int k)
+{
+    int n = n_est[k];
+    if (n < (ROUNDS + 1) / 2)
+        return -1;
+    qsort(est[k], (size_t)n, sizeof est[k][0], cmp_i64);
+    return est[k][n / 2];
+}
+
 static void finish(void)
 {
+    /* a signal costs the kernel tens of us: a CPU estimate <= 0 (the
+     * rounds failed, or a neighbour's noise swamped the spins) is retried
+     * with a new set of rounds, twice, before it is left at 0 */
+    if (median_of(CP_SIGCOST_CPU) <= 0 && ++attempts < ATTEMPTS) {
+        CP_LOGD("signal cost: CPU rounds gave no estimate (%d of %d); another set", n_est[CP_SIGCOST_CPU], ROUNDS);
+        rounds = 0;
+        memset(n_est, 0, sizeof n_est);
+        return;
+    }
     for (int k = 0; k < CP_SIGCOST__KINDS; k++) {
-        int n = n_est[k];
-        int64_t v = -1;
-        if (n >= (ROUNDS + 1) / 2) {
-            qsort(est[k], (size_t)n, sizeof est[k][0], cmp_i64);
-            v = est[k][n / 2];
-            if (v < 0)
-                v = 0;   /* below what the spin's noise resolves: nothing to add */
-        }
+        int64_t v = median_of(k);
+        if (v < 0 && n_est[k] >= (ROUNDS + 1) / 2)
+            v = 0;   /* below what the spin's noise resolves: nothing to add */
         if (v < 0 || v > MAX_NS) {
             cp_stats_add(CP_ST_SIGCOST_FAIL, 1);
             v = 0;
