@@ -86,11 +86,13 @@ def queries():
         now = int(time.time() * 1000)
         fill(relay, "shop", 200, 200, now - 300000)
         codes = []
-        for k in range(5):
-            # alternately a profile and the heavier timeline (step 1 s over two
-            # hours, 7,200 points): a warm profile query can end within 1 ms (and
-            # so could a label filter that no window matches, answered from the
-            # label index)
+        # alternately a profile and the heavier timeline (step 1 s over two
+        # hours, 7,200 points), until five have run past the deadline: a
+        # warm query can still end within 1 ms on a quick machine (CI saw
+        # [503, 503, 200, 503, 200]), and that one is rightly a 200
+        for k in range(40):
+            if codes.count(503) >= 5:
+                break
             if k % 2:
                 st, body = relay.get("/api/v1/profile", app="shop", **{"from": "now-1h"}, format="collapsed")
             else:
@@ -98,8 +100,11 @@ def queries():
             codes.append(st)
             if st == 503:
                 check("deadline" in body.decode(), "503 says why: %s" % body)
-        check(codes.count(503) >= 4, "queries past the deadline are 503: %r" % codes)
-        check(metrics(relay)["query_timeouts"] >= 5, "timeouts counted")
+        log("deadline 1 ms: %r" % codes)
+        check(set(codes) <= {200, 503}, "only answers or deadline 503s: %r" % codes)
+        check(codes.count(503) >= 5, "queries past the deadline are 503: %r" % codes)
+        check(metrics(relay)["query_timeouts"] >= codes.count(503), "timeouts counted: %d for %d"
+              % (metrics(relay)["query_timeouts"], codes.count(503)))
 
     # a bounded queue: one worker, two waiting; clients that leave are dropped
     with Relay(name="relay_budgets", extra_args=["--sync", "normal", "--query-threads", "1",
