@@ -298,7 +298,7 @@ static void JNICALL cb_class_load(jvmtiEnv *e, JNIEnv *jni, jthread t, jclass k)
         if (n > 2) sig[n - 1] = 0;                 /* "La/b/C;" -> "a/b/C" */
         const char *name = n > 2 ? sig + 1 : sig;
         hook(true);
-        (*e)->SetEventNotificationMode(e, JVMTI_DISABLE, JVMTI_EVENT_CLASS_LOAD, NULL);
+        arm(false);
         if (http_target(name)) {
             atomic_fetch_add_explicit(&g.skipped, 1, memory_order_relaxed);      /* statistic */
             CP_LOGW("context: %s loaded before any other class of its package, so before the HTTP hook: its "

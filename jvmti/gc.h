@@ -27,8 +27,9 @@
  * Own jvmtiEnv, independent of agent.c's callbacks.
  * Wiring (agent.c): cp_gc_start(vm, on) in Agent_OnLoad/OnAttach (on: the
  * `gc` option, default on: costs two callbacks per GC and a wake-up per
- * second), cp_gc_spawn(jni) from the harvester's first work, cp_gc_stop() at VMDeath/detach: it disables the GC events and
- * ends the cprof-gc thread (bounded wait, 1 s). */
+ * second), cp_gc_spawn(jni) from the harvester's first work (the thread
+ * VMInit leaves), cp_gc_stop() at VMDeath/detach: it disables the GC
+ * events and ends the cprof-gc thread (bounded wait, 1 s). */
 #ifndef CP_GC_H
 #define CP_GC_H
 
@@ -37,7 +38,8 @@
 #include <stdint.h>
 
 /* Starts (on = true) or stops GC/thread reporting. In the OnLoad phase the
- * thread starts at VMInit. Returns 0 or CP_EUNSUPP (logged). Idempotent. */
+ * thread is created by cp_gc_spawn after VMInit. Returns 0 or CP_EUNSUPP
+ * (logged). Idempotent. */
 int  cp_gc_start(JavaVM *vm, bool on);
 void cp_gc_stop(void);
 /* Creates the cprof-gc thread VMInit left (no-op otherwise, and after a

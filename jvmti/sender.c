@@ -753,6 +753,8 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
         ctx_failed = false;
         thread_running = true;
         trying_shared = true;   /* the first attempt is about to start */
+        spawn_pending = defer;
+        spawn_jvmti = jvmti;
     }
     pthread_mutex_unlock(&q_mu);
     if (cancelled)
@@ -762,14 +764,7 @@ int cp_sender_start(jvmtiEnv *jvmti, JNIEnv *jni, const cp_options_t *o, const c
         wake();   /* a cancelled stop: reconnect if the close went through */
         return 0;
     }
-    if (defer) {
-        pthread_mutex_lock(&q_mu);
-        spawn_jvmti = jvmti;
-        spawn_pending = true;
-        pthread_mutex_unlock(&q_mu);
-        return 0;
-    }
-    return spawn(jvmti, jni);
+    return defer ? 0 : spawn(jvmti, jni);
 }
 
 int cp_sender_spawn(JNIEnv *jni)
@@ -790,8 +785,9 @@ int cp_sender_drain(int timeout_ms)
     pthread_mutex_lock(&q_mu);
     /* an attempt under way (TCP, upgrade, hello) may still deliver: a JVM
      * that ends right after start-up waits for it; a refused or failed
-     * attempt (state IDLE) ends the wait at once */
-    while (q.head && trying_shared && thread_running) {
+     * attempt (state IDLE) ends the wait at once, and so does a thread
+     * never created (cp_sender_spawn not called) */
+    while (q.head && trying_shared && thread_running && !spawn_pending) {
         if (pthread_cond_timedwait(&q_cv, &q_mu, &dl) != 0)
             break;
     }
