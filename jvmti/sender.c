@@ -623,6 +623,16 @@ static bool run_context(void)
     if (ctx_tls)
         cp_sender_tls_context(&cfg, &info);
     pthread_mutex_unlock(&q_mu);
+    /* here, not at the JVM's start; ws:// without libwebsockets (lws_lazy.h) */
+    const char *why = NULL;
+    if (cp_lws_load(ctx_tls, &why) != 0) {
+        CP_LOGE("cannot load libwebsockets (%s); no data will be sent", why);
+        pthread_mutex_lock(&q_mu);
+        ctx_failed = true;
+        pthread_mutex_unlock(&q_mu);
+        return false;
+    }
+    cp_lws_log_to_agent();
     info.gid = -1;
     info.uid = -1;
     info.timeout_secs = CONNECT_TIMEOUT_MS / 1000;   /* lws' own connect/handshake timeouts */
@@ -676,18 +686,6 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     cp_sampler_ignore_current_thread();
     cp_cost_background_thread();
     rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
-    const char *why = NULL;
-    if (cp_lws_load(&why) != 0) {   /* here, not at the JVM's start (lws_lazy.h) */
-        CP_LOGE("cannot load libwebsockets (%s); no data will be sent", why);
-        pthread_mutex_lock(&q_mu);
-        ctx_failed = true;
-        cp_agent_thread_ending();
-        thread_running = false;
-        pthread_cond_broadcast(&q_cv);
-        pthread_mutex_unlock(&q_mu);
-        return;
-    }
-    cp_lws_log_to_agent();
     for (;;) {
         bool again = run_context();
         pthread_mutex_lock(&q_mu);

@@ -12,7 +12,10 @@ client certificate are made with `openssl` inside the test. Checks:
  - --tls-client-ca: an agent without a client certificate is refused, one
    with tls.cert/tls.key is accepted; the https API stays open to clients
    without one (they use tokens, not certificates);
- - cprof query works against the https relay with --ca (and not without)."""
+ - cprof query works against the https relay with --ca (and not without);
+ - an agent sending to a plain ws:// relay (without libwebsockets or
+   OpenSSL mapped: the plain transport) and re-attached with this relay's
+   wss:// address switches to a libwebsockets context and its data arrives."""
 import hashlib
 import os
 import shutil
@@ -26,6 +29,7 @@ import urllib.request
 
 from cplib import *
 from h2_client import H2
+from attach_helpers import cprof
 
 
 def sh(*args, cwd):
@@ -200,6 +204,24 @@ def run():
             check("tls.insecure=true: the relay's certificate is NOT verified" in agent_log(ins),
                   "tls.insecure warns:\n" + agent_log(ins)[-2000:])
             log("tls.insecure=true: connects and warns")
+
+            # a JVM sending to a plain ws:// relay (the plain transport: no libwebsockets,
+            # no OpenSSL loaded) re-attached to this wss:// relay: a new connection context
+            # through libwebsockets, and its data arrives here
+            with Relay(name="relay_tls_plain") as plain:
+                sw = java.start(JDKS[0], agent="relay=%s,app=tls-switch,%s" % (plain.ws, common), args=["40"])
+                try:
+                    plain.wait_profile("tls-switch", "cpu", timeout=60)
+                    maps = open("/proc/%d/maps" % sw.pid).read()
+                    check("libcrypto" not in maps and "libwebsockets" not in maps,
+                          "a ws:// agent loaded OpenSSL or libwebsockets")
+                    cprof("attach", sw.pid, "relay=" + relay.ws, "tls.ca=" + ca)
+                    relay.wait_profile("tls-switch", "cpu", timeout=60)
+                    check("relay URL switched between ws:// and wss://" in agent_log(sw),
+                          "the switch is logged:\n" + agent_log(sw)[-2000:])
+                finally:
+                    stop_jvm(sw)
+            log("ws:// (plain transport, no OpenSSL mapped) -> re-attach to wss://: profile arrives over wss")
 
             # SIGHUP with a new certificate while the good agent stays connected
             opened = relay.logtext().count("opened")
