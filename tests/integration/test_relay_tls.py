@@ -15,7 +15,8 @@ client certificate are made with `openssl` inside the test. Checks:
  - cprof query works against the https relay with --ca (and not without);
  - an agent sending to a plain ws:// relay (without libwebsockets or
    OpenSSL mapped: the plain transport) and re-attached with this relay's
-   wss:// address switches to a libwebsockets context and its data arrives."""
+   wss:// address switches to a libwebsockets context and its data arrives;
+   with CPROF_TRANSPORT=lws, ws:// goes through libwebsockets."""
 import hashlib
 import os
 import shutil
@@ -210,7 +211,15 @@ def run():
             # through libwebsockets, and its data arrives here
             with Relay(name="relay_tls_plain") as plain:
                 sw = java.start(JDKS[0], agent="relay=%s,app=tls-switch,%s" % (plain.ws, common), args=["40"])
+                # the way around the plain transport: ws:// through libwebsockets
+                viaw = java.start(jdk2, agent="relay=%s,app=ws-lws,%s" % (plain.ws, common), args=["10"],
+                                  env={"CPROF_TRANSPORT": "lws"})
                 try:
+                    plain.wait_profile("ws-lws", "cpu", timeout=60)
+                    check("libwebsockets" in open("/proc/%d/maps" % viaw.pid).read(),
+                          "CPROF_TRANSPORT=lws did not load libwebsockets")
+                    check(viaw.wait(60) == 0 and "CPROF_TRANSPORT=lws: ws:// through libwebsockets" in agent_log(viaw),
+                          "CPROF_TRANSPORT=lws:\n" + agent_log(viaw)[-2000:])
                     plain.wait_profile("tls-switch", "cpu", timeout=60)
                     maps = open("/proc/%d/maps" % sw.pid).read()
                     check("libcrypto" not in maps and "libwebsockets" not in maps,
@@ -221,6 +230,7 @@ def run():
                           "the switch is logged:\n" + agent_log(sw)[-2000:])
                 finally:
                     stop_jvm(sw)
+                    stop_jvm(viaw)
             log("ws:// (plain transport, no OpenSSL mapped) -> re-attach to wss://: profile arrives over wss")
 
             # SIGHUP with a new certificate while the good agent stays connected
