@@ -498,6 +498,15 @@ int cp_diffstat_compute(const cp_diffstat_t *d, const cp_diffstat_opts_t *o, cp_
                 double z = cp_diffstat_t_quantile(1 - alpha / 2, DF_INF);
                 double k = z * r->se / r->delta;
                 r->more_data = k * k > 1 ? k * k : 1;
+                /* few windows: the bootstrap's degrees of freedom (blocks - 1,
+                 * 1 with two instances), not the se, may be what keeps it
+                 * unsettled; with small/W times the windows the side leaves
+                 * the bootstrap and its windows give the degrees of freedom */
+                for (int s = 0; boot && s < 2; s++) {
+                    uint32_t W = d->s[s].W;
+                    if (W && W < small && (double)small / W > r->more_data)
+                        r->more_data = (double)small / W;
+                }
             }
         }
     }

@@ -243,6 +243,43 @@ START_TEST(test_diffstat_inconclusive_says_how_much_data_settles_it)
 }
 END_TEST
 
+START_TEST(test_diffstat_few_windows_inconclusive_asks_for_enough_windows)
+{
+    /* CI's A/B run of diff_calibration: 2 instances a side, 10 and 9
+     * windows, +8pp on the method, the cmp side's two instances 6pp
+     * apart. Few windows: the bootstrap over the 2 instances gives df 1,
+     * the interval spans ~+-9pp, INCONCLUSIVE. Its data factor said 1
+     * ("no more data needed"): the se alone would settle it, the degrees
+     * of freedom do not. It must ask for enough windows to leave the
+     * few-window regime (10 / 9), and that much more data must settle it. */
+    double b1[] = {0.24, 0.25}, b2[] = {0.25, 0.24}, c1[] = {0.30, 0.31}, c2[] = {0.36, 0.37};
+    cp_diffstat_opts_t o;
+    cp_diffstat_opts_default(&o);
+    cp_diffstat_result_t r;
+    double k = 0;
+    for (int round = 0; round < 2; round++) {
+        int wb = round ? (int)ceil(10 * k) : 10, wc = round ? (int)ceil(9 * k) : 9;
+        cp_diffstat_t *d = cp_diffstat_create(2);
+        windows(d, CP_DIFF_BASE, (wb + 1) / 2, b1, 2, 1);
+        windows(d, CP_DIFF_BASE, wb / 2, b2, 2, 2);
+        windows(d, CP_DIFF_CMP, (wc + 1) / 2, c1, 2, 3);
+        windows(d, CP_DIFF_CMP, wc / 2, c2, 2, 4);
+        ck_assert_int_eq(cp_diffstat_compute(d, &o, &r), 0);
+        if (round == 0) {
+            ck_assert(r.m[0].bootstrap);
+            ck_assert_int_eq(r.m[0].verdict, CP_DIFF_INCONCLUSIVE);
+            k = r.m[0].more_data;
+            ck_assert_msg(k >= 10.0 / 9 - 1e-9 && k < 3, "more_data %g", k);
+        } else {
+            ck_assert(!r.m[0].bootstrap);
+            ck_assert_int_eq(r.m[0].verdict, CP_DIFF_REGRESSION);
+        }
+        cp_diffstat_result_free(&r);
+        cp_diffstat_destroy(d);
+    }
+}
+END_TEST
+
 START_TEST(test_diffstat_few_samples_are_not_tested)
 {
     cp_diffstat_t *d = cp_diffstat_create(3);
@@ -450,6 +487,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_diffstat_variance_is_floored_at_binomial);
     tcase_add_test(tc, test_diffstat_verdict_follows_threshold_and_significance);
     tcase_add_test(tc, test_diffstat_inconclusive_says_how_much_data_settles_it);
+    tcase_add_test(tc, test_diffstat_few_windows_inconclusive_asks_for_enough_windows);
     tcase_add_test(tc, test_diffstat_few_samples_are_not_tested);
     tcase_add_test(tc, test_diffstat_bootstrap_by_instance_when_few_windows);
     tcase_add_test(tc, test_diffstat_bootstrap_single_instance_uses_windows);
