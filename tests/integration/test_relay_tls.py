@@ -116,6 +116,12 @@ def agent_log(p):
         return f.read().decode(errors="replace")
 
 
+def mapped(p):
+    """The file names mapped into process p (its /proc/PID/maps)."""
+    with open("/proc/%d/maps" % p.pid) as f:
+        return sorted({l.split(None, 5)[5].strip() for l in f if len(l.split(None, 5)) == 6})
+
+
 def stop_jvm(p):
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -210,22 +216,29 @@ def run():
             # no OpenSSL loaded) re-attached to this wss:// relay: a new connection context
             # through libwebsockets, and its data arrives here
             with Relay(name="relay_tls_plain") as plain:
-                sw = java.start(JDKS[0], agent="relay=%s,app=tls-switch,%s" % (plain.ws, common), args=["40"])
+                # both JVMs run until stopped (300 s cap): their maps are read while they
+                # live, however slowly a loaded machine starts them
+                sw = java.start(JDKS[0], agent="relay=%s,app=tls-switch,%s" % (plain.ws, common), args=["300"])
                 # the way around the plain transport: ws:// through libwebsockets
-                viaw = java.start(jdk2, agent="relay=%s,app=ws-lws,%s" % (plain.ws, common), args=["10"],
+                viaw = java.start(jdk2, agent="relay=%s,app=ws-lws,%s" % (plain.ws, common), args=["300"],
                                   env={"CPROF_TRANSPORT": "lws"})
                 try:
-                    plain.wait_profile("ws-lws", "cpu", timeout=60)
-                    check("libwebsockets" in open("/proc/%d/maps" % viaw.pid).read(),
-                          "CPROF_TRANSPORT=lws did not load libwebsockets")
-                    check(viaw.wait(60) == 0 and "CPROF_TRANSPORT=lws: ws:// through libwebsockets" in agent_log(viaw),
+                    plain.wait_profile("ws-lws", "cpu", timeout=90)
+                    check(viaw.poll() is None, "the CPROF_TRANSPORT=lws JVM ended early (%r):\n%s" % (
+                        viaw.returncode, agent_log(viaw)[-2000:]))
+                    check(any("libwebsockets" in l for l in mapped(viaw)), "CPROF_TRANSPORT=lws did not load libwebsockets:\n%s" %
+                          agent_log(viaw)[-2000:])
+                    stop_jvm(viaw)
+                    check("CPROF_TRANSPORT=lws: ws:// through libwebsockets" in agent_log(viaw),
                           "CPROF_TRANSPORT=lws:\n" + agent_log(viaw)[-2000:])
-                    plain.wait_profile("tls-switch", "cpu", timeout=60)
-                    maps = open("/proc/%d/maps" % sw.pid).read()
-                    check("libcrypto" not in maps and "libwebsockets" not in maps,
-                          "a ws:// agent loaded OpenSSL or libwebsockets")
+                    plain.wait_profile("tls-switch", "cpu", timeout=90)
+                    check(sw.poll() is None, "the ws:// JVM ended early (%r):\n%s" % (
+                        sw.returncode, agent_log(sw)[-2000:]))
+                    libs = [l for l in mapped(sw) if "libcrypto" in l or "libssl" in l or "libwebsockets" in l]
+                    check(not libs, "a ws:// agent loaded OpenSSL or libwebsockets: %s\n%s" % (
+                        libs, agent_log(sw)[-2000:]))
                     cprof("attach", sw.pid, "relay=" + relay.ws, "tls.ca=" + ca)
-                    relay.wait_profile("tls-switch", "cpu", timeout=60)
+                    relay.wait_profile("tls-switch", "cpu", timeout=90)
                     check("relay URL switched between ws:// and wss://" in agent_log(sw),
                           "the switch is logged:\n" + agent_log(sw)[-2000:])
                 finally:
