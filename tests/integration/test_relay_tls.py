@@ -185,8 +185,10 @@ def run():
         check(st != 200, "plain http answered on the TLS port: %r" % (st,))
 
         common = "cpu=10ms,flush=1s,loglevel=info"
+        # runs until stopped (300 s cap): the SIGHUP step below needs it alive, and on
+        # a loaded machine the steps before it outlasted a 40 s run
         good = java.start(JDKS[0], agent="relay=%s,tls.ca=%s,app=tls-good,%s" % (relay.ws, ca, common),
-                          args=["40"])
+                          args=["300"])
         noca = java.start(jdk2, agent="relay=%s,app=tls-noca,%s" % (relay.ws, common), args=["12"])
         try:
             relay.wait_profile("tls-good", "cpu", timeout=60)
@@ -247,6 +249,8 @@ def run():
             log("ws:// (plain transport, no OpenSSL mapped) -> re-attach to wss://: profile arrives over wss")
 
             # SIGHUP with a new certificate while the good agent stays connected
+            check(good.poll() is None, "the wss:// agent JVM ended before the SIGHUP step (%r):\n%s" % (
+                good.returncode, agent_log(good)[-2000:]))
             opened = relay.logtext().count("opened")
             before = sum(relay.collapsed("tls-good").values())
             shutil.copy(os.path.join(pki, "srv2.pem"), os.path.join(pki, "server.pem"))
@@ -257,7 +261,8 @@ def run():
             log("after SIGHUP a new handshake sees srv2 (%s...)" % fp2[:16])
             wait_for(lambda: sum(relay.collapsed("tls-good").values()) > before * 1.2 + 1, 30,
                      "the connected agent's data to keep arriving")
-            check(good.poll() is None, "the agent JVM is still running")
+            check(good.poll() is None, "the agent JVM is still running (%r):\n%s" % (
+                good.returncode, agent_log(good)[-2000:]))
             check(relay.logtext().count("opened") == opened,
                   "SIGHUP made agents reconnect:\n" + relay.tail())
             check("TLS certificate reloaded" in relay.logtext(), "the relay logs the reload")
