@@ -4,6 +4,7 @@
 
 #include <nettle/base64.h>
 #include <nettle/sha1.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +104,12 @@ const char *cp_wshs_check(const char *resp, size_t len, const char *accept, cons
         snprintf(why, why_cap, "the relay's answer to the websocket upgrade is not HTTP");
         return why;
     }
-    int status = atoi(resp + 9);
+    /* "HTTP/1.x NNN": three digits, and only three, inside the first line (atoi skipped
+     * whitespace, line ends included, and read past the header: the fuzzer) */
+    int status = -1;
+    if (eol - resp >= 12 && resp[8] == ' ' && isdigit((unsigned char)resp[9]) &&
+        isdigit((unsigned char)resp[10]) && isdigit((unsigned char)resp[11]) && !isdigit((unsigned char)resp[12]))
+        status = (resp[9] - '0') * 100 + (resp[10] - '0') * 10 + (resp[11] - '0');
     if (status != 101) {
         int n = (int)(eol - resp);
         while (n > 0 && (resp[n - 1] == '\r' || resp[n - 1] == ' '))

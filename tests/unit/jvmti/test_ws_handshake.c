@@ -69,6 +69,25 @@ START_TEST(test_response_checked)
 }
 END_TEST
 
+START_TEST(test_status_read_inside_the_first_line)
+{
+    /* the fuzzer's first find: the status was atoi(resp + 9), which skips
+     * whitespace, line ends included, and read past the header: here the
+     * bytes after it ("101") made a status line with none a 101 */
+    static char why[200];
+    const char resp[] = "HTTP/1.\n\r\n\r\n101 Switching Protocols";
+    size_t h = cp_wshs_header_len(resp, sizeof resp - 1);
+    ck_assert_uint_eq(h, 12);
+    const char *w = cp_wshs_check(resp, h, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "cprof.v1", why, sizeof why);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_msg(!strncmp(w, "websocket upgrade refused", 25), "%s", w);
+    w = check("HTTP/1.1 1010 Nope\r\n\r\n");   /* 101 must be the whole status */
+    ck_assert_msg(!strncmp(w, "websocket upgrade refused", 25), "%s", w);
+    w = check("HTTP/1.1  101 x\r\n\r\n");
+    ck_assert_msg(!strncmp(w, "websocket upgrade refused", 25), "%s", w);
+}
+END_TEST
+
 START_TEST(test_header_len_waits_for_blank_line)
 {
     const char *r = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n\r\n\x82\x02hi";
@@ -117,6 +136,7 @@ int main(void)
     tcase_add_test(tc, test_accept_key_rfc6455_example);
     tcase_add_test(tc, test_request_carries_key_protocol_and_host);
     tcase_add_test(tc, test_response_checked);
+    tcase_add_test(tc, test_status_read_inside_the_first_line);
     tcase_add_test(tc, test_header_len_waits_for_blank_line);
     tcase_add_test(tc, test_parse_uri);
     suite_add_tcase(s, tc);
