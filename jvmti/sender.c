@@ -15,8 +15,8 @@
  * the agent waiting: CONNECTING and HELLO/WAIT 10 s each (TCP, TLS and
  * upgrade; hello to welcome), READY 60 s without a byte from the relay
  * (heartbeats every 15 s are answered), a close 3 s. The reconnect backoff
- * doubles from 0.5 s up to 8 s with 50-100% jitter: once the relay is back,
- * every agent is sending within ~10 s.
+ * doubles from 0.5 s up to 8 s with 50-100% jitter (sender_backoff.h): once
+ * the relay is back, every agent is sending within ~10 s.
  *
  * The queue of unacknowledged batches and what overflow gives up live in
  * sender_queue.c (here guarded by q_mu); the messages written on one
@@ -30,6 +30,7 @@
  * it exits, so a cancelled stop never leaves the agent without a sender. */
 #include "sender.h"
 #include "sender_acks.h"
+#include "sender_backoff.h"
 #include "sender_conn.h"
 #include "sender_queue.h"
 #include "sender_tls.h"
@@ -63,9 +64,6 @@ enum { ST_IDLE, ST_CONNECTING, ST_HELLO, ST_WAIT, ST_READY };
                                             a stuck connect first; ours is the backstop */
 #define WELCOME_TIMEOUT_MS (10 * 1000)   /* HELLO/WAIT: established -> welcome */
 #define CLOSE_TIMEOUT_MS   (3 * 1000)    /* closing: writable never came */
-#define BACKOFF_MIN_MS     500
-#define BACKOFF_MAX_MS     8000
-#define RETRY_AFTER_MAX_MS (120 * 1000)  /* cap on a rate-limited relay's retry_after */
 
 /* ---- shared state (q_mu) ----------------------------------------------- */
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -94,16 +92,14 @@ static cp_sender_conn_t conn;          /* what this connection's relay has (send
 static cp_buf_t txbuf = CP_BUF_INIT;
 static cp_buf_t rxbuf = CP_BUF_INIT;
 static lws_sorted_usec_list_t sul_connect, sul_tick;
-static int backoff_n;
+static cp_backoff_t backoff;           /* when to try again (sender_backoff.h) */
 static uint64_t cost_last;             /* cost.h */
-static uint32_t retry_after_ms;        /* CP_ERATE: the relay's wait before the next connect */
 static bool hb_due, closing, loop_exit;
 static uint64_t state_since_ms, closing_since_ms, last_hb_ms;
 static bool ctx_tls;                   /* the context was created with TLS */
 static bool restart_ctx;               /* leave the loop and make a new context */
 static uint64_t last_rx_ms;
 static uint32_t max_message = 16u << 20;
-static unsigned rnd_state;
 /* connection parameters, kept alive while connecting (lws keeps pointers) */
 static char url_copy[CP_OPT_STR_MAX];
 static char host_hdr[300];
@@ -207,19 +203,7 @@ static void schedule_reconnect(void)
 {
     if (loop_exit || stop_req)
         return;
-    int64_t d = BACKOFF_MIN_MS;
-    for (int i = 0; i < backoff_n && d < BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > BACKOFF_MAX_MS)
-        d = BACKOFF_MAX_MS;
-    d = d / 2 + (int64_t)(rand_r(&rnd_state) % (unsigned)(d / 2 + 1));   /* 50-100% jitter */
-    if (retry_after_ms) {   /* rate limited: the relay's delay plus 0-50% jitter, no escalation */
-        d = retry_after_ms + (int64_t)(rand_r(&rnd_state) % (retry_after_ms / 2 + 1));
-        retry_after_ms = 0;
-        backoff_n = 0;
-    }
-    if (backoff_n < 16)
-        backoff_n++;
+    int64_t d = cp_backoff_next_ms(&backoff);
     CP_LOGD("reconnect in %lld ms", (long long)d);
     lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, d * LWS_US_PER_MS);
 }
@@ -416,7 +400,7 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
         cp_sender_conn_welcome(&conn, cp_wire_enc_parse(m->u.welcome.enc, m->u.welcome.n_enc) & CP_WIRE_ENC_ALL,
                                m->u.welcome.features, m->u.welcome.n_features, gen);
         atomic_store_explicit(&py_kind, (conn.enc & CP_WIRE_ENC_PYKIND1) != 0, memory_order_relaxed);
-        backoff_n = 0;
+        cp_backoff_reset(&backoff);
         pthread_mutex_lock(&q_mu);
         uint32_t pending = q.count;
         pthread_mutex_unlock(&q_mu);
@@ -458,13 +442,11 @@ static void handle_message(struct lws *wsi, const uint8_t *data, size_t len)
             /* over the tenant's budget: unacked batches stay queued and are
              * resent after the reconnect (welcome's last_seq) */
             cp_stats_add(CP_ST_RATE_LIMITED, 1);
-            retry_after_ms = m->u.error.retry_after_ms ? m->u.error.retry_after_ms : 1000;
-            if (retry_after_ms > RETRY_AFTER_MAX_MS)
-                retry_after_ms = RETRY_AFTER_MAX_MS;
+            cp_backoff_rate_limited(&backoff, m->u.error.retry_after_ms);
         }
         if (m->u.error.fatal) {
             if (m->u.error.code != CP_ERATE)
-                backoff_n = 8;   /* do not hammer a relay that refuses us */
+                cp_backoff_refused(&backoff);   /* do not hammer a relay that refuses us */
             begin_close(wsi);
         }
         break;
@@ -587,11 +569,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 lws_sul_cancel(&sul_connect);
                 loop_exit = true;
             } else {
-                backoff_n = 0;
+                cp_backoff_reset(&backoff);
                 lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
             }
             if (changed && !stop)
-                backoff_n = 0;
+                cp_backoff_reset(&backoff);
         } else if (g_wsi && state == ST_READY) {
             lws_callback_on_writable(g_wsi);
         }
@@ -654,7 +636,7 @@ static bool run_context(void)
     pthread_mutex_unlock(&q_mu);
     loop_exit = false;
     restart_ctx = false;
-    backoff_n = 0;
+    cp_backoff_reset(&backoff);
     lws_sul_schedule(ctx, 0, &sul_connect, connect_cb, 1);
     lws_sul_schedule(ctx, 0, &sul_tick, tick_cb, TICK_US);
     while (!loop_exit) {
@@ -685,7 +667,7 @@ static void JNICALL sender_main(jvmtiEnv *jvmti, JNIEnv *jni, void *arg)
     (void)jvmti; (void)jni; (void)arg;
     cp_sampler_ignore_current_thread();
     cp_cost_background_thread();
-    rnd_state = (unsigned)(now_ms() ^ (uint64_t)getpid() << 16);
+    cp_backoff_init(&backoff, (unsigned)(now_ms() ^ (uint64_t)getpid() << 16));
     for (;;) {
         bool again = run_context();
         pthread_mutex_lock(&q_mu);
