@@ -12,6 +12,16 @@ static void in_range(uint32_t v, uint32_t lo, uint32_t hi)
 }
 #define IN(v, lo, hi) in_range((v), (lo), (hi))   /* v evaluated once: it is a call */
 
+/* A backoff that has already waited after n failed attempts. */
+static cp_backoff_t after_failures(unsigned seed, int n)
+{
+    cp_backoff_t b;
+    cp_backoff_init(&b, seed);
+    for (int i = 0; i < n; i++)
+        cp_backoff_next_ms(&b);
+    return b;
+}
+
 START_TEST(test_doubles_to_the_cap_with_jitter)
 {
     for (unsigned seed = 1; seed < 200; seed++) {
@@ -44,10 +54,7 @@ END_TEST
 
 START_TEST(test_reset_and_refused)
 {
-    cp_backoff_t b;
-    cp_backoff_init(&b, 42);
-    for (int i = 0; i < 10; i++)
-        cp_backoff_next_ms(&b);
+    cp_backoff_t b = after_failures(42, 10);
     cp_backoff_reset(&b);
     IN(cp_backoff_next_ms(&b), 250, 500);
     cp_backoff_refused(&b);
@@ -58,10 +65,7 @@ END_TEST
 
 START_TEST(test_rate_limited_waits_what_the_relay_asks)
 {
-    cp_backoff_t b;
-    cp_backoff_init(&b, 7);
-    for (int i = 0; i < 10; i++)
-        cp_backoff_next_ms(&b);
+    cp_backoff_t b = after_failures(7, 10);
     cp_backoff_rate_limited(&b, 3000);
     IN(cp_backoff_next_ms(&b), 3000, 4500);
     IN(cp_backoff_next_ms(&b), 500, 1000);   /* once; then the doubling starts again */
