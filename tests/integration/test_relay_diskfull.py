@@ -93,7 +93,25 @@ def run():
             if k == "error":
                 err = v
             break
-        check(err is not None, "a batch the relay could not store is answered with an error (got %s)" % k)
+        if err is None:
+            # The relay answered and closed while a's pipelined batches were
+            # still arriving: its close with unread input is a TCP reset, and
+            # the client's library, failing a write on it, tore the connection
+            # down without reading the error already received (1 CI run in
+            # 3 on 2026-12-05; 0 of 70 here). The answer is then checked
+            # without pipelining: the same instance, the next batch alone.
+            log("the pipelined answer was lost with the connection (%s %r after %d acks); "
+                "sending the next batch alone" % (k, v, acked))
+            check(k == "closed", "after the acks, an error or the close: %s %r" % (k, v))
+            a = FakeAgent(relay.ws, "dfa", "a-1")
+            agents.append(a)
+            k, v = a.connect()
+            if k == "welcome":
+                k, v = a.send_raw(big_batch(a, acked + 1, t0)) or a.recv()
+            if k == "error":
+                err = v
+        check(err is not None, "a batch the relay could not store is answered with an error (got %s %r after %d acks)" %
+              (k, v, acked))
         check(err[1] == ERATE and err.get(4, 0) > 0,
               "the error asks to retry later (CP_ERATE with retry_after_ms): %r" % err)
         check(acked < N, "the disk filled before every batch was stored (acked %d)" % acked)
